@@ -1,0 +1,91 @@
+# meshlet build. `make` builds ./meshlet; `make test` installs what is missing,
+# builds and runs every test; `make asan` does the same under ASan + UBSan.
+# V=1 prints full commands.
+
+PKGS     := libfyaml libpcre2-8
+CC       ?= cc
+BUILD    ?= build
+BIN      ?= meshlet
+OPT      ?= -O2
+SAN      ?=
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
+               -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers \
+               -Isrc -MMD -MP $(SAN)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+CFLAGS   := $(CFLAGS_BASE) $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+PYTHON   := /usr/bin/python3
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+SRC      := $(shell find src -name '*.c' | sort)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/src/main.o
+UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
+HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
+
+.PHONY: all deps test unit e2e asan clean run bench help fixtures-check
+
+all: $(BIN)
+
+help:
+	@echo "make           build ./meshlet"
+	@echo "make test      install missing packages, build, run unit and e2e tests"
+	@echo "make asan      the same under ASan + UBSan"
+	@echo "make run       install, build, check and show the demo canary"
+	@echo "make bench     config-load benchmark (bench/README.md)"
+	@echo "make clean     remove build outputs"
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(BIN): $(LIB_OBJ) $(MAIN_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(if $(findstring tests/unit,$<),$(CMOCKA_CFLAGS)) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HARNESS_OBJ) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+unit: $(UNIT_BIN)
+	$(Q)fail=0; for t in $(UNIT_BIN); do \
+	    MESHLET_SRCDIR=$(CURDIR) $$t >$$t.log 2>&1 || { fail=1; cat $$t.log; echo "FAIL $$t"; }; \
+	    grep -E '^\[  (PASSED|FAILED)' $$t.log | sed "s|^|$$(basename $$t): |"; \
+	done; exit $$fail
+
+e2e: $(BIN)
+	$(Q)MESHLET=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all unit
+	$(Q)$(MAKE) --no-print-directory e2e
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/meshlet OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    all unit e2e
+
+run: deps all
+	$(Q)./$(BIN) check examples/canary/ && echo "meshlet: the demo canary config is valid (see README for what runs today)"
+
+bench: all
+	$(Q)bench/run.sh
+
+clean:
+	rm -rf build $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The subcommand table and top-level usage. Each subcommand parses its own flags. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MESHLET_VERSION "0.1.0"
+
+static int
+cmd_validate(int argc, char **argv)
+{
+    return cmd_check(argc, argv, 0);
+}
+
+static int
+cmd_analyze(int argc, char **argv)
+{
+    return cmd_check(argc, argv, 1);
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"validate", cmd_validate, "check each resource on its own, as `istioctl validate`"},
+    {"check", cmd_analyze, "validate, then check references across resources, as `istioctl analyze`"},
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: meshlet <command> [options] PATH...\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
+    fprintf(f, "\n`meshlet <command> --help` tells a command's options.\n");
+}
+
+int
+cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(name, "version") || !strcmp(name, "--version")) {
+        printf("meshlet %s\n", MESHLET_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "meshlet: unknown command \"%s\"\n\n", name);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Config entry point: sorts each loaded document into an Istio resource (decoded by the
+ * schema of its kind and validated), a Kubernetes object for analysis, or a skipped kind. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/analyze.h"
+#include "config/destination_rule.h"
+#include "config/field.h"
+#include "config/gateway.h"
+#include "config/kube.h"
+#include "config/peer_authentication.h"
+#include "config/service_entry.h"
+#include "config/virtual_service.h"
+#include "core/alloc.h"
+
+static const struct {
+    const char *name;
+    const char *group;
+    const struct schema *schema;
+    void (*validate)(const struct resource *r, struct diag_list *dl);
+} kinds[KIND__COUNT] = {
+    [KIND_VIRTUAL_SERVICE] = {"VirtualService", "networking.istio.io", &virtual_service_schema,
+                              virtual_service_validate},
+    [KIND_DESTINATION_RULE] = {"DestinationRule", "networking.istio.io",
+                               &destination_rule_schema, destination_rule_validate},
+    [KIND_GATEWAY] = {"Gateway", "networking.istio.io", &gateway_schema, gateway_validate},
+    [KIND_SERVICE_ENTRY] = {"ServiceEntry", "networking.istio.io", &service_entry_schema,
+                            service_entry_validate},
+    [KIND_WORKLOAD_ENTRY] = {"WorkloadEntry", "networking.istio.io", &workload_entry_schema,
+                             workload_entry_validate},
+    [KIND_PEER_AUTHENTICATION] = {"PeerAuthentication", "security.istio.io",
+                                  &peer_authentication_schema, peer_authentication_validate},
+};
+
+void
+config_init(struct resource_set *set)
+{
+    memset(set, 0, sizeof(*set));
+    arena_init(&set->arena, 256 * 1024, true);
+    source_init(&set->source);
+}
+
+void
+config_fini(struct resource_set *set)
+{
+    free(set->items);
+    free(set->services);
+    free(set->workloads);
+    source_fini(&set->source);
+    arena_fini(&set->arena);
+    memset(set, 0, sizeof(*set));
+}
+
+static bool
+version_ok(const char *group, const char *api_version)
+{
+    size_t gl = strlen(group);
+    if (strncmp(api_version, group, gl) || api_version[gl] != '/') return false;
+    const char *v = api_version + gl + 1;
+    if (!strcmp(group, "security.istio.io")) return !strcmp(v, "v1") || !strcmp(v, "v1beta1");
+    return !strcmp(v, "v1") || !strcmp(v, "v1beta1") || !strcmp(v, "v1alpha3");
+}
+
+int
+config_kind(const char *api_version, const char *kind)
+{
+    for (int k = 0; k < KIND__COUNT; k++) {
+        if (kind && !strcmp(kinds[k].name, kind) && api_version &&
+            !strncmp(api_version, kinds[k].group, strlen(kinds[k].group)))
+            return k;
+    }
+    return -1;
+}
+
+const char *
+config_fqdn(struct arena *a, const char *host, const char *ns)
+{
+    if (!host || !*host || strchr(host, '.') || strchr(host, ':') || !strcmp(host, "*"))
+        return host;
+    return arena_printf(a, "%s.%s.svc.cluster.local", host, ns);
+}
+
+static const char *
+scalar_at(struct resource_set *set, struct fy_node *map, const char *key)
+{
+    return field_scalar(&set->arena, field_node(map, key, -1));
+}
+
+/* metadata: name, namespace, labels, creationTimestamp; other Kubernetes metadata fields
+ * are legal and ignored. */
+static void
+decode_metadata(struct resource_set *set, struct resource *r)
+{
+    struct fy_node *md = field_node(r->root, "metadata", -1);
+    r->name = scalar_at(set, md, "name");
+    r->ns = scalar_at(set, md, "namespace");
+    r->creation_timestamp = scalar_at(set, md, "creationTimestamp");
+    if (!r->ns || !*r->ns) r->ns = set->opt->default_ns ? set->opt->default_ns : "default";
+    struct fy_node *labels = field_node(md, "labels", -1);
+    if (labels && fy_node_get_type(labels) == FYNT_MAPPING) {
+        int n = fy_node_mapping_item_count(labels);
+        r->labels.keys = arena_alloc(&set->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *));
+        r->labels.vals = arena_alloc(&set->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *));
+        void *it = NULL;
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(labels, &it))) {
+            const char *k = field_scalar(&set->arena, fy_node_pair_key(p));
+            const char *v = field_scalar(&set->arena, fy_node_pair_value(p));
+            if (!k) continue;
+            r->labels.keys[r->labels.len] = k;
+            r->labels.vals[r->labels.len++] = v ? v : "";
+        }
+    }
+    if (!r->name || !*r->name) {
+        field_report(set->dl, r, md ? md : r->root, md ? "metadata" : "",
+                     md ? "name" : "metadata", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
+                     "give the resource a metadata.name", "Required value");
+        r->name = "";
+    }
+}
+
+static void
+add_istio(struct resource_set *set, int kind, const char *api_version, const char *file,
+          struct fy_node *root)
+{
+    struct resource *r = arena_alloc(&set->arena, sizeof(*r));
+    r->kind = (enum resource_kind)kind;
+    r->kind_name = kinds[kind].name;
+    r->api_version = api_version;
+    r->file = file;
+    r->root = root;
+    r->order = set->len;
+    decode_metadata(set, r);
+
+    size_t errors_before = set->dl->errors;
+    if (!version_ok(kinds[kind].group, api_version)) {
+        field_report(set->dl, r, root, "", "apiVersion", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
+                     !strcmp(kinds[kind].group, "security.istio.io")
+                         ? "use security.istio.io/v1 or v1beta1"
+                         : "use networking.istio.io/v1, v1beta1 or v1alpha3",
+                     "unsupported apiVersion \"%s\" for %s", api_version, r->kind_name);
+    }
+    /* Top level: apiVersion, kind, metadata, spec, status; anything else is unknown. */
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate(root, &it))) {
+        const char *k = fy_node_get_scalar0(fy_node_pair_key(p));
+        if (k && (!strcmp(k, "apiVersion") || !strcmp(k, "kind") || !strcmp(k, "metadata") ||
+                  !strcmp(k, "spec") || !strcmp(k, "status")))
+            continue;
+        struct diag *d = diag_add(set->dl, DIAG_ERROR, DIAG_SCHEMA_ERROR, k ? k : "",
+                                  "remove it; a resource has apiVersion, kind, metadata, spec",
+                                  "unknown field \"%s\"", k ? k : "?");
+        field_attach(d, r, fy_node_pair_key(p));
+    }
+
+    r->spec_node = field_node(root, "spec", -1);
+    struct field_ctx fc = {&set->arena, set->dl, r, 0};
+    if (r->spec_node) r->spec.any = field_decode_new(&fc, kinds[kind].schema, r->spec_node, "spec");
+    if (!r->spec.any) {
+        field_report(set->dl, r, root, "", "spec", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
+                     "add a spec", "Required value");
+    } else if (set->dl->errors == errors_before) {
+        kinds[kind].validate(r, set->dl);
+    }
+    r->valid = set->dl->errors == errors_before;
+
+    xgrow((void **)&set->items, &set->cap, set->len + 1, sizeof(*set->items));
+    set->items[set->len++] = r;
+}
+
+static void
+on_document(void *arg, const char *file, struct fy_node *root)
+{
+    struct resource_set *set = arg;
+    if (fy_node_get_type(root) != FYNT_MAPPING) {
+        struct diag *d = diag_add(set->dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
+                                  "each YAML document must be one Kubernetes object",
+                                  "document is not a mapping");
+        field_attach(d, NULL, root);
+        d->file = file;
+        return;
+    }
+    const char *api_version = scalar_at(set, root, "apiVersion");
+    const char *kind = scalar_at(set, root, "kind");
+    if (!kind || !api_version) {
+        struct diag *d = diag_add(set->dl, DIAG_ERROR, DIAG_LOAD_ERROR, kind ? "apiVersion" : "kind",
+                                  "every object needs apiVersion and kind",
+                                  "%s: Required value", kind ? "apiVersion" : "kind");
+        field_attach(d, NULL, root);
+        d->file = file;
+        return;
+    }
+    int k = config_kind(api_version, kind);
+    if (k >= 0) {
+        add_istio(set, k, api_version, file, root);
+        return;
+    }
+    if (kube_add(set, api_version, kind, file, root)) return;
+    set->n_skipped++;
+    if (set->opt->verbose) {
+        struct fy_node *md = field_node(root, "metadata", -1);
+        const char *name = scalar_at(set, md, "name");
+        struct diag *d = diag_add(set->dl, DIAG_INFO, "ML0003", NULL, NULL,
+                                  "skipped %s %s (%s): not a kind meshlet reads", kind,
+                                  name ? name : "", api_version);
+        field_attach(d, NULL, root);
+        d->file = file;
+    }
+}
+
+int
+config_load(struct resource_set *set, const char *const *paths, size_t n,
+            const struct config_options *opt, struct diag_list *dl)
+{
+    static const struct config_options defaults = {0};
+    set->opt = opt ? opt : &defaults;
+    set->dl = dl;
+    int rc = source_load(&set->source, paths, n, on_document, set, dl);
+    if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 &&
+        dl->errors == 0) {
+        diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
+                 "point meshlet at YAML or JSON files holding Istio resources",
+                 "no Istio or Kubernetes resources found in %zu file(s)", set->source.n_files);
+    }
+    set->opt = NULL;
+    set->dl = NULL;
+    return rc;
+}
+
+void
+config_analyze(const struct resource_set *set, struct diag_list *dl)
+{
+    analyze_run(set, dl);
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File and directory walking and YAML stream parsing with libfyaml. Knows nothing about
+ * Istio kinds beyond unwrapping `kind: List`. */
+#include "config/source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config/field.h"
+#include "core/alloc.h"
+
+void
+source_init(struct source *src)
+{
+    memset(src, 0, sizeof(*src));
+    src->max_file_bytes = SOURCE_MAX_FILE_BYTES;
+}
+
+void
+source_fini(struct source *src)
+{
+    for (size_t i = 0; i < src->n_docs; i++) fy_document_destroy(src->docs[i]);
+    for (size_t i = 0; i < src->n_files; i++) free(src->files[i]);
+    free(src->docs);
+    free(src->files);
+    memset(src, 0, sizeof(*src));
+}
+
+static struct diag *
+file_error(struct diag_list *dl, const char *file, unsigned line, unsigned col, const char *hint,
+           const char *msg)
+{
+    struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL, hint, "%s", msg);
+    d->file = file;
+    d->line = line;
+    d->col = col;
+    return d;
+}
+
+static bool
+has_config_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".json"));
+}
+
+/* Hand one document root to <fn>, unwrapping `kind: List`. */
+static void
+emit(const char *file, struct fy_node *root, source_doc_fn *fn, void *arg)
+{
+    if (fy_node_get_type(root) == FYNT_MAPPING) {
+        struct fy_node *kind = fy_node_mapping_lookup_by_string(root, "kind", FY_NT);
+        struct fy_node *items = fy_node_mapping_lookup_by_string(root, "items", FY_NT);
+        const char *k = kind ? fy_node_get_scalar0(kind) : NULL;
+        if (k && !strcmp(k, "List") && items && fy_node_get_type(items) == FYNT_SEQUENCE) {
+            void *it = NULL;
+            struct fy_node *item;
+            while ((item = fy_node_sequence_iterate(items, &it))) emit(file, item, fn, arg);
+            return;
+        }
+    }
+    fn(arg, file, root);
+}
+
+static void
+report_parse_errors(struct fy_diag *diag, const char *file, struct diag_list *dl)
+{
+    void *it = NULL;
+    struct fy_diag_error *e;
+    bool any = false;
+    while ((e = fy_diag_errors_iterate(diag, &it))) {
+        if (e->type < FYET_ERROR) continue;
+        char msg[512];
+        snprintf(msg, sizeof(msg), "malformed YAML: %s", e->msg ? e->msg : "parse error");
+        file_error(dl, file, (unsigned)e->line + 1, (unsigned)e->column + 1,
+                   "fix the YAML syntax at this position", msg);
+        any = true;
+        break; /* later errors are usually consequences of the first */
+    }
+    if (!any)
+        file_error(dl, file, 0, 0, "fix the YAML syntax", "malformed YAML: the parser gave up");
+}
+
+static void
+load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, void *arg,
+          struct diag_list *dl)
+{
+    xgrow((void **)&src->files, &src->cap_files, src->n_files + 1, sizeof(char *));
+    char *file = xstrdup(path);
+    src->files[src->n_files++] = file;
+
+    if ((size_t)size > src->max_file_bytes) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "file is %.1f MB; config files are read up to %zu MB",
+                 (double)size / (1 << 20), src->max_file_bytes >> 20);
+        file_error(dl, file, 0, 0, "split it into smaller files", msg);
+        return;
+    }
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
+        return;
+    }
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg cfg = {
+        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO,
+        .diag = diag,
+    };
+    struct fy_parser *fyp = fy_parser_create(&cfg);
+    if (!fyp || fy_parser_set_input_file(fyp, file)) {
+        file_error(dl, file, 0, 0, NULL, "cannot read the file");
+        if (fyp) fy_parser_destroy(fyp);
+        fy_diag_unref(diag);
+        return;
+    }
+    struct fy_document *doc;
+    while ((doc = fy_parse_load_document(fyp))) {
+        src->n_documents++;
+        struct fy_node *root = fy_document_root(doc);
+        size_t len = 1;
+        if (root && fy_node_get_type(root) == FYNT_SCALAR && fy_node_get_style(root) == FYNS_PLAIN)
+            fy_node_get_scalar(root, &len);
+        if (!root || len == 0) { /* an empty document: only `---` and comments */
+            fy_parse_document_destroy(fyp, doc);
+            continue;
+        }
+        xgrow((void **)&src->docs, &src->cap_docs, src->n_docs + 1, sizeof(*src->docs));
+        src->docs[src->n_docs++] = doc;
+        emit(file, root, fn, arg);
+    }
+    if (fy_parser_get_stream_error(fyp)) report_parse_errors(diag, file, dl);
+    fy_parser_destroy(fyp);
+    fy_diag_unref(diag);
+}
+
+static int
+compare_names(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int load_path(struct source *src, const char *path, bool named, unsigned depth,
+                     source_doc_fn *fn, void *arg, struct diag_list *dl);
+
+static void
+load_dir(struct source *src, const char *path, unsigned depth, source_doc_fn *fn, void *arg,
+         struct diag_list *dl)
+{
+    struct dirent **names;
+    int n = scandir(path, &names, NULL, compare_names);
+    if (n < 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "cannot list directory: %s", strerror(errno));
+        file_error(dl, xstrdup(path), 0, 0, NULL, msg);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (name[0] != '.') {
+            size_t len = strlen(path) + strlen(name) + 2;
+            char *child = xmalloc(len);
+            snprintf(child, len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", name);
+            load_path(src, child, false, depth + 1, fn, arg, dl);
+            free(child);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+static int
+load_path(struct source *src, const char *path, bool named, unsigned depth, source_doc_fn *fn,
+          void *arg, struct diag_list *dl)
+{
+    struct stat st;
+    if (stat(path, &st)) {
+        int rc = -errno;
+        if (named) {
+            struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
+                                      "check the path", "cannot read %s: %s", path,
+                                      strerror(errno));
+            (void)d;
+        }
+        return named ? rc : 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (depth > 32) return 0; /* symlink loops */
+        load_dir(src, path, depth, fn, arg, dl);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) return 0;
+    if (!named && !has_config_ext(path)) return 0;
+    load_file(src, path, st.st_size, fn, arg, dl);
+    return 0;
+}
+
+int
+source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
+            void *arg, struct diag_list *dl)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = load_path(src, paths[i], true, 0, fn, arg, dl);
+        if (r && !rc) rc = r;
+    }
+    return rc;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reading config from disk: files and directories (recursively, .yaml/.yml/.json),
+ * multi-document YAML, and `kind: List` wrappers. Hands each resource's root node to a
+ * callback; keeps the parsed documents alive (their nodes carry the line/column marks). */
+#ifndef MESHLET_CONFIG_SOURCE_H
+#define MESHLET_CONFIG_SOURCE_H
+
+#include <stddef.h>
+
+#include "config/diag.h"
+
+struct fy_document;
+struct fy_node;
+
+/* Called once per resource document (or List item), in load order. <file> stays valid as
+ * long as the source. */
+typedef void source_doc_fn(void *arg, const char *file, struct fy_node *root);
+
+struct source {
+    struct fy_document **docs; /* owned */
+    size_t n_docs, cap_docs;
+    char **files;              /* owned: every file read, in order */
+    size_t n_files, cap_files;
+    size_t max_file_bytes;     /* a bigger file is refused with a message */
+    size_t n_documents;        /* documents seen, empty ones included */
+};
+
+/* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */
+#define SOURCE_MAX_FILE_BYTES (16u << 20)
+
+void source_init(struct source *src);
+
+/* Free the documents and file names. Zeroed source is a no-op. */
+void source_fini(struct source *src);
+
+/* Load every path (file or directory). Directory entries are read in name order.
+ * Malformed YAML and oversize files become ML0001 errors in <dl> and loading goes on.
+ * Returns 0, or -ENOENT/-EACCES when a named path cannot be read (also reported). [M] */
+int source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
+                void *arg, struct diag_list *dl);
+
+#endif

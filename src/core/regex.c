@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* RE2-subset checking over PCRE2. PCRE2 accepts a superset of RE2; the constructs RE2
+ * lacks are found by a scan that skips escapes and character classes, then PCRE2 compiles
+ * the rest to catch ordinary syntax errors. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "core/regex.h"
+
+#include <errno.h>
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static int
+fail(char *err, size_t err_len, const char *what, const char *p, size_t n)
+{
+    snprintf(err, err_len, "error parsing regexp: %s: `%.*s`", what, (int)n, p);
+    return -EINVAL;
+}
+
+/* The RE2-only scan: returns 0 or -EINVAL with the reason. */
+static int
+scan_re2_subset(const char *re, char *err, size_t err_len)
+{
+    bool in_class = false;
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\') {
+            char c = p[1];
+            if (!c) return fail(err, err_len, "trailing backslash at end of expression", "", 0);
+            /* Backreferences and PCRE-only escapes: Go reports them as invalid escapes. */
+            if ((c >= '1' && c <= '9') || c == 'g' || c == 'k' || c == 'K' || c == 'R' ||
+                c == 'X' || c == 'h' || c == 'H' || c == 'V' || c == 'N' || c == 'G' ||
+                c == 'Z' || c == 'o')
+                return fail(err, err_len, "invalid escape sequence", p, 2);
+            p++;
+            continue;
+        }
+        if (in_class) {
+            if (*p == ']') in_class = false;
+            continue;
+        }
+        if (*p == '[') {
+            in_class = true;
+            /* A ']' right after '[' or '[^' is literal. */
+            if (p[1] == '^') p++;
+            if (p[1] == ']') p++;
+            continue;
+        }
+        if (*p == '(' && p[1] == '?') {
+            const char *q = p + 2;
+            if (q[0] == 'P' && (q[1] == '<' || q[1] == '=' || q[1] == '>')) {
+                if (q[1] != '<') return fail(err, err_len, "invalid named capture", p, 4);
+                continue;
+            }
+            if (q[0] == '<' && q[1] != '=' && q[1] != '!') continue; /* (?<name>..), Go 1.22+ */
+            if (q[0] == ':') continue;
+            /* Flag groups (?i) (?i:...) (?-s) use only the flags RE2 knows. */
+            const char *f = q;
+            while (*f == 'i' || *f == 'm' || *f == 's' || *f == 'U' || *f == '-') f++;
+            if (f > q && (*f == ')' || *f == ':')) continue;
+            size_t n = (q[0] == '<') ? 4 : 3;
+            return fail(err, err_len, "invalid or unsupported Perl syntax", p, n);
+        }
+        if ((*p == '*' || *p == '+' || *p == '?' || *p == '}') && p[1] == '+')
+            return fail(err, err_len, "invalid nested repetition operator", p, 2);
+    }
+    if (in_class) return fail(err, err_len, "missing closing ]", "", 0);
+    return 0;
+}
+
+int
+regex_check(const char *pattern, char *err, size_t err_len)
+{
+    int rc = scan_re2_subset(pattern, err, err_len);
+    if (rc) return rc;
+
+    int code;
+    PCRE2_SIZE offset;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code,
+                                   &offset, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        snprintf(err, err_len, "error parsing regexp: %s at offset %zu", (const char *)msg,
+                 (size_t)offset);
+        return -EINVAL;
+    }
+    pcre2_code_free(re);
+    return 0;
+}
