@@ -320,9 +320,16 @@ check_vs_refs(const struct index *ix, struct diag_list *dl, const struct resourc
     for (size_t i = 0; i < vs->http_len; i++) {
         const struct http_route *h = &vs->http[i];
         if (field_is_null(h)) continue;
-        for (size_t d = 0; d < h->route_len; d++)
-            if (!field_is_null(&h->route[d]))
-                check_destination(ix, dl, r, h->route[d].destination, &vs->export_to, false);
+        for (size_t d = 0; d < h->route_len; d++) {
+            const struct http_route_destination *rd = &h->route[d];
+            if (field_is_null(rd) || !rd->destination || !rd->destination->host) {
+                /* istioctl reports an empty destination as an unknown host "". */
+                report(dl, r, rd, "destination", -1, DIAG_ERROR, DIAG_NOT_FOUND,
+                       "give the destination a host", "Referenced host not found: \"\"");
+                continue;
+            }
+            check_destination(ix, dl, r, rd->destination, &vs->export_to, false);
+        }
         if (h->mirror) check_destination(ix, dl, r, h->mirror, &vs->export_to, true);
         for (size_t m = 0; m < h->mirrors_len; m++)
             check_destination(ix, dl, r, h->mirrors[m].destination, &vs->export_to, true);
@@ -584,13 +591,24 @@ check_dr(const struct index *ix, const struct resource_set *set, struct diag_lis
         if (field_is_null(sub) || !sub->name) continue;
         size_t n = count_endpoints(set, s, &sub->labels, &known);
         if (!known) continue;
-        if (n == 0) {
+        if (n == 0 && s->ks) {
             report(dl, r, sub, "labels", -1, DIAG_ERROR, DIAG_SUBSET_NO_PODS,
                    "make the subset labels match the pod labels (every subset label must be "
                    "on the pod)",
                    "The Subset %s defined in the DestinationRule does not select any pods. Which "
                    "may lead to 503 UH (NoHealthyUpstream).",
                    sub->name);
+            continue;
+        }
+        if (n == 0) {
+            /* istioctl looks at pods only; the same hole with ServiceEntry endpoints is ours
+             * to report, as a warning. */
+            report(dl, r, sub, "labels", -1, DIAG_WARNING, DIAG_SUBSET_NO_ENDPOINTS,
+                   "make the subset labels match the endpoint labels (every subset label must "
+                   "be on the endpoint)",
+                   "subset %s selects no endpoint of ServiceEntry %s/%s: requests routed to it "
+                   "get 503 UH (no healthy upstream)",
+                   sub->name, s->se->ns, s->se->name);
             continue;
         }
         /* A subset's policy replaces the top-level sections wholesale (§4.3). */

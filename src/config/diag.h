@@ -38,6 +38,7 @@ enum diag_severity {
 #define DIAG_PERCENT_DEFAULT "ML0103"
 #define DIAG_RETRYON_SPACE "ML0104"
 #define DIAG_MULTIPLE_DR "ML0105"
+#define DIAG_SUBSET_NO_ENDPOINTS "ML0106"
 
 struct diag {
     enum diag_severity severity;

@@ -57,6 +57,14 @@ validate_workload(struct vctx *v, const struct workload_entry *we)
             rules_error(v, we, "address", -1, "name the socket file, not a directory",
                         "UDS may not be a dir");
     }
+    for (size_t i = 0; i < we->ports.len; i++) {
+        if (!rules_dns1123_label(we->ports.keys[i]))
+            rules_error(v, we, "ports", -1, "keys are service port names such as http",
+                        "invalid port name: %s", we->ports.keys[i]);
+        if (we->ports.vals[i] < 1 || we->ports.vals[i] > 65535)
+            rules_error(v, we, "ports", -1, "use a port from 1 to 65535",
+                        "port number %" PRId64 " must be in the range 1..65535", we->ports.vals[i]);
+    }
     rules_labels(v, we, "labels", &we->labels);
 }
 

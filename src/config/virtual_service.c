@@ -824,27 +824,7 @@ match_key(struct strbuf *sb, const struct http_match_request *m, bool skip_uri_a
     if (m->stat_prefix) strbuf_printf(sb, "sp=%s;", m->stat_prefix);
 }
 
-static const char *
-rule_id(char *buf, size_t n, const struct http_route *h, size_t i)
-{
-    if (h->name && *h->name) {
-        snprintf(buf, n, "\"%s\"", h->name);
-    } else {
-        snprintf(buf, n, "#%zu", i);
-    }
-    return buf;
-}
 
-static const char *
-match_id(char *buf, size_t n, const struct http_match_request *m, size_t i)
-{
-    if (m->name && *m->name) {
-        snprintf(buf, n, "\"%s\"", m->name);
-    } else {
-        snprintf(buf, n, "#%zu", i);
-    }
-    return buf;
-}
 
 /* A later prefix match that an earlier, shorter prefix with otherwise identical conditions
  * covers can never win (first match wins). A block without method counts as GET. */
@@ -872,79 +852,187 @@ prefix_covered(const struct http_match_request *earlier, const struct http_match
     return same;
 }
 
+/* One rule as the reachability check sees it: its match blocks as canonical keys. */
+struct reach_rule {
+    const void *obj;                      /* the rule (for the report) */
+    const char *name;                     /* may be NULL */
+    size_t n;                             /* match blocks */
+    char **keys;                          /* owned: canonical text per block */
+    const void **matches;                 /* owned array of borrowed blocks */
+    const char **match_names;             /* owned array of borrowed names (may be NULL) */
+};
+
+static const char *
+reach_id(char *buf, size_t n, const char *name, size_t i)
+{
+    if (name && *name) {
+        snprintf(buf, n, "\"%s\"", name);
+    } else {
+        snprintf(buf, n, "#%zu", i);
+    }
+    return buf;
+}
+
+/* Istio's analyzeUnreachable{HTTP,TCP,TLS}Rules: a second rule without matches, rules after
+ * a match-less rule, and match blocks an earlier rule already has (or, for HTTP, covers
+ * with a shorter prefix) can never be used. */
 static void
-analyze_reachability(struct vctx *v, const struct virtual_service *vs)
+reach_check(struct vctx *v, struct reach_rule *rules, size_t n_rules)
 {
     ssize_t empty_rule = -1;
-    size_t n_keys = 0;
-    struct seen {
-        char *key;
-        size_t rule;
-        const struct http_match_request *m;
-    } *seen = NULL;
-    size_t total = 0;
-    for (size_t i = 0; i < vs->http_len; i++) total += vs->http[i].match_len;
-    if (total) seen = calloc(total, sizeof(*seen));
     char id[160], mid[160], did[160];
-
-    for (size_t i = 0; i < vs->http_len; i++) {
-        const struct http_route *h = &vs->http[i];
-        if (field_is_null(h)) continue;
-        if (h->match_len == 0) {
+    for (size_t i = 0; i < n_rules; i++) {
+        struct reach_rule *rr = &rules[i];
+        if (!rr->obj) continue;
+        if (rr->n == 0) {
             if (empty_rule >= 0) {
-                rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, h, NULL, -1,
+                rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, rr->obj, NULL, -1,
                              "give this rule a match, or remove it",
                              "VirtualService rule %s not used (only the last rule can have no "
                              "matches).",
-                             rule_id(id, sizeof(id), h, i));
+                             reach_id(id, sizeof(id), rr->name, i));
             }
             empty_rule = (ssize_t)i;
             continue;
         }
         if (empty_rule >= 0) {
-            rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, h, NULL, -1,
+            rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, rr->obj, NULL, -1,
                          "move this rule above the rule without matches",
                          "VirtualService rule %s not used (route without matches defined "
                          "before).",
-                         rule_id(id, sizeof(id), h, i));
+                         reach_id(id, sizeof(id), rr->name, i));
             continue;
         }
         size_t dups = 0;
-        for (size_t j = 0; j < h->match_len; j++) {
-            const struct http_match_request *m = &h->match[j];
-            struct strbuf sb;
-            strbuf_init(&sb, 1 << 16);
-            match_key(&sb, m, false);
-            const struct seen *hit = NULL;
-            for (size_t k = 0; k < n_keys && !hit; k++) {
-                if (!strcmp(seen[k].key, strbuf_str(&sb)) || prefix_covered(seen[k].m, m))
-                    hit = &seen[k];
+        for (size_t j = 0; j < rr->n; j++) {
+            ssize_t hit = -1;
+            for (size_t k = 0; k < i && hit < 0; k++) {
+                for (size_t m = 0; m < rules[k].n && hit < 0; m++) {
+                    bool same = !strcmp(rules[k].keys[m], rr->keys[j]);
+                    if (!same && rr->match_names) /* HTTP only */
+                        same = prefix_covered(rules[k].matches[m], rr->matches[j]);
+                    if (same) hit = (ssize_t)k;
+                }
             }
-            if (hit) {
-                dups++;
-                rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, m, NULL, -1,
-                             "remove this match block or make it more specific",
-                             "VirtualService rule %s match %s is not used (duplicate/overlapping "
-                             "match in rule %s).",
-                             rule_id(id, sizeof(id), h, i), match_id(mid, sizeof(mid), m, j),
-                             rule_id(did, sizeof(did), &vs->http[hit->rule], hit->rule));
-                strbuf_fini(&sb);
-            } else {
-                seen[n_keys].key = sb.data ? sb.data : calloc(1, 1);
-                seen[n_keys].rule = i;
-                seen[n_keys].m = m;
-                n_keys++;
+            for (size_t m = 0; m < j && hit < 0 && rr->match_names; m++) {
+                if (prefix_covered(rr->matches[m], rr->matches[j])) hit = (ssize_t)i;
             }
+            if (hit < 0) continue;
+            dups++;
+            rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, rr->matches[j], NULL, -1,
+                         "remove this match block or make it more specific",
+                         "VirtualService rule %s match %s is not used (duplicate/overlapping "
+                         "match in rule %s).",
+                         reach_id(id, sizeof(id), rr->name, i),
+                         reach_id(mid, sizeof(mid), rr->match_names ? rr->match_names[j] : NULL, j),
+                         reach_id(did, sizeof(did), rules[hit].name, (size_t)hit));
         }
-        if (dups == h->match_len) {
-            rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, h, NULL, -1,
+        if (dups == rr->n) {
+            rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, rr->obj, NULL, -1,
                          "remove the rule or change its matches",
                          "VirtualService rule %s not used (all matches used by prior rules).",
-                         rule_id(id, sizeof(id), h, i));
+                         reach_id(id, sizeof(id), rr->name, i));
         }
     }
-    for (size_t k = 0; k < n_keys; k++) free(seen[k].key);
-    free(seen);
+    for (size_t i = 0; i < n_rules; i++) {
+        for (size_t j = 0; j < rules[i].n; j++) free(rules[i].keys[j]);
+        free(rules[i].keys);
+        free(rules[i].matches);
+        free(rules[i].match_names);
+    }
+    free(rules);
+}
+
+static char *
+take(struct strbuf *sb)
+{
+    char *s = sb->data ? sb->data : calloc(1, 1);
+    sb->data = NULL;
+    return s;
+}
+
+static void
+l4_key(struct strbuf *sb, const struct str_list *subnets, const struct opt_int *port,
+       const struct str_map *labels, const struct str_list *gateways, const char *sns,
+       const struct str_list *sni)
+{
+    for (size_t i = 0; sni && i < sni->len; i++) strbuf_printf(sb, "sni=%s;", sni->v[i]);
+    for (size_t i = 0; i < subnets->len; i++) strbuf_printf(sb, "net=%s;", subnets->v[i]);
+    if (port->set) strbuf_printf(sb, "port=%" PRId64 ";", port->v);
+    for (size_t i = 0; i < labels->len; i++)
+        strbuf_printf(sb, "sl.%s=%s;", labels->keys[i], labels->vals[i]);
+    for (size_t i = 0; i < gateways->len; i++) strbuf_printf(sb, "gw=%s;", gateways->v[i]);
+    if (sns) strbuf_printf(sb, "sns=%s;", sns);
+}
+
+static void
+analyze_reachability(struct vctx *v, const struct virtual_service *vs)
+{
+    struct strbuf sb;
+    if (vs->http_len) {
+        struct reach_rule *rules = calloc(vs->http_len, sizeof(*rules));
+        for (size_t i = 0; i < vs->http_len; i++) {
+            const struct http_route *h = &vs->http[i];
+            if (field_is_null(h)) continue;
+            struct reach_rule *rr = &rules[i];
+            rr->obj = h;
+            rr->name = h->name;
+            rr->n = h->match_len;
+            rr->keys = calloc(h->match_len + 1, sizeof(char *));
+            rr->matches = calloc(h->match_len + 1, sizeof(void *));
+            rr->match_names = calloc(h->match_len + 1, sizeof(char *));
+            for (size_t j = 0; j < h->match_len; j++) {
+                strbuf_init(&sb, 1 << 16);
+                match_key(&sb, &h->match[j], false);
+                rr->keys[j] = take(&sb);
+                rr->matches[j] = &h->match[j];
+                rr->match_names[j] = h->match[j].name;
+            }
+        }
+        reach_check(v, rules, vs->http_len);
+    }
+    if (vs->tcp_len) {
+        struct reach_rule *rules = calloc(vs->tcp_len, sizeof(*rules));
+        for (size_t i = 0; i < vs->tcp_len; i++) {
+            const struct tcp_route *t = &vs->tcp[i];
+            if (field_is_null(t)) continue;
+            struct reach_rule *rr = &rules[i];
+            rr->obj = t;
+            rr->n = t->match_len;
+            rr->keys = calloc(t->match_len + 1, sizeof(char *));
+            rr->matches = calloc(t->match_len + 1, sizeof(void *));
+            for (size_t j = 0; j < t->match_len; j++) {
+                const struct l4_match_attributes *m = &t->match[j];
+                strbuf_init(&sb, 1 << 16);
+                l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
+                       m->source_namespace, NULL);
+                rr->keys[j] = take(&sb);
+                rr->matches[j] = m;
+            }
+        }
+        reach_check(v, rules, vs->tcp_len);
+    }
+    if (vs->tls_len) {
+        struct reach_rule *rules = calloc(vs->tls_len, sizeof(*rules));
+        for (size_t i = 0; i < vs->tls_len; i++) {
+            const struct tls_route *t = &vs->tls[i];
+            if (field_is_null(t)) continue;
+            struct reach_rule *rr = &rules[i];
+            rr->obj = t;
+            rr->n = t->match_len;
+            rr->keys = calloc(t->match_len + 1, sizeof(char *));
+            rr->matches = calloc(t->match_len + 1, sizeof(void *));
+            for (size_t j = 0; j < t->match_len; j++) {
+                const struct tls_match_attributes *m = &t->match[j];
+                strbuf_init(&sb, 1 << 16);
+                l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
+                       m->source_namespace, &m->sni_hosts);
+                rr->keys[j] = take(&sb);
+                rr->matches[j] = m;
+            }
+        }
+        reach_check(v, rules, vs->tls_len);
+    }
 }
 
 static void
