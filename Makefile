@@ -55,7 +55,7 @@ $(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(if $(findstring tests/unit,$<),$(CMOCKA_CFLAGS)) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(if $(findstring tests/unit,$<),$(CMOCKA_CFLAGS) -Itests/unit) -c -o $@ $<
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HARNESS_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"

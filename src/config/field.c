@@ -47,8 +47,8 @@ FIELD_SCHEMA(se_workload_selector, RES_SE_WORKLOAD_SELECTOR)
 FIELD_SCHEMA(service_port, RES_SERVICE_PORT)
 FIELD_SCHEMA(workload_entry, RES_WORKLOAD_ENTRY)
 
-void
-field_mark(struct fy_node *node, unsigned *line, unsigned *col)
+static void
+mark_down(struct fy_node *node, unsigned *line, unsigned *col)
 {
     *line = *col = 0;
     for (int guard = 0; node && guard < 128; guard++) {
@@ -74,6 +74,28 @@ field_mark(struct fy_node *node, unsigned *line, unsigned *col)
             break;
         }
         }
+    }
+}
+
+void
+field_mark(struct fy_node *node, unsigned *line, unsigned *col)
+{
+    mark_down(node, line, col);
+    /* An empty mapping or sequence has no token of its own: use the key that holds it. */
+    for (int guard = 0; !*line && node && guard < 64; guard++) {
+        struct fy_node *parent = fy_node_get_parent(node);
+        if (parent && fy_node_get_type(parent) == FYNT_MAPPING) {
+            void *it = NULL;
+            struct fy_node_pair *p;
+            while ((p = fy_node_mapping_iterate(parent, &it))) {
+                if (fy_node_pair_value(p) == node) {
+                    mark_down(fy_node_pair_key(p), line, col);
+                    break;
+                }
+            }
+        }
+        node = parent;
+        if (!*line && node) mark_down(node, line, col);
     }
 }
 

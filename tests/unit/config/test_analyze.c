@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cross-resource analysis: each istioctl analyzer meshlet implements and each of meshlet's
+ * own warnings, with a failing and a passing configuration. */
+#include "config_case.h"
+
+#define SVC_REVIEWS                                                                      \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reviews, "  \
+    "namespace: default}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n"          \
+    "  location: MESH_INTERNAL\n  ports:\n  - {number: 9080, name: http, protocol: HTTP}\n" \
+    "  resolution: STATIC\n  endpoints:\n"                                               \
+    "  - {address: 10.0.0.1, labels: {app: reviews, version: v1}}\n"                    \
+    "  - {address: 10.0.0.2, labels: {app: reviews, version: v2}}\n---\n"
+#define DR_REVIEWS(extra)                                                                \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, " \
+    "namespace: default}\nspec:\n  host: reviews\n" extra "  subsets:\n"                 \
+    "  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n---\n"
+#define VS_REVIEWS(dest)                                                                 \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, " \
+    "namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n"             \
+    "    - destination: " dest "\n"
+#define A true
+
+static const struct config_case cases[] = {
+    {"analyze_clean_canary_has_no_error",
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v2}"), "IST0101", NULL,
+     NULL, true, A},
+    {"analyze_reports_unknown_subset",
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"), "IST0101",
+     "spec.http[0].route[0].destination.subset",
+     "Referenced host+subset in destinationrule not found: \"reviews+v9\"", false, A},
+    {"analyze_reports_unknown_host", DR_REVIEWS("") VS_REVIEWS("{host: ratings}"), "IST0101",
+     "spec.http[0].route[0].destination.host", "Referenced host not found: \"ratings\"", false,
+     A},
+    {"analyze_fqdn_and_short_name_are_the_same_host",
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews.default.svc.cluster.local, subset: v1}"),
+     "IST0101", NULL, NULL, true, A},
+    {"analyze_short_name_resolves_in_the_vs_namespace",
+     SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, "
+                 "namespace: other}\nspec:\n  hosts: [x.com]\n  http:\n  - route:\n"
+                 "    - destination: {host: reviews}\n",
+     "IST0101", "spec.http[0].route[0].destination.host", "\"reviews\"", false, A},
+    {"analyze_reports_unknown_destination_port",
+     SVC_REVIEWS VS_REVIEWS("{host: reviews, port: {number: 8080}}"), "IST0101",
+     "spec.http[0].route[0].destination.port.number", "reviews:8080", false, A},
+    {"analyze_reports_missing_port_for_multiport_service",
+     "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n"
+     "  ports:\n  - {port: 80, name: http}\n  - {port: 443, name: https}\n---\n" VS_REVIEWS(
+         "{host: reviews}"),
+     "IST0112", "spec.http[0].route[0].destination.host", "exposes multiple ports [80 443]",
+     false, A},
+    {"analyze_reports_unknown_gateway",
+     SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+                 "spec:\n  hosts: [a.example.com]\n  gateways: [nope]\n  http:\n  - route:\n"
+                 "    - destination: {host: reviews}\n",
+     "IST0101", "spec.gateways[0]", "Referenced gateway not found: \"nope\"", false, A},
+    {"analyze_reports_vs_host_missing_from_gateway",
+     SVC_REVIEWS
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [a.example.com]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+     "spec:\n  hosts: [b.example.com]\n  gateways: [gw]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews}\n",
+     "IST0132", "spec.gateways[0]", "one or more host [b.example.com]", false, A},
+    {"analyze_gateway_wildcard_admits_host",
+     SVC_REVIEWS
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*.example.com\"]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+     "spec:\n  hosts: [b.example.com]\n  gateways: [default/gw]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews}\n",
+     "IST0132", NULL, NULL, true, A},
+    {"analyze_reports_conflicting_mesh_hosts",
+     SVC_REVIEWS VS_REVIEWS("{host: reviews}") "---\n"
+                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2}\n"
+                 "spec:\n  hosts: [reviews.default.svc.cluster.local]\n  http:\n  - route:\n"
+                 "    - destination: {host: reviews}\n",
+     "IST0109", "spec.hosts", "default/reviews,default/r2", false, A},
+    {"analyze_reports_subset_selecting_no_pod",
+     "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n"
+     "  ports:\n  - {port: 9080, name: http}\n---\n"
+     "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: reviews-v1}\nspec:\n  template:\n"
+     "    metadata:\n      labels: {app: reviews, version: v1}\n---\n" DR_REVIEWS(""),
+     "IST0173", "spec.subsets[1].labels", "The Subset v2 defined in the DestinationRule", false,
+     A},
+    {"analyze_subset_selecting_pods_is_fine",
+     "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n"
+     "  ports:\n  - {port: 9080, name: http}\n---\n"
+     "apiVersion: v1\nkind: List\nitems:\n"
+     "- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: reviews-v1}\n  spec:\n"
+     "    template:\n      metadata:\n        labels: {app: reviews, version: v1}\n"
+     "- apiVersion: v1\n  kind: Pod\n  metadata: {name: reviews-v2-abc, labels: {app: reviews, "
+     "version: v2}}\n---\n" DR_REVIEWS(""),
+     "IST0173", NULL, NULL, true, A},
+    {"analyze_warns_subset_selecting_no_se_endpoint",
+     SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+                 "spec:\n  host: reviews\n  subsets:\n  - {name: v3, labels: {version: v3}}\n",
+     "ML0106", "spec.subsets[0].labels", "subset v3 selects no endpoint", false, A},
+    {"analyze_warns_outlier_detection_that_cannot_eject",
+     SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 1}\n"),
+     "ML0101", "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
+     "it has 2 endpoints, so ejecting one is 50% of the pool, above maxEjectionPercent 10%",
+     false, A},
+    {"analyze_outlier_detection_with_100_percent_is_fine",
+     SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    outlierDetection: {maxEjectionPercent: 100}\n"),
+     "ML0101", NULL, NULL, true, A},
+    {"analyze_warns_simple_tls_without_ca",
+     SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    tls: {mode: SIMPLE}\n"), "IST0128",
+     "spec.trafficPolicy.tls.caCertificates",
+     "has TLS mode set to SIMPLE but no caCertificates", false, A},
+    {"analyze_warns_port_level_mutual_without_ca",
+     SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 443}\n"
+                            "      tls: {mode: MUTUAL, clientCertificate: /c, privateKey: /k}\n"),
+     "IST0129", "spec.trafficPolicy.portLevelSettings[0].tls.caCertificates",
+     "at port number:443", false, A},
+    {"analyze_warns_dr_for_unknown_host",
+     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n"
+     "  host: nowhere\n  trafficPolicy:\n    loadBalancer: {simple: RANDOM}\n",
+     "IST0174", "spec.host", "The host nowhere defined in the DestinationRule", false, A},
+    {"analyze_warns_two_drs_for_one_host",
+     SVC_REVIEWS DR_REVIEWS("")
+     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
+     "spec:\n  host: reviews.default.svc.cluster.local\n  subsets:\n"
+     "  - {name: v3, labels: {version: v1}}\n",
+     "ML0105", "spec.host", "DestinationRules default/reviews and default/again", false, A},
+    {"analyze_warns_ingress_route_ignoring_mesh_subsets",
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v1}") "---\n"
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: edge}\n"
+     "spec:\n  hosts: [a.example.com]\n  gateways: [gw]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews}\n",
+     "IST0140", "spec.http[0].route[0].destination.host",
+     "Subset in virtual service default/reviews has no effect on ingress gateway default/gw",
+     false, A},
+    {"analyze_export_to_hides_service",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: other}\n"
+     "spec:\n  hosts: [other.example.com]\n  exportTo: [\".\"]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+     "spec:\n  hosts: [a.example.com]\n  http:\n  - route:\n"
+     "    - destination: {host: other.example.com}\n",
+     "IST0101", "spec.http[0].route[0].destination.host", "other.example.com", false, A},
+    {"analyze_wildcard_service_entry_covers_host",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+     "spec:\n  hosts: [\"*.eu.example.com\"]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+     "spec:\n  hosts: [a.example.com]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews.eu.example.com}\n",
+     "IST0101", NULL, NULL, true, A},
+    {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
+     "IST0101", NULL, NULL, true, false},
+};
+
+int
+main(void)
+{
+    return config_case_run_all("analyze", cases, sizeof(cases) / sizeof(cases[0]));
+}

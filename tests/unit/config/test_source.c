@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Loading: files and directories, multi-document YAML, kind: List, JSON, bad input of every
+ * kind (malformed, binary, empty, oversize, deeply nested) and namespace defaults. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_case.h"
+
+static const char *const vs_a =
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+    "spec:\n  hosts: [a]\n  http:\n  - route:\n    - destination: {host: a}\n";
+
+static size_t
+load_dir(const char *path, struct resource_set *set, struct diag_list *dl,
+         const struct config_options *opt)
+{
+    config_init(set);
+    diag_list_init(dl);
+    const char *paths[] = {path};
+    assert_int_equal(config_load(set, paths, 1, opt, dl), 0);
+    return set->len;
+}
+
+static void
+test_source_reads_directories_recursively_in_name_order(void **state)
+{
+    (void)state;
+    const char *dir = harness_tmpdir();
+    harness_write(dir, "b/z.yaml", vs_a);
+    harness_write(dir, "a.yml",
+                  "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\n"
+                  "spec:\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+                  "    hosts: [\"*\"]\n");
+    harness_write(dir, "c.json",
+                  "{\"apiVersion\": \"networking.istio.io/v1\", \"kind\": \"DestinationRule\", "
+                  "\"metadata\": {\"name\": \"d\"}, \"spec\": {\"host\": \"a\"}}");
+    harness_write(dir, "notes.txt", "not config");
+    harness_write(dir, ".hidden/x.yaml", "garbage: [");
+    struct resource_set set;
+    struct diag_list dl;
+    assert_int_equal(load_dir(dir, &set, &dl, NULL), 3);
+    assert_int_equal(dl.errors, 0);
+    assert_int_equal(set.items[0]->kind, KIND_GATEWAY);
+    assert_int_equal(set.items[1]->kind, KIND_VIRTUAL_SERVICE);
+    assert_int_equal(set.items[2]->kind, KIND_DESTINATION_RULE);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_reads_multi_document_and_list(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "---\n# only a comment\n---\n%s---\napiVersion: v1\nkind: List\nitems:\n"
+             "- apiVersion: networking.istio.io/v1beta1\n  kind: VirtualService\n"
+             "  metadata: {name: b, namespace: prod}\n  spec:\n    hosts: [b]\n    http:\n"
+             "    - route:\n      - destination: {host: b}\n"
+             "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: cm}\n",
+             vs_a);
+    config_case_load(text, false, &set, &dl);
+    assert_int_equal(set.len, 2);
+    assert_int_equal(set.n_skipped, 1);
+    assert_string_equal(set.items[0]->ns, "default");
+    assert_string_equal(set.items[1]->ns, "prod");
+    assert_int_equal(dl.errors, 0);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_namespace_option_sets_the_default(void **state)
+{
+    (void)state;
+    const char *dir = harness_tmpdir();
+    harness_write(dir, "a.yaml", vs_a);
+    struct resource_set set;
+    struct diag_list dl;
+    struct config_options opt = {.default_ns = "shop"};
+    load_dir(dir, &set, &dl, &opt);
+    assert_string_equal(set.items[0]->ns, "shop");
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_reports_malformed_yaml_with_position(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load("apiVersion: v1\nkind: [unclosed\nmetadata: {name: x}\n", false, &set, &dl);
+    assert_int_equal(dl.errors, 1);
+    assert_string_equal(dl.items[0].code, "ML0001");
+    assert_non_null(strstr(dl.items[0].message, "malformed YAML"));
+    assert_true(dl.items[0].line >= 2);
+    assert_non_null(dl.items[0].file);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_reports_binary_garbage(void **state)
+{
+    (void)state;
+    const char *dir = harness_tmpdir();
+    unsigned char junk[4096];
+    unsigned x = 12345;
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        x = x * 1103515245 + 12345;
+        junk[i] = (unsigned char)(x >> 16);
+    }
+    const char *path = harness_write_bytes(dir, "junk.yaml", junk, sizeof(junk));
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    const char *paths[] = {path};
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
+    assert_true(dl.errors >= 1);
+    assert_string_equal(dl.items[0].code, "ML0001");
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_empty_file_is_an_error_when_nothing_else_is_loaded(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load("", false, &set, &dl);
+    assert_int_equal(dl.errors, 1);
+    assert_non_null(strstr(dl.items[0].message, "no Istio or Kubernetes resources found"));
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_refuses_oversize_file(void **state)
+{
+    (void)state;
+    const char *dir = harness_tmpdir();
+    size_t n = SOURCE_MAX_FILE_BYTES + 1;
+    char *big = malloc(n);
+    memset(big, '#', n);
+    const char *path = harness_write_bytes(dir, "big.yaml", big, n);
+    free(big);
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    const char *paths[] = {path};
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
+    assert_int_equal(dl.errors, 1);
+    assert_non_null(strstr(dl.items[0].message, "config files are read up to 16 MB"));
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_refuses_deep_nesting(void **state)
+{
+    (void)state;
+    char text[8192];
+    size_t n = (size_t)snprintf(text, sizeof(text),
+                                "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                                "metadata: {name: deep}\nspec:\n  hosts: ");
+    for (int i = 0; i < 2000; i++) text[n++] = '[';
+    text[n] = '\0';
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load(text, false, &set, &dl);
+    assert_true(dl.errors >= 1);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_missing_path_is_a_usage_error(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    const char *paths[] = {"/nonexistent/meshlet/config.yaml"};
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), -ENOENT);
+    assert_int_equal(dl.errors, 1);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_document_not_a_mapping_is_reported(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load("- a\n- b\n", false, &set, &dl);
+    assert_true(diag_list_has(&dl, "ML0001", NULL));
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_source_reads_directories_recursively_in_name_order),
+        cmocka_unit_test(test_source_reads_multi_document_and_list),
+        cmocka_unit_test(test_source_namespace_option_sets_the_default),
+        cmocka_unit_test(test_source_reports_malformed_yaml_with_position),
+        cmocka_unit_test(test_source_reports_binary_garbage),
+        cmocka_unit_test(test_source_empty_file_is_an_error_when_nothing_else_is_loaded),
+        cmocka_unit_test(test_source_refuses_oversize_file),
+        cmocka_unit_test(test_source_refuses_deep_nesting),
+        cmocka_unit_test(test_source_missing_path_is_a_usage_error),
+        cmocka_unit_test(test_source_document_not_a_mapping_is_reported),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    harness_cleanup();
+    return rc;
+}
