@@ -166,7 +166,8 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
     if (!r->spec.any) {
         field_report(set->dl, r, root, "", "spec", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
                      "add a spec", "Required value");
-    } else if (set->dl->errors == errors_before) {
+    } else {
+        /* Validate even after decode errors, so one run reports every problem. */
         kinds[kind].validate(r, set->dl);
     }
     r->valid = set->dl->errors == errors_before;
@@ -225,9 +226,11 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
     int rc = source_load(&set->source, paths, n, on_document, set, dl);
     if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 &&
         dl->errors == 0) {
-        diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
-                 "point meshlet at YAML or JSON files holding Istio resources",
-                 "no Istio or Kubernetes resources found in %zu file(s)", set->source.n_files);
+        struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
+                                  "point meshlet at YAML or JSON files holding Istio resources",
+                                  "no Istio or Kubernetes resources found in %zu file(s)",
+                                  set->source.n_files);
+        d->file = n == 1 ? paths[0] : NULL;
     }
     set->opt = NULL;
     set->dl = NULL;

@@ -165,6 +165,15 @@ field_report(struct diag_list *dl, const struct resource *res, struct fy_node *o
     if (!at && key) at = field_node(obj_node, key, -1);
     if (!at) at = obj_node;
 
+    /* One error per field: a value that failed to decode is absent, and a rule that then
+     * finds it missing must not report the same field again. */
+    if (sev == DIAG_ERROR) {
+        for (size_t i = dl->len; i-- > 0;) {
+            struct diag *prev = &dl->items[i];
+            if (!res || prev->name != res->name || prev->kind != res->kind_name) break;
+            if (prev->severity == DIAG_ERROR && !strcmp(prev->path, path)) return prev;
+        }
+    }
     va_list ap;
     va_start(ap, fmt);
     struct diag *d = vreport(dl, res, at, path, sev, code, hint, fmt, ap);

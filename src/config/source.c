@@ -68,23 +68,82 @@ emit(const char *file, struct fy_node *root, source_doc_fn *fn, void *arg)
     fn(arg, file, root);
 }
 
+/* libfyaml reports "<file>:<line>:<col>: error: <text>"; keep the first error. */
+struct parse_error {
+    bool seen;
+    unsigned line, col;
+    char text[400];
+};
+
 static void
-report_parse_errors(struct fy_diag *diag, const char *file, struct diag_list *dl)
+on_yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
-    void *it = NULL;
-    struct fy_diag_error *e;
-    bool any = false;
-    while ((e = fy_diag_errors_iterate(diag, &it))) {
-        if (e->type < FYET_ERROR) continue;
-        char msg[512];
-        snprintf(msg, sizeof(msg), "malformed YAML: %s", e->msg ? e->msg : "parse error");
-        file_error(dl, file, (unsigned)e->line + 1, (unsigned)e->column + 1,
-                   "fix the YAML syntax at this position", msg);
-        any = true;
-        break; /* later errors are usually consequences of the first */
+    (void)diag;
+    struct parse_error *pe = user;
+    if (pe->seen) return;
+    char line[512];
+    snprintf(line, sizeof(line), "%.*s", (int)len, buf);
+    char *err = strstr(line, ": error: ");
+    if (!err) return;
+    pe->seen = true;
+    snprintf(pe->text, sizeof(pe->text), "%s", err + 9);
+    size_t n = strlen(pe->text);
+    while (n && (pe->text[n - 1] == '\n' || pe->text[n - 1] == ' ')) pe->text[--n] = '\0';
+    /* Position: the two numbers before ": error: ". */
+    *err = '\0';
+    char *c = strrchr(line, ':');
+    if (c) {
+        pe->col = (unsigned)strtoul(c + 1, NULL, 10);
+        *c = '\0';
+        char *l = strrchr(line, ':');
+        if (l) pe->line = (unsigned)strtoul(l + 1, NULL, 10);
     }
-    if (!any)
-        file_error(dl, file, 0, 0, "fix the YAML syntax", "malformed YAML: the parser gave up");
+}
+
+/* YAML is text: refuse NUL and other control bytes, and malformed UTF-8, before parsing
+ * (libfyaml would take some binary input as a plain scalar). Returns NULL or the reason,
+ * with the 1-based position of the first bad byte. */
+static const char *
+check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t n = 1;
+        if (c == '\n') {
+            (*line)++;
+            *col = 1;
+            i++;
+            continue;
+        }
+        if (c < 0x20 && c != '\t' && c != '\r') return "file holds binary data, not YAML text";
+        if (c == 0x7f) return "file holds binary data, not YAML text";
+        if (c >= 0x80) {
+            if ((c & 0xe0) == 0xc0 && c >= 0xc2) n = 2;
+            else if ((c & 0xf0) == 0xe0) n = 3;
+            else if ((c & 0xf8) == 0xf0 && c <= 0xf4) n = 4;
+            else return "file is not UTF-8 text";
+            if (i + n > len) return "file is not UTF-8 text";
+            for (size_t k = 1; k < n; k++)
+                if ((p[i + k] & 0xc0) != 0x80) return "file is not UTF-8 text";
+        }
+        i += n;
+        (*col)++;
+    }
+    return NULL;
+}
+
+static char *
+read_all(const char *path, size_t size, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = xmalloc(size + 1);
+    *len = fread(buf, 1, size, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
 }
 
 static void
@@ -103,35 +162,60 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         return;
     }
 
+    size_t len;
+    char *text = read_all(file, (size_t)size, &len);
+    if (!text) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "cannot read the file: %s", strerror(errno));
+        file_error(dl, file, 0, 0, "check the file's permissions", msg);
+        return;
+    }
+    unsigned bad_line, bad_col;
+    const char *why = check_text((const unsigned char *)text, len, &bad_line, &bad_col);
+    if (why) {
+        file_error(dl, file, bad_line, bad_col, "give meshlet YAML or JSON text files", why);
+        free(text);
+        return;
+    }
+
+    struct parse_error pe = {0};
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
+    dcfg.output_fn = on_yaml_diag;
+    dcfg.user = &pe;
+    dcfg.level = FYET_ERROR;
     dcfg.colorize = false;
+    dcfg.show_source = false;
+    dcfg.show_position = true;
+    dcfg.show_type = true;
     struct fy_diag *diag = fy_diag_create(&dcfg);
     if (!diag) {
         file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
+        free(text);
         return;
     }
-    fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {
-        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO,
+        .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO,
         .diag = diag,
     };
     struct fy_parser *fyp = fy_parser_create(&cfg);
-    if (!fyp || fy_parser_set_input_file(fyp, file)) {
-        file_error(dl, file, 0, 0, NULL, "cannot read the file");
+    /* The parser owns <text> from here on (documents keep references into it). */
+    if (!fyp || fy_parser_set_malloc_string(fyp, text, len)) {
+        file_error(dl, file, 0, 0, NULL, "cannot start the YAML parser");
         if (fyp) fy_parser_destroy(fyp);
         fy_diag_unref(diag);
+        free(text);
         return;
     }
     struct fy_document *doc;
     while ((doc = fy_parse_load_document(fyp))) {
         src->n_documents++;
         struct fy_node *root = fy_document_root(doc);
-        size_t len = 1;
+        size_t root_len = 1;
         if (root && fy_node_get_type(root) == FYNT_SCALAR && fy_node_get_style(root) == FYNS_PLAIN)
-            fy_node_get_scalar(root, &len);
-        if (!root || len == 0) { /* an empty document: only `---` and comments */
+            fy_node_get_scalar(root, &root_len);
+        if (!root || root_len == 0) { /* an empty document: only `---` and comments */
             fy_parse_document_destroy(fyp, doc);
             continue;
         }
@@ -139,7 +223,11 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         src->docs[src->n_docs++] = doc;
         emit(file, root, fn, arg);
     }
-    if (fy_parser_get_stream_error(fyp)) report_parse_errors(diag, file, dl);
+    if (fy_parser_get_stream_error(fyp) || pe.seen) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "malformed YAML: %s", pe.seen ? pe.text : "the parser gave up");
+        file_error(dl, file, pe.line, pe.col, "fix the YAML syntax at this position", msg);
+    }
     fy_parser_destroy(fyp);
     fy_diag_unref(diag);
 }

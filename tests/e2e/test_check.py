@@ -1,0 +1,307 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`meshlet validate` and `meshlet check` over the shared Istio samples, their invalid
+cases, and bad input of every kind: exit codes, codes, field paths and locations."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from meshlet import messages, run
+
+REGISTRY = "tests/fixtures/samples-registry"
+ANALYZE_REGISTRY = "tests/fixtures/analyze-registry"
+
+
+def valid_samples(samples):
+    return sorted(p for p in samples.glob("*.yaml"))
+
+
+def test_every_valid_sample_passes_validate(meshlet_bin, samples):
+    files = valid_samples(samples)
+    assert files, "no samples found"
+    for f in files:
+        r = run(meshlet_bin, "validate", f)
+        assert r.code == 0, f"{f.name}: {r}"
+        assert "Error" not in r.out, f"{f.name}: {r}"
+
+
+def test_every_valid_sample_passes_check_with_its_services(meshlet_bin, samples, repo_root):
+    for f in valid_samples(samples):
+        r = run(meshlet_bin, "check", f, repo_root / REGISTRY)
+        assert r.code == 0, f"{f.name}: {r}"
+
+
+# invalid/<file>: (field path, substring of the message) that `validate` must report.
+INVALID = {
+    "dr-bad-host-double-wildcard.yaml": [("spec.host", 'domain name "**" invalid (label "**" invalid)')],
+    "dr-missing-host.yaml": [("spec.host", "empty domain name not allowed")],
+    "gateway-no-servers.yaml": [("spec.servers", "gateway must have at least one server")],
+    "pa-empty-port-level-mtls.yaml": [
+        ("spec.portLevelMtls", "port level mTLS, if defined, must have at least one element")],
+    "se-missing-hosts.yaml": [
+        ("spec.hosts", "service entry must have at least one host"),
+        ("spec.endpoints", "no endpoints should be provided for resolution type none")],
+    "se-negative-port.yaml": [
+        ("spec.ports[0].number", "-1"),
+        ("spec.endpoints", "no endpoints should be provided for resolution type none")],
+    "vs-negative-weight.yaml": [("spec.http[0].route[1].weight", "weight -15 < 0")],
+    "vs-non-re2-regex.yaml": [
+        ("spec.http[0].match[0].uri.regex", "invalid or unsupported Perl syntax: `(?!`")],
+    "we-empty-address.yaml": [("spec.address", "address is required")],
+}
+
+
+def test_invalid_files_are_rejected_for_their_reason(meshlet_bin, samples):
+    plain = sorted(p.name for p in (samples / "invalid").glob("*.yaml")
+                   if not p.name.startswith(("analyze-", "crd-")))
+    # A new fixture must not break the suite, but every one we know is checked.
+    for name in plain:
+        code, msgs = messages(meshlet_bin, "validate", samples / "invalid" / name)
+        assert code == 1, f"{name}: exit {code}: {msgs}"
+        for path, text in INVALID.get(name, []):
+            assert any(m["path"] == path and text in m["message"] and m["severity"] == "Error"
+                       for m in msgs), f"{name}: no error at {path} with {text!r}: {msgs}"
+        for m in msgs:
+            assert m["file"] and m["line"] > 0 and m["column"] > 0, f"{name}: unlocated {m}"
+    assert set(INVALID) <= set(plain)
+
+
+# CRD harness: the _err text the API server gives -> (path prefix, our message substring).
+CRD = {
+    "spec.trafficPolicy.loadBalancer.warmup.minimumPercent: Invalid value":
+        ("spec.trafficPolicy.loadBalancer.warmup.minimumPercent", ""),
+    "spec.trafficPolicy.loadBalancer.warmup.duration: Required value":
+        ("spec.trafficPolicy.loadBalancer.warmup.duration", "duration is required"),
+    "spec.trafficPolicy.loadBalancer.warmup.aggression: Invalid value":
+        ("spec.trafficPolicy.loadBalancer.warmup.aggression", "greater than 0"),
+    'Unsupported value: "BLAH"': ("spec.mtls.mode", 'Unsupported value: "BLAH"'),
+    "type conversion error from": ("spec.portLevelMtls", "type conversion error from"),
+    "portLevelMtls requires selector":
+        ("spec.portLevelMtls", "mesh/namespace peer authentication cannot have port level mTLS"),
+    "spec.portLevelMtls in body should have at least 1 properties":
+        ("spec.portLevelMtls", "must have at least one element"),
+    "port must be between 1-65535": ("spec.", "1..65535"),
+    "spec: Required value": ("spec", "Required value"),
+    "spec.hosts: Required value": ("spec.hosts", "must have at least one host"),
+    "wildcard is not supported in selector": ("spec.workloadSelector", "wildcard not allowed"),
+    "only one of WorkloadSelector or Endpoints can be set":
+        ("spec.workloadSelector", "only one of WorkloadSelector or Endpoints"),
+    "hostname cannot be wildcard": ("spec.hosts[0]", "invalid host *"),
+    "CIDR addresses are allowed only for NONE/STATIC resolution types":
+        ("spec.addresses[0]", "CIDR addresses are allowed only for NONE/STATIC resolution types"),
+    "Duplicate value": ("spec.ports[1]", "already defined"),
+    "port number cannot be duplicated": ("spec.ports[1].number", "already defined"),
+    "NONE mode cannot set endpoints":
+        ("spec.endpoints", "no endpoints should be provided for resolution type none"),
+    "DNS_ROUND_ROBIN mode cannot have multiple endpoints":
+        ("spec.endpoints", "there must only be 0 or 1 endpoint"),
+    "Address is required": ("spec.address", "address is required"),
+    "UDS may not be a dir": ("spec.address", "UDS may not be a dir"),
+    "UDS must be an absolute path or abstract socket":
+        ("spec.address", "UDS must be an absolute path or abstract socket"),
+    "UDS may not include ports": ("spec.ports", "must not include ports"),
+    "spec.ports: Invalid value": ("spec.ports", "invalid port name"),
+}
+
+
+def crd_documents(path):
+    """Split a CRD harness file into (expected _err, document without _err)."""
+    for doc in re.split(r"^---\s*$", path.read_text(), flags=re.M):
+        m = re.search(r"^_err:\s*(.*)$", doc, flags=re.M)
+        if not m:
+            continue
+        err = m.group(1).strip().strip("'\"")
+        yield err, re.sub(r"^_err:.*$", "", doc, flags=re.M)
+
+
+def test_crd_invalid_documents_are_each_rejected(meshlet_bin, samples, tmp_path):
+    files = sorted((samples / "invalid").glob("crd-*.yaml"))
+    assert files
+    seen = 0
+    for f in files:
+        for i, (err, body) in enumerate(crd_documents(f)):
+            doc = tmp_path / f"{f.stem}-{i}.yaml"
+            doc.write_text(body)
+            code, msgs = messages(meshlet_bin, "validate", doc)
+            assert code == 1, f"{f.name} #{i} ({err}): exit {code}: {msgs}"
+            if err in CRD:
+                path, text = CRD[err]
+                assert any(m["path"].startswith(path) and text in m["message"] for m in msgs), \
+                    f"{f.name} #{i}: want {path!r} {text!r} for {err!r}: {msgs}"
+            seen += 1
+    assert seen >= 25
+
+
+# analyze-<file>: code -> (severity, resources it must be reported on), and whether the
+# ServiceEntries of tests/fixtures/analyze-registry go beside it.
+ANALYZE = {
+    "analyze-dr-mutual-port-no-ca.yaml": {"IST0129": ("Warning", ["default/db-mtls"])},
+    "analyze-dr-simple-no-ca.yaml": {"IST0128": ("Warning", ["default/db-tls"])},
+    "analyze-vs-conflicting-mesh-hosts.yaml": {"IST0109": ("Error", [
+        "team3/ratings", "team4/ratings", "foo/ratings", "bar/ratings", "foo/productpage",
+        "foo/bogus-productpage", "team2/ratings"])},
+    "analyze-vs-duplicate-matches.yaml": {
+        "IST0130": ("Warning", ["default/duplicate-match", "foo/sample-foo-cluster01",
+                                "default/duplicate-tcp-match", "default/duplicate-empty-tcp",
+                                "none/tls-routing"]),
+        "IST0131": ("Info", ["default/almost-duplicate-match", "default/duplicate-match",
+                             "default/almost-duplicate-tcp-match", "default/duplicate-tcp-match",
+                             "none/tls-routing-almostmatch", "none/tls-routing"])},
+    "analyze-vs-gateway-route-ignores-mesh-subset.yaml": {
+        "IST0140": ("Warning", ["default/testing-service-01-test-01"])},
+    "analyze-vs-missing-gateway.yaml": {
+        "IST0101": ("Error", ["default/httpbin-bogus"]),
+        "IST0132": ("Warning", ["default/cross-test", "default/httpbin-bogus", "default/httpbin"])},
+    "analyze-vs-missing-subset.yaml": {
+        "IST0101": ("Error", ["default/reviews-bogussubset", "default/reviews-mirror-bogussubset"])},
+    "analyze-vs-overlapping-prefix.yaml": {"IST0131": ("Info", [
+        "default/non-method-get", "default/overlapping-in-single-match",
+        "default/overlapping-in-two-matches", "default/overlapping-mathes-with-different-methods"])},
+    "analyze-vs-unknown-destination-host.yaml": {
+        "IST0101": ("Error", ["default/reviews-bogushost", "default/reviews-bookinfo-other",
+                              "default/reviews-mirror-bogushost", "default/reviews-bogusport",
+                              "istio-system/cross-namespace-details", "hello/hello-export-to-bogus"]),
+        "IST0112": ("Error", ["default/reviews-2port-missing"])},
+}
+
+# Errors the fixture itself carries beyond its point (istioctl analyze with every analyzer
+# reports them too): the VirtualServices of overlapping-prefix all claim one mesh host.
+EXTRA_ERRORS = {"analyze-vs-overlapping-prefix.yaml": {"IST0109"}}
+
+
+def test_analyze_fixtures_report_their_codes(meshlet_bin, samples, repo_root):
+    for name, want in ANALYZE.items():
+        f = samples / "invalid" / name
+        if not f.exists():
+            continue
+        code, msgs = messages(meshlet_bin, "check", f, repo_root / ANALYZE_REGISTRY)
+        for ist, (severity, resources) in want.items():
+            got = {f"{m['namespace']}/{m['name']}" for m in msgs
+                   if m["code"] == ist and m["severity"] == severity}
+            missing = set(resources) - got
+            assert not missing, f"{name}: {ist} {severity} missing on {missing}: {msgs}"
+        expected_error = any(sev == "Error" for sev, _ in want.values())
+        errors = {m["code"] for m in msgs if m["severity"] == "Error"}
+        if not expected_error:
+            assert errors <= EXTRA_ERRORS.get(name, set()), f"{name}: unexpected errors {errors}"
+        assert code == (1 if errors else 0), f"{name}: exit {code} with errors {errors}"
+        if expected_error:
+            assert code == 1
+
+
+def test_analyze_codes_absent_from_validate(meshlet_bin, samples):
+    """validate runs per-resource rules only: no cross-resource code."""
+    code, msgs = messages(meshlet_bin, "validate",
+                          samples / "invalid" / "analyze-vs-missing-subset.yaml")
+    assert code == 0
+    assert not [m for m in msgs if m["code"] in ("IST0101", "IST0109", "IST0132")]
+
+
+def test_text_output_names_file_line_column_path_and_fix(meshlet_bin, samples):
+    r = run(meshlet_bin, "validate", samples / "invalid" / "vs-negative-weight.yaml")
+    assert r.code == 1
+    line = next(l for l in r.out.splitlines() if l.startswith("Error"))
+    assert re.match(r"Error \[IST0106\] \(VirtualService default/invalid-virtual-service "
+                    r".*vs-negative-weight\.yaml:\d+:\d+\) spec\.http\[0\]\.route\[1\]\.weight: "
+                    r"weight -15 < 0 -- .+", line), line
+
+
+def test_json_output_is_valid_json(meshlet_bin, samples, repo_root):
+    r = run(meshlet_bin, "check", "-o", "json", samples / "invalid", repo_root / REGISTRY)
+    doc = json.loads(r.out)
+    assert doc["errors"] > 0 and r.code == 1
+    assert all({"severity", "code", "kind", "namespace", "name", "file", "line", "column",
+                "path", "message", "hint"} <= set(m) for m in doc["messages"])
+
+
+def test_directory_of_kubernetes_manifests_checks_subsets_against_pods(meshlet_bin, tmp_path):
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "reviews.yaml").write_text("""\
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {app: reviews}
+  ports: [{port: 9080, name: http}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: other, namespace: shop}
+""")
+    (tmp_path / "istio").mkdir()
+    (tmp_path / "istio" / "dr.yml").write_text("""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+""")
+    code, msgs = messages(meshlet_bin, "check", "-v", tmp_path)
+    assert code == 1
+    hits = [m for m in msgs if m["code"] == "IST0173"]
+    assert [h["path"] for h in hits] == ["spec.subsets[1].labels"], msgs
+    assert "Subset v2" in hits[0]["message"]
+    assert any(m["code"] == "ML0003" and "ConfigMap" in m["message"] for m in msgs)
+
+
+def test_namespace_flag_sets_default_namespace(meshlet_bin, samples):
+    code, msgs = messages(meshlet_bin, "validate", "--namespace", "shop",
+                          samples / "invalid" / "vs-negative-weight.yaml")
+    assert code == 1 and msgs[0]["namespace"] == "shop"
+
+
+@pytest.mark.parametrize("content,what", [
+    (b"apiVersion: v1\nkind: [unclosed\n", "malformed YAML"),
+    (bytes(range(256)) * 64, "binary data"),
+    (b"", "no Istio or Kubernetes resources found"),
+    (b"- just\n- a list\n", "document is not a mapping"),
+    (b"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n"
+     b"  hosts: " + b"[" * 5000 + b"\n", "malformed YAML"),
+], ids=["malformed", "binary", "empty", "not-a-mapping", "deep-nesting"])
+def test_bad_input_gets_a_clear_error(meshlet_bin, tmp_path, content, what):
+    f = tmp_path / "bad.yaml"
+    f.write_bytes(content)
+    r = run(meshlet_bin, "validate", f)
+    assert r.code == 1, r
+    assert what in r.out, r
+    assert str(f) in r.out
+
+
+def test_fifty_megabyte_file_is_refused_clearly(meshlet_bin, tmp_path):
+    f = tmp_path / "huge.yaml"
+    doc = (b"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+           b"spec:\n  hosts: [a.example.com]\n---\n")
+    with open(f, "wb") as out:
+        for _ in range((50 << 20) // len(doc) + 1):
+            out.write(doc)
+    assert f.stat().st_size >= 50 << 20
+    r = run(meshlet_bin, "validate", f)
+    assert r.code == 1, r
+    assert "config files are read up to 16 MB" in r.out
+
+
+def test_usage_errors_exit_2(meshlet_bin, tmp_path):
+    assert run(meshlet_bin).code == 2
+    assert run(meshlet_bin, "frobnicate").code == 2
+    assert run(meshlet_bin, "check").code == 2
+    assert run(meshlet_bin, "check", "-o", "yaml", tmp_path).code == 2
+    r = run(meshlet_bin, "check", tmp_path / "missing.yaml")
+    assert r.code == 2 and "cannot read" in r.out
+
+
+def test_demo_canary_config_passes_check(meshlet_bin, repo_root):
+    r = run(meshlet_bin, "check", repo_root / "examples" / "canary")
+    assert r.code == 0, r
+    assert "Error" not in r.out
