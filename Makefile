@@ -33,7 +33,10 @@ UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 
-.PHONY: all deps test unit e2e asan clean run bench help fixtures-check
+.PHONY: all deps test unit e2e asan clean run bench help
+
+# Keep test objects between runs (they are intermediate files of the test binaries).
+.SECONDARY:
 
 all: $(BIN)
 

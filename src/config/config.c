@@ -127,9 +127,12 @@ decode_metadata(struct resource_set *set, struct resource *r)
 
 static void
 add_istio(struct resource_set *set, int kind, const char *api_version, const char *file,
-          struct fy_node *root)
+          struct fy_node *root, size_t doc_index, int item_index)
 {
     struct resource *r = arena_alloc(&set->arena, sizeof(*r));
+    r->doc_index = doc_index;
+    r->item_index = item_index;
+    r->doc_live = true;
     r->kind = (enum resource_kind)kind;
     r->kind_name = kinds[kind].name;
     r->api_version = api_version;
@@ -177,7 +180,7 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
 }
 
 static void
-on_document(void *arg, const char *file, struct fy_node *root)
+on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index, int item_index)
 {
     struct resource_set *set = arg;
     if (fy_node_get_type(root) != FYNT_MAPPING) {
@@ -200,7 +203,7 @@ on_document(void *arg, const char *file, struct fy_node *root)
     }
     int k = config_kind(api_version, kind);
     if (k >= 0) {
-        add_istio(set, k, api_version, file, root);
+        add_istio(set, k, api_version, file, root, doc_index, item_index);
         return;
     }
     if (kube_add(set, api_version, kind, file, root)) return;
@@ -224,6 +227,8 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
     set->opt = opt ? opt : &defaults;
     set->dl = dl;
     int rc = source_load(&set->source, paths, n, on_document, set, dl);
+    if (!set->source.keep_documents)
+        for (size_t i = 0; i < set->len; i++) set->items[i]->doc_live = false;
     if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 &&
         dl->errors == 0) {
         struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
@@ -237,8 +242,62 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
     return rc;
 }
 
+static int
+by_file_then_doc(const void *a, const void *b)
+{
+    const struct source_locate *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c) return c;
+    return x->doc_index < y->doc_index ? -1 : x->doc_index > y->doc_index;
+}
+
+/* Messages made after the documents were unloaded get their positions here, reading each
+ * file once more: a cost paid only when there is something to report. */
+static void
+locate_pending(struct diag_list *dl)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < dl->len; i++) n += dl->items[i].pending;
+    if (!n) return;
+    struct source_locate *reqs = xcalloc(n, sizeof(*reqs));
+    size_t *owner = xcalloc(n, sizeof(*owner));
+    size_t k = 0;
+    for (size_t i = 0; i < dl->len; i++) {
+        const struct diag *d = &dl->items[i];
+        if (!d->pending) continue;
+        reqs[k] = (struct source_locate){d->file, d->doc_index, d->item_index, d->path, 0, 0};
+        owner[k] = i;
+        k++;
+    }
+    /* Sort a permutation so results go back to their messages. */
+    struct source_locate *sorted = xcalloc(n, sizeof(*sorted));
+    size_t *order = xcalloc(n, sizeof(*order));
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = reqs[i];
+        sorted[i].line = (unsigned)i; /* carries the request number through qsort */
+    }
+    qsort(sorted, n, sizeof(*sorted), by_file_then_doc);
+    for (size_t i = 0; i < n; i++) order[i] = sorted[i].line;
+    for (size_t i = 0; i < n; i++) sorted[i].line = 0;
+    /* Group equal file names under one pointer, as source_locate_all expects. */
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(sorted[i].file, sorted[i - 1].file)) sorted[i].file = sorted[i - 1].file;
+    source_locate_all(sorted, n);
+    for (size_t i = 0; i < n; i++) {
+        struct diag *d = &dl->items[owner[order[i]]];
+        d->line = sorted[i].line;
+        d->col = sorted[i].col;
+        d->pending = false;
+    }
+    free(sorted);
+    free(order);
+    free(reqs);
+    free(owner);
+}
+
 void
 config_analyze(const struct resource_set *set, struct diag_list *dl)
 {
     analyze_run(set, dl);
+    locate_pending(dl);
 }

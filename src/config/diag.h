@@ -51,6 +51,11 @@ struct diag {
     const char *path;    /* owned by the list's arena: "spec.http[0].route[1].weight" or "" */
     const char *message; /* owned by the list's arena: Istio's wording where Istio has one */
     const char *hint;    /* owned by the list's arena: what to change; may be NULL */
+    /* Set when the message was made after the document was unloaded: the position is
+     * found later by reading <file> again (config_locate). */
+    bool pending;
+    size_t doc_index;
+    int item_index;
 };
 
 struct diag_list {

@@ -134,7 +134,7 @@ field_attach(struct diag *d, const struct resource *res, struct fy_node *node)
         d->file = res->file;
     }
     field_mark(node, &d->line, &d->col);
-    if (!d->line && res) field_mark(res->root, &d->line, &d->col);
+    if (!d->line && res && res->doc_live) field_mark(res->root, &d->line, &d->col);
 }
 
 static struct diag *
@@ -161,10 +161,6 @@ field_report(struct diag_list *dl, const struct resource *res, struct fy_node *o
     } else {
         snprintf(path, sizeof(path), "%s", obj_path);
     }
-    struct fy_node *at = field_node(obj_node, key, index);
-    if (!at && key) at = field_node(obj_node, key, -1);
-    if (!at) at = obj_node;
-
     /* One error per field: a value that failed to decode is absent, and a rule that then
      * finds it missing must not report the same field again. */
     if (sev == DIAG_ERROR) {
@@ -174,6 +170,26 @@ field_report(struct diag_list *dl, const struct resource *res, struct fy_node *o
             if (prev->severity == DIAG_ERROR && !strcmp(prev->path, path)) return prev;
         }
     }
+    if (res && !res->doc_live) {
+        /* The document is gone: keep the path, find the position later. */
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        struct diag *d = diag_add(dl, sev, code, path, hint, "%s", msg);
+        d->kind = res->kind_name;
+        d->ns = res->ns;
+        d->name = res->name;
+        d->file = res->file;
+        d->pending = true;
+        d->doc_index = res->doc_index;
+        d->item_index = res->item_index;
+        return d;
+    }
+    struct fy_node *at = field_node(obj_node, key, index);
+    if (!at && key) at = field_node(obj_node, key, -1);
+    if (!at) at = obj_node;
     va_list ap;
     va_start(ap, fmt);
     struct diag *d = vreport(dl, res, at, path, sev, code, hint, fmt, ap);
@@ -223,8 +239,7 @@ is_null(struct fy_node *n)
 bool
 field_is_null(const void *obj)
 {
-    const struct res_obj *o = obj;
-    return !o->node || fy_node_get_type(o->node) != FYNT_MAPPING;
+    return ((const struct res_obj *)obj)->is_null;
 }
 
 static const char *
@@ -330,6 +345,7 @@ decode_items(struct field_ctx *fc, const struct schema *s, struct fy_node *seq,
             /* Kept as an empty element: validators report "may not be null". */
             ((struct res_obj *)dst)->path = ip;
             ((struct res_obj *)dst)->node = item;
+            ((struct res_obj *)dst)->is_null = true;
         } else {
             field_decode(fc, s, item, ip, dst);
         }
@@ -394,7 +410,10 @@ field_decode(struct field_ctx *fc, const struct schema *s, struct fy_node *node,
     struct res_obj *ro = out;
     ro->node = node;
     ro->path = path;
-    if (!expect_type(fc, node, FYNT_MAPPING, path, "a mapping")) return 1;
+    if (!expect_type(fc, node, FYNT_MAPPING, path, "a mapping")) {
+        ro->is_null = true;
+        return 1;
+    }
     if (++fc->depth > 48) {
         decode_error(fc, node, path, "flatten the document", "nesting too deep");
         fc->depth--;
@@ -664,6 +683,7 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
             if (is_null(val)) {
                 ((struct res_obj *)dst)->path = ip;
                 ((struct res_obj *)dst)->node = val ? val : fy_node_pair_key(p);
+                ((struct res_obj *)dst)->is_null = true;
             } else {
                 field_decode(fc, f->sub, val, ip, dst);
             }

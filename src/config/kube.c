@@ -49,7 +49,6 @@ add_service(struct resource_set *set, const char *file, struct fy_node *root)
     s->ns = ns_of(set, md);
     s->host = arena_printf(&set->arena, "%s.%s.svc.cluster.local", s->name, s->ns);
     s->file = file;
-    s->root = root;
     read_labels(&set->arena, field_node(spec, "selector", -1), &s->selector);
     const char *exp = field_scalar(&set->arena, field_node(field_node(md, "annotations", -1),
                                                             "networking.istio.io/exportTo", -1));

@@ -51,8 +51,10 @@ struct int_map {
 
 /* Every decoded struct starts with this: where it came from. */
 struct res_obj {
-    struct fy_node *node; /* borrowed from the resource's document */
+    struct fy_node *node; /* borrowed from the resource's document: valid only while that
+                           * document is loaded (during config_load); see resource.doc_live */
     const char *path;     /* field path of this struct, e.g. "spec.http[0]" */
+    bool is_null;         /* written as null (`~` or empty), or not a mapping: no fields */
 };
 
 /* Member declarations per field kind. */
@@ -516,6 +518,10 @@ struct resource {
     struct str_map labels;
     const char *file;           /* borrowed from the set's file table */
     size_t order;               /* load order (file path order, then document order) */
+    size_t doc_index;           /* document number in <file>, from 0, empty ones counted */
+    int item_index;             /* item of a `kind: List` document, or -1 */
+    bool doc_live;              /* the document is loaded: the node pointers below (and in
+                                 * every res_obj) may be used; false once config_load returns */
     struct fy_node *root;       /* borrowed: the document root (or List item) */
     struct fy_node *spec_node;  /* borrowed; NULL when spec is absent */
     bool valid;                 /* no error from decoding or per-resource validation */
@@ -540,7 +546,6 @@ struct kube_service {
     struct str_map selector;
     struct str_list export_to;   /* annotation networking.istio.io/exportTo, split on ',' */
     const char *file;
-    struct fy_node *root;
 };
 
 struct kube_workload {

@@ -50,22 +50,31 @@ has_config_ext(const char *name)
     return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".json"));
 }
 
+/* The `items` of a `kind: List` document, or NULL. */
+static struct fy_node *
+list_items(struct fy_node *root)
+{
+    if (fy_node_get_type(root) != FYNT_MAPPING) return NULL;
+    struct fy_node *kind = fy_node_mapping_lookup_by_string(root, "kind", FY_NT);
+    struct fy_node *items = fy_node_mapping_lookup_by_string(root, "items", FY_NT);
+    const char *k = kind ? fy_node_get_scalar0(kind) : NULL;
+    if (k && !strcmp(k, "List") && items && fy_node_get_type(items) == FYNT_SEQUENCE) return items;
+    return NULL;
+}
+
 /* Hand one document root to <fn>, unwrapping `kind: List`. */
 static void
-emit(const char *file, struct fy_node *root, source_doc_fn *fn, void *arg)
+emit(const char *file, struct fy_node *root, size_t doc_index, source_doc_fn *fn, void *arg)
 {
-    if (fy_node_get_type(root) == FYNT_MAPPING) {
-        struct fy_node *kind = fy_node_mapping_lookup_by_string(root, "kind", FY_NT);
-        struct fy_node *items = fy_node_mapping_lookup_by_string(root, "items", FY_NT);
-        const char *k = kind ? fy_node_get_scalar0(kind) : NULL;
-        if (k && !strcmp(k, "List") && items && fy_node_get_type(items) == FYNT_SEQUENCE) {
-            void *it = NULL;
-            struct fy_node *item;
-            while ((item = fy_node_sequence_iterate(items, &it))) emit(file, item, fn, arg);
-            return;
-        }
+    struct fy_node *items = list_items(root);
+    if (!items) {
+        fn(arg, file, root, doc_index, -1);
+        return;
     }
-    fn(arg, file, root);
+    void *it = NULL;
+    struct fy_node *item;
+    int i = 0;
+    while ((item = fy_node_sequence_iterate(items, &it))) fn(arg, file, item, doc_index, i++);
 }
 
 /* libfyaml reports "<file>:<line>:<col>: error: <text>"; keep the first error. */
@@ -209,7 +218,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         return;
     }
     struct fy_document *doc;
-    while ((doc = fy_parse_load_document(fyp))) {
+    for (size_t doc_index = 0; (doc = fy_parse_load_document(fyp)); doc_index++) {
         src->n_documents++;
         struct fy_node *root = fy_document_root(doc);
         size_t root_len = 1;
@@ -219,9 +228,14 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
             fy_parse_document_destroy(fyp, doc);
             continue;
         }
+        emit(file, root, doc_index, fn, arg);
+        /* Nodes cost ~50 bytes per byte of YAML: keep them only when asked. */
+        if (!src->keep_documents) {
+            fy_parse_document_destroy(fyp, doc);
+            continue;
+        }
         xgrow((void **)&src->docs, &src->cap_docs, src->n_docs + 1, sizeof(*src->docs));
         src->docs[src->n_docs++] = doc;
-        emit(file, root, fn, arg);
     }
     if (fy_parser_get_stream_error(fyp) || pe.seen) {
         char msg[512];
@@ -303,4 +317,73 @@ source_load(struct source *src, const char *const *paths, size_t n, source_doc_f
         if (r && !rc) rc = r;
     }
     return rc;
+}
+
+/* Walk <path> ("spec.http[0].route[1].weight") down from <node> as far as it exists.
+ * Map keys may hold dots ("app.kubernetes.io/name"), so the longest key that matches the
+ * rest of the path wins. */
+static struct fy_node *
+walk(struct fy_node *node, const char *p)
+{
+    while (node && *p) {
+        if (*p == '.') p++;
+        if (*p == '[') {
+            char *end;
+            long i = strtol(p + 1, &end, 10);
+            if (*end != ']' || fy_node_get_type(node) != FYNT_SEQUENCE) break;
+            struct fy_node *item = fy_node_sequence_get_by_index(node, (int)i);
+            if (!item) break;
+            node = item;
+            p = end + 1;
+            continue;
+        }
+        if (fy_node_get_type(node) != FYNT_MAPPING) break;
+        struct fy_node *best = NULL;
+        size_t best_len = 0;
+        void *it = NULL;
+        struct fy_node_pair *pair;
+        while ((pair = fy_node_mapping_iterate(node, &it))) {
+            size_t len;
+            const char *k = fy_node_get_scalar(fy_node_pair_key(pair), &len);
+            if (!k || len <= best_len || strncmp(p, k, len)) continue;
+            if (p[len] && p[len] != '.' && p[len] != '[') continue;
+            best = fy_node_pair_value(pair);
+            best_len = len;
+            if (!best) best = fy_node_pair_key(pair);
+        }
+        if (!best) break;
+        node = best;
+        p += best_len;
+    }
+    return node;
+}
+
+void
+source_locate_all(struct source_locate *reqs, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t end = i;
+        while (end < n && reqs[end].file == reqs[i].file) end++;
+        struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO};
+        struct fy_parser *fyp = fy_parser_create(&cfg);
+        if (fyp && !fy_parser_set_input_file(fyp, reqs[i].file)) {
+            struct fy_document *doc;
+            size_t next = i;
+            for (size_t d = 0; next < end && (doc = fy_parse_load_document(fyp)); d++) {
+                struct fy_node *root = fy_document_root(doc);
+                for (; next < end && reqs[next].doc_index == d; next++) {
+                    struct fy_node *start = root;
+                    struct fy_node *items = root ? list_items(root) : NULL;
+                    if (items && reqs[next].item_index >= 0)
+                        start = fy_node_sequence_get_by_index(items, reqs[next].item_index);
+                    if (start)
+                        field_mark(walk(start, reqs[next].path), &reqs[next].line,
+                                   &reqs[next].col);
+                }
+                fy_parse_document_destroy(fyp, doc);
+            }
+        }
+        if (fyp) fy_parser_destroy(fyp);
+        i = end;
+    }
 }

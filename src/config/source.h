@@ -5,6 +5,7 @@
 #ifndef MESHLET_CONFIG_SOURCE_H
 #define MESHLET_CONFIG_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config/diag.h"
@@ -13,8 +14,11 @@ struct fy_document;
 struct fy_node;
 
 /* Called once per resource document (or List item), in load order. <file> stays valid as
- * long as the source. */
-typedef void source_doc_fn(void *arg, const char *file, struct fy_node *root);
+ * long as the source; <root> only during the call, unless the source keeps documents.
+ * <doc_index> counts the documents of the file from 0 (empty ones too); <item_index> is the
+ * item of a `kind: List`, or -1. */
+typedef void source_doc_fn(void *arg, const char *file, struct fy_node *root, size_t doc_index,
+                           int item_index);
 
 struct source {
     struct fy_document **docs; /* owned */
@@ -23,6 +27,7 @@ struct source {
     size_t n_files, cap_files;
     size_t max_file_bytes;     /* a bigger file is refused with a message */
     size_t n_documents;        /* documents seen, empty ones included */
+    bool keep_documents;       /* keep every document (and its nodes) until source_fini */
 };
 
 /* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */
@@ -38,5 +43,19 @@ void source_fini(struct source *src);
  * Returns 0, or -ENOENT/-EACCES when a named path cannot be read (also reported). [M] */
 int source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
                 void *arg, struct diag_list *dl);
+
+/* One position to find again: the node at field <path> (or its deepest existing parent) in
+ * document <doc_index> (List item <item_index>, or -1) of <file>. */
+struct source_locate {
+    const char *file;
+    size_t doc_index;
+    int item_index;
+    const char *path;
+    unsigned line, col; /* out: 1-based; 0 when not found */
+};
+
+/* Fill line/col of every request by reading each file once. <reqs> must be sorted by file
+ * then doc_index (same file pointers together). [M] */
+void source_locate_all(struct source_locate *reqs, size_t n);
 
 #endif

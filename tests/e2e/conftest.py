@@ -9,7 +9,18 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent / "lib"))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+
+
+def find_shared():
+    """The team's shared folder: $MESHLET_SHARED, ../shared beside the checkout, or the
+    workplace's /work/shared (where a clone in a temporary directory finds it)."""
+    for candidate in (os.environ.get("MESHLET_SHARED"), ROOT.parent / "shared", "/work/shared"):
+        if candidate and (pathlib.Path(candidate) / "fixtures" / "istio-samples").is_dir():
+            return pathlib.Path(candidate)
+    return None
+
+
+SHARED = find_shared()
 
 
 @pytest.fixture(scope="session")
@@ -22,10 +33,9 @@ def meshlet_bin():
 
 @pytest.fixture(scope="session")
 def samples():
-    path = SHARED / "fixtures" / "istio-samples"
-    if not path.is_dir():
-        pytest.skip(f"shared fixtures not found at {path}")
-    return path
+    if SHARED is None:
+        pytest.fail("shared fixtures not found: set MESHLET_SHARED to the shared folder")
+    return SHARED / "fixtures" / "istio-samples"
 
 
 @pytest.fixture(scope="session")

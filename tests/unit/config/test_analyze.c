@@ -150,8 +150,66 @@ static const struct config_case cases[] = {
      "IST0101", NULL, NULL, true, false},
 };
 
+/* Analysis runs after the documents are unloaded; its messages still point at the right
+ * line and column, found by reading the file again, List items and dotted keys included. */
+static void
+test_analyze_messages_are_located_after_unload(void **state)
+{
+    (void)state;
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load("# leading comment\n"
+                     "---\n"
+                     "apiVersion: v1\nkind: List\nitems:\n"
+                     "- apiVersion: networking.istio.io/v1\n"
+                     "  kind: VirtualService\n"
+                     "  metadata: {name: a}\n"
+                     "  spec:\n"
+                     "    hosts: [a.example.com]\n"
+                     "    http:\n"
+                     "    - route:\n"
+                     "      - destination:\n"
+                     "          host: nowhere\n"
+                     "---\n"
+                     "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n"
+                     "  selector: {app: s}\n  ports: [{port: 80, name: http}]\n"
+                     "---\n"
+                     "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: s}}\n"
+                     "---\n"
+                     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                     "metadata: {name: d}\nspec:\n  host: s\n  subsets:\n  - name: v1\n"
+                     "    labels:\n      app.kubernetes.io/version: v1\n",
+                     true, &set, &dl);
+    bool host = false, subset = false;
+    for (size_t i = 0; i < dl.len; i++) {
+        const struct diag *d = &dl.items[i];
+        if (!strcmp(d->code, "IST0101") &&
+            !strcmp(d->path, "spec.http[0].route[0].destination.host")) {
+            assert_int_equal(d->line, 14);
+            assert_int_equal(d->col, 17);
+            host = true;
+        }
+        if (!strcmp(d->code, "IST0173")) {
+            assert_string_equal(d->path, "spec.subsets[0].labels");
+            assert_int_equal(d->line, 35);
+            assert_int_equal(d->col, 7);
+            subset = true;
+        }
+    }
+    if (!host || !subset) config_case_dump(&dl);
+    assert_true(host && subset);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 int
 main(void)
 {
-    return config_case_run_all("analyze", cases, sizeof(cases) / sizeof(cases[0]));
+    const struct CMUnitTest extra[] = {
+        cmocka_unit_test(test_analyze_messages_are_located_after_unload),
+    };
+    int rc = config_case_run_all("analyze", cases, sizeof(cases) / sizeof(cases[0]));
+    rc |= cmocka_run_group_tests(extra, NULL, NULL);
+    harness_cleanup();
+    return rc;
 }
