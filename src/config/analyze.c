@@ -642,9 +642,132 @@ check_multiple_drs(const struct index *ix, struct diag_list *dl)
                        "merged (first definition of a name wins) and only the first "
                        "trafficPolicy counts",
                        o->r->ns, o->r->name, e->r->ns, e->r->name, slot->key);
+                const struct destination_rule *older = o->r->spec.dr, *newer = e->r->spec.dr;
+                for (size_t i = 0; i < newer->subsets_len; i++) {
+                    const char *name = newer->subsets[i].name;
+                    for (size_t j = 0; name && j < older->subsets_len; j++) {
+                        if (!older->subsets[j].name || strcmp(older->subsets[j].name, name))
+                            continue;
+                        report(dl, e->r, &newer->subsets[i], "name", -1, DIAG_WARNING,
+                               DIAG_MULTIPLE_DR, "rename the subset or remove one definition",
+                               "subset %s is also defined by DestinationRule %s/%s for host "
+                               "%s: this definition is ignored",
+                               name, o->r->ns, o->r->name, slot->key);
+                    }
+                }
             }
         }
     }
+}
+
+/* ---- VirtualServices sharing a host on one gateway; Gateways in conflict ---- */
+
+static void
+check_gateway_vs_sharing(struct index *ix, const struct resource_set *set, struct diag_list *dl)
+{
+    struct hmap claims; /* "gw-key host" -> struct host_claim list */
+    hmap_init(&claims);
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
+        const struct virtual_service *vs = r->spec.vs;
+        for (size_t g = 0; g < vs->gateways.len; g++) {
+            if (!strcmp(vs->gateways.v[g], "mesh")) continue;
+            const char *gw = gateway_key(&ix->arena, vs->gateways.v[g], r->ns);
+            for (size_t h = 0; h < vs->hosts.len; h++) {
+                const char *key = arena_printf(
+                    &ix->arena, "%s %s", gw,
+                    lower(&ix->arena, config_fqdn(&ix->arena, vs->hosts.v[h], r->ns)));
+                struct host_claim *c = arena_alloc(&ix->arena, sizeof(*c));
+                c->r = r;
+                c->next = hmap_put(&claims, key, c);
+            }
+        }
+    }
+    for (size_t s = 0; s < claims.cap; s++) {
+        const struct hmap_slot *slot = &claims.slots[s];
+        if (!slot->key) continue;
+        const struct host_claim *newest = slot->value;
+        if (!newest->next) continue;
+        const char *space = strchr(slot->key, ' ');
+        for (const struct host_claim *c = newest; c->next; c = c->next) {
+            const struct resource *older = c->next->r;
+            if (older == c->r) continue;
+            report(dl, c->r, c->r->spec.vs, "hosts", -1, DIAG_INFO, DIAG_GATEWAY_VS_SHARED,
+                   "keep one VirtualService per host and gateway if rule order matters",
+                   "VirtualServices %s/%s and %s/%s both route host %s on gateway %.*s: the "
+                   "gateway merges their rules (older first, catch-all rules last)",
+                   older->ns, older->name, c->r->ns, c->r->name, space + 1,
+                   (int)(space - slot->key), slot->key);
+        }
+    }
+    hmap_fini(&claims);
+}
+
+static bool
+same_labels(const struct str_map *a, const struct str_map *b)
+{
+    return a->len == b->len && labels_contain(a, b);
+}
+
+static void
+format_selector(struct strbuf *sb, const struct str_map *m)
+{
+    for (size_t i = 0; i < m->len; i++)
+        strbuf_printf(sb, "%s%s=%s", i ? "," : "", m->keys[i], m->vals[i]);
+}
+
+static void
+report_gateway_conflict(struct diag_list *dl, const struct resource *a, const struct resource *b,
+                        const struct server *x, const struct server *y, size_t hy,
+                        const char *host)
+{
+    struct strbuf sel;
+    strbuf_init(&sel, 4096);
+    format_selector(&sel, &a->spec.gw->selector);
+    report(dl, b, y, "hosts", (int)hy, DIAG_ERROR, DIAG_CONFLICTING_GATEWAYS,
+           "give each host and port to one Gateway of a selector",
+           "Conflict with gateways %s/%s (workload selector %s, port %" PRId64 ", hosts %s).",
+           a->ns, a->name, strbuf_str(&sel), x->port->number.v, host);
+    strbuf_fini(&sel);
+}
+
+/* Two Gateways for the same workloads (same selector) that claim one host on one port. */
+static void
+check_conflicting_gateways(const struct resource_set *set, struct diag_list *dl)
+{
+    const struct resource **gws = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < set->len; i++) {
+        if (set->items[i]->kind != KIND_GATEWAY || !set->items[i]->spec.gw) continue;
+        xgrow((void **)&gws, &cap, n + 1, sizeof(*gws));
+        gws[n++] = set->items[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gateway *ga = gws[i]->spec.gw;
+        for (size_t j = i + 1; j < n; j++) {
+            const struct gateway *gb = gws[j]->spec.gw;
+            if (!same_labels(&ga->selector, &gb->selector)) continue;
+            for (size_t sa = 0; sa < ga->servers_len; sa++) {
+                const struct server *x = &ga->servers[sa];
+                for (size_t sb = 0; sb < gb->servers_len; sb++) {
+                    const struct server *y = &gb->servers[sb];
+                    if (!x->port || !y->port || x->port->number.v != y->port->number.v) continue;
+                    for (size_t hx = 0; hx < x->hosts.len; hx++) {
+                        for (size_t hy = 0; hy < y->hosts.len; hy++) {
+                            const char *h1 = strchr(x->hosts.v[hx], '/');
+                            const char *h2 = strchr(y->hosts.v[hy], '/');
+                            h1 = h1 ? h1 + 1 : x->hosts.v[hx];
+                            h2 = h2 ? h2 + 1 : y->hosts.v[hy];
+                            if (!strcasecmp(h1, h2))
+                                report_gateway_conflict(dl, gws[i], gws[j], x, y, hy, h1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(gws);
 }
 
 void
@@ -664,6 +787,8 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     check_mesh_conflicts(&ix, set, dl);
     check_ingress_subsets(&ix, set, dl);
     check_multiple_drs(&ix, dl);
+    check_gateway_vs_sharing(&ix, set, dl);
+    check_conflicting_gateways(set, dl);
 
     hmap_fini(&ix.services);
     hmap_fini(&ix.subsets);

@@ -30,6 +30,7 @@ enum diag_severity {
 #define DIAG_HOST_NOT_IN_GATEWAY "IST0132"
 #define DIAG_SE_ADDRESSES "IST0134"
 #define DIAG_INGRESS_SUBSET "IST0140"
+#define DIAG_CONFLICTING_GATEWAYS "IST0145"
 #define DIAG_SUBSET_NO_PODS "IST0173"
 #define DIAG_DR_UNKNOWN_HOST "IST0174"
 #define DIAG_LOAD_ERROR "ML0001"         /* unreadable file, malformed YAML */
@@ -39,6 +40,7 @@ enum diag_severity {
 #define DIAG_RETRYON_SPACE "ML0104"
 #define DIAG_MULTIPLE_DR "ML0105"
 #define DIAG_SUBSET_NO_ENDPOINTS "ML0106"
+#define DIAG_GATEWAY_VS_SHARED "ML0107"
 
 struct diag {
     enum diag_severity severity;

@@ -146,6 +146,42 @@ static const struct config_case cases[] = {
      "spec:\n  hosts: [a.example.com]\n  http:\n  - route:\n"
      "    - destination: {host: reviews.eu.example.com}\n",
      "IST0101", NULL, NULL, true, A},
+    {"analyze_warns_duplicate_subset_across_drs",
+     SVC_REVIEWS DR_REVIEWS("")
+     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
+     "spec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v2}}\n",
+     "ML0105", "spec.subsets[0].name", "subset v1 is also defined by DestinationRule "
+     "default/reviews", false, A},
+    {"analyze_reports_conflicting_gateways",
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\nspec:\n"
+     "  selector: {istio: ingressgateway}\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [api.example.com]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: b}\nspec:\n"
+     "  selector: {istio: ingressgateway}\n  servers:\n"
+     "  - port: {number: 80, name: http2, protocol: HTTP}\n    hosts: [api.example.com]\n",
+     "IST0145", "spec.servers[0].hosts[0]",
+     "Conflict with gateways default/a (workload selector istio=ingressgateway, port 80, hosts "
+     "api.example.com).", false, A},
+    {"analyze_gateways_with_other_selectors_do_not_conflict",
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\nspec:\n"
+     "  selector: {istio: ingressgateway}\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [api.example.com]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: b}\nspec:\n"
+     "  selector: {istio: eastwest}\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [api.example.com]\n",
+     "IST0145", NULL, NULL, true, A},
+    {"analyze_notes_virtual_services_sharing_a_gateway_host",
+     SVC_REVIEWS
+     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
+     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: one}\n"
+     "spec:\n  hosts: [a.example.com]\n  gateways: [gw]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews}\n---\n"
+     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: two}\n"
+     "spec:\n  hosts: [a.example.com]\n  gateways: [default/gw]\n  http:\n  - route:\n"
+     "    - destination: {host: reviews}\n",
+     "ML0107", "spec.hosts", "VirtualServices default/one and default/two both route host "
+     "a.example.com on gateway default/gw", false, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };
