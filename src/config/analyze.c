@@ -43,6 +43,8 @@ struct index {
     struct hmap subsets;           /* "fqdn|subset" -> DR resource */
     struct hmap drs;               /* fqdn -> struct dr_entry list */
     struct hmap gateways;          /* "ns/name" -> Gateway resource */
+    struct hmap names;             /* "Kind ns/name" -> resource */
+    struct diag_list *dl;          /* borrowed */
 };
 
 static const char *
@@ -134,6 +136,18 @@ build_index(struct index *ix, const struct resource_set *set)
             }
         } else if (r->kind == KIND_GATEWAY) {
             hmap_put(&ix->gateways, arena_printf(&ix->arena, "%s/%s", r->ns, r->name), (void *)r);
+        }
+        /* One name per kind and namespace: a second definition replaces the first, as
+         * `kubectl apply` of both would. */
+        const char *id = arena_printf(&ix->arena, "%s %s/%s", r->kind_name, r->ns, r->name);
+        const struct resource *prev = hmap_put(&ix->names, id, (void *)r);
+        if (prev) {
+            struct vctx v = {ix->dl, r};
+            rules_report(&v, DIAG_WARNING, DIAG_DUPLICATE_RESOURCE, NULL, NULL, -1,
+                         "give each resource its own name, or keep one definition",
+                         "%s %s/%s is defined twice (also in %s): this definition replaces "
+                         "the earlier one",
+                         r->kind_name, r->ns, r->name, prev->file);
         }
     }
     for (size_t i = 0; i < set->n_services; i++) {
@@ -776,6 +790,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     struct index ix;
     memset(&ix, 0, sizeof(ix));
     arena_init(&ix.arena, 64 * 1024, true);
+    ix.dl = dl;
     build_index(&ix, set);
 
     for (size_t i = 0; i < set->len; i++) {
@@ -794,6 +809,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     hmap_fini(&ix.subsets);
     hmap_fini(&ix.drs);
     hmap_fini(&ix.gateways);
+    hmap_fini(&ix.names);
     free(ix.wildcards);
     arena_fini(&ix.arena);
 }

@@ -41,6 +41,7 @@ enum diag_severity {
 #define DIAG_MULTIPLE_DR "ML0105"
 #define DIAG_SUBSET_NO_ENDPOINTS "ML0106"
 #define DIAG_GATEWAY_VS_SHARED "ML0107"
+#define DIAG_DUPLICATE_RESOURCE "ML0108"
 
 struct diag {
     enum diag_severity severity;

@@ -182,6 +182,9 @@ static const struct config_case cases[] = {
      "    - destination: {host: reviews}\n",
      "ML0107", "spec.hosts", "VirtualServices default/one and default/two both route host "
      "a.example.com on gateway default/gw", false, A},
+    {"analyze_warns_resource_defined_twice",
+     SVC_REVIEWS DR_REVIEWS("") DR_REVIEWS(""), "ML0108", "spec",
+     "DestinationRule default/reviews is defined twice", false, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };
