@@ -33,7 +33,7 @@ UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 
-.PHONY: all deps test unit e2e asan clean run bench help
+.PHONY: all deps test unit e2e asan clean run bench help lint fmt fuzz
 
 # Keep test objects between runs (they are intermediate files of the test binaries).
 .SECONDARY:
@@ -46,6 +46,9 @@ help:
 	@echo "make asan      the same under ASan + UBSan"
 	@echo "make run       install, build, check and show the demo canary"
 	@echo "make bench     config-load benchmark (bench/README.md)"
+	@echo "make lint      clang-format check, house rules, layer rule"
+	@echo "make fmt       apply clang-format"
+	@echo "make fuzz      build and run the libFuzzer targets for a while (FUZZ_SECONDS)"
 	@echo "make clean     remove build outputs"
 
 deps:
@@ -74,8 +77,20 @@ e2e: $(BIN)
 	$(Q)MESHLET=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 test: deps
+	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory e2e
+
+FMT_FILES = $(shell find src tests/unit fuzz -name '*.[ch]' 2>/dev/null | sort)
+
+lint:
+	$(Q)clang-format --dry-run -Werror $(FMT_FILES)
+	$(Q)scripts/checksrc.sh
+	$(Q)scripts/check-layers.sh
+	@echo "lint: clean"
+
+fmt:
+	$(Q)clang-format -i $(FMT_FILES)
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/meshlet OPT=-O1 \
@@ -84,6 +99,17 @@ asan: deps
 
 run: deps all
 	$(Q)./$(BIN) check examples/canary/ && echo "meshlet: the demo canary config is valid (see README for what runs today)"
+
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := build/fuzz
+
+fuzz:
+	$(Q)mkdir -p $(FUZZ_DIR) $(FUZZ_DIR)/corpus-config
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -o $(FUZZ_DIR)/fuzz_config fuzz/fuzz_config.c $(LIB_SRC) $(LDLIBS)
+	$(Q)cd $(FUZZ_DIR) && ./fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -dict=../../fuzz/yaml.dict corpus-config ../../fuzz/corpus/config
 
 bench: all
 	$(Q)bench/run.sh

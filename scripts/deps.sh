@@ -5,6 +5,7 @@ set -euo pipefail
 
 pkgs=(
     gcc make pkg-config
+    clang-format        # make lint
     libfyaml-dev        # YAML/JSON with line/column marks
     libpcre2-dev        # regex (JIT), RE2-subset checks
     libcmocka-dev       # unit tests

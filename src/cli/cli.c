@@ -25,7 +25,8 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"validate", cmd_validate, "check each resource on its own, as `istioctl validate`"},
-    {"check", cmd_analyze, "validate, then check references across resources, as `istioctl analyze`"},
+    {"check", cmd_analyze,
+     "validate, then check references across resources, as `istioctl analyze`"},
 };
 
 static void

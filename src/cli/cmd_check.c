@@ -62,8 +62,8 @@ cmd_check(int argc, char **argv, int analyze)
     struct diag_list dl;
     config_init(&set);
     diag_list_init(&dl);
-    int rc = config_load(&set, (const char *const *)argv + optind, (size_t)(argc - optind), &opt,
-                         &dl);
+    int rc =
+        config_load(&set, (const char *const *)argv + optind, (size_t)(argc - optind), &opt, &dl);
     if (!rc && analyze) config_analyze(&set, &dl);
 
     struct strbuf out;

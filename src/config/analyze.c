@@ -21,7 +21,7 @@
 
 /* One service known to the registry under one host. */
 struct svc {
-    const char *host;              /* fqdn, lower case */
+    const char *host; /* fqdn, lower case */
     const char *ns;
     const struct str_list *export_to;
     const struct resource *se;     /* ServiceEntry, or NULL */
@@ -31,20 +31,20 @@ struct svc {
 
 struct dr_entry {
     const struct resource *r;
-    const char *host;              /* fqdn */
-    struct dr_entry *next;         /* other DRs for the same host */
+    const char *host;      /* fqdn */
+    struct dr_entry *next; /* other DRs for the same host */
 };
 
 struct index {
     struct arena arena;
-    struct hmap services;          /* host -> struct svc list */
-    struct svc **wildcards;        /* services with wildcard hosts */
+    struct hmap services;   /* host -> struct svc list */
+    struct svc **wildcards; /* services with wildcard hosts */
     size_t n_wild, cap_wild;
-    struct hmap subsets;           /* "fqdn|subset" -> DR resource */
-    struct hmap drs;               /* fqdn -> struct dr_entry list */
-    struct hmap gateways;          /* "ns/name" -> Gateway resource */
-    struct hmap names;             /* "Kind ns/name" -> resource */
-    struct diag_list *dl;          /* borrowed */
+    struct hmap subsets;  /* "fqdn|subset" -> DR resource */
+    struct hmap drs;      /* fqdn -> struct dr_entry list */
+    struct hmap gateways; /* "ns/name" -> Gateway resource */
+    struct hmap names;    /* "Kind ns/name" -> resource */
+    struct diag_list *dl; /* borrowed */
 };
 
 static const char *
@@ -156,10 +156,9 @@ build_index(struct index *ix, const struct resource_set *set)
     }
 }
 
-static void
-report(struct diag_list *dl, const struct resource *r, const void *obj, const char *key, int index,
-       enum diag_severity sev, const char *code, const char *hint, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
+static void report(struct diag_list *dl, const struct resource *r, const void *obj, const char *key,
+                   int index, enum diag_severity sev, const char *code, const char *hint,
+                   const char *fmt, ...) __attribute__((format(printf, 9, 10)));
 
 static void
 report(struct diag_list *dl, const struct resource *r, const void *obj, const char *key, int index,
@@ -217,9 +216,8 @@ check_destination(const struct index *ix, struct diag_list *dl, const struct res
         }
         if (!found) {
             report(dl, r, d->port, "number", -1, DIAG_ERROR, DIAG_NOT_FOUND,
-                   "use a port the service exposes",
-                   "Referenced %s not found: \"%s:%" PRId64 "\"", mirror ? "mirror host" : "host",
-                   d->host, d->port->number.v);
+                   "use a port the service exposes", "Referenced %s not found: \"%s:%" PRId64 "\"",
+                   mirror ? "mirror host" : "host", d->host, d->port->number.v);
             return;
         }
     } else if (n_ports > 1) {
@@ -392,7 +390,8 @@ check_mesh_conflicts(struct index *ix, const struct resource_set *set, struct di
         const struct resource *r = set->items[i];
         if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !mesh_bound(r->spec.vs)) continue;
         for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
-            const char *host = lower(&ix->arena, config_fqdn(&ix->arena, r->spec.vs->hosts.v[h], r->ns));
+            const char *host =
+                lower(&ix->arena, config_fqdn(&ix->arena, r->spec.vs->hosts.v[h], r->ns));
             struct host_claim *c = arena_alloc(&ix->arena, sizeof(*c));
             c->r = r;
             c->next = hmap_put(&claims, host, c);
@@ -446,7 +445,8 @@ check_ingress_subsets(struct index *ix, const struct resource_set *set, struct d
             for (size_t d = 0; d < vs->http[h].route_len; d++) {
                 const struct destination *dst = vs->http[h].route[d].destination;
                 if (dst && dst->host && dst->subset)
-                    hmap_put(&subset_vs, lower(&ix->arena, config_fqdn(&ix->arena, dst->host, r->ns)),
+                    hmap_put(&subset_vs,
+                             lower(&ix->arena, config_fqdn(&ix->arena, dst->host, r->ns)),
                              (void *)r);
             }
     }
@@ -458,8 +458,8 @@ check_ingress_subsets(struct index *ix, const struct resource_set *set, struct d
             for (size_t d = 0; d < vs->http[h].route_len; d++) {
                 const struct destination *dst = vs->http[h].route[d].destination;
                 if (!dst || !dst->host || dst->subset) continue;
-                const struct resource *mesh =
-                    hmap_get(&subset_vs, lower(&ix->arena, config_fqdn(&ix->arena, dst->host, r->ns)));
+                const struct resource *mesh = hmap_get(
+                    &subset_vs, lower(&ix->arena, config_fqdn(&ix->arena, dst->host, r->ns)));
                 if (!mesh) continue;
                 report(dl, r, dst, "host", -1, DIAG_WARNING, DIAG_INGRESS_SUBSET,
                        "name the subset here too: the gateway applies only its own routes",
@@ -629,7 +629,8 @@ check_dr(const struct index *ix, const struct resource_set *set, struct diag_lis
         const struct outlier_detection *od =
             sub->traffic_policy && sub->traffic_policy->outlier_detection
                 ? sub->traffic_policy->outlier_detection
-                : tp ? tp->outlier_detection : NULL;
+            : tp ? tp->outlier_detection
+                 : NULL;
         char pool[160];
         snprintf(pool, sizeof(pool), "subset %s", sub->name);
         if (od) check_outlier_cap(dl, r, od, n, pool);
@@ -689,9 +690,9 @@ check_gateway_vs_sharing(struct index *ix, const struct resource_set *set, struc
             if (!strcmp(vs->gateways.v[g], "mesh")) continue;
             const char *gw = gateway_key(&ix->arena, vs->gateways.v[g], r->ns);
             for (size_t h = 0; h < vs->hosts.len; h++) {
-                const char *key = arena_printf(
-                    &ix->arena, "%s %s", gw,
-                    lower(&ix->arena, config_fqdn(&ix->arena, vs->hosts.v[h], r->ns)));
+                const char *key =
+                    arena_printf(&ix->arena, "%s %s", gw,
+                                 lower(&ix->arena, config_fqdn(&ix->arena, vs->hosts.v[h], r->ns)));
                 struct host_claim *c = arena_alloc(&ix->arena, sizeof(*c));
                 c->r = r;
                 c->next = hmap_put(&claims, key, c);
@@ -733,8 +734,7 @@ format_selector(struct strbuf *sb, const struct str_map *m)
 
 static void
 report_gateway_conflict(struct diag_list *dl, const struct resource *a, const struct resource *b,
-                        const struct server *x, const struct server *y, size_t hy,
-                        const char *host)
+                        const struct server *x, const struct server *y, size_t hy, const char *host)
 {
     struct strbuf sel;
     strbuf_init(&sel, 4096);

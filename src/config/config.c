@@ -27,8 +27,8 @@ static const struct {
 } kinds[KIND__COUNT] = {
     [KIND_VIRTUAL_SERVICE] = {"VirtualService", "networking.istio.io", &virtual_service_schema,
                               virtual_service_validate},
-    [KIND_DESTINATION_RULE] = {"DestinationRule", "networking.istio.io",
-                               &destination_rule_schema, destination_rule_validate},
+    [KIND_DESTINATION_RULE] = {"DestinationRule", "networking.istio.io", &destination_rule_schema,
+                               destination_rule_validate},
     [KIND_GATEWAY] = {"Gateway", "networking.istio.io", &gateway_schema, gateway_validate},
     [KIND_SERVICE_ENTRY] = {"ServiceEntry", "networking.istio.io", &service_entry_schema,
                             service_entry_validate},
@@ -118,9 +118,9 @@ decode_metadata(struct resource_set *set, struct resource *r)
         }
     }
     if (!r->name || !*r->name) {
-        field_report(set->dl, r, md ? md : r->root, md ? "metadata" : "",
-                     md ? "name" : "metadata", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
-                     "give the resource a metadata.name", "Required value");
+        field_report(set->dl, r, md ? md : r->root, md ? "metadata" : "", md ? "name" : "metadata",
+                     -1, DIAG_ERROR, DIAG_SCHEMA_ERROR, "give the resource a metadata.name",
+                     "Required value");
         r->name = "";
     }
 }
@@ -167,8 +167,8 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
     struct field_ctx fc = {&set->arena, set->dl, r, 0};
     if (r->spec_node) r->spec.any = field_decode_new(&fc, kinds[kind].schema, r->spec_node, "spec");
     if (!r->spec.any) {
-        field_report(set->dl, r, root, "", "spec", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
-                     "add a spec", "Required value");
+        field_report(set->dl, r, root, "", "spec", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR, "add a spec",
+                     "Required value");
     } else {
         /* Validate even after decode errors, so one run reports every problem. */
         kinds[kind].validate(r, set->dl);
@@ -194,9 +194,10 @@ on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index,
     const char *api_version = scalar_at(set, root, "apiVersion");
     const char *kind = scalar_at(set, root, "kind");
     if (!kind || !api_version) {
-        struct diag *d = diag_add(set->dl, DIAG_ERROR, DIAG_LOAD_ERROR, kind ? "apiVersion" : "kind",
-                                  "every object needs apiVersion and kind",
-                                  "%s: Required value", kind ? "apiVersion" : "kind");
+        struct diag *d =
+            diag_add(set->dl, DIAG_ERROR, DIAG_LOAD_ERROR, kind ? "apiVersion" : "kind",
+                     "every object needs apiVersion and kind", "%s: Required value",
+                     kind ? "apiVersion" : "kind");
         field_attach(d, NULL, root);
         d->file = file;
         return;
@@ -229,12 +230,11 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
     int rc = source_load(&set->source, paths, n, on_document, set, dl);
     if (!set->source.keep_documents)
         for (size_t i = 0; i < set->len; i++) set->items[i]->doc_live = false;
-    if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 &&
-        dl->errors == 0) {
-        struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
-                                  "point meshlet at YAML or JSON files holding Istio resources",
-                                  "no Istio or Kubernetes resources found in %zu file(s)",
-                                  set->source.n_files);
+    if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 && dl->errors == 0) {
+        struct diag *d =
+            diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
+                     "point meshlet at YAML or JSON files holding Istio resources",
+                     "no Istio or Kubernetes resources found in %zu file(s)", set->source.n_files);
         d->file = n == 1 ? paths[0] : NULL;
     }
     set->opt = NULL;

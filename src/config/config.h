@@ -18,17 +18,17 @@ struct config_options {
 };
 
 struct resource_set {
-    struct arena arena;            /* owns every decoded value */
-    struct source source;          /* owns the YAML documents */
-    struct resource **items;       /* arena objects, load order */
+    struct arena arena;      /* owns every decoded value */
+    struct source source;    /* owns the YAML documents */
+    struct resource **items; /* arena objects, load order */
     size_t len, cap;
     struct kube_service **services; /* Kubernetes Services */
     size_t n_services, cap_services;
     struct kube_workload **workloads; /* Pods and pod templates */
     size_t n_workloads, cap_workloads;
-    size_t n_skipped;              /* documents of other kinds */
+    size_t n_skipped;                 /* documents of other kinds */
     const struct config_options *opt; /* borrowed during load */
-    struct diag_list *dl;          /* borrowed during load */
+    struct diag_list *dl;             /* borrowed during load */
 };
 
 void config_init(struct resource_set *set);

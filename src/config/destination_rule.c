@@ -171,8 +171,7 @@ validate_pool(struct vctx *v, const struct connection_pool *cp)
         nonneg(v, h, "maxRequestsPerConnection", &h->max_requests_per_connection,
                "max requests per connection");
         nonneg(v, h, "maxRetries", &h->max_retries, "max retries");
-        nonneg(v, h, "maxConcurrentStreams", &h->max_concurrent_streams,
-               "max concurrent streams");
+        nonneg(v, h, "maxConcurrentStreams", &h->max_concurrent_streams, "max concurrent streams");
         rules_duration(v, h, "idleTimeout", &h->idle_timeout);
         if (h->use_client_protocol.v && h->h2_upgrade_policy.set &&
             h->h2_upgrade_policy.v == H2_UPGRADE)
@@ -317,7 +316,8 @@ validate_policy(struct vctx *v, const struct traffic_policy *tp)
         if (t->protocol && strcmp(t->protocol, "CONNECT") && strcmp(t->protocol, "POST"))
             rules_error(v, t, "protocol", -1, "use CONNECT or POST",
                         "tunnel protocol must be \"CONNECT\" or \"POST\"");
-        if (!t->target_host || (!rules_is_ip(t->target_host) && rules_wildcard_domain(t->target_host)))
+        if (!t->target_host ||
+            (!rules_is_ip(t->target_host) && rules_wildcard_domain(t->target_host)))
             rules_error(v, t, "targetHost", -1, "give an FQDN or IP",
                         "tunnel target host must be valid FQDN or IP address: %s",
                         t->target_host ? t->target_host : "");
@@ -346,7 +346,8 @@ destination_rule_validate(const struct resource *r, struct diag_list *dl)
                     "empty domain name not allowed");
     } else {
         const char *err = rules_wildcard_domain(dr->host);
-        if (err) rules_error(&v, dr, "host", -1, "use a service host, optionally *.suffix", "%s", err);
+        if (err)
+            rules_error(&v, dr, "host", -1, "use a service host, optionally *.suffix", "%s", err);
     }
     if (dr->traffic_policy) validate_policy(&v, dr->traffic_policy);
     for (size_t i = 0; i < dr->subsets_len; i++) {
@@ -374,7 +375,8 @@ destination_rule_validate(const struct resource *r, struct diag_list *dl)
     }
     rules_export_to(&v, dr, &dr->export_to, false);
     if (dr->workload_selector) {
-        rules_selector(&v, dr->workload_selector, "matchLabels", &dr->workload_selector->match_labels);
+        rules_selector(&v, dr->workload_selector, "matchLabels",
+                       &dr->workload_selector->match_labels);
         if (dr->export_to.len > 1) {
             rules_error(&v, dr, "exportTo", -1, "export it to \".\" only",
                         "destination rule with workload selector cannot have multiple entries in "

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* DestinationRule: decoding table and per-resource validation (subsets, trafficPolicy, portLevelSettings). */
+/* DestinationRule: decoding table and per-resource validation (subsets, trafficPolicy,
+ * portLevelSettings). */
 #ifndef MESHLET_CONFIG_DESTINATION_RULE_H
 #define MESHLET_CONFIG_DESTINATION_RULE_H
 

@@ -17,8 +17,8 @@ enum diag_severity {
 };
 
 /* Codes. Istio's where Istio has one; ML#### are meshlet's own. */
-#define DIAG_SCHEMA_ERROR "IST0106"     /* per-resource validation error */
-#define DIAG_SCHEMA_WARNING "IST0133"   /* per-resource validation warning */
+#define DIAG_SCHEMA_ERROR "IST0106"   /* per-resource validation error */
+#define DIAG_SCHEMA_WARNING "IST0133" /* per-resource validation warning */
 #define DIAG_DEPRECATED "IST0002"
 #define DIAG_NOT_FOUND "IST0101"
 #define DIAG_MESH_HOST_CONFLICT "IST0109"
@@ -33,7 +33,7 @@ enum diag_severity {
 #define DIAG_CONFLICTING_GATEWAYS "IST0145"
 #define DIAG_SUBSET_NO_PODS "IST0173"
 #define DIAG_DR_UNKNOWN_HOST "IST0174"
-#define DIAG_LOAD_ERROR "ML0001"         /* unreadable file, malformed YAML */
+#define DIAG_LOAD_ERROR "ML0001" /* unreadable file, malformed YAML */
 #define DIAG_OUTLIER_NEVER_EJECTS "ML0101"
 #define DIAG_TIMEOUT_TOO_SHORT "ML0102"
 #define DIAG_PERCENT_DEFAULT "ML0103"

@@ -22,20 +22,18 @@
 const char *const redirect_port_selection_names[] = {"FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT",
                                                      NULL};
 const char *const unmatched_preflights_names[] = {"UNSPECIFIED", "FORWARD", "IGNORE", NULL};
-const char *const lb_simple_names[] = {"UNSPECIFIED", "LEAST_CONN",  "RANDOM",
-                                       "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST",
-                                       NULL};
+const char *const lb_simple_names[] = {"UNSPECIFIED", "LEAST_CONN",    "RANDOM", "PASSTHROUGH",
+                                       "ROUND_ROBIN", "LEAST_REQUEST", NULL};
 const char *const h2_upgrade_policy_names[] = {"DEFAULT", "DO_NOT_UPGRADE", "UPGRADE", NULL};
 const char *const client_tls_mode_names[] = {"DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL", NULL};
 const char *const proxy_protocol_version_names[] = {"V1", "V2", NULL};
-const char *const server_tls_mode_names[] = {"PASSTHROUGH",  "SIMPLE",       "MUTUAL",
-                                             "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL",
-                                             NULL};
-const char *const tls_protocol_names[] = {"TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3",
-                                          NULL};
+const char *const server_tls_mode_names[] = {
+    "PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL", NULL};
+const char *const tls_protocol_names[] = {"TLS_AUTO", "TLSV1_0", "TLSV1_1",
+                                          "TLSV1_2",  "TLSV1_3", NULL};
 const char *const se_location_names[] = {"MESH_EXTERNAL", "MESH_INTERNAL", NULL};
-const char *const se_resolution_names[] = {"NONE",           "STATIC",      "DNS",
-                                           "DNS_ROUND_ROBIN", "DYNAMIC_DNS", NULL};
+const char *const se_resolution_names[] = {"NONE",        "STATIC", "DNS", "DNS_ROUND_ROBIN",
+                                           "DYNAMIC_DNS", NULL};
 const char *const mtls_mode_names[] = {"UNSET", "DISABLE", "PERMISSIVE", "STRICT", NULL};
 
 /* Messages shared by several kinds. */
@@ -197,9 +195,9 @@ field_report(struct diag_list *dl, const struct resource *res, struct fy_node *o
     return d;
 }
 
-static void
-decode_error(struct field_ctx *fc, struct fy_node *at, const char *path, const char *hint,
-             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void decode_error(struct field_ctx *fc, struct fy_node *at, const char *path,
+                         const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static void
 decode_error(struct field_ctx *fc, struct fy_node *at, const char *path, const char *hint,
@@ -231,9 +229,8 @@ is_null(struct fy_node *n)
     size_t len;
     const char *s = fy_node_get_scalar(n, &len);
     if (!s || len == 0) return true;
-    return (len == 1 && s[0] == '~') || (len == 4 && (!memcmp(s, "null", 4) ||
-                                                      !memcmp(s, "Null", 4) ||
-                                                      !memcmp(s, "NULL", 4)));
+    return (len == 1 && s[0] == '~') ||
+           (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
 }
 
 bool
@@ -279,8 +276,8 @@ field_parse_duration(const char *s, int64_t *ns)
     static const struct {
         const char *unit;
         double ns;
-    } units[] = {{"ns", 1},     {"us", 1e3},    {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
-                 {"ms", 1e6},   {"s", 1e9},     {"m", 60e9},        {"h", 3600e9}};
+    } units[] = {{"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+                 {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
     const char *p = s;
     bool neg = false;
     if (*p == '-' || *p == '+') neg = *p++ == '-';
@@ -328,8 +325,8 @@ child_path(struct field_ctx *fc, const char *path, const char *key)
 }
 
 static void *
-decode_items(struct field_ctx *fc, const struct schema *s, struct fy_node *seq,
-             const char *path, size_t *n_out)
+decode_items(struct field_ctx *fc, const struct schema *s, struct fy_node *seq, const char *path,
+             size_t *n_out)
 {
     int n = fy_node_sequence_item_count(seq);
     *n_out = 0;
@@ -398,13 +395,13 @@ unknown_field(struct field_ctx *fc, const struct schema *s, struct fy_node *obj,
             n += (size_t)snprintf(hint + n, sizeof(hint) - n, "%s %s", i ? "," : "",
                                   s->fields[i].json);
     }
-    decode_error(fc, key_node(obj, key), child_path(fc, path, key), hint,
-                 "unknown field \"%s\"", key);
+    decode_error(fc, key_node(obj, key), child_path(fc, path, key), hint, "unknown field \"%s\"",
+                 key);
 }
 
 int
-field_decode(struct field_ctx *fc, const struct schema *s, struct fy_node *node,
-             const char *path, void *out)
+field_decode(struct field_ctx *fc, const struct schema *s, struct fy_node *node, const char *path,
+             void *out)
 {
     size_t before = fc->dl->errors;
     struct res_obj *ro = out;
@@ -494,8 +491,7 @@ decode_int(struct field_ctx *fc, struct fy_node *v, const char *path, int64_t lo
         return false;
     }
     if (x < lo || x > hi) {
-        decode_error(fc, v, path, NULL, "invalid value %" PRId64 ": out of range for %s", x,
-                     type);
+        decode_error(fc, v, path, NULL, "invalid value %" PRId64 ": out of range for %s", x, type);
         return false;
     }
     out->set = true;
@@ -504,23 +500,17 @@ decode_int(struct field_ctx *fc, struct fy_node *v, const char *path, int64_t lo
 }
 
 static void
-decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v,
-             const char *path, void *slot, void *base)
+decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v, const char *path,
+             void *slot, void *base)
 {
     switch (f->kind) {
     case FIELD_STR:
         if (!expect_type(fc, v, FYNT_SCALAR, path, "a string")) return;
         *(const char **)slot = field_scalar(fc->arena, v);
         return;
-    case FIELD_I32:
-        decode_int(fc, v, path, INT32_MIN, INT32_MAX, "int32", slot);
-        return;
-    case FIELD_U32:
-        decode_int(fc, v, path, 0, UINT32_MAX, "uint32 (0 or more)", slot);
-        return;
-    case FIELD_U64:
-        decode_int(fc, v, path, 0, INT64_MAX, "uint64 (0 or more)", slot);
-        return;
+    case FIELD_I32: decode_int(fc, v, path, INT32_MIN, INT32_MAX, "int32", slot); return;
+    case FIELD_U32: decode_int(fc, v, path, 0, UINT32_MAX, "uint32 (0 or more)", slot); return;
+    case FIELD_U64: decode_int(fc, v, path, 0, INT64_MAX, "uint64 (0 or more)", slot); return;
     case FIELD_BOOL: {
         if (!expect_type(fc, v, FYNT_SCALAR, path, "true or false")) return;
         const char *s = fy_node_get_scalar0(v);
@@ -542,8 +532,7 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
         char *end;
         double d = s ? strtod(s, &end) : 0;
         if (!s || !*s || *end || !isfinite(d)) {
-            decode_error(fc, v, path, NULL, "invalid value \"%s\": expected a number",
-                         s ? s : "");
+            decode_error(fc, v, path, NULL, "invalid value \"%s\": expected a number", s ? s : "");
             return;
         }
         ((struct opt_dbl *)slot)->set = true;
@@ -632,9 +621,7 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
         l->len = i;
         return;
     }
-    case FIELD_SMAP:
-        decode_str_map(fc, v, path, slot);
-        return;
+    case FIELD_SMAP: decode_str_map(fc, v, path, slot); return;
     case FIELD_IMAP: {
         struct str_map tmp = {0};
         decode_str_map(fc, v, path, &tmp);
@@ -643,20 +630,16 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
         m->keys = tmp.keys;
         m->vals = arena_alloc(fc->arena, tmp.len * sizeof(int64_t));
         for (size_t i = 0; i < tmp.len; i++) {
-            if (!parse_int(tmp.vals[i], &m->vals[i]) || m->vals[i] < 0 ||
-                m->vals[i] > UINT32_MAX) {
-                decode_error(fc, field_node(v, tmp.keys[i], -1),
-                             child_path(fc, path, tmp.keys[i]), NULL,
-                             "invalid value \"%s\": expected uint32", tmp.vals[i]);
+            if (!parse_int(tmp.vals[i], &m->vals[i]) || m->vals[i] < 0 || m->vals[i] > UINT32_MAX) {
+                decode_error(fc, field_node(v, tmp.keys[i], -1), child_path(fc, path, tmp.keys[i]),
+                             NULL, "invalid value \"%s\": expected uint32", tmp.vals[i]);
                 m->vals[i] = 0;
             }
         }
         m->len = tmp.len;
         return;
     }
-    case FIELD_OBJ:
-        *(void **)slot = field_decode_new(fc, f->sub, v, path);
-        return;
+    case FIELD_OBJ: *(void **)slot = field_decode_new(fc, f->sub, v, path); return;
     case FIELD_LIST: {
         if (!expect_type(fc, v, FYNT_SEQUENCE, path, "a list")) return;
         size_t n;

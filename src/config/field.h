@@ -35,28 +35,28 @@ enum field_kind {
 struct schema;
 
 struct field_desc {
-    const char *json;             /* lowerCamelCase name */
-    const char *proto;            /* snake_case proto name, also accepted (jsonpb) */
+    const char *json;  /* lowerCamelCase name */
+    const char *proto; /* snake_case proto name, also accepted (jsonpb) */
     enum field_kind kind;
-    size_t off;                   /* offset of the member */
-    size_t len_off;               /* LIST, MAP: offset of the element count */
-    size_t keys_off;              /* MAP: offset of the key array */
-    const struct schema *sub;     /* OBJ, LIST, MAP: element schema */
+    size_t off;                    /* offset of the member */
+    size_t len_off;                /* LIST, MAP: offset of the element count */
+    size_t keys_off;               /* MAP: offset of the key array */
+    const struct schema *sub;      /* OBJ, LIST, MAP: element schema */
     const char *const *enum_names; /* ENUM: NULL-terminated names, index = proto number */
 };
 
 struct schema {
-    const char *name;             /* message name, for messages */
-    size_t size;                  /* sizeof the struct */
+    const char *name; /* message name, for messages */
+    size_t size;      /* sizeof the struct */
     const struct field_desc *fields;
     size_t n_fields;
 };
 
 /* Decoding state for one resource. */
 struct field_ctx {
-    struct arena *arena;          /* borrowed: where decoded values live */
-    struct diag_list *dl;         /* borrowed: where problems go */
-    const struct resource *res;   /* borrowed: names the resource in messages */
+    struct arena *arena;        /* borrowed: where decoded values live */
+    struct diag_list *dl;       /* borrowed: where problems go */
+    const struct resource *res; /* borrowed: names the resource in messages */
     unsigned depth;
 };
 
@@ -98,7 +98,6 @@ bool field_is_null(const void *obj);
 /* Fill the resource fields (kind, namespace/name, file, mark) of <d>. */
 void field_attach(struct diag *d, const struct resource *res, struct fy_node *node);
 
-
 /* ---- schema tables (generated from the field lists of resource.h) ---- */
 #include "config/resource.h"
 
@@ -116,15 +115,15 @@ void field_attach(struct diag *d, const struct resource *res, struct fy_node *no
 #define FIELD_AUX_ENUM(T, n, s) 0, 0, NULL, s##_names
 #define FIELD_AUX_OBJ(T, n, s) 0, 0, &s##_schema, NULL
 #define FIELD_AUX_LIST(T, n, s) offsetof(struct T, n##_len), 0, &s##_schema, NULL
-#define FIELD_AUX_MAP(T, n, s)                                                           \
+#define FIELD_AUX_MAP(T, n, s)                                                                     \
     offsetof(struct T, n##_len), offsetof(struct T, n##_keys), &s##_schema, NULL
-#define FIELD_ENTRY(T, n, json, kind, s)                                                 \
+#define FIELD_ENTRY(T, n, json, kind, s)                                                           \
     {json, #n, FIELD_##kind, offsetof(struct T, n), FIELD_AUX_##kind(T, n, s)},
 
 /* Define T_schema from the field list FIELDS. */
-#define FIELD_SCHEMA(T, FIELDS)                                                          \
-    static const struct field_desc T##_fields[] = {FIELDS(FIELD_ENTRY, T)};              \
-    const struct schema T##_schema = {#T, sizeof(struct T), T##_fields,                  \
+#define FIELD_SCHEMA(T, FIELDS)                                                                    \
+    static const struct field_desc T##_fields[] = {FIELDS(FIELD_ENTRY, T)};                        \
+    const struct schema T##_schema = {#T, sizeof(struct T), T##_fields,                            \
                                       sizeof(T##_fields) / sizeof(T##_fields[0])};
 
 #define FIELD_DECLARE_SCHEMA(T, FIELDS) extern const struct schema T##_schema;

@@ -15,8 +15,8 @@ FIELD_SCHEMA(server_tls, RES_SERVER_TLS)
 FIELD_SCHEMA(server, RES_SERVER)
 FIELD_SCHEMA(gateway, RES_GATEWAY)
 
-static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TLS",
-                                        "TCP",  "MONGO", "REDIS", "MYSQL"};
+static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC",  "GRPC-WEB",
+                                        "TLS",  "TCP",   "MONGO", "REDIS", "MYSQL"};
 
 static bool
 known_protocol(const char *p)
@@ -115,7 +115,8 @@ validate_tls(struct vctx *v, const struct server *s, const char *proto)
             size_t off;
             const char *what, *key;
         } none[] = {
-            {offsetof(struct server_tls, server_certificate), "server certificate", "serverCertificate"},
+            {offsetof(struct server_tls, server_certificate), "server certificate",
+             "serverCertificate"},
             {offsetof(struct server_tls, private_key), "private key", "privateKey"},
             {offsetof(struct server_tls, ca_certificates), "CA bundle", "caCertificates"},
             {offsetof(struct server_tls, credential_name), "credentialName", "credentialName"},
@@ -228,15 +229,14 @@ gateway_validate(const struct resource *r, struct diag_list *dl)
                 if (!field_is_null(o) && o->port && o->port->name &&
                     !strcmp(o->port->name, p->name)) {
                     rules_error(&v, p, "name", -1, "give each server port its own name",
-                                "port names in servers must be unique: duplicate name %s",
-                                p->name);
+                                "port names in servers must be unique: duplicate name %s", p->name);
                     break;
                 }
             }
         }
         if (s->bind && strncmp(s->bind, "unix://", 7) && !rules_is_ip(s->bind))
-            rules_error(&v, s, "bind", -1, "bind to an IP or unix:///path",
-                        "%s is not a valid IP", s->bind);
+            rules_error(&v, s, "bind", -1, "bind to an IP or unix:///path", "%s is not a valid IP",
+                        s->bind);
         validate_tls(&v, s, proto);
     }
     rules_labels(&v, gw, "selector", &gw->selector);

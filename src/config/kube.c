@@ -51,7 +51,7 @@ add_service(struct resource_set *set, const char *file, struct fy_node *root)
     s->file = file;
     read_labels(&set->arena, field_node(spec, "selector", -1), &s->selector);
     const char *exp = field_scalar(&set->arena, field_node(field_node(md, "annotations", -1),
-                                                            "networking.istio.io/exportTo", -1));
+                                                           "networking.istio.io/exportTo", -1));
     if (exp && *exp) {
         size_t n = 1;
         for (const char *p = exp; *p; p++) n += *p == ',';
@@ -102,8 +102,7 @@ bool
 kube_add(struct resource_set *set, const char *api_version, const char *kind, const char *file,
          struct fy_node *root)
 {
-    static const char *const templated[] = {"Deployment", "StatefulSet", "DaemonSet",
-                                            "ReplicaSet"};
+    static const char *const templated[] = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"};
     if (!strcmp(api_version, "v1") && !strcmp(kind, "Service")) {
         add_service(set, file, root);
         return true;

@@ -13,8 +13,8 @@ struct resource_set;
 struct kube_service;
 
 /* Record the object at <root> if it is one of the kinds above; false for any other kind. */
-bool kube_add(struct resource_set *set, const char *api_version, const char *kind,
-              const char *file, struct fy_node *root);
+bool kube_add(struct resource_set *set, const char *api_version, const char *kind, const char *file,
+              struct fy_node *root);
 
 /* True when some workload in the Service's namespace has every selector label of <svc>
  * and every label of <subset_labels> (pairs <keys>/<vals>, <n> of them). */

@@ -57,6 +57,7 @@ struct res_obj {
     bool is_null;         /* written as null (`~` or empty), or not a mapping: no fields */
 };
 
+/* clang-format off */
 /* Member declarations per field kind. */
 #define RES_M_STR(n, s) const char *n;
 #define RES_M_I32(n, s) struct opt_int n;
@@ -479,19 +480,32 @@ struct res_obj {
     Y(mtls, RES_MTLS)                                                                    \
     Y(peer_authentication, RES_PEER_AUTHENTICATION)
 
+/* clang-format on */
 #define RES_DECLARE_STRUCT(T, FIELDS) RES_STRUCT(T, FIELDS)
 RES_MESSAGES(RES_DECLARE_STRUCT)
 
 /* Enums: names in proto number order. Tables live in field.c. */
 enum redirect_port_selection { FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT };
 enum unmatched_preflights { UNMATCHED_PREFLIGHTS_UNSPECIFIED, UNMATCHED_FORWARD, UNMATCHED_IGNORE };
-enum lb_simple { LB_UNSPECIFIED, LB_LEAST_CONN, LB_RANDOM, LB_PASSTHROUGH, LB_ROUND_ROBIN,
-                 LB_LEAST_REQUEST };
+enum lb_simple {
+    LB_UNSPECIFIED,
+    LB_LEAST_CONN,
+    LB_RANDOM,
+    LB_PASSTHROUGH,
+    LB_ROUND_ROBIN,
+    LB_LEAST_REQUEST
+};
 enum h2_upgrade_policy { H2_DEFAULT, H2_DO_NOT_UPGRADE, H2_UPGRADE };
 enum client_tls_mode { TLS_DISABLE, TLS_SIMPLE, TLS_MUTUAL, TLS_ISTIO_MUTUAL };
 enum proxy_protocol_version { PROXY_V1, PROXY_V2 };
-enum server_tls_mode { SRV_PASSTHROUGH, SRV_SIMPLE, SRV_MUTUAL, SRV_AUTO_PASSTHROUGH,
-                       SRV_ISTIO_MUTUAL, SRV_OPTIONAL_MUTUAL };
+enum server_tls_mode {
+    SRV_PASSTHROUGH,
+    SRV_SIMPLE,
+    SRV_MUTUAL,
+    SRV_AUTO_PASSTHROUGH,
+    SRV_ISTIO_MUTUAL,
+    SRV_OPTIONAL_MUTUAL
+};
 enum tls_protocol { TLS_AUTO, TLSV1_0, TLSV1_1, TLSV1_2, TLSV1_3 };
 enum se_location { MESH_EXTERNAL, MESH_INTERNAL };
 enum se_resolution { RES_NONE, RES_STATIC, RES_DNS, RES_DNS_ROUND_ROBIN, RES_DYNAMIC_DNS };
@@ -510,21 +524,21 @@ enum resource_kind {
 
 struct resource {
     enum resource_kind kind;
-    const char *kind_name;      /* static: "VirtualService" */
-    const char *api_version;    /* arena */
-    const char *name;           /* arena; "" when missing */
-    const char *ns;             /* arena; metadata.namespace or the default */
+    const char *kind_name;          /* static: "VirtualService" */
+    const char *api_version;        /* arena */
+    const char *name;               /* arena; "" when missing */
+    const char *ns;                 /* arena; metadata.namespace or the default */
     const char *creation_timestamp; /* arena; NULL when absent */
     struct str_map labels;
-    const char *file;           /* borrowed from the set's file table */
-    size_t order;               /* load order (file path order, then document order) */
-    size_t doc_index;           /* document number in <file>, from 0, empty ones counted */
-    int item_index;             /* item of a `kind: List` document, or -1 */
-    bool doc_live;              /* the document is loaded: the node pointers below (and in
-                                 * every res_obj) may be used; false once config_load returns */
-    struct fy_node *root;       /* borrowed: the document root (or List item) */
-    struct fy_node *spec_node;  /* borrowed; NULL when spec is absent */
-    bool valid;                 /* no error from decoding or per-resource validation */
+    const char *file;          /* borrowed from the set's file table */
+    size_t order;              /* load order (file path order, then document order) */
+    size_t doc_index;          /* document number in <file>, from 0, empty ones counted */
+    int item_index;            /* item of a `kind: List` document, or -1 */
+    bool doc_live;             /* the document is loaded: the node pointers below (and in
+                                * every res_obj) may be used; false once config_load returns */
+    struct fy_node *root;      /* borrowed: the document root (or List item) */
+    struct fy_node *spec_node; /* borrowed; NULL when spec is absent */
+    bool valid;                /* no error from decoding or per-resource validation */
     union {
         void *any;
         struct virtual_service *vs;
@@ -533,25 +547,25 @@ struct resource {
         struct service_entry *se;
         struct workload_entry *we;
         struct peer_authentication *pa;
-    } spec;                     /* arena; NULL when spec is absent */
+    } spec; /* arena; NULL when spec is absent */
 };
 
 /* Kubernetes objects that sit beside Istio config (only what analysis needs). */
 struct kube_service {
-    const char *name, *ns;       /* arena */
-    const char *host;            /* arena: <name>.<ns>.svc.cluster.local */
+    const char *name, *ns; /* arena */
+    const char *host;      /* arena: <name>.<ns>.svc.cluster.local */
     size_t n_ports;
-    uint32_t *ports;             /* arena */
-    const char **port_names;     /* arena */
+    uint32_t *ports;         /* arena */
+    const char **port_names; /* arena */
     struct str_map selector;
-    struct str_list export_to;   /* annotation networking.istio.io/exportTo, split on ',' */
+    struct str_list export_to; /* annotation networking.istio.io/exportTo, split on ',' */
     const char *file;
 };
 
 struct kube_workload {
-    const char *kind;            /* static: "Pod", "Deployment", ... */
-    const char *name, *ns;       /* arena */
-    struct str_map labels;       /* the pod labels */
+    const char *kind;      /* static: "Pod", "Deployment", ... */
+    const char *name, *ns; /* arena */
+    struct str_map labels; /* the pod labels */
     const char *file;
 };
 

@@ -94,8 +94,8 @@ rules_wildcard_domain(const char *host)
     /* First label: "*", "*suffix" or a plain label. */
     const char *l = host;
     size_t ll = first_len;
-    bool first_ok = (ll == 1 && l[0] == '*') || (ll > 1 && l[0] == '*' && host_label(l + 1, ll - 1)) ||
-                    host_label(l, ll);
+    bool first_ok = (ll == 1 && l[0] == '*') ||
+                    (ll > 1 && l[0] == '*' && host_label(l + 1, ll - 1)) || host_label(l, ll);
     if (!first_ok) {
         snprintf(msg, sizeof(msg), "domain name \"%s\" invalid (label \"%.*s\" invalid)", host,
                  (int)ll, l);
@@ -110,8 +110,8 @@ rules_wildcard_domain(const char *host)
         const char *e = strchr(p, '.');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (!host_label(p, len)) {
-            snprintf(msg, sizeof(msg), "domain name \"%s\" invalid (label \"%.*s\" invalid)",
-                     host, (int)len, p);
+            snprintf(msg, sizeof(msg), "domain name \"%s\" invalid (label \"%.*s\" invalid)", host,
+                     (int)len, p);
             return msg;
         }
         last = p;

@@ -13,7 +13,7 @@
 
 FIELD_SCHEMA(service_entry, RES_SERVICE_ENTRY)
 
-static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TLS",
+static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC",  "GRPC-WEB", "TLS",
                                         "TCP",  "MONGO", "REDIS", "MYSQL", "UDP"};
 
 static bool
@@ -40,8 +40,7 @@ validate_workload(struct vctx *v, const struct workload_entry *we)
             rules_error(v, we, "address", -1, "set address to an IP, hostname or unix:///path",
                         "address is required");
         } else {
-            rules_warn(v, we, "address", -1, NULL, "address is unset with network %s",
-                       we->network);
+            rules_warn(v, we, "address", -1, NULL, "address is unset with network %s", we->network);
         }
         return;
     }
@@ -108,7 +107,8 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
             if (!rules_is_cidr(a))
                 rules_error(&v, se, "addresses", (int)i, NULL, "%s is not a valid CIDR block", a);
             else if (resolution != RES_NONE && resolution != RES_STATIC)
-                rules_error(&v, se, "addresses", (int)i, "use single IPs, or resolution NONE/STATIC",
+                rules_error(&v, se, "addresses", (int)i,
+                            "use single IPs, or resolution NONE/STATIC",
                             "CIDR addresses are allowed only for NONE/STATIC resolution types");
         } else if (!rules_is_ip(a)) {
             rules_error(&v, se, "addresses", (int)i, NULL, "%s is not a valid IP", a);
@@ -128,11 +128,13 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
     for (size_t i = 0; i < se->ports_len; i++) {
         const struct service_port *p = &se->ports[i];
         if (field_is_null(p)) {
-            rules_error(&v, p, NULL, -1, "remove the empty item", "service entry port may not be null");
+            rules_error(&v, p, NULL, -1, "remove the empty item",
+                        "service entry port may not be null");
             continue;
         }
         rules_port(&v, p, "number", p->number.v);
-        if (p->target_port.set && p->target_port.v != 0) rules_port(&v, p, "targetPort", p->target_port.v);
+        if (p->target_port.set && p->target_port.v != 0)
+            rules_port(&v, p, "targetPort", p->target_port.v);
         if (!p->name || !rules_dns1123_label(p->name)) {
             rules_error(&v, p, "name", -1, "a port name is a DNS-1123 label, e.g. http",
                         "invalid port name: %s", p->name ? p->name : "");

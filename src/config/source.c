@@ -129,10 +129,14 @@ check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
         if (c < 0x20 && c != '\t' && c != '\r') return "file holds binary data, not YAML text";
         if (c == 0x7f) return "file holds binary data, not YAML text";
         if (c >= 0x80) {
-            if ((c & 0xe0) == 0xc0 && c >= 0xc2) n = 2;
-            else if ((c & 0xf0) == 0xe0) n = 3;
-            else if ((c & 0xf8) == 0xf0 && c <= 0xf4) n = 4;
-            else return "file is not UTF-8 text";
+            if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+                n = 2;
+            else if ((c & 0xf0) == 0xe0)
+                n = 3;
+            else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+                n = 4;
+            else
+                return "file is not UTF-8 text";
             if (i + n > len) return "file is not UTF-8 text";
             for (size_t k = 1; k < n; k++)
                 if ((p[i + k] & 0xc0) != 0x80) return "file is not UTF-8 text";
@@ -289,9 +293,8 @@ load_path(struct source *src, const char *path, bool named, unsigned depth, sour
     if (stat(path, &st)) {
         int rc = -errno;
         if (named) {
-            struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
-                                      "check the path", "cannot read %s: %s", path,
-                                      strerror(errno));
+            struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL, "check the path",
+                                      "cannot read %s: %s", path, strerror(errno));
             (void)d;
         }
         return named ? rc : 0;
@@ -308,8 +311,8 @@ load_path(struct source *src, const char *path, bool named, unsigned depth, sour
 }
 
 int
-source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
-            void *arg, struct diag_list *dl)
+source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn, void *arg,
+            struct diag_list *dl)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -377,8 +380,7 @@ source_locate_all(struct source_locate *reqs, size_t n)
                     if (items && reqs[next].item_index >= 0)
                         start = fy_node_sequence_get_by_index(items, reqs[next].item_index);
                     if (start)
-                        field_mark(walk(start, reqs[next].path), &reqs[next].line,
-                                   &reqs[next].col);
+                        field_mark(walk(start, reqs[next].path), &reqs[next].line, &reqs[next].col);
                 }
                 fy_parse_document_destroy(fyp, doc);
             }

@@ -23,11 +23,11 @@ typedef void source_doc_fn(void *arg, const char *file, struct fy_node *root, si
 struct source {
     struct fy_document **docs; /* owned */
     size_t n_docs, cap_docs;
-    char **files;              /* owned: every file read, in order */
+    char **files; /* owned: every file read, in order */
     size_t n_files, cap_files;
-    size_t max_file_bytes;     /* a bigger file is refused with a message */
-    size_t n_documents;        /* documents seen, empty ones included */
-    bool keep_documents;       /* keep every document (and its nodes) until source_fini */
+    size_t max_file_bytes; /* a bigger file is refused with a message */
+    size_t n_documents;    /* documents seen, empty ones included */
+    bool keep_documents;   /* keep every document (and its nodes) until source_fini */
 };
 
 /* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */

@@ -38,19 +38,31 @@ FIELD_SCHEMA(tls_route, RES_TLS_ROUTE)
 FIELD_SCHEMA(tcp_route, RES_TCP_ROUTE)
 FIELD_SCHEMA(virtual_service, RES_VIRTUAL_SERVICE)
 
-static const char *const retry_conditions[] = {
-    "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
-    "refused-stream", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
-    "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal",
-    "resource-exhausted", "unavailable"};
+static const char *const retry_conditions[] = {"5xx",
+                                               "gateway-error",
+                                               "reset",
+                                               "reset-before-request",
+                                               "connect-failure",
+                                               "retriable-4xx",
+                                               "refused-stream",
+                                               "retriable-status-codes",
+                                               "retriable-headers",
+                                               "envoy-ratelimited",
+                                               "http3-post-connect-failure",
+                                               "cancelled",
+                                               "deadline-exceeded",
+                                               "internal",
+                                               "resource-exhausted",
+                                               "unavailable"};
 
 static const char *const grpc_codes[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
-static const char *const cors_methods[] = {"GET",     "HEAD",    "POST",  "PUT", "PATCH",
-                                           "DELETE",  "CONNECT", "OPTIONS", "TRACE", "*"};
+static const char *const cors_methods[] = {"GET",    "HEAD",    "POST",    "PUT",   "PATCH",
+                                           "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"};
 
 static bool
 in_list(const char *s, const char *const *list, size_t n)
@@ -143,7 +155,8 @@ validate_destination(struct vctx *v, const struct destination *d, const void *pa
     }
     if (d->subset) {
         if (!*d->subset) {
-            rules_error(v, d, "subset", -1, "remove subset or name one", "subset name cannot be empty");
+            rules_error(v, d, "subset", -1, "remove subset or name one",
+                        "subset name cannot be empty");
         } else if (!rules_dns1123_label(d->subset)) {
             rules_error(v, d, "subset", -1, "a subset name is a DNS-1123 label",
                         "subset name is invalid: %s", d->subset);
@@ -334,10 +347,12 @@ validate_retries(struct vctx *v, const struct http_retry *r)
         snprintf(tok, sizeof(tok), "%.*s", (int)n, p);
         char *end;
         long code = strtol(tok, &end, 10);
-        bool ok = in_list(tok, retry_conditions, sizeof(retry_conditions) / sizeof(char *)) ||
-                  (*tok && !*end && rules_known_status(code));
+        /* No valid token is anywhere near sizeof(tok): a longer one is invalid as is. */
+        bool ok = n < sizeof(tok) &&
+                  (in_list(tok, retry_conditions, sizeof(retry_conditions) / sizeof(char *)) ||
+                   (*tok && !*end && rules_known_status(code)));
         if (!ok) {
-            bool spaced = n && (tok[0] == ' ' || tok[n - 1] == ' ');
+            bool spaced = n && (p[0] == ' ' || p[n - 1] == ' ');
             if (spaced) {
                 rules_report(v, DIAG_ERROR, DIAG_RETRYON_SPACE, r, "retryOn", -1,
                              "Istio splits retryOn on ',' without trimming spaces, so the token "
@@ -560,8 +575,9 @@ validate_direct_response(struct vctx *v, const struct http_direct_response *dr)
         rules_error(v, dr->body, NULL, -1, "keep string or bytes",
                     "only one of string or bytes may be set");
     }
-    size_t len = dr->body->string ? strlen(dr->body->string)
-                                  : dr->body->bytes ? strlen(dr->body->bytes) * 3 / 4 : 0;
+    size_t len = dr->body->string  ? strlen(dr->body->string)
+                 : dr->body->bytes ? strlen(dr->body->bytes) * 3 / 4
+                                   : 0;
     if (len > (1u << 20)) {
         rules_error(v, dr->body, NULL, -1, "serve large bodies from an upstream",
                     "large direct_responses may impact control plane performance, must be less "
@@ -623,8 +639,7 @@ static void
 check_timeout_vs_retries(struct vctx *v, const struct http_route *h)
 {
     const struct http_retry *r = h->retries;
-    if (!h->timeout.set || !r || !r->per_try_timeout.set || !r->attempts.set ||
-        r->attempts.v <= 0)
+    if (!h->timeout.set || !r || !r->per_try_timeout.set || !r->attempts.set || r->attempts.v <= 0)
         return;
     int64_t need = r->per_try_timeout.ns * (r->attempts.v + 1);
     if (h->timeout.ns >= need) return;
@@ -677,8 +692,8 @@ validate_l4_destinations(struct vctx *v, const void *parent, size_t n,
                          const struct route_destination *dests, const char *what)
 {
     if (n == 0) {
-        rules_error(v, parent, "route", -1, "add a route with a destination", "%s route is required",
-                    what);
+        rules_error(v, parent, "route", -1, "add a route with a destination",
+                    "%s route is required", what);
     }
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -824,8 +839,6 @@ match_key(struct strbuf *sb, const struct http_match_request *m, bool skip_uri_a
     if (m->stat_prefix) strbuf_printf(sb, "sp=%s;", m->stat_prefix);
 }
 
-
-
 /* A later prefix match that an earlier, shorter prefix with otherwise identical conditions
  * covers can never win (first match wins). A block without method counts as GET. */
 static bool
@@ -854,12 +867,12 @@ prefix_covered(const struct http_match_request *earlier, const struct http_match
 
 /* One rule as the reachability check sees it: its match blocks as canonical keys. */
 struct reach_rule {
-    const void *obj;                      /* the rule (for the report) */
-    const char *name;                     /* may be NULL */
-    size_t n;                             /* match blocks */
-    char **keys;                          /* owned: canonical text per block */
-    const void **matches;                 /* owned array of borrowed blocks */
-    const char **match_names;             /* owned array of borrowed names (may be NULL) */
+    const void *obj;          /* the rule (for the report) */
+    const char *name;         /* may be NULL */
+    size_t n;                 /* match blocks */
+    char **keys;              /* owned: canonical text per block */
+    const void **matches;     /* owned array of borrowed blocks */
+    const char **match_names; /* owned array of borrowed names (may be NULL) */
 };
 
 static const char *

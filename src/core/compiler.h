@@ -15,18 +15,18 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Invariant check, on in every build: a bug is a crash, bad input is a value. */
-#define BUG_ON(cond)                                                                   \
-    do {                                                                               \
-        if (unlikely(cond)) {                                                          \
-            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            abort();                                                                   \
-        }                                                                              \
+#define BUG_ON(cond)                                                                               \
+    do {                                                                                           \
+        if (unlikely(cond)) {                                                                      \
+            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
-#define FREE_AND_NULL(p)                                                               \
-    do {                                                                               \
-        free(p);                                                                       \
-        (p) = NULL;                                                                    \
+#define FREE_AND_NULL(p)                                                                           \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
     } while (0)
 
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))

@@ -9,7 +9,7 @@
 struct hmap_slot {
     const char *key; /* borrowed: the caller keeps keys alive as long as the map */
     uint64_t hash;
-    void *value;     /* borrowed */
+    void *value; /* borrowed */
 };
 
 struct hmap {

@@ -29,8 +29,8 @@ scan_re2_subset(const char *re, char *err, size_t err_len)
             if (!c) return fail(err, err_len, "trailing backslash at end of expression", "", 0);
             /* Backreferences and PCRE-only escapes: Go reports them as invalid escapes. */
             if ((c >= '1' && c <= '9') || c == 'g' || c == 'k' || c == 'K' || c == 'R' ||
-                c == 'X' || c == 'h' || c == 'H' || c == 'V' || c == 'N' || c == 'G' ||
-                c == 'Z' || c == 'o')
+                c == 'X' || c == 'h' || c == 'H' || c == 'V' || c == 'N' || c == 'G' || c == 'Z' ||
+                c == 'o')
                 return fail(err, err_len, "invalid escape sequence", p, 2);
             p++;
             continue;
@@ -76,8 +76,8 @@ regex_check(const char *pattern, char *err, size_t err_len)
 
     int code;
     PCRE2_SIZE offset;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code,
-                                   &offset, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &offset, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof(msg));

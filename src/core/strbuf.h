@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 struct strbuf {
-    char *data;       /* owned, always NUL-terminated once anything was appended */
+    char *data; /* owned, always NUL-terminated once anything was appended */
     size_t len;
     size_t cap;
     size_t max_bytes; /* hard cap; appends past it set <truncated> */

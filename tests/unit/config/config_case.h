@@ -14,13 +14,13 @@
 #include "harness.h"
 
 struct config_case {
-    const char *name;   /* behaviour, used as the test's name */
+    const char *name; /* behaviour, used as the test's name */
     const char *yaml;
-    const char *code;   /* expected code, e.g. "IST0106" */
-    const char *path;   /* expected field path; NULL: any */
-    const char *text;   /* substring of the message; NULL: any */
-    bool absent;        /* expect no message with this code (at this path) */
-    bool analyze;       /* run cross-resource analysis too */
+    const char *code; /* expected code, e.g. "IST0106" */
+    const char *path; /* expected field path; NULL: any */
+    const char *text; /* substring of the message; NULL: any */
+    bool absent;      /* expect no message with this code (at this path) */
+    bool analyze;     /* run cross-resource analysis too */
 };
 
 /* Load <yaml> into <set>/<dl>. */

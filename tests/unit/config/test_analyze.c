@@ -3,34 +3,33 @@
  * own warnings, with a failing and a passing configuration. */
 #include "config_case.h"
 
-#define SVC_REVIEWS                                                                      \
-    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reviews, "  \
-    "namespace: default}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n"          \
-    "  location: MESH_INTERNAL\n  ports:\n  - {number: 9080, name: http, protocol: HTTP}\n" \
-    "  resolution: STATIC\n  endpoints:\n"                                               \
-    "  - {address: 10.0.0.1, labels: {app: reviews, version: v1}}\n"                    \
+#define SVC_REVIEWS                                                                                \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reviews, "           \
+    "namespace: default}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n"                   \
+    "  location: MESH_INTERNAL\n  ports:\n  - {number: 9080, name: http, protocol: HTTP}\n"        \
+    "  resolution: STATIC\n  endpoints:\n"                                                         \
+    "  - {address: 10.0.0.1, labels: {app: reviews, version: v1}}\n"                               \
     "  - {address: 10.0.0.2, labels: {app: reviews, version: v2}}\n---\n"
-#define DR_REVIEWS(extra)                                                                \
-    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, " \
-    "namespace: default}\nspec:\n  host: reviews\n" extra "  subsets:\n"                 \
+#define DR_REVIEWS(extra)                                                                          \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, "        \
+    "namespace: default}\nspec:\n  host: reviews\n" extra "  subsets:\n"                           \
     "  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n---\n"
-#define VS_REVIEWS(dest)                                                                 \
-    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, " \
-    "namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n"             \
+#define VS_REVIEWS(dest)                                                                           \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, "         \
+    "namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n"                        \
     "    - destination: " dest "\n"
 #define A true
 
 static const struct config_case cases[] = {
     {"analyze_clean_canary_has_no_error",
-     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v2}"), "IST0101", NULL,
-     NULL, true, A},
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v2}"), "IST0101", NULL, NULL,
+     true, A},
     {"analyze_reports_unknown_subset",
      SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"), "IST0101",
      "spec.http[0].route[0].destination.subset",
      "Referenced host+subset in destinationrule not found: \"reviews+v9\"", false, A},
     {"analyze_reports_unknown_host", DR_REVIEWS("") VS_REVIEWS("{host: ratings}"), "IST0101",
-     "spec.http[0].route[0].destination.host", "Referenced host not found: \"ratings\"", false,
-     A},
+     "spec.http[0].route[0].destination.host", "Referenced host not found: \"ratings\"", false, A},
     {"analyze_fqdn_and_short_name_are_the_same_host",
      SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews.default.svc.cluster.local, subset: v1}"),
      "IST0101", NULL, NULL, true, A},
@@ -46,8 +45,8 @@ static const struct config_case cases[] = {
      "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n"
      "  ports:\n  - {port: 80, name: http}\n  - {port: 443, name: https}\n---\n" VS_REVIEWS(
          "{host: reviews}"),
-     "IST0112", "spec.http[0].route[0].destination.host", "exposes multiple ports [80 443]",
-     false, A},
+     "IST0112", "spec.http[0].route[0].destination.host", "exposes multiple ports [80 443]", false,
+     A},
     {"analyze_reports_unknown_gateway",
      SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
                  "spec:\n  hosts: [a.example.com]\n  gateways: [nope]\n  http:\n  - route:\n"
@@ -70,18 +69,20 @@ static const struct config_case cases[] = {
      "    - destination: {host: reviews}\n",
      "IST0132", NULL, NULL, true, A},
     {"analyze_reports_conflicting_mesh_hosts",
-     SVC_REVIEWS VS_REVIEWS("{host: reviews}") "---\n"
-                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2}\n"
-                 "spec:\n  hosts: [reviews.default.svc.cluster.local]\n  http:\n  - route:\n"
-                 "    - destination: {host: reviews}\n",
+     SVC_REVIEWS VS_REVIEWS(
+         "{host: reviews}") "---\n"
+                            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: "
+                            "{name: r2}\n"
+                            "spec:\n  hosts: [reviews.default.svc.cluster.local]\n  http:\n  - "
+                            "route:\n"
+                            "    - destination: {host: reviews}\n",
      "IST0109", "spec.hosts", "default/reviews,default/r2", false, A},
     {"analyze_reports_subset_selecting_no_pod",
      "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n"
      "  ports:\n  - {port: 9080, name: http}\n---\n"
      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: reviews-v1}\nspec:\n  template:\n"
      "    metadata:\n      labels: {app: reviews, version: v1}\n---\n" DR_REVIEWS(""),
-     "IST0173", "spec.subsets[1].labels", "The Subset v2 defined in the DestinationRule", false,
-     A},
+     "IST0173", "spec.subsets[1].labels", "The Subset v2 defined in the DestinationRule", false, A},
     {"analyze_subset_selecting_pods_is_fine",
      "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n"
      "  ports:\n  - {port: 9080, name: http}\n---\n"
@@ -98,42 +99,48 @@ static const struct config_case cases[] = {
     {"analyze_warns_outlier_detection_that_cannot_eject",
      SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 1}\n"),
      "ML0101", "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
-     "it has 2 endpoints, so ejecting one is 50% of the pool, above maxEjectionPercent 10%",
-     false, A},
+     "it has 2 endpoints, so ejecting one is 50% of the pool, above maxEjectionPercent 10%", false,
+     A},
     {"analyze_outlier_detection_with_100_percent_is_fine",
      SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    outlierDetection: {maxEjectionPercent: 100}\n"),
      "ML0101", NULL, NULL, true, A},
     {"analyze_warns_simple_tls_without_ca",
      SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    tls: {mode: SIMPLE}\n"), "IST0128",
-     "spec.trafficPolicy.tls.caCertificates",
-     "has TLS mode set to SIMPLE but no caCertificates", false, A},
+     "spec.trafficPolicy.tls.caCertificates", "has TLS mode set to SIMPLE but no caCertificates",
+     false, A},
     {"analyze_warns_port_level_mutual_without_ca",
      SVC_REVIEWS DR_REVIEWS("  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 443}\n"
                             "      tls: {mode: MUTUAL, clientCertificate: /c, privateKey: /k}\n"),
-     "IST0129", "spec.trafficPolicy.portLevelSettings[0].tls.caCertificates",
-     "at port number:443", false, A},
+     "IST0129", "spec.trafficPolicy.portLevelSettings[0].tls.caCertificates", "at port number:443",
+     false, A},
     {"analyze_warns_dr_for_unknown_host",
      "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n"
      "  host: nowhere\n  trafficPolicy:\n    loadBalancer: {simple: RANDOM}\n",
      "IST0174", "spec.host", "The host nowhere defined in the DestinationRule", false, A},
     {"analyze_warns_two_drs_for_one_host",
-     SVC_REVIEWS DR_REVIEWS("")
-     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
-     "spec:\n  host: reviews.default.svc.cluster.local\n  subsets:\n"
-     "  - {name: v3, labels: {version: v1}}\n",
+     SVC_REVIEWS DR_REVIEWS(
+         "") "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
+             "spec:\n  host: reviews.default.svc.cluster.local\n  subsets:\n"
+             "  - {name: v3, labels: {version: v1}}\n",
      "ML0105", "spec.host", "DestinationRules default/reviews and default/again", false, A},
     {"analyze_warns_ingress_route_ignoring_mesh_subsets",
-     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v1}") "---\n"
-     "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
-     "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n---\n"
-     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: edge}\n"
-     "spec:\n  hosts: [a.example.com]\n  gateways: [gw]\n  http:\n  - route:\n"
-     "    - destination: {host: reviews}\n",
+     SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS(
+         "{host: reviews, subset: v1}") "---\n"
+                                        "apiVersion: networking.istio.io/v1\nkind: "
+                                        "Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n"
+                                        "  - port: {number: 80, name: http, protocol: HTTP}\n    "
+                                        "hosts: [\"*\"]\n---\n"
+                                        "apiVersion: networking.istio.io/v1\nkind: "
+                                        "VirtualService\nmetadata: {name: edge}\n"
+                                        "spec:\n  hosts: [a.example.com]\n  gateways: [gw]\n  "
+                                        "http:\n  - route:\n"
+                                        "    - destination: {host: reviews}\n",
      "IST0140", "spec.http[0].route[0].destination.host",
-     "Subset in virtual service default/reviews has no effect on ingress gateway default/gw",
-     false, A},
+     "Subset in virtual service default/reviews has no effect on ingress gateway default/gw", false,
+     A},
     {"analyze_export_to_hides_service",
-     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: other}\n"
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, namespace: "
+     "other}\n"
      "spec:\n  hosts: [other.example.com]\n  exportTo: [\".\"]\n---\n"
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
      "spec:\n  hosts: [a.example.com]\n  http:\n  - route:\n"
@@ -147,11 +154,13 @@ static const struct config_case cases[] = {
      "    - destination: {host: reviews.eu.example.com}\n",
      "IST0101", NULL, NULL, true, A},
     {"analyze_warns_duplicate_subset_across_drs",
-     SVC_REVIEWS DR_REVIEWS("")
-     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
-     "spec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v2}}\n",
-     "ML0105", "spec.subsets[0].name", "subset v1 is also defined by DestinationRule "
-     "default/reviews", false, A},
+     SVC_REVIEWS DR_REVIEWS(
+         "") "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: again}\n"
+             "spec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v2}}\n",
+     "ML0105", "spec.subsets[0].name",
+     "subset v1 is also defined by DestinationRule "
+     "default/reviews",
+     false, A},
     {"analyze_reports_conflicting_gateways",
      "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\nspec:\n"
      "  selector: {istio: ingressgateway}\n  servers:\n"
@@ -161,7 +170,8 @@ static const struct config_case cases[] = {
      "  - port: {number: 80, name: http2, protocol: HTTP}\n    hosts: [api.example.com]\n",
      "IST0145", "spec.servers[0].hosts[0]",
      "Conflict with gateways default/a (workload selector istio=ingressgateway, port 80, hosts "
-     "api.example.com).", false, A},
+     "api.example.com).",
+     false, A},
     {"analyze_gateways_with_other_selectors_do_not_conflict",
      "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a}\nspec:\n"
      "  selector: {istio: ingressgateway}\n  servers:\n"
@@ -180,11 +190,12 @@ static const struct config_case cases[] = {
      "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: two}\n"
      "spec:\n  hosts: [a.example.com]\n  gateways: [default/gw]\n  http:\n  - route:\n"
      "    - destination: {host: reviews}\n",
-     "ML0107", "spec.hosts", "VirtualServices default/one and default/two both route host "
-     "a.example.com on gateway default/gw", false, A},
-    {"analyze_warns_resource_defined_twice",
-     SVC_REVIEWS DR_REVIEWS("") DR_REVIEWS(""), "ML0108", "spec",
-     "DestinationRule default/reviews is defined twice", false, A},
+     "ML0107", "spec.hosts",
+     "VirtualServices default/one and default/two both route host "
+     "a.example.com on gateway default/gw",
+     false, A},
+    {"analyze_warns_resource_defined_twice", SVC_REVIEWS DR_REVIEWS("") DR_REVIEWS(""), "ML0108",
+     "spec", "DestinationRule default/reviews is defined twice", false, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };

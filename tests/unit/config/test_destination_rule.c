@@ -2,8 +2,8 @@
 /* DestinationRule validation rules, each with a failing input and its code and path. */
 #include "config_case.h"
 
-#define DR(spec)                                                                         \
-    "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: d, " \
+#define DR(spec)                                                                                   \
+    "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: d, "         \
     "namespace: default}\nspec:\n" spec
 
 static const struct config_case cases[] = {
@@ -30,9 +30,9 @@ static const struct config_case cases[] = {
      "spec.subsets[0].labels", "invalid label value"},
     {"dr_rejects_empty_traffic_policy", DR("  host: r\n  trafficPolicy: {}\n"), "IST0106",
      "spec.trafficPolicy", "traffic policy must have at least one field"},
-    {"dr_rejects_empty_connection_pool", DR("  host: r\n  trafficPolicy:\n    connectionPool: {}\n"),
-     "IST0106", "spec.trafficPolicy.connectionPool",
-     "connection pool must have at least one field"},
+    {"dr_rejects_empty_connection_pool",
+     DR("  host: r\n  trafficPolicy:\n    connectionPool: {}\n"), "IST0106",
+     "spec.trafficPolicy.connectionPool", "connection pool must have at least one field"},
     {"dr_rejects_negative_max_connections",
      DR("  host: r\n  trafficPolicy:\n    connectionPool: {tcp: {maxConnections: -1}}\n"),
      "IST0106", "spec.trafficPolicy.connectionPool.tcp.maxConnections",
@@ -98,8 +98,8 @@ static const struct config_case cases[] = {
      "IST0106", "spec.trafficPolicy.loadBalancer.localityLbSetting.distribute[0].to",
      "total locality weight 60 != 100"},
     {"dr_rejects_workload_selector_exported_widely",
-     DR("  host: r\n  workloadSelector: {matchLabels: {app: a}}\n  exportTo: [\"*\"]\n"),
-     "IST0106", "spec.exportTo[0]", "cannot have exportTo beyond current namespace"},
+     DR("  host: r\n  workloadSelector: {matchLabels: {app: a}}\n  exportTo: [\"*\"]\n"), "IST0106",
+     "spec.exportTo[0]", "cannot have exportTo beyond current namespace"},
     {"dr_rejects_unknown_policy_field",
      DR("  host: r\n  trafficPolicy:\n    outlierDetection: {consecutive5xx: 3}\n"), "IST0106",
      "spec.trafficPolicy.outlierDetection.consecutive5xx", "unknown field"},

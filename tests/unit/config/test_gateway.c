@@ -2,8 +2,8 @@
 /* Gateway validation rules. */
 #include "config_case.h"
 
-#define GW(spec)                                                                         \
-    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: "  \
+#define GW(spec)                                                                                   \
+    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: "           \
     "default}\nspec:\n" spec
 
 #define HTTP_SERVER "  - port: {number: 80, name: http, protocol: HTTP}\n"
@@ -11,16 +11,17 @@
 static const struct config_case cases[] = {
     {"gw_valid_has_no_error", GW("  servers:\n" HTTP_SERVER "    hosts: [\"*.example.com\"]\n"),
      "IST0106", NULL, NULL, true},
-    {"gw_requires_servers", GW("  selector: {istio: ingressgateway}\n"), "IST0106",
-     "spec.servers", "gateway must have at least one server"},
+    {"gw_requires_servers", GW("  selector: {istio: ingressgateway}\n"), "IST0106", "spec.servers",
+     "gateway must have at least one server"},
     {"gw_requires_server_hosts", GW("  servers:\n" HTTP_SERVER), "IST0106", "spec.servers[0].hosts",
      "server config must contain at least one host"},
     {"gw_rejects_short_host", GW("  servers:\n" HTTP_SERVER "    hosts: [reviews]\n"), "IST0106",
      "spec.servers[0].hosts[0]", "short names (non FQDN) are not allowed"},
     {"gw_rejects_partial_wildcard", GW("  servers:\n" HTTP_SERVER "    hosts: [\"*foo.com\"]\n"),
      "IST0106", "spec.servers[0].hosts[0]", "partial wildcard"},
-    {"gw_accepts_namespaced_host", GW("  servers:\n" HTTP_SERVER "    hosts: [\"prod/api.example.com\"]\n"),
-     "IST0106", NULL, NULL, true},
+    {"gw_accepts_namespaced_host",
+     GW("  servers:\n" HTTP_SERVER "    hosts: [\"prod/api.example.com\"]\n"), "IST0106", NULL,
+     NULL, true},
     {"gw_rejects_bad_protocol",
      GW("  servers:\n  - port: {number: 80, name: http, protocol: SPDY}\n    hosts: [\"*\"]\n"),
      "IST0106", "spec.servers[0].port.protocol", "invalid protocol \"SPDY\""},
@@ -51,7 +52,8 @@ static const struct config_case cases[] = {
      GW("  servers:\n" HTTP_SERVER "    hosts: [\"*\"]\n    tls: {httpsRedirect: true}\n"),
      "IST0106", NULL, NULL, true},
     {"gw_http_rejects_tls_mode",
-     GW("  servers:\n" HTTP_SERVER "    hosts: [\"*\"]\n    tls: {mode: SIMPLE, credentialName: x}\n"),
+     GW("  servers:\n" HTTP_SERVER
+        "    hosts: [\"*\"]\n    tls: {mode: SIMPLE, credentialName: x}\n"),
      "IST0106", "spec.servers[0].tls", "server cannot have TLS settings for plain text HTTP ports"},
     {"gw_rejects_name_with_dot",
      "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: a.b}\nspec:\n"

@@ -2,8 +2,8 @@
 /* PeerAuthentication validation rules. */
 #include "config_case.h"
 
-#define PA(spec)                                                                         \
-    "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, "   \
+#define PA(spec)                                                                                   \
+    "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, "             \
     "namespace: default}\nspec:\n" spec
 
 static const struct config_case cases[] = {

@@ -2,11 +2,11 @@
 /* ServiceEntry and WorkloadEntry validation rules. */
 #include "config_case.h"
 
-#define SE(spec)                                                                         \
-    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, "       \
+#define SE(spec)                                                                                   \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s, "                 \
     "namespace: default}\nspec:\n" spec
-#define WE(spec)                                                                         \
-    "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w, "      \
+#define WE(spec)                                                                                   \
+    "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w, "                \
     "namespace: default}\nspec:\n" spec
 
 static const struct config_case cases[] = {
@@ -14,8 +14,8 @@ static const struct config_case cases[] = {
      SE("  hosts: [api.example.com]\n  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"
         "  resolution: STATIC\n  endpoints:\n  - {address: 10.0.0.1, labels: {version: v1}}\n"),
      "IST0106", NULL, NULL, true},
-    {"se_requires_hosts", SE("  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"),
-     "IST0106", "spec.hosts", "service entry must have at least one host"},
+    {"se_requires_hosts", SE("  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"), "IST0106",
+     "spec.hosts", "service entry must have at least one host"},
     {"se_rejects_star_host", SE("  hosts: [\"*\"]\n"), "IST0106", "spec.hosts[0]",
      "invalid host *"},
     {"se_rejects_negative_port",
@@ -29,8 +29,8 @@ static const struct config_case cases[] = {
      SE("  hosts: [a.com]\n  endpoints:\n  - address: 10.0.0.1\n"), "IST0106", "spec.endpoints",
      "no endpoints should be provided for resolution type none"},
     {"se_rejects_static_endpoint_not_ip",
-     SE("  hosts: [a.com]\n  resolution: STATIC\n  endpoints:\n  - address: foo.com\n"),
-     "IST0106", "spec.endpoints[0].address", "is not a valid IP address"},
+     SE("  hosts: [a.com]\n  resolution: STATIC\n  endpoints:\n  - address: foo.com\n"), "IST0106",
+     "spec.endpoints[0].address", "is not a valid IP address"},
     {"se_rejects_selector_and_endpoints",
      SE("  hosts: [a.com]\n  resolution: STATIC\n  workloadSelector: {labels: {app: a}}\n"
         "  endpoints:\n  - address: 10.0.0.1\n"),
@@ -59,8 +59,8 @@ static const struct config_case cases[] = {
      "UDS may not be a dir"},
     {"we_rejects_uds_with_ports", WE("  address: unix://@foo\n  ports: {http: 80}\n"), "IST0106",
      "spec.ports", "must not include ports"},
-    {"we_rejects_port_out_of_range", WE("  address: 1.1.1.1\n  ports: {http: 99999}\n"),
-     "IST0106", "spec.ports", "port number 99999 must be in the range 1..65535"},
+    {"we_rejects_port_out_of_range", WE("  address: 1.1.1.1\n  ports: {http: 99999}\n"), "IST0106",
+     "spec.ports", "port number 99999 must be in the range 1..65535"},
     {"we_rejects_bad_port_name", WE("  address: 1.1.1.1\n  ports: {\"@\": 80}\n"), "IST0106",
      "spec.ports", "invalid port name: @"},
 };

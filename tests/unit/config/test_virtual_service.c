@@ -3,8 +3,8 @@
  * passing input, checked by code and field path. */
 #include "config_case.h"
 
-#define VS(spec)                                                                         \
-    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, "   \
+#define VS(spec)                                                                                   \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, "               \
     "namespace: default}\nspec:\n" spec
 
 #define ROUTE "  http:\n  - route:\n    - destination: {host: reviews}\n"
@@ -58,8 +58,8 @@ static const struct config_case cases[] = {
      VS("  hosts: [c]\n  http:\n  - match:\n    - headers: {\"x a\": {exact: b}}\n    route:\n"
         "    - destination: {host: c}\n"),
      "IST0106", "spec.http[0].match[0].headers", "is not a valid header name"},
-    {"vs_rejects_wildcard_host_on_mesh", VS("  hosts: [\"*\"]\n" ROUTE), "IST0106",
-     "spec.hosts[0]", "wildcard host * is not allowed"},
+    {"vs_rejects_wildcard_host_on_mesh", VS("  hosts: [\"*\"]\n" ROUTE), "IST0106", "spec.hosts[0]",
+     "wildcard host * is not allowed"},
     {"vs_allows_wildcard_host_on_gateway", VS("  hosts: [\"*\"]\n  gateways: [gw]\n" ROUTE),
      "IST0106", NULL, NULL, true},
     {"vs_rejects_duplicate_hosts", VS("  hosts: [a.com, \"*.com\"]\n" ROUTE), "IST0106",
@@ -106,6 +106,13 @@ static const struct config_case cases[] = {
      VS("  hosts: [c]\n  http:\n  - route:\n    - destination: {host: c}\n"
         "    retries: {attempts: 2, retryOn: \"5xx, reset\"}\n"),
      "ML0104", "spec.http[0].retries.retryOn", "\" reset\" is not a valid retryOn policy"},
+    {"vs_rejects_very_long_retry_on_token",
+     VS("  hosts: [c]\n  http:\n  - route:\n    - destination: {host: c}\n"
+        "    retries: {attempts: 2, retryOn: \"5xx,"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        " \"}\n"),
+     "ML0104", "spec.http[0].retries.retryOn", "is not a valid retryOn policy"},
     {"vs_warns_retry_fields_with_zero_attempts",
      VS("  hosts: [c]\n  http:\n  - route:\n    - destination: {host: c}\n"
         "    retries: {attempts: 0, perTryTimeout: 1s}\n"),
@@ -144,9 +151,8 @@ static const struct config_case cases[] = {
     {"vs_rejects_redirect_code_not_3xx",
      VS("  hosts: [c]\n  http:\n  - redirect: {uri: /x, redirectCode: 200}\n"), "IST0106",
      "spec.http[0].redirect.redirectCode", "200 is not a valid redirect code, must be 3xx"},
-    {"vs_rejects_redirect_bad_scheme",
-     VS("  hosts: [c]\n  http:\n  - redirect: {scheme: ftp}\n"), "IST0106",
-     "spec.http[0].redirect.scheme", "invalid redirect scheme"},
+    {"vs_rejects_redirect_bad_scheme", VS("  hosts: [c]\n  http:\n  - redirect: {scheme: ftp}\n"),
+     "IST0106", "spec.http[0].redirect.scheme", "invalid redirect scheme"},
     {"vs_rejects_direct_response_status",
      VS("  hosts: [c]\n  http:\n  - directResponse: {status: 700}\n"), "IST0106",
      "spec.http[0].directResponse.status", "status 700 is not in range 200-599"},
@@ -192,9 +198,8 @@ static const struct config_case cases[] = {
      VS("  hosts: [c]\n  http:\n  - delegate: {name: d}\n    route:\n"
         "    - destination: {host: c}\n"),
      "IST0106", "spec.http[0].route", "must not specify route"},
-    {"vs_rejects_bad_gateway_namespace",
-     VS("  hosts: [c]\n  gateways: [\"Bad_NS/gw\"]\n" ROUTE), "IST0106", "spec.gateways[0]",
-     "invalid value for namespace"},
+    {"vs_rejects_bad_gateway_namespace", VS("  hosts: [c]\n  gateways: [\"Bad_NS/gw\"]\n" ROUTE),
+     "IST0106", "spec.gateways[0]", "invalid value for namespace"},
     {"vs_tls_route_needs_sni",
      VS("  hosts: [c.com]\n  tls:\n  - match:\n    - port: 443\n    route:\n"
         "    - destination: {host: c.com}\n"),
@@ -214,8 +219,8 @@ static const struct config_case cases[] = {
     {"vs_rejects_list_for_string",
      VS("  hosts: [c]\n  http:\n  - name: [a]\n    route:\n    - destination: {host: c}\n"),
      "IST0106", "spec.http[0].name", "expected a string"},
-    {"vs_rejects_null_http_route", VS("  hosts: [c]\n  http:\n  - ~\n"), "IST0106",
-     "spec.http[0]", "http route may not be null"},
+    {"vs_rejects_null_http_route", VS("  hosts: [c]\n  http:\n  - ~\n"), "IST0106", "spec.http[0]",
+     "http route may not be null"},
     {"vs_warns_second_rule_without_match",
      VS("  hosts: [c]\n  http:\n  - route:\n    - destination: {host: c}\n"
         "  - route:\n    - destination: {host: d}\n"),
@@ -230,9 +235,8 @@ static const struct config_case cases[] = {
         "    - destination: {host: c}\n  - match:\n    - uri: {prefix: /a/b}\n"
         "      method: {exact: POST}\n    route:\n    - destination: {host: d}\n"),
      "IST0131", NULL, NULL, true},
-    {"vs_rejects_exportto_star_and_ns",
-     VS("  hosts: [c]\n  exportTo: [\"*\", foo]\n" ROUTE), "IST0106", "spec.exportTo",
-     "cannot have both public (*) and non-public"},
+    {"vs_rejects_exportto_star_and_ns", VS("  hosts: [c]\n  exportTo: [\"*\", foo]\n" ROUTE),
+     "IST0106", "spec.exportTo", "cannot have both public (*) and non-public"},
     {"vs_rejects_bad_enum",
      VS("  hosts: [c]\n  http:\n  - redirect: {uri: /a, derivePort: FROM_NOWHERE}\n"), "IST0106",
      "spec.http[0].redirect.derivePort", "Unsupported value: \"FROM_NOWHERE\""},

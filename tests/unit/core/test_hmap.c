@@ -32,7 +32,8 @@ test_hmap_grows_and_keeps_every_key(void **state)
     arena_init(&a, 4096, true);
     struct hmap m;
     hmap_init(&m);
-    for (int i = 0; i < 20000; i++) hmap_put(&m, arena_printf(&a, "host-%d.example.com", i), (void *)(intptr_t)(i + 1));
+    for (int i = 0; i < 20000; i++)
+        hmap_put(&m, arena_printf(&a, "host-%d.example.com", i), (void *)(intptr_t)(i + 1));
     assert_int_equal(m.len, 20000);
     for (int i = 0; i < 20000; i++) {
         char key[64];

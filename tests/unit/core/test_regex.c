@@ -12,8 +12,20 @@ test_regex_accepts_re2_syntax(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "/api/v[0-9]+/items", "\\d+$", "(?i)abc", "(?i:abc)def", "(?P<name>x)", "(?<name>x)",
-        "[\\]a]", "[^]a]", "a{2,3}", "a*?", "\\.", "^(foo|bar)$", ".*", "[(?!]",
+        "/api/v[0-9]+/items",
+        "\\d+$",
+        "(?i)abc",
+        "(?i:abc)def",
+        "(?P<name>x)",
+        "(?<name>x)",
+        "[\\]a]",
+        "[^]a]",
+        "a{2,3}",
+        "a*?",
+        "\\.",
+        "^(foo|bar)$",
+        ".*",
+        "[(?!]",
     };
     char err[256];
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -41,7 +53,8 @@ test_regex_rejects_what_re2_lacks(void **state)
     char err[256];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(regex_check(bad[i].re, err, sizeof(err)), -EINVAL);
-        if (!strstr(err, bad[i].msg)) fail_msg("%s: got \"%s\", want \"%s\"", bad[i].re, err, bad[i].msg);
+        if (!strstr(err, bad[i].msg))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].re, err, bad[i].msg);
     }
 }
 
