@@ -212,9 +212,10 @@ on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index,
     if (set->opt->verbose) {
         struct fy_node *md = field_node(root, "metadata", -1);
         const char *name = scalar_at(set, md, "name");
-        struct diag *d = diag_add(set->dl, DIAG_INFO, "ML0003", NULL, NULL,
-                                  "skipped %s %s (%s): not a kind meshlet reads", kind,
-                                  name ? name : "", api_version);
+        struct diag *d = diag_add(
+            set->dl, DIAG_INFO, "ML0003", NULL,
+            "nothing to do: meshlet reads Istio kinds, Services and workloads",
+            "skipped %s %s (%s): not a kind meshlet reads", kind, name ? name : "", api_version);
         field_attach(d, NULL, root);
         d->file = file;
     }

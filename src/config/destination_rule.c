@@ -179,10 +179,10 @@ validate_pool(struct vctx *v, const struct connection_pool *cp)
                         "use client protocol must not be true when H2UpgradePolicy is UPGRADE");
         if (h->http2_keepalive) {
             if (!h->http2_keepalive->interval.set)
-                rules_error(v, h->http2_keepalive, "interval", -1, NULL,
+                rules_error(v, h->http2_keepalive, "interval", -1, "set interval, e.g. 30s",
                             "http2 keepalive interval is required");
             if (!h->http2_keepalive->timeout.set)
-                rules_error(v, h->http2_keepalive, "timeout", -1, NULL,
+                rules_error(v, h->http2_keepalive, "timeout", -1, "set timeout, e.g. 5s",
                             "http2 keepalive timeout is required");
         }
     }

@@ -254,7 +254,9 @@ expect_type(struct field_ctx *fc, struct fy_node *n, enum fy_node_type t, const 
             const char *want)
 {
     if (fy_node_get_type(n) == t) return true;
-    decode_error(fc, n, path, NULL, "invalid type: got %s, expected %s", type_name(n), want);
+    char hint[160];
+    snprintf(hint, sizeof(hint), "write %s here", want);
+    decode_error(fc, n, path, hint, "invalid type: got %s, expected %s", type_name(n), want);
     return false;
 }
 
@@ -421,7 +423,8 @@ field_decode(struct field_ctx *fc, const struct schema *s, struct fy_node *node,
     while ((p = fy_node_mapping_iterate(node, &it))) {
         const char *key = fy_node_get_scalar0(fy_node_pair_key(p));
         if (!key) {
-            decode_error(fc, fy_node_pair_key(p), path, NULL, "mapping keys must be strings");
+            decode_error(fc, fy_node_pair_key(p), path, "write the key as a plain string",
+                         "mapping keys must be strings");
             continue;
         }
         const struct field_desc *f = NULL;
@@ -468,7 +471,7 @@ decode_str_map(struct field_ctx *fc, struct fy_node *v, const char *path, struct
         struct fy_node *val = fy_node_pair_value(p);
         if (!k) continue;
         if (val && fy_node_get_type(val) != FYNT_SCALAR) {
-            decode_error(fc, val, child_path(fc, path, k), NULL,
+            decode_error(fc, val, child_path(fc, path, k), "write the value as a string",
                          "invalid type: got %s, expected a string", type_name(val));
             continue;
         }
@@ -491,7 +494,8 @@ decode_int(struct field_ctx *fc, struct fy_node *v, const char *path, int64_t lo
         return false;
     }
     if (x < lo || x > hi) {
-        decode_error(fc, v, path, NULL, "invalid value %" PRId64 ": out of range for %s", x, type);
+        decode_error(fc, v, path, "use a value in the field's range",
+                     "invalid value %" PRId64 ": out of range for %s", x, type);
         return false;
     }
     out->set = true;
@@ -521,8 +525,8 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
             b->set = true;
             b->v = false;
         } else {
-            decode_error(fc, v, path, NULL, "invalid value \"%s\": expected true or false",
-                         s ? s : "");
+            decode_error(fc, v, path, "write true or false",
+                         "invalid value \"%s\": expected true or false", s ? s : "");
         }
         return;
     }
@@ -532,7 +536,8 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
         char *end;
         double d = s ? strtod(s, &end) : 0;
         if (!s || !*s || *end || !isfinite(d)) {
-            decode_error(fc, v, path, NULL, "invalid value \"%s\": expected a number", s ? s : "");
+            decode_error(fc, v, path, "write a number such as 12.5",
+                         "invalid value \"%s\": expected a number", s ? s : "");
             return;
         }
         ((struct opt_dbl *)slot)->set = true;
@@ -611,7 +616,8 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
         size_t i = 0;
         while ((item = fy_node_sequence_iterate(v, &it))) {
             if (fy_node_get_type(item) != FYNT_SCALAR) {
-                decode_error(fc, item, arena_printf(fc->arena, "%s[%zu]", path, i), NULL,
+                decode_error(fc, item, arena_printf(fc->arena, "%s[%zu]", path, i),
+                             "write each item as a string",
                              "invalid type: got %s, expected a string", type_name(item));
                 l->v[i++] = "";
                 continue;

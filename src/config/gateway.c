@@ -72,7 +72,7 @@ validate_server_host(struct vctx *v, const struct server *s, size_t i, const cha
     }
     if (!rules_is_ip(dns)) {
         const char *err = rules_wildcard_domain(dns);
-        if (err) rules_error(v, s, "hosts", (int)i, NULL, "%s", err);
+        if (err) rules_error(v, s, "hosts", (int)i, RULES_DNS_HINT, "%s", err);
     }
 }
 
@@ -214,7 +214,7 @@ gateway_validate(const struct resource *r, struct diag_list *dl)
                 rules_error(&v, p, "name", -1, "name the port, e.g. http",
                             "port name must be set: %s", "");
             if (!p->protocol || !known_protocol(p->protocol)) {
-                rules_error(&v, p, "protocol", -1, NULL,
+                rules_error(&v, p, "protocol", -1, "use one of the protocols listed",
                             "invalid protocol \"%s\", supported protocols are HTTP, HTTP2, GRPC, "
                             "GRPC-WEB, MONGO, REDIS, MYSQL, TCP",
                             p->protocol ? p->protocol : "");

@@ -232,7 +232,7 @@ rules_selector(struct vctx *v, const void *obj, const char *key, const struct st
 {
     for (size_t i = 0; i < m->len; i++) {
         if (!*m->keys[i]) {
-            rules_error(v, obj, key, -1, NULL, "key must not be empty");
+            rules_error(v, obj, key, -1, "name the label", "key must not be empty");
         } else if (strchr(m->keys[i], '*')) {
             rules_error(v, obj, key, -1, "name the label exactly",
                         "wildcard not allowed in label key match");

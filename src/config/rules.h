@@ -26,6 +26,11 @@ void rules_report(struct vctx *v, enum diag_severity sev, const char *code, cons
                   const char *key, int index, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
+/* What to change when a host fails rules_wildcard_domain(). */
+#define RULES_DNS_HINT                                                                             \
+    "write a DNS name: labels of letters, digits and '-', separated by dots; '*' only as "         \
+    "the first label"
+
 /* Istio's ValidateWildcardDomain: a DNS name whose first label may be "*" or "*x".
  * Returns NULL when valid, else the message (static buffer, valid until the next call). */
 const char *rules_wildcard_domain(const char *host);

@@ -40,7 +40,9 @@ validate_workload(struct vctx *v, const struct workload_entry *we)
             rules_error(v, we, "address", -1, "set address to an IP, hostname or unix:///path",
                         "address is required");
         } else {
-            rules_warn(v, we, "address", -1, NULL, "address is unset with network %s", we->network);
+            rules_warn(v, we, "address", -1,
+                       "set the address unless a gateway of that network reaches it",
+                       "address is unset with network %s", we->network);
         }
         return;
     }
@@ -96,7 +98,7 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
             continue;
         }
         const char *err = rules_wildcard_domain(h);
-        if (err) rules_error(&v, se, "hosts", (int)i, NULL, "%s", err);
+        if (err) rules_error(&v, se, "hosts", (int)i, RULES_DNS_HINT, "%s", err);
         if (resolution == RES_DYNAMIC_DNS && h[0] != '*')
             rules_error(&v, se, "hosts", (int)i, "use a wildcard host",
                         "host must be wildcarded for resolution mode DYNAMIC_DNS");
@@ -105,13 +107,15 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
         const char *a = se->addresses.v[i];
         if (strchr(a, '/')) {
             if (!rules_is_cidr(a))
-                rules_error(&v, se, "addresses", (int)i, NULL, "%s is not a valid CIDR block", a);
+                rules_error(&v, se, "addresses", (int)i, "write a CIDR block such as 10.0.0.0/16",
+                            "%s is not a valid CIDR block", a);
             else if (resolution != RES_NONE && resolution != RES_STATIC)
                 rules_error(&v, se, "addresses", (int)i,
                             "use single IPs, or resolution NONE/STATIC",
                             "CIDR addresses are allowed only for NONE/STATIC resolution types");
         } else if (!rules_is_ip(a)) {
-            rules_error(&v, se, "addresses", (int)i, NULL, "%s is not a valid IP", a);
+            rules_error(&v, se, "addresses", (int)i, "write an IPv4 or IPv6 address",
+                        "%s is not a valid IP", a);
         }
     }
     if (se->workload_selector && se->endpoints_len)
@@ -197,23 +201,24 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
             const struct workload_entry *e = &se->endpoints[i];
             if (e->address && strncmp(e->address, "unix://", 7) && !rules_is_ip(e->address) &&
                 rules_wildcard_domain(e->address))
-                rules_error(&v, e, "address", -1, NULL,
+                rules_error(&v, e, "address", -1, "give an IP or a DNS name",
                             "endpoint address \"%s\" is not a valid FQDN or an IP address",
                             e->address);
         }
         break;
     case RES_DYNAMIC_DNS:
         if (se->addresses.len)
-            rules_error(&v, se, "addresses", -1, NULL,
+            rules_error(&v, se, "addresses", -1, "remove addresses, or use another resolution",
                         "addresses cannot be set for resolution mode DYNAMIC_DNS");
         if (se->endpoints_len)
-            rules_error(&v, se, "endpoints", -1, NULL,
+            rules_error(&v, se, "endpoints", -1,
+                        "remove endpoints, or use resolution STATIC or DNS",
                         "endpoints cannot be set for resolution mode DYNAMIC_DNS");
         for (size_t i = 0; i < se->ports_len; i++) {
             const char *p = se->ports[i].protocol;
             if (p && strcasecmp(p, "HTTP") && strcasecmp(p, "TLS") && strcasecmp(p, "GRPC") &&
                 strcasecmp(p, "HTTP2"))
-                rules_error(&v, &se->ports[i], "protocol", -1, NULL,
+                rules_error(&v, &se->ports[i], "protocol", -1, "use HTTP, TLS, GRPC or HTTP2",
                             "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for "
                             "resolution mode DYNAMIC_DNS");
         }

@@ -123,7 +123,7 @@ validate_gateway_names(struct vctx *v, const void *obj, const struct str_list *g
         } else if (strchr(g, '.')) {
             const char *err = rules_wildcard_domain(g);
             if (err) {
-                rules_error(v, obj, "gateways", (int)i, NULL, "%s", err);
+                rules_error(v, obj, "gateways", (int)i, RULES_DNS_HINT, "%s", err);
             } else {
                 rules_warn(v, obj, "gateways", (int)i, "write <namespace>/<name>",
                            "using legacy gatewayName format %s; prefer the <namespace>/<name> "
@@ -151,7 +151,7 @@ validate_destination(struct vctx *v, const struct destination *d, const void *pa
         rules_error(v, d, "host", -1, "name one service host", "invalid destination host *");
     } else if (!rules_is_ip(d->host)) {
         const char *err = rules_wildcard_domain(d->host);
-        if (err) rules_error(v, d, "host", -1, NULL, "%s", err);
+        if (err) rules_error(v, d, "host", -1, RULES_DNS_HINT, "%s", err);
     }
     if (d->subset) {
         if (!*d->subset) {
@@ -270,7 +270,7 @@ validate_match_map(struct vctx *v, const struct http_match_request *m, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (header_names) {
             if (!*keys[i]) {
-                rules_error(v, m, field, -1, NULL, "header name cannot be empty");
+                rules_error(v, m, field, -1, "name the header", "header name cannot be empty");
             } else if (!rules_header_name(keys[i])) {
                 rules_error(v, m, field, -1, "header names are HTTP tokens",
                             "header name %s is not a valid header name", keys[i]);
@@ -583,7 +583,7 @@ validate_direct_response(struct vctx *v, const struct http_direct_response *dr)
                     "large direct_responses may impact control plane performance, must be less "
                     "than 1MB");
     } else if (len > 100 * 1024) {
-        rules_warn(v, dr->body, NULL, -1, NULL,
+        rules_warn(v, dr->body, NULL, -1, "serve large bodies from an upstream",
                    "large direct_responses may impact control plane performance");
     }
 }
@@ -1107,7 +1107,7 @@ validate_tls_routes(struct vctx *v, const struct virtual_service *vs)
                     continue;
                 }
                 const char *err = rules_wildcard_domain(sni);
-                if (err) rules_error(v, m, "sniHosts", (int)k, NULL, "%s", err);
+                if (err) rules_error(v, m, "sniHosts", (int)k, RULES_DNS_HINT, "%s", err);
             }
             if (m->port.set) rules_port(v, m, "port", m->port.v);
             validate_gateway_names(v, m, &m->gateways);
@@ -1149,7 +1149,7 @@ virtual_service_validate(const struct resource *r, struct diag_list *dl)
         }
         if (!rules_is_ip(h)) {
             const char *err = rules_wildcard_domain(h);
-            if (err) rules_error(&v, vs, "hosts", (int)i, NULL, "%s", err);
+            if (err) rules_error(&v, vs, "hosts", (int)i, RULES_DNS_HINT, "%s", err);
         }
         for (size_t j = 0; j < i; j++) {
             if (hosts_overlap(vs->hosts.v[j], h))

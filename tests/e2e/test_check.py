@@ -214,6 +214,12 @@ def test_json_output_is_valid_json(meshlet_bin, samples, repo_root):
     assert doc["errors"] > 0 and r.code == 1
     assert all({"severity", "code", "kind", "namespace", "name", "file", "line", "column",
                 "path", "message", "hint"} <= set(m) for m in doc["messages"])
+    # Every message says what to change, and where.
+    for m in doc["messages"]:
+        assert m["hint"], m
+        assert m["file"], m
+        if m["kind"]:
+            assert m["line"] > 0 and m["column"] > 0, m
 
 
 def test_directory_of_kubernetes_manifests_checks_subsets_against_pods(meshlet_bin, tmp_path):
