@@ -11,6 +11,7 @@
 
 #include "config/field.h"
 #include "config/rules.h"
+#include "core/alloc.h"
 #include "core/regex.h"
 #include "core/strbuf.h"
 
@@ -959,7 +960,7 @@ reach_check(struct vctx *v, struct reach_rule *rules, size_t n_rules)
 static char *
 take(struct strbuf *sb)
 {
-    char *s = sb->data ? sb->data : calloc(1, 1);
+    char *s = sb->data ? sb->data : xcalloc(1, 1);
     sb->data = NULL;
     return s;
 }
@@ -978,74 +979,74 @@ l4_key(struct strbuf *sb, const struct str_list *subnets, const struct opt_int *
     if (sns) strbuf_printf(sb, "sns=%s;", sns);
 }
 
+static struct reach_rule *
+reach_rule_init(struct reach_rule *rr, const void *obj, const char *name, size_t n, bool http)
+{
+    rr->obj = obj;
+    rr->name = name;
+    rr->n = n;
+    rr->keys = xcalloc(n + 1, sizeof(char *));
+    rr->matches = xcalloc(n + 1, sizeof(void *));
+    if (http) rr->match_names = xcalloc(n + 1, sizeof(char *));
+    return rr;
+}
+
+/* Record match block <j> of <rr> with the canonical text built in <sb>. */
+static void
+reach_rule_set(struct reach_rule *rr, size_t j, struct strbuf *sb, const void *match,
+               const char *name)
+{
+    rr->keys[j] = take(sb);
+    rr->matches[j] = match;
+    if (rr->match_names) rr->match_names[j] = name;
+}
+
 static void
 analyze_reachability(struct vctx *v, const struct virtual_service *vs)
 {
     struct strbuf sb;
-    if (vs->http_len) {
-        struct reach_rule *rules = calloc(vs->http_len, sizeof(*rules));
-        for (size_t i = 0; i < vs->http_len; i++) {
-            const struct http_route *h = &vs->http[i];
-            if (field_is_null(h)) continue;
-            struct reach_rule *rr = &rules[i];
-            rr->obj = h;
-            rr->name = h->name;
-            rr->n = h->match_len;
-            rr->keys = calloc(h->match_len + 1, sizeof(char *));
-            rr->matches = calloc(h->match_len + 1, sizeof(void *));
-            rr->match_names = calloc(h->match_len + 1, sizeof(char *));
-            for (size_t j = 0; j < h->match_len; j++) {
-                strbuf_init(&sb, 1 << 16);
-                match_key(&sb, &h->match[j], false);
-                rr->keys[j] = take(&sb);
-                rr->matches[j] = &h->match[j];
-                rr->match_names[j] = h->match[j].name;
-            }
+    struct reach_rule *rules = xcalloc(vs->http_len + 1, sizeof(*rules));
+    for (size_t i = 0; i < vs->http_len; i++) {
+        const struct http_route *h = &vs->http[i];
+        if (field_is_null(h)) continue;
+        struct reach_rule *rr = reach_rule_init(&rules[i], h, h->name, h->match_len, true);
+        for (size_t j = 0; j < h->match_len; j++) {
+            strbuf_init(&sb, 1 << 16);
+            match_key(&sb, &h->match[j], false);
+            reach_rule_set(rr, j, &sb, &h->match[j], h->match[j].name);
         }
-        reach_check(v, rules, vs->http_len);
     }
-    if (vs->tcp_len) {
-        struct reach_rule *rules = calloc(vs->tcp_len, sizeof(*rules));
-        for (size_t i = 0; i < vs->tcp_len; i++) {
-            const struct tcp_route *t = &vs->tcp[i];
-            if (field_is_null(t)) continue;
-            struct reach_rule *rr = &rules[i];
-            rr->obj = t;
-            rr->n = t->match_len;
-            rr->keys = calloc(t->match_len + 1, sizeof(char *));
-            rr->matches = calloc(t->match_len + 1, sizeof(void *));
-            for (size_t j = 0; j < t->match_len; j++) {
-                const struct l4_match_attributes *m = &t->match[j];
-                strbuf_init(&sb, 1 << 16);
-                l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
-                       m->source_namespace, NULL);
-                rr->keys[j] = take(&sb);
-                rr->matches[j] = m;
-            }
+    reach_check(v, rules, vs->http_len);
+
+    rules = xcalloc(vs->tcp_len + 1, sizeof(*rules));
+    for (size_t i = 0; i < vs->tcp_len; i++) {
+        const struct tcp_route *t = &vs->tcp[i];
+        if (field_is_null(t)) continue;
+        struct reach_rule *rr = reach_rule_init(&rules[i], t, NULL, t->match_len, false);
+        for (size_t j = 0; j < t->match_len; j++) {
+            const struct l4_match_attributes *m = &t->match[j];
+            strbuf_init(&sb, 1 << 16);
+            l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
+                   m->source_namespace, NULL);
+            reach_rule_set(rr, j, &sb, m, NULL);
         }
-        reach_check(v, rules, vs->tcp_len);
     }
-    if (vs->tls_len) {
-        struct reach_rule *rules = calloc(vs->tls_len, sizeof(*rules));
-        for (size_t i = 0; i < vs->tls_len; i++) {
-            const struct tls_route *t = &vs->tls[i];
-            if (field_is_null(t)) continue;
-            struct reach_rule *rr = &rules[i];
-            rr->obj = t;
-            rr->n = t->match_len;
-            rr->keys = calloc(t->match_len + 1, sizeof(char *));
-            rr->matches = calloc(t->match_len + 1, sizeof(void *));
-            for (size_t j = 0; j < t->match_len; j++) {
-                const struct tls_match_attributes *m = &t->match[j];
-                strbuf_init(&sb, 1 << 16);
-                l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
-                       m->source_namespace, &m->sni_hosts);
-                rr->keys[j] = take(&sb);
-                rr->matches[j] = m;
-            }
+    reach_check(v, rules, vs->tcp_len);
+
+    rules = xcalloc(vs->tls_len + 1, sizeof(*rules));
+    for (size_t i = 0; i < vs->tls_len; i++) {
+        const struct tls_route *t = &vs->tls[i];
+        if (field_is_null(t)) continue;
+        struct reach_rule *rr = reach_rule_init(&rules[i], t, NULL, t->match_len, false);
+        for (size_t j = 0; j < t->match_len; j++) {
+            const struct tls_match_attributes *m = &t->match[j];
+            strbuf_init(&sb, 1 << 16);
+            l4_key(&sb, &m->destination_subnets, &m->port, &m->source_labels, &m->gateways,
+                   m->source_namespace, &m->sni_hosts);
+            reach_rule_set(rr, j, &sb, m, NULL);
         }
-        reach_check(v, rules, vs->tls_len);
     }
+    reach_check(v, rules, vs->tls_len);
 }
 
 static void
