@@ -103,13 +103,20 @@ run: deps all
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 
+FUZZ_TARGETS := config h1_parse
+
 fuzz:
-	$(Q)mkdir -p $(FUZZ_DIR) $(FUZZ_DIR)/corpus-config
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $(FUZZ_DIR)/fuzz_config fuzz/fuzz_config.c $(LIB_SRC) $(LDLIBS)
-	$(Q)cd $(FUZZ_DIR) && ./fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	    -dict=../../fuzz/yaml.dict corpus-config ../../fuzz/corpus/config
+	$(Q)mkdir -p $(FUZZ_DIR)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	        -o $(FUZZ_DIR)/fuzz_$$t fuzz/fuzz_$$t.c $(LIB_SRC) $(LDLIBS) || exit 1; \
+	done
+	$(Q)cd $(FUZZ_DIR) && mkdir -p corpus-config corpus-h1_parse && \
+	    ./fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -dict=../../fuzz/yaml.dict corpus-config ../../fuzz/corpus/config && \
+	    ./fuzz_h1_parse -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	        -dict=../../fuzz/http.dict corpus-h1_parse ../../fuzz/corpus/h1_parse
 
 bench: all
 	$(Q)bench/run.sh

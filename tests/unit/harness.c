@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,4 +77,28 @@ harness_cleanup(void)
 {
     for (int i = 0; i < n_dirs; i++) nftw(dirs[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
     n_dirs = 0;
+}
+
+const char *
+harness_guarded(const void *data, size_t len)
+{
+    static char *region;
+    static size_t region_len;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (region) munmap(region, region_len);
+    size_t pages = (len + page - 1) / page + 1;
+    region_len = pages * page;
+    region = mmap(NULL, region_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+        perror("mmap");
+        abort();
+    }
+    char *guard = region + (pages - 1) * page;
+    if (mprotect(guard, page, PROT_NONE)) {
+        perror("mprotect");
+        abort();
+    }
+    char *start = guard - len;
+    memcpy(start, data, len);
+    return start;
 }

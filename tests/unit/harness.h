@@ -22,6 +22,10 @@ const char *harness_write(const char *dir, const char *name, const char *text);
 /* Write <len> bytes. */
 const char *harness_write_bytes(const char *dir, const char *name, const void *data, size_t len);
 
+/* A copy of <data> placed so that its last byte is followed by an inaccessible page: any
+ * read past the end faults. Valid until the next call (one buffer at a time). */
+const char *harness_guarded(const void *data, size_t len);
+
 /* Remove every directory harness_tmpdir() made. */
 void harness_cleanup(void);
 
