@@ -9,6 +9,7 @@
 #include <pcre2.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int
@@ -87,4 +88,45 @@ regex_check(const char *pattern, char *err, size_t err_len)
     }
     pcre2_code_free(re);
     return 0;
+}
+
+struct regex {
+    pcre2_code *code; /* owned */
+};
+
+struct regex *
+regex_compile(const char *pattern)
+{
+    int code;
+    PCRE2_SIZE offset;
+    /* RE2 full match: the whole subject, as if wrapped in ^(?:...)$ with \z. */
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &offset, NULL);
+    if (!re) return NULL;
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter on failure */
+    struct regex *r = malloc(sizeof(*r));
+    if (!r) {
+        pcre2_code_free(re);
+        return NULL;
+    }
+    r->code = re;
+    return r;
+}
+
+void
+regex_free(struct regex *re)
+{
+    if (!re) return;
+    pcre2_code_free(re->code);
+    free(re);
+}
+
+bool
+regex_full_match(const struct regex *re, const char *s, size_t len)
+{
+    static __thread pcre2_match_data *md;
+    if (!md) md = pcre2_match_data_create(4, NULL);
+    if (!md) return false;
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
+    return rc >= 0;
 }

@@ -3,6 +3,7 @@
 #ifndef MESHLET_CORE_REGEX_H
 #define MESHLET_CORE_REGEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Check that <pattern> is a regular expression RE2 (and so Istio) accepts.
@@ -11,5 +12,19 @@
  * Lookaround, backreferences, atomic groups, possessive quantifiers, recursion and
  * conditionals are refused; anything else must also compile with PCRE2. [A] */
 int regex_check(const char *pattern, char *err, size_t err_len);
+
+struct regex;
+
+/* Compile <pattern> for full-match use (anchored at both ends, as Envoy's safe_regex),
+ * JIT-compiled when PCRE2 can. Returns NULL when it does not compile (check it with
+ * regex_check() first for the reason). Boot/config time only. [M] */
+struct regex *regex_compile(const char *pattern);
+
+/* Free a compiled regex; NULL is a no-op. */
+void regex_free(struct regex *re);
+
+/* True when the whole of <s> (<len> bytes) matches. Thread-safe: each thread keeps its own
+ * match scratch. [A] */
+bool regex_full_match(const struct regex *re, const char *s, size_t len);
 
 #endif

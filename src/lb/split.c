@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Smooth weighted round robin. Every pick adds each destination's weight to its counter,
+ * takes the largest, and subtracts the total from the winner: over any run of `total`
+ * picks each destination is chosen exactly `weight` times, spread out (90/10 gives one v2
+ * in every ten requests), and a weight of 0 (cutover) is never chosen. */
+#include "lb/split.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int
+split_init(struct split_state *st, const struct snapshot *snap)
+{
+    st->snap = snap;
+    st->current = calloc(snap->n_split_slots + 1, sizeof(*st->current));
+    return st->current ? 0 : -ENOMEM;
+}
+
+void
+split_fini(struct split_state *st)
+{
+    free(st->current);
+    st->current = NULL;
+    st->snap = NULL;
+}
+
+size_t
+split_pick(struct split_state *st, const struct model_route *r)
+{
+    if (r->n_dests == 1) return 0;
+    int64_t *cur = st->current + r->split_offset;
+    size_t best = 0;
+    for (size_t i = 0; i < r->n_dests; i++) {
+        cur[i] += r->dests[i].weight;
+        if (cur[i] > cur[best]) best = i;
+    }
+    cur[best] -= r->total_weight;
+    return best;
+}

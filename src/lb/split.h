@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Choosing a route's destination per request with smooth weighted round robin (as nginx's
+ * upstream weights): exact to within one request over any window, on every connection,
+ * with no randomness. Each worker keeps its own state: no lock, no shared counter. [W] */
+#ifndef MESHLET_LB_SPLIT_H
+#define MESHLET_LB_SPLIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* Per-worker split state for one snapshot: a counter per destination of every route. */
+struct split_state {
+    const struct snapshot *snap; /* borrowed: the snapshot the counters belong to */
+    int64_t *current;            /* owned: snap->n_split_slots counters */
+};
+
+/* Allocate zeroed counters for <snap>. 0 or -ENOMEM. */
+int split_init(struct split_state *st, const struct snapshot *snap);
+void split_fini(struct split_state *st);
+
+/* Index of the destination of <r> to use for the next request. <r> must belong to the
+ * state's snapshot and have at least one destination. */
+size_t split_pick(struct split_state *st, const struct model_route *r);
+
+#endif

@@ -1,0 +1,620 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Building the snapshot from a checked resource set, and its reference count. Everything a
+ * worker reads lives in the snapshot's arena; nothing points back into the resource set.
+ * What the build decides follows ../shared/spec/istio-traffic.md: §3.2 (which VirtualService
+ * applies where), §3.6 (cluster keys, weights), §4.4 (subsets to endpoints). */
+#include "model/model.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/regex.h"
+
+struct build {
+    struct snapshot *s;
+    const struct resource_set *set;
+    const struct model_options *opt;
+    struct hmap services; /* fqdn -> ServiceEntry resource (first defined wins) */
+    struct hmap subsets;  /* "fqdn|subset" -> struct subset (first DR wins, §4.2) */
+    struct hmap clusters; /* cluster name -> struct model_cluster */
+    size_t cap_clusters;
+    char *err;
+    size_t err_len;
+    bool failed;
+};
+
+static const char *
+lower_dup(struct arena *a, const char *s)
+{
+    char *c = arena_strdup(a, s);
+    for (char *p = c; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return c;
+}
+
+static void
+fail(struct build *b, const char *fmt, const char *what)
+{
+    if (b->failed) return;
+    b->failed = true;
+    snprintf(b->err, b->err_len, fmt, what);
+}
+
+static void
+index_resources(struct build *b)
+{
+    struct arena *a = &b->s->arena;
+    for (size_t i = 0; i < b->set->len; i++) {
+        const struct resource *r = b->set->items[i];
+        if (!r->spec.any) continue;
+        if (r->kind == KIND_SERVICE_ENTRY) {
+            for (size_t h = 0; h < r->spec.se->hosts.len; h++) {
+                const char *host = lower_dup(a, r->spec.se->hosts.v[h]);
+                if (!hmap_get(&b->services, host)) hmap_put(&b->services, host, (void *)r);
+            }
+        } else if (r->kind == KIND_DESTINATION_RULE && r->spec.dr->host) {
+            const char *host = lower_dup(a, config_fqdn(a, r->spec.dr->host, r->ns));
+            for (size_t k = 0; k < r->spec.dr->subsets_len; k++) {
+                const struct subset *sub = &r->spec.dr->subsets[k];
+                if (!sub->name) continue;
+                const char *key = arena_printf(a, "%s|%s", host, sub->name);
+                if (!hmap_get(&b->subsets, key)) hmap_put(&b->subsets, key, (void *)sub);
+            }
+        }
+    }
+}
+
+static bool
+labels_contain(const struct str_map *have, const struct str_map *want)
+{
+    for (size_t i = 0; i < want->len; i++) {
+        bool ok = false;
+        for (size_t j = 0; j < have->len && !ok; j++)
+            ok = !strcmp(have->keys[j], want->keys[i]) && !strcmp(have->vals[j], want->vals[i]);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Resolve <address>:<port> into <ep>. IP literals directly; names once, at build time on
+ * the main thread (workers never resolve). */
+static bool
+resolve(struct model_endpoint *ep, const char *address, uint16_t port)
+{
+    memset(&ep->addr, 0, sizeof(ep->addr));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ep->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ep->addr;
+    if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        ep->addr_len = sizeof(*v4);
+        return true;
+    }
+    if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        ep->addr_len = sizeof(*v6);
+        return true;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(address, NULL, &hints, &res) || !res) return false;
+    memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
+    ep->addr_len = res->ai_addrlen;
+    if (ep->addr.ss_family == AF_INET)
+        v4->sin_port = htons(port);
+    else
+        v6->sin6_port = htons(port);
+    freeaddrinfo(res);
+    return true;
+}
+
+static void
+add_endpoint(struct build *b, struct model_cluster *c, const struct workload_entry *we,
+             const struct service_port *sp)
+{
+    uint16_t port =
+        (uint16_t)(sp->target_port.set && sp->target_port.v ? sp->target_port.v : sp->number.v);
+    for (size_t i = 0; i < we->ports.len; i++)
+        if (sp->name && !strcmp(we->ports.keys[i], sp->name)) port = (uint16_t)we->ports.vals[i];
+    if (!we->address || !strncmp(we->address, "unix://", 7)) return;
+    struct model_endpoint *ep = &c->endpoints[c->n_endpoints];
+    if (!resolve(ep, we->address, port)) {
+        fail(b, "endpoint address %s does not resolve", we->address);
+        return;
+    }
+    struct arena *a = &b->s->arena;
+    ep->address = arena_strdup(a, we->address);
+    ep->port = port;
+    ep->weight = we->weight.set && we->weight.v ? (uint32_t)we->weight.v : 1;
+    ep->n_labels = we->labels.len;
+    ep->label_keys = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
+    ep->label_vals = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
+    for (size_t i = 0; i < we->labels.len; i++) {
+        ep->label_keys[i] = arena_strdup(a, we->labels.keys[i]);
+        ep->label_vals[i] = arena_strdup(a, we->labels.vals[i]);
+    }
+    c->n_endpoints++;
+}
+
+/* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
+ * known (requests routed there get 503 NC). <listener_port> picks the port of a service
+ * with several when the destination names none (§3.6). */
+static const struct model_cluster *
+cluster_for(struct build *b, const struct destination *d, const char *ns, uint16_t listener_port)
+{
+    struct arena *a = &b->s->arena;
+    const char *fqdn = lower_dup(a, config_fqdn(a, d->host, ns));
+    const struct resource *se_res = hmap_get(&b->services, fqdn);
+    if (!se_res) return NULL;
+    const struct service_entry *se = se_res->spec.se;
+    const struct service_port *sp = NULL;
+    uint32_t want = d->port && d->port->number.set ? (uint32_t)d->port->number.v
+                    : se->ports_len == 1           ? (uint32_t)se->ports[0].number.v
+                                                   : listener_port;
+    for (size_t i = 0; i < se->ports_len; i++)
+        if (se->ports[i].number.v == want) sp = &se->ports[i];
+    if (!sp) return NULL;
+    const char *subset = d->subset ? d->subset : "";
+    const struct subset *sub = NULL;
+    if (*subset) {
+        sub = hmap_get(&b->subsets, arena_printf(a, "%s|%s", fqdn, subset));
+        if (!sub) return NULL;
+    }
+    const char *name = arena_printf(a, "outbound|%u|%s|%s", want, subset, fqdn);
+    struct model_cluster *c = hmap_get(&b->clusters, name);
+    if (c) return c;
+
+    c = arena_alloc(a, sizeof(*c));
+    c->name = name;
+    c->host = fqdn;
+    c->subset = arena_strdup(a, subset);
+    c->port = (uint16_t)want;
+    static const struct str_map none = {0};
+    const struct str_map *labels = sub ? &sub->labels : &none;
+    /* Endpoints: inline ones, or the WorkloadEntries the selector picks (same namespace). */
+    size_t max = se->endpoints_len;
+    for (size_t i = 0; se->workload_selector && i < b->set->len; i++)
+        max += b->set->items[i]->kind == KIND_WORKLOAD_ENTRY;
+    c->endpoints = arena_alloc(a, (max + 1) * sizeof(*c->endpoints));
+    for (size_t i = 0; i < se->endpoints_len; i++)
+        if (labels_contain(&se->endpoints[i].labels, labels))
+            add_endpoint(b, c, &se->endpoints[i], sp);
+    for (size_t i = 0; se->workload_selector && i < b->set->len; i++) {
+        const struct resource *w = b->set->items[i];
+        if (w->kind != KIND_WORKLOAD_ENTRY || !w->spec.we || strcmp(w->ns, se_res->ns)) continue;
+        if (!labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
+        if (labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
+    }
+    c->index = b->s->n_clusters;
+    xgrow((void **)&b->s->clusters, &b->cap_clusters, b->s->n_clusters + 1, sizeof(void *));
+    b->s->clusters[b->s->n_clusters++] = c;
+    hmap_put(&b->clusters, name, c);
+    return c;
+}
+
+static struct regex *
+keep_regex(struct build *b, const char *pattern)
+{
+    struct regex *re = regex_compile(pattern);
+    if (!re) {
+        fail(b, "regex %s does not compile", pattern);
+        return NULL;
+    }
+    xgrow((void **)&b->s->regexes, &b->s->cap_regexes, b->s->n_regexes + 1, sizeof(void *));
+    b->s->regexes[b->s->n_regexes++] = re;
+    return re;
+}
+
+static void
+compile_sm(struct build *b, const struct string_match *in, struct model_string_match *out)
+{
+    struct arena *a = &b->s->arena;
+    if (!in || in->obj.is_null || (!in->exact && !in->prefix && !in->regex)) {
+        out->kind = MODEL_SM_PRESENT;
+    } else if (in->exact) {
+        out->kind = MODEL_SM_EXACT;
+        out->value = slice_make(arena_strdup(a, in->exact), strlen(in->exact));
+    } else if (in->prefix) {
+        out->kind = MODEL_SM_PREFIX;
+        out->value = slice_make(arena_strdup(a, in->prefix), strlen(in->prefix));
+    } else if (!strcmp(in->regex, "*")) {
+        out->kind = MODEL_SM_PRESENT; /* Istio: regex "*" means present */
+    } else {
+        out->kind = MODEL_SM_REGEX;
+        out->re = keep_regex(b, in->regex);
+    }
+}
+
+static void
+compile_header_map(struct build *b, size_t n, const char *const *keys,
+                   const struct string_match *vals, bool invert, bool lower, size_t *out_n,
+                   struct model_header_match *out)
+{
+    struct arena *a = &b->s->arena;
+    for (size_t i = 0; i < n; i++) {
+        struct model_header_match *h = &out[(*out_n)++];
+        const char *name = lower ? lower_dup(a, keys[i]) : arena_strdup(a, keys[i]);
+        h->name = slice_make(name, strlen(name));
+        h->invert = invert;
+        compile_sm(b, &vals[i], &h->m);
+    }
+}
+
+static bool
+gateway_listed(const struct str_list *gws, const char *key, const char *vs_ns, struct arena *a)
+{
+    for (size_t i = 0; i < gws->len; i++) {
+        const char *g = gws->v[i];
+        const char *k = strchr(g, '/') ? g : arena_printf(a, "%s/%s", vs_ns, g);
+        if (!strcmp(k, key)) return true;
+    }
+    return false;
+}
+
+/* Compile one match block; false when it does not exist for this listener (§3.3). */
+static bool
+compile_match(struct build *b, const struct http_match_request *in, const char *gateway,
+              const char *vs_ns, uint16_t port, struct model_match *out)
+{
+    struct arena *a = &b->s->arena;
+    if (in->port.set && in->port.v != port) return false;
+    if (in->gateways.len && !gateway_listed(&in->gateways, gateway, vs_ns, a)) return false;
+    memset(out, 0, sizeof(*out));
+    if ((out->has_uri = in->uri != NULL)) compile_sm(b, in->uri, &out->uri);
+    if ((out->has_method = in->method != NULL)) compile_sm(b, in->method, &out->method);
+    if ((out->has_authority = in->authority != NULL)) compile_sm(b, in->authority, &out->authority);
+    if ((out->has_scheme = in->scheme != NULL)) compile_sm(b, in->scheme, &out->scheme);
+    out->ignore_uri_case = in->ignore_uri_case.set && in->ignore_uri_case.v;
+    size_t nh = in->headers_len + in->without_headers_len;
+    out->headers = arena_alloc(a, (nh + 1) * sizeof(*out->headers));
+    compile_header_map(b, in->headers_len, in->headers_keys, in->headers, false, true,
+                       &out->n_headers, out->headers);
+    compile_header_map(b, in->without_headers_len, in->without_headers_keys, in->without_headers,
+                       true, true, &out->n_headers, out->headers);
+    out->query = arena_alloc(a, (in->query_params_len + 1) * sizeof(*out->query));
+    compile_header_map(b, in->query_params_len, in->query_params_keys, in->query_params, false,
+                       false, &out->n_query, out->query);
+    out->port = in->port.set ? (uint32_t)in->port.v : 0;
+    return true;
+}
+
+/* Compile rule <index> of <vs> into <out>; false when the rule does not exist here. */
+static bool
+compile_route(struct build *b, const struct resource *r, size_t index, const char *gateway,
+              uint16_t port, struct model_route *out)
+{
+    struct arena *a = &b->s->arena;
+    const struct http_route *h = &r->spec.vs->http[index];
+    if (h->obj.is_null || h->delegate) return false; /* delegation: not served yet */
+    memset(out, 0, sizeof(*out));
+    out->name = h->name ? arena_strdup(a, h->name) : "";
+    out->vs = arena_printf(a, "%s/%s", r->ns, r->name);
+    out->rule_index = index;
+    out->matches = arena_alloc(a, (h->match_len + 1) * sizeof(*out->matches));
+    for (size_t i = 0; i < h->match_len; i++)
+        if (compile_match(b, &h->match[i], gateway, r->ns, port, &out->matches[out->n_matches]))
+            out->n_matches++;
+    if (h->match_len && !out->n_matches) return false; /* every block dropped: no rule (§3.3) */
+    out->timeout_ms = h->timeout.set ? (uint64_t)(h->timeout.ns / 1000000) : 0;
+    if (h->direct_response) {
+        out->action = MODEL_DIRECT_RESPONSE;
+        out->direct_status = (int)h->direct_response->status.v;
+        const struct http_body *body = h->direct_response->body;
+        const char *text = body && body->string ? body->string : "";
+        out->direct_body = slice_make(arena_strdup(a, text), strlen(text));
+        return true;
+    }
+    if (h->redirect) {
+        const struct http_redirect *rd = h->redirect;
+        out->action = MODEL_REDIRECT;
+        out->redirect_code =
+            rd->redirect_code.set && rd->redirect_code.v ? (int)rd->redirect_code.v : 301;
+        out->redirect_uri = rd->uri ? arena_strdup(a, rd->uri) : NULL;
+        out->redirect_authority = rd->authority ? arena_strdup(a, rd->authority) : NULL;
+        out->redirect_scheme = rd->scheme ? arena_strdup(a, rd->scheme) : NULL;
+        out->redirect_port = (uint16_t)(rd->port.set ? rd->port.v : 0);
+        return true;
+    }
+    out->action = MODEL_ROUTE;
+    out->dests = arena_alloc(a, (h->route_len + 1) * sizeof(*out->dests));
+    for (size_t i = 0; i < h->route_len; i++) {
+        const struct http_route_destination *d = &h->route[i];
+        if (d->obj.is_null || !d->destination || !d->destination->host) continue;
+        uint32_t w = d->weight.set && d->weight.v > 0 ? (uint32_t)d->weight.v : 0;
+        /* §3.6: a sole destination takes all traffic whatever its weight; with several,
+         * weight-0 destinations are dropped. */
+        if (h->route_len == 1) w = 1;
+        if (!w) continue;
+        struct model_destination *md = &out->dests[out->n_dests++];
+        md->cluster = cluster_for(b, d->destination, r->ns, port);
+        md->host = arena_strdup(a, d->destination->host);
+        md->subset = d->destination->subset ? arena_strdup(a, d->destination->subset) : "";
+        md->weight = w;
+        out->total_weight += w;
+    }
+    return out->n_dests > 0;
+}
+
+static bool
+catch_all(const struct model_route *r)
+{
+    if (!r->n_matches) return true;
+    for (size_t i = 0; i < r->n_matches; i++) {
+        const struct model_match *m = &r->matches[i];
+        bool path_all =
+            !m->has_uri || (m->uri.kind == MODEL_SM_PREFIX && slice_eq(m->uri.value, "/"));
+        if (path_all && !m->has_method && !m->has_authority && !m->has_scheme && !m->n_headers &&
+            !m->n_query)
+            return true;
+    }
+    return false;
+}
+
+/* Append the rules of <r> to <vh>; on gateways several VirtualServices merge (§3.2). */
+static void
+add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, const char *gateway,
+           uint16_t port)
+{
+    const struct virtual_service *vs = r->spec.vs;
+    size_t n = vh->n_routes + vs->http_len;
+    struct model_route *routes = arena_alloc(&b->s->arena, (n + 1) * sizeof(*routes));
+    memcpy(routes, vh->routes, vh->n_routes * sizeof(*routes));
+    size_t k = vh->n_routes;
+    for (size_t i = 0; i < vs->http_len; i++) {
+        if (!compile_route(b, r, i, gateway, port, &routes[k])) continue;
+        routes[k].split_offset = b->s->n_split_slots;
+        b->s->n_split_slots += routes[k].n_dests;
+        /* Within one VirtualService nothing after a catch-all can match (§3.3). */
+        if (catch_all(&routes[k++])) break;
+    }
+    /* Catch-all rules go last, keeping their relative order (Istio's SortVHostRoutes). */
+    struct model_route *sorted = arena_alloc(&b->s->arena, (k + 1) * sizeof(*sorted));
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!catch_all(&routes[i])) sorted[j++] = routes[i];
+    for (size_t i = 0; i < k; i++)
+        if (catch_all(&routes[i])) sorted[j++] = routes[i];
+    vh->routes = sorted;
+    vh->n_routes = j;
+}
+
+static struct model_vhost *
+vhost_get(struct build *b, struct model_listener *l, const char *host)
+{
+    struct arena *a = &b->s->arena;
+    host = lower_dup(a, host);
+    struct hmap *m = host[0] == '*' && host[1] == '.' ? &l->wildcard : &l->exact;
+    if (!strcmp(host, "*")) {
+        if (!l->any) {
+            l->any = arena_alloc(a, sizeof(*l->any));
+            l->any->host = host;
+        }
+        return l->any;
+    }
+    struct model_vhost *vh = hmap_get(m, host);
+    if (vh) return vh;
+    vh = arena_alloc(a, sizeof(*vh));
+    vh->host = host;
+    hmap_put(m, host, vh);
+    return vh;
+}
+
+static bool
+server_admits(const char *sh, const char *gw_ns, const char *vs_ns, const char *h)
+{
+    const char *slash = strchr(sh, '/');
+    const char *dns = slash ? slash + 1 : sh;
+    if (slash) {
+        size_t nl = (size_t)(slash - sh);
+        bool any = nl == 1 && sh[0] == '*';
+        bool dot = nl == 1 && sh[0] == '.' && !strcmp(gw_ns, vs_ns);
+        bool named = strlen(vs_ns) == nl && !strncmp(sh, vs_ns, nl);
+        if (!any && !dot && !named) return false;
+    }
+    if (!strcmp(dns, "*")) return true;
+    if (dns[0] == '*') {
+        size_t ld = strlen(dns) - 1, lh = strlen(h);
+        return lh > ld && !strcasecmp(h + lh - ld, dns + 1);
+    }
+    return !strcasecmp(dns, h);
+}
+
+static bool
+http_protocol(const char *p)
+{
+    return p && (!strcasecmp(p, "HTTP") || !strcasecmp(p, "HTTP2") || !strcasecmp(p, "GRPC"));
+}
+
+static bool
+gateway_selected(const struct model_options *opt, const char *key)
+{
+    if (!opt->n_gateways) return true;
+    for (size_t i = 0; i < opt->n_gateways; i++)
+        if (!strcmp(opt->gateways[i], key)) return true;
+    return false;
+}
+
+static struct model_listener *
+listener_for_port(struct build *b, size_t *cap, uint16_t port, const char *name, bool mesh)
+{
+    struct snapshot *s = b->s;
+    for (size_t i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i].port == port) return &s->listeners[i];
+    xgrow((void **)&s->listeners, cap, s->n_listeners + 1, sizeof(*s->listeners));
+    struct model_listener *l = &s->listeners[s->n_listeners++];
+    memset(l, 0, sizeof(*l));
+    l->name = arena_strdup(&s->arena, name);
+    l->port = port;
+    l->mesh = mesh;
+    hmap_init(&l->exact);
+    hmap_init(&l->wildcard);
+    return l;
+}
+
+static void
+build_gateways(struct build *b, size_t *cap)
+{
+    struct arena *a = &b->s->arena;
+    for (size_t g = 0; g < b->set->len; g++) {
+        const struct resource *gr = b->set->items[g];
+        if (gr->kind != KIND_GATEWAY || !gr->spec.gw) continue;
+        const char *key = arena_printf(a, "%s/%s", gr->ns, gr->name);
+        if (!gateway_selected(b->opt, key)) continue;
+        for (size_t si = 0; si < gr->spec.gw->servers_len; si++) {
+            const struct server *srv = &gr->spec.gw->servers[si];
+            if (!srv->port || !http_protocol(srv->port->protocol)) continue;
+            uint16_t port = (uint16_t)srv->port->number.v;
+            struct model_listener *l =
+                listener_for_port(b, cap, port, arena_printf(a, "gateway %s", key), false);
+            for (size_t v = 0; v < b->set->len; v++) {
+                const struct resource *r = b->set->items[v];
+                if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
+                if (!gateway_listed(&r->spec.vs->gateways, key, r->ns, a)) continue;
+                for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
+                    const char *host = config_fqdn(a, r->spec.vs->hosts.v[h], r->ns);
+                    bool ok = false;
+                    for (size_t k = 0; !ok && k < srv->hosts.len; k++)
+                        ok = server_admits(srv->hosts.v[k], gr->ns, r->ns, host);
+                    if (ok) add_routes(b, vhost_get(b, l, host), r, key, port);
+                }
+            }
+        }
+    }
+}
+
+static bool
+mesh_bound(const struct virtual_service *vs)
+{
+    if (!vs->gateways.len) return true;
+    for (size_t i = 0; i < vs->gateways.len; i++)
+        if (!strcmp(vs->gateways.v[i], "mesh")) return true;
+    return false;
+}
+
+/* The mesh listener: VirtualServices bound to mesh; for one host the oldest wins (§3.2).
+ * Hosts answer to their short forms too, as sidecar virtual hosts do. */
+static void
+build_mesh(struct build *b, size_t *cap)
+{
+    struct arena *a = &b->s->arena;
+    struct model_listener *l = listener_for_port(b, cap, b->opt->mesh_port, "mesh", true);
+    for (size_t v = 0; v < b->set->len; v++) {
+        const struct resource *r = b->set->items[v];
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !mesh_bound(r->spec.vs)) continue;
+        for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
+            const char *fqdn = lower_dup(a, config_fqdn(a, r->spec.vs->hosts.v[h], r->ns));
+            if (hmap_get(&l->exact, fqdn) || hmap_get(&l->wildcard, fqdn)) continue;
+            struct model_vhost *vh = vhost_get(b, l, fqdn);
+            if (vh->n_routes) continue;
+            add_routes(b, vh, r, "mesh", l->port);
+            /* reviews.prod.svc.cluster.local also answers as reviews (from its namespace),
+             * reviews.prod and reviews.prod.svc. */
+            const char *suffix = ".svc.cluster.local";
+            size_t fl = strlen(fqdn), sl = strlen(suffix);
+            if (fl > sl && !strcmp(fqdn + fl - sl, suffix)) {
+                char *base = arena_strndup(a, fqdn, fl - sl); /* name.ns */
+                char *dot = strchr(base, '.');
+                const char *alts[3] = {base, arena_printf(a, "%s.svc", base), NULL};
+                if (dot && b->opt->ns && !strcmp(dot + 1, b->opt->ns))
+                    alts[2] = arena_strndup(a, base, (size_t)(dot - base));
+                for (int i = 0; i < 3; i++)
+                    if (alts[i] && !hmap_get(&l->exact, alts[i])) hmap_put(&l->exact, alts[i], vh);
+            }
+        }
+    }
+}
+
+struct snapshot *
+model_build(const struct resource_set *set, const struct model_options *opt, char *err,
+            size_t err_len)
+{
+    static uint64_t next_version = 1;
+    struct snapshot *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->version = next_version++;
+    arena_init(&s->arena, 64 * 1024, true);
+    struct build b = {.s = s, .set = set, .opt = opt, .err = err, .err_len = err_len};
+    hmap_init(&b.services);
+    hmap_init(&b.subsets);
+    hmap_init(&b.clusters);
+    index_resources(&b);
+    size_t cap = 0;
+    build_gateways(&b, &cap);
+    if (opt->mesh_port) build_mesh(&b, &cap);
+    hmap_fini(&b.services);
+    hmap_fini(&b.subsets);
+    hmap_fini(&b.clusters);
+    if (b.failed) {
+        model_release(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct snapshot *
+model_acquire(struct snapshot *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void
+model_release(struct snapshot *s)
+{
+    if (!s) return;
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        hmap_fini(&s->listeners[i].exact);
+        hmap_fini(&s->listeners[i].wildcard);
+    }
+    for (size_t i = 0; i < s->n_regexes; i++) regex_free(s->regexes[i]);
+    free(s->regexes);
+    free(s->listeners);
+    free(s->clusters);
+    arena_fini(&s->arena);
+    free(s);
+}
+
+const struct model_listener *
+model_listener_for(const struct snapshot *s, uint16_t port)
+{
+    for (size_t i = 0; i < s->n_listeners; i++)
+        if (s->listeners[i].port == port) return &s->listeners[i];
+    return NULL;
+}
+
+const struct model_vhost *
+model_vhost_find(const struct model_listener *l, struct slice host)
+{
+    char buf[256];
+    size_t n = host.len;
+    /* Strip ":port" (not inside an IPv6 literal). */
+    for (size_t i = host.len; i > 0; i--) {
+        if (host.ptr[i - 1] == ':') {
+            n = i - 1;
+            break;
+        }
+        if (host.ptr[i - 1] < '0' || host.ptr[i - 1] > '9') break;
+    }
+    if (n == 0 || n >= sizeof(buf) - 2) return l->any;
+    for (size_t i = 0; i < n; i++) buf[i] = slice_lower_ascii(host.ptr[i]);
+    buf[n] = '\0';
+    const struct model_vhost *vh = hmap_get(&l->exact, buf);
+    if (vh) return vh;
+    /* Wildcards, longest suffix first: *.b.example.com, *.example.com, *.com. */
+    char key[258];
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] != '.') continue;
+        key[0] = '*';
+        memcpy(key + 1, buf + i, n - i + 1);
+        vh = hmap_get(&l->wildcard, key);
+        if (vh) return vh;
+    }
+    return l->any;
+}

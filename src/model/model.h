@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The compiled snapshot: the only view of the configuration the data plane has. Listeners
+ * -> virtual hosts -> ordered routes (matchers, weighted destinations) -> clusters (service
+ * host + port + subset) -> endpoints. Built on the main thread from a checked resource set,
+ * immutable afterwards, shared by workers through a reference count. */
+#ifndef MESHLET_MODEL_MODEL_H
+#define MESHLET_MODEL_MODEL_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/arena.h"
+#include "core/hmap.h"
+#include "core/slice.h"
+
+struct resource_set;
+struct regex;
+
+struct model_endpoint {
+    struct sockaddr_storage addr; /* resolved address and port */
+    socklen_t addr_len;
+    const char *address; /* snapshot arena: as configured */
+    uint16_t port;
+    uint32_t weight;         /* 1 when unset */
+    const char **label_keys; /* snapshot arena */
+    const char **label_vals;
+    size_t n_labels;
+};
+
+/* One upstream pool: Istio's cluster outbound|<port>|<subset>|<host>. */
+struct model_cluster {
+    const char *name;   /* snapshot arena: "outbound|9080|v1|reviews.prod.svc.cluster.local" */
+    const char *host;   /* fqdn */
+    const char *subset; /* "" for the default pool */
+    uint16_t port;      /* service port */
+    size_t index;       /* position in snapshot.clusters */
+    size_t n_endpoints;
+    struct model_endpoint *endpoints; /* snapshot arena */
+};
+
+enum model_sm_kind {
+    MODEL_SM_PRESENT, /* {} or regex "*": the header or parameter is there */
+    MODEL_SM_EXACT,
+    MODEL_SM_PREFIX,
+    MODEL_SM_REGEX,
+};
+
+struct model_string_match {
+    enum model_sm_kind kind;
+    struct slice value; /* snapshot arena */
+    struct regex *re;   /* owned by the snapshot (MODEL_SM_REGEX) */
+};
+
+struct model_header_match {
+    struct slice name; /* lower case */
+    struct model_string_match m;
+    bool invert; /* withoutHeaders: true when absent or not matching */
+};
+
+struct model_match {
+    bool has_uri, has_method, has_authority, has_scheme;
+    struct model_string_match uri, method, authority, scheme;
+    bool ignore_uri_case;
+    size_t n_headers;
+    struct model_header_match *headers;
+    size_t n_query;
+    struct model_header_match *query; /* name = parameter name */
+    uint32_t port;                    /* 0: any */
+};
+
+enum model_action {
+    MODEL_ROUTE,
+    MODEL_REDIRECT,
+    MODEL_DIRECT_RESPONSE,
+};
+
+struct model_destination {
+    const struct model_cluster *cluster; /* NULL when the host or subset is unknown: 503 NC */
+    const char *host;                    /* as configured, for messages */
+    const char *subset;
+    uint32_t weight;
+};
+
+struct model_route {
+    const char *name;  /* rule name or "" */
+    const char *vs;    /* "ns/name" of the VirtualService */
+    size_t rule_index; /* index in the VirtualService's http list */
+    size_t n_matches;  /* 0: matches everything */
+    struct model_match *matches;
+    enum model_action action;
+    size_t n_dests;
+    struct model_destination *dests; /* weight-0 entries dropped when there are several */
+    uint32_t total_weight;
+    size_t split_offset; /* first of this route's n_dests slots in a worker's split state */
+    uint64_t timeout_ms; /* 0: none */
+    int direct_status;   /* MODEL_DIRECT_RESPONSE */
+    struct slice direct_body;
+    int redirect_code; /* MODEL_REDIRECT */
+    const char *redirect_uri, *redirect_authority, *redirect_scheme;
+    uint16_t redirect_port;
+};
+
+struct model_vhost {
+    const char *host; /* lower case, "*.example.com", or "*" */
+    size_t n_routes;
+    struct model_route *routes;
+};
+
+struct model_listener {
+    const char *name; /* "gateway ns/name server <n>" or "mesh" */
+    uint16_t port;
+    bool mesh;
+    struct hmap exact;       /* host -> struct model_vhost */
+    struct hmap wildcard;    /* "*.suffix" -> struct model_vhost */
+    struct model_vhost *any; /* "*", or NULL */
+};
+
+struct snapshot {
+    _Atomic long refs;
+    uint64_t version;
+    struct arena arena; /* owns everything below */
+    size_t n_listeners;
+    struct model_listener *listeners;
+    size_t n_clusters;
+    struct model_cluster **clusters;
+    size_t n_split_slots;   /* sum of n_dests over every route: a worker's split state */
+    struct regex **regexes; /* owned: freed with the snapshot */
+    size_t n_regexes, cap_regexes;
+};
+
+struct model_options {
+    const char *const *gateways; /* "ns/name" of the Gateways to serve; NULL: all */
+    size_t n_gateways;
+    uint16_t mesh_port; /* 0: no mesh listener */
+    const char *ns;     /* namespace of this proxy (short names on the mesh) */
+};
+
+/* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>
+ * when something cannot be served (e.g. an endpoint address that does not resolve). [M] */
+struct snapshot *model_build(const struct resource_set *set, const struct model_options *opt,
+                             char *err, size_t err_len);
+
+/* Reference counting: a request acquires the snapshot at its start, releases it at its end;
+ * the last release frees it. [A] */
+struct snapshot *model_acquire(struct snapshot *s);
+void model_release(struct snapshot *s);
+
+/* The listener serving <port>, or NULL. */
+const struct model_listener *model_listener_for(const struct snapshot *s, uint16_t port);
+
+/* The virtual host for <host> (port stripped, case-insensitive): exact, then wildcard
+ * suffixes longest first, then "*". NULL when none. [A] */
+const struct model_vhost *model_vhost_find(const struct model_listener *l, struct slice host);
+
+#endif

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Matching a request against compiled routes. Header names compare case-insensitively;
+ * values byte for byte; repeated header lines are joined with ',' before matching (Envoy);
+ * for query parameters only the first occurrence counts (Envoy getFirstValue); uri exact
+ * and regex ignore the query, prefix is a plain string prefix of the path. */
+#include "model/route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/regex.h"
+
+static bool
+sm_matches(const struct model_string_match *m, struct slice v, bool icase)
+{
+    switch (m->kind) {
+    case MODEL_SM_PRESENT: return true;
+    case MODEL_SM_EXACT:
+        if (v.len != m->value.len) return false;
+        if (!icase) return memcmp(v.ptr, m->value.ptr, v.len) == 0;
+        for (size_t i = 0; i < v.len; i++)
+            if (slice_lower_ascii(v.ptr[i]) != slice_lower_ascii(m->value.ptr[i])) return false;
+        return true;
+    case MODEL_SM_PREFIX:
+        if (v.len < m->value.len) return false;
+        if (!icase) return memcmp(v.ptr, m->value.ptr, m->value.len) == 0;
+        for (size_t i = 0; i < m->value.len; i++)
+            if (slice_lower_ascii(v.ptr[i]) != slice_lower_ascii(m->value.ptr[i])) return false;
+        return true;
+    case MODEL_SM_REGEX: return m->re && regex_full_match(m->re, v.ptr, v.len);
+    }
+    return false;
+}
+
+/* The value of header <name>: several lines are joined with ',' into <scratch>. Returns
+ * false when absent (or too long to join). */
+static bool
+header_value(const struct route_request *rq, struct slice name, char *scratch, size_t cap,
+             struct slice *out)
+{
+    size_t found = 0, len = 0;
+    for (size_t i = 0; i < rq->n_headers; i++) {
+        const struct route_header *h = &rq->headers[i];
+        if (h->name.len != name.len) continue;
+        bool same = true;
+        for (size_t k = 0; k < name.len && same; k++)
+            same = slice_lower_ascii(h->name.ptr[k]) == name.ptr[k];
+        if (!same) continue;
+        if (found == 0) {
+            *out = h->value;
+        } else {
+            if (found == 1) {
+                if (out->len > cap) return false;
+                memcpy(scratch, out->ptr, out->len);
+                len = out->len;
+            }
+            if (len + 1 + h->value.len > cap) return false;
+            scratch[len++] = ',';
+            memcpy(scratch + len, h->value.ptr, h->value.len);
+            len += h->value.len;
+            *out = slice_make(scratch, len);
+        }
+        found++;
+    }
+    return found > 0;
+}
+
+/* The first value of query parameter <name>; "?key" counts as present with "". */
+static bool
+query_value(struct slice path, struct slice name, struct slice *out)
+{
+    const char *q = memchr(path.ptr, '?', path.len);
+    if (!q) return false;
+    const char *end = path.ptr + path.len;
+    for (const char *p = q + 1; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        if (!amp) amp = end;
+        const char *eq = memchr(p, '=', (size_t)(amp - p));
+        const char *kend = eq ? eq : amp;
+        if ((size_t)(kend - p) == name.len && !memcmp(p, name.ptr, name.len)) {
+            *out = eq ? slice_make(eq + 1, (size_t)(amp - eq - 1)) : slice_make(amp, 0);
+            return true;
+        }
+        p = amp + 1;
+    }
+    return false;
+}
+
+static bool
+say(char *why, size_t why_len, const char *what, struct slice detail)
+{
+    if (why) snprintf(why, why_len, "%s%.*s", what, (int)detail.len, detail.ptr);
+    return false;
+}
+
+bool
+route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
+                    size_t why_len)
+{
+    const char *qmark = memchr(rq->path.ptr, '?', rq->path.len);
+    struct slice path = qmark ? slice_make(rq->path.ptr, (size_t)(qmark - rq->path.ptr)) : rq->path;
+    if (m->has_uri && !sm_matches(&m->uri, path, m->ignore_uri_case))
+        return say(why, why_len, "uri does not match: ", path);
+    if (m->has_method && !sm_matches(&m->method, rq->method, false))
+        return say(why, why_len, "method does not match: ", rq->method);
+    if (m->has_authority && !sm_matches(&m->authority, rq->authority, false))
+        return say(why, why_len, "authority does not match: ", rq->authority);
+    if (m->has_scheme && !sm_matches(&m->scheme, rq->scheme, false))
+        return say(why, why_len, "scheme does not match: ", rq->scheme);
+    char scratch[8192];
+    for (size_t i = 0; i < m->n_headers; i++) {
+        const struct model_header_match *h = &m->headers[i];
+        struct slice v;
+        bool present = header_value(rq, h->name, scratch, sizeof(scratch), &v);
+        if (h->invert) {
+            /* withoutHeaders: an absent header reads as "" (so {} holds, exact "" fails). */
+            bool hit =
+                present ? sm_matches(&h->m, v, false)
+                        : h->m.kind != MODEL_SM_PRESENT && sm_matches(&h->m, SLICE_LIT(""), false);
+            if (hit)
+                return say(why, why_len, "header matches a withoutHeaders condition: ", h->name);
+            continue;
+        }
+        if (!present) return say(why, why_len, "header absent: ", h->name);
+        if (!sm_matches(&h->m, v, false))
+            return say(why, why_len, "header does not match: ", h->name);
+    }
+    for (size_t i = 0; i < m->n_query; i++) {
+        const struct model_header_match *q = &m->query[i];
+        struct slice v;
+        if (!query_value(rq->path, q->name, &v))
+            return say(why, why_len, "query parameter absent: ", q->name);
+        if (!sm_matches(&q->m, v, false))
+            return say(why, why_len, "query parameter does not match: ", q->name);
+    }
+    return true;
+}
+
+const struct model_route *
+route_match(const struct model_vhost *vh, const struct route_request *rq)
+{
+    if (!vh) return NULL;
+    for (size_t i = 0; i < vh->n_routes; i++) {
+        const struct model_route *r = &vh->routes[i];
+        if (!r->n_matches) return r;
+        for (size_t k = 0; k < r->n_matches; k++)
+            if (route_block_matches(&r->matches[k], rq, NULL, 0)) return r;
+    }
+    return NULL;
+}

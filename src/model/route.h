@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Route matching: the first route of a virtual host whose match blocks accept a request
+ * (OR across blocks, AND within one), as Envoy evaluates what Istio compiles (§3.4, §3.5).
+ * Shared by the proxy and `meshlet explain`, so both always agree. [A] */
+#ifndef MESHLET_MODEL_ROUTE_H
+#define MESHLET_MODEL_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/slice.h"
+#include "model/model.h"
+
+struct route_header {
+    struct slice name; /* any case */
+    struct slice value;
+};
+
+/* What matching looks at; every slice is borrowed from the caller. */
+struct route_request {
+    struct slice method;
+    struct slice path;      /* path and query, as received */
+    struct slice authority; /* Host or :authority, with the port if the client sent one */
+    struct slice scheme;    /* "http" or "https" */
+    const struct route_header *headers;
+    size_t n_headers;
+};
+
+/* The first route of <vh> that matches <rq>, or NULL (404, flag NR). */
+const struct model_route *route_match(const struct model_vhost *vh, const struct route_request *rq);
+
+/* Does match block <m> accept <rq>? When not and <why> is given, it receives the first
+ * condition that failed, in words ("header x-canary absent"). */
+bool route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
+                         size_t why_len);
+
+#endif

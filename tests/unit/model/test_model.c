@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Building snapshots and matching routes, with the spec's worked examples (§11.1): which
+ * listener, virtual host, route and cluster a request gets. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "harness.h"
+#include "model/model.h"
+#include "model/route.h"
+#include "core/strbuf.h"
+
+static const char *const registry =
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: reviews, "
+    "namespace: default}\nspec:\n  hosts: [reviews.default.svc.cluster.local]\n"
+    "  ports:\n  - {number: 9080, name: http, protocol: HTTP}\n  resolution: STATIC\n"
+    "  endpoints:\n"
+    "  - {address: 127.0.0.1, ports: {http: 19081}, labels: {version: v1}}\n"
+    "  - {address: 127.0.0.1, ports: {http: 19082}, labels: {version: v2}}\n"
+    "  - {address: 127.0.0.1, ports: {http: 19083}, labels: {version: v3}}\n---\n"
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, "
+    "namespace: default}\nspec:\n  host: reviews\n  subsets:\n"
+    "  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n"
+    "  - {name: v3, labels: {version: v3}}\n  - {name: v4, labels: {version: v4}}\n---\n";
+
+static struct resource_set set;
+static struct diag_list dl;
+static struct snapshot *snap;
+
+static void
+build_from(const char *vs_yaml, uint16_t mesh_port, bool allow_errors)
+{
+    char text[16384];
+    snprintf(text, sizeof(text), "%s%s", registry, vs_yaml);
+    const char *dir = harness_tmpdir();
+    const char *paths[] = {harness_write(dir, "c.yaml", text)};
+    config_init(&set);
+    diag_list_init(&dl);
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
+    config_analyze(&set, &dl);
+    if (dl.errors && !allow_errors) {
+        struct strbuf sb;
+        strbuf_init(&sb, 1 << 16);
+        diag_list_format(&dl, false, &sb);
+        fail_msg("config has errors:\n%s", strbuf_str(&sb));
+    }
+    struct model_options opt = {.mesh_port = mesh_port, .ns = "default"};
+    char err[256];
+    snap = model_build(&set, &opt, err, sizeof(err));
+    if (!snap) fail_msg("build failed: %s", err);
+}
+
+static void
+build(const char *vs_yaml, uint16_t mesh_port)
+{
+    build_from(vs_yaml, mesh_port, false);
+}
+
+static void
+teardown(void)
+{
+    model_release(snap);
+    snap = NULL;
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+/* The cluster name the request would go to ("" for no route, "NC" for a missing cluster,
+ * the first destination otherwise). */
+static const char *
+route_of(uint16_t port, const char *host, const char *method, const char *path,
+         const struct route_header *hdrs, size_t n)
+{
+    const struct model_listener *l = model_listener_for(snap, port);
+    if (!l) return "no listener";
+    const struct model_vhost *vh = model_vhost_find(l, slice_make(host, strlen(host)));
+    struct route_request rq = {
+        .method = slice_make(method, strlen(method)),
+        .path = slice_make(path, strlen(path)),
+        .authority = slice_make(host, strlen(host)),
+        .scheme = SLICE_LIT("http"),
+        .headers = hdrs,
+        .n_headers = n,
+    };
+    const struct model_route *r = route_match(vh, &rq);
+    if (!r) return "";
+    if (r->action != MODEL_ROUTE) return "local";
+    return r->dests[0].cluster ? r->dests[0].cluster->name : "NC";
+}
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        SLICE_LIT(n), SLICE_LIT(v)                                                                 \
+    }
+
+static const char *const jason_vs =
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, "
+    "namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - match:\n"
+    "    - headers: {end-user: {exact: jason}}\n    route:\n"
+    "    - destination: {host: reviews, subset: v2}\n  - route:\n"
+    "    - destination: {host: reviews, subset: v3}\n";
+
+static void
+test_model_e1_header_routing_on_the_mesh(void **state)
+{
+    (void)state;
+    build(jason_vs, 15001);
+    static const char *v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
+    static const char *v3 = "outbound|9080|v3|reviews.default.svc.cluster.local";
+    struct route_header jason[] = {H("end-user", "jason")};
+    struct route_header Jason_name[] = {H("End-User", "jason")};
+    struct route_header Jason_value[] = {H("end-user", "Jason")};
+    struct route_header twice[] = {H("end-user", "jason"), H("end-user", "jason")};
+    assert_string_equal(route_of(15001, "reviews", "GET", "/reviews/0", jason, 1), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/reviews/0", NULL, 0), v3);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/reviews/0", Jason_name, 1), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/reviews/0", Jason_value, 1), v3);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/reviews/0", twice, 2), v3);
+    /* Host forms of a sidecar virtual host, with or without port, any case. */
+    assert_string_equal(
+        route_of(15001, "reviews.default.svc.cluster.local:9080", "GET", "/", jason, 1), v2);
+    assert_string_equal(route_of(15001, "Reviews.Default", "GET", "/", jason, 1), v2);
+    assert_string_equal(route_of(15001, "ratings", "GET", "/", NULL, 0), "");
+    teardown();
+}
+
+static void
+test_model_e6_e8_uri_matching(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - match:\n    - uri: {prefix: /api}\n    route:\n"
+          "    - destination: {host: reviews, subset: v1}\n"
+          "  - match:\n    - uri: {exact: /v1/health}\n    route:\n"
+          "    - destination: {host: reviews, subset: v2}\n"
+          "  - match:\n    - uri: {regex: \"/x/v[0-9]+/items\"}\n    route:\n"
+          "    - destination: {host: reviews, subset: v3}\n",
+          15001);
+    static const char *v1 = "outbound|9080|v1|reviews.default.svc.cluster.local";
+    static const char *v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
+    static const char *v3 = "outbound|9080|v3|reviews.default.svc.cluster.local";
+    assert_string_equal(route_of(15001, "reviews", "GET", "/api", NULL, 0), v1);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/api/x", NULL, 0), v1);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/apiary", NULL, 0), v1);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/ap", NULL, 0), "");
+    assert_string_equal(route_of(15001, "reviews", "GET", "/API/x", NULL, 0), "");
+    assert_string_equal(route_of(15001, "reviews", "GET", "/v1/health?verbose=1", NULL, 0), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/v1/health/", NULL, 0), "");
+    assert_string_equal(route_of(15001, "reviews", "GET", "/x/v2/items", NULL, 0), v3);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/x/v2/items/7", NULL, 0), "");
+    assert_string_equal(route_of(15001, "reviews", "GET", "/y/x/v2/items", NULL, 0), "");
+    teardown();
+}
+
+static void
+test_model_e9_e12_headers_query_authority(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - match:\n    - headers: {x-canary: {}}\n    route:\n"
+          "    - destination: {host: reviews, subset: v1}\n"
+          "  - match:\n    - queryParams: {debug: {exact: \"1\"}}\n    route:\n"
+          "    - destination: {host: reviews, subset: v2}\n"
+          "  - match:\n    - authority: {exact: reviews}\n      withoutHeaders: {x-skip: {exact: "
+          "\"true\"}}\n"
+          "    route:\n    - destination: {host: reviews, subset: v3}\n",
+          15001);
+    static const char *v1 = "outbound|9080|v1|reviews.default.svc.cluster.local";
+    static const char *v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
+    static const char *v3 = "outbound|9080|v3|reviews.default.svc.cluster.local";
+    struct route_header empty[] = {H("x-canary", "")};
+    struct route_header skip[] = {H("x-skip", "true")};
+    struct route_header noskip[] = {H("x-skip", "false")};
+    assert_string_equal(route_of(15001, "reviews", "GET", "/", empty, 1), v1);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p?debug=1", NULL, 0), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p?debug=1&debug=0", NULL, 0), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p?debug=0&debug=1", NULL, 0), v3);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p", NULL, 0), v3);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p", skip, 1), "");
+    assert_string_equal(route_of(15001, "reviews", "GET", "/p", noskip, 1), v3);
+    assert_string_equal(route_of(15001, "reviews:9080", "GET", "/p", NULL, 0), "");
+    teardown();
+}
+
+static void
+test_model_e16_e17_missing_subset_and_empty_subset(void **state)
+{
+    (void)state;
+    /* validate/check would flag v9 (IST0101); the model still serves the rest and routes
+     * the v9 share to no cluster (503 NC). v4 exists but selects nothing (503 UH). */
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - match:\n    - uri: {prefix: /nine}\n    route:\n"
+          "    - destination: {host: reviews, subset: v1}\n",
+          15001);
+    teardown();
+    char vs[2048];
+    snprintf(vs, sizeof(vs),
+             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+             "spec:\n  hosts: [reviews]\n  http:\n  - route:\n"
+             "    - destination: {host: reviews, subset: v4}\n");
+    build(vs, 15001);
+    const struct model_listener *l = model_listener_for(snap, 15001);
+    const struct model_vhost *vh = model_vhost_find(l, SLICE_LIT("reviews"));
+    assert_non_null(vh);
+    assert_int_equal(vh->n_routes, 1);
+    assert_non_null(vh->routes[0].dests[0].cluster);
+    assert_int_equal(vh->routes[0].dests[0].cluster->n_endpoints, 0);
+    teardown();
+}
+
+static void
+test_model_weights_and_cluster_endpoints(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n  - route:\n"
+          "    - destination: {host: reviews, subset: v1}\n      weight: 90\n"
+          "    - destination: {host: reviews, subset: v2}\n      weight: 10\n"
+          "    - destination: {host: reviews, subset: v3}\n      weight: 0\n",
+          15001);
+    const struct model_vhost *vh =
+        model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    const struct model_route *r = &vh->routes[0];
+    assert_int_equal(r->n_dests, 2); /* weight 0 dropped */
+    assert_int_equal(r->total_weight, 100);
+    const struct model_cluster *c = r->dests[0].cluster;
+    assert_int_equal(c->n_endpoints, 1);
+    assert_int_equal(c->endpoints[0].port, 19081);
+    assert_string_equal(c->endpoints[0].address, "127.0.0.1");
+    teardown();
+}
+
+static void
+test_model_gateway_listener_merges_and_puts_catch_alls_last(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n"
+          "  servers:\n  - port: {number: 18080, name: http, protocol: HTTP}\n"
+          "    hosts: [\"*.example.com\"]\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+          "spec:\n  hosts: [api.example.com]\n  gateways: [gw]\n  http:\n  - route:\n"
+          "    - destination: {host: reviews, subset: v1}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\n"
+          "spec:\n  hosts: [api.example.com]\n  gateways: [default/gw]\n  http:\n"
+          "  - match:\n    - uri: {prefix: /b}\n    route:\n"
+          "    - destination: {host: reviews, subset: v2}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: c}\n"
+          "spec:\n  hosts: [\"*.example.com\"]\n  gateways: [gw]\n  http:\n  - route:\n"
+          "    - destination: {host: reviews, subset: v3}\n",
+          0);
+    assert_null(model_listener_for(snap, 15001));
+    assert_string_equal(route_of(18080, "api.example.com", "GET", "/b/1", NULL, 0),
+                        "outbound|9080|v2|reviews.default.svc.cluster.local");
+    assert_string_equal(route_of(18080, "api.example.com:18080", "GET", "/x", NULL, 0),
+                        "outbound|9080|v1|reviews.default.svc.cluster.local");
+    assert_string_equal(route_of(18080, "other.example.com", "GET", "/b", NULL, 0),
+                        "outbound|9080|v3|reviews.default.svc.cluster.local");
+    assert_string_equal(route_of(18080, "example.com", "GET", "/", NULL, 0), "");
+    teardown();
+}
+
+static void
+test_model_mesh_oldest_virtual_service_wins(void **state)
+{
+    (void)state;
+    /* check reports IST0109 for this; a running sidecar still serves the oldest. */
+    build_from(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n  - route:\n"
+        "    - destination: {host: reviews, subset: v1}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n  - match:\n    - uri: {prefix: /b}\n    route:\n"
+        "    - destination: {host: reviews, subset: v2}\n",
+        15001, true);
+    assert_true(diag_list_has(&dl, "IST0109", "spec.hosts"));
+    assert_string_equal(route_of(15001, "reviews", "GET", "/b", NULL, 0),
+                        "outbound|9080|v1|reviews.default.svc.cluster.local");
+    teardown();
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_e1_header_routing_on_the_mesh),
+        cmocka_unit_test(test_model_e6_e8_uri_matching),
+        cmocka_unit_test(test_model_e9_e12_headers_query_authority),
+        cmocka_unit_test(test_model_e16_e17_missing_subset_and_empty_subset),
+        cmocka_unit_test(test_model_weights_and_cluster_endpoints),
+        cmocka_unit_test(test_model_gateway_listener_merges_and_puts_catch_alls_last),
+        cmocka_unit_test(test_model_mesh_oldest_virtual_service_wins),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    harness_cleanup();
+    return rc;
+}
