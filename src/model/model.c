@@ -364,7 +364,7 @@ add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, co
     const struct virtual_service *vs = r->spec.vs;
     size_t n = vh->n_routes + vs->http_len;
     struct model_route *routes = arena_alloc(&b->s->arena, (n + 1) * sizeof(*routes));
-    memcpy(routes, vh->routes, vh->n_routes * sizeof(*routes));
+    if (vh->n_routes) memcpy(routes, vh->routes, vh->n_routes * sizeof(*routes));
     size_t k = vh->n_routes;
     for (size_t i = 0; i < vs->http_len; i++) {
         if (!compile_route(b, r, i, gateway, port, &routes[k])) continue;
