@@ -16,4 +16,7 @@ int cli_main(int argc, char **argv);
 /* `meshlet validate` and `meshlet check`; <analyze> selects check. */
 int cmd_check(int argc, char **argv, int analyze);
 
+/* `meshlet run`: serve traffic until SIGTERM/SIGINT. */
+int cmd_run(int argc, char **argv);
+
 #endif

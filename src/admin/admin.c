@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Admin endpoints. Requests are tiny and rare: each connection is read until its head is
+ * complete, answered, and closed. Worker counters are read without locks (they are only
+ * ever incremented by their worker; a scrape may see a value a few requests old). */
+#include "admin/admin.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/compiler.h"
+#include "core/sock.h"
+#include "core/strbuf.h"
+#include "http/h1_parse.h"
+
+struct admin_conn {
+    struct loop_watch w;
+    struct admin *a;
+    struct buf in;
+};
+
+static void
+admin_conn_close(struct admin_conn *ac)
+{
+    loop_del(ac->a->loop, &ac->w);
+    close(ac->w.fd);
+    buf_fini(&ac->in);
+    free(ac);
+}
+
+static void
+respond(int fd, int status, const char *type, const char *body, size_t len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                     "connection: close\r\n\r\n",
+                     status,
+                     status == 200   ? "OK"
+                     : status == 503 ? "Service Unavailable"
+                                     : "Not Found",
+                     type, len);
+    /* Loopback and small: a blocking-style write loop is fine on the admin port. */
+    struct buf out;
+    if (buf_init(&out, (size_t)n + len + 1, (size_t)n + len + 1)) return;
+    buf_append(&out, head, (size_t)n);
+    buf_append(&out, body, len);
+    for (int i = 0; i < 1000 && !buf_empty(&out); i++)
+        if (buf_write_fd(&out, fd) < 0 && errno != EAGAIN) break;
+    buf_fini(&out);
+}
+
+static void
+clusters_page(struct admin *a, struct strbuf *sb)
+{
+    const struct snapshot *s = a->snap;
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        for (size_t e = 0; e < c->n_endpoints; e++) {
+            const struct model_endpoint *ep = &c->endpoints[e];
+            strbuf_printf(sb, "%s::%s:%u::health_flags::healthy\n", c->name, ep->address, ep->port);
+            for (size_t l = 0; l < ep->n_labels; l++)
+                strbuf_printf(sb, "%s::%s:%u::label::%s=%s\n", c->name, ep->address, ep->port,
+                              ep->label_keys[l], ep->label_vals[l]);
+        }
+        if (!c->n_endpoints) strbuf_printf(sb, "%s::no endpoints\n", c->name);
+    }
+}
+
+static void
+handle(struct admin *a, int fd, const struct h1_request *r)
+{
+    struct strbuf sb;
+    strbuf_init(&sb, 16 << 20);
+    int status = 200;
+    const char *type = "text/plain";
+    if (slice_eq(r->path, "/ready")) {
+        status = a->ready ? 200 : 503;
+        strbuf_puts(&sb, a->ready ? "LIVE\n" : "PRE_INITIALIZING\n");
+    } else if (slice_eq(r->path, "/healthz")) {
+        strbuf_puts(&sb, "ok\n");
+    } else if (slice_eq(r->path, "/clusters")) {
+        clusters_page(a, &sb);
+    } else if (slice_eq(r->path, "/stats")) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < a->n_workers; i++) {
+            uint64_t n = __atomic_load_n(&a->workers[i].requests, __ATOMIC_RELAXED);
+            strbuf_printf(&sb, "worker.%zu.downstream_rq_total: %" PRIu64 "\n", i, n);
+            total += n;
+        }
+        strbuf_printf(&sb, "http.downstream_rq_total: %" PRIu64 "\n", total);
+        strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
+    } else {
+        status = 404;
+        strbuf_puts(&sb, "unknown admin path\n");
+    }
+    respond(fd, status, type, strbuf_str(&sb), sb.len);
+    strbuf_fini(&sb);
+}
+
+static void
+on_conn(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct admin_conn *ac = container_of(w, struct admin_conn, w);
+    for (;;) {
+        ssize_t n = buf_read_fd(&ac->in, w->fd);
+        if (n == -EAGAIN) break;
+        if (n <= 0) {
+            admin_conn_close(ac);
+            return;
+        }
+    }
+    struct h1_limits lim;
+    h1_limits_default(&lim);
+    static struct h1_request r;
+    ssize_t rc = h1_parse_request(buf_head(&ac->in), buf_len(&ac->in), &lim, &r);
+    if (rc == H1_NEED_MORE) return;
+    if (rc > 0)
+        handle(ac->a, w->fd, &r);
+    else
+        respond(w->fd, 400, "text/plain", "bad request\n", 12);
+    admin_conn_close(ac);
+}
+
+static void
+on_accept(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct admin *a = container_of(w, struct admin, w);
+    for (;;) {
+        struct sockaddr_storage peer;
+        socklen_t len;
+        int fd = sock_accept(w->fd, &peer, &len);
+        if (fd < 0) return;
+        struct admin_conn *ac = calloc(1, sizeof(*ac));
+        if (!ac || buf_init(&ac->in, 4096, 65536)) {
+            free(ac);
+            close(fd);
+            continue;
+        }
+        ac->a = a;
+        ac->w.fd = fd;
+        ac->w.cb = on_conn;
+        if (loop_add(a->loop, &ac->w, LOOP_IN)) {
+            buf_fini(&ac->in);
+            free(ac);
+            close(fd);
+        }
+    }
+}
+
+int
+admin_init(struct admin *a, struct loop *loop, const struct sockaddr *addr, socklen_t len)
+{
+    int fd = sock_listen(addr, len, 64);
+    if (fd < 0) return fd;
+    a->w.fd = fd;
+    a->w.cb = on_accept;
+    a->loop = loop;
+    int rc = loop_add(loop, &a->w, LOOP_IN);
+    if (rc) close(fd);
+    return rc;
+}
+
+void
+admin_fini(struct admin *a)
+{
+    if (a->w.fd > 0) close(a->w.fd);
+    a->w.fd = -1;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The admin server on loopback, on the main thread: /ready, /healthz, /clusters and
+ * /stats. One request per connection. [M] */
+#ifndef MESHLET_ADMIN_ADMIN_H
+#define MESHLET_ADMIN_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "http/worker.h"
+
+struct admin {
+    struct loop_watch w;    /* listening socket */
+    struct loop *loop;      /* borrowed: the main loop */
+    struct worker *workers; /* borrowed */
+    size_t n_workers;
+    struct snapshot *snap; /* borrowed: the live snapshot */
+    bool ready;            /* listeners up and config loaded */
+};
+
+/* Listen on <addr>. 0 or -errno. */
+int admin_init(struct admin *a, struct loop *loop, const struct sockaddr *addr, socklen_t len);
+void admin_fini(struct admin *a);
+
+#endif

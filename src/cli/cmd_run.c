@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `meshlet run`: load and check the config (refusing to start on errors), compile the
+ * snapshot, start the workers and the admin server, and stop cleanly on SIGTERM/SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "admin/admin.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/compiler.h"
+#include "core/loop.h"
+#include "core/sock.h"
+#include "core/strbuf.h"
+#include "http/worker.h"
+#include "model/model.h"
+
+struct run_signals {
+    struct loop_watch w;
+    struct loop *loop;
+};
+
+static void
+on_signal(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct run_signals *s = container_of(w, struct run_signals, w);
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) loop_stop(s->loop);
+    }
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: meshlet run -c PATH [-c PATH]... [options]\n"
+               "  -c, --config PATH        config files or directories (repeatable)\n"
+               "  -w, --workers N          worker threads (default: number of CPUs)\n"
+               "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
+               "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
+               "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
+               "  -n, --namespace NS       this proxy's namespace (default: default)\n"
+               "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n");
+}
+
+int
+cmd_run(int argc, char **argv)
+{
+    enum { OPT_ADMIN = 256, OPT_LISTEN, OPT_MESH, OPT_GATEWAY };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"workers", required_argument, NULL, 'w'},
+        {"admin", required_argument, NULL, OPT_ADMIN},
+        {"listen-address", required_argument, NULL, OPT_LISTEN},
+        {"mesh-listen", required_argument, NULL, OPT_MESH},
+        {"namespace", required_argument, NULL, 'n'},
+        {"gateway", required_argument, NULL, OPT_GATEWAY},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *paths[64], *gateways[64];
+    size_t n_paths = 0, n_gateways = 0;
+    long workers = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
+    const char *mesh_addr = "127.0.0.1:15001", *ns = "default";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (n_paths < 64) paths[n_paths++] = optarg;
+            break;
+        case 'w': workers = strtol(optarg, NULL, 10); break;
+        case 'n': ns = optarg; break;
+        case OPT_ADMIN: admin_addr = optarg; break;
+        case OPT_LISTEN: listen_ip = optarg; break;
+        case OPT_MESH: mesh_addr = optarg; break;
+        case OPT_GATEWAY:
+            if (n_gateways < 64) gateways[n_gateways++] = optarg;
+            break;
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    for (; optind < argc && n_paths < 64; optind++) paths[n_paths++] = argv[optind];
+    if (!n_paths || workers < 1 || workers > 256) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+
+    struct proxy_options popt;
+    memset(&popt, 0, sizeof(popt));
+    h1_limits_default(&popt.limits);
+    char gw[160];
+    snprintf(gw, sizeof(gw), strchr(listen_ip, ':') ? "[%s]:0" : "%s:0", listen_ip);
+    struct sockaddr_storage admin_ss;
+    socklen_t admin_len;
+    if (sock_parse_addr(gw, &popt.gateway_addr, &popt.gateway_addr_len) ||
+        sock_parse_addr(mesh_addr, &popt.mesh_addr, &popt.mesh_addr_len) ||
+        sock_parse_addr(admin_addr, &admin_ss, &admin_len)) {
+        fprintf(stderr, "meshlet run: bad address in --listen-address, --mesh-listen or --admin\n");
+        return CLI_USAGE;
+    }
+
+    /* Refuse to serve a config that does not pass `meshlet check`. */
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    struct config_options copt = {.default_ns = ns};
+    int rc = config_load(&set, paths, n_paths, &copt, &dl);
+    if (!rc) config_analyze(&set, &dl);
+    struct strbuf sb;
+    strbuf_init(&sb, 1 << 24);
+    diag_list_format(&dl, false, &sb);
+    fputs(strbuf_str(&sb), stderr);
+    strbuf_fini(&sb);
+    if (rc || dl.errors) {
+        fprintf(stderr, "meshlet run: the config has %zu error(s); not starting\n", dl.errors);
+        diag_list_fini(&dl);
+        config_fini(&set);
+        return rc ? CLI_USAGE : CLI_ERRORS;
+    }
+    struct model_options mopt = {
+        .gateways = gateways, .n_gateways = n_gateways, .mesh_port = sock_local_port(-1), .ns = ns};
+    const struct sockaddr_in *mesh_in = (const struct sockaddr_in *)&popt.mesh_addr;
+    mopt.mesh_port = ntohs(mesh_in->sin_port);
+    char err[512];
+    struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
+    diag_list_fini(&dl);
+    config_fini(&set);
+    if (!snap) {
+        fprintf(stderr, "meshlet run: %s\n", err);
+        return CLI_ERRORS;
+    }
+
+    /* Signals go to a signalfd on the main loop; every thread inherits the mask. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct loop main_loop;
+    struct worker *wks = calloc((size_t)workers, sizeof(*wks));
+    struct admin admin;
+    memset(&admin, 0, sizeof(admin));
+    int exit_code = CLI_OK;
+    size_t started = 0, inited = 0;
+    if (!wks || loop_init(&main_loop)) {
+        fprintf(stderr, "meshlet run: out of resources\n");
+        free(wks);
+        model_release(snap);
+        return CLI_ERRORS;
+    }
+    for (long i = 0; i < workers; i++, inited++) {
+        if (worker_init(&wks[i], (int)i, snap, &popt, err, sizeof(err))) {
+            fprintf(stderr, "meshlet run: %s\n", err);
+            exit_code = CLI_ERRORS;
+            inited++;
+            goto stop;
+        }
+    }
+    if (admin_init(&admin, &main_loop, (struct sockaddr *)&admin_ss, admin_len)) {
+        fprintf(stderr, "meshlet run: admin server on %s: %s\n", admin_addr, strerror(errno));
+        exit_code = CLI_ERRORS;
+        goto stop;
+    }
+    admin.workers = wks;
+    admin.n_workers = (size_t)workers;
+    admin.snap = snap;
+    struct run_signals sigs = {.loop = &main_loop};
+    sigs.w.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    sigs.w.cb = on_signal;
+    if (sigs.w.fd < 0 || loop_add(&main_loop, &sigs.w, LOOP_IN)) {
+        fprintf(stderr, "meshlet run: signalfd: %s\n", strerror(errno));
+        exit_code = CLI_ERRORS;
+        goto stop;
+    }
+    for (; started < (size_t)workers; started++) {
+        if (worker_start(&wks[started])) {
+            fprintf(stderr, "meshlet run: cannot start worker threads\n");
+            exit_code = CLI_ERRORS;
+            goto stop;
+        }
+    }
+    for (size_t i = 0; i < snap->n_listeners; i++)
+        fprintf(stderr, "meshlet: %s on port %u\n", snap->listeners[i].name,
+                snap->listeners[i].port);
+    fprintf(stderr, "meshlet: %ld worker(s), admin on %s, config version %llu\n", workers,
+            admin_addr, (unsigned long long)snap->version);
+    admin.ready = true;
+    loop_run(&main_loop, NULL, NULL);
+    fprintf(stderr, "meshlet: stopping\n");
+    close(sigs.w.fd);
+stop:
+    for (size_t i = 0; i < started; i++) worker_stop(&wks[i]);
+    for (size_t i = 0; i < started; i++) worker_join(&wks[i]);
+    admin_fini(&admin);
+    loop_fini(&main_loop);
+    (void)inited;
+    free(wks);
+    model_release(snap);
+    return exit_code;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* epoll, edge-triggered, and an eventfd to stop a loop from another thread. */
+#include "core/loop.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void
+on_stop(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    uint64_t v;
+    while (read(w->fd, &v, sizeof(v)) > 0) {
+    }
+}
+
+int
+loop_init(struct loop *l)
+{
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) return -errno;
+    l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->stop_fd < 0) {
+        int rc = -errno;
+        close(l->epfd);
+        return rc;
+    }
+    atomic_init(&l->stopping, false);
+    l->stop_watch.fd = l->stop_fd;
+    l->stop_watch.cb = on_stop;
+    return loop_add(l, &l->stop_watch, LOOP_IN);
+}
+
+void
+loop_fini(struct loop *l)
+{
+    if (l->stop_fd > 0) close(l->stop_fd);
+    if (l->epfd > 0) close(l->epfd);
+    l->stop_fd = l->epfd = -1;
+}
+
+static int
+ctl(struct loop *l, int op, struct loop_watch *w, unsigned events)
+{
+    struct epoll_event ev = {.events = events | EPOLLET | EPOLLRDHUP, .data.ptr = w};
+    return epoll_ctl(l->epfd, op, w->fd, &ev) ? -errno : 0;
+}
+
+int
+loop_add(struct loop *l, struct loop_watch *w, unsigned events)
+{
+    return ctl(l, EPOLL_CTL_ADD, w, events);
+}
+
+int
+loop_mod(struct loop *l, struct loop_watch *w, unsigned events)
+{
+    return ctl(l, EPOLL_CTL_MOD, w, events);
+}
+
+void
+loop_del(struct loop *l, struct loop_watch *w)
+{
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+void
+loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
+{
+    struct epoll_event evs[256];
+    while (!atomic_load_explicit(&l->stopping, memory_order_acquire)) {
+        int n = epoll_wait(l->epfd, evs, 256, 1000);
+        if (n < 0 && errno != EINTR) break;
+        for (int i = 0; i < n; i++) {
+            struct loop_watch *w = evs[i].data.ptr;
+            unsigned e = evs[i].events;
+            if (e & EPOLLRDHUP) e |= LOOP_IN;
+            w->cb(w, e & (LOOP_IN | LOOP_OUT | LOOP_ERR | LOOP_HUP));
+        }
+        if (idle_cb) idle_cb(arg);
+    }
+}
+
+void
+loop_stop(struct loop *l)
+{
+    atomic_store_explicit(&l->stopping, true, memory_order_release);
+    uint64_t one = 1;
+    ssize_t rc = write(l->stop_fd, &one, sizeof(one));
+    (void)rc;
+}

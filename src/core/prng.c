@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* xoshiro256** (Blackman, Vigna), one state per thread. */
+#include "core/prng.h"
+
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+static __thread uint64_t state[4];
+static __thread int seeded;
+
+static inline uint64_t
+rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static void
+seed(void)
+{
+    if (getrandom(state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        state[0] = (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15ULL;
+        state[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
+        state[2] = 0xbf58476d1ce4e5b9ULL;
+        state[3] = 0x94d049bb133111ebULL;
+    }
+    seeded = 1;
+}
+
+uint64_t
+prng_next(void)
+{
+    if (!seeded) seed();
+    uint64_t result = rotl(state[1] * 5, 7) * 9;
+    uint64_t t = state[1] << 17;
+    state[2] ^= state[0];
+    state[3] ^= state[1];
+    state[1] ^= state[2];
+    state[0] ^= state[3];
+    state[2] ^= t;
+    state[3] = rotl(state[3], 45);
+    return result;
+}
+
+void
+prng_uuid(char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t a = prng_next(), b = prng_next();
+    unsigned char bytes[16];
+    for (int i = 0; i < 8; i++) {
+        bytes[i] = (unsigned char)(a >> (i * 8));
+        bytes[8 + i] = (unsigned char)(b >> (i * 8));
+    }
+    bytes[6] = (unsigned char)((bytes[6] & 0x0f) | 0x40);
+    bytes[8] = (unsigned char)((bytes[8] & 0x3f) | 0x80);
+    int k = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[k++] = '-';
+        out[k++] = hex[bytes[i] >> 4];
+        out[k++] = hex[bytes[i] & 15];
+    }
+    out[k] = '\0';
+}

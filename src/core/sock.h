@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Non-blocking TCP sockets: listening with SO_REUSEPORT (one socket per worker), accepting,
+ * connecting, and address formatting. */
+#ifndef MESHLET_CORE_SOCK_H
+#define MESHLET_CORE_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Parse "host:port", "[v6]:port" or ":port" (all addresses) into <ss>. 0 or -EINVAL. */
+int sock_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
+/* A non-blocking listening socket on <addr> with SO_REUSEADDR and SO_REUSEPORT.
+ * fd or -errno. */
+int sock_listen(const struct sockaddr *addr, socklen_t len, int backlog);
+
+/* Accept one connection, non-blocking with TCP_NODELAY; fd, -EAGAIN, or -errno. */
+int sock_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peer_len);
+
+/* Start a non-blocking connect; fd (connected or in progress) or -errno. */
+int sock_connect(const struct sockaddr *addr, socklen_t len);
+
+/* The pending error of a socket after a connect completed (0 when connected). */
+int sock_error(int fd);
+
+/* "1.2.3.4" or "::1" (no port) into <buf>. */
+void sock_format_ip(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+/* The port a socket is bound to, or 0. */
+uint16_t sock_local_port(int fd);
+
+#endif

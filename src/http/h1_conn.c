@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The HTTP/1.1 proxy on one client connection: read a request head, route it (virtual host,
+ * first matching route, weighted destination, endpoint), stream the request to a pooled
+ * upstream connection with our own framing, stream the response back, then reuse both
+ * connections. Everything is driven by one pump that makes every possible step until none
+ * is left, so edge-triggered events never strand bytes. Local replies: 404 when no route
+ * matches (NR), 503 for a missing cluster (NC), an empty pool (UH), a failed connect (UF) or
+ * a connection closed before the response (UC), 502 for a bad upstream response. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/compiler.h"
+#include "core/now.h"
+#include "core/prng.h"
+#include "core/sock.h"
+#include "http/h1_int.h"
+#include "model/route.h"
+
+#define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
+
+static void
+dead_cb(struct loop_watch *w, unsigned events)
+{
+    (void)w;
+    (void)events;
+}
+
+static void
+on_io(struct loop_watch *w, unsigned events)
+{
+    struct h1_conn *c = container_of(w, struct h1_conn, w);
+    if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) c->in_ready = true;
+    h1_conn_pump(c);
+}
+
+void
+h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
+               const struct sockaddr_storage *peer)
+{
+    struct h1_conn *c = calloc(1, sizeof(*c));
+    if (!c) goto fail;
+    const struct h1_limits *lim = &wk->opt->limits;
+    if (buf_init(&c->in, 16384, lim->max_head_bytes + 65536)) goto fail_c;
+    if (buf_init(&c->out, 16384, 4 << 20)) goto fail_in;
+    c->w.fd = fd;
+    c->w.cb = on_io;
+    c->wk = wk;
+    c->ml = ml;
+    c->in_ready = true;
+    sock_format_ip(peer, c->peer_ip, sizeof(c->peer_ip));
+    if (loop_add(&wk->loop, &c->w, LOOP_IN | LOOP_OUT)) goto fail_out;
+    c->next = wk->conns;
+    if (wk->conns) wk->conns->prev = c;
+    wk->conns = c;
+    h1_conn_pump(c);
+    return;
+fail_out:
+    buf_fini(&c->out);
+fail_in:
+    buf_fini(&c->in);
+fail_c:
+    free(c);
+fail:
+    close(fd);
+}
+
+void
+h1_conn_close(struct h1_conn *c)
+{
+    struct worker *wk = c->wk;
+    if (c->up) {
+        upstream_close(c->up);
+        c->up = NULL;
+    }
+    loop_del(&wk->loop, &c->w);
+    close(c->w.fd);
+    c->w.cb = dead_cb;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        wk->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    buf_fini(&c->in);
+    buf_fini(&c->out);
+    worker_defer_free(wk, c);
+}
+
+/* A reply of our own; the connection survives only if the request left nothing unread. */
+static void
+local_reply(struct h1_conn *c, int status, const char *body)
+{
+    bool unread_body = c->state == H1_REQUEST_BODY || c->req_body != H1_BODY_NONE;
+    if (unread_body) c->keep_alive = false;
+    if (reply_local(&c->out, status, body, !c->keep_alive)) c->keep_alive = false;
+    c->state = H1_IDLE;
+    c->req_body = H1_BODY_NONE;
+    if (!c->keep_alive) c->close_after = true;
+}
+
+/* End the exchange with the upstream, reusable or not. */
+static void
+release_upstream(struct h1_conn *c, bool reusable)
+{
+    struct upstream *u = c->up;
+    if (!u) return;
+    c->up = NULL;
+    u->owner = NULL;
+    if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+        worker_put_idle(c->wk, u);
+    } else {
+        upstream_close(u);
+    }
+}
+
+/* The exchange failed after it started: a local reply when no response byte went out yet,
+ * otherwise the client connection is cut (its response is truncated). */
+static void
+abort_exchange(struct h1_conn *c, int status, const char *body)
+{
+    release_upstream(c, false);
+    bool head_sent = c->resp_head;
+    c->resp_head = false;
+    if (!c->req_sent) c->keep_alive = false; /* the client stream cannot be resynchronised */
+    if (head_sent) {
+        c->close_after = true;
+        c->state = H1_IDLE;
+        return;
+    }
+    local_reply(c, status, body);
+}
+
+static bool
+start_upstream(struct h1_conn *c, const struct model_cluster *cl)
+{
+    struct worker *wk = c->wk;
+    size_t ep = wk->rr[cl->index]++ % cl->n_endpoints;
+    struct upstream *u = worker_take_idle(wk, cl, ep);
+    if (!u) {
+        u = upstream_open(wk, cl, ep);
+        if (!u) {
+            local_reply(c, 503,
+                        "upstream connect error or disconnect/reset before headers. "
+                        "reset reason: connection failure");
+            return false;
+        }
+    }
+    u->owner = c;
+    c->up = u;
+    char rid[37];
+    prng_uuid(rid);
+    if (c->req.expect_continue && buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
+        abort_exchange(c, 500, "");
+        return false;
+    }
+    if (headers_request(&u->out, c, rid)) {
+        abort_exchange(c, 431, "request header too large to forward");
+        return false;
+    }
+    c->state = c->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
+    c->req_sent = c->req_body == H1_BODY_NONE;
+    return true;
+}
+
+static void
+redirect(struct h1_conn *c, const struct model_route *r)
+{
+    const struct h1_request *q = &c->req;
+    char location[2048];
+    const char *scheme = r->redirect_scheme ? r->redirect_scheme : "http";
+    const char *path_end = memchr(q->path.ptr, '?', q->path.len);
+    struct slice query = path_end
+                             ? slice_make(path_end, q->path.len - (size_t)(path_end - q->path.ptr))
+                             : slice_make("", 0);
+    char authority[512];
+    if (r->redirect_authority) {
+        snprintf(authority, sizeof(authority), "%s", r->redirect_authority);
+    } else {
+        /* The request's host without its port. */
+        size_t n = q->authority.len;
+        const char *colon = memchr(q->authority.ptr, ':', n);
+        if (colon && q->authority.ptr[0] != '[') n = (size_t)(colon - q->authority.ptr);
+        snprintf(authority, sizeof(authority), "%.*s", (int)n, q->authority.ptr);
+    }
+    char port[16] = "";
+    if (r->redirect_port && !(r->redirect_port == 80 && !strcmp(scheme, "http")) &&
+        !(r->redirect_port == 443 && !strcmp(scheme, "https")))
+        snprintf(port, sizeof(port), ":%u", r->redirect_port);
+    if (r->redirect_uri) {
+        snprintf(location, sizeof(location), "%s://%s%s%s%.*s", scheme, authority, port,
+                 r->redirect_uri, (int)query.len, query.ptr);
+    } else {
+        snprintf(location, sizeof(location), "%s://%s%s%.*s", scheme, authority, port,
+                 (int)q->path.len, q->path.ptr);
+    }
+    bool unread = c->req_body != H1_BODY_NONE;
+    if (unread) c->keep_alive = false;
+    reply_redirect(&c->out, r->redirect_code, location, !c->keep_alive);
+    c->req_body = H1_BODY_NONE;
+    if (!c->keep_alive) c->close_after = true;
+}
+
+/* Route the parsed request and start the exchange (or answer it ourselves). */
+static void
+start_exchange(struct h1_conn *c)
+{
+    struct worker *wk = c->wk;
+    const struct h1_request *q = &c->req;
+    wk->requests++;
+    c->start_ms = now_ms();
+    c->keep_alive = q->head.keep_alive;
+    c->head_request = slice_eq(q->method, "HEAD");
+    c->req_body = q->head.body;
+    c->req_left = q->head.content_length;
+    if (c->req_body == H1_BODY_CHUNKED) h1_chunked_init(&c->req_chunks, &wk->opt->limits);
+    c->resp_head = false;
+    c->resp_chunked_out = false;
+
+    struct route_header hdrs[H1_MAX_HEADERS];
+    for (size_t i = 0; i < q->head.n_headers; i++) {
+        hdrs[i].name = q->head.headers[i].name;
+        hdrs[i].value = q->head.headers[i].value;
+    }
+    struct route_request rq = {q->method,         q->path, q->authority,
+                               SLICE_LIT("http"), hdrs,    q->head.n_headers};
+    const struct model_vhost *vh = model_vhost_find(c->ml, q->authority);
+    const struct model_route *r = route_match(vh, &rq);
+    if (!r) {
+        local_reply(c, 404, ""); /* NR */
+        return;
+    }
+    if (r->action == MODEL_DIRECT_RESPONSE) {
+        char body[4096];
+        snprintf(body, sizeof(body), "%.*s", (int)r->direct_body.len, r->direct_body.ptr);
+        local_reply(c, r->direct_status, body);
+        return;
+    }
+    if (r->action == MODEL_REDIRECT) {
+        redirect(c, r);
+        return;
+    }
+    const struct model_destination *d = &r->dests[split_pick(&wk->split, r)];
+    if (!d->cluster) {
+        local_reply(c, 503, "cluster not found"); /* NC */
+        return;
+    }
+    if (!d->cluster->n_endpoints) {
+        local_reply(c, 503, "no healthy upstream"); /* UH */
+        return;
+    }
+    start_upstream(c, d->cluster);
+}
+
+static int
+chunk_out(struct buf *out, const char *p, size_t n)
+{
+    char size[32];
+    int k = snprintf(size, sizeof(size), "%zx\r\n", n);
+    int rc = buf_append(out, size, (size_t)k);
+    if (!rc) rc = buf_append(out, p, n);
+    if (!rc) rc = buf_append(out, "\r\n", 2);
+    return rc;
+}
+
+/* Move request body bytes from the client buffer to the upstream buffer. */
+static bool
+move_request_body(struct h1_conn *c)
+{
+    struct upstream *u = c->up;
+    bool progress = false;
+    while (!buf_empty(&c->in) && buf_len(&u->out) < OUT_HIGH_WATER && !c->req_sent) {
+        if (c->req_body == H1_BODY_LENGTH) {
+            size_t n = buf_len(&c->in);
+            if (n > c->req_left) n = (size_t)c->req_left;
+            if (buf_append(&u->out, buf_head(&c->in), n)) break;
+            buf_consume(&c->in, n);
+            c->req_left -= n;
+            c->req_sent = c->req_left == 0;
+        } else {
+            struct slice data;
+            ssize_t rc = h1_chunked_parse(&c->req_chunks, buf_head(&c->in), buf_len(&c->in), &data);
+            if (rc < 0) {
+                abort_exchange(c, c->req_chunks.status, "invalid chunked request body");
+                return true;
+            }
+            if (data.len && chunk_out(&u->out, data.ptr, data.len)) break;
+            buf_consume(&c->in, (size_t)rc);
+            if (h1_chunked_done(&c->req_chunks)) {
+                buf_append(&u->out, "0\r\n\r\n", 5);
+                c->req_sent = true;
+            }
+            if (rc == 0) break;
+        }
+        progress = true;
+    }
+    if (c->req_sent && c->state == H1_REQUEST_BODY) c->state = H1_WAIT;
+    if (!c->req_sent && c->in_eof && buf_empty(&c->in)) {
+        abort_exchange(c, 400, "request body cut short");
+        return true;
+    }
+    return progress;
+}
+
+static void
+finish_exchange(struct h1_conn *c)
+{
+    bool reusable = c->req_sent && c->resp.head.keep_alive && c->resp_body != H1_BODY_UNTIL_CLOSE;
+    release_upstream(c, reusable);
+    c->resp_head = false;
+    c->state = H1_IDLE;
+    c->req_body = H1_BODY_NONE;
+    if (!c->keep_alive || !c->req_sent) c->close_after = true;
+}
+
+/* Parse the response head, then move body bytes to the client. */
+static bool
+move_response(struct h1_conn *c)
+{
+    struct upstream *u = c->up;
+    const struct h1_limits *lim = &c->wk->opt->limits;
+    if (u->failed && !c->resp_head) {
+        abort_exchange(c, 503,
+                       "upstream connect error or disconnect/reset before headers. "
+                       "reset reason: connection failure"); /* UF */
+        return true;
+    }
+    if (!c->resp_head) {
+        if (buf_empty(&u->in)) {
+            if (u->eof) {
+                abort_exchange(c, 503,
+                               "upstream connect error or disconnect/reset before "
+                               "headers. reset reason: connection termination"); /* UC */
+                return true;
+            }
+            return false;
+        }
+        ssize_t n =
+            h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->head_request, &c->resp);
+        if (n == H1_NEED_MORE) {
+            if (u->eof) {
+                abort_exchange(c, 503,
+                               "upstream connect error or disconnect/reset before "
+                               "headers. reset reason: connection termination");
+                return true;
+            }
+            return false;
+        }
+        if (n == H1_BAD) {
+            abort_exchange(c, 502, "invalid response from upstream");
+            return true;
+        }
+        if (c->resp.code < 200 && c->resp.code != 101) { /* interim: drop, read on */
+            buf_consume(&u->in, (size_t)n);
+            return true;
+        }
+        buf_consume(&u->in, (size_t)n);
+        c->resp_body = c->resp.head.body;
+        c->resp_left = c->resp.head.content_length;
+        if (c->resp_body == H1_BODY_CHUNKED) h1_chunked_init(&c->resp_chunks, lim);
+        if (c->resp_body == H1_BODY_CHUNKED || c->resp_body == H1_BODY_UNTIL_CLOSE) {
+            c->resp_chunked_out = c->req.head.minor == 1;
+            if (!c->resp_chunked_out) c->keep_alive = false;
+        }
+        if (!c->req_sent) c->keep_alive = false;
+        if (headers_response(&c->out, c, now_ms() - c->start_ms)) {
+            abort_exchange(c, 502, "response header too large");
+            return true;
+        }
+        c->resp_head = true;
+    }
+    bool progress = false, done = c->resp_body == H1_BODY_NONE;
+    while (!done && !buf_empty(&u->in) && buf_len(&c->out) < OUT_HIGH_WATER) {
+        if (c->resp_body == H1_BODY_LENGTH) {
+            size_t n = buf_len(&u->in);
+            if (n > c->resp_left) n = (size_t)c->resp_left;
+            if (buf_append(&c->out, buf_head(&u->in), n)) break;
+            buf_consume(&u->in, n);
+            c->resp_left -= n;
+            done = c->resp_left == 0;
+        } else if (c->resp_body == H1_BODY_CHUNKED) {
+            struct slice data;
+            ssize_t rc =
+                h1_chunked_parse(&c->resp_chunks, buf_head(&u->in), buf_len(&u->in), &data);
+            if (rc < 0) {
+                abort_exchange(c, 502, "invalid chunked response");
+                return true;
+            }
+            if (data.len) {
+                int e = c->resp_chunked_out ? chunk_out(&c->out, data.ptr, data.len)
+                                            : buf_append(&c->out, data.ptr, data.len);
+                if (e) break;
+            }
+            buf_consume(&u->in, (size_t)rc);
+            done = h1_chunked_done(&c->resp_chunks);
+            if (rc == 0 && !done) break;
+        } else { /* until close */
+            size_t n = buf_len(&u->in);
+            int e = c->resp_chunked_out ? chunk_out(&c->out, buf_head(&u->in), n)
+                                        : buf_append(&c->out, buf_head(&u->in), n);
+            if (e) break;
+            buf_consume(&u->in, n);
+        }
+        progress = true;
+    }
+    if (!done && c->resp_body == H1_BODY_UNTIL_CLOSE && u->eof && buf_empty(&u->in)) done = true;
+    if (!done && u->eof && buf_empty(&u->in)) {
+        abort_exchange(c, 502, "upstream closed mid-response");
+        return true;
+    }
+    if (done) {
+        if (c->resp_chunked_out && c->resp_body != H1_BODY_NONE)
+            buf_append(&c->out, "0\r\n\r\n", 5);
+        finish_exchange(c);
+        return true;
+    }
+    return progress;
+}
+
+static bool
+upstream_io(struct h1_conn *c, bool *dead)
+{
+    struct upstream *u = c->up;
+    bool progress = false;
+    if (!u->connected || u->failed) return false;
+    if (!buf_empty(&u->out)) {
+        ssize_t n = buf_write_fd(&u->out, u->w.fd);
+        if (n > 0)
+            progress = true;
+        else if (n != -EAGAIN)
+            u->failed = true;
+    }
+    if (u->in_ready && !u->eof) {
+        size_t room = u->in.cap - u->in.wr;
+        ssize_t n = buf_read_fd(&u->in, u->w.fd);
+        if (n > 0) {
+            progress = true;
+            if ((size_t)n < room) u->in_ready = false;
+        } else if (n == 0) {
+            u->eof = true;
+            u->in_ready = false;
+            progress = true;
+        } else if (n == -EAGAIN) {
+            u->in_ready = false;
+        } else if (n != -ENOBUFS) {
+            u->eof = true;
+            u->failed = !c->resp_head && buf_empty(&u->in);
+            progress = true;
+        }
+    }
+    (void)dead;
+    return progress;
+}
+
+void
+h1_conn_pump(struct h1_conn *c)
+{
+    const struct h1_limits *lim = &c->wk->opt->limits;
+    for (int guard = 0; guard < 1000; guard++) {
+        bool progress = false;
+        /* Read from the client while there is room (pipelined requests wait in the buffer). */
+        if (c->in_ready && !c->in_eof && !c->close_after) {
+            size_t room = c->in.cap - c->in.wr;
+            ssize_t n = buf_read_fd(&c->in, c->w.fd);
+            if (n > 0) {
+                progress = true;
+                if ((size_t)n < room) c->in_ready = false;
+            } else if (n == 0) {
+                c->in_eof = true;
+                c->in_ready = false;
+                progress = true;
+            } else if (n == -EAGAIN) {
+                c->in_ready = false;
+            } else if (n != -ENOBUFS) {
+                h1_conn_close(c);
+                return;
+            }
+        }
+        /* A new request. */
+        if (c->state == H1_IDLE && !c->up && !c->close_after && !buf_empty(&c->in) &&
+            buf_len(&c->out) < OUT_HIGH_WATER) {
+            ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->req);
+            if (n == H1_BAD) {
+                c->keep_alive = false;
+                c->req_body = H1_BODY_NONE;
+                reply_local(&c->out, c->req.head.status, c->req.head.error, true);
+                c->close_after = true;
+                progress = true;
+            } else if (n > 0) {
+                /* Slices point into c->in: keep the head there until the exchange starts;
+                 * the upstream head is written right away, then the head is dropped. */
+                start_exchange(c);
+                buf_consume(&c->in, (size_t)n);
+                progress = true;
+            } else if (c->in_eof) {
+                c->close_after = true;
+            }
+        } else if (c->state == H1_IDLE && !c->up && c->in_eof && buf_empty(&c->in)) {
+            c->close_after = true;
+        }
+        if (c->up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
+        if (c->up) {
+            bool dead = false;
+            progress |= upstream_io(c, &dead);
+            if (c->up) progress |= move_response(c);
+        }
+        /* Write to the client. */
+        if (!buf_empty(&c->out)) {
+            ssize_t n = buf_write_fd(&c->out, c->w.fd);
+            if (n > 0) {
+                progress = true;
+            } else if (n != -EAGAIN) {
+                h1_conn_close(c);
+                return;
+            }
+        }
+        if (c->close_after && buf_empty(&c->out) && !c->up) {
+            h1_conn_close(c);
+            return;
+        }
+        if (!progress) return;
+    }
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private to the HTTP/1.1 proxy (h1_conn.c, upstream.c, headers.c, reply.c): the downstream
+ * connection, the upstream connection and the helpers between them. [W] */
+#ifndef MESHLET_HTTP_H1_INT_H
+#define MESHLET_HTTP_H1_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "http/h1_parse.h"
+#include "http/worker.h"
+
+/* An upstream connection: owned by a downstream connection during an exchange, parked in
+ * the worker's idle list between exchanges. */
+struct upstream {
+    struct loop_watch w;
+    struct worker *wk;                   /* borrowed */
+    struct h1_conn *owner;               /* the exchange using it, or NULL when idle */
+    const struct model_cluster *cluster; /* borrowed from the worker's snapshot */
+    size_t endpoint;                     /* index in cluster->endpoints */
+    struct buf in, out;
+    bool connected;               /* the TCP connect completed */
+    bool in_ready;                /* may have bytes to read (edge seen, not drained) */
+    bool eof;                     /* the server closed its side */
+    bool reused;                  /* came from the idle pool */
+    bool failed;                  /* connect failed or the connection broke */
+    struct upstream *next, *prev; /* idle list links */
+};
+
+/* A downstream (client) connection and its current exchange. */
+struct h1_conn {
+    struct loop_watch w;
+    struct worker *wk;               /* borrowed */
+    const struct model_listener *ml; /* borrowed: the listener it arrived on */
+    char peer_ip[64];
+    struct buf in, out;
+    bool in_ready, in_eof;
+    bool close_after; /* close once out is flushed */
+    enum {
+        H1_IDLE,         /* waiting for a request head */
+        H1_REQUEST_BODY, /* forwarding the request body */
+        H1_WAIT,         /* request sent; waiting for the response to end */
+        H1_LOCAL,        /* a local reply is being flushed */
+    } state;
+    struct h1_request req;
+    bool keep_alive; /* keep the client connection after this exchange */
+    /* request body */
+    enum h1_body req_body;
+    uint64_t req_left;
+    struct h1_chunked req_chunks;
+    bool req_sent; /* the whole request is in the upstream buffer */
+    /* upstream side */
+    struct upstream *up;
+    bool resp_head; /* response head forwarded */
+    struct h1_response resp;
+    enum h1_body resp_body;
+    uint64_t resp_left;
+    struct h1_chunked resp_chunks;
+    bool resp_chunked_out; /* we chunk-encode towards the client */
+    bool head_request;
+    uint64_t start_ms;
+    struct h1_conn *next, *prev; /* the worker's list of open connections */
+};
+
+/* upstream.c */
+struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
+void upstream_close(struct upstream *u);
+
+/* headers.c: write the head to send upstream / downstream into <out>. */
+int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);
+int headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms);
+
+/* reply.c: a complete local response (head and body) into <out>; <location> adds a
+ * location header (redirects) when not NULL. */
+int reply_local(struct buf *out, int status, const char *body, bool close);
+int reply_redirect(struct buf *out, int status, const char *location, bool close);
+const char *reply_reason(int status);
+
+/* worker.c: free <p> after the current batch of events (two-phase close); take an idle
+ * upstream out of its pool. */
+void worker_defer_free(struct worker *wk, void *p);
+void worker_unlink_idle(struct worker *wk, struct upstream *u);
+
+/* h1_conn.c */
+void h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
+                    const struct sockaddr_storage *peer);
+void h1_conn_pump(struct h1_conn *c);
+void h1_conn_close(struct h1_conn *c);
+
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The heads meshlet sends: the request upstream and the response downstream. Hop-by-hop
+ * fields (and those Connection names) are dropped, framing is always our own (one
+ * Content-Length or chunked, never the received framing), and the proxy headers Envoy sets
+ * are added: x-forwarded-for, x-forwarded-proto, x-request-id, server,
+ * x-envoy-upstream-service-time. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/h1_int.h"
+
+static bool
+always_hop(struct slice n)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
+        "te",         "trailer",    "upgrade",          "content-length"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (slice_ieq(n, names[i])) return true;
+    return false;
+}
+
+/* Is <n> listed in any Connection header of <h>? (RFC 9110 §7.6.1) */
+static bool
+named_by_connection(const struct h1_head *h, struct slice n)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (!slice_ieq(h->headers[i].name, "connection")) continue;
+        struct slice v = h->headers[i].value;
+        size_t a = 0;
+        while (a < v.len) {
+            size_t b = a;
+            while (b < v.len && v.ptr[b] != ',') b++;
+            size_t s = a, e = b;
+            while (s < e && (v.ptr[s] == ' ' || v.ptr[s] == '\t')) s++;
+            while (e > s && (v.ptr[e - 1] == ' ' || v.ptr[e - 1] == '\t')) e--;
+            if (e - s == n.len) {
+                bool same = true;
+                for (size_t k = 0; k < n.len && same; k++)
+                    same = slice_lower_ascii(v.ptr[s + k]) == slice_lower_ascii(n.ptr[k]);
+                if (same) return true;
+            }
+            a = b + 1;
+        }
+    }
+    return false;
+}
+
+static int
+put(struct buf *out, const char *s, size_t n)
+{
+    return buf_append(out, s, n);
+}
+
+static int
+put_header(struct buf *out, struct slice name, struct slice value)
+{
+    int rc = put(out, name.ptr, name.len);
+    if (!rc) rc = put(out, ": ", 2);
+    if (!rc) rc = put(out, value.ptr, value.len);
+    if (!rc) rc = put(out, "\r\n", 2);
+    return rc;
+}
+
+int
+headers_request(struct buf *out, const struct h1_conn *c, const char *request_id)
+{
+    const struct h1_request *r = &c->req;
+    const struct h1_head *h = &r->head;
+    char line[128];
+    int rc = put(out, r->method.ptr, r->method.len);
+    if (!rc) rc = put(out, " ", 1);
+    if (!rc) rc = put(out, r->path.ptr, r->path.len);
+    if (!rc) rc = put(out, " HTTP/1.1\r\n", 11);
+    if (!rc && r->authority.len) rc = put_header(out, SLICE_LIT("host"), r->authority);
+    const struct h1_header *xff = NULL;
+    bool have_xfp = false, have_rid = false;
+    for (size_t i = 0; i < h->n_headers && !rc; i++) {
+        struct slice n = h->headers[i].name;
+        if (always_hop(n) || slice_ieq(n, "host") || named_by_connection(h, n)) continue;
+        if (r->expect_continue && slice_ieq(n, "expect")) continue; /* answered by us */
+        if (slice_ieq(n, "x-forwarded-for")) {
+            xff = &h->headers[i]; /* rewritten below with the client address appended */
+            continue;
+        }
+        have_xfp |= slice_ieq(n, "x-forwarded-proto");
+        have_rid |= slice_ieq(n, "x-request-id");
+        rc = put_header(out, n, h->headers[i].value);
+    }
+    if (rc) return rc;
+    if (xff) {
+        int n = snprintf(line, sizeof(line), ", %s\r\n", c->peer_ip);
+        rc = put(out, "x-forwarded-for: ", 17);
+        if (!rc) rc = put(out, xff->value.ptr, xff->value.len);
+        if (!rc) rc = put(out, line, (size_t)n);
+    } else {
+        int n = snprintf(line, sizeof(line), "x-forwarded-for: %s\r\n", c->peer_ip);
+        rc = put(out, line, (size_t)n);
+    }
+    if (!rc && !have_xfp) rc = put(out, "x-forwarded-proto: http\r\n", 25);
+    if (!rc && !have_rid) {
+        int n = snprintf(line, sizeof(line), "x-request-id: %s\r\n", request_id);
+        rc = put(out, line, (size_t)n);
+    }
+    if (!rc && c->req_body == H1_BODY_LENGTH) {
+        int n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", h->content_length);
+        rc = put(out, line, (size_t)n);
+    } else if (!rc && c->req_body == H1_BODY_CHUNKED) {
+        rc = put(out, "transfer-encoding: chunked\r\n", 28);
+    }
+    if (!rc) rc = put(out, "\r\n", 2);
+    return rc;
+}
+
+int
+headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
+{
+    const struct h1_response *r = &c->resp;
+    const struct h1_head *h = &r->head;
+    char line[160];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->code);
+    int rc = put(out, line, (size_t)n);
+    if (!rc && r->reason.len)
+        rc = put(out, r->reason.ptr, r->reason.len);
+    else if (!rc)
+        rc = put(out, reply_reason(r->code), strlen(reply_reason(r->code)));
+    if (!rc) rc = put(out, "\r\n", 2);
+    const struct h1_header *cl = NULL;
+    for (size_t i = 0; i < h->n_headers && !rc; i++) {
+        struct slice nm = h->headers[i].name;
+        if (slice_ieq(nm, "content-length")) cl = &h->headers[i];
+        if (always_hop(nm) || slice_ieq(nm, "server") || named_by_connection(h, nm)) continue;
+        rc = put_header(out, nm, h->headers[i].value);
+    }
+    if (rc) return rc;
+    n = snprintf(line, sizeof(line),
+                 "server: meshlet\r\nx-envoy-upstream-service-time: %" PRIu64 "\r\n", upstream_ms);
+    rc = put(out, line, (size_t)n);
+    if (!rc && c->resp_body == H1_BODY_LENGTH) {
+        n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", c->resp_left);
+        rc = put(out, line, (size_t)n);
+    } else if (!rc && c->resp_body == H1_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
+        rc = put_header(out, SLICE_LIT("content-length"), cl->value); /* HEAD, 304 */
+    } else if (!rc && c->resp_chunked_out) {
+        rc = put(out, "transfer-encoding: chunked\r\n", 28);
+    }
+    if (!rc && !c->keep_alive) rc = put(out, "connection: close\r\n", 19);
+    if (!rc) rc = put(out, "\r\n", 2);
+    return rc;
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Worker threads: listening sockets per worker (SO_REUSEPORT spreads connections across
+ * them in the kernel), the accept handler, keep-alive pools, and freeing closed objects
+ * after each batch of events so no callback in the batch sees freed memory. */
+#include "http/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/compiler.h"
+#include "core/sock.h"
+#include "http/h1_int.h"
+
+#define IDLE_PER_ENDPOINT 128
+
+static void
+on_accept(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct worker_listener *wl = container_of(w, struct worker_listener, w);
+    for (int i = 0; i < 64; i++) { /* a budget, so other connections get a turn */
+        struct sockaddr_storage peer;
+        socklen_t len;
+        int fd = sock_accept(w->fd, &peer, &len);
+        if (fd < 0) return;
+        h1_conn_accept(wl->wk, wl->ml, fd, &peer);
+    }
+}
+
+void
+worker_defer_free(struct worker *wk, void *p)
+{
+    if (wk->n_dead == wk->cap_dead) {
+        size_t cap = wk->cap_dead ? wk->cap_dead * 2 : 64;
+        void **d = realloc(wk->dead, cap * sizeof(*d));
+        if (!d) abort(); /* cannot leak safely; this is tiny and rare */
+        wk->dead = d;
+        wk->cap_dead = cap;
+    }
+    wk->dead[wk->n_dead++] = p;
+}
+
+static void
+reap(void *arg)
+{
+    struct worker *wk = arg;
+    for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);
+    wk->n_dead = 0;
+}
+
+static struct upstream **
+idle_head(struct worker *wk, const struct model_cluster *c, size_t ep)
+{
+    if (!wk->idle[c->index]) {
+        wk->idle[c->index] = calloc(c->n_endpoints + 1, sizeof(struct upstream *));
+        if (!wk->idle[c->index]) return NULL;
+    }
+    return &wk->idle[c->index][ep];
+}
+
+struct upstream *
+worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
+{
+    struct upstream **head = idle_head(wk, c, ep);
+    if (!head || !*head) return NULL;
+    struct upstream *u = *head;
+    *head = u->next;
+    if (u->next) u->next->prev = NULL;
+    u->next = u->prev = NULL;
+    u->reused = true;
+    return u;
+}
+
+void
+worker_unlink_idle(struct worker *wk, struct upstream *u)
+{
+    struct upstream **head = idle_head(wk, u->cluster, u->endpoint);
+    if (u->prev)
+        u->prev->next = u->next;
+    else if (head && *head == u)
+        *head = u->next;
+    if (u->next) u->next->prev = u->prev;
+    u->next = u->prev = NULL;
+}
+
+void
+worker_put_idle(struct worker *wk, struct upstream *u)
+{
+    struct upstream **head = idle_head(wk, u->cluster, u->endpoint);
+    size_t n = 0;
+    for (struct upstream *p = head ? *head : NULL; p; p = p->next) n++;
+    if (!head || n >= IDLE_PER_ENDPOINT) {
+        upstream_close(u);
+        return;
+    }
+    u->owner = NULL;
+    u->prev = NULL;
+    u->next = *head;
+    if (*head) (*head)->prev = u;
+    *head = u;
+}
+
+int
+worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy_options *opt,
+            char *err, size_t err_len)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->id = id;
+    wk->opt = opt;
+    int rc = loop_init(&wk->loop);
+    if (rc) {
+        snprintf(err, err_len, "epoll: %s", strerror(-rc));
+        return rc;
+    }
+    wk->snap = model_acquire(snap);
+    if (split_init(&wk->split, snap)) return -ENOMEM;
+    wk->rr = calloc(snap->n_clusters + 1, sizeof(*wk->rr));
+    wk->idle = calloc(snap->n_clusters + 1, sizeof(*wk->idle));
+    wk->listeners = calloc(snap->n_listeners + 1, sizeof(*wk->listeners));
+    if (!wk->rr || !wk->idle || !wk->listeners) return -ENOMEM;
+    for (size_t i = 0; i < snap->n_listeners; i++) {
+        const struct model_listener *ml = &snap->listeners[i];
+        struct sockaddr_storage addr = ml->mesh ? opt->mesh_addr : opt->gateway_addr;
+        socklen_t len = ml->mesh ? opt->mesh_addr_len : opt->gateway_addr_len;
+        if (!ml->mesh) {
+            if (addr.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&addr)->sin6_port = htons(ml->port);
+            else
+                ((struct sockaddr_in *)&addr)->sin_port = htons(ml->port);
+        }
+        int fd = sock_listen((struct sockaddr *)&addr, len, 1024);
+        if (fd < 0) {
+            snprintf(err, err_len, "listen for %s (port %u): %s", ml->name, ml->port,
+                     strerror(-fd));
+            return fd;
+        }
+        struct worker_listener *wl = &wk->listeners[wk->n_listeners++];
+        wl->w.fd = fd;
+        wl->w.cb = on_accept;
+        wl->wk = wk;
+        wl->ml = ml;
+        rc = loop_add(&wk->loop, &wl->w, LOOP_IN);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    loop_run(&wk->loop, reap, wk);
+    return NULL;
+}
+
+int
+worker_start(struct worker *wk)
+{
+    return -pthread_create(&wk->thread, NULL, worker_main, wk);
+}
+
+void
+worker_stop(struct worker *wk)
+{
+    loop_stop(&wk->loop);
+}
+
+void
+worker_join(struct worker *wk)
+{
+    pthread_join(wk->thread, NULL);
+    for (size_t i = 0; i < wk->n_listeners; i++) close(wk->listeners[i].w.fd);
+    while (wk->conns) {
+        struct h1_conn *c = wk->conns;
+        h1_conn_close(c);
+    }
+    for (size_t i = 0; wk->idle && i < wk->snap->n_clusters; i++) {
+        if (!wk->idle[i]) continue;
+        for (size_t e = 0; e < wk->snap->clusters[i]->n_endpoints; e++) {
+            while (wk->idle[i][e]) {
+                struct upstream *u = worker_take_idle(wk, wk->snap->clusters[i], e);
+                upstream_close(u);
+            }
+        }
+        free(wk->idle[i]);
+    }
+    reap(wk);
+    free(wk->dead);
+    free(wk->idle);
+    free(wk->rr);
+    free(wk->listeners);
+    split_fini(&wk->split);
+    model_release(wk->snap);
+    loop_fini(&wk->loop);
+}

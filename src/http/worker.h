@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A worker thread of the data plane: its own epoll loop, its own SO_REUSEPORT listening
+ * sockets, its own split state, round-robin cursors and upstream keep-alive pools. Nothing
+ * here is shared with another worker, so the request path takes no lock. [W] */
+#ifndef MESHLET_HTTP_WORKER_H
+#define MESHLET_HTTP_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "http/h1_parse.h"
+#include "lb/split.h"
+#include "model/model.h"
+
+struct worker;
+struct upstream;
+struct h1_conn;
+
+struct proxy_options {
+    struct sockaddr_storage gateway_addr; /* address Gateway listeners bind (port replaced) */
+    socklen_t gateway_addr_len;
+    struct sockaddr_storage mesh_addr; /* the mesh listener */
+    socklen_t mesh_addr_len;
+    struct h1_limits limits;
+};
+
+struct worker_listener {
+    struct loop_watch w;             /* listening socket */
+    struct worker *wk;               /* borrowed: owner */
+    const struct model_listener *ml; /* borrowed from the worker's snapshot */
+};
+
+struct worker {
+    int id;
+    struct loop loop;
+    struct snapshot *snap; /* refcounted */
+    struct split_state split;
+    uint32_t *rr;                      /* owned: round-robin cursor per cluster */
+    struct upstream ***idle;           /* owned: per cluster, per endpoint: idle list head */
+    struct worker_listener *listeners; /* owned */
+    size_t n_listeners;
+    const struct proxy_options *opt; /* borrowed */
+    pthread_t thread;
+    uint64_t requests;     /* served by this worker (for tests and stats) */
+    struct h1_conn *conns; /* open client connections (closed at exit) */
+    void **dead;           /* owned: objects to free after this batch */
+    size_t n_dead, cap_dead;
+};
+
+/* Set up <wk> for <snap> (acquired): listening sockets bound now, so errors surface before
+ * any thread starts. 0 or -errno, with what failed in <err>. [M] */
+int worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy_options *opt,
+                char *err, size_t err_len);
+
+/* Start the thread / ask it to stop / wait for it and free everything. [M] */
+int worker_start(struct worker *wk);
+void worker_stop(struct worker *wk);
+void worker_join(struct worker *wk);
+
+/* An idle upstream connection to endpoint <ep> of cluster <c>, or NULL. [W] */
+struct upstream *worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep);
+
+/* Park a finished upstream connection for reuse. [W] */
+void worker_put_idle(struct worker *wk, struct upstream *u);
+
+#endif

@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A test backend: answers every request with JSON naming its version and what it saw.
+
+Paths: /status/<code> answers that status; /chunked answers with a chunked body;
+/echo returns the request body. Everything else: 200 with the JSON description.
+Run as a thread (Backend(...).start()) or as a script: backend.py PORT VERSION.
+"""
+import http.server
+import json
+import socketserver
+import sys
+import threading
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # head and body go out in two writes
+
+    def log_message(self, *args):
+        pass
+
+    def _body(self):
+        n = int(self.headers.get("content-length") or 0)
+        if n:
+            return self.rfile.read(n)
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return b""
+
+    def _handle(self):
+        body = self._body()
+        self.server.hits.append(self.path)
+        if self.path.startswith("/status/"):
+            code = int(self.path.split("/")[2])
+            payload = json.dumps({"version": self.server.version, "status": code}).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        if "chunked" in self.path:
+            self.send_response(200)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            for part in (b"hello ", b"chunked ", b"world"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        payload = json.dumps({
+            "version": self.server.version,
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("latin-1"),
+        }).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-backend-version", self.server.version)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Backend:
+    """A backend on 127.0.0.1:<port> (0: any free port) answering as <version>."""
+
+    def __init__(self, version, port=0):
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.server.version = version
+        self.server.hits = []
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+
+    @property
+    def hits(self):
+        return self.server.hits
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+if __name__ == "__main__":
+    b = Backend(sys.argv[2], int(sys.argv[1]))
+    b.server.serve_forever()
