@@ -38,13 +38,19 @@ HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 # Keep test objects between runs (they are intermediate files of the test binaries).
 .SECONDARY:
 
-all: $(BIN)
+BACKEND := $(BUILD)/backend
+
+all: $(BIN) $(BACKEND)
+
+$(BACKEND): $(BUILD)/tests/backend/backend.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 help:
 	@echo "make           build ./meshlet"
 	@echo "make test      install missing packages, build, run unit and e2e tests"
 	@echo "make asan      the same under ASan + UBSan"
-	@echo "make run       install, build, check and show the demo canary"
+	@echo "make run       install, build, start the demo canary (backends + meshlet)"
 	@echo "make bench     config-load benchmark (bench/README.md)"
 	@echo "make lint      clang-format check, house rules, layer rule"
 	@echo "make fmt       apply clang-format"
@@ -81,7 +87,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory e2e
 
-FMT_FILES = $(shell find src tests/unit fuzz -name '*.[ch]' 2>/dev/null | sort)
+FMT_FILES = $(shell find src tests/unit tests/backend fuzz -name '*.[ch]' 2>/dev/null | sort)
 
 lint:
 	$(Q)clang-format --dry-run -Werror $(FMT_FILES)
@@ -98,7 +104,7 @@ asan: deps
 	    all unit e2e
 
 run: deps all
-	$(Q)./$(BIN) check examples/canary/ && echo "meshlet: the demo canary config is valid (see README for what runs today)"
+	$(Q)scripts/demo.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
