@@ -21,6 +21,31 @@ buf_init(struct buf *b, size_t initial, size_t max_bytes)
 }
 
 void
+buf_init_empty(struct buf *b, size_t max_bytes)
+{
+    memset(b, 0, sizeof(*b));
+    b->max_bytes = max_bytes;
+}
+
+void
+buf_attach(struct buf *b, void *block, size_t size)
+{
+    b->data = block;
+    b->cap = size;
+    b->rd = b->wr = 0;
+}
+
+void *
+buf_detach(struct buf *b, size_t *size)
+{
+    void *p = b->data;
+    *size = b->cap;
+    b->data = NULL;
+    b->cap = b->rd = b->wr = 0;
+    return p;
+}
+
+void
 buf_fini(struct buf *b)
 {
     free(b->data);
@@ -39,7 +64,7 @@ buf_reserve(struct buf *b, size_t n)
     }
     size_t need = b->wr + n;
     if (need > b->max_bytes) return -ENOBUFS;
-    size_t cap = b->cap;
+    size_t cap = b->cap ? b->cap : 4096;
     while (cap < need) cap *= 2;
     if (cap > b->max_bytes) cap = b->max_bytes;
     char *p = realloc(b->data, cap);

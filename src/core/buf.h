@@ -16,6 +16,16 @@ struct buf {
 
 /* Empty buffer of <initial> bytes that may grow to <max_bytes>. 0 or -ENOMEM. */
 int buf_init(struct buf *b, size_t initial, size_t max_bytes);
+
+/* A buffer with no storage yet (idle connections hold none): the first reserve takes
+ * storage from buf_attach() or, failing that, malloc. */
+void buf_init_empty(struct buf *b, size_t max_bytes);
+
+/* Give an empty buffer <block> of <size> bytes as its storage (owned from now on). */
+void buf_attach(struct buf *b, void *block, size_t size);
+
+/* Take the storage back from an empty buffer (NULL when it has none); *size is its size. */
+void *buf_detach(struct buf *b, size_t *size);
 void buf_fini(struct buf *b);
 
 static inline size_t

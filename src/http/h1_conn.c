@@ -17,6 +17,7 @@
 #include "core/now.h"
 #include "core/prng.h"
 #include "core/sock.h"
+#include <arpa/inet.h>
 #include "http/h1_int.h"
 #include "model/route.h"
 
@@ -42,40 +43,102 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
                const struct sockaddr_storage *peer)
 {
     struct h1_conn *c = calloc(1, sizeof(*c));
-    if (!c) goto fail;
+    if (!c) {
+        close(fd);
+        return;
+    }
     const struct h1_limits *lim = &wk->opt->limits;
-    if (buf_init(&c->in, 16384, lim->max_head_bytes + 65536)) goto fail_c;
-    if (buf_init(&c->out, 16384, 4 << 20)) goto fail_in;
+    buf_init_empty(&c->in, lim->max_head_bytes + 65536);
+    buf_init_empty(&c->out, 4 << 20);
     c->w.fd = fd;
     c->w.cb = on_io;
     c->wk = wk;
     c->ml = ml;
     c->in_ready = true;
-    sock_format_ip(peer, c->peer_ip, sizeof(c->peer_ip));
-    if (loop_add(&wk->loop, &c->w, LOOP_IN | LOOP_OUT)) goto fail_out;
+    c->peer_family = (uint8_t)peer->ss_family;
+    if (peer->ss_family == AF_INET6)
+        memcpy(c->peer, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+    else
+        memcpy(c->peer, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+    if (loop_add(&wk->loop, &c->w, LOOP_IN | LOOP_OUT)) {
+        free(c);
+        close(fd);
+        return;
+    }
     c->next = wk->conns;
     if (wk->conns) wk->conns->prev = c;
     wk->conns = c;
     h1_conn_pump(c);
-    return;
-fail_out:
-    buf_fini(&c->out);
-fail_in:
-    buf_fini(&c->in);
-fail_c:
-    free(c);
-fail:
-    close(fd);
+}
+
+void
+h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len)
+{
+    inet_ntop(c->peer_family == AF_INET6 ? AF_INET6 : AF_INET, c->peer, buf, (socklen_t)len);
+}
+
+/* Buffer storage comes from the worker's pool of blocks and goes back as soon as a buffer
+ * is empty, so an idle keep-alive connection holds no buffer memory. */
+static void
+buf_ensure(struct worker *wk, struct buf *b)
+{
+    if (!b->data) buf_attach(b, worker_block_get(wk), WORKER_BLOCK_BYTES);
+}
+
+static void
+buf_shed(struct worker *wk, struct buf *b)
+{
+    if (!b->data || !buf_empty(b)) return;
+    size_t size;
+    void *p = buf_detach(b, &size);
+    if (size == WORKER_BLOCK_BYTES)
+        worker_block_put(wk, p);
+    else
+        free(p);
+}
+
+static struct h1_exchange *
+exchange_get(struct worker *wk)
+{
+    struct h1_exchange *ex = wk->free_ex;
+    if (ex) {
+        wk->free_ex = ex->next_free;
+        wk->n_free_ex--;
+    } else {
+        ex = malloc(sizeof(*ex));
+        if (!ex) return NULL;
+    }
+    ex->up = NULL;
+    ex->resp_head = false;
+    ex->resp_chunked_out = false;
+    ex->req_body = H1_BODY_NONE;
+    ex->req_sent = false;
+    ex->keep_alive = false;
+    return ex;
+}
+
+static void
+exchange_put(struct h1_conn *c)
+{
+    struct h1_exchange *ex = c->ex;
+    if (!ex) return;
+    c->ex = NULL;
+    struct worker *wk = c->wk;
+    if (ex->up) upstream_close(ex->up);
+    if (wk->n_free_ex < 1024) {
+        ex->next_free = wk->free_ex;
+        wk->free_ex = ex;
+        wk->n_free_ex++;
+    } else {
+        free(ex);
+    }
 }
 
 void
 h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
-    if (c->up) {
-        upstream_close(c->up);
-        c->up = NULL;
-    }
+    exchange_put(c);
     loop_del(&wk->loop, &c->w);
     close(c->w.fd);
     c->w.cb = dead_cb;
@@ -93,21 +156,22 @@ h1_conn_close(struct h1_conn *c)
 static void
 local_reply(struct h1_conn *c, int status, const char *body)
 {
-    bool unread_body = c->state == H1_REQUEST_BODY || c->req_body != H1_BODY_NONE;
-    if (unread_body) c->keep_alive = false;
-    if (reply_local(&c->out, status, body, !c->keep_alive)) c->keep_alive = false;
+    bool unread_body = c->state == H1_REQUEST_BODY || c->ex->req_body != H1_BODY_NONE;
+    bool keep = c->ex->keep_alive && !unread_body;
+    buf_ensure(c->wk, &c->out);
+    if (reply_local(&c->out, status, body, !keep)) keep = false;
     c->state = H1_IDLE;
-    c->req_body = H1_BODY_NONE;
-    if (!c->keep_alive) c->close_after = true;
+    if (!keep) c->close_after = true;
+    exchange_put(c);
 }
 
 /* End the exchange with the upstream, reusable or not. */
 static void
 release_upstream(struct h1_conn *c, bool reusable)
 {
-    struct upstream *u = c->up;
+    struct upstream *u = c->ex->up;
     if (!u) return;
-    c->up = NULL;
+    c->ex->up = NULL;
     u->owner = NULL;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
         worker_put_idle(c->wk, u);
@@ -122,12 +186,12 @@ static void
 abort_exchange(struct h1_conn *c, int status, const char *body)
 {
     release_upstream(c, false);
-    bool head_sent = c->resp_head;
-    c->resp_head = false;
-    if (!c->req_sent) c->keep_alive = false; /* the client stream cannot be resynchronised */
+    bool head_sent = c->ex->resp_head;
+    if (!c->ex->req_sent) c->ex->keep_alive = false; /* the client stream cannot resync */
     if (head_sent) {
         c->close_after = true;
         c->state = H1_IDLE;
+        exchange_put(c);
         return;
     }
     local_reply(c, status, body);
@@ -149,10 +213,11 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         }
     }
     u->owner = c;
-    c->up = u;
+    c->ex->up = u;
     char rid[37];
     prng_uuid(rid);
-    if (c->req.expect_continue && buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
+    if (c->ex->req.expect_continue) buf_ensure(wk, &c->out);
+    if (c->ex->req.expect_continue && buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
         abort_exchange(c, 500, "");
         return false;
     }
@@ -160,15 +225,15 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         abort_exchange(c, 431, "request header too large to forward");
         return false;
     }
-    c->state = c->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
-    c->req_sent = c->req_body == H1_BODY_NONE;
+    c->state = c->ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
+    c->ex->req_sent = c->ex->req_body == H1_BODY_NONE;
     return true;
 }
 
 static void
 redirect(struct h1_conn *c, const struct model_route *r)
 {
-    const struct h1_request *q = &c->req;
+    const struct h1_request *q = &c->ex->req;
     char location[2048];
     const char *scheme = r->redirect_scheme ? r->redirect_scheme : "http";
     const char *path_end = memchr(q->path.ptr, '?', q->path.len);
@@ -196,11 +261,12 @@ redirect(struct h1_conn *c, const struct model_route *r)
         snprintf(location, sizeof(location), "%s://%s%s%.*s", scheme, authority, port,
                  (int)q->path.len, q->path.ptr);
     }
-    bool unread = c->req_body != H1_BODY_NONE;
-    if (unread) c->keep_alive = false;
-    reply_redirect(&c->out, r->redirect_code, location, !c->keep_alive);
-    c->req_body = H1_BODY_NONE;
-    if (!c->keep_alive) c->close_after = true;
+    bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
+    buf_ensure(c->wk, &c->out);
+    reply_redirect(&c->out, r->redirect_code, location, !keep);
+    if (!keep) c->close_after = true;
+    c->state = H1_IDLE;
+    exchange_put(c);
 }
 
 /* Route the parsed request and start the exchange (or answer it ourselves). */
@@ -208,16 +274,14 @@ static void
 start_exchange(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
-    const struct h1_request *q = &c->req;
+    const struct h1_request *q = &c->ex->req;
     wk->requests++;
-    c->start_ms = now_ms();
-    c->keep_alive = q->head.keep_alive;
-    c->head_request = slice_eq(q->method, "HEAD");
-    c->req_body = q->head.body;
-    c->req_left = q->head.content_length;
-    if (c->req_body == H1_BODY_CHUNKED) h1_chunked_init(&c->req_chunks, &wk->opt->limits);
-    c->resp_head = false;
-    c->resp_chunked_out = false;
+    c->ex->start_ms = now_ms();
+    c->ex->keep_alive = q->head.keep_alive;
+    c->ex->head_request = slice_eq(q->method, "HEAD");
+    c->ex->req_body = q->head.body;
+    c->ex->req_left = q->head.content_length;
+    if (c->ex->req_body == H1_BODY_CHUNKED) h1_chunked_init(&c->ex->req_chunks, &wk->opt->limits);
 
     struct route_header hdrs[H1_MAX_HEADERS];
     for (size_t i = 0; i < q->head.n_headers; i++) {
@@ -269,35 +333,36 @@ chunk_out(struct buf *out, const char *p, size_t n)
 static bool
 move_request_body(struct h1_conn *c)
 {
-    struct upstream *u = c->up;
+    struct upstream *u = c->ex->up;
     bool progress = false;
-    while (!buf_empty(&c->in) && buf_len(&u->out) < OUT_HIGH_WATER && !c->req_sent) {
-        if (c->req_body == H1_BODY_LENGTH) {
+    while (!buf_empty(&c->in) && buf_len(&u->out) < OUT_HIGH_WATER && !c->ex->req_sent) {
+        if (c->ex->req_body == H1_BODY_LENGTH) {
             size_t n = buf_len(&c->in);
-            if (n > c->req_left) n = (size_t)c->req_left;
+            if (n > c->ex->req_left) n = (size_t)c->ex->req_left;
             if (buf_append(&u->out, buf_head(&c->in), n)) break;
             buf_consume(&c->in, n);
-            c->req_left -= n;
-            c->req_sent = c->req_left == 0;
+            c->ex->req_left -= n;
+            c->ex->req_sent = c->ex->req_left == 0;
         } else {
             struct slice data;
-            ssize_t rc = h1_chunked_parse(&c->req_chunks, buf_head(&c->in), buf_len(&c->in), &data);
+            ssize_t rc =
+                h1_chunked_parse(&c->ex->req_chunks, buf_head(&c->in), buf_len(&c->in), &data);
             if (rc < 0) {
-                abort_exchange(c, c->req_chunks.status, "invalid chunked request body");
+                abort_exchange(c, c->ex->req_chunks.status, "invalid chunked request body");
                 return true;
             }
             if (data.len && chunk_out(&u->out, data.ptr, data.len)) break;
             buf_consume(&c->in, (size_t)rc);
-            if (h1_chunked_done(&c->req_chunks)) {
+            if (h1_chunked_done(&c->ex->req_chunks)) {
                 buf_append(&u->out, "0\r\n\r\n", 5);
-                c->req_sent = true;
+                c->ex->req_sent = true;
             }
             if (rc == 0) break;
         }
         progress = true;
     }
-    if (c->req_sent && c->state == H1_REQUEST_BODY) c->state = H1_WAIT;
-    if (!c->req_sent && c->in_eof && buf_empty(&c->in)) {
+    if (c->ex->req_sent && c->state == H1_REQUEST_BODY) c->state = H1_WAIT;
+    if (!c->ex->req_sent && c->in_eof && buf_empty(&c->in)) {
         abort_exchange(c, 400, "request body cut short");
         return true;
     }
@@ -307,27 +372,28 @@ move_request_body(struct h1_conn *c)
 static void
 finish_exchange(struct h1_conn *c)
 {
-    bool reusable = c->req_sent && c->resp.head.keep_alive && c->resp_body != H1_BODY_UNTIL_CLOSE;
+    struct h1_exchange *ex = c->ex;
+    bool reusable =
+        ex->req_sent && ex->resp.head.keep_alive && ex->resp_body != H1_BODY_UNTIL_CLOSE;
     release_upstream(c, reusable);
-    c->resp_head = false;
     c->state = H1_IDLE;
-    c->req_body = H1_BODY_NONE;
-    if (!c->keep_alive || !c->req_sent) c->close_after = true;
+    if (!ex->keep_alive || !ex->req_sent) c->close_after = true;
+    exchange_put(c);
 }
 
 /* Parse the response head, then move body bytes to the client. */
 static bool
 move_response(struct h1_conn *c)
 {
-    struct upstream *u = c->up;
+    struct upstream *u = c->ex->up;
     const struct h1_limits *lim = &c->wk->opt->limits;
-    if (u->failed && !c->resp_head) {
+    if (u->failed && !c->ex->resp_head) {
         abort_exchange(c, 503,
                        "upstream connect error or disconnect/reset before headers. "
                        "reset reason: connection failure"); /* UF */
         return true;
     }
-    if (!c->resp_head) {
+    if (!c->ex->resp_head) {
         if (buf_empty(&u->in)) {
             if (u->eof) {
                 abort_exchange(c, 503,
@@ -337,8 +403,8 @@ move_response(struct h1_conn *c)
             }
             return false;
         }
-        ssize_t n =
-            h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->head_request, &c->resp);
+        ssize_t n = h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->ex->head_request,
+                                      &c->ex->resp);
         if (n == H1_NEED_MORE) {
             if (u->eof) {
                 abort_exchange(c, 503,
@@ -352,66 +418,68 @@ move_response(struct h1_conn *c)
             abort_exchange(c, 502, "invalid response from upstream");
             return true;
         }
-        if (c->resp.code < 200 && c->resp.code != 101) { /* interim: drop, read on */
+        if (c->ex->resp.code < 200 && c->ex->resp.code != 101) { /* interim: drop, read on */
             buf_consume(&u->in, (size_t)n);
             return true;
         }
         buf_consume(&u->in, (size_t)n);
-        c->resp_body = c->resp.head.body;
-        c->resp_left = c->resp.head.content_length;
-        if (c->resp_body == H1_BODY_CHUNKED) h1_chunked_init(&c->resp_chunks, lim);
-        if (c->resp_body == H1_BODY_CHUNKED || c->resp_body == H1_BODY_UNTIL_CLOSE) {
-            c->resp_chunked_out = c->req.head.minor == 1;
-            if (!c->resp_chunked_out) c->keep_alive = false;
+        c->ex->resp_body = c->ex->resp.head.body;
+        c->ex->resp_left = c->ex->resp.head.content_length;
+        if (c->ex->resp_body == H1_BODY_CHUNKED) h1_chunked_init(&c->ex->resp_chunks, lim);
+        if (c->ex->resp_body == H1_BODY_CHUNKED || c->ex->resp_body == H1_BODY_UNTIL_CLOSE) {
+            c->ex->resp_chunked_out = c->ex->req.head.minor == 1;
+            if (!c->ex->resp_chunked_out) c->ex->keep_alive = false;
         }
-        if (!c->req_sent) c->keep_alive = false;
-        if (headers_response(&c->out, c, now_ms() - c->start_ms)) {
+        if (!c->ex->req_sent) c->ex->keep_alive = false;
+        buf_ensure(c->wk, &c->out);
+        if (headers_response(&c->out, c, now_ms() - c->ex->start_ms)) {
             abort_exchange(c, 502, "response header too large");
             return true;
         }
-        c->resp_head = true;
+        c->ex->resp_head = true;
     }
-    bool progress = false, done = c->resp_body == H1_BODY_NONE;
+    bool progress = false, done = c->ex->resp_body == H1_BODY_NONE;
     while (!done && !buf_empty(&u->in) && buf_len(&c->out) < OUT_HIGH_WATER) {
-        if (c->resp_body == H1_BODY_LENGTH) {
+        if (c->ex->resp_body == H1_BODY_LENGTH) {
             size_t n = buf_len(&u->in);
-            if (n > c->resp_left) n = (size_t)c->resp_left;
+            if (n > c->ex->resp_left) n = (size_t)c->ex->resp_left;
             if (buf_append(&c->out, buf_head(&u->in), n)) break;
             buf_consume(&u->in, n);
-            c->resp_left -= n;
-            done = c->resp_left == 0;
-        } else if (c->resp_body == H1_BODY_CHUNKED) {
+            c->ex->resp_left -= n;
+            done = c->ex->resp_left == 0;
+        } else if (c->ex->resp_body == H1_BODY_CHUNKED) {
             struct slice data;
             ssize_t rc =
-                h1_chunked_parse(&c->resp_chunks, buf_head(&u->in), buf_len(&u->in), &data);
+                h1_chunked_parse(&c->ex->resp_chunks, buf_head(&u->in), buf_len(&u->in), &data);
             if (rc < 0) {
                 abort_exchange(c, 502, "invalid chunked response");
                 return true;
             }
             if (data.len) {
-                int e = c->resp_chunked_out ? chunk_out(&c->out, data.ptr, data.len)
-                                            : buf_append(&c->out, data.ptr, data.len);
+                int e = c->ex->resp_chunked_out ? chunk_out(&c->out, data.ptr, data.len)
+                                                : buf_append(&c->out, data.ptr, data.len);
                 if (e) break;
             }
             buf_consume(&u->in, (size_t)rc);
-            done = h1_chunked_done(&c->resp_chunks);
+            done = h1_chunked_done(&c->ex->resp_chunks);
             if (rc == 0 && !done) break;
         } else { /* until close */
             size_t n = buf_len(&u->in);
-            int e = c->resp_chunked_out ? chunk_out(&c->out, buf_head(&u->in), n)
-                                        : buf_append(&c->out, buf_head(&u->in), n);
+            int e = c->ex->resp_chunked_out ? chunk_out(&c->out, buf_head(&u->in), n)
+                                            : buf_append(&c->out, buf_head(&u->in), n);
             if (e) break;
             buf_consume(&u->in, n);
         }
         progress = true;
     }
-    if (!done && c->resp_body == H1_BODY_UNTIL_CLOSE && u->eof && buf_empty(&u->in)) done = true;
+    if (!done && c->ex->resp_body == H1_BODY_UNTIL_CLOSE && u->eof && buf_empty(&u->in))
+        done = true;
     if (!done && u->eof && buf_empty(&u->in)) {
         abort_exchange(c, 502, "upstream closed mid-response");
         return true;
     }
     if (done) {
-        if (c->resp_chunked_out && c->resp_body != H1_BODY_NONE)
+        if (c->ex->resp_chunked_out && c->ex->resp_body != H1_BODY_NONE)
             buf_append(&c->out, "0\r\n\r\n", 5);
         finish_exchange(c);
         return true;
@@ -420,9 +488,9 @@ move_response(struct h1_conn *c)
 }
 
 static bool
-upstream_io(struct h1_conn *c, bool *dead)
+upstream_io(struct h1_conn *c)
 {
-    struct upstream *u = c->up;
+    struct upstream *u = c->ex->up;
     bool progress = false;
     if (!u->connected || u->failed) return false;
     if (!buf_empty(&u->out)) {
@@ -446,22 +514,23 @@ upstream_io(struct h1_conn *c, bool *dead)
             u->in_ready = false;
         } else if (n != -ENOBUFS) {
             u->eof = true;
-            u->failed = !c->resp_head && buf_empty(&u->in);
+            u->failed = !c->ex->resp_head && buf_empty(&u->in);
             progress = true;
         }
     }
-    (void)dead;
     return progress;
 }
 
 void
 h1_conn_pump(struct h1_conn *c)
 {
-    const struct h1_limits *lim = &c->wk->opt->limits;
+    struct worker *wk = c->wk;
+    const struct h1_limits *lim = &wk->opt->limits;
     for (int guard = 0; guard < 1000; guard++) {
         bool progress = false;
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after) {
+            buf_ensure(wk, &c->in);
             size_t room = c->in.cap - c->in.wr;
             ssize_t n = buf_read_fd(&c->in, c->w.fd);
             if (n > 0) {
@@ -479,32 +548,36 @@ h1_conn_pump(struct h1_conn *c)
             }
         }
         /* A new request. */
-        if (c->state == H1_IDLE && !c->up && !c->close_after && !buf_empty(&c->in) &&
+        if (c->state == H1_IDLE && !(c->ex && c->ex->up) && !c->close_after && !buf_empty(&c->in) &&
             buf_len(&c->out) < OUT_HIGH_WATER) {
-            ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->req);
+            if (!c->ex && !(c->ex = exchange_get(wk))) {
+                h1_conn_close(c);
+                return;
+            }
+            ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->ex->req);
             if (n == H1_BAD) {
-                c->keep_alive = false;
-                c->req_body = H1_BODY_NONE;
-                reply_local(&c->out, c->req.head.status, c->req.head.error, true);
+                buf_ensure(wk, &c->out);
+                reply_local(&c->out, c->ex->req.head.status, c->ex->req.head.error, true);
                 c->close_after = true;
+                exchange_put(c);
                 progress = true;
             } else if (n > 0) {
-                /* Slices point into c->in: keep the head there until the exchange starts;
-                 * the upstream head is written right away, then the head is dropped. */
+                /* The request's slices point into c->in: the exchange starts (and writes the
+                 * upstream head) before the head is dropped from the buffer. */
                 start_exchange(c);
                 buf_consume(&c->in, (size_t)n);
                 progress = true;
             } else if (c->in_eof) {
                 c->close_after = true;
+                exchange_put(c);
             }
-        } else if (c->state == H1_IDLE && !c->up && c->in_eof && buf_empty(&c->in)) {
+        } else if (c->state == H1_IDLE && !c->ex && c->in_eof && buf_empty(&c->in)) {
             c->close_after = true;
         }
-        if (c->up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
-        if (c->up) {
-            bool dead = false;
-            progress |= upstream_io(c, &dead);
-            if (c->up) progress |= move_response(c);
+        if (c->ex && c->ex->up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
+        if (c->ex && c->ex->up) {
+            progress |= upstream_io(c);
+            if (c->ex && c->ex->up) progress |= move_response(c);
         }
         /* Write to the client. */
         if (!buf_empty(&c->out)) {
@@ -516,10 +589,12 @@ h1_conn_pump(struct h1_conn *c)
                 return;
             }
         }
-        if (c->close_after && buf_empty(&c->out) && !c->up) {
+        if (c->close_after && buf_empty(&c->out) && !(c->ex && c->ex->up)) {
             h1_conn_close(c);
             return;
         }
-        if (!progress) return;
+        if (!progress) break;
     }
+    buf_shed(wk, &c->in);
+    buf_shed(wk, &c->out);
 }

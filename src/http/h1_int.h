@@ -30,29 +30,16 @@ struct upstream {
     struct upstream *next, *prev; /* idle list links */
 };
 
-/* A downstream (client) connection and its current exchange. */
-struct h1_conn {
-    struct loop_watch w;
-    struct worker *wk;               /* borrowed */
-    const struct model_listener *ml; /* borrowed: the listener it arrived on */
-    char peer_ip[64];
-    struct buf in, out;
-    bool in_ready, in_eof;
-    bool close_after; /* close once out is flushed */
-    enum {
-        H1_IDLE,         /* waiting for a request head */
-        H1_REQUEST_BODY, /* forwarding the request body */
-        H1_WAIT,         /* request sent; waiting for the response to end */
-        H1_LOCAL,        /* a local reply is being flushed */
-    } state;
+/* One request/response exchange: parse scratch, framing state, the upstream. Taken from
+ * the worker's pool when a request starts arriving, given back when it ends, so an idle
+ * keep-alive connection holds none of it. */
+struct h1_exchange {
     struct h1_request req;
     bool keep_alive; /* keep the client connection after this exchange */
-    /* request body */
     enum h1_body req_body;
     uint64_t req_left;
     struct h1_chunked req_chunks;
     bool req_sent; /* the whole request is in the upstream buffer */
-    /* upstream side */
     struct upstream *up;
     bool resp_head; /* response head forwarded */
     struct h1_response resp;
@@ -62,12 +49,34 @@ struct h1_conn {
     bool resp_chunked_out; /* we chunk-encode towards the client */
     bool head_request;
     uint64_t start_ms;
+    struct h1_exchange *next_free; /* worker pool link */
+};
+
+/* A downstream (client) connection: small while idle (buffers and exchange released). */
+struct h1_conn {
+    struct loop_watch w;
+    struct worker *wk;               /* borrowed */
+    const struct model_listener *ml; /* borrowed: the listener it arrived on */
+    struct buf in, out;              /* storage released while empty */
+    struct h1_exchange *ex;          /* the current exchange, or NULL */
+    uint8_t peer[16];                /* client address (IPv4 in the first 4 bytes) */
+    uint8_t peer_family;
+    bool in_ready, in_eof;
+    bool close_after; /* close once out is flushed */
+    enum {
+        H1_IDLE,         /* waiting for a request head */
+        H1_REQUEST_BODY, /* forwarding the request body */
+        H1_WAIT,         /* request sent; waiting for the response to end */
+    } state;
     struct h1_conn *next, *prev; /* the worker's list of open connections */
 };
 
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
+
+/* The client address as text. */
+void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
 
 /* headers.c: write the head to send upstream / downstream into <out>. */
 int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);

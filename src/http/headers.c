@@ -66,7 +66,7 @@ put_header(struct buf *out, struct slice name, struct slice value)
 int
 headers_request(struct buf *out, const struct h1_conn *c, const char *request_id)
 {
-    const struct h1_request *r = &c->req;
+    const struct h1_request *r = &c->ex->req;
     const struct h1_head *h = &r->head;
     char line[128];
     int rc = put(out, r->method.ptr, r->method.len);
@@ -89,13 +89,15 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         rc = put_header(out, n, h->headers[i].value);
     }
     if (rc) return rc;
+    char ip[64];
+    h1_conn_peer_ip(c, ip, sizeof(ip));
     if (xff) {
-        int n = snprintf(line, sizeof(line), ", %s\r\n", c->peer_ip);
+        int n = snprintf(line, sizeof(line), ", %s\r\n", ip);
         rc = put(out, "x-forwarded-for: ", 17);
         if (!rc) rc = put(out, xff->value.ptr, xff->value.len);
         if (!rc) rc = put(out, line, (size_t)n);
     } else {
-        int n = snprintf(line, sizeof(line), "x-forwarded-for: %s\r\n", c->peer_ip);
+        int n = snprintf(line, sizeof(line), "x-forwarded-for: %s\r\n", ip);
         rc = put(out, line, (size_t)n);
     }
     if (!rc && !have_xfp) rc = put(out, "x-forwarded-proto: http\r\n", 25);
@@ -103,10 +105,10 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         int n = snprintf(line, sizeof(line), "x-request-id: %s\r\n", request_id);
         rc = put(out, line, (size_t)n);
     }
-    if (!rc && c->req_body == H1_BODY_LENGTH) {
+    if (!rc && c->ex->req_body == H1_BODY_LENGTH) {
         int n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", h->content_length);
         rc = put(out, line, (size_t)n);
-    } else if (!rc && c->req_body == H1_BODY_CHUNKED) {
+    } else if (!rc && c->ex->req_body == H1_BODY_CHUNKED) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
     if (!rc) rc = put(out, "\r\n", 2);
@@ -116,7 +118,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
 int
 headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
 {
-    const struct h1_response *r = &c->resp;
+    const struct h1_response *r = &c->ex->resp;
     const struct h1_head *h = &r->head;
     char line[160];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->code);
@@ -137,15 +139,15 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
     n = snprintf(line, sizeof(line),
                  "server: meshlet\r\nx-envoy-upstream-service-time: %" PRIu64 "\r\n", upstream_ms);
     rc = put(out, line, (size_t)n);
-    if (!rc && c->resp_body == H1_BODY_LENGTH) {
-        n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", c->resp_left);
+    if (!rc && c->ex->resp_body == H1_BODY_LENGTH) {
+        n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", c->ex->resp_left);
         rc = put(out, line, (size_t)n);
-    } else if (!rc && c->resp_body == H1_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
+    } else if (!rc && c->ex->resp_body == H1_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
         rc = put_header(out, SLICE_LIT("content-length"), cl->value); /* HEAD, 304 */
-    } else if (!rc && c->resp_chunked_out) {
+    } else if (!rc && c->ex->resp_chunked_out) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
-    if (!rc && !c->keep_alive) rc = put(out, "connection: close\r\n", 19);
+    if (!rc && !c->ex->keep_alive) rc = put(out, "connection: close\r\n", 19);
     if (!rc) rc = put(out, "\r\n", 2);
     return rc;
 }

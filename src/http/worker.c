@@ -52,6 +52,33 @@ reap(void *arg)
     wk->n_dead = 0;
 }
 
+void *
+worker_block_get(struct worker *wk)
+{
+    if (wk->n_blocks) return wk->blocks[--wk->n_blocks];
+    return malloc(WORKER_BLOCK_BYTES);
+}
+
+void
+worker_block_put(struct worker *wk, void *block)
+{
+    if (wk->n_blocks == wk->cap_blocks) {
+        size_t cap = wk->cap_blocks ? wk->cap_blocks * 2 : 64;
+        if (cap > 4096) {
+            free(block);
+            return;
+        }
+        void **b = realloc(wk->blocks, cap * sizeof(*b));
+        if (!b) {
+            free(block);
+            return;
+        }
+        wk->blocks = b;
+        wk->cap_blocks = cap;
+    }
+    wk->blocks[wk->n_blocks++] = block;
+}
+
 static struct upstream **
 idle_head(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
@@ -190,6 +217,13 @@ worker_join(struct worker *wk)
     }
     reap(wk);
     free(wk->dead);
+    while (wk->free_ex) {
+        struct h1_exchange *ex = wk->free_ex;
+        wk->free_ex = ex->next_free;
+        free(ex);
+    }
+    for (size_t i = 0; i < wk->n_blocks; i++) free(wk->blocks[i]);
+    free(wk->blocks);
     free(wk->idle);
     free(wk->rr);
     free(wk->listeners);

@@ -19,6 +19,7 @@
 struct worker;
 struct upstream;
 struct h1_conn;
+struct h1_exchange;
 
 struct proxy_options {
     struct sockaddr_storage gateway_addr; /* address Gateway listeners bind (port replaced) */
@@ -45,9 +46,13 @@ struct worker {
     size_t n_listeners;
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
-    uint64_t requests;     /* served by this worker (for tests and stats) */
-    struct h1_conn *conns; /* open client connections (closed at exit) */
-    void **dead;           /* owned: objects to free after this batch */
+    uint64_t requests;           /* served by this worker (for tests and stats) */
+    struct h1_conn *conns;       /* open client connections (closed at exit) */
+    struct h1_exchange *free_ex; /* owned: pool of exchanges */
+    size_t n_free_ex;
+    void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
+    size_t n_blocks, cap_blocks;
+    void **dead; /* owned: objects to free after this batch */
     size_t n_dead, cap_dead;
 };
 
@@ -60,6 +65,11 @@ int worker_init(struct worker *wk, int id, struct snapshot *snap, const struct p
 int worker_start(struct worker *wk);
 void worker_stop(struct worker *wk);
 void worker_join(struct worker *wk);
+
+/* Buffer blocks from the worker's pool: no malloc per request once warm. [W] */
+#define WORKER_BLOCK_BYTES 16384
+void *worker_block_get(struct worker *wk);
+void worker_block_put(struct worker *wk, void *block);
 
 /* An idle upstream connection to endpoint <ep> of cluster <c>, or NULL. [W] */
 struct upstream *worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep);
