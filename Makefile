@@ -126,6 +126,7 @@ fuzz:
 
 bench: all
 	$(Q)bench/run.sh
+	$(Q)bench/proxy.sh
 
 clean:
 	rm -rf build $(BIN)

@@ -19,6 +19,7 @@
 #include "core/sock.h"
 #include <arpa/inet.h>
 #include "http/h1_int.h"
+#include "lb/lb.h"
 #include "model/route.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
@@ -201,7 +202,11 @@ static bool
 start_upstream(struct h1_conn *c, const struct model_cluster *cl)
 {
     struct worker *wk = c->wk;
-    size_t ep = wk->rr[cl->index]++ % cl->n_endpoints;
+    if (!wk->rr[cl->index] && !(wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t)))) {
+        local_reply(c, 503, "out of memory");
+        return false;
+    }
+    size_t ep = lb_rr_pick(wk->rr[cl->index], cl);
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u) {
         u = upstream_open(wk, cl, ep);

@@ -225,6 +225,7 @@ worker_join(struct worker *wk)
     for (size_t i = 0; i < wk->n_blocks; i++) free(wk->blocks[i]);
     free(wk->blocks);
     free(wk->idle);
+    for (size_t i = 0; wk->rr && i < wk->snap->n_clusters; i++) free(wk->rr[i]);
     free(wk->rr);
     free(wk->listeners);
     split_fini(&wk->split);

@@ -40,7 +40,7 @@ struct worker {
     struct loop loop;
     struct snapshot *snap; /* refcounted */
     struct split_state split;
-    uint32_t *rr;                      /* owned: round-robin cursor per cluster */
+    int64_t **rr;                      /* owned: per cluster, a counter per endpoint (lb_rr) */
     struct upstream ***idle;           /* owned: per cluster, per endpoint: idle list head */
     struct worker_listener *listeners; /* owned */
     size_t n_listeners;

@@ -497,6 +497,59 @@ mesh_bound(const struct virtual_service *vs)
     return false;
 }
 
+/* reviews.prod.svc.cluster.local also answers as reviews.prod and reviews.prod.svc, and as
+ * reviews from its own namespace, as sidecar virtual hosts do. */
+static void
+add_aliases(struct build *b, struct model_listener *l, const char *fqdn, struct model_vhost *vh)
+{
+    struct arena *a = &b->s->arena;
+    const char *suffix = ".svc.cluster.local";
+    size_t fl = strlen(fqdn), sl = strlen(suffix);
+    if (fl <= sl || strcmp(fqdn + fl - sl, suffix)) return;
+    char *base = arena_strndup(a, fqdn, fl - sl); /* name.ns */
+    char *dot = strchr(base, '.');
+    const char *alts[3] = {base, arena_printf(a, "%s.svc", base), NULL};
+    if (dot && b->opt->ns && !strcmp(dot + 1, b->opt->ns))
+        alts[2] = arena_strndup(a, base, (size_t)(dot - base));
+    for (int i = 0; i < 3; i++)
+        if (alts[i] && !hmap_get(&l->exact, alts[i])) hmap_put(&l->exact, alts[i], vh);
+}
+
+/* A service without a VirtualService still gets Istio's default route on the mesh: every
+ * request to its host goes to the default pool outbound|port||host (§3.2 point 6). */
+static void
+add_default_routes(struct build *b, struct model_listener *l)
+{
+    struct arena *a = &b->s->arena;
+    for (size_t i = 0; i < b->set->len; i++) {
+        const struct resource *r = b->set->items[i];
+        if (r->kind != KIND_SERVICE_ENTRY || !r->spec.se || !r->spec.se->ports_len) continue;
+        const struct service_entry *se = r->spec.se;
+        for (size_t h = 0; h < se->hosts.len; h++) {
+            const char *host = lower_dup(a, se->hosts.v[h]);
+            if (host[0] == '*' || hmap_get(&l->exact, host)) continue;
+            struct port_selector ps = {.number = se->ports[0].number};
+            struct destination d = {.host = host, .port = &ps};
+            struct model_vhost *vh = vhost_get(b, l, host);
+            struct model_route *rt = arena_alloc(a, sizeof(*rt));
+            rt->name = "default";
+            rt->vs = "";
+            rt->action = MODEL_ROUTE;
+            rt->dests = arena_alloc(a, sizeof(*rt->dests));
+            rt->dests[0].cluster = cluster_for(b, &d, r->ns, l->port);
+            rt->dests[0].host = host;
+            rt->dests[0].subset = "";
+            rt->dests[0].weight = 1;
+            rt->n_dests = 1;
+            rt->total_weight = 1;
+            rt->split_offset = b->s->n_split_slots++;
+            vh->routes = rt;
+            vh->n_routes = 1;
+            add_aliases(b, l, host, vh);
+        }
+    }
+}
+
 /* The mesh listener: VirtualServices bound to mesh; for one host the oldest wins (§3.2).
  * Hosts answer to their short forms too, as sidecar virtual hosts do. */
 static void
@@ -513,21 +566,10 @@ build_mesh(struct build *b, size_t *cap)
             struct model_vhost *vh = vhost_get(b, l, fqdn);
             if (vh->n_routes) continue;
             add_routes(b, vh, r, "mesh", l->port);
-            /* reviews.prod.svc.cluster.local also answers as reviews (from its namespace),
-             * reviews.prod and reviews.prod.svc. */
-            const char *suffix = ".svc.cluster.local";
-            size_t fl = strlen(fqdn), sl = strlen(suffix);
-            if (fl > sl && !strcmp(fqdn + fl - sl, suffix)) {
-                char *base = arena_strndup(a, fqdn, fl - sl); /* name.ns */
-                char *dot = strchr(base, '.');
-                const char *alts[3] = {base, arena_printf(a, "%s.svc", base), NULL};
-                if (dot && b->opt->ns && !strcmp(dot + 1, b->opt->ns))
-                    alts[2] = arena_strndup(a, base, (size_t)(dot - base));
-                for (int i = 0; i < 3; i++)
-                    if (alts[i] && !hmap_get(&l->exact, alts[i])) hmap_put(&l->exact, alts[i], vh);
-            }
+            add_aliases(b, l, fqdn, vh);
         }
     }
+    add_default_routes(b, l);
 }
 
 struct snapshot *

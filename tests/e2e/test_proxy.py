@@ -233,7 +233,27 @@ def test_pipelined_requests_are_answered_in_order(proxy):
     (b"POST /orders HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: xchunked\r\n\r\n",
      b"501"),
     (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: api.example.com\r\n\r\n", b"414"),
-], ids=["cl-te", "obs-fold", "bare-lf", "two-hosts", "te-unknown", "long-target"])
+    (b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\nX: a\rb\r\n\r\n", b"400"),
+    (b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\nX: a\x00b\r\n\r\n", b"400"),
+    (b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\nX : b\r\n\r\n", b"400"),
+    (b"POST /orders HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),
+    (b"POST /orders HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: +5\r\n\r\nhello", b"400"),
+    (b"POST /orders HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 5\r\n"
+     b"Content-Length: 6\r\n\r\nhello!", b"400"),
+    (b"POST /orders HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked, identity\r\n"
+     b"\r\n", b"400"),
+    (b"GET /orders HTTP/1.1\r\n Host: api.example.com\r\n\r\n", b"400"),
+    (b"GET  /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n", b"400"),
+    (b"GET /orders http/1.1\r\nHost: api.example.com\r\n\r\n", b"400"),
+    (b"GET /orders HTTP/1.1\r\n\r\n", b"400"),
+    (b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\nConnection: content-length\r\n\r\n",
+     b"400"),
+    (b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n" + b"X-Big: " + b"b" * 70000 +
+     b"\r\n\r\n", b"431"),
+], ids=["cl-te", "obs-fold", "bare-lf", "two-hosts", "te-unknown", "long-target", "bare-cr",
+        "nul", "space-before-colon", "te-http10", "cl-plus", "cl-differ", "chunked-not-last",
+        "leading-space-line", "double-space", "lowercase-version", "no-host",
+        "connection-nominates-cl", "huge-header"])
 def test_bad_requests_never_reach_an_upstream(proxy, backends, payload, status):
     before = sum(len(b.hits) for b in backends)
     out = raw(proxy.gw_port, payload)
@@ -282,3 +302,97 @@ def test_run_refuses_a_config_with_errors(meshlet_bin, tmp_path):
                         f"127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=20)
     assert p.returncode == 1
     assert "weight -1 < 0" in p.stderr and "not starting" in p.stderr
+
+
+def test_invalid_chunk_in_request_body_is_400_and_closes(proxy):
+    out = raw(proxy.gw_port, b"POST /orders/echo HTTP/1.1\r\nHost: api.example.com\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n0x10\r\n")
+    assert out.startswith(b"HTTP/1.1 400")
+    assert b"connection: close" in out
+
+
+def test_ten_thousand_requests_split_within_bounds(proxy):
+    """90/10 over 10,000 requests on 4 keep-alive connections (spread over both workers):
+    within 5 sigma of 10% overall and within 1% on every window of 1,000 requests."""
+    conns = [http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10) for _ in range(4)]
+    seen = []
+    for i in range(10000):
+        seen.append(version(get(proxy.gw_port, "/orders/s", conn=conns[i % len(conns)])[1]))
+    for c in conns:
+        c.close()
+    sigma = (10000 * 0.1 * 0.9) ** 0.5
+    assert abs(seen.count("v2") - 1000) <= 5 * sigma
+    for start in range(0, 10000 - 1000 + 1, 50):
+        assert abs(seen[start:start + 1000].count("v2") - 100) <= 10
+
+
+def test_three_way_split(meshlet_bin, tmp_path):
+    bs = [Backend(v).start() for v in ("v1", "v2", "v3")]
+    try:
+        gw = free_port()
+        cfg = canary_config(gw, bs[0].port, bs[1].port)
+        cfg = cfg.replace("  - {address: 127.0.0.1, ports: {http: %d}, labels: {version: v2}}\n"
+                          % bs[1].port,
+                          "  - {address: 127.0.0.1, ports: {http: %d}, labels: {version: v2}}\n"
+                          "  - {address: 127.0.0.1, ports: {http: %d}, labels: {version: v3}}\n"
+                          % (bs[1].port, bs[2].port))
+        cfg = cfg.replace("      weight: 90\n", "      weight: 70\n").replace(
+            "      weight: 10\n", "      weight: 20\n    - destination: {host: orders, subset: v3}\n"
+            "      weight: 10\n")
+        (tmp_path / "c.yaml").write_text(cfg)
+        m = Meshlet(meshlet_bin, tmp_path).start()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", gw, timeout=10)
+            seen = [version(get(gw, "/orders/3", conn=c)[1]) for _ in range(1000)]
+            c.close()
+            assert (seen.count("v1"), seen.count("v2"), seen.count("v3")) == (700, 200, 100)
+        finally:
+            assert m.stop() == 0
+    finally:
+        for b in bs:
+            b.stop()
+
+
+def test_hundred_megabytes_stream_both_ways(proxy):
+    size = 100 << 20
+    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=60)
+
+    def body():
+        block = b"y" * (1 << 20)
+        for _ in range(size // len(block)):
+            yield block
+
+    c.request("POST", "/orders/count", body=body(), headers={
+        "Host": "api.example.com", "Content-Length": str(size)})
+    r = c.getresponse()
+    assert json.loads(r.read())["bytes"] == size
+    c.request("GET", f"/orders/bytes/{size}", headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    got = 0
+    while True:
+        piece = r.read(1 << 20)
+        if not piece:
+            break
+        got += len(piece)
+    assert got == size
+    c.close()
+
+
+def test_mesh_default_route_for_a_service_without_virtual_service(meshlet_bin, tmp_path,
+                                                                 backends):
+    (tmp_path / "c.yaml").write_text(f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ratings, namespace: shop}}
+spec:
+  hosts: [ratings.shop.svc.cluster.local]
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {backends[0].port}}}}}]
+""")
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "shop")).start()
+    try:
+        r, data = get(m.mesh_port, "/r", host="ratings")
+        assert r.status == 200 and version(data) == "v1"
+    finally:
+        assert m.stop() == 0

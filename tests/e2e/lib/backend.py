@@ -35,7 +35,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         return b""
 
+    def _count(self):
+        """Read the body in pieces, never whole: {"bytes": n}."""
+        n = int(self.headers.get("content-length") or 0)
+        total = 0
+        while total < n:
+            got = self.rfile.read(min(1 << 20, n - total))
+            if not got:
+                break
+            total += len(got)
+        payload = json.dumps({"version": self.server.version, "bytes": total}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _bytes(self, n):
+        self.send_response(200)
+        self.send_header("content-length", str(n))
+        self.end_headers()
+        block = b"x" * (1 << 20)
+        while n:
+            k = min(n, len(block))
+            self.wfile.write(block[:k])
+            n -= k
+
     def _handle(self):
+        if "/count" in self.path:
+            return self._count()
+        if "/bytes/" in self.path:
+            return self._bytes(int(self.path.rsplit("/", 1)[1]))
         body = self._body()
         self.server.hits.append(self.path)
         if self.path.startswith("/status/"):

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "lb/lb.h"
 #include "lb/split.h"
 
 static void
@@ -91,6 +92,33 @@ test_split_routes_keep_separate_state(void **state)
     split_fini(&st);
 }
 
+static void
+test_lb_rr_honours_endpoint_weights(void **state)
+{
+    (void)state;
+    struct model_endpoint eps[3];
+    memset(eps, 0, sizeof(eps));
+    eps[0].weight = 1;
+    eps[1].weight = 1;
+    eps[2].weight = 2;
+    struct model_cluster c = {.n_endpoints = 3, .endpoints = eps};
+    int64_t cur[3] = {0};
+    size_t count[3] = {0};
+    for (int i = 0; i < 400; i++) count[lb_rr_pick(cur, &c)]++;
+    assert_int_equal(count[0], 100);
+    assert_int_equal(count[1], 100);
+    assert_int_equal(count[2], 200);
+    /* Equal weights: plain round robin, in order. */
+    eps[2].weight = 1;
+    int64_t cur2[3] = {0};
+    size_t last = lb_rr_pick(cur2, &c);
+    for (int i = 0; i < 30; i++) {
+        size_t next = lb_rr_pick(cur2, &c);
+        assert_int_not_equal(next, last);
+        last = next;
+    }
+}
+
 int
 main(void)
 {
@@ -98,6 +126,7 @@ main(void)
         cmocka_unit_test(test_split_90_10_is_exact_in_every_window),
         cmocka_unit_test(test_split_relative_weights_and_cutover),
         cmocka_unit_test(test_split_routes_keep_separate_state),
+        cmocka_unit_test(test_lb_rr_honours_endpoint_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

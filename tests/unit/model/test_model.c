@@ -281,6 +281,51 @@ test_model_mesh_oldest_virtual_service_wins(void **state)
     teardown();
 }
 
+static void
+test_model_mesh_default_route_without_virtual_service(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ratings}\n"
+          "spec:\n  hosts: [ratings.default.svc.cluster.local]\n"
+          "  ports:\n  - {number: 9080, name: http, protocol: HTTP}\n  resolution: STATIC\n"
+          "  endpoints:\n  - {address: 127.0.0.1, weight: 3}\n",
+          15001);
+    assert_string_equal(route_of(15001, "ratings", "POST", "/anything", NULL, 0),
+                        "outbound|9080||ratings.default.svc.cluster.local");
+    /* reviews has no VirtualService here either: default pool with all three endpoints. */
+    const struct model_vhost *vh =
+        model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews.default"));
+    assert_non_null(vh);
+    assert_int_equal(vh->routes[0].dests[0].cluster->n_endpoints, 3);
+    vh = model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("ratings"));
+    assert_int_equal(vh->routes[0].dests[0].cluster->endpoints[0].weight, 3);
+    teardown();
+}
+
+static void
+test_model_subset_with_two_labels(void **state)
+{
+    (void)state;
+    build(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: pay}\n"
+        "spec:\n  hosts: [pay.default.svc.cluster.local]\n"
+        "  ports:\n  - {number: 80, name: http, protocol: HTTP}\n  resolution: STATIC\n"
+        "  endpoints:\n  - {address: 127.0.0.1, labels: {version: v2, zone: a}}\n"
+        "  - {address: 127.0.0.2, labels: {version: v2, zone: b}}\n"
+        "  - {address: 127.0.0.3, labels: {version: v1, zone: a}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: pay}\n"
+        "spec:\n  host: pay\n  subsets:\n  - {name: v2a, labels: {version: v2, zone: a}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: pay}\n"
+        "spec:\n  hosts: [pay]\n  http:\n  - route:\n    - destination: {host: pay, subset: v2a}\n",
+        15001);
+    const struct model_vhost *vh =
+        model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("pay"));
+    const struct model_cluster *c = vh->routes[0].dests[0].cluster;
+    assert_int_equal(c->n_endpoints, 1);
+    assert_string_equal(c->endpoints[0].address, "127.0.0.1");
+    teardown();
+}
+
 int
 main(void)
 {
@@ -292,6 +337,8 @@ main(void)
         cmocka_unit_test(test_model_weights_and_cluster_endpoints),
         cmocka_unit_test(test_model_gateway_listener_merges_and_puts_catch_alls_last),
         cmocka_unit_test(test_model_mesh_oldest_virtual_service_wins),
+        cmocka_unit_test(test_model_mesh_default_route_without_virtual_service),
+        cmocka_unit_test(test_model_subset_with_two_labels),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Request-path benchmark: wrk through meshlet, HAProxy and nginx doing the same 90/10 split
+# with keep-alive upstreams, and wrk straight to a backend (the limit). Proxy pinned on
+# CPU 0 with one worker; wrk and the two backends on CPU 1. Rounds are interleaved; medians
+# are printed with the proxy's CPU time per request (user + system, from /proc) and ratios.
+# Then the memory an idle keep-alive connection costs each proxy. Not a test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-64}
+OUT=build/bench/proxy
+mkdir -p "$OUT"
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; exit 1; }
+
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+V1=$(port); V2=$(port); PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+taskset -c 1 build/backend --listen 127.0.0.1:$V1 --name v1 2>/dev/null & pids+=($!)
+taskset -c 1 build/backend --listen 127.0.0.1:$V2 --name v2 2>/dev/null & pids+=($!)
+
+mkdir -p "$OUT/meshlet"
+cat >"$OUT/meshlet/config.yaml" <<YAML
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bench, namespace: bench}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: $PM, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: svc, namespace: bench}
+spec:
+  hosts: [svc.bench.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: $V1}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: $V2}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: bench}
+spec:
+  host: svc
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc, namespace: bench}
+spec:
+  hosts: ["*"]
+  gateways: [bench]
+  http:
+  - route:
+    - {destination: {host: svc, subset: v1}, weight: 90}
+    - {destination: {host: svc, subset: v2}, weight: 10}
+YAML
+taskset -c 0 ./meshlet run -c "$OUT/meshlet" --workers 1 --listen-address 127.0.0.1 \
+    --admin 127.0.0.1:$ADMIN --mesh-listen 127.0.0.1:$MESH 2>"$OUT/meshlet.log" & pids+=($!)
+MESHLET_PID=$!
+
+cat >"$OUT/haproxy.cfg" <<CFG
+global
+    nbthread 1
+    maxconn 10000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$PH
+    default_backend be
+backend be
+    balance roundrobin
+    server v1 127.0.0.1:$V1 weight 90
+    server v2 127.0.0.1:$V2 weight 10
+CFG
+taskset -c 0 "$HAPROXY" -f "$OUT/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
+HAPROXY_PID=$!
+
+cat >"$OUT/nginx.conf" <<CFG
+worker_processes 1;
+daemon off;
+pid $PWD/$OUT/nginx.pid;
+error_log $PWD/$OUT/nginx-error.log;
+events { worker_connections 10000; }
+http {
+    access_log off;
+    client_body_temp_path $PWD/$OUT; proxy_temp_path $PWD/$OUT;
+    fastcgi_temp_path $PWD/$OUT; uwsgi_temp_path $PWD/$OUT; scgi_temp_path $PWD/$OUT;
+    upstream be { server 127.0.0.1:$V1 weight=9; server 127.0.0.1:$V2 weight=1; keepalive 128; }
+    server {
+        listen 127.0.0.1:$PN;
+        location / {
+            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+CFG
+taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" & pids+=($!)
+NGINX_PID=$!
+sleep 1
+
+# CPU ticks (user + system) of a process and its children threads/processes.
+ticks() {
+    local total=0 p
+    for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+        [ -r /proc/$p/stat ] || continue
+        total=$((total + $(awk '{print $14 + $15}' /proc/$p/stat)))
+    done
+    echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+# run NAME URL PID -> "rps p50_ms p99_ms us_per_req"
+run() {
+    local name=$1 url=$2 pid=$3
+    local t0 t1 out rps p50 p99 reqs
+    t0=$( [ "$pid" = 0 ] && echo 0 || ticks "$pid")
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: api.example.com' "$url")
+    t1=$( [ "$pid" = 0 ] && echo 0 || ticks "$pid")
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+    local us
+    us=$(echo "($t1 - $t0) * 1000000 / $HZ / $reqs" | bc -l)
+    echo "$name $rps $(ms "$p50") $(ms "$p99") $us"
+}
+ms() { # wrk latency "1.23ms" / "850.00us" / "1.2s" -> ms
+    case $1 in *us) echo "${1%us} / 1000" | bc -l ;; *ms) echo "${1%ms}" ;; *s) echo "${1%s} * 1000" | bc -l ;; *) echo 0 ;; esac
+}
+
+for r in $(seq "$ROUNDS"); do
+    run direct "http://127.0.0.1:$V1/" 0
+    run meshlet "http://127.0.0.1:$PM/orders" "$MESHLET_PID"
+    run haproxy "http://127.0.0.1:$PH/orders" "$HAPROXY_PID"
+    run nginx "http://127.0.0.1:$PN/orders" "$NGINX_PID"
+done >"$OUT/rounds.txt"
+
+# Split check: what meshlet actually sent to v2 (one connection, 1000 requests).
+v2=$(for i in $(seq 1000); do printf 'http://127.0.0.1:%s/orders ' "$PM"; done |
+     xargs curl -s -H 'Host: api.example.com' | grep -o '"v2"' | wc -l)
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/rounds.txt" | median; }
+printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
+    "$ROUNDS" "$DURATION" "$CONNS"
+printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
+for n in direct meshlet haproxy nginx; do
+    printf '%-8s %12.0f %9.2f %9.2f %14.2f\n' $n "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(col $n 5)"
+done
+m_rps=$(col meshlet 2); m_cpu=$(col meshlet 5)
+printf '\nratios: meshlet/haproxy requests/s x%.2f, CPU x%.2f; meshlet/nginx requests/s x%.2f, CPU x%.2f; meshlet/direct requests/s x%.2f\n' \
+    "$(echo "$m_rps / $(col haproxy 2)" | bc -l)" "$(echo "$m_cpu / $(col haproxy 5)" | bc -l)" \
+    "$(echo "$m_rps / $(col nginx 2)" | bc -l)" "$(echo "$m_cpu / $(col nginx 5)" | bc -l)" \
+    "$(echo "$m_rps / $(col direct 2)" | bc -l)"
+echo "meshlet split check: $v2 of 1000 requests on one connection went to v2 (90/10)"
+
+# Idle keep-alive connection memory: RSS growth for 2000 idle connections.
+idle() {
+    local pid=$1 port=$2
+    /usr/bin/python3 - "$pid" "$port" <<'PY'
+import socket, sys, time
+pid, port = int(sys.argv[1]), int(sys.argv[2])
+def rss(p):
+    kb = 0
+    for q in [p] + [int(c) for c in open(f"/proc/{p}/task/{p}/children").read().split()]:
+        for line in open(f"/proc/{q}/status"):
+            if line.startswith("VmRSS:"):
+                kb += int(line.split()[1])
+    return kb
+socks = []
+before = rss(pid)
+for _ in range(2000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
+    socks.append(s)
+for s in socks:
+    s.settimeout(5)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+time.sleep(0.5)
+after = rss(pid)
+print(f"{(after - before) * 1024 / 2000:.0f}")
+for s in socks:
+    s.close()
+PY
+}
+printf '\nidle keep-alive connection (RSS growth / 2000 connections, after one request each):\n'
+printf '  meshlet %s bytes, haproxy %s bytes, nginx %s bytes\n' \
+    "$(idle "$MESHLET_PID" "$PM")" "$(idle "$HAPROXY_PID" "$PH")" "$(idle "$NGINX_PID" "$PN")"
