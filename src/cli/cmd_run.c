@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `meshlet run`: load and check the config (refusing to start on errors), compile the
  * snapshot, start the workers and the admin server, and stop cleanly on SIGTERM/SIGINT. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -127,10 +128,23 @@ cmd_run(int argc, char **argv)
         config_fini(&set);
         return rc ? CLI_USAGE : CLI_ERRORS;
     }
-    struct model_options mopt = {
-        .gateways = gateways, .n_gateways = n_gateways, .mesh_port = sock_local_port(-1), .ns = ns};
-    const struct sockaddr_in *mesh_in = (const struct sockaddr_in *)&popt.mesh_addr;
-    mopt.mesh_port = ntohs(mesh_in->sin_port);
+    struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
+    mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
+                         ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
+                         : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);
+    /* Say plainly what is not enforced yet rather than pretend. */
+    for (size_t i = 0; i < set.len; i++) {
+        const struct resource *r = set.items[i];
+        if (r->kind == KIND_DESTINATION_RULE && r->spec.dr && r->spec.dr->traffic_policy &&
+            r->spec.dr->traffic_policy->tls && r->spec.dr->traffic_policy->tls->mode.set &&
+            r->spec.dr->traffic_policy->tls->mode.v != TLS_DISABLE) {
+            fprintf(stderr,
+                    "meshlet: note: DestinationRule %s/%s asks for TLS to its upstreams; "
+                    "this build connects in plain text (mutual TLS is not implemented "
+                    "yet)\n",
+                    r->ns, r->name);
+        }
+    }
     char err[512];
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
     diag_list_fini(&dl);
@@ -155,17 +169,18 @@ cmd_run(int argc, char **argv)
     memset(&admin, 0, sizeof(admin));
     int exit_code = CLI_OK;
     size_t started = 0, inited = 0;
-    if (!wks || loop_init(&main_loop)) {
+    bool main_loop_ok = wks && loop_init(&main_loop) == 0;
+    if (!main_loop_ok) {
         fprintf(stderr, "meshlet run: out of resources\n");
         free(wks);
         model_release(snap);
         return CLI_ERRORS;
     }
-    for (long i = 0; i < workers; i++, inited++) {
-        if (worker_init(&wks[i], (int)i, snap, &popt, err, sizeof(err))) {
+    for (; inited < (size_t)workers; inited++) {
+        if (worker_init(&wks[inited], (int)inited, snap, &popt, err, sizeof(err))) {
             fprintf(stderr, "meshlet run: %s\n", err);
             exit_code = CLI_ERRORS;
-            inited++;
+            inited++; /* partly set up: worker_join frees what it holds */
             goto stop;
         }
     }
@@ -203,10 +218,9 @@ cmd_run(int argc, char **argv)
     close(sigs.w.fd);
 stop:
     for (size_t i = 0; i < started; i++) worker_stop(&wks[i]);
-    for (size_t i = 0; i < started; i++) worker_join(&wks[i]);
+    for (size_t i = 0; i < inited; i++) worker_join(&wks[i], i < started);
     admin_fini(&admin);
-    loop_fini(&main_loop);
-    (void)inited;
+    if (main_loop_ok) loop_fini(&main_loop);
     free(wks);
     model_release(snap);
     return exit_code;

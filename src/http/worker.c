@@ -197,9 +197,9 @@ worker_stop(struct worker *wk)
 }
 
 void
-worker_join(struct worker *wk)
+worker_join(struct worker *wk, bool started)
 {
-    pthread_join(wk->thread, NULL);
+    if (started) pthread_join(wk->thread, NULL);
     for (size_t i = 0; i < wk->n_listeners; i++) close(wk->listeners[i].w.fd);
     while (wk->conns) {
         struct h1_conn *c = wk->conns;
@@ -217,6 +217,7 @@ worker_join(struct worker *wk)
     }
     reap(wk);
     free(wk->dead);
+    wk->dead = NULL;
     while (wk->free_ex) {
         struct h1_exchange *ex = wk->free_ex;
         wk->free_ex = ex->next_free;
@@ -229,6 +230,6 @@ worker_join(struct worker *wk)
     free(wk->rr);
     free(wk->listeners);
     split_fini(&wk->split);
-    model_release(wk->snap);
+    if (wk->snap) model_release(wk->snap);
     loop_fini(&wk->loop);
 }

@@ -61,10 +61,11 @@ struct worker {
 int worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy_options *opt,
                 char *err, size_t err_len);
 
-/* Start the thread / ask it to stop / wait for it and free everything. [M] */
+/* Start the thread / ask it to stop / wait for it (when <started>) and free everything
+ * worker_init set up, even partly. [M] */
 int worker_start(struct worker *wk);
 void worker_stop(struct worker *wk);
-void worker_join(struct worker *wk);
+void worker_join(struct worker *wk, bool started);
 
 /* Buffer blocks from the worker's pool: no malloc per request once warm. [W] */
 #define WORKER_BLOCK_BYTES 16384
