@@ -473,18 +473,6 @@ check_ingress_subsets(struct index *ix, const struct resource_set *set, struct d
 
 /* ---- DestinationRule checks ---- */
 
-static bool
-labels_contain(const struct str_map *have, const struct str_map *want)
-{
-    for (size_t i = 0; i < want->len; i++) {
-        bool ok = false;
-        for (size_t j = 0; j < have->len && !ok; j++)
-            ok = !strcmp(have->keys[j], want->keys[i]) && !strcmp(have->vals[j], want->vals[i]);
-        if (!ok) return false;
-    }
-    return true;
-}
-
 /* Count the endpoints of <s> whose labels contain <want>; <*known> says whether the
  * endpoints of this service are known at all (inline endpoints, WorkloadEntries or pods). */
 static size_t
@@ -497,16 +485,17 @@ count_endpoints(const struct resource_set *set, const struct svc *s, const struc
         const struct service_entry *se = s->se->spec.se;
         for (size_t i = 0; i < se->endpoints_len; i++) {
             *known = true;
-            n += labels_contain(&se->endpoints[i].labels, want);
+            n += config_labels_contain(&se->endpoints[i].labels, want);
         }
         if (se->workload_selector) {
             for (size_t i = 0; i < set->len; i++) {
                 const struct resource *w = set->items[i];
                 if (w->kind != KIND_WORKLOAD_ENTRY || !w->spec.we || strcmp(w->ns, s->se->ns))
                     continue;
-                if (!labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
+                if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels))
+                    continue;
                 *known = true;
-                n += labels_contain(&w->spec.we->labels, want);
+                n += config_labels_contain(&w->spec.we->labels, want);
             }
         }
     } else if (s->ks) {
@@ -514,7 +503,8 @@ count_endpoints(const struct resource_set *set, const struct svc *s, const struc
         for (size_t i = 0; *known && i < set->n_workloads; i++) {
             const struct kube_workload *w = set->workloads[i];
             if (strcmp(w->ns, s->ks->ns) || !s->ks->selector.len) continue;
-            if (labels_contain(&w->labels, &s->ks->selector) && labels_contain(&w->labels, want))
+            if (config_labels_contain(&w->labels, &s->ks->selector) &&
+                config_labels_contain(&w->labels, want))
                 n++;
         }
     }
@@ -722,7 +712,7 @@ check_gateway_vs_sharing(struct index *ix, const struct resource_set *set, struc
 static bool
 same_labels(const struct str_map *a, const struct str_map *b)
 {
-    return a->len == b->len && labels_contain(a, b);
+    return a->len == b->len && config_labels_contain(a, b);
 }
 
 static void

@@ -78,6 +78,18 @@ config_kind(const char *api_version, const char *kind)
     return -1;
 }
 
+bool
+config_labels_contain(const struct str_map *have, const struct str_map *want)
+{
+    for (size_t i = 0; i < want->len; i++) {
+        bool ok = false;
+        for (size_t j = 0; j < have->len && !ok; j++)
+            ok = !strcmp(have->keys[j], want->keys[i]) && !strcmp(have->vals[j], want->vals[i]);
+        if (!ok) return false;
+    }
+    return true;
+}
+
 const char *
 config_fqdn(struct arena *a, const char *host, const char *ns)
 {

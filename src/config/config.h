@@ -46,6 +46,10 @@ void config_analyze(const struct resource_set *set, struct diag_list *dl);
 /* Kind name -> kind; -1 for kinds meshlet does not read. */
 int config_kind(const char *api_version, const char *kind);
 
+/* Do the labels <have> include every key and value of <want>? (Subsets select endpoints
+ * this way.) */
+bool config_labels_contain(const struct str_map *have, const struct str_map *want);
+
 /* The short-name expansion of Istio (§1.3): a host without a dot becomes
  * <host>.<ns>.svc.cluster.local; "*", hosts with a dot and IPs stay. Returns <host> or an
  * arena copy. */

@@ -67,6 +67,22 @@ loop_del(struct loop *l, struct loop_watch *w)
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
+static void
+ignore(struct loop_watch *w, unsigned events)
+{
+    (void)w;
+    (void)events;
+}
+
+void
+loop_kill(struct loop *l, struct loop_watch *w)
+{
+    loop_del(l, w);
+    close(w->fd);
+    w->fd = -1;
+    w->cb = ignore;
+}
+
 void
 loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
 {

@@ -40,6 +40,10 @@ int loop_add(struct loop *l, struct loop_watch *w, unsigned events);
 int loop_mod(struct loop *l, struct loop_watch *w, unsigned events);
 void loop_del(struct loop *l, struct loop_watch *w);
 
+/* Stop watching and close <w->fd>; events for <w> already fetched in this batch go to a
+ * no-op, so the owner may be freed once the batch ends (two-phase close). */
+void loop_kill(struct loop *l, struct loop_watch *w);
+
 /* Run callbacks until loop_stop(); <idle_cb> (may be NULL) runs after each batch. */
 void loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg);
 

@@ -25,13 +25,6 @@
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
 
 static void
-dead_cb(struct loop_watch *w, unsigned events)
-{
-    (void)w;
-    (void)events;
-}
-
-static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct h1_conn *c = container_of(w, struct h1_conn, w);
@@ -140,9 +133,7 @@ h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
     exchange_put(c);
-    loop_del(&wk->loop, &c->w);
-    close(c->w.fd);
-    c->w.cb = dead_cb;
+    loop_kill(&wk->loop, &c->w);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -492,6 +483,27 @@ move_response(struct h1_conn *c)
     return progress;
 }
 
+/* One edge-triggered read into <b>: returns 1 on progress (bytes or EOF), 0 when nothing
+ * came (or the buffer is full), -1 on a socket error. A short read means the socket is
+ * drained, so the next read waits for the next edge. */
+static int
+read_some(struct buf *b, int fd, bool *ready, bool *eof)
+{
+    size_t room = b->cap - b->wr;
+    ssize_t n = buf_read_fd(b, fd);
+    if (n > 0) {
+        if ((size_t)n < room) *ready = false;
+        return 1;
+    }
+    if (n == 0) {
+        *eof = true;
+        *ready = false;
+        return 1;
+    }
+    if (n == -EAGAIN) *ready = false;
+    return n == -EAGAIN || n == -ENOBUFS ? 0 : -1;
+}
+
 static bool
 upstream_io(struct h1_conn *c)
 {
@@ -506,22 +518,12 @@ upstream_io(struct h1_conn *c)
             u->failed = true;
     }
     if (u->in_ready && !u->eof) {
-        size_t room = u->in.cap - u->in.wr;
-        ssize_t n = buf_read_fd(&u->in, u->w.fd);
-        if (n > 0) {
-            progress = true;
-            if ((size_t)n < room) u->in_ready = false;
-        } else if (n == 0) {
-            u->eof = true;
-            u->in_ready = false;
-            progress = true;
-        } else if (n == -EAGAIN) {
-            u->in_ready = false;
-        } else if (n != -ENOBUFS) {
+        int r = read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
+        if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
             u->failed = !c->ex->resp_head && buf_empty(&u->in);
-            progress = true;
         }
+        progress |= r != 0;
     }
     return progress;
 }
@@ -536,21 +538,12 @@ h1_conn_pump(struct h1_conn *c)
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after) {
             buf_ensure(wk, &c->in);
-            size_t room = c->in.cap - c->in.wr;
-            ssize_t n = buf_read_fd(&c->in, c->w.fd);
-            if (n > 0) {
-                progress = true;
-                if ((size_t)n < room) c->in_ready = false;
-            } else if (n == 0) {
-                c->in_eof = true;
-                c->in_ready = false;
-                progress = true;
-            } else if (n == -EAGAIN) {
-                c->in_ready = false;
-            } else if (n != -ENOBUFS) {
+            int r = read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
+            if (r < 0) {
                 h1_conn_close(c);
                 return;
             }
+            progress |= r > 0;
         }
         /* A new request. */
         if (c->state == H1_IDLE && !(c->ex && c->ex->up) && !c->close_after && !buf_empty(&c->in) &&

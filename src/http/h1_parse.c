@@ -122,6 +122,23 @@ parse_header_line(const char *p, size_t n, const struct h1_limits *lim, int stat
     return 0;
 }
 
+/* The header lines from <p> to the blank line ending the head at <end>. */
+static ssize_t
+parse_headers(const char *buf, size_t p, size_t end, const struct h1_limits *lim, int status,
+              struct h1_head *h)
+{
+    while (p < end) {
+        const char *line;
+        size_t n;
+        next_line(buf, &p, end, &line, &n);
+        if (n == 0) break;
+        ssize_t rc = parse_header_line(line, n, lim, status, h);
+        if (rc) return rc;
+    }
+    h->head_len = end;
+    return 0;
+}
+
 const struct h1_header *
 h1_header_find(const struct h1_head *h, const char *name)
 {
@@ -427,14 +444,8 @@ h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim, struc
     size_t n, p = pos;
     next_line(buf, &p, (size_t)end, &line, &n);
     ssize_t rc = parse_request_line(line, n, lim, r);
+    if (!rc) rc = parse_headers(buf, p, (size_t)end, lim, 400, h);
     if (rc) return rc;
-    while (p < (size_t)end) {
-        next_line(buf, &p, (size_t)end, &line, &n);
-        if (n == 0) break;
-        rc = parse_header_line(line, n, lim, 400, h);
-        if (rc) return rc;
-    }
-    h->head_len = (size_t)end;
 
     struct framing f;
     rc = read_framing(h, lim, 400, &f);
@@ -483,13 +494,8 @@ h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim, bool
             if (!value_char((unsigned char)line[i])) return bad(h, 502, "invalid reason phrase");
         r->reason = slice_make(line + 13, n - 13);
     }
-    while (p < (size_t)end) {
-        next_line(buf, &p, (size_t)end, &line, &n);
-        if (n == 0) break;
-        rc = parse_header_line(line, n, lim, 502, h);
-        if (rc) return rc;
-    }
-    h->head_len = (size_t)end;
+    rc = parse_headers(buf, p, (size_t)end, lim, 502, h);
+    if (rc) return rc;
 
     struct framing f;
     rc = read_framing(h, lim, 502, &f);

@@ -9,13 +9,6 @@
 #include "http/h1_int.h"
 
 static void
-dead_cb(struct loop_watch *w, unsigned events)
-{
-    (void)w;
-    (void)events;
-}
-
-static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct upstream *u = container_of(w, struct upstream, w);
@@ -69,9 +62,7 @@ fail_fd:
 void
 upstream_close(struct upstream *u)
 {
-    loop_del(&u->wk->loop, &u->w);
-    close(u->w.fd);
-    u->w.cb = dead_cb;
+    loop_kill(&u->wk->loop, &u->w);
     buf_fini(&u->in);
     buf_fini(&u->out);
     worker_defer_free(u->wk, u);

@@ -70,18 +70,6 @@ index_resources(struct build *b)
     }
 }
 
-static bool
-labels_contain(const struct str_map *have, const struct str_map *want)
-{
-    for (size_t i = 0; i < want->len; i++) {
-        bool ok = false;
-        for (size_t j = 0; j < have->len && !ok; j++)
-            ok = !strcmp(have->keys[j], want->keys[i]) && !strcmp(have->vals[j], want->vals[i]);
-        if (!ok) return false;
-    }
-    return true;
-}
-
 /* Resolve <address>:<port> into <ep>. IP literals directly; names once, at build time on
  * the main thread (workers never resolve). */
 static bool
@@ -183,13 +171,13 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         max += b->set->items[i]->kind == KIND_WORKLOAD_ENTRY;
     c->endpoints = arena_alloc(a, (max + 1) * sizeof(*c->endpoints));
     for (size_t i = 0; i < se->endpoints_len; i++)
-        if (labels_contain(&se->endpoints[i].labels, labels))
+        if (config_labels_contain(&se->endpoints[i].labels, labels))
             add_endpoint(b, c, &se->endpoints[i], sp);
     for (size_t i = 0; se->workload_selector && i < b->set->len; i++) {
         const struct resource *w = b->set->items[i];
         if (w->kind != KIND_WORKLOAD_ENTRY || !w->spec.we || strcmp(w->ns, se_res->ns)) continue;
-        if (!labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
-        if (labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
+        if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
+        if (config_labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
     }
     c->index = b->s->n_clusters;
     xgrow((void **)&b->s->clusters, &b->cap_clusters, b->s->n_clusters + 1, sizeof(void *));
