@@ -316,15 +316,6 @@ check_gateways(const struct index *ix, struct diag_list *dl, const struct resour
     }
 }
 
-static bool
-mesh_bound(const struct virtual_service *vs)
-{
-    if (!vs->gateways.len) return true;
-    for (size_t i = 0; i < vs->gateways.len; i++)
-        if (!strcmp(vs->gateways.v[i], "mesh")) return true;
-    return false;
-}
-
 static void
 check_vs_refs(const struct index *ix, struct diag_list *dl, const struct resource *r)
 {
@@ -388,7 +379,9 @@ check_mesh_conflicts(struct index *ix, const struct resource_set *set, struct di
     hmap_init(&claims);
     for (size_t i = 0; i < set->len; i++) {
         const struct resource *r = set->items[i];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !mesh_bound(r->spec.vs)) continue;
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
+            !config_mesh_bound(&r->spec.vs->gateways))
+            continue;
         for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
             const char *host =
                 lower(&ix->arena, config_fqdn(&ix->arena, r->spec.vs->hosts.v[h], r->ns));
@@ -439,7 +432,9 @@ check_ingress_subsets(struct index *ix, const struct resource_set *set, struct d
     hmap_init(&subset_vs);
     for (size_t i = 0; i < set->len; i++) {
         const struct resource *r = set->items[i];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !mesh_bound(r->spec.vs)) continue;
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
+            !config_mesh_bound(&r->spec.vs->gateways))
+            continue;
         const struct virtual_service *vs = r->spec.vs;
         for (size_t h = 0; h < vs->http_len; h++)
             for (size_t d = 0; d < vs->http[h].route_len; d++) {
@@ -452,7 +447,9 @@ check_ingress_subsets(struct index *ix, const struct resource_set *set, struct d
     }
     for (size_t i = 0; i < set->len && subset_vs.len; i++) {
         const struct resource *r = set->items[i];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || mesh_bound(r->spec.vs)) continue;
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
+            config_mesh_bound(&r->spec.vs->gateways))
+            continue;
         const struct virtual_service *vs = r->spec.vs;
         for (size_t h = 0; h < vs->http_len; h++)
             for (size_t d = 0; d < vs->http[h].route_len; d++) {

@@ -90,6 +90,15 @@ config_labels_contain(const struct str_map *have, const struct str_map *want)
     return true;
 }
 
+bool
+config_mesh_bound(const struct str_list *gateways)
+{
+    if (gateways->len == 0) return true;
+    for (size_t i = 0; i < gateways->len; i++)
+        if (!strcmp(gateways->v[i], "mesh")) return true;
+    return false;
+}
+
 const char *
 config_fqdn(struct arena *a, const char *host, const char *ns)
 {

@@ -50,6 +50,9 @@ int config_kind(const char *api_version, const char *kind);
  * this way.) */
 bool config_labels_contain(const struct str_map *have, const struct str_map *want);
 
+/* Does a VirtualService with these <gateways> apply to sidecars (none listed, or "mesh")? */
+bool config_mesh_bound(const struct str_list *gateways);
+
 /* The short-name expansion of Istio (§1.3): a host without a dot becomes
  * <host>.<ns>.svc.cluster.local; "*", hosts with a dot and IPs stay. Returns <host> or an
  * arena copy. */

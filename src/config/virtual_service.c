@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/field.h"
 #include "config/rules.h"
 #include "core/alloc.h"
@@ -88,15 +89,6 @@ hosts_overlap(const char *a, const char *b)
     const char *w = wa ? a : b, *c = wa ? b : a;
     size_t lw = strlen(w) - 1, lc = strlen(c);
     return lc >= lw && strcasecmp(c + lc - lw, w + 1) == 0;
-}
-
-static bool
-bound_to_mesh(const struct str_list *gateways)
-{
-    if (gateways->len == 0) return true;
-    for (size_t i = 0; i < gateways->len; i++)
-        if (!strcmp(gateways->v[i], "mesh")) return true;
-    return false;
 }
 
 static void
@@ -1123,7 +1115,7 @@ virtual_service_validate(const struct resource *r, struct diag_list *dl)
     struct vctx v = {dl, r};
     const struct virtual_service *vs = r->spec.vs;
     bool delegate_vs = vs->hosts.len == 0;
-    bool mesh = bound_to_mesh(&vs->gateways);
+    bool mesh = config_mesh_bound(&vs->gateways);
 
     if (!vs->http_len && !vs->tcp_len && !vs->tls_len) {
         rules_error(&v, vs, NULL, -1, "add http, tcp or tls routes",

@@ -476,15 +476,6 @@ build_gateways(struct build *b, size_t *cap)
     }
 }
 
-static bool
-mesh_bound(const struct virtual_service *vs)
-{
-    if (!vs->gateways.len) return true;
-    for (size_t i = 0; i < vs->gateways.len; i++)
-        if (!strcmp(vs->gateways.v[i], "mesh")) return true;
-    return false;
-}
-
 /* reviews.prod.svc.cluster.local also answers as reviews.prod and reviews.prod.svc, and as
  * reviews from its own namespace, as sidecar virtual hosts do. */
 static void
@@ -547,7 +538,9 @@ build_mesh(struct build *b, size_t *cap)
     struct model_listener *l = listener_for_port(b, cap, b->opt->mesh_port, "mesh", true);
     for (size_t v = 0; v < b->set->len; v++) {
         const struct resource *r = b->set->items[v];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !mesh_bound(r->spec.vs)) continue;
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
+            !config_mesh_bound(&r->spec.vs->gateways))
+            continue;
         for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
             const char *fqdn = lower_dup(a, config_fqdn(a, r->spec.vs->hosts.v[h], r->ns));
             if (hmap_get(&l->exact, fqdn) || hmap_get(&l->wildcard, fqdn)) continue;
