@@ -2,6 +2,8 @@
 /* epoll, edge-triggered, and an eventfd to stop a loop from another thread. */
 #include "core/loop.h"
 
+#include "core/now.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -29,6 +31,7 @@ loop_init(struct loop *l)
         return rc;
     }
     atomic_init(&l->stopping, false);
+    wheel_init(&l->wheel, now_ms());
     l->stop_watch.fd = l->stop_fd;
     l->stop_watch.cb = on_stop;
     return loop_add(l, &l->stop_watch, LOOP_IN);
@@ -88,7 +91,8 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
 {
     struct epoll_event evs[256];
     while (!atomic_load_explicit(&l->stopping, memory_order_acquire)) {
-        int n = epoll_wait(l->epfd, evs, 256, 1000);
+        int wait = wheel_wait_ms(&l->wheel);
+        int n = epoll_wait(l->epfd, evs, 256, wait < 0 ? 1000 : wait);
         if (n < 0 && errno != EINTR) break;
         for (int i = 0; i < n; i++) {
             struct loop_watch *w = evs[i].data.ptr;
@@ -96,6 +100,7 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
             if (e & EPOLLRDHUP) e |= LOOP_IN;
             w->cb(w, e & (LOOP_IN | LOOP_OUT | LOOP_ERR | LOOP_HUP));
         }
+        if (l->wheel.armed) wheel_advance(&l->wheel, now_ms());
         if (idle_cb) idle_cb(arg);
     }
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/wheel.h"
+
 #define LOOP_IN 0x001u  /* EPOLLIN */
 #define LOOP_OUT 0x004u /* EPOLLOUT */
 #define LOOP_ERR 0x008u /* EPOLLERR */
@@ -28,6 +30,7 @@ struct loop {
     int stop_fd; /* eventfd: loop_stop() from any thread */
     struct loop_watch stop_watch;
     atomic_bool stopping;
+    struct wheel wheel; /* this thread's timers, advanced after every batch */
 };
 
 /* Create the epoll instance. 0 or -errno. */

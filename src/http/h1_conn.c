@@ -102,6 +102,8 @@ exchange_get(struct worker *wk)
         ex = malloc(sizeof(*ex));
         if (!ex) return NULL;
     }
+    memset(&ex->timeout, 0, sizeof(ex->timeout));
+    ex->route = NULL;
     ex->up = NULL;
     ex->resp_head = false;
     ex->resp_chunked_out = false;
@@ -118,6 +120,7 @@ exchange_put(struct h1_conn *c)
     if (!ex) return;
     c->ex = NULL;
     struct worker *wk = c->wk;
+    wheel_disarm(&wk->loop.wheel, &ex->timeout);
     if (ex->up) upstream_close(ex->up);
     if (wk->n_free_ex < 1024) {
         ex->next_free = wk->free_ex;
@@ -189,6 +192,26 @@ abort_exchange(struct h1_conn *c, int status, const char *body)
     local_reply(c, status, body);
 }
 
+/* The route timeout covers the whole exchange from the moment the request has been
+ * received (Envoy): 504 when no response has started, a reset when one has (flag UT). */
+static void
+on_route_timeout(struct wheel_timer *t)
+{
+    struct h1_exchange *ex = container_of(t, struct h1_exchange, timeout);
+    struct h1_conn *c = ex->conn;
+    abort_exchange(c, 504, "upstream request timeout");
+    h1_conn_pump(c);
+}
+
+static void
+arm_route_timeout(struct h1_conn *c)
+{
+    const struct model_route *r = c->ex->route;
+    if (!r || !r->timeout_ms || wheel_armed(&c->ex->timeout)) return;
+    c->ex->timeout.cb = on_route_timeout;
+    wheel_arm(&c->wk->loop.wheel, &c->ex->timeout, now_ms() + r->timeout_ms);
+}
+
 static bool
 start_upstream(struct h1_conn *c, const struct model_cluster *cl)
 {
@@ -223,6 +246,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     c->state = c->ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     c->ex->req_sent = c->ex->req_body == H1_BODY_NONE;
+    if (c->ex->req_sent) arm_route_timeout(c);
     return true;
 }
 
@@ -288,6 +312,8 @@ start_exchange(struct h1_conn *c)
                                SLICE_LIT("http"), hdrs,    q->head.n_headers};
     const struct model_vhost *vh = model_vhost_find(c->ml, q->authority);
     const struct model_route *r = route_match(vh, &rq);
+    c->ex->route = r;
+    c->ex->conn = c;
     if (!r) {
         local_reply(c, 404, ""); /* NR */
         return;
@@ -357,7 +383,10 @@ move_request_body(struct h1_conn *c)
         }
         progress = true;
     }
-    if (c->ex->req_sent && c->state == H1_REQUEST_BODY) c->state = H1_WAIT;
+    if (c->ex->req_sent && c->state == H1_REQUEST_BODY) {
+        c->state = H1_WAIT;
+        arm_route_timeout(c);
+    }
     if (!c->ex->req_sent && c->in_eof && buf_empty(&c->in)) {
         abort_exchange(c, 400, "request body cut short");
         return true;

@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/loop.h"
+#include "core/wheel.h"
 #include "http/h1_parse.h"
 #include "http/worker.h"
 
@@ -49,7 +50,10 @@ struct h1_exchange {
     bool resp_chunked_out; /* we chunk-encode towards the client */
     bool head_request;
     uint64_t start_ms;
-    struct h1_exchange *next_free; /* worker pool link */
+    const struct model_route *route; /* borrowed from the worker's snapshot */
+    struct h1_conn *conn;            /* borrowed: the connection it belongs to */
+    struct wheel_timer timeout;      /* the route timeout (VirtualService `timeout`) */
+    struct h1_exchange *next_free;   /* worker pool link */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */

@@ -74,6 +74,12 @@ spec:
     match:
     - uri: {{prefix: /old}}
     redirect: {{uri: /new, authority: new.example.com}}
+  - name: slow
+    match:
+    - uri: {{prefix: /slow}}
+    route:
+    - destination: {{host: orders, subset: v1}}
+    timeout: 300ms
   - name: split
     match:
     - uri: {{prefix: /orders}}
@@ -396,3 +402,10 @@ spec:
         assert r.status == 200 and version(data) == "v1"
     finally:
         assert m.stop() == 0
+
+
+def test_route_timeout_is_504_and_fast_answers_pass(proxy):
+    r, data = get(proxy.gw_port, "/slow/x?delay_ms=1500")
+    assert r.status == 504 and data == b"upstream request timeout"
+    r, data = get(proxy.gw_port, "/slow/x?delay_ms=10")
+    assert r.status == 200 and version(data) == "v1"

@@ -10,6 +10,7 @@ import json
 import socketserver
 import sys
 import threading
+import time
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -61,6 +62,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n -= k
 
     def _handle(self):
+        if "delay_ms=" in self.path:
+            time.sleep(int(self.path.split("delay_ms=")[1].split("&")[0]) / 1000)
         if "/count" in self.path:
             return self._count()
         if "/bytes/" in self.path:
