@@ -74,7 +74,7 @@ MESHLET_PID=$!
 cat >"$OUT/haproxy.cfg" <<CFG
 global
     nbthread 1
-    maxconn 10000
+    maxconn 8000
 defaults
     mode http
     timeout connect 5s

@@ -53,6 +53,19 @@ put(struct buf *out, const char *s, size_t n)
     return buf_append(out, s, n);
 }
 
+/* Decimal <v> without printf (this runs for every request). */
+static int
+put_u64(struct buf *out, uint64_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put(out, digits + n, sizeof(digits) - n);
+}
+
 static int
 put_header(struct buf *out, struct slice name, struct slice value)
 {
@@ -68,7 +81,6 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
 {
     const struct h1_request *r = &c->ex->req;
     const struct h1_head *h = &r->head;
-    char line[128];
     int rc = put(out, r->method.ptr, r->method.len);
     if (!rc) rc = put(out, " ", 1);
     if (!rc) rc = put(out, r->path.ptr, r->path.len);
@@ -88,26 +100,23 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         have_rid |= slice_ieq(n, "x-request-id");
         rc = put_header(out, n, h->headers[i].value);
     }
-    if (rc) return rc;
     char ip[64];
     h1_conn_peer_ip(c, ip, sizeof(ip));
-    if (xff) {
-        int n = snprintf(line, sizeof(line), ", %s\r\n", ip);
-        rc = put(out, "x-forwarded-for: ", 17);
-        if (!rc) rc = put(out, xff->value.ptr, xff->value.len);
-        if (!rc) rc = put(out, line, (size_t)n);
-    } else {
-        int n = snprintf(line, sizeof(line), "x-forwarded-for: %s\r\n", ip);
-        rc = put(out, line, (size_t)n);
-    }
+    if (!rc) rc = put(out, "x-forwarded-for: ", 17);
+    if (!rc && xff) rc = put(out, xff->value.ptr, xff->value.len);
+    if (!rc && xff) rc = put(out, ", ", 2);
+    if (!rc) rc = put(out, ip, strlen(ip));
+    if (!rc) rc = put(out, "\r\n", 2);
     if (!rc && !have_xfp) rc = put(out, "x-forwarded-proto: http\r\n", 25);
     if (!rc && !have_rid) {
-        int n = snprintf(line, sizeof(line), "x-request-id: %s\r\n", request_id);
-        rc = put(out, line, (size_t)n);
+        rc = put(out, "x-request-id: ", 14);
+        if (!rc) rc = put(out, request_id, strlen(request_id));
+        if (!rc) rc = put(out, "\r\n", 2);
     }
     if (!rc && c->ex->req_body == H1_BODY_LENGTH) {
-        int n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", h->content_length);
-        rc = put(out, line, (size_t)n);
+        rc = put(out, "content-length: ", 16);
+        if (!rc) rc = put_u64(out, h->content_length);
+        if (!rc) rc = put(out, "\r\n", 2);
     } else if (!rc && c->ex->req_body == H1_BODY_CHUNKED) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
@@ -120,9 +129,9 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
 {
     const struct h1_response *r = &c->ex->resp;
     const struct h1_head *h = &r->head;
-    char line[160];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->code);
-    int rc = put(out, line, (size_t)n);
+    int rc = put(out, "HTTP/1.1 ", 9);
+    if (!rc) rc = put_u64(out, (uint64_t)r->code);
+    if (!rc) rc = put(out, " ", 1);
     if (!rc && r->reason.len)
         rc = put(out, r->reason.ptr, r->reason.len);
     else if (!rc)
@@ -135,13 +144,13 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
         if (always_hop(nm) || slice_ieq(nm, "server") || named_by_connection(h, nm)) continue;
         rc = put_header(out, nm, h->headers[i].value);
     }
-    if (rc) return rc;
-    n = snprintf(line, sizeof(line),
-                 "server: meshlet\r\nx-envoy-upstream-service-time: %" PRIu64 "\r\n", upstream_ms);
-    rc = put(out, line, (size_t)n);
+    if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
+    if (!rc) rc = put_u64(out, upstream_ms);
+    if (!rc) rc = put(out, "\r\n", 2);
     if (!rc && c->ex->resp_body == H1_BODY_LENGTH) {
-        n = snprintf(line, sizeof(line), "content-length: %" PRIu64 "\r\n", c->ex->resp_left);
-        rc = put(out, line, (size_t)n);
+        rc = put(out, "content-length: ", 16);
+        if (!rc) rc = put_u64(out, c->ex->resp_left);
+        if (!rc) rc = put(out, "\r\n", 2);
     } else if (!rc && c->ex->resp_body == H1_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
         rc = put_header(out, SLICE_LIT("content-length"), cl->value); /* HEAD, 304 */
     } else if (!rc && c->ex->resp_chunked_out) {

@@ -22,11 +22,17 @@ on_accept(struct loop_watch *w, unsigned events)
 {
     (void)events;
     struct worker_listener *wl = container_of(w, struct worker_listener, w);
-    for (int i = 0; i < 64; i++) { /* a budget, so other connections get a turn */
+    /* Edge-triggered: drain the backlog until EAGAIN, or connections left in it would
+     * wait for the next one to arrive. */
+    for (;;) {
         struct sockaddr_storage peer;
         socklen_t len;
         int fd = sock_accept(w->fd, &peer, &len);
-        if (fd < 0) return;
+        if (fd == -EAGAIN) return;
+        if (fd < 0) {
+            if (fd == -EMFILE || fd == -ENFILE) return; /* retried on the next edge */
+            continue;
+        }
         h1_conn_accept(wl->wk, wl->ml, fd, &peer);
     }
 }
@@ -79,11 +85,11 @@ worker_block_put(struct worker *wk, void *block)
     wk->blocks[wk->n_blocks++] = block;
 }
 
-static struct upstream **
-idle_head(struct worker *wk, const struct model_cluster *c, size_t ep)
+static struct idle_pool *
+idle_pool(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
     if (!wk->idle[c->index]) {
-        wk->idle[c->index] = calloc(c->n_endpoints + 1, sizeof(struct upstream *));
+        wk->idle[c->index] = calloc(c->n_endpoints + 1, sizeof(struct idle_pool));
         if (!wk->idle[c->index]) return NULL;
     }
     return &wk->idle[c->index][ep];
@@ -92,43 +98,47 @@ idle_head(struct worker *wk, const struct model_cluster *c, size_t ep)
 struct upstream *
 worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
-    struct upstream **head = idle_head(wk, c, ep);
-    if (!head || !*head) return NULL;
-    struct upstream *u = *head;
-    *head = u->next;
+    struct idle_pool *p = idle_pool(wk, c, ep);
+    if (!p || !p->head) return NULL;
+    struct upstream *u = p->head;
+    p->head = u->next;
     if (u->next) u->next->prev = NULL;
     u->next = u->prev = NULL;
     u->reused = true;
+    p->n--;
     return u;
 }
 
 void
 worker_unlink_idle(struct worker *wk, struct upstream *u)
 {
-    struct upstream **head = idle_head(wk, u->cluster, u->endpoint);
+    struct idle_pool *p = idle_pool(wk, u->cluster, u->endpoint);
+    if (!p) return;
     if (u->prev)
         u->prev->next = u->next;
-    else if (head && *head == u)
-        *head = u->next;
+    else if (p->head == u)
+        p->head = u->next;
+    else
+        return; /* not in the pool */
     if (u->next) u->next->prev = u->prev;
     u->next = u->prev = NULL;
+    p->n--;
 }
 
 void
 worker_put_idle(struct worker *wk, struct upstream *u)
 {
-    struct upstream **head = idle_head(wk, u->cluster, u->endpoint);
-    size_t n = 0;
-    for (struct upstream *p = head ? *head : NULL; p; p = p->next) n++;
-    if (!head || n >= IDLE_PER_ENDPOINT) {
+    struct idle_pool *p = idle_pool(wk, u->cluster, u->endpoint);
+    if (!p || p->n >= IDLE_PER_ENDPOINT) {
         upstream_close(u);
         return;
     }
     u->owner = NULL;
     u->prev = NULL;
-    u->next = *head;
-    if (*head) (*head)->prev = u;
-    *head = u;
+    u->next = p->head;
+    if (p->head) p->head->prev = u;
+    p->head = u;
+    p->n++;
 }
 
 int
@@ -208,7 +218,7 @@ worker_join(struct worker *wk, bool started)
     for (size_t i = 0; wk->idle && i < wk->snap->n_clusters; i++) {
         if (!wk->idle[i]) continue;
         for (size_t e = 0; e < wk->snap->clusters[i]->n_endpoints; e++) {
-            while (wk->idle[i][e]) {
+            while (wk->idle[i][e].head) {
                 struct upstream *u = worker_take_idle(wk, wk->snap->clusters[i], e);
                 upstream_close(u);
             }

@@ -18,6 +18,12 @@
 
 struct worker;
 struct upstream;
+
+/* Idle keep-alive upstream connections to one endpoint. */
+struct idle_pool {
+    struct upstream *head;
+    size_t n;
+};
 struct h1_conn;
 struct h1_exchange;
 
@@ -41,7 +47,7 @@ struct worker {
     struct snapshot *snap; /* refcounted */
     struct split_state split;
     int64_t **rr;                      /* owned: per cluster, a counter per endpoint (lb_rr) */
-    struct upstream ***idle;           /* owned: per cluster, per endpoint: idle list head */
+    struct idle_pool **idle;           /* owned: per cluster, per endpoint: idle connections */
     struct worker_listener *listeners; /* owned */
     size_t n_listeners;
     const struct proxy_options *opt; /* borrowed */

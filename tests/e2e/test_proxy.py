@@ -409,3 +409,20 @@ def test_route_timeout_is_504_and_fast_answers_pass(proxy):
     assert r.status == 504 and data == b"upstream request timeout"
     r, data = get(proxy.gw_port, "/slow/x?delay_ms=10")
     assert r.status == 200 and version(data) == "v1"
+
+
+def test_a_burst_of_connections_is_all_accepted(proxy):
+    """Hundreds of connections arriving at once: the edge-triggered listener drains its
+    backlog, none is left waiting."""
+    socks = [socket.create_connection(("127.0.0.1", proxy.gw_port), timeout=10)
+             for _ in range(500)]
+    for s in socks:
+        s.sendall(b"GET /orders/b HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
+    answered = 0
+    for s in socks:
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(65536)
+        answered += got.startswith(b"HTTP/1.1 200")
+        s.close()
+    assert answered == 500
