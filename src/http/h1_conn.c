@@ -122,7 +122,7 @@ exchange_put(struct h1_conn *c)
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
     if (ex->up) upstream_close(ex->up);
-    if (wk->n_free_ex < 1024) {
+    if (wk->n_free_ex < 64) {
         ex->next_free = wk->free_ex;
         wk->free_ex = ex;
         wk->n_free_ex++;
@@ -169,6 +169,8 @@ release_upstream(struct h1_conn *c, bool reusable)
     c->ex->up = NULL;
     u->owner = NULL;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+        buf_shed(c->wk, &u->in);
+        buf_shed(c->wk, &u->out);
         worker_put_idle(c->wk, u);
     } else {
         upstream_close(u);
@@ -233,6 +235,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     u->owner = c;
     c->ex->up = u;
+    buf_ensure(wk, &u->out);
     char rid[37];
     prng_uuid(rid);
     if (c->ex->req.expect_continue) buf_ensure(wk, &c->out);
@@ -547,6 +550,7 @@ upstream_io(struct h1_conn *c)
             u->failed = true;
     }
     if (u->in_ready && !u->eof) {
+        buf_ensure(c->wk, &u->in);
         int r = read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;

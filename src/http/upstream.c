@@ -39,19 +39,15 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     if (fd < 0) return NULL;
     struct upstream *u = calloc(1, sizeof(*u));
     if (!u) goto fail_fd;
-    if (buf_init(&u->in, 16384, 1 << 20)) goto fail_u;
-    if (buf_init(&u->out, 16384, 1 << 20)) goto fail_in;
+    buf_init_empty(&u->in, 1 << 20); /* storage from the worker's blocks while in use */
+    buf_init_empty(&u->out, 1 << 20);
     u->w.fd = fd;
     u->w.cb = on_io;
     u->wk = wk;
     u->cluster = c;
     u->endpoint = ep;
-    if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_out;
+    if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
     return u;
-fail_out:
-    buf_fini(&u->out);
-fail_in:
-    buf_fini(&u->in);
 fail_u:
     free(u);
 fail_fd:

@@ -70,7 +70,7 @@ worker_block_put(struct worker *wk, void *block)
 {
     if (wk->n_blocks == wk->cap_blocks) {
         size_t cap = wk->cap_blocks ? wk->cap_blocks * 2 : 64;
-        if (cap > 4096) {
+        if (cap > 256) { /* keep at most 4 MiB of spare blocks after a burst */
             free(block);
             return;
         }
