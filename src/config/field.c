@@ -685,3 +685,82 @@ decode_value(struct field_ctx *fc, const struct field_desc *f, struct fy_node *v
     }
     }
 }
+
+static const char *
+copy_str(struct arena *a, const char *s)
+{
+    return s ? arena_strdup(a, s) : NULL;
+}
+
+static const char **
+copy_strs(struct arena *a, const char *const *v, size_t n)
+{
+    if (!n) return NULL;
+    const char **out = arena_alloc(a, n * sizeof(char *));
+    for (size_t i = 0; i < n; i++) out[i] = copy_str(a, v[i]);
+    return out;
+}
+
+static void
+copy_into(struct arena *a, const struct schema *s, const void *src, void *dst)
+{
+    memcpy(dst, src, s->size);
+    struct res_obj *o = dst;
+    o->node = NULL;
+    o->path = copy_str(a, o->path);
+    for (size_t i = 0; i < s->n_fields; i++) {
+        const struct field_desc *f = &s->fields[i];
+        char *slot = (char *)dst + f->off;
+        const char *from = (const char *)src + f->off;
+        switch (f->kind) {
+        case FIELD_STR: *(const char **)slot = copy_str(a, *(const char *const *)from); break;
+        case FIELD_STRS: {
+            struct str_list *l = (struct str_list *)slot;
+            l->v = copy_strs(a, l->v, l->len);
+            break;
+        }
+        case FIELD_SMAP: {
+            struct str_map *m = (struct str_map *)slot;
+            m->keys = copy_strs(a, m->keys, m->len);
+            m->vals = copy_strs(a, m->vals, m->len);
+            break;
+        }
+        case FIELD_IMAP: {
+            struct int_map *m = (struct int_map *)slot;
+            m->keys = copy_strs(a, m->keys, m->len);
+            if (m->len) {
+                int64_t *v = arena_alloc(a, m->len * sizeof(int64_t));
+                memcpy(v, m->vals, m->len * sizeof(int64_t));
+                m->vals = v;
+            }
+            break;
+        }
+        case FIELD_OBJ: *(void **)slot = field_copy(a, f->sub, *(void *const *)from); break;
+        case FIELD_LIST:
+        case FIELD_MAP: {
+            size_t n = *(const size_t *)((const char *)src + f->len_off);
+            const char *items = *(const char *const *)from;
+            char *copy = n ? arena_alloc(a, n * f->sub->size) : NULL;
+            for (size_t k = 0; k < n; k++)
+                copy_into(a, f->sub, items + k * f->sub->size, copy + k * f->sub->size);
+            *(void **)slot = copy;
+            if (f->kind == FIELD_MAP) {
+                const char *const *keys =
+                    *(const char *const *const *)((const char *)src + f->keys_off);
+                *(const char ***)((char *)dst + f->keys_off) = copy_strs(a, keys, n);
+            }
+            break;
+        }
+        default: break; /* scalars were copied with the struct */
+        }
+    }
+}
+
+void *
+field_copy(struct arena *a, const struct schema *s, const void *src)
+{
+    if (!src) return NULL;
+    void *dst = arena_alloc(a, s->size);
+    copy_into(a, s, src, dst);
+    return dst;
+}

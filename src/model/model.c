@@ -14,14 +14,24 @@
 
 #include "config/config.h"
 #include "core/alloc.h"
+#include "config/field.h"
 #include "core/regex.h"
+#include "model/cluster.h"
+
+struct dr_list {
+    const char *host;              /* lower-case fqdn or "*.suffix" */
+    const struct resource **items; /* snapshot arena; load order (oldest first) */
+    size_t n, cap;
+};
 
 struct build {
     struct snapshot *s;
     const struct resource_set *set;
     const struct model_options *opt;
-    struct hmap services; /* fqdn -> ServiceEntry resource (first defined wins) */
-    struct hmap subsets;  /* "fqdn|subset" -> struct subset (first DR wins, §4.2) */
+    struct hmap services;  /* fqdn -> ServiceEntry resource (first defined wins) */
+    struct hmap drs;       /* fqdn -> struct dr_list: DestinationRules for that host, in order */
+    struct dr_list **wild; /* DestinationRules for wildcard hosts */
+    size_t n_wild, cap_wild;
     struct hmap clusters; /* cluster name -> struct model_cluster */
     size_t cap_clusters;
     char *err;
@@ -60,14 +70,70 @@ index_resources(struct build *b)
             }
         } else if (r->kind == KIND_DESTINATION_RULE && r->spec.dr->host) {
             const char *host = lower_dup(a, config_fqdn(a, r->spec.dr->host, r->ns));
-            for (size_t k = 0; k < r->spec.dr->subsets_len; k++) {
-                const struct subset *sub = &r->spec.dr->subsets[k];
-                if (!sub->name) continue;
-                const char *key = arena_printf(a, "%s|%s", host, sub->name);
-                if (!hmap_get(&b->subsets, key)) hmap_put(&b->subsets, key, (void *)sub);
+            struct dr_list *l = hmap_get(&b->drs, host);
+            if (!l) {
+                l = arena_alloc(a, sizeof(*l));
+                l->host = host;
+                hmap_put(&b->drs, host, l);
+                if (host[0] == '*') {
+                    xgrow((void **)&b->wild, &b->cap_wild, b->n_wild + 1, sizeof(void *));
+                    b->wild[b->n_wild++] = l;
+                }
             }
+            if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 4;
+                const struct resource **items = arena_alloc(a, cap * sizeof(*items));
+                if (l->n) memcpy(items, l->items, l->n * sizeof(*items));
+                l->items = items;
+                l->cap = cap;
+            }
+            l->items[l->n++] = r;
         }
     }
+}
+
+/* The DestinationRules that apply to <fqdn>: an exact host beats wildcards, and the longest
+ * wildcard suffix wins (§4.2). NULL when none. */
+static const struct dr_list *
+drs_for(const struct build *b, const char *fqdn)
+{
+    const struct dr_list *l = hmap_get(&b->drs, fqdn);
+    if (l) return l;
+    const struct dr_list *best = NULL;
+    size_t best_len = 0, fl = strlen(fqdn);
+    for (size_t i = 0; i < b->n_wild; i++) {
+        const char *w = b->wild[i]->host;
+        size_t wl = strlen(w) - 1; /* ".suffix" */
+        bool covers = !strcmp(w, "*") || (fl > wl && !strcmp(fqdn + fl - wl, w + 1));
+        if (covers && wl >= best_len) {
+            best = b->wild[i];
+            best_len = wl;
+        }
+    }
+    return best;
+}
+
+/* Several DestinationRules for one host merge (§4.2): the first trafficPolicy wins whole;
+ * subsets are the union, the first definition of a name wins. */
+static const struct traffic_policy *
+drs_policy(const struct dr_list *l)
+{
+    for (size_t i = 0; l && i < l->n; i++)
+        if (l->items[i]->spec.dr->traffic_policy) return l->items[i]->spec.dr->traffic_policy;
+    return NULL;
+}
+
+static const struct subset *
+drs_subset(const struct dr_list *l, const char *name)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        const struct destination_rule *dr = l->items[i]->spec.dr;
+        for (size_t k = 0; k < dr->subsets_len; k++)
+            if (!dr->subsets[k].obj.is_null && dr->subsets[k].name &&
+                !strcmp(dr->subsets[k].name, name))
+                return &dr->subsets[k];
+    }
+    return NULL;
 }
 
 /* Resolve <address>:<port> into <ep>. IP literals directly; names once, at build time on
@@ -149,9 +215,10 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         if (se->ports[i].number.v == want) sp = &se->ports[i];
     if (!sp) return NULL;
     const char *subset = d->subset ? d->subset : "";
+    const struct dr_list *drs = drs_for(b, fqdn);
     const struct subset *sub = NULL;
     if (*subset) {
-        sub = hmap_get(&b->subsets, arena_printf(a, "%s|%s", fqdn, subset));
+        sub = drs_subset(drs, subset);
         if (!sub) return NULL;
     }
     const char *name = arena_printf(a, "outbound|%u|%s|%s", want, subset, fqdn);
@@ -179,6 +246,16 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
         if (config_labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
     }
+    struct model_policy pol;
+    cluster_effective_policy(drs_policy(drs), sub ? sub->traffic_policy : NULL, want, &pol);
+    /* The snapshot keeps its own copies: the resource set is gone once the build ends. */
+    c->policy.lb = field_copy(a, &load_balancer_schema, pol.lb);
+    c->policy.pool = field_copy(a, &connection_pool_schema, pol.pool);
+    c->policy.od = field_copy(a, &outlier_detection_schema, pol.od);
+    c->policy.tls = field_copy(a, &client_tls_schema, pol.tls);
+    c->policy.tunnel = field_copy(a, &tunnel_schema, pol.tunnel);
+    c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
+    c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
     c->index = b->s->n_clusters;
     xgrow((void **)&b->s->clusters, &b->cap_clusters, b->s->n_clusters + 1, sizeof(void *));
     b->s->clusters[b->s->n_clusters++] = c;
@@ -564,14 +641,15 @@ model_build(const struct resource_set *set, const struct model_options *opt, cha
     arena_init(&s->arena, 64 * 1024, true);
     struct build b = {.s = s, .set = set, .opt = opt, .err = err, .err_len = err_len};
     hmap_init(&b.services);
-    hmap_init(&b.subsets);
+    hmap_init(&b.drs);
     hmap_init(&b.clusters);
     index_resources(&b);
     size_t cap = 0;
     build_gateways(&b, &cap);
     if (opt->mesh_port) build_mesh(&b, &cap);
     hmap_fini(&b.services);
-    hmap_fini(&b.subsets);
+    hmap_fini(&b.drs);
+    free(b.wild);
     hmap_fini(&b.clusters);
     if (b.failed) {
         model_release(s);

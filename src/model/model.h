@@ -16,6 +16,7 @@
 #include "core/arena.h"
 #include "core/hmap.h"
 #include "core/slice.h"
+#include "model/cluster.h"
 
 struct resource_set;
 struct regex;
@@ -40,6 +41,7 @@ struct model_cluster {
     size_t index;       /* position in snapshot.clusters */
     size_t n_endpoints;
     struct model_endpoint *endpoints; /* snapshot arena */
+    struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
 };
 
 enum model_sm_kind {
