@@ -91,6 +91,14 @@ buf_shed(struct worker *wk, struct buf *b)
         free(p);
 }
 
+/* The exchange is done with endpoint <u>: one request fewer in flight there. */
+static void
+endpoint_done(struct worker *wk, const struct upstream *u)
+{
+    uint32_t *active = wk->active[u->cluster->index];
+    if (active && active[u->endpoint]) active[u->endpoint]--;
+}
+
 static struct h1_exchange *
 exchange_get(struct worker *wk)
 {
@@ -121,7 +129,10 @@ exchange_put(struct h1_conn *c)
     c->ex = NULL;
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
-    if (ex->up) upstream_close(ex->up);
+    if (ex->up) {
+        endpoint_done(wk, ex->up);
+        upstream_close(ex->up);
+    }
     if (wk->n_free_ex < 64) {
         ex->next_free = wk->free_ex;
         wk->free_ex = ex;
@@ -166,6 +177,7 @@ release_upstream(struct h1_conn *c, bool reusable)
 {
     struct upstream *u = c->ex->up;
     if (!u) return;
+    endpoint_done(c->wk, u);
     c->ex->up = NULL;
     u->owner = NULL;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
@@ -218,11 +230,14 @@ static bool
 start_upstream(struct h1_conn *c, const struct model_cluster *cl)
 {
     struct worker *wk = c->wk;
-    if (!wk->rr[cl->index] && !(wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t)))) {
+    if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
+    if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
+    if (!wk->rr[cl->index] || !wk->active[cl->index]) {
         local_reply(c, 503, "out of memory");
         return false;
     }
-    size_t ep = lb_rr_pick(wk->rr[cl->index], cl);
+    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index]);
+    wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u) {
         u = upstream_open(wk, cl, ep);

@@ -156,9 +156,10 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     wk->snap = model_acquire(snap);
     if (split_init(&wk->split, snap)) return -ENOMEM;
     wk->rr = calloc(snap->n_clusters + 1, sizeof(*wk->rr));
+    wk->active = calloc(snap->n_clusters + 1, sizeof(*wk->active));
     wk->idle = calloc(snap->n_clusters + 1, sizeof(*wk->idle));
     wk->listeners = calloc(snap->n_listeners + 1, sizeof(*wk->listeners));
-    if (!wk->rr || !wk->idle || !wk->listeners) return -ENOMEM;
+    if (!wk->rr || !wk->active || !wk->idle || !wk->listeners) return -ENOMEM;
     for (size_t i = 0; i < snap->n_listeners; i++) {
         const struct model_listener *ml = &snap->listeners[i];
         struct sockaddr_storage addr = ml->mesh ? opt->mesh_addr : opt->gateway_addr;
@@ -237,7 +238,9 @@ worker_join(struct worker *wk, bool started)
     free(wk->blocks);
     free(wk->idle);
     for (size_t i = 0; wk->rr && i < wk->snap->n_clusters; i++) free(wk->rr[i]);
+    for (size_t i = 0; wk->active && i < wk->snap->n_clusters; i++) free(wk->active[i]);
     free(wk->rr);
+    free(wk->active);
     free(wk->listeners);
     split_fini(&wk->split);
     if (wk->snap) model_release(wk->snap);

@@ -47,6 +47,7 @@ struct worker {
     struct snapshot *snap; /* refcounted */
     struct split_state split;
     int64_t **rr;                      /* owned: per cluster, a counter per endpoint (lb_rr) */
+    uint32_t **active;                 /* owned: per cluster, requests in flight per endpoint */
     struct idle_pool **idle;           /* owned: per cluster, per endpoint: idle connections */
     struct worker_listener *listeners; /* owned */
     size_t n_listeners;

@@ -246,6 +246,9 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
         if (config_labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
     }
+    c->equal_weights = true;
+    for (size_t i = 1; i < c->n_endpoints; i++)
+        if (c->endpoints[i].weight != c->endpoints[0].weight) c->equal_weights = false;
     struct model_policy pol;
     cluster_effective_policy(drs_policy(drs), sub ? sub->traffic_policy : NULL, want, &pol);
     /* The snapshot keeps its own copies: the resource set is gone once the build ends. */

@@ -42,6 +42,7 @@ struct model_cluster {
     size_t n_endpoints;
     struct model_endpoint *endpoints; /* snapshot arena */
     struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
+    bool equal_weights;               /* every endpoint has the same weight */
 };
 
 enum model_sm_kind {

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Balancer dispatch: LEAST_REQUEST by default (power of two choices favours the less
+ * loaded endpoint), ROUND_ROBIN and RANDOM when the DestinationRule says so. */
+#include <string.h>
+
+#include "config/resource.h"
+#include "harness.h"
+#include "lb/lb.h"
+
+static struct model_endpoint eps[4];
+
+static void
+cluster(struct model_cluster *c, size_t n, const struct load_balancer *lb)
+{
+    memset(c, 0, sizeof(*c));
+    memset(eps, 0, sizeof(eps));
+    for (size_t i = 0; i < n; i++) eps[i].weight = 1;
+    c->endpoints = eps;
+    c->n_endpoints = n;
+    c->equal_weights = true;
+    c->policy.lb = lb;
+}
+
+static void
+test_lb_default_is_least_request_and_avoids_the_busy_endpoint(void **state)
+{
+    (void)state;
+    struct model_cluster c;
+    cluster(&c, 2, NULL);
+    assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);
+    int64_t rr[2] = {0};
+    uint32_t active[2] = {5, 0};
+    /* With two endpoints P2C always compares both: the idle one wins every time. */
+    for (int i = 0; i < 100; i++) assert_int_equal(lb_pick(&c, rr, active), 1);
+}
+
+static void
+test_lb_least_request_spreads_even_load(void **state)
+{
+    (void)state;
+    struct model_cluster c;
+    cluster(&c, 4, NULL);
+    int64_t rr[4] = {0};
+    uint32_t active[4] = {0};
+    size_t count[4] = {0};
+    for (int i = 0; i < 4000; i++) count[lb_pick(&c, rr, active)]++;
+    /* Ties go to the first of two random picks: each endpoint gets about a quarter; 5 sigma
+     * of a binomial(4000, 1/4) is about 137. */
+    for (int i = 0; i < 4; i++) assert_true(count[i] > 1000 - 137 && count[i] < 1000 + 137);
+}
+
+static void
+test_lb_round_robin_and_random_when_asked(void **state)
+{
+    (void)state;
+    struct load_balancer lb;
+    memset(&lb, 0, sizeof(lb));
+    lb.simple.set = true;
+    lb.simple.v = LB_ROUND_ROBIN;
+    struct model_cluster c;
+    cluster(&c, 3, &lb);
+    int64_t rr[3] = {0};
+    uint32_t active[3] = {9, 9, 9};
+    size_t first = lb_pick(&c, rr, active), second = lb_pick(&c, rr, active);
+    size_t third = lb_pick(&c, rr, active);
+    assert_true(first != second && second != third && first != third);
+    lb.simple.v = LB_RANDOM;
+    size_t count[3] = {0};
+    for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active)]++;
+    for (int i = 0; i < 3; i++) assert_true(count[i] > 1000 - 130 && count[i] < 1000 + 130);
+    lb.simple.v = LB_LEAST_CONN; /* deprecated: means LEAST_REQUEST */
+    assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lb_default_is_least_request_and_avoids_the_busy_endpoint),
+        cmocka_unit_test(test_lb_least_request_spreads_even_load),
+        cmocka_unit_test(test_lb_round_robin_and_random_when_asked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
