@@ -27,6 +27,7 @@ static const struct {
     {"validate", cmd_validate, "check each resource on its own, as `istioctl validate`"},
     {"check", cmd_analyze,
      "validate, then check references across resources, as `istioctl analyze`"},
+    {"explain", cmd_explain, "which listener, virtual host and route a request takes, and why"},
     {"run", cmd_run, "serve HTTP/1.1 traffic as the config says (Gateways and the mesh listener)"},
 };
 

@@ -16,6 +16,9 @@ int cli_main(int argc, char **argv);
 /* `meshlet validate` and `meshlet check`; <analyze> selects check. */
 int cmd_check(int argc, char **argv, int analyze);
 
+/* `meshlet explain`: which route a request takes, and why. */
+int cmd_explain(int argc, char **argv);
+
 /* `meshlet run`: serve traffic until SIGTERM/SIGINT. */
 int cmd_run(int argc, char **argv);
 

@@ -370,6 +370,7 @@ compile_route(struct build *b, const struct resource *r, size_t index, const cha
             out->n_matches++;
     if (h->match_len && !out->n_matches) return false; /* every block dropped: no rule (§3.3) */
     out->timeout_ms = h->timeout.set ? (uint64_t)(h->timeout.ns / 1000000) : 0;
+    out->retries = field_copy(a, &http_retry_schema, h->retries);
     if (h->direct_response) {
         out->action = MODEL_DIRECT_RESPONSE;
         out->direct_status = (int)h->direct_response->status.v;

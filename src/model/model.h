@@ -100,7 +100,8 @@ struct model_route {
     uint32_t total_weight;
     size_t split_offset; /* first of this route's n_dests slots in a worker's split state */
     uint64_t timeout_ms; /* 0: none */
-    int direct_status;   /* MODEL_DIRECT_RESPONSE */
+    const struct http_retry *retries; /* snapshot copy; NULL: Istio\'s default policy */
+    int direct_status;                /* MODEL_DIRECT_RESPONSE */
     struct slice direct_body;
     int redirect_code; /* MODEL_REDIRECT */
     const char *redirect_uri, *redirect_authority, *redirect_scheme;

@@ -86,10 +86,34 @@ query_value(struct slice path, struct slice name, struct slice *out)
     return false;
 }
 
-static bool
-say(char *why, size_t why_len, const char *what, struct slice detail)
+static const char *
+kind_name(const struct model_string_match *m)
 {
-    if (why) snprintf(why, why_len, "%s%.*s", what, (int)detail.len, detail.ptr);
+    switch (m->kind) {
+    case MODEL_SM_EXACT: return "exact";
+    case MODEL_SM_PREFIX: return "prefix";
+    case MODEL_SM_REGEX: return "regex";
+    default: return "present";
+    }
+}
+
+/* "<what> <value> does not match <kind> <wanted>" into <why>; always false. */
+static bool
+mismatch(char *why, size_t why_len, const char *what, struct slice name, struct slice got,
+         const struct model_string_match *m)
+{
+    if (!why) return false;
+    snprintf(why, why_len, "%s%s%.*s \"%.*s\" does not match %s%s%.*s%s", what, name.len ? " " : "",
+             (int)name.len, name.ptr, (int)got.len, got.ptr, kind_name(m),
+             m->kind == MODEL_SM_REGEX ? "" : " \"", (int)m->value.len, m->value.ptr,
+             m->kind == MODEL_SM_REGEX ? "" : "\"");
+    return false;
+}
+
+static bool
+absent(char *why, size_t why_len, const char *what, struct slice name)
+{
+    if (why) snprintf(why, why_len, "%s %.*s absent", what, (int)name.len, name.ptr);
     return false;
 }
 
@@ -97,16 +121,17 @@ bool
 route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
                     size_t why_len)
 {
+    static const struct slice none = {"", 0};
     const char *qmark = memchr(rq->path.ptr, '?', rq->path.len);
     struct slice path = qmark ? slice_make(rq->path.ptr, (size_t)(qmark - rq->path.ptr)) : rq->path;
     if (m->has_uri && !sm_matches(&m->uri, path, m->ignore_uri_case))
-        return say(why, why_len, "uri does not match: ", path);
+        return mismatch(why, why_len, "uri", none, path, &m->uri);
     if (m->has_method && !sm_matches(&m->method, rq->method, false))
-        return say(why, why_len, "method does not match: ", rq->method);
+        return mismatch(why, why_len, "method", none, rq->method, &m->method);
     if (m->has_authority && !sm_matches(&m->authority, rq->authority, false))
-        return say(why, why_len, "authority does not match: ", rq->authority);
+        return mismatch(why, why_len, "authority", none, rq->authority, &m->authority);
     if (m->has_scheme && !sm_matches(&m->scheme, rq->scheme, false))
-        return say(why, why_len, "scheme does not match: ", rq->scheme);
+        return mismatch(why, why_len, "scheme", none, rq->scheme, &m->scheme);
     char scratch[8192];
     for (size_t i = 0; i < m->n_headers; i++) {
         const struct model_header_match *h = &m->headers[i];
@@ -117,21 +142,25 @@ route_block_matches(const struct model_match *m, const struct route_request *rq,
             bool hit =
                 present ? sm_matches(&h->m, v, false)
                         : h->m.kind != MODEL_SM_PRESENT && sm_matches(&h->m, SLICE_LIT(""), false);
-            if (hit)
-                return say(why, why_len, "header matches a withoutHeaders condition: ", h->name);
+            if (hit) {
+                if (why)
+                    snprintf(why, why_len, "header %.*s matches a withoutHeaders condition",
+                             (int)h->name.len, h->name.ptr);
+                return false;
+            }
             continue;
         }
-        if (!present) return say(why, why_len, "header absent: ", h->name);
+        if (!present) return absent(why, why_len, "header", h->name);
         if (!sm_matches(&h->m, v, false))
-            return say(why, why_len, "header does not match: ", h->name);
+            return mismatch(why, why_len, "header", h->name, v, &h->m);
     }
     for (size_t i = 0; i < m->n_query; i++) {
         const struct model_header_match *q = &m->query[i];
         struct slice v;
         if (!query_value(rq->path, q->name, &v))
-            return say(why, why_len, "query parameter absent: ", q->name);
+            return absent(why, why_len, "query parameter", q->name);
         if (!sm_matches(&q->m, v, false))
-            return say(why, why_len, "query parameter does not match: ", q->name);
+            return mismatch(why, why_len, "query parameter", q->name, v, &q->m);
     }
     return true;
 }

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* `meshlet explain`: which listener, virtual host and route a request would take, why each
+ * earlier route was skipped, and what the chosen route does (destinations with their
+ * shares, the pools' endpoints and effective policy), or why nothing can serve it. It runs
+ * the proxy's own snapshot build and matcher (model/route.c), so it cannot disagree with
+ * `meshlet run` on the same config. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/strbuf.h"
+#include "lb/lb.h"
+#include "model/model.h"
+#include "model/route.h"
+
+#define MAX_HEADERS 64
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: meshlet explain -c PATH [--gateway NS/NAME | --mesh] [--port N]\n"
+               "                       [-n NS] [-H 'name: value']... [-o text|json] METHOD URL\n");
+}
+
+static const char *
+lb_name(const struct model_cluster *c)
+{
+    switch (lb_kind(c)) {
+    case LB_ROUND_ROBIN: return "ROUND_ROBIN";
+    case LB_RANDOM: return "RANDOM";
+    case LB_PASSTHROUGH: return "PASSTHROUGH";
+    default: return "LEAST_REQUEST";
+    }
+}
+
+static void
+json_kv(struct strbuf *sb, const char *k, const char *v, bool comma)
+{
+    strbuf_printf(sb, "%s\"%s\":", comma ? "," : "", k);
+    strbuf_json_str(sb, v ? v : "");
+}
+
+struct out {
+    struct strbuf text, json;
+    bool first_route;
+};
+
+static void
+describe_policy(struct out *o, const struct model_cluster *c)
+{
+    const struct model_policy *p = &c->policy;
+    strbuf_printf(&o->text, "      load balancer: %s\n", lb_name(c));
+    if (p->pool && p->pool->tcp && p->pool->tcp->max_connections.v > 0)
+        strbuf_printf(&o->text, "      max connections: %" PRId64 "\n",
+                      p->pool->tcp->max_connections.v);
+    if (p->pool && p->pool->http) {
+        const struct http_settings *h = p->pool->http;
+        if (h->http1_max_pending_requests.v > 0)
+            strbuf_printf(&o->text, "      max pending requests: %" PRId64 "\n",
+                          h->http1_max_pending_requests.v);
+        if (h->http2_max_requests.v > 0)
+            strbuf_printf(&o->text, "      max requests: %" PRId64 "\n", h->http2_max_requests.v);
+        if (h->max_requests_per_connection.v > 0)
+            strbuf_printf(&o->text, "      max requests per connection: %" PRId64 "\n",
+                          h->max_requests_per_connection.v);
+    }
+    if (p->od) {
+        const struct outlier_detection *od = p->od;
+        int64_t c5 = od->consecutive_5xx_errors.set ? od->consecutive_5xx_errors.v : 5;
+        int64_t max = od->max_ejection_percent.v > 0 ? od->max_ejection_percent.v : 10;
+        strbuf_printf(&o->text,
+                      "      outlier detection: eject after %" PRId64 " consecutive 5xx, interval "
+                      "%" PRId64 "ms, base ejection %" PRId64 "ms, at most %" PRId64 "%%\n",
+                      c5, od->interval.set ? od->interval.ns / 1000000 : 10000,
+                      od->base_ejection_time.set ? od->base_ejection_time.ns / 1000000 : 30000,
+                      max);
+    } else {
+        strbuf_puts(&o->text, "      outlier detection: off\n");
+    }
+    static const char *const modes[] = {"DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"};
+    if (p->tls && p->tls->mode.set)
+        strbuf_printf(&o->text, "      tls: %s (not enforced by this build: plain text)\n",
+                      modes[p->tls->mode.v & 3]);
+    else
+        strbuf_puts(&o->text,
+                    "      tls: not set (Istio would use automatic mTLS for mesh endpoints)\n");
+}
+
+static int
+describe_route(struct out *o, const struct model_route *r)
+{
+    strbuf_printf(&o->json, ",\"route\":{");
+    json_kv(&o->json, "name", r->name, false);
+    json_kv(&o->json, "virtualService", r->vs, true);
+    strbuf_printf(&o->json, ",\"rule\":%zu", r->rule_index);
+    if (r->action == MODEL_DIRECT_RESPONSE) {
+        strbuf_printf(&o->text, "action: direct response %d \"%.*s\"\n", r->direct_status,
+                      (int)r->direct_body.len, r->direct_body.ptr);
+        strbuf_printf(&o->json, ",\"action\":\"direct_response\",\"status\":%d}", r->direct_status);
+        return r->direct_status;
+    }
+    if (r->action == MODEL_REDIRECT) {
+        strbuf_printf(&o->text, "action: redirect %d to %s%s%s\n", r->redirect_code,
+                      r->redirect_authority ? r->redirect_authority : "(same host)",
+                      r->redirect_uri ? " " : "", r->redirect_uri ? r->redirect_uri : "");
+        strbuf_printf(&o->json, ",\"action\":\"redirect\",\"status\":%d}", r->redirect_code);
+        return r->redirect_code;
+    }
+    strbuf_printf(&o->text, "action: route (timeout %s", r->timeout_ms ? "" : "none");
+    if (r->timeout_ms) strbuf_printf(&o->text, "%" PRIu64 "ms", r->timeout_ms);
+    if (r->retries)
+        strbuf_printf(&o->text, ", retries: %" PRId64 " attempts on %s%s", r->retries->attempts.v,
+                      r->retries->retry_on ? r->retries->retry_on : "Istio's default conditions",
+                      " (not enforced by this build yet)");
+    else
+        strbuf_puts(&o->text, ", retries: Istio's default, 2 on connect-failure,refused-stream,"
+                              "unavailable,cancelled (not enforced by this build yet)");
+    strbuf_puts(&o->text, ")\n");
+    strbuf_printf(&o->json, ",\"action\":\"route\",\"timeoutMs\":%" PRIu64 ",\"destinations\":[",
+                  r->timeout_ms);
+    int status = 200;
+    for (size_t i = 0; i < r->n_dests; i++) {
+        const struct model_destination *d = &r->dests[i];
+        double pct = 100.0 * d->weight / r->total_weight;
+        strbuf_printf(&o->text, "  %5.1f%%  %s%s%s", pct, d->host, *d->subset ? " subset " : "",
+                      d->subset);
+        strbuf_printf(&o->json, "%s{", i ? "," : "");
+        json_kv(&o->json, "host", d->host, false);
+        json_kv(&o->json, "subset", d->subset, true);
+        strbuf_printf(&o->json, ",\"percent\":%.1f", pct);
+        if (!d->cluster) {
+            strbuf_puts(&o->text, ": 503 NC, no such pool: the host or subset is not defined "
+                                  "(no ServiceEntry, or no DestinationRule subset)\n");
+            strbuf_puts(&o->json, ",\"status\":503,\"flags\":\"NC\"}");
+            status = 503;
+            continue;
+        }
+        strbuf_printf(&o->text, " -> %s\n", d->cluster->name);
+        json_kv(&o->json, "cluster", d->cluster->name, true);
+        if (!d->cluster->n_endpoints) {
+            strbuf_puts(&o->text, "      503 UH: the subset's labels select no endpoint\n");
+            strbuf_puts(&o->json, ",\"status\":503,\"flags\":\"UH\",\"endpoints\":[]}");
+            status = 503;
+            continue;
+        }
+        strbuf_puts(&o->json, ",\"endpoints\":[");
+        for (size_t e = 0; e < d->cluster->n_endpoints; e++) {
+            const struct model_endpoint *ep = &d->cluster->endpoints[e];
+            strbuf_printf(&o->text, "      endpoint %s:%u weight %u", ep->address, ep->port,
+                          ep->weight);
+            strbuf_printf(&o->json, "%s{\"address\":\"%s:%u\",\"labels\":{", e ? "," : "",
+                          ep->address, ep->port);
+            for (size_t l = 0; l < ep->n_labels; l++) {
+                strbuf_printf(&o->text, "%s%s=%s", l ? "," : " ", ep->label_keys[l],
+                              ep->label_vals[l]);
+                strbuf_printf(&o->json, "%s", l ? "," : "");
+                strbuf_json_str(&o->json, ep->label_keys[l]);
+                strbuf_puts(&o->json, ":");
+                strbuf_json_str(&o->json, ep->label_vals[l]);
+            }
+            strbuf_puts(&o->text, "\n");
+            strbuf_puts(&o->json, "}}");
+        }
+        strbuf_printf(&o->json, "],\"loadBalancer\":\"%s\"}", lb_name(d->cluster));
+        describe_policy(o, d->cluster);
+    }
+    strbuf_puts(&o->json, "]}");
+    return status;
+}
+
+static bool
+parse_url(const char *url, struct slice *authority, struct slice *path, uint16_t *port)
+{
+    const char *p = strstr(url, "://");
+    if (!p) return false;
+    p += 3;
+    const char *slash = strchr(p, '/');
+    size_t alen = slash ? (size_t)(slash - p) : strlen(p);
+    *authority = slice_make(p, alen);
+    *path = slash ? slice_make(slash, strlen(slash)) : SLICE_LIT("/");
+    const char *colon = memchr(p, ':', alen);
+    *port = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
+    return alen > 0;
+}
+
+int
+cmd_explain(int argc, char **argv)
+{
+    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"gateway", required_argument, NULL, OPT_GATEWAY},
+        {"mesh", no_argument, NULL, OPT_MESH},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"namespace", required_argument, NULL, 'n'},
+        {"header", required_argument, NULL, 'H'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *paths[64], *gateways[8], *ns = "default";
+    size_t n_paths = 0, n_gateways = 0;
+    struct route_header hdrs[MAX_HEADERS];
+    size_t n_hdrs = 0;
+    bool mesh = false, json = false;
+    uint16_t port = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+c:n:H:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (n_paths < 64) paths[n_paths++] = optarg;
+            break;
+        case OPT_GATEWAY:
+            if (n_gateways < 8) gateways[n_gateways++] = optarg;
+            break;
+        case OPT_MESH: mesh = true; break;
+        case OPT_PORT: port = (uint16_t)strtoul(optarg, NULL, 10); break;
+        case 'n': ns = optarg; break;
+        case 'o': json = !strcmp(optarg, "json"); break;
+        case 'H': {
+            const char *colon = strchr(optarg, ':');
+            if (!colon || n_hdrs >= MAX_HEADERS) {
+                fprintf(stderr, "meshlet explain: -H takes 'name: value'\n");
+                return CLI_USAGE;
+            }
+            const char *v = colon + 1;
+            while (*v == ' ') v++;
+            hdrs[n_hdrs].name = slice_make(optarg, (size_t)(colon - optarg));
+            hdrs[n_hdrs].value = slice_make(v, strlen(v));
+            n_hdrs++;
+            break;
+        }
+        case 'h': usage(stdout); return CLI_OK;
+        default: usage(stderr); return CLI_USAGE;
+        }
+    }
+    if (!n_paths || argc - optind != 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *method = argv[optind], *url = argv[optind + 1];
+    struct slice authority, path;
+    uint16_t url_port;
+    if (!parse_url(url, &authority, &path, &url_port)) {
+        fprintf(stderr, "meshlet explain: give a URL such as http://api.example.com/orders\n");
+        return CLI_USAGE;
+    }
+
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    struct config_options copt = {.default_ns = ns};
+    int rc = config_load(&set, paths, n_paths, &copt, &dl);
+    if (!rc) config_analyze(&set, &dl);
+    if (rc) {
+        diag_list_fini(&dl);
+        config_fini(&set);
+        return CLI_USAGE;
+    }
+    struct model_options mopt = {
+        .gateways = gateways, .n_gateways = n_gateways, .mesh_port = mesh ? 15001 : 0, .ns = ns};
+    char err[512];
+    struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
+    size_t errors = dl.errors;
+    diag_list_fini(&dl);
+    config_fini(&set);
+    if (!snap) {
+        fprintf(stderr, "meshlet explain: %s\n", err);
+        return CLI_ERRORS;
+    }
+
+    struct out o;
+    strbuf_init(&o.text, 1 << 20);
+    strbuf_init(&o.json, 1 << 20);
+    if (errors)
+        strbuf_printf(&o.text,
+                      "note: the config has %zu error(s) (see meshlet check); "
+                      "meshlet run would refuse it\n",
+                      errors);
+    const struct model_listener *l = NULL;
+    if (mesh)
+        l = model_listener_for(snap, 15001);
+    else if (port || url_port)
+        l = model_listener_for(snap, port ? port : url_port);
+    else if (snap->n_listeners == 1)
+        l = &snap->listeners[0];
+    int status = 0;
+    strbuf_puts(&o.json, "{");
+    json_kv(&o.json, "method", method, false);
+    json_kv(&o.json, "url", url, true);
+    if (!l) {
+        strbuf_printf(&o.text, "no listener: %s\n",
+                      snap->n_listeners > 1 ? "several listeners, pick one with --port or --mesh"
+                                            : "no Gateway server or mesh listener serves it");
+        strbuf_puts(&o.json, ",\"status\":0,\"reason\":\"no listener\"}");
+        goto print;
+    }
+    strbuf_printf(&o.text, "listener: %s, port %u\n", l->name, l->port);
+    json_kv(&o.json, "listener", l->name, true);
+    const struct model_vhost *vh = model_vhost_find(l, authority);
+    if (!vh) {
+        strbuf_printf(&o.text, "404 NR: no virtual host for %.*s on this listener\n",
+                      (int)authority.len, authority.ptr);
+        strbuf_puts(&o.json, ",\"status\":404,\"flags\":\"NR\"}");
+        status = 404;
+        goto print;
+    }
+    strbuf_printf(&o.text, "virtual host: %s\n", vh->host);
+    json_kv(&o.json, "virtualHost", vh->host, true);
+    struct route_request rq = {
+        slice_make(method, strlen(method)), path, authority, SLICE_LIT("http"), hdrs, n_hdrs};
+    strbuf_puts(&o.json, ",\"skipped\":[");
+    const struct model_route *hit = NULL;
+    for (size_t i = 0; i < vh->n_routes && !hit; i++) {
+        const struct model_route *r = &vh->routes[i];
+        char why[512] = "";
+        bool ok = r->n_matches == 0;
+        for (size_t k = 0; k < r->n_matches && !ok; k++) {
+            char w[256];
+            ok = route_block_matches(&r->matches[k], &rq, w, sizeof(w));
+            if (!ok && k == 0) snprintf(why, sizeof(why), "%s", w);
+        }
+        if (ok) {
+            hit = r;
+            strbuf_printf(&o.text, "route %zu '%s' (%s rule %zu): matched%s\n", i, r->name, r->vs,
+                          r->rule_index,
+                          r->n_matches ? "" : " (no conditions: matches everything)");
+            break;
+        }
+        strbuf_printf(&o.text, "route %zu '%s': %s\n", i, r->name, why);
+        strbuf_printf(&o.json, "%s{\"index\":%zu,", i ? "," : "", i);
+        json_kv(&o.json, "name", r->name, false);
+        json_kv(&o.json, "why", why, true);
+        strbuf_puts(&o.json, "}");
+    }
+    strbuf_puts(&o.json, "]");
+    if (!hit) {
+        strbuf_puts(&o.text, "404 NR: no route of this virtual host matches the request\n");
+        strbuf_puts(&o.json, ",\"status\":404,\"flags\":\"NR\"}");
+        status = 404;
+        goto print;
+    }
+    status = describe_route(&o, hit);
+    strbuf_printf(&o.json, ",\"status\":%d}", status);
+print:
+    fputs(json ? strbuf_str(&o.json) : strbuf_str(&o.text), stdout);
+    if (json) fputs("\n", stdout);
+    strbuf_fini(&o.text);
+    strbuf_fini(&o.json);
+    model_release(snap);
+    return CLI_OK;
+}
