@@ -13,6 +13,7 @@
 #include "config/field.h"
 #include "config/rules.h"
 #include "core/alloc.h"
+#include "core/base64.h"
 #include "core/regex.h"
 #include "core/strbuf.h"
 
@@ -568,9 +569,18 @@ validate_direct_response(struct vctx *v, const struct http_direct_response *dr)
         rules_error(v, dr->body, NULL, -1, "keep string or bytes",
                     "only one of string or bytes may be set");
     }
-    size_t len = dr->body->string  ? strlen(dr->body->string)
-                 : dr->body->bytes ? strlen(dr->body->bytes) * 3 / 4
-                                   : 0;
+    size_t len = dr->body->string ? strlen(dr->body->string) : 0;
+    if (dr->body->bytes) {
+        size_t n = strlen(dr->body->bytes);
+        unsigned char *tmp = xmalloc(base64_decoded_max(n) + 1);
+        ssize_t got = base64_decode(dr->body->bytes, n, tmp);
+        free(tmp);
+        if (got < 0) {
+            rules_error(v, dr->body, "bytes", -1, "give the body base64-encoded, or use string",
+                        "bytes is not valid base64");
+        }
+        len = got > 0 ? (size_t)got : 0;
+    }
     if (len > (1u << 20)) {
         rules_error(v, dr->body, NULL, -1, "serve large bodies from an upstream",
                     "large direct_responses may impact control plane performance, must be less "

@@ -94,14 +94,13 @@ struct regex {
     pcre2_code *code; /* owned */
 };
 
-struct regex *
-regex_compile(const char *pattern)
+static struct regex *
+compile(const char *pattern, uint32_t flags)
 {
     int code;
     PCRE2_SIZE offset;
-    /* RE2 full match: the whole subject, as if wrapped in ^(?:...)$ with \z. */
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &offset, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &code, &offset, NULL);
     if (!re) return NULL;
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter on failure */
     struct regex *r = malloc(sizeof(*r));
@@ -111,6 +110,44 @@ regex_compile(const char *pattern)
     }
     r->code = re;
     return r;
+}
+
+struct regex *
+regex_compile(const char *pattern)
+{
+    /* RE2 full match: the whole subject, as if wrapped in ^(?:...)$ with \z. */
+    return compile(pattern, PCRE2_ANCHORED | PCRE2_ENDANCHORED);
+}
+
+struct regex *
+regex_compile_search(const char *pattern)
+{
+    return compile(pattern, 0);
+}
+
+size_t
+regex_substitute(const struct regex *re, const char *s, size_t len, const char *rewrite, char *out,
+                 size_t cap)
+{
+    /* RE2 rewrites name groups \\1; PCRE2 wants ${1}, and a literal $ doubled. */
+    char repl[1024];
+    size_t k = 0;
+    for (const char *p = rewrite; *p && k + 8 < sizeof(repl); p++) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '9') {
+            k += (size_t)snprintf(repl + k, sizeof(repl) - k, "${%c}", p[1]);
+            p++;
+        } else if (*p == '$') {
+            repl[k++] = '$';
+            repl[k++] = '$';
+        } else {
+            repl[k++] = *p;
+        }
+    }
+    repl[k] = '\0';
+    PCRE2_SIZE out_len = cap;
+    int rc = pcre2_substitute(re->code, (PCRE2_SPTR)s, len, 0, PCRE2_SUBSTITUTE_GLOBAL, NULL, NULL,
+                              (PCRE2_SPTR)repl, k, (PCRE2_UCHAR *)out, &out_len);
+    return rc < 0 ? 0 : (size_t)out_len;
 }
 
 void

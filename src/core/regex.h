@@ -20,6 +20,15 @@ struct regex;
  * regex_check() first for the reason). Boot/config time only. [M] */
 struct regex *regex_compile(const char *pattern);
 
+/* Compile <pattern> for searching and substitution (not anchored). NULL when it does not
+ * compile. [M] */
+struct regex *regex_compile_search(const char *pattern);
+
+/* Replace every match of <re> in <s> (<len> bytes) by <rewrite> (RE2 syntax: \\1 for a
+ * group) into <out> (<cap> bytes). Returns the length written, or 0 on error or overflow. [A] */
+size_t regex_substitute(const struct regex *re, const char *s, size_t len, const char *rewrite,
+                        char *out, size_t cap);
+
 /* Free a compiled regex; NULL is a no-op. */
 void regex_free(struct regex *re);
 

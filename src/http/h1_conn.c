@@ -112,6 +112,8 @@ exchange_get(struct worker *wk)
     }
     memset(&ex->timeout, 0, sizeof(ex->timeout));
     ex->route = NULL;
+    ex->dest = NULL;
+    ex->block = -1;
     ex->up = NULL;
     ex->resp_head = false;
     ex->resp_chunked_out = false;
@@ -166,6 +168,19 @@ local_reply(struct h1_conn *c, int status, const char *body)
     bool keep = c->ex->keep_alive && !unread_body;
     buf_ensure(c->wk, &c->out);
     if (reply_local(&c->out, status, body, !keep)) keep = false;
+    c->state = H1_IDLE;
+    if (!keep) c->close_after = true;
+    exchange_put(c);
+}
+
+static void
+direct_reply(struct h1_conn *c, const struct model_route *r)
+{
+    bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
+    buf_ensure(c->wk, &c->out);
+    if (headers_direct(&c->out, r->direct_status, r->direct_body, &r->headers.response,
+                       c->ex->head_request, !keep))
+        keep = false;
     c->state = H1_IDLE;
     if (!keep) c->close_after = true;
     exchange_put(c);
@@ -329,7 +344,7 @@ start_exchange(struct h1_conn *c)
     struct route_request rq = {q->method,         q->path, q->authority,
                                SLICE_LIT("http"), hdrs,    q->head.n_headers};
     const struct model_vhost *vh = model_vhost_find(c->ml, q->authority);
-    const struct model_route *r = route_match(vh, &rq);
+    const struct model_route *r = route_match(vh, &rq, &c->ex->block);
     c->ex->route = r;
     c->ex->conn = c;
     if (!r) {
@@ -337,9 +352,7 @@ start_exchange(struct h1_conn *c)
         return;
     }
     if (r->action == MODEL_DIRECT_RESPONSE) {
-        char body[4096];
-        snprintf(body, sizeof(body), "%.*s", (int)r->direct_body.len, r->direct_body.ptr);
-        local_reply(c, r->direct_status, body);
+        direct_reply(c, r);
         return;
     }
     if (r->action == MODEL_REDIRECT) {
@@ -347,6 +360,7 @@ start_exchange(struct h1_conn *c)
         return;
     }
     const struct model_destination *d = &r->dests[split_pick(&wk->split, r)];
+    c->ex->dest = d;
     if (!d->cluster) {
         local_reply(c, 503, "cluster not found"); /* NC */
         return;

@@ -50,10 +50,12 @@ struct h1_exchange {
     bool resp_chunked_out; /* we chunk-encode towards the client */
     bool head_request;
     uint64_t start_ms;
-    const struct model_route *route; /* borrowed from the worker's snapshot */
-    struct h1_conn *conn;            /* borrowed: the connection it belongs to */
-    struct wheel_timer timeout;      /* the route timeout (VirtualService `timeout`) */
-    struct h1_exchange *next_free;   /* worker pool link */
+    const struct model_route *route;      /* borrowed from the worker's snapshot */
+    const struct model_destination *dest; /* the destination chosen, or NULL */
+    int block;                            /* the match block that matched (-1: none needed) */
+    struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
+    struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
+    struct h1_exchange *next_free;        /* worker pool link */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */
@@ -85,6 +87,10 @@ void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
 /* headers.c: write the head to send upstream / downstream into <out>. */
 int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);
 int headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms);
+/* A route's direct response: <status>, <body> (its length only when answering HEAD) and the
+ * route's response header <ops>. */
+int headers_direct(struct buf *out, int status, struct slice body,
+                   const struct model_header_ops *ops, bool head, bool close);
 
 /* reply.c: a complete local response (head and body) into <out>; <location> adds a
  * location header (redirects) when not NULL. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/h1_int.h"
+#include "model/route.h"
 
 static bool
 always_hop(struct slice n)
@@ -76,22 +77,77 @@ put_header(struct buf *out, struct slice name, struct slice value)
     return rc;
 }
 
+static bool
+named(struct slice n, const struct slice *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (names[i].len != n.len) continue;
+        bool same = true;
+        for (size_t k = 0; k < n.len && same; k++)
+            same = slice_lower_ascii(n.ptr[k]) == names[i].ptr[k];
+        if (same) return true;
+    }
+    return false;
+}
+
+/* Is header <n> removed or overwritten by the route's or the destination's operations? */
+static bool
+replaced(struct slice n, const struct model_header_ops *a, const struct model_header_ops *b)
+{
+    return (a && (named(n, a->remove, a->n_remove) || named(n, a->set_names, a->n_set))) ||
+           (b && (named(n, b->remove, b->n_remove) || named(n, b->set_names, b->n_set)));
+}
+
+/* Route-level set and add, then the destination's: a destination set overrides the route's
+ * set of the same header (§3.14). */
+static int
+put_ops(struct buf *out, const struct model_header_ops *route, const struct model_header_ops *dest)
+{
+    int rc = 0;
+    for (size_t i = 0; route && i < route->n_set && !rc; i++)
+        if (!dest || !named(route->set_names[i], dest->set_names, dest->n_set))
+            rc = put_header(out, route->set_names[i], route->set_values[i]);
+    for (size_t i = 0; dest && i < dest->n_set && !rc; i++)
+        rc = put_header(out, dest->set_names[i], dest->set_values[i]);
+    for (size_t i = 0; route && i < route->n_add && !rc; i++)
+        rc = put_header(out, route->add_names[i], route->add_values[i]);
+    for (size_t i = 0; dest && i < dest->n_add && !rc; i++)
+        rc = put_header(out, dest->add_names[i], dest->add_values[i]);
+    return rc;
+}
+
 int
 headers_request(struct buf *out, const struct h1_conn *c, const char *request_id)
 {
     const struct h1_request *r = &c->ex->req;
     const struct h1_head *h = &r->head;
+    const struct model_route *route = c->ex->route;
+    const struct model_headers *rh = route ? &route->headers : NULL;
+    const struct model_headers *dh = c->ex->dest ? &c->ex->dest->headers : NULL;
+    const struct model_header_ops *rq_route = rh ? &rh->request : NULL;
+    const struct model_header_ops *rq_dest = dh ? &dh->request : NULL;
+    char rewritten[8192];
+    size_t rw =
+        route ? route_rewrite_path(route, c->ex->block, r->path, rewritten, sizeof(rewritten)) : 0;
+    struct slice path = rw ? slice_make(rewritten, rw) : r->path;
+    /* The rule's authority rewrite wins; a destination's applies when the rule sets none. */
+    struct slice authority = rh && rh->authority.len   ? rh->authority
+                             : dh && dh->authority.len ? dh->authority
+                                                       : r->authority;
     int rc = put(out, r->method.ptr, r->method.len);
     if (!rc) rc = put(out, " ", 1);
-    if (!rc) rc = put(out, r->path.ptr, r->path.len);
+    if (!rc) rc = put(out, path.ptr, path.len);
     if (!rc) rc = put(out, " HTTP/1.1\r\n", 11);
-    if (!rc && r->authority.len) rc = put_header(out, SLICE_LIT("host"), r->authority);
+    if (!rc && authority.len) rc = put_header(out, SLICE_LIT("host"), authority);
+    if (!rc && rw) rc = put_header(out, SLICE_LIT("x-envoy-original-path"), r->path);
     const struct h1_header *xff = NULL;
     bool have_xfp = false, have_rid = false;
     for (size_t i = 0; i < h->n_headers && !rc; i++) {
         struct slice n = h->headers[i].name;
         if (always_hop(n) || slice_ieq(n, "host") || named_by_connection(h, n)) continue;
         if (r->expect_continue && slice_ieq(n, "expect")) continue; /* answered by us */
+        if (replaced(n, rq_route, rq_dest)) continue;
+        if (rw && slice_ieq(n, "x-envoy-original-path")) continue; /* ours replaces it */
         if (slice_ieq(n, "x-forwarded-for")) {
             xff = &h->headers[i]; /* rewritten below with the client address appended */
             continue;
@@ -100,6 +156,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         have_rid |= slice_ieq(n, "x-request-id");
         rc = put_header(out, n, h->headers[i].value);
     }
+    if (!rc) rc = put_ops(out, rq_route, rq_dest);
     char ip[64];
     h1_conn_peer_ip(c, ip, sizeof(ip));
     if (!rc) rc = put(out, "x-forwarded-for: ", 17);
@@ -129,6 +186,8 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
 {
     const struct h1_response *r = &c->ex->resp;
     const struct h1_head *h = &r->head;
+    const struct model_header_ops *rs_route = c->ex->route ? &c->ex->route->headers.response : NULL;
+    const struct model_header_ops *rs_dest = c->ex->dest ? &c->ex->dest->headers.response : NULL;
     int rc = put(out, "HTTP/1.1 ", 9);
     if (!rc) rc = put_u64(out, (uint64_t)r->code);
     if (!rc) rc = put(out, " ", 1);
@@ -142,8 +201,10 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
         struct slice nm = h->headers[i].name;
         if (slice_ieq(nm, "content-length")) cl = &h->headers[i];
         if (always_hop(nm) || slice_ieq(nm, "server") || named_by_connection(h, nm)) continue;
+        if (replaced(nm, rs_route, rs_dest)) continue;
         rc = put_header(out, nm, h->headers[i].value);
     }
+    if (!rc) rc = put_ops(out, rs_route, rs_dest);
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);
@@ -158,5 +219,27 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
     }
     if (!rc && !c->ex->keep_alive) rc = put(out, "connection: close\r\n", 19);
     if (!rc) rc = put(out, "\r\n", 2);
+    return rc;
+}
+
+int
+headers_direct(struct buf *out, int status, struct slice body, const struct model_header_ops *ops,
+               bool head, bool close)
+{
+    int rc = put(out, "HTTP/1.1 ", 9);
+    if (!rc) rc = put_u64(out, (uint64_t)status);
+    if (!rc) rc = put(out, " ", 1);
+    if (!rc) rc = put(out, reply_reason(status), strlen(reply_reason(status)));
+    if (!rc) rc = put(out, "\r\ncontent-length: ", 18);
+    if (!rc) rc = put_u64(out, body.len);
+    if (!rc) rc = put(out, "\r\n", 2);
+    /* Envoy labels a local body text/plain unless the route's response ops say otherwise. */
+    if (!rc && body.len && !replaced(SLICE_LIT("content-type"), ops, NULL))
+        rc = put(out, "content-type: text/plain\r\n", 26);
+    if (!rc) rc = put_ops(out, ops, NULL);
+    if (!rc) rc = put(out, "server: meshlet\r\n", 17);
+    if (!rc && close) rc = put(out, "connection: close\r\n", 19);
+    if (!rc) rc = put(out, "\r\n", 2);
+    if (!rc && body.len && !head) rc = buf_append(out, body.ptr, body.len);
     return rc;
 }

@@ -13,8 +13,9 @@
 #include <strings.h>
 
 #include "config/config.h"
-#include "core/alloc.h"
 #include "config/field.h"
+#include "core/alloc.h"
+#include "core/base64.h"
 #include "core/regex.h"
 #include "model/cluster.h"
 
@@ -325,6 +326,59 @@ gateway_listed(const struct str_list *gws, const char *key, const char *vs_ns, s
     return false;
 }
 
+static void
+compile_ops(struct build *b, const struct header_operations *in, struct model_header_ops *out,
+            bool request, struct slice *authority)
+{
+    struct arena *a = &b->s->arena;
+    memset(out, 0, sizeof(*out));
+    if (!in) return;
+    out->set_names = arena_alloc(a, (in->set.len + 1) * sizeof(struct slice));
+    out->set_values = arena_alloc(a, (in->set.len + 1) * sizeof(struct slice));
+    out->add_names = arena_alloc(a, (in->add.len + 1) * sizeof(struct slice));
+    out->add_values = arena_alloc(a, (in->add.len + 1) * sizeof(struct slice));
+    out->remove = arena_alloc(a, (in->remove.len + 1) * sizeof(struct slice));
+    const struct str_map *maps[2] = {&in->set, &in->add};
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < maps[m]->len; i++) {
+            const char *name = lower_dup(a, maps[m]->keys[i]);
+            /* Envoy header values: "%%" is a literal percent. */
+            char *v = arena_strdup(a, maps[m]->vals[i]), *w = v;
+            for (const char *p = v; *p; p++) {
+                *w++ = *p;
+                if (p[0] == '%' && p[1] == '%') p++;
+            }
+            *w = '\0';
+            struct slice value = slice_make(v, strlen(v));
+            if (request && (!strcmp(name, "host") || !strcmp(name, ":authority"))) {
+                /* set wins over add; the rewrite's authority wins over both (§3.14) */
+                if (!authority->len || m == 0) *authority = value;
+                continue;
+            }
+            if (m == 0) {
+                out->set_names[out->n_set] = slice_make(name, strlen(name));
+                out->set_values[out->n_set++] = value;
+            } else {
+                out->add_names[out->n_add] = slice_make(name, strlen(name));
+                out->add_values[out->n_add++] = value;
+            }
+        }
+    }
+    for (size_t i = 0; i < in->remove.len; i++) {
+        const char *name = lower_dup(a, in->remove.v[i]);
+        out->remove[out->n_remove++] = slice_make(name, strlen(name));
+    }
+}
+
+static void
+compile_headers(struct build *b, const struct headers *in, struct model_headers *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!in) return;
+    compile_ops(b, in->request, &out->request, true, &out->authority);
+    compile_ops(b, in->response, &out->response, false, &out->authority);
+}
+
 /* Compile one match block; false when it does not exist for this listener (§3.3). */
 static bool
 compile_match(struct build *b, const struct http_match_request *in, const char *gateway,
@@ -371,12 +425,41 @@ compile_route(struct build *b, const struct resource *r, size_t index, const cha
     if (h->match_len && !out->n_matches) return false; /* every block dropped: no rule (§3.3) */
     out->timeout_ms = h->timeout.set ? (uint64_t)(h->timeout.ns / 1000000) : 0;
     out->retries = field_copy(a, &http_retry_schema, h->retries);
+    compile_headers(b, h->headers, &out->headers);
+    if (h->rewrite) {
+        if (h->rewrite->uri) {
+            out->has_uri_rewrite = true;
+            out->uri_rewrite =
+                slice_make(arena_strdup(a, h->rewrite->uri), strlen(h->rewrite->uri));
+        }
+        const struct regex_rewrite *rr = h->rewrite->uri_regex_rewrite;
+        if (rr && rr->match && rr->rewrite) {
+            out->uri_regex = regex_compile_search(rr->match);
+            if (!out->uri_regex) {
+                fail(b, "uriRegexRewrite %s does not compile", rr->match);
+            } else {
+                xgrow((void **)&b->s->regexes, &b->s->cap_regexes, b->s->n_regexes + 1,
+                      sizeof(void *));
+                b->s->regexes[b->s->n_regexes++] = out->uri_regex;
+            }
+            out->uri_regex_sub = arena_strdup(a, rr->rewrite);
+        }
+        if (h->rewrite->authority)
+            out->headers.authority =
+                slice_make(arena_strdup(a, h->rewrite->authority), strlen(h->rewrite->authority));
+    }
     if (h->direct_response) {
         out->action = MODEL_DIRECT_RESPONSE;
         out->direct_status = (int)h->direct_response->status.v;
         const struct http_body *body = h->direct_response->body;
         const char *text = body && body->string ? body->string : "";
         out->direct_body = slice_make(arena_strdup(a, text), strlen(text));
+        if (body && body->bytes) {
+            size_t n = strlen(body->bytes);
+            unsigned char *raw = arena_alloc(a, base64_decoded_max(n) + 1);
+            ssize_t got = base64_decode(body->bytes, n, raw);
+            out->direct_body = slice_make((char *)raw, got > 0 ? (size_t)got : 0);
+        }
         return true;
     }
     if (h->redirect) {
@@ -405,6 +488,7 @@ compile_route(struct build *b, const struct resource *r, size_t index, const cha
         md->host = arena_strdup(a, d->destination->host);
         md->subset = d->destination->subset ? arena_strdup(a, d->destination->subset) : "";
         md->weight = w;
+        compile_headers(b, d->headers, &md->headers);
         out->total_weight += w;
     }
     return out->n_dests > 0;

@@ -75,6 +75,19 @@ struct model_match {
     uint32_t port;                    /* 0: any */
 };
 
+/* Header operations of one direction (request or response). */
+struct model_header_ops {
+    size_t n_set, n_add, n_remove;
+    struct slice *set_names, *set_values; /* lower-case names */
+    struct slice *add_names, *add_values;
+    struct slice *remove;
+};
+
+struct model_headers {
+    struct model_header_ops request, response;
+    struct slice authority; /* from rewrite.authority or a set/add of host/:authority; or empty */
+};
+
 enum model_action {
     MODEL_ROUTE,
     MODEL_REDIRECT,
@@ -86,6 +99,7 @@ struct model_destination {
     const char *host;                    /* as configured, for messages */
     const char *subset;
     uint32_t weight;
+    struct model_headers headers; /* destination-level header operations */
 };
 
 struct model_route {
@@ -100,8 +114,13 @@ struct model_route {
     uint32_t total_weight;
     size_t split_offset; /* first of this route's n_dests slots in a worker's split state */
     uint64_t timeout_ms; /* 0: none */
-    const struct http_retry *retries; /* snapshot copy; NULL: Istio\'s default policy */
-    int direct_status;                /* MODEL_DIRECT_RESPONSE */
+    const struct http_retry *retries; /* snapshot copy; NULL: Istio's default policy */
+    struct model_headers headers;     /* route-level header operations */
+    bool has_uri_rewrite;             /* rewrite.uri (Envoy prefix_rewrite) */
+    struct slice uri_rewrite;
+    struct regex *uri_regex;   /* rewrite.uriRegexRewrite.match, owned by the snapshot */
+    const char *uri_regex_sub; /* its rewrite, RE2 syntax */
+    int direct_status;         /* MODEL_DIRECT_RESPONSE */
     struct slice direct_body;
     int redirect_code; /* MODEL_REDIRECT */
     const char *redirect_uri, *redirect_authority, *redirect_scheme;

@@ -166,14 +166,54 @@ route_block_matches(const struct model_match *m, const struct route_request *rq,
 }
 
 const struct model_route *
-route_match(const struct model_vhost *vh, const struct route_request *rq)
+route_match(const struct model_vhost *vh, const struct route_request *rq, int *block)
 {
     if (!vh) return NULL;
     for (size_t i = 0; i < vh->n_routes; i++) {
         const struct model_route *r = &vh->routes[i];
-        if (!r->n_matches) return r;
-        for (size_t k = 0; k < r->n_matches; k++)
-            if (route_block_matches(&r->matches[k], rq, NULL, 0)) return r;
+        if (!r->n_matches) {
+            if (block) *block = -1;
+            return r;
+        }
+        for (size_t k = 0; k < r->n_matches; k++) {
+            if (route_block_matches(&r->matches[k], rq, NULL, 0)) {
+                if (block) *block = (int)k;
+                return r;
+            }
+        }
     }
     return NULL;
+}
+
+size_t
+route_rewrite_path(const struct model_route *r, int block, struct slice path, char *buf, size_t cap)
+{
+    const char *q = memchr(path.ptr, '?', path.len);
+    size_t plen = q ? (size_t)(q - path.ptr) : path.len;
+    struct slice query = slice_make(path.ptr + plen, path.len - plen);
+    size_t n = 0;
+    if (r->has_uri_rewrite) {
+        /* Istio compiles a rule without a uri match as prefix "/": a prefix match replaces
+         * the matched prefix, exact and regex matches the whole path; the query stays. */
+        size_t keep_from = path.len && path.ptr[0] == '/' ? 1 : 0;
+        if (block >= 0 && r->matches[block].has_uri) {
+            const struct model_string_match *u = &r->matches[block].uri;
+            keep_from = u->kind == MODEL_SM_PREFIX ? u->value.len : plen;
+        }
+        if (keep_from > plen) keep_from = plen;
+        size_t rest = plen - keep_from;
+        n = r->uri_rewrite.len + rest + query.len;
+        if (n >= cap) return 0;
+        memcpy(buf, r->uri_rewrite.ptr, r->uri_rewrite.len);
+        memcpy(buf + r->uri_rewrite.len, path.ptr + keep_from, rest);
+        memcpy(buf + r->uri_rewrite.len + rest, query.ptr, query.len);
+        return n;
+    }
+    if (r->uri_regex) {
+        n = regex_substitute(r->uri_regex, path.ptr, plen, r->uri_regex_sub, buf, cap);
+        if (!n || n + query.len >= cap) return 0;
+        memcpy(buf + n, query.ptr, query.len);
+        return n + query.len;
+    }
+    return 0;
 }

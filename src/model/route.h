@@ -26,8 +26,16 @@ struct route_request {
     size_t n_headers;
 };
 
-/* The first route of <vh> that matches <rq>, or NULL (404, flag NR). */
-const struct model_route *route_match(const struct model_vhost *vh, const struct route_request *rq);
+/* The first route of <vh> that matches <rq>, or NULL (404, flag NR). <block> (may be
+ * NULL) receives the index of the match block that matched (-1: a rule without matches). */
+const struct model_route *route_match(const struct model_vhost *vh, const struct route_request *rq,
+                                      int *block);
+
+/* The path to send upstream after <r>'s rewrite (Envoy prefix_rewrite / regex_rewrite,
+ * §3.11): into <buf> (<cap> bytes); returns its length, or 0 when the path is unchanged.
+ * <block> is what route_match said. */
+size_t route_rewrite_path(const struct model_route *r, int block, struct slice path, char *buf,
+                          size_t cap);
 
 /* Does match block <m> accept <rq>? When not and <why> is given, it receives the first
  * condition that failed, in words ("header x-canary absent"). */

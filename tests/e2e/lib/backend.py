@@ -91,7 +91,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "version": self.server.version,
             "method": self.command,
             "path": self.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
+            # http.server folds a leading "//" into "/"; this is the path as it came.
+            "raw_path": self.requestline.split(" ")[1],
+            # Repeated headers joined as one list value, so an added value shows beside the
+            # client's.
+            "headers": {k.lower(): ", ".join(self.headers.get_all(k)) for k in self.headers},
             "body": body.decode("latin-1"),
         }).encode()
         self.send_response(200)

@@ -156,6 +156,9 @@ static const struct config_case cases[] = {
     {"vs_rejects_direct_response_status",
      VS("  hosts: [c]\n  http:\n  - directResponse: {status: 700}\n"), "IST0106",
      "spec.http[0].directResponse.status", "status 700 is not in range 200-599"},
+    {"vs_rejects_direct_response_bytes_not_base64",
+     VS("  hosts: [c]\n  http:\n  - directResponse: {status: 200, body: {bytes: \"a*b=\"}}\n"),
+     "IST0106", "spec.http[0].directResponse.body.bytes", "bytes is not valid base64"},
     {"vs_rejects_empty_rewrite",
      VS("  hosts: [c]\n  http:\n  - route:\n    - destination: {host: c}\n"
         "    rewrite: {uriRegexRewrite: {match: a}}\n"),

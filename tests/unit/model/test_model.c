@@ -82,7 +82,7 @@ route_of(uint16_t port, const char *host, const char *method, const char *path,
         .headers = hdrs,
         .n_headers = n,
     };
-    const struct model_route *r = route_match(vh, &rq);
+    const struct model_route *r = route_match(vh, &rq, NULL);
     if (!r) return "";
     if (r->action != MODEL_ROUTE) return "local";
     return r->dests[0].cluster ? r->dests[0].cluster->name : "NC";

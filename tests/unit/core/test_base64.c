@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Base64 as protobuf JSON writes bytes: both alphabets, optional padding, strict otherwise. */
+#include <string.h>
+
+#include "core/base64.h"
+#include "harness.h"
+
+static ssize_t
+decode(const char *in, unsigned char *out)
+{
+    return base64_decode(in, strlen(in), out);
+}
+
+static void
+test_base64_decodes_padded_and_unpadded(void **state)
+{
+    (void)state;
+    unsigned char out[64];
+    assert_int_equal(decode("aGVsbG8=", out), 5);
+    assert_memory_equal(out, "hello", 5);
+    assert_int_equal(decode("aGVsbG8", out), 5);
+    assert_memory_equal(out, "hello", 5);
+    assert_int_equal(decode("aGk=", out), 2);
+    assert_memory_equal(out, "hi", 2);
+    assert_int_equal(decode("aGVsbG9=", out), 5); /* non-canonical tail bits, as Go accepts */
+    assert_int_equal(decode("", out), 0);
+    assert_int_equal(decode("//79", out), 3); /* standard alphabet */
+    assert_memory_equal(out, "\xff\xfe\xfd", 3);
+    assert_int_equal(decode("__79", out), 3); /* URL-safe alphabet */
+    assert_memory_equal(out, "\xff\xfe\xfd", 3);
+}
+
+static void
+test_base64_rejects_what_is_not_base64(void **state)
+{
+    (void)state;
+    unsigned char out[64];
+    const char *bad[] = {"a", "aGVsbG8==", "aG=k", "aGVs bG8=", "====", "aG*k"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ssize_t n = decode(bad[i], out);
+        if (n >= 0) fail_msg("decoded \"%s\" (%zd bytes)", bad[i], n);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base64_decodes_padded_and_unpadded),
+        cmocka_unit_test(test_base64_rejects_what_is_not_base64),
+    };
+    return cmocka_run_group_tests_name("test_base64", tests, NULL, NULL);
+}
