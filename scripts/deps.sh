@@ -8,6 +8,7 @@ pkgs=(
     clang-format        # make lint
     libfyaml-dev        # YAML/JSON with line/column marks
     libpcre2-dev        # regex (JIT), RE2-subset checks
+    libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libcmocka-dev       # unit tests
     python3-pytest      # end-to-end tests
 )

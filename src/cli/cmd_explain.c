@@ -33,6 +33,9 @@ lb_name(const struct model_cluster *c)
     case LB_ROUND_ROBIN: return "ROUND_ROBIN";
     case LB_RANDOM: return "RANDOM";
     case LB_PASSTHROUGH: return "PASSTHROUGH";
+    case LB_CONSISTENT_HASH:
+        return c->policy.lb->consistent_hash->maglev ? "CONSISTENT_HASH (maglev)"
+                                                     : "CONSISTENT_HASH (ring hash)";
     default: return "LEAST_REQUEST";
     }
 }
@@ -264,7 +267,12 @@ cmd_explain(int argc, char **argv)
         return CLI_USAGE;
     }
     struct model_options mopt = {
-        .gateways = gateways, .n_gateways = n_gateways, .mesh_port = mesh ? 15001 : 0, .ns = ns};
+        .gateways = gateways,
+        .n_gateways = n_gateways,
+        .mesh_port = mesh ? 15001 : 0,
+        .ns = ns,
+        .prepare_cluster = lb_prepare_cluster,
+    };
     char err[512];
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
     size_t errors = dl.errors;

@@ -19,6 +19,7 @@
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "http/worker.h"
+#include "lb/lb.h"
 #include "model/model.h"
 
 struct run_signals {
@@ -129,6 +130,7 @@ cmd_run(int argc, char **argv)
         return rc ? CLI_USAGE : CLI_ERRORS;
     }
     struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
+    mopt.prepare_cluster = lb_prepare_cluster;
     mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
                          ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
                          : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);

@@ -50,10 +50,13 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->ml = ml;
     c->in_ready = true;
     c->peer_family = (uint8_t)peer->ss_family;
-    if (peer->ss_family == AF_INET6)
+    if (peer->ss_family == AF_INET6) {
         memcpy(c->peer, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-    else
+        c->peer_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+    } else {
         memcpy(c->peer, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+        c->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+    }
     if (loop_add(&wk->loop, &c->w, LOOP_IN | LOOP_OUT)) {
         free(c);
         close(fd);
@@ -114,6 +117,7 @@ exchange_get(struct worker *wk)
     ex->route = NULL;
     ex->dest = NULL;
     ex->block = -1;
+    ex->set_cookie_len = 0;
     ex->up = NULL;
     ex->resp_head = false;
     ex->resp_chunked_out = false;
@@ -251,7 +255,9 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         local_reply(c, 503, "out of memory");
         return false;
     }
-    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index]);
+    uint64_t hash;
+    bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
+    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
     wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u) {

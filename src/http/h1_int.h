@@ -55,7 +55,9 @@ struct h1_exchange {
     int block;                            /* the match block that matched (-1: none needed) */
     struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
     struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
-    struct h1_exchange *next_free;        /* worker pool link */
+    size_t set_cookie_len;                /* a generated hash cookie to set; 0: none */
+    char set_cookie[256];
+    struct h1_exchange *next_free; /* worker pool link */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */
@@ -67,6 +69,7 @@ struct h1_conn {
     struct h1_exchange *ex;          /* the current exchange, or NULL */
     uint8_t peer[16];                /* client address (IPv4 in the first 4 bytes) */
     uint8_t peer_family;
+    uint16_t peer_port;
     bool in_ready, in_eof;
     bool close_after; /* close once out is flushed */
     enum {
@@ -83,6 +86,10 @@ void upstream_close(struct upstream *u);
 
 /* The client address as text. */
 void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
+
+/* hash_policy.c: the request's key for consistent-hash pool <cl>; false when the request
+ * lacks the input. A generated cookie is left in c->ex->set_cookie for the response. */
+bool hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out);
 
 /* headers.c: write the head to send upstream / downstream into <out>. */
 int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);

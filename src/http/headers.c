@@ -205,6 +205,9 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
         rc = put_header(out, nm, h->headers[i].value);
     }
     if (!rc) rc = put_ops(out, rs_route, rs_dest);
+    if (!rc && c->ex->set_cookie_len)
+        rc = put_header(out, SLICE_LIT("set-cookie"),
+                        slice_make(c->ex->set_cookie, c->ex->set_cookie_len));
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);

@@ -4,9 +4,11 @@
 #ifndef MESHLET_LB_LB_H
 #define MESHLET_LB_LB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "model/model.h"
 
 /* Index of the endpoint of <c> for the next request, by smooth weighted round robin over
@@ -17,9 +19,46 @@ size_t lb_rr_pick(int64_t *cur, const struct model_cluster *c);
 /* The algorithm in force for <c> (its policy's `simple`, LEAST_REQUEST when unset). */
 int lb_kind(const struct model_cluster *c);
 
+/* lb_kind() of a pool whose policy sets consistentHash. */
+#define LB_CONSISTENT_HASH 100
+
 /* Index of the endpoint of <c> for the next request. <rr> holds the worker's round-robin
- * counters for <c> (one per endpoint), <active> its requests in flight per endpoint.
- * Consistent hash is not implemented yet: it falls back to round robin. */
-size_t lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active);
+ * counters for <c> (one per endpoint), <active> its requests in flight per endpoint. <hash>
+ * is the request's hash key for a consistent-hash pool; NULL when the request lacks the
+ * input (header, cookie, parameter), which makes the pick random, as Envoy. */
+size_t lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
+               const uint64_t *hash);
+
+/* xxHash64 with seed 0: how Envoy hashes request keys and ring points. */
+uint64_t lb_hash(const void *p, size_t n);
+uint64_t lb_hash_seeded(const void *p, size_t n, uint64_t seed);
+
+/* A pool's consistent-hash table, built once per snapshot and shared by the workers. */
+struct lb_table {
+    bool maglev;
+    size_t size;
+    uint64_t *points; /* ring: sorted point hashes; NULL for Maglev */
+    uint32_t *hosts;  /* ring: endpoint at each point; Maglev: endpoint in each slot */
+};
+
+/* Envoy's ring hash: every endpoint gets points in proportion to its weight, the ring at
+ * least <min_size> points (1024 when 0) and at most 8M. The key of point i of an endpoint
+ * is "<ip>:<port>_<i>". [M] */
+const struct lb_table *lb_ring_build(const struct model_cluster *c, struct arena *a,
+                                     uint64_t min_size);
+
+/* Envoy's Maglev table of <size> slots (a prime; 65537 when 0), endpoints weighted. [M] */
+const struct lb_table *lb_maglev_build(const struct model_cluster *c, struct arena *a,
+                                       uint64_t size);
+
+/* The endpoint for request hash <h>: the first ring point at or after h (wrapping), or the
+ * Maglev slot h mod size. */
+size_t lb_table_pick(const struct lb_table *t, uint64_t h);
+
+/* Build <c>'s table when its policy asks for consistent hashing (model_options hook). [M] */
+void lb_prepare_cluster(struct model_cluster *c, struct arena *a);
+
+/* "<ip>:<port>" (IPv6 in brackets) of endpoint <e>, as Envoy names a host when hashing. */
+void lb_endpoint_key(const struct model_endpoint *e, char *out, size_t cap);
 
 #endif

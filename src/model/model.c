@@ -260,6 +260,8 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->policy.tunnel = field_copy(a, &tunnel_schema, pol.tunnel);
     c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
     c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
+    /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
+    if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;
     xgrow((void **)&b->s->clusters, &b->cap_clusters, b->s->n_clusters + 1, sizeof(void *));
     b->s->clusters[b->s->n_clusters++] = c;

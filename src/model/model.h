@@ -21,6 +21,8 @@
 struct resource_set;
 struct regex;
 
+struct lb_table; /* owned by lb/ */
+
 struct model_endpoint {
     struct sockaddr_storage addr; /* resolved address and port */
     socklen_t addr_len;
@@ -43,6 +45,7 @@ struct model_cluster {
     struct model_endpoint *endpoints; /* snapshot arena */
     struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
     bool equal_weights;               /* every endpoint has the same weight */
+    const struct lb_table *lb_table;  /* consistent-hash ring or Maglev table; NULL if none */
 };
 
 enum model_sm_kind {
@@ -160,6 +163,9 @@ struct model_options {
     size_t n_gateways;
     uint16_t mesh_port; /* 0: no mesh listener */
     const char *ns;     /* namespace of this proxy (short names on the mesh) */
+    /* Called for each pool once its endpoints and policy are set, so that the balancer (a
+     * layer above) can build its tables in the snapshot arena <a>. NULL: none. */
+    void (*prepare_cluster)(struct model_cluster *c, struct arena *a);
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>

@@ -31,7 +31,7 @@ test_lb_default_is_least_request_and_avoids_the_busy_endpoint(void **state)
     int64_t rr[2] = {0};
     uint32_t active[2] = {5, 0};
     /* With two endpoints P2C always compares both: the idle one wins every time. */
-    for (int i = 0; i < 100; i++) assert_int_equal(lb_pick(&c, rr, active), 1);
+    for (int i = 0; i < 100; i++) assert_int_equal(lb_pick(&c, rr, active, NULL), 1);
 }
 
 static void
@@ -43,7 +43,7 @@ test_lb_least_request_spreads_even_load(void **state)
     int64_t rr[4] = {0};
     uint32_t active[4] = {0};
     size_t count[4] = {0};
-    for (int i = 0; i < 4000; i++) count[lb_pick(&c, rr, active)]++;
+    for (int i = 0; i < 4000; i++) count[lb_pick(&c, rr, active, NULL)]++;
     /* Ties go to the first of two random picks: each endpoint gets about a quarter; 5 sigma
      * of a binomial(4000, 1/4) is about 137. */
     for (int i = 0; i < 4; i++) assert_true(count[i] > 1000 - 137 && count[i] < 1000 + 137);
@@ -61,12 +61,12 @@ test_lb_round_robin_and_random_when_asked(void **state)
     cluster(&c, 3, &lb);
     int64_t rr[3] = {0};
     uint32_t active[3] = {9, 9, 9};
-    size_t first = lb_pick(&c, rr, active), second = lb_pick(&c, rr, active);
-    size_t third = lb_pick(&c, rr, active);
+    size_t first = lb_pick(&c, rr, active, NULL), second = lb_pick(&c, rr, active, NULL);
+    size_t third = lb_pick(&c, rr, active, NULL);
     assert_true(first != second && second != third && first != third);
     lb.simple.v = LB_RANDOM;
     size_t count[3] = {0};
-    for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active)]++;
+    for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active, NULL)]++;
     for (int i = 0; i < 3; i++) assert_true(count[i] > 1000 - 130 && count[i] < 1000 + 130);
     lb.simple.v = LB_LEAST_CONN; /* deprecated: means LEAST_REQUEST */
     assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);

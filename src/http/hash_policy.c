@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The request's key for a consistent-hash pool, from the DestinationRule's consistentHash:
+ * a header, a cookie, the client IP or a query parameter, hashed with xxHash64 as Envoy
+ * does. A missing cookie with a ttl is generated from the connection's addresses (the same
+ * value for every request of one connection) and set on the response. */
+#include <stdio.h>
+#include <string.h>
+
+#include "http/h1_int.h"
+#include "lb/lb.h"
+
+static bool
+header_value(const struct h1_head *h, const char *name, struct slice *out)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (slice_ieq(h->headers[i].name, name)) {
+            *out = h->headers[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct slice
+trim(struct slice s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) s = slice_make(s.ptr + 1, s.len - 1);
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
+    return s;
+}
+
+/* Split <s> at the first <sep>: <s> becomes the rest, the part before is returned. */
+static struct slice
+next_part(struct slice *s, char sep)
+{
+    const char *end = memchr(s->ptr, sep, s->len);
+    size_t n = end ? (size_t)(end - s->ptr) : s->len;
+    struct slice part = slice_make(s->ptr, n);
+    *s = end ? slice_make(end + 1, s->len - n - 1) : slice_make(s->ptr + n, 0);
+    return part;
+}
+
+static bool
+cookie_value(const struct h1_head *h, const char *name, struct slice *out)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (!slice_ieq(h->headers[i].name, "cookie")) continue;
+        struct slice rest = h->headers[i].value;
+        while (rest.len) {
+            struct slice pair = trim(next_part(&rest, ';'));
+            struct slice key = trim(next_part(&pair, '='));
+            if (key.len != nlen || memcmp(key.ptr, name, nlen)) continue;
+            struct slice v = trim(pair);
+            if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"')
+                v = slice_make(v.ptr + 1, v.len - 2);
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+query_value(struct slice path, const char *name, struct slice *out)
+{
+    const char *q = memchr(path.ptr, '?', path.len);
+    if (!q) return false;
+    struct slice rest = slice_make(q + 1, path.len - (size_t)(q + 1 - path.ptr));
+    size_t nlen = strlen(name);
+    while (rest.len) {
+        struct slice pair = next_part(&rest, '&');
+        struct slice key = next_part(&pair, '=');
+        if (key.len == nlen && !memcmp(key.ptr, name, nlen)) {
+            *out = pair; /* the first occurrence counts, as Envoy */
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Envoy's generated cookie: the hex xxHash64 of the client and local addresses. */
+static struct slice
+generate_cookie(struct h1_conn *c, const struct http_cookie *hc)
+{
+    struct h1_exchange *ex = c->ex;
+    char ip[64], addrs[96], value[17];
+    h1_conn_peer_ip(c, ip, sizeof(ip));
+    int n = snprintf(addrs, sizeof(addrs), "%s:%u|%u", ip, c->peer_port, c->ml->port);
+    snprintf(value, sizeof(value), "%016llx", (unsigned long long)lb_hash(addrs, (size_t)n));
+    char *sc = ex->set_cookie;
+    size_t cap = sizeof(ex->set_cookie), len = 0;
+    int w = snprintf(sc, cap, "%s=\"%s\"", hc->name, value);
+    if (w > 0) len = (size_t)w;
+    int64_t secs = hc->ttl.ns / 1000000000;
+    if (secs > 0 && len < cap) {
+        w = snprintf(sc + len, cap - len, "; Max-Age=%lld", (long long)secs);
+        if (w > 0) len += (size_t)w;
+    }
+    if (hc->path && hc->path[0] && len < cap) {
+        w = snprintf(sc + len, cap - len, "; Path=%s", hc->path);
+        if (w > 0) len += (size_t)w;
+    }
+    for (size_t i = 0; i < hc->attributes_len && len < cap; i++) {
+        const struct http_cookie_attribute *at = &hc->attributes[i];
+        w = at->value && at->value[0]
+                ? snprintf(sc + len, cap - len, "; %s=%s", at->name, at->value)
+                : snprintf(sc + len, cap - len, "; %s", at->name);
+        if (w > 0) len += (size_t)w;
+    }
+    if (len < cap) {
+        w = snprintf(sc + len, cap - len, "; HttpOnly");
+        if (w > 0) len += (size_t)w;
+    }
+    /* A cookie that does not fit is not sent rather than sent cut. */
+    ex->set_cookie_len = len < cap ? len : 0;
+    size_t off = strlen(hc->name) + 2;
+    return slice_make(sc + off, 16);
+}
+
+bool
+hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out)
+{
+    const struct consistent_hash *ch = cl->policy.lb ? cl->policy.lb->consistent_hash : NULL;
+    if (!ch) return false;
+    const struct h1_request *r = &c->ex->req;
+    struct slice v;
+    if (ch->http_header_name) {
+        if (!header_value(&r->head, ch->http_header_name, &v)) return false;
+    } else if (ch->http_cookie && ch->http_cookie->name) {
+        if (!cookie_value(&r->head, ch->http_cookie->name, &v)) {
+            if (!ch->http_cookie->ttl.set) return false;
+            v = generate_cookie(c, ch->http_cookie);
+            if (!c->ex->set_cookie_len) return false;
+        }
+    } else if (ch->use_source_ip.set && ch->use_source_ip.v) {
+        char ip[64];
+        h1_conn_peer_ip(c, ip, sizeof(ip));
+        *out = lb_hash(ip, strlen(ip));
+        return true;
+    } else if (ch->http_query_parameter_name) {
+        if (!query_value(r->path, ch->http_query_parameter_name, &v)) return false;
+    } else {
+        return false;
+    }
+    *out = lb_hash(v.ptr, v.len);
+    return true;
+}
