@@ -118,6 +118,7 @@ exchange_get(struct worker *wk)
     ex->dest = NULL;
     ex->block = -1;
     ex->set_cookie_len = 0;
+    ex->cors_origin_len = 0;
     ex->up = NULL;
     ex->resp_head = false;
     ex->resp_chunked_out = false;
@@ -175,6 +176,48 @@ local_reply(struct h1_conn *c, int status, const char *body)
     c->state = H1_IDLE;
     if (!keep) c->close_after = true;
     exchange_put(c);
+}
+
+static bool
+find_header(const struct h1_head *h, const char *name, struct slice *out)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (slice_ieq(h->headers[i].name, name)) {
+            *out = h->headers[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Envoy's CORS filter for a rule with a corsPolicy: answer an allowed preflight (and, with
+ * unmatchedPreflights IGNORE, any other) ourselves; remember an allowed origin so the
+ * response carries the CORS headers. true when the exchange is answered. */
+static bool
+cors_handled(struct h1_conn *c, const struct model_cors *cors)
+{
+    const struct h1_request *q = &c->ex->req;
+    struct slice origin, want;
+    if (!find_header(&q->head, "origin", &origin) || !origin.len) return false;
+    bool allowed = route_cors_allows(cors, origin);
+    bool preflight = slice_eq(q->method, "OPTIONS") &&
+                     find_header(&q->head, "access-control-request-method", &want) && want.len;
+    if (preflight && (allowed || cors->ignore_unmatched)) {
+        bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
+        buf_ensure(c->wk, &c->out);
+        int rc = allowed ? headers_cors_preflight(&c->out, cors, origin, !keep)
+                         : reply_local(&c->out, 200, "", !keep);
+        if (rc) keep = false;
+        c->state = H1_IDLE;
+        if (!keep) c->close_after = true;
+        exchange_put(c);
+        return true;
+    }
+    if (allowed && origin.len <= sizeof(c->ex->cors_origin)) {
+        memcpy(c->ex->cors_origin, origin.ptr, origin.len);
+        c->ex->cors_origin_len = origin.len;
+    }
+    return false;
 }
 
 static void
@@ -357,6 +400,7 @@ start_exchange(struct h1_conn *c)
         local_reply(c, 404, ""); /* NR */
         return;
     }
+    if (r->cors && cors_handled(c, r->cors)) return;
     if (r->action == MODEL_DIRECT_RESPONSE) {
         direct_reply(c, r);
         return;

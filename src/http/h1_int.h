@@ -55,7 +55,9 @@ struct h1_exchange {
     int block;                            /* the match block that matched (-1: none needed) */
     struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
     struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
-    size_t set_cookie_len;                /* a generated hash cookie to set; 0: none */
+    size_t cors_origin_len;               /* an allowed CORS Origin to echo; 0: none */
+    char cors_origin[256];
+    size_t set_cookie_len; /* a generated hash cookie to set; 0: none */
     char set_cookie[256];
     struct h1_exchange *next_free; /* worker pool link */
 };
@@ -94,6 +96,9 @@ bool hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t
 /* headers.c: write the head to send upstream / downstream into <out>. */
 int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);
 int headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms);
+/* The answer to a CORS preflight whose origin the rule allows (Envoy's CORS filter). */
+int headers_cors_preflight(struct buf *out, const struct model_cors *cors, struct slice origin,
+                           bool close);
 /* A route's direct response: <status>, <body> (its length only when answering HEAD) and the
  * route's response header <ops>. */
 int headers_direct(struct buf *out, int status, struct slice body,

@@ -116,6 +116,39 @@ put_ops(struct buf *out, const struct model_header_ops *route, const struct mode
     return rc;
 }
 
+/* CORS headers on the response to an actual (not preflight) cross-origin request. */
+static int
+put_cors_actual(struct buf *out, const struct model_cors *cors, const struct h1_exchange *ex)
+{
+    int rc = put_header(out, SLICE_LIT("access-control-allow-origin"),
+                        slice_make(ex->cors_origin, ex->cors_origin_len));
+    if (!rc && cors->allow_credentials)
+        rc = put_header(out, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
+    if (!rc && cors->expose_headers.len)
+        rc = put_header(out, SLICE_LIT("access-control-expose-headers"), cors->expose_headers);
+    return rc;
+}
+
+int
+headers_cors_preflight(struct buf *out, const struct model_cors *cors, struct slice origin,
+                       bool close)
+{
+    int rc = put(out, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n", 36);
+    if (!rc) rc = put_header(out, SLICE_LIT("access-control-allow-origin"), origin);
+    if (!rc && cors->allow_credentials)
+        rc = put_header(out, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
+    if (!rc && cors->allow_methods.len)
+        rc = put_header(out, SLICE_LIT("access-control-allow-methods"), cors->allow_methods);
+    if (!rc && cors->allow_headers.len)
+        rc = put_header(out, SLICE_LIT("access-control-allow-headers"), cors->allow_headers);
+    if (!rc && cors->max_age.len)
+        rc = put_header(out, SLICE_LIT("access-control-max-age"), cors->max_age);
+    if (!rc) rc = put(out, "server: meshlet\r\n", 17);
+    if (!rc && close) rc = put(out, "connection: close\r\n", 19);
+    if (!rc) rc = put(out, "\r\n", 2);
+    return rc;
+}
+
 int
 headers_request(struct buf *out, const struct h1_conn *c, const char *request_id)
 {
@@ -205,6 +238,8 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
         rc = put_header(out, nm, h->headers[i].value);
     }
     if (!rc) rc = put_ops(out, rs_route, rs_dest);
+    const struct model_cors *cors = c->ex->route ? c->ex->route->cors : NULL;
+    if (!rc && cors && c->ex->cors_origin_len) rc = put_cors_actual(out, cors, c->ex);
     if (!rc && c->ex->set_cookie_len)
         rc = put_header(out, SLICE_LIT("set-cookie"),
                         slice_make(c->ex->set_cookie, c->ex->set_cookie_len));

@@ -381,6 +381,50 @@ compile_headers(struct build *b, const struct headers *in, struct model_headers 
     compile_ops(b, in->response, &out->response, false, &out->authority);
 }
 
+static struct slice
+joined(struct arena *a, const struct str_list *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->len; i++) n += strlen(l->v[i]) + 1;
+    char *p = arena_alloc(a, n + 1), *w = p;
+    for (size_t i = 0; i < l->len; i++) {
+        if (i) *w++ = ',';
+        size_t k = strlen(l->v[i]);
+        memcpy(w, l->v[i], k);
+        w += k;
+    }
+    return slice_make(p, (size_t)(w - p));
+}
+
+static const struct model_cors *
+compile_cors(struct build *b, const struct cors_policy *in)
+{
+    struct arena *a = &b->s->arena;
+    struct model_cors *c = arena_alloc(a, sizeof(*c));
+    /* allowOrigin (deprecated, exact strings) counts only when allowOrigins is unset. */
+    size_t n = in->allow_origins_len ? in->allow_origins_len : in->allow_origin.len;
+    c->origins = arena_alloc(a, (n + 1) * sizeof(*c->origins));
+    for (size_t i = 0; i < in->allow_origins_len; i++)
+        compile_sm(b, &in->allow_origins[i], &c->origins[c->n_origins++]);
+    for (size_t i = 0; !in->allow_origins_len && i < in->allow_origin.len; i++) {
+        struct model_string_match *m = &c->origins[c->n_origins++];
+        m->kind = MODEL_SM_EXACT;
+        m->value =
+            slice_make(arena_strdup(a, in->allow_origin.v[i]), strlen(in->allow_origin.v[i]));
+    }
+    c->allow_methods = joined(a, &in->allow_methods);
+    c->allow_headers = joined(a, &in->allow_headers);
+    c->expose_headers = joined(a, &in->expose_headers);
+    if (in->max_age.set) {
+        const char *secs = arena_printf(a, "%lld", (long long)(in->max_age.ns / 1000000000));
+        c->max_age = slice_make(secs, strlen(secs));
+    }
+    c->allow_credentials = in->allow_credentials.set && in->allow_credentials.v;
+    c->ignore_unmatched =
+        in->unmatched_preflights.set && in->unmatched_preflights.v == UNMATCHED_IGNORE;
+    return c;
+}
+
 /* Compile one match block; false when it does not exist for this listener (§3.3). */
 static bool
 compile_match(struct build *b, const struct http_match_request *in, const char *gateway,
@@ -450,6 +494,7 @@ compile_route(struct build *b, const struct resource *r, size_t index, const cha
             out->headers.authority =
                 slice_make(arena_strdup(a, h->rewrite->authority), strlen(h->rewrite->authority));
     }
+    if (h->cors_policy) out->cors = compile_cors(b, h->cors_policy);
     if (h->direct_response) {
         out->action = MODEL_DIRECT_RESPONSE;
         out->direct_status = (int)h->direct_response->status.v;

@@ -105,6 +105,16 @@ struct model_destination {
     struct model_headers headers; /* destination-level header operations */
 };
 
+/* A rule's corsPolicy (§3.15), ready for the wire. */
+struct model_cors {
+    size_t n_origins;
+    struct model_string_match *origins; /* allowOrigins, or allowOrigin as exact matches */
+    struct slice allow_methods, allow_headers, expose_headers; /* ","-joined; empty: unset */
+    struct slice max_age;                                      /* whole seconds; empty: unset */
+    bool allow_credentials;
+    bool ignore_unmatched; /* unmatchedPreflights IGNORE: answer them ourselves, bare */
+};
+
 struct model_route {
     const char *name;  /* rule name or "" */
     const char *vs;    /* "ns/name" of the VirtualService */
@@ -128,6 +138,7 @@ struct model_route {
     int redirect_code; /* MODEL_REDIRECT */
     const char *redirect_uri, *redirect_authority, *redirect_scheme;
     uint16_t redirect_port;
+    const struct model_cors *cors; /* NULL: no corsPolicy */
 };
 
 struct model_vhost {

@@ -217,3 +217,11 @@ route_rewrite_path(const struct model_route *r, int block, struct slice path, ch
     }
     return 0;
 }
+
+bool
+route_cors_allows(const struct model_cors *c, struct slice origin)
+{
+    for (size_t i = 0; i < c->n_origins; i++)
+        if (sm_matches(&c->origins[i], origin, false)) return true;
+    return false;
+}

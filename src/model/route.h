@@ -37,6 +37,9 @@ const struct model_route *route_match(const struct model_vhost *vh, const struct
 size_t route_rewrite_path(const struct model_route *r, int block, struct slice path, char *buf,
                           size_t cap);
 
+/* Does <origin> pass the rule's CORS allowOrigins? */
+bool route_cors_allows(const struct model_cors *c, struct slice origin);
+
 /* Does match block <m> accept <rq>? When not and <why> is given, it receives the first
  * condition that failed, in words ("header x-canary absent"). */
 bool route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
