@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "config/delegate.h"
 #include "config/field.h"
 #include "core/alloc.h"
 #include "core/base64.h"
@@ -452,17 +453,21 @@ compile_match(struct build *b, const struct http_match_request *in, const char *
     return true;
 }
 
-/* Compile rule <index> of <vs> into <out>; false when the rule does not exist here. */
+/* Compile rule <h> (rule <index> of <r>'s VirtualService, or a rule merged from its
+ * delegate <dlg>) into <out>; false when the rule does not exist here. Short destination
+ * hosts resolve in the namespace of the VirtualService that wrote the rule. */
 static bool
-compile_route(struct build *b, const struct resource *r, size_t index, const char *gateway,
-              uint16_t port, struct model_route *out)
+compile_route(struct build *b, const struct resource *r, const struct resource *dlg,
+              const struct http_route *h, size_t index, const char *gateway, uint16_t port,
+              struct model_route *out)
 {
     struct arena *a = &b->s->arena;
-    const struct http_route *h = &r->spec.vs->http[index];
-    if (h->obj.is_null || h->delegate) return false; /* delegation: not served yet */
+    if (h->obj.is_null || h->delegate) return false;
+    const char *dest_ns = dlg ? dlg->ns : r->ns;
     memset(out, 0, sizeof(*out));
     out->name = h->name ? arena_strdup(a, h->name) : "";
-    out->vs = arena_printf(a, "%s/%s", r->ns, r->name);
+    out->vs = dlg ? arena_printf(a, "%s/%s (delegate %s/%s)", r->ns, r->name, dlg->ns, dlg->name)
+                  : arena_printf(a, "%s/%s", r->ns, r->name);
     out->rule_index = index;
     out->matches = arena_alloc(a, (h->match_len + 1) * sizeof(*out->matches));
     for (size_t i = 0; i < h->match_len; i++)
@@ -531,7 +536,7 @@ compile_route(struct build *b, const struct resource *r, size_t index, const cha
         if (h->route_len == 1) w = 1;
         if (!w) continue;
         struct model_destination *md = &out->dests[out->n_dests++];
-        md->cluster = cluster_for(b, d->destination, r->ns, port);
+        md->cluster = cluster_for(b, d->destination, dest_ns, port);
         md->host = arena_strdup(a, d->destination->host);
         md->subset = d->destination->subset ? arena_strdup(a, d->destination->subset) : "";
         md->weight = w;
@@ -562,16 +567,36 @@ add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, co
            uint16_t port)
 {
     const struct virtual_service *vs = r->spec.vs;
-    size_t n = vh->n_routes + vs->http_len;
-    struct model_route *routes = arena_alloc(&b->s->arena, (n + 1) * sizeof(*routes));
+    struct arena *a = &b->s->arena;
+    size_t n = vh->n_routes;
+    for (size_t i = 0; i < vs->http_len; i++) {
+        const struct resource *d =
+            vs->http[i].delegate ? delegate_find(b->set, r, &vs->http[i]) : NULL;
+        n += d ? d->spec.vs->http_len : 1;
+    }
+    struct model_route *routes = arena_alloc(a, (n + 1) * sizeof(*routes));
     if (vh->n_routes) memcpy(routes, vh->routes, vh->n_routes * sizeof(*routes));
     size_t k = vh->n_routes;
-    for (size_t i = 0; i < vs->http_len; i++) {
-        if (!compile_route(b, r, i, gateway, port, &routes[k])) continue;
-        routes[k].split_offset = b->s->n_split_slots;
-        b->s->n_split_slots += routes[k].n_dests;
-        /* Within one VirtualService nothing after a catch-all can match (§3.3). */
-        if (catch_all(&routes[k++])) break;
+    bool done = false;
+    for (size_t i = 0; i < vs->http_len && !done; i++) {
+        const struct http_route *h = &vs->http[i];
+        /* A delegating rule stands for the delegate's rules, merged with it (§3.16); a
+         * missing delegate or a conflicting delegate rule drops out, as in Istio. */
+        const struct resource *d = h->delegate ? delegate_find(b->set, r, h) : NULL;
+        size_t count = h->delegate ? (d ? d->spec.vs->http_len : 0) : 1;
+        for (size_t j = 0; j < count && !done; j++) {
+            const struct http_route *rule = h;
+            struct http_route merged;
+            if (d) {
+                if (!delegate_merge(a, h, &d->spec.vs->http[j], &merged)) continue;
+                rule = &merged;
+            }
+            if (!compile_route(b, r, d, rule, i, gateway, port, &routes[k])) continue;
+            routes[k].split_offset = b->s->n_split_slots;
+            b->s->n_split_slots += routes[k].n_dests;
+            /* Within one VirtualService nothing after a catch-all can match (§3.3). */
+            done = catch_all(&routes[k++]);
+        }
     }
     /* Catch-all rules go last, keeping their relative order (Istio's SortVHostRoutes). */
     struct model_route *sorted = arena_alloc(&b->s->arena, (k + 1) * sizeof(*sorted));

@@ -326,10 +326,57 @@ test_model_subset_with_two_labels(void **state)
     teardown();
 }
 
+/* §3.16: a root rule delegating to a VirtualService without hosts stands for its rules, each
+ * merged with the root's match and inheriting what it leaves unset; a delegate rule whose
+ * match leaves the root's is dropped; a missing delegate drops the root rule. */
+static void
+test_model_delegate_merges_rules_into_the_root(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: root}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - name: api\n    match:\n    - uri: {prefix: /api}\n      headers: {x-team: {exact: "
+          "a}}\n"
+          "    timeout: 2s\n    delegate: {name: team-a}\n"
+          "  - match:\n    - uri: {prefix: /gone}\n    delegate: {name: missing}\n"
+          "  - route:\n    - destination: {host: reviews, subset: v1}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: team-a}\n"
+          "spec:\n  http:\n"
+          "  - name: v2\n    match:\n    - uri: {prefix: /api/v2}\n    route:\n"
+          "    - destination: {host: reviews, subset: v2}\n"
+          "  - name: outside\n    match:\n    - uri: {prefix: /other}\n    route:\n"
+          "    - destination: {host: reviews, subset: v4}\n"
+          "  - name: rest\n    timeout: 5s\n    route:\n"
+          "    - destination: {host: reviews, subset: v3}\n",
+          15001);
+    static const char *v1 = "outbound|9080|v1|reviews.default.svc.cluster.local";
+    static const char *v2 = "outbound|9080|v2|reviews.default.svc.cluster.local";
+    static const char *v3 = "outbound|9080|v3|reviews.default.svc.cluster.local";
+    struct route_header team[] = {H("x-team", "a")};
+    /* delegate block /api/v2 refines root /api and keeps the root's header condition */
+    assert_string_equal(route_of(15001, "reviews", "GET", "/api/v2/x", team, 1), v2);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/api/v2/x", NULL, 0), v1);
+    /* a delegate rule without match takes the root's match */
+    assert_string_equal(route_of(15001, "reviews", "GET", "/api/v1", team, 1), v3);
+    /* /other is outside /api: that delegate rule is dropped, not served anywhere */
+    assert_string_equal(route_of(15001, "reviews", "GET", "/other", team, 1), v1);
+    assert_string_equal(route_of(15001, "reviews", "GET", "/gone", NULL, 0), v1);
+    const struct model_listener *l = model_listener_for(snap, 15001);
+    const struct model_vhost *vh = model_vhost_find(l, SLICE_LIT("reviews"));
+    assert_int_equal(vh->n_routes, 3);
+    assert_string_equal(vh->routes[0].name, "api-v2");
+    assert_int_equal(vh->routes[0].timeout_ms, 2000); /* inherited from the root rule */
+    assert_string_equal(vh->routes[1].name, "api-rest");
+    assert_int_equal(vh->routes[1].timeout_ms, 5000); /* the delegate's own wins */
+    assert_string_equal(vh->routes[0].vs, "default/root (delegate default/team-a)");
+    teardown();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_delegate_merges_rules_into_the_root),
         cmocka_unit_test(test_model_e1_header_routing_on_the_mesh),
         cmocka_unit_test(test_model_e6_e8_uri_matching),
         cmocka_unit_test(test_model_e9_e12_headers_query_authority),
