@@ -127,6 +127,7 @@ fuzz:
 bench: all
 	$(Q)bench/run.sh
 	$(Q)bench/proxy.sh
+	$(Q)bench/routes.sh
 
 clean:
 	rm -rf build $(BIN)

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/compiler.h"
 #include "core/loop.h"
+#include "core/now.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "http/worker.h"
@@ -116,8 +117,10 @@ cmd_run(int argc, char **argv)
     config_init(&set);
     diag_list_init(&dl);
     struct config_options copt = {.default_ns = ns};
+    uint64_t t_load = now_us_precise();
     int rc = config_load(&set, paths, n_paths, &copt, &dl);
     if (!rc) config_analyze(&set, &dl);
+    uint64_t t_build = now_us_precise();
     struct strbuf sb;
     strbuf_init(&sb, 1 << 24);
     diag_list_format(&dl, false, &sb);
@@ -155,6 +158,12 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: %s\n", err);
         return CLI_ERRORS;
     }
+    uint64_t t_done = now_us_precise();
+    fprintf(stderr,
+            "meshlet: config loaded and checked in %.1f ms; snapshot built in %.1f ms "
+            "(%zu listeners, %zu routes, %zu clusters)\n",
+            (double)(t_build - t_load) / 1000, (double)(t_done - t_build) / 1000, snap->n_listeners,
+            snap->n_routes, snap->n_clusters);
 
     /* Signals go to a signalfd on the main loop; every thread inherits the mask. */
     sigset_t mask;

@@ -595,6 +595,7 @@ add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, co
             routes[k].split_offset = b->s->n_split_slots;
             b->s->n_split_slots += routes[k].n_dests;
             /* Within one VirtualService nothing after a catch-all can match (§3.3). */
+            b->s->n_routes++;
             done = catch_all(&routes[k++]);
         }
     }

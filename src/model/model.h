@@ -165,6 +165,7 @@ struct snapshot {
     size_t n_clusters;
     struct model_cluster **clusters;
     size_t n_split_slots;   /* sum of n_dests over every route: a worker's split state */
+    size_t n_routes;        /* over every virtual host of every listener */
     struct regex **regexes; /* owned: freed with the snapshot */
     size_t n_regexes, cap_regexes;
 };
