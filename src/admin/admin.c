@@ -71,6 +71,34 @@ clusters_page(struct admin *a, struct strbuf *sb)
     }
 }
 
+/* Each worker's smooth-split counters for every route with several destinations, one line
+ * per route and worker: listener, virtual host, route index, worker, counters. `meshlet
+ * explain --admin` reads it to show where the split stands. */
+static void
+splits_page(struct admin *a, struct strbuf *sb)
+{
+    const struct snapshot *s = a->snap;
+    for (size_t li = 0; li < s->n_listeners; li++) {
+        const struct model_listener *l = &s->listeners[li];
+        for (const struct model_vhost *vh = l->vhosts; vh; vh = vh->next) {
+            for (size_t ri = 0; ri < vh->n_routes; ri++) {
+                const struct model_route *r = &vh->routes[ri];
+                if (r->n_dests < 2) continue;
+                for (size_t w = 0; w < a->n_workers; w++) {
+                    const struct split_state *st = &a->workers[w].split;
+                    if (st->snap != s) continue;
+                    strbuf_printf(sb, "%s\t%s\t%zu\t%zu\t", l->name, vh->host, ri, w);
+                    for (size_t d = 0; d < r->n_dests; d++)
+                        strbuf_printf(
+                            sb, "%s%" PRId64, d ? " " : "",
+                            __atomic_load_n(&st->current[r->split_offset + d], __ATOMIC_RELAXED));
+                    strbuf_puts(sb, "\n");
+                }
+            }
+        }
+    }
+}
+
 static void
 handle(struct admin *a, int fd, const struct h1_request *r)
 {
@@ -85,6 +113,8 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         strbuf_puts(&sb, "ok\n");
     } else if (slice_eq(r->path, "/clusters")) {
         clusters_page(a, &sb);
+    } else if (slice_eq(r->path, "/splits")) {
+        splits_page(a, &sb);
     } else if (slice_eq(r->path, "/stats")) {
         uint64_t total = 0;
         for (size_t i = 0; i < a->n_workers; i++) {

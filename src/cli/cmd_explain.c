@@ -4,16 +4,22 @@
  * shares, the pools' endpoints and effective policy), or why nothing can serve it. It runs
  * the proxy's own snapshot build and matcher (model/route.c), so it cannot disagree with
  * `meshlet run` on the same config. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
+#include "core/sock.h"
 #include "core/strbuf.h"
 #include "lb/lb.h"
+#include "lb/split.h"
 #include "model/model.h"
 #include "model/route.h"
 
@@ -23,7 +29,9 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: meshlet explain -c PATH [--gateway NS/NAME | --mesh] [--port N]\n"
-               "                       [-n NS] [-H 'name: value']... [-o text|json] METHOD URL\n");
+               "                       [-n NS] [-H 'name: value']... [-o text|json]\n"
+               "                       [--admin HOST:PORT] METHOD URL\n"
+               "  --admin  ask a running meshlet where its split of the matched route stands\n");
 }
 
 static const char *
@@ -175,6 +183,99 @@ describe_route(struct out *o, const struct model_route *r)
     return status;
 }
 
+/* GET <path> from the admin endpoint at <addr> (blocking, bounded by a 2 s receive timeout)
+ * into <body>. false with a reason on stderr when it cannot be read. */
+static bool
+admin_get(const char *addr, const char *path, struct strbuf *body)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (sock_parse_addr(addr, &ss, &len)) {
+        fprintf(stderr, "meshlet explain: --admin takes HOST:PORT, not %s\n", addr);
+        return false;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {.tv_sec = 2};
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+        connect(fd, (struct sockaddr *)&ss, len)) {
+        fprintf(stderr, "meshlet explain: cannot reach the admin endpoint %s: %s\n", addr,
+                strerror(errno));
+        if (fd >= 0) close(fd);
+        return false;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, addr);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return false;
+    }
+    struct strbuf all;
+    strbuf_init(&all, 16 << 20);
+    char chunk[65536];
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof(chunk))) > 0) strbuf_printf(&all, "%.*s", (int)got, chunk);
+    close(fd);
+    const char *text = strbuf_str(&all);
+    const char *sep = strstr(text, "\r\n\r\n");
+    bool ok = sep && !strncmp(text, "HTTP/1.1 200", 12);
+    if (ok)
+        strbuf_puts(body, sep + 4);
+    else
+        fprintf(stderr, "meshlet explain: the admin endpoint %s did not answer %s\n", addr, path);
+    strbuf_fini(&all);
+    return ok;
+}
+
+/* Where the running proxy's split of route <index> of <vh> on <l> stands: per worker, the
+ * destinations of the next requests, replayed from its counters with the proxy's own code. */
+static void
+describe_split_now(struct out *o, const char *admin, const struct model_listener *l,
+                   const struct model_vhost *vh, size_t index, const struct model_route *r)
+{
+    struct strbuf body;
+    strbuf_init(&body, 16 << 20);
+    if (!admin_get(admin, "/splits", &body)) {
+        strbuf_fini(&body);
+        return;
+    }
+    char prefix[1024];
+    snprintf(prefix, sizeof(prefix), "%s\t%s\t%zu\t", l->name, vh->host, index);
+    strbuf_printf(&o->text, "split now (from %s; smooth weighted round robin per worker):\n",
+                  admin);
+    strbuf_puts(&o->json, ",\"splitNow\":[");
+    size_t found = 0;
+    for (const char *line = strbuf_str(&body); *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end) break;
+        if (!strncmp(line, prefix, strlen(prefix))) {
+            char *p;
+            unsigned long worker = strtoul(line + strlen(prefix), &p, 10);
+            int64_t cur[64] = {0};
+            for (size_t d = 0; d < r->n_dests && d < 64; d++) cur[d] = strtoll(p, &p, 10);
+            strbuf_printf(&o->text, "  worker %lu: next 10 requests ->", worker);
+            strbuf_printf(&o->json, "%s{\"worker\":%lu,\"next\":[", found ? "," : "", worker);
+            for (int k = 0; k < 10; k++) {
+                const struct model_destination *d = &r->dests[split_next(cur, r)];
+                const char *label = *d->subset ? d->subset : d->host;
+                strbuf_printf(&o->text, " %s", label);
+                strbuf_printf(&o->json, "%s", k ? "," : "");
+                strbuf_json_str(&o->json, label);
+            }
+            strbuf_puts(&o->text, "\n");
+            strbuf_puts(&o->json, "]}");
+            found++;
+        }
+        line = end + 1;
+    }
+    strbuf_puts(&o->json, "]");
+    if (!found)
+        strbuf_puts(&o->text,
+                    "  the running proxy has no such route: is it serving this config?\n");
+    strbuf_fini(&body);
+}
+
 static bool
 parse_url(const char *url, struct slice *authority, struct slice *path, uint16_t *port)
 {
@@ -193,7 +294,7 @@ parse_url(const char *url, struct slice *authority, struct slice *path, uint16_t
 int
 cmd_explain(int argc, char **argv)
 {
-    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT };
+    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT, OPT_ADMIN };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
@@ -202,6 +303,7 @@ cmd_explain(int argc, char **argv)
         {"namespace", required_argument, NULL, 'n'},
         {"header", required_argument, NULL, 'H'},
         {"output", required_argument, NULL, 'o'},
+        {"admin", required_argument, NULL, OPT_ADMIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -210,6 +312,7 @@ cmd_explain(int argc, char **argv)
     struct route_header hdrs[MAX_HEADERS];
     size_t n_hdrs = 0;
     bool mesh = false, json = false;
+    const char *admin = NULL;
     uint16_t port = 0;
     int c;
     optind = 1;
@@ -223,6 +326,7 @@ cmd_explain(int argc, char **argv)
             break;
         case OPT_MESH: mesh = true; break;
         case OPT_PORT: port = (uint16_t)strtoul(optarg, NULL, 10); break;
+        case OPT_ADMIN: admin = optarg; break;
         case 'n': ns = optarg; break;
         case 'o': json = !strcmp(optarg, "json"); break;
         case 'H': {
@@ -325,6 +429,7 @@ cmd_explain(int argc, char **argv)
         slice_make(method, strlen(method)), path, authority, SLICE_LIT("http"), hdrs, n_hdrs};
     strbuf_puts(&o.json, ",\"skipped\":[");
     const struct model_route *hit = NULL;
+    size_t hit_index = 0;
     for (size_t i = 0; i < vh->n_routes && !hit; i++) {
         const struct model_route *r = &vh->routes[i];
         char why[512] = "";
@@ -336,6 +441,7 @@ cmd_explain(int argc, char **argv)
         }
         if (ok) {
             hit = r;
+            hit_index = i;
             strbuf_printf(&o.text, "route %zu '%s' (%s rule %zu): matched%s\n", i, r->name, r->vs,
                           r->rule_index,
                           r->n_matches ? "" : " (no conditions: matches everything)");
@@ -355,6 +461,8 @@ cmd_explain(int argc, char **argv)
         goto print;
     }
     status = describe_route(&o, hit);
+    if (admin && hit->action == MODEL_ROUTE && hit->n_dests > 1)
+        describe_split_now(&o, admin, l, vh, hit_index, hit);
     strbuf_printf(&o.json, ",\"status\":%d}", status);
 print:
     fputs(json ? strbuf_str(&o.json) : strbuf_str(&o.text), stdout);

@@ -25,15 +25,25 @@ split_fini(struct split_state *st)
 }
 
 size_t
+split_next(int64_t *cur, const struct model_route *r)
+{
+    size_t best = 0;
+    int64_t best_v = INT64_MIN;
+    for (size_t i = 0; i < r->n_dests; i++) {
+        int64_t v = __atomic_load_n(&cur[i], __ATOMIC_RELAXED) + r->dests[i].weight;
+        __atomic_store_n(&cur[i], v, __ATOMIC_RELAXED);
+        if (v > best_v) {
+            best = i;
+            best_v = v;
+        }
+    }
+    __atomic_store_n(&cur[best], best_v - (int64_t)r->total_weight, __ATOMIC_RELAXED);
+    return best;
+}
+
+size_t
 split_pick(struct split_state *st, const struct model_route *r)
 {
     if (r->n_dests == 1) return 0;
-    int64_t *cur = st->current + r->split_offset;
-    size_t best = 0;
-    for (size_t i = 0; i < r->n_dests; i++) {
-        cur[i] += r->dests[i].weight;
-        if (cur[i] > cur[best]) best = i;
-    }
-    cur[best] -= r->total_weight;
-    return best;
+    return split_next(st->current + r->split_offset, r);
 }

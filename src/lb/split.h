@@ -24,4 +24,9 @@ void split_fini(struct split_state *st);
  * state's snapshot and have at least one destination. */
 size_t split_pick(struct split_state *st, const struct model_route *r);
 
+/* The same step on <r>'s counters <cur> (r->n_dests of them): `meshlet explain` replays a
+ * running worker's split with it. The counters are read and written with relaxed atomics,
+ * so the admin thread may copy a worker's while it serves. */
+size_t split_next(int64_t *cur, const struct model_route *r);
+
 #endif

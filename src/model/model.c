@@ -620,6 +620,8 @@ vhost_get(struct build *b, struct model_listener *l, const char *host)
         if (!l->any) {
             l->any = arena_alloc(a, sizeof(*l->any));
             l->any->host = host;
+            l->any->next = l->vhosts;
+            l->vhosts = l->any;
         }
         return l->any;
     }
@@ -627,6 +629,8 @@ vhost_get(struct build *b, struct model_listener *l, const char *host)
     if (vh) return vh;
     vh = arena_alloc(a, sizeof(*vh));
     vh->host = host;
+    vh->next = l->vhosts;
+    l->vhosts = vh;
     hmap_put(m, host, vh);
     return vh;
 }

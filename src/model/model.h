@@ -145,15 +145,17 @@ struct model_vhost {
     const char *host; /* lower case, "*.example.com", or "*" */
     size_t n_routes;
     struct model_route *routes;
+    struct model_vhost *next; /* the listener's next virtual host (admin, explain) */
 };
 
 struct model_listener {
     const char *name; /* "gateway ns/name server <n>" or "mesh" */
     uint16_t port;
     bool mesh;
-    struct hmap exact;       /* host -> struct model_vhost */
-    struct hmap wildcard;    /* "*.suffix" -> struct model_vhost */
-    struct model_vhost *any; /* "*", or NULL */
+    struct hmap exact;          /* host -> struct model_vhost */
+    struct hmap wildcard;       /* "*.suffix" -> struct model_vhost */
+    struct model_vhost *any;    /* "*", or NULL */
+    struct model_vhost *vhosts; /* every virtual host once (aliases point into it) */
 };
 
 struct snapshot {

@@ -105,3 +105,34 @@ def test_explain_mesh_listener(meshlet_bin, config):
                         "-H", "x-canary: true", "GET", "http://orders/orders/1"],
                        capture_output=True, text=True, timeout=30)
     assert "listener: mesh" in p.stdout and "subset v2" in p.stdout
+
+
+def test_explain_admin_predicts_the_running_split(meshlet_bin, tmp_path):
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    (tmp_path / "c.yaml").write_text(canary_config(gw, v1.port, v2.port, weights=(70, 30)))
+    m = Meshlet(meshlet_bin, tmp_path, workers=1, extra=("--namespace", "shop")).start()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", gw, timeout=10)
+
+        def served():
+            c.request("GET", "/orders/x", headers={"Host": "api.example.com"})
+            return json.loads(c.getresponse().read())["version"]
+
+        for _ in range(random.randint(1, 9)):  # leave the split somewhere mid-cycle
+            served()
+        doc = subprocess.run(
+            [meshlet_bin, "explain", "-c", str(tmp_path), "-n", "shop", "--admin",
+             f"127.0.0.1:{m.admin_port}", "-o", "json", "GET",
+             f"http://api.example.com:{gw}/orders/x"],
+            capture_output=True, text=True, timeout=30)
+        assert doc.returncode == 0, doc.stderr
+        predicted = json.loads(doc.stdout)["splitNow"][0]["next"]
+        actual = [served() for _ in range(10)]
+        assert predicted == actual
+        assert actual.count("v2") == 3
+        c.close()
+    finally:
+        assert m.stop() == 0, m.logs()
+        v1.stop()
+        v2.stop()
