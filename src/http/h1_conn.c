@@ -336,7 +336,7 @@ static void
 redirect(struct h1_conn *c, const struct model_route *r)
 {
     const struct h1_request *q = &c->ex->req;
-    char location[2048];
+    char location[4096];
     const char *scheme = r->redirect_scheme ? r->redirect_scheme : "http";
     const char *path_end = memchr(q->path.ptr, '?', q->path.len);
     struct slice query = path_end
@@ -352,13 +352,22 @@ redirect(struct h1_conn *c, const struct model_route *r)
         if (colon && q->authority.ptr[0] != '[') n = (size_t)(colon - q->authority.ptr);
         snprintf(authority, sizeof(authority), "%.*s", (int)n, q->authority.ptr);
     }
+    unsigned want_port = r->redirect_request_port ? c->ml->port : r->redirect_port;
     char port[16] = "";
-    if (r->redirect_port && !(r->redirect_port == 80 && !strcmp(scheme, "http")) &&
-        !(r->redirect_port == 443 && !strcmp(scheme, "https")))
-        snprintf(port, sizeof(port), ":%u", r->redirect_port);
+    if (want_port && !(want_port == 80 && !strcmp(scheme, "http")) &&
+        !(want_port == 443 && !strcmp(scheme, "https")))
+        snprintf(port, sizeof(port), ":%u", want_port);
+    const struct model_match *m = c->ex->block >= 0 ? &r->matches[c->ex->block] : NULL;
     if (r->redirect_uri) {
+        /* A new path with its own query replaces the request's query (Envoy). */
+        bool own_query = strchr(r->redirect_uri, '?') != NULL;
         snprintf(location, sizeof(location), "%s://%s%s%s%.*s", scheme, authority, port,
-                 r->redirect_uri, (int)query.len, query.ptr);
+                 r->redirect_uri, own_query ? 0 : (int)query.len, query.ptr);
+    } else if (r->redirect_prefix && m && m->has_uri && m->uri.kind == MODEL_SM_PREFIX &&
+               m->uri.value.len <= q->path.len) {
+        size_t cut = m->uri.value.len;
+        snprintf(location, sizeof(location), "%s://%s%s%s%.*s", scheme, authority, port,
+                 r->redirect_prefix, (int)(q->path.len - cut), q->path.ptr + cut);
     } else {
         snprintf(location, sizeof(location), "%s://%s%s%.*s", scheme, authority, port,
                  (int)q->path.len, q->path.ptr);

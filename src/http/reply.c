@@ -54,7 +54,7 @@ reply_local(struct buf *out, int status, const char *body, bool close)
 int
 reply_redirect(struct buf *out, int status, const char *location, bool close)
 {
-    char head[2048];
+    char head[4608]; /* location up to 4 KiB */
     int n =
         snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\nlocation: %s\r\ncontent-length: 0\r\nserver: meshlet\r\n%s\r\n",

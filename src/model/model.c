@@ -523,6 +523,8 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
         out->redirect_authority = rd->authority ? arena_strdup(a, rd->authority) : NULL;
         out->redirect_scheme = rd->scheme ? arena_strdup(a, rd->scheme) : NULL;
         out->redirect_port = (uint16_t)(rd->port.set ? rd->port.v : 0);
+        out->redirect_prefix = rd->prefix_rewrite ? arena_strdup(a, rd->prefix_rewrite) : NULL;
+        out->redirect_request_port = rd->derive_port.set && rd->derive_port.v == FROM_REQUEST_PORT;
         return true;
     }
     out->action = MODEL_ROUTE;

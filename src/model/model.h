@@ -137,7 +137,9 @@ struct model_route {
     struct slice direct_body;
     int redirect_code; /* MODEL_REDIRECT */
     const char *redirect_uri, *redirect_authority, *redirect_scheme;
+    const char *redirect_prefix; /* prefixRewrite: replaces the matched prefix */
     uint16_t redirect_port;
+    bool redirect_request_port;    /* derivePort FROM_REQUEST_PORT: the listener's port */
     const struct model_cors *cors; /* NULL: no corsPolicy */
 };
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Rewrites and header operations on real traffic (spec §3.11, §3.13, §3.14, examples E50-E58):
+"""Rewrites, redirects and header operations on real traffic (spec §3.11-§3.14, E50-E58):
 the upstream sees the rewritten path and host and the operated headers, the client sees the
 operated response headers, and direct responses carry their body and headers."""
 import base64
@@ -105,6 +105,15 @@ spec:
   - name: empty-direct
     match: [{{uri: {{exact: /nothing}}}}]
     directResponse: {{status: 204}}
+  - name: moved-prefix
+    match: [{{uri: {{prefix: /moved/}}}}]
+    redirect: {{authority: foo.example.com, prefixRewrite: /}}
+  - name: to-https
+    match: [{{uri: {{prefix: /secure}}}}]
+    redirect: {{scheme: https, derivePort: FROM_REQUEST_PORT, redirectCode: 308}}
+  - name: own-query
+    match: [{{uri: {{prefix: /q-old}}}}]
+    redirect: {{uri: "/q-new?a=1", port: 80}}
 """
 
 
@@ -233,3 +242,34 @@ def test_direct_response_without_body(proxy):
     r, data = call(proxy.gw_port, "/nothing")
     assert r.status == 204 and data == b""
     assert r.getheader("content-type") is None
+
+
+@pytest.mark.parametrize("path,code,location", [
+    # E55: prefixRewrite replaces the matched prefix
+    ("/moved/bar?x=1", 301, "http://foo.example.com/bar?x=1"),
+    # E56: derivePort FROM_REQUEST_PORT on a non-default port keeps it
+    ("/secure/x", 308, "https://api.example.com:{gw}/secure/x"),
+    # a new path with its own query replaces the request's; port 80 with http is implied
+    ("/q-old?b=2", 301, "http://api.example.com/q-new?a=1"),
+])
+def test_redirects(proxy, path, code, location):
+    r, data = call(proxy.gw_port, path)
+    assert r.status == code and data == b""
+    assert r.getheader("location") == location.format(gw=proxy.gw_port)
+
+
+def test_e54_redirect_injection_sample(meshlet_bin, samples, tmp_path):
+    text = (samples / "testdata-config-rule-redirect-injection.yaml").read_text()
+    (tmp_path / "c.yaml").write_text(text.replace("127.0.0.2", "127.0.0.1"))
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "testns")).start()
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", m.mesh_port, timeout=10)
+        c.request("GET", "/x", headers={"Host": "redirect.test.istio.io:8080",
+                                        "testredirect": "enabled"})
+        r = c.getresponse()
+        r.read()
+        assert r.status == 301
+        assert r.getheader("location") == "http://redirect2.test.istio.io/new/path"
+        c.close()
+    finally:
+        assert m.stop() == 0, m.logs()
