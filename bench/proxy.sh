@@ -16,57 +16,12 @@ HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; exit 1; }
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-V1=$(port); V2=$(port); PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
-
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-taskset -c 1 build/backend --listen 127.0.0.1:$V1 --name v1 2>/dev/null & pids+=($!)
-taskset -c 1 build/backend --listen 127.0.0.1:$V2 --name v2 2>/dev/null & pids+=($!)
+. bench/lib.sh
+start_backends
+PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
 
 mkdir -p "$OUT/meshlet"
-cat >"$OUT/meshlet/config.yaml" <<YAML
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: bench}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: $PM, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: bench}
-spec:
-  hosts: [svc.bench.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: $V1}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: $V2}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: bench}
-spec:
-  host: svc
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: svc, namespace: bench}
-spec:
-  hosts: ["*"]
-  gateways: [bench]
-  http:
-  - route:
-    - {destination: {host: svc, subset: v1}, weight: 90}
-    - {destination: {host: svc, subset: v2}, weight: 10}
-YAML
+{ registry "$PM"; one_route; } >"$OUT/meshlet/config.yaml"
 taskset -c 0 ./meshlet run -c "$OUT/meshlet" --workers 1 --listen-address 127.0.0.1 \
     --admin 127.0.0.1:$ADMIN --mesh-listen 127.0.0.1:$MESH 2>"$OUT/meshlet.log" & pids+=($!)
 MESHLET_PID=$!

@@ -16,62 +16,11 @@ OUT=build/bench/routes
 mkdir -p "$OUT/one" "$OUT/many"
 command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; exit 1; }
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-V1=$(port); V2=$(port); P1=$(port); PN=$(port)
+. bench/lib.sh
+start_backends
+P1=$(port); PN=$(port)
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-taskset -c 1 build/backend --listen 127.0.0.1:$V1 --name v1 2>/dev/null & pids+=($!)
-taskset -c 1 build/backend --listen 127.0.0.1:$V2 --name v2 2>/dev/null & pids+=($!)
-
-registry() { # PORT
-    cat <<YAML
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: bench}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: $1, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: bench}
-spec:
-  hosts: [svc.bench.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints:
-  - {address: 127.0.0.1, ports: {http: $V1}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: $V2}, labels: {version: v2}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: svc, namespace: bench}
-spec:
-  host: svc
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
-YAML
-}
-
-{ registry "$P1"; cat <<YAML
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: svc, namespace: bench}
-spec:
-  hosts: ["*"]
-  gateways: [bench]
-  http:
-  - route:
-    - {destination: {host: svc, subset: v1}, weight: 90}
-    - {destination: {host: svc, subset: v2}, weight: 10}
-YAML
-} >"$OUT/one/config.yaml"
+{ registry "$P1"; one_route; } >"$OUT/one/config.yaml"
 
 { registry "$PN"; /usr/bin/python3 - "$HOSTS" "$PER_HOST" <<'PY'
 import sys

@@ -178,18 +178,6 @@ local_reply(struct h1_conn *c, int status, const char *body)
     exchange_put(c);
 }
 
-static bool
-find_header(const struct h1_head *h, const char *name, struct slice *out)
-{
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (slice_ieq(h->headers[i].name, name)) {
-            *out = h->headers[i].value;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Envoy's CORS filter for a rule with a corsPolicy: answer an allowed preflight (and, with
  * unmatchedPreflights IGNORE, any other) ourselves; remember an allowed origin so the
  * response carries the CORS headers. true when the exchange is answered. */
@@ -198,10 +186,10 @@ cors_handled(struct h1_conn *c, const struct model_cors *cors)
 {
     const struct h1_request *q = &c->ex->req;
     struct slice origin, want;
-    if (!find_header(&q->head, "origin", &origin) || !origin.len) return false;
+    if (!headers_find(&q->head, "origin", &origin) || !origin.len) return false;
     bool allowed = route_cors_allows(cors, origin);
     bool preflight = slice_eq(q->method, "OPTIONS") &&
-                     find_header(&q->head, "access-control-request-method", &want) && want.len;
+                     headers_find(&q->head, "access-control-request-method", &want) && want.len;
     if (preflight && (allowed || cors->ignore_unmatched)) {
         bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
         buf_ensure(c->wk, &c->out);

@@ -93,6 +93,9 @@ void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
  * lacks the input. A generated cookie is left in c->ex->set_cookie for the response. */
 bool hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out);
 
+/* headers.c: the value of the first header <name> (any case) of <h>; false when absent. */
+bool headers_find(const struct h1_head *h, const char *name, struct slice *out);
+
 /* headers.c: write the head to send upstream / downstream into <out>. */
 int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);
 int headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms);

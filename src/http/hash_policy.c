@@ -9,18 +9,6 @@
 #include "http/h1_int.h"
 #include "lb/lb.h"
 
-static bool
-header_value(const struct h1_head *h, const char *name, struct slice *out)
-{
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (slice_ieq(h->headers[i].name, name)) {
-            *out = h->headers[i].value;
-            return true;
-        }
-    }
-    return false;
-}
-
 static struct slice
 trim(struct slice s)
 {
@@ -126,7 +114,7 @@ hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out
     const struct h1_request *r = &c->ex->req;
     struct slice v;
     if (ch->http_header_name) {
-        if (!header_value(&r->head, ch->http_header_name, &v)) return false;
+        if (!headers_find(&r->head, ch->http_header_name, &v)) return false;
     } else if (ch->http_cookie && ch->http_cookie->name) {
         if (!cookie_value(&r->head, ch->http_cookie->name, &v)) {
             if (!ch->http_cookie->ttl.set) return false;

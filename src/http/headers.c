@@ -77,6 +77,18 @@ put_header(struct buf *out, struct slice name, struct slice value)
     return rc;
 }
 
+bool
+headers_find(const struct h1_head *h, const char *name, struct slice *out)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        if (slice_ieq(h->headers[i].name, name)) {
+            *out = h->headers[i].value;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool
 named(struct slice n, const struct slice *names, size_t count)
 {

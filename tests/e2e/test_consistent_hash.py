@@ -10,6 +10,7 @@ import re
 import pytest
 
 from backend import Backend
+from configs import gateway, service_entry
 from meshlet_proc import Meshlet, free_port
 
 POLICIES = {
@@ -24,32 +25,10 @@ POLICIES = {
 
 
 def hash_config(gw_port, ports):
-    endpoints = "\n".join(
-        f"  - {{address: 127.0.0.1, ports: {{http: {p}}}}}" for p in ports)
-    docs = [f"""\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: shop}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {gw_port}, name: http, protocol: HTTP}}
-    hosts: ["shop/*.example.com"]
-"""]
+    docs = [gateway(gw_port)]
     for name, policy in POLICIES.items():
+        docs.append(service_entry(name, "shop", [(p, {}) for p in ports]))
         docs.append(f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: shop}}
-spec:
-  hosts: [{name}.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 9080, name: http, protocol: HTTP}}
-  resolution: STATIC
-  endpoints:
-{endpoints}
----
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: {name}, namespace: shop}}

@@ -9,51 +9,17 @@ import json
 import pytest
 
 from backend import Backend
+from configs import gateway, service_entry, subsets_rule
 from meshlet_proc import Meshlet, free_port
 
 
 def delegate_config(gw_port, v1, v2, legacy):
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: infra}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {gw_port}, name: http, protocol: HTTP}}
-    hosts: ["*/shop.example.com"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: orders, namespace: team}}
-spec:
-  hosts: [orders.team.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {v1}}}, labels: {{version: v1}}}}
-  - {{address: 127.0.0.1, ports: {{http: {v2}}}, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: orders, namespace: team}}
-spec:
-  host: orders
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: legacy, namespace: infra}}
-spec:
-  hosts: [legacy.infra.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {legacy}}}}}]
----
+    return "---\n".join([
+        gateway(gw_port, ns="infra", hosts="*/shop.example.com"),
+        service_entry("orders", "team", [(v1, {"version": "v1"}), (v2, {"version": "v2"})]),
+        subsets_rule("orders", "team", ["v1", "v2"]),
+        service_entry("legacy", "infra", [(legacy, {})]),
+    ]) + f"""---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: shop, namespace: infra}}

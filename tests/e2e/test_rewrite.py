@@ -9,43 +9,17 @@ import json
 import pytest
 
 from backend import Backend
+from configs import gateway, service_entry, subsets_rule
 from meshlet_proc import Meshlet, free_port
 
 
 def rewrite_config(gw_port, v1, v2):
     body = base64.b64encode(b"\x00\x01binary\xff").decode()
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: shop}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {gw_port}, name: http, protocol: HTTP}}
-    hosts: ["shop/*.example.com"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: ratings, namespace: shop}}
-spec:
-  hosts: [ratings.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 9080, name: http, protocol: HTTP}}
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {v1}}}, labels: {{version: v1}}}}
-  - {{address: 127.0.0.1, ports: {{http: {v2}}}, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: ratings, namespace: shop}}
-spec:
-  host: ratings
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
+    return "---\n".join([
+        gateway(gw_port),
+        service_entry("ratings", "shop", [(v1, {"version": "v1"}), (v2, {"version": "v2"})]),
+        subsets_rule("ratings", "shop", ["v1", "v2"]),
+    ]) + f"""---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: ratings, namespace: shop}}

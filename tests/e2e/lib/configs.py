@@ -2,40 +2,63 @@
 """Istio configurations shared by the end-to-end tests."""
 
 
-def canary_config(gw_port, v1, v2, weights=(90, 10), extra=""):
+def gateway(port, name="edge", ns="shop", hosts="shop/*.example.com"):
+    """An HTTP Gateway server on <port> for <hosts>."""
     return f"""\
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {{name: edge, namespace: shop}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: {gw_port}, name: http, protocol: HTTP}}
-    hosts: ["shop/*.example.com"]
----
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    hosts: ["{hosts}"]
+"""
+
+
+def service_entry(name, ns, endpoints, port=9080):
+    """A STATIC ServiceEntry <name>.<ns>.svc.cluster.local with endpoints on 127.0.0.1:
+    <endpoints> is a list of (port, {label: value})."""
+    lines = "\n".join(
+        f"  - {{address: 127.0.0.1, ports: {{http: {p}}}"
+        + (f", labels: {{{', '.join(f'{k}: {v}' for k, v in labels.items())}}}" if labels else "")
+        + "}"
+        for p, labels in endpoints)
+    return f"""\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {{name: orders, namespace: shop}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
-  hosts: [orders.shop.svc.cluster.local]
+  hosts: [{name}.{ns}.svc.cluster.local]
   location: MESH_INTERNAL
   ports:
-  - {{number: 9080, name: http, protocol: HTTP}}
+  - {{number: {port}, name: http, protocol: HTTP}}
   resolution: STATIC
   endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {v1}}}, labels: {{version: v1}}}}
-  - {{address: 127.0.0.1, ports: {{http: {v2}}}, labels: {{version: v2}}}}
----
+{lines}
+"""
+
+
+def subsets_rule(name, ns, versions):
+    """A DestinationRule for <name> with one subset per version label."""
+    subsets = "\n".join(f"  - {{name: {v}, labels: {{version: {v}}}}}" for v in versions)
+    return f"""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {{name: orders, namespace: shop}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
-  host: orders
+  host: {name}
   subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
-  - {{name: v3, labels: {{version: v3}}}}
----
+{subsets}
+"""
+
+
+def canary_config(gw_port, v1, v2, weights=(90, 10), extra=""):
+    return "---\n".join([
+        gateway(gw_port),
+        service_entry("orders", "shop", [(v1, {"version": "v1"}), (v2, {"version": "v2"})]),
+        subsets_rule("orders", "shop", ["v1", "v2", "v3"]),
+        f"""\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: orders, namespace: shop}}
@@ -75,4 +98,4 @@ spec:
       weight: {weights[0]}
     - destination: {{host: orders, subset: v2}}
       weight: {weights[1]}
-{extra}"""
+{extra}"""])
