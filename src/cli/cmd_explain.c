@@ -65,6 +65,11 @@ describe_policy(struct out *o, const struct model_cluster *c)
 {
     const struct model_policy *p = &c->policy;
     strbuf_printf(&o->text, "      load balancer: %s\n", lb_name(c));
+    if (c->warmup_ms)
+        strbuf_printf(&o->text,
+                      "      slow start: new endpoints ramp up over %.1fs from %.0f%% of their "
+                      "weight (aggression %.1f)\n",
+                      (double)c->warmup_ms / 1000, c->warmup_min * 100, c->warmup_aggression);
     if (p->pool && p->pool->tcp && p->pool->tcp->max_connections.v > 0)
         strbuf_printf(&o->text, "      max connections: %" PRId64 "\n",
                       p->pool->tcp->max_connections.v);

@@ -7,11 +7,14 @@
 #include "lb/lb.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <xxhash.h>
 
+#include "core/now.h"
 #include "core/prng.h"
+#include "model/endpoint.h"
 
 uint64_t
 lb_hash_seeded(const void *p, size_t n, uint64_t seed)
@@ -70,6 +73,37 @@ lb_prepare_cluster(struct model_cluster *c, struct arena *a)
         c->lb_table = lb_ring_build(c, a, ch->minimum_ring_size.v);
 }
 
+double
+lb_slow_start_factor(const struct model_cluster *c, const struct model_endpoint *e, uint64_t now_ms)
+{
+    if (!c->warmup_ms || !e->state) return 1.0;
+    uint64_t age = now_ms > e->state->joined_ms ? now_ms - e->state->joined_ms : 0;
+    if (age >= c->warmup_ms) return 1.0;
+    double secs = fmax((double)age / 1000, 1.0);
+    double f = pow(secs / ((double)c->warmup_ms / 1000), 1.0 / c->warmup_aggression);
+    return fmin(1.0, fmax(c->warmup_min, f));
+}
+
+/* Round robin over weights scaled by slow start; false when no endpoint is warming up. */
+static bool
+pick_warming(const struct model_cluster *c, int64_t *rr, size_t *out)
+{
+    uint64_t now = now_ms();
+    uint32_t w[256];
+    size_t n = c->n_endpoints;
+    if (n > 256) return false;
+    bool warming = false;
+    for (size_t i = 0; i < n; i++) {
+        double f = lb_slow_start_factor(c, &c->endpoints[i], now);
+        warming |= f < 1.0;
+        /* thousandths keep the ramp smooth in integer weights */
+        w[i] = (uint32_t)fmax(1.0, c->endpoints[i].weight * f * 1000);
+    }
+    if (!warming) return false;
+    *out = lb_rr_pick_weights(rr, w, n);
+    return true;
+}
+
 int
 lb_kind(const struct model_cluster *c)
 {
@@ -85,20 +119,17 @@ lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active, cons
 {
     size_t n = c->n_endpoints;
     if (n == 1) return 0;
-    switch (lb_kind(c)) {
-    case LB_CONSISTENT_HASH:
-        if (hash && c->lb_table) return lb_table_pick(c->lb_table, *hash);
-        return (size_t)(prng_next() % n);
-    case LB_RANDOM: return (size_t)(prng_next() % n);
-    case LB_LEAST_REQUEST:
-        if (c->equal_weights) {
-            uint64_t r = prng_next();
-            size_t a = (size_t)(r % n);
-            size_t b = (size_t)((r >> 32) % (n - 1));
-            if (b >= a) b++; /* two distinct endpoints */
-            return active[b] < active[a] ? b : a;
-        }
-        return lb_rr_pick(rr, c);
-    default: return lb_rr_pick(rr, c);
+    int kind = lb_kind(c);
+    if (kind == LB_CONSISTENT_HASH && hash && c->lb_table) return lb_table_pick(c->lb_table, *hash);
+    if (kind == LB_CONSISTENT_HASH || kind == LB_RANDOM) return (size_t)(prng_next() % n);
+    size_t pick; /* slow start: weights scaled while an endpoint warms up, as Envoy */
+    if (c->warmup_ms && pick_warming(c, rr, &pick)) return pick;
+    if (kind == LB_LEAST_REQUEST && c->equal_weights) {
+        uint64_t r = prng_next();
+        size_t a = (size_t)(r % n);
+        size_t b = (size_t)((r >> 32) % (n - 1));
+        if (b >= a) b++; /* two distinct endpoints */
+        return active[b] < active[a] ? b : a;
     }
+    return lb_rr_pick(rr, c);
 }

@@ -16,6 +16,15 @@
  * have at least one endpoint. */
 size_t lb_rr_pick(int64_t *cur, const struct model_cluster *c);
 
+/* The same over explicit weights <w> of <n> endpoints. */
+size_t lb_rr_pick_weights(int64_t *cur, const uint32_t *w, size_t n);
+
+/* Envoy's slow-start factor for endpoint <e> of <c> at <now_ms>: within the pool's warmup
+ * window max(minimumPercent, (max(seconds since it joined, 1) / window)^(1/aggression)),
+ * else 1. */
+double lb_slow_start_factor(const struct model_cluster *c, const struct model_endpoint *e,
+                            uint64_t now_ms);
+
 /* The algorithm in force for <c> (its policy's `simple`, LEAST_REQUEST when unset). */
 int lb_kind(const struct model_cluster *c);
 

@@ -4,6 +4,20 @@
 #include "lb/lb.h"
 
 size_t
+lb_rr_pick_weights(int64_t *cur, const uint32_t *w, size_t n)
+{
+    int64_t total = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        cur[i] += w[i];
+        total += w[i];
+        if (cur[i] > cur[best]) best = i;
+    }
+    cur[best] -= total;
+    return best;
+}
+
+size_t
 lb_rr_pick(int64_t *cur, const struct model_cluster *c)
 {
     if (c->n_endpoints == 1) return 0;

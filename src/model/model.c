@@ -17,8 +17,10 @@
 #include "config/field.h"
 #include "core/alloc.h"
 #include "core/base64.h"
+#include "core/now.h"
 #include "core/regex.h"
 #include "model/cluster.h"
+#include "model/endpoint.h"
 
 struct dr_list {
     const char *host;              /* lower-case fqdn or "*.suffix" */
@@ -198,6 +200,29 @@ add_endpoint(struct build *b, struct model_cluster *c, const struct workload_ent
     c->n_endpoints++;
 }
 
+/* Slow start from the effective policy: `warmup` (duration, minimumPercent, aggression) or
+ * the older `warmupDurationSecs`; Envoy applies it to round robin and least request only. */
+static void
+compile_warmup(struct model_cluster *c)
+{
+    const struct load_balancer *lb = c->policy.lb;
+    c->warmup_ms = 0;
+    c->warmup_min = 0.1;
+    c->warmup_aggression = 1.0;
+    if (!lb || lb->consistent_hash) return;
+    if (lb->simple.set && lb->simple.v != LB_ROUND_ROBIN && lb->simple.v != LB_LEAST_REQUEST &&
+        lb->simple.v != LB_LEAST_CONN && lb->simple.v != LB_UNSPECIFIED)
+        return;
+    if (lb->warmup && lb->warmup->duration.set) {
+        c->warmup_ms = (uint64_t)(lb->warmup->duration.ns / 1000000);
+        if (lb->warmup->minimum_percent.set) c->warmup_min = lb->warmup->minimum_percent.v / 100;
+        if (lb->warmup->aggression.set && lb->warmup->aggression.v > 0)
+            c->warmup_aggression = lb->warmup->aggression.v;
+    } else if (lb->warmup_duration_secs.set) {
+        c->warmup_ms = (uint64_t)(lb->warmup_duration_secs.ns / 1000000);
+    }
+}
+
 /* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
  * known (requests routed there get 503 NC). <listener_port> picks the port of a service
  * with several when the destination names none (§3.6). */
@@ -248,6 +273,10 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
         if (config_labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
     }
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < c->n_endpoints; i++)
+        c->endpoints[i].state =
+            endpoint_state_get(name, c->endpoints[i].address, c->endpoints[i].port, now);
     c->equal_weights = true;
     for (size_t i = 1; i < c->n_endpoints; i++)
         if (c->endpoints[i].weight != c->endpoints[0].weight) c->equal_weights = false;
@@ -261,6 +290,7 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->policy.tunnel = field_copy(a, &tunnel_schema, pol.tunnel);
     c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
     c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
+    compile_warmup(c);
     /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

@@ -22,6 +22,7 @@ struct resource_set;
 struct regex;
 
 struct lb_table; /* owned by lb/ */
+struct endpoint_state;
 
 struct model_endpoint {
     struct sockaddr_storage addr; /* resolved address and port */
@@ -32,6 +33,7 @@ struct model_endpoint {
     const char **label_keys; /* snapshot arena */
     const char **label_vals;
     size_t n_labels;
+    const struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
 };
 
 /* One upstream pool: Istio's cluster outbound|<port>|<subset>|<host>. */
@@ -46,6 +48,11 @@ struct model_cluster {
     struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
     bool equal_weights;               /* every endpoint has the same weight */
     const struct lb_table *lb_table;  /* consistent-hash ring or Maglev table; NULL if none */
+    /* Slow start (loadBalancer warmup / warmupDurationSecs): an endpoint younger than
+     * warmup_ms in its pool gets a share of its weight; 0: off. */
+    uint64_t warmup_ms;
+    double warmup_min;        /* minimumPercent / 100 (default 0.1) */
+    double warmup_aggression; /* default 1.0 */
 };
 
 enum model_sm_kind {

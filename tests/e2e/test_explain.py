@@ -136,3 +136,20 @@ def test_explain_admin_predicts_the_running_split(meshlet_bin, tmp_path):
         assert m.stop() == 0, m.logs()
         v1.stop()
         v2.stop()
+
+
+def test_explain_shows_slow_start(meshlet_bin, tmp_path):
+    gw = free_port()
+    extra = """---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: warm, namespace: shop}
+spec:
+  host: orders
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN, warmup: {duration: 30s, minimumPercent: 25}}
+"""
+    (tmp_path / "c.yaml").write_text(canary_config(gw, 19991, 19992, extra=extra))
+    out = explain(meshlet_bin, tmp_path, "GET", f"http://api.example.com:{gw}/orders/1")
+    assert "load balancer: ROUND_ROBIN" in out
+    assert "slow start: new endpoints ramp up over 30.0s from 25% of their weight" in out

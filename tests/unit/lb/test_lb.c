@@ -5,7 +5,9 @@
 
 #include "config/resource.h"
 #include "harness.h"
+#include "core/now.h"
 #include "lb/lb.h"
+#include "model/endpoint.h"
 
 static struct model_endpoint eps[4];
 
@@ -72,6 +74,57 @@ test_lb_round_robin_and_random_when_asked(void **state)
     assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);
 }
 
+static void
+test_lb_slow_start_factor_follows_envoy(void **state)
+{
+    (void)state;
+    struct model_cluster c;
+    cluster(&c, 1, NULL);
+    struct endpoint_state st = {.joined_ms = 1000000};
+    eps[0].state = &st;
+    assert_true(lb_slow_start_factor(&c, &eps[0], 1000000) == 1.0); /* no warmup: full */
+    c.warmup_ms = 10000;
+    c.warmup_min = 0.1;
+    c.warmup_aggression = 1.0;
+    /* max(MinWeightPercent, (max(seconds, 1) / window)^(1/aggression)) */
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000), 0.1, 1e-9);
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 5000), 0.5, 1e-9);
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 9999), 0.9999, 1e-9);
+    assert_true(lb_slow_start_factor(&c, &eps[0], 1000000 + 10000) == 1.0);
+    c.warmup_aggression = 2.0;
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 2500), 0.5, 1e-9);
+    c.warmup_min = 0.3;
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 1000), 0.3162, 1e-4);
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 500), 0.3162, 1e-4);
+    c.warmup_aggression = 1.0; /* (1/10)^1 is below the minimum: the minimum holds */
+    assert_float_equal(lb_slow_start_factor(&c, &eps[0], 1000000 + 1000), 0.3, 1e-9);
+}
+
+static void
+test_lb_new_endpoint_warms_up_while_old_ones_take_the_rest(void **state)
+{
+    (void)state;
+    struct model_cluster c;
+    cluster(&c, 2, NULL); /* LEAST_REQUEST by default: slow start applies */
+    struct endpoint_state old = {.joined_ms = 0}, young = {.joined_ms = now_ms() - 5000};
+    eps[0].state = &old;
+    eps[1].state = &young;
+    c.warmup_ms = 10000;
+    c.warmup_min = 0.1;
+    c.warmup_aggression = 1.0;
+    int64_t rr[2] = {0};
+    uint32_t active[2] = {0};
+    size_t count[2] = {0};
+    for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active, NULL)]++;
+    /* half a weight against a full one: a third of the requests, within the drift of the
+     * clock during the loop */
+    if (count[1] < 980 || count[1] > 1040) fail_msg("young endpoint got %zu of 3000", count[1]);
+    young.joined_ms = 0; /* warmed up: back to an even spread */
+    memset(count, 0, sizeof(count));
+    for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active, NULL)]++;
+    assert_true(count[1] > 1500 - 150 && count[1] < 1500 + 150);
+}
+
 int
 main(void)
 {
@@ -79,6 +132,8 @@ main(void)
         cmocka_unit_test(test_lb_default_is_least_request_and_avoids_the_busy_endpoint),
         cmocka_unit_test(test_lb_least_request_spreads_even_load),
         cmocka_unit_test(test_lb_round_robin_and_random_when_asked),
+        cmocka_unit_test(test_lb_slow_start_factor_follows_envoy),
+        cmocka_unit_test(test_lb_new_endpoint_warms_up_while_old_ones_take_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

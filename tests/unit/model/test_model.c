@@ -372,11 +372,50 @@ test_model_delegate_merges_rules_into_the_root(void **state)
     teardown();
 }
 
+/* Slow start settings reach the pool: `warmup` with its defaults, the older
+ * warmupDurationSecs, and none for balancers Envoy does not ramp (RANDOM). The subsets get
+ * new names: a second DestinationRule for a host adds only subsets not yet defined. */
+static void
+test_model_warmup_reaches_the_pool(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: w}\n"
+          "spec:\n  host: reviews\n  trafficPolicy:\n    loadBalancer:\n"
+          "      simple: ROUND_ROBIN\n      warmup: {duration: 30s, aggression: 2}\n"
+          "  subsets:\n  - name: w1\n    labels: {version: v1}\n    trafficPolicy:\n"
+          "      loadBalancer: {warmupDurationSecs: 15s}\n"
+          "  - name: w2\n    labels: {version: v2}\n    trafficPolicy:\n"
+          "      loadBalancer: {simple: RANDOM, warmupDurationSecs: 15s}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - match:\n    - uri: {prefix: /1}\n    route:\n"
+          "    - destination: {host: reviews, subset: w1}\n"
+          "  - match:\n    - uri: {prefix: /2}\n    route:\n"
+          "    - destination: {host: reviews, subset: w2}\n"
+          "  - route:\n    - destination: {host: reviews}\n",
+          15001);
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        const struct model_cluster *c = snap->clusters[i];
+        if (!strcmp(c->subset, "w1")) {
+            assert_int_equal(c->warmup_ms, 15000);
+            assert_true(c->warmup_min == 0.1 && c->warmup_aggression == 1.0);
+        } else if (!strcmp(c->subset, "w2")) {
+            assert_int_equal(c->warmup_ms, 0);
+        } else {
+            assert_int_equal(c->warmup_ms, 30000);
+            assert_true(c->warmup_min == 0.1 && c->warmup_aggression == 2.0);
+        }
+        assert_non_null(c->endpoints[0].state);
+    }
+    teardown();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_delegate_merges_rules_into_the_root),
+        cmocka_unit_test(test_model_warmup_reaches_the_pool),
         cmocka_unit_test(test_model_e1_header_routing_on_the_mesh),
         cmocka_unit_test(test_model_e6_e8_uri_matching),
         cmocka_unit_test(test_model_e9_e12_headers_query_authority),

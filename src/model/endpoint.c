@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The endpoint table: one process-wide map from "<pool>|<address>:<port>" to its state.
+ * Snapshots are built on the main thread and workers only read the states they point to, so
+ * a mutex around lookups is enough. Entries stay for the life of the process. */
+#include "model/endpoint.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "core/alloc.h"
+#include "core/hmap.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hmap table;
+static int table_ready;
+
+struct endpoint_state *
+endpoint_state_get(const char *cluster, const char *address, uint16_t port, uint64_t now_ms)
+{
+    char key[1024];
+    snprintf(key, sizeof(key), "%s|%s:%u", cluster, address, port);
+    pthread_mutex_lock(&lock);
+    if (!table_ready) {
+        hmap_init(&table);
+        table_ready = 1;
+    }
+    struct endpoint_state *st = hmap_get(&table, key);
+    if (!st) {
+        st = xmalloc(sizeof(*st));
+        st->joined_ms = now_ms;
+        hmap_put(&table, xstrdup(key), st);
+    }
+    pthread_mutex_unlock(&lock);
+    return st;
+}
