@@ -149,6 +149,17 @@ cmd_run(int argc, char **argv)
                     "yet)\n",
                     r->ns, r->name);
         }
+        const struct traffic_policy *tp = r->kind == KIND_DESTINATION_RULE && r->spec.dr
+                                              ? r->spec.dr->traffic_policy
+                                              : NULL;
+        if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
+            tp->load_balancer->simple.v == LB_PASSTHROUGH) {
+            fprintf(stderr,
+                    "meshlet: note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
+                    "destination of intercepted traffic); meshlet intercepts nothing and "
+                    "balances round robin over the endpoints instead\n",
+                    r->ns, r->name);
+        }
     }
     char err[512];
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
