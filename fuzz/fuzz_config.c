@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the config layer: any bytes as a config file go through loading,
- * decoding, validation and analysis without a crash, a leak or undefined behaviour. */
+ * decoding, validation and analysis, and a config without errors through the snapshot build
+ * (delegation, header ops, CORS, hash tables), without a crash, a leak or undefined
+ * behaviour. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +10,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "lb/lb.h"
+#include "model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,7 +31,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     config_init(&set);
     diag_list_init(&dl);
     const char *paths[] = {path};
-    if (config_load(&set, paths, 1, NULL, &dl) == 0) config_analyze(&set, &dl);
+    if (config_load(&set, paths, 1, NULL, &dl) == 0) {
+        config_analyze(&set, &dl);
+        if (!dl.errors) {
+            struct model_options opt = {
+                .mesh_port = 15001,
+                .ns = "default",
+                .prepare_cluster = lb_prepare_cluster,
+                .numeric_only = true,
+            };
+            char err[256];
+            struct snapshot *snap = model_build(&set, &opt, err, sizeof(err));
+            if (snap) model_release(snap);
+        }
+    }
     diag_list_fini(&dl);
     config_fini(&set);
     close(fd);

@@ -149,9 +149,8 @@ cmd_run(int argc, char **argv)
                     "yet)\n",
                     r->ns, r->name);
         }
-        const struct traffic_policy *tp = r->kind == KIND_DESTINATION_RULE && r->spec.dr
-                                              ? r->spec.dr->traffic_policy
-                                              : NULL;
+        const struct traffic_policy *tp =
+            r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
         if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
             tp->load_balancer->simple.v == LB_PASSTHROUGH) {
             fprintf(stderr,

@@ -143,7 +143,7 @@ drs_subset(const struct dr_list *l, const char *name)
 /* Resolve <address>:<port> into <ep>. IP literals directly; names once, at build time on
  * the main thread (workers never resolve). */
 static bool
-resolve(struct model_endpoint *ep, const char *address, uint16_t port)
+resolve(struct model_endpoint *ep, const char *address, uint16_t port, bool numeric_only)
 {
     memset(&ep->addr, 0, sizeof(ep->addr));
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ep->addr;
@@ -160,6 +160,7 @@ resolve(struct model_endpoint *ep, const char *address, uint16_t port)
         ep->addr_len = sizeof(*v6);
         return true;
     }
+    if (numeric_only) return false;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(address, NULL, &hints, &res) || !res) return false;
     memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
@@ -182,7 +183,7 @@ add_endpoint(struct build *b, struct model_cluster *c, const struct workload_ent
         if (sp->name && !strcmp(we->ports.keys[i], sp->name)) port = (uint16_t)we->ports.vals[i];
     if (!we->address || !strncmp(we->address, "unix://", 7)) return;
     struct model_endpoint *ep = &c->endpoints[c->n_endpoints];
-    if (!resolve(ep, we->address, port)) {
+    if (!resolve(ep, we->address, port, b->opt->numeric_only)) {
         fail(b, "endpoint address %s does not resolve", we->address);
         return;
     }

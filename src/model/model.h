@@ -189,6 +189,7 @@ struct model_options {
     /* Called for each pool once its endpoints and policy are set, so that the balancer (a
      * layer above) can build its tables in the snapshot arena <a>. NULL: none. */
     void (*prepare_cluster)(struct model_cluster *c, struct arena *a);
+    bool numeric_only; /* endpoint addresses must be IP literals: no DNS (fuzzing) */
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>
