@@ -4,6 +4,7 @@
  * does. A missing cookie with a ttl is generated from the connection's addresses (the same
  * value for every request of one connection) and set on the response. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http/h1_int.h"
@@ -67,6 +68,32 @@ query_value(struct slice path, const char *name, struct slice *out)
     return false;
 }
 
+static int
+by_bytes(const void *a, const void *b)
+{
+    const struct slice *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->ptr, y->ptr, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Envoy hashes every value of a repeated header, sorted so that their order does not
+ * matter, chaining xxHash64 seeds; a single value hashes as itself. */
+static bool
+header_hash(const struct h1_head *h, const char *name, uint64_t *out)
+{
+    struct slice v[16];
+    size_t n = 0;
+    for (size_t i = 0; i < h->n_headers && n < 16; i++)
+        if (slice_ieq(h->headers[i].name, name)) v[n++] = h->headers[i].value;
+    if (!n) return false;
+    qsort(v, n, sizeof(v[0]), by_bytes);
+    uint64_t hash = 0;
+    for (size_t i = 0; i < n; i++) hash = lb_hash_seeded(v[i].ptr, v[i].len, hash);
+    *out = hash;
+    return true;
+}
+
 /* Envoy's generated cookie: the hex xxHash64 of the client and local addresses. */
 static struct slice
 generate_cookie(struct h1_conn *c, const struct http_cookie *hc)
@@ -114,7 +141,7 @@ hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out
     const struct h1_request *r = &c->ex->req;
     struct slice v;
     if (ch->http_header_name) {
-        if (!headers_find(&r->head, ch->http_header_name, &v)) return false;
+        return header_hash(&r->head, ch->http_header_name, out);
     } else if (ch->http_cookie && ch->http_cookie->name) {
         if (!cookie_value(&r->head, ch->http_cookie->name, &v)) {
             if (!ch->http_cookie->ttl.set) return false;

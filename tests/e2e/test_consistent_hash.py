@@ -133,3 +133,26 @@ def test_query_parameter_keys_the_user(proxy):
         assert len(seen) == 1
         homes[user] = seen.pop()
     assert len(set(homes.values())) >= 3
+
+
+def test_repeated_header_values_hash_in_any_order(proxy):
+    def home(values):
+        c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
+        c.putrequest("GET", "/", skip_host=True, skip_accept_encoding=True)
+        c.putheader("Host", "header.example.com")
+        for v in values:
+            c.putheader("x-user", v)
+        c.endheaders()
+        r = c.getresponse()
+        data = json.loads(r.read())
+        c.close()
+        return data["version"]
+
+    homes = set()
+    for user in range(12):
+        a, b = f"team-{user}", f"user-{user}"
+        forward = {home([a, b]) for _ in range(5)}
+        backward = {home([b, a]) for _ in range(5)}
+        assert len(forward) == 1 and forward == backward  # Envoy sorts the values first
+        homes |= forward
+    assert len(homes) >= 2
