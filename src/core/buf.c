@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/sys.h"
+
 int
 buf_init(struct buf *b, size_t initial, size_t max_bytes)
 {
@@ -95,7 +97,7 @@ ssize_t
 buf_read_fd(struct buf *b, int fd)
 {
     if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return -ENOBUFS;
-    ssize_t n = read(fd, b->data + b->wr, b->cap - b->wr);
+    ssize_t n = sys_read(fd, b->data + b->wr, b->cap - b->wr);
     if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     b->wr += (size_t)n;
     return n;
@@ -104,7 +106,7 @@ buf_read_fd(struct buf *b, int fd)
 ssize_t
 buf_write_fd(struct buf *b, int fd)
 {
-    ssize_t n = send(fd, b->data + b->rd, b->wr - b->rd, MSG_NOSIGNAL);
+    ssize_t n = sys_send(fd, b->data + b->rd, b->wr - b->rd, MSG_NOSIGNAL);
     if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     buf_consume(b, (size_t)n);
     return n;

@@ -3,6 +3,7 @@
 #include "core/loop.h"
 
 #include "core/now.h"
+#include "core/sys.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -92,7 +93,7 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
     struct epoll_event evs[256];
     while (!atomic_load_explicit(&l->stopping, memory_order_acquire)) {
         int wait = wheel_wait_ms(&l->wheel);
-        int n = epoll_wait(l->epfd, evs, 256, wait < 0 ? 1000 : wait);
+        int n = sys_epoll_wait(l->epfd, evs, 256, wait < 0 ? 1000 : wait);
         if (n < 0 && errno != EINTR) break;
         for (int i = 0; i < n; i++) {
             struct loop_watch *w = evs[i].data.ptr;

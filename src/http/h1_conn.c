@@ -71,7 +71,19 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
 void
 h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len)
 {
-    inet_ntop(c->peer_family == AF_INET6 ? AF_INET6 : AF_INET, c->peer, buf, (socklen_t)len);
+    if (c->peer_family == AF_INET6 || len < 16) {
+        inet_ntop(c->peer_family == AF_INET6 ? AF_INET6 : AF_INET, c->peer, buf, (socklen_t)len);
+        return;
+    }
+    /* IPv4 by hand: glibc's inet_ntop formats it with sprintf, on every request (XFF). */
+    char *w = buf;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = c->peer[i];
+        if (v >= 100) *w++ = (char)('0' + v / 100);
+        if (v >= 10) *w++ = (char)('0' + v / 10 % 10);
+        *w++ = (char)('0' + v % 10);
+        *w++ = i < 3 ? '.' : '\0';
+    }
 }
 
 /* Buffer storage comes from the worker's pool of blocks and goes back as soon as a buffer
