@@ -136,6 +136,15 @@ describe_route(struct out *o, const struct model_route *r)
         strbuf_puts(&o->text, ", retries: Istio's default, 2 on connect-failure,refused-stream,"
                               "unavailable,cancelled (not enforced by this build yet)");
     strbuf_puts(&o->text, ")\n");
+    if (r->fault_delay_ppm)
+        strbuf_printf(&o->text, "fault: delay %" PRIu64 "ms on %.4g%% of requests (DI)\n",
+                      r->fault_delay_ms, r->fault_delay_ppm / 10000.0);
+    if (r->fault_abort_ppm && r->fault_abort_status > 0)
+        strbuf_printf(&o->text, "fault: abort with %d on %.4g%% of requests (FI)\n",
+                      r->fault_abort_status, r->fault_abort_ppm / 10000.0);
+    else if (r->fault_abort_ppm)
+        strbuf_printf(&o->text, "fault: abort with grpc-status %d on %.4g%% of requests (FI)\n",
+                      r->fault_abort_grpc, r->fault_abort_ppm / 10000.0);
     strbuf_printf(&o->json, ",\"action\":\"route\",\"timeoutMs\":%" PRIu64 ",\"destinations\":[",
                   r->timeout_ms);
     int status = 200;

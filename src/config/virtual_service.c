@@ -64,6 +64,14 @@ static const char *const grpc_codes[] = {
     "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     "DATA_LOSS", "UNAUTHENTICATED"};
 
+int
+virtual_service_grpc_code(const char *name)
+{
+    for (size_t i = 0; i < sizeof(grpc_codes) / sizeof(grpc_codes[0]); i++)
+        if (!strcmp(grpc_codes[i], name)) return (int)i;
+    return 2; /* UNKNOWN; validation rejects other names */
+}
+
 static const char *const cors_methods[] = {"GET",    "HEAD",    "POST",    "PUT",   "PATCH",
                                            "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"};
 

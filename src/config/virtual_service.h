@@ -10,4 +10,8 @@
  * to <dl> with its field path. The decoding table is <kind>_schema in config/field.h. [M] */
 void virtual_service_validate(const struct resource *r, struct diag_list *dl);
 
+/* The number of gRPC status <name> ("UNAVAILABLE" is 14), as fault.abort.grpcStatus names
+ * it. */
+int virtual_service_grpc_code(const char *name);
+
 #endif

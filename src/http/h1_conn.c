@@ -130,6 +130,8 @@ exchange_get(struct worker *wk)
     ex->dest = NULL;
     ex->block = -1;
     ex->set_cookie_len = 0;
+    ex->fault_delayed = false;
+    ex->held_head = 0;
     ex->cors_origin_len = 0;
     ex->up = NULL;
     ex->resp_head = false;
@@ -380,6 +382,29 @@ redirect(struct h1_conn *c, const struct model_route *r)
     exchange_put(c);
 }
 
+static void route_upstream(struct h1_conn *c, const struct model_route *r);
+
+/* Is this request among the <ppm> per million that a fault applies to? */
+static bool
+sampled(uint32_t ppm)
+{
+    return ppm >= 1000000 || prng_next() % 1000000 < ppm;
+}
+
+/* The injected delay is over: route the held request, then drop its head. */
+static void
+on_fault_delay(struct wheel_timer *t)
+{
+    struct h1_exchange *ex = container_of(t, struct h1_exchange, timeout);
+    struct h1_conn *c = ex->conn;
+    size_t held = ex->held_head;
+    ex->fault_delayed = false;
+    c->state = H1_IDLE; /* route_upstream sets the next state, or answers */
+    route_upstream(c, ex->route);
+    buf_consume(&c->in, held);
+    h1_conn_pump(c);
+}
+
 /* Route the parsed request and start the exchange (or answer it ourselves). */
 static void
 start_exchange(struct h1_conn *c)
@@ -416,6 +441,35 @@ start_exchange(struct h1_conn *c)
     }
     if (r->action == MODEL_REDIRECT) {
         redirect(c, r);
+        return;
+    }
+    if (r->fault_delay_ppm && sampled(r->fault_delay_ppm)) {
+        /* Injected delay (flag DI), before the router: the route timeout starts after it. */
+        c->ex->fault_delayed = true;
+        c->ex->timeout.cb = on_fault_delay;
+        wheel_arm(&wk->loop.wheel, &c->ex->timeout, now_ms() + r->fault_delay_ms);
+        c->state = H1_WAIT;
+        return;
+    }
+    route_upstream(c, r);
+}
+
+/* After any injected delay: an injected abort, or the destination and the upstream. */
+static void
+route_upstream(struct h1_conn *c, const struct model_route *r)
+{
+    struct worker *wk = c->wk;
+    if (r->fault_abort_ppm && sampled(r->fault_abort_ppm)) { /* flag FI */
+        if (r->fault_abort_status > 0) {
+            local_reply(c, r->fault_abort_status, "fault filter abort");
+        } else {
+            bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
+            buf_ensure(wk, &c->out);
+            if (reply_grpc(&c->out, r->fault_abort_grpc, "fault filter abort", !keep)) keep = false;
+            c->state = H1_IDLE;
+            if (!keep) c->close_after = true;
+            exchange_put(c);
+        }
         return;
     }
     const struct model_destination *d = &r->dests[split_pick(&wk->split, r)];
@@ -657,7 +711,7 @@ h1_conn_pump(struct h1_conn *c)
     for (int guard = 0; guard < 1000; guard++) {
         bool progress = false;
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
-        if (c->in_ready && !c->in_eof && !c->close_after) {
+        if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
             buf_ensure(wk, &c->in);
             int r = read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
             if (r < 0) {
@@ -684,7 +738,10 @@ h1_conn_pump(struct h1_conn *c)
                 /* The request's slices point into c->in: the exchange starts (and writes the
                  * upstream head) before the head is dropped from the buffer. */
                 start_exchange(c);
-                buf_consume(&c->in, (size_t)n);
+                if (c->ex && c->ex->fault_delayed)
+                    c->ex->held_head = (size_t)n; /* dropped when the delay ends */
+                else
+                    buf_consume(&c->in, (size_t)n);
                 progress = true;
             } else if (c->in_eof) {
                 c->close_after = true;

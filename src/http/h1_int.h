@@ -55,7 +55,9 @@ struct h1_exchange {
     int block;                            /* the match block that matched (-1: none needed) */
     struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
     struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
-    size_t cors_origin_len;               /* an allowed CORS Origin to echo; 0: none */
+    bool fault_delayed;     /* held by an injected delay: the head waits in conn->in */
+    size_t held_head;       /* its length, dropped from conn->in once the delay ends */
+    size_t cors_origin_len; /* an allowed CORS Origin to echo; 0: none */
     char cors_origin[256];
     size_t set_cookie_len; /* a generated hash cookie to set; 0: none */
     char set_cookie[256];
@@ -111,6 +113,8 @@ int headers_direct(struct buf *out, int status, struct slice body,
  * location header (redirects) when not NULL. */
 int reply_local(struct buf *out, int status, const char *body, bool close);
 int reply_redirect(struct buf *out, int status, const char *location, bool close);
+/* A gRPC error answered by the proxy: HTTP 200 with grpc-status <code>. */
+int reply_grpc(struct buf *out, int code, const char *message, bool close);
 const char *reply_reason(int status);
 
 /* worker.c: free <p> after the current batch of events (two-phase close); take an idle

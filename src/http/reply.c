@@ -52,6 +52,18 @@ reply_local(struct buf *out, int status, const char *body, bool close)
 }
 
 int
+reply_grpc(struct buf *out, int code, const char *message, bool close)
+{
+    char head[512];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: %d\r\n"
+                     "grpc-message: %s\r\ncontent-length: 0\r\nserver: meshlet\r\n%s\r\n",
+                     code, message, close ? "connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) return -ENOBUFS;
+    return buf_append(out, head, (size_t)n);
+}
+
+int
 reply_redirect(struct buf *out, int status, const char *location, bool close)
 {
     char head[4608]; /* location up to 4 KiB */

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "config/delegate.h"
+#include "config/virtual_service.h"
 #include "config/field.h"
 #include "core/alloc.h"
 #include "core/base64.h"
@@ -428,6 +429,36 @@ joined(struct arena *a, const struct str_list *l)
     return slice_make(p, (size_t)(w - p));
 }
 
+/* Istio's percentage (0.0001..100) or the deprecated integer percent, in parts per million;
+ * neither set means never (§3.9). */
+static uint32_t
+fault_ppm(const struct opt_dbl *percentage, const struct opt_int *percent)
+{
+    if (percentage && percentage->set) return (uint32_t)(percentage->v * 10000 + 0.5);
+    if (percent && percent->set && percent->v > 0) return (uint32_t)(percent->v * 10000);
+    return 0;
+}
+
+static void
+compile_fault(const struct http_fault_injection *f, struct model_route *out)
+{
+    if (f->delay && f->delay->fixed_delay.set) {
+        out->fault_delay_ms = (uint64_t)(f->delay->fixed_delay.ns / 1000000);
+        out->fault_delay_ppm = fault_ppm(&f->delay->percentage, &f->delay->percent);
+    }
+    if (f->abort) {
+        out->fault_abort_ppm = fault_ppm(&f->abort->percentage, NULL);
+        if (f->abort->http_status.set) {
+            out->fault_abort_status = (int)f->abort->http_status.v;
+        } else if (f->abort->grpc_status) {
+            out->fault_abort_status = -1;
+            out->fault_abort_grpc = virtual_service_grpc_code(f->abort->grpc_status);
+        } else {
+            out->fault_abort_ppm = 0; /* nothing to answer with */
+        }
+    }
+}
+
 static const struct model_cors *
 compile_cors(struct build *b, const struct cors_policy *in)
 {
@@ -531,6 +562,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
                 slice_make(arena_strdup(a, h->rewrite->authority), strlen(h->rewrite->authority));
     }
     if (h->cors_policy) out->cors = compile_cors(b, h->cors_policy);
+    if (h->fault) compile_fault(h->fault, out);
     if (h->direct_response) {
         out->action = MODEL_DIRECT_RESPONSE;
         out->direct_status = (int)h->direct_response->status.v;

@@ -148,6 +148,11 @@ struct model_route {
     uint16_t redirect_port;
     bool redirect_request_port;    /* derivePort FROM_REQUEST_PORT: the listener's port */
     const struct model_cors *cors; /* NULL: no corsPolicy */
+    /* fault injection (§3.9): shares in parts per million; 0: never */
+    uint32_t fault_delay_ppm, fault_abort_ppm;
+    uint64_t fault_delay_ms;
+    int fault_abort_status; /* HTTP status, or -1 for a gRPC abort */
+    int fault_abort_grpc;   /* gRPC status code number when fault_abort_status is -1 */
 };
 
 struct model_vhost {
