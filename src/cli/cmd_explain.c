@@ -136,6 +136,10 @@ describe_route(struct out *o, const struct model_route *r)
         strbuf_puts(&o->text, ", retries: Istio's default, 2 on connect-failure,refused-stream,"
                               "unavailable,cancelled (not enforced by this build yet)");
     strbuf_puts(&o->text, ")\n");
+    for (size_t i = 0; i < r->n_mirrors; i++)
+        strbuf_printf(&o->text, "mirror: %.4g%% of requests copied to %s (host + \"-shadow\")\n",
+                      r->mirrors[i].ppm / 10000.0,
+                      r->mirrors[i].cluster ? r->mirrors[i].cluster->name : "no such pool");
     if (r->fault_delay_ppm)
         strbuf_printf(&o->text, "fault: delay %" PRIu64 "ms on %.4g%% of requests (DI)\n",
                       r->fault_delay_ms, r->fault_delay_ppm / 10000.0);

@@ -88,14 +88,14 @@ h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len)
 
 /* Buffer storage comes from the worker's pool of blocks and goes back as soon as a buffer
  * is empty, so an idle keep-alive connection holds no buffer memory. */
-static void
-buf_ensure(struct worker *wk, struct buf *b)
+void
+h1_buf_ensure(struct worker *wk, struct buf *b)
 {
     if (!b->data) buf_attach(b, worker_block_get(wk), WORKER_BLOCK_BYTES);
 }
 
-static void
-buf_shed(struct worker *wk, struct buf *b)
+void
+h1_buf_shed(struct worker *wk, struct buf *b)
 {
     if (!b->data || !buf_empty(b)) return;
     size_t size;
@@ -185,7 +185,7 @@ local_reply(struct h1_conn *c, int status, const char *body)
 {
     bool unread_body = c->state == H1_REQUEST_BODY || c->ex->req_body != H1_BODY_NONE;
     bool keep = c->ex->keep_alive && !unread_body;
-    buf_ensure(c->wk, &c->out);
+    h1_buf_ensure(c->wk, &c->out);
     if (reply_local(&c->out, status, body, !keep)) keep = false;
     c->state = H1_IDLE;
     if (!keep) c->close_after = true;
@@ -206,7 +206,7 @@ cors_handled(struct h1_conn *c, const struct model_cors *cors)
                      headers_find(&q->head, "access-control-request-method", &want) && want.len;
     if (preflight && (allowed || cors->ignore_unmatched)) {
         bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
-        buf_ensure(c->wk, &c->out);
+        h1_buf_ensure(c->wk, &c->out);
         int rc = allowed ? headers_cors_preflight(&c->out, cors, origin, !keep)
                          : reply_local(&c->out, 200, "", !keep);
         if (rc) keep = false;
@@ -226,7 +226,7 @@ static void
 direct_reply(struct h1_conn *c, const struct model_route *r)
 {
     bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
-    buf_ensure(c->wk, &c->out);
+    h1_buf_ensure(c->wk, &c->out);
     if (headers_direct(&c->out, r->direct_status, r->direct_body, &r->headers.response,
                        c->ex->head_request, !keep))
         keep = false;
@@ -245,8 +245,8 @@ release_upstream(struct h1_conn *c, bool reusable)
     c->ex->up = NULL;
     u->owner = NULL;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
-        buf_shed(c->wk, &u->in);
-        buf_shed(c->wk, &u->out);
+        h1_buf_shed(c->wk, &u->in);
+        h1_buf_shed(c->wk, &u->out);
         worker_put_idle(c->wk, u);
     } else {
         upstream_close(u);
@@ -316,15 +316,15 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     u->owner = c;
     c->ex->up = u;
-    buf_ensure(wk, &u->out);
+    h1_buf_ensure(wk, &u->out);
     char rid[37];
     prng_uuid(rid);
-    if (c->ex->req.expect_continue) buf_ensure(wk, &c->out);
+    if (c->ex->req.expect_continue) h1_buf_ensure(wk, &c->out);
     if (c->ex->req.expect_continue && buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
         abort_exchange(c, 500, "");
         return false;
     }
-    if (headers_request(&u->out, c, rid)) {
+    if (headers_request(&u->out, c, rid, false)) {
         abort_exchange(c, 431, "request header too large to forward");
         return false;
     }
@@ -375,7 +375,7 @@ redirect(struct h1_conn *c, const struct model_route *r)
                  (int)q->path.len, q->path.ptr);
     }
     bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
-    buf_ensure(c->wk, &c->out);
+    h1_buf_ensure(c->wk, &c->out);
     reply_redirect(&c->out, r->redirect_code, location, !keep);
     if (!keep) c->close_after = true;
     c->state = H1_IDLE;
@@ -464,7 +464,7 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
             local_reply(c, r->fault_abort_status, "fault filter abort");
         } else {
             bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
-            buf_ensure(wk, &c->out);
+            h1_buf_ensure(wk, &c->out);
             if (reply_grpc(&c->out, r->fault_abort_grpc, "fault filter abort", !keep)) keep = false;
             c->state = H1_IDLE;
             if (!keep) c->close_after = true;
@@ -482,7 +482,9 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
         local_reply(c, 503, "no healthy upstream"); /* UH */
         return;
     }
-    start_upstream(c, d->cluster);
+    if (!start_upstream(c, d->cluster)) return;
+    for (size_t i = 0; i < r->n_mirrors; i++)
+        if (sampled(r->mirrors[i].ppm)) shadow_start(c, r->mirrors[i].cluster);
 }
 
 static int
@@ -601,7 +603,7 @@ move_response(struct h1_conn *c)
             if (!c->ex->resp_chunked_out) c->ex->keep_alive = false;
         }
         if (!c->ex->req_sent) c->ex->keep_alive = false;
-        buf_ensure(c->wk, &c->out);
+        h1_buf_ensure(c->wk, &c->out);
         if (headers_response(&c->out, c, now_ms() - c->ex->start_ms)) {
             abort_exchange(c, 502, "response header too large");
             return true;
@@ -692,7 +694,7 @@ upstream_io(struct h1_conn *c)
             u->failed = true;
     }
     if (u->in_ready && !u->eof) {
-        buf_ensure(c->wk, &u->in);
+        h1_buf_ensure(c->wk, &u->in);
         int r = read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
@@ -712,7 +714,7 @@ h1_conn_pump(struct h1_conn *c)
         bool progress = false;
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
-            buf_ensure(wk, &c->in);
+            h1_buf_ensure(wk, &c->in);
             int r = read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
             if (r < 0) {
                 h1_conn_close(c);
@@ -729,7 +731,7 @@ h1_conn_pump(struct h1_conn *c)
             }
             ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->ex->req);
             if (n == H1_BAD) {
-                buf_ensure(wk, &c->out);
+                h1_buf_ensure(wk, &c->out);
                 reply_local(&c->out, c->ex->req.head.status, c->ex->req.head.error, true);
                 c->close_after = true;
                 exchange_put(c);
@@ -771,6 +773,6 @@ h1_conn_pump(struct h1_conn *c)
         }
         if (!progress) break;
     }
-    buf_shed(wk, &c->in);
-    buf_shed(wk, &c->out);
+    h1_buf_shed(wk, &c->in);
+    h1_buf_shed(wk, &c->out);
 }

@@ -14,6 +14,8 @@
 #include "http/h1_parse.h"
 #include "http/worker.h"
 
+struct shadow;
+
 /* An upstream connection: owned by a downstream connection during an exchange, parked in
  * the worker's idle list between exchanges. */
 struct upstream {
@@ -29,6 +31,7 @@ struct upstream {
     bool reused;                  /* came from the idle pool */
     bool failed;                  /* connect failed or the connection broke */
     struct upstream *next, *prev; /* idle list links */
+    struct shadow *shadow;        /* a mirrored request owns it (owner is NULL then) */
 };
 
 /* One request/response exchange: parse scratch, framing state, the upstream. Taken from
@@ -84,6 +87,17 @@ struct h1_conn {
     struct h1_conn *next, *prev; /* the worker's list of open connections */
 };
 
+/* h1_conn.c: a buffer's storage from the worker's blocks; given back once it is empty. */
+void h1_buf_ensure(struct worker *wk, struct buf *b);
+void h1_buf_shed(struct worker *wk, struct buf *b);
+
+/* shadow.c: mirroring. A copy of the current request of <c> (no body) to a pool of <cl>,
+ * response dropped; the client never waits for it. Every shadow is closed by
+ * shadow_close_all() when the worker ends. */
+void shadow_start(struct h1_conn *c, const struct model_cluster *cl);
+void shadow_io(struct shadow *s);
+void shadow_close_all(struct worker *wk);
+
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
@@ -99,7 +113,7 @@ bool hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t
 bool headers_find(const struct h1_head *h, const char *name, struct slice *out);
 
 /* headers.c: write the head to send upstream / downstream into <out>. */
-int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id);
+int headers_request(struct buf *out, const struct h1_conn *c, const char *request_id, bool shadow);
 int headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms);
 /* The answer to a CORS preflight whose origin the rule allows (Envoy's CORS filter). */
 int headers_cors_preflight(struct buf *out, const struct model_cors *cors, struct slice origin,

@@ -162,7 +162,7 @@ headers_cors_preflight(struct buf *out, const struct model_cors *cors, struct sl
 }
 
 int
-headers_request(struct buf *out, const struct h1_conn *c, const char *request_id)
+headers_request(struct buf *out, const struct h1_conn *c, const char *request_id, bool shadow)
 {
     const struct h1_request *r = &c->ex->req;
     const struct h1_head *h = &r->head;
@@ -179,6 +179,17 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     struct slice authority = rh && rh->authority.len   ? rh->authority
                              : dh && dh->authority.len ? dh->authority
                                                        : r->authority;
+    char shadow_host[1024];
+    if (shadow && authority.len < sizeof(shadow_host) - 8) {
+        /* A mirrored copy says so in its host: "api.example.com-shadow:8080" (Envoy). */
+        const char *colon =
+            authority.ptr[0] == '[' ? NULL : memchr(authority.ptr, ':', authority.len);
+        size_t host_len = colon ? (size_t)(colon - authority.ptr) : authority.len;
+        memcpy(shadow_host, authority.ptr, host_len);
+        memcpy(shadow_host + host_len, "-shadow", 7);
+        memcpy(shadow_host + host_len + 7, authority.ptr + host_len, authority.len - host_len);
+        authority = slice_make(shadow_host, authority.len + 7);
+    }
     int rc = put(out, r->method.ptr, r->method.len);
     if (!rc) rc = put(out, " ", 1);
     if (!rc) rc = put(out, path.ptr, path.len);

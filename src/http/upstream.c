@@ -20,6 +20,10 @@ on_io(struct loop_watch *w, unsigned events)
         }
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) u->in_ready = true;
+    if (u->shadow) {
+        shadow_io(u->shadow);
+        return;
+    }
     if (u->owner) {
         h1_conn_pump(u->owner);
         return;

@@ -216,6 +216,7 @@ worker_join(struct worker *wk, bool started)
         struct h1_conn *c = wk->conns;
         h1_conn_close(c);
     }
+    shadow_close_all(wk);
     for (size_t i = 0; wk->idle && i < wk->snap->n_clusters; i++) {
         if (!wk->idle[i]) continue;
         for (size_t e = 0; e < wk->snap->clusters[i]->n_endpoints; e++) {

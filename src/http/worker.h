@@ -25,6 +25,7 @@ struct idle_pool {
     size_t n;
 };
 struct h1_conn;
+struct shadow;
 struct h1_exchange;
 
 struct proxy_options {
@@ -55,6 +56,7 @@ struct worker {
     pthread_t thread;
     uint64_t requests;           /* served by this worker (for tests and stats) */
     struct h1_conn *conns;       /* open client connections (closed at exit) */
+    struct shadow *shadows;      /* mirrored requests in flight (closed at exit) */
     struct h1_exchange *free_ex; /* owned: pool of exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */

@@ -591,6 +591,22 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
         return true;
     }
     out->action = MODEL_ROUTE;
+    /* Mirrors: unset percentages copy everything, as Istio (§3.10). */
+    out->mirrors = arena_alloc(a, (h->mirrors_len + 2) * sizeof(*out->mirrors));
+    if (h->mirror && h->mirror->host) {
+        struct model_mirror *m = &out->mirrors[out->n_mirrors++];
+        m->cluster = cluster_for(b, h->mirror, dest_ns, port);
+        m->ppm = h->mirror_percentage.set ? (uint32_t)(h->mirror_percentage.v * 10000 + 0.5)
+                 : h->mirror_percent.set  ? (uint32_t)(h->mirror_percent.v * 10000)
+                                          : 1000000;
+    }
+    for (size_t i = 0; i < h->mirrors_len; i++) {
+        const struct http_mirror_policy *mp = &h->mirrors[i];
+        if (mp->obj.is_null || !mp->destination || !mp->destination->host) continue;
+        struct model_mirror *m = &out->mirrors[out->n_mirrors++];
+        m->cluster = cluster_for(b, mp->destination, dest_ns, port);
+        m->ppm = mp->percentage.set ? (uint32_t)(mp->percentage.v * 10000 + 0.5) : 1000000;
+    }
     out->dests = arena_alloc(a, (h->route_len + 1) * sizeof(*out->dests));
     for (size_t i = 0; i < h->route_len; i++) {
         const struct http_route_destination *d = &h->route[i];

@@ -112,6 +112,12 @@ struct model_destination {
     struct model_headers headers; /* destination-level header operations */
 };
 
+/* Where a copy of a request goes (mirror / mirrors), and for which share. */
+struct model_mirror {
+    const struct model_cluster *cluster; /* NULL: the mirror host is unknown (no copy) */
+    uint32_t ppm;                        /* parts per million of requests copied */
+};
+
 /* A rule's corsPolicy (§3.15), ready for the wire. */
 struct model_cors {
     size_t n_origins;
@@ -153,6 +159,8 @@ struct model_route {
     uint64_t fault_delay_ms;
     int fault_abort_status; /* HTTP status, or -1 for a gRPC abort */
     int fault_abort_grpc;   /* gRPC status code number when fault_abort_status is -1 */
+    size_t n_mirrors;       /* mirror / mirrors (§3.10) */
+    struct model_mirror *mirrors;
 };
 
 struct model_vhost {

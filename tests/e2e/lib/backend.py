@@ -70,6 +70,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._bytes(int(self.path.rsplit("/", 1)[1]))
         body = self._body()
         self.server.hits.append(self.path)
+        self.server.hosts.append(self.headers.get("host"))
         if self.path.startswith("/status/"):
             code = int(self.path.split("/")[2])
             payload = json.dumps({"version": self.server.version, "status": code}).encode()
@@ -122,6 +123,7 @@ class Backend:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.version = version
         self.server.hits = []
+        self.server.hosts = []  # the Host of each hit
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
                                        daemon=True)
@@ -129,6 +131,10 @@ class Backend:
     @property
     def hits(self):
         return self.server.hits
+
+    @property
+    def hosts(self):
+        return self.server.hosts
 
     def start(self):
         self.thread.start()

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Mirroring (VirtualService mirror / mirrors, spec §3.10): a copy of a request goes to the
+ * mirror's pool with "-shadow" appended to its host, its response is read and dropped, and
+ * the client never waits for it. A shadow owns its upstream connection until the response
+ * ends (then the connection goes back to the keep-alive pool) or fails, or until the route
+ * timeout (60 s without one) expires. Requests with a body are not mirrored yet. [W] */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "core/compiler.h"
+#include "core/now.h"
+#include "core/prng.h"
+#include "http/h1_int.h"
+#include "lb/lb.h"
+
+#define SHADOW_TIMEOUT_MS 60000
+
+struct shadow {
+    struct worker *wk;
+    struct upstream *up;
+    struct h1_response resp;
+    bool head_done;
+    enum h1_body body;
+    uint64_t left;
+    struct h1_chunked chunks;
+    struct wheel_timer timeout;
+    struct shadow *next, *prev; /* the worker's shadows */
+};
+
+static void
+shadow_end(struct shadow *s, bool reusable)
+{
+    struct worker *wk = s->wk;
+    struct upstream *u = s->up;
+    wheel_disarm(&wk->loop.wheel, &s->timeout);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        wk->shadows = s->next;
+    if (s->next) s->next->prev = s->prev;
+    if (wk->active[u->cluster->index][u->endpoint]) wk->active[u->cluster->index][u->endpoint]--;
+    u->shadow = NULL;
+    if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+        h1_buf_shed(wk, &u->in);
+        h1_buf_shed(wk, &u->out);
+        worker_put_idle(wk, u);
+    } else {
+        upstream_close(u);
+    }
+    free(s);
+}
+
+static void
+on_timeout(struct wheel_timer *t)
+{
+    shadow_end(container_of(t, struct shadow, timeout), false);
+}
+
+void
+shadow_close_all(struct worker *wk)
+{
+    while (wk->shadows) shadow_end(wk->shadows, false);
+}
+
+/* Drop what arrived of the response; true once it is complete. */
+static bool
+drop_response(struct shadow *s, bool *bad)
+{
+    struct upstream *u = s->up;
+    const struct h1_limits *lim = &s->wk->opt->limits;
+    while (!s->head_done) {
+        if (buf_empty(&u->in)) return false;
+        ssize_t n = h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, false, &s->resp);
+        if (n == H1_NEED_MORE) return false;
+        if (n < 0) {
+            *bad = true;
+            return false;
+        }
+        buf_consume(&u->in, (size_t)n);
+        if (s->resp.code < 200) continue; /* interim */
+        s->head_done = true;
+        s->body = s->resp.head.body;
+        s->left = s->resp.head.content_length;
+        if (s->body == H1_BODY_CHUNKED) h1_chunked_init(&s->chunks, lim);
+    }
+    while (!buf_empty(&u->in)) {
+        if (s->body == H1_BODY_NONE) break;
+        if (s->body == H1_BODY_LENGTH) {
+            size_t n = buf_len(&u->in) < s->left ? buf_len(&u->in) : (size_t)s->left;
+            buf_consume(&u->in, n);
+            s->left -= n;
+            if (!s->left) break;
+        } else if (s->body == H1_BODY_CHUNKED) {
+            struct slice data;
+            ssize_t rc = h1_chunked_parse(&s->chunks, buf_head(&u->in), buf_len(&u->in), &data);
+            if (rc < 0) {
+                *bad = true;
+                return false;
+            }
+            buf_consume(&u->in, (size_t)rc);
+            if (h1_chunked_done(&s->chunks)) break;
+            if (rc == 0) return false;
+        } else {
+            buf_consume(&u->in, buf_len(&u->in)); /* until close */
+        }
+    }
+    switch (s->body) {
+    case H1_BODY_NONE: return true;
+    case H1_BODY_LENGTH: return s->left == 0;
+    case H1_BODY_CHUNKED: return h1_chunked_done(&s->chunks);
+    default: return u->eof;
+    }
+}
+
+void
+shadow_io(struct shadow *s)
+{
+    struct upstream *u = s->up;
+    if (u->failed) {
+        shadow_end(s, false);
+        return;
+    }
+    if (!u->connected) return;
+    if (!buf_empty(&u->out)) {
+        ssize_t n = buf_write_fd(&u->out, u->w.fd);
+        if (n < 0 && n != -EAGAIN) {
+            shadow_end(s, false);
+            return;
+        }
+    }
+    while (u->in_ready && !u->eof) {
+        h1_buf_ensure(s->wk, &u->in);
+        ssize_t n = buf_read_fd(&u->in, u->w.fd);
+        if (n == 0) u->eof = true;
+        if (n == -EAGAIN || n == -ENOBUFS) u->in_ready = false;
+        if (n < 0 && n != -EAGAIN && n != -ENOBUFS) {
+            shadow_end(s, false);
+            return;
+        }
+        bool bad = false;
+        bool done = drop_response(s, &bad);
+        if (bad) {
+            shadow_end(s, false);
+            return;
+        }
+        if (done) {
+            shadow_end(s, s->resp.head.keep_alive && s->body != H1_BODY_UNTIL_CLOSE);
+            return;
+        }
+    }
+    if (u->eof) shadow_end(s, false); /* closed before the response ended */
+}
+
+void
+shadow_start(struct h1_conn *c, const struct model_cluster *cl)
+{
+    struct worker *wk = c->wk;
+    if (!cl || !cl->n_endpoints || c->ex->req_body != H1_BODY_NONE) return;
+    if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
+    if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
+    if (!wk->rr[cl->index] || !wk->active[cl->index]) return;
+    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], NULL);
+    struct upstream *u = worker_take_idle(wk, cl, ep);
+    if (!u && !(u = upstream_open(wk, cl, ep))) return; /* a lost copy is no client error */
+    struct shadow *s = calloc(1, sizeof(*s));
+    if (!s) {
+        upstream_close(u);
+        return;
+    }
+    wk->active[cl->index][ep]++;
+    s->wk = wk;
+    s->up = u;
+    u->owner = NULL;
+    u->shadow = s;
+    h1_buf_ensure(wk, &u->out);
+    char rid[37];
+    prng_uuid(rid);
+    s->next = wk->shadows;
+    if (wk->shadows) wk->shadows->prev = s;
+    wk->shadows = s;
+    if (headers_request(&u->out, c, rid, true)) {
+        shadow_end(s, false);
+        return;
+    }
+    const struct model_route *r = c->ex->route;
+    s->timeout.cb = on_timeout;
+    wheel_arm(&wk->loop.wheel, &s->timeout,
+              now_ms() + (r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS));
+    shadow_io(s);
+}
