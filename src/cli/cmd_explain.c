@@ -128,13 +128,18 @@ describe_route(struct out *o, const struct model_route *r)
     }
     strbuf_printf(&o->text, "action: route (timeout %s", r->timeout_ms ? "" : "none");
     if (r->timeout_ms) strbuf_printf(&o->text, "%" PRIu64 "ms", r->timeout_ms);
-    if (r->retries)
-        strbuf_printf(&o->text, ", retries: %" PRId64 " attempts on %s%s", r->retries->attempts.v,
-                      r->retries->retry_on ? r->retries->retry_on : "Istio's default conditions",
-                      " (not enforced by this build yet)");
-    else
+    if (!r->retry_attempts)
+        strbuf_puts(&o->text, ", retries: off");
+    else if (!r->retries)
         strbuf_puts(&o->text, ", retries: Istio's default, 2 on connect-failure,refused-stream,"
-                              "unavailable,cancelled (not enforced by this build yet)");
+                              "unavailable,cancelled");
+    else
+        strbuf_printf(&o->text, ", retries: %u on %s", r->retry_attempts,
+                      r->retries->retry_on && *r->retries->retry_on ? r->retries->retry_on
+                                                                    : "Istio's default conditions");
+    if (r->retry_attempts)
+        strbuf_printf(&o->text, ", back-off %" PRIu64 "ms; requests with a body are not retried",
+                      r->retry_backoff_ms);
     strbuf_puts(&o->text, ")\n");
     for (size_t i = 0; i < r->n_mirrors; i++)
         strbuf_printf(&o->text, "mirror: %.4g%% of requests copied to %s (host + \"-shadow\")\n",

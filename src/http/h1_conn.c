@@ -132,6 +132,11 @@ exchange_get(struct worker *wk)
     ex->set_cookie_len = 0;
     ex->fault_delayed = false;
     ex->held_head = 0;
+    ex->replay = NULL;
+    ex->replay_len = 0;
+    ex->attempt = 1;
+    ex->tried = 0;
+    memset(&ex->retry_wait, 0, sizeof(ex->retry_wait));
     ex->cors_origin_len = 0;
     ex->up = NULL;
     ex->resp_head = false;
@@ -150,6 +155,9 @@ exchange_put(struct h1_conn *c)
     c->ex = NULL;
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
+    wheel_disarm(&wk->loop.wheel, &ex->retry_wait);
+    free(ex->replay);
+    ex->replay = NULL;
     if (ex->up) {
         endpoint_done(wk, ex->up);
         upstream_close(ex->up);
@@ -290,47 +298,104 @@ arm_route_timeout(struct h1_conn *c)
     wheel_arm(&c->wk->loop.wheel, &c->ex->timeout, now_ms() + r->timeout_ms);
 }
 
+/* A route that may retry keeps the upstream head of a request without a body (all but
+ * the blank line), so that every try sends the same request. */
+static void
+keep_replay(struct h1_conn *c, const char *rid)
+{
+    struct h1_exchange *ex = c->ex;
+    const struct model_route *r = ex->route;
+    if (ex->replay || !r || !r->retry_attempts || ex->req_body != H1_BODY_NONE) return;
+    struct buf tmp;
+    if (buf_init(&tmp, 4096, 1 << 20)) return;
+    if (!headers_request(&tmp, c, rid, false) && (ex->replay = malloc(buf_len(&tmp)))) {
+        ex->replay_len = buf_len(&tmp) - 2;
+        memcpy(ex->replay, buf_head(&tmp), ex->replay_len);
+    }
+    buf_fini(&tmp);
+}
+
+/* The request head for this try, then `x-envoy-attempt-count` and the blank line. */
+static int
+put_upstream_head(struct h1_conn *c, struct upstream *u, const char *rid)
+{
+    struct h1_exchange *ex = c->ex;
+    int rc;
+    if (ex->replay) {
+        rc = buf_append(&u->out, ex->replay, ex->replay_len);
+    } else {
+        rc = headers_request(&u->out, c, rid, false);
+        if (!rc) u->out.wr -= 2; /* the blank line goes after the attempt count */
+    }
+    char count[48];
+    int n = snprintf(count, sizeof(count), "x-envoy-attempt-count: %u\r\n\r\n", ex->attempt);
+    if (!rc) rc = buf_append(&u->out, count, (size_t)n);
+    return rc;
+}
+
+enum { TRY_CONNECT_FAILURE, TRY_RESET, TRY_RESPONSE };
+
+static void retry(struct h1_conn *c);
+static bool should_retry(const struct h1_conn *c, int what, int code);
+
+/* Start a try: the endpoint, a pooled or new connection, the request head. false when the
+ * exchange ended with a local reply. */
 static bool
 start_upstream(struct h1_conn *c, const struct model_cluster *cl)
 {
     struct worker *wk = c->wk;
+    struct h1_exchange *ex = c->ex;
     if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
     if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
     if (!wk->rr[cl->index] || !wk->active[cl->index]) {
         local_reply(c, 503, "out of memory");
         return false;
     }
+    char rid[37];
+    prng_uuid(rid);
+    if (ex->attempt == 1) keep_replay(c, rid);
     uint64_t hash;
     bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
     size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
-    wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
+    /* A retry avoids endpoints already tried (Istio's previous_hosts predicate, up to 5
+     * re-picks), except where the hash must decide or the policy keeps the host. */
+    const struct model_route *rt = ex->route;
+    bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
+    for (int k = 0; avoid && k < 5 && ep < 64 && (ex->tried >> ep & 1); k++)
+        ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], NULL);
+    if (ep < 64) ex->tried |= 1ull << ep;
     struct upstream *u = worker_take_idle(wk, cl, ep);
+    if (!u) u = upstream_open(wk, cl, ep);
+    c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     if (!u) {
-        u = upstream_open(wk, cl, ep);
-        if (!u) {
-            local_reply(c, 503,
-                        "upstream connect error or disconnect/reset before headers. "
-                        "reset reason: connection failure");
+        if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
+            ex->req_sent = true; /* only requests without a body are retried */
+            arm_route_timeout(c);
+            retry(c);
+            return true;
+        }
+        local_reply(c, 503,
+                    "upstream connect error or disconnect/reset before headers. "
+                    "reset reason: connection failure");
+        return false;
+    }
+    wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
+    u->owner = c;
+    ex->up = u;
+    h1_buf_ensure(wk, &u->out);
+    if (ex->attempt == 1 && ex->req.expect_continue) {
+        h1_buf_ensure(wk, &c->out);
+        if (buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
+            abort_exchange(c, 500, "");
             return false;
         }
     }
-    u->owner = c;
-    c->ex->up = u;
-    h1_buf_ensure(wk, &u->out);
-    char rid[37];
-    prng_uuid(rid);
-    if (c->ex->req.expect_continue) h1_buf_ensure(wk, &c->out);
-    if (c->ex->req.expect_continue && buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25)) {
-        abort_exchange(c, 500, "");
-        return false;
-    }
-    if (headers_request(&u->out, c, rid, false)) {
+    if (put_upstream_head(c, u, rid)) {
         abort_exchange(c, 431, "request header too large to forward");
         return false;
     }
-    c->state = c->ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
-    c->ex->req_sent = c->ex->req_body == H1_BODY_NONE;
-    if (c->ex->req_sent) arm_route_timeout(c);
+    ex->req_sent = ex->req_body == H1_BODY_NONE;
+    if (ex->req_sent) arm_route_timeout(c);
     return true;
 }
 
@@ -553,6 +618,55 @@ finish_exchange(struct h1_conn *c)
     exchange_put(c);
 }
 
+/* Does the route's retry policy retry this outcome of a try (§3.8.4), with a try left?
+ * <what> is TRY_CONNECT_FAILURE (0), TRY_RESET or TRY_RESPONSE with status <code>. */
+static bool
+should_retry(const struct h1_conn *c, int what, int code)
+{
+    const struct h1_exchange *ex = c->ex;
+    const struct model_route *r = ex->route;
+    if (!r || !ex->replay || ex->resp_head || ex->attempt > r->retry_attempts) return false;
+    uint32_t on = r->retry_on;
+    switch (what) {
+    case TRY_CONNECT_FAILURE:
+        return on & (MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_RESET | MODEL_RETRY_5XX |
+                     MODEL_RETRY_GATEWAY_ERROR);
+    case TRY_RESET: return on & (MODEL_RETRY_RESET | MODEL_RETRY_5XX | MODEL_RETRY_GATEWAY_ERROR);
+    case TRY_RESPONSE:
+        if ((on & MODEL_RETRY_5XX) && code >= 500 && code <= 599) return true;
+        if ((on & MODEL_RETRY_GATEWAY_ERROR) && code >= 502 && code <= 504) return true;
+        if ((on & MODEL_RETRY_RETRIABLE_4XX) && code == 409) return true;
+        for (size_t i = 0; (on & MODEL_RETRY_STATUS_CODES) && i < r->n_retry_codes; i++)
+            if (r->retry_codes[i] == code) return true;
+        return false;
+    }
+    return false;
+}
+
+static void
+on_retry_wait(struct wheel_timer *t)
+{
+    struct h1_exchange *ex = container_of(t, struct h1_exchange, retry_wait);
+    struct h1_conn *c = ex->conn;
+    start_upstream(c, ex->dest->cluster);
+    h1_conn_pump(c);
+}
+
+/* Let this try's upstream go and start the next try after Envoy's fully jittered
+ * exponential back-off (base 25 ms: 0-24 ms, then 0-49 ms, ..., at most 10x the base). */
+static void
+retry(struct h1_conn *c)
+{
+    struct h1_exchange *ex = c->ex;
+    release_upstream(c, false);
+    uint64_t base = ex->route->retry_backoff_ms;
+    uint64_t span = base << (ex->attempt - 1 < 10 ? ex->attempt - 1 : 10);
+    if (span > 10 * base) span = 10 * base;
+    ex->attempt++;
+    ex->retry_wait.cb = on_retry_wait;
+    wheel_arm(&c->wk->loop.wheel, &ex->retry_wait, now_ms() + prng_next() % span);
+}
+
 /* Parse the response head, then move body bytes to the client. */
 static bool
 move_response(struct h1_conn *c)
@@ -560,6 +674,10 @@ move_response(struct h1_conn *c)
     struct upstream *u = c->ex->up;
     const struct h1_limits *lim = &c->wk->opt->limits;
     if (u->failed && !c->ex->resp_head) {
+        if (should_retry(c, u->connected ? TRY_RESET : TRY_CONNECT_FAILURE, 0)) {
+            retry(c);
+            return true;
+        }
         abort_exchange(c, 503,
                        "upstream connect error or disconnect/reset before headers. "
                        "reset reason: connection failure"); /* UF */
@@ -568,6 +686,10 @@ move_response(struct h1_conn *c)
     if (!c->ex->resp_head) {
         if (buf_empty(&u->in)) {
             if (u->eof) {
+                if (should_retry(c, TRY_RESET, 0)) {
+                    retry(c);
+                    return true;
+                }
                 abort_exchange(c, 503,
                                "upstream connect error or disconnect/reset before "
                                "headers. reset reason: connection termination"); /* UC */
@@ -579,6 +701,10 @@ move_response(struct h1_conn *c)
                                       &c->ex->resp);
         if (n == H1_NEED_MORE) {
             if (u->eof) {
+                if (should_retry(c, TRY_RESET, 0)) {
+                    retry(c);
+                    return true;
+                }
                 abort_exchange(c, 503,
                                "upstream connect error or disconnect/reset before "
                                "headers. reset reason: connection termination");
@@ -592,6 +718,10 @@ move_response(struct h1_conn *c)
         }
         if (c->ex->resp.code < 200 && c->ex->resp.code != 101) { /* interim: drop, read on */
             buf_consume(&u->in, (size_t)n);
+            return true;
+        }
+        if (should_retry(c, TRY_RESPONSE, c->ex->resp.code)) {
+            retry(c); /* this response is dropped with its connection */
             return true;
         }
         buf_consume(&u->in, (size_t)n);

@@ -58,9 +58,14 @@ struct h1_exchange {
     int block;                            /* the match block that matched (-1: none needed) */
     struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
     struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
-    bool fault_delayed;     /* held by an injected delay: the head waits in conn->in */
-    size_t held_head;       /* its length, dropped from conn->in once the delay ends */
-    size_t cors_origin_len; /* an allowed CORS Origin to echo; 0: none */
+    char *replay; /* the upstream head without its blank line, kept to retry */
+    size_t replay_len;
+    uint32_t attempt;              /* tries so far, from 1 */
+    uint64_t tried;                /* endpoints tried (bit per index < 64) */
+    struct wheel_timer retry_wait; /* back-off before the next try */
+    bool fault_delayed;            /* held by an injected delay: the head waits in conn->in */
+    size_t held_head;              /* its length, dropped from conn->in once the delay ends */
+    size_t cors_origin_len;        /* an allowed CORS Origin to echo; 0: none */
     char cors_origin[256];
     size_t set_cookie_len; /* a generated hash cookie to set; 0: none */
     char set_cookie[256];

@@ -429,6 +429,58 @@ joined(struct arena *a, const struct str_list *l)
     return slice_make(p, (size_t)(w - p));
 }
 
+/* Istio's retry translation (§3.8.2): no `retries` means the default policy (2 retries on
+ * connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes with no
+ * codes); attempts <= 0 disables; retryOn tokens that are numbers become retriable codes.
+ * Conditions that need HTTP/2 or gRPC headers have no effect on HTTP/1.1 upstreams. */
+static void
+compile_retries(const struct http_retry *in, struct model_route *out)
+{
+    out->retry_backoff_ms = 25;
+    out->retry_attempts = 2;
+    out->retry_on = MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_STATUS_CODES;
+    if (!in) return;
+    if (!in->attempts.set || in->attempts.v <= 0) {
+        out->retry_attempts = 0;
+        return;
+    }
+    out->retry_attempts = (uint32_t)in->attempts.v;
+    if (in->backoff.set && in->backoff.ns >= 1000000)
+        out->retry_backoff_ms = (uint64_t)(in->backoff.ns / 1000000);
+    out->retry_keep_previous_host =
+        in->retry_ignore_previous_hosts.set && !in->retry_ignore_previous_hosts.v;
+    if (!in->retry_on || !*in->retry_on) return;
+    static const struct {
+        const char *name;
+        uint32_t bit;
+    } names[] = {
+        {"5xx", MODEL_RETRY_5XX},
+        {"gateway-error", MODEL_RETRY_GATEWAY_ERROR},
+        {"reset", MODEL_RETRY_RESET},
+        {"reset-before-request", MODEL_RETRY_RESET},
+        {"connect-failure", MODEL_RETRY_CONNECT_FAILURE},
+        {"retriable-4xx", MODEL_RETRY_RETRIABLE_4XX},
+        {"retriable-status-codes", MODEL_RETRY_STATUS_CODES},
+    };
+    out->retry_on = 0;
+    for (const char *p = in->retry_on; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *end = p;
+        while (*end && *end != ',') end++;
+        size_t n = (size_t)(end - p);
+        while (n && p[n - 1] == ' ') n--;
+        if (n && p[0] >= '0' && p[0] <= '9') {
+            unsigned code = (unsigned)strtoul(p, NULL, 10);
+            if (out->n_retry_codes < 8) out->retry_codes[out->n_retry_codes++] = (uint16_t)code;
+            out->retry_on |= MODEL_RETRY_STATUS_CODES;
+        }
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strlen(names[i].name) == n && !strncmp(names[i].name, p, n))
+                out->retry_on |= names[i].bit;
+        p = end;
+    }
+}
+
 /* Istio's percentage (0.0001..100) or the deprecated integer percent, in parts per million;
  * neither set means never (§3.9). */
 static uint32_t
@@ -538,6 +590,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
     if (h->match_len && !out->n_matches) return false; /* every block dropped: no rule (§3.3) */
     out->timeout_ms = h->timeout.set ? (uint64_t)(h->timeout.ns / 1000000) : 0;
     out->retries = field_copy(a, &http_retry_schema, h->retries);
+    compile_retries(h->retries, out);
     compile_headers(b, h->headers, &out->headers);
     if (h->rewrite) {
         if (h->rewrite->uri) {
@@ -837,6 +890,7 @@ add_default_routes(struct build *b, struct model_listener *l)
             rt->name = "default";
             rt->vs = "";
             rt->action = MODEL_ROUTE;
+            compile_retries(NULL, rt); /* Istio's default policy applies here too */
             rt->dests = arena_alloc(a, sizeof(*rt->dests));
             rt->dests[0].cluster = cluster_for(b, &d, r->ns, l->port);
             rt->dests[0].host = host;

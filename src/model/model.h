@@ -112,6 +112,15 @@ struct model_destination {
     struct model_headers headers; /* destination-level header operations */
 };
 
+enum {
+    MODEL_RETRY_5XX = 1 << 0,
+    MODEL_RETRY_GATEWAY_ERROR = 1 << 1,
+    MODEL_RETRY_RESET = 1 << 2,
+    MODEL_RETRY_CONNECT_FAILURE = 1 << 3,
+    MODEL_RETRY_RETRIABLE_4XX = 1 << 4,
+    MODEL_RETRY_STATUS_CODES = 1 << 5,
+};
+
 /* Where a copy of a request goes (mirror / mirrors), and for which share. */
 struct model_mirror {
     const struct model_cluster *cluster; /* NULL: the mirror host is unknown (no copy) */
@@ -159,7 +168,14 @@ struct model_route {
     uint64_t fault_delay_ms;
     int fault_abort_status; /* HTTP status, or -1 for a gRPC abort */
     int fault_abort_grpc;   /* gRPC status code number when fault_abort_status is -1 */
-    size_t n_mirrors;       /* mirror / mirrors (§3.10) */
+    /* retries (§3.8), compiled: Istio's default policy when the rule has no `retries` */
+    uint32_t retry_attempts; /* retries after the first try; 0: none */
+    uint32_t retry_on;       /* MODEL_RETRY_* */
+    uint16_t retry_codes[8]; /* retriable status codes named in retryOn */
+    size_t n_retry_codes;
+    uint64_t retry_backoff_ms;     /* base interval (25 ms) */
+    bool retry_keep_previous_host; /* retryIgnorePreviousHosts: false */
+    size_t n_mirrors;              /* mirror / mirrors (§3.10) */
     struct model_mirror *mirrors;
 };
 

@@ -71,8 +71,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self._body()
         self.server.hits.append(self.path)
         self.server.hosts.append(self.headers.get("host"))
-        if self.path.startswith("/status/"):
-            code = int(self.path.split("/")[2])
+        self.server.attempts.append(self.headers.get("x-envoy-attempt-count"))
+        if self.path.startswith("/status/") or self.server.fail_status:
+            code = self.server.fail_status or int(self.path.split("/")[2])
             payload = json.dumps({"version": self.server.version, "status": code}).encode()
             self.send_response(code)
             self.send_header("content-type", "application/json")
@@ -117,11 +118,14 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class Backend:
-    """A backend on 127.0.0.1:<port> (0: any free port) answering as <version>."""
+    """A backend on 127.0.0.1:<port> (0: any free port) answering as <version>; with
+    <fail_status> it answers every request with that status."""
 
-    def __init__(self, version, port=0):
+    def __init__(self, version, port=0, fail_status=None):
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.version = version
+        self.server.fail_status = fail_status
+        self.server.attempts = []  # x-envoy-attempt-count of each hit
         self.server.hits = []
         self.server.hosts = []  # the Host of each hit
         self.port = self.server.server_address[1]
@@ -135,6 +139,10 @@ class Backend:
     @property
     def hosts(self):
         return self.server.hosts
+
+    @property
+    def attempts(self):
+        return self.server.attempts
 
     def start(self):
         self.thread.start()
