@@ -156,7 +156,7 @@ exchange_put(struct h1_conn *c)
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
     wheel_disarm(&wk->loop.wheel, &ex->retry_wait);
-    free(ex->replay);
+    if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
         endpoint_done(wk, ex->up);
@@ -299,20 +299,17 @@ arm_route_timeout(struct h1_conn *c)
 }
 
 /* A route that may retry keeps the upstream head of a request without a body (all but
- * the blank line), so that every try sends the same request. */
+ * the blank line), so that every try sends the same request: in the exchange when it is
+ * small, as it nearly always is, so the happy path does not allocate. */
 static void
-keep_replay(struct h1_conn *c, const char *rid)
+keep_replay(struct h1_exchange *ex, const char *head, size_t len)
 {
-    struct h1_exchange *ex = c->ex;
     const struct model_route *r = ex->route;
     if (ex->replay || !r || !r->retry_attempts || ex->req_body != H1_BODY_NONE) return;
-    struct buf tmp;
-    if (buf_init(&tmp, 4096, 1 << 20)) return;
-    if (!headers_request(&tmp, c, rid, false) && (ex->replay = malloc(buf_len(&tmp)))) {
-        ex->replay_len = buf_len(&tmp) - 2;
-        memcpy(ex->replay, buf_head(&tmp), ex->replay_len);
-    }
-    buf_fini(&tmp);
+    ex->replay = len <= sizeof(ex->replay_small) ? ex->replay_small : malloc(len);
+    if (!ex->replay) return;
+    memcpy(ex->replay, head, len);
+    ex->replay_len = len;
 }
 
 /* The request head for this try, then `x-envoy-attempt-count` and the blank line. */
@@ -324,13 +321,28 @@ put_upstream_head(struct h1_conn *c, struct upstream *u, const char *rid)
     if (ex->replay) {
         rc = buf_append(&u->out, ex->replay, ex->replay_len);
     } else {
+        size_t start = buf_len(&u->out);
         rc = headers_request(&u->out, c, rid, false);
-        if (!rc) u->out.wr -= 2; /* the blank line goes after the attempt count */
+        if (!rc) {
+            u->out.wr -= 2; /* the blank line goes after the attempt count */
+            keep_replay(ex, buf_head(&u->out) + start, buf_len(&u->out) - start);
+        }
     }
     char count[48];
     int n = snprintf(count, sizeof(count), "x-envoy-attempt-count: %u\r\n\r\n", ex->attempt);
     if (!rc) rc = buf_append(&u->out, count, (size_t)n);
     return rc;
+}
+
+/* The head of a first try whose connection failed at once, kept for the retry. */
+static void
+keep_replay_unsent(struct h1_conn *c, const char *rid)
+{
+    struct buf tmp;
+    if (buf_init(&tmp, 4096, 1 << 20)) return;
+    if (!headers_request(&tmp, c, rid, false))
+        keep_replay(c->ex, buf_head(&tmp), buf_len(&tmp) - 2);
+    buf_fini(&tmp);
 }
 
 enum { TRY_CONNECT_FAILURE, TRY_RESET, TRY_RESPONSE };
@@ -353,7 +365,6 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     char rid[37];
     prng_uuid(rid);
-    if (ex->attempt == 1) keep_replay(c, rid);
     uint64_t hash;
     bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
     size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
@@ -368,6 +379,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     if (!u) u = upstream_open(wk, cl, ep);
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     if (!u) {
+        if (ex->attempt == 1) keep_replay_unsent(c, rid);
         if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
             ex->req_sent = true; /* only requests without a body are retried */
             arm_route_timeout(c);

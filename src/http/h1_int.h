@@ -58,7 +58,8 @@ struct h1_exchange {
     int block;                            /* the match block that matched (-1: none needed) */
     struct h1_conn *conn;                 /* borrowed: the connection it belongs to */
     struct wheel_timer timeout;           /* the route timeout (VirtualService `timeout`) */
-    char *replay; /* the upstream head without its blank line, kept to retry */
+    char *replay;            /* the upstream head without its blank line, kept to retry */
+    char replay_small[1024]; /* its storage when it fits */
     size_t replay_len;
     uint32_t attempt;              /* tries so far, from 1 */
     uint64_t tried;                /* endpoints tried (bit per index < 64) */
