@@ -328,9 +328,15 @@ put_upstream_head(struct h1_conn *c, struct upstream *u, const char *rid)
             keep_replay(ex, buf_head(&u->out) + start, buf_len(&u->out) - start);
         }
     }
-    char count[48];
-    int n = snprintf(count, sizeof(count), "x-envoy-attempt-count: %u\r\n\r\n", ex->attempt);
-    if (!rc) rc = buf_append(&u->out, count, (size_t)n);
+    /* "x-envoy-attempt-count: N" without printf: this runs for every request. */
+    char count[48] = "x-envoy-attempt-count: ";
+    size_t n = 23;
+    char digits[10];
+    size_t nd = 0;
+    for (uint32_t a = ex->attempt; a || !nd; a /= 10) digits[nd++] = (char)('0' + a % 10);
+    while (nd) count[n++] = digits[--nd];
+    memcpy(count + n, "\r\n\r\n", 4);
+    if (!rc) rc = buf_append(&u->out, count, n + 4);
     return rc;
 }
 
