@@ -10,48 +10,41 @@ import time
 import pytest
 
 from backend import Backend
-from configs import gateway, service_entry
+from configs import edge_routes, gateway, service_entry
 from meshlet_proc import Meshlet, free_port
 
 
 def fault_config(gw_port, backend_port):
     return "---\n".join([gateway(gw_port), service_entry("ratings", "shop", [(backend_port, {})]),
-                         f"""\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: ratings, namespace: shop}}
-spec:
-  hosts: [api.example.com]
-  gateways: [edge]
-  http:
+                         edge_routes("ratings", """\
   - name: abort-all
-    match: [{{uri: {{prefix: /abort}}}}]
-    fault: {{abort: {{httpStatus: 418, percentage: {{value: 100}}}}}}
-    route: [{{destination: {{host: ratings}}}}]
+    match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: ratings}}]
   - name: abort-half
-    match: [{{uri: {{prefix: /half}}}}]
-    fault: {{abort: {{httpStatus: 503, percentage: {{value: 50}}}}}}
-    route: [{{destination: {{host: ratings}}}}]
+    match: [{uri: {prefix: /half}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    route: [{destination: {host: ratings}}]
   - name: abort-unset-share
-    match: [{{uri: {{prefix: /never}}}}]
-    fault: {{abort: {{httpStatus: 500}}}}
-    route: [{{destination: {{host: ratings}}}}]
+    match: [{uri: {prefix: /never}}]
+    fault: {abort: {httpStatus: 500}}
+    route: [{destination: {host: ratings}}]
   - name: grpc
-    match: [{{uri: {{prefix: /grpc}}}}]
-    fault: {{abort: {{grpcStatus: UNAVAILABLE, percentage: {{value: 100}}}}}}
-    route: [{{destination: {{host: ratings}}}}]
+    match: [{uri: {prefix: /grpc}}]
+    fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
+    route: [{destination: {host: ratings}}]
   - name: delay
-    match: [{{uri: {{prefix: /delay}}}}]
+    match: [{uri: {prefix: /delay}}]
     timeout: 100ms
-    fault: {{delay: {{fixedDelay: 300ms, percentage: {{value: 100}}}}}}
-    route: [{{destination: {{host: ratings}}}}]
+    fault: {delay: {fixedDelay: 300ms, percentage: {value: 100}}}
+    route: [{destination: {host: ratings}}]
   - name: delay-then-abort
-    match: [{{uri: {{prefix: /both}}}}]
+    match: [{uri: {prefix: /both}}]
     fault:
-      delay: {{fixedDelay: 200ms, percentage: {{value: 100}}}}
-      abort: {{httpStatus: 429, percentage: {{value: 100}}}}
-    route: [{{destination: {{host: ratings}}}}]
-"""])
+      delay: {fixedDelay: 200ms, percentage: {value: 100}}
+      abort: {httpStatus: 429, percentage: {value: 100}}
+    route: [{destination: {host: ratings}}]
+""")])
 
 
 @pytest.fixture(scope="module")

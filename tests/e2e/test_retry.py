@@ -9,7 +9,7 @@ import json
 import pytest
 
 from backend import Backend
-from configs import gateway, service_entry
+from configs import edge_routes, gateway, service_entry
 from meshlet_proc import Meshlet, free_port
 
 
@@ -24,21 +24,14 @@ def retry_config(gw_port, good, bad, dead):
         service_entry("half-broken", "shop", [(good, {}), (bad, {})]),
         service_entry("half-dead", "shop", [(good, {}), (dead, {})]),
         service_entry("broken", "shop", [(bad, {})]),
-        f"""\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: retry, namespace: shop}}
-spec:
-  hosts: [api.example.com]
-  gateways: [edge]
-  http:
+        edge_routes("retry", f"""\
 {rule("/on-5xx", "half-broken", "{attempts: 2, retryOn: 5xx}")}
 {rule("/on-503", "half-broken", '{attempts: 2, retryOn: "503"}')}
 {rule("/default-503", "half-broken")}
 {rule("/default-dead", "half-dead")}
 {rule("/off-dead", "half-dead", "{attempts: 0}")}
 {rule("/exhausted", "broken", "{attempts: 2, retryOn: gateway-error}")}
-"""])
+""")])
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,20 @@ spec:
 """
 
 
+def edge_routes(name, rules, ns="shop", hosts="api.example.com"):
+    """A VirtualService <name> for <hosts> on the Gateway "edge" with the http <rules>
+    (YAML list items, indented by two spaces)."""
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  hosts: [{hosts}]
+  gateways: [edge]
+  http:
+{rules}"""
+
+
 def canary_config(gw_port, v1, v2, weights=(90, 10), extra=""):
     return "---\n".join([
         gateway(gw_port),
