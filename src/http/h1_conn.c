@@ -137,6 +137,7 @@ exchange_get(struct worker *wk)
     ex->attempt = 1;
     ex->tried = 0;
     memset(&ex->retry_wait, 0, sizeof(ex->retry_wait));
+    memset(&ex->try_timer, 0, sizeof(ex->try_timer));
     ex->cors_origin_len = 0;
     ex->up = NULL;
     ex->resp_head = false;
@@ -156,6 +157,7 @@ exchange_put(struct h1_conn *c)
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
     wheel_disarm(&wk->loop.wheel, &ex->retry_wait);
+    wheel_disarm(&wk->loop.wheel, &ex->try_timer);
     if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
@@ -355,6 +357,7 @@ enum { TRY_CONNECT_FAILURE, TRY_RESET, TRY_RESPONSE };
 
 static void retry(struct h1_conn *c);
 static bool should_retry(const struct h1_conn *c, int what, int code);
+static void on_try_timeout(struct wheel_timer *t);
 
 /* Start a try: the endpoint, a pooled or new connection, the request head. false when the
  * exchange ended with a local reply. */
@@ -414,6 +417,10 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     ex->req_sent = ex->req_body == H1_BODY_NONE;
     if (ex->req_sent) arm_route_timeout(c);
+    if (rt && rt->retry_attempts && rt->retry_per_try_ms) {
+        ex->try_timer.cb = on_try_timeout;
+        wheel_arm(&wk->loop.wheel, &ex->try_timer, now_ms() + rt->retry_per_try_ms);
+    }
     return true;
 }
 
@@ -670,6 +677,21 @@ on_retry_wait(struct wheel_timer *t)
     h1_conn_pump(c);
 }
 
+/* perTryTimeout: before any response byte went to the client the try is cut and, as a
+ * reset, retried when the policy retries resets (5xx, gateway-error, reset); else 504. */
+static void
+on_try_timeout(struct wheel_timer *t)
+{
+    struct h1_exchange *ex = container_of(t, struct h1_exchange, try_timer);
+    struct h1_conn *c = ex->conn;
+    if (ex->resp_head) return;
+    if (should_retry(c, TRY_RESET, 0))
+        retry(c);
+    else
+        abort_exchange(c, 504, "upstream request timeout");
+    h1_conn_pump(c);
+}
+
 /* Let this try's upstream go and start the next try after Envoy's fully jittered
  * exponential back-off (base 25 ms: 0-24 ms, then 0-49 ms, ..., at most 10x the base). */
 static void
@@ -677,6 +699,7 @@ retry(struct h1_conn *c)
 {
     struct h1_exchange *ex = c->ex;
     release_upstream(c, false);
+    wheel_disarm(&c->wk->loop.wheel, &ex->try_timer);
     uint64_t base = ex->route->retry_backoff_ms;
     uint64_t span = base << (ex->attempt - 1 < 10 ? ex->attempt - 1 : 10);
     if (span > 10 * base) span = 10 * base;

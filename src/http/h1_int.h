@@ -64,6 +64,7 @@ struct h1_exchange {
     uint32_t attempt;              /* tries so far, from 1 */
     uint64_t tried;                /* endpoints tried (bit per index < 64) */
     struct wheel_timer retry_wait; /* back-off before the next try */
+    struct wheel_timer try_timer;  /* perTryTimeout of the current try */
     bool fault_delayed;            /* held by an injected delay: the head waits in conn->in */
     size_t held_head;              /* its length, dropped from conn->in once the delay ends */
     size_t cors_origin_len;        /* an allowed CORS Origin to echo; 0: none */

@@ -445,6 +445,8 @@ compile_retries(const struct http_retry *in, struct model_route *out)
         return;
     }
     out->retry_attempts = (uint32_t)in->attempts.v;
+    if (in->per_try_timeout.set)
+        out->retry_per_try_ms = (uint64_t)(in->per_try_timeout.ns / 1000000);
     if (in->backoff.set && in->backoff.ns >= 1000000)
         out->retry_backoff_ms = (uint64_t)(in->backoff.ns / 1000000);
     out->retry_keep_previous_host =

@@ -174,6 +174,7 @@ struct model_route {
     uint16_t retry_codes[8]; /* retriable status codes named in retryOn */
     size_t n_retry_codes;
     uint64_t retry_backoff_ms;     /* base interval (25 ms) */
+    uint64_t retry_per_try_ms;     /* perTryTimeout; 0: none */
     bool retry_keep_previous_host; /* retryIgnorePreviousHosts: false */
     size_t n_mirrors;              /* mirror / mirrors (§3.10) */
     struct model_mirror *mirrors;

@@ -13,7 +13,7 @@ from configs import edge_routes, gateway, service_entry
 from meshlet_proc import Meshlet, free_port
 
 
-def retry_config(gw_port, good, bad, dead):
+def retry_config(gw_port, good, bad, dead, slow):
     def rule(prefix, host, retries=None):
         extra = f"\n    retries: {retries}" if retries else ""
         return f"""\
@@ -24,6 +24,7 @@ def retry_config(gw_port, good, bad, dead):
         service_entry("half-broken", "shop", [(good, {}), (bad, {})]),
         service_entry("half-dead", "shop", [(good, {}), (dead, {})]),
         service_entry("broken", "shop", [(bad, {})]),
+        service_entry("half-slow", "shop", [(good, {}), (slow, {})]),
         edge_routes("retry", f"""\
 {rule("/on-5xx", "half-broken", "{attempts: 2, retryOn: 5xx}")}
 {rule("/on-503", "half-broken", '{attempts: 2, retryOn: "503"}')}
@@ -31,21 +32,25 @@ def retry_config(gw_port, good, bad, dead):
 {rule("/default-dead", "half-dead")}
 {rule("/off-dead", "half-dead", "{attempts: 0}")}
 {rule("/exhausted", "broken", "{attempts: 2, retryOn: gateway-error}")}
+{rule("/per-try/", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: reset}")}
+{rule("/slow-504", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: 409}")}
 """)])
 
 
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     good, bad = Backend("good").start(), Backend("bad", fail_status=503).start()
+    slow = Backend("slow", delay_ms=1000).start()
     d = tmp_path_factory.mktemp("retry")
     gw = free_port()
-    (d / "config.yaml").write_text(retry_config(gw, good.port, bad.port, free_port()))
+    (d / "config.yaml").write_text(
+        retry_config(gw, good.port, bad.port, free_port(), slow.port))
     m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
     m.gw_port, m.good, m.bad = gw, good, bad
     yield m
     code = m.stop()
-    good.stop()
-    bad.stop()
+    for b in (good, bad, slow):
+        b.stop()
     assert code == 0, m.logs()
 
 
@@ -100,3 +105,15 @@ def test_when_tries_run_out_the_last_answer_goes_through(proxy):
     tries = hits(proxy.bad, "/exhausted")
     assert len(tries) == 60  # 1 + 2 retries each
     assert sorted(set(tries)) == ["1", "2", "3"]
+
+
+def test_per_try_timeout_retries_a_slow_endpoint(proxy):
+    # The slow endpoint answers after 1 s; each try may take 150 ms, then it is cut and,
+    # as a reset, retried on the other endpoint.
+    assert statuses(proxy, "/per-try", 20) == [200] * 20
+    assert len(hits(proxy.good, "/per-try/")) == 20
+
+
+def test_per_try_timeout_without_a_reset_condition_is_504(proxy):
+    codes = statuses(proxy, "/slow-504", 20)
+    assert set(codes) <= {200, 504} and 504 in codes

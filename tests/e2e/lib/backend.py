@@ -62,6 +62,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n -= k
 
     def _handle(self):
+        if self.server.delay_ms:
+            time.sleep(self.server.delay_ms / 1000)
         if "delay_ms=" in self.path:
             time.sleep(int(self.path.split("delay_ms=")[1].split("&")[0]) / 1000)
         if "/count" in self.path:
@@ -119,12 +121,13 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class Backend:
     """A backend on 127.0.0.1:<port> (0: any free port) answering as <version>; with
-    <fail_status> it answers every request with that status."""
+    <fail_status> it answers every request with that status, with <delay_ms> after a pause."""
 
-    def __init__(self, version, port=0, fail_status=None):
+    def __init__(self, version, port=0, fail_status=None, delay_ms=0):
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.version = version
         self.server.fail_status = fail_status
+        self.server.delay_ms = delay_ms
         self.server.attempts = []  # x-envoy-attempt-count of each hit
         self.server.hits = []
         self.server.hosts = []  # the Host of each hit
