@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The subcommand table and top-level usage. Each subcommand parses its own flags. */
+/* The subcommand table and top-level usage (each subcommand parses its own flags), and the
+ * config loading that run and explain share. */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "config/config.h"
 
 #define MESHLET_VERSION "0.1.0"
 
@@ -62,4 +65,23 @@ cli_main(int argc, char **argv)
     fprintf(stderr, "meshlet: unknown command \"%s\"\n\n", name);
     usage(stderr);
     return CLI_USAGE;
+}
+
+int
+cli_load(const char *const *paths, size_t n, const char *ns, struct resource_set *set,
+         struct diag_list *dl)
+{
+    config_init(set);
+    diag_list_init(dl);
+    struct config_options copt = {.default_ns = ns};
+    int rc = config_load(set, paths, n, &copt, dl);
+    if (!rc) config_analyze(set, dl);
+    return rc;
+}
+
+void
+cli_unload(struct resource_set *set, struct diag_list *dl)
+{
+    diag_list_fini(dl);
+    config_fini(set);
 }

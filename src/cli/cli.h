@@ -3,6 +3,8 @@
 #ifndef MESHLET_CLI_CLI_H
 #define MESHLET_CLI_CLI_H
 
+#include <stddef.h>
+
 /* Exit codes shared by every subcommand. */
 enum cli_exit {
     CLI_OK = 0,     /* success; warnings allowed */
@@ -21,5 +23,15 @@ int cmd_explain(int argc, char **argv);
 
 /* `meshlet run`: serve traffic until SIGTERM/SIGINT. */
 int cmd_run(int argc, char **argv);
+
+struct resource_set;
+struct diag_list;
+
+/* Initialise <set> and <dl>, load <paths> (resources without a namespace go to <ns>) and
+ * analyse them as `meshlet check` does. Returns config_load()'s result; either way the
+ * caller ends with cli_unload(). */
+int cli_load(const char *const *paths, size_t n, const char *ns, struct resource_set *set,
+             struct diag_list *dl);
+void cli_unload(struct resource_set *set, struct diag_list *dl);
 
 #endif

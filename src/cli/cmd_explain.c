@@ -383,14 +383,8 @@ cmd_explain(int argc, char **argv)
 
     struct resource_set set;
     struct diag_list dl;
-    config_init(&set);
-    diag_list_init(&dl);
-    struct config_options copt = {.default_ns = ns};
-    int rc = config_load(&set, paths, n_paths, &copt, &dl);
-    if (!rc) config_analyze(&set, &dl);
-    if (rc) {
-        diag_list_fini(&dl);
-        config_fini(&set);
+    if (cli_load(paths, n_paths, ns, &set, &dl)) {
+        cli_unload(&set, &dl);
         return CLI_USAGE;
     }
     struct model_options mopt = {
@@ -403,8 +397,7 @@ cmd_explain(int argc, char **argv)
     char err[512];
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
     size_t errors = dl.errors;
-    diag_list_fini(&dl);
-    config_fini(&set);
+    cli_unload(&set, &dl);
     if (!snap) {
         fprintf(stderr, "meshlet explain: %s\n", err);
         return CLI_ERRORS;

@@ -114,12 +114,8 @@ cmd_run(int argc, char **argv)
     /* Refuse to serve a config that does not pass `meshlet check`. */
     struct resource_set set;
     struct diag_list dl;
-    config_init(&set);
-    diag_list_init(&dl);
-    struct config_options copt = {.default_ns = ns};
     uint64_t t_load = now_us_precise();
-    int rc = config_load(&set, paths, n_paths, &copt, &dl);
-    if (!rc) config_analyze(&set, &dl);
+    int rc = cli_load(paths, n_paths, ns, &set, &dl);
     uint64_t t_build = now_us_precise();
     struct strbuf sb;
     strbuf_init(&sb, 1 << 24);
@@ -128,8 +124,7 @@ cmd_run(int argc, char **argv)
     strbuf_fini(&sb);
     if (rc || dl.errors) {
         fprintf(stderr, "meshlet run: the config has %zu error(s); not starting\n", dl.errors);
-        diag_list_fini(&dl);
-        config_fini(&set);
+        cli_unload(&set, &dl);
         return rc ? CLI_USAGE : CLI_ERRORS;
     }
     struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
@@ -162,8 +157,7 @@ cmd_run(int argc, char **argv)
     }
     char err[512];
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
-    diag_list_fini(&dl);
-    config_fini(&set);
+    cli_unload(&set, &dl);
     if (!snap) {
         fprintf(stderr, "meshlet run: %s\n", err);
         return CLI_ERRORS;
