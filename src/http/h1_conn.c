@@ -401,6 +401,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         return false;
     }
     wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
+    u->requests++;
     u->owner = c;
     ex->up = u;
     h1_buf_ensure(wk, &u->out);
@@ -635,8 +636,10 @@ static void
 finish_exchange(struct h1_conn *c)
 {
     struct h1_exchange *ex = c->ex;
-    bool reusable =
-        ex->req_sent && ex->resp.head.keep_alive && ex->resp_body != H1_BODY_UNTIL_CLOSE;
+    const struct upstream *u = ex->up;
+    uint32_t limit = u ? u->cluster->max_requests_per_conn : 0;
+    bool reusable = ex->req_sent && ex->resp.head.keep_alive &&
+                    ex->resp_body != H1_BODY_UNTIL_CLOSE && !(limit && u->requests >= limit);
     release_upstream(c, reusable);
     c->state = H1_IDLE;
     if (!ex->keep_alive || !ex->req_sent) c->close_after = true;

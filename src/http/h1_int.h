@@ -32,6 +32,7 @@ struct upstream {
     bool failed;                  /* connect failed or the connection broke */
     struct upstream *next, *prev; /* idle list links */
     struct shadow *shadow;        /* a mirrored request owns it (owner is NULL then) */
+    uint32_t requests;            /* requests sent on it (maxRequestsPerConnection) */
 };
 
 /* One request/response exchange: parse scratch, framing state, the upstream. Taken from

@@ -40,6 +40,8 @@ shadow_end(struct shadow *s, bool reusable)
     if (s->next) s->next->prev = s->prev;
     if (wk->active[u->cluster->index][u->endpoint]) wk->active[u->cluster->index][u->endpoint]--;
     u->shadow = NULL;
+    uint32_t limit = u->cluster->max_requests_per_conn;
+    if (limit && u->requests >= limit) reusable = false;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
         h1_buf_shed(wk, &u->in);
         h1_buf_shed(wk, &u->out);
@@ -168,6 +170,7 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
         return;
     }
     wk->active[cl->index][ep]++;
+    u->requests++;
     s->wk = wk;
     s->up = u;
     u->owner = NULL;

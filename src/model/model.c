@@ -293,6 +293,10 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
     c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
     compile_warmup(c);
+    const struct connection_pool *pool = c->policy.pool;
+    c->max_requests_per_conn = pool && pool->http && pool->http->max_requests_per_connection.v > 0
+                                   ? (uint32_t)pool->http->max_requests_per_connection.v
+                                   : 0;
     /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

@@ -51,8 +51,9 @@ struct model_cluster {
     /* Slow start (loadBalancer warmup / warmupDurationSecs): an endpoint younger than
      * warmup_ms in its pool gets a share of its weight; 0: off. */
     uint64_t warmup_ms;
-    double warmup_min;        /* minimumPercent / 100 (default 0.1) */
-    double warmup_aggression; /* default 1.0 */
+    double warmup_min;              /* minimumPercent / 100 (default 0.1) */
+    double warmup_aggression;       /* default 1.0 */
+    uint32_t max_requests_per_conn; /* connectionPool.http.maxRequestsPerConnection; 0: no limit */
 };
 
 enum model_sm_kind {

@@ -74,6 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.hits.append(self.path)
         self.server.hosts.append(self.headers.get("host"))
         self.server.attempts.append(self.headers.get("x-envoy-attempt-count"))
+        self.server.ports.append(self.client_address[1])
         if self.path.startswith("/status/") or self.server.fail_status:
             code = self.server.fail_status or int(self.path.split("/")[2])
             payload = json.dumps({"version": self.server.version, "status": code}).encode()
@@ -129,6 +130,7 @@ class Backend:
         self.server.fail_status = fail_status
         self.server.delay_ms = delay_ms
         self.server.attempts = []  # x-envoy-attempt-count of each hit
+        self.server.ports = []  # the client (proxy) port of each hit: its connection
         self.server.hits = []
         self.server.hosts = []  # the Host of each hit
         self.port = self.server.server_address[1]
@@ -146,6 +148,10 @@ class Backend:
     @property
     def attempts(self):
         return self.server.attempts
+
+    @property
+    def ports(self):
+        return self.server.ports
 
     def start(self):
         self.thread.start()
