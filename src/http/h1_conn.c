@@ -711,49 +711,41 @@ retry(struct h1_conn *c)
     wheel_arm(&c->wk->loop.wheel, &ex->retry_wait, now_ms() + prng_next() % span);
 }
 
+/* A try ended without a response head: the next try when the policy allows, else 503 with
+ * Envoy's body (flag UF for a connection failure, UC for a termination). */
+static bool
+try_failed(struct h1_conn *c, int what)
+{
+    if (should_retry(c, what, 0)) {
+        retry(c);
+        return true;
+    }
+    abort_exchange(c, 503,
+                   what == TRY_CONNECT_FAILURE
+                       ? "upstream connect error or disconnect/reset before headers. reset "
+                         "reason: connection failure"
+                       : "upstream connect error or disconnect/reset before headers. reset "
+                         "reason: connection termination");
+    return true;
+}
+
 /* Parse the response head, then move body bytes to the client. */
 static bool
 move_response(struct h1_conn *c)
 {
     struct upstream *u = c->ex->up;
     const struct h1_limits *lim = &c->wk->opt->limits;
-    if (u->failed && !c->ex->resp_head) {
-        if (should_retry(c, u->connected ? TRY_RESET : TRY_CONNECT_FAILURE, 0)) {
-            retry(c);
-            return true;
-        }
-        abort_exchange(c, 503,
-                       "upstream connect error or disconnect/reset before headers. "
-                       "reset reason: connection failure"); /* UF */
-        return true;
-    }
+    if (u->failed && !c->ex->resp_head)
+        return try_failed(c, u->connected ? TRY_RESET : TRY_CONNECT_FAILURE); /* UF or UC */
     if (!c->ex->resp_head) {
         if (buf_empty(&u->in)) {
-            if (u->eof) {
-                if (should_retry(c, TRY_RESET, 0)) {
-                    retry(c);
-                    return true;
-                }
-                abort_exchange(c, 503,
-                               "upstream connect error or disconnect/reset before "
-                               "headers. reset reason: connection termination"); /* UC */
-                return true;
-            }
+            if (u->eof) return try_failed(c, TRY_RESET); /* UC */
             return false;
         }
         ssize_t n = h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->ex->head_request,
                                       &c->ex->resp);
         if (n == H1_NEED_MORE) {
-            if (u->eof) {
-                if (should_retry(c, TRY_RESET, 0)) {
-                    retry(c);
-                    return true;
-                }
-                abort_exchange(c, 503,
-                               "upstream connect error or disconnect/reset before "
-                               "headers. reset reason: connection termination");
-                return true;
-            }
+            if (u->eof) return try_failed(c, TRY_RESET);
             return false;
         }
         if (n == H1_BAD) {
