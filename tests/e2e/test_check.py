@@ -2,9 +2,7 @@
 """`meshlet validate` and `meshlet check` over the shared Istio samples, their invalid
 cases, and bad input of every kind: exit codes, codes, field paths and locations."""
 import json
-import os
 import re
-import subprocess
 
 import pytest
 

@@ -11,7 +11,7 @@ import pytest
 
 from backend import Backend
 from configs import gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 POLICIES = {
     "header": "{httpHeaderName: x-user}",
@@ -53,16 +53,11 @@ spec:
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     backends = [Backend(f"e{i}").start() for i in range(4)]
-    d = tmp_path_factory.mktemp("hash")
     gw = free_port()
-    (d / "config.yaml").write_text(hash_config(gw, [b.port for b in backends]))
-    m = Meshlet(meshlet_bin, d, workers=2, extra=("--namespace", "shop")).start()
-    m.gw_port = gw
-    yield m
-    code = m.stop()
-    for b in backends:
-        b.stop()
-    assert code == 0, m.logs()
+    with serving(meshlet_bin, tmp_path_factory.mktemp("hash"),
+                 hash_config(gw, [b.port for b in backends]), backends, workers=2) as m:
+        m.gw_port = gw
+        yield m
 
 
 def served_by(port, service, path="/", headers=None):

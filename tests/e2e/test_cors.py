@@ -9,7 +9,7 @@ import json
 import pytest
 
 from backend import Backend
-from meshlet_proc import Meshlet
+from meshlet_proc import serving
 
 IGNORE_VS = """\
 ---
@@ -39,17 +39,14 @@ spec:
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, samples, tmp_path_factory):
     backend = Backend("cors").start()
-    d = tmp_path_factory.mktemp("cors")
     text = (samples / "testdata-config-rule-default-route-cors-policy.yaml").read_text()
     # The sample's endpoint is 127.0.0.2:7072; this machine's tests use 127.0.0.1 only.
     text = text.replace("127.0.0.2", "127.0.0.1").replace("7072", str(backend.port))
-    (d / "config.yaml").write_text(text + IGNORE_VS.replace("PORT", str(backend.port)))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "testns")).start()
-    m.backend = backend
-    yield m
-    code = m.stop()
-    backend.stop()
-    assert code == 0, m.logs()
+    text += IGNORE_VS.replace("PORT", str(backend.port))
+    with serving(meshlet_bin, tmp_path_factory.mktemp("cors"), text, [backend],
+                 namespace="testns") as m:
+        m.backend = backend
+        yield m
 
 
 def send(proxy, method, headers, host="cors.test.istio.io"):

@@ -10,7 +10,7 @@ import pytest
 
 from backend import Backend
 from configs import gateway, service_entry, subsets_rule
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 
 def delegate_config(gw_port, v1, v2, legacy):
@@ -62,16 +62,12 @@ spec:
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     backends = [Backend(v).start() for v in ("v1", "v2", "legacy")]
-    d = tmp_path_factory.mktemp("delegate")
     gw = free_port()
-    (d / "config.yaml").write_text(delegate_config(gw, *[b.port for b in backends]))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "infra")).start()
-    m.gw_port = gw
-    yield m
-    code = m.stop()
-    for b in backends:
-        b.stop()
-    assert code == 0, m.logs()
+    with serving(meshlet_bin, tmp_path_factory.mktemp("delegate"),
+                 delegate_config(gw, *[b.port for b in backends]), backends,
+                 namespace="infra") as m:
+        m.gw_port = gw
+        yield m
 
 
 def served(proxy, path):

@@ -11,7 +11,7 @@ import pytest
 
 from backend import Backend
 from configs import edge_routes, gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 
 def fault_config(gw_port, backend_port):
@@ -50,15 +50,11 @@ def fault_config(gw_port, backend_port):
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     backend = Backend("r").start()
-    d = tmp_path_factory.mktemp("fault")
     gw = free_port()
-    (d / "config.yaml").write_text(fault_config(gw, backend.port))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
-    m.gw_port, m.backend = gw, backend
-    yield m
-    code = m.stop()
-    backend.stop()
-    assert code == 0, m.logs()
+    with serving(meshlet_bin, tmp_path_factory.mktemp("fault"), fault_config(gw, backend.port),
+                 [backend]) as m:
+        m.gw_port, m.backend = gw, backend
+        yield m
 
 
 def call(proxy, path, method="GET", body=None, conn=None):

@@ -11,7 +11,7 @@ import pytest
 
 from backend import Backend
 from configs import gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 
 def mirror_config(gw_port, primary, mirror, other, dead):
@@ -56,17 +56,12 @@ spec:
 def proxy(meshlet_bin, tmp_path_factory):
     primary, mirror, other = Backend("primary").start(), Backend("mirror").start(), \
         Backend("other").start()
-    d = tmp_path_factory.mktemp("mirror")
     gw = free_port()
-    (d / "config.yaml").write_text(
-        mirror_config(gw, primary.port, mirror.port, other.port, free_port()))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
-    m.gw_port, m.primary, m.mirror, m.other = gw, primary, mirror, other
-    yield m
-    code = m.stop()
-    for b in (primary, mirror, other):
-        b.stop()
-    assert code == 0, m.logs()
+    config = mirror_config(gw, primary.port, mirror.port, other.port, free_port())
+    with serving(meshlet_bin, tmp_path_factory.mktemp("mirror"), config,
+                 [primary, mirror, other]) as m:
+        m.gw_port, m.primary, m.mirror, m.other = gw, primary, mirror, other
+        yield m
 
 
 def get(proxy, path, conn):

@@ -9,7 +9,7 @@ import pytest
 
 from backend import Backend
 from configs import edge_routes, gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 
 def pool_config(gw_port, port):
@@ -38,15 +38,11 @@ spec:
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     backend = Backend("b").start()
-    d = tmp_path_factory.mktemp("pool")
     gw = free_port()
-    (d / "config.yaml").write_text(pool_config(gw, backend.port))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
-    m.gw_port, m.backend = gw, backend
-    yield m
-    code = m.stop()
-    backend.stop()
-    assert code == 0, m.logs()
+    with serving(meshlet_bin, tmp_path_factory.mktemp("pool"), pool_config(gw, backend.port),
+                 [backend]) as m:
+        m.gw_port, m.backend = gw, backend
+        yield m
 
 
 def connections(proxy, name, n=21):

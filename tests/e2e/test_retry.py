@@ -4,13 +4,12 @@
 so; every try carries x-envoy-attempt-count; when tries run out the last answer goes to the
 client; `attempts: 0` disables retries."""
 import http.client
-import json
 
 import pytest
 
 from backend import Backend
 from configs import edge_routes, gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import free_port, serving
 
 
 def retry_config(gw_port, good, bad, dead, slow):
@@ -41,17 +40,11 @@ def retry_config(gw_port, good, bad, dead, slow):
 def proxy(meshlet_bin, tmp_path_factory):
     good, bad = Backend("good").start(), Backend("bad", fail_status=503).start()
     slow = Backend("slow", delay_ms=1000).start()
-    d = tmp_path_factory.mktemp("retry")
     gw = free_port()
-    (d / "config.yaml").write_text(
-        retry_config(gw, good.port, bad.port, free_port(), slow.port))
-    m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
-    m.gw_port, m.good, m.bad = gw, good, bad
-    yield m
-    code = m.stop()
-    for b in (good, bad, slow):
-        b.stop()
-    assert code == 0, m.logs()
+    config = retry_config(gw, good.port, bad.port, free_port(), slow.port)
+    with serving(meshlet_bin, tmp_path_factory.mktemp("retry"), config, [good, bad, slow]) as m:
+        m.gw_port, m.good, m.bad = gw, good, bad
+        yield m
 
 
 def statuses(proxy, prefix, n):

@@ -10,7 +10,7 @@ import pytest
 
 from backend import Backend
 from configs import gateway, service_entry, subsets_rule
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import Meshlet, free_port, serving
 
 
 def rewrite_config(gw_port, v1, v2):
@@ -94,16 +94,11 @@ spec:
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     v1, v2 = Backend("v1").start(), Backend("v2").start()
-    d = tmp_path_factory.mktemp("rewrite")
     gw = free_port()
-    (d / "config.yaml").write_text(rewrite_config(gw, v1.port, v2.port))
-    m = Meshlet(meshlet_bin, d, workers=1, extra=("--namespace", "shop")).start()
-    m.gw_port = gw
-    yield m
-    code = m.stop()
-    v1.stop()
-    v2.stop()
-    assert code == 0, m.logs()
+    with serving(meshlet_bin, tmp_path_factory.mktemp("rewrite"),
+                 rewrite_config(gw, v1.port, v2.port), [v1, v2]) as m:
+        m.gw_port = gw
+        yield m
 
 
 def call(port, path, headers=None, method="GET"):

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Starting and stopping `meshlet run` in tests, waiting on its admin endpoint."""
-import os
+import contextlib
 import socket
 import subprocess
 import tempfile
@@ -59,3 +59,18 @@ class Meshlet:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+
+@contextlib.contextmanager
+def serving(binary, directory, config_text, backends, namespace="shop", workers=1):
+    """`meshlet run` on <config_text> written into <directory>; on exit it is stopped, then
+    <backends>, and it must have exited cleanly."""
+    (directory / "config.yaml").write_text(config_text)
+    m = Meshlet(binary, directory, workers=workers, extra=("--namespace", namespace)).start()
+    try:
+        yield m
+    finally:
+        code = m.stop()
+        for b in backends:
+            b.stop()
+        assert code == 0, m.logs()
