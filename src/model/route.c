@@ -188,6 +188,7 @@ route_match(const struct model_vhost *vh, const struct route_request *rq, int *b
 size_t
 route_rewrite_path(const struct model_route *r, int block, struct slice path, char *buf, size_t cap)
 {
+    if (!r->has_uri_rewrite && !r->uri_regex) return 0; /* most routes: no scan */
     const char *q = memchr(path.ptr, '?', path.len);
     size_t plen = q ? (size_t)(q - path.ptr) : path.len;
     struct slice query = slice_make(path.ptr + plen, path.len - plen);
