@@ -372,8 +372,8 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         local_reply(c, 503, "out of memory");
         return false;
     }
-    char rid[37];
-    prng_uuid(rid);
+    char rid[37] = "";
+    if (!ex->replay) prng_uuid(rid); /* a retry resends the first try's request id */
     uint64_t hash;
     bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
     size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
