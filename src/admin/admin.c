@@ -16,6 +16,7 @@
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "http/h1_parse.h"
+#include "lb/outlier.h"
 
 struct admin_conn {
     struct loop_watch w;
@@ -62,7 +63,9 @@ clusters_page(struct admin *a, struct strbuf *sb)
         const struct model_cluster *c = s->clusters[i];
         for (size_t e = 0; e < c->n_endpoints; e++) {
             const struct model_endpoint *ep = &c->endpoints[e];
-            strbuf_printf(sb, "%s::%s:%u::health_flags::healthy\n", c->name, ep->address, ep->port);
+            /* Envoy's flag for an endpoint outlier detection has ejected */
+            strbuf_printf(sb, "%s::%s:%u::health_flags::%s\n", c->name, ep->address, ep->port,
+                          outlier_ejected(c, e) ? "/failed_outlier_check" : "healthy");
             for (size_t l = 0; l < ep->n_labels; l++)
                 strbuf_printf(sb, "%s::%s:%u::label::%s=%s\n", c->name, ep->address, ep->port,
                               ep->label_keys[l], ep->label_vals[l]);

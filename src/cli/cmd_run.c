@@ -21,6 +21,7 @@
 #include "core/strbuf.h"
 #include "http/worker.h"
 #include "lb/lb.h"
+#include "lb/outlier.h"
 #include "model/model.h"
 
 struct run_signals {
@@ -37,6 +38,21 @@ on_signal(struct loop_watch *w, unsigned events)
     while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) loop_stop(s->loop);
     }
+}
+
+/* Outlier detection's interval sweeps run on the main thread (DESIGN.md). */
+struct run_sweep {
+    struct wheel_timer t;
+    struct loop *loop;
+    const struct snapshot *snap;
+};
+
+static void
+on_sweep(struct wheel_timer *t)
+{
+    struct run_sweep *sw = container_of(t, struct run_sweep, t);
+    uint64_t next = outlier_sweep(sw->snap, now_ms());
+    if (next != UINT64_MAX) wheel_arm(&sw->loop->wheel, &sw->t, next);
 }
 
 static void
@@ -227,6 +243,8 @@ cmd_run(int argc, char **argv)
                 snap->listeners[i].port);
     fprintf(stderr, "meshlet: %ld worker(s), admin on %s, config version %llu\n", workers,
             admin_addr, (unsigned long long)snap->version);
+    struct run_sweep sweep = {.t.cb = on_sweep, .loop = &main_loop, .snap = snap};
+    on_sweep(&sweep.t);
     admin.ready = true;
     loop_run(&main_loop, NULL, NULL);
     fprintf(stderr, "meshlet: stopping\n");

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include "http/h1_int.h"
 #include "lb/lb.h"
+#include "lb/outlier.h"
 #include "model/route.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
@@ -287,6 +288,8 @@ on_route_timeout(struct wheel_timer *t)
 {
     struct h1_exchange *ex = container_of(t, struct h1_exchange, timeout);
     struct h1_conn *c = ex->conn;
+    if (ex->up && !ex->resp_head)
+        outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
     abort_exchange(c, 504, "upstream request timeout");
     h1_conn_pump(c);
 }
@@ -376,18 +379,23 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     if (!ex->replay) prng_uuid(rid); /* a retry resends the first try's request id */
     uint64_t hash;
     bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
-    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
-    /* A retry avoids endpoints already tried (Istio's previous_hosts predicate, up to 5
-     * re-picks), except where the hash must decide or the policy keeps the host. */
+    /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
+     * where the hash must decide or the policy keeps the host. */
     const struct model_route *rt = ex->route;
     bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
-    for (int k = 0; avoid && k < 5 && ep < 64 && (ex->tried >> ep & 1); k++)
-        ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], NULL);
+    size_t ep = avoid
+                    ? lb_pick_retry(cl, wk->rr[cl->index], wk->active[cl->index], ex->tried)
+                    : lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
+    if (ep == LB_NO_HOST) { /* every endpoint ejected by outlier detection */
+        local_reply(c, 503, "no healthy upstream"); /* UH */
+        return false;
+    }
     if (ep < 64) ex->tried |= 1ull << ep;
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u) u = upstream_open(wk, cl, ep);
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     if (!u) {
+        outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (ex->attempt == 1) keep_replay_unsent(c, rid);
         if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
             ex->req_sent = true; /* only requests without a body are retried */
@@ -688,6 +696,7 @@ on_try_timeout(struct wheel_timer *t)
     struct h1_exchange *ex = container_of(t, struct h1_exchange, try_timer);
     struct h1_conn *c = ex->conn;
     if (ex->resp_head) return;
+    if (ex->up) outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
     if (should_retry(c, TRY_RESET, 0))
         retry(c);
     else
@@ -716,6 +725,11 @@ retry(struct h1_conn *c)
 static bool
 try_failed(struct h1_conn *c, int what)
 {
+    const struct upstream *u = c->ex->up;
+    if (u)
+        outlier_local(u->cluster, u->endpoint,
+                      what == TRY_CONNECT_FAILURE ? OUTLIER_CONNECT_FAILED : OUTLIER_RESET,
+                      now_ms());
     if (should_retry(c, what, 0)) {
         retry(c);
         return true;
@@ -756,6 +770,8 @@ move_response(struct h1_conn *c)
             buf_consume(&u->in, (size_t)n);
             return true;
         }
+        if (u->cluster->outlier.enabled)
+            outlier_status(u->cluster, u->endpoint, c->ex->resp.code, now_ms());
         if (should_retry(c, TRY_RESPONSE, c->ex->resp.code)) {
             retry(c); /* this response is dropped with its connection */
             return true;

@@ -162,6 +162,7 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
     if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
     if (!wk->rr[cl->index] || !wk->active[cl->index]) return;
     size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], NULL);
+    if (ep == LB_NO_HOST) return;
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u && !(u = upstream_open(wk, cl, ep))) return; /* a lost copy is no client error */
     struct shadow *s = calloc(1, sizeof(*s));

@@ -7,6 +7,7 @@
 #include "core/compiler.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
+#include "lb/outlier.h"
 
 static void
 on_io(struct loop_watch *w, unsigned events)
@@ -15,6 +16,8 @@ on_io(struct loop_watch *w, unsigned events)
     if (!u->connected && (events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) {
         if (!(events & (LOOP_ERR | LOOP_HUP)) && sock_error(u->w.fd) == 0) {
             u->connected = true;
+            if (u->cluster->outlier.split) /* clears local-origin failures */
+                outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);
         } else {
             u->failed = true;
         }

@@ -31,12 +31,23 @@ int lb_kind(const struct model_cluster *c);
 /* lb_kind() of a pool whose policy sets consistentHash. */
 #define LB_CONSISTENT_HASH 100
 
-/* Index of the endpoint of <c> for the next request. <rr> holds the worker's round-robin
+/* lb_pick() when every endpoint is ejected and the pool is not in panic: 503 UH. */
+#define LB_NO_HOST SIZE_MAX
+
+/* Index of the endpoint of <c> for the next request, among the endpoints outlier detection
+ * has not ejected (all of them in panic mode), or LB_NO_HOST. <rr> holds the worker's round-robin
  * counters for <c> (one per endpoint), <active> its requests in flight per endpoint. <hash>
  * is the request's hash key for a consistent-hash pool; NULL when the request lacks the
  * input (header, cookie, parameter), which makes the pick random, as Envoy. */
 size_t lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
                const uint64_t *hash);
+
+/* The endpoint for a retry of a request that tried the endpoints in bitmask <tried>: picks
+ * again up to 5 times while the pick was tried (Istio's previous_hosts predicate with
+ * host_selection_retry_max_attempts 5), then takes the next endpoint neither tried nor
+ * ejected, so a retry reaches an untried endpoint whenever one exists. */
+size_t lb_pick_retry(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
+                     uint64_t tried);
 
 /* xxHash64 with seed 0: how Envoy hashes request keys and ring points. */
 uint64_t lb_hash(const void *p, size_t n);
@@ -63,6 +74,9 @@ const struct lb_table *lb_maglev_build(const struct model_cluster *c, struct are
 /* The endpoint for request hash <h>: the first ring point at or after h (wrapping), or the
  * Maglev slot h mod size. */
 size_t lb_table_pick(const struct lb_table *t, uint64_t h);
+
+/* The index in t->hosts of that point or slot. */
+size_t lb_table_slot(const struct lb_table *t, uint64_t h);
 
 /* Build <c>'s table when its policy asks for consistent hashing (model_options hook). [M] */
 void lb_prepare_cluster(struct model_cluster *c, struct arena *a);

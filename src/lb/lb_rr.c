@@ -7,12 +7,13 @@ size_t
 lb_rr_pick_weights(int64_t *cur, const uint32_t *w, size_t n)
 {
     int64_t total = 0;
-    size_t best = 0;
+    size_t best = SIZE_MAX; /* a weight of 0 (an ejected endpoint) is never picked */
     for (size_t i = 0; i < n; i++) {
         cur[i] += w[i];
         total += w[i];
-        if (cur[i] > cur[best]) best = i;
+        if (w[i] && (best == SIZE_MAX || cur[i] > cur[best])) best = i;
     }
+    if (best == SIZE_MAX) return 0;
     cur[best] -= total;
     return best;
 }

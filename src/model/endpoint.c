@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The endpoint table: one process-wide map from "<pool>|<address>:<port>" to its state.
+/* The endpoint table: one process-wide map from "<pool>|<address>:<port>" to its state, and
+ * one from "<pool>" to the pool's.
  * Snapshots are built on the main thread and workers only read the states they point to, so
  * a mutex around lookups is enough. Entries stay for the life of the process. */
 #include "model/endpoint.h"
@@ -26,9 +27,26 @@ endpoint_state_get(const char *cluster, const char *address, uint16_t port, uint
     }
     struct endpoint_state *st = hmap_get(&table, key);
     if (!st) {
-        st = xmalloc(sizeof(*st));
+        st = xcalloc(1, sizeof(*st));
         st->joined_ms = now_ms;
         hmap_put(&table, xstrdup(key), st);
+    }
+    pthread_mutex_unlock(&lock);
+    return st;
+}
+
+struct pool_state *
+pool_state_get(const char *cluster)
+{
+    pthread_mutex_lock(&lock);
+    if (!table_ready) {
+        hmap_init(&table);
+        table_ready = 1;
+    }
+    struct pool_state *st = hmap_get(&table, cluster);
+    if (!st) {
+        st = xcalloc(1, sizeof(*st));
+        hmap_put(&table, xstrdup(cluster), st);
     }
     pthread_mutex_unlock(&lock);
     return st;

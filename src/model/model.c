@@ -225,6 +225,63 @@ compile_warmup(struct model_cluster *c)
     }
 }
 
+/* Outlier detection as Istio writes it for Envoy (§4.7): defaults for unset fields, a 5xx
+ * detector unless set to 0, the gateway detector only when set, local-origin failures
+ * counted apart only in split mode. */
+static void
+compile_outlier(struct model_cluster *c)
+{
+    const struct outlier_detection *od = c->policy.od;
+    struct model_outlier *o = &c->outlier;
+    memset(o, 0, sizeof(*o));
+    if (!od) return;
+    o->enabled = true;
+    o->split = od->split_external_local_origin_errors.v;
+    o->consecutive_5xx =
+        od->consecutive_5xx_errors.set ? (uint32_t)od->consecutive_5xx_errors.v : 5;
+    o->consecutive_gw = (uint32_t)od->consecutive_gateway_errors.v;
+    if (o->split)
+        o->consecutive_local = od->consecutive_local_origin_failures.set
+                                   ? (uint32_t)od->consecutive_local_origin_failures.v
+                                   : 5;
+    o->interval_ms = od->interval.set ? (uint64_t)(od->interval.ns / 1000000) : 10000;
+    o->base_ms =
+        od->base_ejection_time.set ? (uint64_t)(od->base_ejection_time.ns / 1000000) : 30000;
+    if (!o->interval_ms) o->interval_ms = 1;
+    o->max_ms = o->base_ms > 300000 ? o->base_ms : 300000;
+    o->max_percent = od->max_ejection_percent.v > 0 ? (uint32_t)od->max_ejection_percent.v : 10;
+    o->min_health_percent = od->min_health_percent.v > 0 ? (uint32_t)od->min_health_percent.v : 0;
+}
+
+static uint32_t
+limit_or_max(const struct opt_int *v)
+{
+    return v->set && v->v > 0 && v->v < UINT32_MAX ? (uint32_t)v->v : UINT32_MAX;
+}
+
+/* Circuit breakers and timeouts of the connection pool (§4.6), Istio's baseline when unset. */
+static void
+compile_limits(struct model_cluster *c)
+{
+    const struct connection_pool *p = c->policy.pool;
+    struct model_limits *l = &c->limits;
+    static const struct opt_int unset;
+    const struct tcp_settings *tcp = p ? p->tcp : NULL;
+    const struct http_settings *http = p ? p->http : NULL;
+    l->max_connections = limit_or_max(tcp ? &tcp->max_connections : &unset);
+    l->max_pending = limit_or_max(http ? &http->http1_max_pending_requests : &unset);
+    l->max_requests = limit_or_max(http ? &http->http2_max_requests : &unset);
+    l->max_retries = limit_or_max(http ? &http->max_retries : &unset);
+    l->any = l->max_connections != UINT32_MAX || l->max_pending != UINT32_MAX ||
+             l->max_requests != UINT32_MAX || l->max_retries != UINT32_MAX;
+    l->connect_timeout_ms =
+        tcp && tcp->connect_timeout.set ? (uint64_t)(tcp->connect_timeout.ns / 1000000) : 10000;
+    l->idle_timeout_ms = http && http->idle_timeout.set
+                             ? (uint64_t)(http->idle_timeout.ns / 1000000)
+                         : tcp && tcp->idle_timeout.set ? (uint64_t)(tcp->idle_timeout.ns / 1000000)
+                                                        : 3600000;
+}
+
 /* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
  * known (requests routed there get 503 NC). <listener_port> picks the port of a service
  * with several when the destination names none (§3.6). */
@@ -293,6 +350,9 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
     c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
     compile_warmup(c);
+    compile_outlier(c);
+    compile_limits(c);
+    c->state = pool_state_get(name);
     const struct connection_pool *pool = c->policy.pool;
     c->max_requests_per_conn = pool && pool->http && pool->http->max_requests_per_connection.v > 0
                                    ? (uint32_t)pool->http->max_requests_per_connection.v

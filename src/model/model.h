@@ -23,6 +23,31 @@ struct regex;
 
 struct lb_table; /* owned by lb/ */
 struct endpoint_state;
+struct pool_state;
+
+/* Outlier detection of a pool, compiled from its policy (spec §4.7). */
+struct model_outlier {
+    bool enabled;               /* the block is present (even empty) */
+    bool split;                 /* splitExternalLocalOriginErrors */
+    uint32_t consecutive_5xx;   /* thresholds; 0: that detector is off */
+    uint32_t consecutive_gw;    /* consecutiveGatewayErrors: off unless set */
+    uint32_t consecutive_local; /* consecutiveLocalOriginFailures, split mode only */
+    uint64_t interval_ms, base_ms, max_ms;
+    uint32_t max_percent;        /* maxEjectionPercent */
+    uint32_t min_health_percent; /* panic threshold; 0: never panic */
+};
+
+/* Circuit breakers and connection settings of a pool (spec §4.6); limits are UINT32_MAX
+ * when unset, as Istio writes them. */
+struct model_limits {
+    bool any;                    /* a limit below UINT32_MAX: counting is on */
+    uint32_t max_connections;    /* tcp.maxConnections */
+    uint32_t max_pending;        /* http.http1MaxPendingRequests */
+    uint32_t max_requests;       /* http.http2MaxRequests (all protocols) */
+    uint32_t max_retries;        /* http.maxRetries */
+    uint64_t connect_timeout_ms; /* tcp.connectTimeout, 10 s by default */
+    uint64_t idle_timeout_ms;    /* http.idleTimeout (else tcp.idleTimeout), 1 h by default */
+};
 
 struct model_endpoint {
     struct sockaddr_storage addr; /* resolved address and port */
@@ -33,7 +58,7 @@ struct model_endpoint {
     const char **label_keys; /* snapshot arena */
     const char **label_vals;
     size_t n_labels;
-    const struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
+    struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
 };
 
 /* One upstream pool: Istio's cluster outbound|<port>|<subset>|<host>. */
@@ -54,6 +79,9 @@ struct model_cluster {
     double warmup_min;              /* minimumPercent / 100 (default 0.1) */
     double warmup_aggression;       /* default 1.0 */
     uint32_t max_requests_per_conn; /* connectionPool.http.maxRequestsPerConnection; 0: no limit */
+    struct model_outlier outlier;
+    struct model_limits limits;
+    struct pool_state *state; /* outlives the snapshot (model/endpoint.h) */
 };
 
 enum model_sm_kind {
