@@ -19,6 +19,7 @@
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "lb/lb.h"
+#include "lb/outlier.h"
 #include "lb/split.h"
 #include "model/model.h"
 #include "model/route.h"
@@ -70,30 +71,47 @@ describe_policy(struct out *o, const struct model_cluster *c)
                       "      slow start: new endpoints ramp up over %.1fs from %.0f%% of their "
                       "weight (aggression %.1f)\n",
                       (double)c->warmup_ms / 1000, c->warmup_min * 100, c->warmup_aggression);
-    if (p->pool && p->pool->tcp && p->pool->tcp->max_connections.v > 0)
-        strbuf_printf(&o->text, "      max connections: %" PRId64 "\n",
-                      p->pool->tcp->max_connections.v);
-    if (p->pool && p->pool->http) {
-        const struct http_settings *h = p->pool->http;
-        if (h->http1_max_pending_requests.v > 0)
-            strbuf_printf(&o->text, "      max pending requests: %" PRId64 "\n",
-                          h->http1_max_pending_requests.v);
-        if (h->http2_max_requests.v > 0)
-            strbuf_printf(&o->text, "      max requests: %" PRId64 "\n", h->http2_max_requests.v);
-        if (h->max_requests_per_connection.v > 0)
-            strbuf_printf(&o->text, "      max requests per connection: %" PRId64 "\n",
-                          h->max_requests_per_connection.v);
-    }
-    if (p->od) {
-        const struct outlier_detection *od = p->od;
-        int64_t c5 = od->consecutive_5xx_errors.set ? od->consecutive_5xx_errors.v : 5;
-        int64_t max = od->max_ejection_percent.v > 0 ? od->max_ejection_percent.v : 10;
+    const struct model_limits *l = &c->limits;
+    if (l->max_connections != UINT32_MAX)
+        strbuf_printf(&o->text, "      max connections: %u\n", l->max_connections);
+    if (l->max_pending != UINT32_MAX)
+        strbuf_printf(&o->text, "      max pending requests: %u\n", l->max_pending);
+    if (l->max_requests != UINT32_MAX)
+        strbuf_printf(&o->text, "      max requests: %u\n", l->max_requests);
+    if (l->max_retries != UINT32_MAX)
+        strbuf_printf(&o->text, "      max concurrent retries: %u\n", l->max_retries);
+    if (c->max_requests_per_conn)
+        strbuf_printf(&o->text, "      max requests per connection: %u\n",
+                      c->max_requests_per_conn);
+    strbuf_printf(&o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms\n",
+                  l->connect_timeout_ms, l->idle_timeout_ms);
+    const struct model_outlier *od = &c->outlier;
+    if (od->enabled) {
+        strbuf_puts(&o->text, "      outlier detection: eject after");
+        if (od->consecutive_5xx)
+            strbuf_printf(&o->text, " %u consecutive 5xx", od->consecutive_5xx);
+        if (od->consecutive_gw)
+            strbuf_printf(&o->text, "%s %u consecutive gateway errors",
+                          od->consecutive_5xx ? " or" : "", od->consecutive_gw);
+        if (od->consecutive_local)
+            strbuf_printf(&o->text, "%s %u consecutive local-origin failures",
+                          od->consecutive_5xx || od->consecutive_gw ? " or" : "",
+                          od->consecutive_local);
+        if (!od->consecutive_5xx && !od->consecutive_gw && !od->consecutive_local)
+            strbuf_puts(&o->text, " nothing (every detector is off)");
         strbuf_printf(&o->text,
-                      "      outlier detection: eject after %" PRId64 " consecutive 5xx, interval "
-                      "%" PRId64 "ms, base ejection %" PRId64 "ms, at most %" PRId64 "%%\n",
-                      c5, od->interval.set ? od->interval.ns / 1000000 : 10000,
-                      od->base_ejection_time.set ? od->base_ejection_time.ns / 1000000 : 30000,
-                      max);
+                      ", interval %" PRIu64 "ms, base ejection %" PRIu64 "ms, at most %u%% of "
+                      "%zu endpoint(s) ejected%s",
+                      od->interval_ms, od->base_ms, od->max_percent, c->n_endpoints,
+                      (uint64_t)od->max_percent * c->n_endpoints < 100 ? " (so none can be)" : "");
+        if (od->min_health_percent)
+            strbuf_printf(&o->text, ", panic below %u%% healthy\n", od->min_health_percent);
+        else
+            strbuf_puts(&o->text, ", no panic mode\n");
+        size_t ejected = 0;
+        for (size_t i = 0; i < c->n_endpoints; i++) ejected += outlier_ejected(c, i);
+        if (ejected)
+            strbuf_printf(&o->text, "      ejected now: %zu of %zu\n", ejected, c->n_endpoints);
     } else {
         strbuf_puts(&o->text, "      outlier detection: off\n");
     }

@@ -6,6 +6,7 @@ caps ejections (Istio's default 10% never ejects from two hosts); with every end
 ejected the answer is 503 UH; minHealthPercent turns panic mode on; connect failures count
 as 503s."""
 import http.client
+import subprocess
 import time
 
 import pytest
@@ -61,9 +62,9 @@ def proxy(meshlet_bin, tmp_path_factory):
     route: [{{destination: {{host: {svc}}}}}]
     retries: {{attempts: {2 if svc == "half-dead" else 0}}}""" for p, svc in ROUTES.items())),
     ])
-    with serving(meshlet_bin, tmp_path_factory.mktemp("outlier"), config, [good, *bads],
-                 workers=2) as m:
-        m.gw_port, m.good, m.bads, m.dead = gw, good, bads, dead
+    d = tmp_path_factory.mktemp("outlier")
+    with serving(meshlet_bin, d, config, [good, *bads], workers=2) as m:
+        m.gw_port, m.good, m.bads, m.dead, m.dir = gw, good, bads, dead, d
         yield m
 
 
@@ -143,3 +144,16 @@ def test_connect_failures_eject_and_retries_hide_them(proxy):
     flags = [line for line in proxy.admin("/clusters").splitlines()
              if "|half-dead." in line and f":{proxy.dead}::health_flags" in line]
     assert flags and flags[0].endswith("/failed_outlier_check")
+
+
+def test_explain_states_the_detector_and_its_cap(proxy, meshlet_bin):
+    def explain(path):
+        p = subprocess.run([meshlet_bin, "explain", "-c", str(proxy.dir), "-n", "shop", "GET",
+                            f"http://api.example.com:{proxy.gw_port}{path}"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    assert ("outlier detection: eject after 3 consecutive 5xx, interval 200ms, base ejection "
+            "1000ms, at most 100% of 2 endpoint(s) ejected, no panic mode") in explain("/eject")
+    assert "at most 10% of 2 endpoint(s) ejected (so none can be)" in explain("/default-cap")
+    assert "panic below 60% healthy" in explain("/panic")
