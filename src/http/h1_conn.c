@@ -21,6 +21,7 @@
 #include "http/h1_int.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
+#include "model/endpoint.h"
 #include "model/route.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
@@ -146,7 +147,24 @@ exchange_get(struct worker *wk)
     ex->req_body = H1_BODY_NONE;
     ex->req_sent = false;
     ex->keep_alive = false;
+    ex->counted = NULL;
+    ex->counts_request = ex->counts_pending = ex->counts_retry = false;
+    memset(&ex->wait, 0, sizeof(ex->wait));
+    ex->wait_ep = SIZE_MAX;
     return ex;
+}
+
+/* Give back the places this exchange holds in its pool's circuit-breaker counts. */
+static void
+uncount(struct h1_exchange *ex)
+{
+    struct pool_state *ps = ex->counted ? ex->counted->state : NULL;
+    wait_unlink(&ex->wait);
+    if (!ps) return;
+    if (ex->counts_request) atomic_fetch_sub_explicit(&ps->requests, 1, memory_order_relaxed);
+    if (ex->counts_pending) atomic_fetch_sub_explicit(&ps->pending, 1, memory_order_relaxed);
+    if (ex->counts_retry) atomic_fetch_sub_explicit(&ps->retries, 1, memory_order_relaxed);
+    ex->counts_request = ex->counts_pending = ex->counts_retry = false;
 }
 
 static void
@@ -159,6 +177,7 @@ exchange_put(struct h1_conn *c)
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
     wheel_disarm(&wk->loop.wheel, &ex->retry_wait);
     wheel_disarm(&wk->loop.wheel, &ex->try_timer);
+    uncount(ex);
     if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
@@ -190,17 +209,24 @@ h1_conn_close(struct h1_conn *c)
     worker_defer_free(wk, c);
 }
 
-/* A reply of our own; the connection survives only if the request left nothing unread. */
+/* A reply of our own (<headers>: extra header lines); the connection survives only if the
+ * request left nothing unread. */
 static void
-local_reply(struct h1_conn *c, int status, const char *body)
+local_reply_headers(struct h1_conn *c, int status, const char *headers, const char *body)
 {
     bool unread_body = c->state == H1_REQUEST_BODY || c->ex->req_body != H1_BODY_NONE;
     bool keep = c->ex->keep_alive && !unread_body;
     h1_buf_ensure(c->wk, &c->out);
-    if (reply_local(&c->out, status, body, !keep)) keep = false;
+    if (reply_local_headers(&c->out, status, headers, body, !keep)) keep = false;
     c->state = H1_IDLE;
     if (!keep) c->close_after = true;
     exchange_put(c);
+}
+
+static void
+local_reply(struct h1_conn *c, int status, const char *body)
+{
+    local_reply_headers(c, status, "", body);
 }
 
 /* Envoy's CORS filter for a rule with a corsPolicy: answer an allowed preflight (and, with
@@ -307,10 +333,11 @@ arm_route_timeout(struct h1_conn *c)
  * the blank line), so that every try sends the same request: in the exchange when it is
  * small, as it nearly always is, so the happy path does not allocate. */
 static void
-keep_replay(struct h1_exchange *ex, const char *head, size_t len)
+keep_replay(struct h1_exchange *ex, const char *head, size_t len, bool always)
 {
     const struct model_route *r = ex->route;
-    if (ex->replay || !r || !r->retry_attempts || ex->req_body != H1_BODY_NONE) return;
+    if (ex->replay) return;
+    if (!always && (!r || !r->retry_attempts || ex->req_body != H1_BODY_NONE)) return;
     ex->replay = len <= sizeof(ex->replay_small) ? ex->replay_small : malloc(len);
     if (!ex->replay) return;
     memcpy(ex->replay, head, len);
@@ -330,7 +357,7 @@ put_upstream_head(struct h1_conn *c, struct upstream *u, const char *rid)
         rc = headers_request(&u->out, c, rid, false);
         if (!rc) {
             u->out.wr -= 2; /* the blank line goes after the attempt count */
-            keep_replay(ex, buf_head(&u->out) + start, buf_len(&u->out) - start);
+            keep_replay(ex, buf_head(&u->out) + start, buf_len(&u->out) - start, false);
         }
     }
     /* "x-envoy-attempt-count: N" without printf: this runs for every request. */
@@ -345,15 +372,82 @@ put_upstream_head(struct h1_conn *c, struct upstream *u, const char *rid)
     return rc;
 }
 
-/* The head of a first try whose connection failed at once, kept for the retry. */
+/* The head of a first try that has not gone out, kept for the retry (when the policy
+ * retries) or, <always>, for the connection it waits for. */
 static void
-keep_replay_unsent(struct h1_conn *c, const char *rid)
+keep_replay_unsent(struct h1_conn *c, const char *rid, bool always)
 {
     struct buf tmp;
     if (buf_init(&tmp, 4096, 1 << 20)) return;
     if (!headers_request(&tmp, c, rid, false))
-        keep_replay(c->ex, buf_head(&tmp), buf_len(&tmp) - 2);
+        keep_replay(c->ex, buf_head(&tmp), buf_len(&tmp) - 2, always);
     buf_fini(&tmp);
+}
+
+/* 503 UO: a circuit breaker of the pool is full (Envoy's overflow reply). */
+static void
+overflow_reply(struct h1_conn *c, const struct model_cluster *cl)
+{
+    atomic_fetch_add_explicit(&cl->state->overflows, 1, memory_order_relaxed);
+    local_reply_headers(c, 503, "x-envoy-overloaded: true\r\n",
+                        "upstream connect error or disconnect/reset before headers. reset "
+                        "reason: overflow");
+}
+
+/* Circuit breakers on a try that found no idle connection to endpoint <ep>: false when
+ * the exchange ended (overflow) or now waits for a connection of that pool (<waits>); true
+ * when it may open one. A worker with no connection to the endpoint may always open one,
+ * as Envoy's pools do, so a waiter always has a connection to wait for. */
+static bool
+admit_connection(struct h1_conn *c, const struct model_cluster *cl, size_t ep, const char *rid,
+                 bool *waits)
+{
+    struct h1_exchange *ex = c->ex;
+    struct pool_state *ps = cl->state;
+    struct idle_pool *p = worker_pool(c->wk, cl, ep);
+    *waits = false;
+    if (!p || !p->open ||
+        atomic_load_explicit(&ps->connections, memory_order_relaxed) < cl->limits.max_connections)
+        return true;
+    if (!ex->counts_pending) {
+        if (atomic_load_explicit(&ps->pending, memory_order_relaxed) >= cl->limits.max_pending) {
+            overflow_reply(c, cl);
+            return false;
+        }
+        atomic_fetch_add_explicit(&ps->pending, 1, memory_order_relaxed);
+        ex->counts_pending = true;
+        ex->counted = cl;
+    }
+    keep_replay_unsent(c, rid, true);
+    if (!ex->replay) {
+        local_reply(c, 503, "out of memory");
+        return false;
+    }
+    ex->wait_ep = ep;
+    wait_push(&p->waiters, &ex->wait);
+    c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
+    arm_route_timeout(c); /* a waiter waits no longer than the route allows */
+    *waits = true;
+    return false;
+}
+
+static bool start_upstream(struct h1_conn *c, const struct model_cluster *cl);
+
+void
+h1_resume_waiters(struct worker *wk)
+{
+    for (int guard = 0; wk->ready.head && guard < 4096; guard++) {
+        struct wait_node *n = wk->ready.head;
+        wait_unlink(n);
+        struct h1_exchange *ex = container_of(n, struct h1_exchange, wait);
+        struct h1_conn *c = ex->conn;
+        if (ex->counts_pending) {
+            atomic_fetch_sub_explicit(&ex->counted->state->pending, 1, memory_order_relaxed);
+            ex->counts_pending = false;
+        }
+        start_upstream(c, ex->dest->cluster);
+        h1_conn_pump(c);
+    }
 }
 
 enum { TRY_CONNECT_FAILURE, TRY_RESET, TRY_RESPONSE };
@@ -377,26 +471,41 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     }
     char rid[37] = "";
     if (!ex->replay) prng_uuid(rid); /* a retry resends the first try's request id */
-    uint64_t hash;
-    bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
-    /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
-     * where the hash must decide or the policy keeps the host. */
     const struct model_route *rt = ex->route;
-    bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
-    size_t ep = avoid
-                    ? lb_pick_retry(cl, wk->rr[cl->index], wk->active[cl->index], ex->tried)
-                    : lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
+    if (cl->limits.any && !ex->counts_request) { /* http2MaxRequests: requests in flight */
+        if (atomic_load_explicit(&cl->state->requests, memory_order_relaxed) >=
+            cl->limits.max_requests) {
+            overflow_reply(c, cl);
+            return false;
+        }
+        atomic_fetch_add_explicit(&cl->state->requests, 1, memory_order_relaxed);
+        ex->counts_request = true;
+        ex->counted = cl;
+    }
+    size_t ep = ex->wait_ep; /* a waiter takes the connection its endpoint freed */
+    ex->wait_ep = SIZE_MAX;
+    if (ep == SIZE_MAX) {
+        uint64_t hash;
+        bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
+        /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
+         * where the hash must decide or the policy keeps the host. */
+        bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
+        ep = avoid ? lb_pick_retry(cl, wk->rr[cl->index], wk->active[cl->index], ex->tried)
+                   : lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
+    }
     if (ep == LB_NO_HOST) { /* every endpoint ejected by outlier detection */
         local_reply(c, 503, "no healthy upstream"); /* UH */
         return false;
     }
     if (ep < 64) ex->tried |= 1ull << ep;
     struct upstream *u = worker_take_idle(wk, cl, ep);
+    bool waits = false;
+    if (!u && cl->limits.any && !admit_connection(c, cl, ep, rid, &waits)) return waits;
     if (!u) u = upstream_open(wk, cl, ep);
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     if (!u) {
         outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
-        if (ex->attempt == 1) keep_replay_unsent(c, rid);
+        if (ex->attempt == 1) keep_replay_unsent(c, rid, false);
         if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
             ex->req_sent = true; /* only requests without a body are retried */
             arm_route_timeout(c);
@@ -662,6 +771,11 @@ should_retry(const struct h1_conn *c, int what, int code)
     const struct h1_exchange *ex = c->ex;
     const struct model_route *r = ex->route;
     if (!r || !ex->replay || ex->resp_head || ex->attempt > r->retry_attempts) return false;
+    if (ex->req_body != H1_BODY_NONE) return false; /* its body is gone: never replayed */
+    const struct model_cluster *cl = ex->dest ? ex->dest->cluster : NULL;
+    if (cl && cl->limits.any && !ex->counts_retry &&
+        atomic_load_explicit(&cl->state->retries, memory_order_relaxed) >= cl->limits.max_retries)
+        return false; /* http.maxRetries: retries in flight on the pool */
     uint32_t on = r->retry_on;
     switch (what) {
     case TRY_CONNECT_FAILURE:
@@ -712,6 +826,12 @@ retry(struct h1_conn *c)
     struct h1_exchange *ex = c->ex;
     release_upstream(c, false);
     wheel_disarm(&c->wk->loop.wheel, &ex->try_timer);
+    const struct model_cluster *cl = ex->dest ? ex->dest->cluster : NULL;
+    if (cl && cl->limits.any && !ex->counts_retry) {
+        atomic_fetch_add_explicit(&cl->state->retries, 1, memory_order_relaxed);
+        ex->counts_retry = true;
+        ex->counted = cl;
+    }
     uint64_t base = ex->route->retry_backoff_ms;
     uint64_t span = base << (ex->attempt - 1 < 10 ? ex->attempt - 1 : 10);
     if (span > 10 * base) span = 10 * base;

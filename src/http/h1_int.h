@@ -33,6 +33,8 @@ struct upstream {
     struct upstream *next, *prev; /* idle list links */
     struct shadow *shadow;        /* a mirrored request owns it (owner is NULL then) */
     uint32_t requests;            /* requests sent on it (maxRequestsPerConnection) */
+    bool counted;                 /* in its pool's shared connection count (circuit breaker) */
+    struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */
 };
 
 /* One request/response exchange: parse scratch, framing state, the upstream. Taken from
@@ -73,6 +75,11 @@ struct h1_exchange {
     size_t set_cookie_len; /* a generated hash cookie to set; 0: none */
     char set_cookie[256];
     struct h1_exchange *next_free; /* worker pool link */
+    /* Circuit breakers: the pool whose shared counts this exchange holds a place in. */
+    const struct model_cluster *counted;
+    bool counts_request, counts_pending, counts_retry;
+    struct wait_node wait; /* waiting for a connection (pool at maxConnections) */
+    size_t wait_ep;        /* the endpoint it waits for; SIZE_MAX: pick one */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */
@@ -109,6 +116,11 @@ void shadow_close_all(struct worker *wk);
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
+/* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
+void upstream_idle_timer(struct upstream *u, bool idle);
+
+/* h1_conn.c: start the tries of exchanges whose pool freed a connection (after a batch). */
+void h1_resume_waiters(struct worker *wk);
 
 /* The client address as text. */
 void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
@@ -134,6 +146,9 @@ int headers_direct(struct buf *out, int status, struct slice body,
 /* reply.c: a complete local response (head and body) into <out>; <location> adds a
  * location header (redirects) when not NULL. */
 int reply_local(struct buf *out, int status, const char *body, bool close);
+/* The same with extra header lines <headers> ("name: value\r\n" each; "" for none). */
+int reply_local_headers(struct buf *out, int status, const char *headers, const char *body,
+                        bool close);
 int reply_redirect(struct buf *out, int status, const char *location, bool close);
 /* A gRPC error answered by the proxy: HTTP 200 with grpc-status <code>. */
 int reply_grpc(struct buf *out, int code, const char *message, bool close);

@@ -40,12 +40,20 @@ reply_reason(int status)
 int
 reply_local(struct buf *out, int status, const char *body, bool close)
 {
+    return reply_local_headers(out, status, "", body, close);
+}
+
+int
+reply_local_headers(struct buf *out, int status, const char *headers, const char *body, bool close)
+{
     char head[512];
     size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
-                     "server: meshlet\r\n%s\r\n",
-                     status, reply_reason(status), blen, close ? "connection: close\r\n" : "");
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
+                 "server: meshlet\r\n%s%s\r\n",
+                 status, reply_reason(status), blen, headers, close ? "connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) return -ENOBUFS;
     int rc = buf_append(out, head, (size_t)n);
     if (!rc && blen) rc = buf_append(out, body, blen);
     return rc;

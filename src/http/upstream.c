@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include "core/compiler.h"
+#include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
 #include "lb/outlier.h"
+#include "model/endpoint.h"
 
 static void
 on_io(struct loop_watch *w, unsigned events)
@@ -16,6 +18,7 @@ on_io(struct loop_watch *w, unsigned events)
     if (!u->connected && (events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) {
         if (!(events & (LOOP_ERR | LOOP_HUP)) && sock_error(u->w.fd) == 0) {
             u->connected = true;
+            wheel_disarm(&u->wk->loop.wheel, &u->timer);
             if (u->cluster->outlier.split) /* clears local-origin failures */
                 outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);
         } else {
@@ -38,6 +41,36 @@ on_io(struct loop_watch *w, unsigned events)
     }
 }
 
+/* connectTimeout: a connect still pending fails like a refused one (UF). idleTimeout: an
+ * idle connection is closed. */
+static void
+on_timer(struct wheel_timer *t)
+{
+    struct upstream *u = container_of(t, struct upstream, timer);
+    if (!u->connected) {
+        u->failed = true;
+        if (u->shadow)
+            shadow_io(u->shadow);
+        else if (u->owner)
+            h1_conn_pump(u->owner);
+        return;
+    }
+    if (!u->owner && !u->shadow) {
+        worker_unlink_idle(u->wk, u);
+        upstream_close(u);
+    }
+}
+
+void
+upstream_idle_timer(struct upstream *u, bool idle)
+{
+    struct wheel *w = &u->wk->loop.wheel;
+    if (idle)
+        wheel_arm(w, &u->timer, now_ms() + u->cluster->limits.idle_timeout_ms);
+    else
+        wheel_disarm(w, &u->timer);
+}
+
 struct upstream *
 upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
@@ -54,6 +87,14 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->cluster = c;
     u->endpoint = ep;
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
+    struct idle_pool *p = worker_pool(wk, c, ep);
+    if (p) p->open++;
+    if (c->limits.any) {
+        atomic_fetch_add_explicit(&c->state->connections, 1, memory_order_relaxed);
+        u->counted = true;
+    }
+    u->timer.cb = on_timer;
+    wheel_arm(&wk->loop.wheel, &u->timer, now_ms() + c->limits.connect_timeout_ms);
     return u;
 fail_u:
     free(u);
@@ -66,6 +107,12 @@ void
 upstream_close(struct upstream *u)
 {
     loop_kill(&u->wk->loop, &u->w);
+    wheel_disarm(&u->wk->loop.wheel, &u->timer);
+    struct idle_pool *p = worker_pool(u->wk, u->cluster, u->endpoint);
+    if (p && p->open) p->open--;
+    if (u->counted)
+        atomic_fetch_sub_explicit(&u->cluster->state->connections, 1, memory_order_relaxed);
+    worker_pool_freed(u->wk, u->cluster, u->endpoint);
     buf_fini(&u->in);
     buf_fini(&u->out);
     worker_defer_free(u->wk, u);

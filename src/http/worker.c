@@ -54,8 +54,39 @@ static void
 reap(void *arg)
 {
     struct worker *wk = arg;
+    h1_resume_waiters(wk);
     for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);
     wk->n_dead = 0;
+}
+
+void
+wait_push(struct wait_list *l, struct wait_node *n)
+{
+    n->list = l;
+    n->next = NULL;
+    n->prev = l->tail;
+    if (l->tail)
+        l->tail->next = n;
+    else
+        l->head = n;
+    l->tail = n;
+}
+
+void
+wait_unlink(struct wait_node *n)
+{
+    struct wait_list *l = n->list;
+    if (!l) return;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        l->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        l->tail = n->prev;
+    n->prev = n->next = NULL;
+    n->list = NULL;
 }
 
 void *
@@ -85,8 +116,8 @@ worker_block_put(struct worker *wk, void *block)
     wk->blocks[wk->n_blocks++] = block;
 }
 
-static struct idle_pool *
-idle_pool(struct worker *wk, const struct model_cluster *c, size_t ep)
+struct idle_pool *
+worker_pool(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
     if (!wk->idle[c->index]) {
         wk->idle[c->index] = calloc(c->n_endpoints + 1, sizeof(struct idle_pool));
@@ -98,7 +129,7 @@ idle_pool(struct worker *wk, const struct model_cluster *c, size_t ep)
 struct upstream *
 worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
-    struct idle_pool *p = idle_pool(wk, c, ep);
+    struct idle_pool *p = worker_pool(wk, c, ep);
     if (!p || !p->head) return NULL;
     struct upstream *u = p->head;
     p->head = u->next;
@@ -106,13 +137,14 @@ worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->next = u->prev = NULL;
     u->reused = true;
     p->n--;
+    upstream_idle_timer(u, false);
     return u;
 }
 
 void
 worker_unlink_idle(struct worker *wk, struct upstream *u)
 {
-    struct idle_pool *p = idle_pool(wk, u->cluster, u->endpoint);
+    struct idle_pool *p = worker_pool(wk, u->cluster, u->endpoint);
     if (!p) return;
     if (u->prev)
         u->prev->next = u->next;
@@ -126,9 +158,19 @@ worker_unlink_idle(struct worker *wk, struct upstream *u)
 }
 
 void
+worker_pool_freed(struct worker *wk, const struct model_cluster *c, size_t ep)
+{
+    struct idle_pool *p = wk->idle[c->index] ? &wk->idle[c->index][ep] : NULL;
+    if (!p || !p->waiters.head) return;
+    struct wait_node *n = p->waiters.head;
+    wait_unlink(n);
+    wait_push(&wk->ready, n);
+}
+
+void
 worker_put_idle(struct worker *wk, struct upstream *u)
 {
-    struct idle_pool *p = idle_pool(wk, u->cluster, u->endpoint);
+    struct idle_pool *p = worker_pool(wk, u->cluster, u->endpoint);
     if (!p || p->n >= IDLE_PER_ENDPOINT) {
         upstream_close(u);
         return;
@@ -139,6 +181,8 @@ worker_put_idle(struct worker *wk, struct upstream *u)
     if (p->head) p->head->prev = u;
     p->head = u;
     p->n++;
+    upstream_idle_timer(u, true);
+    worker_pool_freed(wk, u->cluster, u->endpoint);
 }
 
 int

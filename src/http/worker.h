@@ -19,10 +19,26 @@
 struct worker;
 struct upstream;
 
-/* Idle keep-alive upstream connections to one endpoint. */
+/* A FIFO of requests waiting for an upstream connection (connectionPool limits); the node
+ * is embedded in what waits. */
+struct wait_list;
+struct wait_node {
+    struct wait_node *prev, *next;
+    struct wait_list *list; /* NULL: not waiting */
+};
+struct wait_list {
+    struct wait_node *head, *tail;
+};
+void wait_push(struct wait_list *l, struct wait_node *n);
+void wait_unlink(struct wait_node *n);
+
+/* This worker's connections to one endpoint: the idle keep-alive ones, how many are open
+ * (busy or idle), and the requests waiting for one when the pool is at maxConnections. */
 struct idle_pool {
     struct upstream *head;
     size_t n;
+    uint32_t open;
+    struct wait_list waiters;
 };
 struct h1_conn;
 struct shadow;
@@ -57,6 +73,7 @@ struct worker {
     uint64_t requests;           /* served by this worker (for tests and stats) */
     struct h1_conn *conns;       /* open client connections (closed at exit) */
     struct shadow *shadows;      /* mirrored requests in flight (closed at exit) */
+    struct wait_list ready;      /* waiters whose pool freed a connection: resumed next */
     struct h1_exchange *free_ex; /* owned: pool of exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
@@ -86,5 +103,12 @@ struct upstream *worker_take_idle(struct worker *wk, const struct model_cluster 
 
 /* Park a finished upstream connection for reuse. [W] */
 void worker_put_idle(struct worker *wk, struct upstream *u);
+
+/* The worker's pool of endpoint <ep> of <c> (NULL when out of memory). [W] */
+struct idle_pool *worker_pool(struct worker *wk, const struct model_cluster *c, size_t ep);
+
+/* A connection of that pool was parked or closed: its first waiter, if any, is resumed
+ * after this batch of events. [W] */
+void worker_pool_freed(struct worker *wk, const struct model_cluster *c, size_t ep);
 
 #endif
