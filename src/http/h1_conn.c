@@ -19,6 +19,7 @@
 #include "core/sock.h"
 #include <arpa/inet.h>
 #include "http/h1_int.h"
+#include "http/retry.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
@@ -151,6 +152,9 @@ exchange_get(struct worker *wk)
     ex->counts_request = ex->counts_pending = ex->counts_retry = false;
     memset(&ex->wait, 0, sizeof(ex->wait));
     ex->wait_ep = SIZE_MAX;
+    buf_init_empty(&ex->body_replay, H1_RETRY_BODY_LIMIT);
+    ex->body_kept = false;
+    ex->body_done = false;
     return ex;
 }
 
@@ -178,6 +182,7 @@ exchange_put(struct h1_conn *c)
     wheel_disarm(&wk->loop.wheel, &ex->retry_wait);
     wheel_disarm(&wk->loop.wheel, &ex->try_timer);
     uncount(ex);
+    buf_fini(&ex->body_replay);
     if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
@@ -337,7 +342,7 @@ keep_replay(struct h1_exchange *ex, const char *head, size_t len, bool always)
 {
     const struct model_route *r = ex->route;
     if (ex->replay) return;
-    if (!always && (!r || !r->retry_attempts || ex->req_body != H1_BODY_NONE)) return;
+    if (!always && (!r || !r->retry_attempts)) return;
     ex->replay = len <= sizeof(ex->replay_small) ? ex->replay_small : malloc(len);
     if (!ex->replay) return;
     memcpy(ex->replay, head, len);
@@ -450,7 +455,11 @@ h1_resume_waiters(struct worker *wk)
     }
 }
 
-enum { TRY_CONNECT_FAILURE, TRY_RESET, TRY_RESPONSE };
+enum {
+    TRY_CONNECT_FAILURE = RETRY_CONNECT_FAILURE,
+    TRY_RESET = RETRY_RESET,
+    TRY_RESPONSE = RETRY_RESPONSE,
+};
 
 static void retry(struct h1_conn *c);
 static bool should_retry(const struct h1_conn *c, int what, int code);
@@ -482,7 +491,9 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         ex->counts_request = true;
         ex->counted = cl;
     }
-    size_t ep = ex->wait_ep; /* a waiter takes the connection its endpoint freed */
+    if (ex->attempt == 1 && ex->req_body != H1_BODY_NONE && rt && rt->retry_attempts)
+        ex->body_kept = true; /* nothing sent yet: move_request_body keeps what it sends */
+    size_t ep = ex->wait_ep;  /* a waiter takes the connection its endpoint freed */
     ex->wait_ep = SIZE_MAX;
     if (ep == SIZE_MAX) {
         uint64_t hash;
@@ -507,8 +518,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (ex->attempt == 1) keep_replay_unsent(c, rid, false);
         if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
-            ex->req_sent = true; /* only requests without a body are retried */
-            arm_route_timeout(c);
+            if (ex->req_body == H1_BODY_NONE || ex->body_done) arm_route_timeout(c);
             retry(c);
             return true;
         }
@@ -533,7 +543,14 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         abort_exchange(c, 431, "request header too large to forward");
         return false;
     }
-    ex->req_sent = ex->req_body == H1_BODY_NONE;
+
+    if (ex->attempt > 1 && buf_len(&ex->body_replay) &&
+        buf_append(&u->out, buf_head(&ex->body_replay), buf_len(&ex->body_replay))) {
+        abort_exchange(c, 503, "out of memory");
+        return false;
+    }
+    ex->req_sent = ex->req_body == H1_BODY_NONE || ex->body_done;
+    c->state = ex->req_sent ? H1_WAIT : H1_REQUEST_BODY;
     if (ex->req_sent) arm_route_timeout(c);
     if (rt && rt->retry_attempts && rt->retry_per_try_ms) {
         ex->try_timer.cb = on_try_timeout;
@@ -706,12 +723,25 @@ chunk_out(struct buf *out, const char *p, size_t n)
     return rc;
 }
 
+/* Keep body bytes sent upstream for a retry, while they fit the limit. */
+static void
+keep_body(struct h1_exchange *ex, const char *p, size_t n)
+{
+    if (!ex->body_kept || !n) return;
+    if (buf_append(&ex->body_replay, p, n)) {
+        ex->body_kept = false; /* past the limit: this request will not be retried */
+        buf_fini(&ex->body_replay);
+        buf_init_empty(&ex->body_replay, H1_RETRY_BODY_LIMIT);
+    }
+}
+
 /* Move request body bytes from the client buffer to the upstream buffer. */
 static bool
 move_request_body(struct h1_conn *c)
 {
     struct upstream *u = c->ex->up;
     bool progress = false;
+    size_t from = buf_len(&u->out); /* what this call adds is the body as sent upstream */
     while (!buf_empty(&c->in) && buf_len(&u->out) < OUT_HIGH_WATER && !c->ex->req_sent) {
         if (c->ex->req_body == H1_BODY_LENGTH) {
             size_t n = buf_len(&c->in);
@@ -738,6 +768,8 @@ move_request_body(struct h1_conn *c)
         }
         progress = true;
     }
+    keep_body(c->ex, buf_head(&u->out) + from, buf_len(&u->out) - from);
+    if (c->ex->req_sent) c->ex->body_done = true;
     if (c->ex->req_sent && c->state == H1_REQUEST_BODY) {
         c->state = H1_WAIT;
         arm_route_timeout(c);
@@ -771,26 +803,12 @@ should_retry(const struct h1_conn *c, int what, int code)
     const struct h1_exchange *ex = c->ex;
     const struct model_route *r = ex->route;
     if (!r || !ex->replay || ex->resp_head || ex->attempt > r->retry_attempts) return false;
-    if (ex->req_body != H1_BODY_NONE) return false; /* its body is gone: never replayed */
+    if (ex->req_body != H1_BODY_NONE && !ex->body_kept) return false; /* past the limit */
     const struct model_cluster *cl = ex->dest ? ex->dest->cluster : NULL;
     if (cl && cl->limits.any && !ex->counts_retry &&
         atomic_load_explicit(&cl->state->retries, memory_order_relaxed) >= cl->limits.max_retries)
         return false; /* http.maxRetries: retries in flight on the pool */
-    uint32_t on = r->retry_on;
-    switch (what) {
-    case TRY_CONNECT_FAILURE:
-        return on & (MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_RESET | MODEL_RETRY_5XX |
-                     MODEL_RETRY_GATEWAY_ERROR);
-    case TRY_RESET: return on & (MODEL_RETRY_RESET | MODEL_RETRY_5XX | MODEL_RETRY_GATEWAY_ERROR);
-    case TRY_RESPONSE:
-        if ((on & MODEL_RETRY_5XX) && code >= 500 && code <= 599) return true;
-        if ((on & MODEL_RETRY_GATEWAY_ERROR) && code >= 502 && code <= 504) return true;
-        if ((on & MODEL_RETRY_RETRIABLE_4XX) && code == 409) return true;
-        for (size_t i = 0; (on & MODEL_RETRY_STATUS_CODES) && i < r->n_retry_codes; i++)
-            if (r->retry_codes[i] == code) return true;
-        return false;
-    }
-    return false;
+    return retry_on_outcome(r, (enum retry_outcome)what, code);
 }
 
 static void
@@ -833,8 +851,7 @@ retry(struct h1_conn *c)
         ex->counted = cl;
     }
     uint64_t base = ex->route->retry_backoff_ms;
-    uint64_t span = base << (ex->attempt - 1 < 10 ? ex->attempt - 1 : 10);
-    if (span > 10 * base) span = 10 * base;
+    uint64_t span = retry_backoff_window_ms(base, ex->attempt);
     ex->attempt++;
     ex->retry_wait.cb = on_retry_wait;
     wheel_arm(&c->wk->loop.wheel, &ex->retry_wait, now_ms() + prng_next() % span);

@@ -37,6 +37,8 @@ struct upstream {
     struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */
 };
 
+#define H1_RETRY_BODY_LIMIT (1u << 20) /* as Envoy's default buffer limit: 1 MiB */
+
 /* One request/response exchange: parse scratch, framing state, the upstream. Taken from
  * the worker's pool when a request starts arriving, given back when it ends, so an idle
  * keep-alive connection holds none of it. */
@@ -79,7 +81,12 @@ struct h1_exchange {
     const struct model_cluster *counted;
     bool counts_request, counts_pending, counts_retry;
     struct wait_node wait; /* waiting for a connection (pool at maxConnections) */
-    size_t wait_ep;        /* the endpoint it waits for; SIZE_MAX: pick one */
+    /* A route that retries keeps the body bytes sent upstream (framed) to send them again,
+     * up to H1_RETRY_BODY_LIMIT; past it the request is no longer retried. */
+    struct buf body_replay; /* storage allocated on first use */
+    bool body_kept;         /* body_replay holds every body byte sent so far */
+    bool body_done;         /* the whole body has been read from the client */
+    size_t wait_ep;         /* the endpoint it waits for; SIZE_MAX: pick one */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */

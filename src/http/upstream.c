@@ -79,8 +79,8 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     if (fd < 0) return NULL;
     struct upstream *u = calloc(1, sizeof(*u));
     if (!u) goto fail_fd;
-    buf_init_empty(&u->in, 1 << 20); /* storage from the worker's blocks while in use */
-    buf_init_empty(&u->out, 1 << 20);
+    buf_init_empty(&u->in, 1 << 20);   /* storage from the worker's blocks while in use */
+    buf_init_empty(&u->out, 2u << 20); /* a retried body (up to 1 MiB) and its head */
     u->w.fd = fd;
     u->w.cb = on_io;
     u->wk = wk;

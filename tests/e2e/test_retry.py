@@ -4,6 +4,8 @@
 so; every try carries x-envoy-attempt-count; when tries run out the last answer goes to the
 client; `attempts: 0` disables retries."""
 import http.client
+import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -64,12 +66,15 @@ def hits(backend, prefix):
 
 
 def test_5xx_is_retried_on_the_other_endpoint(proxy):
-    assert statuses(proxy, "/on-5xx", 300) == [200] * 300
+    # 2,000 requests from 4 clients at once (back-off makes one client slow).
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda k: statuses(proxy, f"/on-5xx/{k}", 500), range(4)))
+    assert sum(runs, []) == [200] * 2000
     bad = hits(proxy.bad, "/on-5xx")
     good = hits(proxy.good, "/on-5xx")
-    assert bad.count("1") > 50  # the broken endpoint really was tried first, often
-    assert bad.count("1") + good.count("1") == 300  # one first try per request
-    assert len(good) == 300  # every request ended on the good endpoint
+    assert bad.count("1") > 300  # the broken endpoint really was tried first, often
+    assert bad.count("1") + good.count("1") == 2000  # one first try per request
+    assert len(good) == 2000  # every request ended on the good endpoint
     # A retry goes to an endpoint not yet tried whenever one exists.
     assert bad.count("2") == 0
 
@@ -109,3 +114,35 @@ def test_per_try_timeout_retries_a_slow_endpoint(proxy):
 def test_per_try_timeout_without_a_reset_condition_is_504(proxy):
     codes = statuses(proxy, "/slow-504", 20)
     assert set(codes) <= {200, 504} and 504 in codes
+
+
+def post(proxy, path, body, chunked=False):
+    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=20)
+    headers = {"Host": "api.example.com"}
+    if chunked:
+        c.request("POST", path, body=iter([body[:7], body[7:]]), headers=headers,
+                  encode_chunked=True)
+    else:
+        c.request("POST", path, body=body, headers=headers)
+    r = c.getresponse()
+    out = r.status, r.read()
+    c.close()
+    return out
+
+
+def test_a_request_body_is_sent_again_on_retry(proxy):
+    for i in range(30):
+        body = f"order number {i} " * 20
+        status, answer = post(proxy, f"/on-5xx/body/{i}", body.encode(), chunked=i % 2 == 1)
+        assert status == 200
+        assert json.loads(answer)["body"] == body
+    tried_bad = [a for a in hits(proxy.bad, "/on-5xx/body/")]
+    assert tried_bad.count("1") > 5  # retried after the broken endpoint read the body
+
+
+def test_a_body_past_the_buffer_limit_is_not_retried(proxy):
+    small = post(proxy, "/exhausted-small/1", b"x" * 1000)
+    big = post(proxy, "/exhausted-big/1", b"x" * (2 << 20))
+    assert small[0] == big[0] == 503
+    assert len(hits(proxy.bad, "/exhausted-small/")) == 3
+    assert len(hits(proxy.bad, "/exhausted-big/")) == 1

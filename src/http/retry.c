@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "http/retry.h"
+
+bool
+retry_on_outcome(const struct model_route *r, enum retry_outcome what, int status)
+{
+    uint32_t on = r->retry_on;
+    switch (what) {
+    case RETRY_CONNECT_FAILURE:
+        return on & (MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_RESET | MODEL_RETRY_5XX |
+                     MODEL_RETRY_GATEWAY_ERROR);
+    case RETRY_RESET: return on & (MODEL_RETRY_RESET | MODEL_RETRY_5XX | MODEL_RETRY_GATEWAY_ERROR);
+    case RETRY_RESPONSE:
+        if ((on & MODEL_RETRY_5XX) && status >= 500 && status <= 599) return true;
+        if ((on & MODEL_RETRY_GATEWAY_ERROR) && status >= 502 && status <= 504) return true;
+        if ((on & MODEL_RETRY_RETRIABLE_4XX) && status == 409) return true;
+        for (size_t i = 0; (on & MODEL_RETRY_STATUS_CODES) && i < r->n_retry_codes; i++)
+            if (r->retry_codes[i] == status) return true;
+        return false;
+    }
+    return false;
+}
+
+uint64_t
+retry_backoff_window_ms(uint64_t base_ms, uint32_t n)
+{
+    uint64_t window = ((1ull << (n < 10 ? n : 10)) - 1) * base_ms;
+    return window < 10 * base_ms ? window : 10 * base_ms;
+}
