@@ -11,6 +11,7 @@ pkgs=(
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libcmocka-dev       # unit tests
     python3-pytest      # end-to-end tests
+    iproute2            # ss: the e2e tests look at upstream sockets
 )
 
 missing=()

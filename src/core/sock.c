@@ -116,3 +116,15 @@ sock_local_port(int fd)
     if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
+
+int
+sock_keepalive(int fd, unsigned idle_s, unsigned interval_s, unsigned probes)
+{
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on))) return -errno;
+    int v[3] = {(int)idle_s, (int)interval_s, (int)probes};
+    int opt[3] = {TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT};
+    for (int i = 0; i < 3; i++)
+        if (v[i] > 0 && setsockopt(fd, IPPROTO_TCP, opt[i], &v[i], sizeof(v[i]))) return -errno;
+    return 0;
+}

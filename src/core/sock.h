@@ -24,6 +24,9 @@ int sock_connect(const struct sockaddr *addr, socklen_t len);
 /* The pending error of a socket after a connect completed (0 when connected). */
 int sock_error(int fd);
 
+/* TCP keepalive on <fd>; a 0 argument keeps the system's value for it. 0 or -errno. */
+int sock_keepalive(int fd, unsigned idle_s, unsigned interval_s, unsigned probes);
+
 /* "1.2.3.4" or "::1" (no port) into <buf>. */
 void sock_format_ip(const struct sockaddr_storage *ss, char *buf, size_t len);
 

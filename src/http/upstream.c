@@ -77,6 +77,9 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     const struct model_endpoint *e = &c->endpoints[ep];
     int fd = sock_connect((const struct sockaddr *)&e->addr, e->addr_len);
     if (fd < 0) return NULL;
+    const struct model_limits *l = &c->limits;
+    if (l->keepalive)
+        sock_keepalive(fd, l->keepalive_time_s, l->keepalive_interval_s, l->keepalive_probes);
     struct upstream *u = calloc(1, sizeof(*u));
     if (!u) goto fail_fd;
     buf_init_empty(&u->in, 1 << 20);   /* storage from the worker's blocks while in use */

@@ -276,6 +276,11 @@ compile_limits(struct model_cluster *c)
              l->max_requests != UINT32_MAX || l->max_retries != UINT32_MAX;
     l->connect_timeout_ms =
         tcp && tcp->connect_timeout.set ? (uint64_t)(tcp->connect_timeout.ns / 1000000) : 10000;
+    const struct tcp_keepalive *ka = tcp ? tcp->tcp_keepalive : NULL;
+    l->keepalive = ka != NULL;
+    l->keepalive_time_s = ka && ka->time.set ? (uint32_t)(ka->time.ns / 1000000000) : 0;
+    l->keepalive_interval_s = ka && ka->interval.set ? (uint32_t)(ka->interval.ns / 1000000000) : 0;
+    l->keepalive_probes = ka && ka->probes.set ? (uint32_t)ka->probes.v : 0;
     l->idle_timeout_ms = http && http->idle_timeout.set
                              ? (uint64_t)(http->idle_timeout.ns / 1000000)
                          : tcp && tcp->idle_timeout.set ? (uint64_t)(tcp->idle_timeout.ns / 1000000)

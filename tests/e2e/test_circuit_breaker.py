@@ -2,7 +2,7 @@
 """Connection-pool limits (spec §4.6): maxConnections with a bounded pending queue,
 http2MaxRequests, maxRetries; overflow is 503 UO with x-envoy-overloaded at once, never an
 unbounded queue. connectTimeout turns a connect that hangs into a connect failure, and
-idleTimeout closes idle upstream connections."""
+idleTimeout closes idle upstream connections; tcpKeepalive sets TCP keepalive on them."""
 import http.client
 import socket
 import subprocess
@@ -60,7 +60,8 @@ def proxy(meshlet_bin, tmp_path_factory, blackhole):
         "two-req": (slow.port, "{http: {http2MaxRequests: 2}}"),
         "one-retry": (broken.port, "{http: {maxRetries: 1}}"),
         "hangs": (blackhole, "{tcp: {connectTimeout: 300ms}}"),
-        "idle": (good.port, "{http: {idleTimeout: 300ms}}"),
+                "idle": (good.port, "{http: {idleTimeout: 300ms}}"),
+        "keepalive": (good.port, "{tcp: {tcpKeepalive: {time: 7s, interval: 3s, probes: 4}}}"),
     }
     docs = [gateway(gw)]
     routes = []
@@ -160,3 +161,11 @@ def test_explain_states_the_limits(proxy, meshlet_bin):
     assert "max connections: 1\n" in p.stdout
     assert "max pending requests: 1\n" in p.stdout
     assert "connect timeout: 10000ms, idle timeout: 3600000ms" in p.stdout
+
+
+def test_tcp_keepalive_on_upstream_connections(proxy):
+    assert get(proxy, "/keepalive/1")[0] == 200
+    port = proxy.good.server.ports[-1]  # meshlet's end of the connection, now idle
+    out = subprocess.run(["ss", "-tno", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert "timer:(keepalive," in out, out
