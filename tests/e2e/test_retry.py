@@ -5,6 +5,7 @@ so; every try carries x-envoy-attempt-count; when tries run out the last answer 
 client; `attempts: 0` disables retries."""
 import http.client
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -25,6 +26,7 @@ def retry_config(gw_port, good, bad, dead, slow):
         service_entry("half-broken", "shop", [(good, {}), (bad, {})]),
         service_entry("half-dead", "shop", [(good, {}), (dead, {})]),
         service_entry("broken", "shop", [(bad, {})]),
+        service_entry("slow-only", "shop", [(slow, {})]),
         service_entry("half-slow", "shop", [(good, {}), (slow, {})]),
         edge_routes("retry", f"""\
 {rule("/on-5xx", "half-broken", "{attempts: 2, retryOn: 5xx}")}
@@ -35,6 +37,10 @@ def retry_config(gw_port, good, bad, dead, slow):
 {rule("/exhausted", "broken", "{attempts: 2, retryOn: gateway-error}")}
 {rule("/per-try/", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: reset}")}
 {rule("/slow-504", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: 409}")}
+{rule("/capped", "slow-only", "{attempts: 10, perTryTimeout: 200ms, retryOn: 5xx}")}
+    timeout: 1s
+{rule("/rescued", "half-slow", "{attempts: 10, perTryTimeout: 200ms, retryOn: 5xx}")}
+    timeout: 1s
 """)])
 
 
@@ -146,3 +152,18 @@ def test_a_body_past_the_buffer_limit_is_not_retried(proxy):
     assert small[0] == big[0] == 503
     assert len(hits(proxy.bad, "/exhausted-small/")) == 3
     assert len(hits(proxy.bad, "/exhausted-big/")) == 1
+
+
+def test_the_route_timeout_caps_every_try(proxy):
+    # Tries of 200 ms against an endpoint that needs 1 s: 504 when the route's 1 s runs
+    # out, not later (the timer wheel's tick is 8 ms; the bound leaves room for slow CI).
+    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
+    start = time.monotonic()
+    c.request("GET", "/capped/1", headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    r.read()
+    elapsed = time.monotonic() - start
+    assert r.status == 504
+    assert 1.0 <= elapsed < 1.3, elapsed
+    # With a good endpoint beside the slow one, a retry's answer comes in time.
+    assert statuses(proxy, "/rescued", 10) == [200] * 10
