@@ -15,7 +15,8 @@ start_backends() {
     taskset -c 1 build/backend --listen 127.0.0.1:$V2 --name v2 2>/dev/null & pids+=($!)
 }
 
-# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends.
+# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends;
+# a second argument adds a trafficPolicy (YAML flow mapping) to its DestinationRule.
 registry() {
     cat <<YAML
 apiVersion: networking.istio.io/v1
@@ -45,10 +46,18 @@ metadata: {name: svc, namespace: bench}
 spec:
   host: svc
   subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+${2:+  trafficPolicy: $2}
 YAML
 }
 
-# The one-route VirtualService: every host, 90/10 over v1 and v2.
+# The resilience settings of issue 5's speed check: outlier detection and pool limits on
+# the pools (registry's trafficPolicy), a timeout and retries on the route (one_route's).
+RESILIENT_POLICY='{outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 100}, connectionPool: {tcp: {maxConnections: 10000}, http: {http1MaxPendingRequests: 10000, maxRetries: 100}}}'
+RESILIENT_ROUTE='timeout: 10s
+    retries: {attempts: 2, perTryTimeout: 2s, retryOn: "5xx,reset,connect-failure"}'
+
+# The one-route VirtualService: every host, 90/10 over v1 and v2; a first argument adds
+# route fields (YAML lines at the route's indentation).
 one_route() {
     cat <<YAML
 ---
@@ -62,5 +71,6 @@ spec:
   - route:
     - {destination: {host: svc, subset: v1}, weight: 90}
     - {destination: {host: svc, subset: v2}, weight: 10}
+${1:+    $1}
 YAML
 }

@@ -19,12 +19,18 @@ command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; 
 . bench/lib.sh
 start_backends
 PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
+PR=$(port); ADMIN_R=$(port); MESH_R=$(port)
 
-mkdir -p "$OUT/meshlet"
+mkdir -p "$OUT/meshlet" "$OUT/meshlet-res"
 { registry "$PM"; one_route; } >"$OUT/meshlet/config.yaml"
 taskset -c 0 ./meshlet run -c "$OUT/meshlet" --workers 1 --listen-address 127.0.0.1 \
     --admin 127.0.0.1:$ADMIN --mesh-listen 127.0.0.1:$MESH 2>"$OUT/meshlet.log" & pids+=($!)
 MESHLET_PID=$!
+# The same with timeout, retries, outlier detection and pool limits (issue 5: within 3%).
+{ registry "$PR" "$RESILIENT_POLICY"; one_route "$RESILIENT_ROUTE"; } >"$OUT/meshlet-res/config.yaml"
+taskset -c 0 ./meshlet run -c "$OUT/meshlet-res" --workers 1 --listen-address 127.0.0.1 \
+    --admin 127.0.0.1:$ADMIN_R --mesh-listen 127.0.0.1:$MESH_R 2>"$OUT/meshlet-res.log" & pids+=($!)
+MESHLET_RES_PID=$!
 
 cat >"$OUT/haproxy.cfg" <<CFG
 global
@@ -106,6 +112,7 @@ ms() { # wrk latency "1.23ms" / "850.00us" / "1.2s" -> ms
 for r in $(seq "$ROUNDS"); do
     run direct "http://127.0.0.1:$V1/" 0
     run meshlet "http://127.0.0.1:$PM/orders" "$MESHLET_PID"
+    run resilient "http://127.0.0.1:$PR/orders" "$MESHLET_RES_PID"
     run haproxy "http://127.0.0.1:$PH/orders" "$HAPROXY_PID"
     run nginx "http://127.0.0.1:$PN/orders" "$NGINX_PID"
 done >"$OUT/rounds.txt"
@@ -119,7 +126,7 @@ col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/rounds.txt" | median; }
 printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
     "$ROUNDS" "$DURATION" "$CONNS"
 printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
-for n in direct meshlet haproxy nginx; do
+for n in direct meshlet resilient haproxy nginx; do
     printf '%-8s %12.0f %9.2f %9.2f %14.2f\n' $n "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(col $n 5)"
 done
 m_rps=$(col meshlet 2); m_cpu=$(col meshlet 5)
@@ -127,6 +134,8 @@ printf '\nratios: meshlet/haproxy requests/s x%.2f, CPU x%.2f; meshlet/nginx req
     "$(echo "$m_rps / $(col haproxy 2)" | bc -l)" "$(echo "$m_cpu / $(col haproxy 5)" | bc -l)" \
     "$(echo "$m_rps / $(col nginx 2)" | bc -l)" "$(echo "$m_cpu / $(col nginx 5)" | bc -l)" \
     "$(echo "$m_rps / $(col direct 2)" | bc -l)"
+printf 'resilience settings: meshlet with/without requests/s x%.3f, CPU x%.3f (resilient = timeout, retries, outlier detection, pool limits)\n' \
+    "$(echo "$(col resilient 2) / $m_rps" | bc -l)" "$(echo "$(col resilient 5) / $m_cpu" | bc -l)"
 echo "meshlet split check: $v2 of 1000 requests on one connection went to v2 (90/10)"
 
 # Idle keep-alive connection memory: RSS growth for 2000 idle connections.
