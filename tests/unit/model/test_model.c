@@ -233,6 +233,35 @@ test_model_weights_and_cluster_endpoints(void **state)
     teardown();
 }
 
+/* Endpoint and pool state (outlier detection, circuit breakers) outlives a snapshot: a new
+ * snapshot with the same pools finds the same state; the same address in another pool
+ * (a subset and the default pool) has its own. */
+static void
+test_model_endpoint_state_survives_a_rebuild_per_pool(void **state)
+{
+    (void)state;
+    const char *vs =
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n  - match: [{uri: {prefix: /v1}}]\n"
+        "    route: [{destination: {host: reviews, subset: v1}}]\n"
+        "  - route: [{destination: {host: reviews}}]\n";
+    build(vs, 15001);
+    const struct model_vhost *vh =
+        model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    const struct model_cluster *v1 = vh->routes[0].dests[0].cluster;
+    const struct model_cluster *all = vh->routes[1].dests[0].cluster;
+    const void *ep_state = v1->endpoints[0].state, *pool_state = v1->state;
+    assert_ptr_not_equal(all->endpoints[0].state, ep_state); /* same address, other pool */
+    assert_ptr_not_equal(all->state, pool_state);
+    teardown();
+    build(vs, 15001);
+    vh = model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    v1 = vh->routes[0].dests[0].cluster;
+    assert_ptr_equal(v1->endpoints[0].state, ep_state);
+    assert_ptr_equal(v1->state, pool_state);
+    teardown();
+}
+
 static void
 test_model_gateway_listener_merges_and_puts_catch_alls_last(void **state)
 {
@@ -425,6 +454,7 @@ main(void)
         cmocka_unit_test(test_model_mesh_oldest_virtual_service_wins),
         cmocka_unit_test(test_model_mesh_default_route_without_virtual_service),
         cmocka_unit_test(test_model_subset_with_two_labels),
+        cmocka_unit_test(test_model_endpoint_state_survives_a_rebuild_per_pool),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
