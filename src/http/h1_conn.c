@@ -155,6 +155,10 @@ exchange_get(struct worker *wk)
     buf_init_empty(&ex->body_replay, H1_RETRY_BODY_LIMIT);
     ex->body_kept = false;
     ex->body_done = false;
+    ex->mirrors_due = 0;
+    ex->shadow_head = NULL;
+    ex->shadow_head_len = 0;
+    ex->hash_known = ex->hashed = false;
     return ex;
 }
 
@@ -183,6 +187,8 @@ exchange_put(struct h1_conn *c)
     wheel_disarm(&wk->loop.wheel, &ex->try_timer);
     uncount(ex);
     buf_fini(&ex->body_replay);
+    free(ex->shadow_head);
+    ex->shadow_head = NULL;
     if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
@@ -491,13 +497,19 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         ex->counts_request = true;
         ex->counted = cl;
     }
-    if (ex->attempt == 1 && ex->req_body != H1_BODY_NONE && rt && rt->retry_attempts)
+    if (ex->attempt == 1 && ex->req_body != H1_BODY_NONE && rt &&
+        (rt->retry_attempts || rt->n_mirrors))
         ex->body_kept = true; /* nothing sent yet: move_request_body keeps what it sends */
     size_t ep = ex->wait_ep;  /* a waiter takes the connection its endpoint freed */
     ex->wait_ep = SIZE_MAX;
     if (ep == SIZE_MAX) {
-        uint64_t hash;
-        bool hashed = cl->lb_table && hash_policy_key(c, cl, &hash);
+        /* The request's hash, from its head while its slices are valid: a retry reuses it. */
+        if (ex->attempt == 1 && !ex->hash_known) {
+            ex->hashed = cl->lb_table && hash_policy_key(c, cl, &ex->hash);
+            ex->hash_known = true;
+        }
+        bool hashed = ex->hashed;
+        uint64_t hash = ex->hash;
         /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
          * where the hash must decide or the policy keeps the host. */
         bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
@@ -679,6 +691,23 @@ start_exchange(struct h1_conn *c)
     route_upstream(c, r);
 }
 
+/* The head a mirror copy of this request sends, written now while the request's slices
+ * still point into the client buffer: the body arrives after they are gone. */
+static void
+keep_shadow_head(struct h1_conn *c)
+{
+    struct h1_exchange *ex = c->ex;
+    struct buf tmp;
+    char rid[37];
+    prng_uuid(rid);
+    if (buf_init(&tmp, 4096, 1 << 20)) return;
+    if (!headers_request(&tmp, c, rid, true) && (ex->shadow_head = malloc(buf_len(&tmp)))) {
+        memcpy(ex->shadow_head, buf_head(&tmp), buf_len(&tmp));
+        ex->shadow_head_len = buf_len(&tmp);
+    }
+    buf_fini(&tmp);
+}
+
 /* After any injected delay: an injected abort, or the destination and the upstream. */
 static void
 route_upstream(struct h1_conn *c, const struct model_route *r)
@@ -708,8 +737,14 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
         return;
     }
     if (!start_upstream(c, d->cluster)) return;
-    for (size_t i = 0; i < r->n_mirrors; i++)
-        if (sampled(r->mirrors[i].ppm)) shadow_start(c, r->mirrors[i].cluster);
+    for (size_t i = 0; i < r->n_mirrors && i < 32; i++) {
+        if (!sampled(r->mirrors[i].ppm)) continue;
+        if (c->ex->req_body == H1_BODY_NONE)
+            shadow_start(c, r->mirrors[i].cluster);
+        else
+            c->ex->mirrors_due |= 1u << i; /* copied once the body has been read */
+    }
+    if (c->ex->mirrors_due) keep_shadow_head(c);
 }
 
 static int
@@ -733,6 +768,17 @@ keep_body(struct h1_exchange *ex, const char *p, size_t n)
         buf_fini(&ex->body_replay);
         buf_init_empty(&ex->body_replay, H1_RETRY_BODY_LIMIT);
     }
+}
+
+/* The mirrors of a request with a body, now that it has all been read (and kept). */
+static void
+start_body_mirrors(struct h1_conn *c)
+{
+    const struct model_route *r = c->ex->route;
+    uint32_t due = c->ex->mirrors_due;
+    c->ex->mirrors_due = 0;
+    for (size_t i = 0; due && r && i < r->n_mirrors && i < 32; i++)
+        if (due >> i & 1 && c->ex->body_kept) shadow_start(c, r->mirrors[i].cluster);
 }
 
 /* Move request body bytes from the client buffer to the upstream buffer. */
@@ -769,7 +815,10 @@ move_request_body(struct h1_conn *c)
         progress = true;
     }
     keep_body(c->ex, buf_head(&u->out) + from, buf_len(&u->out) - from);
-    if (c->ex->req_sent) c->ex->body_done = true;
+    if (c->ex->req_sent && !c->ex->body_done) {
+        c->ex->body_done = true;
+        start_body_mirrors(c);
+    }
     if (c->ex->req_sent && c->state == H1_REQUEST_BODY) {
         c->state = H1_WAIT;
         arm_route_timeout(c);

@@ -68,6 +68,8 @@ struct h1_exchange {
     size_t replay_len;
     uint32_t attempt;              /* tries so far, from 1 */
     uint64_t tried;                /* endpoints tried (bit per index < 64) */
+    bool hash_known, hashed;       /* the consistent-hash key was computed / exists */
+    uint64_t hash;                 /* that key, for every try */
     struct wheel_timer retry_wait; /* back-off before the next try */
     struct wheel_timer try_timer;  /* perTryTimeout of the current try */
     bool fault_delayed;            /* held by an injected delay: the head waits in conn->in */
@@ -86,7 +88,10 @@ struct h1_exchange {
     struct buf body_replay; /* storage allocated on first use */
     bool body_kept;         /* body_replay holds every body byte sent so far */
     bool body_done;         /* the whole body has been read from the client */
-    size_t wait_ep;         /* the endpoint it waits for; SIZE_MAX: pick one */
+    uint32_t mirrors_due;   /* mirrors (bit per index) to copy a body request to once read */
+    char *shadow_head;      /* their request head, kept while the request's slices were valid */
+    size_t shadow_head_len;
+    size_t wait_ep; /* the endpoint it waits for; SIZE_MAX: pick one */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */
@@ -113,9 +118,9 @@ struct h1_conn {
 void h1_buf_ensure(struct worker *wk, struct buf *b);
 void h1_buf_shed(struct worker *wk, struct buf *b);
 
-/* shadow.c: mirroring. A copy of the current request of <c> (no body) to a pool of <cl>,
- * response dropped; the client never waits for it. Every shadow is closed by
- * shadow_close_all() when the worker ends. */
+/* shadow.c: mirroring. A copy of the current request of <c> to a pool of <cl> (with its
+ * body, once read, from c->ex->body_replay), response dropped; the client never waits. Every shadow
+ * is closed by shadow_close_all() when the worker ends. */
 void shadow_start(struct h1_conn *c, const struct model_cluster *cl);
 void shadow_io(struct shadow *s);
 void shadow_close_all(struct worker *wk);

@@ -3,7 +3,9 @@
  * mirror's pool with "-shadow" appended to its host, its response is read and dropped, and
  * the client never waits for it. A shadow owns its upstream connection until the response
  * ends (then the connection goes back to the keep-alive pool) or fails, or until the route
- * timeout (60 s without one) expires. Requests with a body are not mirrored yet. [W] */
+ * timeout (60 s without one) expires. A request with a body is copied once its body has
+ * been read, from the exchange's copies of the shadow head and of the body (up to
+ * H1_RETRY_BODY_LIMIT; a longer one is not mirrored). [W] */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -157,7 +159,10 @@ void
 shadow_start(struct h1_conn *c, const struct model_cluster *cl)
 {
     struct worker *wk = c->wk;
-    if (!cl || !cl->n_endpoints || c->ex->req_body != H1_BODY_NONE) return;
+    const struct h1_exchange *ex = c->ex;
+    bool body = ex->req_body != H1_BODY_NONE;
+    if (!cl || !cl->n_endpoints) return;
+    if (body && !(ex->body_kept && ex->body_done && ex->shadow_head)) return;
     if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
     if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
     if (!wk->rr[cl->index] || !wk->active[cl->index]) return;
@@ -182,7 +187,11 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
     s->next = wk->shadows;
     if (wk->shadows) wk->shadows->prev = s;
     wk->shadows = s;
-    if (headers_request(&u->out, c, rid, true)) {
+    int rc = body ? buf_append(&u->out, ex->shadow_head, ex->shadow_head_len)
+                  : headers_request(&u->out, c, rid, true);
+    if (!rc && body && buf_len(&ex->body_replay))
+        rc = buf_append(&u->out, buf_head(&ex->body_replay), buf_len(&ex->body_replay));
+    if (rc) {
         shadow_end(s, false);
         return;
     }

@@ -129,3 +129,22 @@ def test_explain_names_the_mirrors(meshlet_bin, tmp_path):
         in p.stdout
     assert "mirror: 100% of requests copied to outbound|9080||other.shop.svc.cluster.local" \
         in p.stdout
+
+
+def test_a_request_body_is_copied_to_the_mirror(proxy):
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
+    for i, chunked in enumerate((False, True)):
+        body = f"order {i} " * 500
+        if chunked:
+            conn.request("POST", f"/all/body/{i}", body=iter([body[:100].encode(), body[100:].encode()]),
+                         headers={"Host": "api.example.com"}, encode_chunked=True)
+        else:
+            conn.request("POST", f"/all/body/{i}", body=body,
+                         headers={"Host": "api.example.com"})
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["body"] == body
+        path = f"/all/body/{i}"
+        assert eventually(lambda: path in proxy.mirror.hits)
+        got = proxy.mirror.server.bodies[proxy.mirror.hits.index(path)]
+        assert got == body.encode()
+    conn.close()

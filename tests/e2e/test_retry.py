@@ -26,7 +26,16 @@ def retry_config(gw_port, good, bad, dead, slow):
         service_entry("half-broken", "shop", [(good, {}), (bad, {})]),
         service_entry("half-dead", "shop", [(good, {}), (dead, {})]),
         service_entry("broken", "shop", [(bad, {})]),
-        service_entry("slow-only", "shop", [(slow, {})]),
+                service_entry("slow-only", "shop", [(slow, {})]),
+        service_entry("hash-broken", "shop", [(good, {}), (bad, {})]),
+        """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: hash-broken, namespace: shop}
+spec:
+  host: hash-broken
+  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}
+""",
         service_entry("half-slow", "shop", [(good, {}), (slow, {})]),
         edge_routes("retry", f"""\
 {rule("/on-5xx", "half-broken", "{attempts: 2, retryOn: 5xx}")}
@@ -37,6 +46,7 @@ def retry_config(gw_port, good, bad, dead, slow):
 {rule("/exhausted", "broken", "{attempts: 2, retryOn: gateway-error}")}
 {rule("/per-try/", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: reset}")}
 {rule("/slow-504", "half-slow", "{attempts: 2, perTryTimeout: 150ms, retryOn: 409}")}
+{rule("/hashed", "hash-broken", "{attempts: 2, retryOn: 5xx}")}
 {rule("/capped", "slow-only", "{attempts: 10, perTryTimeout: 200ms, retryOn: 5xx}")}
     timeout: 1s
 {rule("/rescued", "half-slow", "{attempts: 10, perTryTimeout: 200ms, retryOn: 5xx}")}
@@ -167,3 +177,20 @@ def test_the_route_timeout_caps_every_try(proxy):
     assert 1.0 <= elapsed < 1.3, elapsed
     # With a good endpoint beside the slow one, a retry's answer comes in time.
     assert statuses(proxy, "/rescued", 10) == [200] * 10
+
+
+def test_a_retry_keeps_the_endpoint_the_hash_chose(proxy):
+    # Consistent hashing decides every try (Envoy: no previous-hosts re-pick under a hash):
+    # a user whose key lands on the broken endpoint gets its three tries there, then 503.
+    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
+    codes = {}
+    for u in range(24):
+        c.request("GET", f"/hashed/{u}/", headers={"Host": "api.example.com", "x-user": f"u{u}"})
+        r = c.getresponse()
+        r.read()
+        codes[u] = r.status
+    c.close()
+    for u, code in codes.items():
+        on_bad = len(hits(proxy.bad, f"/hashed/{u}/"))
+        assert (code, on_bad) in ((200, 0), (503, 3)), (u, code, on_bad)
+    assert 200 in codes.values() and 503 in codes.values()

@@ -73,6 +73,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self._body()
         self.server.hits.append(self.path)
         self.server.times.append(time.monotonic())
+        self.server.bodies.append(body)
         self.server.hosts.append(self.headers.get("host"))
         self.server.attempts.append(self.headers.get("x-envoy-attempt-count"))
         self.server.ports.append(self.client_address[1])
@@ -134,6 +135,7 @@ class Backend:
         self.server.ports = []  # the client (proxy) port of each hit: its connection
         self.server.hits = []
         self.server.times = []  # time.monotonic() of each hit
+        self.server.bodies = []  # the request body of each hit
         self.server.hosts = []  # the Host of each hit
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
