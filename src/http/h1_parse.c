@@ -265,6 +265,7 @@ read_framing(struct h1_head *h, const struct h1_limits *lim, int status, struct 
 {
     memset(f, 0, sizeof(*f));
     f->lim = lim;
+    h->has_connection = false;
     for (size_t i = 0; i < h->n_headers; i++) {
         const struct h1_header *hd = &h->headers[i];
         struct slice n = hd->name;
@@ -276,6 +277,7 @@ read_framing(struct h1_head *h, const struct h1_limits *lim, int status, struct 
             if (!each_element(hd->value, te_element, f) || f->te_bad)
                 return bad(h, status, "invalid Transfer-Encoding");
         } else if (slice_ieq(n, "connection")) {
+            h->has_connection = true;
             if (!each_element(hd->value, connection_element, f))
                 return bad(h, status, "invalid Connection");
             if (f->conn_forbidden)

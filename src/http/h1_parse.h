@@ -57,6 +57,7 @@ struct h1_head {
     uint64_t content_length; /* when body == H1_BODY_LENGTH */
     bool keep_alive;         /* the connection may carry another message after this one */
     bool upgrade;            /* Connection: upgrade with an Upgrade header */
+    bool has_connection;     /* a Connection header is present (it may name hop-by-hop ones) */
     size_t head_len;         /* bytes of the head, blank line included */
     int status;              /* on H1_BAD: the status to answer (400, 413, 414, 431, 501, 502) */
     const char *error;       /* on H1_BAD: the rule that failed (static text) */

@@ -11,21 +11,49 @@
 #include "http/h1_int.h"
 #include "model/route.h"
 
-static bool
-always_hop(struct slice n)
+/* The header names this file treats specially, told apart by length first: every header of
+ * every request and response goes through here. */
+enum hname {
+    H_OTHER,
+    H_HOP, /* always hop-by-hop or framing: connection, keep-alive, proxy-connection,
+            * transfer-encoding, te, trailer, upgrade, content-length */
+    H_HOST,
+    H_EXPECT,
+    H_SERVER,
+    H_XFF,
+    H_XFP,
+    H_REQUEST_ID,
+    H_ORIGINAL_PATH,
+    H_CONTENT_LENGTH, /* also H_HOP for forwarding */
+};
+
+static enum hname
+classify(struct slice n)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-        "te",         "trailer",    "upgrade",          "content-length"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (slice_ieq(n, names[i])) return true;
-    return false;
+    switch (n.len) {
+    case 2: return slice_ieq(n, "te") ? H_HOP : H_OTHER;
+    case 4: return slice_ieq(n, "host") ? H_HOST : H_OTHER;
+    case 6: return slice_ieq(n, "expect") ? H_EXPECT : slice_ieq(n, "server") ? H_SERVER : H_OTHER;
+    case 7: return slice_ieq(n, "trailer") || slice_ieq(n, "upgrade") ? H_HOP : H_OTHER;
+    case 10: return slice_ieq(n, "connection") || slice_ieq(n, "keep-alive") ? H_HOP : H_OTHER;
+    case 12: return slice_ieq(n, "x-request-id") ? H_REQUEST_ID : H_OTHER;
+    case 14: return slice_ieq(n, "content-length") ? H_CONTENT_LENGTH : H_OTHER;
+    case 15: return slice_ieq(n, "x-forwarded-for") ? H_XFF : H_OTHER;
+    case 16: return slice_ieq(n, "proxy-connection") ? H_HOP : H_OTHER;
+    case 17:
+        return slice_ieq(n, "transfer-encoding")   ? H_HOP
+               : slice_ieq(n, "x-forwarded-proto") ? H_XFP
+                                                   : H_OTHER;
+    case 21: return slice_ieq(n, "x-envoy-original-path") ? H_ORIGINAL_PATH : H_OTHER;
+    default: return H_OTHER;
+    }
 }
 
 /* Is <n> listed in any Connection header of <h>? (RFC 9110 §7.6.1) */
 static bool
 named_by_connection(const struct h1_head *h, struct slice n)
 {
+    if (!h->has_connection) return false;
     for (size_t i = 0; i < h->n_headers; i++) {
         if (!slice_ieq(h->headers[i].name, "connection")) continue;
         struct slice v = h->headers[i].value;
@@ -48,9 +76,14 @@ named_by_connection(const struct h1_head *h, struct slice n)
     return false;
 }
 
-static int
+static inline int
 put(struct buf *out, const char *s, size_t n)
 {
+    if (out->cap - out->wr >= n) { /* the common case, without a call */
+        memcpy(out->data + out->wr, s, n);
+        out->wr += n;
+        return 0;
+    }
     return buf_append(out, s, n);
 }
 
@@ -100,6 +133,13 @@ named(struct slice n, const struct slice *names, size_t count)
         if (same) return true;
     }
     return false;
+}
+
+/* Does <o> remove or overwrite any header? (Most routes have no operations.) */
+static bool
+removes_any(const struct model_header_ops *o)
+{
+    return o && (o->n_remove || o->n_set);
 }
 
 /* Is header <n> removed or overwritten by the route's or the destination's operations? */
@@ -198,18 +238,21 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     if (!rc && rw) rc = put_header(out, SLICE_LIT("x-envoy-original-path"), r->path);
     const struct h1_header *xff = NULL;
     bool have_xfp = false, have_rid = false;
+    bool ops = removes_any(rq_route) || removes_any(rq_dest);
     for (size_t i = 0; i < h->n_headers && !rc; i++) {
         struct slice n = h->headers[i].name;
-        if (always_hop(n) || slice_ieq(n, "host") || named_by_connection(h, n)) continue;
-        if (r->expect_continue && slice_ieq(n, "expect")) continue; /* answered by us */
-        if (replaced(n, rq_route, rq_dest)) continue;
-        if (rw && slice_ieq(n, "x-envoy-original-path")) continue; /* ours replaces it */
-        if (slice_ieq(n, "x-forwarded-for")) {
+        enum hname k = classify(n);
+        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_HOST || named_by_connection(h, n))
+            continue;
+        if (r->expect_continue && k == H_EXPECT) continue; /* answered by us */
+        if (ops && replaced(n, rq_route, rq_dest)) continue;
+        if (rw && k == H_ORIGINAL_PATH) continue; /* ours replaces it */
+        if (k == H_XFF) {
             xff = &h->headers[i]; /* rewritten below with the client address appended */
             continue;
         }
-        have_xfp |= slice_ieq(n, "x-forwarded-proto");
-        have_rid |= slice_ieq(n, "x-request-id");
+        have_xfp |= k == H_XFP;
+        have_rid |= k == H_REQUEST_ID;
         rc = put_header(out, n, h->headers[i].value);
     }
     if (!rc) rc = put_ops(out, rq_route, rq_dest);
@@ -223,7 +266,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     if (!rc && !have_xfp) rc = put(out, "x-forwarded-proto: http\r\n", 25);
     if (!rc && !have_rid) {
         rc = put(out, "x-request-id: ", 14);
-        if (!rc) rc = put(out, request_id, strlen(request_id));
+        if (!rc) rc = put(out, request_id, 36); /* a UUID */
         if (!rc) rc = put(out, "\r\n", 2);
     }
     if (!rc && c->ex->req_body == H1_BODY_LENGTH) {
@@ -253,11 +296,14 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
         rc = put(out, reply_reason(r->code), strlen(reply_reason(r->code)));
     if (!rc) rc = put(out, "\r\n", 2);
     const struct h1_header *cl = NULL;
+    bool ops = removes_any(rs_route) || removes_any(rs_dest);
     for (size_t i = 0; i < h->n_headers && !rc; i++) {
         struct slice nm = h->headers[i].name;
-        if (slice_ieq(nm, "content-length")) cl = &h->headers[i];
-        if (always_hop(nm) || slice_ieq(nm, "server") || named_by_connection(h, nm)) continue;
-        if (replaced(nm, rs_route, rs_dest)) continue;
+        enum hname k = classify(nm);
+        if (k == H_CONTENT_LENGTH) cl = &h->headers[i];
+        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_SERVER || named_by_connection(h, nm))
+            continue;
+        if (ops && replaced(nm, rs_route, rs_dest)) continue;
         rc = put_header(out, nm, h->headers[i].value);
     }
     if (!rc) rc = put_ops(out, rs_route, rs_dest);
