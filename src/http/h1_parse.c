@@ -91,11 +91,13 @@ scan_head(const char *buf, size_t len, size_t pos, const struct h1_limits *lim, 
 static void
 next_line(const char *buf, size_t *pos, size_t end, const char **line, size_t *n)
 {
-    size_t i = *pos;
-    while (i < end && buf[i] != '\r' && buf[i] != '\n') i++;
+    /* scan_head has checked the line ends: CRLF, or a bare LF when lenient. */
+    const char *lf = memchr(buf + *pos, '\n', end - *pos);
+    size_t i = lf ? (size_t)(lf - buf) : end;
+    size_t eol = i > *pos && buf[i - 1] == '\r' ? i - 1 : i;
     *line = buf + *pos;
-    *n = i - *pos;
-    *pos = i + (i < end && buf[i] == '\r' ? 2 : 1);
+    *n = eol - *pos;
+    *pos = i + 1;
 }
 
 static ssize_t
@@ -120,9 +122,9 @@ parse_header_line(const char *p, size_t n, const struct h1_limits *lim, int stat
     while (v < n && (p[v] == ' ' || p[v] == '\t')) v++;
     size_t e = n;
     while (e > v && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
-    for (size_t k = v; k < e; k++)
-        if (!value_char((unsigned char)p[k]))
-            return bad(h, status, "control character in header value");
+    bool ok = true; /* no early exit: a loop the compiler can run wide */
+    for (size_t k = v; k < e; k++) ok &= value_char((unsigned char)p[k]);
+    if (!ok) return bad(h, status, "control character in header value");
     struct h1_header *hd = &h->headers[h->n_headers++];
     hd->name = slice_make(p, i);
     hd->value = slice_make(p + v, e - v);
