@@ -24,6 +24,9 @@ int cmd_explain(int argc, char **argv);
 /* `meshlet run`: serve traffic until SIGTERM/SIGINT. */
 int cmd_run(int argc, char **argv);
 
+/* `meshlet ca init|issue`: the mesh CA and workload certificates. */
+int cmd_ca(int argc, char **argv);
+
 struct resource_set;
 struct diag_list;
 
