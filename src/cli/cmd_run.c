@@ -23,6 +23,7 @@
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/model.h"
+#include "tls/conn.h"
 
 struct run_signals {
     struct loop_watch w;
@@ -65,13 +66,15 @@ usage(FILE *f)
                "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
                "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
                "  -n, --namespace NS       this proxy's namespace (default: default)\n"
-               "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n");
+               "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
+               "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
+               "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n");
 }
 
 int
 cmd_run(int argc, char **argv)
 {
-    enum { OPT_ADMIN = 256, OPT_LISTEN, OPT_MESH, OPT_GATEWAY };
+    enum { OPT_ADMIN = 256, OPT_LISTEN, OPT_MESH, OPT_GATEWAY, OPT_IDENTITY };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, 'w'},
@@ -80,6 +83,7 @@ cmd_run(int argc, char **argv)
         {"mesh-listen", required_argument, NULL, OPT_MESH},
         {"namespace", required_argument, NULL, 'n'},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
+        {"identity", required_argument, NULL, OPT_IDENTITY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -87,7 +91,7 @@ cmd_run(int argc, char **argv)
     size_t n_paths = 0, n_gateways = 0;
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
-    const char *mesh_addr = "127.0.0.1:15001", *ns = "default";
+    const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -100,6 +104,7 @@ cmd_run(int argc, char **argv)
         case OPT_ADMIN: admin_addr = optarg; break;
         case OPT_LISTEN: listen_ip = optarg; break;
         case OPT_MESH: mesh_addr = optarg; break;
+        case OPT_IDENTITY: identity_dir = optarg; break;
         case OPT_GATEWAY:
             if (n_gateways < 64) gateways[n_gateways++] = optarg;
             break;
@@ -127,6 +132,15 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
 
+    /* The workload identity for ISTIO_MUTUAL (cert-chain.pem, key.pem, root-cert.pem). */
+    char id_err[1024];
+    struct tls_identity *identity = NULL;
+    if (identity_dir && !(identity = tls_identity_load(identity_dir, id_err, sizeof(id_err)))) {
+        fprintf(stderr, "meshlet run: --identity: %s\n", id_err);
+        return CLI_USAGE;
+    }
+    popt.identity = identity;
+
     /* Refuse to serve a config that does not pass `meshlet check`. */
     struct resource_set set;
     struct diag_list dl;
@@ -141,10 +155,12 @@ cmd_run(int argc, char **argv)
     if (rc || dl.errors) {
         fprintf(stderr, "meshlet run: the config has %zu error(s); not starting\n", dl.errors);
         cli_unload(&set, &dl);
+        tls_identity_free(identity);
         return rc ? CLI_USAGE : CLI_ERRORS;
     }
     struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
     mopt.prepare_cluster = lb_prepare_cluster;
+    if (identity) mopt.trust_domain = tls_identity_trust_domain(identity);
     mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
                          ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
                          : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);
@@ -153,11 +169,12 @@ cmd_run(int argc, char **argv)
         const struct resource *r = set.items[i];
         if (r->kind == KIND_DESTINATION_RULE && r->spec.dr && r->spec.dr->traffic_policy &&
             r->spec.dr->traffic_policy->tls && r->spec.dr->traffic_policy->tls->mode.set &&
-            r->spec.dr->traffic_policy->tls->mode.v != TLS_DISABLE) {
+            (r->spec.dr->traffic_policy->tls->mode.v == TLS_SIMPLE ||
+             r->spec.dr->traffic_policy->tls->mode.v == TLS_MUTUAL)) {
             fprintf(stderr,
-                    "meshlet: note: DestinationRule %s/%s asks for TLS to its upstreams; "
-                    "this build connects in plain text (mutual TLS is not implemented "
-                    "yet)\n",
+                    "meshlet: note: DestinationRule %s/%s asks for SIMPLE or MUTUAL TLS to its "
+                    "upstreams; this build connects in plain text there (only ISTIO_MUTUAL "
+                    "is implemented)\n",
                     r->ns, r->name);
         }
         const struct traffic_policy *tp =
@@ -176,7 +193,19 @@ cmd_run(int argc, char **argv)
     cli_unload(&set, &dl);
     if (!snap) {
         fprintf(stderr, "meshlet run: %s\n", err);
+        tls_identity_free(identity);
         return CLI_ERRORS;
+    }
+    /* mTLS endpoints without an identity to present would all fail: say so now. */
+    for (size_t i = 0; !identity && i < snap->n_clusters; i++) {
+        const struct model_cluster *cl = snap->clusters[i];
+        bool mtls = false;
+        for (size_t e = 0; e < cl->n_endpoints; e++) mtls |= cl->endpoints[e].mtls;
+        if (mtls)
+            fprintf(stderr,
+                    "meshlet: warning: %s is ISTIO_MUTUAL (or automatic mTLS) but no "
+                    "--identity was given: its connections will fail (503 UF)\n",
+                    cl->name);
     }
     uint64_t t_done = now_us_precise();
     fprintf(stderr,
@@ -205,6 +234,7 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: out of resources\n");
         free(wks);
         model_release(snap);
+        tls_identity_free(identity);
         return CLI_ERRORS;
     }
     for (; inited < (size_t)workers; inited++) {
@@ -256,5 +286,6 @@ stop:
     if (main_loop_ok) loop_fini(&main_loop);
     free(wks);
     model_release(snap);
+    tls_identity_free(identity);
     return exit_code;
 }

@@ -1027,11 +1027,8 @@ move_response(struct h1_conn *c)
     return progress;
 }
 
-/* One edge-triggered read into <b>: returns 1 on progress (bytes or EOF), 0 when nothing
- * came (or the buffer is full), -1 on a socket error. A short read means the socket is
- * drained, so the next read waits for the next edge. */
-static int
-read_some(struct buf *b, int fd, bool *ready, bool *eof)
+int
+h1_read_some(struct buf *b, int fd, bool *ready, bool *eof)
 {
     size_t room = b->cap - b->wr;
     ssize_t n = buf_read_fd(b, fd);
@@ -1055,7 +1052,7 @@ upstream_io(struct h1_conn *c)
     bool progress = false;
     if (!u->connected || u->failed) return false;
     if (!buf_empty(&u->out)) {
-        ssize_t n = buf_write_fd(&u->out, u->w.fd);
+        ssize_t n = upstream_send(u);
         if (n > 0)
             progress = true;
         else if (n != -EAGAIN)
@@ -1063,7 +1060,7 @@ upstream_io(struct h1_conn *c)
     }
     if (u->in_ready && !u->eof) {
         h1_buf_ensure(c->wk, &u->in);
-        int r = read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
+        int r = upstream_recv(u);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
             u->failed = !c->ex->resp_head && buf_empty(&u->in);
@@ -1083,7 +1080,7 @@ h1_conn_pump(struct h1_conn *c)
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
             h1_buf_ensure(wk, &c->in);
-            int r = read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
+            int r = h1_read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
             if (r < 0) {
                 h1_conn_close(c);
                 return;

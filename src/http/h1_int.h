@@ -25,7 +25,9 @@ struct upstream {
     const struct model_cluster *cluster; /* borrowed from the worker's snapshot */
     size_t endpoint;                     /* index in cluster->endpoints */
     struct buf in, out;
-    bool connected;               /* the TCP connect completed */
+    bool connected;               /* the TCP connect (and the TLS handshake) completed */
+    bool tcp_up;                  /* the TCP connect completed */
+    struct tls_conn *tls;         /* ISTIO_MUTUAL to this endpoint; NULL: plain text */
     bool in_ready;                /* may have bytes to read (edge seen, not drained) */
     bool eof;                     /* the server closed its side */
     bool reused;                  /* came from the idle pool */
@@ -128,6 +130,17 @@ void shadow_close_all(struct worker *wk);
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
+/* The request bytes in u->out to the server (through TLS when the endpoint is mTLS): as
+ * buf_write_fd. */
+ssize_t upstream_send(struct upstream *u);
+/* Read from the server into u->in: as h1_read_some, keeping u->in_ready and u->eof. */
+int upstream_recv(struct upstream *u);
+
+/* One edge-triggered read into <b>: returns 1 on progress (bytes or EOF), 0 when nothing
+ * came (or the buffer is full), -1 on a socket error. A short read means the socket is
+ * drained, so the next read waits for the next edge. */
+int h1_read_some(struct buf *b, int fd, bool *ready, bool *eof);
+
 /* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
 void upstream_idle_timer(struct upstream *u, bool idle);
 

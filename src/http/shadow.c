@@ -126,7 +126,7 @@ shadow_io(struct shadow *s)
     }
     if (!u->connected) return;
     if (!buf_empty(&u->out)) {
-        ssize_t n = buf_write_fd(&u->out, u->w.fd);
+        ssize_t n = upstream_send(u);
         if (n < 0 && n != -EAGAIN) {
             shadow_end(s, false);
             return;
@@ -134,13 +134,12 @@ shadow_io(struct shadow *s)
     }
     while (u->in_ready && !u->eof) {
         h1_buf_ensure(s->wk, &u->in);
-        ssize_t n = buf_read_fd(&u->in, u->w.fd);
-        if (n == 0) u->eof = true;
-        if (n == -EAGAIN || n == -ENOBUFS) u->in_ready = false;
-        if (n < 0 && n != -EAGAIN && n != -ENOBUFS) {
+        int r = upstream_recv(u);
+        if (r < 0) {
             shadow_end(s, false);
             return;
         }
+        if (r == 0 && buf_empty(&u->in)) break;
         bool bad = false;
         bool done = drop_response(s, &bad);
         if (bad) {

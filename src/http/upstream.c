@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Upstream connections: non-blocking connect, the connect result, and the life of a
  * connection parked in its worker's keep-alive pool (closed when the server closes it). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -10,19 +12,31 @@
 #include "http/h1_int.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
+#include "tls/conn.h"
 
 static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct upstream *u = container_of(w, struct upstream, w);
-    if (!u->connected && (events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) {
-        if (!(events & (LOOP_ERR | LOOP_HUP)) && sock_error(u->w.fd) == 0) {
+    if (!u->tcp_up && (events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) {
+        if (!(events & (LOOP_ERR | LOOP_HUP)) && sock_error(u->w.fd) == 0)
+            u->tcp_up = true;
+        else
+            u->failed = true;
+    }
+    if (u->tcp_up && !u->connected && !u->failed) {
+        int hs = u->tls ? tls_conn_handshake(u->tls) : 1;
+        if (hs < 0) {
+            u->failed = true; /* a TLS failure is a connect failure (503 UF) */
+            fprintf(stderr, "meshlet: TLS to %s:%u (%s) failed: %s\n",
+                    u->cluster->endpoints[u->endpoint].address,
+                    u->cluster->endpoints[u->endpoint].port, u->cluster->name,
+                    tls_conn_error(u->tls));
+        } else if (hs > 0) {
             u->connected = true;
             wheel_disarm(&u->wk->loop.wheel, &u->timer);
             if (u->cluster->outlier.split) /* clears local-origin failures */
                 outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);
-        } else {
-            u->failed = true;
         }
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) u->in_ready = true;
@@ -89,6 +103,11 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->wk = wk;
     u->cluster = c;
     u->endpoint = ep;
+    if (e->mtls) {
+        const struct tls_identity *id = wk->opt->identity;
+        u->tls = id ? tls_conn_client(id, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
+        if (!u->tls) goto fail_u; /* no identity to present: a connect failure */
+    }
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
     struct idle_pool *p = worker_pool(wk, c, ep);
     if (p) p->open++;
@@ -100,6 +119,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     wheel_arm(&wk->loop.wheel, &u->timer, now_ms() + c->limits.connect_timeout_ms);
     return u;
 fail_u:
+    tls_conn_free(u->tls);
     free(u);
 fail_fd:
     close(fd);
@@ -111,6 +131,8 @@ upstream_close(struct upstream *u)
 {
     loop_kill(&u->wk->loop, &u->w);
     wheel_disarm(&u->wk->loop.wheel, &u->timer);
+    tls_conn_free(u->tls);
+    u->tls = NULL;
     struct idle_pool *p = worker_pool(u->wk, u->cluster, u->endpoint);
     if (p && p->open) p->open--;
     if (u->counted)
@@ -119,4 +141,33 @@ upstream_close(struct upstream *u)
     buf_fini(&u->in);
     buf_fini(&u->out);
     worker_defer_free(u->wk, u);
+}
+
+ssize_t
+upstream_send(struct upstream *u)
+{
+    if (!u->tls) return buf_write_fd(&u->out, u->w.fd);
+    ssize_t n = tls_conn_write(u->tls, buf_head(&u->out), buf_len(&u->out));
+    if (n > 0) buf_consume(&u->out, (size_t)n);
+    return n;
+}
+
+int
+upstream_recv(struct upstream *u)
+{
+    if (!u->tls) return h1_read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
+    struct buf *b = &u->in;
+    if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
+    /* A TLS read returns one record at most: the socket is drained only at -EAGAIN. */
+    ssize_t n = tls_conn_read(u->tls, b->data + b->wr, b->cap - b->wr);
+    if (n > 0) {
+        b->wr += (size_t)n;
+        return 1;
+    }
+    u->in_ready = false;
+    if (n == 0) {
+        u->eof = true;
+        return 1;
+    }
+    return n == -EAGAIN ? 0 : -1;
 }

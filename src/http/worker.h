@@ -18,6 +18,7 @@
 
 struct worker;
 struct upstream;
+struct tls_identity;
 
 /* A FIFO of requests waiting for an upstream connection (connectionPool limits); the node
  * is embedded in what waits. */
@@ -50,6 +51,7 @@ struct proxy_options {
     struct sockaddr_storage mesh_addr; /* the mesh listener */
     socklen_t mesh_addr_len;
     struct h1_limits limits;
+    const struct tls_identity *identity; /* --identity: for ISTIO_MUTUAL; NULL: none */
 };
 
 struct worker_listener {

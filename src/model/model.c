@@ -192,6 +192,8 @@ add_endpoint(struct build *b, struct model_cluster *c, const struct workload_ent
     ep->address = arena_strdup(a, we->address);
     ep->port = port;
     ep->weight = we->weight.set && we->weight.v ? (uint32_t)we->weight.v : 1;
+    ep->service_account =
+        we->service_account && *we->service_account ? arena_strdup(a, we->service_account) : NULL;
     ep->n_labels = we->labels.len;
     ep->label_keys = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
     ep->label_vals = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
@@ -287,6 +289,54 @@ compile_limits(struct model_cluster *c)
                                                         : 3600000;
 }
 
+/* Upstream TLS of a pool (§6.4): an explicit ISTIO_MUTUAL makes every endpoint mTLS; no
+ * `tls` leaves it to automatic mTLS, per endpoint by its security.istio.io/tlsMode label
+ * (not for MESH_EXTERNAL services); any other mode is plain text here (SIMPLE and MUTUAL
+ * are not built yet). The server must present tls.subjectAltNames, else the SPIFFE ID of
+ * an endpoint's service account, else the ServiceEntry's subjectAltNames. */
+static void
+compile_tls(struct build *b, struct model_cluster *c, const struct service_entry *se,
+            const char *ns)
+{
+    struct arena *a = &b->s->arena;
+    const struct client_tls *tls = c->policy.tls;
+    bool explicit_mtls = tls && tls->mode.set && tls->mode.v == TLS_ISTIO_MUTUAL;
+    bool any = false;
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        struct model_endpoint *e = &c->endpoints[i];
+        bool labelled = false;
+        for (size_t l = 0; l < e->n_labels; l++)
+            labelled |= !strcmp(e->label_keys[l], "security.istio.io/tlsMode") &&
+                        !strcmp(e->label_vals[l], "istio");
+        e->mtls = explicit_mtls ||
+                  (!tls && labelled && !(se->location.set && se->location.v == MESH_EXTERNAL));
+        any |= e->mtls;
+    }
+    if (!any) return;
+    c->tls_sni = tls && tls->sni
+                     ? arena_strdup(a, tls->sni)
+                     : arena_printf(a, "outbound_.%u_.%s_.%s", c->port, c->subset, c->host);
+    const char *td = b->opt->trust_domain ? b->opt->trust_domain : "cluster.local";
+    size_t cap =
+        (tls ? tls->subject_alt_names.len : 0) + c->n_endpoints + se->subject_alt_names.len;
+    c->tls_sans = arena_alloc(a, (cap + 1) * sizeof(char *));
+    if (tls && tls->subject_alt_names.len) {
+        for (size_t i = 0; i < tls->subject_alt_names.len; i++)
+            c->tls_sans[c->n_tls_sans++] = arena_strdup(a, tls->subject_alt_names.v[i]);
+        return;
+    }
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        if (!c->endpoints[i].service_account) continue;
+        const char *id =
+            arena_printf(a, "spiffe://%s/ns/%s/sa/%s", td, ns, c->endpoints[i].service_account);
+        bool seen = false;
+        for (size_t k = 0; k < c->n_tls_sans && !seen; k++) seen = !strcmp(c->tls_sans[k], id);
+        if (!seen) c->tls_sans[c->n_tls_sans++] = id;
+    }
+    for (size_t i = 0; i < se->subject_alt_names.len; i++)
+        c->tls_sans[c->n_tls_sans++] = arena_strdup(a, se->subject_alt_names.v[i]);
+}
+
 /* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
  * known (requests routed there get 503 NC). <listener_port> picks the port of a service
  * with several when the destination names none (§3.6). */
@@ -355,6 +405,7 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
     c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
     compile_warmup(c);
+    compile_tls(b, c, se, se_res->ns);
     compile_outlier(c);
     compile_limits(c);
     c->state = pool_state_get(name);

@@ -61,6 +61,8 @@ struct model_endpoint {
     const char **label_vals;
     size_t n_labels;
     struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
+    const char *service_account;  /* snapshot arena; NULL when none */
+    bool mtls;                    /* connections to it are ISTIO_MUTUAL (explicit or auto) */
 };
 
 /* One upstream pool: Istio's cluster outbound|<port>|<subset>|<host>. */
@@ -84,6 +86,11 @@ struct model_cluster {
     struct model_outlier outlier;
     struct model_limits limits;
     struct pool_state *state; /* outlives the snapshot (model/endpoint.h) */
+    /* ISTIO_MUTUAL (spec §4.8, §6.4), for the endpoints with mtls set: the SNI and the SANs
+     * the server's certificate must carry one of (none: any the mesh root signed). */
+    const char *tls_sni;
+    const char **tls_sans;
+    size_t n_tls_sans;
 };
 
 enum model_sm_kind {
@@ -250,7 +257,8 @@ struct model_options {
     /* Called for each pool once its endpoints and policy are set, so that the balancer (a
      * layer above) can build its tables in the snapshot arena <a>. NULL: none. */
     void (*prepare_cluster)(struct model_cluster *c, struct arena *a);
-    bool numeric_only; /* endpoint addresses must be IP literals: no DNS (fuzzing) */
+    bool numeric_only;        /* endpoint addresses must be IP literals: no DNS (fuzzing) */
+    const char *trust_domain; /* of the SPIFFE IDs expected from servers; NULL: cluster.local */
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* TLS over a non-blocking socket with OpenSSL 3: a workload identity (its SSL_CTX, shared
+ * by every worker) and client connections that originate ISTIO_MUTUAL. A connection is
+ * driven by the caller's event loop: handshake, read and write return "would block" and
+ * are called again on the next socket event. [A: identity; W: connections] */
+#ifndef MESHLET_TLS_CONN_H
+#define MESHLET_TLS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A workload's certificate chain, key and mesh root (Istio's file names in one directory). */
+struct tls_identity;
+
+/* Load cert-chain.pem, key.pem and root-cert.pem from <dir>. NULL with the reason in <err>. */
+struct tls_identity *tls_identity_load(const char *dir, char *err, size_t err_len);
+void tls_identity_free(struct tls_identity *id);
+
+/* Its client SSL_CTX (ctx.c), for conn.c. */
+struct ssl_ctx_st *tls_identity_client_ctx(const struct tls_identity *id);
+
+/* The SPIFFE ID in its certificate ("" when it has none) and that ID's trust domain. */
+const char *tls_identity_spiffe(const struct tls_identity *id);
+const char *tls_identity_trust_domain(const struct tls_identity *id);
+
+struct tls_conn;
+
+/* A client connection on connected (or connecting) socket <fd>: SNI <sni>, the server's
+ * chain must lead to the mesh root and, when <n_sans> > 0, its certificate must carry one
+ * of the URI or DNS SANs <sans> (borrowed, must outlive the connection). NULL when out of
+ * memory. */
+struct tls_conn *tls_conn_client(const struct tls_identity *id, int fd, const char *sni,
+                                 const char *const *sans, size_t n_sans);
+void tls_conn_free(struct tls_conn *t);
+
+/* Advance the handshake: 1 done (and the peer verified), 0 waiting for the socket, -1
+ * failed (tls_conn_error says why). */
+int tls_conn_handshake(struct tls_conn *t);
+
+/* Plaintext in and out: bytes moved, 0 at the peer's close (read), -EAGAIN when the socket
+ * must be waited for, or another -errno. A read that returns less than <n> does not mean
+ * the socket is drained: read until -EAGAIN. */
+ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t n);
+ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t n);
+
+/* Why the handshake failed ("certificate verify failed", "SAN mismatch: ..."). */
+const char *tls_conn_error(const struct tls_conn *t);
+
+/* The peer's first URI SAN once the handshake is done ("" if none). */
+const char *tls_conn_peer_uri(const struct tls_conn *t);
+
+#endif
