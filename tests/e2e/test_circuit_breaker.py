@@ -60,7 +60,7 @@ def proxy(meshlet_bin, tmp_path_factory, blackhole):
         "two-req": (slow.port, "{http: {http2MaxRequests: 2}}"),
         "one-retry": (broken.port, "{http: {maxRetries: 1}}"),
         "hangs": (blackhole, "{tcp: {connectTimeout: 300ms}}"),
-                "idle": (good.port, "{http: {idleTimeout: 300ms}}"),
+        "idle": (good.port, "{http: {idleTimeout: 300ms}}"),
         "keepalive": (good.port, "{tcp: {tcpKeepalive: {time: 7s, interval: 3s, probes: 4}}}"),
     }
     docs = [gateway(gw)]

@@ -8,6 +8,7 @@ Run as a thread (Backend(...).start()) or as a script: backend.py PORT VERSION.
 import http.server
 import json
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -74,6 +75,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.hits.append(self.path)
         self.server.times.append(time.monotonic())
         self.server.bodies.append(body)
+        cert = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
+        self.server.peers.append(next((v for k, v in (cert or {}).get("subjectAltName", ())
+                                       if k == "URI"), None))
         self.server.hosts.append(self.headers.get("host"))
         self.server.attempts.append(self.headers.get("x-envoy-attempt-count"))
         self.server.ports.append(self.client_address[1])
@@ -126,8 +130,15 @@ class Backend:
     """A backend on 127.0.0.1:<port> (0: any free port) answering as <version>; with
     <fail_status> it answers every request with that status, with <delay_ms> after a pause."""
 
-    def __init__(self, version, port=0, fail_status=None, delay_ms=0):
+    def __init__(self, version, port=0, fail_status=None, delay_ms=0, tls=None):
         self.server = Server(("127.0.0.1", port), Handler)
+        self.server.peers = []  # the client certificate's URI SAN of each hit (TLS)
+        if tls:  # (cert, key, ca): serve TLS and require a client certificate from ca
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(tls[0], tls[1])
+            ctx.load_verify_locations(tls[2])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.server.version = version
         self.server.fail_status = fail_status
         self.server.delay_ms = delay_ms

@@ -62,11 +62,12 @@ class Meshlet:
 
 
 @contextlib.contextmanager
-def serving(binary, directory, config_text, backends, namespace="shop", workers=1):
-    """`meshlet run` on <config_text> written into <directory>; on exit it is stopped, then
-    <backends>, and it must have exited cleanly."""
+def serving(binary, directory, config_text, backends, namespace="shop", workers=1, extra=()):
+    """`meshlet run` on <config_text> written into <directory> (<extra> arguments added); on
+    exit it is stopped, then <backends>, and it must have exited cleanly."""
     (directory / "config.yaml").write_text(config_text)
-    m = Meshlet(binary, directory, workers=workers, extra=("--namespace", namespace)).start()
+    m = Meshlet(binary, directory, workers=workers,
+                extra=("--namespace", namespace, *extra)).start()
     try:
         yield m
     finally:

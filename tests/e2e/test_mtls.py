@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ISTIO_MUTUAL origination (issue 6, spec §4.8, §6.4): with `--identity`, meshlet connects
+to mTLS endpoints with its workload certificate, checks the server's chain against the mesh
+root and its SPIFFE ID against the destination's (subjectAltNames, else the endpoints'
+service accounts); a mismatch, a server of another CA or a plaintext server is a connect
+failure (503). Automatic mTLS picks endpoints labelled security.istio.io/tlsMode: istio.
+Backends are Python TLS servers that require a client certificate from the mesh root and
+record the client's SPIFFE ID."""
+import http.client
+import subprocess
+
+import pytest
+
+from backend import Backend
+from configs import edge_routes, gateway
+from meshlet_proc import free_port, serving
+
+
+def ca(meshlet_bin, d, *args):
+    p = subprocess.run([meshlet_bin, "ca", *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+def workload(meshlet_bin, root, out, sa, ns="shop"):
+    ca(meshlet_bin, root, "issue", "--dir", str(root), "--ns", ns, "--sa", sa, "--out", str(out))
+    return (str(out / "cert-chain.pem"), str(out / "key.pem"), str(out / "root-cert.pem"))
+
+
+def entry(name, port, sa=None, labels=""):
+    account = f", serviceAccount: {sa}" if sa else ""
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: [{name}.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {port}}}{account}{labels}}}
+"""
+
+
+def rule(name, tls):
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  host: {name}
+  trafficPolicy: {{tls: {tls}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def proxy(meshlet_bin, tmp_path_factory):
+    d = tmp_path_factory.mktemp("mtls")
+    root, other_root = d / "ca", d / "other-ca"
+    ca(meshlet_bin, root, "init", "--dir", str(root))
+    ca(meshlet_bin, other_root, "init", "--dir", str(other_root))
+    orders = Backend("orders", tls=workload(meshlet_bin, root, d / "orders", "orders")).start()
+    stranger = Backend("stranger", tls=workload(meshlet_bin, other_root, d / "stranger",
+                                                "orders")).start()
+    plain = Backend("plain").start()
+    workload(meshlet_bin, root, d / "gateway", "gateway", ns="istio-system")
+    gw = free_port()
+    docs = [
+        gateway(gw),
+        entry("orders", orders.port, sa="orders"), rule("orders", "{mode: ISTIO_MUTUAL}"),
+        entry("wrong-san", orders.port, sa="orders"),
+        rule("wrong-san", "{mode: ISTIO_MUTUAL, subjectAltNames: "
+                          "[spiffe://cluster.local/ns/shop/sa/payments]}"),
+        entry("wrong-sa", orders.port, sa="payments"), rule("wrong-sa", "{mode: ISTIO_MUTUAL}"),
+        entry("stranger", stranger.port, sa="orders"), rule("stranger", "{mode: ISTIO_MUTUAL}"),
+        entry("plain", plain.port), rule("plain", "{mode: ISTIO_MUTUAL}"),
+        entry("auto", orders.port, sa="orders",
+              labels=", labels: {security.istio.io/tlsMode: istio}"),
+        entry("auto-plain", plain.port),
+        entry("disabled", plain.port, labels=", labels: {security.istio.io/tlsMode: istio}"),
+        rule("disabled", "{mode: DISABLE}"),
+    ]
+    names = ["orders", "wrong-san", "wrong-sa", "stranger", "plain", "auto", "auto-plain",
+             "disabled"]
+    docs.append(edge_routes("mtls", "\n".join(f"""\
+  - match: [{{uri: {{prefix: /{n}/}}}}]
+    route: [{{destination: {{host: {n}}}}}]
+    retries: {{attempts: 0}}""" for n in names)))
+    with serving(meshlet_bin, d, "---\n".join(docs), [orders, stranger, plain],
+                 extra=("--identity", str(d / "gateway"))) as m:
+        m.gw_port, m.orders, m.plain = gw, orders, plain
+        yield m
+
+
+def get(proxy, path):
+    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
+    c.request("GET", path, headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    out = r.status, r.read()
+    c.close()
+    return out
+
+
+def peers(backend, prefix):
+    return [p for h, p in zip(backend.hits, backend.server.peers) if h.startswith(prefix)]
+
+
+def test_istio_mutual_presents_the_workload_identity(proxy):
+    for i in range(5):
+        assert get(proxy, f"/orders/{i}")[0] == 200
+    assert peers(proxy.orders, "/orders/") == ["spiffe://cluster.local/ns/istio-system/sa/gateway"] * 5
+
+
+def test_the_server_must_be_who_the_destination_expects(proxy):
+    for path in ("/wrong-san/1", "/wrong-sa/1", "/stranger/1", "/plain/1"):
+        status, body = get(proxy, path)
+        assert status == 503, path
+        assert body.endswith(b"reset reason: connection failure"), (path, body)
+    assert not peers(proxy.orders, "/wrong-")
+    assert "SAN mismatch: the server is spiffe://cluster.local/ns/shop/sa/orders" in proxy.logs()
+    assert "certificate verify failed" in proxy.logs()
+
+
+def test_automatic_mtls_follows_the_tls_mode_label(proxy):
+    assert get(proxy, "/auto/1")[0] == 200
+    assert peers(proxy.orders, "/auto/") == ["spiffe://cluster.local/ns/istio-system/sa/gateway"]
+    assert get(proxy, "/auto-plain/1")[0] == 200  # no label: plain text
+    assert get(proxy, "/disabled/1")[0] == 200  # explicit DISABLE wins over the label
+    assert peers(proxy.plain, "/auto-plain/") == [None]
