@@ -17,6 +17,7 @@
 #include "core/strbuf.h"
 #include "http/h1_parse.h"
 #include "lb/outlier.h"
+#include "model/endpoint.h"
 
 struct admin_conn {
     struct loop_watch w;
@@ -66,6 +67,14 @@ clusters_page(struct admin *a, struct strbuf *sb)
             /* Envoy's flag for an endpoint outlier detection has ejected */
             strbuf_printf(sb, "%s::%s:%u::health_flags::%s\n", c->name, ep->address, ep->port,
                           outlier_ejected(c, e) ? "/failed_outlier_check" : "healthy");
+            /* mTLS: the mode, and the identity the last handshake verified */
+            char peer[256];
+            endpoint_peer_get(ep->state, peer, sizeof(peer));
+            strbuf_printf(sb, "%s::%s:%u::tls::%s\n", c->name, ep->address, ep->port,
+                          ep->mtls ? "istio_mutual" : "none");
+            if (ep->mtls && peer[0])
+                strbuf_printf(sb, "%s::%s:%u::peer_identity::%s\n", c->name, ep->address, ep->port,
+                              peer);
             for (size_t l = 0; l < ep->n_labels; l++)
                 strbuf_printf(sb, "%s::%s:%u::label::%s=%s\n", c->name, ep->address, ep->port,
                               ep->label_keys[l], ep->label_vals[l]);

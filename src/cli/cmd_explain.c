@@ -116,12 +116,24 @@ describe_policy(struct out *o, const struct model_cluster *c)
         strbuf_puts(&o->text, "      outlier detection: off\n");
     }
     static const char *const modes[] = {"DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"};
-    if (p->tls && p->tls->mode.set)
-        strbuf_printf(&o->text, "      tls: %s (not enforced by this build: plain text)\n",
-                      modes[p->tls->mode.v & 3]);
-    else
-        strbuf_puts(&o->text,
-                    "      tls: not set (Istio would use automatic mTLS for mesh endpoints)\n");
+    size_t mtls = 0;
+    for (size_t i = 0; i < c->n_endpoints; i++) mtls += c->endpoints[i].mtls;
+    if (p->tls && p->tls->mode.set && p->tls->mode.v != TLS_ISTIO_MUTUAL)
+        strbuf_printf(&o->text, "      tls: %s%s\n", modes[p->tls->mode.v & 3],
+                      p->tls->mode.v == TLS_DISABLE ? " (plain text)"
+                                                    : " (not built yet: plain text)");
+    else if (!p->tls && !mtls)
+        strbuf_puts(&o->text, "      tls: not set, no endpoint labelled "
+                              "security.istio.io/tlsMode=istio: plain text\n");
+    if (mtls) {
+        strbuf_printf(&o->text, "      tls: ISTIO_MUTUAL%s to %zu of %zu endpoint(s), SNI %s, ",
+                      p->tls ? "" : " (automatic, by the tlsMode label)", mtls, c->n_endpoints,
+                      c->tls_sni);
+        if (!c->n_tls_sans) strbuf_puts(&o->text, "any identity the mesh root signed");
+        for (size_t i = 0; i < c->n_tls_sans; i++)
+            strbuf_printf(&o->text, "%s%s", i ? " or " : "the server must be ", c->tls_sans[i]);
+        strbuf_puts(&o->text, "\n");
+    }
 }
 
 static int

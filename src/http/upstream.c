@@ -34,6 +34,9 @@ on_io(struct loop_watch *w, unsigned events)
                     tls_conn_error(u->tls));
         } else if (hs > 0) {
             u->connected = true;
+            if (u->tls)
+                endpoint_peer_set(u->cluster->endpoints[u->endpoint].state,
+                                  tls_conn_peer_uri(u->tls));
             wheel_disarm(&u->wk->loop.wheel, &u->timer);
             if (u->cluster->outlier.split) /* clears local-origin failures */
                 outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);

@@ -51,3 +51,22 @@ pool_state_get(const char *cluster)
     pthread_mutex_unlock(&lock);
     return st;
 }
+
+/* Per new TLS connection, not per request: one lock for every endpoint is enough. */
+static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+endpoint_peer_set(struct endpoint_state *st, const char *id)
+{
+    pthread_mutex_lock(&peer_lock);
+    snprintf(st->peer_id, sizeof(st->peer_id), "%s", id);
+    pthread_mutex_unlock(&peer_lock);
+}
+
+void
+endpoint_peer_get(struct endpoint_state *st, char *out, size_t cap)
+{
+    pthread_mutex_lock(&peer_lock);
+    snprintf(out, cap, "%s", st->peer_id);
+    pthread_mutex_unlock(&peer_lock);
+}

@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct endpoint_state {
@@ -20,6 +21,7 @@ struct endpoint_state {
     _Atomic uint64_t ejected_at_ms, unejected_at_ms; /* 0: never */
     _Atomic uint32_t backoff;                        /* ejection-time multiplier */
     _Atomic uint64_t ejections;                      /* total, for stats */
+    char peer_id[256]; /* the identity its last mTLS handshake verified (endpoint_peer_*) */
 };
 
 /* One pool (cluster) as every worker sees it. */
@@ -35,6 +37,10 @@ struct pool_state {
  * sight. Never NULL: out of memory aborts. Called while building a snapshot. [M] */
 struct endpoint_state *endpoint_state_get(const char *cluster, const char *address, uint16_t port,
                                           uint64_t now_ms);
+
+/* Record / copy out the identity the last mTLS handshake with <st> verified. [A] */
+void endpoint_peer_set(struct endpoint_state *st, const char *id);
+void endpoint_peer_get(struct endpoint_state *st, char *out, size_t cap);
 
 /* The state of pool <cluster>, created on first sight. Never NULL. [M] */
 struct pool_state *pool_state_get(const char *cluster);

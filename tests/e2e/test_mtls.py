@@ -88,7 +88,7 @@ def proxy(meshlet_bin, tmp_path_factory):
     retries: {{attempts: 0}}""" for n in names)))
     with serving(meshlet_bin, d, "---\n".join(docs), [orders, stranger, plain],
                  extra=("--identity", str(d / "gateway"))) as m:
-        m.gw_port, m.orders, m.plain = gw, orders, plain
+        m.gw_port, m.orders, m.plain, m.dir = gw, orders, plain, d
         yield m
 
 
@@ -127,3 +127,30 @@ def test_automatic_mtls_follows_the_tls_mode_label(proxy):
     assert get(proxy, "/auto-plain/1")[0] == 200  # no label: plain text
     assert get(proxy, "/disabled/1")[0] == 200  # explicit DISABLE wins over the label
     assert peers(proxy.plain, "/auto-plain/") == [None]
+
+
+def test_explain_states_the_tls_the_proxy_uses(proxy, meshlet_bin):
+    def explain(path):
+        p = subprocess.run([meshlet_bin, "explain", "-c", str(proxy.dir), "-n", "shop", "GET",
+                            f"http://api.example.com:{proxy.gw_port}{path}"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    assert ("tls: ISTIO_MUTUAL to 1 of 1 endpoint(s), SNI outbound_.9080_._.orders.shop.svc."
+            "cluster.local, the server must be spiffe://cluster.local/ns/shop/sa/orders"
+            in explain("/orders/1"))
+    assert "ISTIO_MUTUAL (automatic, by the tlsMode label)" in explain("/auto/1")
+    assert "tls: DISABLE (plain text)" in explain("/disabled/1")
+    assert "no endpoint labelled security.istio.io/tlsMode=istio: plain text" in explain(
+        "/auto-plain/1")
+
+
+def test_admin_clusters_show_mtls_and_the_verified_peer(proxy):
+    assert get(proxy, "/orders/admin")[0] == 200
+    lines = proxy.admin("/clusters").splitlines()
+    orders = [ln for ln in lines if ln.startswith("outbound|9080||orders.shop.svc.cluster.local::")]
+    assert any(ln.endswith("::tls::istio_mutual") for ln in orders)
+    assert any(ln.endswith("::peer_identity::spiffe://cluster.local/ns/shop/sa/orders")
+               for ln in orders)
+    plain = [ln for ln in lines if ln.startswith("outbound|9080||auto-plain.")]
+    assert any(ln.endswith("::tls::none") for ln in plain)
