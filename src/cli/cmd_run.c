@@ -56,25 +56,61 @@ on_sweep(struct wheel_timer *t)
     if (next != UINT64_MAX) wheel_arm(&sw->loop->wheel, &sw->t, next);
 }
 
+/* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
+static int
+parse_inbound(const char *arg, struct model_inbound *in, char host[256])
+{
+    char *end;
+    unsigned long port = strtoul(arg, &end, 10);
+    if (*end != '=' || !port || port > 65535) return -1;
+    const char *addr = end + 1, *colon = strrchr(addr, ':');
+    if (!colon || colon == addr) return -1;
+    size_t hl = (size_t)(colon - addr);
+    if (addr[0] == '[' && colon[-1] == ']') {
+        addr++;
+        hl -= 2;
+    }
+    unsigned long app_port = strtoul(colon + 1, &end, 10);
+    if (*end || !app_port || app_port > 65535 || hl >= 256) return -1;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    in->port = (uint16_t)port;
+    in->app_address = host;
+    in->app_port = (uint16_t)app_port;
+    return 0;
+}
+
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: meshlet run -c PATH [-c PATH]... [options]\n"
-               "  -c, --config PATH        config files or directories (repeatable)\n"
-               "  -w, --workers N          worker threads (default: number of CPUs)\n"
-               "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
-               "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
-               "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
-               "  -n, --namespace NS       this proxy's namespace (default: default)\n"
-               "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
-               "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
-               "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n");
+    fprintf(f,
+            "usage: meshlet run -c PATH [-c PATH]... [options]\n"
+            "  -c, --config PATH        config files or directories (repeatable)\n"
+            "  -w, --workers N          worker threads (default: number of CPUs)\n"
+            "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
+            "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
+            "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
+            "  -n, --namespace NS       this proxy's namespace (default: default)\n"
+            "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
+            "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
+            "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
+            "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
+            "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
+            "      --label K=V          this workload's labels (PeerAuthentication selectors)\n");
 }
 
 int
 cmd_run(int argc, char **argv)
 {
-    enum { OPT_ADMIN = 256, OPT_LISTEN, OPT_MESH, OPT_GATEWAY, OPT_IDENTITY };
+    enum {
+        OPT_ADMIN = 256,
+        OPT_LISTEN,
+        OPT_MESH,
+        OPT_GATEWAY,
+        OPT_IDENTITY,
+        OPT_INBOUND,
+        OPT_LABEL
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"workers", required_argument, NULL, 'w'},
@@ -84,11 +120,15 @@ cmd_run(int argc, char **argv)
         {"namespace", required_argument, NULL, 'n'},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
         {"identity", required_argument, NULL, OPT_IDENTITY},
+        {"inbound", required_argument, NULL, OPT_INBOUND},
+        {"label", required_argument, NULL, OPT_LABEL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *paths[64], *gateways[64];
-    size_t n_paths = 0, n_gateways = 0;
+    const char *paths[64], *gateways[64], *labels[64];
+    size_t n_paths = 0, n_gateways = 0, n_labels = 0, n_inbounds = 0;
+    struct model_inbound inbounds[16];
+    char inbound_hosts[16][256];
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
@@ -105,6 +145,17 @@ cmd_run(int argc, char **argv)
         case OPT_LISTEN: listen_ip = optarg; break;
         case OPT_MESH: mesh_addr = optarg; break;
         case OPT_IDENTITY: identity_dir = optarg; break;
+        case OPT_LABEL:
+            if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
+            break;
+        case OPT_INBOUND:
+            if (n_inbounds >= 16 ||
+                parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds])) {
+                fprintf(stderr, "meshlet run: --inbound %s: expected PORT=HOST:PORT\n", optarg);
+                return CLI_USAGE;
+            }
+            n_inbounds++;
+            break;
         case OPT_GATEWAY:
             if (n_gateways < 64) gateways[n_gateways++] = optarg;
             break;
@@ -161,6 +212,10 @@ cmd_run(int argc, char **argv)
     struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
     mopt.prepare_cluster = lb_prepare_cluster;
     if (identity) mopt.trust_domain = tls_identity_trust_domain(identity);
+    mopt.inbounds = inbounds;
+    mopt.n_inbounds = n_inbounds;
+    mopt.labels = labels;
+    mopt.n_labels = n_labels;
     mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
                          ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
                          : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);
@@ -195,6 +250,15 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: %s\n", err);
         tls_identity_free(identity);
         return CLI_ERRORS;
+    }
+    /* A STRICT inbound port cannot work without a certificate to serve. */
+    for (size_t i = 0; !identity && i < snap->n_listeners; i++) {
+        if (snap->listeners[i].inbound && snap->listeners[i].peer_mode == MODEL_PEER_STRICT) {
+            fprintf(stderr, "meshlet run: %s is STRICT (PeerAuthentication) and needs --identity\n",
+                    snap->listeners[i].name);
+            model_release(snap);
+            return CLI_USAGE;
+        }
     }
     /* mTLS endpoints without an identity to present would all fail: say so now. */
     for (size_t i = 0; !identity && i < snap->n_clusters; i++) {

@@ -23,6 +23,7 @@
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
+#include "tls/conn.h"
 #include "model/route.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
@@ -52,6 +53,17 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->wk = wk;
     c->ml = ml;
     c->in_ready = true;
+    /* An inbound listener enforces its PeerAuthentication mode (§6.3). */
+    if (ml->inbound && ml->peer_mode == MODEL_PEER_STRICT)
+        c->xport = H1_XP_HANDSHAKE;
+    else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && wk->opt->identity)
+        c->xport = H1_XP_SNIFF;
+    if (c->xport == H1_XP_HANDSHAKE &&
+        (!wk->opt->identity || !(c->tls = tls_conn_server(wk->opt->identity, fd)))) {
+        free(c);
+        close(fd);
+        return;
+    }
     c->peer_family = (uint8_t)peer->ss_family;
     if (peer->ss_family == AF_INET6) {
         memcpy(c->peer, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
@@ -209,6 +221,8 @@ h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
     exchange_put(c);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
     loop_kill(&wk->loop, &c->w);
     if (c->prev)
         c->prev->next = c->next;
@@ -1070,17 +1084,84 @@ upstream_io(struct h1_conn *c)
     return progress;
 }
 
+/* Read from the client into c->in: as h1_read_some, through TLS when the connection is. */
+static int
+conn_recv(struct h1_conn *c)
+{
+    if (!c->tls) return h1_read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
+    struct buf *b = &c->in;
+    if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0;
+    ssize_t n = tls_conn_read(c->tls, b->data + b->wr, b->cap - b->wr);
+    if (n > 0) {
+        b->wr += (size_t)n; /* a record at a time: drained only at -EAGAIN */
+        return 1;
+    }
+    c->in_ready = false;
+    if (n == 0) {
+        c->in_eof = true;
+        return 1;
+    }
+    return n == -EAGAIN ? 0 : -1;
+}
+
+static ssize_t
+conn_send_tls(struct h1_conn *c)
+{
+    ssize_t n = tls_conn_write(c->tls, buf_head(&c->out), buf_len(&c->out));
+    if (n > 0) buf_consume(&c->out, (size_t)n);
+    return n;
+}
+
+/* Before HTTP on an inbound connection: tell TLS from plain text (PERMISSIVE), then finish
+ * the mTLS handshake. true when HTTP may flow; false to wait for the socket, or when the
+ * connection was closed (a STRICT listener refuses anything that is not mesh mTLS). */
+static bool
+conn_secured(struct h1_conn *c)
+{
+    if (c->xport == H1_XP_SNIFF) {
+        unsigned char first;
+        ssize_t n = recv(c->w.fd, &first, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+        if (n <= 0) {
+            h1_conn_close(c);
+            return false;
+        }
+        c->xport = first == 0x16 ? H1_XP_HANDSHAKE : H1_XP_PLAIN; /* a TLS handshake record */
+        if (c->xport == H1_XP_HANDSHAKE &&
+            !(c->tls = tls_conn_server(c->wk->opt->identity, c->w.fd))) {
+            h1_conn_close(c);
+            return false;
+        }
+    }
+    if (c->xport == H1_XP_HANDSHAKE) {
+        int hs = tls_conn_handshake(c->tls);
+        if (hs == 0) return false;
+        if (hs < 0) {
+            fprintf(stderr, "meshlet: %s: TLS handshake refused: %s\n", c->ml->name,
+                    tls_conn_error(c->tls));
+            h1_conn_close(c);
+            return false;
+        }
+        c->xport = H1_XP_TLS;
+    }
+    return true;
+}
+
 void
 h1_conn_pump(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
     const struct h1_limits *lim = &wk->opt->limits;
+    if (c->xport == H1_XP_SNIFF || c->xport == H1_XP_HANDSHAKE) {
+        if (!conn_secured(c)) return;
+        c->in_ready = true;
+    }
     for (int guard = 0; guard < 1000; guard++) {
         bool progress = false;
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
             h1_buf_ensure(wk, &c->in);
-            int r = h1_read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
+            int r = conn_recv(c);
             if (r < 0) {
                 h1_conn_close(c);
                 return;
@@ -1124,7 +1205,7 @@ h1_conn_pump(struct h1_conn *c)
         }
         /* Write to the client. */
         if (!buf_empty(&c->out)) {
-            ssize_t n = buf_write_fd(&c->out, c->w.fd);
+            ssize_t n = c->tls ? conn_send_tls(c) : buf_write_fd(&c->out, c->w.fd);
             if (n > 0) {
                 progress = true;
             } else if (n != -EAGAIN) {

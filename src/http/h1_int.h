@@ -101,9 +101,16 @@ struct h1_conn {
     struct loop_watch w;
     struct worker *wk;               /* borrowed */
     const struct model_listener *ml; /* borrowed: the listener it arrived on */
-    struct buf in, out;              /* storage released while empty */
-    struct h1_exchange *ex;          /* the current exchange, or NULL */
-    uint8_t peer[16];                /* client address (IPv4 in the first 4 bytes) */
+    struct tls_conn *tls;            /* mTLS on an inbound listener; NULL: plain text */
+    enum {
+        H1_XP_PLAIN,     /* plain text */
+        H1_XP_SNIFF,     /* PERMISSIVE: the first byte tells TLS from plain text */
+        H1_XP_HANDSHAKE, /* TLS handshake in progress */
+        H1_XP_TLS,       /* mutual TLS established */
+    } xport;
+    struct buf in, out;     /* storage released while empty */
+    struct h1_exchange *ex; /* the current exchange, or NULL */
+    uint8_t peer[16];       /* client address (IPv4 in the first 4 bytes) */
     uint8_t peer_family;
     uint16_t peer_port;
     bool in_ready, in_eof;

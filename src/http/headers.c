@@ -10,6 +10,7 @@
 
 #include "http/h1_int.h"
 #include "model/route.h"
+#include "tls/conn.h"
 
 /* The header names this file treats specially, told apart by length first: every header of
  * every request and response goes through here. */
@@ -25,6 +26,7 @@ enum hname {
     H_REQUEST_ID,
     H_ORIGINAL_PATH,
     H_CONTENT_LENGTH, /* also H_HOP for forwarding */
+    H_XFCC,
 };
 
 static enum hname
@@ -45,6 +47,7 @@ classify(struct slice n)
                : slice_ieq(n, "x-forwarded-proto") ? H_XFP
                                                    : H_OTHER;
     case 21: return slice_ieq(n, "x-envoy-original-path") ? H_ORIGINAL_PATH : H_OTHER;
+    case 23: return slice_ieq(n, "x-forwarded-client-cert") ? H_XFCC : H_OTHER;
     default: return H_OTHER;
     }
 }
@@ -247,6 +250,9 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         if (r->expect_continue && k == H_EXPECT) continue; /* answered by us */
         if (ops && replaced(n, rq_route, rq_dest)) continue;
         if (rw && k == H_ORIGINAL_PATH) continue; /* ours replaces it */
+        if (k == H_XFCC && c->ml->inbound)
+            continue; /* only the sidecar's own (Envoy's
+                       * SANITIZE_SET): never a client's */
         if (k == H_XFF) {
             xff = &h->headers[i]; /* rewritten below with the client address appended */
             continue;
@@ -263,7 +269,13 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     if (!rc && xff) rc = put(out, ", ", 2);
     if (!rc) rc = put(out, ip, strlen(ip));
     if (!rc) rc = put(out, "\r\n", 2);
-    if (!rc && !have_xfp) rc = put(out, "x-forwarded-proto: http\r\n", 25);
+    if (!rc && !have_xfp)
+        rc = c->tls ? put(out, "x-forwarded-proto: https\r\n", 26)
+                    : put(out, "x-forwarded-proto: http\r\n", 25);
+    if (!rc && c->tls && c->xport == H1_XP_TLS) {
+        const char *xfcc = tls_conn_xfcc(c->tls);
+        rc = put_header(out, SLICE_LIT("x-forwarded-client-cert"), slice_make(xfcc, strlen(xfcc)));
+    }
     if (!rc && !have_rid) {
         rc = put(out, "x-request-id: ", 14);
         if (!rc) rc = put(out, request_id, 36); /* a UUID */

@@ -1052,6 +1052,128 @@ build_mesh(struct build *b, size_t *cap)
     add_default_routes(b, l);
 }
 
+/* Does selector <sel> match this workload's labels (--label k=v)? An empty one does not. */
+static bool
+selects_me(const struct workload_selector *sel, const struct model_options *opt)
+{
+    if (!sel || !sel->match_labels.len) return false;
+    for (size_t i = 0; i < sel->match_labels.len; i++) {
+        bool found = false;
+        size_t kl = strlen(sel->match_labels.keys[i]);
+        for (size_t j = 0; j < opt->n_labels && !found; j++)
+            found = !strncmp(opt->labels[j], sel->match_labels.keys[i], kl) &&
+                    opt->labels[j][kl] == '=' &&
+                    !strcmp(opt->labels[j] + kl + 1, sel->match_labels.vals[i]);
+        if (!found) return false;
+    }
+    return true;
+}
+
+static enum model_peer_mode
+peer_mode(int v, enum model_peer_mode inherited)
+{
+    return v == MTLS_STRICT       ? MODEL_PEER_STRICT
+           : v == MTLS_DISABLE    ? MODEL_PEER_DISABLE
+           : v == MTLS_PERMISSIVE ? MODEL_PEER_PERMISSIVE
+                                  : inherited;
+}
+
+/* Istio's ComposePeerAuthentication (§6.2) for workload port <port> of this proxy: the
+ * oldest mesh-wide policy, then the namespace's, then the oldest selecting this workload,
+ * then its portLevelMtls entry. Without any: PERMISSIVE. */
+static enum model_peer_mode
+compose_peer_mode(struct build *b, uint16_t port)
+{
+    const struct model_options *opt = b->opt;
+    const char *root = opt->root_namespace ? opt->root_namespace : "istio-system";
+    const char *ns = opt->ns ? opt->ns : "default";
+    const struct peer_authentication *mesh = NULL, *nsw = NULL, *wl = NULL;
+    for (size_t i = 0; i < b->set->len; i++) { /* load order: oldest first */
+        const struct resource *r = b->set->items[i];
+        if (r->kind != KIND_PEER_AUTHENTICATION || !r->spec.pa) continue;
+        const struct peer_authentication *pa = r->spec.pa;
+        bool selector = pa->selector && pa->selector->match_labels.len;
+        if (!selector && !strcmp(r->ns, root) && !mesh) mesh = pa;
+        if (!selector && !strcmp(r->ns, ns) && strcmp(ns, root) && !nsw) nsw = pa;
+        if (selector && !strcmp(r->ns, ns) && strcmp(ns, root) && !wl &&
+            selects_me(pa->selector, opt))
+            wl = pa;
+    }
+    enum model_peer_mode m = MODEL_PEER_PERMISSIVE;
+    if (mesh && mesh->mtls) m = peer_mode(mesh->mtls->mode.v, m);
+    if (nsw && nsw->mtls) m = peer_mode(nsw->mtls->mode.v, m);
+    if (wl && wl->mtls) m = peer_mode(wl->mtls->mode.v, m);
+    for (size_t i = 0; wl && i < wl->port_level_mtls_len; i++)
+        if ((uint16_t)strtoul(wl->port_level_mtls_keys[i], NULL, 10) == port)
+            m = peer_mode(wl->port_level_mtls[i].mode.v, m);
+    return m;
+}
+
+/* The pool inbound|<port>|| of an inbound listener: the app, one endpoint. */
+static struct model_cluster *
+inbound_cluster(struct build *b, const struct model_inbound *in)
+{
+    struct arena *a = &b->s->arena;
+    struct model_cluster *c = arena_alloc(a, sizeof(*c));
+    c->name = arena_printf(a, "inbound|%u||", in->port);
+    c->host = arena_printf(a, "%s:%u", in->app_address, in->app_port);
+    c->subset = "";
+    c->port = in->port;
+    c->endpoints = arena_alloc(a, sizeof(*c->endpoints));
+    struct model_endpoint *ep = &c->endpoints[0];
+    if (!resolve(ep, in->app_address, in->app_port, b->opt->numeric_only)) {
+        fail(b, "inbound app address %s does not resolve", in->app_address);
+        return NULL;
+    }
+    ep->address = arena_strdup(a, in->app_address);
+    ep->port = in->app_port;
+    ep->weight = 1;
+    ep->state = endpoint_state_get(c->name, ep->address, ep->port, now_ms());
+    c->n_endpoints = 1;
+    c->equal_weights = true;
+    compile_limits(c);
+    c->state = pool_state_get(c->name);
+    if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
+    c->index = b->s->n_clusters;
+    xgrow((void **)&b->s->clusters, &b->cap_clusters, b->s->n_clusters + 1, sizeof(void *));
+    b->s->clusters[b->s->n_clusters++] = c;
+    return c;
+}
+
+/* Inbound listeners (a sidecar in front of its app): every request to the app's pool, as
+ * Istio's inbound route does; no retries (they are the caller's side). */
+static void
+build_inbounds(struct build *b, size_t *cap)
+{
+    struct arena *a = &b->s->arena;
+    for (size_t i = 0; i < b->opt->n_inbounds; i++) {
+        const struct model_inbound *in = &b->opt->inbounds[i];
+        struct model_listener *l =
+            listener_for_port(b, cap, in->port, arena_printf(a, "inbound %u", in->port), false);
+        l->inbound = true;
+        l->peer_mode = compose_peer_mode(b, in->port);
+        struct model_cluster *c = inbound_cluster(b, in);
+        if (!c) return;
+        struct model_vhost *vh = vhost_get(b, l, "*");
+        struct model_route *rt = arena_alloc(a, sizeof(*rt));
+        rt->name = "inbound";
+        rt->vs = "";
+        rt->action = MODEL_ROUTE;
+        compile_retries(NULL, rt);
+        rt->retry_attempts = 0;
+        rt->dests = arena_alloc(a, sizeof(*rt->dests));
+        rt->dests[0].cluster = c;
+        rt->dests[0].host = c->host;
+        rt->dests[0].subset = "";
+        rt->dests[0].weight = 1;
+        rt->n_dests = 1;
+        rt->total_weight = 1;
+        rt->split_offset = b->s->n_split_slots++;
+        vh->routes = rt;
+        vh->n_routes = 1;
+    }
+}
+
 struct snapshot *
 model_build(const struct resource_set *set, const struct model_options *opt, char *err,
             size_t err_len)
@@ -1069,6 +1191,7 @@ model_build(const struct resource_set *set, const struct model_options *opt, cha
     size_t cap = 0;
     build_gateways(&b, &cap);
     if (opt->mesh_port) build_mesh(&b, &cap);
+    build_inbounds(&b, &cap);
     hmap_fini(&b.services);
     hmap_fini(&b.drs);
     free(b.wild);

@@ -225,14 +225,19 @@ struct model_vhost {
     struct model_vhost *next; /* the listener's next virtual host (admin, explain) */
 };
 
+/* PeerAuthentication's effective mode on an inbound port (spec §6.2). */
+enum model_peer_mode { MODEL_PEER_PERMISSIVE, MODEL_PEER_STRICT, MODEL_PEER_DISABLE };
+
 struct model_listener {
-    const char *name; /* "gateway ns/name server <n>" or "mesh" */
+    const char *name; /* "gateway ns/name server <n>", "mesh" or "inbound <port>" */
     uint16_t port;
     bool mesh;
-    struct hmap exact;          /* host -> struct model_vhost */
-    struct hmap wildcard;       /* "*.suffix" -> struct model_vhost */
-    struct model_vhost *any;    /* "*", or NULL */
-    struct model_vhost *vhosts; /* every virtual host once (aliases point into it) */
+    bool inbound;                   /* a sidecar's inbound listener in front of the app */
+    enum model_peer_mode peer_mode; /* inbound: who may connect */
+    struct hmap exact;              /* host -> struct model_vhost */
+    struct hmap wildcard;           /* "*.suffix" -> struct model_vhost */
+    struct model_vhost *any;        /* "*", or NULL */
+    struct model_vhost *vhosts;     /* every virtual host once (aliases point into it) */
 };
 
 struct snapshot {
@@ -249,6 +254,13 @@ struct snapshot {
     size_t n_regexes, cap_regexes;
 };
 
+/* `meshlet run --inbound PORT=APP_ADDR`: a listener in front of the local app. */
+struct model_inbound {
+    uint16_t port;           /* the workload port the listener serves */
+    const char *app_address; /* IP literal or name */
+    uint16_t app_port;
+};
+
 struct model_options {
     const char *const *gateways; /* "ns/name" of the Gateways to serve; NULL: all */
     size_t n_gateways;
@@ -259,6 +271,11 @@ struct model_options {
     void (*prepare_cluster)(struct model_cluster *c, struct arena *a);
     bool numeric_only;        /* endpoint addresses must be IP literals: no DNS (fuzzing) */
     const char *trust_domain; /* of the SPIFFE IDs expected from servers; NULL: cluster.local */
+    const struct model_inbound *inbounds;
+    size_t n_inbounds;
+    const char *const *labels; /* this workload's labels, "k=v" (PeerAuthentication selectors) */
+    size_t n_labels;
+    const char *root_namespace; /* mesh-wide PeerAuthentication; NULL: istio-system */
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>

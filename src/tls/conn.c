@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 
 struct tls_conn {
     SSL *ssl;
+    const struct tls_identity *id;
+    bool server;
+    char *xfcc; /* server side, built once the handshake is done */
     const char *const *sans;
     size_t n_sans;
     char error[640];
@@ -34,8 +38,25 @@ tls_conn_client(const struct tls_identity *id, int fd, const char *sni, const ch
     }
     if (sni && *sni) SSL_set_tlsext_host_name(t->ssl, sni);
     SSL_set_connect_state(t->ssl);
+    t->id = id;
     t->sans = sans;
     t->n_sans = n_sans;
+    return t;
+}
+
+struct tls_conn *
+tls_conn_server(const struct tls_identity *id, int fd)
+{
+    struct tls_conn *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->ssl = SSL_new(tls_identity_server_ctx(id));
+    if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
+        tls_conn_free(t);
+        return NULL;
+    }
+    SSL_set_accept_state(t->ssl);
+    t->id = id;
+    t->server = true;
     return t;
 }
 
@@ -44,7 +65,32 @@ tls_conn_free(struct tls_conn *t)
 {
     if (!t) return;
     SSL_free(t->ssl); /* no close_notify: the socket is closed by its owner */
+    free(t->xfcc);
     free(t);
+}
+
+/* Envoy's XFCC for a sidecar: By (us), Hash (SHA-256 of the client's DER certificate, hex),
+ * Subject (empty for workload certificates), URI (the client's SPIFFE ID). */
+static void
+build_xfcc(struct tls_conn *t)
+{
+    X509 *peer = SSL_get0_peer_certificate(t->ssl);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char hash[2 * EVP_MAX_MD_SIZE + 1] = "";
+    if (peer && X509_digest(peer, EVP_sha256(), md, &n))
+        for (unsigned int i = 0; i < n; i++) snprintf(hash + 2 * i, 3, "%02x", md[i]);
+    size_t len = strlen(tls_identity_spiffe(t->id)) + strlen(hash) + strlen(t->peer_uri) + 64;
+    t->xfcc = malloc(len);
+    if (t->xfcc)
+        snprintf(t->xfcc, len, "By=%s;Hash=%s;Subject=\"\";URI=%s", tls_identity_spiffe(t->id),
+                 hash, t->peer_uri);
+}
+
+const char *
+tls_conn_xfcc(const struct tls_conn *t)
+{
+    return t->xfcc ? t->xfcc : "";
 }
 
 /* Does the peer certificate carry one of the expected SANs (URI or DNS, exact)? Also
@@ -98,6 +144,11 @@ tls_conn_handshake(struct tls_conn *t)
     ERR_clear_error();
     int rc = SSL_do_handshake(t->ssl);
     if (rc == 1) {
+        if (t->server) {    /* the chain was verified; any mesh identity may call */
+            san_matches(t); /* records the client's URI SAN */
+            build_xfcc(t);
+            return 1;
+        }
         if (san_matches(t)) return 1;
         snprintf(t->error, sizeof(t->error), "SAN mismatch: the server is %s",
                  t->peer_uri[0] ? t->peer_uri : "no URI SAN");

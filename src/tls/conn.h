@@ -17,8 +17,9 @@ struct tls_identity;
 struct tls_identity *tls_identity_load(const char *dir, char *err, size_t err_len);
 void tls_identity_free(struct tls_identity *id);
 
-/* Its client SSL_CTX (ctx.c), for conn.c. */
+/* Its client and server SSL_CTX (ctx.c), for conn.c. */
 struct ssl_ctx_st *tls_identity_client_ctx(const struct tls_identity *id);
+struct ssl_ctx_st *tls_identity_server_ctx(const struct tls_identity *id);
 
 /* The SPIFFE ID in its certificate ("" when it has none) and that ID's trust domain. */
 const char *tls_identity_spiffe(const struct tls_identity *id);
@@ -33,6 +34,14 @@ struct tls_conn;
 struct tls_conn *tls_conn_client(const struct tls_identity *id, int fd, const char *sni,
                                  const char *const *sans, size_t n_sans);
 void tls_conn_free(struct tls_conn *t);
+
+/* A server connection on accepted socket <fd> (an inbound sidecar listener): the client must
+ * present a certificate that chains to the mesh root (mutual TLS). */
+struct tls_conn *tls_conn_server(const struct tls_identity *id, int fd);
+
+/* Server side, after the handshake: the x-forwarded-client-cert value Envoy's sidecar sets,
+ * By=<our SPIFFE ID>;Hash=<SHA-256 of the client certificate>;Subject="";URI=<its ID>. */
+const char *tls_conn_xfcc(const struct tls_conn *t);
 
 /* Advance the handshake: 1 done (and the peer verified), 0 waiting for the socket, -1
  * failed (tls_conn_error says why). */

@@ -12,7 +12,7 @@
 #include "tls/conn.h"
 
 struct tls_identity {
-    SSL_CTX *client;
+    SSL_CTX *client, *server;
     char spiffe[1024];
     char trust_domain[256];
 };
@@ -75,6 +75,19 @@ tls_identity_load(const char *dir, char *err, size_t err_len)
     static const unsigned char alpn[] = "\x14istio-peer-exchange\x05istio";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
     spiffe_of(SSL_CTX_get0_certificate(ctx), id->spiffe, sizeof(id->spiffe));
+    /* The server side (inbound sidecar): the same certificate, a client certificate from
+     * the mesh root required. */
+    SSL_CTX *srv = id->server = SSL_CTX_new(TLS_server_method());
+    if (!srv) return fail(id, err, err_len, "cannot create a TLS context for", dir);
+    SSL_CTX_set_min_proto_version(srv, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(srv, chain) != 1 ||
+        SSL_CTX_use_PrivateKey_file(srv, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_load_verify_locations(srv, root, NULL) != 1)
+        return fail(id, err, err_len, "cannot load the server certificate from", dir);
+    SSL_CTX_set_verify(srv, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_mode(srv, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_id_context(srv, (const unsigned char *)"meshlet", 7);
     const char *td = id->spiffe[0] ? id->spiffe + 9 : "cluster.local";
     size_t n = strcspn(td, "/");
     if (n >= sizeof(id->trust_domain)) n = sizeof(id->trust_domain) - 1;
@@ -88,6 +101,7 @@ tls_identity_free(struct tls_identity *id)
 {
     if (!id) return;
     SSL_CTX_free(id->client);
+    SSL_CTX_free(id->server);
     free(id);
 }
 
@@ -95,6 +109,12 @@ struct ssl_ctx_st *
 tls_identity_client_ctx(const struct tls_identity *id)
 {
     return id->client;
+}
+
+struct ssl_ctx_st *
+tls_identity_server_ctx(const struct tls_identity *id)
+{
+    return id->server;
 }
 
 const char *

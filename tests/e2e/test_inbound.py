@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Inbound sidecars (issue 6, spec §6.2-6.3): `meshlet run --inbound PORT=APP` in front of
+an app, with the PeerAuthentication mode composed for this workload. STRICT refuses
+anything that is not mTLS from the mesh (plain text, another CA's certificate, an expired
+one); PERMISSIVE serves both, telling TLS from plain text by the first byte; a port-level
+DISABLE serves plain text. The app gets Envoy's x-forwarded-client-cert for mTLS requests
+and never a client's own. End to end: a gateway meshlet reaches the STRICT sidecar over
+ISTIO_MUTUAL."""
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from backend import Backend
+from configs import edge_routes, gateway
+from meshlet_proc import Meshlet, free_port
+
+GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/gateway"
+ORDERS_ID = "spiffe://cluster.local/ns/shop/sa/orders"
+
+
+def ca(meshlet_bin, *args):
+    p = subprocess.run([meshlet_bin, "ca", *args], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+
+
+def peer_auth(name, ns, spec):
+    return f"""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {spec}
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(meshlet_bin, tmp_path_factory):
+    d = tmp_path_factory.mktemp("inbound")
+    ca(meshlet_bin, "init", "--dir", str(d / "ca"))
+    ca(meshlet_bin, "init", "--dir", str(d / "other-ca"))
+    for sa, ns, root in (("orders", "shop", "ca"), ("gateway", "istio-system", "ca"),
+                         ("stranger", "shop", "other-ca")):
+        ca(meshlet_bin, "issue", "--dir", str(d / root), "--ns", ns, "--sa", sa,
+           "--out", str(d / sa))
+    ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "shop", "--sa", "late",
+       "--out", str(d / "late"), "--ttl", "1s")
+    app = Backend("app").start()
+    sidecars = {}
+    configs = {
+        "strict": peer_auth("default", "istio-system", "{mtls: {mode: STRICT}}"),
+        "permissive": peer_auth("default", "shop", "{mtls: {mode: PERMISSIVE}}"),
+        "port-disable": None,  # written below: it needs its own port number
+    }
+    procs = []
+    for name, pa in configs.items():
+        port = free_port()
+        if pa is None:
+            pa = peer_auth("default", "shop", "{mtls: {mode: STRICT}}") + "---\n" + peer_auth(
+                "orders", "shop", f"{{selector: {{matchLabels: {{app: orders}}}}, "
+                                  f"portLevelMtls: {{{port}: {{mode: DISABLE}}}}}}")
+        (d / name).mkdir()
+        (d / name / "pa.yaml").write_text(pa)
+        m = Meshlet(meshlet_bin, d / name, extra=(
+            "--namespace", "shop", "--identity", str(d / "orders"), "--label", "app=orders",
+            "--inbound", f"{port}=127.0.0.1:{app.port}")).start()
+        procs.append(m)
+        sidecars[name] = port
+    # A gateway meshlet that reaches the STRICT sidecar with ISTIO_MUTUAL.
+    gw = free_port()
+    (d / "edge").mkdir()
+    (d / "edge" / "c.yaml").write_text("---\n".join([
+        gateway(gw),
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: orders, namespace: shop}}
+spec:
+  hosts: [orders.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {sidecars['strict']}}}, serviceAccount: orders}}
+""",
+        """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders, namespace: shop}
+spec:
+  host: orders
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+""",
+        edge_routes("edge", """\
+  - route: [{destination: {host: orders}}]
+"""),
+    ]))
+    edge = Meshlet(meshlet_bin, d / "edge", extra=(
+        "--namespace", "istio-system", "--identity", str(d / "gateway"))).start()
+    procs.append(edge)
+    try:
+        yield {"dir": d, "app": app, "sidecars": sidecars, "edge": gw, "procs": procs}
+    finally:
+        codes = [p.stop() for p in procs]
+        app.stop()
+        assert codes == [0] * len(procs), [p.logs() for p in procs]
+
+
+def tls_client(mesh, who):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False  # SPIFFE identities are URI SANs, not host names
+    ctx.load_verify_locations(str(mesh["dir"] / "ca" / "root-cert.pem"))
+    ctx.load_cert_chain(str(mesh["dir"] / who / "cert-chain.pem"),
+                        str(mesh["dir"] / who / "key.pem"))
+    return ctx
+
+
+def request(port, path, ctx=None, headers=None):
+    c = (http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5) if ctx
+         else http.client.HTTPConnection("127.0.0.1", port, timeout=5))
+    c.request("GET", path, headers={"Host": "orders", **(headers or {})})
+    r = c.getresponse()
+    out = r.status, json.loads(r.read())
+    c.close()
+    return out
+
+
+def refused(port, path, ctx=None):
+    try:
+        request(port, path, ctx)
+    except (OSError, http.client.HTTPException, ssl.SSLError):
+        return True
+    return False
+
+
+def test_gateway_to_strict_sidecar_over_istio_mutual(mesh):
+    c = http.client.HTTPConnection("127.0.0.1", mesh["edge"], timeout=5)
+    c.request("GET", "/orders/1", headers={"Host": "api.example.com",
+                                           "x-forwarded-client-cert": "By=forged"})
+    r = c.getresponse()
+    body = json.loads(r.read())
+    assert r.status == 200
+    xfcc = body["headers"]["x-forwarded-client-cert"]
+    assert xfcc.startswith(f"By={ORDERS_ID};Hash=")
+    assert xfcc.endswith(f';Subject="";URI={GATEWAY_ID}')
+    assert len(xfcc.split(";")[1]) == len("Hash=") + 64  # SHA-256, hex
+    # The gateway's client spoke plain HTTP: the sidecar keeps what the gateway set.
+    assert body["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_strict_refuses_what_is_not_mesh_mtls(mesh):
+    port = mesh["sidecars"]["strict"]
+    assert refused(port, "/strict/plain")
+    assert refused(port, "/strict/stranger", tls_client(mesh, "stranger"))
+    time.sleep(1.5)  # the "late" certificate (1 s) has expired
+    assert refused(port, "/strict/expired", tls_client(mesh, "late"))
+    assert not [h for h in mesh["app"].hits if h.startswith("/strict/")]
+    # The same port serves a mesh client.
+    status, body = request(port, "/strict/ok", tls_client(mesh, "gateway"))
+    assert status == 200 and body["headers"]["x-forwarded-client-cert"].endswith(GATEWAY_ID)
+
+
+def test_permissive_serves_both_and_strips_forged_xfcc(mesh):
+    port = mesh["sidecars"]["permissive"]
+    status, body = request(port, "/permissive/plain",
+                           headers={"x-forwarded-client-cert": "By=x;URI=spiffe://evil"})
+    assert status == 200 and "x-forwarded-client-cert" not in body["headers"]
+    assert body["headers"]["x-forwarded-proto"] == "http"
+    status, body = request(port, "/permissive/mtls", tls_client(mesh, "gateway"))
+    assert status == 200 and body["headers"]["x-forwarded-client-cert"].endswith(GATEWAY_ID)
+    assert body["headers"]["x-forwarded-proto"] == "https"
+
+
+def test_port_level_disable_serves_plain_text(mesh):
+    status, _ = request(mesh["sidecars"]["port-disable"], "/port/plain")
+    assert status == 200
+
+
+def test_a_strict_inbound_needs_an_identity(meshlet_bin, tmp_path):
+    (tmp_path / "pa.yaml").write_text(peer_auth("default", "istio-system",
+                                                "{mtls: {mode: STRICT}}"))
+    p = subprocess.run([meshlet_bin, "run", "-c", str(tmp_path), "--admin",
+                        f"127.0.0.1:{free_port()}", "--inbound", f"{free_port()}=127.0.0.1:1"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2 and "is STRICT (PeerAuthentication) and needs --identity" in p.stderr
