@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make run`: the demo canary. Starts the demo backends the ServiceEntry in
-# examples/canary/ names (v1 on 19081 and 19082, v2 on 19083), then meshlet in the
-# foreground. Ctrl-C stops meshlet, and the backends with it.
+# `make run`: the demo canary, mutual TLS included. A mesh CA and workload certificates
+# under build/demo/; three demo backends (v1, v1, v2) each behind a meshlet inbound sidecar
+# in STRICT mode on the ports the ServiceEntry in examples/canary/ names (19081, 19082,
+# 19083); then the gateway meshlet in the foreground, reaching them over ISTIO_MUTUAL.
+# Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,25 +14,43 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 ./meshlet check examples/canary/
+D=build/demo
+mkdir -p "$D"
+[ -f "$D/ca/root-key.pem" ] || ./meshlet ca init --dir "$D/ca" >/dev/null
+./meshlet ca issue --dir "$D/ca" --ns prod --sa orders --out "$D/orders" >/dev/null
+./meshlet ca issue --dir "$D/ca" --ns istio-system --sa istio-ingressgateway-service-account \
+    --out "$D/gateway" >/dev/null
+
+i=0
 for spec in 19081:v1 19082:v1 19083:v2; do
-    build/backend --listen "127.0.0.1:${spec%%:*}" --name "${spec##*:}" &
+    port=${spec%%:*} version=${spec##*:} app=$((port + 10000))
+    build/backend --listen "127.0.0.1:$app" --name "$version" &
     pids+=($!)
+    # The workload's sidecar: only its inbound listener matters (PeerAuthentication STRICT).
+    ./meshlet run -c examples/canary/peer-authentication.yaml --namespace prod --workers 1 \
+        --identity "$D/orders" --label app=orders --label "version=$version" \
+        --inbound "$port=127.0.0.1:$app" --listen-address 127.0.0.1 \
+        --admin "127.0.0.1:$((15100 + i))" --mesh-listen "127.0.0.1:$((15200 + i))" \
+        2>"$D/sidecar-$port.log" &
+    pids+=($!)
+    i=$((i + 1))
 done
 
 cat <<MSG
 
-meshlet demo canary: 90% of api.example.com/orders to v1, 10% to v2 (x-canary: true pins v2).
+meshlet demo canary: 90% of api.example.com/orders to v1, 10% to v2 (x-canary: true pins v2),
+over mutual TLS: the gateway presents spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account,
+each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/orders.
 
   curl -s -H 'Host: api.example.com' http://127.0.0.1:8080/orders/1
   for i in \$(seq 100); do curl -s -H 'Host: api.example.com' http://127.0.0.1:8080/orders/\$i; done | grep -c '"v2"'
   curl -s -H 'Host: api.example.com' -H 'x-canary: true' http://127.0.0.1:8080/orders/1
-  curl -s http://127.0.0.1:15000/clusters      # admin: endpoints and labels
-  curl -s http://127.0.0.1:15000/stats
+  curl -s http://127.0.0.1:15000/clusters      # endpoints, labels, tls::istio_mutual, peer_identity
+  curl -s http://127.0.0.1:19081/orders/1      # plain text to a STRICT sidecar: refused
+  ./meshlet explain -c examples/canary/ GET http://api.example.com:8080/orders/1
 
-Not yet: mutual TLS to the backends (issue 6); the DestinationRule's ISTIO_MUTUAL is
-checked but connections are plain text for now. Shift the weights in
-examples/canary/virtual-service.yaml and restart to move traffic (hot reload: issue 7).
-Ctrl-C stops everything.
+Shift the weights in examples/canary/virtual-service.yaml and restart to move traffic (hot
+reload: issue 7). Ctrl-C stops everything.
 
 MSG
-./meshlet run -c examples/canary/ --listen-address 127.0.0.1
+./meshlet run -c examples/canary/ --listen-address 127.0.0.1 --identity "$D/gateway"
