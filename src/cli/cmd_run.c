@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -78,6 +79,59 @@ parse_inbound(const char *arg, struct model_inbound *in, char host[256])
     in->app_address = host;
     in->app_port = (uint16_t)app_port;
     return 0;
+}
+
+/* Certificate rotation: the identity files are checked every second; when they changed and
+ * load (a key that does not match its certificate yet means a rotation half done: retried),
+ * new connections take the new identity. Old ones stay alive until exit: open connections
+ * still use them. */
+struct run_identity {
+    struct wheel_timer t;
+    struct loop *loop;
+    struct proxy_options *popt;
+    const char *dir;
+    struct stat chain, key;
+    struct tls_identity *old[64];
+    size_t n_old;
+};
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void
+identity_stat(const char *dir, struct stat *chain, struct stat *key)
+{
+    char path[4096];
+    memset(chain, 0, sizeof(*chain));
+    memset(key, 0, sizeof(*key));
+    snprintf(path, sizeof(path), "%s/cert-chain.pem", dir);
+    stat(path, chain);
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
+    stat(path, key);
+}
+
+static void
+on_identity_check(struct wheel_timer *t)
+{
+    struct run_identity *ri = container_of(t, struct run_identity, t);
+    struct stat chain, key;
+    identity_stat(ri->dir, &chain, &key);
+    if ((!same_file(&chain, &ri->chain) || !same_file(&key, &ri->key)) && ri->n_old < 64) {
+        char err[1024];
+        struct tls_identity *id = tls_identity_load(ri->dir, err, sizeof(err));
+        if (id) {
+            ri->old[ri->n_old++] = atomic_exchange(&ri->popt->identity, id);
+            ri->chain = chain;
+            ri->key = key;
+            fprintf(stderr, "meshlet: identity %s reloaded from %s\n", tls_identity_spiffe(id),
+                    ri->dir);
+        }
+    }
+    wheel_arm(&ri->loop->wheel, &ri->t, now_ms() + 1000);
 }
 
 static void
@@ -339,6 +393,16 @@ cmd_run(int argc, char **argv)
             admin_addr, (unsigned long long)snap->version);
     struct run_sweep sweep = {.t.cb = on_sweep, .loop = &main_loop, .snap = snap};
     on_sweep(&sweep.t);
+    static struct run_identity rotation; /* large; one per process */
+    memset(&rotation, 0, sizeof(rotation));
+    rotation.t.cb = on_identity_check;
+    rotation.loop = &main_loop;
+    rotation.popt = &popt;
+    rotation.dir = identity_dir;
+    if (identity_dir) {
+        identity_stat(identity_dir, &rotation.chain, &rotation.key);
+        wheel_arm(&main_loop.wheel, &rotation.t, now_ms() + 1000);
+    }
     admin.ready = true;
     loop_run(&main_loop, NULL, NULL);
     fprintf(stderr, "meshlet: stopping\n");
@@ -350,6 +414,7 @@ stop:
     if (main_loop_ok) loop_fini(&main_loop);
     free(wks);
     model_release(snap);
-    tls_identity_free(identity);
+    tls_identity_free(atomic_load(&popt.identity));
+    for (size_t i = 0; i < rotation.n_old; i++) tls_identity_free(rotation.old[i]);
     return exit_code;
 }

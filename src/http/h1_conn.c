@@ -56,10 +56,10 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     /* An inbound listener enforces its PeerAuthentication mode (§6.3). */
     if (ml->inbound && ml->peer_mode == MODEL_PEER_STRICT)
         c->xport = H1_XP_HANDSHAKE;
-    else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && wk->opt->identity)
+    else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && worker_identity(wk))
         c->xport = H1_XP_SNIFF;
     if (c->xport == H1_XP_HANDSHAKE &&
-        (!wk->opt->identity || !(c->tls = tls_conn_server(wk->opt->identity, fd)))) {
+        (!worker_identity(wk) || !(c->tls = tls_conn_server(worker_identity(wk), fd)))) {
         free(c);
         close(fd);
         return;
@@ -1128,7 +1128,7 @@ conn_secured(struct h1_conn *c)
         }
         c->xport = first == 0x16 ? H1_XP_HANDSHAKE : H1_XP_PLAIN; /* a TLS handshake record */
         if (c->xport == H1_XP_HANDSHAKE &&
-            !(c->tls = tls_conn_server(c->wk->opt->identity, c->w.fd))) {
+            !(c->tls = tls_conn_server(worker_identity(c->wk), c->w.fd))) {
             h1_conn_close(c);
             return false;
         }

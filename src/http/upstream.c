@@ -107,7 +107,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->cluster = c;
     u->endpoint = ep;
     if (e->mtls) {
-        const struct tls_identity *id = wk->opt->identity;
+        const struct tls_identity *id = worker_identity(wk);
         u->tls = id ? tls_conn_client(id, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
         if (!u->tls) goto fail_u; /* no identity to present: a connect failure */
     }

@@ -6,6 +6,7 @@
 #define MESHLET_HTTP_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +52,9 @@ struct proxy_options {
     struct sockaddr_storage mesh_addr; /* the mesh listener */
     socklen_t mesh_addr_len;
     struct h1_limits limits;
-    const struct tls_identity *identity; /* --identity: for ISTIO_MUTUAL; NULL: none */
+    /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
+     * change: new connections take the new one, open ones keep theirs. */
+    struct tls_identity *_Atomic identity;
 };
 
 struct worker_listener {
@@ -94,6 +97,13 @@ int worker_init(struct worker *wk, int id, struct snapshot *snap, const struct p
 int worker_start(struct worker *wk);
 void worker_stop(struct worker *wk);
 void worker_join(struct worker *wk, bool started);
+
+/* The identity new TLS connections use now. [W] */
+static inline const struct tls_identity *
+worker_identity(const struct worker *wk)
+{
+    return atomic_load_explicit(&wk->opt->identity, memory_order_acquire);
+}
 
 /* Buffer blocks from the worker's pool: no malloc per request once warm. [W] */
 #define WORKER_BLOCK_BYTES 16384

@@ -8,6 +8,7 @@ Backends are Python TLS servers that require a client certificate from the mesh 
 record the client's SPIFFE ID."""
 import http.client
 import subprocess
+import time
 
 import pytest
 
@@ -42,14 +43,14 @@ spec:
 """
 
 
-def rule(name, tls):
+def rule(name, tls, more=""):
     return f"""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: {name}, namespace: shop}}
 spec:
   host: {name}
-  trafficPolicy: {{tls: {tls}}}
+  trafficPolicy: {{tls: {tls}{more}}}
 """
 
 
@@ -79,16 +80,19 @@ def proxy(meshlet_bin, tmp_path_factory):
         entry("auto-plain", plain.port),
         entry("disabled", plain.port, labels=", labels: {security.istio.io/tlsMode: istio}"),
         rule("disabled", "{mode: DISABLE}"),
+        entry("rotate", orders.port, sa="orders"),
+        rule("rotate", "{mode: ISTIO_MUTUAL}",
+             ", connectionPool: {http: {maxRequestsPerConnection: 1}}"),
     ]
     names = ["orders", "wrong-san", "wrong-sa", "stranger", "plain", "auto", "auto-plain",
-             "disabled"]
+             "disabled", "rotate"]
     docs.append(edge_routes("mtls", "\n".join(f"""\
   - match: [{{uri: {{prefix: /{n}/}}}}]
     route: [{{destination: {{host: {n}}}}}]
     retries: {{attempts: 0}}""" for n in names)))
     with serving(meshlet_bin, d, "---\n".join(docs), [orders, stranger, plain],
                  extra=("--identity", str(d / "gateway"))) as m:
-        m.gw_port, m.orders, m.plain, m.dir = gw, orders, plain, d
+        m.gw_port, m.orders, m.plain, m.dir, m.root = gw, orders, plain, d, root
         yield m
 
 
@@ -154,3 +158,24 @@ def test_admin_clusters_show_mtls_and_the_verified_peer(proxy):
                for ln in orders)
     plain = [ln for ln in lines if ln.startswith("outbound|9080||auto-plain.")]
     assert any(ln.endswith("::tls::none") for ln in plain)
+
+
+def test_a_rotated_certificate_is_used_by_new_connections(proxy, meshlet_bin):
+    def serial_now(i):
+        assert get(proxy, f"/rotate/{i}")[0] == 200  # a new connection every request
+        return proxy.orders.server.serials[-1]
+    before = serial_now(0)
+    ca(meshlet_bin, proxy.root, "issue", "--dir", str(proxy.root), "--ns", "istio-system",
+       "--sa", "gateway", "--out", str(proxy.dir / "gateway"))
+    new = subprocess.run(["openssl", "x509", "-in", str(proxy.dir / "gateway" / "cert-chain.pem"),
+                          "-noout", "-serial"], capture_output=True, text=True).stdout
+    new = new.strip().split("=")[1].upper()
+    deadline = time.monotonic() + 5
+    seen = before
+    i = 1
+    while seen == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+        seen = serial_now(i)
+        i += 1
+    assert seen != before and seen.lstrip("0") == new.lstrip("0")
+    assert "identity spiffe://cluster.local/ns/istio-system/sa/gateway reloaded" in proxy.logs()
