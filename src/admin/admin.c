@@ -135,6 +135,13 @@ handle(struct admin *a, int fd, const struct h1_request *r)
             total += n;
         }
         strbuf_printf(&sb, "http.downstream_rq_total: %" PRIu64 "\n", total);
+        uint64_t hs = 0, resumed = 0;
+        for (size_t i = 0; i < a->n_workers; i++) {
+            hs += __atomic_load_n(&a->workers[i].tls_handshakes, __ATOMIC_RELAXED);
+            resumed += __atomic_load_n(&a->workers[i].tls_resumed, __ATOMIC_RELAXED);
+        }
+        strbuf_printf(&sb, "tls.upstream_handshakes: %" PRIu64 "\n", hs);
+        strbuf_printf(&sb, "tls.upstream_session_resumed: %" PRIu64 "\n", resumed);
         strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
     } else {
         status = 404;

@@ -34,9 +34,13 @@ on_io(struct loop_watch *w, unsigned events)
                     tls_conn_error(u->tls));
         } else if (hs > 0) {
             u->connected = true;
-            if (u->tls)
+            if (u->tls) {
                 endpoint_peer_set(u->cluster->endpoints[u->endpoint].state,
                                   tls_conn_peer_uri(u->tls));
+                __atomic_add_fetch(&u->wk->tls_handshakes, 1, __ATOMIC_RELAXED);
+                if (tls_conn_resumed(u->tls))
+                    __atomic_add_fetch(&u->wk->tls_resumed, 1, __ATOMIC_RELAXED);
+            }
             wheel_disarm(&u->wk->loop.wheel, &u->timer);
             if (u->cluster->outlier.split) /* clears local-origin failures */
                 outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);
@@ -110,6 +114,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
         const struct tls_identity *id = worker_identity(wk);
         u->tls = id ? tls_conn_client(id, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
         if (!u->tls) goto fail_u; /* no identity to present: a connect failure */
+        tls_conn_resume(u->tls, &e->state->tls_session);
     }
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
     struct idle_pool *p = worker_pool(wk, c, ep);

@@ -76,6 +76,8 @@ struct worker {
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
     uint64_t requests;           /* served by this worker (for tests and stats) */
+    uint64_t tls_handshakes;     /* upstream mTLS handshakes completed, */
+    uint64_t tls_resumed;        /* of which resumed a session */
     struct h1_conn *conns;       /* open client connections (closed at exit) */
     struct shadow *shadows;      /* mirrored requests in flight (closed at exit) */
     struct wait_list ready;      /* waiters whose pool freed a connection: resumed next */

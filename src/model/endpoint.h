@@ -22,6 +22,7 @@ struct endpoint_state {
     _Atomic uint32_t backoff;                        /* ejection-time multiplier */
     _Atomic uint64_t ejections;                      /* total, for stats */
     char peer_id[256]; /* the identity its last mTLS handshake verified (endpoint_peer_*) */
+    void *tls_session; /* the TLS session its next connection resumes (tls/conn.c) */
 };
 
 /* One pool (cluster) as every worker sees it. */

@@ -6,6 +6,7 @@
 #include "tls/conn.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -22,6 +23,8 @@ struct tls_conn {
     const char *const *sans;
     size_t n_sans;
     char error[640];
+    void **slot; /* where this endpoint's resumable session is kept */
+    bool failed; /* a TLS error: its session must not be resumed */
     char peer_uri[512];
 };
 
@@ -44,6 +47,60 @@ tls_conn_client(const struct tls_identity *id, int fd, const char *sni, const ch
     return t;
 }
 
+/* Session slots are shared by the workers; touched once per new connection. */
+static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+static int ssl_index = -1, session_index = -1; /* our ex_data slots in SSL and SSL_SESSION */
+
+static void
+make_indexes(void)
+{
+    ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    session_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void
+tls_conn_resume(struct tls_conn *t, void **slot)
+{
+    t->slot = slot;
+    pthread_once(&index_once, make_indexes);
+    SSL_set_ex_data(t->ssl, ssl_index, t);
+    pthread_mutex_lock(&session_lock);
+    /* Only a session made with this identity: after a rotation the server must see the new
+     * certificate, and a resumed session would carry the old one. */
+    if (*slot && SSL_SESSION_get_ex_data(*slot, session_index) == t->id)
+        SSL_set_session(t->ssl, *slot);
+    pthread_mutex_unlock(&session_lock);
+}
+
+/* OpenSSL's new-session callback (TLS 1.3 tickets arrive after the handshake): keep it for
+ * the endpoint's next connection. */
+int
+tls_conn_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    struct tls_conn *t = ssl_index >= 0 ? SSL_get_ex_data(ssl, ssl_index) : NULL;
+    if (!t || !t->slot) return 0;
+    SSL_SESSION_set_ex_data(session, session_index, (void *)t->id);
+    pthread_mutex_lock(&session_lock);
+    SSL_SESSION *old = *t->slot;
+    *t->slot = session;
+    pthread_mutex_unlock(&session_lock);
+    SSL_SESSION_free(old);
+    return 1; /* we keep the reference */
+}
+
+void
+tls_session_free(void *session)
+{
+    SSL_SESSION_free(session);
+}
+
+bool
+tls_conn_resumed(const struct tls_conn *t)
+{
+    return SSL_session_reused(t->ssl) == 1;
+}
+
 struct tls_conn *
 tls_conn_server(const struct tls_identity *id, int fd)
 {
@@ -64,7 +121,11 @@ void
 tls_conn_free(struct tls_conn *t)
 {
     if (!t) return;
-    SSL_free(t->ssl); /* no close_notify: the socket is closed by its owner */
+    /* No close_notify is sent (the owner closes the socket), but a connection that ended
+     * cleanly is marked shut down: OpenSSL would otherwise mark its session unresumable. */
+    if (t->ssl && !t->failed && SSL_is_init_finished(t->ssl))
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(t->ssl);
     free(t->xfcc);
     free(t);
 }
@@ -125,6 +186,7 @@ san_matches(struct tls_conn *t)
 static void
 record_error(struct tls_conn *t, int rc)
 {
+    t->failed = true;
     long verify = SSL_get_verify_result(t->ssl);
     unsigned long e = ERR_get_error();
     if (verify != X509_V_OK)

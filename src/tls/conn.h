@@ -33,6 +33,20 @@ struct tls_conn;
  * memory. */
 struct tls_conn *tls_conn_client(const struct tls_identity *id, int fd, const char *sni,
                                  const char *const *sans, size_t n_sans);
+
+/* Session resumption: the connection resumes the session kept in <*slot> (if any) and keeps
+ * the server's newest ticket there. <slot> belongs to the endpoint and outlives the
+ * connection; tls_session_free() releases what it holds. */
+void tls_conn_resume(struct tls_conn *t, void **slot);
+void tls_session_free(void *session);
+
+/* For ctx.c: OpenSSL's new-session callback on client contexts. */
+struct ssl_st;
+struct ssl_session_st;
+int tls_conn_new_session(struct ssl_st *ssl, struct ssl_session_st *session);
+
+/* Whether the handshake resumed a session. */
+bool tls_conn_resumed(const struct tls_conn *t);
 void tls_conn_free(struct tls_conn *t);
 
 /* A server connection on accepted socket <fd> (an inbound sidecar listener): the client must

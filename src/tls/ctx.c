@@ -72,6 +72,9 @@ tls_identity_load(const char *dir, char *err, size_t err_len)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Client sessions are kept per endpoint by conn.c, not in OpenSSL's cache. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, tls_conn_new_session);
     static const unsigned char alpn[] = "\x14istio-peer-exchange\x05istio";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
     spiffe_of(SSL_CTX_get0_certificate(ctx), id->spiffe, sizeof(id->spiffe));

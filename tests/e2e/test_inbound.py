@@ -92,7 +92,9 @@ kind: DestinationRule
 metadata: {name: orders, namespace: shop}
 spec:
   host: orders
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+    connectionPool: {http: {maxRequestsPerConnection: 1}}  # a handshake per request
 """,
         edge_routes("edge", """\
   - route: [{destination: {host: orders}}]
@@ -102,7 +104,8 @@ spec:
         "--namespace", "istio-system", "--identity", str(d / "gateway"))).start()
     procs.append(edge)
     try:
-        yield {"dir": d, "app": app, "sidecars": sidecars, "edge": gw, "procs": procs}
+        yield {"dir": d, "app": app, "sidecars": sidecars, "edge": gw, "procs": procs,
+               "edge_proc": edge}
     finally:
         codes = [p.stop() for p in procs]
         app.stop()
@@ -186,3 +189,18 @@ def test_a_strict_inbound_needs_an_identity(meshlet_bin, tmp_path):
                         f"127.0.0.1:{free_port()}", "--inbound", f"{free_port()}=127.0.0.1:1"],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 2 and "is STRICT (PeerAuthentication) and needs --identity" in p.stderr
+
+
+def test_new_upstream_connections_resume_the_tls_session(mesh):
+    def stat(name):
+        line = next(ln for ln in mesh["edge_proc"].admin("/stats").splitlines()
+                    if ln.startswith(name + ":"))
+        return int(line.split(":")[1])
+    hs0, resumed0 = stat("tls.upstream_handshakes"), stat("tls.upstream_session_resumed")
+    for i in range(6):
+        c = http.client.HTTPConnection("127.0.0.1", mesh["edge"], timeout=5)
+        c.request("GET", f"/orders/resume-{i}", headers={"Host": "api.example.com"})
+        assert c.getresponse().status == 200
+        c.close()
+    assert stat("tls.upstream_handshakes") - hs0 == 6
+    assert stat("tls.upstream_session_resumed") - resumed0 >= 5  # all but maybe the first

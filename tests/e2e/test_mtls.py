@@ -179,3 +179,4 @@ def test_a_rotated_certificate_is_used_by_new_connections(proxy, meshlet_bin):
         i += 1
     assert seen != before and seen.lstrip("0") == new.lstrip("0")
     assert "identity spiffe://cluster.local/ns/istio-system/sa/gateway reloaded" in proxy.logs()
+

@@ -79,6 +79,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.peers.append(next((v for k, v in (cert or {}).get("subjectAltName", ())
                                        if k == "URI"), None))
         self.server.serials.append((cert or {}).get("serialNumber"))
+        self.server.resumed.append(getattr(self.connection, "session_reused", None))
         self.server.hosts.append(self.headers.get("host"))
         self.server.attempts.append(self.headers.get("x-envoy-attempt-count"))
         self.server.ports.append(self.client_address[1])
@@ -135,6 +136,7 @@ class Backend:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.peers = []  # the client certificate's URI SAN of each hit (TLS)
         self.server.serials = []  # and its serial number (hex)
+        self.server.resumed = []  # whether the TLS session was resumed
         if tls:  # (cert, key, ca): serve TLS and require a client certificate from ca
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(tls[0], tls[1])
