@@ -992,6 +992,31 @@ add_aliases(struct build *b, struct model_listener *l, const char *fqdn, struct 
         if (alts[i] && !hmap_get(&l->exact, alts[i])) hmap_put(&l->exact, alts[i], vh);
 }
 
+/* The only route of <vh>: every request to <cluster> (<host> as configured), with Istio's
+ * default retry policy. */
+static struct model_route *
+sole_route(struct build *b, struct model_vhost *vh, const char *name,
+           const struct model_cluster *cluster, const char *host)
+{
+    struct arena *a = &b->s->arena;
+    struct model_route *rt = arena_alloc(a, sizeof(*rt));
+    rt->name = name;
+    rt->vs = "";
+    rt->action = MODEL_ROUTE;
+    compile_retries(NULL, rt);
+    rt->dests = arena_alloc(a, sizeof(*rt->dests));
+    rt->dests[0].cluster = cluster;
+    rt->dests[0].host = host;
+    rt->dests[0].subset = "";
+    rt->dests[0].weight = 1;
+    rt->n_dests = 1;
+    rt->total_weight = 1;
+    rt->split_offset = b->s->n_split_slots++;
+    vh->routes = rt;
+    vh->n_routes = 1;
+    return rt;
+}
+
 /* A service without a VirtualService still gets Istio's default route on the mesh: every
  * request to its host goes to the default pool outbound|port||host (§3.2 point 6). */
 static void
@@ -1008,21 +1033,8 @@ add_default_routes(struct build *b, struct model_listener *l)
             struct port_selector ps = {.number = se->ports[0].number};
             struct destination d = {.host = host, .port = &ps};
             struct model_vhost *vh = vhost_get(b, l, host);
-            struct model_route *rt = arena_alloc(a, sizeof(*rt));
-            rt->name = "default";
-            rt->vs = "";
-            rt->action = MODEL_ROUTE;
-            compile_retries(NULL, rt); /* Istio's default policy applies here too */
-            rt->dests = arena_alloc(a, sizeof(*rt->dests));
-            rt->dests[0].cluster = cluster_for(b, &d, r->ns, l->port);
-            rt->dests[0].host = host;
-            rt->dests[0].subset = "";
-            rt->dests[0].weight = 1;
-            rt->n_dests = 1;
-            rt->total_weight = 1;
-            rt->split_offset = b->s->n_split_slots++;
-            vh->routes = rt;
-            vh->n_routes = 1;
+            /* Istio's default retry policy applies here too */
+            sole_route(b, vh, "default", cluster_for(b, &d, r->ns, l->port), host);
             add_aliases(b, l, host, vh);
         }
     }
@@ -1154,23 +1166,8 @@ build_inbounds(struct build *b, size_t *cap)
         l->peer_mode = compose_peer_mode(b, in->port);
         struct model_cluster *c = inbound_cluster(b, in);
         if (!c) return;
-        struct model_vhost *vh = vhost_get(b, l, "*");
-        struct model_route *rt = arena_alloc(a, sizeof(*rt));
-        rt->name = "inbound";
-        rt->vs = "";
-        rt->action = MODEL_ROUTE;
-        compile_retries(NULL, rt);
+        struct model_route *rt = sole_route(b, vhost_get(b, l, "*"), "inbound", c, c->host);
         rt->retry_attempts = 0;
-        rt->dests = arena_alloc(a, sizeof(*rt->dests));
-        rt->dests[0].cluster = c;
-        rt->dests[0].host = c->host;
-        rt->dests[0].subset = "";
-        rt->dests[0].weight = 1;
-        rt->n_dests = 1;
-        rt->total_weight = 1;
-        rt->split_offset = b->s->n_split_slots++;
-        vh->routes = rt;
-        vh->n_routes = 1;
     }
 }
 

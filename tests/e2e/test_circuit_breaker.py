@@ -3,7 +3,6 @@
 http2MaxRequests, maxRetries; overflow is 503 UO with x-envoy-overloaded at once, never an
 unbounded queue. connectTimeout turns a connect that hangs into a connect failure, and
 idleTimeout closes idle upstream connections; tcpKeepalive sets TCP keepalive on them."""
-import http.client
 import socket
 import subprocess
 import threading
@@ -12,22 +11,15 @@ import time
 import pytest
 
 from backend import Backend
-from configs import edge_routes, gateway, service_entry
+import meshlet
+from configs import destination_rule, edge_routes, gateway, service_entry
 from meshlet_proc import free_port, serving
 
 OVERFLOW = b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
 
 
 def rule(name, pool):
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {name}, namespace: shop}}
-spec:
-  host: {name}
-  trafficPolicy:
-    connectionPool: {pool}
-"""
+    return destination_rule(name, f"{{connectionPool: {pool}}}")
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +72,7 @@ def proxy(meshlet_bin, tmp_path_factory, blackhole):
 
 
 def get(proxy, path, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=timeout)
-    c.request("GET", path, headers={"Host": "api.example.com"})
-    r = c.getresponse()
-    out = (r.status, r.getheader("x-envoy-overloaded"), r.read())
-    c.close()
-    return out
+    return meshlet.get(proxy.gw_port, path, timeout=timeout)
 
 
 def concurrently(proxy, prefix, n):
@@ -154,13 +141,10 @@ def test_idle_timeout_closes_idle_upstream_connections(proxy):
 
 
 def test_explain_states_the_limits(proxy, meshlet_bin):
-    p = subprocess.run([meshlet_bin, "explain", "-c", str(proxy.dir), "-n", "shop", "GET",
-                        f"http://api.example.com:{proxy.gw_port}/one-conn/1"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    assert "max connections: 1\n" in p.stdout
-    assert "max pending requests: 1\n" in p.stdout
-    assert "connect timeout: 10000ms, idle timeout: 3600000ms" in p.stdout
+    out = meshlet.explain(meshlet_bin, proxy.dir, proxy.gw_port, "/one-conn/1")
+    assert "max connections: 1\n" in out
+    assert "max pending requests: 1\n" in out
+    assert "connect timeout: 10000ms, idle timeout: 3600000ms" in out
 
 
 def test_tcp_keepalive_on_upstream_connections(proxy):

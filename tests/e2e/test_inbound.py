@@ -16,16 +16,12 @@ import time
 import pytest
 
 from backend import Backend
+import meshlet
 from configs import edge_routes, gateway
 from meshlet_proc import Meshlet, free_port
 
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/gateway"
 ORDERS_ID = "spiffe://cluster.local/ns/shop/sa/orders"
-
-
-def ca(meshlet_bin, *args):
-    p = subprocess.run([meshlet_bin, "ca", *args], capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
 
 
 def peer_auth(name, ns, spec):
@@ -40,13 +36,13 @@ spec: {spec}
 @pytest.fixture(scope="module")
 def mesh(meshlet_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("inbound")
-    ca(meshlet_bin, "init", "--dir", str(d / "ca"))
-    ca(meshlet_bin, "init", "--dir", str(d / "other-ca"))
+    meshlet.ca(meshlet_bin, "init", "--dir", str(d / "ca"))
+    meshlet.ca(meshlet_bin, "init", "--dir", str(d / "other-ca"))
     for sa, ns, root in (("orders", "shop", "ca"), ("gateway", "istio-system", "ca"),
                          ("stranger", "shop", "other-ca")):
-        ca(meshlet_bin, "issue", "--dir", str(d / root), "--ns", ns, "--sa", sa,
+        meshlet.ca(meshlet_bin, "issue", "--dir", str(d / root), "--ns", ns, "--sa", sa,
            "--out", str(d / sa))
-    ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "shop", "--sa", "late",
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "shop", "--sa", "late",
        "--out", str(d / "late"), "--ttl", "1s")
     app = Backend("app").start()
     sidecars = {}

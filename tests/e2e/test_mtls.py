@@ -6,24 +6,19 @@ service accounts); a mismatch, a server of another CA or a plaintext server is a
 failure (503). Automatic mTLS picks endpoints labelled security.istio.io/tlsMode: istio.
 Backends are Python TLS servers that require a client certificate from the mesh root and
 record the client's SPIFFE ID."""
-import http.client
 import subprocess
 import time
 
 import pytest
 
 from backend import Backend
-from configs import edge_routes, gateway
+import meshlet
+from configs import destination_rule, edge_routes, gateway
 from meshlet_proc import free_port, serving
 
 
-def ca(meshlet_bin, d, *args):
-    p = subprocess.run([meshlet_bin, "ca", *args], capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-
-
 def workload(meshlet_bin, root, out, sa, ns="shop"):
-    ca(meshlet_bin, root, "issue", "--dir", str(root), "--ns", ns, "--sa", sa, "--out", str(out))
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(root), "--ns", ns, "--sa", sa, "--out", str(out))
     return (str(out / "cert-chain.pem"), str(out / "key.pem"), str(out / "root-cert.pem"))
 
 
@@ -44,22 +39,15 @@ spec:
 
 
 def rule(name, tls, more=""):
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {name}, namespace: shop}}
-spec:
-  host: {name}
-  trafficPolicy: {{tls: {tls}{more}}}
-"""
+    return destination_rule(name, f"{{tls: {tls}{more}}}")
 
 
 @pytest.fixture(scope="module")
 def proxy(meshlet_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("mtls")
     root, other_root = d / "ca", d / "other-ca"
-    ca(meshlet_bin, root, "init", "--dir", str(root))
-    ca(meshlet_bin, other_root, "init", "--dir", str(other_root))
+    meshlet.ca(meshlet_bin, "init", "--dir", str(root))
+    meshlet.ca(meshlet_bin, "init", "--dir", str(other_root))
     orders = Backend("orders", tls=workload(meshlet_bin, root, d / "orders", "orders")).start()
     stranger = Backend("stranger", tls=workload(meshlet_bin, other_root, d / "stranger",
                                                 "orders")).start()
@@ -97,12 +85,8 @@ def proxy(meshlet_bin, tmp_path_factory):
 
 
 def get(proxy, path):
-    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
-    c.request("GET", path, headers={"Host": "api.example.com"})
-    r = c.getresponse()
-    out = r.status, r.read()
-    c.close()
-    return out
+    status, _, body = meshlet.get(proxy.gw_port, path)
+    return status, body
 
 
 def peers(backend, prefix):
@@ -135,11 +119,7 @@ def test_automatic_mtls_follows_the_tls_mode_label(proxy):
 
 def test_explain_states_the_tls_the_proxy_uses(proxy, meshlet_bin):
     def explain(path):
-        p = subprocess.run([meshlet_bin, "explain", "-c", str(proxy.dir), "-n", "shop", "GET",
-                            f"http://api.example.com:{proxy.gw_port}{path}"],
-                           capture_output=True, text=True, timeout=30)
-        assert p.returncode == 0, p.stderr
-        return p.stdout
+        return meshlet.explain(meshlet_bin, proxy.dir, proxy.gw_port, path)
     assert ("tls: ISTIO_MUTUAL to 1 of 1 endpoint(s), SNI outbound_.9080_._.orders.shop.svc."
             "cluster.local, the server must be spiffe://cluster.local/ns/shop/sa/orders"
             in explain("/orders/1"))
@@ -165,7 +145,7 @@ def test_a_rotated_certificate_is_used_by_new_connections(proxy, meshlet_bin):
         assert get(proxy, f"/rotate/{i}")[0] == 200  # a new connection every request
         return proxy.orders.server.serials[-1]
     before = serial_now(0)
-    ca(meshlet_bin, proxy.root, "issue", "--dir", str(proxy.root), "--ns", "istio-system",
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(proxy.root), "--ns", "istio-system",
        "--sa", "gateway", "--out", str(proxy.dir / "gateway"))
     new = subprocess.run(["openssl", "x509", "-in", str(proxy.dir / "gateway" / "cert-chain.pem"),
                           "-noout", "-serial"], capture_output=True, text=True).stdout

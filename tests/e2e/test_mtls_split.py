@@ -3,27 +3,22 @@
 sidecars, a gateway reaching them with ISTIO_MUTUAL, and the 90/10 split still exact."""
 import http.client
 import json
-import subprocess
 
 import pytest
 
 from backend import Backend
+import meshlet
 from configs import edge_routes, gateway
 from meshlet_proc import Meshlet, free_port
-
-
-def ca(meshlet_bin, *args):
-    p = subprocess.run([meshlet_bin, "ca", *args], capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(scope="module")
 def canary(meshlet_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("mtls-split")
-    ca(meshlet_bin, "init", "--dir", str(d / "ca"))
-    ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "prod", "--sa", "orders",
+    meshlet.ca(meshlet_bin, "init", "--dir", str(d / "ca"))
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "prod", "--sa", "orders",
        "--out", str(d / "orders"))
-    ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "istio-system", "--sa", "gateway",
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "istio-system", "--sa", "gateway",
        "--out", str(d / "gateway"))
     (d / "sidecar").mkdir()
     (d / "sidecar" / "pa.yaml").write_text("""\

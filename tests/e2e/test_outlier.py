@@ -5,28 +5,18 @@ second ejection lasts twice as long; the state is shared by the workers; maxEjec
 caps ejections (Istio's default 10% never ejects from two hosts); with every endpoint
 ejected the answer is 503 UH; minHealthPercent turns panic mode on; connect failures count
 as 503s."""
-import http.client
-import subprocess
 import time
 
 import pytest
 
 from backend import Backend
-from configs import edge_routes, gateway, service_entry
+import meshlet
+from configs import destination_rule, edge_routes, gateway, service_entry
 from meshlet_proc import free_port, serving
 
 
 def rule(name, outlier, lb="ROUND_ROBIN"):
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {name}, namespace: shop}}
-spec:
-  host: {name}
-  trafficPolicy:
-    loadBalancer: {{simple: {lb}}}
-    outlierDetection: {outlier}
-"""
+    return destination_rule(name, f"{{loadBalancer: {{simple: {lb}}}, outlierDetection: {outlier}}}")
 
 
 ROUTES = {  # prefix -> service
@@ -70,12 +60,8 @@ def proxy(meshlet_bin, tmp_path_factory):
 
 def get(proxy, path):
     """One request on a new connection (so that both workers serve some): (status, body)."""
-    c = http.client.HTTPConnection("127.0.0.1", proxy.gw_port, timeout=10)
-    c.request("GET", path, headers={"Host": "api.example.com"})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, body
+    status, _, body = meshlet.get(proxy.gw_port, path)
+    return status, body
 
 
 def hit_times(backend, prefix):
@@ -148,11 +134,7 @@ def test_connect_failures_eject_and_retries_hide_them(proxy):
 
 def test_explain_states_the_detector_and_its_cap(proxy, meshlet_bin):
     def explain(path):
-        p = subprocess.run([meshlet_bin, "explain", "-c", str(proxy.dir), "-n", "shop", "GET",
-                            f"http://api.example.com:{proxy.gw_port}{path}"],
-                           capture_output=True, text=True, timeout=30)
-        assert p.returncode == 0, p.stderr
-        return p.stdout
+        return meshlet.explain(meshlet_bin, proxy.dir, proxy.gw_port, path)
     assert ("outlier detection: eject after 3 consecutive 5xx, interval 200ms, base ejection "
             "1000ms, at most 100% of 2 endpoint(s) ejected, no panic mode") in explain("/eject")
     assert "at most 10% of 2 endpoint(s) ejected (so none can be)" in explain("/default-cap")

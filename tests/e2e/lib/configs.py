@@ -113,3 +113,15 @@ spec:
     - destination: {{host: orders, subset: v2}}
       weight: {weights[1]}
 {extra}"""])
+
+
+def destination_rule(name, traffic_policy, ns="shop"):
+    """A DestinationRule for <name> with <traffic_policy> (a YAML flow mapping)."""
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  host: {name}
+  trafficPolicy: {traffic_policy}
+"""

@@ -29,3 +29,28 @@ def messages(binary, *args):
     """Run with -o json and return (exit code, list of message dicts)."""
     r = run(binary, *args[:1], "-o", "json", *args[1:])
     return r.code, r.json()["messages"]
+
+
+def explain(binary, config_dir, port, path, ns="shop", host="api.example.com"):
+    """`meshlet explain GET http://<host>:<port><path>` over <config_dir>: its text."""
+    r = run(binary, "explain", "-c", config_dir, "-n", ns, "GET", f"http://{host}:{port}{path}")
+    assert r.code == 0, r
+    return r.out
+
+
+def get(port, path, host="api.example.com", headers=None, timeout=10):
+    """One GET on a new connection: (status, x-envoy-overloaded, body)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.request("GET", path, headers={"Host": host, **(headers or {})})
+    r = c.getresponse()
+    out = (r.status, r.getheader("x-envoy-overloaded"), r.read())
+    c.close()
+    return out
+
+
+def ca(binary, *args):
+    """`meshlet ca ARGS...`, which must succeed."""
+    r = run(binary, "ca", *args)
+    assert r.code == 0, r
+    return r.out
