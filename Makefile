@@ -128,6 +128,7 @@ bench: all
 	$(Q)bench/run.sh
 	$(Q)bench/proxy.sh
 	$(Q)bench/routes.sh
+	$(Q)bench/mtls.sh
 
 clean:
 	rm -rf build $(BIN)
