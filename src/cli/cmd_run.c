@@ -57,6 +57,13 @@ on_sweep(struct wheel_timer *t)
     if (next != UINT64_MAX) wheel_arm(&sw->loop->wheel, &sw->t, next);
 }
 
+static void
+free_gateway_tls(struct tls_gateway **g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++) tls_gateway_free(g[i]);
+    free(g);
+}
+
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
 parse_inbound(const char *arg, struct model_inbound *in, char host[256])
@@ -137,20 +144,21 @@ on_identity_check(struct wheel_timer *t)
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meshlet run -c PATH [-c PATH]... [options]\n"
-            "  -c, --config PATH        config files or directories (repeatable)\n"
-            "  -w, --workers N          worker threads (default: number of CPUs)\n"
-            "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
-            "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
-            "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
-            "  -n, --namespace NS       this proxy's namespace (default: default)\n"
-            "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
-            "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
-            "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
-            "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
-            "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
-            "      --label K=V          this workload's labels (PeerAuthentication selectors)\n");
+    fprintf(
+        f, "usage: meshlet run -c PATH [-c PATH]... [options]\n"
+           "  -c, --config PATH        config files or directories (repeatable)\n"
+           "  -w, --workers N          worker threads (default: number of CPUs)\n"
+           "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
+           "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
+           "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
+           "  -n, --namespace NS       this proxy's namespace (default: default)\n"
+           "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
+           "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
+           "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
+           "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
+           "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
+           "      --label K=V          this workload's labels (PeerAuthentication selectors)\n"
+           "      --credentials DIR    Gateway credentialName X: DIR/X/tls.crt, tls.key, ca.crt\n");
 }
 
 int
@@ -163,7 +171,8 @@ cmd_run(int argc, char **argv)
         OPT_GATEWAY,
         OPT_IDENTITY,
         OPT_INBOUND,
-        OPT_LABEL
+        OPT_LABEL,
+        OPT_CREDENTIALS
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -176,6 +185,7 @@ cmd_run(int argc, char **argv)
         {"identity", required_argument, NULL, OPT_IDENTITY},
         {"inbound", required_argument, NULL, OPT_INBOUND},
         {"label", required_argument, NULL, OPT_LABEL},
+        {"credentials", required_argument, NULL, OPT_CREDENTIALS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -186,6 +196,7 @@ cmd_run(int argc, char **argv)
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
+    const char *credentials = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -199,6 +210,7 @@ cmd_run(int argc, char **argv)
         case OPT_LISTEN: listen_ip = optarg; break;
         case OPT_MESH: mesh_addr = optarg; break;
         case OPT_IDENTITY: identity_dir = optarg; break;
+        case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_LABEL:
             if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
             break;
@@ -270,6 +282,7 @@ cmd_run(int argc, char **argv)
     mopt.n_inbounds = n_inbounds;
     mopt.labels = labels;
     mopt.n_labels = n_labels;
+    mopt.credentials_dir = credentials;
     mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
                          ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
                          : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);
@@ -305,11 +318,31 @@ cmd_run(int argc, char **argv)
         tls_identity_free(identity);
         return CLI_ERRORS;
     }
+    /* Gateway servers that terminate TLS: their certificates now, or no start. */
+    size_t n_gw_tls = snap->n_listeners;
+    struct tls_gateway **gw_tls = calloc(n_gw_tls + 1, sizeof(*gw_tls));
+    bool any_gw_tls = false;
+    for (size_t i = 0; gw_tls && i < snap->n_listeners; i++) {
+        const struct model_listener *l = &snap->listeners[i];
+        if (!l->tls_cert) continue;
+        char gerr[1024];
+        if (!(gw_tls[i] =
+                  tls_gateway_load(l->tls_cert, l->tls_key, l->tls_ca, gerr, sizeof(gerr)))) {
+            fprintf(stderr, "meshlet run: %s (port %u) TLS: %s\n", l->name, l->port, gerr);
+            free_gateway_tls(gw_tls, n_gw_tls);
+            model_release(snap);
+            tls_identity_free(identity);
+            return CLI_USAGE;
+        }
+        any_gw_tls = true;
+    }
+    popt.listener_tls = any_gw_tls ? gw_tls : NULL;
     /* A STRICT inbound port cannot work without a certificate to serve. */
     for (size_t i = 0; !identity && i < snap->n_listeners; i++) {
         if (snap->listeners[i].inbound && snap->listeners[i].peer_mode == MODEL_PEER_STRICT) {
             fprintf(stderr, "meshlet run: %s is STRICT (PeerAuthentication) and needs --identity\n",
                     snap->listeners[i].name);
+            free_gateway_tls(gw_tls, n_gw_tls);
             model_release(snap);
             return CLI_USAGE;
         }
@@ -351,6 +384,7 @@ cmd_run(int argc, char **argv)
     if (!main_loop_ok) {
         fprintf(stderr, "meshlet run: out of resources\n");
         free(wks);
+        free_gateway_tls(gw_tls, n_gw_tls);
         model_release(snap);
         tls_identity_free(identity);
         return CLI_ERRORS;
@@ -416,5 +450,6 @@ stop:
     model_release(snap);
     tls_identity_free(atomic_load(&popt.identity));
     for (size_t i = 0; i < rotation.n_old; i++) tls_identity_free(rotation.old[i]);
+    free_gateway_tls(gw_tls, n_gw_tls);
     return exit_code;
 }

@@ -58,7 +58,15 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         c->xport = H1_XP_HANDSHAKE;
     else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && worker_identity(wk))
         c->xport = H1_XP_SNIFF;
-    if (c->xport == H1_XP_HANDSHAKE &&
+    const struct tls_gateway *gw_tls =
+        wk->opt->listener_tls ? wk->opt->listener_tls[ml - wk->snap->listeners] : NULL;
+    if (gw_tls) c->xport = H1_XP_HANDSHAKE; /* a Gateway server with SIMPLE or MUTUAL TLS */
+    if (gw_tls && !(c->tls = tls_conn_gateway(gw_tls, fd))) {
+        free(c);
+        close(fd);
+        return;
+    }
+    if (!gw_tls && c->xport == H1_XP_HANDSHAKE &&
         (!worker_identity(wk) || !(c->tls = tls_conn_server(worker_identity(wk), fd)))) {
         free(c);
         close(fd);
@@ -633,6 +641,26 @@ redirect(struct h1_conn *c, const struct model_route *r)
     exchange_put(c);
 }
 
+/* A Gateway HTTP server with tls.httpsRedirect: every request is sent to https, same host
+ * (its port dropped) and path, 301 (Envoy's require_tls). */
+static void
+https_redirect(struct h1_conn *c)
+{
+    const struct h1_request *q = &c->ex->req;
+    struct slice host = q->authority;
+    const char *colon = host.len && host.ptr[0] != '[' ? memchr(host.ptr, ':', host.len) : NULL;
+    if (colon) host.len = (size_t)(colon - host.ptr);
+    char location[8192];
+    snprintf(location, sizeof(location), "https://%.*s%.*s", (int)host.len, host.ptr,
+             (int)q->path.len, q->path.ptr);
+    bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
+    h1_buf_ensure(c->wk, &c->out);
+    reply_redirect(&c->out, 301, location, !keep);
+    if (!keep) c->close_after = true;
+    c->state = H1_IDLE;
+    exchange_put(c);
+}
+
 static void route_upstream(struct h1_conn *c, const struct model_route *r);
 
 /* Is this request among the <ppm> per million that a fault applies to? */
@@ -675,8 +703,14 @@ start_exchange(struct h1_conn *c)
         hdrs[i].name = q->head.headers[i].name;
         hdrs[i].value = q->head.headers[i].value;
     }
-    struct route_request rq = {q->method,         q->path, q->authority,
-                               SLICE_LIT("http"), hdrs,    q->head.n_headers};
+    if (c->ml->https_redirect && !c->tls) {
+        c->ex->conn = c;
+        https_redirect(c);
+        return;
+    }
+    struct route_request rq = {q->method,    q->path,
+                               q->authority, c->tls ? SLICE_LIT("https") : SLICE_LIT("http"),
+                               hdrs,         q->head.n_headers};
     const struct model_vhost *vh = model_vhost_find(c->ml, q->authority);
     const struct model_route *r = route_match(vh, &rq, &c->ex->block);
     c->ex->route = r;

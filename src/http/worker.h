@@ -20,6 +20,7 @@
 struct worker;
 struct upstream;
 struct tls_identity;
+struct tls_gateway;
 
 /* A FIFO of requests waiting for an upstream connection (connectionPool limits); the node
  * is embedded in what waits. */
@@ -55,6 +56,9 @@ struct proxy_options {
     /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
      * change: new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
+    /* Gateway TLS per listener of the snapshot (same index), NULL entries for plain ones;
+     * the array itself NULL when no listener terminates TLS. */
+    struct tls_gateway *const *listener_tls;
 };
 
 struct worker_listener {

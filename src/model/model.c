@@ -917,6 +917,41 @@ http_protocol(const char *p)
     return p && (!strcasecmp(p, "HTTP") || !strcasecmp(p, "HTTP2") || !strcasecmp(p, "GRPC"));
 }
 
+/* A server that terminates TLS and then speaks HTTP (SIMPLE or MUTUAL). */
+static bool
+terminates_tls(const struct server *srv)
+{
+    const struct server_tls *t = srv->tls;
+    return srv->port && srv->port->protocol && !strcasecmp(srv->port->protocol, "HTTPS") && t &&
+           t->mode.set && (t->mode.v == SRV_SIMPLE || t->mode.v == SRV_MUTUAL);
+}
+
+/* Gateway TLS of listener <l> from server <srv>: the certificate files, from the server's
+ * paths or its credentialName under --credentials (tls.crt, tls.key, ca.crt). The first
+ * TLS server on a port decides (one certificate per port: no SNI selection yet). */
+static void
+listener_tls(struct build *b, struct model_listener *l, const struct server *srv)
+{
+    struct arena *a = &b->s->arena;
+    const struct server_tls *t = srv->tls;
+    if (!terminates_tls(srv)) {
+        if (t && t->https_redirect.v) l->https_redirect = true;
+        return;
+    }
+    if (l->tls_cert) return;
+    bool mutual = t->mode.v == SRV_MUTUAL;
+    if (t->credential_name) {
+        const char *dir = b->opt->credentials_dir ? b->opt->credentials_dir : ".";
+        l->tls_cert = arena_printf(a, "%s/%s/tls.crt", dir, t->credential_name);
+        l->tls_key = arena_printf(a, "%s/%s/tls.key", dir, t->credential_name);
+        if (mutual) l->tls_ca = arena_printf(a, "%s/%s/ca.crt", dir, t->credential_name);
+    } else {
+        l->tls_cert = t->server_certificate ? arena_strdup(a, t->server_certificate) : "";
+        l->tls_key = t->private_key ? arena_strdup(a, t->private_key) : "";
+        if (mutual) l->tls_ca = t->ca_certificates ? arena_strdup(a, t->ca_certificates) : "";
+    }
+}
+
 static bool
 gateway_selected(const struct model_options *opt, const char *key)
 {
@@ -954,10 +989,12 @@ build_gateways(struct build *b, size_t *cap)
         if (!gateway_selected(b->opt, key)) continue;
         for (size_t si = 0; si < gr->spec.gw->servers_len; si++) {
             const struct server *srv = &gr->spec.gw->servers[si];
-            if (!srv->port || !http_protocol(srv->port->protocol)) continue;
+            if (!srv->port || !(http_protocol(srv->port->protocol) || terminates_tls(srv)))
+                continue;
             uint16_t port = (uint16_t)srv->port->number.v;
             struct model_listener *l =
                 listener_for_port(b, cap, port, arena_printf(a, "gateway %s", key), false);
+            listener_tls(b, l, srv);
             for (size_t v = 0; v < b->set->len; v++) {
                 const struct resource *r = b->set->items[v];
                 if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;

@@ -234,10 +234,14 @@ struct model_listener {
     bool mesh;
     bool inbound;                   /* a sidecar's inbound listener in front of the app */
     enum model_peer_mode peer_mode; /* inbound: who may connect */
-    struct hmap exact;              /* host -> struct model_vhost */
-    struct hmap wildcard;           /* "*.suffix" -> struct model_vhost */
-    struct model_vhost *any;        /* "*", or NULL */
-    struct model_vhost *vhosts;     /* every virtual host once (aliases point into it) */
+    /* Gateway TLS (a server with tls mode SIMPLE or MUTUAL on this port): files in PEM;
+     * tls_ca set for MUTUAL (client certificates required). */
+    const char *tls_cert, *tls_key, *tls_ca;
+    bool https_redirect;        /* an HTTP server with tls.httpsRedirect: 301 to https */
+    struct hmap exact;          /* host -> struct model_vhost */
+    struct hmap wildcard;       /* "*.suffix" -> struct model_vhost */
+    struct model_vhost *any;    /* "*", or NULL */
+    struct model_vhost *vhosts; /* every virtual host once (aliases point into it) */
 };
 
 struct snapshot {
@@ -275,7 +279,8 @@ struct model_options {
     size_t n_inbounds;
     const char *const *labels; /* this workload's labels, "k=v" (PeerAuthentication selectors) */
     size_t n_labels;
-    const char *root_namespace; /* mesh-wide PeerAuthentication; NULL: istio-system */
+    const char *root_namespace;  /* mesh-wide PeerAuthentication; NULL: istio-system */
+    const char *credentials_dir; /* Gateway credentialName X: <dir>/X/tls.crt, tls.key, ca.crt */
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>

@@ -101,12 +101,13 @@ tls_conn_resumed(const struct tls_conn *t)
     return SSL_session_reused(t->ssl) == 1;
 }
 
-struct tls_conn *
-tls_conn_server(const struct tls_identity *id, int fd)
+/* A server connection from <ctx>; <id> (may be NULL) is the sidecar identity for XFCC. */
+static struct tls_conn *
+server_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
-    t->ssl = SSL_new(tls_identity_server_ctx(id));
+    t->ssl = SSL_new(ctx);
     if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
         tls_conn_free(t);
         return NULL;
@@ -115,6 +116,18 @@ tls_conn_server(const struct tls_identity *id, int fd)
     t->id = id;
     t->server = true;
     return t;
+}
+
+struct tls_conn *
+tls_conn_server(const struct tls_identity *id, int fd)
+{
+    return server_conn(tls_identity_server_ctx(id), id, fd);
+}
+
+struct tls_conn *
+tls_conn_gateway(const struct tls_gateway *g, int fd)
+{
+    return server_conn(tls_gateway_ctx(g), NULL, fd);
 }
 
 void
@@ -208,7 +221,7 @@ tls_conn_handshake(struct tls_conn *t)
     if (rc == 1) {
         if (t->server) {    /* the chain was verified; any mesh identity may call */
             san_matches(t); /* records the client's URI SAN */
-            build_xfcc(t);
+            if (t->id) build_xfcc(t);
             return 1;
         }
         if (san_matches(t)) return 1;

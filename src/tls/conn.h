@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct tls_gateway;
+
 /* A workload's certificate chain, key and mesh root (Istio's file names in one directory). */
 struct tls_identity;
 
@@ -17,13 +19,21 @@ struct tls_identity;
 struct tls_identity *tls_identity_load(const char *dir, char *err, size_t err_len);
 void tls_identity_free(struct tls_identity *id);
 
-/* Its client and server SSL_CTX (ctx.c), for conn.c. */
+/* Its client and server SSL_CTX (ctx.c), for conn.c; and a Gateway's. */
 struct ssl_ctx_st *tls_identity_client_ctx(const struct tls_identity *id);
 struct ssl_ctx_st *tls_identity_server_ctx(const struct tls_identity *id);
+struct ssl_ctx_st *tls_gateway_ctx(const struct tls_gateway *g);
 
 /* The SPIFFE ID in its certificate ("" when it has none) and that ID's trust domain. */
 const char *tls_identity_spiffe(const struct tls_identity *id);
 const char *tls_identity_trust_domain(const struct tls_identity *id);
+
+/* A Gateway server's TLS (SIMPLE, or MUTUAL when <ca> is given): certificate chain and key
+ * files in PEM. NULL with the reason in <err>. */
+struct tls_gateway;
+struct tls_gateway *tls_gateway_load(const char *cert, const char *key, const char *ca, char *err,
+                                     size_t err_len);
+void tls_gateway_free(struct tls_gateway *g);
 
 struct tls_conn;
 
@@ -52,6 +62,9 @@ void tls_conn_free(struct tls_conn *t);
 /* A server connection on accepted socket <fd> (an inbound sidecar listener): the client must
  * present a certificate that chains to the mesh root (mutual TLS). */
 struct tls_conn *tls_conn_server(const struct tls_identity *id, int fd);
+
+/* A server connection on a Gateway listener with TLS <g>. */
+struct tls_conn *tls_conn_gateway(const struct tls_gateway *g, int fd);
 
 /* Server side, after the handshake: the x-forwarded-client-cert value Envoy's sidecar sets,
  * By=<our SPIFFE ID>;Hash=<SHA-256 of the client certificate>;Subject="";URI=<its ID>. */

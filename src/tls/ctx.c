@@ -131,3 +131,57 @@ tls_identity_trust_domain(const struct tls_identity *id)
 {
     return id->trust_domain;
 }
+
+struct tls_gateway {
+    SSL_CTX *ctx;
+};
+
+struct tls_gateway *
+tls_gateway_load(const char *cert, const char *key, const char *ca, char *err, size_t err_len)
+{
+    struct tls_gateway *g = calloc(1, sizeof(*g));
+    SSL_CTX *ctx = g ? SSL_CTX_new(TLS_server_method()) : NULL;
+    const char *what = NULL, *path = "";
+    if (!ctx)
+        what = "cannot create a TLS context";
+    else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+        what = "cannot set the TLS versions";
+    else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        what = "cannot load", path = cert;
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        what = "cannot load", path = key;
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        what = "the key does not match the certificate", path = key;
+    else if (ca && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+        what = "cannot load", path = ca;
+    if (what) {
+        unsigned long e = ERR_get_error();
+        char ossl[256] = "";
+        if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
+        snprintf(err, err_len, "%s %s%s%s", what, path, e ? ": " : "", ossl);
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        free(g);
+        return NULL;
+    }
+    if (ca) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshlet-gw", 10);
+    g->ctx = ctx;
+    return g;
+}
+
+void
+tls_gateway_free(struct tls_gateway *g)
+{
+    if (!g) return;
+    SSL_CTX_free(g->ctx);
+    free(g);
+}
+
+struct ssl_ctx_st *
+tls_gateway_ctx(const struct tls_gateway *g)
+{
+    return g->ctx;
+}

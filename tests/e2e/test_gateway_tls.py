@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Gateway TLS (issue 6): HTTPS servers with mode SIMPLE (certificate files, or a
+credentialName under --credentials) and MUTUAL (client certificates from caCertificates
+required), and httpsRedirect on an HTTP server. Clients are Python's ssl, verifying the
+server as a browser would."""
+import http.client
+import json
+import ssl
+import subprocess
+
+import pytest
+
+import meshlet
+from backend import Backend
+from configs import edge_routes, service_entry
+from meshlet_proc import Meshlet, free_port
+
+
+def self_signed(d, name="api.example.com"):
+    d.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(d / "tls.key"),
+                        "-out", str(d / "tls.crt"), "-days", "1", "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return d / "tls.crt", d / "tls.key"
+
+
+def gateway(servers):
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+{servers}"""
+
+
+@pytest.fixture(scope="module")
+def proxy(meshlet_bin, tmp_path_factory):
+    d = tmp_path_factory.mktemp("gwtls")
+    crt, key = self_signed(d / "files")
+    self_signed(d / "creds" / "shop-cert")
+    meshlet.ca(meshlet_bin, "init", "--dir", str(d / "clients"))
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "clients"), "--ns", "shop", "--sa", "app",
+               "--out", str(d / "client"))
+    backend = Backend("b").start()
+    ports = {k: free_port() for k in ("simple", "cred", "mutual", "redirect")}
+    servers = f"""\
+  - port: {{number: {ports['simple']}, name: https, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key}}}
+  - port: {{number: {ports['cred']}, name: https-cred, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: SIMPLE, credentialName: shop-cert}}
+  - port: {{number: {ports['mutual']}, name: https-mutual, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: MUTUAL, serverCertificate: {crt}, privateKey: {key},
+          caCertificates: {d / 'clients' / 'root-cert.pem'}}}
+  - port: {{number: {ports['redirect']}, name: http, protocol: HTTP}}
+    hosts: ["shop/*.example.com"]
+    tls: {{httpsRedirect: true}}
+"""
+    (d / "config").mkdir()
+    (d / "config" / "c.yaml").write_text("---\n".join([
+        gateway(servers), service_entry("orders", "shop", [(backend.port, {})]),
+        edge_routes("edge", "  - route: [{destination: {host: orders}}]\n")]))
+    m = Meshlet(meshlet_bin, d / "config", extra=(
+        "--namespace", "shop", "--credentials", str(d / "creds"))).start()
+    try:
+        yield {"ports": ports, "crt": crt, "dir": d, "backend": backend, "m": m}
+    finally:
+        code = m.stop()
+        backend.stop()
+        assert code == 0, m.logs()
+
+
+def https(proxy, port, path, client=None, cafile=None):
+    ctx = ssl.create_default_context(cafile=str(cafile or proxy["crt"]))
+    if client:
+        ctx.load_cert_chain(str(client / "cert-chain.pem"), str(client / "key.pem"))
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    c.sock = ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), 5),
+                             server_hostname="api.example.com")
+    c.request("GET", path, headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    out = r.status, json.loads(r.read())
+    c.close()
+    return out
+
+
+def test_simple_tls_with_certificate_files(proxy):
+    status, body = https(proxy, proxy["ports"]["simple"], "/a")
+    assert status == 200 and body["headers"]["x-forwarded-proto"] == "https"
+
+
+def test_simple_tls_with_a_credential_name(proxy):
+    status, _ = https(proxy, proxy["ports"]["cred"], "/b",
+                      cafile=proxy["dir"] / "creds" / "shop-cert" / "tls.crt")
+    assert status == 200
+
+
+def test_mutual_tls_requires_a_client_certificate(proxy):
+    port = proxy["ports"]["mutual"]
+    with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException, OSError)):
+        https(proxy, port, "/no-cert")
+    status, _ = https(proxy, port, "/with-cert", client=proxy["dir"] / "client")
+    assert status == 200
+    assert "/no-cert" not in proxy["backend"].hits
+
+
+def test_https_redirect(proxy):
+    c = http.client.HTTPConnection("127.0.0.1", proxy["ports"]["redirect"], timeout=5)
+    c.request("GET", "/orders/1?x=1", headers={"Host": "api.example.com:8080"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 301
+    assert r.getheader("location") == "https://api.example.com/orders/1?x=1"
+
+
+def test_a_missing_certificate_stops_the_start(meshlet_bin, tmp_path):
+    (tmp_path / "c.yaml").write_text(gateway(f"""\
+  - port: {{number: {free_port()}, name: https, protocol: HTTPS}}
+    hosts: ["*"]
+    tls: {{mode: SIMPLE, serverCertificate: /nonexistent.crt, privateKey: /nonexistent.key}}
+"""))
+    r = meshlet.run(meshlet_bin, "run", "-c", tmp_path, "--admin", f"127.0.0.1:{free_port()}",
+                    "--listen-address", "127.0.0.1", "--mesh-listen", f"127.0.0.1:{free_port()}")
+    assert r.code == 2 and "TLS: cannot load /nonexistent.crt" in r.err
