@@ -64,6 +64,13 @@ free_gateway_tls(struct tls_gateway **g, size_t n)
     free(g);
 }
 
+static void
+free_upstream_tls(struct tls_upstream **u, size_t n)
+{
+    for (size_t i = 0; u && i < n; i++) tls_upstream_free(u[i]);
+    free(u);
+}
+
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
 parse_inbound(const char *arg, struct model_inbound *in, char host[256])
@@ -289,16 +296,7 @@ cmd_run(int argc, char **argv)
     /* Say plainly what is not enforced yet rather than pretend. */
     for (size_t i = 0; i < set.len; i++) {
         const struct resource *r = set.items[i];
-        if (r->kind == KIND_DESTINATION_RULE && r->spec.dr && r->spec.dr->traffic_policy &&
-            r->spec.dr->traffic_policy->tls && r->spec.dr->traffic_policy->tls->mode.set &&
-            (r->spec.dr->traffic_policy->tls->mode.v == TLS_SIMPLE ||
-             r->spec.dr->traffic_policy->tls->mode.v == TLS_MUTUAL)) {
-            fprintf(stderr,
-                    "meshlet: note: DestinationRule %s/%s asks for SIMPLE or MUTUAL TLS to its "
-                    "upstreams; this build connects in plain text there (only ISTIO_MUTUAL "
-                    "is implemented)\n",
-                    r->ns, r->name);
-        }
+
         const struct traffic_policy *tp =
             r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
         if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
@@ -337,12 +335,32 @@ cmd_run(int argc, char **argv)
         any_gw_tls = true;
     }
     popt.listener_tls = any_gw_tls ? gw_tls : NULL;
+    /* SIMPLE/MUTUAL upstream TLS: the DestinationRules' files now, or no start. */
+    size_t n_up_tls = snap->n_clusters;
+    struct tls_upstream **up_tls = calloc(n_up_tls + 1, sizeof(*up_tls));
+    for (size_t i = 0; up_tls && i < n_up_tls; i++) {
+        const struct model_cluster *cl = snap->clusters[i];
+        if (!cl->tls_user) continue;
+        char uerr[1024];
+        up_tls[cl->index] = tls_upstream_load(cl->tls_ca, cl->tls_cert, cl->tls_key,
+                                              cl->tls_insecure, uerr, sizeof(uerr));
+        if (!up_tls[cl->index]) {
+            fprintf(stderr, "meshlet run: %s TLS: %s\n", cl->name, uerr);
+            free_upstream_tls(up_tls, n_up_tls);
+            free_gateway_tls(gw_tls, n_gw_tls);
+            model_release(snap);
+            tls_identity_free(identity);
+            return CLI_USAGE;
+        }
+    }
+    popt.cluster_tls = up_tls;
     /* A STRICT inbound port cannot work without a certificate to serve. */
     for (size_t i = 0; !identity && i < snap->n_listeners; i++) {
         if (snap->listeners[i].inbound && snap->listeners[i].peer_mode == MODEL_PEER_STRICT) {
             fprintf(stderr, "meshlet run: %s is STRICT (PeerAuthentication) and needs --identity\n",
                     snap->listeners[i].name);
             free_gateway_tls(gw_tls, n_gw_tls);
+            free_upstream_tls(up_tls, n_up_tls);
             model_release(snap);
             return CLI_USAGE;
         }
@@ -385,6 +403,7 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: out of resources\n");
         free(wks);
         free_gateway_tls(gw_tls, n_gw_tls);
+        free_upstream_tls(up_tls, n_up_tls);
         model_release(snap);
         tls_identity_free(identity);
         return CLI_ERRORS;
@@ -451,5 +470,6 @@ stop:
     tls_identity_free(atomic_load(&popt.identity));
     for (size_t i = 0; i < rotation.n_old; i++) tls_identity_free(rotation.old[i]);
     free_gateway_tls(gw_tls, n_gw_tls);
+    free_upstream_tls(up_tls, n_up_tls);
     return exit_code;
 }

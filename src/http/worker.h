@@ -21,6 +21,7 @@ struct worker;
 struct upstream;
 struct tls_identity;
 struct tls_gateway;
+struct tls_upstream;
 
 /* A FIFO of requests waiting for an upstream connection (connectionPool limits); the node
  * is embedded in what waits. */
@@ -59,6 +60,8 @@ struct proxy_options {
     /* Gateway TLS per listener of the snapshot (same index), NULL entries for plain ones;
      * the array itself NULL when no listener terminates TLS. */
     struct tls_gateway *const *listener_tls;
+    /* SIMPLE/MUTUAL upstream TLS per cluster of the snapshot (same index), or NULL. */
+    struct tls_upstream *const *cluster_tls;
 };
 
 struct worker_listener {

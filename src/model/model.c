@@ -289,17 +289,40 @@ compile_limits(struct model_cluster *c)
                                                         : 3600000;
 }
 
+/* SIMPLE and MUTUAL (§4.8): TLS to every endpoint with the DestinationRule's files; the
+ * server must carry one of subjectAltNames, else (not insecure) the SNI as its name. */
+static void
+compile_user_tls(struct build *b, struct model_cluster *c, const struct client_tls *tls)
+{
+    struct arena *a = &b->s->arena;
+    c->tls_user = true;
+    c->tls_sni = arena_strdup(a, tls->sni && *tls->sni ? tls->sni : c->host);
+    c->tls_ca = tls->ca_certificates ? arena_strdup(a, tls->ca_certificates) : NULL;
+    if (tls->mode.v == TLS_MUTUAL) {
+        c->tls_cert = tls->client_certificate ? arena_strdup(a, tls->client_certificate) : NULL;
+        c->tls_key = tls->private_key ? arena_strdup(a, tls->private_key) : NULL;
+    }
+    c->tls_insecure = tls->insecure_skip_verify.v;
+    c->tls_sans = arena_alloc(a, (tls->subject_alt_names.len + 1) * sizeof(char *));
+    for (size_t i = 0; i < tls->subject_alt_names.len; i++)
+        c->tls_sans[c->n_tls_sans++] = arena_strdup(a, tls->subject_alt_names.v[i]);
+}
+
 /* Upstream TLS of a pool (§6.4): an explicit ISTIO_MUTUAL makes every endpoint mTLS; no
  * `tls` leaves it to automatic mTLS, per endpoint by its security.istio.io/tlsMode label
- * (not for MESH_EXTERNAL services); any other mode is plain text here (SIMPLE and MUTUAL
- * are not built yet). The server must present tls.subjectAltNames, else the SPIFFE ID of
- * an endpoint's service account, else the ServiceEntry's subjectAltNames. */
+ * (not for MESH_EXTERNAL services); SIMPLE and MUTUAL use the user's files. For mTLS the
+ * server must present tls.subjectAltNames, else the SPIFFE ID of an endpoint's service
+ * account, else the ServiceEntry's subjectAltNames. */
 static void
 compile_tls(struct build *b, struct model_cluster *c, const struct service_entry *se,
             const char *ns)
 {
     struct arena *a = &b->s->arena;
     const struct client_tls *tls = c->policy.tls;
+    if (tls && tls->mode.set && (tls->mode.v == TLS_SIMPLE || tls->mode.v == TLS_MUTUAL)) {
+        compile_user_tls(b, c, tls);
+        return;
+    }
     bool explicit_mtls = tls && tls->mode.set && tls->mode.v == TLS_ISTIO_MUTUAL;
     bool any = false;
     for (size_t i = 0; i < c->n_endpoints; i++) {

@@ -91,6 +91,12 @@ struct model_cluster {
     const char *tls_sni;
     const char **tls_sans;
     size_t n_tls_sans;
+    /* SIMPLE or MUTUAL (user certificates, spec §4.8): every endpoint is TLS; the files
+     * (PEM paths as configured; tls_ca NULL: the system's CAs; tls_cert NULL: no client
+     * certificate) and insecureSkipVerify. The SNI is tls_sni (sni, else the host). */
+    bool tls_user;
+    const char *tls_ca, *tls_cert, *tls_key;
+    bool tls_insecure;
 };
 
 enum model_sm_kind {

@@ -28,22 +28,48 @@ struct tls_conn {
     char peer_uri[512];
 };
 
-struct tls_conn *
-tls_conn_client(const struct tls_identity *id, int fd, const char *sni, const char *const *sans,
-                size_t n_sans)
+/* A client connection from <ctx>; <id> is the mesh identity (NULL for SIMPLE/MUTUAL). */
+static struct tls_conn *
+client_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd, const char *sni,
+            const char *const *sans, size_t n_sans)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
-    t->ssl = SSL_new(tls_identity_client_ctx(id));
+    t->ssl = SSL_new(ctx);
     if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
         tls_conn_free(t);
         return NULL;
     }
     if (sni && *sni) SSL_set_tlsext_host_name(t->ssl, sni);
     SSL_set_connect_state(t->ssl);
-    t->id = id;
+    t->id = id; /* NULL for SIMPLE/MUTUAL */
     t->sans = sans;
     t->n_sans = n_sans;
+    return t;
+}
+
+struct tls_conn *
+tls_conn_client(const struct tls_identity *id, int fd, const char *sni, const char *const *sans,
+                size_t n_sans)
+{
+    return client_conn(tls_identity_client_ctx(id), id, fd, sni, sans, n_sans);
+}
+
+struct tls_conn *
+tls_conn_upstream(const struct tls_upstream *u, int fd, const char *sni, const char *const *sans,
+                  size_t n_sans)
+{
+    SSL_CTX *ctx = tls_upstream_ctx(u);
+    struct tls_conn *t = client_conn(ctx, NULL, fd, sni, sans, n_sans);
+    if (!t) return NULL;
+    bool verify = SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE;
+    if (!verify) t->n_sans = 0;             /* insecureSkipVerify: no name check either */
+    if (verify && !n_sans && sni && *sni) { /* the server must be the name we asked for */
+        if (SSL_set1_host(t->ssl, sni) != 1) {
+            tls_conn_free(t);
+            return NULL;
+        }
+    }
     return t;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 struct tls_gateway;
+struct tls_upstream;
 
 /* A workload's certificate chain, key and mesh root (Istio's file names in one directory). */
 struct tls_identity;
@@ -23,6 +24,7 @@ void tls_identity_free(struct tls_identity *id);
 struct ssl_ctx_st *tls_identity_client_ctx(const struct tls_identity *id);
 struct ssl_ctx_st *tls_identity_server_ctx(const struct tls_identity *id);
 struct ssl_ctx_st *tls_gateway_ctx(const struct tls_gateway *g);
+struct ssl_ctx_st *tls_upstream_ctx(const struct tls_upstream *u);
 
 /* The SPIFFE ID in its certificate ("" when it has none) and that ID's trust domain. */
 const char *tls_identity_spiffe(const struct tls_identity *id);
@@ -34,6 +36,13 @@ struct tls_gateway;
 struct tls_gateway *tls_gateway_load(const char *cert, const char *key, const char *ca, char *err,
                                      size_t err_len);
 void tls_gateway_free(struct tls_gateway *g);
+
+/* A client context for SIMPLE or MUTUAL upstream TLS: trust <ca> (NULL: the system's CAs),
+ * present <cert>/<key> when given, or verify nothing when <insecure>. */
+struct tls_upstream;
+struct tls_upstream *tls_upstream_load(const char *ca, const char *cert, const char *key,
+                                       bool insecure, char *err, size_t err_len);
+void tls_upstream_free(struct tls_upstream *u);
 
 struct tls_conn;
 
@@ -62,6 +71,12 @@ void tls_conn_free(struct tls_conn *t);
 /* A server connection on accepted socket <fd> (an inbound sidecar listener): the client must
  * present a certificate that chains to the mesh root (mutual TLS). */
 struct tls_conn *tls_conn_server(const struct tls_identity *id, int fd);
+
+/* A client connection with SIMPLE or MUTUAL context <u>: SNI <sni>; unless the context is
+ * insecure, the server must carry one of <sans> (URI or DNS), or when there are none,
+ * the name <sni>. */
+struct tls_conn *tls_conn_upstream(const struct tls_upstream *u, int fd, const char *sni,
+                                   const char *const *sans, size_t n_sans);
 
 /* A server connection on a Gateway listener with TLS <g>. */
 struct tls_conn *tls_conn_gateway(const struct tls_gateway *g, int fd);

@@ -185,3 +185,58 @@ tls_gateway_ctx(const struct tls_gateway *g)
 {
     return g->ctx;
 }
+
+struct tls_upstream {
+    SSL_CTX *ctx;
+};
+
+struct tls_upstream *
+tls_upstream_load(const char *ca, const char *cert, const char *key, bool insecure, char *err,
+                  size_t err_len)
+{
+    struct tls_upstream *u = calloc(1, sizeof(*u));
+    SSL_CTX *ctx = u ? SSL_CTX_new(TLS_client_method()) : NULL;
+    const char *what = NULL, *path = "";
+    if (!ctx)
+        what = "cannot create a TLS context";
+    else if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        what = "cannot load", path = cert;
+    else if (cert && key && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        what = "cannot load", path = key;
+    else if (ca && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
+        what = "cannot load", path = ca;
+    else if (!ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
+        what = "cannot load the system's CA certificates";
+    if (what) {
+        unsigned long e = ERR_get_error();
+        char ossl[256] = "";
+        if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
+        snprintf(err, err_len, "%s %s%s%s", what, path, e ? ": " : "", ossl);
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        free(u);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, tls_conn_new_session);
+    u->ctx = ctx;
+    return u;
+}
+
+void
+tls_upstream_free(struct tls_upstream *u)
+{
+    if (!u) return;
+    SSL_CTX_free(u->ctx);
+    free(u);
+}
+
+struct ssl_ctx_st *
+tls_upstream_ctx(const struct tls_upstream *u)
+{
+    return u->ctx;
+}

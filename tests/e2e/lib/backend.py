@@ -137,11 +137,12 @@ class Backend:
         self.server.peers = []  # the client certificate's URI SAN of each hit (TLS)
         self.server.serials = []  # and its serial number (hex)
         self.server.resumed = []  # whether the TLS session was resumed
-        if tls:  # (cert, key, ca): serve TLS and require a client certificate from ca
+        if tls:  # (cert, key, ca): serve TLS; with ca, require a client certificate from it
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(tls[0], tls[1])
-            ctx.load_verify_locations(tls[2])
-            ctx.verify_mode = ssl.CERT_REQUIRED
+            if tls[2]:
+                ctx.load_verify_locations(tls[2])
+                ctx.verify_mode = ssl.CERT_REQUIRED
             self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.server.version = version
         self.server.fail_status = fail_status
