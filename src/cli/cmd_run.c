@@ -322,10 +322,15 @@ cmd_run(int argc, char **argv)
     bool any_gw_tls = false;
     for (size_t i = 0; gw_tls && i < snap->n_listeners; i++) {
         const struct model_listener *l = &snap->listeners[i];
-        if (!l->tls_cert) continue;
-        char gerr[1024];
-        if (!(gw_tls[i] =
-                  tls_gateway_load(l->tls_cert, l->tls_key, l->tls_ca, gerr, sizeof(gerr)))) {
+        if (!l->n_tls) continue;
+        char gerr[1024] = "out of memory";
+        bool ok = (gw_tls[i] = tls_gateway_new()) != NULL;
+        for (size_t k = 0; ok && k < l->n_tls; k++) {
+            const struct model_tls_server *ts = &l->tls[k];
+            ok = !tls_gateway_add(gw_tls[i], ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
+                                  gerr, sizeof(gerr));
+        }
+        if (!ok) {
             fprintf(stderr, "meshlet run: %s (port %u) TLS: %s\n", l->name, l->port, gerr);
             free_gateway_tls(gw_tls, n_gw_tls);
             model_release(snap);

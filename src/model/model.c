@@ -949,9 +949,9 @@ terminates_tls(const struct server *srv)
            t->mode.set && (t->mode.v == SRV_SIMPLE || t->mode.v == SRV_MUTUAL);
 }
 
-/* Gateway TLS of listener <l> from server <srv>: the certificate files, from the server's
- * paths or its credentialName under --credentials (tls.crt, tls.key, ca.crt). The first
- * TLS server on a port decides (one certificate per port: no SNI selection yet). */
+/* Gateway TLS of listener <l> from server <srv>: its hosts and certificate files, from the
+ * server's paths or its credentialName under --credentials (tls.crt, tls.key, ca.crt).
+ * Several TLS servers on one port are told apart by SNI; the first is the default. */
 static void
 listener_tls(struct build *b, struct model_listener *l, const struct server *srv)
 {
@@ -961,17 +961,25 @@ listener_tls(struct build *b, struct model_listener *l, const struct server *srv
         if (t && t->https_redirect.v) l->https_redirect = true;
         return;
     }
-    if (l->tls_cert) return;
+    struct model_tls_server *grown = arena_alloc(a, (l->n_tls + 1) * sizeof(*grown));
+    if (l->n_tls) memcpy(grown, l->tls, l->n_tls * sizeof(*grown));
+    l->tls = grown;
+    struct model_tls_server *ts = &l->tls[l->n_tls++];
+    ts->hosts = arena_alloc(a, (srv->hosts.len + 1) * sizeof(char *));
+    for (size_t i = 0; i < srv->hosts.len; i++) {
+        const char *h = strchr(srv->hosts.v[i], '/');
+        ts->hosts[ts->n_hosts++] = lower_dup(a, h ? h + 1 : srv->hosts.v[i]);
+    }
     bool mutual = t->mode.v == SRV_MUTUAL;
     if (t->credential_name) {
         const char *dir = b->opt->credentials_dir ? b->opt->credentials_dir : ".";
-        l->tls_cert = arena_printf(a, "%s/%s/tls.crt", dir, t->credential_name);
-        l->tls_key = arena_printf(a, "%s/%s/tls.key", dir, t->credential_name);
-        if (mutual) l->tls_ca = arena_printf(a, "%s/%s/ca.crt", dir, t->credential_name);
+        ts->cert = arena_printf(a, "%s/%s/tls.crt", dir, t->credential_name);
+        ts->key = arena_printf(a, "%s/%s/tls.key", dir, t->credential_name);
+        if (mutual) ts->ca = arena_printf(a, "%s/%s/ca.crt", dir, t->credential_name);
     } else {
-        l->tls_cert = t->server_certificate ? arena_strdup(a, t->server_certificate) : "";
-        l->tls_key = t->private_key ? arena_strdup(a, t->private_key) : "";
-        if (mutual) l->tls_ca = t->ca_certificates ? arena_strdup(a, t->ca_certificates) : "";
+        ts->cert = t->server_certificate ? arena_strdup(a, t->server_certificate) : "";
+        ts->key = t->private_key ? arena_strdup(a, t->private_key) : "";
+        if (mutual) ts->ca = t->ca_certificates ? arena_strdup(a, t->ca_certificates) : "";
     }
 }
 

@@ -231,6 +231,14 @@ struct model_vhost {
     struct model_vhost *next; /* the listener's next virtual host (admin, explain) */
 };
 
+/* One Gateway server that terminates TLS: its hosts ("*.example.com", namespace dropped)
+ * and certificate files in PEM; ca set for MUTUAL (client certificates required). */
+struct model_tls_server {
+    const char **hosts;
+    size_t n_hosts;
+    const char *cert, *key, *ca;
+};
+
 /* PeerAuthentication's effective mode on an inbound port (spec §6.2). */
 enum model_peer_mode { MODEL_PEER_PERMISSIVE, MODEL_PEER_STRICT, MODEL_PEER_DISABLE };
 
@@ -240,9 +248,10 @@ struct model_listener {
     bool mesh;
     bool inbound;                   /* a sidecar's inbound listener in front of the app */
     enum model_peer_mode peer_mode; /* inbound: who may connect */
-    /* Gateway TLS (a server with tls mode SIMPLE or MUTUAL on this port): files in PEM;
-     * tls_ca set for MUTUAL (client certificates required). */
-    const char *tls_cert, *tls_key, *tls_ca;
+    /* Gateway TLS (servers with tls mode SIMPLE or MUTUAL on this port), picked by SNI
+     * among their hosts; the first is the default. */
+    size_t n_tls;
+    struct model_tls_server *tls;
     bool https_redirect;        /* an HTTP server with tls.httpsRedirect: 301 to https */
     struct hmap exact;          /* host -> struct model_vhost */
     struct hmap wildcard;       /* "*.suffix" -> struct model_vhost */

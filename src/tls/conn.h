@@ -30,11 +30,14 @@ struct ssl_ctx_st *tls_upstream_ctx(const struct tls_upstream *u);
 const char *tls_identity_spiffe(const struct tls_identity *id);
 const char *tls_identity_trust_domain(const struct tls_identity *id);
 
-/* A Gateway server's TLS (SIMPLE, or MUTUAL when <ca> is given): certificate chain and key
- * files in PEM. NULL with the reason in <err>. */
+/* A Gateway port's TLS: one context per server (SIMPLE, or MUTUAL when <ca> is given),
+ * chosen by the client's SNI among the server's hosts ("*" and "*.suffix" as wildcards);
+ * the first server added is the default. */
 struct tls_gateway;
-struct tls_gateway *tls_gateway_load(const char *cert, const char *key, const char *ca, char *err,
-                                     size_t err_len);
+struct tls_gateway *tls_gateway_new(void);
+/* Add a server: certificate chain and key files in PEM. -1 with the reason in <err>. */
+int tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
+                    const char *cert, const char *key, const char *ca, char *err, size_t err_len);
 void tls_gateway_free(struct tls_gateway *g);
 
 /* A client context for SIMPLE or MUTUAL upstream TLS: trust <ca> (NULL: the system's CAs),

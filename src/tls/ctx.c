@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tls/conn.h"
 
@@ -133,14 +134,60 @@ tls_identity_trust_domain(const struct tls_identity *id)
 }
 
 struct tls_gateway {
-    SSL_CTX *ctx;
+    size_t n;
+    struct gw_server {
+        SSL_CTX *ctx;
+        char **hosts;
+        size_t n_hosts;
+    } * srv;
 };
 
-struct tls_gateway *
-tls_gateway_load(const char *cert, const char *key, const char *ca, char *err, size_t err_len)
+/* Does SNI <name> fall under Gateway host <pattern> ("*", "*.suffix" or exact)? */
+static bool
+host_matches(const char *pattern, const char *name)
 {
-    struct tls_gateway *g = calloc(1, sizeof(*g));
-    SSL_CTX *ctx = g ? SSL_CTX_new(TLS_server_method()) : NULL;
+    if (!strcmp(pattern, "*")) return true;
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        size_t pl = strlen(pattern + 1), nl = strlen(name);
+        return nl > pl && !strcasecmp(name + nl - pl, pattern + 1);
+    }
+    return !strcasecmp(pattern, name);
+}
+
+/* SNI: switch the connection to the first server whose hosts cover the name (exact names
+ * before wildcards would be Envoy's order; servers are tried in configuration order). */
+static int
+on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const struct tls_gateway *g = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name) return SSL_TLSEXT_ERR_OK; /* the default server */
+    for (size_t i = 0; i < g->n; i++) {
+        for (size_t h = 0; h < g->srv[i].n_hosts; h++) {
+            if (!host_matches(g->srv[i].hosts[h], name)) continue;
+            SSL_CTX *ctx = g->srv[i].ctx;
+            if (SSL_get_SSL_CTX(ssl) != ctx) {
+                SSL_set_SSL_CTX(ssl, ctx);
+                SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), NULL);
+            }
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+struct tls_gateway *
+tls_gateway_new(void)
+{
+    return calloc(1, sizeof(struct tls_gateway));
+}
+
+int
+tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts, const char *cert,
+                const char *key, const char *ca, char *err, size_t err_len)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     const char *what = NULL, *path = "";
     if (!ctx)
         what = "cannot create a TLS context";
@@ -154,6 +201,9 @@ tls_gateway_load(const char *cert, const char *key, const char *ca, char *err, s
         what = "the key does not match the certificate", path = key;
     else if (ca && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1)
         what = "cannot load", path = ca;
+    struct gw_server *grown = what ? NULL : realloc(g->srv, (g->n + 1) * sizeof(*g->srv));
+    char **names = grown ? calloc(n_hosts + 1, sizeof(char *)) : NULL;
+    if (!what && !names) what = "out of memory";
     if (what) {
         unsigned long e = ERR_get_error();
         char ossl[256] = "";
@@ -161,29 +211,38 @@ tls_gateway_load(const char *cert, const char *key, const char *ca, char *err, s
         snprintf(err, err_len, "%s %s%s%s", what, path, e ? ": " : "", ossl);
         ERR_clear_error();
         SSL_CTX_free(ctx);
-        free(g);
-        return NULL;
+        if (grown) g->srv = grown;
+        return -1;
     }
+    g->srv = grown;
+    for (size_t i = 0; i < n_hosts; i++) names[i] = strdup(hosts[i]);
     if (ca) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshlet-gw", 10);
-    g->ctx = ctx;
-    return g;
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(ctx, g);
+    g->srv[g->n++] = (struct gw_server){ctx, names, n_hosts};
+    return 0;
 }
 
 void
 tls_gateway_free(struct tls_gateway *g)
 {
     if (!g) return;
-    SSL_CTX_free(g->ctx);
+    for (size_t i = 0; i < g->n; i++) {
+        SSL_CTX_free(g->srv[i].ctx);
+        for (size_t h = 0; h < g->srv[i].n_hosts; h++) free(g->srv[i].hosts[h]);
+        free(g->srv[i].hosts);
+    }
+    free(g->srv);
     free(g);
 }
 
 struct ssl_ctx_st *
 tls_gateway_ctx(const struct tls_gateway *g)
 {
-    return g->ctx;
+    return g->srv[0].ctx;
 }
 
 struct tls_upstream {

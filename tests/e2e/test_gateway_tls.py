@@ -43,11 +43,13 @@ def proxy(meshlet_bin, tmp_path_factory):
     d = tmp_path_factory.mktemp("gwtls")
     crt, key = self_signed(d / "files")
     self_signed(d / "creds" / "shop-cert")
+    a_crt, a_key = self_signed(d / "a", "a.example.com")
+    b_crt, b_key = self_signed(d / "b", "b.example.com")
     meshlet.ca(meshlet_bin, "init", "--dir", str(d / "clients"))
     meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "clients"), "--ns", "shop", "--sa", "app",
                "--out", str(d / "client"))
     backend = Backend("b").start()
-    ports = {k: free_port() for k in ("simple", "cred", "mutual", "redirect")}
+    ports = {k: free_port() for k in ("simple", "cred", "mutual", "redirect", "sni")}
     servers = f"""\
   - port: {{number: {ports['simple']}, name: https, protocol: HTTPS}}
     hosts: ["shop/*.example.com"]
@@ -62,11 +64,18 @@ def proxy(meshlet_bin, tmp_path_factory):
   - port: {{number: {ports['redirect']}, name: http, protocol: HTTP}}
     hosts: ["shop/*.example.com"]
     tls: {{httpsRedirect: true}}
+  - port: {{number: {ports['sni']}, name: https-a, protocol: HTTPS}}
+    hosts: ["shop/a.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {a_crt}, privateKey: {a_key}}}
+  - port: {{number: {ports['sni']}, name: https-b, protocol: HTTPS}}
+    hosts: ["shop/b.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {b_crt}, privateKey: {b_key}}}
 """
     (d / "config").mkdir()
     (d / "config" / "c.yaml").write_text("---\n".join([
         gateway(servers), service_entry("orders", "shop", [(backend.port, {})]),
-        edge_routes("edge", "  - route: [{destination: {host: orders}}]\n")]))
+        edge_routes("edge", "  - route: [{destination: {host: orders}}]\n",
+                    hosts="api.example.com, a.example.com, b.example.com")]))
     m = Meshlet(meshlet_bin, d / "config", extra=(
         "--namespace", "shop", "--credentials", str(d / "creds"))).start()
     try:
@@ -77,14 +86,14 @@ def proxy(meshlet_bin, tmp_path_factory):
         assert code == 0, m.logs()
 
 
-def https(proxy, port, path, client=None, cafile=None):
+def https(proxy, port, path, client=None, cafile=None, name="api.example.com"):
     ctx = ssl.create_default_context(cafile=str(cafile or proxy["crt"]))
     if client:
         ctx.load_cert_chain(str(client / "cert-chain.pem"), str(client / "key.pem"))
     c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
     c.sock = ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), 5),
-                             server_hostname="api.example.com")
-    c.request("GET", path, headers={"Host": "api.example.com"})
+                             server_hostname=name)
+    c.request("GET", path, headers={"Host": name})
     r = c.getresponse()
     out = r.status, json.loads(r.read())
     c.close()
@@ -129,3 +138,13 @@ def test_a_missing_certificate_stops_the_start(meshlet_bin, tmp_path):
     r = meshlet.run(meshlet_bin, "run", "-c", tmp_path, "--admin", f"127.0.0.1:{free_port()}",
                     "--listen-address", "127.0.0.1", "--mesh-listen", f"127.0.0.1:{free_port()}")
     assert r.code == 2 and "TLS: cannot load /nonexistent.crt" in r.err
+
+
+def test_sni_picks_the_servers_certificate(proxy):
+    d, port = proxy["dir"], proxy["ports"]["sni"]
+    for name in ("a", "b"):
+        status, _ = https(proxy, port, f"/{name}", cafile=d / name / "tls.crt",
+                          name=f"{name}.example.com")
+        assert status == 200
+    with pytest.raises(ssl.SSLError):  # b's name, but only a's certificate trusted
+        https(proxy, port, "/b-as-a", cafile=d / "a" / "tls.crt", name="b.example.com")
