@@ -327,8 +327,9 @@ cmd_run(int argc, char **argv)
         bool ok = (gw_tls[i] = tls_gateway_new()) != NULL;
         for (size_t k = 0; ok && k < l->n_tls; k++) {
             const struct model_tls_server *ts = &l->tls[k];
-            ok = !tls_gateway_add(gw_tls[i], ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
-                                  gerr, sizeof(gerr));
+            ok =
+                !tls_gateway_add(gw_tls[i], ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
+                                 ts->min_version, ts->max_version, ts->ciphers, gerr, sizeof(gerr));
         }
         if (!ok) {
             fprintf(stderr, "meshlet run: %s (port %u) TLS: %s\n", l->name, l->port, gerr);

@@ -970,6 +970,12 @@ listener_tls(struct build *b, struct model_listener *l, const struct server *srv
         const char *h = strchr(srv->hosts.v[i], '/');
         ts->hosts[ts->n_hosts++] = lower_dup(a, h ? h + 1 : srv->hosts.v[i]);
     }
+    static const int versions[] = {0, 10, 11, 12, 13}; /* enum tls_protocol */
+    ts->min_version = t->min_protocol_version.set ? versions[t->min_protocol_version.v % 5] : 0;
+    ts->max_version = t->max_protocol_version.set ? versions[t->max_protocol_version.v % 5] : 0;
+    for (size_t i = 0; i < t->cipher_suites.len; i++)
+        ts->ciphers = ts->ciphers ? arena_printf(a, "%s:%s", ts->ciphers, t->cipher_suites.v[i])
+                                  : arena_strdup(a, t->cipher_suites.v[i]);
     bool mutual = t->mode.v == SRV_MUTUAL;
     if (t->credential_name) {
         const char *dir = b->opt->credentials_dir ? b->opt->credentials_dir : ".";

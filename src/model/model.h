@@ -237,6 +237,8 @@ struct model_tls_server {
     const char **hosts;
     size_t n_hosts;
     const char *cert, *key, *ca;
+    int min_version, max_version; /* 10..13 for TLS 1.0..1.3; 0: the default (1.2, 1.3) */
+    const char *ciphers;          /* cipherSuites joined by ':' (TLS 1.2 and below); or NULL */
 };
 
 /* PeerAuthentication's effective mode on an inbound port (spec §6.2). */

@@ -35,9 +35,12 @@ const char *tls_identity_trust_domain(const struct tls_identity *id);
  * the first server added is the default. */
 struct tls_gateway;
 struct tls_gateway *tls_gateway_new(void);
-/* Add a server: certificate chain and key files in PEM. -1 with the reason in <err>. */
+/* Add a server: certificate chain and key files in PEM; TLS versions <min_version> to
+ * <max_version> (10..13 for 1.0..1.3; 0: 1.2 and 1.3, Envoy's defaults) and OpenSSL cipher
+ * list <ciphers> (NULL: OpenSSL's). -1 with the reason in <err>. */
 int tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
-                    const char *cert, const char *key, const char *ca, char *err, size_t err_len);
+                    const char *cert, const char *key, const char *ca, int min_version,
+                    int max_version, const char *ciphers, char *err, size_t err_len);
 void tls_gateway_free(struct tls_gateway *g);
 
 /* A client context for SIMPLE or MUTUAL upstream TLS: trust <ca> (NULL: the system's CAs),

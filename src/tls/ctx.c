@@ -183,16 +183,31 @@ tls_gateway_new(void)
     return calloc(1, sizeof(struct tls_gateway));
 }
 
+/* 10..13 (TLS 1.0..1.3) as OpenSSL's version number; 0 gives <dflt>. */
+static int
+ossl_version(int v, int dflt)
+{
+    return v == 10   ? TLS1_VERSION
+           : v == 11 ? TLS1_1_VERSION
+           : v == 12 ? TLS1_2_VERSION
+           : v == 13 ? TLS1_3_VERSION
+                     : dflt;
+}
+
 int
 tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts, const char *cert,
-                const char *key, const char *ca, char *err, size_t err_len)
+                const char *key, const char *ca, int min_version, int max_version,
+                const char *ciphers, char *err, size_t err_len)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     const char *what = NULL, *path = "";
     if (!ctx)
         what = "cannot create a TLS context";
-    else if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+    else if (SSL_CTX_set_min_proto_version(ctx, ossl_version(min_version, TLS1_2_VERSION)) != 1 ||
+             SSL_CTX_set_max_proto_version(ctx, ossl_version(max_version, TLS1_3_VERSION)) != 1)
         what = "cannot set the TLS versions";
+    else if (ciphers && SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
+        what = "no usable cipher in cipherSuites", path = ciphers;
     else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
         what = "cannot load", path = cert;
     else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)

@@ -49,7 +49,7 @@ def proxy(meshlet_bin, tmp_path_factory):
     meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "clients"), "--ns", "shop", "--sa", "app",
                "--out", str(d / "client"))
     backend = Backend("b").start()
-    ports = {k: free_port() for k in ("simple", "cred", "mutual", "redirect", "sni")}
+    ports = {k: free_port() for k in ("simple", "cred", "mutual", "redirect", "sni", "tls13")}
     servers = f"""\
   - port: {{number: {ports['simple']}, name: https, protocol: HTTPS}}
     hosts: ["shop/*.example.com"]
@@ -64,6 +64,10 @@ def proxy(meshlet_bin, tmp_path_factory):
   - port: {{number: {ports['redirect']}, name: http, protocol: HTTP}}
     hosts: ["shop/*.example.com"]
     tls: {{httpsRedirect: true}}
+  - port: {{number: {ports['tls13']}, name: https-13, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key},
+          minProtocolVersion: TLSV1_3}}
   - port: {{number: {ports['sni']}, name: https-a, protocol: HTTPS}}
     hosts: ["shop/a.example.com"]
     tls: {{mode: SIMPLE, serverCertificate: {a_crt}, privateKey: {a_key}}}
@@ -86,8 +90,10 @@ def proxy(meshlet_bin, tmp_path_factory):
         assert code == 0, m.logs()
 
 
-def https(proxy, port, path, client=None, cafile=None, name="api.example.com"):
+def https(proxy, port, path, client=None, cafile=None, name="api.example.com", max_tls=None):
     ctx = ssl.create_default_context(cafile=str(cafile or proxy["crt"]))
+    if max_tls:
+        ctx.maximum_version = max_tls
     if client:
         ctx.load_cert_chain(str(client / "cert-chain.pem"), str(client / "key.pem"))
     c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
@@ -148,3 +154,11 @@ def test_sni_picks_the_servers_certificate(proxy):
         assert status == 200
     with pytest.raises(ssl.SSLError):  # b's name, but only a's certificate trusted
         https(proxy, port, "/b-as-a", cafile=d / "a" / "tls.crt", name="b.example.com")
+
+
+def test_min_protocol_version(proxy):
+    tls12 = ssl.TLSVersion.TLSv1_2
+    assert https(proxy, proxy["ports"]["simple"], "/tls12", max_tls=tls12)[0] == 200
+    assert https(proxy, proxy["ports"]["tls13"], "/tls13")[0] == 200
+    with pytest.raises(ssl.SSLError):
+        https(proxy, proxy["ports"]["tls13"], "/tls12-refused", max_tls=tls12)
