@@ -10,7 +10,8 @@ pkgs=(
     libpcre2-dev        # regex (JIT), RE2-subset checks
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libssl-dev          # OpenSSL 3: mesh CA, mTLS
-    openssl             # e2e tests inspect certificates
+    openssl             # e2e tests inspect certificates and connect with s_client
+    curl                # e2e tests: a real HTTP client
     libcmocka-dev       # unit tests
     python3-pytest      # end-to-end tests
     iproute2            # ss: the e2e tests look at upstream sockets

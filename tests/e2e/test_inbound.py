@@ -200,3 +200,26 @@ def test_new_upstream_connections_resume_the_tls_session(mesh):
         c.close()
     assert stat("tls.upstream_handshakes") - hs0 == 6
     assert stat("tls.upstream_session_resumed") - resumed0 >= 5  # all but maybe the first
+
+
+def test_real_clients_curl_and_openssl(mesh):
+    d, strict = mesh["dir"], mesh["sidecars"]["strict"]
+    permissive = mesh["sidecars"]["permissive"]
+    # curl in plain text: served by PERMISSIVE, cut by STRICT (no HTTP answer at all).
+    p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        f"http://127.0.0.1:{permissive}/curl/plain"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.stdout == "200"
+    p = subprocess.run(["curl", "-s", "-m", "5", f"http://127.0.0.1:{strict}/curl/strict"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode in (52, 56)  # empty reply / connection reset
+    # openssl s_client: the mesh's client certificate gets an answer, another CA's does not.
+    def s_client(who):
+        return subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{strict}", "-ign_eof",
+             "-cert", str(d / who / "cert-chain.pem"), "-key", str(d / who / "key.pem"),
+             "-CAfile", str(d / "ca" / "root-cert.pem")],
+            input="GET /s_client HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n",
+            capture_output=True, text=True, timeout=10)
+    assert "HTTP/1.1 200" in s_client("gateway").stdout
+    assert "HTTP/1.1" not in s_client("stranger").stdout
