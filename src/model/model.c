@@ -289,6 +289,66 @@ compile_limits(struct model_cluster *c)
                                                         : 3600000;
 }
 
+/* A workload as PeerAuthentication selectors see it: its namespace and labels. */
+struct workload {
+    const char *ns;
+    const char *const *keys, *const *vals;
+    size_t n;
+};
+
+/* Does selector <sel> match <w>'s labels? An empty one does not. */
+static bool
+selects(const struct workload_selector *sel, const struct workload *w)
+{
+    if (!sel || !sel->match_labels.len) return false;
+    for (size_t i = 0; i < sel->match_labels.len; i++) {
+        bool found = false;
+        for (size_t j = 0; j < w->n && !found; j++)
+            found = !strcmp(w->keys[j], sel->match_labels.keys[i]) &&
+                    !strcmp(w->vals[j], sel->match_labels.vals[i]);
+        if (!found) return false;
+    }
+    return true;
+}
+
+static enum model_peer_mode
+peer_mode(int v, enum model_peer_mode inherited)
+{
+    return v == MTLS_STRICT       ? MODEL_PEER_STRICT
+           : v == MTLS_DISABLE    ? MODEL_PEER_DISABLE
+           : v == MTLS_PERMISSIVE ? MODEL_PEER_PERMISSIVE
+                                  : inherited;
+}
+
+/* Istio's ComposePeerAuthentication (§6.2) for port <port> of workload <w>: the oldest
+ * mesh-wide policy, then the namespace's, then the oldest selecting the workload, then its
+ * portLevelMtls entry. Without any: PERMISSIVE. */
+static enum model_peer_mode
+compose_peer_mode(struct build *b, const struct workload *w, uint16_t port)
+{
+    const char *root = b->opt->root_namespace ? b->opt->root_namespace : "istio-system";
+    const struct peer_authentication *mesh = NULL, *nsw = NULL, *wl = NULL;
+    for (size_t i = 0; i < b->set->len; i++) { /* load order: oldest first */
+        const struct resource *r = b->set->items[i];
+        if (r->kind != KIND_PEER_AUTHENTICATION || !r->spec.pa) continue;
+        const struct peer_authentication *pa = r->spec.pa;
+        bool selector = pa->selector && pa->selector->match_labels.len;
+        if (!selector && !strcmp(r->ns, root) && !mesh) mesh = pa;
+        if (!selector && !strcmp(r->ns, w->ns) && strcmp(w->ns, root) && !nsw) nsw = pa;
+        if (selector && !strcmp(r->ns, w->ns) && strcmp(w->ns, root) && !wl &&
+            selects(pa->selector, w))
+            wl = pa;
+    }
+    enum model_peer_mode m = MODEL_PEER_PERMISSIVE;
+    if (mesh && mesh->mtls) m = peer_mode(mesh->mtls->mode.v, m);
+    if (nsw && nsw->mtls) m = peer_mode(nsw->mtls->mode.v, m);
+    if (wl && wl->mtls) m = peer_mode(wl->mtls->mode.v, m);
+    for (size_t i = 0; wl && i < wl->port_level_mtls_len; i++)
+        if ((uint16_t)strtoul(wl->port_level_mtls_keys[i], NULL, 10) == port)
+            m = peer_mode(wl->port_level_mtls[i].mode.v, m);
+    return m;
+}
+
 /* SIMPLE and MUTUAL (§4.8): TLS to every endpoint with the DestinationRule's files; the
  * server must carry one of subjectAltNames, else (not insecure) the SNI as its name. */
 static void
@@ -331,8 +391,11 @@ compile_tls(struct build *b, struct model_cluster *c, const struct service_entry
         for (size_t l = 0; l < e->n_labels; l++)
             labelled |= !strcmp(e->label_keys[l], "security.istio.io/tlsMode") &&
                         !strcmp(e->label_vals[l], "istio");
+        /* Automatic mTLS also needs the endpoint's own PeerAuthentication not to be DISABLE. */
+        struct workload w = {ns, e->label_keys, e->label_vals, e->n_labels};
         e->mtls = explicit_mtls ||
-                  (!tls && labelled && !(se->location.set && se->location.v == MESH_EXTERNAL));
+                  (!tls && labelled && !(se->location.set && se->location.v == MESH_EXTERNAL) &&
+                   compose_peer_mode(b, &w, e->port) != MODEL_PEER_DISABLE);
         any |= e->mtls;
     }
     if (!any) return;
@@ -1138,61 +1201,21 @@ build_mesh(struct build *b, size_t *cap)
     add_default_routes(b, l);
 }
 
-/* Does selector <sel> match this workload's labels (--label k=v)? An empty one does not. */
-static bool
-selects_me(const struct workload_selector *sel, const struct model_options *opt)
-{
-    if (!sel || !sel->match_labels.len) return false;
-    for (size_t i = 0; i < sel->match_labels.len; i++) {
-        bool found = false;
-        size_t kl = strlen(sel->match_labels.keys[i]);
-        for (size_t j = 0; j < opt->n_labels && !found; j++)
-            found = !strncmp(opt->labels[j], sel->match_labels.keys[i], kl) &&
-                    opt->labels[j][kl] == '=' &&
-                    !strcmp(opt->labels[j] + kl + 1, sel->match_labels.vals[i]);
-        if (!found) return false;
-    }
-    return true;
-}
-
+/* This proxy's own workload: --namespace and --label k=v. */
 static enum model_peer_mode
-peer_mode(int v, enum model_peer_mode inherited)
+my_peer_mode(struct build *b, uint16_t port)
 {
-    return v == MTLS_STRICT       ? MODEL_PEER_STRICT
-           : v == MTLS_DISABLE    ? MODEL_PEER_DISABLE
-           : v == MTLS_PERMISSIVE ? MODEL_PEER_PERMISSIVE
-                                  : inherited;
-}
-
-/* Istio's ComposePeerAuthentication (§6.2) for workload port <port> of this proxy: the
- * oldest mesh-wide policy, then the namespace's, then the oldest selecting this workload,
- * then its portLevelMtls entry. Without any: PERMISSIVE. */
-static enum model_peer_mode
-compose_peer_mode(struct build *b, uint16_t port)
-{
+    struct arena *a = &b->s->arena;
     const struct model_options *opt = b->opt;
-    const char *root = opt->root_namespace ? opt->root_namespace : "istio-system";
-    const char *ns = opt->ns ? opt->ns : "default";
-    const struct peer_authentication *mesh = NULL, *nsw = NULL, *wl = NULL;
-    for (size_t i = 0; i < b->set->len; i++) { /* load order: oldest first */
-        const struct resource *r = b->set->items[i];
-        if (r->kind != KIND_PEER_AUTHENTICATION || !r->spec.pa) continue;
-        const struct peer_authentication *pa = r->spec.pa;
-        bool selector = pa->selector && pa->selector->match_labels.len;
-        if (!selector && !strcmp(r->ns, root) && !mesh) mesh = pa;
-        if (!selector && !strcmp(r->ns, ns) && strcmp(ns, root) && !nsw) nsw = pa;
-        if (selector && !strcmp(r->ns, ns) && strcmp(ns, root) && !wl &&
-            selects_me(pa->selector, opt))
-            wl = pa;
+    const char **keys = arena_alloc(a, (opt->n_labels + 1) * sizeof(char *));
+    const char **vals = arena_alloc(a, (opt->n_labels + 1) * sizeof(char *));
+    for (size_t i = 0; i < opt->n_labels; i++) {
+        const char *eq = strchr(opt->labels[i], '=');
+        keys[i] = eq ? arena_strndup(a, opt->labels[i], (size_t)(eq - opt->labels[i])) : "";
+        vals[i] = eq ? eq + 1 : "";
     }
-    enum model_peer_mode m = MODEL_PEER_PERMISSIVE;
-    if (mesh && mesh->mtls) m = peer_mode(mesh->mtls->mode.v, m);
-    if (nsw && nsw->mtls) m = peer_mode(nsw->mtls->mode.v, m);
-    if (wl && wl->mtls) m = peer_mode(wl->mtls->mode.v, m);
-    for (size_t i = 0; wl && i < wl->port_level_mtls_len; i++)
-        if ((uint16_t)strtoul(wl->port_level_mtls_keys[i], NULL, 10) == port)
-            m = peer_mode(wl->port_level_mtls[i].mode.v, m);
-    return m;
+    struct workload w = {opt->ns ? opt->ns : "default", keys, vals, opt->n_labels};
+    return compose_peer_mode(b, &w, port);
 }
 
 /* The pool inbound|<port>|| of an inbound listener: the app, one endpoint. */
@@ -1237,7 +1260,7 @@ build_inbounds(struct build *b, size_t *cap)
         struct model_listener *l =
             listener_for_port(b, cap, in->port, arena_printf(a, "inbound %u", in->port), false);
         l->inbound = true;
-        l->peer_mode = compose_peer_mode(b, in->port);
+        l->peer_mode = my_peer_mode(b, in->port);
         struct model_cluster *c = inbound_cluster(b, in);
         if (!c) return;
         struct model_route *rt = sole_route(b, vhost_get(b, l, "*"), "inbound", c, c->host);

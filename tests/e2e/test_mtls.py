@@ -68,12 +68,20 @@ def proxy(meshlet_bin, tmp_path_factory):
         entry("auto-plain", plain.port),
         entry("disabled", plain.port, labels=", labels: {security.istio.io/tlsMode: istio}"),
         rule("disabled", "{mode: DISABLE}"),
+        entry("auto-disabled", plain.port,
+              labels=", labels: {security.istio.io/tlsMode: istio, app: legacy}"),
+        """\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy, namespace: shop}
+spec: {selector: {matchLabels: {app: legacy}}, mtls: {mode: DISABLE}}
+""",
         entry("rotate", orders.port, sa="orders"),
         rule("rotate", "{mode: ISTIO_MUTUAL}",
              ", connectionPool: {http: {maxRequestsPerConnection: 1}}"),
     ]
     names = ["orders", "wrong-san", "wrong-sa", "stranger", "plain", "auto", "auto-plain",
-             "disabled", "rotate"]
+             "disabled", "rotate", "auto-disabled"]
     docs.append(edge_routes("mtls", "\n".join(f"""\
   - match: [{{uri: {{prefix: /{n}/}}}}]
     route: [{{destination: {{host: {n}}}}}]
@@ -115,6 +123,8 @@ def test_automatic_mtls_follows_the_tls_mode_label(proxy):
     assert get(proxy, "/auto-plain/1")[0] == 200  # no label: plain text
     assert get(proxy, "/disabled/1")[0] == 200  # explicit DISABLE wins over the label
     assert peers(proxy.plain, "/auto-plain/") == [None]
+    # Labelled, but its own PeerAuthentication is DISABLE: automatic mTLS stays off (§6.4).
+    assert get(proxy, "/auto-disabled/1")[0] == 200
 
 
 def test_explain_states_the_tls_the_proxy_uses(proxy, meshlet_bin):
