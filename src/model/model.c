@@ -362,6 +362,14 @@ compile_user_tls(struct build *b, struct model_cluster *c, const struct client_t
         c->tls_cert = tls->client_certificate ? arena_strdup(a, tls->client_certificate) : NULL;
         c->tls_key = tls->private_key ? arena_strdup(a, tls->private_key) : NULL;
     }
+    if (tls->credential_name && *tls->credential_name) { /* as a gateway honours it */
+        const char *dir = b->opt->credentials_dir ? b->opt->credentials_dir : ".";
+        c->tls_ca = arena_printf(a, "%s/%s/ca.crt", dir, tls->credential_name);
+        if (tls->mode.v == TLS_MUTUAL) {
+            c->tls_cert = arena_printf(a, "%s/%s/tls.crt", dir, tls->credential_name);
+            c->tls_key = arena_printf(a, "%s/%s/tls.key", dir, tls->credential_name);
+        }
+    }
     c->tls_insecure = tls->insecure_skip_verify.v;
     c->tls_sans = arena_alloc(a, (tls->subject_alt_names.len + 1) * sizeof(char *));
     for (size_t i = 0; i < tls->subject_alt_names.len; i++)

@@ -24,6 +24,11 @@ def proxy(meshlet_bin, tmp_path_factory):
     simple = Backend("simple", tls=(str(crt), str(key), None)).start()
     mutual = Backend("mutual", tls=(str(crt), str(key), str(d / "clients" / "root-cert.pem"))).start()
     client = d / "client"
+    creds = d / "creds" / "upstream"  # credentialName: upstream (--credentials DIR)
+    creds.mkdir(parents=True)
+    (creds / "ca.crt").write_bytes(crt.read_bytes())
+    (creds / "tls.crt").write_bytes((client / "cert-chain.pem").read_bytes())
+    (creds / "tls.key").write_bytes((client / "key.pem").read_bytes())
     rules = {  # service: (backend, tls)
         "secure": (simple, f"{{mode: SIMPLE, caCertificates: {crt}}}"),
         "wrong-name": (simple, f"{{mode: SIMPLE, caCertificates: {crt}, sni: other.example.com}}"),
@@ -35,6 +40,7 @@ def proxy(meshlet_bin, tmp_path_factory):
                            f"clientCertificate: {client / 'cert-chain.pem'}, "
                            f"privateKey: {client / 'key.pem'}}}"),
         "mutual-without": (mutual, f"{{mode: SIMPLE, caCertificates: {crt}, sni: {NAME}}}"),
+        "mutual-cred": (mutual, f"{{mode: MUTUAL, credentialName: upstream, sni: {NAME}}}"),
     }
     gw = free_port()
     docs = [gateway(gw)]
@@ -45,14 +51,16 @@ def proxy(meshlet_bin, tmp_path_factory):
   - match: [{{uri: {{prefix: /{n}/}}}}]
     route: [{{destination: {{host: {n}}}}}]
     retries: {{attempts: 0}}""" for n in rules)))
-    with serving(meshlet_bin, d, "---\n".join(docs), [simple, mutual]) as m:
+    with serving(meshlet_bin, d, "---\n".join(docs), [simple, mutual],
+                 extra=("--credentials", str(d / "creds"))) as m:
         m.gw_port, m.mutual = gw, mutual
         yield m
 
 
 @pytest.mark.parametrize("name,status", [
     ("secure", 200), ("wrong-name", 503), ("insecure", 200), ("system-cas", 503),
-    ("san-ok", 200), ("san-bad", 503), ("mutual", 200), ("mutual-without", 503)])
+    ("san-ok", 200), ("san-bad", 503), ("mutual", 200), ("mutual-without", 503),
+    ("mutual-cred", 200)])
 def test_upstream_tls(proxy, name, status):
     got, _, body = meshlet.get(proxy.gw_port, f"/{name}/1")
     assert got == status, body
