@@ -28,10 +28,10 @@ struct tls_conn {
     char peer_uri[512];
 };
 
-/* A client connection from <ctx>; <id> is the mesh identity (NULL for SIMPLE/MUTUAL). */
+/* A connection on <fd> from <ctx>; <id> is the mesh identity (NULL for SIMPLE/MUTUAL and
+ * Gateway TLS). */
 static struct tls_conn *
-client_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd, const char *sni,
-            const char *const *sans, size_t n_sans)
+new_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
@@ -40,9 +40,18 @@ client_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd, const char *sni
         tls_conn_free(t);
         return NULL;
     }
+    t->id = id;
+    return t;
+}
+
+static struct tls_conn *
+client_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd, const char *sni,
+            const char *const *sans, size_t n_sans)
+{
+    struct tls_conn *t = new_conn(ctx, id, fd);
+    if (!t) return NULL;
     if (sni && *sni) SSL_set_tlsext_host_name(t->ssl, sni);
     SSL_set_connect_state(t->ssl);
-    t->id = id; /* NULL for SIMPLE/MUTUAL */
     t->sans = sans;
     t->n_sans = n_sans;
     return t;
@@ -131,15 +140,9 @@ tls_conn_resumed(const struct tls_conn *t)
 static struct tls_conn *
 server_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
 {
-    struct tls_conn *t = calloc(1, sizeof(*t));
+    struct tls_conn *t = new_conn(ctx, id, fd);
     if (!t) return NULL;
-    t->ssl = SSL_new(ctx);
-    if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
-        tls_conn_free(t);
-        return NULL;
-    }
     SSL_set_accept_state(t->ssl);
-    t->id = id;
     t->server = true;
     return t;
 }

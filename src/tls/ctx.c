@@ -18,14 +18,21 @@ struct tls_identity {
     char trust_domain[256];
 };
 
-static struct tls_identity *
-fail(struct tls_identity *id, char *err, size_t n, const char *what, const char *path)
+/* "<what> <path>: <OpenSSL's reason>" into <err>. */
+static void
+reason(char *err, size_t n, const char *what, const char *path)
 {
     unsigned long e = ERR_get_error();
     char ossl[256] = "";
     if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
     snprintf(err, n, "%s %s%s%s", what, path, e ? ": " : "", ossl);
     ERR_clear_error();
+}
+
+static struct tls_identity *
+fail(struct tls_identity *id, char *err, size_t n, const char *what, const char *path)
+{
+    reason(err, n, what, path);
     tls_identity_free(id);
     return NULL;
 }
@@ -220,11 +227,7 @@ tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
     char **names = grown ? calloc(n_hosts + 1, sizeof(char *)) : NULL;
     if (!what && !names) what = "out of memory";
     if (what) {
-        unsigned long e = ERR_get_error();
-        char ossl[256] = "";
-        if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
-        snprintf(err, err_len, "%s %s%s%s", what, path, e ? ": " : "", ossl);
-        ERR_clear_error();
+        reason(err, err_len, what, path);
         SSL_CTX_free(ctx);
         if (grown) g->srv = grown;
         return -1;
@@ -282,11 +285,7 @@ tls_upstream_load(const char *ca, const char *cert, const char *key, bool insecu
     else if (!ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
         what = "cannot load the system's CA certificates";
     if (what) {
-        unsigned long e = ERR_get_error();
-        char ossl[256] = "";
-        if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
-        snprintf(err, err_len, "%s %s%s%s", what, path, e ? ": " : "", ossl);
-        ERR_clear_error();
+        reason(err, err_len, what, path);
         SSL_CTX_free(ctx);
         free(u);
         return NULL;
