@@ -53,21 +53,21 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->wk = wk;
     c->ml = ml;
     c->in_ready = true;
-    /* An inbound listener enforces its PeerAuthentication mode (§6.3). */
-    if (ml->inbound && ml->peer_mode == MODEL_PEER_STRICT)
-        c->xport = H1_XP_HANDSHAKE;
-    else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && worker_identity(wk))
-        c->xport = H1_XP_SNIFF;
+    /* TLS first: a Gateway server with SIMPLE or MUTUAL; an inbound listener by its
+     * PeerAuthentication mode (§6.3): STRICT mTLS, PERMISSIVE sniffed, DISABLE plain. */
     const struct tls_gateway *gw_tls =
         wk->opt->listener_tls ? wk->opt->listener_tls[ml - wk->snap->listeners] : NULL;
-    if (gw_tls) c->xport = H1_XP_HANDSHAKE; /* a Gateway server with SIMPLE or MUTUAL TLS */
-    if (gw_tls && !(c->tls = tls_conn_gateway(gw_tls, fd))) {
-        free(c);
-        close(fd);
-        return;
+    const struct tls_identity *id = worker_identity(wk);
+    if (gw_tls) {
+        c->xport = H1_XP_HANDSHAKE;
+        c->tls = tls_conn_gateway(gw_tls, fd);
+    } else if (ml->inbound && ml->peer_mode == MODEL_PEER_STRICT) {
+        c->xport = H1_XP_HANDSHAKE;
+        c->tls = id ? tls_conn_server(id, fd) : NULL;
+    } else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && id) {
+        c->xport = H1_XP_SNIFF;
     }
-    if (!gw_tls && c->xport == H1_XP_HANDSHAKE &&
-        (!worker_identity(wk) || !(c->tls = tls_conn_server(worker_identity(wk), fd)))) {
+    if (c->xport == H1_XP_HANDSHAKE && !c->tls) {
         free(c);
         close(fd);
         return;
@@ -483,14 +483,8 @@ h1_resume_waiters(struct worker *wk)
     }
 }
 
-enum {
-    TRY_CONNECT_FAILURE = RETRY_CONNECT_FAILURE,
-    TRY_RESET = RETRY_RESET,
-    TRY_RESPONSE = RETRY_RESPONSE,
-};
-
 static void retry(struct h1_conn *c);
-static bool should_retry(const struct h1_conn *c, int what, int code);
+static bool should_retry(const struct h1_conn *c, enum retry_outcome what, int code);
 static void on_try_timeout(struct wheel_timer *t);
 
 /* Start a try: the endpoint, a pooled or new connection, the request head. false when the
@@ -551,7 +545,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     if (!u) {
         outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (ex->attempt == 1) keep_replay_unsent(c, rid, false);
-        if (should_retry(c, TRY_CONNECT_FAILURE, 0)) {
+        if (should_retry(c, RETRY_CONNECT_FAILURE, 0)) {
             if (ex->req_body == H1_BODY_NONE || ex->body_done) arm_route_timeout(c);
             retry(c);
             return true;
@@ -893,9 +887,9 @@ finish_exchange(struct h1_conn *c)
 }
 
 /* Does the route's retry policy retry this outcome of a try (§3.8.4), with a try left?
- * <what> is TRY_CONNECT_FAILURE (0), TRY_RESET or TRY_RESPONSE with status <code>. */
+ * <what> is how the try ended; <code> the status of a RETRY_RESPONSE. */
 static bool
-should_retry(const struct h1_conn *c, int what, int code)
+should_retry(const struct h1_conn *c, enum retry_outcome what, int code)
 {
     const struct h1_exchange *ex = c->ex;
     const struct model_route *r = ex->route;
@@ -905,7 +899,7 @@ should_retry(const struct h1_conn *c, int what, int code)
     if (cl && cl->limits.any && !ex->counts_retry &&
         atomic_load_explicit(&cl->state->retries, memory_order_relaxed) >= cl->limits.max_retries)
         return false; /* http.maxRetries: retries in flight on the pool */
-    return retry_on_outcome(r, (enum retry_outcome)what, code);
+    return retry_on_outcome(r, what, code);
 }
 
 static void
@@ -926,7 +920,7 @@ on_try_timeout(struct wheel_timer *t)
     struct h1_conn *c = ex->conn;
     if (ex->resp_head) return;
     if (ex->up) outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
-    if (should_retry(c, TRY_RESET, 0))
+    if (should_retry(c, RETRY_RESET, 0))
         retry(c);
     else
         abort_exchange(c, 504, "upstream request timeout");
@@ -957,19 +951,19 @@ retry(struct h1_conn *c)
 /* A try ended without a response head: the next try when the policy allows, else 503 with
  * Envoy's body (flag UF for a connection failure, UC for a termination). */
 static bool
-try_failed(struct h1_conn *c, int what)
+try_failed(struct h1_conn *c, enum retry_outcome what)
 {
     const struct upstream *u = c->ex->up;
     if (u)
         outlier_local(u->cluster, u->endpoint,
-                      what == TRY_CONNECT_FAILURE ? OUTLIER_CONNECT_FAILED : OUTLIER_RESET,
+                      what == RETRY_CONNECT_FAILURE ? OUTLIER_CONNECT_FAILED : OUTLIER_RESET,
                       now_ms());
     if (should_retry(c, what, 0)) {
         retry(c);
         return true;
     }
     abort_exchange(c, 503,
-                   what == TRY_CONNECT_FAILURE
+                   what == RETRY_CONNECT_FAILURE
                        ? "upstream connect error or disconnect/reset before headers. reset "
                          "reason: connection failure"
                        : "upstream connect error or disconnect/reset before headers. reset "
@@ -984,16 +978,16 @@ move_response(struct h1_conn *c)
     struct upstream *u = c->ex->up;
     const struct h1_limits *lim = &c->wk->opt->limits;
     if (u->failed && !c->ex->resp_head)
-        return try_failed(c, u->connected ? TRY_RESET : TRY_CONNECT_FAILURE); /* UF or UC */
+        return try_failed(c, u->connected ? RETRY_RESET : RETRY_CONNECT_FAILURE); /* UF or UC */
     if (!c->ex->resp_head) {
         if (buf_empty(&u->in)) {
-            if (u->eof) return try_failed(c, TRY_RESET); /* UC */
+            if (u->eof) return try_failed(c, RETRY_RESET); /* UC */
             return false;
         }
         ssize_t n = h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->ex->head_request,
                                       &c->ex->resp);
         if (n == H1_NEED_MORE) {
-            if (u->eof) return try_failed(c, TRY_RESET);
+            if (u->eof) return try_failed(c, RETRY_RESET);
             return false;
         }
         if (n == H1_BAD) {
@@ -1006,7 +1000,7 @@ move_response(struct h1_conn *c)
         }
         if (u->cluster->outlier.enabled)
             outlier_status(u->cluster, u->endpoint, c->ex->resp.code, now_ms());
-        if (should_retry(c, TRY_RESPONSE, c->ex->resp.code)) {
+        if (should_retry(c, RETRY_RESPONSE, c->ex->resp.code)) {
             retry(c); /* this response is dropped with its connection */
             return true;
         }
@@ -1076,8 +1070,20 @@ move_response(struct h1_conn *c)
 }
 
 int
-h1_read_some(struct buf *b, int fd, bool *ready, bool *eof)
+h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool *ready, bool *eof)
 {
+    if (tls) {
+        if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
+        /* A TLS read returns one record at most: the socket is drained only at -EAGAIN. */
+        ssize_t n = tls_conn_read(tls, b->data + b->wr, b->cap - b->wr);
+        if (n > 0) {
+            b->wr += (size_t)n;
+            return 1;
+        }
+        *ready = false;
+        if (n == 0) *eof = true;
+        return n == 0 ? 1 : n == -EAGAIN ? 0 : -1;
+    }
     size_t room = b->cap - b->wr;
     ssize_t n = buf_read_fd(b, fd);
     if (n > 0) {
@@ -1100,7 +1106,7 @@ upstream_io(struct h1_conn *c)
     bool progress = false;
     if (!u->connected || u->failed) return false;
     if (!buf_empty(&u->out)) {
-        ssize_t n = upstream_send(u);
+        ssize_t n = h1_write_some(&u->out, u->w.fd, u->tls);
         if (n > 0)
             progress = true;
         else if (n != -EAGAIN)
@@ -1108,7 +1114,7 @@ upstream_io(struct h1_conn *c)
     }
     if (u->in_ready && !u->eof) {
         h1_buf_ensure(c->wk, &u->in);
-        int r = upstream_recv(u);
+        int r = h1_read_some(&u->in, u->w.fd, u->tls, &u->in_ready, &u->eof);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
             u->failed = !c->ex->resp_head && buf_empty(&u->in);
@@ -1118,31 +1124,12 @@ upstream_io(struct h1_conn *c)
     return progress;
 }
 
-/* Read from the client into c->in: as h1_read_some, through TLS when the connection is. */
-static int
-conn_recv(struct h1_conn *c)
+ssize_t
+h1_write_some(struct buf *b, int fd, struct tls_conn *tls)
 {
-    if (!c->tls) return h1_read_some(&c->in, c->w.fd, &c->in_ready, &c->in_eof);
-    struct buf *b = &c->in;
-    if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0;
-    ssize_t n = tls_conn_read(c->tls, b->data + b->wr, b->cap - b->wr);
-    if (n > 0) {
-        b->wr += (size_t)n; /* a record at a time: drained only at -EAGAIN */
-        return 1;
-    }
-    c->in_ready = false;
-    if (n == 0) {
-        c->in_eof = true;
-        return 1;
-    }
-    return n == -EAGAIN ? 0 : -1;
-}
-
-static ssize_t
-conn_send_tls(struct h1_conn *c)
-{
-    ssize_t n = tls_conn_write(c->tls, buf_head(&c->out), buf_len(&c->out));
-    if (n > 0) buf_consume(&c->out, (size_t)n);
+    if (!tls) return buf_write_fd(b, fd);
+    ssize_t n = tls_conn_write(tls, buf_head(b), buf_len(b));
+    if (n > 0) buf_consume(b, (size_t)n);
     return n;
 }
 
@@ -1195,7 +1182,7 @@ h1_conn_pump(struct h1_conn *c)
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
             h1_buf_ensure(wk, &c->in);
-            int r = conn_recv(c);
+            int r = h1_read_some(&c->in, c->w.fd, c->tls, &c->in_ready, &c->in_eof);
             if (r < 0) {
                 h1_conn_close(c);
                 return;
@@ -1239,7 +1226,7 @@ h1_conn_pump(struct h1_conn *c)
         }
         /* Write to the client. */
         if (!buf_empty(&c->out)) {
-            ssize_t n = c->tls ? conn_send_tls(c) : buf_write_fd(&c->out, c->w.fd);
+            ssize_t n = h1_write_some(&c->out, c->w.fd, c->tls);
             if (n > 0) {
                 progress = true;
             } else if (n != -EAGAIN) {

@@ -18,6 +18,8 @@ struct shadow;
 
 /* An upstream connection: owned by a downstream connection during an exchange, parked in
  * the worker's idle list between exchanges. */
+struct tls_conn;
+
 struct upstream {
     struct loop_watch w;
     struct worker *wk;                   /* borrowed */
@@ -137,16 +139,13 @@ void shadow_close_all(struct worker *wk);
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
-/* The request bytes in u->out to the server (through TLS when the endpoint is mTLS): as
- * buf_write_fd. */
-ssize_t upstream_send(struct upstream *u);
-/* Read from the server into u->in: as h1_read_some, keeping u->in_ready and u->eof. */
-int upstream_recv(struct upstream *u);
+/* One edge-triggered read into <b> from <fd>, through <tls> when not NULL: returns 1 on
+ * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
+ * error. A short plain read means the socket is drained; a TLS read, only -EAGAIN does. */
+int h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool *ready, bool *eof);
 
-/* One edge-triggered read into <b>: returns 1 on progress (bytes or EOF), 0 when nothing
- * came (or the buffer is full), -1 on a socket error. A short read means the socket is
- * drained, so the next read waits for the next edge. */
-int h1_read_some(struct buf *b, int fd, bool *ready, bool *eof);
+/* Write what <b> holds to <fd>, through <tls> when not NULL: as buf_write_fd. */
+ssize_t h1_write_some(struct buf *b, int fd, struct tls_conn *tls);
 
 /* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
 void upstream_idle_timer(struct upstream *u, bool idle);

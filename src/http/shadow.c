@@ -126,7 +126,7 @@ shadow_io(struct shadow *s)
     }
     if (!u->connected) return;
     if (!buf_empty(&u->out)) {
-        ssize_t n = upstream_send(u);
+        ssize_t n = h1_write_some(&u->out, u->w.fd, u->tls);
         if (n < 0 && n != -EAGAIN) {
             shadow_end(s, false);
             return;
@@ -134,7 +134,7 @@ shadow_io(struct shadow *s)
     }
     while (u->in_ready && !u->eof) {
         h1_buf_ensure(s->wk, &u->in);
-        int r = upstream_recv(u);
+        int r = h1_read_some(&u->in, u->w.fd, u->tls, &u->in_ready, &u->eof);
         if (r < 0) {
             shadow_end(s, false);
             return;

@@ -156,32 +156,3 @@ upstream_close(struct upstream *u)
     buf_fini(&u->out);
     worker_defer_free(u->wk, u);
 }
-
-ssize_t
-upstream_send(struct upstream *u)
-{
-    if (!u->tls) return buf_write_fd(&u->out, u->w.fd);
-    ssize_t n = tls_conn_write(u->tls, buf_head(&u->out), buf_len(&u->out));
-    if (n > 0) buf_consume(&u->out, (size_t)n);
-    return n;
-}
-
-int
-upstream_recv(struct upstream *u)
-{
-    if (!u->tls) return h1_read_some(&u->in, u->w.fd, &u->in_ready, &u->eof);
-    struct buf *b = &u->in;
-    if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
-    /* A TLS read returns one record at most: the socket is drained only at -EAGAIN. */
-    ssize_t n = tls_conn_read(u->tls, b->data + b->wr, b->cap - b->wr);
-    if (n > 0) {
-        b->wr += (size_t)n;
-        return 1;
-    }
-    u->in_ready = false;
-    if (n == 0) {
-        u->eof = true;
-        return 1;
-    }
-    return n == -EAGAIN ? 0 : -1;
-}
