@@ -114,12 +114,12 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
         const struct tls_upstream *ut =
             wk->opt->cluster_tls ? wk->opt->cluster_tls[c->index] : NULL;
         u->tls = ut ? tls_conn_upstream(ut, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
-        if (!u->tls) goto fail_u;
-        tls_conn_resume(u->tls, &e->state->tls_session);
-    } else if (e->mtls) {
+    } else if (e->mtls) { /* ISTIO_MUTUAL: without an identity to present, no connection */
         const struct tls_identity *id = worker_identity(wk);
         u->tls = id ? tls_conn_client(id, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
-        if (!u->tls) goto fail_u; /* no identity to present: a connect failure */
+    }
+    if (c->tls_user || e->mtls) {
+        if (!u->tls) goto fail_u; /* a connect failure */
         tls_conn_resume(u->tls, &e->state->tls_session);
     }
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
