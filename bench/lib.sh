@@ -15,18 +15,38 @@ start_backends() {
     taskset -c 1 build/backend --listen 127.0.0.1:$V2 --name v2 2>/dev/null & pids+=($!)
 }
 
-# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends;
-# a second argument adds a trafficPolicy (YAML flow mapping) to its DestinationRule.
-registry() {
+# The Gateway "bench" on PORT for every host.
+gateway_yaml() {
     cat <<YAML
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: bench, namespace: bench}
 spec:
   selector: {istio: ingressgateway}
-  servers:
-  - port: {number: $1, name: http, protocol: HTTP}
-    hosts: ["*"]
+  servers: [{port: {number: $1, name: http, protocol: HTTP}, hosts: ["*"]}]
+YAML
+}
+
+# HAProxy's global and defaults sections for one thread, with the upstream reuse line $1.
+haproxy_head() {
+    cat <<CFG
+global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    $1
+CFG
+}
+
+# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends;
+# a second argument adds a trafficPolicy (YAML flow mapping) to its DestinationRule.
+registry() {
+    cat <<YAML
+$(gateway_yaml "$1")
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry

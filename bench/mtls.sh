@@ -37,13 +37,8 @@ taskset -c 1 ./meshlet run -c "$OUT/sidecar" --workers 1 --identity "$OUT/svc" \
 
 # meshlet: keep-alive (PK) and one connection per request (PN) to the sidecar, ISTIO_MUTUAL.
 config() { # PORT MAX_REQUESTS_PER_CONNECTION
+    gateway_yaml "$1"
     cat <<YAML
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: bench}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: $1, name: http, protocol: HTTP}, hosts: ["*"]}]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -90,16 +85,7 @@ done
 for m in "$HK keep" "$HN new"; do
     set -- $m
     mode=$([ "$2" = new ] && echo "option http-server-close" || echo "http-reuse always")
-    cat >"$OUT/haproxy-$2.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 8000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    $mode
+    { haproxy_head "$mode"; cat <<CFG; } >"$OUT/haproxy-$2.cfg"
 frontend fe
     bind 127.0.0.1:$1
     default_backend be

@@ -32,16 +32,7 @@ taskset -c 0 ./meshlet run -c "$OUT/meshlet-res" --workers 1 --listen-address 12
     --admin 127.0.0.1:$ADMIN_R --mesh-listen 127.0.0.1:$MESH_R 2>"$OUT/meshlet-res.log" & pids+=($!)
 MESHLET_RES_PID=$!
 
-cat >"$OUT/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 8000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 30s
-    timeout server 30s
-    http-reuse always
+{ haproxy_head "http-reuse always"; cat <<CFG; } >"$OUT/haproxy.cfg"
 frontend fe
     bind 127.0.0.1:$PH
     default_backend be
