@@ -44,6 +44,8 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
                      status,
                      status == 200   ? "OK"
                      : status == 503 ? "Service Unavailable"
+                     : status == 400 ? "Bad Request"
+                     : status == 405 ? "Method Not Allowed"
                                      : "Not Found",
                      type, len);
     /* Loopback and small: a blocking-style write loop is fine on the admin port. */
@@ -96,14 +98,12 @@ splits_page(struct admin *a, struct strbuf *sb)
             for (size_t ri = 0; ri < vh->n_routes; ri++) {
                 const struct model_route *r = &vh->routes[ri];
                 if (r->n_dests < 2) continue;
-                for (size_t w = 0; w < a->n_workers; w++) {
-                    const struct split_state *st = &a->workers[w].split;
-                    if (st->snap != s) continue;
+                for (size_t w = 0; w < s->n_split_workers; w++) {
+                    const int64_t *cur = s->split_counters + w * (s->n_split_slots + 1);
                     strbuf_printf(sb, "%s\t%s\t%zu\t%zu\t", l->name, vh->host, ri, w);
                     for (size_t d = 0; d < r->n_dests; d++)
-                        strbuf_printf(
-                            sb, "%s%" PRId64, d ? " " : "",
-                            __atomic_load_n(&st->current[r->split_offset + d], __ATOMIC_RELAXED));
+                        strbuf_printf(sb, "%s%" PRId64, d ? " " : "",
+                                      __atomic_load_n(&cur[r->split_offset + d], __ATOMIC_RELAXED));
                     strbuf_puts(sb, "\n");
                 }
             }
@@ -120,7 +120,14 @@ handle(struct admin *a, int fd, const struct h1_request *r)
     const char *type = "text/plain";
     if (slice_eq(r->path, "/ready")) {
         status = a->ready ? 200 : 503;
-        strbuf_puts(&sb, a->ready ? "LIVE\n" : "PRE_INITIALIZING\n");
+        strbuf_puts(&sb, a->ready ? "LIVE\n" : "NOT READY\n");
+    } else if (slice_eq(r->path, "/reload")) {
+        if (!slice_eq(r->method, "POST")) {
+            status = 405;
+            strbuf_puts(&sb, "use POST /reload\n");
+        } else if (!a->reload || a->reload(a->reload_arg, &sb)) {
+            status = 400;
+        }
     } else if (slice_eq(r->path, "/healthz")) {
         strbuf_puts(&sb, "ok\n");
     } else if (slice_eq(r->path, "/clusters")) {
@@ -143,6 +150,8 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         strbuf_printf(&sb, "tls.upstream_handshakes: %" PRIu64 "\n", hs);
         strbuf_printf(&sb, "tls.upstream_session_resumed: %" PRIu64 "\n", resumed);
         strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
+        strbuf_printf(&sb, "server.reload_success: %" PRIu64 "\n", a->reloads_ok);
+        strbuf_printf(&sb, "server.reload_failure: %" PRIu64 "\n", a->reloads_failed);
     } else {
         status = 404;
         strbuf_puts(&sb, "unknown admin path\n");

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "core/strbuf.h"
 #include "http/worker.h"
 
 struct admin {
@@ -17,7 +18,11 @@ struct admin {
     struct worker *workers; /* borrowed */
     size_t n_workers;
     struct snapshot *snap; /* borrowed: the live snapshot */
-    bool ready;            /* listeners up and config loaded */
+    bool ready;            /* listeners up and config loaded; false while draining */
+    uint64_t reloads_ok, reloads_failed;
+    /* Reload the config (POST /reload): 0 or -1, with what happened in <out>. */
+    int (*reload)(void *arg, struct strbuf *out);
+    void *reload_arg;
 };
 
 /* Listen on <addr>. 0 or -errno. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `meshlet run`: load and check the config (refusing to start on errors), compile the
- * snapshot, start the workers and the admin server, and stop cleanly on SIGTERM/SIGINT. */
+ * snapshot, start the workers and the admin server; reload on SIGHUP, POST /reload and
+ * config file changes (a config that fails keeps the running one); drain on SIGTERM and
+ * SIGINT. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -20,56 +22,12 @@
 #include "core/now.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
+#include "core/watch.h"
 #include "http/worker.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/model.h"
 #include "tls/conn.h"
-
-struct run_signals {
-    struct loop_watch w;
-    struct loop *loop;
-};
-
-static void
-on_signal(struct loop_watch *w, unsigned events)
-{
-    (void)events;
-    struct run_signals *s = container_of(w, struct run_signals, w);
-    struct signalfd_siginfo si;
-    while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) loop_stop(s->loop);
-    }
-}
-
-/* Outlier detection's interval sweeps run on the main thread (DESIGN.md). */
-struct run_sweep {
-    struct wheel_timer t;
-    struct loop *loop;
-    const struct snapshot *snap;
-};
-
-static void
-on_sweep(struct wheel_timer *t)
-{
-    struct run_sweep *sw = container_of(t, struct run_sweep, t);
-    uint64_t next = outlier_sweep(sw->snap, now_ms());
-    if (next != UINT64_MAX) wheel_arm(&sw->loop->wheel, &sw->t, next);
-}
-
-static void
-free_gateway_tls(struct tls_gateway **g, size_t n)
-{
-    for (size_t i = 0; g && i < n; i++) tls_gateway_free(g[i]);
-    free(g);
-}
-
-static void
-free_upstream_tls(struct tls_upstream **u, size_t n)
-{
-    for (size_t i = 0; u && i < n; i++) tls_upstream_free(u[i]);
-    free(u);
-}
 
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
@@ -151,21 +109,300 @@ on_identity_check(struct wheel_timer *t)
 static void
 usage(FILE *f)
 {
-    fprintf(
-        f, "usage: meshlet run -c PATH [-c PATH]... [options]\n"
-           "  -c, --config PATH        config files or directories (repeatable)\n"
-           "  -w, --workers N          worker threads (default: number of CPUs)\n"
-           "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
-           "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
-           "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
-           "  -n, --namespace NS       this proxy's namespace (default: default)\n"
-           "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
-           "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
-           "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
-           "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
-           "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
-           "      --label K=V          this workload's labels (PeerAuthentication selectors)\n"
-           "      --credentials DIR    Gateway credentialName X: DIR/X/tls.crt, tls.key, ca.crt\n");
+    fprintf(f,
+            "usage: meshlet run -c PATH [-c PATH]... [options]\n"
+            "  -c, --config PATH        config files or directories (repeatable)\n"
+            "  -w, --workers N          worker threads (default: number of CPUs)\n"
+            "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
+            "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
+            "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
+            "  -n, --namespace NS       this proxy's namespace (default: default)\n"
+            "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
+            "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
+            "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
+            "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
+            "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
+            "      --label K=V          this workload's labels (PeerAuthentication selectors)\n"
+            "      --credentials DIR    Gateway credentialName X: DIR/X/tls.crt, tls.key, ca.crt\n"
+            "      --drain-time SECS    on SIGTERM/SIGINT, how long in-flight requests may take\n"
+            "                           to finish (default 5)\n"
+            "      --no-watch           reload on SIGHUP and POST /reload only, not on file\n"
+            "                           changes\n");
+}
+
+/* Everything `meshlet run` keeps on the main thread. */
+struct run {
+    const char *const *paths;
+    size_t n_paths;
+    const char *ns;
+    struct model_options mopt; /* the same for every build */
+    struct proxy_options popt;
+    struct loop loop;
+    struct worker *wks;
+    size_t n_workers;
+    struct admin admin;
+    struct snapshot *snap;     /* the live snapshot (the main thread's reference) */
+    struct wheel_timer sweep;  /* outlier detection's interval sweeps */
+    struct loop_watch sig;     /* signalfd */
+    struct watch watch;        /* config paths */
+    struct wheel_timer settle; /* file events settle before a reload */
+    uint64_t first_event_ms;   /* of the batch waiting to settle; 0: none */
+    bool draining;
+    uint64_t drain_deadline_ms;
+    struct wheel_timer drain_check;
+};
+
+static void
+free_snapshot_tls(struct snapshot *s)
+{
+    for (size_t i = 0; i < s->n_listeners; i++) tls_gateway_free(s->listeners[i].tls_ext);
+    for (size_t i = 0; i < s->n_clusters; i++) tls_upstream_free(s->clusters[i]->tls_ext);
+}
+
+/* The TLS contexts <s> needs (Gateway certificates, SIMPLE/MUTUAL upstream files) made now
+ * and tied to its life. 0, or -1 with the reason in <sb>. */
+static int
+attach_tls(struct snapshot *s, bool have_identity, struct strbuf *sb)
+{
+    s->ext_free = free_snapshot_tls;
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        struct model_listener *l = &s->listeners[i];
+        if (!l->n_tls) continue;
+        char err[1024] = "out of memory";
+        struct tls_gateway *g = tls_gateway_new();
+        l->tls_ext = g;
+        for (size_t k = 0; g && k < l->n_tls; k++) {
+            const struct model_tls_server *ts = &l->tls[k];
+            if (tls_gateway_add(g, ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
+                                ts->min_version, ts->max_version, ts->ciphers, err, sizeof(err)))
+                g = NULL;
+        }
+        if (!g) {
+            strbuf_printf(sb, "%s (port %u) TLS: %s\n", l->name, l->port, err);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        struct model_cluster *cl = s->clusters[i];
+        if (!cl->tls_user) continue;
+        char err[1024];
+        cl->tls_ext = tls_upstream_load(cl->tls_ca, cl->tls_cert, cl->tls_key, cl->tls_insecure,
+                                        err, sizeof(err));
+        if (!cl->tls_ext) {
+            strbuf_printf(sb, "%s TLS: %s\n", cl->name, err);
+            return -1;
+        }
+    }
+    /* A STRICT inbound port cannot work without a certificate to serve. */
+    for (size_t i = 0; !have_identity && i < s->n_listeners; i++) {
+        if (s->listeners[i].inbound && s->listeners[i].peer_mode == MODEL_PEER_STRICT) {
+            strbuf_printf(sb, "%s is STRICT (PeerAuthentication) and needs --identity\n",
+                          s->listeners[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Say plainly what is not enforced rather than pretend. */
+static void
+notes(const struct resource_set *set)
+{
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        const struct traffic_policy *tp =
+            r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
+        if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
+            tp->load_balancer->simple.v == LB_PASSTHROUGH) {
+            fprintf(stderr,
+                    "meshlet: note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
+                    "destination of intercepted traffic); meshlet intercepts nothing and "
+                    "balances round robin over the endpoints instead\n",
+                    r->ns, r->name);
+        }
+    }
+}
+
+/* Load, check and compile the config. The snapshot, or NULL with every reason in <sb> (the
+ * messages of `meshlet check`, then why it stopped). */
+static struct snapshot *
+build(struct run *r, struct strbuf *sb, bool *usage_error)
+{
+    struct resource_set set;
+    struct diag_list dl;
+    uint64_t t_load = now_us_precise();
+    int rc = cli_load(r->paths, r->n_paths, r->ns, &set, &dl);
+    uint64_t t_build = now_us_precise();
+    diag_list_format(&dl, false, sb);
+    *usage_error = rc != 0;
+    if (rc || dl.errors) {
+        strbuf_printf(sb, "the config has %zu error(s)\n", dl.errors);
+        cli_unload(&set, &dl);
+        return NULL;
+    }
+    notes(&set);
+    char err[512];
+    struct snapshot *snap = model_build(&set, &r->mopt, err, sizeof(err));
+    cli_unload(&set, &dl);
+    if (!snap) {
+        strbuf_printf(sb, "%s\n", err);
+        return NULL;
+    }
+    bool have_identity = atomic_load(&r->popt.identity) != NULL;
+    if (attach_tls(snap, have_identity, sb)) {
+        *usage_error = true;
+        model_release(snap);
+        return NULL;
+    }
+    /* mTLS endpoints without an identity to present would all fail: say so now. */
+    for (size_t i = 0; !have_identity && i < snap->n_clusters; i++) {
+        const struct model_cluster *cl = snap->clusters[i];
+        bool mtls = false;
+        for (size_t e = 0; e < cl->n_endpoints; e++) mtls |= cl->endpoints[e].mtls;
+        if (mtls)
+            fprintf(stderr,
+                    "meshlet: warning: %s is ISTIO_MUTUAL (or automatic mTLS) but no "
+                    "--identity was given: its connections will fail (503 UF)\n",
+                    cl->name);
+    }
+    fprintf(stderr,
+            "meshlet: config loaded and checked in %.1f ms; snapshot built in %.1f ms "
+            "(%zu listeners, %zu routes, %zu clusters)\n",
+            (double)(t_build - t_load) / 1000, (double)(now_us_precise() - t_build) / 1000,
+            snap->n_listeners, snap->n_routes, snap->n_clusters);
+    return snap;
+}
+
+static void
+on_sweep(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, sweep);
+    uint64_t next = outlier_sweep(r->snap, now_ms());
+    if (next != UINT64_MAX) wheel_arm(&r->loop.wheel, &r->sweep, next);
+}
+
+/* Build the config again and, when it is good, hand it to every worker; a bad one is
+ * refused with its reasons (in <out> and on stderr) and the running one stays. 0 or -1. */
+static int
+reload(struct run *r, const char *why, struct strbuf *out)
+{
+    uint64_t t0 = now_us_precise();
+    struct strbuf sb;
+    strbuf_init(&sb, 1 << 24);
+    bool usage_error;
+    struct snapshot *snap = build(r, &sb, &usage_error);
+    if (!snap) {
+        r->admin.reloads_failed++;
+        fprintf(stderr, "%smeshlet: reload (%s) refused; config version %llu stays in force\n",
+                strbuf_str(&sb), why, (unsigned long long)r->snap->version);
+        if (out) {
+            strbuf_puts(out, strbuf_str(&sb));
+            strbuf_printf(out, "reload refused; config version %llu stays in force\n",
+                          (unsigned long long)r->snap->version);
+        }
+        strbuf_fini(&sb);
+        return -1;
+    }
+    strbuf_fini(&sb);
+    for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
+    struct snapshot *old = r->snap;
+    r->snap = snap;
+    r->admin.snap = snap;
+    model_release(old);
+    r->admin.reloads_ok++;
+    wheel_disarm(&r->loop.wheel, &r->sweep);
+    on_sweep(&r->sweep);
+    double ms = (double)(now_us_precise() - t0) / 1000;
+    fprintf(stderr, "meshlet: reload (%s): config version %llu in force (%.1f ms)\n", why,
+            (unsigned long long)snap->version, ms);
+    if (out)
+        strbuf_printf(out, "config version %llu in force (reloaded in %.1f ms)\n",
+                      (unsigned long long)snap->version, ms);
+    return 0;
+}
+
+static int
+admin_reload(void *arg, struct strbuf *out)
+{
+    return reload(arg, "POST /reload", out);
+}
+
+/* File events settle for SETTLE_MS without a new one (at most SETTLE_MAX_MS after the
+ * first) before the config is read again: a tool writing several files reloads once. */
+#define SETTLE_MS 100
+#define SETTLE_MAX_MS 1000
+
+static void
+on_settled(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, settle);
+    r->first_event_ms = 0;
+    reload(r, "config files changed", NULL);
+}
+
+static void
+on_files_changed(struct watch *wt)
+{
+    struct run *r = container_of(wt, struct run, watch);
+    uint64_t now = now_ms();
+    if (!r->first_event_ms) r->first_event_ms = now;
+    uint64_t due = now + SETTLE_MS;
+    if (due > r->first_event_ms + SETTLE_MAX_MS) due = r->first_event_ms + SETTLE_MAX_MS;
+    wheel_arm(&r->loop.wheel, &r->settle, due);
+}
+
+static size_t
+open_connections(const struct run *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_workers; i++)
+        n += atomic_load_explicit(&r->wks[i].n_conns, memory_order_relaxed);
+    return n;
+}
+
+static void
+on_drain_check(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, drain_check);
+    size_t open = open_connections(r);
+    if (!open || now_ms() >= r->drain_deadline_ms) {
+        if (open) fprintf(stderr, "meshlet: drain time over; closing %zu connection(s)\n", open);
+        loop_stop(&r->loop);
+        return;
+    }
+    wheel_arm(&r->loop.wheel, &r->drain_check, now_ms() + 20);
+}
+
+/* SIGTERM/SIGINT: stop accepting, let exchanges in flight end (up to the drain time), then
+ * stop. A second signal stops at once. */
+static void
+drain(struct run *r, uint64_t drain_ms)
+{
+    if (r->draining) {
+        loop_stop(&r->loop);
+        return;
+    }
+    r->draining = true;
+    r->admin.ready = false;
+    fprintf(stderr, "meshlet: draining (up to %llu ms)\n", (unsigned long long)drain_ms);
+    for (size_t i = 0; i < r->n_workers; i++) worker_drain(&r->wks[i]);
+    r->drain_deadline_ms = now_ms() + drain_ms;
+    r->drain_check.cb = on_drain_check;
+    wheel_arm(&r->loop.wheel, &r->drain_check, now_ms() + 20);
+}
+
+static uint64_t drain_time_ms = 5000;
+
+static void
+on_signal(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct run *r = container_of(w, struct run, sig);
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) drain(r, drain_time_ms);
+        if (si.ssi_signo == SIGHUP && !r->draining) reload(r, "SIGHUP", NULL);
+    }
 }
 
 int
@@ -179,7 +416,9 @@ cmd_run(int argc, char **argv)
         OPT_IDENTITY,
         OPT_INBOUND,
         OPT_LABEL,
-        OPT_CREDENTIALS
+        OPT_CREDENTIALS,
+        OPT_DRAIN,
+        OPT_NO_WATCH
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -193,6 +432,8 @@ cmd_run(int argc, char **argv)
         {"inbound", required_argument, NULL, OPT_INBOUND},
         {"label", required_argument, NULL, OPT_LABEL},
         {"credentials", required_argument, NULL, OPT_CREDENTIALS},
+        {"drain-time", required_argument, NULL, OPT_DRAIN},
+        {"no-watch", no_argument, NULL, OPT_NO_WATCH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -204,6 +445,7 @@ cmd_run(int argc, char **argv)
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL;
+    bool watch_files = true;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -218,6 +460,17 @@ cmd_run(int argc, char **argv)
         case OPT_MESH: mesh_addr = optarg; break;
         case OPT_IDENTITY: identity_dir = optarg; break;
         case OPT_CREDENTIALS: credentials = optarg; break;
+        case OPT_NO_WATCH: watch_files = false; break;
+        case OPT_DRAIN: {
+            char *end;
+            double secs = strtod(optarg, &end);
+            if (*end || secs < 0 || secs > 3600) {
+                fprintf(stderr, "meshlet run: --drain-time %s: expected seconds\n", optarg);
+                return CLI_USAGE;
+            }
+            drain_time_ms = (uint64_t)(secs * 1000);
+            break;
+        }
         case OPT_LABEL:
             if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
             break;
@@ -242,15 +495,21 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
 
-    struct proxy_options popt;
-    memset(&popt, 0, sizeof(popt));
-    h1_limits_default(&popt.limits);
+    static struct run run; /* one per process; the timers' callbacks find it from theirs */
+    struct run *r = &run;
+    memset(r, 0, sizeof(*r));
+    r->paths = paths;
+    r->n_paths = n_paths;
+    r->ns = ns;
+    r->n_workers = (size_t)workers;
+    struct proxy_options *popt = &r->popt;
+    h1_limits_default(&popt->limits);
     char gw[160];
     snprintf(gw, sizeof(gw), strchr(listen_ip, ':') ? "[%s]:0" : "%s:0", listen_ip);
     struct sockaddr_storage admin_ss;
     socklen_t admin_len;
-    if (sock_parse_addr(gw, &popt.gateway_addr, &popt.gateway_addr_len) ||
-        sock_parse_addr(mesh_addr, &popt.mesh_addr, &popt.mesh_addr_len) ||
+    if (sock_parse_addr(gw, &popt->gateway_addr, &popt->gateway_addr_len) ||
+        sock_parse_addr(mesh_addr, &popt->mesh_addr, &popt->mesh_addr_len) ||
         sock_parse_addr(admin_addr, &admin_ss, &admin_len)) {
         fprintf(stderr, "meshlet run: bad address in --listen-address, --mesh-listen or --admin\n");
         return CLI_USAGE;
@@ -263,131 +522,36 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: --identity: %s\n", id_err);
         return CLI_USAGE;
     }
-    popt.identity = identity;
+    popt->identity = identity;
+
+    struct model_options *mopt = &r->mopt;
+    mopt->gateways = gateways;
+    mopt->n_gateways = n_gateways;
+    mopt->ns = ns;
+    mopt->prepare_cluster = lb_prepare_cluster;
+    if (identity) mopt->trust_domain = tls_identity_trust_domain(identity);
+    mopt->inbounds = inbounds;
+    mopt->n_inbounds = n_inbounds;
+    mopt->labels = labels;
+    mopt->n_labels = n_labels;
+    mopt->credentials_dir = credentials;
+    mopt->n_workers = (size_t)workers;
+    mopt->mesh_port = popt->mesh_addr.ss_family == AF_INET6
+                          ? ntohs(((const struct sockaddr_in6 *)&popt->mesh_addr)->sin6_port)
+                          : ntohs(((const struct sockaddr_in *)&popt->mesh_addr)->sin_port);
 
     /* Refuse to serve a config that does not pass `meshlet check`. */
-    struct resource_set set;
-    struct diag_list dl;
-    uint64_t t_load = now_us_precise();
-    int rc = cli_load(paths, n_paths, ns, &set, &dl);
-    uint64_t t_build = now_us_precise();
     struct strbuf sb;
     strbuf_init(&sb, 1 << 24);
-    diag_list_format(&dl, false, &sb);
+    bool usage_error;
+    r->snap = build(r, &sb, &usage_error);
     fputs(strbuf_str(&sb), stderr);
     strbuf_fini(&sb);
-    if (rc || dl.errors) {
-        fprintf(stderr, "meshlet run: the config has %zu error(s); not starting\n", dl.errors);
-        cli_unload(&set, &dl);
+    if (!r->snap) {
+        fprintf(stderr, "meshlet run: not starting\n");
         tls_identity_free(identity);
-        return rc ? CLI_USAGE : CLI_ERRORS;
+        return usage_error ? CLI_USAGE : CLI_ERRORS;
     }
-    struct model_options mopt = {.gateways = gateways, .n_gateways = n_gateways, .ns = ns};
-    mopt.prepare_cluster = lb_prepare_cluster;
-    if (identity) mopt.trust_domain = tls_identity_trust_domain(identity);
-    mopt.inbounds = inbounds;
-    mopt.n_inbounds = n_inbounds;
-    mopt.labels = labels;
-    mopt.n_labels = n_labels;
-    mopt.credentials_dir = credentials;
-    mopt.mesh_port = popt.mesh_addr.ss_family == AF_INET6
-                         ? ntohs(((const struct sockaddr_in6 *)&popt.mesh_addr)->sin6_port)
-                         : ntohs(((const struct sockaddr_in *)&popt.mesh_addr)->sin_port);
-    /* Say plainly what is not enforced yet rather than pretend. */
-    for (size_t i = 0; i < set.len; i++) {
-        const struct resource *r = set.items[i];
-
-        const struct traffic_policy *tp =
-            r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
-        if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
-            tp->load_balancer->simple.v == LB_PASSTHROUGH) {
-            fprintf(stderr,
-                    "meshlet: note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
-                    "destination of intercepted traffic); meshlet intercepts nothing and "
-                    "balances round robin over the endpoints instead\n",
-                    r->ns, r->name);
-        }
-    }
-    char err[512];
-    struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
-    cli_unload(&set, &dl);
-    if (!snap) {
-        fprintf(stderr, "meshlet run: %s\n", err);
-        tls_identity_free(identity);
-        return CLI_ERRORS;
-    }
-    /* Gateway servers that terminate TLS: their certificates now, or no start. */
-    size_t n_gw_tls = snap->n_listeners;
-    struct tls_gateway **gw_tls = calloc(n_gw_tls + 1, sizeof(*gw_tls));
-    bool any_gw_tls = false;
-    for (size_t i = 0; gw_tls && i < snap->n_listeners; i++) {
-        const struct model_listener *l = &snap->listeners[i];
-        if (!l->n_tls) continue;
-        char gerr[1024] = "out of memory";
-        bool ok = (gw_tls[i] = tls_gateway_new()) != NULL;
-        for (size_t k = 0; ok && k < l->n_tls; k++) {
-            const struct model_tls_server *ts = &l->tls[k];
-            ok =
-                !tls_gateway_add(gw_tls[i], ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
-                                 ts->min_version, ts->max_version, ts->ciphers, gerr, sizeof(gerr));
-        }
-        if (!ok) {
-            fprintf(stderr, "meshlet run: %s (port %u) TLS: %s\n", l->name, l->port, gerr);
-            free_gateway_tls(gw_tls, n_gw_tls);
-            model_release(snap);
-            tls_identity_free(identity);
-            return CLI_USAGE;
-        }
-        any_gw_tls = true;
-    }
-    popt.listener_tls = any_gw_tls ? gw_tls : NULL;
-    /* SIMPLE/MUTUAL upstream TLS: the DestinationRules' files now, or no start. */
-    size_t n_up_tls = snap->n_clusters;
-    struct tls_upstream **up_tls = calloc(n_up_tls + 1, sizeof(*up_tls));
-    for (size_t i = 0; up_tls && i < n_up_tls; i++) {
-        const struct model_cluster *cl = snap->clusters[i];
-        if (!cl->tls_user) continue;
-        char uerr[1024];
-        up_tls[cl->index] = tls_upstream_load(cl->tls_ca, cl->tls_cert, cl->tls_key,
-                                              cl->tls_insecure, uerr, sizeof(uerr));
-        if (!up_tls[cl->index]) {
-            fprintf(stderr, "meshlet run: %s TLS: %s\n", cl->name, uerr);
-            free_upstream_tls(up_tls, n_up_tls);
-            free_gateway_tls(gw_tls, n_gw_tls);
-            model_release(snap);
-            tls_identity_free(identity);
-            return CLI_USAGE;
-        }
-    }
-    popt.cluster_tls = up_tls;
-    /* A STRICT inbound port cannot work without a certificate to serve. */
-    for (size_t i = 0; !identity && i < snap->n_listeners; i++) {
-        if (snap->listeners[i].inbound && snap->listeners[i].peer_mode == MODEL_PEER_STRICT) {
-            fprintf(stderr, "meshlet run: %s is STRICT (PeerAuthentication) and needs --identity\n",
-                    snap->listeners[i].name);
-            free_gateway_tls(gw_tls, n_gw_tls);
-            free_upstream_tls(up_tls, n_up_tls);
-            model_release(snap);
-            return CLI_USAGE;
-        }
-    }
-    /* mTLS endpoints without an identity to present would all fail: say so now. */
-    for (size_t i = 0; !identity && i < snap->n_clusters; i++) {
-        const struct model_cluster *cl = snap->clusters[i];
-        bool mtls = false;
-        for (size_t e = 0; e < cl->n_endpoints; e++) mtls |= cl->endpoints[e].mtls;
-        if (mtls)
-            fprintf(stderr,
-                    "meshlet: warning: %s is ISTIO_MUTUAL (or automatic mTLS) but no "
-                    "--identity was given: its connections will fail (503 UF)\n",
-                    cl->name);
-    }
-    uint64_t t_done = now_us_precise();
-    fprintf(stderr,
-            "meshlet: config loaded and checked in %.1f ms; snapshot built in %.1f ms "
-            "(%zu listeners, %zu routes, %zu clusters)\n",
-            (double)(t_build - t_load) / 1000, (double)(t_done - t_build) / 1000, snap->n_listeners,
-            snap->n_routes, snap->n_clusters);
 
     /* Signals go to a signalfd on the main loop; every thread inherits the mask. */
     sigset_t mask;
@@ -398,84 +562,90 @@ cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct loop main_loop;
-    struct worker *wks = calloc((size_t)workers, sizeof(*wks));
-    struct admin admin;
-    memset(&admin, 0, sizeof(admin));
+    r->wks = calloc((size_t)workers, sizeof(*r->wks));
     int exit_code = CLI_OK;
     size_t started = 0, inited = 0;
-    bool main_loop_ok = wks && loop_init(&main_loop) == 0;
+    bool main_loop_ok = r->wks && loop_init(&r->loop) == 0;
+    r->sig.fd = -1;
+    r->watch.w.fd = -1;
+    char err[512];
     if (!main_loop_ok) {
         fprintf(stderr, "meshlet run: out of resources\n");
-        free(wks);
-        free_gateway_tls(gw_tls, n_gw_tls);
-        free_upstream_tls(up_tls, n_up_tls);
-        model_release(snap);
-        tls_identity_free(identity);
-        return CLI_ERRORS;
+        exit_code = CLI_ERRORS;
+        goto stop;
     }
     for (; inited < (size_t)workers; inited++) {
-        if (worker_init(&wks[inited], (int)inited, snap, &popt, err, sizeof(err))) {
+        if (worker_init(&r->wks[inited], (int)inited, r->snap, popt, err, sizeof(err))) {
             fprintf(stderr, "meshlet run: %s\n", err);
             exit_code = CLI_ERRORS;
             inited++; /* partly set up: worker_join frees what it holds */
             goto stop;
         }
     }
-    if (admin_init(&admin, &main_loop, (struct sockaddr *)&admin_ss, admin_len)) {
+    if (admin_init(&r->admin, &r->loop, (struct sockaddr *)&admin_ss, admin_len)) {
         fprintf(stderr, "meshlet run: admin server on %s: %s\n", admin_addr, strerror(errno));
         exit_code = CLI_ERRORS;
         goto stop;
     }
-    admin.workers = wks;
-    admin.n_workers = (size_t)workers;
-    admin.snap = snap;
-    struct run_signals sigs = {.loop = &main_loop};
-    sigs.w.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    sigs.w.cb = on_signal;
-    if (sigs.w.fd < 0 || loop_add(&main_loop, &sigs.w, LOOP_IN)) {
+    r->admin.workers = r->wks;
+    r->admin.n_workers = (size_t)workers;
+    r->admin.snap = r->snap;
+    r->admin.reload = admin_reload;
+    r->admin.reload_arg = r;
+    r->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    r->sig.cb = on_signal;
+    if (r->sig.fd < 0 || loop_add(&r->loop, &r->sig, LOOP_IN)) {
         fprintf(stderr, "meshlet run: signalfd: %s\n", strerror(errno));
         exit_code = CLI_ERRORS;
         goto stop;
     }
+    if (watch_files) {
+        int rc = watch_init(&r->watch, &r->loop, on_files_changed);
+        for (size_t i = 0; !rc && i < n_paths; i++) rc = watch_add(&r->watch, paths[i]);
+        if (rc) {
+            fprintf(stderr, "meshlet run: watching the config: %s\n", strerror(-rc));
+            exit_code = CLI_ERRORS;
+            goto stop;
+        }
+        r->settle.cb = on_settled;
+    }
     for (; started < (size_t)workers; started++) {
-        if (worker_start(&wks[started])) {
+        if (worker_start(&r->wks[started])) {
             fprintf(stderr, "meshlet run: cannot start worker threads\n");
             exit_code = CLI_ERRORS;
             goto stop;
         }
     }
-    for (size_t i = 0; i < snap->n_listeners; i++)
-        fprintf(stderr, "meshlet: %s on port %u\n", snap->listeners[i].name,
-                snap->listeners[i].port);
+    for (size_t i = 0; i < r->snap->n_listeners; i++)
+        fprintf(stderr, "meshlet: %s on port %u\n", r->snap->listeners[i].name,
+                r->snap->listeners[i].port);
     fprintf(stderr, "meshlet: %ld worker(s), admin on %s, config version %llu\n", workers,
-            admin_addr, (unsigned long long)snap->version);
-    struct run_sweep sweep = {.t.cb = on_sweep, .loop = &main_loop, .snap = snap};
-    on_sweep(&sweep.t);
+            admin_addr, (unsigned long long)r->snap->version);
+    r->sweep.cb = on_sweep;
+    on_sweep(&r->sweep);
     static struct run_identity rotation; /* large; one per process */
     memset(&rotation, 0, sizeof(rotation));
     rotation.t.cb = on_identity_check;
-    rotation.loop = &main_loop;
-    rotation.popt = &popt;
+    rotation.loop = &r->loop;
+    rotation.popt = popt;
     rotation.dir = identity_dir;
     if (identity_dir) {
         identity_stat(identity_dir, &rotation.chain, &rotation.key);
-        wheel_arm(&main_loop.wheel, &rotation.t, now_ms() + 1000);
+        wheel_arm(&r->loop.wheel, &rotation.t, now_ms() + 1000);
     }
-    admin.ready = true;
-    loop_run(&main_loop, NULL, NULL);
+    r->admin.ready = true;
+    loop_run(&r->loop, NULL, NULL);
     fprintf(stderr, "meshlet: stopping\n");
-    close(sigs.w.fd);
 stop:
-    for (size_t i = 0; i < started; i++) worker_stop(&wks[i]);
-    for (size_t i = 0; i < inited; i++) worker_join(&wks[i], i < started);
-    admin_fini(&admin);
-    if (main_loop_ok) loop_fini(&main_loop);
-    free(wks);
-    model_release(snap);
-    tls_identity_free(atomic_load(&popt.identity));
+    for (size_t i = 0; i < started; i++) worker_stop(&r->wks[i]);
+    for (size_t i = 0; i < inited; i++) worker_join(&r->wks[i], i < started);
+    admin_fini(&r->admin);
+    watch_fini(&r->watch);
+    if (r->sig.fd >= 0) close(r->sig.fd);
+    if (main_loop_ok) loop_fini(&r->loop);
+    free(r->wks);
+    model_release(r->snap);
+    tls_identity_free(atomic_load(&popt->identity));
     for (size_t i = 0; i < rotation.n_old; i++) tls_identity_free(rotation.old[i]);
-    free_gateway_tls(gw_tls, n_gw_tls);
-    free_upstream_tls(up_tls, n_up_tls);
     return exit_code;
 }

@@ -53,10 +53,10 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->wk = wk;
     c->ml = ml;
     c->in_ready = true;
+    c->gen = worker_gen_hold(wk->gen);
     /* TLS first: a Gateway server with SIMPLE or MUTUAL; an inbound listener by its
      * PeerAuthentication mode (§6.3): STRICT mTLS, PERMISSIVE sniffed, DISABLE plain. */
-    const struct tls_gateway *gw_tls =
-        wk->opt->listener_tls ? wk->opt->listener_tls[ml - wk->snap->listeners] : NULL;
+    const struct tls_gateway *gw_tls = ml->tls_ext;
     const struct tls_identity *id = worker_identity(wk);
     if (gw_tls) {
         c->xport = H1_XP_HANDSHAKE;
@@ -68,6 +68,7 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         c->xport = H1_XP_SNIFF;
     }
     if (c->xport == H1_XP_HANDSHAKE && !c->tls) {
+        worker_gen_put(c->gen);
         free(c);
         close(fd);
         return;
@@ -81,10 +82,13 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         c->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
     }
     if (loop_add(&wk->loop, &c->w, LOOP_IN | LOOP_OUT)) {
+        tls_conn_free(c->tls);
+        worker_gen_put(c->gen);
         free(c);
         close(fd);
         return;
     }
+    atomic_fetch_add_explicit(&wk->n_conns, 1, memory_order_relaxed);
     c->next = wk->conns;
     if (wk->conns) wk->conns->prev = c;
     wk->conns = c;
@@ -131,9 +135,9 @@ h1_buf_shed(struct worker *wk, struct buf *b)
 
 /* The exchange is done with endpoint <u>: one request fewer in flight there. */
 static void
-endpoint_done(struct worker *wk, const struct upstream *u)
+endpoint_done(struct worker_gen *g, const struct upstream *u)
 {
-    uint32_t *active = wk->active[u->cluster->index];
+    uint32_t *active = g->active[u->cluster->index];
     if (active && active[u->endpoint]) active[u->endpoint]--;
 }
 
@@ -212,7 +216,7 @@ exchange_put(struct h1_conn *c)
     if (ex->replay != ex->replay_small) free(ex->replay);
     ex->replay = NULL;
     if (ex->up) {
-        endpoint_done(wk, ex->up);
+        endpoint_done(c->gen, ex->up);
         upstream_close(ex->up);
     }
     if (wk->n_free_ex < 64) {
@@ -239,7 +243,43 @@ h1_conn_close(struct h1_conn *c)
     if (c->next) c->next->prev = c->prev;
     buf_fini(&c->in);
     buf_fini(&c->out);
+    worker_gen_put(c->gen);
+    c->gen = NULL;
+    atomic_fetch_sub_explicit(&wk->n_conns, 1, memory_order_relaxed);
     worker_defer_free(wk, c);
+}
+
+/* Move <c> to its worker's current generation: false when the reload removed its listener
+ * (the connection then closes). */
+static bool
+rebind(struct h1_conn *c)
+{
+    struct worker_gen *g = c->wk->gen;
+    if (c->gen == g) return true;
+    const struct model_listener *ml = worker_listener_match(g->snap, c->ml);
+    if (!ml) return false;
+    worker_gen_put(c->gen);
+    c->gen = worker_gen_hold(g);
+    c->ml = ml;
+    return true;
+}
+
+void
+h1_conn_rebind_idle(struct h1_conn *c)
+{
+    if (c->ex || c->state != H1_IDLE) return;
+    if (!rebind(c)) h1_conn_close(c);
+}
+
+void
+h1_conn_drain(struct h1_conn *c)
+{
+    if (!c->ex && c->state == H1_IDLE && buf_empty(&c->in) && buf_empty(&c->out)) {
+        h1_conn_close(c);
+        return;
+    }
+    if (c->ex && !c->ex->resp_head) c->ex->keep_alive = false; /* says connection: close */
+    c->close_after = c->close_after || !c->ex;
 }
 
 /* A reply of our own (<headers>: extra header lines); the connection survives only if the
@@ -311,7 +351,7 @@ release_upstream(struct h1_conn *c, bool reusable)
 {
     struct upstream *u = c->ex->up;
     if (!u) return;
-    endpoint_done(c->wk, u);
+    endpoint_done(c->gen, u);
     c->ex->up = NULL;
     u->owner = NULL;
     if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
@@ -493,10 +533,11 @@ static bool
 start_upstream(struct h1_conn *c, const struct model_cluster *cl)
 {
     struct worker *wk = c->wk;
+    struct worker_gen *g = c->gen;
     struct h1_exchange *ex = c->ex;
-    if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
-    if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
-    if (!wk->rr[cl->index] || !wk->active[cl->index]) {
+    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
+    if (!g->active[cl->index]) g->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
+    if (!g->rr[cl->index] || !g->active[cl->index]) {
         local_reply(c, 503, "out of memory");
         return false;
     }
@@ -529,8 +570,8 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
          * where the hash must decide or the policy keeps the host. */
         bool avoid = ex->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
-        ep = avoid ? lb_pick_retry(cl, wk->rr[cl->index], wk->active[cl->index], ex->tried)
-                   : lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], hashed ? &hash : NULL);
+        ep = avoid ? lb_pick_retry(cl, g->rr[cl->index], g->active[cl->index], ex->tried)
+                   : lb_pick(cl, g->rr[cl->index], g->active[cl->index], hashed ? &hash : NULL);
     }
     if (ep == LB_NO_HOST) { /* every endpoint ejected by outlier detection */
         local_reply(c, 503, "no healthy upstream"); /* UH */
@@ -555,7 +596,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
                     "reset reason: connection failure");
         return false;
     }
-    wk->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
+    g->active[cl->index][ep]++; /* back down when the exchange lets the upstream go */
     u->requests++;
     u->owner = c;
     ex->up = u;
@@ -768,7 +809,7 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
         }
         return;
     }
-    const struct model_destination *d = &r->dests[split_pick(&wk->split, r)];
+    const struct model_destination *d = &r->dests[split_pick(&c->gen->split, r)];
     c->ex->dest = d;
     if (!d->cluster) {
         local_reply(c, 503, "cluster not found"); /* NC */
@@ -882,7 +923,7 @@ finish_exchange(struct h1_conn *c)
                     ex->resp_body != H1_BODY_UNTIL_CLOSE && !(limit && u->requests >= limit);
     release_upstream(c, reusable);
     c->state = H1_IDLE;
-    if (!ex->keep_alive || !ex->req_sent) c->close_after = true;
+    if (!ex->keep_alive || !ex->req_sent || c->wk->draining) c->close_after = true;
     exchange_put(c);
 }
 
@@ -1192,7 +1233,7 @@ h1_conn_pump(struct h1_conn *c)
         /* A new request. */
         if (c->state == H1_IDLE && !(c->ex && c->ex->up) && !c->close_after && !buf_empty(&c->in) &&
             buf_len(&c->out) < OUT_HIGH_WATER) {
-            if (!c->ex && !(c->ex = exchange_get(wk))) {
+            if (!c->ex && (!rebind(c) || !(c->ex = exchange_get(wk)))) {
                 h1_conn_close(c);
                 return;
             }

@@ -24,8 +24,11 @@ struct upstream {
     struct loop_watch w;
     struct worker *wk;                   /* borrowed */
     struct h1_conn *owner;               /* the exchange using it, or NULL when idle */
-    const struct model_cluster *cluster; /* borrowed from the worker's snapshot */
+    const struct model_cluster *cluster; /* borrowed from its user's snapshot; NULL parked */
     size_t endpoint;                     /* index in cluster->endpoints */
+    struct idle_pool *pool;              /* this worker's pool of its endpoint */
+    struct pool_state *pstate;           /* its pool's shared counts (outlive snapshots) */
+    const void *tls_kind;                /* how it was secured (upstream_fits) */
     struct buf in, out;
     bool connected;               /* the TCP connect (and the TLS handshake) completed */
     bool tcp_up;                  /* the TCP connect completed */
@@ -102,7 +105,8 @@ struct h1_exchange {
 struct h1_conn {
     struct loop_watch w;
     struct worker *wk;               /* borrowed */
-    const struct model_listener *ml; /* borrowed: the listener it arrived on */
+    struct worker_gen *gen;          /* held: the generation its requests run on */
+    const struct model_listener *ml; /* borrowed from gen: the listener it arrived on */
     struct tls_conn *tls;            /* mTLS on an inbound listener; NULL: plain text */
     enum {
         H1_XP_PLAIN,     /* plain text */
@@ -139,6 +143,9 @@ void shadow_close_all(struct worker *wk);
 /* upstream.c */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 void upstream_close(struct upstream *u);
+/* Whether parked connection <u> may carry a request to endpoint <ep> of <c>: secured the
+ * way <c> asks now (a reload may have changed its TLS). */
+bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
 /* One edge-triggered read into <b> from <fd>, through <tls> when not NULL: returns 1 on
  * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
  * error. A short plain read means the socket is drained; a TLS read, only -EAGAIN does. */
@@ -189,11 +196,19 @@ const char *reply_reason(int status);
  * upstream out of its pool. */
 void worker_defer_free(struct worker *wk, void *p);
 void worker_unlink_idle(struct worker *wk, struct upstream *u);
+/* The listener of <snap> that takes over from <ml> of an earlier snapshot, or NULL. */
+const struct model_listener *worker_listener_match(const struct snapshot *snap,
+                                                   const struct model_listener *ml);
 
 /* h1_conn.c */
 void h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
                     const struct sockaddr_storage *peer);
 void h1_conn_pump(struct h1_conn *c);
 void h1_conn_close(struct h1_conn *c);
+/* After a reload: a connection between requests moves to the worker's generation now. */
+void h1_conn_rebind_idle(struct h1_conn *c);
+/* Draining: close the connection if it is between requests, else once its exchange ends
+ * (its response says `connection: close` when not yet sent). */
+void h1_conn_drain(struct h1_conn *c);
 
 #endif

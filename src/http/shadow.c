@@ -19,6 +19,7 @@
 
 struct shadow {
     struct worker *wk;
+    struct worker_gen *gen; /* held: the generation of the request it copies */
     struct upstream *up;
     struct h1_response resp;
     bool head_done;
@@ -40,7 +41,8 @@ shadow_end(struct shadow *s, bool reusable)
     else
         wk->shadows = s->next;
     if (s->next) s->next->prev = s->prev;
-    if (wk->active[u->cluster->index][u->endpoint]) wk->active[u->cluster->index][u->endpoint]--;
+    uint32_t *active = s->gen->active[u->cluster->index];
+    if (active[u->endpoint]) active[u->endpoint]--;
     u->shadow = NULL;
     uint32_t limit = u->cluster->max_requests_per_conn;
     if (limit && u->requests >= limit) reusable = false;
@@ -51,6 +53,7 @@ shadow_end(struct shadow *s, bool reusable)
     } else {
         upstream_close(u);
     }
+    worker_gen_put(s->gen);
     free(s);
 }
 
@@ -162,10 +165,11 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
     bool body = ex->req_body != H1_BODY_NONE;
     if (!cl || !cl->n_endpoints) return;
     if (body && !(ex->body_kept && ex->body_done && ex->shadow_head)) return;
-    if (!wk->rr[cl->index]) wk->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
-    if (!wk->active[cl->index]) wk->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
-    if (!wk->rr[cl->index] || !wk->active[cl->index]) return;
-    size_t ep = lb_pick(cl, wk->rr[cl->index], wk->active[cl->index], NULL);
+    struct worker_gen *g = c->gen;
+    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
+    if (!g->active[cl->index]) g->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
+    if (!g->rr[cl->index] || !g->active[cl->index]) return;
+    size_t ep = lb_pick(cl, g->rr[cl->index], g->active[cl->index], NULL);
     if (ep == LB_NO_HOST) return;
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u && !(u = upstream_open(wk, cl, ep))) return; /* a lost copy is no client error */
@@ -174,9 +178,10 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
         upstream_close(u);
         return;
     }
-    wk->active[cl->index][ep]++;
+    g->active[cl->index][ep]++;
     u->requests++;
     s->wk = wk;
+    s->gen = worker_gen_hold(g);
     s->up = u;
     u->owner = NULL;
     u->shadow = s;

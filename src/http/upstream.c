@@ -92,6 +92,22 @@ upstream_idle_timer(struct upstream *u, bool idle)
         wheel_disarm(w, &u->timer);
 }
 
+/* How connections to endpoint <ep> of <c> are secured: SIMPLE/MUTUAL by the snapshot's
+ * context (a reload makes a new one), ISTIO_MUTUAL, or plain text. */
+static const void *
+tls_kind(const struct model_cluster *c, size_t ep)
+{
+    static const char istio_mutual;
+    if (c->tls_user) return c->tls_ext;
+    return c->endpoints[ep].mtls ? &istio_mutual : NULL;
+}
+
+bool
+upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep)
+{
+    return u->tls_kind == tls_kind(c, ep);
+}
+
 struct upstream *
 upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
@@ -111,8 +127,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->cluster = c;
     u->endpoint = ep;
     if (c->tls_user) { /* SIMPLE or MUTUAL */
-        const struct tls_upstream *ut =
-            wk->opt->cluster_tls ? wk->opt->cluster_tls[c->index] : NULL;
+        const struct tls_upstream *ut = c->tls_ext;
         u->tls = ut ? tls_conn_upstream(ut, fd, c->tls_sni, c->tls_sans, c->n_tls_sans) : NULL;
     } else if (e->mtls) { /* ISTIO_MUTUAL: without an identity to present, no connection */
         const struct tls_identity *id = worker_identity(wk);
@@ -123,8 +138,10 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
         tls_conn_resume(u->tls, &e->state->tls_session);
     }
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
-    struct idle_pool *p = worker_pool(wk, c, ep);
-    if (p) p->open++;
+    u->tls_kind = tls_kind(c, ep);
+    u->pool = worker_pool(wk, c, ep);
+    if (u->pool) u->pool->open++;
+    u->pstate = c->state;
     if (c->limits.any) {
         atomic_fetch_add_explicit(&c->state->connections, 1, memory_order_relaxed);
         u->counted = true;
@@ -147,11 +164,10 @@ upstream_close(struct upstream *u)
     wheel_disarm(&u->wk->loop.wheel, &u->timer);
     tls_conn_free(u->tls);
     u->tls = NULL;
-    struct idle_pool *p = worker_pool(u->wk, u->cluster, u->endpoint);
+    struct idle_pool *p = u->pool;
     if (p && p->open) p->open--;
-    if (u->counted)
-        atomic_fetch_sub_explicit(&u->cluster->state->connections, 1, memory_order_relaxed);
-    worker_pool_freed(u->wk, u->cluster, u->endpoint);
+    if (u->counted) atomic_fetch_sub_explicit(&u->pstate->connections, 1, memory_order_relaxed);
+    worker_pool_freed(u->wk, p);
     buf_fini(&u->in);
     buf_fini(&u->out);
     worker_defer_free(u->wk, u);

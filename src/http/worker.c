@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Worker threads: listening sockets per worker (SO_REUSEPORT spreads connections across
- * them in the kernel), the accept handler, keep-alive pools, and freeing closed objects
- * after each batch of events so no callback in the batch sees freed memory. */
+ * them in the kernel), the accept handler, keep-alive pools, generations (the switch to a
+ * reloaded snapshot, and draining), and freeing closed objects after each batch of events
+ * so no callback in the batch sees freed memory. */
 #include "http/worker.h"
 
 #include <errno.h>
@@ -9,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/compiler.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
+#include "model/endpoint.h"
 
 #define IDLE_PER_ENDPOINT 128
 
@@ -119,32 +122,49 @@ worker_block_put(struct worker *wk, void *block)
 struct idle_pool *
 worker_pool(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
-    if (!wk->idle[c->index]) {
-        wk->idle[c->index] = calloc(c->n_endpoints + 1, sizeof(struct idle_pool));
-        if (!wk->idle[c->index]) return NULL;
+    uint32_t id = c->endpoints[ep].state->id;
+    if (id >= wk->n_pools) { /* endpoints new since the last pool this worker opened */
+        size_t n = endpoint_state_count();
+        if (n <= id) n = (size_t)id + 1;
+        struct idle_pool **p = realloc(wk->pools, n * sizeof(*p));
+        if (!p) return NULL;
+        memset(p + wk->n_pools, 0, (n - wk->n_pools) * sizeof(*p));
+        wk->pools = p;
+        wk->n_pools = n;
     }
-    return &wk->idle[c->index][ep];
+    if (!wk->pools[id]) wk->pools[id] = calloc(1, sizeof(struct idle_pool));
+    return wk->pools[id];
 }
 
 struct upstream *
 worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
     struct idle_pool *p = worker_pool(wk, c, ep);
-    if (!p || !p->head) return NULL;
-    struct upstream *u = p->head;
-    p->head = u->next;
-    if (u->next) u->next->prev = NULL;
-    u->next = u->prev = NULL;
-    u->reused = true;
-    p->n--;
-    upstream_idle_timer(u, false);
-    return u;
+    while (p && p->head) {
+        struct upstream *u = p->head;
+        p->head = u->next;
+        if (u->next) u->next->prev = NULL;
+        u->next = u->prev = NULL;
+        p->n--;
+        upstream_idle_timer(u, false);
+        /* Parked under an earlier snapshot whose TLS for this pool differs: not reusable. */
+        if (!upstream_fits(u, c, ep)) {
+            upstream_close(u);
+            continue;
+        }
+        u->reused = true;
+        u->cluster = c;
+        u->endpoint = ep;
+        return u;
+    }
+    return NULL;
 }
 
 void
 worker_unlink_idle(struct worker *wk, struct upstream *u)
 {
-    struct idle_pool *p = worker_pool(wk, u->cluster, u->endpoint);
+    (void)wk;
+    struct idle_pool *p = u->pool;
     if (!p) return;
     if (u->prev)
         u->prev->next = u->next;
@@ -158,9 +178,8 @@ worker_unlink_idle(struct worker *wk, struct upstream *u)
 }
 
 void
-worker_pool_freed(struct worker *wk, const struct model_cluster *c, size_t ep)
+worker_pool_freed(struct worker *wk, struct idle_pool *p)
 {
-    struct idle_pool *p = wk->idle[c->index] ? &wk->idle[c->index][ep] : NULL;
     if (!p || !p->waiters.head) return;
     struct wait_node *n = p->waiters.head;
     wait_unlink(n);
@@ -170,7 +189,7 @@ worker_pool_freed(struct worker *wk, const struct model_cluster *c, size_t ep)
 void
 worker_put_idle(struct worker *wk, struct upstream *u)
 {
-    struct idle_pool *p = worker_pool(wk, u->cluster, u->endpoint);
+    struct idle_pool *p = u->pool;
     if (!p || p->n >= IDLE_PER_ENDPOINT) {
         upstream_close(u);
         return;
@@ -182,7 +201,195 @@ worker_put_idle(struct worker *wk, struct upstream *u)
     p->head = u;
     p->n++;
     upstream_idle_timer(u, true);
-    worker_pool_freed(wk, u->cluster, u->endpoint);
+    u->cluster = NULL; /* the snapshot may go while it is parked; the next taker sets it */
+    worker_pool_freed(wk, p);
+}
+
+static struct worker_gen *
+gen_new(struct worker *wk, struct snapshot *snap)
+{
+    struct worker_gen *g = calloc(1, sizeof(*g));
+    if (!g) return NULL;
+    g->snap = snap;
+    g->users = 1;
+    g->rr = calloc(snap->n_clusters + 1, sizeof(*g->rr));
+    g->active = calloc(snap->n_clusters + 1, sizeof(*g->active));
+    if (!g->rr || !g->active || split_init(&g->split, snap, (size_t)wk->id)) {
+        free(g->rr);
+        free(g->active);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void
+worker_gen_put(struct worker_gen *g)
+{
+    if (!g || --g->users) return;
+    for (size_t i = 0; i < g->snap->n_clusters; i++) {
+        free(g->rr[i]);
+        free(g->active[i]);
+    }
+    free(g->rr);
+    free(g->active);
+    split_fini(&g->split);
+    model_release(g->snap);
+    free(g);
+}
+
+/* The listener of <snap> that takes over from <ml> (of an earlier snapshot): the same port
+ * and kind. NULL when the reload removed it. */
+const struct model_listener *
+worker_listener_match(const struct snapshot *snap, const struct model_listener *ml)
+{
+    for (size_t i = 0; i < snap->n_listeners; i++) {
+        const struct model_listener *l = &snap->listeners[i];
+        if (l->port == ml->port && l->mesh == ml->mesh && l->inbound == ml->inbound) return l;
+    }
+    return NULL;
+}
+
+static int
+listen_for(struct worker *wk, const struct model_listener *ml, struct worker_listener **out)
+{
+    const struct proxy_options *opt = wk->opt;
+    struct sockaddr_storage addr = ml->mesh ? opt->mesh_addr : opt->gateway_addr;
+    socklen_t len = ml->mesh ? opt->mesh_addr_len : opt->gateway_addr_len;
+    if (!ml->mesh) {
+        if (addr.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&addr)->sin6_port = htons(ml->port);
+        else
+            ((struct sockaddr_in *)&addr)->sin_port = htons(ml->port);
+    }
+    int fd = sock_listen((struct sockaddr *)&addr, len, 1024);
+    if (fd < 0) return fd;
+    struct worker_listener *wl = calloc(1, sizeof(*wl));
+    if (!wl) {
+        close(fd);
+        return -ENOMEM;
+    }
+    wl->w.fd = fd;
+    wl->w.cb = on_accept;
+    wl->wk = wk;
+    wl->ml = ml;
+    int rc = loop_add(&wk->loop, &wl->w, LOOP_IN);
+    if (rc) {
+        close(fd);
+        free(wl);
+        return rc;
+    }
+    *out = wl;
+    return 0;
+}
+
+static void
+close_listeners(struct worker *wk)
+{
+    for (size_t i = 0; i < wk->n_listeners; i++) {
+        loop_kill(&wk->loop, &wk->listeners[i]->w);
+        worker_defer_free(wk, wk->listeners[i]);
+    }
+    wk->n_listeners = 0;
+}
+
+/* Serve <snap> from now on: listening sockets of ports that remain are kept (their accept
+ * queues with them), new ports are bound, removed ones closed; idle client connections move
+ * to the new generation at once, busy ones when their next request starts. */
+static void
+switch_to(struct worker *wk, struct snapshot *snap)
+{
+    struct worker_gen *g = gen_new(wk, snap);
+    struct worker_listener **ls = calloc(snap->n_listeners + 1, sizeof(*ls));
+    if (!g || !ls) {
+        fprintf(stderr, "meshlet: worker %d: out of memory; config version %llu not applied\n",
+                wk->id, (unsigned long long)snap->version);
+        free(ls);
+        if (g)
+            worker_gen_put(g);
+        else
+            model_release(snap);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < snap->n_listeners && !wk->draining; i++) {
+        const struct model_listener *ml = &snap->listeners[i];
+        struct worker_listener *wl = NULL;
+        for (size_t k = 0; k < wk->n_listeners && !wl; k++) {
+            struct worker_listener *old = wk->listeners[k];
+            if (old && worker_listener_match(snap, old->ml) == ml) {
+                wl = old;
+                wk->listeners[k] = NULL;
+            }
+        }
+        int rc = wl ? 0 : listen_for(wk, ml, &wl);
+        if (rc) {
+            if (wk->id == 0)
+                fprintf(stderr, "meshlet: listen for %s (port %u): %s\n", ml->name, ml->port,
+                        strerror(-rc));
+            continue;
+        }
+        wl->ml = ml;
+        ls[n++] = wl;
+    }
+    for (size_t k = 0; k < wk->n_listeners; k++) {
+        if (!wk->listeners[k]) continue;
+        loop_kill(&wk->loop, &wk->listeners[k]->w);
+        worker_defer_free(wk, wk->listeners[k]);
+    }
+    free(wk->listeners);
+    wk->listeners = ls;
+    wk->n_listeners = n;
+    struct worker_gen *old = wk->gen;
+    wk->gen = g;
+    for (struct h1_conn *c = wk->conns, *next; c; c = next) {
+        next = c->next;
+        h1_conn_rebind_idle(c);
+    }
+    worker_gen_put(old);
+}
+
+static void
+on_mail(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    struct worker *wk = container_of(w, struct worker, mail);
+    uint64_t v;
+    while (read(w->fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
+    struct snapshot *snap = atomic_exchange(&wk->next_snap, NULL);
+    if (snap) switch_to(wk, snap);
+    if (atomic_load(&wk->drain) && !wk->draining) {
+        wk->draining = true;
+        close_listeners(wk);
+        for (struct h1_conn *c = wk->conns, *next; c; c = next) {
+            next = c->next;
+            h1_conn_drain(c);
+        }
+    }
+}
+
+static void
+mail(struct worker *wk)
+{
+    uint64_t one = 1;
+    if (write(wk->mail.fd, &one, sizeof(one)) < 0) { /* the counter is full: a wakeup is due */
+    }
+}
+
+void
+worker_publish(struct worker *wk, struct snapshot *snap)
+{
+    struct snapshot *old = atomic_exchange(&wk->next_snap, snap);
+    if (old) model_release(old); /* never applied: a newer one came first */
+    mail(wk);
+}
+
+void
+worker_drain(struct worker *wk)
+{
+    atomic_store(&wk->drain, true);
+    mail(wk);
 }
 
 int
@@ -192,41 +399,34 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     memset(wk, 0, sizeof(*wk));
     wk->id = id;
     wk->opt = opt;
+    wk->mail.fd = -1;
     int rc = loop_init(&wk->loop);
     if (rc) {
         snprintf(err, err_len, "epoll: %s", strerror(-rc));
         return rc;
     }
-    wk->snap = model_acquire(snap);
-    if (split_init(&wk->split, snap)) return -ENOMEM;
-    wk->rr = calloc(snap->n_clusters + 1, sizeof(*wk->rr));
-    wk->active = calloc(snap->n_clusters + 1, sizeof(*wk->active));
-    wk->idle = calloc(snap->n_clusters + 1, sizeof(*wk->idle));
+    wk->gen = gen_new(wk, model_acquire(snap));
     wk->listeners = calloc(snap->n_listeners + 1, sizeof(*wk->listeners));
-    if (!wk->rr || !wk->active || !wk->idle || !wk->listeners) return -ENOMEM;
+    if (!wk->gen || !wk->listeners) {
+        if (!wk->gen) model_release(snap);
+        snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
+    }
+    wk->mail.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    wk->mail.cb = on_mail;
+    if (wk->mail.fd < 0 || (rc = loop_add(&wk->loop, &wk->mail, LOOP_IN))) {
+        snprintf(err, err_len, "eventfd: %s", strerror(errno));
+        return -EIO;
+    }
     for (size_t i = 0; i < snap->n_listeners; i++) {
         const struct model_listener *ml = &snap->listeners[i];
-        struct sockaddr_storage addr = ml->mesh ? opt->mesh_addr : opt->gateway_addr;
-        socklen_t len = ml->mesh ? opt->mesh_addr_len : opt->gateway_addr_len;
-        if (!ml->mesh) {
-            if (addr.ss_family == AF_INET6)
-                ((struct sockaddr_in6 *)&addr)->sin6_port = htons(ml->port);
-            else
-                ((struct sockaddr_in *)&addr)->sin_port = htons(ml->port);
-        }
-        int fd = sock_listen((struct sockaddr *)&addr, len, 1024);
-        if (fd < 0) {
+        rc = listen_for(wk, ml, &wk->listeners[wk->n_listeners]);
+        if (rc) {
             snprintf(err, err_len, "listen for %s (port %u): %s", ml->name, ml->port,
-                     strerror(-fd));
-            return fd;
+                     strerror(-rc));
+            return rc;
         }
-        struct worker_listener *wl = &wk->listeners[wk->n_listeners++];
-        wl->w.fd = fd;
-        wl->w.cb = on_accept;
-        wl->wk = wk;
-        wl->ml = ml;
-        rc = loop_add(&wk->loop, &wl->w, LOOP_IN);
-        if (rc) return rc;
+        wk->n_listeners++;
     }
     return 0;
 }
@@ -255,22 +455,25 @@ void
 worker_join(struct worker *wk, bool started)
 {
     if (started) pthread_join(wk->thread, NULL);
-    for (size_t i = 0; i < wk->n_listeners; i++) close(wk->listeners[i].w.fd);
+    for (size_t i = 0; i < wk->n_listeners; i++) {
+        close(wk->listeners[i]->w.fd);
+        free(wk->listeners[i]);
+    }
     while (wk->conns) {
         struct h1_conn *c = wk->conns;
         h1_conn_close(c);
     }
     shadow_close_all(wk);
-    for (size_t i = 0; wk->idle && i < wk->snap->n_clusters; i++) {
-        if (!wk->idle[i]) continue;
-        for (size_t e = 0; e < wk->snap->clusters[i]->n_endpoints; e++) {
-            while (wk->idle[i][e].head) {
-                struct upstream *u = worker_take_idle(wk, wk->snap->clusters[i], e);
-                upstream_close(u);
-            }
+    for (size_t i = 0; i < wk->n_pools; i++) {
+        struct idle_pool *p = wk->pools[i];
+        while (p && p->head) {
+            struct upstream *u = p->head;
+            worker_unlink_idle(wk, u);
+            upstream_close(u);
         }
-        free(wk->idle[i]);
+        free(p);
     }
+    free(wk->pools);
     reap(wk);
     free(wk->dead);
     wk->dead = NULL;
@@ -281,13 +484,9 @@ worker_join(struct worker *wk, bool started)
     }
     for (size_t i = 0; i < wk->n_blocks; i++) free(wk->blocks[i]);
     free(wk->blocks);
-    free(wk->idle);
-    for (size_t i = 0; wk->rr && i < wk->snap->n_clusters; i++) free(wk->rr[i]);
-    for (size_t i = 0; wk->active && i < wk->snap->n_clusters; i++) free(wk->active[i]);
-    free(wk->rr);
-    free(wk->active);
     free(wk->listeners);
-    split_fini(&wk->split);
-    if (wk->snap) model_release(wk->snap);
+    worker_gen_put(wk->gen);
+    model_release(atomic_exchange(&wk->next_snap, NULL));
+    if (wk->mail.fd >= 0) close(wk->mail.fd);
     loop_fini(&wk->loop);
 }

@@ -57,28 +57,43 @@ struct proxy_options {
     /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
      * change: new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
-    /* Gateway TLS per listener of the snapshot (same index), NULL entries for plain ones;
-     * the array itself NULL when no listener terminates TLS. */
-    struct tls_gateway *const *listener_tls;
-    /* SIMPLE/MUTUAL upstream TLS per cluster of the snapshot (same index), or NULL. */
-    struct tls_upstream *const *cluster_tls;
 };
 
 struct worker_listener {
     struct loop_watch w;             /* listening socket */
     struct worker *wk;               /* borrowed: owner */
-    const struct model_listener *ml; /* borrowed from the worker's snapshot */
+    const struct model_listener *ml; /* borrowed from the worker's current snapshot */
+};
+
+/* What a worker serves from one snapshot (a generation): the snapshot, its split counters,
+ * its round-robin cursors and in-flight counts. A client connection is bound to one between
+ * requests, so each request runs wholly on one snapshot; after a reload, a connection moves
+ * to the new generation when its next request starts, and the old one is freed when its
+ * last connection or mirror has moved on or closed. */
+struct worker_gen {
+    struct snapshot *snap; /* acquired */
+    struct split_state split;
+    int64_t **rr;      /* owned: per cluster, a counter per endpoint (lb_rr) */
+    uint32_t **active; /* owned: per cluster, requests in flight per endpoint */
+    size_t users;      /* connections and mirrors bound to it, +1 while it is current */
 };
 
 struct worker {
     int id;
     struct loop loop;
-    struct snapshot *snap; /* refcounted */
-    struct split_state split;
-    int64_t **rr;                      /* owned: per cluster, a counter per endpoint (lb_rr) */
-    uint32_t **active;                 /* owned: per cluster, requests in flight per endpoint */
-    struct idle_pool **idle;           /* owned: per cluster, per endpoint: idle connections */
-    struct worker_listener *listeners; /* owned */
+    struct worker_gen *gen; /* the current generation */
+    /* The next snapshot (acquired for this worker), published by the main thread and
+     * announced on <mail>: the worker switches to it after the current batch. */
+    struct snapshot *_Atomic next_snap;
+    struct loop_watch mail; /* eventfd */
+    _Atomic bool drain;     /* stop accepting; close connections as their exchanges end */
+    bool draining;          /* the worker has acted on <drain> */
+    _Atomic size_t n_conns; /* open client connections (the main thread waits on drain) */
+    /* Upstream pools by endpoint state id (model/endpoint.h): they outlive snapshots, so a
+     * reload keeps the connections of endpoints that remain. */
+    struct idle_pool **pools;
+    size_t n_pools;
+    struct worker_listener **listeners; /* owned */
     size_t n_listeners;
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
@@ -96,8 +111,8 @@ struct worker {
     size_t n_dead, cap_dead;
 };
 
-/* Set up <wk> for <snap> (acquired): listening sockets bound now, so errors surface before
- * any thread starts. 0 or -errno, with what failed in <err>. [M] */
+/* Set up <wk> for <snap> (acquired here): listening sockets bound now, so errors surface
+ * before any thread starts. 0 or -errno, with what failed in <err>. [M] */
 int worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy_options *opt,
                 char *err, size_t err_len);
 
@@ -128,8 +143,24 @@ void worker_put_idle(struct worker *wk, struct upstream *u);
 /* The worker's pool of endpoint <ep> of <c> (NULL when out of memory). [W] */
 struct idle_pool *worker_pool(struct worker *wk, const struct model_cluster *c, size_t ep);
 
-/* A connection of that pool was parked or closed: its first waiter, if any, is resumed
+/* A connection of pool <p> was parked or closed: its first waiter, if any, is resumed
  * after this batch of events. [W] */
-void worker_pool_freed(struct worker *wk, const struct model_cluster *c, size_t ep);
+void worker_pool_freed(struct worker *wk, struct idle_pool *p);
+
+/* Serve <snap> (acquired for this worker) from the next batch on. [M] */
+void worker_publish(struct worker *wk, struct snapshot *snap);
+
+/* Stop accepting and close client connections as their exchanges end. [M] */
+void worker_drain(struct worker *wk);
+
+/* A connection or mirror binds to / lets go of a generation; the last user of a retired
+ * one frees it. [W] */
+static inline struct worker_gen *
+worker_gen_hold(struct worker_gen *g)
+{
+    g->users++;
+    return g;
+}
+void worker_gen_put(struct worker_gen *g);
 
 #endif

@@ -9,17 +9,19 @@
 #include <stdlib.h>
 
 int
-split_init(struct split_state *st, const struct snapshot *snap)
+split_init(struct split_state *st, const struct snapshot *snap, size_t worker)
 {
     st->snap = snap;
-    st->current = calloc(snap->n_split_slots + 1, sizeof(*st->current));
+    st->owned = !snap->split_counters || worker >= snap->n_split_workers;
+    st->current = st->owned ? calloc(snap->n_split_slots + 1, sizeof(*st->current))
+                            : snap->split_counters + worker * (snap->n_split_slots + 1);
     return st->current ? 0 : -ENOMEM;
 }
 
 void
 split_fini(struct split_state *st)
 {
-    free(st->current);
+    if (st->owned) free(st->current);
     st->current = NULL;
     st->snap = NULL;
 }

@@ -13,11 +13,13 @@
 /* Per-worker split state for one snapshot: a counter per destination of every route. */
 struct split_state {
     const struct snapshot *snap; /* borrowed: the snapshot the counters belong to */
-    int64_t *current;            /* owned: snap->n_split_slots counters */
+    int64_t *current;            /* snap->n_split_slots counters */
+    bool owned;                  /* allocated here, not the snapshot's */
 };
 
-/* Allocate zeroed counters for <snap>. 0 or -ENOMEM. */
-int split_init(struct split_state *st, const struct snapshot *snap);
+/* Worker <worker>'s counters of <snap>: the snapshot's own when it has them for that
+ * worker (model_options.n_workers), else allocated zeroed. 0 or -ENOMEM. */
+int split_init(struct split_state *st, const struct snapshot *snap, size_t worker);
 void split_fini(struct split_state *st);
 
 /* Index of the destination of <r> to use for the next request. <r> must belong to the

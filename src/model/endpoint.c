@@ -14,6 +14,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hmap table;
 static int table_ready;
+static _Atomic uint32_t n_states;
 
 struct endpoint_state *
 endpoint_state_get(const char *cluster, const char *address, uint16_t port, uint64_t now_ms)
@@ -29,10 +30,17 @@ endpoint_state_get(const char *cluster, const char *address, uint16_t port, uint
     if (!st) {
         st = xcalloc(1, sizeof(*st));
         st->joined_ms = now_ms;
+        st->id = atomic_fetch_add(&n_states, 1);
         hmap_put(&table, xstrdup(key), st);
     }
     pthread_mutex_unlock(&lock);
     return st;
+}
+
+uint32_t
+endpoint_state_count(void)
+{
+    return atomic_load(&n_states);
 }
 
 struct pool_state *

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct endpoint_state {
+    uint32_t id;        /* dense, from 0, never reused: workers index their pools by it */
     uint64_t joined_ms; /* monotonic ms when it first appeared in its pool */
     /* Outlier detection (lb/outlier.c): consecutive failures by kind, reset by a success. */
     _Atomic uint32_t c5xx, cgw, clocal;
@@ -24,6 +25,9 @@ struct endpoint_state {
     char peer_id[256]; /* the identity its last mTLS handshake verified (endpoint_peer_*) */
     void *tls_session; /* the TLS session its next connection resumes (tls/conn.c) */
 };
+
+/* How many endpoint states exist: every id is below it. [A] */
+uint32_t endpoint_state_count(void);
 
 /* One pool (cluster) as every worker sees it. */
 struct pool_state {

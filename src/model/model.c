@@ -1302,6 +1302,11 @@ model_build(const struct resource_set *set, const struct model_options *opt, cha
         model_release(s);
         return NULL;
     }
+    if (opt->n_workers) {
+        s->n_split_workers = opt->n_workers;
+        s->split_counters = arena_alloc(&s->arena, (s->n_split_slots + 1) * opt->n_workers *
+                                                       sizeof(*s->split_counters));
+    }
     return s;
 }
 
@@ -1317,6 +1322,7 @@ model_release(struct snapshot *s)
 {
     if (!s) return;
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1) return;
+    if (s->ext_free) s->ext_free(s);
     for (size_t i = 0; i < s->n_listeners; i++) {
         hmap_fini(&s->listeners[i].exact);
         hmap_fini(&s->listeners[i].wildcard);

@@ -77,6 +77,7 @@ struct model_cluster {
     struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
     bool equal_weights;               /* every endpoint has the same weight */
     const struct lb_table *lb_table;  /* consistent-hash ring or Maglev table; NULL if none */
+    void *tls_ext; /* SIMPLE/MUTUAL: the TLS context the layers above made for it */
     /* Slow start (loadBalancer warmup / warmupDurationSecs): an endpoint younger than
      * warmup_ms in its pool gets a share of its weight; 0: off. */
     uint64_t warmup_ms;
@@ -254,6 +255,7 @@ struct model_listener {
      * among their hosts; the first is the default. */
     size_t n_tls;
     struct model_tls_server *tls;
+    void *tls_ext;              /* the TLS context the layers above made for them, or NULL */
     bool https_redirect;        /* an HTTP server with tls.httpsRedirect: 301 to https */
     struct hmap exact;          /* host -> struct model_vhost */
     struct hmap wildcard;       /* "*.suffix" -> struct model_vhost */
@@ -273,6 +275,14 @@ struct snapshot {
     size_t n_routes;        /* over every virtual host of every listener */
     struct regex **regexes; /* owned: freed with the snapshot */
     size_t n_regexes, cap_regexes;
+    /* Every worker's smooth-split counters, n_split_slots per worker (model_options'
+     * n_workers): owned by the snapshot so the admin thread may read them while a worker
+     * moves on to the next snapshot. */
+    int64_t *split_counters;
+    size_t n_split_workers;
+    /* Frees what the layers above attached (listener and cluster tls_ext) when the last
+     * reference goes; NULL: nothing attached. */
+    void (*ext_free)(struct snapshot *s);
 };
 
 /* `meshlet run --inbound PORT=APP_ADDR`: a listener in front of the local app. */
@@ -298,6 +308,7 @@ struct model_options {
     size_t n_labels;
     const char *root_namespace;  /* mesh-wide PeerAuthentication; NULL: istio-system */
     const char *credentials_dir; /* Gateway credentialName X: <dir>/X/tls.crt, tls.key, ca.crt */
+    size_t n_workers;            /* split counters for this many workers (0: none) */
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>

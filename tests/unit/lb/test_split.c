@@ -27,7 +27,7 @@ test_split_90_10_is_exact_in_every_window(void **state)
     (void)state;
     struct snapshot snap = {.n_split_slots = 2};
     struct split_state st;
-    assert_int_equal(split_init(&st, &snap), 0);
+    assert_int_equal(split_init(&st, &snap, 0), 0);
     struct model_route r;
     struct model_destination d[2];
     uint32_t w[] = {90, 10};
@@ -56,7 +56,7 @@ test_split_relative_weights_and_cutover(void **state)
     (void)state;
     struct snapshot snap = {.n_split_slots = 3};
     struct split_state st;
-    assert_int_equal(split_init(&st, &snap), 0);
+    assert_int_equal(split_init(&st, &snap, 0), 0);
     struct model_route r;
     struct model_destination d[3];
     uint32_t w[] = {1, 3, 0};
@@ -75,7 +75,7 @@ test_split_routes_keep_separate_state(void **state)
     (void)state;
     struct snapshot snap = {.n_split_slots = 4};
     struct split_state st;
-    assert_int_equal(split_init(&st, &snap), 0);
+    assert_int_equal(split_init(&st, &snap, 0), 0);
     struct model_route a, b;
     struct model_destination da[2], db[2];
     uint32_t wa[] = {50, 50}, wb[] = {99, 1};
