@@ -22,10 +22,26 @@ for p in "${pkgs[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [ "$status" = "installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# promtool, Prometheus's own checker of the /stats/prometheus exposition (e2e tests): the
+# binary alone, unpacked from Debian's prometheus package, so no server gets installed.
+tools="$(dirname "$0")/../build/tools"
+if [ ! -x "$tools/promtool" ] && ! command -v promtool >/dev/null; then
+    echo "deps: fetching promtool (Debian package prometheus, binary only)"
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+        $sudo apt-get update -qq
+        (cd "$tmp" && apt-get download prometheus >/dev/null)
+    fi
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+    mkdir -p "$tools"
+    mv "$tmp/usr/bin/promtool" "$tools/promtool"
+    rm -rf "$tmp"
+fi

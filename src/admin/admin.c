@@ -3,6 +3,7 @@
  * complete, answered, and closed. Worker counters are read without locks (they are only
  * ever incremented by their worker; a scrape may see a value a few requests old). */
 #include "admin/admin.h"
+#include "admin/prom.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,9 +14,11 @@
 
 #include "core/buf.h"
 #include "core/compiler.h"
+#include "core/now.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "http/h1_parse.h"
+#include "http/metrics.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
 
@@ -111,6 +114,23 @@ splits_page(struct admin *a, struct strbuf *sb)
     }
 }
 
+/* Envoy's /stats lines for each cluster's upstream counters. */
+static void
+stats_cluster(const struct metrics_cluster_view *v, void *arg)
+{
+    struct strbuf *sb = arg;
+    static const char *const ev[] = {"upstream_rq_total", "upstream_rq_retry",
+                                     "upstream_rq_retry_overflow", "upstream_rq_timeout",
+                                     "upstream_rq_pending_overflow"};
+    for (size_t e = 0; e < sizeof(ev) / sizeof(ev[0]); e++)
+        strbuf_printf(sb, "cluster.%s.%s: %" PRIu64 "\n", v->name, ev[e], v->ev[e]);
+    for (int x = 1; x <= 5; x++)
+        strbuf_printf(sb, "cluster.%s.upstream_rq_%dxx: %" PRIu64 "\n", v->name, x, v->xx[x]);
+    uint64_t open = v->ev[UP_CX_OPEN], closed = v->ev[UP_CX_CLOSE];
+    strbuf_printf(sb, "cluster.%s.upstream_cx_active: %" PRIu64 "\n", v->name,
+                  open > closed ? open - closed : 0);
+}
+
 static void
 handle(struct admin *a, int fd, const struct h1_request *r)
 {
@@ -130,6 +150,9 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         }
     } else if (slice_eq(r->path, "/healthz")) {
         strbuf_puts(&sb, "ok\n");
+    } else if (slice_eq(r->path, "/stats/prometheus")) {
+        type = "text/plain; version=0.0.4";
+        prom_write(a, &sb);
     } else if (slice_eq(r->path, "/clusters")) {
         clusters_page(a, &sb);
     } else if (slice_eq(r->path, "/splits")) {
@@ -152,6 +175,10 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
         strbuf_printf(&sb, "server.reload_success: %" PRIu64 "\n", a->reloads_ok);
         strbuf_printf(&sb, "server.reload_failure: %" PRIu64 "\n", a->reloads_failed);
+        struct metrics_shard *shards[256];
+        size_t n = a->n_workers < 256 ? a->n_workers : 256;
+        for (size_t i = 0; i < n; i++) shards[i] = a->workers[i].metrics;
+        metrics_each_cluster(shards, n, stats_cluster, &sb);
     } else {
         status = 404;
         strbuf_puts(&sb, "unknown admin path\n");
@@ -220,6 +247,7 @@ admin_init(struct admin *a, struct loop *loop, const struct sockaddr *addr, sock
     a->w.fd = fd;
     a->w.cb = on_accept;
     a->loop = loop;
+    a->started_ms = now_ms();
     int rc = loop_add(loop, &a->w, LOOP_IN);
     if (rc) close(fd);
     return rc;

@@ -20,6 +20,7 @@ struct admin {
     struct snapshot *snap; /* borrowed: the live snapshot */
     bool ready;            /* listeners up and config loaded; false while draining */
     uint64_t reloads_ok, reloads_failed;
+    uint64_t started_ms; /* monotonic, for uptime */
     /* Reload the config (POST /reload): 0 or -1, with what happened in <out>. */
     int (*reload)(void *arg, struct strbuf *out);
     void *reload_arg;

@@ -127,7 +127,9 @@ usage(FILE *f)
             "      --drain-time SECS    on SIGTERM/SIGINT, how long in-flight requests may take\n"
             "                           to finish (default 5)\n"
             "      --no-watch           reload on SIGHUP and POST /reload only, not on file\n"
-            "                           changes\n");
+            "                           changes\n"
+            "      --workload NAME      this proxy's workload in metrics (default: the `app`\n"
+            "                           label, else meshlet)\n");
 }
 
 /* Everything `meshlet run` keeps on the main thread. */
@@ -418,7 +420,8 @@ cmd_run(int argc, char **argv)
         OPT_LABEL,
         OPT_CREDENTIALS,
         OPT_DRAIN,
-        OPT_NO_WATCH
+        OPT_NO_WATCH,
+        OPT_WORKLOAD
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -434,6 +437,7 @@ cmd_run(int argc, char **argv)
         {"credentials", required_argument, NULL, OPT_CREDENTIALS},
         {"drain-time", required_argument, NULL, OPT_DRAIN},
         {"no-watch", no_argument, NULL, OPT_NO_WATCH},
+        {"workload", required_argument, NULL, OPT_WORKLOAD},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -446,6 +450,7 @@ cmd_run(int argc, char **argv)
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL;
     bool watch_files = true;
+    const char *workload = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -461,6 +466,7 @@ cmd_run(int argc, char **argv)
         case OPT_IDENTITY: identity_dir = optarg; break;
         case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_NO_WATCH: watch_files = false; break;
+        case OPT_WORKLOAD: workload = optarg; break;
         case OPT_DRAIN: {
             char *end;
             double secs = strtod(optarg, &end);
@@ -504,6 +510,11 @@ cmd_run(int argc, char **argv)
     r->n_workers = (size_t)workers;
     struct proxy_options *popt = &r->popt;
     h1_limits_default(&popt->limits);
+    /* The name metrics report for this proxy: --workload, else its `app` label. */
+    for (size_t i = 0; !workload && i < n_labels; i++)
+        if (!strncmp(labels[i], "app=", 4)) workload = labels[i] + 4;
+    popt->workload = workload ? workload : "meshlet";
+    popt->ns = ns;
     char gw[160];
     snprintf(gw, sizeof(gw), strchr(listen_ip, ':') ? "[%s]:0" : "%s:0", listen_ip);
     struct sockaddr_storage admin_ss;

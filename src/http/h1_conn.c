@@ -182,6 +182,11 @@ exchange_get(struct worker *wk)
     ex->mirrors_due = 0;
     ex->shadow_head = NULL;
     ex->shadow_head_len = 0;
+    ex->started = false;
+    ex->status = 0;
+    ex->flags = 0;
+    ex->req_bytes = 0;
+    ex->last_ep = SIZE_MAX;
     ex->hash_known = ex->hashed = false;
     return ex;
 }
@@ -199,11 +204,31 @@ uncount(struct h1_exchange *ex)
     ex->counts_request = ex->counts_pending = ex->counts_retry = false;
 }
 
+/* The exchange's line in the metrics (and the access log). */
+static void
+report(struct h1_conn *c, struct h1_exchange *ex)
+{
+    const struct model_cluster *cl = ex->dest ? ex->dest->cluster : NULL;
+    struct exchange_record r = {
+        .inbound = c->ml->inbound,
+        .peer_mtls = c->tls != NULL,
+        .cluster = cl,
+        .endpoint = cl ? ex->last_ep : SIZE_MAX,
+        .code = ex->status,
+        .flags = ex->flags,
+        .duration_us = now_us_precise() - ex->start_us,
+        .req_bytes = ex->req_bytes,
+        .resp_bytes = c->written + buf_len(&c->out) - ex->out_mark,
+    };
+    metrics_record(c->wk->metrics, &r);
+}
+
 static void
 exchange_put(struct h1_conn *c)
 {
     struct h1_exchange *ex = c->ex;
     if (!ex) return;
+    if (ex->started) report(c, ex);
     c->ex = NULL;
     struct worker *wk = c->wk;
     wheel_disarm(&wk->loop.wheel, &ex->timeout);
@@ -232,6 +257,7 @@ void
 h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
+    if (c->ex) c->ex->flags |= RF_DC; /* the client went before its response was done */
     exchange_put(c);
     tls_conn_free(c->tls);
     c->tls = NULL;
@@ -290,6 +316,7 @@ local_reply_headers(struct h1_conn *c, int status, const char *headers, const ch
     bool unread_body = c->state == H1_REQUEST_BODY || c->ex->req_body != H1_BODY_NONE;
     bool keep = c->ex->keep_alive && !unread_body;
     h1_buf_ensure(c->wk, &c->out);
+    c->ex->status = status;
     if (reply_local_headers(&c->out, status, headers, body, !keep)) keep = false;
     c->state = H1_IDLE;
     if (!keep) c->close_after = true;
@@ -317,6 +344,7 @@ cors_handled(struct h1_conn *c, const struct model_cors *cors)
     if (preflight && (allowed || cors->ignore_unmatched)) {
         bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
         h1_buf_ensure(c->wk, &c->out);
+        c->ex->status = 200;
         int rc = allowed ? headers_cors_preflight(&c->out, cors, origin, !keep)
                          : reply_local(&c->out, 200, "", !keep);
         if (rc) keep = false;
@@ -337,6 +365,7 @@ direct_reply(struct h1_conn *c, const struct model_route *r)
 {
     bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
     h1_buf_ensure(c->wk, &c->out);
+    c->ex->status = r->direct_status;
     if (headers_direct(&c->out, r->direct_status, r->direct_body, &r->headers.response,
                        c->ex->head_request, !keep))
         keep = false;
@@ -387,8 +416,12 @@ on_route_timeout(struct wheel_timer *t)
 {
     struct h1_exchange *ex = container_of(t, struct h1_exchange, timeout);
     struct h1_conn *c = ex->conn;
-    if (ex->up && !ex->resp_head)
+    if (ex->up && !ex->resp_head) {
         outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
+        metrics_upstream(c->wk->metrics, ex->up->pstate, UP_TIMEOUT);
+        metrics_upstream_code(c->wk->metrics, ex->up->pstate, 504);
+    }
+    ex->flags |= RF_UT;
     abort_exchange(c, 504, "upstream request timeout");
     h1_conn_pump(c);
 }
@@ -461,6 +494,8 @@ keep_replay_unsent(struct h1_conn *c, const char *rid, bool always)
 static void
 overflow_reply(struct h1_conn *c, const struct model_cluster *cl)
 {
+    c->ex->flags |= RF_UO;
+    metrics_upstream(c->wk->metrics, cl->state, UP_PENDING_OVERFLOW);
     atomic_fetch_add_explicit(&cl->state->overflows, 1, memory_order_relaxed);
     local_reply_headers(c, 503, "x-envoy-overloaded: true\r\n",
                         "upstream connect error or disconnect/reset before headers. reset "
@@ -524,7 +559,7 @@ h1_resume_waiters(struct worker *wk)
 }
 
 static void retry(struct h1_conn *c);
-static bool should_retry(const struct h1_conn *c, enum retry_outcome what, int code);
+static bool should_retry(struct h1_conn *c, enum retry_outcome what, int code);
 static void on_try_timeout(struct wheel_timer *t);
 
 /* Start a try: the endpoint, a pooled or new connection, the request head. false when the
@@ -574,16 +609,20 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
                    : lb_pick(cl, g->rr[cl->index], g->active[cl->index], hashed ? &hash : NULL);
     }
     if (ep == LB_NO_HOST) { /* every endpoint ejected by outlier detection */
-        local_reply(c, 503, "no healthy upstream"); /* UH */
+        ex->flags |= RF_UH;
+        local_reply(c, 503, "no healthy upstream");
         return false;
     }
     if (ep < 64) ex->tried |= 1ull << ep;
+    ex->last_ep = ep;
     struct upstream *u = worker_take_idle(wk, cl, ep);
     bool waits = false;
     if (!u && cl->limits.any && !admit_connection(c, cl, ep, rid, &waits)) return waits;
     if (!u) u = upstream_open(wk, cl, ep);
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
+    metrics_upstream(wk->metrics, cl->state, UP_RQ);
     if (!u) {
+        metrics_upstream_code(wk->metrics, cl->state, 503);
         outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (ex->attempt == 1) keep_replay_unsent(c, rid, false);
         if (should_retry(c, RETRY_CONNECT_FAILURE, 0)) {
@@ -591,6 +630,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
             retry(c);
             return true;
         }
+        ex->flags |= RF_UF;
         local_reply(c, 503,
                     "upstream connect error or disconnect/reset before headers. "
                     "reset reason: connection failure");
@@ -670,6 +710,7 @@ redirect(struct h1_conn *c, const struct model_route *r)
     }
     bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
     h1_buf_ensure(c->wk, &c->out);
+    c->ex->status = r->redirect_code;
     reply_redirect(&c->out, r->redirect_code, location, !keep);
     if (!keep) c->close_after = true;
     c->state = H1_IDLE;
@@ -690,6 +731,7 @@ https_redirect(struct h1_conn *c)
              (int)q->path.len, q->path.ptr);
     bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
     h1_buf_ensure(c->wk, &c->out);
+    c->ex->status = 301;
     reply_redirect(&c->out, 301, location, !keep);
     if (!keep) c->close_after = true;
     c->state = H1_IDLE;
@@ -721,12 +763,16 @@ on_fault_delay(struct wheel_timer *t)
 
 /* Route the parsed request and start the exchange (or answer it ourselves). */
 static void
-start_exchange(struct h1_conn *c)
+start_exchange(struct h1_conn *c, size_t head_len)
 {
     struct worker *wk = c->wk;
     const struct h1_request *q = &c->ex->req;
     wk->requests++;
     c->ex->start_ms = now_ms();
+    c->ex->started = true;
+    c->ex->req_bytes = head_len;
+    c->ex->start_us = now_us_precise();
+    c->ex->out_mark = c->written + buf_len(&c->out);
     c->ex->keep_alive = q->head.keep_alive;
     c->ex->head_request = slice_eq(q->method, "HEAD");
     c->ex->req_body = q->head.body;
@@ -751,7 +797,8 @@ start_exchange(struct h1_conn *c)
     c->ex->route = r;
     c->ex->conn = c;
     if (!r) {
-        local_reply(c, 404, ""); /* NR */
+        c->ex->flags |= RF_NR;
+        local_reply(c, 404, "");
         return;
     }
     if (r->cors && cors_handled(c, r->cors)) return;
@@ -765,6 +812,7 @@ start_exchange(struct h1_conn *c)
     }
     if (r->fault_delay_ppm && sampled(r->fault_delay_ppm)) {
         /* Injected delay (flag DI), before the router: the route timeout starts after it. */
+        c->ex->flags |= RF_DI;
         c->ex->fault_delayed = true;
         c->ex->timeout.cb = on_fault_delay;
         wheel_arm(&wk->loop.wheel, &c->ex->timeout, now_ms() + r->fault_delay_ms);
@@ -798,10 +846,13 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
     struct worker *wk = c->wk;
     if (r->fault_abort_ppm && sampled(r->fault_abort_ppm)) { /* flag FI */
         if (r->fault_abort_status > 0) {
+            c->ex->flags |= RF_FI;
             local_reply(c, r->fault_abort_status, "fault filter abort");
         } else {
             bool keep = c->ex->keep_alive && c->ex->req_body == H1_BODY_NONE;
             h1_buf_ensure(wk, &c->out);
+            c->ex->status = 200;
+            c->ex->flags |= RF_FI;
             if (reply_grpc(&c->out, r->fault_abort_grpc, "fault filter abort", !keep)) keep = false;
             c->state = H1_IDLE;
             if (!keep) c->close_after = true;
@@ -812,11 +863,13 @@ route_upstream(struct h1_conn *c, const struct model_route *r)
     const struct model_destination *d = &r->dests[split_pick(&c->gen->split, r)];
     c->ex->dest = d;
     if (!d->cluster) {
-        local_reply(c, 503, "cluster not found"); /* NC */
+        c->ex->flags |= RF_NC;
+        local_reply(c, 503, "cluster not found");
         return;
     }
     if (!d->cluster->n_endpoints) {
-        local_reply(c, 503, "no healthy upstream"); /* UH */
+        c->ex->flags |= RF_UH;
+        local_reply(c, 503, "no healthy upstream");
         return;
     }
     if (!start_upstream(c, d->cluster)) return;
@@ -877,6 +930,7 @@ move_request_body(struct h1_conn *c)
             if (n > c->ex->req_left) n = (size_t)c->ex->req_left;
             if (buf_append(&u->out, buf_head(&c->in), n)) break;
             buf_consume(&c->in, n);
+            c->ex->req_bytes += n;
             c->ex->req_left -= n;
             c->ex->req_sent = c->ex->req_left == 0;
         } else {
@@ -889,6 +943,7 @@ move_request_body(struct h1_conn *c)
             }
             if (data.len && chunk_out(&u->out, data.ptr, data.len)) break;
             buf_consume(&c->in, (size_t)rc);
+            c->ex->req_bytes += (uint64_t)rc;
             if (h1_chunked_done(&c->ex->req_chunks)) {
                 buf_append(&u->out, "0\r\n\r\n", 5);
                 c->ex->req_sent = true;
@@ -930,17 +985,24 @@ finish_exchange(struct h1_conn *c)
 /* Does the route's retry policy retry this outcome of a try (§3.8.4), with a try left?
  * <what> is how the try ended; <code> the status of a RETRY_RESPONSE. */
 static bool
-should_retry(const struct h1_conn *c, enum retry_outcome what, int code)
+should_retry(struct h1_conn *c, enum retry_outcome what, int code)
 {
     const struct h1_exchange *ex = c->ex;
     const struct model_route *r = ex->route;
-    if (!r || !ex->replay || ex->resp_head || ex->attempt > r->retry_attempts) return false;
+    if (!r || !r->retry_attempts || !ex->replay || ex->resp_head) return false;
+    if (!retry_on_outcome(r, what, code)) return false;
+    if (ex->attempt > r->retry_attempts) {
+        c->ex->flags |= RF_URX; /* the policy would retry, but no try is left */
+        return false;
+    }
     if (ex->req_body != H1_BODY_NONE && !ex->body_kept) return false; /* past the limit */
     const struct model_cluster *cl = ex->dest ? ex->dest->cluster : NULL;
     if (cl && cl->limits.any && !ex->counts_retry &&
-        atomic_load_explicit(&cl->state->retries, memory_order_relaxed) >= cl->limits.max_retries)
+        atomic_load_explicit(&cl->state->retries, memory_order_relaxed) >= cl->limits.max_retries) {
+        metrics_upstream(c->wk->metrics, cl->state, UP_RETRY_OVERFLOW);
         return false; /* http.maxRetries: retries in flight on the pool */
-    return retry_on_outcome(r, what, code);
+    }
+    return true;
 }
 
 static void
@@ -960,11 +1022,17 @@ on_try_timeout(struct wheel_timer *t)
     struct h1_exchange *ex = container_of(t, struct h1_exchange, try_timer);
     struct h1_conn *c = ex->conn;
     if (ex->resp_head) return;
-    if (ex->up) outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
-    if (should_retry(c, RETRY_RESET, 0))
+    if (ex->up) {
+        outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
+        metrics_upstream(c->wk->metrics, ex->up->pstate, UP_TIMEOUT);
+        metrics_upstream_code(c->wk->metrics, ex->up->pstate, 504);
+    }
+    if (should_retry(c, RETRY_RESET, 0)) {
         retry(c);
-    else
+    } else {
+        ex->flags |= RF_UT;
         abort_exchange(c, 504, "upstream request timeout");
+    }
     h1_conn_pump(c);
 }
 
@@ -982,6 +1050,7 @@ retry(struct h1_conn *c)
         ex->counts_retry = true;
         ex->counted = cl;
     }
+    if (cl) metrics_upstream(c->wk->metrics, cl->state, UP_RETRY);
     uint64_t base = ex->route->retry_backoff_ms;
     uint64_t span = retry_backoff_window_ms(base, ex->attempt);
     ex->attempt++;
@@ -995,14 +1064,17 @@ static bool
 try_failed(struct h1_conn *c, enum retry_outcome what)
 {
     const struct upstream *u = c->ex->up;
-    if (u)
+    if (u) {
         outlier_local(u->cluster, u->endpoint,
                       what == RETRY_CONNECT_FAILURE ? OUTLIER_CONNECT_FAILED : OUTLIER_RESET,
                       now_ms());
+        metrics_upstream_code(c->wk->metrics, u->pstate, 503);
+    }
     if (should_retry(c, what, 0)) {
         retry(c);
         return true;
     }
+    c->ex->flags |= what == RETRY_CONNECT_FAILURE ? RF_UF : RF_UC;
     abort_exchange(c, 503,
                    what == RETRY_CONNECT_FAILURE
                        ? "upstream connect error or disconnect/reset before headers. reset "
@@ -1032,6 +1104,7 @@ move_response(struct h1_conn *c)
             return false;
         }
         if (n == H1_BAD) {
+            c->ex->flags |= RF_UPE;
             abort_exchange(c, 502, "invalid response from upstream");
             return true;
         }
@@ -1041,6 +1114,7 @@ move_response(struct h1_conn *c)
         }
         if (u->cluster->outlier.enabled)
             outlier_status(u->cluster, u->endpoint, c->ex->resp.code, now_ms());
+        metrics_upstream_code(c->wk->metrics, u->pstate, c->ex->resp.code);
         if (should_retry(c, RETRY_RESPONSE, c->ex->resp.code)) {
             retry(c); /* this response is dropped with its connection */
             return true;
@@ -1056,10 +1130,12 @@ move_response(struct h1_conn *c)
         if (!c->ex->req_sent) c->ex->keep_alive = false;
         h1_buf_ensure(c->wk, &c->out);
         if (headers_response(&c->out, c, now_ms() - c->ex->start_ms)) {
+            c->ex->flags |= RF_UPE;
             abort_exchange(c, 502, "response header too large");
             return true;
         }
         c->ex->resp_head = true;
+        c->ex->status = c->ex->resp.code;
     }
     bool progress = false, done = c->ex->resp_body == H1_BODY_NONE;
     while (!done && !buf_empty(&u->in) && buf_len(&c->out) < OUT_HIGH_WATER) {
@@ -1075,6 +1151,7 @@ move_response(struct h1_conn *c)
             ssize_t rc =
                 h1_chunked_parse(&c->ex->resp_chunks, buf_head(&u->in), buf_len(&u->in), &data);
             if (rc < 0) {
+                c->ex->flags |= RF_UPE;
                 abort_exchange(c, 502, "invalid chunked response");
                 return true;
             }
@@ -1098,6 +1175,7 @@ move_response(struct h1_conn *c)
     if (!done && c->ex->resp_body == H1_BODY_UNTIL_CLOSE && u->eof && buf_empty(&u->in))
         done = true;
     if (!done && u->eof && buf_empty(&u->in)) {
+        c->ex->flags |= RF_UC;
         abort_exchange(c, 502, "upstream closed mid-response");
         return true;
     }
@@ -1228,6 +1306,9 @@ h1_conn_pump(struct h1_conn *c)
                 h1_conn_close(c);
                 return;
             }
+            /* The client closed before its response was done: Envoy resets the stream
+             * (DC); meshlet still answers a half-closed client, and flags it the same. */
+            if (c->in_eof && c->ex && c->ex->started) c->ex->flags |= RF_DC;
             progress |= r > 0;
         }
         /* A new request. */
@@ -1240,6 +1321,12 @@ h1_conn_pump(struct h1_conn *c)
             ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->ex->req);
             if (n == H1_BAD) {
                 h1_buf_ensure(wk, &c->out);
+                c->ex->started = true;
+                c->ex->start_us = now_us_precise();
+                c->ex->out_mark = c->written + buf_len(&c->out);
+                c->ex->status = c->ex->req.head.status;
+                c->ex->flags |= RF_DPE;
+                c->ex->req_bytes = buf_len(&c->in);
                 reply_local(&c->out, c->ex->req.head.status, c->ex->req.head.error, true);
                 c->close_after = true;
                 exchange_put(c);
@@ -1247,7 +1334,7 @@ h1_conn_pump(struct h1_conn *c)
             } else if (n > 0) {
                 /* The request's slices point into c->in: the exchange starts (and writes the
                  * upstream head) before the head is dropped from the buffer. */
-                start_exchange(c);
+                start_exchange(c, (size_t)n);
                 if (c->ex && c->ex->fault_delayed)
                     c->ex->held_head = (size_t)n; /* dropped when the delay ends */
                 else
@@ -1269,6 +1356,7 @@ h1_conn_pump(struct h1_conn *c)
         if (!buf_empty(&c->out)) {
             ssize_t n = h1_write_some(&c->out, c->w.fd, c->tls);
             if (n > 0) {
+                c->written += (uint64_t)n;
                 progress = true;
             } else if (n != -EAGAIN) {
                 h1_conn_close(c);

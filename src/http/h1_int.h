@@ -12,6 +12,7 @@
 #include "core/loop.h"
 #include "core/wheel.h"
 #include "http/h1_parse.h"
+#include "http/metrics.h"
 #include "http/worker.h"
 
 struct shadow;
@@ -99,6 +100,14 @@ struct h1_exchange {
     char *shadow_head;      /* their request head, kept while the request's slices were valid */
     size_t shadow_head_len;
     size_t wait_ep; /* the endpoint it waits for; SIZE_MAX: pick one */
+    /* What the metrics and the access log report when it ends. */
+    bool started;       /* a request arrived (an exchange that saw none reports nothing) */
+    int status;         /* sent to the client; 0: nothing yet */
+    uint32_t flags;     /* enum response_flag */
+    uint64_t start_us;  /* precise clock at the request head */
+    uint64_t req_bytes; /* request head and body bytes read from the client */
+    uint64_t out_mark;  /* the connection's output count when it started */
+    size_t last_ep;     /* endpoint of the last try; SIZE_MAX: none */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */
@@ -121,6 +130,7 @@ struct h1_conn {
     uint16_t peer_port;
     bool in_ready, in_eof;
     bool close_after; /* close once out is flushed */
+    uint64_t written; /* bytes written to the client so far */
     enum {
         H1_IDLE,         /* waiting for a request head */
         H1_REQUEST_BODY, /* forwarding the request body */

@@ -142,6 +142,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     u->pool = worker_pool(wk, c, ep);
     if (u->pool) u->pool->open++;
     u->pstate = c->state;
+    metrics_upstream(wk->metrics, u->pstate, UP_CX_OPEN);
     if (c->limits.any) {
         atomic_fetch_add_explicit(&c->state->connections, 1, memory_order_relaxed);
         u->counted = true;
@@ -167,6 +168,7 @@ upstream_close(struct upstream *u)
     struct idle_pool *p = u->pool;
     if (p && p->open) p->open--;
     if (u->counted) atomic_fetch_sub_explicit(&u->pstate->connections, 1, memory_order_relaxed);
+    metrics_upstream(u->wk->metrics, u->pstate, UP_CX_CLOSE);
     worker_pool_freed(u->wk, p);
     buf_fini(&u->in);
     buf_fini(&u->out);

@@ -412,6 +412,11 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
+    wk->metrics = metrics_shard_new(opt->workload, opt->ns);
+    if (!wk->metrics) {
+        snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
+    }
     wk->mail.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     wk->mail.cb = on_mail;
     if (wk->mail.fd < 0 || (rc = loop_add(&wk->loop, &wk->mail, LOOP_IN))) {
@@ -488,5 +493,7 @@ worker_join(struct worker *wk, bool started)
     worker_gen_put(wk->gen);
     model_release(atomic_exchange(&wk->next_snap, NULL));
     if (wk->mail.fd >= 0) close(wk->mail.fd);
+    metrics_shard_free(wk->metrics);
+    wk->metrics = NULL;
     loop_fini(&wk->loop);
 }

@@ -18,6 +18,7 @@
 #include "model/model.h"
 
 struct worker;
+struct metrics_shard;
 struct upstream;
 struct tls_identity;
 struct tls_gateway;
@@ -54,6 +55,7 @@ struct proxy_options {
     struct sockaddr_storage mesh_addr; /* the mesh listener */
     socklen_t mesh_addr_len;
     struct h1_limits limits;
+    const char *workload, *ns; /* this proxy's workload name and namespace (metric labels) */
     /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
      * change: new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
@@ -97,13 +99,14 @@ struct worker {
     size_t n_listeners;
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
-    uint64_t requests;           /* served by this worker (for tests and stats) */
-    uint64_t tls_handshakes;     /* upstream mTLS handshakes completed, */
-    uint64_t tls_resumed;        /* of which resumed a session */
-    struct h1_conn *conns;       /* open client connections (closed at exit) */
-    struct shadow *shadows;      /* mirrored requests in flight (closed at exit) */
-    struct wait_list ready;      /* waiters whose pool freed a connection: resumed next */
-    struct h1_exchange *free_ex; /* owned: pool of exchanges */
+    struct metrics_shard *metrics; /* owned: written by this worker only */
+    uint64_t requests;             /* served by this worker (for tests and stats) */
+    uint64_t tls_handshakes;       /* upstream mTLS handshakes completed, */
+    uint64_t tls_resumed;          /* of which resumed a session */
+    struct h1_conn *conns;         /* open client connections (closed at exit) */
+    struct shadow *shadows;        /* mirrored requests in flight (closed at exit) */
+    struct wait_list ready;        /* waiters whose pool freed a connection: resumed next */
+    struct h1_exchange *free_ex;   /* owned: pool of exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
     size_t n_blocks, cap_blocks;

@@ -14,7 +14,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hmap table;
 static int table_ready;
-static _Atomic uint32_t n_states;
+static _Atomic uint32_t n_states, n_pools;
 
 struct endpoint_state *
 endpoint_state_get(const char *cluster, const char *address, uint16_t port, uint64_t now_ms)
@@ -43,6 +43,12 @@ endpoint_state_count(void)
     return atomic_load(&n_states);
 }
 
+uint32_t
+pool_state_count(void)
+{
+    return atomic_load(&n_pools);
+}
+
 struct pool_state *
 pool_state_get(const char *cluster)
 {
@@ -54,6 +60,8 @@ pool_state_get(const char *cluster)
     struct pool_state *st = hmap_get(&table, cluster);
     if (!st) {
         st = xcalloc(1, sizeof(*st));
+        st->id = atomic_fetch_add(&n_pools, 1);
+        st->name = xstrdup(cluster);
         hmap_put(&table, xstrdup(cluster), st);
     }
     pthread_mutex_unlock(&lock);

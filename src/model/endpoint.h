@@ -31,7 +31,9 @@ uint32_t endpoint_state_count(void);
 
 /* One pool (cluster) as every worker sees it. */
 struct pool_state {
-    _Atomic uint32_t n_ejected;    /* endpoints ejected now: a pick checks this first */
+    uint32_t id;                /* dense, from 0, never reused: workers index their stats by it */
+    const char *name;           /* the cluster name it is keyed by (lives as long as the process) */
+    _Atomic uint32_t n_ejected; /* endpoints ejected now: a pick checks this first */
     _Atomic uint64_t next_tick_ms; /* outlier detection's next interval sweep; 0: not started */
     /* Circuit breakers (connectionPool): what is open or waiting across all workers. */
     _Atomic uint32_t connections, pending, requests, retries;
@@ -46,6 +48,9 @@ struct endpoint_state *endpoint_state_get(const char *cluster, const char *addre
 /* Record / copy out the identity the last mTLS handshake with <st> verified. [A] */
 void endpoint_peer_set(struct endpoint_state *st, const char *id);
 void endpoint_peer_get(struct endpoint_state *st, char *out, size_t cap);
+
+/* How many pool states exist: every id is below it. [A] */
+uint32_t pool_state_count(void);
 
 /* The state of pool <cluster>, created on first sight. Never NULL. [M] */
 struct pool_state *pool_state_get(const char *cluster);

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* GET /stats/prometheus: Istio's standard metrics and Envoy's cluster and server stats in
+ * Prometheus's text format (0.0.4), from the workers' shards merged now. Each family is
+ * written whole (HELP, TYPE, then every sample), as the format requires. */
+#include "admin/prom.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/metric.h"
+#include "core/now.h"
+#include "http/metrics.h"
+#include "lb/outlier.h"
+#include "model/endpoint.h"
+
+struct series_list {
+    struct metrics_series_view *v;
+    size_t n, cap;
+};
+
+static void
+collect_series(const struct metrics_series_view *v, void *arg)
+{
+    struct series_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct metrics_series_view *p = realloc(l->v, cap * sizeof(*p));
+        if (!p) return;
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *v;
+}
+
+struct cluster_list {
+    struct metrics_cluster_view *v;
+    size_t n, cap;
+};
+
+static void
+collect_cluster(const struct metrics_cluster_view *v, void *arg)
+{
+    struct cluster_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct metrics_cluster_view *p = realloc(l->v, cap * sizeof(*p));
+        if (!p) return;
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *v;
+}
+
+void
+prom_family(struct strbuf *sb, const char *name, const char *type, const char *help)
+{
+    strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One histogram series: cumulative buckets, +Inf, sum and count. <scale> converts the
+ * recorded unit to the family's (1000: µs recorded, ms exposed). */
+void
+prom_histogram(struct strbuf *sb, const char *name, const char *labels,
+               const struct metric_histo *h, uint64_t scale)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i < METRIC_BUCKETS; i++) {
+        cum += h->bucket[i];
+        strbuf_printf(sb, "%s_bucket{%s,le=\"%g\"} %" PRIu64 "\n", name, labels, metric_bounds[i],
+                      cum);
+    }
+    cum += h->bucket[METRIC_BUCKETS];
+    strbuf_printf(sb, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, cum);
+    strbuf_printf(sb, "%s_sum{%s} %.3f\n", name, labels, (double)h->sum / (double)scale);
+    /* the count is the buckets' total, so +Inf and _count always agree */
+    strbuf_printf(sb, "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
+}
+
+static void
+istio_families(struct strbuf *sb, const struct series_list *l)
+{
+    prom_family(sb, "istio_requests_total", "counter",
+                "Requests handled, by Istio's standard labels.");
+    for (size_t i = 0; i < l->n; i++)
+        strbuf_printf(sb, "istio_requests_total{%s} %" PRIu64 "\n", l->v[i].labels,
+                      l->v[i].requests);
+    prom_family(sb, "istio_request_duration_milliseconds", "histogram",
+                "Request duration, from the request head to the end of the response.");
+    for (size_t i = 0; i < l->n; i++)
+        prom_histogram(sb, "istio_request_duration_milliseconds", l->v[i].labels, &l->v[i].duration,
+                       1000);
+    prom_family(sb, "istio_request_bytes", "histogram",
+                "Request size on the wire (head and body).");
+    for (size_t i = 0; i < l->n; i++)
+        prom_histogram(sb, "istio_request_bytes", l->v[i].labels, &l->v[i].req_bytes, 1);
+    prom_family(sb, "istio_response_bytes", "histogram",
+                "Response size on the wire (head and body).");
+    for (size_t i = 0; i < l->n; i++)
+        prom_histogram(sb, "istio_response_bytes", l->v[i].labels, &l->v[i].resp_bytes, 1);
+}
+
+/* A cluster name as a label value: names are config hosts and subsets, which have no
+ * quote, backslash or newline (they passed validation), but be safe. */
+static void
+name_label(struct strbuf *sb, const char *key, const char *v)
+{
+    strbuf_printf(sb, "%s=\"", key);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\n')
+            strbuf_printf(sb, "\\%c", *p == '\n' ? 'n' : *p);
+        else
+            strbuf_printf(sb, "%c", *p);
+    }
+    strbuf_puts(sb, "\"");
+}
+
+static void
+cluster_counter(struct strbuf *sb, const struct cluster_list *l, const char *name, const char *type,
+                const char *help, enum upstream_event e)
+{
+    prom_family(sb, name, type, help);
+    for (size_t i = 0; i < l->n; i++) {
+        strbuf_printf(sb, "%s{", name);
+        name_label(sb, "cluster_name", l->v[i].name);
+        strbuf_printf(sb, "} %" PRIu64 "\n", l->v[i].ev[e]);
+    }
+}
+
+static void
+cluster_families(struct strbuf *sb, const struct cluster_list *l)
+{
+    cluster_counter(sb, l, "envoy_cluster_upstream_rq_total", "counter",
+                    "Upstream requests (every try).", UP_RQ);
+    prom_family(sb, "envoy_cluster_upstream_rq_xx", "counter",
+                "Upstream responses by class (timeouts count as 504, resets as 503).");
+    for (size_t i = 0; i < l->n; i++) {
+        for (int x = 1; x <= 5; x++) {
+            strbuf_printf(sb, "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"%d\",", x);
+            name_label(sb, "cluster_name", l->v[i].name);
+            strbuf_printf(sb, "} %" PRIu64 "\n", l->v[i].xx[x]);
+        }
+    }
+    cluster_counter(sb, l, "envoy_cluster_upstream_rq_retry", "counter", "Retries.", UP_RETRY);
+    cluster_counter(sb, l, "envoy_cluster_upstream_rq_retry_overflow", "counter",
+                    "Retries refused by the maxRetries circuit breaker.", UP_RETRY_OVERFLOW);
+    cluster_counter(sb, l, "envoy_cluster_upstream_rq_timeout", "counter",
+                    "Tries that timed out waiting for a response.", UP_TIMEOUT);
+    cluster_counter(sb, l, "envoy_cluster_upstream_rq_pending_overflow", "counter",
+                    "Requests refused by the pool's circuit breakers (UO).", UP_PENDING_OVERFLOW);
+    prom_family(sb, "envoy_cluster_upstream_cx_active", "gauge", "Upstream connections open.");
+    for (size_t i = 0; i < l->n; i++) {
+        uint64_t open = l->v[i].ev[UP_CX_OPEN], closed = l->v[i].ev[UP_CX_CLOSE];
+        strbuf_puts(sb, "envoy_cluster_upstream_cx_active{");
+        name_label(sb, "cluster_name", l->v[i].name);
+        strbuf_printf(sb, "} %" PRIu64 "\n", open > closed ? open - closed : 0);
+    }
+}
+
+/* What the live snapshot's pools know: membership, health, ejections. */
+static void
+health_families(struct strbuf *sb, const struct snapshot *s)
+{
+    prom_family(sb, "envoy_cluster_membership_total", "gauge", "Endpoints in the cluster.");
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        strbuf_puts(sb, "envoy_cluster_membership_total{");
+        name_label(sb, "cluster_name", s->clusters[i]->name);
+        strbuf_printf(sb, "} %zu\n", s->clusters[i]->n_endpoints);
+    }
+    prom_family(sb, "envoy_cluster_membership_healthy", "gauge",
+                "Endpoints not ejected by outlier detection.");
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        size_t healthy = 0;
+        for (size_t e = 0; e < c->n_endpoints; e++) healthy += !outlier_ejected(c, e);
+        strbuf_puts(sb, "envoy_cluster_membership_healthy{");
+        name_label(sb, "cluster_name", c->name);
+        strbuf_printf(sb, "} %zu\n", healthy);
+    }
+    prom_family(sb, "envoy_cluster_outlier_detection_ejections_active", "gauge",
+                "Endpoints ejected now.");
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        strbuf_puts(sb, "envoy_cluster_outlier_detection_ejections_active{");
+        name_label(sb, "cluster_name", c->name);
+        strbuf_printf(sb, "} %u\n",
+                      atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
+    }
+    prom_family(sb, "envoy_cluster_outlier_detection_ejections_total", "counter",
+                "Ejections of the cluster's current endpoints.");
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        uint64_t total = 0;
+        for (size_t e = 0; e < c->n_endpoints; e++)
+            total += atomic_load_explicit(&c->endpoints[e].state->ejections, memory_order_relaxed);
+        strbuf_puts(sb, "envoy_cluster_outlier_detection_ejections_total{");
+        name_label(sb, "cluster_name", c->name);
+        strbuf_printf(sb, "} %" PRIu64 "\n", total);
+    }
+    prom_family(sb, "meshlet_endpoint_healthy", "gauge",
+                "1 for an endpoint in rotation, 0 for one ejected by outlier detection.");
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        for (size_t e = 0; e < c->n_endpoints; e++) {
+            strbuf_puts(sb, "meshlet_endpoint_healthy{");
+            name_label(sb, "cluster_name", c->name);
+            strbuf_printf(sb, ",endpoint=\"%s:%u\"} %d\n", c->endpoints[e].address,
+                          c->endpoints[e].port, !outlier_ejected(c, e));
+        }
+    }
+}
+
+void
+prom_write(const struct admin *a, struct strbuf *sb)
+{
+    struct metrics_shard *shards[256];
+    size_t n = a->n_workers < 256 ? a->n_workers : 256;
+    for (size_t i = 0; i < n; i++) shards[i] = a->workers[i].metrics;
+    struct series_list series = {0};
+    metrics_each_series(shards, n, collect_series, &series);
+    istio_families(sb, &series);
+    free(series.v);
+    struct cluster_list clusters = {0};
+    metrics_each_cluster(shards, n, collect_cluster, &clusters);
+    cluster_families(sb, &clusters);
+    free(clusters.v);
+    health_families(sb, a->snap);
+    prom_family(sb, "envoy_server_live", "gauge", "1 while serving, 0 while draining.");
+    strbuf_printf(sb, "envoy_server_live %d\n", a->ready ? 1 : 0);
+    prom_family(sb, "envoy_server_uptime", "gauge", "Seconds since the start.");
+    strbuf_printf(sb, "envoy_server_uptime %" PRIu64 "\n", (now_ms() - a->started_ms) / 1000);
+    prom_family(sb, "meshlet_config_version", "gauge", "Version of the config in force.");
+    strbuf_printf(sb, "meshlet_config_version %" PRIu64 "\n", a->snap->version);
+    prom_family(sb, "meshlet_config_reloads_total", "counter", "Config reloads, by result.");
+    strbuf_printf(sb, "meshlet_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
+                  a->reloads_ok);
+    strbuf_printf(sb, "meshlet_config_reloads_total{result=\"failure\"} %" PRIu64 "\n",
+                  a->reloads_failed);
+}

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-worker metric shards. A series is keyed on the hot path by what outlives snapshots
+ * (the pool's and the endpoint's state, the code, the flags, the reporter) and found in a
+ * private open-addressing table; its label text is written once, when it is created, and
+ * new series and cluster records are pushed on lists the admin thread walks. Nothing is
+ * freed before the shard. */
+#include "http/metrics.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hmap.h"
+#include "core/strbuf.h"
+#include "model/endpoint.h"
+
+struct series {
+    struct series *next; /* the shard's list (newest first) */
+    const void *pool, *ep;
+    int code;
+    uint32_t flags;
+    bool inbound, peer_mtls;
+    uint64_t hash;
+    char *labels; /* owned */
+    uint64_t requests;
+    struct metric_histo duration, req_bytes, resp_bytes;
+};
+
+struct cluster_rec {
+    struct cluster_rec *next;
+    const struct pool_state *ps;
+    uint64_t ev[UP_EVENTS];
+    uint64_t xx[6];
+};
+
+struct metrics_shard {
+    char *workload, *ns;
+    struct series *_Atomic series_head;
+    struct cluster_rec *_Atomic cluster_head;
+    struct series **table; /* private: open addressing, power-of-two size */
+    size_t cap, n;
+    struct cluster_rec **by_pool; /* private: by pool state id */
+    size_t n_by_pool;
+};
+
+void
+response_flags_format(uint32_t flags, char *out, size_t cap)
+{
+    static const char *const names[] = {"UH", "UT", "UF",  "UC",  "UO",  "NR", "DI",
+                                        "FI", "DC", "URX", "DPE", "UPE", "NC"};
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(flags >> i & 1)) continue;
+        int n = snprintf(out + len, cap - len, "%s%s", len ? "," : "", names[i]);
+        if (n < 0 || (size_t)n >= cap - len) break;
+        len += (size_t)n;
+    }
+    if (!len) snprintf(out, cap, "-");
+}
+
+struct metrics_shard *
+metrics_shard_new(const char *workload, const char *ns)
+{
+    struct metrics_shard *m = calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    m->workload = strdup(workload ? workload : "unknown");
+    m->ns = strdup(ns ? ns : "unknown");
+    m->cap = 64;
+    m->table = calloc(m->cap, sizeof(*m->table));
+    if (!m->workload || !m->ns || !m->table) {
+        metrics_shard_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void
+metrics_shard_free(struct metrics_shard *m)
+{
+    if (!m) return;
+    for (struct series *s = m->series_head, *next; s; s = next) {
+        next = s->next;
+        free(s->labels);
+        free(s);
+    }
+    for (struct cluster_rec *c = m->cluster_head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    free(m->table);
+    free(m->by_pool);
+    free(m->workload);
+    free(m->ns);
+    free(m);
+}
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+/* A label value with Prometheus's escapes (backslash, quote, newline). */
+static void
+put_label(struct strbuf *sb, const char *name, const char *value, bool first)
+{
+    strbuf_printf(sb, "%s%s=\"", first ? "" : ",", name);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            strbuf_printf(sb, "\\%c", *p);
+        else if (*p == '\n')
+            strbuf_puts(sb, "\\n");
+        else
+            strbuf_printf(sb, "%c", *p);
+    }
+    strbuf_puts(sb, "\"");
+}
+
+static const char *
+endpoint_label(const struct model_endpoint *e, const char *key)
+{
+    for (size_t i = 0; e && i < e->n_labels; i++)
+        if (!strcmp(e->label_keys[i], key)) return e->label_vals[i];
+    return NULL;
+}
+
+/* "reviews" and "prod" of reviews.prod.svc.cluster.local; for other hosts the first label
+ * and "unknown". */
+static void
+service_parts(const char *host, char *name, size_t name_cap, char *ns, size_t ns_cap)
+{
+    const char *dot = strchr(host, '.');
+    size_t n = dot ? (size_t)(dot - host) : strlen(host);
+    snprintf(name, name_cap, "%.*s", (int)n, host);
+    snprintf(ns, ns_cap, "unknown");
+    if (!dot) return;
+    const char *dot2 = strchr(dot + 1, '.');
+    if (dot2 && !strncmp(dot2, ".svc.", 5))
+        snprintf(ns, ns_cap, "%.*s", (int)(dot2 - dot - 1), dot + 1);
+}
+
+static char *
+series_labels(const struct metrics_shard *m, const struct exchange_record *r)
+{
+    const struct model_endpoint *e = r->cluster && r->endpoint < r->cluster->n_endpoints
+                                         ? &r->cluster->endpoints[r->endpoint]
+                                         : NULL;
+    const char *app = endpoint_label(e, "app"), *version = endpoint_label(e, "version");
+    char workload[512] = "unknown", svc_name[256] = "unknown", svc_ns[256] = "unknown";
+    if (app && version)
+        snprintf(workload, sizeof(workload), "%s-%s", app, version);
+    else if (app)
+        snprintf(workload, sizeof(workload), "%s", app);
+    if (r->cluster)
+        service_parts(r->cluster->host, svc_name, sizeof(svc_name), svc_ns, sizeof(svc_ns));
+    char code[16], flags[96];
+    snprintf(code, sizeof(code), "%d", r->code);
+    response_flags_format(r->flags, flags, sizeof(flags));
+    struct strbuf sb;
+    strbuf_init(&sb, 1 << 16);
+    put_label(&sb, "reporter", r->inbound ? "destination" : "source", true);
+    put_label(&sb, "source_workload", r->inbound ? "unknown" : m->workload, false);
+    put_label(&sb, "source_workload_namespace", r->inbound ? "unknown" : m->ns, false);
+    put_label(&sb, "destination_workload", r->inbound ? m->workload : workload, false);
+    put_label(&sb, "destination_workload_namespace", r->inbound ? m->ns : svc_ns, false);
+    put_label(&sb, "destination_app", app ? app : "unknown", false);
+    put_label(&sb, "destination_version", version ? version : "unknown", false);
+    put_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
+    put_label(&sb, "destination_service_name", svc_name, false);
+    put_label(&sb, "destination_service_namespace", svc_ns, false);
+    put_label(&sb, "request_protocol", "http", false);
+    put_label(&sb, "response_code", code, false);
+    put_label(&sb, "response_flags", flags, false);
+    put_label(&sb, "connection_security_policy",
+              !r->inbound    ? "unknown"
+              : r->peer_mtls ? "mutual_tls"
+                             : "none",
+              false);
+    char *out = strdup(strbuf_str(&sb));
+    strbuf_fini(&sb);
+    return out;
+}
+
+static bool
+grow(struct metrics_shard *m)
+{
+    size_t cap = m->cap * 2;
+    struct series **t = calloc(cap, sizeof(*t));
+    if (!t) return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        struct series *s = m->table[i];
+        if (!s) continue;
+        size_t k = s->hash & (cap - 1);
+        while (t[k]) k = (k + 1) & (cap - 1);
+        t[k] = s;
+    }
+    free(m->table);
+    m->table = t;
+    m->cap = cap;
+    return true;
+}
+
+void
+metrics_record(struct metrics_shard *m, const struct exchange_record *r)
+{
+    if (!m) return;
+    const void *pool = r->cluster ? (const void *)r->cluster->state : NULL;
+    const void *ep = r->cluster && r->endpoint < r->cluster->n_endpoints
+                         ? (const void *)r->cluster->endpoints[r->endpoint].state
+                         : NULL;
+    uint64_t h = mix(mix(mix((uintptr_t)pool, (uintptr_t)ep), (uint64_t)r->code << 32 | r->flags),
+                     (uint64_t)r->inbound << 1 | r->peer_mtls);
+    size_t k = h & (m->cap - 1);
+    struct series *s;
+    while ((s = m->table[k])) {
+        if (s->hash == h && s->pool == pool && s->ep == ep && s->code == r->code &&
+            s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls)
+            break;
+        k = (k + 1) & (m->cap - 1);
+    }
+    if (!s) {
+        if ((m->n + 1) * 2 > m->cap && !grow(m)) return;
+        s = calloc(1, sizeof(*s));
+        if (!s) return;
+        s->pool = pool;
+        s->ep = ep;
+        s->code = r->code;
+        s->flags = r->flags;
+        s->inbound = r->inbound;
+        s->peer_mtls = r->peer_mtls;
+        s->hash = h;
+        s->labels = series_labels(m, r);
+        if (!s->labels) {
+            free(s);
+            return;
+        }
+        k = h & (m->cap - 1);
+        while (m->table[k]) k = (k + 1) & (m->cap - 1);
+        m->table[k] = s;
+        m->n++;
+        s->next = atomic_load_explicit(&m->series_head, memory_order_relaxed);
+        atomic_store_explicit(&m->series_head, s, memory_order_release);
+    }
+    metric_add(&s->requests, 1);
+    metric_observe(&s->duration, r->duration_us, 1000);
+    metric_observe(&s->req_bytes, r->req_bytes, 1);
+    metric_observe(&s->resp_bytes, r->resp_bytes, 1);
+}
+
+static struct cluster_rec *
+cluster_rec(struct metrics_shard *m, const struct pool_state *ps)
+{
+    if (!m || !ps) return NULL;
+    if (ps->id >= m->n_by_pool) {
+        size_t n = pool_state_count();
+        if (n <= ps->id) n = (size_t)ps->id + 1;
+        struct cluster_rec **p = realloc(m->by_pool, n * sizeof(*p));
+        if (!p) return NULL;
+        memset(p + m->n_by_pool, 0, (n - m->n_by_pool) * sizeof(*p));
+        m->by_pool = p;
+        m->n_by_pool = n;
+    }
+    struct cluster_rec *c = m->by_pool[ps->id];
+    if (!c && (c = calloc(1, sizeof(*c)))) {
+        c->ps = ps;
+        m->by_pool[ps->id] = c;
+        c->next = atomic_load_explicit(&m->cluster_head, memory_order_relaxed);
+        atomic_store_explicit(&m->cluster_head, c, memory_order_release);
+    }
+    return c;
+}
+
+void
+metrics_upstream(struct metrics_shard *m, const struct pool_state *ps, enum upstream_event e)
+{
+    struct cluster_rec *c = cluster_rec(m, ps);
+    if (c) metric_add(&c->ev[e], 1);
+}
+
+void
+metrics_upstream_code(struct metrics_shard *m, const struct pool_state *ps, int code)
+{
+    struct cluster_rec *c = cluster_rec(m, ps);
+    if (c && code >= 100 && code < 600) metric_add(&c->xx[code / 100], 1);
+}
+
+void
+metrics_each_series(struct metrics_shard *const *shards, size_t n,
+                    void (*fn)(const struct metrics_series_view *v, void *arg), void *arg)
+{
+    struct hmap by_labels;
+    hmap_init(&by_labels);
+    struct metrics_series_view *views = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!shards[i]) continue;
+        for (struct series *s = atomic_load_explicit(&shards[i]->series_head, memory_order_acquire);
+             s; s = s->next) {
+            size_t at = (size_t)(uintptr_t)hmap_get(&by_labels, s->labels);
+            if (!at) {
+                if (len == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    struct metrics_series_view *v = realloc(views, cap * sizeof(*v));
+                    if (!v) break;
+                    views = v;
+                }
+                memset(&views[len], 0, sizeof(views[len]));
+                views[len].labels = s->labels;
+                at = ++len;
+                hmap_put(&by_labels, s->labels, (void *)(uintptr_t)at);
+            }
+            struct metrics_series_view *v = &views[at - 1];
+            v->requests += metric_get(&s->requests);
+            metric_histo_merge(&v->duration, &s->duration);
+            metric_histo_merge(&v->req_bytes, &s->req_bytes);
+            metric_histo_merge(&v->resp_bytes, &s->resp_bytes);
+        }
+    }
+    for (size_t i = 0; i < len; i++) fn(&views[i], arg);
+    free(views);
+    hmap_fini(&by_labels);
+}
+
+void
+metrics_each_cluster(struct metrics_shard *const *shards, size_t n,
+                     void (*fn)(const struct metrics_cluster_view *v, void *arg), void *arg)
+{
+    struct hmap by_name;
+    hmap_init(&by_name);
+    struct metrics_cluster_view *views = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!shards[i]) continue;
+        for (struct cluster_rec *c =
+                 atomic_load_explicit(&shards[i]->cluster_head, memory_order_acquire);
+             c; c = c->next) {
+            size_t at = (size_t)(uintptr_t)hmap_get(&by_name, c->ps->name);
+            if (!at) {
+                if (len == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    struct metrics_cluster_view *v = realloc(views, cap * sizeof(*v));
+                    if (!v) break;
+                    views = v;
+                }
+                memset(&views[len], 0, sizeof(views[len]));
+                views[len].name = c->ps->name;
+                at = ++len;
+                hmap_put(&by_name, c->ps->name, (void *)(uintptr_t)at);
+            }
+            struct metrics_cluster_view *v = &views[at - 1];
+            for (size_t e = 0; e < UP_EVENTS; e++) v->ev[e] += metric_get(&c->ev[e]);
+            for (size_t x = 0; x < 6; x++) v->xx[x] += metric_get(&c->xx[x]);
+        }
+    }
+    for (size_t i = 0; i < len; i++) fn(&views[i], arg);
+    free(views);
+    hmap_fini(&by_name);
+}

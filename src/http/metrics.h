@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What each request leaves in the metrics: Istio's standard families
+ * (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
+ * istio_response_bytes) under Istio's labels, and Envoy's per-cluster upstream counters.
+ * Each worker writes its own shard, without locks; the admin thread walks every shard's
+ * append-only lists and merges series by their labels on a scrape. [W] to record, [A] to
+ * read. */
+#ifndef MESHLET_HTTP_METRICS_H
+#define MESHLET_HTTP_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/metric.h"
+#include "model/model.h"
+
+/* Envoy's response flags (%RESPONSE_FLAGS%), in the order Envoy prints them. */
+enum response_flag {
+    RF_UH = 1u << 0,   /* no healthy upstream */
+    RF_UT = 1u << 1,   /* upstream request timeout */
+    RF_UF = 1u << 2,   /* upstream connection failure */
+    RF_UC = 1u << 3,   /* upstream connection termination */
+    RF_UO = 1u << 4,   /* upstream overflow (circuit breaker) */
+    RF_NR = 1u << 5,   /* no route */
+    RF_DI = 1u << 6,   /* delay injected */
+    RF_FI = 1u << 7,   /* fault (abort) injected */
+    RF_DC = 1u << 8,   /* downstream connection termination */
+    RF_URX = 1u << 9,  /* retry limit exceeded */
+    RF_DPE = 1u << 10, /* downstream protocol error */
+    RF_UPE = 1u << 11, /* upstream protocol error */
+    RF_NC = 1u << 12,  /* no cluster */
+};
+
+/* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */
+void response_flags_format(uint32_t flags, char *out, size_t cap);
+
+/* A finished exchange, as the metrics and the access log see it. */
+struct exchange_record {
+    bool inbound;                        /* reporter "destination" (a sidecar's inbound) */
+    bool peer_mtls;                      /* inbound: the client presented a certificate */
+    const struct model_cluster *cluster; /* the pool of the last try; NULL: none chosen */
+    size_t endpoint;                     /* its endpoint; SIZE_MAX: none */
+    int code;                            /* sent to the client; 0: none */
+    uint32_t flags;                      /* enum response_flag */
+    uint64_t duration_us, req_bytes, resp_bytes;
+};
+
+/* Upstream events counted per cluster (Envoy's cluster.<name>.upstream_rq_* ...). */
+enum upstream_event {
+    UP_RQ,               /* a try sent a request */
+    UP_RETRY,            /* a retry */
+    UP_RETRY_OVERFLOW,   /* a retry refused by maxRetries */
+    UP_TIMEOUT,          /* a try timed out */
+    UP_PENDING_OVERFLOW, /* refused by the pool's limits (UO) */
+    UP_CX_OPEN,          /* a connection opened ... */
+    UP_CX_CLOSE,         /* ... and closed */
+    UP_EVENTS
+};
+
+/* One worker's metrics. */
+struct metrics_shard;
+
+struct metrics_shard *metrics_shard_new(const char *workload, const char *ns);
+void metrics_shard_free(struct metrics_shard *m);
+
+/* Record a finished exchange. [W] */
+void metrics_record(struct metrics_shard *m, const struct exchange_record *r);
+
+/* Count an upstream event of pool <ps>, or a response of class <code> / 100. [W] */
+struct pool_state;
+void metrics_upstream(struct metrics_shard *m, const struct pool_state *ps, enum upstream_event e);
+void metrics_upstream_code(struct metrics_shard *m, const struct pool_state *ps, int code);
+
+/* Reading (any thread): Istio series and cluster counters, merged over <n> shards. */
+struct metrics_series_view {
+    const char *labels; /* `name="value",...` without braces */
+    uint64_t requests;
+    struct metric_histo duration, req_bytes, resp_bytes; /* ms x1000, bytes, bytes */
+};
+struct metrics_cluster_view {
+    const char *name; /* the cluster */
+    uint64_t ev[UP_EVENTS];
+    uint64_t xx[6]; /* responses by class: [2] is 2xx */
+};
+
+/* Call <fn> once per distinct label set / cluster, sums over the shards. */
+void metrics_each_series(struct metrics_shard *const *shards, size_t n,
+                         void (*fn)(const struct metrics_series_view *v, void *arg), void *arg);
+void metrics_each_cluster(struct metrics_shard *const *shards, size_t n,
+                          void (*fn)(const struct metrics_cluster_view *v, void *arg), void *arg);
+
+#endif
