@@ -10,6 +10,7 @@
 
 #include "core/metric.h"
 #include "core/now.h"
+#include "http/access_log.h"
 #include "http/metrics.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
@@ -231,6 +232,10 @@ prom_write(const struct admin *a, struct strbuf *sb)
     strbuf_printf(sb, "envoy_server_uptime %" PRIu64 "\n", (now_ms() - a->started_ms) / 1000);
     prom_family(sb, "meshlet_config_version", "gauge", "Version of the config in force.");
     strbuf_printf(sb, "meshlet_config_version %" PRIu64 "\n", a->snap->version);
+    prom_family(sb, "meshlet_access_log_dropped_total", "counter",
+                "Access log lines dropped because the writer fell behind.");
+    strbuf_printf(sb, "meshlet_access_log_dropped_total %" PRIu64 "\n",
+                  a->n_workers ? access_log_dropped(a->workers[0].opt->access_log) : 0);
     prom_family(sb, "meshlet_config_reloads_total", "counter", "Config reloads, by result.");
     strbuf_printf(sb, "meshlet_config_reloads_total{result=\"success\"} %" PRIu64 "\n",
                   a->reloads_ok);

@@ -129,7 +129,9 @@ usage(FILE *f)
             "      --no-watch           reload on SIGHUP and POST /reload only, not on file\n"
             "                           changes\n"
             "      --workload NAME      this proxy's workload in metrics (default: the `app`\n"
-            "                           label, else meshlet)\n");
+            "                           label, else meshlet)\n"
+            "      --access-log PATH    one line per request to PATH (- : standard output)\n"
+            "      --access-log-format json|text  (default json)\n");
 }
 
 /* Everything `meshlet run` keeps on the main thread. */
@@ -421,7 +423,9 @@ cmd_run(int argc, char **argv)
         OPT_CREDENTIALS,
         OPT_DRAIN,
         OPT_NO_WATCH,
-        OPT_WORKLOAD
+        OPT_WORKLOAD,
+        OPT_ACCESS_LOG,
+        OPT_ACCESS_LOG_FORMAT
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -438,6 +442,8 @@ cmd_run(int argc, char **argv)
         {"drain-time", required_argument, NULL, OPT_DRAIN},
         {"no-watch", no_argument, NULL, OPT_NO_WATCH},
         {"workload", required_argument, NULL, OPT_WORKLOAD},
+        {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+        {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -450,7 +456,8 @@ cmd_run(int argc, char **argv)
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL;
     bool watch_files = true;
-    const char *workload = NULL;
+    const char *workload = NULL, *access_log = NULL;
+    enum access_log_format log_format = ACCESS_LOG_JSON;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -467,6 +474,14 @@ cmd_run(int argc, char **argv)
         case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_NO_WATCH: watch_files = false; break;
         case OPT_WORKLOAD: workload = optarg; break;
+        case OPT_ACCESS_LOG: access_log = optarg; break;
+        case OPT_ACCESS_LOG_FORMAT:
+            if (!strcmp(optarg, "json") || !strcmp(optarg, "text")) {
+                log_format = !strcmp(optarg, "json") ? ACCESS_LOG_JSON : ACCESS_LOG_TEXT;
+                break;
+            }
+            fprintf(stderr, "meshlet run: --access-log-format %s: expected json or text\n", optarg);
+            return CLI_USAGE;
         case OPT_DRAIN: {
             char *end;
             double secs = strtod(optarg, &end);
@@ -573,6 +588,16 @@ cmd_run(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (access_log) {
+        char lerr[512];
+        popt->access_log = access_log_open(access_log, log_format, lerr, sizeof(lerr));
+        if (!popt->access_log) {
+            fprintf(stderr, "meshlet run: --access-log %s\n", lerr);
+            model_release(r->snap);
+            tls_identity_free(identity);
+            return CLI_USAGE;
+        }
+    }
     r->wks = calloc((size_t)workers, sizeof(*r->wks));
     int exit_code = CLI_OK;
     size_t started = 0, inited = 0;
@@ -650,6 +675,7 @@ cmd_run(int argc, char **argv)
 stop:
     for (size_t i = 0; i < started; i++) worker_stop(&r->wks[i]);
     for (size_t i = 0; i < inited; i++) worker_join(&r->wks[i], i < started);
+    access_log_close(popt->access_log);
     admin_fini(&r->admin);
     watch_fini(&r->watch);
     if (r->sig.fd >= 0) close(r->sig.fd);

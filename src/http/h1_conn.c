@@ -187,6 +187,9 @@ exchange_get(struct worker *wk)
     ex->flags = 0;
     ex->req_bytes = 0;
     ex->last_ep = SIZE_MAX;
+    ex->upstream_ms = -1;
+    ex->rid[0] = '\0';
+    ex->log_len = 0;
     ex->hash_known = ex->hashed = false;
     return ex;
 }
@@ -221,6 +224,34 @@ report(struct h1_conn *c, struct h1_exchange *ex)
         .resp_bytes = c->written + buf_len(&c->out) - ex->out_mark,
     };
     metrics_record(c->wk->metrics, &r);
+    if (ex->log_len) {
+        struct access_log_end e = {
+            .request_id = ex->rid[0] ? ex->rid : NULL,
+            .route_name = ex->route ? ex->route->name : NULL,
+            .attempts = ex->last_ep != SIZE_MAX ? ex->attempt : 0,
+            .upstream_ms = ex->upstream_ms,
+        };
+        access_log_finish(&c->wk->alog, ex->log_req, ex->log_len, &r, &e);
+    }
+}
+
+/* The request half of the access log line, while the head's slices are valid. */
+static void
+log_begin(struct h1_conn *c)
+{
+    const struct h1_request *q = &c->ex->req;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct access_log_request lq = {
+        .start_wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+        .method = q->method,
+        .path = q->path,
+        .authority = q->authority,
+    };
+    headers_find(&q->head, "user-agent", &lq.user_agent);
+    headers_find(&q->head, "x-request-id", &lq.request_id);
+    headers_find(&q->head, "x-forwarded-for", &lq.forwarded_for);
+    c->ex->log_len = access_log_begin(&c->wk->alog, &lq, c->ex->log_req, sizeof(c->ex->log_req));
 }
 
 static void
@@ -577,7 +608,10 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
         return false;
     }
     char rid[37] = "";
-    if (!ex->replay) prng_uuid(rid); /* a retry resends the first try's request id */
+    if (!ex->replay) { /* a retry resends the first try's request id */
+        prng_uuid(rid);
+        memcpy(ex->rid, rid, sizeof(rid));
+    }
     const struct model_route *rt = ex->route;
     if (cl->limits.any && !ex->counts_request) { /* http2MaxRequests: requests in flight */
         if (atomic_load_explicit(&cl->state->requests, memory_order_relaxed) >=
@@ -773,6 +807,7 @@ start_exchange(struct h1_conn *c, size_t head_len)
     c->ex->req_bytes = head_len;
     c->ex->start_us = now_us_precise();
     c->ex->out_mark = c->written + buf_len(&c->out);
+    if (wk->alog.log) log_begin(c);
     c->ex->keep_alive = q->head.keep_alive;
     c->ex->head_request = slice_eq(q->method, "HEAD");
     c->ex->req_body = q->head.body;
@@ -1129,7 +1164,8 @@ move_response(struct h1_conn *c)
         }
         if (!c->ex->req_sent) c->ex->keep_alive = false;
         h1_buf_ensure(c->wk, &c->out);
-        if (headers_response(&c->out, c, now_ms() - c->ex->start_ms)) {
+        c->ex->upstream_ms = (int64_t)(now_ms() - c->ex->start_ms);
+        if (headers_response(&c->out, c, (uint64_t)c->ex->upstream_ms)) {
             c->ex->flags |= RF_UPE;
             abort_exchange(c, 502, "response header too large");
             return true;

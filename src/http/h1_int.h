@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/loop.h"
 #include "core/wheel.h"
+#include "http/access_log.h"
 #include "http/h1_parse.h"
 #include "http/metrics.h"
 #include "http/worker.h"
@@ -101,13 +102,17 @@ struct h1_exchange {
     size_t shadow_head_len;
     size_t wait_ep; /* the endpoint it waits for; SIZE_MAX: pick one */
     /* What the metrics and the access log report when it ends. */
-    bool started;       /* a request arrived (an exchange that saw none reports nothing) */
-    int status;         /* sent to the client; 0: nothing yet */
-    uint32_t flags;     /* enum response_flag */
-    uint64_t start_us;  /* precise clock at the request head */
-    uint64_t req_bytes; /* request head and body bytes read from the client */
-    uint64_t out_mark;  /* the connection's output count when it started */
-    size_t last_ep;     /* endpoint of the last try; SIZE_MAX: none */
+    bool started;        /* a request arrived (an exchange that saw none reports nothing) */
+    int status;          /* sent to the client; 0: nothing yet */
+    uint32_t flags;      /* enum response_flag */
+    uint64_t start_us;   /* precise clock at the request head */
+    uint64_t req_bytes;  /* request head and body bytes read from the client */
+    uint64_t out_mark;   /* the connection's output count when it started */
+    size_t last_ep;      /* endpoint of the last try; SIZE_MAX: none */
+    int64_t upstream_ms; /* x-envoy-upstream-service-time sent; -1: none */
+    char rid[37];        /* the x-request-id meshlet generated ("": none) */
+    size_t log_len;      /* access log: the request half kept in log_req; 0: none */
+    char log_req[2048];
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released). */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/compiler.h"
+#include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
 #include "model/endpoint.h"
@@ -412,6 +413,7 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
+    wk->alog.log = opt->access_log;
     wk->metrics = metrics_shard_new(opt->workload, opt->ns);
     if (!wk->metrics) {
         snprintf(err, err_len, "out of memory");
@@ -436,10 +438,22 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     return 0;
 }
 
+static void
+on_alog_timer(struct wheel_timer *t)
+{
+    struct worker *wk = container_of(t, struct worker, alog_timer);
+    access_log_flush(&wk->alog);
+    wheel_arm(&wk->loop.wheel, &wk->alog_timer, now_ms() + 1000);
+}
+
 static void *
 worker_main(void *arg)
 {
     struct worker *wk = arg;
+    if (wk->alog.log) {
+        wk->alog_timer.cb = on_alog_timer;
+        wheel_arm(&wk->loop.wheel, &wk->alog_timer, now_ms() + 1000);
+    }
     loop_run(&wk->loop, reap, wk);
     return NULL;
 }
@@ -493,6 +507,8 @@ worker_join(struct worker *wk, bool started)
     worker_gen_put(wk->gen);
     model_release(atomic_exchange(&wk->next_snap, NULL));
     if (wk->mail.fd >= 0) close(wk->mail.fd);
+    access_log_flush(&wk->alog);
+    free(wk->alog.data);
     metrics_shard_free(wk->metrics);
     wk->metrics = NULL;
     loop_fini(&wk->loop);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "http/access_log.h"
 #include "http/h1_parse.h"
 #include "lb/split.h"
 #include "model/model.h"
@@ -55,7 +56,8 @@ struct proxy_options {
     struct sockaddr_storage mesh_addr; /* the mesh listener */
     socklen_t mesh_addr_len;
     struct h1_limits limits;
-    const char *workload, *ns; /* this proxy's workload name and namespace (metric labels) */
+    const char *workload, *ns;     /* this proxy's workload name and namespace (metric labels) */
+    struct access_log *access_log; /* --access-log; NULL: none */
     /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
      * change: new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
@@ -100,6 +102,8 @@ struct worker {
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
     struct metrics_shard *metrics; /* owned: written by this worker only */
+    struct access_log_buf alog;    /* lines waiting for the access log's writer */
+    struct wheel_timer alog_timer; /* hands them over at least once a second */
     uint64_t requests;             /* served by this worker (for tests and stats) */
     uint64_t tls_handshakes;       /* upstream mTLS handshakes completed, */
     uint64_t tls_resumed;          /* of which resumed a session */

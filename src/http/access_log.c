@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Access log lines and their writer thread. The JSON line carries Istio's default JSON
+ * access-log fields (start_time, method, path, protocol, response_code, response_flags,
+ * bytes_received, bytes_sent, duration, upstream_service_time, x_forwarded_for,
+ * user_agent, request_id, authority, upstream_host, upstream_cluster, route_name) and
+ * Envoy's upstream_request_attempt_count; the text line is Envoy's default format with the
+ * cluster, route and attempt count appended. */
+#include "http/access_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 16384 /* room a line may need; a buffer with less left is flushed */
+#define FIELD_MAX 1024       /* longest request field kept (a longer path is cut) */
+
+struct queued {
+    char *data;
+    size_t len;
+};
+
+struct access_log {
+    int fd;
+    bool own_fd;
+    enum access_log_format fmt;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct queued q[ACCESS_LOG_QUEUE];
+    size_t head, n;
+    bool stop;
+    pthread_t thread;
+    _Atomic uint64_t dropped;
+};
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return; /* a log that cannot be written loses lines, not the proxy */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *
+writer(void *arg)
+{
+    struct access_log *log = arg;
+    pthread_mutex_lock(&log->lock);
+    for (;;) {
+        while (!log->n && !log->stop) pthread_cond_wait(&log->cond, &log->lock);
+        if (!log->n && log->stop) break;
+        struct queued item = log->q[log->head];
+        log->head = (log->head + 1) % ACCESS_LOG_QUEUE;
+        log->n--;
+        pthread_mutex_unlock(&log->lock);
+        write_all(log->fd, item.data, item.len);
+        free(item.data);
+        pthread_mutex_lock(&log->lock);
+    }
+    pthread_mutex_unlock(&log->lock);
+    return NULL;
+}
+
+struct access_log *
+access_log_open(const char *path, enum access_log_format fmt, char *err, size_t err_len)
+{
+    struct access_log *log = calloc(1, sizeof(*log));
+    if (!log) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    log->fmt = fmt;
+    if (!strcmp(path, "-")) {
+        log->fd = STDOUT_FILENO;
+    } else {
+        log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        log->own_fd = true;
+        if (log->fd < 0) {
+            snprintf(err, err_len, "%s: %s", path, strerror(errno));
+            free(log);
+            return NULL;
+        }
+    }
+    pthread_mutex_init(&log->lock, NULL);
+    pthread_cond_init(&log->cond, NULL);
+    if (pthread_create(&log->thread, NULL, writer, log)) {
+        snprintf(err, err_len, "cannot start the access log thread");
+        if (log->own_fd) close(log->fd);
+        free(log);
+        return NULL;
+    }
+    return log;
+}
+
+void
+access_log_close(struct access_log *log)
+{
+    if (!log) return;
+    pthread_mutex_lock(&log->lock);
+    log->stop = true;
+    pthread_cond_signal(&log->cond);
+    pthread_mutex_unlock(&log->lock);
+    pthread_join(log->thread, NULL);
+    if (log->own_fd) close(log->fd);
+    pthread_mutex_destroy(&log->lock);
+    pthread_cond_destroy(&log->cond);
+    free(log);
+}
+
+uint64_t
+access_log_dropped(const struct access_log *log)
+{
+    return log ? atomic_load_explicit(&log->dropped, memory_order_relaxed) : 0;
+}
+
+void
+access_log_flush(struct access_log_buf *b)
+{
+    if (!b->log || !b->data || !b->len) return;
+    struct access_log *log = b->log;
+    pthread_mutex_lock(&log->lock);
+    bool full = log->n == ACCESS_LOG_QUEUE;
+    if (!full) {
+        log->q[(log->head + log->n) % ACCESS_LOG_QUEUE] = (struct queued){b->data, b->len};
+        log->n++;
+        pthread_cond_signal(&log->cond);
+    }
+    pthread_mutex_unlock(&log->lock);
+    if (full) { /* the writer is behind: drop these lines rather than wait */
+        uint64_t lines = 0;
+        for (size_t i = 0; i < b->len; i++) lines += b->data[i] == '\n';
+        atomic_fetch_add_explicit(&log->dropped, lines, memory_order_relaxed);
+        b->len = 0;
+        return;
+    }
+    b->data = NULL;
+    b->len = 0;
+}
+
+/* Fields are kept NUL-separated after an 8-byte start time: method, path, authority,
+ * user agent, request id, forwarded-for. */
+enum { F_METHOD, F_PATH, F_AUTHORITY, F_UA, F_RID, F_XFF, F_N };
+
+size_t
+access_log_begin(const struct access_log_buf *b, const struct access_log_request *q, char *line,
+                 size_t cap)
+{
+    (void)b;
+    const struct slice f[F_N] = {q->method,     q->path,       q->authority,
+                                 q->user_agent, q->request_id, q->forwarded_for};
+    size_t len = sizeof(uint64_t);
+    if (cap < len + F_N) return 0;
+    memcpy(line, &q->start_wall_ms, sizeof(uint64_t));
+    for (size_t i = 0; i < F_N; i++) {
+        size_t n = f[i].len < FIELD_MAX ? f[i].len : FIELD_MAX;
+        if (n > cap - len - (F_N - i)) n = cap - len - (F_N - i);
+        if (n) memcpy(line + len, f[i].ptr, n);
+        for (size_t k = 0; k < n; k++) /* a NUL inside would cut the field list short */
+            if (!line[len + k]) line[len + k] = ' ';
+        len += n;
+        line[len++] = '\0';
+    }
+    return len;
+}
+
+/* <s> as a JSON string, or null when empty. */
+static int
+json_str(char *out, size_t cap, const char *s)
+{
+    if (!s || !*s) return snprintf(out, cap, "null");
+    size_t n = 0;
+    if (cap < 3) return 0;
+    out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && n + 8 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return (int)n;
+}
+
+static void
+iso_time(uint64_t wall_ms, char *out, size_t cap)
+{
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%03uZ", (unsigned)(wall_ms % 1000));
+}
+
+void
+access_log_finish(struct access_log_buf *b, const char *line, size_t len,
+                  const struct exchange_record *r, const struct access_log_end *e)
+{
+    if (!b->log || len < sizeof(uint64_t) + F_N) return;
+    if (b->data && ACCESS_LOG_BUF - b->len < LINE_MAX_BYTES) access_log_flush(b);
+    if (!b->data && !(b->data = malloc(ACCESS_LOG_BUF))) return;
+    uint64_t wall_ms;
+    memcpy(&wall_ms, line, sizeof(wall_ms));
+    const char *f[F_N];
+    const char *p = line + sizeof(uint64_t);
+    for (size_t i = 0; i < F_N; i++) {
+        f[i] = p;
+        p += strlen(p) + 1;
+    }
+    const char *rid = *f[F_RID] ? f[F_RID] : e->request_id ? e->request_id : "";
+    char start[40], flags[96], host[300] = "", upstream_ms[24] = "";
+    iso_time(wall_ms, start, sizeof(start));
+    response_flags_format(r->flags, flags, sizeof(flags));
+    const struct model_endpoint *ep = r->cluster && r->endpoint < r->cluster->n_endpoints
+                                          ? &r->cluster->endpoints[r->endpoint]
+                                          : NULL;
+    if (ep) snprintf(host, sizeof(host), "%s:%u", ep->address, ep->port);
+    if (e->upstream_ms >= 0) snprintf(upstream_ms, sizeof(upstream_ms), "%" PRId64, e->upstream_ms);
+    const char *cluster = r->cluster ? r->cluster->name : "";
+    const char *route = e->route_name ? e->route_name : "";
+    char *out = b->data + b->len;
+    size_t cap = ACCESS_LOG_BUF - b->len;
+    int n;
+    if (b->log->fmt == ACCESS_LOG_JSON) {
+        char v[F_N][FIELD_MAX * 6 + 8], jrid[128], jhost[640], jcluster[1024], jroute[512], jup[32];
+        for (size_t i = 0; i < F_N; i++) json_str(v[i], sizeof(v[i]), f[i]);
+        json_str(jrid, sizeof(jrid), rid);
+        json_str(jhost, sizeof(jhost), host);
+        json_str(jcluster, sizeof(jcluster), cluster);
+        json_str(jroute, sizeof(jroute), route);
+        json_str(jup, sizeof(jup), upstream_ms);
+        n = snprintf(out, cap,
+                     "{\"start_time\":\"%s\",\"method\":%s,\"path\":%s,\"protocol\":\"HTTP/1.1\","
+                     "\"response_code\":%d,\"response_flags\":\"%s\",\"bytes_received\":%" PRIu64
+                     ",\"bytes_sent\":%" PRIu64 ",\"duration\":%" PRIu64
+                     ",\"upstream_service_time\":%s,\"x_forwarded_for\":%s,\"user_agent\":%s,"
+                     "\"request_id\":%s,\"authority\":%s,\"upstream_host\":%s,"
+                     "\"upstream_cluster\":%s,\"route_name\":%s,"
+                     "\"upstream_request_attempt_count\":%u}\n",
+                     start, v[F_METHOD], v[F_PATH], r->code, flags, r->req_bytes, r->resp_bytes,
+                     r->duration_us / 1000, jup, v[F_XFF], v[F_UA], jrid, v[F_AUTHORITY], jhost,
+                     jcluster, jroute, e->attempts);
+    } else {
+#define OR_DASH(s) (*(s) ? (s) : "-")
+        n = snprintf(out, cap,
+                     "[%s] \"%s %s HTTP/1.1\" %d %s %" PRIu64 " %" PRIu64 " %" PRIu64
+                     " %s \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s %s %u\n",
+                     start, OR_DASH(f[F_METHOD]), OR_DASH(f[F_PATH]), r->code, flags, r->req_bytes,
+                     r->resp_bytes, r->duration_us / 1000, OR_DASH(upstream_ms), OR_DASH(f[F_XFF]),
+                     OR_DASH(f[F_UA]), OR_DASH(rid), OR_DASH(f[F_AUTHORITY]), OR_DASH(host),
+                     OR_DASH(cluster), OR_DASH(route), e->attempts);
+#undef OR_DASH
+    }
+    if (n > 0 && (size_t)n < cap) b->len += (size_t)n;
+}
