@@ -3,6 +3,8 @@
  * complete, answered, and closed. Worker counters are read without locks (they are only
  * ever incremented by their worker; a scrape may see a value a few requests old). */
 #include "admin/admin.h"
+#include "admin/clusters.h"
+#include "admin/config_dump.h"
 #include "admin/prom.h"
 
 #include <errno.h>
@@ -14,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/compiler.h"
+#include "core/log.h"
 #include "core/now.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
@@ -61,33 +64,6 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
     buf_fini(&out);
 }
 
-static void
-clusters_page(struct admin *a, struct strbuf *sb)
-{
-    const struct snapshot *s = a->snap;
-    for (size_t i = 0; i < s->n_clusters; i++) {
-        const struct model_cluster *c = s->clusters[i];
-        for (size_t e = 0; e < c->n_endpoints; e++) {
-            const struct model_endpoint *ep = &c->endpoints[e];
-            /* Envoy's flag for an endpoint outlier detection has ejected */
-            strbuf_printf(sb, "%s::%s:%u::health_flags::%s\n", c->name, ep->address, ep->port,
-                          outlier_ejected(c, e) ? "/failed_outlier_check" : "healthy");
-            /* mTLS: the mode, and the identity the last handshake verified */
-            char peer[256];
-            endpoint_peer_get(ep->state, peer, sizeof(peer));
-            strbuf_printf(sb, "%s::%s:%u::tls::%s\n", c->name, ep->address, ep->port,
-                          ep->mtls ? "istio_mutual" : "none");
-            if (ep->mtls && peer[0])
-                strbuf_printf(sb, "%s::%s:%u::peer_identity::%s\n", c->name, ep->address, ep->port,
-                              peer);
-            for (size_t l = 0; l < ep->n_labels; l++)
-                strbuf_printf(sb, "%s::%s:%u::label::%s=%s\n", c->name, ep->address, ep->port,
-                              ep->label_keys[l], ep->label_vals[l]);
-        }
-        if (!c->n_endpoints) strbuf_printf(sb, "%s::no endpoints\n", c->name);
-    }
-}
-
 /* Each worker's smooth-split counters for every route with several destinations, one line
  * per route and worker: listener, virtual host, route index, worker, counters. `meshlet
  * explain --admin` reads it to show where the split stands. */
@@ -131,6 +107,57 @@ stats_cluster(const struct metrics_cluster_view *v, void *arg)
                   open > closed ? open - closed : 0);
 }
 
+/* Is <param> ("name=value" or "name") one of the query's parameters? */
+static bool
+query_has(struct slice query, const char *param)
+{
+    size_t n = strlen(param);
+    for (size_t i = 0; i + n <= query.len; i++) {
+        if ((i == 0 || query.ptr[i - 1] == '&') && !memcmp(query.ptr + i, param, n) &&
+            (i + n == query.len || query.ptr[i + n] == '&'))
+            return true;
+    }
+    return false;
+}
+
+/* The value of query parameter <name> into <out>; false when absent. */
+static bool
+query_get(struct slice query, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i + n < query.len; i++) {
+        if ((i == 0 || query.ptr[i - 1] == '&') && !memcmp(query.ptr + i, name, n) &&
+            query.ptr[i + n] == '=') {
+            const char *v = query.ptr + i + n + 1, *end = query.ptr + query.len;
+            const char *amp = memchr(v, '&', (size_t)(end - v));
+            size_t len = (size_t)((amp ? amp : end) - v);
+            if (len >= cap) return false;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* GET /logging: the level; POST /logging?level=L sets it. */
+static int
+logging(const struct h1_request *r, struct slice query, struct strbuf *sb)
+{
+    char want[16];
+    if (slice_eq(r->method, "POST")) {
+        enum log_level lvl;
+        if (!query_get(query, "level", want, sizeof(want)) || !log_level_parse(want, &lvl)) {
+            strbuf_puts(sb, "usage: POST /logging?level=debug|info|warning|error|off\n");
+            return 400;
+        }
+        log_set_level(lvl);
+        log_msg(LOG_INFO, "log level set to %s", log_level_name(lvl));
+    }
+    strbuf_printf(sb, "level: %s\n", log_level_name(log_get_level()));
+    return 200;
+}
+
 static void
 handle(struct admin *a, int fd, const struct h1_request *r)
 {
@@ -138,26 +165,37 @@ handle(struct admin *a, int fd, const struct h1_request *r)
     strbuf_init(&sb, 16 << 20);
     int status = 200;
     const char *type = "text/plain";
-    if (slice_eq(r->path, "/ready")) {
+    const char *q = memchr(r->path.ptr, '?', r->path.len);
+    struct slice path = q ? slice_make(r->path.ptr, (size_t)(q - r->path.ptr)) : r->path;
+    struct slice query =
+        q ? slice_make(q + 1, r->path.len - (size_t)(q + 1 - r->path.ptr)) : slice_make("", 0);
+    if (slice_eq(path, "/ready")) {
         status = a->ready ? 200 : 503;
         strbuf_puts(&sb, a->ready ? "LIVE\n" : "NOT READY\n");
-    } else if (slice_eq(r->path, "/reload")) {
+    } else if (slice_eq(path, "/reload")) {
         if (!slice_eq(r->method, "POST")) {
             status = 405;
             strbuf_puts(&sb, "use POST /reload\n");
         } else if (!a->reload || a->reload(a->reload_arg, &sb)) {
             status = 400;
         }
-    } else if (slice_eq(r->path, "/healthz")) {
+    } else if (slice_eq(path, "/healthz")) {
         strbuf_puts(&sb, "ok\n");
-    } else if (slice_eq(r->path, "/stats/prometheus")) {
+    } else if (slice_eq(path, "/stats/prometheus")) {
         type = "text/plain; version=0.0.4";
         prom_write(a, &sb);
-    } else if (slice_eq(r->path, "/clusters")) {
-        clusters_page(a, &sb);
-    } else if (slice_eq(r->path, "/splits")) {
+    } else if (slice_eq(path, "/clusters")) {
+        bool json = query_has(query, "format=json");
+        if (json) type = "application/json";
+        clusters_write(a, &sb, json);
+    } else if (slice_eq(path, "/config_dump")) {
+        type = "application/json";
+        config_dump_write(a->snap, &sb);
+    } else if (slice_eq(path, "/logging")) {
+        status = logging(r, query, &sb);
+    } else if (slice_eq(path, "/splits")) {
         splits_page(a, &sb);
-    } else if (slice_eq(r->path, "/stats")) {
+    } else if (slice_eq(path, "/stats")) {
         uint64_t total = 0;
         for (size_t i = 0; i < a->n_workers; i++) {
             uint64_t n = __atomic_load_n(&a->workers[i].requests, __ATOMIC_RELAXED);

@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/compiler.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/now.h"
 #include "core/sock.h"
@@ -99,8 +100,7 @@ on_identity_check(struct wheel_timer *t)
             ri->old[ri->n_old++] = atomic_exchange(&ri->popt->identity, id);
             ri->chain = chain;
             ri->key = key;
-            fprintf(stderr, "meshlet: identity %s reloaded from %s\n", tls_identity_spiffe(id),
-                    ri->dir);
+            log_msg(LOG_INFO, "identity %s reloaded from %s", tls_identity_spiffe(id), ri->dir);
         }
     }
     wheel_arm(&ri->loop->wheel, &ri->t, now_ms() + 1000);
@@ -227,6 +227,20 @@ notes(const struct resource_set *set)
     }
 }
 
+/* The files <set> came from, in load order, kept in <s> for /config_dump. */
+static void
+remember_files(struct snapshot *s, const struct resource_set *set)
+{
+    s->files = arena_alloc(&s->arena, (set->len + 1) * sizeof(*s->files));
+    for (size_t i = 0; i < set->len; i++) {
+        const char *f = set->items[i]->file;
+        if (!f || (s->n_files && !strcmp(s->files[s->n_files - 1], f))) continue;
+        bool seen = false;
+        for (size_t k = 0; k < s->n_files && !seen; k++) seen = !strcmp(s->files[k], f);
+        if (!seen) s->files[s->n_files++] = arena_strdup(&s->arena, f);
+    }
+}
+
 /* Load, check and compile the config. The snapshot, or NULL with every reason in <sb> (the
  * messages of `meshlet check`, then why it stopped). */
 static struct snapshot *
@@ -247,6 +261,7 @@ build(struct run *r, struct strbuf *sb, bool *usage_error)
     notes(&set);
     char err[512];
     struct snapshot *snap = model_build(&set, &r->mopt, err, sizeof(err));
+    if (snap) remember_files(snap, &set);
     cli_unload(&set, &dl);
     if (!snap) {
         strbuf_printf(sb, "%s\n", err);
@@ -317,7 +332,7 @@ reload(struct run *r, const char *why, struct strbuf *out)
     wheel_disarm(&r->loop.wheel, &r->sweep);
     on_sweep(&r->sweep);
     double ms = (double)(now_us_precise() - t0) / 1000;
-    fprintf(stderr, "meshlet: reload (%s): config version %llu in force (%.1f ms)\n", why,
+    log_msg(LOG_INFO, "reload (%s): config version %llu in force (%.1f ms)", why,
             (unsigned long long)snap->version, ms);
     if (out)
         strbuf_printf(out, "config version %llu in force (reloaded in %.1f ms)\n",
@@ -370,7 +385,7 @@ on_drain_check(struct wheel_timer *t)
     struct run *r = container_of(t, struct run, drain_check);
     size_t open = open_connections(r);
     if (!open || now_ms() >= r->drain_deadline_ms) {
-        if (open) fprintf(stderr, "meshlet: drain time over; closing %zu connection(s)\n", open);
+        if (open) log_msg(LOG_WARNING, "drain time over; closing %zu connection(s)", open);
         loop_stop(&r->loop);
         return;
     }
@@ -388,7 +403,7 @@ drain(struct run *r, uint64_t drain_ms)
     }
     r->draining = true;
     r->admin.ready = false;
-    fprintf(stderr, "meshlet: draining (up to %llu ms)\n", (unsigned long long)drain_ms);
+    log_msg(LOG_INFO, "draining (up to %llu ms)", (unsigned long long)drain_ms);
     for (size_t i = 0; i < r->n_workers; i++) worker_drain(&r->wks[i]);
     r->drain_deadline_ms = now_ms() + drain_ms;
     r->drain_check.cb = on_drain_check;

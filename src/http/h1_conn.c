@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/compiler.h"
+#include "core/log.h"
 #include "core/now.h"
 #include "core/prng.h"
 #include "core/sock.h"
@@ -331,12 +332,14 @@ h1_conn_rebind_idle(struct h1_conn *c)
 void
 h1_conn_drain(struct h1_conn *c)
 {
-    if (!c->ex && c->state == H1_IDLE && buf_empty(&c->in) && buf_empty(&c->out)) {
+    if (!c->ex && c->state == H1_IDLE && buf_empty(&c->in) && buf_empty(&c->out) && c->used) {
         h1_conn_close(c);
         return;
     }
-    if (c->ex && !c->ex->resp_head) c->ex->keep_alive = false; /* says connection: close */
-    c->close_after = c->close_after || !c->ex;
+    /* Otherwise the exchange in flight (or the request waiting in the buffer, or the first
+     * one of a connection just accepted, within the drain time) is answered with
+     * `connection: close`, and the pump closes the connection once it is written. */
+    if (c->ex && !c->ex->resp_head) c->ex->keep_alive = false;
 }
 
 /* A reply of our own (<headers>: extra header lines); the connection survives only if the
@@ -450,7 +453,7 @@ on_route_timeout(struct wheel_timer *t)
     if (ex->up && !ex->resp_head) {
         outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
         metrics_upstream(c->wk->metrics, ex->up->pstate, UP_TIMEOUT);
-        metrics_upstream_code(c->wk->metrics, ex->up->pstate, 504);
+        metrics_upstream_code(c->wk->metrics, ex->up->cluster, ex->up->endpoint, 504);
     }
     ex->flags |= RF_UT;
     abort_exchange(c, 504, "upstream request timeout");
@@ -656,7 +659,7 @@ start_upstream(struct h1_conn *c, const struct model_cluster *cl)
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     metrics_upstream(wk->metrics, cl->state, UP_RQ);
     if (!u) {
-        metrics_upstream_code(wk->metrics, cl->state, 503);
+        metrics_upstream_code(wk->metrics, cl, ep, 503);
         outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (ex->attempt == 1) keep_replay_unsent(c, rid, false);
         if (should_retry(c, RETRY_CONNECT_FAILURE, 0)) {
@@ -802,13 +805,14 @@ start_exchange(struct h1_conn *c, size_t head_len)
     struct worker *wk = c->wk;
     const struct h1_request *q = &c->ex->req;
     wk->requests++;
+    c->used = true;
     c->ex->start_ms = now_ms();
     c->ex->started = true;
     c->ex->req_bytes = head_len;
     c->ex->start_us = now_us_precise();
     c->ex->out_mark = c->written + buf_len(&c->out);
     if (wk->alog.log) log_begin(c);
-    c->ex->keep_alive = q->head.keep_alive;
+    c->ex->keep_alive = q->head.keep_alive && !wk->draining; /* draining: connection: close */
     c->ex->head_request = slice_eq(q->method, "HEAD");
     c->ex->req_body = q->head.body;
     c->ex->req_left = q->head.content_length;
@@ -1060,7 +1064,7 @@ on_try_timeout(struct wheel_timer *t)
     if (ex->up) {
         outlier_local(ex->up->cluster, ex->up->endpoint, OUTLIER_TIMEOUT, now_ms());
         metrics_upstream(c->wk->metrics, ex->up->pstate, UP_TIMEOUT);
-        metrics_upstream_code(c->wk->metrics, ex->up->pstate, 504);
+        metrics_upstream_code(c->wk->metrics, ex->up->cluster, ex->up->endpoint, 504);
     }
     if (should_retry(c, RETRY_RESET, 0)) {
         retry(c);
@@ -1103,7 +1107,7 @@ try_failed(struct h1_conn *c, enum retry_outcome what)
         outlier_local(u->cluster, u->endpoint,
                       what == RETRY_CONNECT_FAILURE ? OUTLIER_CONNECT_FAILED : OUTLIER_RESET,
                       now_ms());
-        metrics_upstream_code(c->wk->metrics, u->pstate, 503);
+        metrics_upstream_code(c->wk->metrics, u->cluster, u->endpoint, 503);
     }
     if (should_retry(c, what, 0)) {
         retry(c);
@@ -1149,7 +1153,7 @@ move_response(struct h1_conn *c)
         }
         if (u->cluster->outlier.enabled)
             outlier_status(u->cluster, u->endpoint, c->ex->resp.code, now_ms());
-        metrics_upstream_code(c->wk->metrics, u->pstate, c->ex->resp.code);
+        metrics_upstream_code(c->wk->metrics, u->cluster, u->endpoint, c->ex->resp.code);
         if (should_retry(c, RETRY_RESPONSE, c->ex->resp.code)) {
             retry(c); /* this response is dropped with its connection */
             return true;
@@ -1313,7 +1317,7 @@ conn_secured(struct h1_conn *c)
         int hs = tls_conn_handshake(c->tls);
         if (hs == 0) return false;
         if (hs < 0) {
-            fprintf(stderr, "meshlet: %s: TLS handshake refused: %s\n", c->ml->name,
+            log_msg(LOG_WARNING, "%s: TLS handshake refused: %s", c->ml->name,
                     tls_conn_error(c->tls));
             h1_conn_close(c);
             return false;
@@ -1400,6 +1404,10 @@ h1_conn_pump(struct h1_conn *c)
             }
         }
         if (c->close_after && buf_empty(&c->out) && !(c->ex && c->ex->up)) {
+            h1_conn_close(c);
+            return;
+        }
+        if (wk->draining && c->used && !c->ex && buf_empty(&c->in) && buf_empty(&c->out)) {
             h1_conn_close(c);
             return;
         }

@@ -136,6 +136,7 @@ struct h1_conn {
     bool in_ready, in_eof;
     bool close_after; /* close once out is flushed */
     uint64_t written; /* bytes written to the client so far */
+    bool used;        /* a request has started on it (draining keeps it until then) */
     enum {
         H1_IDLE,         /* waiting for a request head */
         H1_REQUEST_BODY, /* forwarding the request body */

@@ -34,8 +34,17 @@ struct cluster_rec {
     uint64_t xx[6];
 };
 
+struct endpoint_rec {
+    struct endpoint_rec *next;
+    const struct endpoint_state *es;
+    uint64_t xx[6];
+};
+
 struct metrics_shard {
     char *workload, *ns;
+    struct endpoint_rec *_Atomic endpoint_head;
+    struct endpoint_rec **by_endpoint; /* private: by endpoint state id */
+    size_t n_by_endpoint;
     struct series *_Atomic series_head;
     struct cluster_rec *_Atomic cluster_head;
     struct series **table; /* private: open addressing, power-of-two size */
@@ -89,6 +98,11 @@ metrics_shard_free(struct metrics_shard *m)
         next = c->next;
         free(c);
     }
+    for (struct endpoint_rec *e = m->endpoint_head, *next; e; e = next) {
+        next = e->next;
+        free(e);
+    }
+    free(m->by_endpoint);
     free(m->table);
     free(m->by_pool);
     free(m->workload);
@@ -280,11 +294,55 @@ metrics_upstream(struct metrics_shard *m, const struct pool_state *ps, enum upst
     if (c) metric_add(&c->ev[e], 1);
 }
 
-void
-metrics_upstream_code(struct metrics_shard *m, const struct pool_state *ps, int code)
+static struct endpoint_rec *
+endpoint_rec(struct metrics_shard *m, const struct endpoint_state *es)
 {
-    struct cluster_rec *c = cluster_rec(m, ps);
-    if (c && code >= 100 && code < 600) metric_add(&c->xx[code / 100], 1);
+    if (es->id >= m->n_by_endpoint) {
+        size_t n = endpoint_state_count();
+        if (n <= es->id) n = (size_t)es->id + 1;
+        struct endpoint_rec **p = realloc(m->by_endpoint, n * sizeof(*p));
+        if (!p) return NULL;
+        memset(p + m->n_by_endpoint, 0, (n - m->n_by_endpoint) * sizeof(*p));
+        m->by_endpoint = p;
+        m->n_by_endpoint = n;
+    }
+    struct endpoint_rec *e = m->by_endpoint[es->id];
+    if (!e && (e = calloc(1, sizeof(*e)))) {
+        e->es = es;
+        m->by_endpoint[es->id] = e;
+        e->next = atomic_load_explicit(&m->endpoint_head, memory_order_relaxed);
+        atomic_store_explicit(&m->endpoint_head, e, memory_order_release);
+    }
+    return e;
+}
+
+void
+metrics_upstream_code(struct metrics_shard *m, const struct model_cluster *cl, size_t ep, int code)
+{
+    if (!m || code < 100 || code >= 600) return;
+    struct cluster_rec *c = cluster_rec(m, cl->state);
+    if (c) metric_add(&c->xx[code / 100], 1);
+    struct endpoint_rec *e = ep < cl->n_endpoints ? endpoint_rec(m, cl->endpoints[ep].state) : NULL;
+    if (e) {
+        metric_add(&e->xx[0], 1);
+        metric_add(&e->xx[code / 100], 1);
+    }
+}
+
+void
+metrics_each_endpoint(struct metrics_shard *const *shards, size_t n,
+                      void (*fn)(const struct metrics_endpoint_view *v, void *arg), void *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!shards[i]) continue;
+        for (struct endpoint_rec *e =
+                 atomic_load_explicit(&shards[i]->endpoint_head, memory_order_acquire);
+             e; e = e->next) {
+            struct metrics_endpoint_view v = {.es = e->es};
+            for (size_t x = 0; x < 6; x++) v.xx[x] = metric_get(&e->xx[x]);
+            fn(&v, arg);
+        }
+    }
 }
 
 void

@@ -67,10 +67,13 @@ void metrics_shard_free(struct metrics_shard *m);
 /* Record a finished exchange. [W] */
 void metrics_record(struct metrics_shard *m, const struct exchange_record *r);
 
-/* Count an upstream event of pool <ps>, or a response of class <code> / 100. [W] */
+/* Count an upstream event of pool <ps>, or an answer <code> from endpoint <ep> of <c> (a
+ * timeout counts as 504, a connect failure or reset as 503). [W] */
 struct pool_state;
+struct endpoint_state;
 void metrics_upstream(struct metrics_shard *m, const struct pool_state *ps, enum upstream_event e);
-void metrics_upstream_code(struct metrics_shard *m, const struct pool_state *ps, int code);
+void metrics_upstream_code(struct metrics_shard *m, const struct model_cluster *c, size_t ep,
+                           int code);
 
 /* Reading (any thread): Istio series and cluster counters, merged over <n> shards. */
 struct metrics_series_view {
@@ -84,10 +87,19 @@ struct metrics_cluster_view {
     uint64_t xx[6]; /* responses by class: [2] is 2xx */
 };
 
-/* Call <fn> once per distinct label set / cluster, sums over the shards. */
+/* Per endpoint: answers by class ([0]: all of them). */
+struct metrics_endpoint_view {
+    const struct endpoint_state *es;
+    uint64_t xx[6];
+};
+
+/* Call <fn> once per distinct label set / cluster, sums over the shards; for endpoints,
+ * once per shard that has counts for it (the caller adds them up). */
 void metrics_each_series(struct metrics_shard *const *shards, size_t n,
                          void (*fn)(const struct metrics_series_view *v, void *arg), void *arg);
 void metrics_each_cluster(struct metrics_shard *const *shards, size_t n,
                           void (*fn)(const struct metrics_cluster_view *v, void *arg), void *arg);
+void metrics_each_endpoint(struct metrics_shard *const *shards, size_t n,
+                           void (*fn)(const struct metrics_endpoint_view *v, void *arg), void *arg);
 
 #endif

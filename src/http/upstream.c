@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/compiler.h"
+#include "core/log.h"
 #include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
@@ -28,7 +29,7 @@ on_io(struct loop_watch *w, unsigned events)
         int hs = u->tls ? tls_conn_handshake(u->tls) : 1;
         if (hs < 0) {
             u->failed = true; /* a TLS failure is a connect failure (503 UF) */
-            fprintf(stderr, "meshlet: TLS to %s:%u (%s) failed: %s\n",
+            log_msg(LOG_WARNING, "TLS to %s:%u (%s) failed: %s",
                     u->cluster->endpoints[u->endpoint].address,
                     u->cluster->endpoints[u->endpoint].port, u->cluster->name,
                     tls_conn_error(u->tls));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/compiler.h"
+#include "core/log.h"
 #include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
@@ -303,8 +304,8 @@ switch_to(struct worker *wk, struct snapshot *snap)
     struct worker_gen *g = gen_new(wk, snap);
     struct worker_listener **ls = calloc(snap->n_listeners + 1, sizeof(*ls));
     if (!g || !ls) {
-        fprintf(stderr, "meshlet: worker %d: out of memory; config version %llu not applied\n",
-                wk->id, (unsigned long long)snap->version);
+        log_msg(LOG_ERROR, "worker %d: out of memory; config version %llu not applied", wk->id,
+                (unsigned long long)snap->version);
         free(ls);
         if (g)
             worker_gen_put(g);
@@ -326,7 +327,7 @@ switch_to(struct worker *wk, struct snapshot *snap)
         int rc = wl ? 0 : listen_for(wk, ml, &wl);
         if (rc) {
             if (wk->id == 0)
-                fprintf(stderr, "meshlet: listen for %s (port %u): %s\n", ml->name, ml->port,
+                log_msg(LOG_ERROR, "listen for %s (port %u): %s", ml->name, ml->port,
                         strerror(-rc));
             continue;
         }
@@ -362,6 +363,9 @@ on_mail(struct loop_watch *w, unsigned events)
     if (snap) switch_to(wk, snap);
     if (atomic_load(&wk->drain) && !wk->draining) {
         wk->draining = true;
+        /* Connections the kernel already completed would be reset with the socket: take
+         * them first; each gets its answer and `connection: close`. */
+        for (size_t i = 0; i < wk->n_listeners; i++) on_accept(&wk->listeners[i]->w, LOOP_IN);
         close_listeners(wk);
         for (struct h1_conn *c = wk->conns, *next; c; c = next) {
             next = c->next;

@@ -280,6 +280,10 @@ struct snapshot {
      * moves on to the next snapshot. */
     int64_t *split_counters;
     size_t n_split_workers;
+    /* The config files it was built from (set by the caller of model_build, in the arena),
+     * for /config_dump. */
+    const char **files;
+    size_t n_files;
     /* Frees what the layers above attached (listener and cluster tls_ext) when the last
      * reference goes; NULL: nothing attached. */
     void (*ext_free)(struct snapshot *s);

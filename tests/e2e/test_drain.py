@@ -52,8 +52,8 @@ def refused(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
         return False
-    except ConnectionRefusedError:
-        return True
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True  # reset: it reached a listening socket just as it closed
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -104,3 +104,23 @@ def test_idle_proxy_exits_at_once(proxy):
     m = proxy("--drain-time", "30")
     m.proc.send_signal(signal.SIGTERM)
     assert m.proc.wait(10) == 0  # nothing in flight: no need to wait 30 s
+
+
+def test_connection_open_before_drain_gets_its_first_request_answered(proxy):
+    """A client that connected before the signal and sends its request after it (within
+    the drain time) is answered, with connection: close, not cut."""
+    m = proxy("--drain-time", "5")
+    s = socket.create_connection(("127.0.0.1", m.gw), timeout=5)
+    time.sleep(0.2)  # accepted by a worker
+    m.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data
+    assert b"\r\nconnection: close\r\n" in data.lower()
+    assert m.proc.wait(10) == 0

@@ -129,15 +129,22 @@ static void
 test_cluster_counters_merge(void **state)
 {
     (void)state;
-    struct pool_state *ps = pool_state_get("outbound|80||merge.test");
+    struct model_endpoint ep = {.address = "10.0.0.9", .port = 80};
+    struct model_cluster cl = {.name = "outbound|80||merge.test",
+                               .host = "merge.test",
+                               .n_endpoints = 1,
+                               .endpoints = &ep};
+    cl.state = pool_state_get(cl.name);
+    ep.state = endpoint_state_get(cl.name, "10.0.0.9", 80, 0);
+    struct pool_state *ps = cl.state;
     struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
                                        metrics_shard_new("gw", "edge")};
     metrics_upstream(shards[0], ps, UP_RQ);
     metrics_upstream(shards[1], ps, UP_RQ);
     metrics_upstream(shards[1], ps, UP_RETRY);
-    metrics_upstream_code(shards[0], ps, 503);
-    metrics_upstream_code(shards[1], ps, 200);
-    metrics_upstream_code(shards[1], ps, 201);
+    metrics_upstream_code(shards[0], &cl, 0, 503);
+    metrics_upstream_code(shards[1], &cl, 0, 200);
+    metrics_upstream_code(shards[1], &cl, 0, 201);
     struct cluster_seen s = {0};
     metrics_each_cluster(shards, 2, collect_cluster, &s);
     assert_int_equal(s.n, 1);

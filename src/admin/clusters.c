@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /clusters, text and JSON. Counters are the workers' shards summed now. */
+#include "admin/clusters.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hmap.h"
+#include "http/metrics.h"
+#include "lb/outlier.h"
+#include "model/endpoint.h"
+
+/* Answers per endpoint state id, summed over the workers. */
+struct answers {
+    uint64_t (*xx)[6];
+    size_t n;
+};
+
+static void
+add_endpoint(const struct metrics_endpoint_view *v, void *arg)
+{
+    struct answers *a = arg;
+    if (v->es->id >= a->n) return;
+    for (size_t x = 0; x < 6; x++) a->xx[v->es->id][x] += v->xx[x];
+}
+
+/* Every cluster's counters, by name. */
+struct counts {
+    struct hmap by_name;
+    struct metrics_cluster_view *v;
+    size_t n, cap;
+};
+
+static void
+keep_cluster(const struct metrics_cluster_view *v, void *arg)
+{
+    struct counts *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        struct metrics_cluster_view *p = realloc(c->v, cap * sizeof(*p));
+        if (!p) return;
+        c->v = p;
+        c->cap = cap;
+    }
+    c->v[c->n++] = *v;
+}
+
+static size_t
+shards(const struct admin *a, struct metrics_shard **out, size_t cap)
+{
+    size_t n = a->n_workers < cap ? a->n_workers : cap;
+    for (size_t i = 0; i < n; i++) out[i] = a->workers[i].metrics;
+    return n;
+}
+
+static const char *const counter_names[] = {"upstream_rq_total", "upstream_rq_retry",
+                                            "upstream_rq_retry_overflow", "upstream_rq_timeout",
+                                            "upstream_rq_pending_overflow"};
+
+static void
+cluster_text(struct strbuf *sb, const struct model_cluster *c, const struct metrics_cluster_view *v,
+             const struct answers *ans)
+{
+    for (size_t e = 0; e < sizeof(counter_names) / sizeof(counter_names[0]); e++)
+        strbuf_printf(sb, "%s::%s::%" PRIu64 "\n", c->name, counter_names[e], v->ev[e]);
+    strbuf_printf(sb, "%s::outlier::ejections_active::%u\n", c->name,
+                  atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
+    for (size_t e = 0; e < c->n_endpoints; e++) {
+        const struct model_endpoint *ep = &c->endpoints[e];
+        char pre[600];
+        snprintf(pre, sizeof(pre), "%s::%s:%u", c->name, ep->address, ep->port);
+        /* Envoy's flag for an endpoint outlier detection has ejected */
+        strbuf_printf(sb, "%s::health_flags::%s\n", pre,
+                      outlier_ejected(c, e) ? "/failed_outlier_check" : "healthy");
+        strbuf_printf(sb, "%s::weight::%u\n", pre, ep->weight);
+        strbuf_printf(sb, "%s::ejections::%" PRIu64 "\n", pre,
+                      atomic_load_explicit(&ep->state->ejections, memory_order_relaxed));
+        const uint64_t *xx = ep->state->id < ans->n ? ans->xx[ep->state->id] : NULL;
+        strbuf_printf(sb, "%s::rq_total::%" PRIu64 "\n", pre, xx ? xx[0] : 0);
+        strbuf_printf(sb, "%s::rq_success::%" PRIu64 "\n", pre, xx ? xx[2] : 0);
+        strbuf_printf(sb, "%s::rq_error::%" PRIu64 "\n", pre, xx ? xx[5] : 0);
+        /* mTLS: the mode, and the identity the last handshake verified */
+        char peer[256];
+        endpoint_peer_get(ep->state, peer, sizeof(peer));
+        strbuf_printf(sb, "%s::tls::%s\n", pre,
+                      c->tls_user ? "simple"
+                      : ep->mtls  ? "istio_mutual"
+                                  : "none");
+        if (ep->mtls && peer[0]) strbuf_printf(sb, "%s::peer_identity::%s\n", pre, peer);
+        for (size_t l = 0; l < ep->n_labels; l++)
+            strbuf_printf(sb, "%s::label::%s=%s\n", pre, ep->label_keys[l], ep->label_vals[l]);
+    }
+    if (!c->n_endpoints) strbuf_printf(sb, "%s::no endpoints\n", c->name);
+}
+
+static void
+cluster_json(struct strbuf *sb, const struct model_cluster *c, const struct metrics_cluster_view *v,
+             const struct answers *ans)
+{
+    strbuf_puts(sb, "{\"name\":");
+    strbuf_json_str(sb, c->name);
+    strbuf_puts(sb, ",\"host\":");
+    strbuf_json_str(sb, c->host);
+    strbuf_puts(sb, ",\"subset\":");
+    strbuf_json_str(sb, c->subset);
+    strbuf_printf(sb, ",\"port\":%u,\"stats\":{", c->port);
+    for (size_t e = 0; e < sizeof(counter_names) / sizeof(counter_names[0]); e++)
+        strbuf_printf(sb, "\"%s\":%" PRIu64 ",", counter_names[e], v->ev[e]);
+    for (int x = 1; x <= 5; x++)
+        strbuf_printf(sb, "\"upstream_rq_%dxx\":%" PRIu64 ",", x, v->xx[x]);
+    uint64_t open = v->ev[UP_CX_OPEN], closed = v->ev[UP_CX_CLOSE];
+    strbuf_printf(sb, "\"upstream_cx_active\":%" PRIu64 ",\"ejections_active\":%u},",
+                  open > closed ? open - closed : 0,
+                  atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
+    strbuf_puts(sb, "\"endpoints\":[");
+    for (size_t e = 0; e < c->n_endpoints; e++) {
+        const struct model_endpoint *ep = &c->endpoints[e];
+        const uint64_t *xx = ep->state->id < ans->n ? ans->xx[ep->state->id] : NULL;
+        char peer[256];
+        endpoint_peer_get(ep->state, peer, sizeof(peer));
+        uint64_t ejected_at = atomic_load_explicit(&ep->state->ejected_at_ms, memory_order_relaxed);
+        bool ejected = outlier_ejected(c, e);
+        strbuf_puts(sb, e ? ",{\"address\":" : "{\"address\":");
+        strbuf_json_str(sb, ep->address);
+        strbuf_printf(sb,
+                      ",\"port\":%u,\"weight\":%u,\"health\":\"%s\",\"ejected\":%s,"
+                      "\"ejections\":%" PRIu64 ",\"ejected_at_ms\":%" PRIu64 ",",
+                      ep->port, ep->weight, ejected ? "/failed_outlier_check" : "healthy",
+                      ejected ? "true" : "false",
+                      atomic_load_explicit(&ep->state->ejections, memory_order_relaxed),
+                      ejected ? ejected_at : 0);
+        strbuf_printf(sb,
+                      "\"rq_total\":%" PRIu64 ",\"rq_success\":%" PRIu64 ",\"rq_error\":%" PRIu64
+                      ",\"tls\":\"%s\",\"peer_identity\":",
+                      xx ? xx[0] : 0, xx ? xx[2] : 0, xx ? xx[5] : 0,
+                      c->tls_user ? "simple"
+                      : ep->mtls  ? "istio_mutual"
+                                  : "none");
+        if (peer[0])
+            strbuf_json_str(sb, peer);
+        else
+            strbuf_puts(sb, "null");
+        strbuf_puts(sb, ",\"labels\":{");
+        for (size_t l = 0; l < ep->n_labels; l++) {
+            if (l) strbuf_puts(sb, ",");
+            strbuf_json_str(sb, ep->label_keys[l]);
+            strbuf_puts(sb, ":");
+            strbuf_json_str(sb, ep->label_vals[l]);
+        }
+        strbuf_puts(sb, "}}");
+    }
+    strbuf_puts(sb, "]}");
+}
+
+void
+clusters_write(const struct admin *a, struct strbuf *sb, bool json)
+{
+    const struct snapshot *s = a->snap;
+    struct metrics_shard *sh[256];
+    size_t n = shards(a, sh, 256);
+    struct answers ans = {.n = endpoint_state_count()};
+    ans.xx = calloc(ans.n + 1, sizeof(*ans.xx));
+    if (!ans.xx) ans.n = 0;
+    metrics_each_endpoint(sh, n, add_endpoint, &ans);
+    struct counts counts = {0};
+    metrics_each_cluster(sh, n, keep_cluster, &counts);
+    hmap_init(&counts.by_name);
+    for (size_t i = 0; i < counts.n; i++) hmap_put(&counts.by_name, counts.v[i].name, &counts.v[i]);
+    if (json) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"clusters\":[", s->version);
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        struct metrics_cluster_view none;
+        memset(&none, 0, sizeof(none));
+        const struct metrics_cluster_view *v = hmap_get(&counts.by_name, c->name);
+        if (!v) v = &none;
+        if (json) {
+            if (i) strbuf_puts(sb, ",");
+            cluster_json(sb, c, v, &ans);
+        } else {
+            cluster_text(sb, c, v, &ans);
+        }
+    }
+    if (json) strbuf_puts(sb, "]}\n");
+    hmap_fini(&counts.by_name);
+    free(counts.v);
+    free(ans.xx);
+}
