@@ -16,6 +16,10 @@ trap cleanup EXIT INT TERM
 ./meshlet check examples/canary/
 D=build/demo
 mkdir -p "$D"
+# The running config is a copy, so the rollout (and your edits) leave examples/ alone.
+rm -rf "$D/config"
+mkdir -p "$D/config"
+cp examples/canary/*.yaml "$D/config/"
 [ -f "$D/ca/root-key.pem" ] || ./meshlet ca init --dir "$D/ca" >/dev/null
 ./meshlet ca issue --dir "$D/ca" --ns prod --sa orders --out "$D/orders" >/dev/null
 ./meshlet ca issue --dir "$D/ca" --ns istio-system --sa istio-ingressgateway-service-account \
@@ -27,7 +31,7 @@ for spec in 19081:v1 19082:v1 19083:v2; do
     build/backend --listen "127.0.0.1:$app" --name "$version" &
     pids+=($!)
     # The workload's sidecar: only its inbound listener matters (PeerAuthentication STRICT).
-    ./meshlet run -c examples/canary/peer-authentication.yaml --namespace prod --workers 1 \
+    ./meshlet run -c "$D/config/peer-authentication.yaml" --namespace prod --workers 1 \
         --identity "$D/orders" --label app=orders --label "version=$version" \
         --inbound "$port=127.0.0.1:$app" --listen-address 127.0.0.1 \
         --admin "127.0.0.1:$((15100 + i))" --mesh-listen "127.0.0.1:$((15200 + i))" \
@@ -49,8 +53,15 @@ each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/order
   curl -s http://127.0.0.1:19081/orders/1      # plain text to a STRICT sidecar: refused
   ./meshlet explain -c examples/canary/ GET http://api.example.com:8080/orders/1
 
-Shift the weights in examples/canary/virtual-service.yaml and restart to move traffic (hot
-reload: issue 7). Ctrl-C stops everything.
+  curl -s http://127.0.0.1:15000/stats/prometheus | grep istio_requests_total
+
+The running config is $D/config/: edit virtual-service.yaml there and meshlet reloads
+it (a config that fails \`meshlet check\` is refused and the old one keeps serving). The
+rollout, 10% -> 50% -> 100% to v2 with counts and error rate after each step:
+
+  examples/canary/rollout.sh
+
+Ctrl-C stops everything (in-flight requests finish first).
 
 MSG
-./meshlet run -c examples/canary/ --listen-address 127.0.0.1 --identity "$D/gateway"
+./meshlet run -c "$D/config/" --listen-address 127.0.0.1 --identity "$D/gateway"
