@@ -129,6 +129,7 @@ bench: all
 	$(Q)bench/proxy.sh
 	$(Q)bench/routes.sh
 	$(Q)bench/mtls.sh
+	$(Q)bench/reload.sh
 
 clean:
 	rm -rf build $(BIN)

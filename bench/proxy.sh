@@ -100,9 +100,19 @@ ms() { # wrk latency "1.23ms" / "850.00us" / "1.2s" -> ms
     case $1 in *us) echo "${1%us} / 1000" | bc -l ;; *ms) echo "${1%ms}" ;; *s) echo "${1%s} * 1000" | bc -l ;; *) echo 0 ;; esac
 }
 
+# The same meshlet while /stats/prometheus is scraped every second (issue 7: within 2%).
+run_scraped() {
+    (while :; do curl -s "http://127.0.0.1:$ADMIN/stats/prometheus" >/dev/null; sleep 1; done) &
+    local scraper=$!
+    run scraped "http://127.0.0.1:$PM/orders" "$MESHLET_PID"
+    kill "$scraper"
+    wait "$scraper" 2>/dev/null || true
+}
+
 for r in $(seq "$ROUNDS"); do
     run direct "http://127.0.0.1:$V1/" 0
     run meshlet "http://127.0.0.1:$PM/orders" "$MESHLET_PID"
+    run_scraped
     run resilient "http://127.0.0.1:$PR/orders" "$MESHLET_RES_PID"
     run haproxy "http://127.0.0.1:$PH/orders" "$HAPROXY_PID"
     run nginx "http://127.0.0.1:$PN/orders" "$NGINX_PID"
@@ -117,7 +127,7 @@ col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/rounds.txt" | median; }
 printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
     "$ROUNDS" "$DURATION" "$CONNS"
 printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
-for n in direct meshlet resilient haproxy nginx; do
+for n in direct meshlet scraped resilient haproxy nginx; do
     printf '%-8s %12.0f %9.2f %9.2f %14.2f\n' $n "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(col $n 5)"
 done
 m_rps=$(col meshlet 2); m_cpu=$(col meshlet 5)
@@ -127,6 +137,8 @@ printf '\nratios: meshlet/haproxy requests/s x%.2f, CPU x%.2f; meshlet/nginx req
     "$(echo "$m_rps / $(col direct 2)" | bc -l)"
 printf 'resilience settings: meshlet with/without requests/s x%.3f, CPU x%.3f (resilient = timeout, retries, outlier detection, pool limits)\n' \
     "$(echo "$(col resilient 2) / $m_rps" | bc -l)" "$(echo "$(col resilient 5) / $m_cpu" | bc -l)"
+printf 'metrics scraped every second: meshlet with/without requests/s x%.3f, CPU x%.3f\n' \
+    "$(echo "$(col scraped 2) / $m_rps" | bc -l)" "$(echo "$(col scraped 5) / $m_cpu" | bc -l)"
 echo "meshlet split check: $v2 of 1000 requests on one connection went to v2 (90/10)"
 
 # Idle keep-alive connection memory: RSS growth for 2000 idle connections.

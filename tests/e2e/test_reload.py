@@ -287,3 +287,16 @@ def test_no_request_fails_while_reloading_every_100ms(meshlet_bin, repo_root, tm
         for p in procs:
             p.terminate()
             p.wait(5)
+
+
+def test_upstream_connection_kept_across_reload(setup, backends):
+    """The keep-alive pool of an endpoint that stays is not dropped by a reload: the next
+    request after it reaches the backend over the same upstream connection."""
+    m = setup("--no-watch", workers=1)
+    assert version_of(m.gw) == (200, "v1")
+    before = backends[0].ports[-1]  # the upstream connection's local port
+    text = m.conf.read_text()
+    m.conf.write_text(text.replace("timeout: 300ms", "timeout: 400ms"))  # v1 stays
+    assert post(m.admin_port, "/reload")[0] == 200
+    assert version_of(m.gw) == (200, "v1")
+    assert backends[0].ports[-1] == before
