@@ -289,6 +289,7 @@ void
 h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->wk;
+    c->closed = true;
     if (c->ex) c->ex->flags |= RF_DC; /* the client went before its response was done */
     exchange_put(c);
     tls_conn_free(c->tls);
@@ -1264,7 +1265,13 @@ upstream_io(struct h1_conn *c)
     struct upstream *u = c->ex->up;
     bool progress = false;
     if (!u->connected || u->failed) return false;
-    if (!buf_empty(&u->out)) {
+    if (!buf_empty(&u->out) && c->wk->defer_writes) {
+        if (!u->flush_queued) { /* written after this batch (h1_flush_upstreams) */
+            u->flush_queued = true;
+            u->flush_next = c->wk->flush_head;
+            c->wk->flush_head = u;
+        }
+    } else if (!buf_empty(&u->out)) {
         ssize_t n = h1_write_some(&u->out, u->w.fd, u->tls);
         if (n > 0)
             progress = true;
@@ -1281,6 +1288,33 @@ upstream_io(struct h1_conn *c)
         progress |= r != 0;
     }
     return progress;
+}
+
+void
+h1_flush(struct worker *wk)
+{
+    struct upstream *u = wk->flush_head;
+    wk->flush_head = NULL;
+    struct h1_conn *c = wk->flush_conns;
+    wk->flush_conns = NULL;
+    while (c) { /* pumping writes at once (defer_writes is off) and closes when done */
+        struct h1_conn *next = c->flush_next;
+        c->flush_queued = false;
+        if (!c->closed) h1_conn_pump(c);
+        c = next;
+    }
+    while (u) {
+        struct upstream *next = u->flush_next;
+        u->flush_queued = false;
+        if (!u->closed && u->owner) {
+            ssize_t n = 1;
+            while (!buf_empty(&u->out) && (n = h1_write_some(&u->out, u->w.fd, u->tls)) > 0) {
+            }
+            if (n < 0 && n != -EAGAIN) u->failed = true;
+            h1_conn_pump(u->owner); /* the request may have more to send, or failed */
+        }
+        u = next;
+    }
 }
 
 ssize_t
@@ -1392,8 +1426,14 @@ h1_conn_pump(struct h1_conn *c)
             progress |= upstream_io(c);
             if (c->ex && c->ex->up) progress |= move_response(c);
         }
-        /* Write to the client. */
-        if (!buf_empty(&c->out)) {
+        /* Write to the client: after the batch (h1_flush), or now from h1_flush itself. */
+        if (!buf_empty(&c->out) && wk->defer_writes) {
+            if (!c->flush_queued) {
+                c->flush_queued = true;
+                c->flush_next = wk->flush_conns;
+                wk->flush_conns = c;
+            }
+        } else if (!buf_empty(&c->out)) {
             ssize_t n = h1_write_some(&c->out, c->w.fd, c->tls);
             if (n > 0) {
                 c->written += (uint64_t)n;

@@ -44,6 +44,9 @@ struct upstream {
     uint32_t requests;            /* requests sent on it (maxRequestsPerConnection) */
     bool counted;                 /* in its pool's shared connection count (circuit breaker) */
     struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */
+    bool flush_queued;            /* on the worker's list of writes done after the batch */
+    bool closed;                  /* closed in this batch: its memory goes after it */
+    struct upstream *flush_next;
 };
 
 #define H1_RETRY_BODY_LIMIT (1u << 20) /* as Envoy's default buffer limit: 1 MiB */
@@ -134,9 +137,12 @@ struct h1_conn {
     uint8_t peer_family;
     uint16_t peer_port;
     bool in_ready, in_eof;
-    bool close_after; /* close once out is flushed */
-    uint64_t written; /* bytes written to the client so far */
-    bool used;        /* a request has started on it (draining keeps it until then) */
+    bool close_after;  /* close once out is flushed */
+    uint64_t written;  /* bytes written to the client so far */
+    bool used;         /* a request has started on it (draining keeps it until then) */
+    bool flush_queued; /* on the worker's list of writes done after the batch */
+    bool closed;       /* closed in this batch: its memory goes after it */
+    struct h1_conn *flush_next;
     enum {
         H1_IDLE,         /* waiting for a request head */
         H1_REQUEST_BODY, /* forwarding the request body */
@@ -175,6 +181,10 @@ void upstream_idle_timer(struct upstream *u, bool idle);
 
 /* h1_conn.c: start the tries of exchanges whose pool freed a connection (after a batch). */
 void h1_resume_waiters(struct worker *wk);
+
+/* h1_conn.c: write the upstream requests and client responses queued during the batch,
+ * all at once. */
+void h1_flush(struct worker *wk);
 
 /* The client address as text. */
 void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);

@@ -162,6 +162,7 @@ fail_fd:
 void
 upstream_close(struct upstream *u)
 {
+    u->closed = true;
     loop_kill(&u->wk->loop, &u->w);
     wheel_disarm(&u->wk->loop.wheel, &u->timer);
     tls_conn_free(u->tls);

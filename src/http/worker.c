@@ -59,7 +59,10 @@ static void
 reap(void *arg)
 {
     struct worker *wk = arg;
+    wk->defer_writes = false;
     h1_resume_waiters(wk);
+    h1_flush(wk);
+    wk->defer_writes = true;
     for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);
     wk->n_dead = 0;
 }

@@ -110,7 +110,13 @@ struct worker {
     struct h1_conn *conns;         /* open client connections (closed at exit) */
     struct shadow *shadows;        /* mirrored requests in flight (closed at exit) */
     struct wait_list ready;        /* waiters whose pool freed a connection: resumed next */
-    struct h1_exchange *free_ex;   /* owned: pool of exchanges */
+    /* Upstream requests and client responses are written after the batch of events that
+     * made them, together: a peer woken by the first finds the others waiting instead of
+     * being woken again for each (waking a sleeping peer is the costliest part of a send). */
+    bool defer_writes;
+    struct upstream *flush_head;
+    struct h1_conn *flush_conns;
+    struct h1_exchange *free_ex; /* owned: pool of exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
     size_t n_blocks, cap_blocks;
