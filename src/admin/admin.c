@@ -90,21 +90,32 @@ splits_page(struct admin *a, struct strbuf *sb)
     }
 }
 
+size_t
+admin_shards(const struct admin *a, struct metrics_shard **out, size_t cap)
+{
+    size_t n = a->n_workers < cap ? a->n_workers : cap;
+    for (size_t i = 0; i < n; i++) out[i] = a->workers[i].metrics;
+    return n;
+}
+
 /* Envoy's /stats lines for each cluster's upstream counters. */
 static void
-stats_cluster(const struct metrics_cluster_view *v, void *arg)
+stats_clusters(const struct admin *a, struct strbuf *sb)
 {
-    struct strbuf *sb = arg;
-    static const char *const ev[] = {"upstream_rq_total", "upstream_rq_retry",
-                                     "upstream_rq_retry_overflow", "upstream_rq_timeout",
-                                     "upstream_rq_pending_overflow"};
-    for (size_t e = 0; e < sizeof(ev) / sizeof(ev[0]); e++)
-        strbuf_printf(sb, "cluster.%s.%s: %" PRIu64 "\n", v->name, ev[e], v->ev[e]);
-    for (int x = 1; x <= 5; x++)
-        strbuf_printf(sb, "cluster.%s.upstream_rq_%dxx: %" PRIu64 "\n", v->name, x, v->xx[x]);
-    uint64_t open = v->ev[UP_CX_OPEN], closed = v->ev[UP_CX_CLOSE];
-    strbuf_printf(sb, "cluster.%s.upstream_cx_active: %" PRIu64 "\n", v->name,
-                  open > closed ? open - closed : 0);
+    struct metrics_shard *shards[256];
+    size_t len, n = admin_shards(a, shards, 256);
+    struct metrics_cluster_view *v = metrics_clusters(shards, n, &len);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t e = 0; e < UP_CX_OPEN; e++)
+            strbuf_printf(sb, "cluster.%s.%s: %" PRIu64 "\n", v[i].name, upstream_event_name[e],
+                          v[i].ev[e]);
+        for (int x = 1; x <= 5; x++)
+            strbuf_printf(sb, "cluster.%s.upstream_rq_%dxx: %" PRIu64 "\n", v[i].name, x,
+                          v[i].xx[x]);
+        strbuf_printf(sb, "cluster.%s.upstream_cx_active: %" PRIu64 "\n", v[i].name,
+                      metrics_cx_active(&v[i]));
+    }
+    free(v);
 }
 
 /* Is <param> ("name=value" or "name") one of the query's parameters? */
@@ -213,10 +224,7 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
         strbuf_printf(&sb, "server.reload_success: %" PRIu64 "\n", a->reloads_ok);
         strbuf_printf(&sb, "server.reload_failure: %" PRIu64 "\n", a->reloads_failed);
-        struct metrics_shard *shards[256];
-        size_t n = a->n_workers < 256 ? a->n_workers : 256;
-        for (size_t i = 0; i < n; i++) shards[i] = a->workers[i].metrics;
-        metrics_each_cluster(shards, n, stats_cluster, &sb);
+        stats_clusters(a, &sb);
     } else {
         status = 404;
         strbuf_puts(&sb, "unknown admin path\n");

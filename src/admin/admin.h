@@ -26,6 +26,10 @@ struct admin {
     void *reload_arg;
 };
 
+/* The workers' metric shards into <out> (at most <cap>); how many. */
+struct metrics_shard;
+size_t admin_shards(const struct admin *a, struct metrics_shard **out, size_t cap);
+
 /* Listen on <addr>. 0 or -errno. */
 int admin_init(struct admin *a, struct loop *loop, const struct sockaddr *addr, socklen_t len);
 void admin_fini(struct admin *a);

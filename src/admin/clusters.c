@@ -14,57 +14,16 @@
 
 /* Answers per endpoint state id, summed over the workers. */
 struct answers {
-    uint64_t (*xx)[6];
+    metrics_answers *xx;
     size_t n;
 };
-
-static void
-add_endpoint(const struct metrics_endpoint_view *v, void *arg)
-{
-    struct answers *a = arg;
-    if (v->es->id >= a->n) return;
-    for (size_t x = 0; x < 6; x++) a->xx[v->es->id][x] += v->xx[x];
-}
-
-/* Every cluster's counters, by name. */
-struct counts {
-    struct hmap by_name;
-    struct metrics_cluster_view *v;
-    size_t n, cap;
-};
-
-static void
-keep_cluster(const struct metrics_cluster_view *v, void *arg)
-{
-    struct counts *c = arg;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct metrics_cluster_view *p = realloc(c->v, cap * sizeof(*p));
-        if (!p) return;
-        c->v = p;
-        c->cap = cap;
-    }
-    c->v[c->n++] = *v;
-}
-
-static size_t
-shards(const struct admin *a, struct metrics_shard **out, size_t cap)
-{
-    size_t n = a->n_workers < cap ? a->n_workers : cap;
-    for (size_t i = 0; i < n; i++) out[i] = a->workers[i].metrics;
-    return n;
-}
-
-static const char *const counter_names[] = {"upstream_rq_total", "upstream_rq_retry",
-                                            "upstream_rq_retry_overflow", "upstream_rq_timeout",
-                                            "upstream_rq_pending_overflow"};
 
 static void
 cluster_text(struct strbuf *sb, const struct model_cluster *c, const struct metrics_cluster_view *v,
              const struct answers *ans)
 {
-    for (size_t e = 0; e < sizeof(counter_names) / sizeof(counter_names[0]); e++)
-        strbuf_printf(sb, "%s::%s::%" PRIu64 "\n", c->name, counter_names[e], v->ev[e]);
+    for (size_t e = 0; e < UP_CX_OPEN; e++)
+        strbuf_printf(sb, "%s::%s::%" PRIu64 "\n", c->name, upstream_event_name[e], v->ev[e]);
     strbuf_printf(sb, "%s::outlier::ejections_active::%u\n", c->name,
                   atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
     for (size_t e = 0; e < c->n_endpoints; e++) {
@@ -106,13 +65,12 @@ cluster_json(struct strbuf *sb, const struct model_cluster *c, const struct metr
     strbuf_puts(sb, ",\"subset\":");
     strbuf_json_str(sb, c->subset);
     strbuf_printf(sb, ",\"port\":%u,\"stats\":{", c->port);
-    for (size_t e = 0; e < sizeof(counter_names) / sizeof(counter_names[0]); e++)
-        strbuf_printf(sb, "\"%s\":%" PRIu64 ",", counter_names[e], v->ev[e]);
+    for (size_t e = 0; e < UP_CX_OPEN; e++)
+        strbuf_printf(sb, "\"%s\":%" PRIu64 ",", upstream_event_name[e], v->ev[e]);
     for (int x = 1; x <= 5; x++)
         strbuf_printf(sb, "\"upstream_rq_%dxx\":%" PRIu64 ",", x, v->xx[x]);
-    uint64_t open = v->ev[UP_CX_OPEN], closed = v->ev[UP_CX_CLOSE];
     strbuf_printf(sb, "\"upstream_cx_active\":%" PRIu64 ",\"ejections_active\":%u},",
-                  open > closed ? open - closed : 0,
+                  metrics_cx_active(v),
                   atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
     strbuf_puts(sb, "\"endpoints\":[");
     for (size_t e = 0; e < c->n_endpoints; e++) {
@@ -159,21 +117,19 @@ clusters_write(const struct admin *a, struct strbuf *sb, bool json)
 {
     const struct snapshot *s = a->snap;
     struct metrics_shard *sh[256];
-    size_t n = shards(a, sh, 256);
-    struct answers ans = {.n = endpoint_state_count()};
-    ans.xx = calloc(ans.n + 1, sizeof(*ans.xx));
-    if (!ans.xx) ans.n = 0;
-    metrics_each_endpoint(sh, n, add_endpoint, &ans);
-    struct counts counts = {0};
-    metrics_each_cluster(sh, n, keep_cluster, &counts);
-    hmap_init(&counts.by_name);
-    for (size_t i = 0; i < counts.n; i++) hmap_put(&counts.by_name, counts.v[i].name, &counts.v[i]);
+    size_t n = admin_shards(a, sh, 256), n_counts;
+    struct answers ans;
+    ans.xx = metrics_endpoint_answers(sh, n, &ans.n);
+    struct metrics_cluster_view *counts = metrics_clusters(sh, n, &n_counts);
+    struct hmap by_name;
+    hmap_init(&by_name);
+    for (size_t i = 0; i < n_counts; i++) hmap_put(&by_name, counts[i].name, &counts[i]);
     if (json) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"clusters\":[", s->version);
     for (size_t i = 0; i < s->n_clusters; i++) {
         const struct model_cluster *c = s->clusters[i];
         struct metrics_cluster_view none;
         memset(&none, 0, sizeof(none));
-        const struct metrics_cluster_view *v = hmap_get(&counts.by_name, c->name);
+        const struct metrics_cluster_view *v = hmap_get(&by_name, c->name);
         if (!v) v = &none;
         if (json) {
             if (i) strbuf_puts(sb, ",");
@@ -183,7 +139,7 @@ clusters_write(const struct admin *a, struct strbuf *sb, bool json)
         }
     }
     if (json) strbuf_puts(sb, "]}\n");
-    hmap_fini(&counts.by_name);
-    free(counts.v);
+    hmap_fini(&by_name);
+    free(counts);
     free(ans.xx);
 }

@@ -5,6 +5,7 @@
 #include "admin/prom.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,44 +15,6 @@
 #include "http/metrics.h"
 #include "lb/outlier.h"
 #include "model/endpoint.h"
-
-struct series_list {
-    struct metrics_series_view *v;
-    size_t n, cap;
-};
-
-static void
-collect_series(const struct metrics_series_view *v, void *arg)
-{
-    struct series_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct metrics_series_view *p = realloc(l->v, cap * sizeof(*p));
-        if (!p) return;
-        l->v = p;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *v;
-}
-
-struct cluster_list {
-    struct metrics_cluster_view *v;
-    size_t n, cap;
-};
-
-static void
-collect_cluster(const struct metrics_cluster_view *v, void *arg)
-{
-    struct cluster_list *l = arg;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct metrics_cluster_view *p = realloc(l->v, cap * sizeof(*p));
-        if (!p) return;
-        l->v = p;
-        l->cap = cap;
-    }
-    l->v[l->n++] = *v;
-}
 
 void
 prom_family(struct strbuf *sb, const char *name, const char *type, const char *help)
@@ -79,82 +42,65 @@ prom_histogram(struct strbuf *sb, const char *name, const char *labels,
 }
 
 static void
-istio_families(struct strbuf *sb, const struct series_list *l)
+istio_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
 {
     prom_family(sb, "istio_requests_total", "counter",
                 "Requests handled, by Istio's standard labels.");
-    for (size_t i = 0; i < l->n; i++)
-        strbuf_printf(sb, "istio_requests_total{%s} %" PRIu64 "\n", l->v[i].labels,
-                      l->v[i].requests);
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(sb, "istio_requests_total{%s} %" PRIu64 "\n", v[i].labels, v[i].requests);
     prom_family(sb, "istio_request_duration_milliseconds", "histogram",
                 "Request duration, from the request head to the end of the response.");
-    for (size_t i = 0; i < l->n; i++)
-        prom_histogram(sb, "istio_request_duration_milliseconds", l->v[i].labels, &l->v[i].duration,
+    for (size_t i = 0; i < n; i++)
+        prom_histogram(sb, "istio_request_duration_milliseconds", v[i].labels, &v[i].duration,
                        1000);
     prom_family(sb, "istio_request_bytes", "histogram",
                 "Request size on the wire (head and body).");
-    for (size_t i = 0; i < l->n; i++)
-        prom_histogram(sb, "istio_request_bytes", l->v[i].labels, &l->v[i].req_bytes, 1);
+    for (size_t i = 0; i < n; i++)
+        prom_histogram(sb, "istio_request_bytes", v[i].labels, &v[i].req_bytes, 1);
     prom_family(sb, "istio_response_bytes", "histogram",
                 "Response size on the wire (head and body).");
-    for (size_t i = 0; i < l->n; i++)
-        prom_histogram(sb, "istio_response_bytes", l->v[i].labels, &l->v[i].resp_bytes, 1);
-}
-
-/* A cluster name as a label value: names are config hosts and subsets, which have no
- * quote, backslash or newline (they passed validation), but be safe. */
-static void
-name_label(struct strbuf *sb, const char *key, const char *v)
-{
-    strbuf_printf(sb, "%s=\"", key);
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\' || *p == '\n')
-            strbuf_printf(sb, "\\%c", *p == '\n' ? 'n' : *p);
-        else
-            strbuf_printf(sb, "%c", *p);
-    }
-    strbuf_puts(sb, "\"");
+    for (size_t i = 0; i < n; i++)
+        prom_histogram(sb, "istio_response_bytes", v[i].labels, &v[i].resp_bytes, 1);
 }
 
 static void
-cluster_counter(struct strbuf *sb, const struct cluster_list *l, const char *name, const char *type,
-                const char *help, enum upstream_event e)
+cluster_counter(struct strbuf *sb, const struct metrics_cluster_view *v, size_t n,
+                enum upstream_event e, const char *help)
 {
-    prom_family(sb, name, type, help);
-    for (size_t i = 0; i < l->n; i++) {
+    char name[128];
+    snprintf(name, sizeof(name), "envoy_cluster_%s", upstream_event_name[e]);
+    prom_family(sb, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
         strbuf_printf(sb, "%s{", name);
-        name_label(sb, "cluster_name", l->v[i].name);
-        strbuf_printf(sb, "} %" PRIu64 "\n", l->v[i].ev[e]);
+        metrics_label(sb, "cluster_name", v[i].name, true);
+        strbuf_printf(sb, "} %" PRIu64 "\n", v[i].ev[e]);
     }
 }
 
 static void
-cluster_families(struct strbuf *sb, const struct cluster_list *l)
+cluster_families(struct strbuf *sb, const struct metrics_cluster_view *v, size_t n)
 {
-    cluster_counter(sb, l, "envoy_cluster_upstream_rq_total", "counter",
-                    "Upstream requests (every try).", UP_RQ);
+    cluster_counter(sb, v, n, UP_RQ, "Upstream requests (every try).");
     prom_family(sb, "envoy_cluster_upstream_rq_xx", "counter",
                 "Upstream responses by class (timeouts count as 504, resets as 503).");
-    for (size_t i = 0; i < l->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         for (int x = 1; x <= 5; x++) {
             strbuf_printf(sb, "envoy_cluster_upstream_rq_xx{envoy_response_code_class=\"%d\",", x);
-            name_label(sb, "cluster_name", l->v[i].name);
-            strbuf_printf(sb, "} %" PRIu64 "\n", l->v[i].xx[x]);
+            metrics_label(sb, "cluster_name", v[i].name, true);
+            strbuf_printf(sb, "} %" PRIu64 "\n", v[i].xx[x]);
         }
     }
-    cluster_counter(sb, l, "envoy_cluster_upstream_rq_retry", "counter", "Retries.", UP_RETRY);
-    cluster_counter(sb, l, "envoy_cluster_upstream_rq_retry_overflow", "counter",
-                    "Retries refused by the maxRetries circuit breaker.", UP_RETRY_OVERFLOW);
-    cluster_counter(sb, l, "envoy_cluster_upstream_rq_timeout", "counter",
-                    "Tries that timed out waiting for a response.", UP_TIMEOUT);
-    cluster_counter(sb, l, "envoy_cluster_upstream_rq_pending_overflow", "counter",
-                    "Requests refused by the pool's circuit breakers (UO).", UP_PENDING_OVERFLOW);
+    cluster_counter(sb, v, n, UP_RETRY, "Retries.");
+    cluster_counter(sb, v, n, UP_RETRY_OVERFLOW,
+                    "Retries refused by the maxRetries circuit breaker.");
+    cluster_counter(sb, v, n, UP_TIMEOUT, "Tries that timed out waiting for a response.");
+    cluster_counter(sb, v, n, UP_PENDING_OVERFLOW,
+                    "Requests refused by the pool's circuit breakers (UO).");
     prom_family(sb, "envoy_cluster_upstream_cx_active", "gauge", "Upstream connections open.");
-    for (size_t i = 0; i < l->n; i++) {
-        uint64_t open = l->v[i].ev[UP_CX_OPEN], closed = l->v[i].ev[UP_CX_CLOSE];
+    for (size_t i = 0; i < n; i++) {
         strbuf_puts(sb, "envoy_cluster_upstream_cx_active{");
-        name_label(sb, "cluster_name", l->v[i].name);
-        strbuf_printf(sb, "} %" PRIu64 "\n", open > closed ? open - closed : 0);
+        metrics_label(sb, "cluster_name", v[i].name, true);
+        strbuf_printf(sb, "} %" PRIu64 "\n", metrics_cx_active(&v[i]));
     }
 }
 
@@ -165,7 +111,7 @@ health_families(struct strbuf *sb, const struct snapshot *s)
     prom_family(sb, "envoy_cluster_membership_total", "gauge", "Endpoints in the cluster.");
     for (size_t i = 0; i < s->n_clusters; i++) {
         strbuf_puts(sb, "envoy_cluster_membership_total{");
-        name_label(sb, "cluster_name", s->clusters[i]->name);
+        metrics_label(sb, "cluster_name", s->clusters[i]->name, true);
         strbuf_printf(sb, "} %zu\n", s->clusters[i]->n_endpoints);
     }
     prom_family(sb, "envoy_cluster_membership_healthy", "gauge",
@@ -175,7 +121,7 @@ health_families(struct strbuf *sb, const struct snapshot *s)
         size_t healthy = 0;
         for (size_t e = 0; e < c->n_endpoints; e++) healthy += !outlier_ejected(c, e);
         strbuf_puts(sb, "envoy_cluster_membership_healthy{");
-        name_label(sb, "cluster_name", c->name);
+        metrics_label(sb, "cluster_name", c->name, true);
         strbuf_printf(sb, "} %zu\n", healthy);
     }
     prom_family(sb, "envoy_cluster_outlier_detection_ejections_active", "gauge",
@@ -183,7 +129,7 @@ health_families(struct strbuf *sb, const struct snapshot *s)
     for (size_t i = 0; i < s->n_clusters; i++) {
         const struct model_cluster *c = s->clusters[i];
         strbuf_puts(sb, "envoy_cluster_outlier_detection_ejections_active{");
-        name_label(sb, "cluster_name", c->name);
+        metrics_label(sb, "cluster_name", c->name, true);
         strbuf_printf(sb, "} %u\n",
                       atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
     }
@@ -195,7 +141,7 @@ health_families(struct strbuf *sb, const struct snapshot *s)
         for (size_t e = 0; e < c->n_endpoints; e++)
             total += atomic_load_explicit(&c->endpoints[e].state->ejections, memory_order_relaxed);
         strbuf_puts(sb, "envoy_cluster_outlier_detection_ejections_total{");
-        name_label(sb, "cluster_name", c->name);
+        metrics_label(sb, "cluster_name", c->name, true);
         strbuf_printf(sb, "} %" PRIu64 "\n", total);
     }
     prom_family(sb, "meshlet_endpoint_healthy", "gauge",
@@ -204,7 +150,7 @@ health_families(struct strbuf *sb, const struct snapshot *s)
         const struct model_cluster *c = s->clusters[i];
         for (size_t e = 0; e < c->n_endpoints; e++) {
             strbuf_puts(sb, "meshlet_endpoint_healthy{");
-            name_label(sb, "cluster_name", c->name);
+            metrics_label(sb, "cluster_name", c->name, true);
             strbuf_printf(sb, ",endpoint=\"%s:%u\"} %d\n", c->endpoints[e].address,
                           c->endpoints[e].port, !outlier_ejected(c, e));
         }
@@ -215,16 +161,13 @@ void
 prom_write(const struct admin *a, struct strbuf *sb)
 {
     struct metrics_shard *shards[256];
-    size_t n = a->n_workers < 256 ? a->n_workers : 256;
-    for (size_t i = 0; i < n; i++) shards[i] = a->workers[i].metrics;
-    struct series_list series = {0};
-    metrics_each_series(shards, n, collect_series, &series);
-    istio_families(sb, &series);
-    free(series.v);
-    struct cluster_list clusters = {0};
-    metrics_each_cluster(shards, n, collect_cluster, &clusters);
-    cluster_families(sb, &clusters);
-    free(clusters.v);
+    size_t len, n = admin_shards(a, shards, 256);
+    struct metrics_series_view *series = metrics_series(shards, n, &len);
+    istio_families(sb, series, len);
+    free(series);
+    struct metrics_cluster_view *clusters = metrics_clusters(shards, n, &len);
+    cluster_families(sb, clusters, len);
+    free(clusters);
     health_families(sb, a->snap);
     prom_family(sb, "envoy_server_live", "gauge", "1 while serving, 0 while draining.");
     strbuf_printf(sb, "envoy_server_live %d\n", a->ready ? 1 : 0);

@@ -53,6 +53,14 @@ struct metrics_shard {
     size_t n_by_pool;
 };
 
+const char *const upstream_event_name[UP_CX_OPEN] = {
+    "upstream_rq_total",
+    "upstream_rq_retry",
+    "upstream_rq_retry_overflow",
+    "upstream_rq_timeout",
+    "upstream_rq_pending_overflow",
+};
+
 void
 response_flags_format(uint32_t flags, char *out, size_t cap)
 {
@@ -117,9 +125,8 @@ mix(uint64_t h, uint64_t v)
     return h;
 }
 
-/* A label value with Prometheus's escapes (backslash, quote, newline). */
-static void
-put_label(struct strbuf *sb, const char *name, const char *value, bool first)
+void
+metrics_label(struct strbuf *sb, const char *name, const char *value, bool first)
 {
     strbuf_printf(sb, "%s%s=\"", first ? "" : ",", name);
     for (const char *p = value; *p; p++) {
@@ -175,24 +182,24 @@ series_labels(const struct metrics_shard *m, const struct exchange_record *r)
     response_flags_format(r->flags, flags, sizeof(flags));
     struct strbuf sb;
     strbuf_init(&sb, 1 << 16);
-    put_label(&sb, "reporter", r->inbound ? "destination" : "source", true);
-    put_label(&sb, "source_workload", r->inbound ? "unknown" : m->workload, false);
-    put_label(&sb, "source_workload_namespace", r->inbound ? "unknown" : m->ns, false);
-    put_label(&sb, "destination_workload", r->inbound ? m->workload : workload, false);
-    put_label(&sb, "destination_workload_namespace", r->inbound ? m->ns : svc_ns, false);
-    put_label(&sb, "destination_app", app ? app : "unknown", false);
-    put_label(&sb, "destination_version", version ? version : "unknown", false);
-    put_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
-    put_label(&sb, "destination_service_name", svc_name, false);
-    put_label(&sb, "destination_service_namespace", svc_ns, false);
-    put_label(&sb, "request_protocol", "http", false);
-    put_label(&sb, "response_code", code, false);
-    put_label(&sb, "response_flags", flags, false);
-    put_label(&sb, "connection_security_policy",
-              !r->inbound    ? "unknown"
-              : r->peer_mtls ? "mutual_tls"
-                             : "none",
-              false);
+    metrics_label(&sb, "reporter", r->inbound ? "destination" : "source", true);
+    metrics_label(&sb, "source_workload", r->inbound ? "unknown" : m->workload, false);
+    metrics_label(&sb, "source_workload_namespace", r->inbound ? "unknown" : m->ns, false);
+    metrics_label(&sb, "destination_workload", r->inbound ? m->workload : workload, false);
+    metrics_label(&sb, "destination_workload_namespace", r->inbound ? m->ns : svc_ns, false);
+    metrics_label(&sb, "destination_app", app ? app : "unknown", false);
+    metrics_label(&sb, "destination_version", version ? version : "unknown", false);
+    metrics_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
+    metrics_label(&sb, "destination_service_name", svc_name, false);
+    metrics_label(&sb, "destination_service_namespace", svc_ns, false);
+    metrics_label(&sb, "request_protocol", "http", false);
+    metrics_label(&sb, "response_code", code, false);
+    metrics_label(&sb, "response_flags", flags, false);
+    metrics_label(&sb, "connection_security_policy",
+                  !r->inbound    ? "unknown"
+                  : r->peer_mtls ? "mutual_tls"
+                                 : "none",
+                  false);
     char *out = strdup(strbuf_str(&sb));
     strbuf_fini(&sb);
     return out;
@@ -264,19 +271,26 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
     metric_observe(&s->resp_bytes, r->resp_bytes, 1);
 }
 
+/* Make room in a private by-id table (*arr, *n entries) for <id>, sized for <count> ids
+ * known now. false when out of memory. */
+static bool
+room_for(void ***arr, size_t *n, uint32_t id, size_t count)
+{
+    if (id < *n) return true;
+    if (count <= id) count = (size_t)id + 1;
+    void **p = realloc(*arr, count * sizeof(*p));
+    if (!p) return false;
+    memset(p + *n, 0, (count - *n) * sizeof(*p));
+    *arr = p;
+    *n = count;
+    return true;
+}
+
 static struct cluster_rec *
 cluster_rec(struct metrics_shard *m, const struct pool_state *ps)
 {
-    if (!m || !ps) return NULL;
-    if (ps->id >= m->n_by_pool) {
-        size_t n = pool_state_count();
-        if (n <= ps->id) n = (size_t)ps->id + 1;
-        struct cluster_rec **p = realloc(m->by_pool, n * sizeof(*p));
-        if (!p) return NULL;
-        memset(p + m->n_by_pool, 0, (n - m->n_by_pool) * sizeof(*p));
-        m->by_pool = p;
-        m->n_by_pool = n;
-    }
+    if (!m || !ps || !room_for((void ***)&m->by_pool, &m->n_by_pool, ps->id, pool_state_count()))
+        return NULL;
     struct cluster_rec *c = m->by_pool[ps->id];
     if (!c && (c = calloc(1, sizeof(*c)))) {
         c->ps = ps;
@@ -297,15 +311,8 @@ metrics_upstream(struct metrics_shard *m, const struct pool_state *ps, enum upst
 static struct endpoint_rec *
 endpoint_rec(struct metrics_shard *m, const struct endpoint_state *es)
 {
-    if (es->id >= m->n_by_endpoint) {
-        size_t n = endpoint_state_count();
-        if (n <= es->id) n = (size_t)es->id + 1;
-        struct endpoint_rec **p = realloc(m->by_endpoint, n * sizeof(*p));
-        if (!p) return NULL;
-        memset(p + m->n_by_endpoint, 0, (n - m->n_by_endpoint) * sizeof(*p));
-        m->by_endpoint = p;
-        m->n_by_endpoint = n;
-    }
+    if (!room_for((void ***)&m->by_endpoint, &m->n_by_endpoint, es->id, endpoint_state_count()))
+        return NULL;
     struct endpoint_rec *e = m->by_endpoint[es->id];
     if (!e && (e = calloc(1, sizeof(*e)))) {
         e->es = es;
@@ -329,91 +336,92 @@ metrics_upstream_code(struct metrics_shard *m, const struct model_cluster *cl, s
     }
 }
 
-void
-metrics_each_endpoint(struct metrics_shard *const *shards, size_t n,
-                      void (*fn)(const struct metrics_endpoint_view *v, void *arg), void *arg)
+metrics_answers *
+metrics_endpoint_answers(struct metrics_shard *const *shards, size_t n, size_t *len)
 {
+    *len = endpoint_state_count();
+    metrics_answers *out = calloc(*len + 1, sizeof(*out));
+    if (!out) {
+        *len = 0;
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!shards[i]) continue;
         for (struct endpoint_rec *e =
                  atomic_load_explicit(&shards[i]->endpoint_head, memory_order_acquire);
-             e; e = e->next) {
-            struct metrics_endpoint_view v = {.es = e->es};
-            for (size_t x = 0; x < 6; x++) v.xx[x] = metric_get(&e->xx[x]);
-            fn(&v, arg);
-        }
+             e; e = e->next)
+            for (size_t x = 0; e->es->id < *len && x < 6; x++)
+                out[e->es->id][x] += metric_get(&e->xx[x]);
     }
+    return out;
 }
 
-void
-metrics_each_series(struct metrics_shard *const *shards, size_t n,
-                    void (*fn)(const struct metrics_series_view *v, void *arg), void *arg)
+/* The view of <key> in a merge: found in <by_key>, else appended to the array (zeroed). */
+static void *
+merge_slot(struct hmap *by_key, const char *key, void **arr, size_t *len, size_t *cap, size_t size)
+{
+    size_t at = (size_t)(uintptr_t)hmap_get(by_key, key);
+    if (at) return (char *)*arr + (at - 1) * size;
+    if (*len == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        void *p = realloc(*arr, c * size);
+        if (!p) return NULL;
+        *arr = p;
+        *cap = c;
+    }
+    void *v = (char *)*arr + *len * size;
+    memset(v, 0, size);
+    hmap_put(by_key, key, (void *)(uintptr_t)++ * len);
+    return v;
+}
+
+struct metrics_series_view *
+metrics_series(struct metrics_shard *const *shards, size_t n, size_t *len)
 {
     struct hmap by_labels;
     hmap_init(&by_labels);
     struct metrics_series_view *views = NULL;
-    size_t len = 0, cap = 0;
+    size_t cap = 0;
+    *len = 0;
     for (size_t i = 0; i < n; i++) {
         if (!shards[i]) continue;
         for (struct series *s = atomic_load_explicit(&shards[i]->series_head, memory_order_acquire);
              s; s = s->next) {
-            size_t at = (size_t)(uintptr_t)hmap_get(&by_labels, s->labels);
-            if (!at) {
-                if (len == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    struct metrics_series_view *v = realloc(views, cap * sizeof(*v));
-                    if (!v) break;
-                    views = v;
-                }
-                memset(&views[len], 0, sizeof(views[len]));
-                views[len].labels = s->labels;
-                at = ++len;
-                hmap_put(&by_labels, s->labels, (void *)(uintptr_t)at);
-            }
-            struct metrics_series_view *v = &views[at - 1];
+            struct metrics_series_view *v =
+                merge_slot(&by_labels, s->labels, (void **)&views, len, &cap, sizeof(*v));
+            if (!v) continue;
+            v->labels = s->labels;
             v->requests += metric_get(&s->requests);
             metric_histo_merge(&v->duration, &s->duration);
             metric_histo_merge(&v->req_bytes, &s->req_bytes);
             metric_histo_merge(&v->resp_bytes, &s->resp_bytes);
         }
     }
-    for (size_t i = 0; i < len; i++) fn(&views[i], arg);
-    free(views);
     hmap_fini(&by_labels);
+    return views;
 }
 
-void
-metrics_each_cluster(struct metrics_shard *const *shards, size_t n,
-                     void (*fn)(const struct metrics_cluster_view *v, void *arg), void *arg)
+struct metrics_cluster_view *
+metrics_clusters(struct metrics_shard *const *shards, size_t n, size_t *len)
 {
     struct hmap by_name;
     hmap_init(&by_name);
     struct metrics_cluster_view *views = NULL;
-    size_t len = 0, cap = 0;
+    size_t cap = 0;
+    *len = 0;
     for (size_t i = 0; i < n; i++) {
         if (!shards[i]) continue;
         for (struct cluster_rec *c =
                  atomic_load_explicit(&shards[i]->cluster_head, memory_order_acquire);
              c; c = c->next) {
-            size_t at = (size_t)(uintptr_t)hmap_get(&by_name, c->ps->name);
-            if (!at) {
-                if (len == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    struct metrics_cluster_view *v = realloc(views, cap * sizeof(*v));
-                    if (!v) break;
-                    views = v;
-                }
-                memset(&views[len], 0, sizeof(views[len]));
-                views[len].name = c->ps->name;
-                at = ++len;
-                hmap_put(&by_name, c->ps->name, (void *)(uintptr_t)at);
-            }
-            struct metrics_cluster_view *v = &views[at - 1];
+            struct metrics_cluster_view *v =
+                merge_slot(&by_name, c->ps->name, (void **)&views, len, &cap, sizeof(*v));
+            if (!v) continue;
+            v->name = c->ps->name;
             for (size_t e = 0; e < UP_EVENTS; e++) v->ev[e] += metric_get(&c->ev[e]);
             for (size_t x = 0; x < 6; x++) v->xx[x] += metric_get(&c->xx[x]);
         }
     }
-    for (size_t i = 0; i < len; i++) fn(&views[i], arg);
-    free(views);
     hmap_fini(&by_name);
+    return views;
 }

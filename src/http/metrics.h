@@ -58,6 +58,9 @@ enum upstream_event {
     UP_EVENTS
 };
 
+/* Envoy's stat names of the events before UP_CX_OPEN ("upstream_rq_total", ...). */
+extern const char *const upstream_event_name[UP_CX_OPEN];
+
 /* One worker's metrics. */
 struct metrics_shard;
 
@@ -87,19 +90,30 @@ struct metrics_cluster_view {
     uint64_t xx[6]; /* responses by class: [2] is 2xx */
 };
 
-/* Per endpoint: answers by class ([0]: all of them). */
-struct metrics_endpoint_view {
-    const struct endpoint_state *es;
-    uint64_t xx[6];
-};
+/* Connections open now: opened minus closed (read apart, so never below 0). */
+static inline uint64_t
+metrics_cx_active(const struct metrics_cluster_view *v)
+{
+    uint64_t open = v->ev[UP_CX_OPEN], closed = v->ev[UP_CX_CLOSE];
+    return open > closed ? open - closed : 0;
+}
 
-/* Call <fn> once per distinct label set / cluster, sums over the shards; for endpoints,
- * once per shard that has counts for it (the caller adds them up). */
-void metrics_each_series(struct metrics_shard *const *shards, size_t n,
-                         void (*fn)(const struct metrics_series_view *v, void *arg), void *arg);
-void metrics_each_cluster(struct metrics_shard *const *shards, size_t n,
-                          void (*fn)(const struct metrics_cluster_view *v, void *arg), void *arg);
-void metrics_each_endpoint(struct metrics_shard *const *shards, size_t n,
-                           void (*fn)(const struct metrics_endpoint_view *v, void *arg), void *arg);
+/* Every distinct label set / cluster, summed over the shards: a malloc'd array of *len
+ * views (the caller frees it; NULL when there is none). The labels and names point into
+ * the shards. */
+struct metrics_series_view *metrics_series(struct metrics_shard *const *shards, size_t n,
+                                           size_t *len);
+struct metrics_cluster_view *metrics_clusters(struct metrics_shard *const *shards, size_t n,
+                                              size_t *len);
+
+/* Answers per endpoint, summed over the shards: a malloc'd array indexed by endpoint state
+ * id, of *len entries, each by class ([0]: all of them). */
+typedef uint64_t metrics_answers[6];
+metrics_answers *metrics_endpoint_answers(struct metrics_shard *const *shards, size_t n,
+                                          size_t *len);
+
+/* `name="value"` with Prometheus's escapes, after a comma unless <first>. */
+struct strbuf;
+void metrics_label(struct strbuf *sb, const char *name, const char *value, bool first);
 
 #endif

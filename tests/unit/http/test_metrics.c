@@ -25,24 +25,6 @@ test_flags_in_envoy_order(void **state)
     assert_string_equal(out, "DC");
 }
 
-struct seen {
-    char labels[8][1024];
-    uint64_t requests[8];
-    uint64_t duration_count[8];
-    size_t n;
-};
-
-static void
-collect(const struct metrics_series_view *v, void *arg)
-{
-    struct seen *s = arg;
-    if (s->n == 8) return;
-    snprintf(s->labels[s->n], sizeof(s->labels[0]), "%s", v->labels);
-    s->requests[s->n] = v->requests;
-    s->duration_count[s->n] = v->duration.count;
-    s->n++;
-}
-
 static void
 test_series_merge_across_shards(void **state)
 {
@@ -72,16 +54,16 @@ test_series_merge_across_shards(void **state)
         .inbound = true, .peer_mtls = true, .endpoint = SIZE_MAX, .code = 200};
     metrics_record(shards[0], &in);
 
-    struct seen s = {.n = 0};
-    metrics_each_series(shards, 2, collect, &s);
-    assert_int_equal(s.n, 3); /* the 200s of both workers are one series */
+    size_t n;
+    struct metrics_series_view *v = metrics_series(shards, 2, &n);
+    assert_int_equal(n, 3); /* the 200s of both workers are one series */
     int found_ok = 0, found_nr = 0, found_in = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        const char *l = s.labels[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *l = v[i].labels;
         if (strstr(l, "response_code=\"200\"") && strstr(l, "reporter=\"source\"")) {
             found_ok++;
-            assert_int_equal(s.requests[i], 5);
-            assert_int_equal(s.duration_count[i], 5);
+            assert_int_equal(v[i].requests, 5);
+            assert_int_equal(v[i].duration.count, 5);
             assert_non_null(strstr(l, "destination_version=\"v2\""));
             assert_non_null(strstr(l, "destination_workload=\"reviews-v2\""));
             assert_non_null(strstr(l, "destination_service=\"reviews.prod.svc.cluster.local\""));
@@ -92,7 +74,7 @@ test_series_merge_across_shards(void **state)
             assert_non_null(strstr(l, "connection_security_policy=\"unknown\""));
         } else if (strstr(l, "response_code=\"404\"")) {
             found_nr++;
-            assert_int_equal(s.requests[i], 1);
+            assert_int_equal(v[i].requests, 1);
             assert_non_null(strstr(l, "response_flags=\"NR\""));
             assert_non_null(strstr(l, "destination_service=\"unknown\""));
         } else {
@@ -104,25 +86,10 @@ test_series_merge_across_shards(void **state)
     }
     assert_int_equal(found_ok + found_nr + found_in, 3);
     assert_int_equal(found_ok, 1);
+    free(v);
 
     metrics_shard_free(shards[0]);
     metrics_shard_free(shards[1]);
-}
-
-struct cluster_seen {
-    uint64_t rq, retry, xx5, xx2;
-    size_t n;
-};
-
-static void
-collect_cluster(const struct metrics_cluster_view *v, void *arg)
-{
-    struct cluster_seen *s = arg;
-    s->n++;
-    s->rq = v->ev[UP_RQ];
-    s->retry = v->ev[UP_RETRY];
-    s->xx5 = v->xx[5];
-    s->xx2 = v->xx[2];
 }
 
 static void
@@ -145,13 +112,20 @@ test_cluster_counters_merge(void **state)
     metrics_upstream_code(shards[0], &cl, 0, 503);
     metrics_upstream_code(shards[1], &cl, 0, 200);
     metrics_upstream_code(shards[1], &cl, 0, 201);
-    struct cluster_seen s = {0};
-    metrics_each_cluster(shards, 2, collect_cluster, &s);
-    assert_int_equal(s.n, 1);
-    assert_int_equal(s.rq, 2);
-    assert_int_equal(s.retry, 1);
-    assert_int_equal(s.xx5, 1);
-    assert_int_equal(s.xx2, 2);
+    size_t n;
+    struct metrics_cluster_view *v = metrics_clusters(shards, 2, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].ev[UP_RQ], 2);
+    assert_int_equal(v[0].ev[UP_RETRY], 1);
+    assert_int_equal(v[0].xx[5], 1);
+    assert_int_equal(v[0].xx[2], 2);
+    free(v);
+    metrics_answers *ans = metrics_endpoint_answers(shards, 2, &n);
+    assert_true(ep.state->id < n);
+    assert_int_equal(ans[ep.state->id][0], 3);
+    assert_int_equal(ans[ep.state->id][2], 2);
+    assert_int_equal(ans[ep.state->id][5], 1);
+    free(ans);
     metrics_shard_free(shards[0]);
     metrics_shard_free(shards[1]);
 }
