@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/config_dump.h"
 #include "core/hmap.h"
 #include "http/metrics.h"
 #include "lb/outlier.h"
@@ -100,14 +101,9 @@ cluster_json(struct strbuf *sb, const struct model_cluster *c, const struct metr
             strbuf_json_str(sb, peer);
         else
             strbuf_puts(sb, "null");
-        strbuf_puts(sb, ",\"labels\":{");
-        for (size_t l = 0; l < ep->n_labels; l++) {
-            if (l) strbuf_puts(sb, ",");
-            strbuf_json_str(sb, ep->label_keys[l]);
-            strbuf_puts(sb, ":");
-            strbuf_json_str(sb, ep->label_vals[l]);
-        }
-        strbuf_puts(sb, "}}");
+        strbuf_puts(sb, ",\"labels\":");
+        config_dump_labels(sb, ep);
+        strbuf_puts(sb, "}");
     }
     strbuf_puts(sb, "]}");
 }

@@ -70,6 +70,19 @@ listener(struct strbuf *sb, const struct model_listener *l)
     strbuf_puts(sb, "]}");
 }
 
+void
+config_dump_labels(struct strbuf *sb, const struct model_endpoint *ep)
+{
+    strbuf_puts(sb, "{");
+    for (size_t k = 0; k < ep->n_labels; k++) {
+        if (k) strbuf_puts(sb, ",");
+        strbuf_json_str(sb, ep->label_keys[k]);
+        strbuf_puts(sb, ":");
+        strbuf_json_str(sb, ep->label_vals[k]);
+    }
+    strbuf_puts(sb, "}");
+}
+
 static void
 cluster(struct strbuf *sb, const struct model_cluster *c)
 {
@@ -101,15 +114,10 @@ cluster(struct strbuf *sb, const struct model_cluster *c)
         const struct model_endpoint *ep = &c->endpoints[e];
         strbuf_puts(sb, e ? ",{" : "{");
         str_field(sb, "address", ep->address, false);
-        strbuf_printf(sb, ",\"port\":%u,\"weight\":%u,\"mtls\":%s,\"labels\":{", ep->port,
+        strbuf_printf(sb, ",\"port\":%u,\"weight\":%u,\"mtls\":%s,\"labels\":", ep->port,
                       ep->weight, ep->mtls ? "true" : "false");
-        for (size_t k = 0; k < ep->n_labels; k++) {
-            if (k) strbuf_puts(sb, ",");
-            strbuf_json_str(sb, ep->label_keys[k]);
-            strbuf_puts(sb, ":");
-            strbuf_json_str(sb, ep->label_vals[k]);
-        }
-        strbuf_puts(sb, "}}");
+        config_dump_labels(sb, ep);
+        strbuf_puts(sb, "}");
     }
     strbuf_puts(sb, "]}");
 }

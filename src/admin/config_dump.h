@@ -10,4 +10,7 @@
 
 void config_dump_write(const struct snapshot *s, struct strbuf *sb);
 
+/* An endpoint's labels as a JSON object (also /clusters). */
+void config_dump_labels(struct strbuf *sb, const struct model_endpoint *ep);
+
 #endif

@@ -41,3 +41,33 @@ def samples():
 @pytest.fixture(scope="session")
 def repo_root():
     return ROOT
+
+
+@pytest.fixture
+def canary(meshlet_bin, tmp_path):
+    """`meshlet run` on the canary config at 100/0 (config.yaml in tmp_path, two backends
+    v1 and v2): start(*extra, workers=2) returns the Meshlet, with gw (the Gateway port),
+    conf (the config file), v1 and v2 (the Backends). Everything is stopped after the test,
+    and every meshlet must have exited 0."""
+    from backend import Backend
+    from configs import canary_config
+    from meshlet_proc import Meshlet, free_port
+
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    conf = tmp_path / "config.yaml"
+    conf.write_text(canary_config(gw, v1.port, v2.port, weights=(100, 0)))
+    started = []
+
+    def start(*extra, workers=2):
+        m = Meshlet(meshlet_bin, tmp_path, workers=workers, extra=("-n", "shop", *extra)).start()
+        m.gw, m.conf, m.v1, m.v2 = gw, conf, v1, v2
+        started.append(m)
+        return m
+
+    yield start
+    codes = [(m.stop(), m) for m in started]
+    v1.stop()
+    v2.stop()
+    for code, m in codes:
+        assert code == 0, m.logs()

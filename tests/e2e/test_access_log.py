@@ -7,10 +7,8 @@ import json
 import re
 import time
 
-import pytest
-
 from backend import Backend
-from configs import canary_config, destination_rule, edge_routes, gateway, service_entry
+from configs import destination_rule, edge_routes, gateway, service_entry
 from meshlet_proc import Meshlet, free_port
 
 
@@ -33,26 +31,6 @@ def get(port, path, headers=None, host="api.example.com"):
     body = r.read()
     c.close()
     return r.status, body
-
-
-@pytest.fixture
-def canary(meshlet_bin, tmp_path):
-    v1, v2 = Backend("v1").start(), Backend("v2").start()
-    gw = free_port()
-    (tmp_path / "config.yaml").write_text(canary_config(gw, v1.port, v2.port, weights=(100, 0)))
-    started = []
-
-    def start(*extra):
-        m = Meshlet(meshlet_bin, tmp_path, workers=2, extra=("-n", "shop", *extra)).start()
-        m.gw, m.v1 = gw, v1
-        started.append(m)
-        return m
-
-    yield start
-    for m in started:
-        assert m.stop() == 0, m.logs()
-    v1.stop()
-    v2.stop()
 
 
 def test_json_line_fields(canary, tmp_path):

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from backend import Backend
-from configs import canary_config, destination_rule, edge_routes, service_entry
+from configs import canary_config, destination_rule, service_entry
 from meshlet_proc import free_port, serving
 import meshlet
 

@@ -11,30 +11,6 @@ import time
 
 import pytest
 
-from backend import Backend
-from configs import canary_config
-from meshlet_proc import Meshlet, free_port
-
-
-@pytest.fixture
-def proxy(meshlet_bin, tmp_path):
-    v1, v2 = Backend("v1").start(), Backend("v2").start()
-    gw = free_port()
-    (tmp_path / "config.yaml").write_text(canary_config(gw, v1.port, v2.port, weights=(100, 0)))
-    started = []
-
-    def start(*extra):
-        m = Meshlet(meshlet_bin, tmp_path, workers=2, extra=("-n", "shop", *extra)).start()
-        m.gw = gw
-        started.append(m)
-        return m
-
-    yield start
-    for m in started:
-        m.stop()
-    v1.stop()
-    v2.stop()
-
 
 def slow_request(port, delay_ms, out):
     try:
@@ -57,8 +33,8 @@ def refused(port):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_drain_lets_in_flight_requests_finish(proxy, sig):
-    m = proxy("--drain-time", "5")
+def test_drain_lets_in_flight_requests_finish(canary, sig):
+    m = canary("--drain-time", "5")
     keep = http.client.HTTPConnection("127.0.0.1", m.gw, timeout=5)
     keep.request("GET", "/orders", headers={"Host": "api.example.com"})
     r = keep.getresponse()
@@ -87,8 +63,8 @@ def test_drain_lets_in_flight_requests_finish(proxy, sig):
     assert "draining" in m.logs()
 
 
-def test_drain_time_bounds_the_wait(proxy):
-    m = proxy("--drain-time", "0.3")
+def test_drain_time_bounds_the_wait(canary):
+    m = canary("--drain-time", "0.3")
     out = {}
     t = threading.Thread(target=slow_request, args=(m.gw, 4000, out))
     t.start()
@@ -100,16 +76,16 @@ def test_drain_time_bounds_the_wait(proxy):
     assert "drain time over; closing 1 connection(s)" in m.logs()
 
 
-def test_idle_proxy_exits_at_once(proxy):
-    m = proxy("--drain-time", "30")
+def test_idle_proxy_exits_at_once(canary):
+    m = canary("--drain-time", "30")
     m.proc.send_signal(signal.SIGTERM)
     assert m.proc.wait(10) == 0  # nothing in flight: no need to wait 30 s
 
 
-def test_connection_open_before_drain_gets_its_first_request_answered(proxy):
+def test_connection_open_before_drain_gets_its_first_request_answered(canary):
     """A client that connected before the signal and sends its request after it (within
     the drain time) is answered, with connection: close, not cut."""
-    m = proxy("--drain-time", "5")
+    m = canary("--drain-time", "5")
     s = socket.create_connection(("127.0.0.1", m.gw), timeout=5)
     time.sleep(0.2)  # accepted by a worker
     m.proc.send_signal(signal.SIGTERM)

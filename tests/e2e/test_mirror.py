@@ -5,13 +5,12 @@ of the mirror; percentages and the `mirrors` list are honoured."""
 import http.client
 import json
 import subprocess
-import time
 
 import pytest
 
 from backend import Backend
 from configs import gateway, service_entry
-from meshlet_proc import free_port, serving
+from meshlet_proc import eventually, free_port, serving
 
 
 def mirror_config(gw_port, primary, mirror, other, dead):
@@ -68,15 +67,6 @@ def get(proxy, path, conn):
     conn.request("GET", path, headers={"Host": "api.example.com"})
     r = conn.getresponse()
     return r.status, json.loads(r.read())["version"]
-
-
-def eventually(pred, seconds=5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def count(backend, prefix):

@@ -20,7 +20,7 @@ import pytest
 
 from backend import Backend
 from configs import canary_config, destination_rule, edge_routes, gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import Meshlet, eventually, free_port
 
 
 def version_of(port, path="/orders", conn=None):
@@ -46,49 +46,12 @@ def stats(m):
     return dict(line.split(": ", 1) for line in m.admin("/stats").splitlines())
 
 
-def wait_for(pred, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.fixture
-def backends():
-    started = [Backend("v1").start(), Backend("v2").start()]
-    yield started
-    for b in started:
-        b.stop()
-
-
-@pytest.fixture
-def setup(meshlet_bin, backends, tmp_path):
-    """meshlet over a config directory, 100/0 to v1; the test may pass extra arguments."""
-    gw = free_port()
-    v1, v2 = backends[0].port, backends[1].port
-    conf = tmp_path / "config.yaml"
-    conf.write_text(canary_config(gw, v1, v2, weights=(100, 0)))
-    started = []
-
-    def start(*extra, workers=2):
-        m = Meshlet(meshlet_bin, tmp_path, workers=workers, extra=("-n", "shop", *extra)).start()
-        m.gw, m.conf, m.v1, m.v2 = gw, conf, v1, v2
-        started.append(m)
-        return m
-
-    yield start
-    for m in started:
-        assert m.stop() == 0, m.logs()
-
-
-def test_reload_on_file_change(setup):
-    m = setup()
+def test_reload_on_file_change(canary):
+    m = canary()
     assert version_of(m.gw) == (200, "v1")
     before = int(stats(m)["server.config_version"])
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
-    assert wait_for(lambda: version_of(m.gw) == (200, "v2")), m.logs()
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
+    assert eventually(lambda: version_of(m.gw) == (200, "v2")), m.logs()
     assert all(version_of(m.gw) == (200, "v2") for _ in range(20))
     s = stats(m)
     assert int(s["server.config_version"]) > before
@@ -96,38 +59,38 @@ def test_reload_on_file_change(setup):
     assert "reload (config files changed): config version" in m.logs()
 
 
-def test_burst_of_writes_reloads_once(setup):
-    m = setup()
+def test_burst_of_writes_reloads_once(canary):
+    m = canary()
     for weights in ((50, 50), (30, 70), (0, 100)):  # three writes in quick succession
-        m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=weights))
+        m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=weights))
         time.sleep(0.01)
-    assert wait_for(lambda: version_of(m.gw) == (200, "v2"))
+    assert eventually(lambda: version_of(m.gw) == (200, "v2"))
     time.sleep(0.3)
     assert stats(m)["server.reload_success"] == "1", m.logs()
 
 
-def test_file_replaced_by_rename(setup, tmp_path):
+def test_file_replaced_by_rename(canary, tmp_path):
     """kubectl-style: a new file renamed over the old one."""
-    m = setup()
+    m = canary()
     tmp = tmp_path / ".config.yaml.new"
-    tmp.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
+    tmp.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
     os.rename(tmp, m.conf)
-    assert wait_for(lambda: version_of(m.gw) == (200, "v2")), m.logs()
+    assert eventually(lambda: version_of(m.gw) == (200, "v2")), m.logs()
 
 
-def test_sighup_reloads_and_no_watch_ignores_files(setup):
-    m = setup("--no-watch")
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
+def test_sighup_reloads_and_no_watch_ignores_files(canary):
+    m = canary("--no-watch")
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
     time.sleep(0.5)
     assert version_of(m.gw) == (200, "v1")  # not watched
     m.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: version_of(m.gw) == (200, "v2")), m.logs()
+    assert eventually(lambda: version_of(m.gw) == (200, "v2")), m.logs()
     assert "reload (SIGHUP)" in m.logs()
 
 
-def test_post_reload(setup):
-    m = setup("--no-watch")
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
+def test_post_reload(canary):
+    m = canary("--no-watch")
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
     code, text = post(m.admin_port, "/reload")
     assert code == 200, text
     assert re.match(r"config version \d+ in force \(reloaded in [\d.]+ ms\)", text), text
@@ -139,15 +102,15 @@ def test_post_reload(setup):
         assert e.code == 405
 
 
-def test_invalid_edit_is_refused_and_old_config_serves(setup):
-    m = setup()
+def test_invalid_edit_is_refused_and_old_config_serves(canary):
+    m = canary()
     good = m.conf.read_text()
     version = stats(m)["server.config_version"]
     # weights that do not add up, and a subset that does not exist: `meshlet check` errors
     bad = good.replace("subset: v2}\n      weight: 0", "subset: v9}\n      weight: 7")
     assert bad != good
     m.conf.write_text(bad)
-    assert wait_for(lambda: stats(m)["server.reload_failure"] == "1"), m.logs()
+    assert eventually(lambda: stats(m)["server.reload_failure"] == "1"), m.logs()
     code, text = post(m.admin_port, "/reload")
     assert code == 400
     assert "config.yaml:" in text and "error" in text.lower(), text
@@ -157,16 +120,16 @@ def test_invalid_edit_is_refused_and_old_config_serves(setup):
     assert all(version_of(m.gw) == (200, "v1") for _ in range(20))
     assert "refused; config version" in m.logs()
     # fixed again: the next good edit applies
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
-    assert wait_for(lambda: version_of(m.gw) == (200, "v2")), m.logs()
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
+    assert eventually(lambda: version_of(m.gw) == (200, "v2")), m.logs()
 
 
-def test_keepalive_connection_survives_reload(setup):
-    m = setup("--no-watch", workers=1)
+def test_keepalive_connection_survives_reload(canary):
+    m = canary("--no-watch", workers=1)
     c = http.client.HTTPConnection("127.0.0.1", m.gw, timeout=10)
     assert version_of(m.gw, conn=c) == (200, "v1")
     sock = c.sock
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
     assert post(m.admin_port, "/reload")[0] == 200
     # the same connection, not a new one, now routed by the new config
     assert version_of(m.gw, conn=c) == (200, "v2")
@@ -174,8 +137,8 @@ def test_keepalive_connection_survives_reload(setup):
     c.close()
 
 
-def test_in_flight_request_finishes_on_its_snapshot(setup):
-    m = setup("--no-watch")
+def test_in_flight_request_finishes_on_its_snapshot(canary):
+    m = canary("--no-watch")
     result = {}
 
     def slow():
@@ -184,15 +147,15 @@ def test_in_flight_request_finishes_on_its_snapshot(setup):
     t = threading.Thread(target=slow)
     t.start()
     time.sleep(0.3)  # the request is at the backend
-    m.conf.write_text(canary_config(m.gw, m.v1, m.v2, weights=(0, 100)))
+    m.conf.write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
     assert post(m.admin_port, "/reload")[0] == 200
     t.join(10)
     assert result["r"] == (200, "v1")
     assert version_of(m.gw) == (200, "v2")
 
 
-def test_listeners_follow_the_config(setup):
-    m = setup("--no-watch")
+def test_listeners_follow_the_config(canary):
+    m = canary("--no-watch")
     extra = free_port()
     text = m.conf.read_text()
     m.conf.write_text(text + "---\n" + gateway(extra, name="second"))
@@ -267,7 +230,7 @@ def test_no_request_fails_while_reloading_every_100ms(meshlet_bin, repo_root, tm
             time.sleep(0.1)
 
     try:
-        assert wait_for(lambda: version_of(gw)[0] == 200)
+        assert eventually(lambda: version_of(gw)[0] == 200)
         t = threading.Thread(target=flip)
         t.start()
         out = subprocess.run(["wrk", "-t2", "-c32", "-d4s", "-H", "Host: api.example.com",
@@ -289,14 +252,14 @@ def test_no_request_fails_while_reloading_every_100ms(meshlet_bin, repo_root, tm
             p.wait(5)
 
 
-def test_upstream_connection_kept_across_reload(setup, backends):
+def test_upstream_connection_kept_across_reload(canary):
     """The keep-alive pool of an endpoint that stays is not dropped by a reload: the next
     request after it reaches the backend over the same upstream connection."""
-    m = setup("--no-watch", workers=1)
+    m = canary("--no-watch", workers=1)
     assert version_of(m.gw) == (200, "v1")
-    before = backends[0].ports[-1]  # the upstream connection's local port
+    before = m.v1.ports[-1]  # the upstream connection's local port
     text = m.conf.read_text()
     m.conf.write_text(text.replace("timeout: 300ms", "timeout: 400ms"))  # v1 stays
     assert post(m.admin_port, "/reload")[0] == 200
     assert version_of(m.gw) == (200, "v1")
-    assert backends[0].ports[-1] == before
+    assert m.v1.ports[-1] == before

@@ -61,6 +61,16 @@ class Meshlet:
         return self.proc.returncode if self.proc else None
 
 
+def eventually(pred, seconds=5):
+    """Poll <pred> until it holds or <seconds> pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
 @contextlib.contextmanager
 def serving(binary, directory, config_text, backends, namespace="shop", workers=1, extra=()):
     """`meshlet run` on <config_text> written into <directory> (<extra> arguments added); on
