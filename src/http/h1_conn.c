@@ -1401,6 +1401,7 @@ h1_conn_pump(struct h1_conn *c)
                 c->ex->status = c->ex->req.head.status;
                 c->ex->flags |= RF_DPE;
                 c->ex->req_bytes = buf_len(&c->in);
+                if (wk->alog.log) log_begin(c); /* what was parsed before the fault */
                 reply_local(&c->out, c->ex->req.head.status, c->ex->req.head.error, true);
                 c->close_after = true;
                 exchange_put(c);

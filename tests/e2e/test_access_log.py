@@ -5,6 +5,7 @@ default or Envoy's text format; the fields of a plain, a retried and an ejected 
 import http.client
 import json
 import re
+import socket
 import time
 
 from backend import Backend
@@ -77,6 +78,19 @@ def test_local_replies_are_logged_with_flags(canary, tmp_path):
     assert by_path["/v3"]["response_flags"] == "UH"
     assert by_path["/v3"]["upstream_cluster"] == "outbound|9080|v3|orders.shop.svc.cluster.local"
     assert by_path["/v3"]["upstream_request_attempt_count"] == 0
+
+
+def test_refused_request_is_logged_as_dpe(canary, tmp_path):
+    log = tmp_path / "access.log"
+    m = canary("--access-log", str(log))
+    with socket.create_connection(("127.0.0.1", m.gw), timeout=5) as s:
+        s.sendall(b"POST /orders HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 3\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    (line,) = lines(log, 1)
+    e = json.loads(line)
+    assert e["response_code"] == 400 and e["response_flags"] == "DPE"
+    assert e["upstream_host"] is None and e["upstream_request_attempt_count"] == 0
 
 
 def test_text_format(canary, tmp_path):
