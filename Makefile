@@ -33,7 +33,7 @@ UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 
-.PHONY: all deps test unit e2e asan clean run bench help lint fmt fuzz
+.PHONY: all deps test unit e2e asan tsan clean run bench help lint fmt fuzz
 
 # Keep test objects between runs (they are intermediate files of the test binaries).
 .SECONDARY:
@@ -50,6 +50,7 @@ help:
 	@echo "make           build ./meshlet"
 	@echo "make test      install missing packages, build, run unit and e2e tests"
 	@echo "make asan      the same under ASan + UBSan"
+	@echo "make tsan      the same under ThreadSanitizer"
 	@echo "make run       install, build, start the demo canary (backends + meshlet)"
 	@echo "make bench     config-load benchmark (bench/README.md)"
 	@echo "make lint      clang-format check, house rules, layer rule"
@@ -101,6 +102,13 @@ fmt:
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/meshlet OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    all unit e2e
+
+# Data races between workers, the admin thread and the access-log writer (not in CI: it
+# adds as much time again as asan).
+tsan: deps
+	$(Q)TSAN_OPTIONS=halt_on_error=1 $(MAKE) --no-print-directory BUILD=build/tsan \
+	    BIN=build/tsan/meshlet OPT=-O1 SAN="-fsanitize=thread -fno-omit-frame-pointer" \
 	    all unit e2e
 
 run: deps all

@@ -805,7 +805,7 @@ start_exchange(struct h1_conn *c, size_t head_len)
 {
     struct worker *wk = c->wk;
     const struct h1_request *q = &c->ex->req;
-    wk->requests++;
+    metric_add(&wk->requests, 1); /* read by the admin thread */
     c->used = true;
     c->ex->start_ms = now_ms();
     c->ex->started = true;
