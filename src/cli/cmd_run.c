@@ -130,7 +130,8 @@ usage(FILE *f)
             "                           changes\n"
             "      --workload NAME      this proxy's workload in metrics (default: the `app`\n"
             "                           label, else meshlet)\n"
-            "      --access-log PATH    one line per request to PATH (- : standard output)\n"
+            "      --access-log PATH    one line per request to PATH (- : standard output);\n"
+            "                           SIGUSR1 reopens it (after a rotation)\n"
             "      --access-log-format json|text  (default json)\n");
 }
 
@@ -421,6 +422,10 @@ on_signal(struct loop_watch *w, unsigned events)
     while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) drain(r, drain_time_ms);
         if (si.ssi_signo == SIGHUP && !r->draining) reload(r, "SIGHUP", NULL);
+        if (si.ssi_signo == SIGUSR1 && r->popt.access_log) { /* Envoy's: logs were rotated */
+            access_log_reopen(r->popt.access_log);
+            log_msg(LOG_INFO, "access log reopened");
+        }
     }
 }
 
@@ -600,6 +605,7 @@ cmd_run(int argc, char **argv)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 

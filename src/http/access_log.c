@@ -35,6 +35,8 @@ struct access_log {
     struct queued q[ACCESS_LOG_QUEUE];
     size_t head, n;
     bool stop;
+    bool reopen; /* open the path again (after a rotation) before the next write */
+    char *path;  /* NULL: standard output */
     pthread_t thread;
     _Atomic uint64_t dropped;
 };
@@ -57,7 +59,16 @@ writer(void *arg)
     struct access_log *log = arg;
     pthread_mutex_lock(&log->lock);
     for (;;) {
-        while (!log->n && !log->stop) pthread_cond_wait(&log->cond, &log->lock);
+        while (!log->n && !log->stop && !log->reopen) pthread_cond_wait(&log->cond, &log->lock);
+        if (log->reopen) { /* the writer alone uses the fd: swap it here */
+            log->reopen = false;
+            int fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                close(log->fd);
+                log->fd = fd;
+            }
+            continue;
+        }
         if (!log->n && log->stop) break;
         struct queued item = log->q[log->head];
         log->head = (log->head + 1) % ACCESS_LOG_QUEUE;
@@ -85,8 +96,11 @@ access_log_open(const char *path, enum access_log_format fmt, char *err, size_t 
     } else {
         log->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         log->own_fd = true;
-        if (log->fd < 0) {
-            snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        log->path = strdup(path);
+        if (log->fd < 0 || !log->path) {
+            snprintf(err, err_len, "%s: %s", path, strerror(log->fd < 0 ? errno : ENOMEM));
+            if (log->fd >= 0) close(log->fd);
+            free(log->path);
             free(log);
             return NULL;
         }
@@ -96,6 +110,7 @@ access_log_open(const char *path, enum access_log_format fmt, char *err, size_t 
     if (pthread_create(&log->thread, NULL, writer, log)) {
         snprintf(err, err_len, "cannot start the access log thread");
         if (log->own_fd) close(log->fd);
+        free(log->path);
         free(log);
         return NULL;
     }
@@ -114,7 +129,18 @@ access_log_close(struct access_log *log)
     if (log->own_fd) close(log->fd);
     pthread_mutex_destroy(&log->lock);
     pthread_cond_destroy(&log->cond);
+    free(log->path);
     free(log);
+}
+
+void
+access_log_reopen(struct access_log *log)
+{
+    if (!log || !log->path) return;
+    pthread_mutex_lock(&log->lock);
+    log->reopen = true;
+    pthread_cond_signal(&log->cond);
+    pthread_mutex_unlock(&log->lock);
 }
 
 uint64_t

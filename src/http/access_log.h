@@ -27,6 +27,9 @@ struct access_log *access_log_open(const char *path, enum access_log_format fmt,
                                    size_t err_len);
 /* Write what is queued, stop the thread, close. [M] */
 void access_log_close(struct access_log *log);
+/* Open the file again before the next write (SIGUSR1, after a log rotation); standard
+ * output stays. [M] */
+void access_log_reopen(struct access_log *log);
 /* Lines dropped because the writer fell behind. [A] */
 uint64_t access_log_dropped(const struct access_log *log);
 

@@ -5,12 +5,13 @@ default or Envoy's text format; the fields of a plain, a retried and an ejected 
 import http.client
 import json
 import re
+import signal
 import socket
 import time
 
 from backend import Backend
 from configs import destination_rule, edge_routes, gateway, service_entry
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import Meshlet, eventually, free_port
 
 
 def lines(path, n, timeout=5):
@@ -151,3 +152,21 @@ def test_retried_and_ejected_requests(meshlet_bin, tmp_path):
         assert m.stop() == 0, m.logs()
         for b in (good, bad, only_bad):
             b.stop()
+
+
+def test_sigusr1_reopens_after_rotation(canary, tmp_path):
+    """logrotate-style: the file is renamed away, SIGUSR1, and new lines go to a new file
+    at the configured path; the rotated file keeps the old ones."""
+    log = tmp_path / "access.log"
+    m = canary("--access-log", str(log))
+    assert get(m.gw, "/orders?before=1")[0] == 200
+    lines(log, 1)
+    rotated = tmp_path / "access.log.1"
+    log.rename(rotated)
+    m.proc.send_signal(signal.SIGUSR1)
+    assert eventually(lambda: "access log reopened" in m.logs())
+    assert get(m.gw, "/orders?after=1")[0] == 200
+    (line,) = lines(log, 1)
+    assert json.loads(line)["path"] == "/orders?after=1"
+    assert [json.loads(x)["path"] for x in rotated.read_text().splitlines()] == [
+        "/orders?before=1"]
