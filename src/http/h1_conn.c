@@ -326,7 +326,10 @@ rebind(struct h1_conn *c)
 void
 h1_conn_rebind_idle(struct h1_conn *c)
 {
-    if (c->ex || c->state != H1_IDLE) return;
+    /* A TLS handshake in progress still needs its listener's contexts (the SNI callback's
+     * argument): it moves at its first request instead. */
+    if (c->ex || c->state != H1_IDLE || c->xport == H1_XP_HANDSHAKE || c->xport == H1_XP_SNIFF)
+        return;
     if (!rebind(c)) h1_conn_close(c);
 }
 

@@ -238,6 +238,8 @@ tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshlet-gw", 10);
+    /* No renegotiation: the SNI callback's argument lives only as long as its snapshot. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, g);
     g->srv[g->n++] = (struct gw_server){ctx, names, n_hosts};

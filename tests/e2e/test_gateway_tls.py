@@ -7,6 +7,7 @@ import http.client
 import json
 import ssl
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -162,3 +163,26 @@ def test_min_protocol_version(proxy):
     assert https(proxy, proxy["ports"]["tls13"], "/tls13")[0] == 200
     with pytest.raises(ssl.SSLError):
         https(proxy, proxy["ports"]["tls13"], "/tls12-refused", max_tls=tls12)
+
+
+def test_tls_listeners_survive_a_reload(proxy):
+    """A reload rebuilds the TLS contexts: an open HTTPS keep-alive connection goes on
+    (moving to the new snapshot at its next request) and new handshakes use the new
+    contexts, SNI included."""
+    m, port = proxy["m"], proxy["ports"]["simple"]
+    ctx = ssl.create_default_context(cafile=str(proxy["crt"]))
+    c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    c.sock = ctx.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), 5),
+                             server_hostname="api.example.com")
+    c.request("GET", "/before", headers={"Host": "api.example.com"})
+    assert c.getresponse().read()
+    req = urllib.request.Request(f"http://127.0.0.1:{m.admin_port}/reload", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    c.request("GET", "/after", headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["path"] == "/after"
+    c.close()
+    assert https(proxy, port, "/new")[0] == 200
+    assert https(proxy, proxy["ports"]["sni"], "/b", cafile=proxy["dir"] / "b" / "tls.crt",
+                 name="b.example.com")[0] == 200
