@@ -191,6 +191,8 @@ attach_tls(struct snapshot *s, bool have_identity, struct strbuf *sb)
         struct model_cluster *cl = s->clusters[i];
         if (!cl->tls_user) continue;
         char err[1024];
+        static uint64_t serial = 1; /* pooled connections are told apart by it */
+        cl->tls_serial = ++serial;
         cl->tls_ext = tls_upstream_load(cl->tls_ca, cl->tls_cert, cl->tls_key, cl->tls_insecure,
                                         err, sizeof(err));
         if (!cl->tls_ext) {

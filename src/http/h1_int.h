@@ -30,7 +30,7 @@ struct upstream {
     size_t endpoint;                     /* index in cluster->endpoints */
     struct idle_pool *pool;              /* this worker's pool of its endpoint */
     struct pool_state *pstate;           /* its pool's shared counts (outlive snapshots) */
-    const void *tls_kind;                /* how it was secured (upstream_fits) */
+    uint64_t tls_kind;                   /* how it was secured (upstream_fits) */
     struct buf in, out;
     bool connected;               /* the TCP connect (and the TLS handshake) completed */
     bool tcp_up;                  /* the TCP connect completed */

@@ -93,14 +93,13 @@ upstream_idle_timer(struct upstream *u, bool idle)
         wheel_disarm(w, &u->timer);
 }
 
-/* How connections to endpoint <ep> of <c> are secured: SIMPLE/MUTUAL by the snapshot's
- * context (a reload makes a new one), ISTIO_MUTUAL, or plain text. */
-static const void *
+/* How connections to endpoint <ep> of <c> are secured: SIMPLE/MUTUAL by one context (each
+ * reload makes new ones, each with its own serial), ISTIO_MUTUAL (1), or plain text (0). */
+static uint64_t
 tls_kind(const struct model_cluster *c, size_t ep)
 {
-    static const char istio_mutual;
-    if (c->tls_user) return c->tls_ext;
-    return c->endpoints[ep].mtls ? &istio_mutual : NULL;
+    if (c->tls_user) return c->tls_serial;
+    return c->endpoints[ep].mtls ? 1 : 0;
 }
 
 bool

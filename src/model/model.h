@@ -77,7 +77,8 @@ struct model_cluster {
     struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
     bool equal_weights;               /* every endpoint has the same weight */
     const struct lb_table *lb_table;  /* consistent-hash ring or Maglev table; NULL if none */
-    void *tls_ext; /* SIMPLE/MUTUAL: the TLS context the layers above made for it */
+    void *tls_ext;       /* SIMPLE/MUTUAL: the TLS context the layers above made for it */
+    uint64_t tls_serial; /* distinct for every such context ever made (from 2) */
     /* Slow start (loadBalancer warmup / warmupDurationSecs): an endpoint younger than
      * warmup_ms in its pool gets a share of its weight; 0: off. */
     uint64_t warmup_ms;

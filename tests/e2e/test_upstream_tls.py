@@ -76,3 +76,21 @@ def test_mutual_presents_the_client_certificate(proxy):
     assert meshlet.get(proxy.gw_port, "/mutual/peer")[0] == 200
     peers = [p for h, p in zip(proxy.mutual.hits, proxy.mutual.server.peers) if h == "/mutual/peer"]
     assert peers == ["spiffe://cluster.local/ns/shop/sa/gateway"]
+
+
+def test_reload_does_not_reuse_a_connection_of_the_old_context(proxy):
+    """A reload makes new SIMPLE/MUTUAL contexts: a pooled connection made with the old one
+    is not reused (its settings may have changed); before the reload it is."""
+    import urllib.request
+
+    def port_of(path):
+        assert meshlet.get(proxy.gw_port, path)[0] == 200
+        return proxy.mutual.ports[proxy.mutual.hits.index(path)]
+
+    first, second = port_of("/mutual/r1"), port_of("/mutual/r2")
+    assert first == second  # pooled
+    req = urllib.request.Request(f"http://127.0.0.1:{proxy.admin_port}/reload", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    assert port_of("/mutual/r3") != second
+    assert port_of("/mutual/r4") == port_of("/mutual/r3")  # and the new one is pooled
