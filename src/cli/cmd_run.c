@@ -230,17 +230,16 @@ notes(const struct resource_set *set)
     }
 }
 
-/* The files <set> came from, in load order, kept in <s> for /config_dump. */
+/* The files <set> came from, in load order, kept in <s> for /config_dump. Resources are
+ * loaded file by file, so each file's are consecutive. */
 static void
 remember_files(struct snapshot *s, const struct resource_set *set)
 {
     s->files = arena_alloc(&s->arena, (set->len + 1) * sizeof(*s->files));
     for (size_t i = 0; i < set->len; i++) {
         const char *f = set->items[i]->file;
-        if (!f || (s->n_files && !strcmp(s->files[s->n_files - 1], f))) continue;
-        bool seen = false;
-        for (size_t k = 0; k < s->n_files && !seen; k++) seen = !strcmp(s->files[k], f);
-        if (!seen) s->files[s->n_files++] = arena_strdup(&s->arena, f);
+        if (f && (!s->n_files || strcmp(s->files[s->n_files - 1], f)))
+            s->files[s->n_files++] = arena_strdup(&s->arena, f);
     }
 }
 

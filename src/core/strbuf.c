@@ -63,26 +63,44 @@ strbuf_printf(struct strbuf *sb, const char *fmt, ...)
     sb->len += (size_t)n;
 }
 
+size_t
+strbuf_json_quote(char *out, size_t cap, const char *s)
+{
+    if (cap < 3) return 0;
+    size_t n = 0;
+    out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *esc = *p == '"'    ? "\\\""
+                          : *p == '\\' ? "\\\\"
+                          : *p == '\n' ? "\\n"
+                          : *p == '\r' ? "\\r"
+                          : *p == '\t' ? "\\t"
+                                       : NULL;
+        size_t need = esc ? 2 : *p < 0x20 ? 6 : 1;
+        if (n + need + 2 > cap) break; /* room for the closing quote and the NUL */
+        if (esc)
+            memcpy(out + n, esc, 2);
+        else if (*p < 0x20)
+            snprintf(out + n, 7, "\\u%04x", *p);
+        else
+            out[n] = (char)*p;
+        n += need;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
 void
 strbuf_json_str(struct strbuf *sb, const char *s)
 {
-    strbuf_add(sb, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': strbuf_add(sb, "\\\"", 2); break;
-        case '\\': strbuf_add(sb, "\\\\", 2); break;
-        case '\n': strbuf_add(sb, "\\n", 2); break;
-        case '\r': strbuf_add(sb, "\\r", 2); break;
-        case '\t': strbuf_add(sb, "\\t", 2); break;
-        default:
-            if (*p < 0x20) {
-                strbuf_printf(sb, "\\u%04x", *p);
-            } else {
-                strbuf_add(sb, (const char *)p, 1);
-            }
-        }
+    size_t cap = strlen(s) * 6 + 3;
+    if (sb->len + cap > sb->max_bytes) cap = sb->max_bytes > sb->len ? sb->max_bytes - sb->len : 0;
+    if (cap < 3 || !reserve(sb, cap)) {
+        sb->truncated = true;
+        return;
     }
-    strbuf_add(sb, "\"", 1);
+    sb->len += strbuf_json_quote(sb->data + sb->len, cap, s);
 }
 
 const char *

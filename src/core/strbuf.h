@@ -28,6 +28,10 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((forma
 /* Append <s> as a JSON string literal, quotes included. */
 void strbuf_json_str(struct strbuf *sb, const char *s);
 
+/* The same into <out> (<cap> bytes, NUL-terminated; at most 6 bytes per input byte + 3
+ * needed, a longer input is cut). Returns the length written. No allocation. */
+size_t strbuf_json_quote(char *out, size_t cap, const char *s);
+
 /* The text so far ("" when empty); valid until the next append. */
 const char *strbuf_str(const struct strbuf *sb);
 

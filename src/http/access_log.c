@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/strbuf.h"
+
 #define LINE_MAX_BYTES 16384 /* room a line may need; a buffer with less left is flushed */
 #define FIELD_MAX 1024       /* longest request field kept (a longer path is cut) */
 
@@ -200,26 +202,13 @@ access_log_begin(const struct access_log_buf *b, const struct access_log_request
 }
 
 /* <s> as a JSON string, or null when empty. */
-static int
+static void
 json_str(char *out, size_t cap, const char *s)
 {
-    if (!s || !*s) return snprintf(out, cap, "null");
-    size_t n = 0;
-    if (cap < 3) return 0;
-    out[n++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && n + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *p);
-        } else {
-            out[n++] = (char)*p;
-        }
-    }
-    out[n++] = '"';
-    out[n] = '\0';
-    return (int)n;
+    if (!s || !*s)
+        snprintf(out, cap, "null");
+    else
+        strbuf_json_quote(out, cap, s);
 }
 
 static void

@@ -802,6 +802,18 @@ on_fault_delay(struct wheel_timer *t)
     h1_conn_pump(c);
 }
 
+/* The exchange now reports when it ends (report()): its start, the <head_bytes> read so
+ * far, and the access log's request half. */
+static void
+report_begin(struct h1_conn *c, size_t head_bytes)
+{
+    c->ex->started = true;
+    c->ex->req_bytes = head_bytes;
+    c->ex->start_us = now_us_precise();
+    c->ex->out_mark = c->written + buf_len(&c->out);
+    if (c->wk->alog.log) log_begin(c);
+}
+
 /* Route the parsed request and start the exchange (or answer it ourselves). */
 static void
 start_exchange(struct h1_conn *c, size_t head_len)
@@ -811,11 +823,7 @@ start_exchange(struct h1_conn *c, size_t head_len)
     metric_add(&wk->requests, 1); /* read by the admin thread */
     c->used = true;
     c->ex->start_ms = now_ms();
-    c->ex->started = true;
-    c->ex->req_bytes = head_len;
-    c->ex->start_us = now_us_precise();
-    c->ex->out_mark = c->written + buf_len(&c->out);
-    if (wk->alog.log) log_begin(c);
+    report_begin(c, head_len);
     c->ex->keep_alive = q->head.keep_alive && !wk->draining; /* draining: connection: close */
     c->ex->head_request = slice_eq(q->method, "HEAD");
     c->ex->req_body = q->head.body;
@@ -1398,13 +1406,9 @@ h1_conn_pump(struct h1_conn *c)
             ssize_t n = h1_parse_request(buf_head(&c->in), buf_len(&c->in), lim, &c->ex->req);
             if (n == H1_BAD) {
                 h1_buf_ensure(wk, &c->out);
-                c->ex->started = true;
-                c->ex->start_us = now_us_precise();
-                c->ex->out_mark = c->written + buf_len(&c->out);
+                report_begin(c, buf_len(&c->in)); /* with what was parsed before the fault */
                 c->ex->status = c->ex->req.head.status;
                 c->ex->flags |= RF_DPE;
-                c->ex->req_bytes = buf_len(&c->in);
-                if (wk->alog.log) log_begin(c); /* what was parsed before the fault */
                 reply_local(&c->out, c->ex->req.head.status, c->ex->req.head.error, true);
                 c->close_after = true;
                 exchange_put(c);

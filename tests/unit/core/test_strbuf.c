@@ -43,6 +43,23 @@ test_strbuf_escapes_json(void **state)
     strbuf_fini(&sb);
 }
 
+/* Into a fixed buffer (the access log's lines): escapes, and a cut that never splits an
+ * escape and always closes the string. */
+static void
+test_json_quote_into_a_buffer(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(strbuf_json_quote(out, sizeof(out), "a\"b\\c\x01"), 15);
+    assert_string_equal(out, "\"a\\\"b\\\\c\\u0001\"");
+    /* "\x01\x01": 1 + 6 + 6 + 1 + NUL = 15 bytes; with 14 only the first fits */
+    assert_int_equal(strbuf_json_quote(out, 14, "\x01\x01"), 8);
+    assert_string_equal(out, "\"\\u0001\"");
+    assert_int_equal(strbuf_json_quote(out, 15, "\x01\x01"), 14);
+    assert_int_equal(strbuf_json_quote(out, 3, "abc"), 2);
+    assert_string_equal(out, "\"\"");
+}
+
 int
 main(void)
 {
@@ -50,6 +67,7 @@ main(void)
         cmocka_unit_test(test_strbuf_appends_and_formats),
         cmocka_unit_test(test_strbuf_stops_at_cap),
         cmocka_unit_test(test_strbuf_escapes_json),
+        cmocka_unit_test(test_json_quote_into_a_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
