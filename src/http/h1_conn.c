@@ -824,7 +824,7 @@ start_exchange(struct h1_conn *c, size_t head_len)
     c->used = true;
     c->ex->start_ms = now_ms();
     report_begin(c, head_len);
-    c->ex->keep_alive = q->head.keep_alive && !wk->draining; /* draining: connection: close */
+    c->ex->keep_alive = q->head.keep_alive && !wk->draining && !c->retired; /* else close */
     c->ex->head_request = slice_eq(q->method, "HEAD");
     c->ex->req_body = q->head.body;
     c->ex->req_left = q->head.content_length;
@@ -1399,7 +1399,10 @@ h1_conn_pump(struct h1_conn *c)
         /* A new request. */
         if (c->state == H1_IDLE && !(c->ex && c->ex->up) && !c->close_after && !buf_empty(&c->in) &&
             buf_len(&c->out) < OUT_HIGH_WATER) {
-            if (!c->ex && (!rebind(c) || !(c->ex = exchange_get(wk)))) {
+            /* A connection whose listener a reload removed is answered on its old
+             * snapshot one last time, with connection: close. */
+            if (!c->ex && !rebind(c)) c->retired = true;
+            if (!c->ex && !(c->ex = exchange_get(wk))) {
                 h1_conn_close(c);
                 return;
             }

@@ -140,6 +140,7 @@ struct h1_conn {
     bool close_after;  /* close once out is flushed */
     uint64_t written;  /* bytes written to the client so far */
     bool used;         /* a request has started on it (draining keeps it until then) */
+    bool retired;      /* its listener is gone: this exchange is its last */
     bool flush_queued; /* on the worker's list of writes done after the batch */
     bool closed;       /* closed in this batch: its memory goes after it */
     struct h1_conn *flush_next;

@@ -339,6 +339,9 @@ switch_to(struct worker *wk, struct snapshot *snap)
     }
     for (size_t k = 0; k < wk->n_listeners; k++) {
         if (!wk->listeners[k]) continue;
+        /* A removed port: connections already queued would be reset with the socket;
+         * they are taken (on the old generation) and answered once, with close. */
+        on_accept(&wk->listeners[k]->w, LOOP_IN);
         loop_kill(&wk->loop, &wk->listeners[k]->w);
         worker_defer_free(wk, wk->listeners[k]);
     }
