@@ -97,7 +97,7 @@ ssize_t
 buf_read_fd(struct buf *b, int fd)
 {
     if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return -ENOBUFS;
-    ssize_t n = sys_read(fd, b->data + b->wr, b->cap - b->wr);
+    ssize_t n = sys_recv(fd, b->data + b->wr, b->cap - b->wr);
     if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     b->wr += (size_t)n;
     return n;

@@ -12,10 +12,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+/* recvfrom, not read: on a socket read() also passes through the VFS (file position lock,
+ * rw_verify_area, the file permission hook), about 0.1 µs per call more on this machine. */
 static inline ssize_t
-sys_read(int fd, void *p, size_t n)
+sys_recv(int fd, void *p, size_t n)
 {
-    return syscall(SYS_read, fd, p, n);
+    return syscall(SYS_recvfrom, fd, p, n, 0, NULL, NULL);
 }
 
 static inline ssize_t
