@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Request-path benchmark: wrk through meshlet, HAProxy and nginx doing the same 90/10 split
-# with keep-alive upstreams, and wrk straight to a backend (the limit). Proxy pinned on
-# CPU 0 with one worker; wrk and the two backends on CPU 1. Rounds are interleaved; medians
-# are printed with the proxy's CPU time per request (user + system, from /proc) and ratios.
-# Then the memory an idle keep-alive connection costs each proxy. Not a test.
+# with keep-alive upstreams, through the floor (bench/floor.c: the least an epoll proxy can
+# do for that split), and wrk straight to a backend (the limit). Proxy pinned on CPU 0 with
+# one worker; wrk and the two backends on CPU 1. Rounds are interleaved; medians are
+# printed with the proxy's CPU time per request (user + system, from /proc), and ratios as
+# the median of each round's ratio (the machine's speed drifts between rounds more than
+# the proxies differ within one). Then the memory an idle keep-alive connection costs each
+# proxy. Not a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
 OUT=build/bench/proxy
@@ -19,7 +22,7 @@ command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; 
 . bench/lib.sh
 start_backends
 PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
-PR=$(port); ADMIN_R=$(port); MESH_R=$(port)
+PR=$(port); ADMIN_R=$(port); MESH_R=$(port); PF=$(port)
 
 mkdir -p "$OUT/meshlet" "$OUT/meshlet-res"
 { registry "$PM"; one_route; } >"$OUT/meshlet/config.yaml"
@@ -31,6 +34,10 @@ MESHLET_PID=$!
 taskset -c 0 ./meshlet run -c "$OUT/meshlet-res" --workers 1 --listen-address 127.0.0.1 \
     --admin 127.0.0.1:$ADMIN_R --mesh-listen 127.0.0.1:$MESH_R 2>"$OUT/meshlet-res.log" & pids+=($!)
 MESHLET_RES_PID=$!
+
+cc -O2 -D_GNU_SOURCE -o "$OUT/floor" bench/floor.c
+taskset -c 0 "$OUT/floor" "$PF" "$V1" "$V2" & pids+=($!)
+FLOOR_PID=$!
 
 { haproxy_head "http-reuse always"; cat <<CFG; } >"$OUT/haproxy.cfg"
 frontend fe
@@ -116,6 +123,7 @@ for r in $(seq "$ROUNDS"); do
     run resilient "http://127.0.0.1:$PR/orders" "$MESHLET_RES_PID"
     run haproxy "http://127.0.0.1:$PH/orders" "$HAPROXY_PID"
     run nginx "http://127.0.0.1:$PN/orders" "$NGINX_PID"
+    run floor "http://127.0.0.1:$PF/orders" "$FLOOR_PID"
 done >"$OUT/rounds.txt"
 
 # Split check: what meshlet actually sent to v2 (one connection, 1000 requests).
@@ -124,21 +132,31 @@ v2=$(for i in $(seq 1000); do printf 'http://127.0.0.1:%s/orders ' "$PM"; done |
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/rounds.txt" | median; }
+# ratio A B COLUMN: the median over rounds of A's figure over B's in the same round
+ratio() {
+    awk -v a="$1" -v b="$2" -v c="$3" '$1==a {x[++i]=$c} $1==b {y[++j]=$c}
+        END {for (k = 1; k <= i && k <= j; k++) print x[k] / y[k]}' "$OUT/rounds.txt" | median
+}
 printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
     "$ROUNDS" "$DURATION" "$CONNS"
 printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
-for n in direct meshlet scraped resilient haproxy nginx; do
+for n in direct meshlet scraped resilient haproxy nginx floor; do
     printf '%-8s %12.0f %9.2f %9.2f %14.2f\n' $n "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(col $n 5)"
 done
-m_rps=$(col meshlet 2); m_cpu=$(col meshlet 5)
-printf '\nratios: meshlet/haproxy requests/s x%.2f, CPU x%.2f; meshlet/nginx requests/s x%.2f, CPU x%.2f; meshlet/direct requests/s x%.2f\n' \
-    "$(echo "$m_rps / $(col haproxy 2)" | bc -l)" "$(echo "$m_cpu / $(col haproxy 5)" | bc -l)" \
-    "$(echo "$m_rps / $(col nginx 2)" | bc -l)" "$(echo "$m_cpu / $(col nginx 5)" | bc -l)" \
-    "$(echo "$m_rps / $(col direct 2)" | bc -l)"
+printf '\nratios (median of per-round ratios):\n'
+printf '  meshlet/haproxy requests/s x%.2f, CPU x%.2f, p99 x%.2f\n' \
+    "$(ratio meshlet haproxy 2)" "$(ratio meshlet haproxy 5)" "$(ratio meshlet haproxy 4)"
+printf '  meshlet/nginx   requests/s x%.2f, CPU x%.2f, p99 x%.2f\n' \
+    "$(ratio meshlet nginx 2)" "$(ratio meshlet nginx 5)" "$(ratio meshlet nginx 4)"
+printf '  floor/nginx     requests/s x%.2f, CPU x%.2f (what no feature costs)\n' \
+    "$(ratio floor nginx 2)" "$(ratio floor nginx 5)"
+printf '  meshlet/floor   requests/s x%.2f, CPU x%.2f (what every feature costs)\n' \
+    "$(ratio meshlet floor 2)" "$(ratio meshlet floor 5)"
+printf '  meshlet/direct  requests/s x%.2f\n' "$(ratio meshlet direct 2)"
 printf 'resilience settings: meshlet with/without requests/s x%.3f, CPU x%.3f (resilient = timeout, retries, outlier detection, pool limits)\n' \
-    "$(echo "$(col resilient 2) / $m_rps" | bc -l)" "$(echo "$(col resilient 5) / $m_cpu" | bc -l)"
+    "$(ratio resilient meshlet 2)" "$(ratio resilient meshlet 5)"
 printf 'metrics scraped every second: meshlet with/without requests/s x%.3f, CPU x%.3f\n' \
-    "$(echo "$(col scraped 2) / $m_rps" | bc -l)" "$(echo "$(col scraped 5) / $m_cpu" | bc -l)"
+    "$(ratio scraped meshlet 2)" "$(ratio scraped meshlet 5)"
 echo "meshlet split check: $v2 of 1000 requests on one connection went to v2 (90/10)"
 
 # Idle keep-alive connection memory: RSS growth for 2000 idle connections.
