@@ -55,8 +55,8 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Drop <n> bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 
-/* recv() once from a socket into the free space (after making room); bytes read, 0 at EOF, -EAGAIN,
- * or -errno. */
+/* recv() once from a socket into the free space (after making room); bytes read, 0 at
+ * EOF, -EAGAIN, or -errno. */
 ssize_t buf_read_fd(struct buf *b, int fd);
 
 /* write() the pending bytes once; bytes written, -EAGAIN or -errno. */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 /* recvfrom, not read: on a socket read() also passes through the VFS (file position lock,
- * rw_verify_area, the file permission hook), about 0.1 µs per call more on this machine. */
+ * rw_verify_area, the file permission hook): 0.13 µs per proxied request (two reads). */
 static inline ssize_t
 sys_recv(int fd, void *p, size_t n)
 {
