@@ -42,12 +42,9 @@ defaults
 CFG
 }
 
-# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends;
-# a second argument adds a trafficPolicy (YAML flow mapping) to its DestinationRule.
-registry() {
+# The ServiceEntry of the service svc.bench on port 80, with the endpoint lines $1.
+service_entry() {
     cat <<YAML
-$(gateway_yaml "$1")
----
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: svc, namespace: bench}
@@ -57,8 +54,18 @@ spec:
   ports: [{number: 80, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints:
-  - {address: 127.0.0.1, ports: {http: $V1}, labels: {version: v1}}
-  - {address: 127.0.0.1, ports: {http: $V2}, labels: {version: v2}}
+$1
+YAML
+}
+
+# A Gateway on PORT for every host, the service svc with subsets v1 and v2 on the backends;
+# a second argument adds a trafficPolicy (YAML flow mapping) to its DestinationRule.
+registry() {
+    cat <<YAML
+$(gateway_yaml "$1")
+---
+$(service_entry "  - {address: 127.0.0.1, ports: {http: $V1}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: $V2}, labels: {version: v2}}")
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

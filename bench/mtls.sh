@@ -40,15 +40,7 @@ config() { # PORT MAX_REQUESTS_PER_CONNECTION
     gateway_yaml "$1"
     cat <<YAML
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: svc, namespace: bench}
-spec:
-  hosts: [svc.bench.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: $SIDE}, serviceAccount: svc}]
+$(service_entry "  - {address: 127.0.0.1, ports: {http: $SIDE}, serviceAccount: svc}")
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
