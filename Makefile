@@ -33,7 +33,7 @@ UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 
-.PHONY: all deps test unit e2e asan tsan clean run bench help lint fmt fuzz
+.PHONY: all deps test-deps test unit e2e asan tsan clean run bench help lint fmt fuzz
 
 # Keep test objects between runs (they are intermediate files of the test binaries).
 .SECONDARY:
@@ -58,8 +58,12 @@ help:
 	@echo "make fuzz      build and run the libFuzzer targets for a while (FUZZ_SECONDS)"
 	@echo "make clean     remove build outputs"
 
+# `make run` needs the build's packages; the tests also need their clients and promtool.
 deps:
 	$(Q)scripts/deps.sh
+
+test-deps:
+	$(Q)scripts/deps.sh --test
 
 $(BIN): $(LIB_OBJ) $(MAIN_OBJ)
 	@echo "  LD      $@"
@@ -83,7 +87,7 @@ unit: $(UNIT_BIN)
 e2e: $(BIN)
 	$(Q)MESHLET=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
-test: deps
+test: test-deps
 	$(Q)$(MAKE) --no-print-directory lint
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory e2e
@@ -99,14 +103,14 @@ lint:
 fmt:
 	$(Q)clang-format -i $(FMT_FILES)
 
-asan: deps
+asan: test-deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/meshlet OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    all unit e2e
 
 # Data races between workers, the admin thread and the access-log writer (not in CI: it
 # adds as much time again as asan).
-tsan: deps
+tsan: test-deps
 	$(Q)TSAN_OPTIONS=halt_on_error=1 $(MAKE) --no-print-directory BUILD=build/tsan \
 	    BIN=build/tsan/meshlet OPT=-O1 SAN="-fsanitize=thread -fno-omit-frame-pointer" \
 	    all unit e2e

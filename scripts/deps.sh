@@ -1,21 +1,53 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing meshlet need.
-# Fast no-op when every package is already installed.
+# Installs the Debian packages meshlet needs; a fast no-op when every one is present.
+#
+#   scripts/deps.sh          build and run (`make run`): compiler, libraries, curl
+#   scripts/deps.sh --test   also everything the tests use (`make test`, `make asan`,
+#                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
+#                            tests run (openssl, curl, ss, wrk) and promtool
+#   scripts/deps.sh [--test] --list   print the packages, one a line, and install nothing
+#
+# Every program or Python module a test or the demo starts is listed here, so a fresh
+# Debian 12 machine needs nothing installed by hand. Python modules of the tests are the
+# standard library's plus pytest.
 set -euo pipefail
+
+test=false
+list=false
+for arg in "$@"; do
+    case "$arg" in
+    --test) test=true ;;
+    --list) list=true ;;
+    *)
+        echo "usage: scripts/deps.sh [--test] [--list]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 pkgs=(
     gcc make pkg-config
-    clang-format        # make lint
     libfyaml-dev        # YAML/JSON with line/column marks
     libpcre2-dev        # regex (JIT), RE2-subset checks
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libssl-dev          # OpenSSL 3: mesh CA, mTLS
-    openssl             # e2e tests inspect certificates and connect with s_client
-    curl                # e2e tests: a real HTTP client
-    libcmocka-dev       # unit tests
-    python3-pytest      # end-to-end tests
-    iproute2            # ss: the e2e tests look at upstream sockets
+    curl                # the demo's commands and examples/canary/rollout.sh
 )
+if $test; then
+    pkgs+=(
+        clang-format    # make lint
+        libcmocka-dev   # unit tests
+        python3-pytest  # end-to-end tests (/usr/bin/python3)
+        openssl         # e2e tests inspect certificates and connect with s_client
+        iproute2        # ss: the e2e tests look at upstream sockets
+        wrk             # e2e tests load the proxy through reloads and the rollout
+    )
+fi
+
+if $list; then
+    printf '%s\n' "${pkgs[@]}"
+    exit 0
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -29,6 +61,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+$test || exit 0
 
 # promtool, Prometheus's own checker of the /stats/prometheus exposition (e2e tests): the
 # binary alone, unpacked from Debian's prometheus package, so no server gets installed.
