@@ -125,7 +125,8 @@ cluster(struct strbuf *sb, const struct model_cluster *c)
 void
 config_dump_write(const struct snapshot *s, struct strbuf *sb)
 {
-    strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"files\":[", s->version);
+    strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"digest\":\"%016" PRIx64 "\",\"files\":[",
+                  s->version, s->digest);
     for (size_t i = 0; i < s->n_files; i++) {
         if (i) strbuf_puts(sb, ",");
         strbuf_json_str(sb, s->files[i]);

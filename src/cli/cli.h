@@ -4,6 +4,7 @@
 #define MESHLET_CLI_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exit codes shared by every subcommand. */
 enum cli_exit {
@@ -36,5 +37,10 @@ struct diag_list;
 int cli_load(const char *const *paths, size_t n, const char *ns, struct resource_set *set,
              struct diag_list *dl);
 void cli_unload(struct resource_set *set, struct diag_list *dl);
+
+/* What `meshlet run` shows as its config digest (/config_dump) for <set> loaded with
+ * namespace <ns>: the files' contents (not their names or order) and the namespace. Equal
+ * digests mean `explain -c` and the proxy read the same config. */
+uint64_t cli_config_digest(const struct resource_set *set, const char *ns);
 
 #endif

@@ -264,6 +264,7 @@ build(struct run *r, struct strbuf *sb, bool *usage_error)
     char err[512];
     struct snapshot *snap = model_build(&set, &r->mopt, err, sizeof(err));
     if (snap) remember_files(snap, &set);
+    if (snap) snap->digest = cli_config_digest(&set, r->ns);
     cli_unload(&set, &dl);
     if (!snap) {
         strbuf_printf(sb, "%s\n", err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "config/field.h"
 #include "core/alloc.h"
@@ -183,6 +184,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         file_error(dl, file, 0, 0, "check the file's permissions", msg);
         return;
     }
+    src->digest += XXH64(text, len, 0);
     unsigned bad_line, bad_col;
     const char *why = check_text((const unsigned char *)text, len, &bad_line, &bad_col);
     if (why) {

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/diag.h"
 
@@ -27,6 +28,7 @@ struct source {
     size_t n_files, cap_files;
     size_t max_file_bytes; /* a bigger file is refused with a message */
     size_t n_documents;    /* documents seen, empty ones included */
+    uint64_t digest;       /* sum of the XXH64 of every file's bytes: order and names aside */
     bool keep_documents;   /* keep every document (and its nodes) until source_fini */
 };
 

@@ -1086,6 +1086,20 @@ listener_for_port(struct build *b, size_t *cap, uint16_t port, const char *name,
     return l;
 }
 
+/* Remember that <l> serves Gateway <key> (once), so explain can tell which Gateways a port
+ * carries. */
+static void
+listener_add_gateway(struct arena *a, struct model_listener *l, const char *key)
+{
+    for (size_t i = 0; i < l->n_gateways; i++)
+        if (!strcmp(l->gateways[i], key)) return;
+    const char **v = arena_alloc(a, (l->n_gateways + 1) * sizeof(*v));
+    for (size_t i = 0; i < l->n_gateways; i++) v[i] = l->gateways[i];
+    v[l->n_gateways] = key;
+    l->gateways = v;
+    l->n_gateways++;
+}
+
 static void
 build_gateways(struct build *b, size_t *cap)
 {
@@ -1102,6 +1116,7 @@ build_gateways(struct build *b, size_t *cap)
             uint16_t port = (uint16_t)srv->port->number.v;
             struct model_listener *l =
                 listener_for_port(b, cap, port, arena_printf(a, "gateway %s", key), false);
+            listener_add_gateway(a, l, key);
             listener_tls(b, l, srv);
             for (size_t v = 0; v < b->set->len; v++) {
                 const struct resource *r = b->set->items[v];

@@ -249,6 +249,8 @@ enum model_peer_mode { MODEL_PEER_PERMISSIVE, MODEL_PEER_STRICT, MODEL_PEER_DISA
 struct model_listener {
     const char *name; /* "gateway ns/name server <n>", "mesh" or "inbound <port>" */
     uint16_t port;
+    const char **gateways; /* snapshot arena: "ns/name" of every Gateway whose servers it */
+    size_t n_gateways;     /* serves (several Gateways may share a port), for explain */
     bool mesh;
     bool inbound;                   /* a sidecar's inbound listener in front of the app */
     enum model_peer_mode peer_mode; /* inbound: who may connect */
@@ -267,6 +269,7 @@ struct model_listener {
 struct snapshot {
     _Atomic long refs;
     uint64_t version;
+    uint64_t digest;    /* of the config it was built from (set by the caller); 0: unknown */
     struct arena arena; /* owns everything below */
     size_t n_listeners;
     struct model_listener *listeners;

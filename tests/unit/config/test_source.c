@@ -2,6 +2,7 @@
 /* Loading: files and directories, multi-document YAML, kind: List, JSON, bad input of every
  * kind (malformed, binary, empty, oversize, deeply nested) and namespace defaults. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,41 @@ test_source_reads_directories_recursively_in_name_order(void **state)
     assert_int_equal(set.items[2]->kind, KIND_DESTINATION_RULE);
     diag_list_fini(&dl);
     config_fini(&set);
+}
+
+/* The digest `meshlet run` and `explain -c` compare: the files' bytes, whatever their
+ * names or order; any byte changed changes it. */
+static void
+test_source_digest_is_the_contents_not_names_or_order(void **state)
+{
+    (void)state;
+    static const char *const vs_b =
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: b}\n"
+        "spec:\n  hosts: [b]\n  http:\n  - route:\n    - destination: {host: b}\n";
+    char one[512], two[512], three[512];
+    snprintf(one, sizeof(one), "%s", harness_tmpdir());
+    snprintf(two, sizeof(two), "%s", harness_tmpdir());
+    snprintf(three, sizeof(three), "%s", harness_tmpdir());
+    harness_write(one, "a.yaml", vs_a);
+    harness_write(one, "b.yaml", vs_b);
+    harness_write(two, "z.yaml", vs_a); /* read second: the order differs */
+    harness_write(two, "sub/y.yml", vs_b);
+    harness_write(two, "notes.txt", "not config, not read");
+    harness_write(three, "a.yaml", vs_a);
+    harness_write(three, "b.yaml", "# one more line\n---\n");
+    uint64_t d[3];
+    const char *dirs[] = {one, two, three};
+    for (int i = 0; i < 3; i++) {
+        struct resource_set set;
+        struct diag_list dl;
+        assert_int_equal(load_path(dirs[i], &set, &dl, NULL), 0);
+        d[i] = set.source.digest;
+        diag_list_fini(&dl);
+        config_fini(&set);
+    }
+    assert_true(d[0] != 0);
+    assert_true(d[0] == d[1]);
+    assert_true(d[0] != d[2]);
 }
 
 static void
@@ -213,6 +249,7 @@ main(void)
         cmocka_unit_test(test_source_refuses_deep_nesting),
         cmocka_unit_test(test_source_missing_path_is_a_usage_error),
         cmocka_unit_test(test_source_document_not_a_mapping_is_reported),
+        cmocka_unit_test(test_source_digest_is_the_contents_not_names_or_order),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
