@@ -5,6 +5,7 @@
 #include "admin/admin.h"
 #include "admin/clusters.h"
 #include "admin/config_dump.h"
+#include "admin/explain.h"
 #include "admin/prom.h"
 
 #include <errno.h>
@@ -52,6 +53,7 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
                      : status == 503 ? "Service Unavailable"
                      : status == 400 ? "Bad Request"
                      : status == 405 ? "Method Not Allowed"
+                     : status == 409 ? "Conflict"
                                      : "Not Found",
                      type, len);
     /* Loopback and small: a blocking-style write loop is fine on the admin port. */
@@ -206,6 +208,8 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         status = logging(r, query, &sb);
     } else if (slice_eq(path, "/splits")) {
         splits_page(a, &sb);
+    } else if (slice_eq(path, "/explain")) {
+        status = explain_page(a->snap, query, &sb, &type);
     } else if (slice_eq(path, "/stats")) {
         uint64_t total = 0;
         for (size_t i = 0; i < a->n_workers; i++) {
