@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when a file includes a header from a layer it may not use (../shared/LAYOUT.md):
+# Fails when a file includes a header from a layer it may not use (CONTRIBUTING.md):
 # core <- config <- model <- {tls, lb} <- http <- admin <- cli. Includes point downward.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -93,3 +93,19 @@ def test_test_deps_fetch_promtool(repo_root, tmp_path):
         return
     # the stub apt-get refuses, so the fetch fails, but it was asked for
     assert "download prometheus" in calls.read_text(), p.stdout + p.stderr
+
+
+# A path of the repository named in the docs: `examples/canary/`, `scripts/deps.sh`, ...
+REPO_PATH = re.compile(r"`((?:\.\./|examples/|scripts/|src/|tests/|bench/|docs/|fuzz/)[^`\s]*)`")
+
+
+def test_readme_and_contributing_are_self_contained(repo_root):
+    """A clone has no ../shared: every file the docs name is in the repository."""
+    for doc in ("README.md", "CONTRIBUTING.md"):
+        text = (repo_root / doc).read_text()
+        assert "../shared" not in text, doc
+        for path in REPO_PATH.findall(text):
+            path = path.split(" ")[0].rstrip(".,:;")
+            if "<" in path:  # tests/unit/<layer>/test_<stem>.c: the folder before it
+                path = path[:path.index("<")].rsplit("/", 1)[0]
+            assert (repo_root / path).exists(), f"{doc} names {path}, which a clone lacks"
