@@ -137,6 +137,7 @@ fuzz:
 	        -dict=../../fuzz/http.dict corpus-h1_parse ../../fuzz/corpus/h1_parse
 
 bench: all
+	$(Q)scripts/deps.sh --bench
 	$(Q)bench/run.sh
 	$(Q)bench/proxy.sh
 	$(Q)bench/routes.sh

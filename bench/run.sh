@@ -9,16 +9,7 @@ N=${N:-2000}
 RUNS=${RUNS:-7}
 OUT=build/bench
 
-need=()
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v nginx >/dev/null || need+=(nginx-light)
-[ -x /usr/bin/time ] || need+=(time)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "bench: installing ${need[*]}"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
-fi
+scripts/deps.sh --bench
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 

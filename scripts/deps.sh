@@ -5,7 +5,9 @@
 #   scripts/deps.sh --test   also everything the tests use (`make test`, `make asan`,
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
 #                            tests run (openssl, curl, ss, wrk) and promtool
-#   scripts/deps.sh [--test] --list   print the packages, one a line, and install nothing
+#   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
+#                            wrk, GNU time, bc
+#   scripts/deps.sh [--test] [--bench] --list   print the packages, one a line; install nothing
 #
 # Every program or Python module a test or the demo starts is listed here, so a fresh
 # Debian 12 machine needs nothing installed by hand. Python modules of the tests are the
@@ -13,13 +15,15 @@
 set -euo pipefail
 
 test=false
+bench=false
 list=false
 for arg in "$@"; do
     case "$arg" in
     --test) test=true ;;
+    --bench) bench=true ;;
     --list) list=true ;;
     *)
-        echo "usage: scripts/deps.sh [--test] [--list]" >&2
+        echo "usage: scripts/deps.sh [--test] [--bench] [--list]" >&2
         exit 2
         ;;
     esac
@@ -41,6 +45,15 @@ if $test; then
         openssl         # e2e tests inspect certificates and connect with s_client
         iproute2        # ss: the e2e tests look at upstream sockets
         wrk             # e2e tests load the proxy through reloads and the rollout
+    )
+fi
+
+if $bench; then
+    pkgs+=(
+        haproxy nginx-light # what meshlet is compared with
+        wrk                 # the load
+        time bc             # peak RSS (/usr/bin/time) and ratios
+        python3             # the config generator and free ports
     )
 fi
 

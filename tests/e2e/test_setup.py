@@ -109,3 +109,19 @@ def test_readme_and_contributing_are_self_contained(repo_root):
             if "<" in path:  # tests/unit/<layer>/test_<stem>.c: the folder before it
                 path = path[:path.index("<")].rsplit("/", 1)[0]
             assert (repo_root / path).exists(), f"{doc} names {path}, which a clone lacks"
+
+
+# A program a benchmark script runs: `command -v wrk`, `taskset -c 0 "$HAPROXY"`, ... by name.
+BENCH_PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "bc": "bc",
+                  "/usr/bin/time": "time"}
+
+
+def test_deps_installs_what_the_benchmarks_run(repo_root):
+    listed = subprocess.run([str(repo_root / "scripts" / "deps.sh"), "--bench", "--list"],
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    packages = set(listed.stdout.split())
+    scripts = " ".join(f.read_text() for f in (repo_root / "bench").glob("*.sh"))
+    for prog, package in BENCH_PROGRAMS.items():
+        assert prog in scripts  # still used
+        assert package in packages, (prog, package)
