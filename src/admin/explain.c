@@ -473,6 +473,9 @@ explain_write(const struct snapshot *s, const struct explain_request *rq, struct
             if (*r->vs)
                 strbuf_printf(text, "route %zu '%s' (%s rule %zu): matched", i, r->name, r->vs,
                               r->rule_index);
+            else if (!strcmp(r->name, "inbound"))
+                strbuf_printf(text, "route %zu 'inbound' (the sidecar's route to its app): matched",
+                              i);
             else
                 strbuf_printf(text,
                               "route %zu '%s' (no VirtualService: Istio's default route "

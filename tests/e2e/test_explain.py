@@ -379,3 +379,23 @@ def test_admin_explain_endpoint(meshlet_bin, tmp_path):
         assert e.value.code == 409
     finally:
         assert m.stop() == 0, m.logs()
+
+
+def test_explain_admin_names_a_sidecars_inbound_route(meshlet_bin, tmp_path):
+    (tmp_path / "pa.yaml").write_text("""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec: {mtls: {mode: DISABLE}}
+""")
+    port = free_port()
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "shop", "--inbound",
+                                              f"{port}=127.0.0.1:{free_port()}")).start()
+    try:
+        p = run_explain(meshlet_bin, "--admin", f"127.0.0.1:{m.admin_port}", "GET",
+                        f"http://127.0.0.1:{port}/x")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "route 0 'inbound' (the sidecar's route to its app): matched" in p.stdout
+        assert "( rule" not in p.stdout
+    finally:
+        assert m.stop() == 0, m.logs()
