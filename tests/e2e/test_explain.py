@@ -3,7 +3,9 @@
 `meshlet run` actually does with the same config, request by request."""
 import http.client
 import json
+import os
 import random
+import re
 import subprocess
 import urllib.error
 import urllib.parse
@@ -377,6 +379,28 @@ def test_admin_explain_endpoint(meshlet_bin, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             m.admin(f"/explain?{q}&digest=0123456789abcdef")
         assert e.value.code == 409
+
+        # answered or refused, every /explain gives back its fd and memory
+        def fds():
+            return len(os.listdir(f"/proc/{m.proc.pid}/fd"))
+
+        def rss_kb():
+            status = open(f"/proc/{m.proc.pid}/status").read()
+            return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+
+        for _ in range(50):  # warm: allocator caches filled
+            m.admin(f"/explain?{q}&format=json")
+        fds0, rss0 = fds(), rss_kb()
+        for i in range(500):
+            try:
+                m.admin(f"/explain?{q}&format=json" if i % 3 else "/explain?url=http%2")
+            except urllib.error.HTTPError as e:
+                assert e.code == 400
+        assert fds() == fds0
+        # (sanitizers keep freed memory in quarantine: RSS says nothing there)
+        sanitized = re.search(rb"__[at]san_init", open(meshlet_bin, "rb").read())
+        assert sanitized or rss_kb() - rss0 < 2048, (rss0, rss_kb())
+        print(f"fds {fds0} -> {fds()}, VmRSS {rss0} -> {rss_kb()} kB over 500 /explain")
     finally:
         assert m.stop() == 0, m.logs()
 
