@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <libfyaml.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,102 @@ check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
     return NULL;
 }
 
+/* Aliases may add at most this many nodes to a document, or as many as the document has
+ * itself when it is bigger: a few hundred bytes of nested anchors (an "alias bomb") would
+ * otherwise expand to billions of nodes. Go's yaml.v3, which Istio reads YAML with, refuses
+ * "excessive aliasing" the same way. */
+#define SOURCE_MAX_ALIAS_NODES 100000u
+/* Aliases inside the expansion of aliases: deeper is refused (bounds the recursion). */
+#define SOURCE_MAX_ALIAS_DEPTH 32u
+
+struct alias_walk {
+    size_t nodes;       /* nodes reached, aliases followed */
+    size_t limit;       /* stop once <nodes> passes it */
+    struct fy_node *at; /* out: the alias (outermost, in the document) that passed a bound */
+    bool too_deep;      /* out: the bound passed was the nesting */
+    bool undefined;     /* out: an alias names no anchor */
+    size_t aliases;     /* aliases seen */
+};
+
+/* Count the nodes of <n> as resolution would create them; false once a bound is passed.
+ * <outer> is the alias of the document being expanded, NULL outside any. */
+static bool
+count_expanded(struct fy_node *n, struct alias_walk *w, struct fy_node *outer, unsigned depth,
+               bool follow)
+{
+    if (!n) return true;
+    if (++w->nodes > w->limit) {
+        w->at = outer ? outer : n;
+        return false;
+    }
+    if (fy_node_is_alias(n)) {
+        if (!follow) return true;
+        if (depth >= SOURCE_MAX_ALIAS_DEPTH) {
+            w->at = outer ? outer : n;
+            w->too_deep = true;
+            return false;
+        }
+        w->aliases++;
+        struct fy_node *target = fy_node_resolve_alias(n);
+        if (!target) {
+            w->at = outer ? outer : n;
+            w->undefined = true;
+            return false;
+        }
+        return count_expanded(target, w, outer ? outer : n, depth + 1, follow);
+    }
+    void *it = NULL;
+    if (fy_node_get_type(n) == FYNT_SEQUENCE) {
+        struct fy_node *item;
+        while ((item = fy_node_sequence_iterate(n, &it)))
+            if (!count_expanded(item, w, outer, depth, follow)) return false;
+    } else if (fy_node_get_type(n) == FYNT_MAPPING) {
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(n, &it))) {
+            if (!count_expanded(fy_node_pair_key(p), w, outer, depth, follow)) return false;
+            if (!count_expanded(fy_node_pair_value(p), w, outer, depth, follow)) return false;
+        }
+    }
+    return true;
+}
+
+/* Resolve the aliases and merge keys of <doc> unless that would blow up. Returns false with
+ * the reason in <msg> and the alias at fault in <*at>. */
+static bool
+resolve_bounded(struct fy_document *doc, struct fy_node **at, const char **hint, char *msg,
+                size_t msg_size)
+{
+    *hint = "write the repeated values out, or use fewer nested anchors";
+    struct fy_node *root = fy_document_root(doc);
+    struct alias_walk w = {.limit = SIZE_MAX};
+    count_expanded(root, &w, NULL, 0, false);
+    size_t own = w.nodes;
+    size_t extra = own > SOURCE_MAX_ALIAS_NODES ? own : SOURCE_MAX_ALIAS_NODES;
+    w = (struct alias_walk){.limit = own + extra};
+    *at = NULL;
+    if (!count_expanded(root, &w, NULL, 0, true)) {
+        *at = w.at;
+        if (w.undefined) {
+            *hint = "define the anchor (&name) earlier in the same document";
+            snprintf(msg, msg_size,
+                     "YAML alias names no anchor defined before it in this document");
+        } else if (w.too_deep) {
+            snprintf(msg, msg_size, "YAML aliases nest more than %u deep", SOURCE_MAX_ALIAS_DEPTH);
+        } else {
+            snprintf(msg, msg_size,
+                     "YAML aliases would add more than %zu nodes to this document of %zu "
+                     "(an alias bomb?): refused",
+                     extra, own);
+        }
+        return false;
+    }
+    if (w.aliases && fy_document_resolve(doc)) {
+        snprintf(msg, msg_size, "cannot resolve the YAML aliases");
+        return false;
+    }
+    return true;
+}
+
 static char *
 read_all(const char *path, size_t size, size_t *len)
 {
@@ -211,7 +308,8 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         return;
     }
     struct fy_parse_cfg cfg = {
-        .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO,
+        /* Not FYPCF_RESOLVE_DOCUMENT: aliases are counted before they are expanded. */
+        .flags = FYPCF_QUIET | FYPCF_JSON_AUTO,
         .diag = diag,
     };
     struct fy_parser *fyp = fy_parser_create(&cfg);
@@ -226,6 +324,18 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     struct fy_document *doc;
     for (size_t doc_index = 0; (doc = fy_parse_load_document(fyp)); doc_index++) {
         src->n_documents++;
+        struct fy_node *bad_alias;
+        char reason[256];
+        const char *hint;
+        if (!resolve_bounded(doc, &bad_alias, &hint, reason, sizeof(reason))) {
+            unsigned line = 0, col = 0;
+            field_mark(bad_alias, &line, &col);
+            /* libfyaml marks an alias at its name; point at its '*'. */
+            if (bad_alias && fy_node_is_alias(bad_alias) && col > 1) col--;
+            file_error(dl, file, line, col, hint, reason);
+            fy_parse_document_destroy(fyp, doc);
+            break;
+        }
         struct fy_node *root = fy_document_root(doc);
         size_t root_len = 1;
         if (root && fy_node_get_type(root) == FYNT_SCALAR && fy_node_get_style(root) == FYNS_PLAIN)
@@ -369,13 +479,17 @@ source_locate_all(struct source_locate *reqs, size_t n)
     for (size_t i = 0; i < n;) {
         size_t end = i;
         while (end < n && reqs[end].file == reqs[i].file) end++;
-        struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT | FYPCF_JSON_AUTO};
+        struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_AUTO};
         struct fy_parser *fyp = fy_parser_create(&cfg);
         if (fyp && !fy_parser_set_input_file(fyp, reqs[i].file)) {
             struct fy_document *doc;
             size_t next = i;
             for (size_t d = 0; next < end && (doc = fy_parse_load_document(fyp)); d++) {
-                struct fy_node *root = fy_document_root(doc);
+                struct fy_node *bad;
+                const char *hint;
+                char why[256];
+                bool ok = resolve_bounded(doc, &bad, &hint, why, sizeof(why));
+                struct fy_node *root = ok ? fy_document_root(doc) : NULL;
                 for (; next < end && reqs[next].doc_index == d; next++) {
                     struct fy_node *start = root;
                     struct fy_node *items = root ? list_items(root) : NULL;

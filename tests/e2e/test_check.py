@@ -3,6 +3,8 @@
 cases, and bad input of every kind: exit codes, codes, field paths and locations."""
 import json
 import re
+import resource
+import subprocess
 
 import pytest
 
@@ -309,3 +311,51 @@ def test_demo_canary_config_passes_check(meshlet_bin, repo_root):
     r = run(meshlet_bin, "check", repo_root / "examples" / "canary")
     assert r.code == 0, r
     assert "Error" not in r.out
+
+
+def alias_bomb():
+    """Nine items, nested eight deep through anchors: 9**9 nodes once expanded."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_at_its_alias_within_bounded_memory(meshlet_bin, tmp_path):
+    f = tmp_path / "bomb.yaml"
+    f.write_text(alias_bomb())
+    assert f.stat().st_size < 500
+    limit = 512 << 20  # address space: the expansion would need gigabytes
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.run([str(meshlet_bin), "check", str(f)], capture_output=True, text=True,
+                          preexec_fn=cap, timeout=60)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    # the first alias whose expansion passes the bound, in document order
+    m = re.search(r"Error \[ML0001\] \(" + re.escape(str(f)) + r":(\d+):(\d+)\) YAML aliases "
+                  r"would add more than \d+ nodes", proc.stdout)
+    assert m, proc.stdout
+    line = alias_bomb().splitlines()[int(m.group(1)) - 1]
+    assert line[int(m.group(2)) - 1] == "*", (m.groups(), line)
+
+
+def test_aliases_and_merge_keys_within_bounds_still_work(meshlet_bin, tmp_path):
+    f = tmp_path / "anchors.yaml"
+    f.write_text("""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: a}
+spec:
+  hosts: &hosts [a.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+  endpoints: [&ep {address: a.example.com, labels: {version: v1}}, {<<: *ep, labels: *hosts}]
+""")
+    code, msgs = messages(meshlet_bin, "validate", f)
+    # the merged endpoint got the anchor's address and its own (wrong-typed) labels
+    assert [m["path"] for m in msgs] == ["spec.endpoints[1].labels"], msgs
+    f.write_text("a: *nowhere\n")
+    r = run(meshlet_bin, "validate", f)
+    assert r.code == 1 and f"{f}:1:4) YAML alias names no anchor" in r.out, r
