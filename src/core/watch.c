@@ -16,12 +16,27 @@
 #define WATCH_MASK                                                                                 \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF)
 
+/* In a watched directory, only what the config loader reads counts: .yaml, .yml and .json
+ * files and subdirectories, never hidden names (an editor's .x.swp, a tool's temporary
+ * .config.yaml.new before it is renamed) nor notes.txt. The directory itself going away
+ * (no name) counts. */
+static bool
+config_name(const struct inotify_event *ev)
+{
+    if (!ev->len || !ev->name[0]) return true;
+    if (ev->name[0] == '.') return false;
+    if (ev->mask & IN_ISDIR) return true;
+    const char *dot = strrchr(ev->name, '.');
+    return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".json"));
+}
+
 static bool
 relevant(const struct watch *wt, const struct inotify_event *ev)
 {
     for (size_t i = 0; i < wt->n; i++) {
         if (wt->items[i].wd != ev->wd) continue;
-        if (!wt->items[i].name || (ev->len && !strcmp(wt->items[i].name, ev->name))) return true;
+        if (!wt->items[i].name && config_name(ev)) return true;
+        if (wt->items[i].name && ev->len && !strcmp(wt->items[i].name, ev->name)) return true;
     }
     return false;
 }

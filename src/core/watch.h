@@ -2,7 +2,8 @@
 /* inotify on config paths: a directory is watched whole, a file through its directory
  * (editors and kubectl-style tools replace files by renaming a new one over them). Only
  * finished writes count: a file closed after writing, moved in or out, created, deleted;
- * never a write in progress. [M] */
+ * never a write in progress. In a directory only names the config loader reads count
+ * (.yaml, .yml, .json, subdirectories; not hidden ones). [M] */
 #ifndef MESHLET_CORE_WATCH_H
 #define MESHLET_CORE_WATCH_H
 
