@@ -200,6 +200,58 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
     set->items[set->len++] = r;
 }
 
+/* The API group of <api_version> ("security.istio.io/v1" -> "security.istio.io"). */
+static bool
+group_is(const char *api_version, const char *group)
+{
+    size_t n = strlen(group);
+    return !strncmp(api_version, group, n) && api_version[n] == '/';
+}
+
+static bool
+group_ends_with(const char *api_version, const char *suffix)
+{
+    const char *slash = strchr(api_version, '/');
+    size_t n = slash ? (size_t)(slash - api_version) : strlen(api_version), k = strlen(suffix);
+    return n >= k && !strncmp(api_version + n - k, suffix, k);
+}
+
+/* Istio's other kinds (AuthorizationPolicy, Sidecar, EnvoyFilter, Telemetry, ...) and the
+ * Gateway API's are valid config meshlet does not enforce: never an error, as
+ * `istioctl validate` accepts them, but never silent, or a deny-all AuthorizationPolicy
+ * would look in force. Returns whether <kind> is one of them (and was reported). */
+static bool
+warn_unenforced(struct resource_set *set, const char *api_version, const char *kind,
+                const char *file, struct fy_node *root)
+{
+    if (!group_ends_with(api_version, ".istio.io") &&
+        !group_is(api_version, "gateway.networking.k8s.io") &&
+        !group_is(api_version, "gateway.networking.x-k8s.io"))
+        return false;
+    struct fy_node *md = field_node(root, "metadata", -1);
+    const char *name = scalar_at(set, md, "name");
+    const char *ns = scalar_at(set, md, "namespace");
+    if (!ns || !*ns) ns = set->opt->default_ns ? set->opt->default_ns : "default";
+    const char *what = "its rules do not apply to any traffic meshlet serves";
+    if (!strcmp(kind, "AuthorizationPolicy"))
+        what = "no access control is applied: every request it would deny is served";
+    else if (!strcmp(kind, "RequestAuthentication"))
+        what = "no JWT is checked: requests with a missing or bad token are served";
+    else if (!strcmp(kind, "Sidecar") || !strcmp(kind, "EnvoyFilter"))
+        what = "it changes nothing in how meshlet proxies";
+    struct diag *d = diag_add(
+        set->dl, DIAG_WARNING, DIAG_NOT_ENFORCED, NULL,
+        "enforce it elsewhere: meshlet enforces only VirtualService, DestinationRule, Gateway, "
+        "ServiceEntry, WorkloadEntry (networking.istio.io) and PeerAuthentication",
+        "%s is not enforced by meshlet (%s): %s", kind, api_version, what);
+    field_attach(d, NULL, root);
+    d->kind = arena_strdup(&set->arena, kind);
+    d->ns = ns;
+    d->name = name ? name : "";
+    d->file = file;
+    return true;
+}
+
 static void
 on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index, int item_index)
 {
@@ -230,6 +282,7 @@ on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index,
     }
     if (kube_add(set, api_version, kind, file, root)) return;
     set->n_skipped++;
+    if (warn_unenforced(set, api_version, kind, file, root)) return;
     if (set->opt->verbose) {
         struct fy_node *md = field_node(root, "metadata", -1);
         const char *name = scalar_at(set, md, "name");
@@ -252,7 +305,10 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
     int rc = source_load(&set->source, paths, n, on_document, set, dl);
     if (!set->source.keep_documents)
         for (size_t i = 0; i < set->len; i++) set->items[i]->doc_live = false;
-    if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 && dl->errors == 0) {
+    /* Kubernetes objects of kinds meshlet does not read are fine (skipped, or warned about):
+     * the error is for input with no object at all. */
+    if (!rc && set->len == 0 && set->n_services == 0 && set->n_workloads == 0 &&
+        set->n_skipped == 0 && dl->errors == 0) {
         struct diag *d =
             diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
                      "point meshlet at YAML or JSON files holding Istio resources",

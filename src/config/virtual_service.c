@@ -1139,6 +1139,17 @@ virtual_service_validate(const struct resource *r, struct diag_list *dl)
         rules_error(&v, vs, NULL, -1, "add http, tcp or tls routes",
                     "http, tcp or tls must be provided in virtual service");
     }
+    /* Valid Istio, but meshlet proxies HTTP only: say so rather than drop them silently. */
+    if (vs->tcp_len)
+        rules_report(&v, DIAG_WARNING, DIAG_NOT_ENFORCED, vs, "tcp", -1,
+                     "serve this traffic elsewhere; meshlet routes http only",
+                     "tcp routes are not enforced by meshlet (not supported yet): connections "
+                     "they match are not proxied");
+    if (vs->tls_len)
+        rules_report(&v, DIAG_WARNING, DIAG_NOT_ENFORCED, vs, "tls", -1,
+                     "serve this traffic elsewhere; meshlet routes http only",
+                     "tls routes are not enforced by meshlet (not supported yet): connections "
+                     "they match are not proxied");
     if (delegate_vs) {
         if (vs->gateways.len)
             rules_error(&v, vs, "gateways", -1, "a delegate takes its gateways from its root",

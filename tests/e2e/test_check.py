@@ -359,3 +359,98 @@ spec:
     f.write_text("a: *nowhere\n")
     r = run(meshlet_bin, "validate", f)
     assert r.code == 1 and f"{f}:1:4) YAML alias names no anchor" in r.out, r
+
+
+UNENFORCED = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: prod}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: prod}
+spec: {jwtRules: [{issuer: "https://example.com"}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: route, namespace: prod}
+spec: {parentRefs: [{name: gw}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: prod}
+spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: prod}
+spec: {egress: [{hosts: ["./*"]}]}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: ef, namespace: istio-system}
+spec: {}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec: {accessLogging: [{providers: [{name: envoy}]}]}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: wasm, namespace: prod}
+spec: {url: "oci://example.com/filter:1"}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: ProxyConfig
+metadata: {name: pc, namespace: prod}
+spec: {concurrency: 2}
+"""
+
+
+def test_kinds_meshlet_does_not_enforce_are_warnings_naming_each(meshlet_bin, tmp_path):
+    f = tmp_path / "policies.yaml"
+    f.write_text(UNENFORCED)
+    code, msgs = messages(meshlet_bin, "check", f)
+    assert code == 0, msgs
+    assert not [m for m in msgs if m["severity"] == "Error"], msgs
+    got = {(m["kind"], f"{m['namespace']}/{m['name']}"): m for m in msgs if m["code"] == "ML0109"}
+    want = [("AuthorizationPolicy", "prod/deny-all"), ("RequestAuthentication", "prod/jwt"),
+            ("HTTPRoute", "prod/route"), ("Gateway", "prod/gw"), ("Sidecar", "prod/default"),
+            ("EnvoyFilter", "istio-system/ef"), ("Telemetry", "istio-system/mesh-default"),
+            ("WasmPlugin", "prod/wasm"), ("ProxyConfig", "prod/pc")]
+    assert sorted(got) == sorted(want), msgs
+    starts = [i + 1 for i, l in enumerate(UNENFORCED.splitlines()) if l.startswith("apiVersion")]
+    for (key, m), line in zip(sorted(got.items(), key=lambda kv: kv[1]["line"]), starts):
+        assert m["severity"] == "Warning" and m["file"] == str(f), m
+        assert (m["line"], m["column"]) == (line, 1), m
+        assert "not enforced by meshlet" in m["message"], m
+    assert "no access control is applied" in got[("AuthorizationPolicy", "prod/deny-all")]["message"]
+    r = run(meshlet_bin, "check", f)
+    assert re.search(r"Warning \[ML0109\] \(AuthorizationPolicy prod/deny-all "
+                     + re.escape(str(f)) + r":1:1\) ", r.out), r
+    assert "OK: " in r.out and "9 warning(s)" in r.out, r
+    # a file with no Kubernetes object at all keeps its error
+    (tmp_path / "policies.yaml").write_text("just: yaml\n")
+    assert run(meshlet_bin, "check", f).code == 1
+
+
+def test_tcp_and_tls_routes_are_warned_as_not_enforced(meshlet_bin, samples, repo_root):
+    code, msgs = messages(meshlet_bin, "validate", samples / "tcp-echo-all-v1.yaml")
+    assert code == 0, msgs
+    hits = [m for m in msgs if m["code"] == "ML0109"]
+    assert [(m["name"], m["path"], m["severity"]) for m in hits] == [
+        ("tcp-echo", "spec.tcp", "Warning")], msgs
+    assert "tcp routes are not enforced by meshlet" in hits[0]["message"]
+    code, msgs = messages(meshlet_bin, "validate",
+                          samples / "invalid" / "analyze-vs-duplicate-matches.yaml")
+    assert {m["path"] for m in msgs if m["code"] == "ML0109"} == {"spec.tcp", "spec.tls"}, msgs
+
+
+def test_run_starts_with_unenforced_kinds_beside_its_config(canary, tmp_path):
+    (tmp_path / "policies.yaml").write_text(UNENFORCED)
+    m = canary()
+    from test_reload import version_of
+    assert version_of(m.gw) == (200, "v1")
+    assert "AuthorizationPolicy prod/deny-all" in m.logs(), m.logs()
