@@ -13,8 +13,10 @@
 
 FIELD_SCHEMA(service_entry, RES_SERVICE_ENTRY)
 
-static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC",  "GRPC-WEB", "TLS",
-                                        "TCP",  "MONGO", "REDIS", "MYSQL", "UDP"};
+/* Istio's protocol.Parse: these, case-insensitively; "" (or no protocol) means sniffing. */
+static const char *const protocols[] = {"HTTP",     "HTTPS", "HTTP2", "GRPC",
+                                        "GRPC-WEB", "TLS",   "TCP",   "MONGO",
+                                        "REDIS",    "MYSQL", "UDP",   "HTTP_PROXY"};
 
 static bool
 known_protocol(const char *p)
@@ -28,7 +30,8 @@ static bool
 http_or_tls(const char *p)
 {
     return p && (!strcasecmp(p, "HTTP") || !strcasecmp(p, "HTTP2") || !strcasecmp(p, "GRPC") ||
-                 !strcasecmp(p, "GRPC-WEB") || !strcasecmp(p, "HTTPS") || !strcasecmp(p, "TLS"));
+                 !strcasecmp(p, "GRPC-WEB") || !strcasecmp(p, "HTTPS") || !strcasecmp(p, "TLS") ||
+                 !strcasecmp(p, "HTTP_PROXY"));
 }
 
 /* Address and unix-socket rules of one WorkloadEntry (standalone or inline). */
@@ -143,12 +146,15 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
             rules_error(&v, p, "name", -1, "a port name is a DNS-1123 label, e.g. http",
                         "invalid port name: %s", p->name ? p->name : "");
         }
-        if (p->protocol && !known_protocol(p->protocol))
+        /* Istio's ValidateProtocol: the empty string is protocol sniffing, and valid. */
+        bool sniffed = !p->protocol || !*p->protocol;
+        if (!sniffed && !known_protocol(p->protocol))
             rules_error(&v, p, "protocol", -1,
-                        "use HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TLS, TCP, MONGO, REDIS or MYSQL",
+                        "use HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, HTTP_PROXY, TLS, TCP, MONGO, "
+                        "REDIS, MYSQL or UDP (or leave it empty to sniff)",
                         "unrecognized protocol \"%s\"", p->protocol);
         if (!http_or_tls(p->protocol)) non_http_tls = true;
-        if (!p->protocol || !strcasecmp(p->protocol, "TCP")) tcp_unset = true;
+        if (sniffed || !strcasecmp(p->protocol, "TCP")) tcp_unset = true;
         for (size_t j = 0; j < i; j++) {
             const struct service_port *o = &se->ports[j];
             if (p->name && o->name && !strcmp(o->name, p->name))
@@ -216,7 +222,7 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
                         "endpoints cannot be set for resolution mode DYNAMIC_DNS");
         for (size_t i = 0; i < se->ports_len; i++) {
             const char *p = se->ports[i].protocol;
-            if (p && strcasecmp(p, "HTTP") && strcasecmp(p, "TLS") && strcasecmp(p, "GRPC") &&
+            if (p && *p && strcasecmp(p, "HTTP") && strcasecmp(p, "TLS") && strcasecmp(p, "GRPC") &&
                 strcasecmp(p, "HTTP2"))
                 rules_error(&v, &se->ports[i], "protocol", -1, "use HTTP, TLS, GRPC or HTTP2",
                             "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for "

@@ -245,6 +245,67 @@ resolve_bounded(struct fy_document *doc, struct fy_node **at, const char **hint,
     return true;
 }
 
+/* Is <item> of a flow sequence a plain scalar that libfyaml split at a ':' right before
+ * ',' or ']' (YAML 1.2 reads "[1.2.3.4, 2001:db8::]" as {"2001:db8:": null})? Go's YAML,
+ * which Istio reads config with, ends a plain scalar only at ": " or a flow indicator, so
+ * it reads "2001:db8::". Returns the key, whose text plus ':' is the scalar Go reads. */
+static struct fy_node *
+split_flow_scalar(struct fy_node *item, const char *text, size_t len)
+{
+    if (fy_node_get_type(item) != FYNT_MAPPING || fy_node_mapping_item_count(item) != 1)
+        return NULL;
+    struct fy_node_pair *p = fy_node_mapping_get_by_index(item, 0);
+    struct fy_node *key = fy_node_pair_key(p), *value = fy_node_pair_value(p);
+    if (!key || fy_node_get_type(key) != FYNT_SCALAR || fy_node_get_style(key) != FYNS_PLAIN)
+        return NULL;
+    if (value && !(fy_node_get_type(value) == FYNT_SCALAR &&
+                   fy_node_get_style(value) == FYNS_PLAIN && !fy_node_get_scalar_token(value)))
+        return NULL;
+    struct fy_token *t = fy_node_get_scalar_token(key);
+    const struct fy_mark *end = t ? fy_token_end_mark(t) : NULL;
+    if (!end || end->input_pos + 1 >= len) return NULL;
+    const char *after = text + end->input_pos;
+    return after[0] == ':' && (after[1] == ',' || after[1] == ']') ? key : NULL;
+}
+
+/* Put back, as one string, every flow-sequence item libfyaml split that Go's YAML would
+ * not have (see split_flow_scalar); depth is bounded by the parser's nesting limit. */
+static void
+join_flow_scalars(struct fy_document *doc, struct fy_node *n, const char *text, size_t len)
+{
+    void *it = NULL;
+    if (fy_node_get_type(n) == FYNT_MAPPING) {
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(n, &it)))
+            if (fy_node_pair_value(p)) join_flow_scalars(doc, fy_node_pair_value(p), text, len);
+        return;
+    }
+    if (fy_node_get_type(n) != FYNT_SEQUENCE) return;
+    struct fy_node *item;
+    for (int i = 0; (item = fy_node_sequence_get_by_index(n, i)); i++) {
+        struct fy_node *key =
+            fy_node_get_style(n) == FYNS_FLOW ? split_flow_scalar(item, text, len) : NULL;
+        if (!key) {
+            join_flow_scalars(doc, item, text, len);
+            continue;
+        }
+        size_t klen;
+        const char *k = fy_node_get_scalar(key, &klen);
+        char *joined = xmalloc(klen + 2);
+        memcpy(joined, k, klen);
+        joined[klen] = ':';
+        joined[klen + 1] = '\0';
+        struct fy_node *scalar = fy_node_create_scalar_copy(doc, joined, klen + 1);
+        free(joined);
+        if (!scalar || fy_node_sequence_insert_before(n, item, scalar)) {
+            if (scalar) fy_node_free(scalar);
+            continue;
+        }
+        fy_node_sequence_remove(n, item);
+        fy_node_free(item);
+    }
+}
+
 static char *
 read_all(const char *path, size_t size, size_t *len)
 {
@@ -337,6 +398,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
             break;
         }
         struct fy_node *root = fy_document_root(doc);
+        if (root) join_flow_scalars(doc, root, text, len);
         size_t root_len = 1;
         if (root && fy_node_get_type(root) == FYNT_SCALAR && fy_node_get_style(root) == FYNS_PLAIN)
             fy_node_get_scalar(root, &root_len);

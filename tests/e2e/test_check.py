@@ -454,3 +454,30 @@ def test_run_starts_with_unenforced_kinds_beside_its_config(canary, tmp_path):
     from test_reload import version_of
     assert version_of(m.gw) == (200, "v1")
     assert "AuthorizationPolicy prod/deny-all" in m.logs(), m.logs()
+
+
+def test_istio_lenient_service_entry_is_accepted(meshlet_bin, tmp_path):
+    """Istio accepts protocol "" (sniffing) and HTTP_PROXY, and reads `2001:db8::` in a flow
+    sequence as a string (Go's YAML: a ':' not followed by a space does not end a plain
+    scalar); libfyaml alone makes it a mapping."""
+    f = tmp_path / "se.yaml"
+    f.write_text("""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: v6}
+spec:
+  hosts: [v6.example.com]
+  addresses: [1.2.3.4, 2001:db8::, "2001:db8::1", 2001:db8::/64, fe80::1:2]
+  ports:
+  - {number: 80, name: http, protocol: ""}
+  - {number: 3128, name: proxy, protocol: HTTP_PROXY}
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.1}]
+""")
+    r = run(meshlet_bin, "check", f)
+    assert r.code == 0 and "Error" not in r.out, r
+    f.write_text(f.read_text().replace("2001:db8::,", "2001:db8: ,"))
+    code, msgs = messages(meshlet_bin, "validate", f)
+    # still a mapping where Go's YAML reads one too (": " is a value indicator)
+    assert code == 1 and [(m["path"], m["message"]) for m in msgs] == [
+        ("spec.addresses[1]", "invalid type: got a mapping, expected a string")], msgs

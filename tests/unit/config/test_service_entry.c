@@ -14,6 +14,20 @@ static const struct config_case cases[] = {
      SE("  hosts: [api.example.com]\n  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"
         "  resolution: STATIC\n  endpoints:\n  - {address: 10.0.0.1, labels: {version: v1}}\n"),
      "IST0106", NULL, NULL, true},
+    {"se_accepts_empty_protocol_for_sniffing",
+     SE("  hosts: [a.com]\n  addresses: [10.0.0.1]\n  ports:\n"
+        "  - {number: 80, name: http, protocol: \"\"}\n"),
+     "IST0106", NULL, NULL, true},
+    {"se_accepts_http_proxy_protocol",
+     SE("  hosts: [a.com]\n  ports:\n  - {number: 3128, name: proxy, protocol: HTTP_PROXY}\n"),
+     "IST0106", NULL, NULL, true},
+    {"se_rejects_unknown_protocol",
+     SE("  hosts: [a.com]\n  ports:\n  - {number: 80, name: http, protocol: SPDY}\n"), "IST0106",
+     "spec.ports[0].protocol", "unrecognized protocol \"SPDY\""},
+    {"se_reads_ipv6_in_flow_sequence_as_go_yaml_does",
+     SE("  hosts: [a.com]\n  addresses: [1.2.3.4, 2001:db8::, fe80::]\n"
+        "  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"),
+     "IST0106", NULL, NULL, true},
     {"se_requires_hosts", SE("  ports:\n  - {number: 80, name: http, protocol: HTTP}\n"), "IST0106",
      "spec.hosts", "service entry must have at least one host"},
     {"se_rejects_star_host", SE("  hosts: [\"*\"]\n"), "IST0106", "spec.hosts[0]",
