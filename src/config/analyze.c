@@ -771,6 +771,36 @@ check_conflicting_gateways(const struct resource_set *set, struct diag_list *dl)
     free(gws);
 }
 
+/* ---- VirtualServices without hosts that no VirtualService delegates to ---- */
+
+static void
+check_orphan_delegates(struct index *ix, const struct resource_set *set, struct diag_list *dl)
+{
+    struct hmap named; /* "ns/name" of every delegate reference */
+    hmap_init(&named);
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
+        for (size_t h = 0; h < r->spec.vs->http_len; h++) {
+            const struct delegate *d = r->spec.vs->http[h].delegate;
+            if (!d || !d->name) continue;
+            const char *ns = d->namespace_ && *d->namespace_ ? d->namespace_ : r->ns;
+            hmap_put(&named, arena_printf(&ix->arena, "%s/%s", ns, d->name), (void *)r);
+        }
+    }
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || r->spec.vs->hosts.len) continue;
+        if (hmap_get(&named, arena_printf(&ix->arena, "%s/%s", r->ns, r->name))) continue;
+        report(dl, r, r->spec.vs, "hosts", -1, DIAG_WARNING, DIAG_ORPHAN_DELEGATE,
+               "add hosts, or name it in another VirtualService's http[].delegate",
+               "VirtualService %s/%s has no hosts and no VirtualService names it as a delegate: "
+               "it routes nothing",
+               r->ns, r->name);
+    }
+    hmap_fini(&named);
+}
+
 void
 analyze_run(const struct resource_set *set, struct diag_list *dl)
 {
@@ -791,6 +821,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     check_multiple_drs(&ix, dl);
     check_gateway_vs_sharing(&ix, set, dl);
     check_conflicting_gateways(set, dl);
+    check_orphan_delegates(&ix, set, dl);
 
     hmap_fini(&ix.services);
     hmap_fini(&ix.subsets);

@@ -35,8 +35,9 @@ void config_init(struct resource_set *set);
 void config_fini(struct resource_set *set);
 
 /* Load and decode <paths>, running per-resource validation on each Istio resource (as
- * `istioctl validate`). Problems go to <dl>. Returns 0, or a negative errno when a named
- * path cannot be read (the caller exits 2). [M] */
+ * `istioctl validate`). Problems go to <dl>. Returns 0, or a negative errno when a path
+ * cannot be read: a named one, or a directory or config file found under one (the caller
+ * exits 2). [M] */
 int config_load(struct resource_set *set, const char *const *paths, size_t n,
                 const struct config_options *opt, struct diag_list *dl);
 

@@ -64,13 +64,15 @@ diag_severity_name(enum diag_severity sev)
 static void
 format_text(const struct diag *d, struct strbuf *sb)
 {
-    strbuf_printf(sb, "%s [%s] (", diag_severity_name(d->severity), d->code);
+    strbuf_printf(sb, "%s [%s] ", diag_severity_name(d->severity), d->code);
+    /* "(Kind ns/name file:line:col) ", or nothing when a message has neither. */
+    if (d->kind || d->file) strbuf_puts(sb, "(");
     if (d->kind) strbuf_printf(sb, "%s %s/%s", d->kind, d->ns ? d->ns : "", d->name ? d->name : "");
     if (d->file) {
         strbuf_printf(sb, "%s%s", d->kind ? " " : "", d->file);
         if (d->line) strbuf_printf(sb, ":%u:%u", d->line, d->col);
     }
-    strbuf_puts(sb, ") ");
+    if (d->kind || d->file) strbuf_puts(sb, ") ");
     if (d->path && *d->path) strbuf_printf(sb, "%s: ", d->path);
     strbuf_puts(sb, d->message);
     if (d->hint) strbuf_printf(sb, " -- %s", d->hint);

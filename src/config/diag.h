@@ -42,7 +42,8 @@ enum diag_severity {
 #define DIAG_SUBSET_NO_ENDPOINTS "ML0106"
 #define DIAG_GATEWAY_VS_SHARED "ML0107"
 #define DIAG_DUPLICATE_RESOURCE "ML0108"
-#define DIAG_NOT_ENFORCED "ML0109" /* a kind or field meshlet reads but does not enforce */
+#define DIAG_NOT_ENFORCED "ML0109"    /* a kind or field meshlet reads but does not enforce */
+#define DIAG_ORPHAN_DELEGATE "ML0110" /* a VirtualService without hosts nobody delegates to */
 
 struct diag {
     enum diag_severity severity;

@@ -282,6 +282,33 @@ rules_export_to(struct vctx *v, const void *obj, const struct str_list *l, bool 
     }
 }
 
+/* What to change, by the kind of fault regex_check() found. */
+static const char *
+regex_hint(const char *err)
+{
+    if (strstr(err, "Perl syntax") || strstr(err, "escape sequence") ||
+        strstr(err, "nested repetition") || strstr(err, "named capture"))
+        return "RE2 has no lookaround, backreferences, atomic groups or possessive quantifiers: "
+               "rewrite the regex without them";
+    if (strstr(err, "missing closing ]")) return "close the character class with ], or write \\[";
+    if (strstr(err, "parenthes")) return "balance the parentheses, or write \\( and \\)";
+    if (strstr(err, "trailing backslash")) return "write \\\\ for a literal backslash";
+    return "fix the regex at that offset (RE2 syntax)";
+}
+
+void
+rules_regex(struct vctx *v, const void *obj, const char *key, const char *field,
+            const char *pattern)
+{
+    char err[512];
+    if (!regex_check(pattern, err, sizeof(err))) return;
+    /* Istio's message, with the regex itself so the fault's offset can be found. */
+    rules_error(v, obj, key, -1, regex_hint(err),
+                "\"%s\": regex \"%s\": %s; Istio uses RE2 style regex-based match "
+                "(https://github.com/google/re2/wiki/Syntax)",
+                field, pattern, err);
+}
+
 void
 rules_string_match(struct vctx *v, const struct string_match *m, const char *field,
                    bool prefix_may_be_empty)
@@ -303,14 +330,7 @@ rules_string_match(struct vctx *v, const struct string_match *m, const char *fie
             rules_error(v, m, "regex", -1, "shorten the regex",
                         "\"%s\": regex is too large, max length allowed is 1024", field);
         } else {
-            char err[256];
-            if (regex_check(m->regex, err, sizeof(err))) {
-                rules_error(v, m, "regex", -1,
-                            "RE2 has no lookaround, backreferences or possessive quantifiers",
-                            "\"%s\": %s; Istio uses RE2 style regex-based match "
-                            "(https://github.com/google/re2/wiki/Syntax)",
-                            field, err);
-            }
+            rules_regex(v, m, "regex", field, m->regex);
         }
     }
 }

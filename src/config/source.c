@@ -318,29 +318,39 @@ read_all(const char *path, size_t size, size_t *len)
     return buf;
 }
 
-static void
+/* The path of a file or directory, kept as long as the source (messages point to it). */
+static const char *
+keep_path(struct source *src, const char *path)
+{
+    xgrow((void **)&src->files, &src->cap_files, src->n_files + 1, sizeof(char *));
+    char *copy = xstrdup(path);
+    src->files[src->n_files++] = copy;
+    return copy;
+}
+
+/* Returns 0, or -errno when the file cannot be read at all (reported in <dl>). */
+static int
 load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, void *arg,
           struct diag_list *dl)
 {
-    xgrow((void **)&src->files, &src->cap_files, src->n_files + 1, sizeof(char *));
-    char *file = xstrdup(path);
-    src->files[src->n_files++] = file;
+    const char *file = keep_path(src, path);
 
     if ((size_t)size > src->max_file_bytes) {
         char msg[256];
         snprintf(msg, sizeof(msg), "file is %.1f MB; config files are read up to %zu MB",
                  (double)size / (1 << 20), src->max_file_bytes >> 20);
         file_error(dl, file, 0, 0, "split it into smaller files", msg);
-        return;
+        return 0;
     }
 
     size_t len;
     char *text = read_all(file, (size_t)size, &len);
     if (!text) {
+        int rc = -errno;
         char msg[256];
-        snprintf(msg, sizeof(msg), "cannot read the file: %s", strerror(errno));
+        snprintf(msg, sizeof(msg), "cannot read the file: %s", strerror(-rc));
         file_error(dl, file, 0, 0, "check the file's permissions", msg);
-        return;
+        return rc;
     }
     src->digest += XXH64(text, len, 0);
     unsigned bad_line, bad_col;
@@ -348,7 +358,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     if (why) {
         file_error(dl, file, bad_line, bad_col, "give meshlet YAML or JSON text files", why);
         free(text);
-        return;
+        return 0;
     }
 
     struct parse_error pe = {0};
@@ -366,7 +376,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     if (!diag) {
         file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
         free(text);
-        return;
+        return 0;
     }
     struct fy_parse_cfg cfg = {
         /* Not FYPCF_RESOLVE_DOCUMENT: aliases are counted before they are expanded. */
@@ -380,7 +390,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         if (fyp) fy_parser_destroy(fyp);
         fy_diag_unref(diag);
         free(text);
-        return;
+        return 0;
     }
     struct fy_document *doc;
     for (size_t doc_index = 0; (doc = fy_parse_load_document(fyp)); doc_index++) {
@@ -422,6 +432,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     }
     fy_parser_destroy(fyp);
     fy_diag_unref(diag);
+    return 0;
 }
 
 static int
@@ -432,33 +443,39 @@ compare_names(const struct dirent **a, const struct dirent **b)
 
 static int load_path(struct source *src, const char *path, bool named, unsigned depth,
                      source_doc_fn *fn, void *arg, struct diag_list *dl);
-
-static void
+static int
 load_dir(struct source *src, const char *path, unsigned depth, source_doc_fn *fn, void *arg,
          struct diag_list *dl)
 {
     struct dirent **names;
     int n = scandir(path, &names, NULL, compare_names);
     if (n < 0) {
+        int rc = -errno;
         char msg[256];
-        snprintf(msg, sizeof(msg), "cannot list directory: %s", strerror(errno));
-        file_error(dl, xstrdup(path), 0, 0, NULL, msg);
-        return;
+        snprintf(msg, sizeof(msg), "cannot list the directory: %s", strerror(-rc));
+        file_error(dl, keep_path(src, path), 0, 0, "check the directory's permissions", msg);
+        return rc;
     }
+    int rc = 0;
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         if (name[0] != '.') {
             size_t len = strlen(path) + strlen(name) + 2;
             char *child = xmalloc(len);
             snprintf(child, len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", name);
-            load_path(src, child, false, depth + 1, fn, arg, dl);
+            int r = load_path(src, child, false, depth + 1, fn, arg, dl);
+            if (r && !rc) rc = r;
             free(child);
         }
         free(names[i]);
     }
     free(names);
+    return rc;
 }
 
+/* A path that cannot be read is reported (the path and why) and fails the load as a whole
+ * (exit 2, as for a missing path): a named path, a directory that cannot be listed, a
+ * config file (or a dangling symlink named like one) in a directory that cannot be read. */
 static int
 load_path(struct source *src, const char *path, bool named, unsigned depth, source_doc_fn *fn,
           void *arg, struct diag_list *dl)
@@ -466,22 +483,23 @@ load_path(struct source *src, const char *path, bool named, unsigned depth, sour
     struct stat st;
     if (stat(path, &st)) {
         int rc = -errno;
-        if (named) {
-            struct diag *d = diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL, "check the path",
-                                      "cannot read %s: %s", path, strerror(errno));
-            (void)d;
-        }
-        return named ? rc : 0;
+        if (!named && !has_config_ext(path)) return 0;
+        char msg[256];
+        struct stat lst;
+        bool dangling = !named && rc == -ENOENT && !lstat(path, &lst) && S_ISLNK(lst.st_mode);
+        snprintf(msg, sizeof(msg), "cannot read: %s%s", strerror(-rc),
+                 dangling ? " (a symbolic link to nothing)" : "");
+        file_error(dl, keep_path(src, path), 0, 0,
+                   named ? "check the path" : "fix or remove this directory entry", msg);
+        return rc;
     }
     if (S_ISDIR(st.st_mode)) {
         if (depth > 32) return 0; /* symlink loops */
-        load_dir(src, path, depth, fn, arg, dl);
-        return 0;
+        return load_dir(src, path, depth, fn, arg, dl);
     }
     if (!S_ISREG(st.st_mode)) return 0;
     if (!named && !has_config_ext(path)) return 0;
-    load_file(src, path, st.st_size, fn, arg, dl);
-    return 0;
+    return load_file(src, path, st.st_size, fn, arg, dl);
 }
 
 int

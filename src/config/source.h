@@ -42,7 +42,9 @@ void source_fini(struct source *src);
 
 /* Load every path (file or directory). Directory entries are read in name order.
  * Malformed YAML and oversize files become ML0001 errors in <dl> and loading goes on.
- * Returns 0, or -ENOENT/-EACCES when a named path cannot be read (also reported). [M] */
+ * Returns 0, or -errno (-ENOENT, -EACCES, ...) when a path cannot be read: a named one, a
+ * directory under one, or a .yaml/.yml/.json entry (a dangling symlink too); each is reported
+ * with the path and the reason, and loading goes on. [M] */
 int source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
                 void *arg, struct diag_list *dl);
 

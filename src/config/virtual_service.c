@@ -503,14 +503,7 @@ validate_rewrite(struct vctx *v, const struct http_rewrite *rw, const char **aut
             rules_error(v, rr, NULL, -1, "set both match and rewrite",
                         "UriRegexRewrite requires both Rewrite and Match fields to be specified");
         } else {
-            char err[256];
-            if (regex_check(rr->match, err, sizeof(err))) {
-                rules_error(v, rr, "match", -1,
-                            "RE2 has no lookaround, backreferences or possessive quantifiers",
-                            "\"uriRegexRewrite.match\": %s; Istio uses RE2 style regex-based "
-                            "match (https://github.com/google/re2/wiki/Syntax)",
-                            err);
-            }
+            rules_regex(v, rr, "match", "uriRegexRewrite.match", rr->match);
         }
     }
     if (rw->authority) {
@@ -1150,16 +1143,24 @@ virtual_service_validate(const struct resource *r, struct diag_list *dl)
                      "serve this traffic elsewhere; meshlet routes http only",
                      "tls routes are not enforced by meshlet (not supported yet): connections "
                      "they match are not proxied");
+    /* Without hosts a VirtualService is a delegate (Istio's validation, delegation on), and
+     * a delegate has no gateways, tls or tcp. Say that it is hosts that is missing, since a
+     * user who forgot them never meant to write a delegate. */
     if (delegate_vs) {
+        static const char hostless[] =
+            "hosts is required unless this VirtualService is a delegate (one that another "
+            "VirtualService names in http[].delegate), and a ";
+        const char *hint = "add hosts; a delegate takes its hosts and gateways from the "
+                           "VirtualService that names it";
         if (vs->gateways.len)
-            rules_error(&v, vs, "gateways", -1, "a delegate takes its gateways from its root",
-                        "delegate virtual service must have no gateways specified");
+            rules_error(&v, vs, "gateways", -1, hint,
+                        "%sdelegate virtual service must have no gateways specified", hostless);
         if (vs->tls_len)
-            rules_error(&v, vs, "tls", -1, "delegates carry http routes only",
-                        "delegate virtual service must have no tls route specified");
+            rules_error(&v, vs, "tls", -1, hint,
+                        "%sdelegate virtual service must have no tls route specified", hostless);
         if (vs->tcp_len)
-            rules_error(&v, vs, "tcp", -1, "delegates carry http routes only",
-                        "delegate virtual service must have no tcp route specified");
+            rules_error(&v, vs, "tcp", -1, hint,
+                        "%sdelegate virtual service must have no tcp route specified", hostless);
     }
     for (size_t i = 0; i < vs->hosts.len; i++) {
         const char *h = vs->hosts.v[i];

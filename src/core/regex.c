@@ -12,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Go's wording, "error parsing regexp: <what>: `<fragment>`", and where: the offset of
+ * <p> in <re>. */
 static int
-fail(char *err, size_t err_len, const char *what, const char *p, size_t n)
+fail(char *err, size_t err_len, const char *re, const char *what, const char *p, size_t n)
 {
-    snprintf(err, err_len, "error parsing regexp: %s: `%.*s`", what, (int)n, p);
+    snprintf(err, err_len, "error parsing regexp: %s: `%.*s` at offset %zu", what, (int)n, p,
+             (size_t)(p - re));
     return -EINVAL;
 }
 
@@ -24,15 +27,16 @@ static int
 scan_re2_subset(const char *re, char *err, size_t err_len)
 {
     bool in_class = false;
+    const char *class_start = NULL;
     for (const char *p = re; *p; p++) {
         if (*p == '\\') {
             char c = p[1];
-            if (!c) return fail(err, err_len, "trailing backslash at end of expression", "", 0);
+            if (!c) return fail(err, err_len, re, "trailing backslash at end of expression", p, 1);
             /* Backreferences and PCRE-only escapes: Go reports them as invalid escapes. */
             if ((c >= '1' && c <= '9') || c == 'g' || c == 'k' || c == 'K' || c == 'R' ||
                 c == 'X' || c == 'h' || c == 'H' || c == 'V' || c == 'N' || c == 'G' || c == 'Z' ||
                 c == 'o')
-                return fail(err, err_len, "invalid escape sequence", p, 2);
+                return fail(err, err_len, re, "invalid escape sequence", p, 2);
             p++;
             continue;
         }
@@ -42,6 +46,7 @@ scan_re2_subset(const char *re, char *err, size_t err_len)
         }
         if (*p == '[') {
             in_class = true;
+            class_start = p;
             /* A ']' right after '[' or '[^' is literal. */
             if (p[1] == '^') p++;
             if (p[1] == ']') p++;
@@ -50,7 +55,7 @@ scan_re2_subset(const char *re, char *err, size_t err_len)
         if (*p == '(' && p[1] == '?') {
             const char *q = p + 2;
             if (q[0] == 'P' && (q[1] == '<' || q[1] == '=' || q[1] == '>')) {
-                if (q[1] != '<') return fail(err, err_len, "invalid named capture", p, 4);
+                if (q[1] != '<') return fail(err, err_len, re, "invalid named capture", p, 4);
                 continue;
             }
             if (q[0] == '<' && q[1] != '=' && q[1] != '!') continue; /* (?<name>..), Go 1.22+ */
@@ -60,12 +65,13 @@ scan_re2_subset(const char *re, char *err, size_t err_len)
             while (*f == 'i' || *f == 'm' || *f == 's' || *f == 'U' || *f == '-') f++;
             if (f > q && (*f == ')' || *f == ':')) continue;
             size_t n = (q[0] == '<') ? 4 : 3;
-            return fail(err, err_len, "invalid or unsupported Perl syntax", p, n);
+            return fail(err, err_len, re, "invalid or unsupported Perl syntax", p, n);
         }
         if ((*p == '*' || *p == '+' || *p == '?' || *p == '}') && p[1] == '+')
-            return fail(err, err_len, "invalid nested repetition operator", p, 2);
+            return fail(err, err_len, re, "invalid nested repetition operator", p, 2);
     }
-    if (in_class) return fail(err, err_len, "missing closing ]", "", 0);
+    if (in_class)
+        return fail(err, err_len, re, "missing closing ]", class_start, strlen(class_start));
     return 0;
 }
 
@@ -82,8 +88,11 @@ regex_check(const char *pattern, char *err, size_t err_len)
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof(msg));
-        snprintf(err, err_len, "error parsing regexp: %s at offset %zu", (const char *)msg,
-                 (size_t)offset);
+        /* The rest of the pattern from the fault; all of it when the fault is its end
+         * (Go quotes the whole regex for a missing ')'). */
+        size_t len = strlen(pattern), at = offset < len ? (size_t)offset : len;
+        snprintf(err, err_len, "error parsing regexp: %s: `%s` at offset %zu", (const char *)msg,
+                 at < len ? pattern + at : pattern, at);
         return -EINVAL;
     }
     pcre2_code_free(re);

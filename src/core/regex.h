@@ -8,7 +8,8 @@
 
 /* Check that <pattern> is a regular expression RE2 (and so Istio) accepts.
  * Returns 0, or -EINVAL with a Go-regexp-style reason in <err> (<err_len> bytes, always
- * NUL-terminated), e.g. "error parsing regexp: invalid or unsupported Perl syntax: `(?!`".
+ * NUL-terminated), e.g. "error parsing regexp: invalid or unsupported Perl syntax: `(?!` at
+ * offset 1" (the fragment from the fault on, and its byte offset in <pattern>).
  * Lookaround, backreferences, atomic groups, possessive quantifiers, recursion and
  * conditionals are refused; anything else must also compile with PCRE2. [A] */
 int regex_check(const char *pattern, char *err, size_t err_len);

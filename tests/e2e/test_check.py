@@ -2,9 +2,13 @@
 """`meshlet validate` and `meshlet check` over the shared Istio samples, their invalid
 cases, and bad input of every kind: exit codes, codes, field paths and locations."""
 import json
+import os
+import pathlib
 import re
 import resource
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -481,3 +485,103 @@ spec:
     # still a mapping where Go's YAML reads one too (": " is a value indicator)
     assert code == 1 and [(m["path"], m["message"]) for m in msgs] == [
         ("spec.addresses[1]", "invalid type: got a mapping, expected a string")], msgs
+
+
+def test_unreadable_input_says_path_and_reason_and_exits_2(meshlet_bin, tmp_path):
+    r = run(meshlet_bin, "check", "/nope")
+    assert r.code == 2, r
+    assert r.out.startswith("Error [ML0001] (/nope) cannot read: No such file or directory"), r
+    assert "()" not in r.out
+    # a config entry in a directory that cannot be read (a symlink to nothing) is exit 2 too
+    d = tmp_path / "conf"
+    d.mkdir()
+    (d / "se.yaml").write_text("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                               "metadata: {name: s}\nspec: {hosts: [a.example.com]}\n")
+    (d / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (d / "gone.txt").symlink_to(tmp_path / "nowhere.txt")  # not config: ignored
+    r = run(meshlet_bin, "check", d)
+    assert r.code == 2, r
+    assert f"({d / 'gone.yaml'}) cannot read: No such file or directory" in r.out, r
+    assert "gone.txt" not in r.out
+
+
+def test_unreadable_file_exits_2_like_a_missing_one(meshlet_bin):
+    """chmod 000 (run as nobody when the tests run as root, who reads anything)."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="meshlet-perm-"))
+    try:
+        d.chmod(0o755)
+        f = d / "secret.yaml"
+        f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+        f.chmod(0)
+        sub = d / "locked"
+        sub.mkdir()
+        (sub / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n")
+        sub.chmod(0)
+
+        def as_nobody():
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+
+        for path, why in ((f, "cannot read the file: Permission denied"),
+                          (d, "cannot read the file: Permission denied"),
+                          (sub, "cannot list the directory: Permission denied")):
+            proc = subprocess.run([str(meshlet_bin), "check", str(path)], capture_output=True,
+                                  text=True, preexec_fn=as_nobody, timeout=60)
+            assert proc.returncode == 2, (path, proc.returncode, proc.stdout, proc.stderr)
+            assert why in proc.stdout, (path, proc.stdout)
+    finally:
+        for p in (d / "locked", d / "secret.yaml"):
+            p.chmod(0o700)
+        shutil.rmtree(d)
+
+
+def test_bad_regex_quotes_it_with_offset_and_a_relevant_hint(meshlet_bin, tmp_path):
+    f = tmp_path / "vs.yaml"
+    f.write_text("""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [a.example.com]
+  http:
+  - match:
+    - headers: {x-v: {regex: "v[12"}}
+    - uri: {regex: "/api/(v1|v2"}
+    - uri: {regex: "(?!admin).*"}
+    route:
+    - destination: {host: a.example.com}
+""")
+    code, msgs = messages(meshlet_bin, "validate", f)
+    assert code == 1
+    by_path = {m["path"]: m for m in msgs}
+    m = by_path["spec.http[0].match[0].headers.x-v.regex"]
+    assert 'regex "v[12": error parsing regexp: missing closing ]: `[12` at offset 1' \
+        in m["message"], m
+    assert "character class" in m["hint"] and "lookaround" not in m["hint"], m
+    m = by_path["spec.http[0].match[1].uri.regex"]
+    assert 'regex "/api/(v1|v2"' in m["message"] and "at offset 11" in m["message"], m
+    assert "parenthes" in m["hint"], m
+    m = by_path["spec.http[0].match[2].uri.regex"]
+    assert "invalid or unsupported Perl syntax: `(?!` at offset 0" in m["message"], m
+    assert "lookaround" in m["hint"], m
+
+
+def test_virtual_service_without_hosts_is_told_hosts_are_required(meshlet_bin, tmp_path):
+    f = tmp_path / "vs.yaml"
+    f.write_text("""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  gateways: [gw]
+  http:
+  - route:
+    - destination: {host: a.example.com}
+""")
+    code, msgs = messages(meshlet_bin, "check", f)
+    assert code == 1
+    m = next(m for m in msgs if m["path"] == "spec.gateways")
+    assert m["message"].startswith("hosts is required unless this VirtualService is a delegate"), m
+    assert m["hint"].startswith("add hosts"), m
+    assert any(m["code"] == "ML0110" and m["severity"] == "Warning" for m in msgs), msgs

@@ -196,6 +196,16 @@ static const struct config_case cases[] = {
      false, A},
     {"analyze_warns_resource_defined_twice", SVC_REVIEWS DR_REVIEWS("") DR_REVIEWS(""), "ML0108",
      "spec", "DestinationRule default/reviews is defined twice", false, A},
+    {"analyze_warns_hostless_vs_nobody_delegates_to",
+     SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: d}\n"
+                 "spec:\n  http:\n  - route:\n    - destination: {host: reviews}\n",
+     "ML0110", "spec.hosts", "has no hosts and no VirtualService names it as a delegate", false, A},
+    {"analyze_hostless_vs_named_as_delegate_is_fine",
+     SVC_REVIEWS "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: d}\n"
+                 "spec:\n  http:\n  - route:\n    - destination: {host: reviews}\n---\n"
+                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
+                 "root}\nspec:\n  hosts: [a.example.com]\n  http:\n  - delegate: {name: d}\n",
+     "ML0110", NULL, NULL, true, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };

@@ -47,8 +47,12 @@ test_regex_rejects_what_re2_lacks(void **state)
         {"(?>x)", "invalid or unsupported Perl syntax: `(?>`"},
         {"(a)\\1", "invalid escape sequence: `\\1`"},
         {"a*+", "invalid nested repetition operator: `*+`"},
-        {"(unclosed", "error parsing regexp"},
-        {"[abc", "missing closing ]"},
+        {"(unclosed", "missing closing parenthesis: `(unclosed` at offset 9"},
+        {"[abc", "missing closing ]: `[abc` at offset 0"},
+        {"x[abc", "missing closing ]: `[abc` at offset 1"},
+        {"a\\", "trailing backslash at end of expression: `\\` at offset 1"},
+        {"ab(?!x)", "invalid or unsupported Perl syntax: `(?!` at offset 2"},
+        {"a{2,1}", "at offset"},
     };
     char err[256];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
