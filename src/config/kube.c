@@ -66,14 +66,23 @@ add_service(struct resource_set *set, const char *file, struct fy_node *root)
     struct fy_node *ports = field_node(spec, "ports", -1);
     if (ports && fy_node_get_type(ports) == FYNT_SEQUENCE) {
         int n = fy_node_sequence_item_count(ports);
-        s->ports = arena_alloc(&set->arena, (size_t)(n > 0 ? n : 1) * sizeof(uint32_t));
-        s->port_names = arena_alloc(&set->arena, (size_t)(n > 0 ? n : 1) * sizeof(char *));
+        size_t cap = (size_t)(n > 0 ? n : 1);
+        s->ports = arena_alloc(&set->arena, cap * sizeof(uint32_t));
+        s->target_ports = arena_alloc(&set->arena, cap * sizeof(uint32_t));
+        s->port_names = arena_alloc(&set->arena, cap * sizeof(char *));
+        s->port_tcp = arena_alloc(&set->arena, cap * sizeof(bool));
         void *it = NULL;
         struct fy_node *p;
         while ((p = fy_node_sequence_iterate(ports, &it))) {
             const char *num = fy_node_get_scalar0(field_node(p, "port", -1));
             if (!num) continue;
             s->ports[s->n_ports] = (uint32_t)strtoul(num, NULL, 10);
+            const char *target = fy_node_get_scalar0(field_node(p, "targetPort", -1));
+            char *end = NULL;
+            unsigned long tp = target ? strtoul(target, &end, 10) : 0;
+            s->target_ports[s->n_ports] = end && !*end && tp <= 65535 ? (uint32_t)tp : 0;
+            const char *proto = fy_node_get_scalar0(field_node(p, "protocol", -1));
+            s->port_tcp[s->n_ports] = !proto || !strcmp(proto, "TCP");
             const char *name = field_scalar(&set->arena, field_node(p, "name", -1));
             s->port_names[s->n_ports++] = name ? name : "";
         }

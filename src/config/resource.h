@@ -556,7 +556,9 @@ struct kube_service {
     const char *host;      /* arena: <name>.<ns>.svc.cluster.local */
     size_t n_ports;
     uint32_t *ports;         /* arena */
+    uint32_t *target_ports;  /* arena: numeric targetPort, or 0 (absent or named) */
     const char **port_names; /* arena */
+    bool *port_tcp;          /* arena: protocol TCP (the default) */
     struct str_map selector;
     struct str_list export_to; /* annotation networking.istio.io/exportTo, split on ',' */
     const char *file;

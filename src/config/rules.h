@@ -56,13 +56,13 @@ void rules_labels(struct vctx *v, const void *obj, const char *key, const struct
 /* exportTo rules of §1.5; <se> allows "~". */
 void rules_export_to(struct vctx *v, const void *obj, const struct str_list *l, bool se);
 
-/* StringMatch rules; <field> is the name in messages ("uri", "headers"...). <prefix_may_be_empty>
- * is true only for uri. */
 /* Report <pattern> (at <obj>.<key>; <field> names it in the message, e.g. "uri") unless it is
  * a regex RE2 accepts: Istio's message with the regex, the fault's offset and a hint. */
 void rules_regex(struct vctx *v, const void *obj, const char *key, const char *field,
                  const char *pattern);
 
+/* StringMatch rules; <field> is the name in messages ("uri", "headers"...). <prefix_may_be_empty>
+ * is true only for uri. */
 void rules_string_match(struct vctx *v, const struct string_match *m, const char *field,
                         bool prefix_may_be_empty);
 

@@ -920,22 +920,34 @@ reach_check(struct vctx *v, struct reach_rule *rules, size_t n_rules)
                          reach_id(id, sizeof(id), rr->name, i));
             continue;
         }
+        /* Istio counts only exact duplicates towards an unused rule (IST0130); a match an
+         * earlier shorter prefix covers is an ineffective match (IST0131) alone. */
         size_t dups = 0;
         for (size_t j = 0; j < rr->n; j++) {
             ssize_t hit = -1;
-            for (size_t k = 0; k < i && hit < 0; k++) {
-                for (size_t m = 0; m < rules[k].n && hit < 0; m++) {
-                    bool same = !strcmp(rules[k].keys[m], rr->keys[j]);
-                    if (!same && rr->match_names) /* HTTP only */
-                        same = prefix_covered(rules[k].matches[m], rr->matches[j]);
-                    if (same) hit = (ssize_t)k;
+            bool exact = false;
+            for (size_t k = 0; k < i && !exact; k++) {
+                for (size_t m = 0; m < rules[k].n && !exact; m++) {
+                    if (!strcmp(rules[k].keys[m], rr->keys[j])) {
+                        hit = (ssize_t)k;
+                        exact = true;
+                    } else if (hit < 0 && rr->match_names && /* HTTP only */
+                               prefix_covered(rules[k].matches[m], rr->matches[j])) {
+                        hit = (ssize_t)k;
+                    }
                 }
             }
-            for (size_t m = 0; m < j && hit < 0 && rr->match_names; m++) {
-                if (prefix_covered(rr->matches[m], rr->matches[j])) hit = (ssize_t)i;
+            for (size_t m = 0; m < j && !exact; m++) { /* Istio records blocks as it goes */
+                if (!strcmp(rr->keys[m], rr->keys[j])) {
+                    hit = (ssize_t)i;
+                    exact = true;
+                } else if (hit < 0 && rr->match_names &&
+                           prefix_covered(rr->matches[m], rr->matches[j])) {
+                    hit = (ssize_t)i;
+                }
             }
             if (hit < 0) continue;
-            dups++;
+            dups += exact;
             rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, rr->matches[j], NULL, -1,
                          "remove this match block or make it more specific",
                          "VirtualService rule %s match %s is not used (duplicate/overlapping "

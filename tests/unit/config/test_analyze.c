@@ -19,6 +19,32 @@
     "namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n"                        \
     "    - destination: " dest "\n"
 #define A true
+#define GW(name, selector, port, hosts, tls)                                                       \
+    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " name "}\nspec:\n"       \
+    "  selector: " selector "\n  servers:\n  - port: {number: " port ", name: p" port              \
+    ", protocol: " tls "}\n    hosts: " hosts "\n---\n"
+#define TLS(cred) "HTTPS}\n    tls: {mode: SIMPLE, credentialName: " cred
+#define POD(name, labels)                                                                          \
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: " name                                            \
+    ", namespace: istio-system, labels: " labels "}\n---\n"
+#define INGRESS_SVC                                                                                \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: istio-ingressgateway, namespace: "            \
+    "istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  ports:\n"                        \
+    "  - {name: status-port, port: 15021, protocol: TCP, targetPort: 15021}\n"                     \
+    "  - {name: http2, port: 80, protocol: TCP, targetPort: 8080}\n---\n"
+#define VS_GW(hosts, gateways)                                                                     \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n"       \
+    "  hosts: " hosts "\n  gateways: " gateways "\n  http:\n  - route:\n"                          \
+    "    - destination: {host: reviews}\n---\n"
+#define VS_RULES(rules)                                                                            \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n"       \
+    "  hosts: [reviews]\n  http:\n" rules "---\n"
+#define MESH_VS(name, host)                                                                        \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: " name "}\n"       \
+    "spec:\n  hosts: [" host "]\n  http:\n  - route:\n    - destination: {host: reviews}\n---\n"
+#define K8S_REVIEWS                                                                                \
+    "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n"        \
+    "  selector: {app: reviews}\n  ports: [{port: 9080, name: http}]\n---\n"
 
 static const struct config_case cases[] = {
     {"analyze_clean_canary_has_no_error",
@@ -206,6 +232,122 @@ static const struct config_case cases[] = {
                  "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
                  "root}\nspec:\n  hosts: [a.example.com]\n  http:\n  - delegate: {name: d}\n",
      "ML0110", NULL, NULL, true, A},
+    /* ---- Istio analyzer parity (issue 12) ---- */
+    {"analyze_conflicting_gateways_reported_on_both",
+     GW("a", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP")
+         GW("b", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP"),
+     "IST0145", "spec.servers[0].hosts[0]",
+     "Conflict with gateways default/b (workload selector istio=ingressgateway, port 80, hosts "
+     "api.example.com).",
+     false, A},
+    {"analyze_conflicting_gateways_by_overlapping_wildcard",
+     GW("a", "{istio: ingressgateway}", "80", "[foo.example.com]", "HTTP")
+         GW("b", "{istio: ingressgateway}", "80", "[\"*.example.com\"]", "HTTP"),
+     "IST0145", "spec.servers[0].hosts[0]",
+     "Conflict with gateways default/b (workload selector istio=ingressgateway, port 80, hosts "
+     "foo.example.com).",
+     false, A},
+    {"analyze_conflicting_gateways_by_different_selectors_of_one_pod",
+     POD("gw-pod", "{istio: ingressgateway, app: edge}")
+         GW("a", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP")
+             GW("b", "{app: edge}", "80", "[api.example.com]", "HTTP"),
+     "IST0145", "spec.servers[0].hosts[0]",
+     "Conflict with gateways default/a (workload selector "
+     "app=edge, port 80, hosts api.example.com).",
+     false, A},
+    {"analyze_different_selectors_of_different_pods_do_not_conflict",
+     POD("p1", "{istio: ingressgateway}") POD("p2", "{app: edge}")
+         GW("a", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP")
+             GW("b", "{app: edge}", "80", "[api.example.com]", "HTTP"),
+     "IST0145", NULL, NULL, true, A},
+    {"analyze_gateway_selector_matching_no_pod",
+     POD("p1", "{app: web}") GW("a", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP"),
+     "IST0101", "spec.selector", "Referenced selector not found: \"istio=ingressgateway\"", false,
+     A},
+    {"analyze_gateway_selector_unchecked_without_workloads",
+     GW("a", "{istio: ingressgateway}", "80", "[api.example.com]", "HTTP"), "IST0101",
+     "spec.selector", NULL, true, A},
+    {"analyze_gateway_port_not_on_ingress_service",
+     POD("gw-pod", "{istio: ingressgateway}")
+         INGRESS_SVC GW("a", "{istio: ingressgateway}", "8004", "[api.example.com]", "HTTP"),
+     "IST0162", "spec.servers[0].port.number",
+     "The gateway is listening on a target port (port 8004) that is not defined in the Service "
+     "associated with its workload instances (Pod selector istio=ingressgateway).",
+     false, A},
+    {"analyze_gateway_port_that_is_a_service_target_port_is_fine",
+     POD("gw-pod", "{istio: ingressgateway}")
+         INGRESS_SVC GW("a", "{istio: ingressgateway}", "8080", "[api.example.com]", "HTTP"),
+     "IST0162", NULL, NULL, true, A},
+    {"analyze_duplicate_certificate_across_gateways",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert"))
+         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", TLS("shared-cert")),
+     "IST0138", "spec.servers[0].tls",
+     "Duplicate certificate in multiple gateways [default/a default/b] may cause 404s if clients "
+     "re-use HTTP2 connections.",
+     false, A},
+    {"analyze_distinct_certificates_are_fine",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("a-cert"))
+         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", TLS("b-cert")),
+     "IST0138", NULL, NULL, true, A},
+    {"analyze_vs_host_missing_from_gateway_only_when_none_admitted",
+     SVC_REVIEWS GW("gw", "{istio: ingressgateway}", "80", "[a.example.com]", "HTTP")
+         VS_GW("[a.example.com, b.example.com]", "[gw]"),
+     "IST0132", NULL, NULL, true, A},
+    {"analyze_vs_hosts_none_in_gateway_lists_every_host",
+     SVC_REVIEWS GW("gw", "{istio: ingressgateway}", "80", "[c.example.com]", "HTTP")
+         VS_GW("[a.example.com, b.example.com]", "[gw]"),
+     "IST0132", "spec.gateways[0]",
+     "one or more host [a.example.com b.example.com] defined in VirtualService default/r not "
+     "found in Gateway default/gw.",
+     false, A},
+    {"analyze_vs_referencing_internal_gateway",
+     SVC_REVIEWS VS_GW("[a.example.com]",
+                       "[istio-system/gateway-istio-autogenerated-k8s-gateway-default]"),
+     "IST0165", "spec.gateways[0]",
+     "Gateway reference in VirtualService default/r is to an implementation-generated internal "
+     "Gateway: istio-system/gateway-istio-autogenerated-k8s-gateway-default.",
+     false, A},
+    {"analyze_internal_gateway_is_not_also_not_found",
+     SVC_REVIEWS VS_GW("[a.example.com]",
+                       "[istio-system/gateway-istio-autogenerated-k8s-gateway-default]"),
+     "IST0101", "spec.gateways[0]", NULL, true, A},
+    {"analyze_overlapping_prefix_is_ineffective_match_not_unreachable_rule",
+     SVC_REVIEWS VS_RULES("  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: "
+                          "reviews}}]\n  - match: [{uri: {prefix: /a/b}}]\n    route: "
+                          "[{destination: {host: reviews}}]\n"),
+     "IST0130", NULL, NULL, true, A},
+    {"analyze_overlapping_prefix_reports_ineffective_match",
+     SVC_REVIEWS VS_RULES("  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: "
+                          "reviews}}]\n  - match: [{uri: {prefix: /a/b}}]\n    route: "
+                          "[{destination: {host: reviews}}]\n"),
+     "IST0131", "spec.http[1].match[0]", "duplicate/overlapping match in rule #0", false, A},
+    {"analyze_exact_duplicate_match_is_unreachable_rule",
+     SVC_REVIEWS VS_RULES("  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: "
+                          "reviews}}]\n  - match: [{uri: {prefix: /a}}]\n    route: "
+                          "[{destination: {host: reviews}}]\n"),
+     "IST0130", "spec.http[1]", "all matches used by prior rules", false, A},
+    {"analyze_overlapping_wildcard_mesh_hosts_conflict",
+     SVC_REVIEWS MESH_VS("one", "\"*.a.example.com\"") MESH_VS("two", "\"*.example.com\""),
+     "IST0109", "spec.hosts", "*.a.example.com (also matched by *.example.com)", false, A},
+    {"analyze_disjoint_wildcard_mesh_hosts_do_not_conflict",
+     SVC_REVIEWS MESH_VS("one", "\"*.a.example.com\"") MESH_VS("two", "\"*.b.example.com\""),
+     "IST0109", NULL, NULL, true, A},
+    {"analyze_deprecated_fault_delay_percent",
+     SVC_REVIEWS VS_RULES("  - fault: {delay: {percent: 50, fixedDelay: 1s}}\n    route: "
+                          "[{destination: {host: reviews}}]\n"),
+     "IST0002", "spec.http[0].fault.delay.percent",
+     "Deprecated: HTTPRoute.fault.delay.percent is deprecated; use "
+     "HTTPRoute.fault.delay.percentage",
+     false, A},
+    {"analyze_fault_delay_percentage_is_not_deprecated",
+     SVC_REVIEWS VS_RULES("  - fault: {delay: {percentage: {value: 50}, fixedDelay: 1s}}\n"
+                          "    route: [{destination: {host: reviews}}]\n"),
+     "IST0002", NULL, NULL, true, A},
+    {"analyze_subset_of_service_without_any_pod",
+     K8S_REVIEWS POD("web", "{app: web}") DR_REVIEWS(""), "IST0173", "spec.subsets[0].labels",
+     "The Subset v1 defined in the DestinationRule does not select any pods.", false, A},
+    {"analyze_subset_pods_unknown_without_workloads", K8S_REVIEWS DR_REVIEWS(""), "IST0173", NULL,
+     NULL, true, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };
