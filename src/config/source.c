@@ -178,13 +178,13 @@ count_expanded(struct fy_node *n, struct alias_walk *w, struct fy_node *outer, u
         return false;
     }
     if (fy_node_is_alias(n)) {
+        w->aliases++;
         if (!follow) return true;
         if (depth >= SOURCE_MAX_ALIAS_DEPTH) {
             w->at = outer ? outer : n;
             w->too_deep = true;
             return false;
         }
-        w->aliases++;
         struct fy_node *target = fy_node_resolve_alias(n);
         if (!target) {
             w->at = outer ? outer : n;
@@ -218,10 +218,11 @@ resolve_bounded(struct fy_document *doc, struct fy_node **at, const char **hint,
     struct fy_node *root = fy_document_root(doc);
     struct alias_walk w = {.limit = SIZE_MAX};
     count_expanded(root, &w, NULL, 0, false);
+    *at = NULL;
+    if (!w.aliases) return true; /* nothing to expand: the common case */
     size_t own = w.nodes;
     size_t extra = own > SOURCE_MAX_ALIAS_NODES ? own : SOURCE_MAX_ALIAS_NODES;
     w = (struct alias_walk){.limit = own + extra};
-    *at = NULL;
     if (!count_expanded(root, &w, NULL, 0, true)) {
         *at = w.at;
         if (w.undefined) {
