@@ -162,6 +162,57 @@ test_source_reports_binary_garbage(void **state)
 }
 
 static void
+test_source_refuses_alias_bomb_at_its_alias(void **state)
+{
+    (void)state;
+    /* 9 items nested 8 deep through anchors: 9^9 nodes expanded. */
+    char text[1024];
+    size_t n = (size_t)snprintf(text, sizeof(text), "a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (char c = 'b'; c <= 'i'; c++) {
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%c: &%c [", c, c);
+        for (int k = 0; k < 9; k++)
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s*%c", k ? ", " : "", c - 1);
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "]\n");
+    }
+    const char *path = harness_write(harness_tmpdir(), "bomb.yaml", text);
+    struct resource_set set;
+    struct diag_list dl;
+    assert_int_equal(load_path(path, &set, &dl, NULL), 0);
+    assert_int_equal(dl.errors, 1);
+    const struct diag *d = &dl.items[0];
+    assert_string_equal(d->code, "ML0001");
+    assert_non_null(strstr(d->message, "YAML aliases would add more than 100000 nodes"));
+    /* line 6 is "f: &f [*e, ...]": the first alias whose expansion passes the bound */
+    assert_int_equal(d->line, 6);
+    assert_int_equal(d->col, 8);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
+test_source_reads_ipv6_in_flow_sequence_as_one_string(void **state)
+{
+    (void)state;
+    const char *path = harness_write(
+        harness_tmpdir(), "se.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: s}\n"
+        "spec:\n  hosts: [a.example.com]\n  addresses: [2001:db8::, 1.2.3.4, ::]\n"
+        "  ports: [{number: 80, name: http, protocol: HTTP}]\n");
+    struct resource_set set;
+    struct diag_list dl;
+    assert_int_equal(load_path(path, &set, &dl, NULL), 0);
+    if (dl.errors) config_case_dump(&dl);
+    assert_int_equal(dl.errors, 0);
+    const struct str_list *a = &set.items[0]->spec.se->addresses;
+    assert_int_equal(a->len, 3);
+    assert_string_equal(a->v[0], "2001:db8::");
+    assert_string_equal(a->v[1], "1.2.3.4");
+    assert_string_equal(a->v[2], "::");
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
+static void
 test_source_empty_file_is_an_error_when_nothing_else_is_loaded(void **state)
 {
     (void)state;
@@ -246,6 +297,8 @@ main(void)
         cmocka_unit_test(test_source_reports_binary_garbage),
         cmocka_unit_test(test_source_empty_file_is_an_error_when_nothing_else_is_loaded),
         cmocka_unit_test(test_source_refuses_oversize_file),
+        cmocka_unit_test(test_source_refuses_alias_bomb_at_its_alias),
+        cmocka_unit_test(test_source_reads_ipv6_in_flow_sequence_as_one_string),
         cmocka_unit_test(test_source_refuses_deep_nesting),
         cmocka_unit_test(test_source_missing_path_is_a_usage_error),
         cmocka_unit_test(test_source_document_not_a_mapping_is_reported),
