@@ -151,8 +151,8 @@ check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
 
 /* Aliases may add at most this many nodes to a document, or as many as the document has
  * itself when it is bigger: a few hundred bytes of nested anchors (an "alias bomb") would
- * otherwise expand to billions of nodes. Go's yaml.v3, which Istio reads YAML with, refuses
- * "excessive aliasing" the same way. */
+ * otherwise expand to billions of nodes. Go's YAML (yaml.v2/v3 under sigs.k8s.io/yaml, which
+ * Istio reads config with) refuses "excessive aliasing" the same way. */
 #define SOURCE_MAX_ALIAS_NODES 100000u
 /* Aliases inside the expansion of aliases: deeper is refused (bounds the recursion). */
 #define SOURCE_MAX_ALIAS_DEPTH 32u
@@ -444,6 +444,7 @@ compare_names(const struct dirent **a, const struct dirent **b)
 
 static int load_path(struct source *src, const char *path, bool named, unsigned depth,
                      source_doc_fn *fn, void *arg, struct diag_list *dl);
+
 static int
 load_dir(struct source *src, const char *path, unsigned depth, source_doc_fn *fn, void *arg,
          struct diag_list *dl)
