@@ -19,11 +19,14 @@
 /* In a watched directory, only what the config loader reads counts: .yaml, .yml and .json
  * files and subdirectories, never hidden names (an editor's .x.swp, a tool's temporary
  * .config.yaml.new before it is renamed) nor notes.txt. The directory itself going away
- * (no name) counts. */
+ * (no name) counts, and so does "..data": a Kubernetes ConfigMap volume updates its
+ * files by renaming that symlink to a new hidden directory (the kubelet's AtomicWriter),
+ * while the visible config.yaml -> ..data/config.yaml links never change. */
 static bool
 config_name(const struct inotify_event *ev)
 {
     if (!ev->len || !ev->name[0]) return true;
+    if (!strcmp(ev->name, "..data")) return true;
     if (ev->name[0] == '.') return false;
     if (ev->mask & IN_ISDIR) return true;
     const char *dot = strrchr(ev->name, '.');

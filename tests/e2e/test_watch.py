@@ -51,3 +51,24 @@ def test_alias_bomb_in_watched_directory_is_refused_and_proxy_serves(canary, tmp
     assert all(version_of(m.gw) == (200, "v1") for _ in range(20))
     grown_kb = rss_kb(m.proc.pid) - rss_before
     assert grown_kb < 64 * 1024, f"RSS grew by {grown_kb} kB"
+
+
+def test_configmap_volume_update_reloads(canary, tmp_path):
+    """A ConfigMap volume: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>; the
+    kubelet updates it by renaming a new ..data symlink over the old one, and only hidden
+    names change in the watched directory."""
+    from configs import canary_config
+    old = tmp_path / "..2026_01_01_00_00_00.1"
+    old.mkdir()
+    (old / "config.yaml").write_text((tmp_path / "config.yaml").read_text())
+    (tmp_path / "config.yaml").unlink()
+    (tmp_path / "..data").symlink_to(old.name)
+    (tmp_path / "config.yaml").symlink_to("..data/config.yaml")
+    m = canary()
+    assert version_of(m.gw) == (200, "v1")
+    new = tmp_path / "..2026_01_01_00_01_00.2"
+    new.mkdir()
+    (new / "config.yaml").write_text(canary_config(m.gw, m.v1.port, m.v2.port, weights=(0, 100)))
+    (tmp_path / "..data_tmp").symlink_to(new.name)
+    (tmp_path / "..data_tmp").rename(tmp_path / "..data")
+    assert eventually(lambda: version_of(m.gw) == (200, "v2")), m.logs()
