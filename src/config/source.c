@@ -16,6 +16,7 @@
 
 #include "config/field.h"
 #include "core/alloc.h"
+#include "core/compiler.h"
 
 void
 source_init(struct source *src)
@@ -269,8 +270,26 @@ split_flow_scalar(struct fy_node *item, const char *text, size_t len)
     return after[0] == ':' && (after[1] == ',' || after[1] == ']') ? key : NULL;
 }
 
+/* The scalar Go's YAML reads for the split item whose key is <key>: the key's text and ':'.
+ * NULL when it cannot be made. */
+static struct fy_node *
+joined_scalar(struct fy_document *doc, struct fy_node *key)
+{
+    size_t klen;
+    const char *k = fy_node_get_scalar(key, &klen);
+    char *joined = xmalloc(klen + 2);
+    memcpy(joined, k, klen);
+    joined[klen] = ':';
+    joined[klen + 1] = '\0';
+    struct fy_node *scalar = fy_node_create_scalar_copy(doc, joined, klen + 1);
+    free(joined);
+    return scalar;
+}
+
 /* Put back, as one string, every flow-sequence item libfyaml split that Go's YAML would
- * not have (see split_flow_scalar); depth is bounded by the parser's nesting limit. */
+ * not have (see split_flow_scalar); depth is bounded by the parser's nesting limit. Linear
+ * in the nodes: libfyaml finds an item by index, and checks that an item it inserts before
+ * or removes is in the sequence, by walking the list from its head. */
 static void
 join_flow_scalars(struct fy_document *doc, struct fy_node *n, const char *text, size_t len)
 {
@@ -283,27 +302,29 @@ join_flow_scalars(struct fy_document *doc, struct fy_node *n, const char *text, 
     }
     if (fy_node_get_type(n) != FYNT_SEQUENCE) return;
     struct fy_node *item;
-    for (int i = 0; (item = fy_node_sequence_get_by_index(n, i)); i++) {
-        struct fy_node *key =
-            fy_node_get_style(n) == FYNS_FLOW ? split_flow_scalar(item, text, len) : NULL;
-        if (!key) {
+    bool split = false;
+    while (!split && fy_node_get_style(n) == FYNS_FLOW && (item = fy_node_sequence_iterate(n, &it)))
+        split = split_flow_scalar(item, text, len) != NULL;
+    if (!split) {
+        it = NULL;
+        while ((item = fy_node_sequence_iterate(n, &it))) join_flow_scalars(doc, item, text, len);
+        return;
+    }
+    /* Rebuild the sequence in one turn: each item leaves at the head (found at once) and
+     * comes back at the tail, as it was or as the scalar Go reads. */
+    for (int i = 0, count = fy_node_sequence_item_count(n); i < count; i++) {
+        void *head = NULL;
+        item = fy_node_sequence_remove(n, fy_node_sequence_iterate(n, &head));
+        BUG_ON(!item);
+        struct fy_node *key = split_flow_scalar(item, text, len);
+        struct fy_node *scalar = key ? joined_scalar(doc, key) : NULL;
+        if (scalar) {
+            fy_node_free(item);
+            item = scalar;
+        } else {
             join_flow_scalars(doc, item, text, len);
-            continue;
         }
-        size_t klen;
-        const char *k = fy_node_get_scalar(key, &klen);
-        char *joined = xmalloc(klen + 2);
-        memcpy(joined, k, klen);
-        joined[klen] = ':';
-        joined[klen + 1] = '\0';
-        struct fy_node *scalar = fy_node_create_scalar_copy(doc, joined, klen + 1);
-        free(joined);
-        if (!scalar || fy_node_sequence_insert_before(n, item, scalar)) {
-            if (scalar) fy_node_free(scalar);
-            continue;
-        }
-        fy_node_sequence_remove(n, item);
-        fy_node_free(item);
+        BUG_ON(fy_node_sequence_append(n, item));
     }
 }
 

@@ -326,30 +326,38 @@ def alias_bomb():
     return "\n".join(lines) + "\n"
 
 
-def test_yaml_alias_bomb_is_refused_at_its_alias_within_bounded_memory(meshlet_bin, tmp_path):
-    f = tmp_path / "bomb.yaml"
-    f.write_text(alias_bomb())
-    assert f.stat().st_size < 500
-    limit = 512 << 20  # address space: the expansion would need gigabytes
-    # AddressSanitizer reserves terabytes of address space: there, max RSS alone bounds it
+def run_limited(meshlet_bin, *args, address_space=None, cpu_seconds=None):
+    """Run meshlet under resource limits: (exit code, output, the child's own peak RSS in
+    KiB). A limit stops a runaway (the test fails on its signal) without timing anything.
+    AddressSanitizer reserves terabytes of address space: there, only the CPU limit applies."""
     asan = b"libasan.so" in pathlib.Path(meshlet_bin).read_bytes()
 
-    def cap():
-        if not asan:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    def limit():
+        if address_space and not asan:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        if cpu_seconds:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
 
-    proc = subprocess.Popen([str(meshlet_bin), "check", str(f)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=cap)
-    timer = threading.Timer(60, proc.kill)  # bounded even if the bound were lost
+    proc = subprocess.Popen([str(meshlet_bin), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=limit)
+    timer = threading.Timer(120, proc.kill)  # bounded even if a limit were lost
     timer.start()
     out = proc.stdout.read()
     # reaped here, not by Popen, for the child's own peak RSS (KiB on Linux)
     _, status, usage = os.wait4(proc.pid, 0)
     timer.cancel()
     proc.stdout.close()
-    code = os.waitstatus_to_exitcode(status)
+    return os.waitstatus_to_exitcode(status), out, usage.ru_maxrss
+
+
+def test_yaml_alias_bomb_is_refused_at_its_alias_within_bounded_memory(meshlet_bin, tmp_path):
+    f = tmp_path / "bomb.yaml"
+    f.write_text(alias_bomb())
+    assert f.stat().st_size < 500
+    # address space: the expansion would need gigabytes
+    code, out, max_rss = run_limited(meshlet_bin, "check", f, address_space=512 << 20)
     assert code == 1, (code, out)
-    assert usage.ru_maxrss < 200 * 1024, f"peak RSS {usage.ru_maxrss} KiB"
+    assert max_rss < 200 * 1024, f"peak RSS {max_rss} KiB"
     # the first alias whose expansion passes the bound, in document order
     m = re.search(r"Error \[ML0001\] \(" + re.escape(str(f)) + r":(\d+):(\d+)\) YAML aliases "
                   r"would add more than \d+ nodes", out)
@@ -357,6 +365,18 @@ def test_yaml_alias_bomb_is_refused_at_its_alias_within_bounded_memory(meshlet_b
     line = alias_bomb().splitlines()[int(m.group(1)) - 1]
     assert line[int(m.group(2)) - 1] == "*", (m.groups(), line)
 
+
+def test_long_sequences_load_without_quadratic_work(meshlet_bin, tmp_path):
+    """A 2.6 MB file with two lists of 150,000 items, one in block and one in flow style:
+    putting Go-style scalars back walked each list by index (half a minute of CPU per list).
+    A CPU-time limit of 20 s, not a clock, tells linear from quadratic."""
+    n = 150_000
+    f = tmp_path / "long.yaml"
+    f.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: long}\ndata:\n  block:\n"
+                 + "  - a\n" * n + "  flow: [" + ", ".join(["2001:db8::"] * n) + "]\n")
+    code, out, _ = run_limited(meshlet_bin, "check", f, cpu_seconds=20)
+    assert code == 0, (code, out[-2000:])
+    assert "OK" in out, out[-2000:]
 
 def test_aliases_and_merge_keys_within_bounds_still_work(meshlet_bin, tmp_path):
     f = tmp_path / "anchors.yaml"
