@@ -400,12 +400,18 @@ describe_route(struct out *o, const struct model_route *r)
 static void
 describe_split_now(struct out *o, const struct snapshot *s, const struct model_route *r)
 {
+    /* split_next() steps every destination of the route: the copy holds them all. */
+    int64_t small[64];
+    int64_t *cur = r->n_dests <= 64 ? small : calloc(r->n_dests, sizeof(*cur));
+    if (!cur) {
+        strbuf_puts(o->text, "split now: not shown (out of memory)\n");
+        return;
+    }
     strbuf_puts(o->text, "split now (smooth weighted round robin, per worker):\n");
     strbuf_puts(o->json, ",\"splitNow\":[");
     for (size_t w = 0; w < s->n_split_workers; w++) {
         const int64_t *live = s->split_counters + w * (s->n_split_slots + 1) + r->split_offset;
-        int64_t cur[64] = {0};
-        for (size_t d = 0; d < r->n_dests && d < 64; d++)
+        for (size_t d = 0; d < r->n_dests; d++)
             cur[d] = __atomic_load_n(&live[d], __ATOMIC_RELAXED);
         strbuf_printf(o->text, "  worker %zu: next 10 requests ->", w);
         strbuf_printf(o->json, "%s{\"worker\":%zu,\"next\":[", w ? "," : "", w);
@@ -420,6 +426,7 @@ describe_split_now(struct out *o, const struct snapshot *s, const struct model_r
         strbuf_puts(o->json, "]}");
     }
     strbuf_puts(o->json, "]");
+    if (cur != small) free(cur);
 }
 
 enum explain_outcome

@@ -2,9 +2,11 @@
 /* The explain request as the proxy sees it (the Host header decides the virtual host, the
  * URL's port the listener), the listener choice and its outcomes, and GET /explain's
  * parameters. */
+#include <stdio.h>
 #include <string.h>
 
 #include "admin/explain.h"
+#include "config/config.h"
 #include "core/hmap.h"
 #include "core/strbuf.h"
 #include "harness.h"
@@ -199,6 +201,56 @@ test_explain_page_parameters(void **state)
     fixture_fini(&f);
 }
 
+/* A route with more destinations than explain's old fixed copy of a worker's counters (64):
+ * the split replayed from the live counters reaches every destination, the last included. */
+static void
+test_explain_split_now_covers_every_destination(void **state)
+{
+    (void)state;
+    enum { N = 70 };
+    struct strbuf yaml;
+    strbuf_init(&yaml, 1 << 20);
+    strbuf_puts(&yaml, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                       "metadata: {name: wide, namespace: default}\nspec:\n"
+                       "  hosts: [wide.example.com]\n  http:\n  - route:\n");
+    for (int i = 0; i < N; i++) /* 40 of weight 1 and 30 of weight 2: 100 */
+        strbuf_printf(&yaml, "    - {destination: {host: d%d.example.com}, weight: %d}\n", i,
+                      i < 40 ? 1 : 2);
+    const char *paths[] = {harness_write(harness_tmpdir(), "wide.yaml", strbuf_str(&yaml))};
+    strbuf_fini(&yaml);
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
+    struct model_options opt = {.mesh_port = 15001, .ns = "default", .n_workers = 1};
+    char err[256];
+    struct snapshot *s = model_build(&set, &opt, err, sizeof(err));
+    if (!s) fail_msg("build failed: %s", err);
+    const struct model_listener *l = model_listener_for(s, 15001);
+    assert_non_null(l);
+    const struct model_vhost *vh = model_vhost_find(l, SLICE_LIT("wide.example.com"));
+    assert_non_null(vh);
+    assert_int_equal(vh->routes[0].n_dests, N);
+    /* the worker is owed d69 most: it is the next pick */
+    s->split_counters[vh->routes[0].split_offset + N - 1] = 1000;
+    struct explain_request rq;
+    assert_null(
+        explain_request_init(&rq, "GET", "http://wide.example.com/", NULL, 0, 0, true, NULL));
+    struct strbuf text, json;
+    strbuf_init(&text, 1 << 20);
+    strbuf_init(&json, 1 << 20);
+    explain_write(s, &rq, &text, &json);
+    if (!strstr(strbuf_str(&text), "worker 0: next 10 requests -> d69.example.com "))
+        fail_msg("%s", strbuf_str(&text));
+    assert_non_null(strstr(strbuf_str(&json), "\"next\":[\"d69.example.com\""));
+    strbuf_fini(&text);
+    strbuf_fini(&json);
+    model_release(s);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 int
 main(void)
 {
@@ -207,6 +259,7 @@ main(void)
         cmocka_unit_test(test_explain_request_errors_say_what_is_wrong),
         cmocka_unit_test(test_explain_listener_choice),
         cmocka_unit_test(test_explain_page_parameters),
+        cmocka_unit_test(test_explain_split_now_covers_every_destination),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
