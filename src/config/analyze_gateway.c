@@ -144,8 +144,8 @@ check_conflicts(struct arena *a, const struct resource_set *set, struct diag_lis
     free(names);
 }
 
-/* IST0138: two Gateways of one workload with the same certificate (credentialName, else
- * serverCertificate), Istio's CertificateAnalyzer. */
+/* IST0138, Istio's CertificateAnalyzer: the same credentialName, or else the same
+ * serverCertificate with the same privateKey (both set), in servers of two Gateways. */
 static bool
 same_certificate(const struct server_tls *a, const struct server_tls *b)
 {
@@ -153,20 +153,25 @@ same_certificate(const struct server_tls *a, const struct server_tls *b)
     bool cb = b->credential_name && *b->credential_name;
     if (ca && cb) return !strcmp(a->credential_name, b->credential_name);
     if (ca || cb) return false;
-    return a->server_certificate && *a->server_certificate && b->server_certificate &&
-           !strcmp(a->server_certificate, b->server_certificate);
+    if (!a->server_certificate || !*a->server_certificate || !b->server_certificate ||
+        strcmp(a->server_certificate, b->server_certificate))
+        return false;
+    return a->private_key && *a->private_key && b->private_key &&
+           !strcmp(a->private_key, b->private_key);
 }
 
+/* A Gateway is compared with every Gateway whose selector has all of its labels (any, for
+ * an empty selector): Istio's getGatewaysWithSelector. Reported on <i> only; the other
+ * side is reported when its own selector is a subset too (always, for equal selectors). */
 static void
-check_certificates(const struct resource_set *set, struct diag_list *dl,
-                   const struct resource **gws, size_t n)
+check_certificates(struct diag_list *dl, const struct resource **gws, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct gateway *g = gws[i]->spec.gw;
         struct vctx v = {dl, gws[i]};
         for (size_t j = 0; j < n; j++) {
-            if (j == i || !same_workload(set, g, gws[j]->spec.gw)) continue;
             const struct gateway *o = gws[j]->spec.gw;
+            if (j == i || !config_labels_contain(&o->selector, &g->selector)) continue;
             const struct server *at = NULL;
             for (size_t s = 0; s < g->servers_len && !at; s++)
                 for (size_t t = 0; t < o->servers_len && !at; t++)
@@ -174,16 +179,13 @@ check_certificates(const struct resource_set *set, struct diag_list *dl,
                         same_certificate(g->servers[s].tls, o->servers[t].tls))
                         at = &g->servers[s];
             if (!at) continue;
-            char a[300], b[300];
-            snprintf(a, sizeof(a), "%s/%s", gws[i]->ns, gws[i]->name);
-            snprintf(b, sizeof(b), "%s/%s", gws[j]->ns, gws[j]->name);
-            bool ab = strcmp(a, b) <= 0;
+            /* Istio's order: this Gateway, then the other */
             rules_report(&v, DIAG_WARNING, DIAG_DUPLICATE_CERTIFICATE, at, "tls", -1,
                          "put the hosts that share a certificate in one server of one Gateway, "
                          "or give each Gateway its own certificate",
-                         "Duplicate certificate in multiple gateways [%s %s] may cause 404s if "
-                         "clients re-use HTTP2 connections.",
-                         ab ? a : b, ab ? b : a);
+                         "Duplicate certificate in multiple gateways [%s/%s %s/%s] may cause 404s "
+                         "if clients re-use HTTP2 connections.",
+                         gws[i]->ns, gws[i]->name, gws[j]->ns, gws[j]->name);
         }
     }
 }
@@ -250,7 +252,7 @@ analyze__gateways(struct arena *a, const struct resource_set *set, struct diag_l
         gws[n++] = set->items[i];
     }
     check_conflicts(a, set, dl, gws, n);
-    check_certificates(set, dl, gws, n);
+    check_certificates(dl, gws, n);
     for (size_t i = 0; i < n && set->n_workloads; i++) check_workloads(set, dl, gws[i]);
     free(gws);
 }

@@ -24,6 +24,9 @@
     "  selector: " selector "\n  servers:\n  - port: {number: " port ", name: p" port              \
     ", protocol: " tls "}\n    hosts: " hosts "\n---\n"
 #define TLS(cred) "HTTPS}\n    tls: {mode: SIMPLE, credentialName: " cred
+#define FILE_TLS(key)                                                                              \
+    "HTTPS}\n    tls: {mode: SIMPLE, serverCertificate: /etc/certs/tls.crt, privateKey: "          \
+    "/etc/certs/" key
 #define POD(name, labels)                                                                          \
     "apiVersion: v1\nkind: Pod\nmetadata: {name: " name                                            \
     ", namespace: istio-system, labels: " labels "}\n---\n"
@@ -289,6 +292,22 @@ static const struct config_case cases[] = {
      GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("a-cert"))
          GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", TLS("b-cert")),
      "IST0138", NULL, NULL, true, A},
+    {"analyze_same_server_certificate_with_other_private_key_is_fine",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", FILE_TLS("a.key"))
+         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", FILE_TLS("b.key")),
+     "IST0138", NULL, NULL, true, A},
+    {"analyze_same_server_certificate_and_private_key_is_duplicate",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", FILE_TLS("k.key"))
+         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", FILE_TLS("k.key")),
+     "IST0138", "spec.servers[0].tls", "[default/b default/a]", false, A},
+    {"analyze_duplicate_certificate_for_a_selector_subset_without_workloads",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert")) GW(
+         "b", "{istio: ingressgateway, app: edge}", "443", "[b.example.com]", TLS("shared-cert")),
+     "IST0138", "spec.servers[0].tls", "[default/a default/b]", false, A},
+    {"analyze_duplicate_certificate_not_reported_on_the_narrower_selector",
+     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert")) GW(
+         "b", "{istio: ingressgateway, app: edge}", "443", "[b.example.com]", TLS("shared-cert")),
+     "IST0138", "spec.servers[0].tls", "[default/b default/a]", true, A},
     {"analyze_vs_host_missing_from_gateway_only_when_none_admitted",
      SVC_REVIEWS GW("gw", "{istio: ingressgateway}", "80", "[a.example.com]", "HTTP")
          VS_GW("[a.example.com, b.example.com]", "[gw]"),
