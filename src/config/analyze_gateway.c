@@ -20,7 +20,7 @@
 static void
 format_selector(struct strbuf *sb, const struct str_map *m)
 {
-    size_t order[64], n = m->len < 64 ? m->len : 64;
+    size_t n = m->len, *order = xcalloc(n ? n : 1, sizeof(*order));
     for (size_t i = 0; i < n; i++) order[i] = i;
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && strcmp(m->keys[order[j - 1]], m->keys[order[j]]) > 0; j--) {
@@ -30,6 +30,7 @@ format_selector(struct strbuf *sb, const struct str_map *m)
         }
     for (size_t i = 0; i < n; i++)
         strbuf_printf(sb, "%s%s=%s", i ? "," : "", m->keys[order[i]], m->vals[order[i]]);
+    free(order);
 }
 
 static bool
@@ -198,8 +199,8 @@ check_workloads(const struct resource_set *set, struct diag_list *dl, const stru
     const struct gateway *g = r->spec.gw;
     struct vctx v = {dl, r};
     size_t matches = 0;
-    uint32_t ports[256];
-    size_t n_ports = 0;
+    uint32_t *ports = NULL; /* every TCP target port of a Service of the selected pods */
+    size_t n_ports = 0, cap = 0;
     for (size_t i = 0; i < set->n_workloads; i++) {
         const struct kube_workload *w = set->workloads[i];
         if (!config_labels_contain(&w->labels, &g->selector)) continue;
@@ -209,9 +210,11 @@ check_workloads(const struct resource_set *set, struct diag_list *dl, const stru
             if (strcmp(ks->ns, w->ns) || !ks->selector.len ||
                 !config_labels_contain(&w->labels, &ks->selector))
                 continue;
-            for (size_t p = 0; p < ks->n_ports && n_ports < 256; p++)
-                if (ks->port_tcp[p])
-                    ports[n_ports++] = ks->target_ports[p] ? ks->target_ports[p] : ks->ports[p];
+            for (size_t p = 0; p < ks->n_ports; p++) {
+                if (!ks->port_tcp[p]) continue;
+                xgrow((void **)&ports, &cap, n_ports + 1, sizeof(*ports));
+                ports[n_ports++] = ks->target_ports[p] ? ks->target_ports[p] : ks->ports[p];
+            }
         }
     }
     struct strbuf sel;
@@ -222,6 +225,7 @@ check_workloads(const struct resource_set *set, struct diag_list *dl, const stru
                      "make the selector match the labels of the gateway's pods",
                      "Referenced selector not found: \"%s\"", strbuf_str(&sel));
         strbuf_fini(&sel);
+        free(ports);
         return;
     }
     for (size_t s = 0; s < g->servers_len; s++) {
@@ -239,6 +243,7 @@ check_workloads(const struct resource_set *set, struct diag_list *dl, const stru
                      x->port->number.v, strbuf_str(&sel));
     }
     strbuf_fini(&sel);
+    free(ports);
 }
 
 void

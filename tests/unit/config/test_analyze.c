@@ -430,11 +430,49 @@ test_analyze_messages_are_located_after_unload(void **state)
     config_fini(&set);
 }
 
+/* An ingress Service with 300 ports, the gateway's the last: every one counts (IST0162 came
+ * from a cap of 256), and a selector of 70 labels is quoted whole in IST0101 (a cap of 64). */
+static void
+test_analyze_gateway_checks_have_no_fixed_caps(void **state)
+{
+    (void)state;
+    struct strbuf y;
+    strbuf_init(&y, 1 << 20);
+    strbuf_puts(&y, POD("gw-pod", "{istio: ingressgateway}"));
+    strbuf_puts(&y, "apiVersion: v1\nkind: Service\nmetadata: {name: ingress, namespace: "
+                    "istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  ports:\n");
+    for (int i = 0; i < 300; i++)
+        strbuf_printf(&y, "  - {name: p%d, port: %d, targetPort: %d}\n", i, 10000 + i, 20000 + i);
+    strbuf_puts(&y, "---\n");
+    strbuf_puts(&y, GW("a", "{istio: ingressgateway}", "20299", "[a.example.com]", "HTTP"));
+    strbuf_puts(&y, "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: b}\n"
+                    "spec:\n  selector: {");
+    for (int i = 0; i < 70; i++) strbuf_printf(&y, "%sk%02d: v", i ? ", " : "", i);
+    strbuf_puts(&y, "}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+                    "    hosts: [b.example.com]\n");
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load(strbuf_str(&y), true, &set, &dl);
+    strbuf_fini(&y);
+    const struct config_case no_port_warning = {"", "", "IST0162", NULL, NULL, true, A};
+    const struct config_case whole_selector = {
+        "", "", "IST0101", "spec.selector", "k00=v,k01=v,", false, A};
+    const struct config_case last_label = {"",         "",    "IST0101", "spec.selector",
+                                           ",k69=v\"", false, A};
+    bool ok = !config_case_found(&dl, &no_port_warning) &&
+              config_case_found(&dl, &whole_selector) && config_case_found(&dl, &last_label);
+    if (!ok) config_case_dump(&dl);
+    assert_true(ok);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest extra[] = {
         cmocka_unit_test(test_analyze_messages_are_located_after_unload),
+        cmocka_unit_test(test_analyze_gateway_checks_have_no_fixed_caps),
     };
     int rc = config_case_run_all("analyze", cases, sizeof(cases) / sizeof(cases[0]));
     rc |= cmocka_run_group_tests(extra, NULL, NULL);
