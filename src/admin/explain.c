@@ -7,6 +7,7 @@
  * of GET /explain to admin.c. */
 #include "admin/explain.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -526,13 +527,13 @@ url_decode(const char *v, size_t n, char *out)
         } else if (v[i] != '%') {
             out[o++] = v[i];
         } else {
-            char hex[3] = {0};
-            if (i + 2 >= n) return false;
-            hex[0] = v[i + 1];
-            hex[1] = v[i + 2];
-            char *end;
-            long c = strtol(hex, &end, 16);
-            if (end != hex + 2 || c == 0) return false;
+            /* two hex digits: strtol alone also took a sign or a space ("%-1" was 0xff) */
+            if (i + 2 >= n || !isxdigit((unsigned char)v[i + 1]) ||
+                !isxdigit((unsigned char)v[i + 2]))
+                return false;
+            char hex[3] = {v[i + 1], v[i + 2], '\0'};
+            long c = strtol(hex, NULL, 16);
+            if (c == 0) return false;
             out[o++] = (char)c;
             i += 2;
         }

@@ -177,6 +177,8 @@ test_explain_page_parameters(void **state)
         {"url=http%3A%2F%2Fx%3A8080%2F&header=nocolon", 400, "header=nocolon"},
         {"url=http://x:8080/&port=0", 400, "port=0"},
         {"url=http%2", 400, "bad percent-escape in parameter url"},
+        {"url=http://x:8080/%-1", 400, "bad percent-escape in parameter url"},
+        {"url=http://x:8080/%+1", 400, "bad percent-escape in parameter url"},
         {"url=x", 400, "needs a scheme"},
         {"url=http://x:8080/&digest=0000000000000abd", 409, "digest 0000000000000abc"},
         {"url=http%3A%2F%2Fx%3A8080%2F&header=Host%3A+api.example.com&digest=0000000000000abc", 200,
