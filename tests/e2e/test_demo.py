@@ -6,6 +6,7 @@ seven running), and the explain command it prints explains what it runs.
 The script runs from a scratch tree shaped like the repository (its own copy of the
 script, links to the binaries and examples/), so build/demo/ of the checkout is left alone,
 with DEMO_PORT_SHIFT moving its fixed ports to free ones."""
+import contextlib
 import os
 import pathlib
 import random
@@ -125,52 +126,60 @@ def start_demo(tree):
     return proc, log, shift
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_any_stop_of_the_demo_stops_everything_it_started(demo_tree, sig):
-    proc, log, _ = start_demo(demo_tree)
+@contextlib.contextmanager
+def running_demo(tree):
+    """The demo started and ready: (process, log, port shift, the processes it started).
+    Whatever the test did, nothing it started is left running afterwards."""
+    proc, log, shift = start_demo(tree)
     started = children(proc.pid)
     try:
-        os.kill(proc.pid, sig)  # the script alone, as `kill -TERM <pid>` does
-        proc.wait(timeout=30)
-        wait_until(lambda: not any(alive(p) for p in started), 30,
-                   f"still running after the demo stopped: {[p for p in started if alive(p)]}")
-        assert "stopping everything" in open(log.name).read()
+        yield proc, log, shift, started
     finally:
-        for p in started:  # never leave them behind, whatever happened
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for p in started:
             if alive(p):
                 os.kill(p, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+
+def stop_and_wait(proc, started):
+    """The demo exits, and every process it started is gone (each by its own PID)."""
+    proc.wait(timeout=30)
+    wait_until(lambda: not any(alive(p) for p in started), 30,
+               f"still running after the demo stopped: {[p for p in started if alive(p)]}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_any_stop_of_the_demo_stops_everything_it_started(demo_tree, sig):
+    with running_demo(demo_tree) as (proc, log, _, started):
+        os.kill(proc.pid, sig)  # the script alone, as `kill -TERM <pid>` does
+        stop_and_wait(proc, started)
+        assert "stopping everything" in open(log.name).read()
 
 
 def test_ctrl_c_stops_the_demo(demo_tree):
     """Ctrl-C in a terminal: SIGINT to the whole foreground process group."""
-    proc, log, _ = start_demo(demo_tree)
-    started = children(proc.pid)
-    try:
+    with running_demo(demo_tree) as (proc, _, _, started):
         os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
-        wait_until(lambda: not any(alive(p) for p in started), 30,
-                   f"still running: {[p for p in started if alive(p)]}")
-    finally:
-        for p in started:
-            if alive(p):
-                os.kill(p, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_and_wait(proc, started)
 
 
 def test_demo_prints_an_explain_command_for_what_it_runs(demo_tree):
-    proc, log, shift = start_demo(demo_tree)
-    started = children(proc.pid)
-    try:
+    with running_demo(demo_tree) as (_, log, shift, _):
         out = open(log.name).read()
         line = next(x.strip() for x in out.splitlines() if x.strip().startswith("./meshlet explain"))
         assert f"--admin 127.0.0.1:{15000 + shift}" in line, line
-        r = subprocess.run(shlex.split(line), cwd=demo_tree, capture_output=True, text=True,
-                           timeout=30)
+
+        def explain():
+            return subprocess.run(shlex.split(line), cwd=demo_tree, capture_output=True,
+                                  text=True, timeout=30)
+
+        r = explain()
         assert r.returncode == 0, r.stdout + r.stderr
         assert "explained by the running proxy" in r.stdout
         assert f"listener: gateway prod/prod-gateway, port {8080 + shift}" in r.stdout
@@ -182,16 +191,5 @@ def test_demo_prints_an_explain_command_for_what_it_runs(demo_tree):
         tmp = vs.with_name(".vs.tmp")
         tmp.write_text(text)
         tmp.rename(vs)
-
-        def moved():
-            r = subprocess.run(shlex.split(line), cwd=demo_tree, capture_output=True, text=True,
-                               timeout=30)
-            return "50.0%  orders.prod.svc.cluster.local subset v1" in r.stdout
-
-        wait_until(moved, 20, "explain never saw the reloaded config")
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        for p in started:
-            if alive(p):
-                os.kill(p, signal.SIGKILL)
+        wait_until(lambda: "50.0%  orders.prod.svc.cluster.local subset v1" in explain().stdout,
+                   20, "explain never saw the reloaded config")
