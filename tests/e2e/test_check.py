@@ -9,6 +9,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import textwrap
 import threading
 
 import pytest
@@ -326,6 +327,13 @@ def alias_bomb():
     return "\n".join(lines) + "\n"
 
 
+def istio(kind, name, spec):
+    """A networking.istio.io/v1 resource of <kind> named <name>; <spec> is the YAML of its
+    spec, unindented."""
+    return (f"apiVersion: networking.istio.io/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
+            "spec:\n" + textwrap.indent(spec, "  "))
+
+
 def run_limited(meshlet_bin, *args, address_space=None, cpu_seconds=None):
     """Run meshlet under resource limits: (exit code, output, the child's own peak RSS in
     KiB). A limit stops a runaway (the test fails on its signal) without timing anything.
@@ -378,18 +386,15 @@ def test_long_sequences_load_without_quadratic_work(meshlet_bin, tmp_path):
     assert code == 0, (code, out[-2000:])
     assert "OK" in out, out[-2000:]
 
+
 def test_aliases_and_merge_keys_within_bounds_still_work(meshlet_bin, tmp_path):
     f = tmp_path / "anchors.yaml"
-    f.write_text("""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: a}
-spec:
-  hosts: &hosts [a.example.com]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: DNS
-  endpoints: [&ep {address: a.example.com, labels: {version: v1}}, {<<: *ep, labels: *hosts}]
-""")
+    f.write_text(istio("ServiceEntry", "a", """\
+hosts: &hosts [a.example.com]
+ports: [{number: 80, name: http, protocol: HTTP}]
+resolution: DNS
+endpoints: [&ep {address: a.example.com, labels: {version: v1}}, {<<: *ep, labels: *hosts}]
+"""))
     code, msgs = messages(meshlet_bin, "validate", f)
     # the merged endpoint got the anchor's address and its own (wrong-typed) labels
     assert [m["path"] for m in msgs] == ["spec.endpoints[1].labels"], msgs
@@ -498,19 +503,15 @@ def test_istio_lenient_service_entry_is_accepted(meshlet_bin, tmp_path):
     sequence as a string (Go's YAML: a ':' not followed by a space does not end a plain
     scalar); libfyaml alone makes it a mapping."""
     f = tmp_path / "se.yaml"
-    f.write_text("""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: v6}
-spec:
-  hosts: [v6.example.com]
-  addresses: [1.2.3.4, 2001:db8::, "2001:db8::1", 2001:db8::/64, fe80::1:2]
-  ports:
-  - {number: 80, name: http, protocol: ""}
-  - {number: 3128, name: proxy, protocol: HTTP_PROXY}
-  resolution: STATIC
-  endpoints: [{address: 10.0.0.1}]
-""")
+    f.write_text(istio("ServiceEntry", "v6", """\
+hosts: [v6.example.com]
+addresses: [1.2.3.4, 2001:db8::, "2001:db8::1", 2001:db8::/64, fe80::1:2]
+ports:
+- {number: 80, name: http, protocol: ""}
+- {number: 3128, name: proxy, protocol: HTTP_PROXY}
+resolution: STATIC
+endpoints: [{address: 10.0.0.1}]
+"""))
     r = run(meshlet_bin, "check", f)
     assert r.code == 0 and "Error" not in r.out, r
     f.write_text(f.read_text().replace("2001:db8::,", "2001:db8: ,"))
@@ -528,8 +529,7 @@ def test_unreadable_input_says_path_and_reason_and_exits_2(meshlet_bin, tmp_path
     # a config entry in a directory that cannot be read (a symlink to nothing) is exit 2 too
     d = tmp_path / "conf"
     d.mkdir()
-    (d / "se.yaml").write_text("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
-                               "metadata: {name: s}\nspec: {hosts: [a.example.com]}\n")
+    (d / "se.yaml").write_text(istio("ServiceEntry", "s", "hosts: [a.example.com]\n"))
     (d / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
     (d / "gone.txt").symlink_to(tmp_path / "nowhere.txt")  # not config: ignored
     r = run(meshlet_bin, "check", d)
@@ -571,20 +571,16 @@ def test_unreadable_file_exits_2_like_a_missing_one(meshlet_bin):
 
 def test_bad_regex_quotes_it_with_offset_and_a_relevant_hint(meshlet_bin, tmp_path):
     f = tmp_path / "vs.yaml"
-    f.write_text("""\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: r}
-spec:
-  hosts: [a.example.com]
-  http:
-  - match:
-    - headers: {x-v: {regex: "v[12"}}
-    - uri: {regex: "/api/(v1|v2"}
-    - uri: {regex: "(?!admin).*"}
-    route:
-    - destination: {host: a.example.com}
-""")
+    f.write_text(istio("VirtualService", "r", """\
+hosts: [a.example.com]
+http:
+- match:
+  - headers: {x-v: {regex: "v[12"}}
+  - uri: {regex: "/api/(v1|v2"}
+  - uri: {regex: "(?!admin).*"}
+  route:
+  - destination: {host: a.example.com}
+"""))
     code, msgs = messages(meshlet_bin, "validate", f)
     assert code == 1
     by_path = {m["path"]: m for m in msgs}
@@ -602,16 +598,12 @@ spec:
 
 def test_virtual_service_without_hosts_is_told_hosts_are_required(meshlet_bin, tmp_path):
     f = tmp_path / "vs.yaml"
-    f.write_text("""\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: r}
-spec:
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {host: a.example.com}
-""")
+    f.write_text(istio("VirtualService", "r", """\
+gateways: [gw]
+http:
+- route:
+  - destination: {host: a.example.com}
+"""))
     code, msgs = messages(meshlet_bin, "check", f)
     assert code == 1
     m = next(m for m in msgs if m["path"] == "spec.gateways")

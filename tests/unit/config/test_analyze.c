@@ -27,6 +27,10 @@
 #define FILE_TLS(key)                                                                              \
     "HTTPS}\n    tls: {mode: SIMPLE, serverCertificate: /etc/certs/tls.crt, privateKey: "          \
     "/etc/certs/" key
+/* Gateways a and b on port 443 (a.example.com, b.example.com) with these TLS settings. */
+#define TLS_PAIR(selector_b, tls_a, tls_b)                                                         \
+    GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", tls_a)                            \
+    GW("b", selector_b, "443", "[b.example.com]", tls_b)
 #define POD(name, labels)                                                                          \
     "apiVersion: v1\nkind: Pod\nmetadata: {name: " name                                            \
     ", namespace: istio-system, labels: " labels "}\n---\n"
@@ -282,31 +286,25 @@ static const struct config_case cases[] = {
          INGRESS_SVC GW("a", "{istio: ingressgateway}", "8080", "[api.example.com]", "HTTP"),
      "IST0162", NULL, NULL, true, A},
     {"analyze_duplicate_certificate_across_gateways",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert"))
-         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", TLS("shared-cert")),
-     "IST0138", "spec.servers[0].tls",
+     TLS_PAIR("{istio: ingressgateway}", TLS("shared-cert"), TLS("shared-cert")), "IST0138",
+     "spec.servers[0].tls",
      "Duplicate certificate in multiple gateways [default/a default/b] may cause 404s if clients "
      "re-use HTTP2 connections.",
      false, A},
     {"analyze_distinct_certificates_are_fine",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("a-cert"))
-         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", TLS("b-cert")),
-     "IST0138", NULL, NULL, true, A},
+     TLS_PAIR("{istio: ingressgateway}", TLS("a-cert"), TLS("b-cert")), "IST0138", NULL, NULL, true,
+     A},
     {"analyze_same_server_certificate_with_other_private_key_is_fine",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", FILE_TLS("a.key"))
-         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", FILE_TLS("b.key")),
-     "IST0138", NULL, NULL, true, A},
+     TLS_PAIR("{istio: ingressgateway}", FILE_TLS("a.key"), FILE_TLS("b.key")), "IST0138", NULL,
+     NULL, true, A},
     {"analyze_same_server_certificate_and_private_key_is_duplicate",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", FILE_TLS("k.key"))
-         GW("b", "{istio: ingressgateway}", "443", "[b.example.com]", FILE_TLS("k.key")),
-     "IST0138", "spec.servers[0].tls", "[default/b default/a]", false, A},
+     TLS_PAIR("{istio: ingressgateway}", FILE_TLS("k.key"), FILE_TLS("k.key")), "IST0138",
+     "spec.servers[0].tls", "[default/b default/a]", false, A},
     {"analyze_duplicate_certificate_for_a_selector_subset_without_workloads",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert")) GW(
-         "b", "{istio: ingressgateway, app: edge}", "443", "[b.example.com]", TLS("shared-cert")),
+     TLS_PAIR("{istio: ingressgateway, app: edge}", TLS("shared-cert"), TLS("shared-cert")),
      "IST0138", "spec.servers[0].tls", "[default/a default/b]", false, A},
     {"analyze_duplicate_certificate_not_reported_on_the_narrower_selector",
-     GW("a", "{istio: ingressgateway}", "443", "[a.example.com]", TLS("shared-cert")) GW(
-         "b", "{istio: ingressgateway, app: edge}", "443", "[b.example.com]", TLS("shared-cert")),
+     TLS_PAIR("{istio: ingressgateway, app: edge}", TLS("shared-cert"), TLS("shared-cert")),
      "IST0138", "spec.servers[0].tls", "[default/b default/a]", true, A},
     {"analyze_vs_host_missing_from_gateway_only_when_none_admitted",
      SVC_REVIEWS GW("gw", "{istio: ingressgateway}", "80", "[a.example.com]", "HTTP")
