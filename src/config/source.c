@@ -157,6 +157,35 @@ check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
 #define SOURCE_MAX_ALIAS_NODES 100000u
 /* Aliases inside the expansion of aliases: deeper is refused (bounds the recursion). */
 #define SOURCE_MAX_ALIAS_DEPTH 32u
+/* libfyaml finds an alias's anchor by walking the document's list of anchors, once when
+ * counting and once when resolving: 20,000 anchors and 40,000 aliases (750 KB) took 22 s
+ * of CPU. Aliases followed times anchors is bounded (about 0.1 s of lookups). */
+#define SOURCE_MAX_ANCHOR_STEPS (1u << 22)
+/* libfyaml also walks that list to unlink each anchored node it frees: a document of 80,000
+ * anchors (1.2 MB) took 10 s to free, and 16 MB of them hours. A file may hold this many. */
+#define SOURCE_MAX_ANCHORS 10000u
+
+/* Where a file holds its (SOURCE_MAX_ANCHORS + 1)th anchor, or false. Counted in the text,
+ * before libfyaml parses it: an '&' after a space, a line start or a flow indicator and
+ * before a name, so an '&' in a quoted or block string may count too (never too few). */
+static bool
+too_many_anchors(const char *p, size_t len, unsigned *line, unsigned *col)
+{
+    size_t n = 0;
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < len; i++, (*col)++) {
+        if (p[i] == '\n') {
+            (*line)++;
+            *col = 0;
+            continue;
+        }
+        if (p[i] != '&' || i + 1 == len || strchr(" \t\r\n,[]{}", p[i + 1])) continue;
+        if (i && !strchr(" \t\n-:,[{", p[i - 1])) continue;
+        if (++n > SOURCE_MAX_ANCHORS) return true;
+    }
+    return false;
+}
 
 struct alias_walk {
     size_t nodes;       /* nodes reached, aliases followed */
@@ -164,7 +193,10 @@ struct alias_walk {
     struct fy_node *at; /* out: the alias (outermost, in the document) that passed a bound */
     bool too_deep;      /* out: the bound passed was the nesting */
     bool undefined;     /* out: an alias names no anchor */
+    bool too_costly;    /* out: the bound passed was the anchor lookups */
     size_t aliases;     /* aliases seen */
+    size_t anchors;     /* anchors of the document: what one lookup may walk */
+    size_t steps_left;  /* anchor lookups' budget (see SOURCE_MAX_ANCHOR_STEPS) */
 };
 
 /* Count the nodes of <n> as resolution would create them; false once a bound is passed.
@@ -186,6 +218,12 @@ count_expanded(struct fy_node *n, struct alias_walk *w, struct fy_node *outer, u
             w->too_deep = true;
             return false;
         }
+        if (w->anchors > w->steps_left) {
+            w->at = outer ? outer : n;
+            w->too_costly = true;
+            return false;
+        }
+        w->steps_left -= w->anchors;
         struct fy_node *target = fy_node_resolve_alias(n);
         if (!target) {
             w->at = outer ? outer : n;
@@ -223,7 +261,12 @@ resolve_bounded(struct fy_document *doc, struct fy_node **at, const char **hint,
     if (!w.aliases) return true; /* nothing to expand: the common case */
     size_t own = w.nodes;
     size_t extra = own > SOURCE_MAX_ALIAS_NODES ? own : SOURCE_MAX_ALIAS_NODES;
-    w = (struct alias_walk){.limit = own + extra};
+    size_t anchors = 0;
+    void *it = NULL;
+    while (fy_document_anchor_iterate(doc, &it)) anchors++;
+    size_t aliases = w.aliases;
+    w = (struct alias_walk){
+        .limit = own + extra, .anchors = anchors, .steps_left = SOURCE_MAX_ANCHOR_STEPS};
     if (!count_expanded(root, &w, NULL, 0, true)) {
         *at = w.at;
         if (w.undefined) {
@@ -232,6 +275,12 @@ resolve_bounded(struct fy_document *doc, struct fy_node **at, const char **hint,
                      "YAML alias names no anchor defined before it in this document");
         } else if (w.too_deep) {
             snprintf(msg, msg_size, "YAML aliases nest more than %u deep", SOURCE_MAX_ALIAS_DEPTH);
+        } else if (w.too_costly) {
+            *hint = "use fewer anchors and aliases in one document";
+            snprintf(msg, msg_size,
+                     "YAML aliases of this document would take more than %u anchor lookups "
+                     "(%zu aliases, %zu anchors): refused",
+                     SOURCE_MAX_ANCHOR_STEPS, aliases, anchors);
         } else {
             snprintf(msg, msg_size,
                      "YAML aliases would add more than %zu nodes to this document of %zu "
@@ -379,6 +428,14 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     const char *why = check_text((const unsigned char *)text, len, &bad_line, &bad_col);
     if (why) {
         file_error(dl, file, bad_line, bad_col, "give meshlet YAML or JSON text files", why);
+        free(text);
+        return 0;
+    }
+    if (too_many_anchors(text, len, &bad_line, &bad_col)) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "file has more than %u YAML anchors (&name): refused",
+                 SOURCE_MAX_ANCHORS);
+        file_error(dl, file, bad_line, bad_col, "write the values out, or split the file", msg);
         free(text);
         return 0;
     }
