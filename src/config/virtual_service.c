@@ -924,37 +924,46 @@ reach_check(struct vctx *v, struct reach_rule *rules, size_t n_rules)
          * earlier shorter prefix covers is an ineffective match (IST0131) alone. */
         size_t dups = 0;
         for (size_t j = 0; j < rr->n; j++) {
-            ssize_t hit = -1;
+            ssize_t hit = -1, hit_m = -1; /* the rule and block that make it unused */
             bool exact = false;
-            for (size_t k = 0; k < i && !exact; k++) {
-                for (size_t m = 0; m < rules[k].n && !exact; m++) {
+            for (size_t k = 0; k <= i && !exact; k++) {
+                /* earlier rules, then earlier blocks of this one (Istio records blocks as it
+                 * goes) */
+                for (size_t m = 0; m < (k < i ? rules[k].n : j) && !exact; m++) {
                     if (!strcmp(rules[k].keys[m], rr->keys[j])) {
-                        hit = (ssize_t)k;
                         exact = true;
-                    } else if (hit < 0 && rr->match_names && /* HTTP only */
-                               prefix_covered(rules[k].matches[m], rr->matches[j])) {
-                        hit = (ssize_t)k;
+                    } else if (!(hit < 0 && rr->match_names && /* HTTP only */
+                                 prefix_covered(rules[k].matches[m], rr->matches[j]))) {
+                        continue;
                     }
-                }
-            }
-            for (size_t m = 0; m < j && !exact; m++) { /* Istio records blocks as it goes */
-                if (!strcmp(rr->keys[m], rr->keys[j])) {
-                    hit = (ssize_t)i;
-                    exact = true;
-                } else if (hit < 0 && rr->match_names &&
-                           prefix_covered(rr->matches[m], rr->matches[j])) {
-                    hit = (ssize_t)i;
+                    hit = (ssize_t)k;
+                    hit_m = (ssize_t)m;
                 }
             }
             if (hit < 0) continue;
             dups += exact;
-            rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, rr->matches[j], NULL, -1,
+            reach_id(id, sizeof(id), rr->name, i);
+            reach_id(mid, sizeof(mid), rr->match_names ? rr->match_names[j] : NULL, j);
+            reach_id(did, sizeof(did), rules[hit].name, (size_t)hit);
+            if (exact) {
+                rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, rr->matches[j], NULL, -1,
+                             "remove this match block or make it more specific",
+                             "VirtualService rule %s match %s is not used (duplicate/overlapping "
+                             "match in rule %s).",
+                             id, mid, did);
+                continue;
+            }
+            /* Istio's words for an overlap: each block with its prefix, the earlier one's
+             * rule last ("match in rule #0 of prefix /a on #0"). */
+            const struct http_match_request *later = rr->matches[j];
+            const struct http_match_request *earlier = rules[hit].matches[hit_m];
+            char eid[160];
+            reach_id(eid, sizeof(eid), rules[hit].match_names[hit_m], (size_t)hit_m);
+            rules_report(v, DIAG_INFO, DIAG_INEFFECTIVE_MATCH, later, NULL, -1,
                          "remove this match block or make it more specific",
-                         "VirtualService rule %s match %s is not used (duplicate/overlapping "
-                         "match in rule %s).",
-                         reach_id(id, sizeof(id), rr->name, i),
-                         reach_id(mid, sizeof(mid), rr->match_names ? rr->match_names[j] : NULL, j),
-                         reach_id(did, sizeof(did), rules[hit].name, (size_t)hit));
+                         "VirtualService rule %s match %s of prefix %s is not used "
+                         "(duplicate/overlapping match in rule %s of prefix %s on %s).",
+                         id, mid, later->uri->prefix, eid, earlier->uri->prefix, did);
         }
         if (dups == rr->n) {
             rules_report(v, DIAG_WARNING, DIAG_UNREACHABLE_RULE, rr->obj, NULL, -1,

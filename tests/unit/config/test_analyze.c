@@ -345,6 +345,15 @@ static const struct config_case cases[] = {
                           "reviews}}]\n  - match: [{uri: {prefix: /a/b}}]\n    route: "
                           "[{destination: {host: reviews}}]\n"),
      "IST0131", "spec.http[1].match[0]", "duplicate/overlapping match in rule #0", false, A},
+    {"analyze_overlapping_prefix_is_reported_in_istios_words",
+     SVC_REVIEWS VS_RULES("  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: "
+                          "reviews}}]\n  - name: deep\n    match: [{uri: {prefix: /b}}, {name: "
+                          "sub, uri: {prefix: /a/b}}]\n    route: [{destination: {host: "
+                          "reviews}}]\n"),
+     "IST0131", "spec.http[1].match[1]",
+     "VirtualService rule \"deep\" match \"sub\" of prefix /a/b is not used "
+     "(duplicate/overlapping match in rule #0 of prefix /a on #0).",
+     false, A},
     {"analyze_exact_duplicate_match_is_unreachable_rule",
      SVC_REVIEWS VS_RULES("  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: "
                           "reviews}}]\n  - match: [{uri: {prefix: /a}}]\n    route: "
