@@ -6,7 +6,8 @@
 #
 # Any stop of this script (Ctrl-C, SIGTERM, SIGHUP) stops every process it started: each
 # is sent SIGTERM by its recorded PID (meshlet drains), waited for, and killed if it has not
-# exited after 10 s (a second signal kills them at once). If one of them exits on its own, the rest are stopped.
+# exited after 10 s (a second signal kills them at once). If one of them exits on its own,
+# the rest are stopped.
 #
 # Environment: DEMO_PORT_SHIFT (0) moves every port the demo listens on by that much (the
 # gateway's 8080, the admin's 15000, ...), to run it beside another one.
@@ -93,7 +94,8 @@ pids+=($!)
 
 gw=127.0.0.1:$gw_port
 rollout="examples/canary/rollout.sh"
-[ "$shift_by" -eq 0 ] || rollout="CONFIG=$D/config/virtual-service.yaml ADMIN=$admin GATEWAY=$gw $rollout"
+[ "$shift_by" -eq 0 ] ||
+    rollout="CONFIG=$D/config/virtual-service.yaml ADMIN=$admin GATEWAY=$gw $rollout"
 cat <<MSG
 
 meshlet demo canary: 90% of api.example.com/orders to v1, 10% to v2 (x-canary: true pins v2),
