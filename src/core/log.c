@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Levelled logging. */
+/* Levelled logging, and a rate limit for messages that repeat under load. */
 #include "core/log.h"
 
 #include <stdarg.h>
@@ -57,4 +57,18 @@ log_msg(enum log_level level, const char *fmt, ...)
     line[len++] = '\n';
     if (write(STDERR_FILENO, line, len) < 0) { /* nowhere left to say it */
     }
+}
+
+bool
+log_limit_pass(struct log_limit *l, uint64_t now_ms, uint64_t interval_ms, uint64_t *held)
+{
+    uint64_t next = atomic_load_explicit(&l->next_ms, memory_order_relaxed);
+    /* One thread wins the slot; the others count themselves as held back. */
+    if (now_ms < next ||
+        !atomic_compare_exchange_strong(&l->next_ms, &next, now_ms + interval_ms)) {
+        atomic_fetch_add_explicit(&l->held, 1, memory_order_relaxed);
+        return false;
+    }
+    *held = atomic_exchange_explicit(&l->held, 0, memory_order_relaxed);
+    return true;
 }

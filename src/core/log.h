@@ -4,7 +4,9 @@
 #ifndef MESHLET_CORE_LOG_H
 #define MESHLET_CORE_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_OFF };
 
@@ -17,5 +19,16 @@ const char *log_level_name(enum log_level level);
 bool log_level_parse(const char *name, enum log_level *out);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A message that may repeat under load (out of file descriptors, ...): at most one per
+ * interval, the ones held back counted. Zero-initialized; shared by every thread. */
+struct log_limit {
+    _Atomic uint64_t next_ms; /* the next one may go out from then on */
+    _Atomic uint64_t held;    /* held back since the last one went out */
+};
+
+/* Whether a message may go out at <now_ms> (then the next may not before <now_ms> +
+ * <interval_ms>); when it may, *<held> is how many were held back before it. [A] */
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, uint64_t interval_ms, uint64_t *held);
 
 #endif
