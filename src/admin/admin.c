@@ -171,6 +171,25 @@ logging(const struct h1_request *r, struct slice query, struct strbuf *sb)
     return 200;
 }
 
+/* Client connections open, and those a limit ended or refused, under Envoy's names. */
+static void
+stats_downstream(const struct admin *a, struct strbuf *sb)
+{
+    struct worker_cx_counts sum = {0};
+    size_t open = 0;
+    for (size_t i = 0; i < a->n_workers; i++) {
+        const struct worker_cx_counts *cx = &a->workers[i].cx;
+        open += atomic_load_explicit(&a->workers[i].n_conns, memory_order_relaxed);
+        sum.idle_timeout += __atomic_load_n(&cx->idle_timeout, __ATOMIC_RELAXED);
+        sum.header_timeout += __atomic_load_n(&cx->header_timeout, __ATOMIC_RELAXED);
+        sum.stream_timeout += __atomic_load_n(&cx->stream_timeout, __ATOMIC_RELAXED);
+    }
+    strbuf_printf(sb, "http.downstream_cx_active: %zu\n", open);
+    strbuf_printf(sb, "http.downstream_cx_idle_timeout: %" PRIu64 "\n", sum.idle_timeout);
+    strbuf_printf(sb, "http.downstream_rq_header_timeout: %" PRIu64 "\n", sum.header_timeout);
+    strbuf_printf(sb, "http.downstream_rq_idle_timeout: %" PRIu64 "\n", sum.stream_timeout);
+}
+
 static void
 handle(struct admin *a, int fd, const struct h1_request *r)
 {
@@ -223,6 +242,7 @@ handle(struct admin *a, int fd, const struct h1_request *r)
             hs += __atomic_load_n(&a->workers[i].tls_handshakes, __ATOMIC_RELAXED);
             resumed += __atomic_load_n(&a->workers[i].tls_resumed, __ATOMIC_RELAXED);
         }
+        stats_downstream(a, &sb);
         strbuf_printf(&sb, "tls.upstream_handshakes: %" PRIu64 "\n", hs);
         strbuf_printf(&sb, "tls.upstream_session_resumed: %" PRIu64 "\n", resumed);
         strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);

@@ -17,6 +17,7 @@
 #include "admin/admin.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "config/field.h"
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -132,7 +133,28 @@ usage(FILE *f)
             "                           label, else meshlet)\n"
             "      --access-log PATH    one line per request to PATH (- : standard output);\n"
             "                           SIGUSR1 reopens it (after a rotation)\n"
-            "      --access-log-format json|text  (default json)\n");
+            "      --access-log-format json|text  (default json)\n"
+            "      --request-headers-timeout DUR  a request head must arrive whole within DUR\n"
+            "                           of its first byte, else 408 (default 10s; 0: off)\n"
+            "      --stream-idle-timeout DUR  a request or response moving no byte for DUR:\n"
+            "                           408, or 504 once the request is in, or the response\n"
+            "                           is cut (default 5m, as Envoy)\n"
+            "      --idle-timeout DUR   close a client connection with no request for DUR\n"
+            "                           (default 1h, as Envoy)\n");
+}
+
+/* A timeout flag's duration, written as in the config ("10s", "5m", "1h"; 0: off). */
+static int
+parse_timeout(const char *flag, const char *arg, uint64_t *ms)
+{
+    int64_t ns;
+    if (field_parse_duration(arg, &ns) || ns < 0) {
+        fprintf(stderr, "meshlet run: %s %s: expected a duration such as 10s, 5m or 1h (0: off)\n",
+                flag, arg);
+        return -1;
+    }
+    *ms = (uint64_t)(ns / 1000000 + (ns % 1000000 != 0)); /* 1ns is not "off" */
+    return 0;
 }
 
 /* Everything `meshlet run` keeps on the main thread. */
@@ -447,7 +469,11 @@ cmd_run(int argc, char **argv)
         OPT_NO_WATCH,
         OPT_WORKLOAD,
         OPT_ACCESS_LOG,
-        OPT_ACCESS_LOG_FORMAT
+        OPT_ACCESS_LOG_FORMAT,
+        /* client-side limits */
+        OPT_HEADERS_TIMEOUT,
+        OPT_STREAM_IDLE_TIMEOUT,
+        OPT_IDLE_TIMEOUT,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -466,6 +492,9 @@ cmd_run(int argc, char **argv)
         {"workload", required_argument, NULL, OPT_WORKLOAD},
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
         {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
+        {"request-headers-timeout", required_argument, NULL, OPT_HEADERS_TIMEOUT},
+        {"stream-idle-timeout", required_argument, NULL, OPT_STREAM_IDLE_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -480,6 +509,10 @@ cmd_run(int argc, char **argv)
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
+    /* Envoy's stream_idle_timeout (5 min) and idle_timeout (1 h), which Istio leaves as they
+     * are; Envoy has no request_headers_timeout by default, so a head trickled a byte at a
+     * time would hold a connection for ever: 10 s, the bound HAProxy's manual advises. */
+    uint64_t headers_timeout_ms = 10000, stream_idle_ms = 300000, idle_ms = 3600000;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -514,6 +547,16 @@ cmd_run(int argc, char **argv)
             drain_time_ms = (uint64_t)(secs * 1000);
             break;
         }
+        case OPT_HEADERS_TIMEOUT:
+            if (parse_timeout("--request-headers-timeout", optarg, &headers_timeout_ms))
+                return CLI_USAGE;
+            break;
+        case OPT_STREAM_IDLE_TIMEOUT:
+            if (parse_timeout("--stream-idle-timeout", optarg, &stream_idle_ms)) return CLI_USAGE;
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (parse_timeout("--idle-timeout", optarg, &idle_ms)) return CLI_USAGE;
+            break;
         case OPT_LABEL:
             if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
             break;
@@ -547,6 +590,9 @@ cmd_run(int argc, char **argv)
     r->n_workers = (size_t)workers;
     struct proxy_options *popt = &r->popt;
     h1_limits_default(&popt->limits);
+    popt->request_headers_timeout_ms = headers_timeout_ms;
+    popt->stream_idle_timeout_ms = stream_idle_ms;
+    popt->idle_timeout_ms = idle_ms;
     /* The name metrics report for this proxy: --workload, else its `app` label. */
     for (size_t i = 0; !workload && i < n_labels; i++)
         if (!strncmp(labels[i], "app=", 4)) workload = labels[i] + 4;

@@ -93,6 +93,7 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->next = wk->conns;
     if (wk->conns) wk->conns->prev = c;
     wk->conns = c;
+    h1_timeout_start(c);
     h1_conn_pump(c);
 }
 
@@ -189,6 +190,7 @@ exchange_get(struct worker *wk)
     ex->req_bytes = 0;
     ex->last_ep = SIZE_MAX;
     ex->upstream_ms = -1;
+    ex->head_ms = now_ms();
     ex->rid[0] = '\0';
     ex->log_len = 0;
     ex->hash_known = ex->hashed = false;
@@ -292,6 +294,7 @@ h1_conn_close(struct h1_conn *c)
     c->closed = true;
     if (c->ex) c->ex->flags |= RF_DC; /* the client went before its response was done */
     exchange_put(c);
+    wheel_disarm(&wk->loop.wheel, &c->timer);
     tls_conn_free(c->tls);
     c->tls = NULL;
     loop_kill(&wk->loop, &c->w);
@@ -445,6 +448,16 @@ abort_exchange(struct h1_conn *c, int status, const char *body)
         return;
     }
     local_reply(c, status, body);
+}
+
+static void report_begin(struct h1_conn *c, size_t head_bytes);
+
+void
+h1_conn_abort(struct h1_conn *c, int status, const char *body)
+{
+    if (!c->ex->started) report_begin(c, buf_len(&c->in)); /* with what came of the head */
+    abort_exchange(c, status, body);
+    h1_conn_pump(c);
 }
 
 /* The route timeout covers the whole exchange from the moment the request has been
@@ -1394,6 +1407,7 @@ h1_conn_pump(struct h1_conn *c)
             /* The client closed before its response was done: Envoy resets the stream
              * (DC); meshlet still answers a half-closed client, and flags it the same. */
             if (c->in_eof && c->ex && c->ex->started) c->ex->flags |= RF_DC;
+            if (r > 0) c->active_ms = now_ms(); /* a store: the timeouts look at it later */
             progress |= r > 0;
         }
         /* A new request. */
@@ -1448,6 +1462,7 @@ h1_conn_pump(struct h1_conn *c)
             ssize_t n = h1_write_some(&c->out, c->w.fd, c->tls);
             if (n > 0) {
                 c->written += (uint64_t)n;
+                c->active_ms = now_ms();
                 progress = true;
             } else if (n != -EAGAIN) {
                 h1_conn_close(c);

@@ -113,6 +113,7 @@ struct h1_exchange {
     uint64_t out_mark;   /* the connection's output count when it started */
     size_t last_ep;      /* endpoint of the last try; SIZE_MAX: none */
     int64_t upstream_ms; /* x-envoy-upstream-service-time sent; -1: none */
+    uint64_t head_ms;    /* the first byte of its head arrived (request_headers_timeout) */
     char rid[37];        /* the x-request-id meshlet generated ("": none) */
     size_t log_len;      /* access log: the request half kept in log_req; 0: none */
     char log_req[2048];
@@ -150,6 +151,8 @@ struct h1_conn {
         H1_WAIT,         /* request sent; waiting for the response to end */
     } state;
     struct h1_conn *next, *prev; /* the worker's list of open connections */
+    struct wheel_timer timer;    /* its client-side timeouts (h1_timeout.c) */
+    uint64_t active_ms;          /* the last byte read from or written to the client */
 };
 
 /* h1_conn.c: a buffer's storage from the worker's blocks; given back once it is empty. */
@@ -226,6 +229,26 @@ void worker_unlink_idle(struct worker *wk, struct upstream *u);
 /* The listener of <snap> that takes over from <ml> of an earlier snapshot, or NULL. */
 const struct model_listener *worker_listener_match(const struct snapshot *snap,
                                                    const struct model_listener *ml);
+
+/* h1_timeout.c: the client-side timeouts of a connection (Envoy's idle_timeout,
+ * request_headers_timeout, stream_idle_timeout). */
+enum h1_timeout { H1_TIMEOUT_NONE, H1_TIMEOUT_IDLE, H1_TIMEOUT_HEADERS, H1_TIMEOUT_STREAM };
+/* Where a connection stands, as its timeouts see it. */
+struct h1_timing {
+    bool stream;        /* a request or its response is in progress */
+    bool head;          /* ... and its head has not arrived whole */
+    uint64_t active_ms; /* the last byte read from or written to the client (or the accept) */
+    uint64_t head_ms;   /* the first byte of that head */
+};
+/* The timeout of <o> due at <now_ms> for <k>; or H1_TIMEOUT_NONE, and the time to look
+ * again in *<next_ms> (0: never, every timeout is off). */
+enum h1_timeout h1_timeout_check(const struct proxy_options *o, const struct h1_timing *k,
+                                 uint64_t now_ms, uint64_t *next_ms);
+/* Start the timeouts of <c>, just accepted. */
+void h1_timeout_start(struct h1_conn *c);
+/* h1_conn.c: end the exchange of <c> (begun or not) with local reply <status> and <body>
+ * when no response byte went out, else by cutting the connection. */
+void h1_conn_abort(struct h1_conn *c, int status, const char *body);
 
 /* h1_conn.c */
 void h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,

@@ -65,7 +65,7 @@ void
 response_flags_format(uint32_t flags, char *out, size_t cap)
 {
     static const char *const names[] = {"UH", "UT", "UF",  "UC",  "UO",  "NR", "DI",
-                                        "FI", "DC", "URX", "DPE", "UPE", "NC"};
+                                        "FI", "DC", "URX", "DPE", "UPE", "NC", "SI"};
     size_t len = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

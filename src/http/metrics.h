@@ -30,6 +30,7 @@ enum response_flag {
     RF_DPE = 1u << 10, /* downstream protocol error */
     RF_UPE = 1u << 11, /* upstream protocol error */
     RF_NC = 1u << 12,  /* no cluster */
+    RF_SI = 1u << 13,  /* stream idle timeout */
 };
 
 /* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */

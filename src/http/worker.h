@@ -61,6 +61,10 @@ struct proxy_options {
     /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
      * change: new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
+    /* Client-side limits (Envoy's connection manager and overload manager); 0: none. */
+    uint64_t request_headers_timeout_ms; /* a request head must arrive whole within it */
+    uint64_t stream_idle_timeout_ms;     /* a request moving no byte either way this long */
+    uint64_t idle_timeout_ms;            /* a connection with no request in progress */
 };
 
 struct worker_listener {
@@ -80,6 +84,13 @@ struct worker_gen {
     int64_t **rr;      /* owned: per cluster, a counter per endpoint (lb_rr) */
     uint32_t **active; /* owned: per cluster, requests in flight per endpoint */
     size_t users;      /* connections and mirrors bound to it, +1 while it is current */
+};
+
+/* Client connections ended or refused by a limit, counted by their worker (/stats). */
+struct worker_cx_counts {
+    uint64_t idle_timeout;   /* Envoy's downstream_cx_idle_timeout */
+    uint64_t header_timeout; /* downstream_rq_header_timeout */
+    uint64_t stream_timeout; /* downstream_rq_idle_timeout */
 };
 
 struct worker {
@@ -107,6 +118,7 @@ struct worker {
     uint64_t requests;             /* served by this worker (for tests and stats) */
     uint64_t tls_handshakes;       /* upstream mTLS handshakes completed, */
     uint64_t tls_resumed;          /* of which resumed a session */
+    struct worker_cx_counts cx;    /* written by this worker only */
     struct h1_conn *conns;         /* open client connections (closed at exit) */
     struct shadow *shadows;        /* mirrored requests in flight (closed at exit) */
     struct wait_list ready;        /* waiters whose pool freed a connection: resumed next */
