@@ -93,7 +93,7 @@ def test_silent_half_sent_and_idle_connections_are_closed_in_time(canary):
         assert read_to_close(s, DEADLINE) == b""  # closed without a word
     for s in half:  # a byte now and then does not keep a head alive
         data = read_to_close(s, DEADLINE, poke=b"a")
-        assert data is not None and data.startswith(b"HTTP/1.1 408 "), data
+        assert data is not None and data.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), data
         assert b"connection: close" in data.lower() and data.endswith(b"request header timeout")
     for c in idle:
         assert read_to_close(c.sock, DEADLINE) == b""
@@ -115,7 +115,7 @@ def test_stream_idle_timeout_answers_a_stalled_request(canary):
     s = socket.create_connection(("127.0.0.1", m.gw))
     s.sendall(HEAD)
     data = read_to_close(s, DEADLINE)
-    assert data is not None and data.startswith(b"HTTP/1.1 408 "), data
+    assert data is not None and data.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), data
     assert data.endswith(b"stream timeout")
     s.close()
     # A whole request whose backend says nothing for longer: 504 (Envoy's flag SI).
