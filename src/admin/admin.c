@@ -183,7 +183,11 @@ stats_downstream(const struct admin *a, struct strbuf *sb)
         sum.idle_timeout += __atomic_load_n(&cx->idle_timeout, __ATOMIC_RELAXED);
         sum.header_timeout += __atomic_load_n(&cx->header_timeout, __ATOMIC_RELAXED);
         sum.stream_timeout += __atomic_load_n(&cx->stream_timeout, __ATOMIC_RELAXED);
+        sum.overflow += __atomic_load_n(&cx->overflow, __ATOMIC_RELAXED);
+        sum.fd_exhausted += __atomic_load_n(&cx->fd_exhausted, __ATOMIC_RELAXED);
     }
+    strbuf_printf(sb, "listener.downstream_cx_overflow: %" PRIu64 "\n", sum.overflow);
+    strbuf_printf(sb, "listener.downstream_cx_fd_exhausted: %" PRIu64 "\n", sum.fd_exhausted);
     strbuf_printf(sb, "http.downstream_cx_active: %zu\n", open);
     strbuf_printf(sb, "http.downstream_cx_idle_timeout: %" PRIu64 "\n", sum.idle_timeout);
     strbuf_printf(sb, "http.downstream_rq_header_timeout: %" PRIu64 "\n", sum.header_timeout);

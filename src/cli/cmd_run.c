@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,7 +141,10 @@ usage(FILE *f)
             "                           408, or 504 once the request is in, or the response\n"
             "                           is cut (default 5m, as Envoy)\n"
             "      --idle-timeout DUR   close a client connection with no request for DUR\n"
-            "                           (default 1h, as Envoy)\n");
+            "                           (default 1h, as Envoy)\n"
+            "      --max-connections N  client connections open at once; past it, 503 and\n"
+            "                           close (default: what the open-file limit, raised to\n"
+            "                           its maximum, has room for; 0: no limit)\n");
 }
 
 /* A timeout flag's duration, written as in the config ("10s", "5m", "1h"; 0: off). */
@@ -155,6 +159,24 @@ parse_timeout(const char *flag, const char *arg, uint64_t *ms)
     }
     *ms = (uint64_t)(ns / 1000000 + (ns % 1000000 != 0)); /* 1ns is not "off" */
     return 0;
+}
+
+/* Raise the open-file limit to its maximum (as HAProxy and Go programs do) and say how many
+ * client connections it has room for: each may hold an upstream connection too, and the
+ * process keeps some for itself (per worker: epoll, eventfds, a reserve fd, <listeners>;
+ * the admin server, signals, watches, logs). */
+static size_t
+max_connections_default(size_t workers, size_t listeners)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max == RLIM_INFINITY ? 1 << 20 : rl.rlim_max, rl.rlim_max};
+        if (!setrlimit(RLIMIT_NOFILE, &up)) rl.rlim_cur = up.rlim_cur;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return 0;
+    size_t reserved = 64 + workers * (8 + listeners);
+    return rl.rlim_cur > reserved + 2 ? (size_t)(rl.rlim_cur - reserved) / 2 : 1;
 }
 
 /* Everything `meshlet run` keeps on the main thread. */
@@ -177,6 +199,7 @@ struct run {
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
+    _Atomic size_t downstream_cx; /* client connections open in every worker */
 };
 
 static void
@@ -474,6 +497,7 @@ cmd_run(int argc, char **argv)
         OPT_HEADERS_TIMEOUT,
         OPT_STREAM_IDLE_TIMEOUT,
         OPT_IDLE_TIMEOUT,
+        OPT_MAX_CONNECTIONS,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -495,6 +519,7 @@ cmd_run(int argc, char **argv)
         {"request-headers-timeout", required_argument, NULL, OPT_HEADERS_TIMEOUT},
         {"stream-idle-timeout", required_argument, NULL, OPT_STREAM_IDLE_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -513,6 +538,7 @@ cmd_run(int argc, char **argv)
      * are; Envoy has no request_headers_timeout by default, so a head trickled a byte at a
      * time would hold a connection for ever: 10 s, the bound HAProxy's manual advises. */
     uint64_t headers_timeout_ms = 10000, stream_idle_ms = 300000, idle_ms = 3600000;
+    long long max_connections = -1; /* -1: from the open-file limit */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
@@ -557,6 +583,18 @@ cmd_run(int argc, char **argv)
         case OPT_IDLE_TIMEOUT:
             if (parse_timeout("--idle-timeout", optarg, &idle_ms)) return CLI_USAGE;
             break;
+        case OPT_MAX_CONNECTIONS: {
+            char *end;
+            errno = 0;
+            max_connections = strtoll(optarg, &end, 10);
+            if (end == optarg || *end || errno || max_connections < 0) {
+                fprintf(stderr,
+                        "meshlet run: --max-connections %s: expected a number (0: no limit)\n",
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
+        }
         case OPT_LABEL:
             if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
             break;
@@ -679,6 +717,10 @@ cmd_run(int argc, char **argv)
         exit_code = CLI_ERRORS;
         goto stop;
     }
+    popt->downstream_cx = &r->downstream_cx;
+    popt->max_connections = max_connections >= 0
+                                ? (size_t)max_connections
+                                : max_connections_default((size_t)workers, r->snap->n_listeners);
     for (; inited < (size_t)workers; inited++) {
         if (worker_init(&r->wks[inited], (int)inited, r->snap, popt, err, sizeof(err))) {
             fprintf(stderr, "meshlet run: %s\n", err);

@@ -90,6 +90,8 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         return;
     }
     atomic_fetch_add_explicit(&wk->n_conns, 1, memory_order_relaxed);
+    if (wk->opt->downstream_cx)
+        atomic_fetch_add_explicit(wk->opt->downstream_cx, 1, memory_order_relaxed);
     c->next = wk->conns;
     if (wk->conns) wk->conns->prev = c;
     wk->conns = c;
@@ -308,6 +310,8 @@ h1_conn_close(struct h1_conn *c)
     worker_gen_put(c->gen);
     c->gen = NULL;
     atomic_fetch_sub_explicit(&wk->n_conns, 1, memory_order_relaxed);
+    if (wk->opt->downstream_cx)
+        atomic_fetch_sub_explicit(wk->opt->downstream_cx, 1, memory_order_relaxed);
     worker_defer_free(wk, c);
 }
 

@@ -18,28 +18,46 @@
 #include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
+#include "http/overload.h"
 #include "model/endpoint.h"
 
 #define IDLE_PER_ENDPOINT 128
+
+#define ACCEPT_RETRY_MS 100 /* accepting paused for want of fds or memory resumes then */
 
 static void
 on_accept(struct loop_watch *w, unsigned events)
 {
     (void)events;
     struct worker_listener *wl = container_of(w, struct worker_listener, w);
+    struct worker *wk = wl->wk;
     /* Edge-triggered: drain the backlog until EAGAIN, or connections left in it would
      * wait for the next one to arrive. */
     for (;;) {
         struct sockaddr_storage peer;
         socklen_t len;
-        int fd = sock_accept(w->fd, &peer, &len);
+        int fd = overload_accept(wl, &peer, &len);
         if (fd == -EAGAIN) return;
-        if (fd < 0) {
-            if (fd == -EMFILE || fd == -ENFILE) return; /* retried on the next edge */
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+            /* No edge will come for what waits in the queue: look again soon. */
+            if (!wheel_armed(&wk->accept_retry))
+                wheel_arm(&wk->loop.wheel, &wk->accept_retry, now_ms() + ACCEPT_RETRY_MS);
+            return;
+        }
+        if (fd < 0) continue; /* gone before its turn, or refused for want of fds */
+        if (!overload_admit(wk)) {
+            overload_refuse(wl, fd);
             continue;
         }
-        h1_conn_accept(wl->wk, wl->ml, fd, &peer);
+        h1_conn_accept(wk, wl->ml, fd, &peer);
     }
+}
+
+static void
+on_accept_retry(struct wheel_timer *t)
+{
+    struct worker *wk = container_of(t, struct worker, accept_retry);
+    for (size_t i = 0; i < wk->n_listeners; i++) on_accept(&wk->listeners[i]->w, LOOP_IN);
 }
 
 void
@@ -411,6 +429,8 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     wk->id = id;
     wk->opt = opt;
     wk->mail.fd = -1;
+    wk->reserve_fd = overload_reserve_open();
+    wk->accept_retry.cb = on_accept_retry;
     int rc = loop_init(&wk->loop);
     if (rc) {
         snprintf(err, err_len, "epoll: %s", strerror(-rc));
@@ -517,6 +537,7 @@ worker_join(struct worker *wk, bool started)
     worker_gen_put(wk->gen);
     model_release(atomic_exchange(&wk->next_snap, NULL));
     if (wk->mail.fd >= 0) close(wk->mail.fd);
+    if (wk->reserve_fd >= 0) close(wk->reserve_fd);
     access_log_flush(&wk->alog);
     free(wk->alog.data);
     metrics_shard_free(wk->metrics);

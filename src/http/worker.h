@@ -65,6 +65,8 @@ struct proxy_options {
     uint64_t request_headers_timeout_ms; /* a request head must arrive whole within it */
     uint64_t stream_idle_timeout_ms;     /* a request moving no byte either way this long */
     uint64_t idle_timeout_ms;            /* a connection with no request in progress */
+    size_t max_connections;              /* client connections of every worker at once */
+    _Atomic size_t *downstream_cx;       /* borrowed: those open now (NULL: not counted) */
 };
 
 struct worker_listener {
@@ -88,6 +90,8 @@ struct worker_gen {
 
 /* Client connections ended or refused by a limit, counted by their worker (/stats). */
 struct worker_cx_counts {
+    uint64_t overflow;       /* refused past --max-connections (Envoy's downstream_cx_overflow) */
+    uint64_t fd_exhausted;   /* refused for want of a file descriptor */
     uint64_t idle_timeout;   /* Envoy's downstream_cx_idle_timeout */
     uint64_t header_timeout; /* downstream_rq_header_timeout */
     uint64_t stream_timeout; /* downstream_rq_idle_timeout */
@@ -118,7 +122,6 @@ struct worker {
     uint64_t requests;             /* served by this worker (for tests and stats) */
     uint64_t tls_handshakes;       /* upstream mTLS handshakes completed, */
     uint64_t tls_resumed;          /* of which resumed a session */
-    struct worker_cx_counts cx;    /* written by this worker only */
     struct h1_conn *conns;         /* open client connections (closed at exit) */
     struct shadow *shadows;        /* mirrored requests in flight (closed at exit) */
     struct wait_list ready;        /* waiters whose pool freed a connection: resumed next */
@@ -134,6 +137,10 @@ struct worker {
     size_t n_blocks, cap_blocks;
     void **dead; /* owned: objects to free after this batch */
     size_t n_dead, cap_dead;
+    /* Client connections: those limits ended or refused, and accepting out of fds. */
+    struct worker_cx_counts cx;      /* written by this worker only */
+    int reserve_fd;                  /* given up to refuse a connection when out of fds */
+    struct wheel_timer accept_retry; /* accepting paused (out of fds or memory) until then */
 };
 
 /* Set up <wk> for <snap> (acquired here): listening sockets bound now, so errors surface
