@@ -131,10 +131,19 @@ h1_buf_shed(struct worker *wk, struct buf *b)
     if (!b->data || !buf_empty(b)) return;
     size_t size;
     void *p = buf_detach(b, &size);
-    if (size == WORKER_BLOCK_BYTES)
+    if (size == WORKER_BLOCK_BYTES) {
         worker_block_put(wk, p);
-    else
+    } else {
         free(p);
+        worker_freed(wk, size);
+    }
+}
+
+void
+h1_buf_drop(struct worker *wk, struct buf *b)
+{
+    b->rd = b->wr = 0;
+    h1_buf_shed(wk, b);
 }
 
 /* The exchange is done with endpoint <u>: one request fewer in flight there. */
@@ -286,6 +295,7 @@ exchange_put(struct h1_conn *c)
         wk->n_free_ex++;
     } else {
         free(ex);
+        worker_freed(wk, sizeof(*ex));
     }
 }
 
@@ -305,8 +315,9 @@ h1_conn_close(struct h1_conn *c)
     else
         wk->conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    buf_fini(&c->in);
-    buf_fini(&c->out);
+    h1_buf_drop(wk, &c->in);
+    h1_buf_drop(wk, &c->out);
+    worker_freed(wk, sizeof(*c));
     worker_gen_put(c->gen);
     c->gen = NULL;
     atomic_fetch_sub_explicit(&wk->n_conns, 1, memory_order_relaxed);

@@ -158,6 +158,8 @@ struct h1_conn {
 /* h1_conn.c: a buffer's storage from the worker's blocks; given back once it is empty. */
 void h1_buf_ensure(struct worker *wk, struct buf *b);
 void h1_buf_shed(struct worker *wk, struct buf *b);
+/* A closing connection's buffer: its bytes dropped, its storage given back the same way. */
+void h1_buf_drop(struct worker *wk, struct buf *b);
 
 /* shadow.c: mirroring. A copy of the current request of <c> to a pool of <cl> (with its
  * body, once read, from c->ex->body_replay), response dropped; the client never waits. Every shadow

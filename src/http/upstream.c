@@ -171,7 +171,8 @@ upstream_close(struct upstream *u)
     if (u->counted) atomic_fetch_sub_explicit(&u->pstate->connections, 1, memory_order_relaxed);
     metrics_upstream(u->wk->metrics, u->pstate, UP_CX_CLOSE);
     worker_pool_freed(u->wk, p);
-    buf_fini(&u->in);
-    buf_fini(&u->out);
+    h1_buf_drop(u->wk, &u->in);
+    h1_buf_drop(u->wk, &u->out);
+    worker_freed(u->wk, sizeof(*u));
     worker_defer_free(u->wk, u);
 }

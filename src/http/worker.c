@@ -6,6 +6,7 @@
 #include "http/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,19 +128,40 @@ worker_block_put(struct worker *wk, void *block)
 {
     if (wk->n_blocks == wk->cap_blocks) {
         size_t cap = wk->cap_blocks ? wk->cap_blocks * 2 : 64;
-        if (cap > 256) { /* keep at most 4 MiB of spare blocks after a burst */
+        void **b = cap > 256 ? NULL : realloc(wk->blocks, cap * sizeof(*b));
+        if (!b) { /* keep at most 4 MiB of spare blocks after a burst */
             free(block);
-            return;
-        }
-        void **b = realloc(wk->blocks, cap * sizeof(*b));
-        if (!b) {
-            free(block);
+            worker_freed(wk, WORKER_BLOCK_BYTES);
             return;
         }
         wk->blocks = b;
         wk->cap_blocks = cap;
     }
     wk->blocks[wk->n_blocks++] = block;
+}
+
+#define TRIM_AFTER_BYTES (1u << 20) /* freed past the pools before a trim is due */
+#define TRIM_DELAY_MS 1000          /* after the first of them: the burst is over by then */
+#define BLOCKS_KEPT_AFTER_TRIM 64   /* 1 MiB of spare blocks */
+
+void
+worker_freed(struct worker *wk, size_t bytes)
+{
+    wk->freed_bytes += bytes;
+    if (wk->freed_bytes >= TRIM_AFTER_BYTES && !wheel_armed(&wk->trim_timer))
+        wheel_arm(&wk->loop.wheel, &wk->trim_timer, now_ms() + TRIM_DELAY_MS);
+}
+
+/* After a burst of closes: spare blocks down to a few, and free memory back to the system.
+ * glibc keeps freed chunks in its arenas (a worker's own, here) and returns only the top of
+ * a heap by itself; malloc_trim(0) also releases the free pages inside them. */
+static void
+on_trim(struct wheel_timer *t)
+{
+    struct worker *wk = container_of(t, struct worker, trim_timer);
+    while (wk->n_blocks > BLOCKS_KEPT_AFTER_TRIM) free(wk->blocks[--wk->n_blocks]);
+    wk->freed_bytes = 0;
+    malloc_trim(0);
 }
 
 struct idle_pool *
@@ -431,6 +453,7 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     wk->mail.fd = -1;
     wk->reserve_fd = overload_reserve_open();
     wk->accept_retry.cb = on_accept_retry;
+    wk->trim_timer.cb = on_trim;
     int rc = loop_init(&wk->loop);
     if (rc) {
         snprintf(err, err_len, "epoll: %s", strerror(-rc));

@@ -141,6 +141,9 @@ struct worker {
     struct worker_cx_counts cx;      /* written by this worker only */
     int reserve_fd;                  /* given up to refuse a connection when out of fds */
     struct wheel_timer accept_retry; /* accepting paused (out of fds or memory) until then */
+    /* Memory given back to malloc past the pools since the last trim (worker_freed). */
+    size_t freed_bytes;
+    struct wheel_timer trim_timer;
 };
 
 /* Set up <wk> for <snap> (acquired here): listening sockets bound now, so errors surface
@@ -165,6 +168,11 @@ worker_identity(const struct worker *wk)
 #define WORKER_BLOCK_BYTES 16384
 void *worker_block_get(struct worker *wk);
 void worker_block_put(struct worker *wk, void *block);
+
+/* <bytes> went back to malloc, past the worker's pools (buffers and exchanges of closed
+ * connections after a burst): once enough has, the free memory is handed back to the
+ * system a moment later (malloc_trim), when the burst is over. [W] */
+void worker_freed(struct worker *wk, size_t bytes);
 
 /* An idle upstream connection to endpoint <ep> of cluster <c>, or NULL. [W] */
 struct upstream *worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep);

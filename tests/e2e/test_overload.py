@@ -144,6 +144,7 @@ def test_2000_slowloris_connections_are_reclaimed_while_others_are_served(canary
     assert answered == 2000
     assert eventually(lambda: open_on_port(m.gw) == 0, 10)
     assert eventually(lambda: fd_count(m.proc.pid) <= base_fds + 2, 10)
+    assert eventually(lambda: rss_kb(m.proc.pid) <= base_rss + 8192, 15)  # memory came back
     after_rss = rss_kb(m.proc.pid)
     print(f"slowloris 2000: RSS before {base_rss} kB, during {during_rss} kB, "
           f"after {after_rss} kB")
