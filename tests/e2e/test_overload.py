@@ -31,6 +31,14 @@ def rss_kb(pid):
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
+def sanitized(binary):
+    """Whether <binary> is an ASan or TSan build: freed memory is held back on purpose, so
+    resident memory says nothing there."""
+    with open(binary, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 def slowloris(port, n):
     """<n> connections, each with a request head cut short (bounded: n sockets)."""
     socks = []
@@ -126,7 +134,7 @@ def test_default_connection_limit_fits_the_open_file_limit(meshlet_bin, tmp_path
     assert st["listener.downstream_cx_fd_exhausted"] == 0, st  # the limit came first
 
 
-def test_2000_slowloris_connections_are_reclaimed_while_others_are_served(canary):
+def test_2000_slowloris_connections_are_reclaimed_while_others_are_served(canary, meshlet_bin):
     m = canary("--request-headers-timeout", "3s")
     for _ in range(4):
         assert served(m.gw)
@@ -144,7 +152,8 @@ def test_2000_slowloris_connections_are_reclaimed_while_others_are_served(canary
     assert answered == 2000
     assert eventually(lambda: open_on_port(m.gw) == 0, 10)
     assert eventually(lambda: fd_count(m.proc.pid) <= base_fds + 2, 10)
-    assert eventually(lambda: rss_kb(m.proc.pid) <= base_rss + 8192, 15)  # memory came back
+    if not sanitized(meshlet_bin):  # memory came back
+        assert eventually(lambda: rss_kb(m.proc.pid) <= base_rss + 8192, 15)
     after_rss = rss_kb(m.proc.pid)
     print(f"slowloris 2000: RSS before {base_rss} kB, during {during_rss} kB, "
           f"after {after_rss} kB")
