@@ -7,6 +7,7 @@ gone no socket is left open and meshlet's fds are back where they were. Also 2,0
 slowloris connections: normal clients are served meanwhile and all are reclaimed."""
 import http.client
 import socket
+import subprocess
 import time
 
 from backend import Backend
@@ -158,3 +159,14 @@ def test_2000_slowloris_connections_are_reclaimed_while_others_are_served(canary
     print(f"slowloris 2000: RSS before {base_rss} kB, during {during_rss} kB, "
           f"after {after_rss} kB")
     assert stats(m)["http.downstream_rq_header_timeout"] == 2000
+
+
+def test_max_connections_flag_refuses_what_is_not_a_count(meshlet_bin, tmp_path):
+    for bad in ("abc", "-1", "10x"):
+        p = subprocess.run([meshlet_bin, "run", "-c", str(tmp_path), "--max-connections", bad],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, p.stderr
+        assert f"--max-connections {bad}: expected a number" in p.stderr
+    help_text = subprocess.run([meshlet_bin, "run", "--help"], capture_output=True, text=True,
+                               timeout=10).stdout
+    assert "--max-connections N" in help_text
