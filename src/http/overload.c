@@ -4,7 +4,7 @@
  * does not decide when accepting pauses and resumes (worker.c).
  *
  * Out of fds, a worker closes its reserve, accepts into the freed slot, answers, and puts a
- * duplicate back in that slot with dup2(), which replaces the socket in one step: no other
+ * duplicate back in that slot with dup3(), which replaces the socket in one step: no other
  * thread can take the slot between the close of the socket and the new reserve. While fds
  * are short, accept() itself is serialized across workers, so one worker's accept does not
  * take the slot another freed for its refusal; nothing else waits on that lock. */
@@ -104,13 +104,14 @@ shed(struct worker_listener *wl, int err)
     struct sockaddr_storage peer;
     socklen_t len;
     int fd = sock_accept(wl->w.fd, &peer, &len);
-    if (fd < 0) { /* none waits after all, or another fd took the slot meanwhile */
+    if (fd < 0) {
         wk->reserve_fd = overload_reserve_open();
-        return fd == -EAGAIN ? fd : err;
+        if (fd == -EMFILE || fd == -ENFILE) return err; /* another fd took the slot */
+        return fd == -EAGAIN ? fd : -ECONNABORTED;      /* none waits, or it left: go on */
     }
     metric_add(&wk->cx.fd_exhausted, 1);
     answer(wl, fd);
-    wk->reserve_fd = dup2(wk->mail.fd, fd); /* closes the socket, keeps the slot */
+    wk->reserve_fd = dup3(wk->mail.fd, fd, O_CLOEXEC); /* closes the socket, keeps the slot */
     if (wk->reserve_fd < 0) close(fd);
     uint64_t held;
     if (log_limit_pass(&said, now_ms(), LOG_EVERY_MS, &held))
