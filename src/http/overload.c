@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +77,17 @@ answer(const struct worker_listener *wl, int fd)
     }
 }
 
+/* " (N refused since the last message)" when some were, else "" (a thread's buffer). */
+static const char *
+since_last(uint64_t held)
+{
+    static _Thread_local char text[64];
+    if (!held) return "";
+    snprintf(text, sizeof(text), " (%llu refused since the last message)",
+             (unsigned long long)held);
+    return text;
+}
+
 void
 overload_refuse(struct worker_listener *wl, int fd)
 {
@@ -88,8 +100,8 @@ overload_refuse(struct worker_listener *wl, int fd)
     if (log_limit_pass(&said, now_ms(), LOG_EVERY_MS, &held))
         log_msg(LOG_WARNING,
                 "%zu client connections open, the --max-connections limit: refusing new ones "
-                "with 503 (%llu refused since the last message)",
-                wk->opt->max_connections, (unsigned long long)held);
+                "with 503%s",
+                wk->opt->max_connections, since_last(held));
 }
 
 /* Out of fds (<err>): take the next connection in the reserve's slot and refuse it. Under
@@ -116,9 +128,9 @@ shed(struct worker_listener *wl, int err)
     uint64_t held;
     if (log_limit_pass(&said, now_ms(), LOG_EVERY_MS, &held))
         log_msg(LOG_WARNING,
-                "out of file descriptors (%s): refusing new connections with 503 (%llu refused "
-                "since the last message); raise the open-file limit or lower --max-connections",
-                strerror(-err), (unsigned long long)held);
+                "out of file descriptors (%s): refusing new connections with 503%s; raise the "
+                "open-file limit or lower --max-connections",
+                strerror(-err), since_last(held));
     return -ECONNABORTED;
 }
 
