@@ -72,7 +72,7 @@ def read_to_close(s, seconds, poke=None):
 
 
 def test_silent_half_sent_and_idle_connections_are_closed_in_time(canary):
-    m = canary("--idle-timeout", "2s", "--request-headers-timeout", "2s")
+    m = canary("--idle-timeout", "3s", "--request-headers-timeout", "3s")
     for _ in range(4):
         assert served(m.gw)  # warm: the upstream pool holds what it will hold
     base = fd_count(m.proc.pid)
