@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 static void
@@ -18,6 +19,18 @@ on_stop(struct loop_watch *w, unsigned events)
     uint64_t v;
     while (read(w->fd, &v, sizeof(v)) > 0) {
     }
+}
+
+/* CLOCK_MONOTONIC_COARSE trails real time by up to one kernel tick and now_ms() truncates
+ * to the millisecond, so a deadline of now_ms() + d can lie before the real arming time + d.
+ * Advancing the wheel that much later keeps every timer from firing early (a 300 ms fault
+ * delay lasts at least 300 ms, as a client measures it). */
+static uint64_t
+coarse_lag_ms(void)
+{
+    struct timespec res;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res)) return 11;
+    return (uint64_t)res.tv_sec * 1000 + ((uint64_t)res.tv_nsec + 999999) / 1000000 + 1;
 }
 
 int
@@ -32,7 +45,8 @@ loop_init(struct loop *l)
         return rc;
     }
     atomic_init(&l->stopping, false);
-    wheel_init(&l->wheel, now_ms());
+    l->lag_ms = coarse_lag_ms();
+    wheel_init(&l->wheel, now_ms() - l->lag_ms);
     l->stop_watch.fd = l->stop_fd;
     l->stop_watch.cb = on_stop;
     return loop_add(l, &l->stop_watch, LOOP_IN);
@@ -101,7 +115,7 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
             if (e & EPOLLRDHUP) e |= LOOP_IN;
             w->cb(w, e & (LOOP_IN | LOOP_OUT | LOOP_ERR | LOOP_HUP));
         }
-        if (l->wheel.armed) wheel_advance(&l->wheel, now_ms());
+        if (l->wheel.armed) wheel_advance(&l->wheel, now_ms() - l->lag_ms);
         if (idle_cb) idle_cb(arg);
     }
 }

@@ -31,6 +31,7 @@ struct loop {
     struct loop_watch stop_watch;
     atomic_bool stopping;
     struct wheel wheel; /* this thread's timers, advanced after every batch */
+    uint64_t lag_ms;    /* how far now_ms() may trail real time; timers wait that much more */
 };
 
 /* Create the epoll instance. 0 or -errno. */
