@@ -12,6 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+_Static_assert(LOOP_IN == EPOLLIN && LOOP_OUT == EPOLLOUT && LOOP_ERR == EPOLLERR &&
+                   LOOP_HUP == EPOLLHUP && LOOP_RDHUP == EPOLLRDHUP,
+               "LOOP_* bits are epoll's");
+
 static void
 on_stop(struct loop_watch *w, unsigned events)
 {
@@ -113,7 +117,7 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
             struct loop_watch *w = evs[i].data.ptr;
             unsigned e = evs[i].events;
             if (e & EPOLLRDHUP) e |= LOOP_IN;
-            w->cb(w, e & (LOOP_IN | LOOP_OUT | LOOP_ERR | LOOP_HUP));
+            w->cb(w, e & (LOOP_IN | LOOP_OUT | LOOP_ERR | LOOP_HUP | LOOP_RDHUP));
         }
         if (l->wheel.armed) wheel_advance(&l->wheel, now_ms() - l->lag_ms);
         if (idle_cb) idle_cb(arg);

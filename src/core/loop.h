@@ -14,6 +14,9 @@
 #define LOOP_OUT 0x004u /* EPOLLOUT */
 #define LOOP_ERR 0x008u /* EPOLLERR */
 #define LOOP_HUP 0x010u /* EPOLLHUP */
+/* EPOLLRDHUP, always with LOOP_IN: the peer shut its sending side. A short read does not
+ * mean the socket is drained then: the end of stream is still to be read. */
+#define LOOP_RDHUP 0x2000u
 
 struct loop;
 struct loop_watch;

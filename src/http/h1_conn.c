@@ -34,6 +34,8 @@ on_io(struct loop_watch *w, unsigned events)
 {
     struct h1_conn *c = container_of(w, struct h1_conn, w);
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) c->in_ready = true;
+    /* The client shut its side, or the connection broke: read on to the end or the error. */
+    if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR)) c->in_hup = true;
     h1_conn_pump(c);
 }
 
@@ -439,7 +441,7 @@ release_upstream(struct h1_conn *c, bool reusable)
     endpoint_done(c->gen, u);
     c->ex->up = NULL;
     u->owner = NULL;
-    if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+    if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
         h1_buf_shed(c->wk, &u->in);
         h1_buf_shed(c->wk, &u->out);
         worker_put_idle(c->wk, u);
@@ -1269,7 +1271,7 @@ move_response(struct h1_conn *c)
 }
 
 int
-h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool *ready, bool *eof)
+h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool hup, bool *ready, bool *eof)
 {
     if (tls) {
         if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
@@ -1286,7 +1288,7 @@ h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool *ready, bool *eof
     size_t room = b->cap - b->wr;
     ssize_t n = buf_read_fd(b, fd);
     if (n > 0) {
-        if ((size_t)n < room) *ready = false;
+        if ((size_t)n < room && !hup) *ready = false;
         return 1;
     }
     if (n == 0) {
@@ -1319,7 +1321,7 @@ upstream_io(struct h1_conn *c)
     }
     if (u->in_ready && !u->eof) {
         h1_buf_ensure(c->wk, &u->in);
-        int r = h1_read_some(&u->in, u->w.fd, u->tls, &u->in_ready, &u->eof);
+        int r = h1_read_some(&u->in, u->w.fd, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
             u->failed = !c->ex->resp_head && buf_empty(&u->in);
@@ -1414,14 +1416,11 @@ h1_conn_pump(struct h1_conn *c)
         /* Read from the client while there is room (pipelined requests wait in the buffer). */
         if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->fault_delayed)) {
             h1_buf_ensure(wk, &c->in);
-            int r = h1_read_some(&c->in, c->w.fd, c->tls, &c->in_ready, &c->in_eof);
+            int r = h1_read_some(&c->in, c->w.fd, c->tls, c->in_hup, &c->in_ready, &c->in_eof);
             if (r < 0) {
                 h1_conn_close(c);
                 return;
             }
-            /* The client closed before its response was done: Envoy resets the stream
-             * (DC); meshlet still answers a half-closed client, and flags it the same. */
-            if (c->in_eof && c->ex && c->ex->started) c->ex->flags |= RF_DC;
             if (r > 0) c->active_ms = now_ms(); /* a store: the timeouts look at it later */
             progress |= r > 0;
         }

@@ -37,6 +37,7 @@ struct upstream {
     struct tls_conn *tls;         /* ISTIO_MUTUAL to this endpoint; NULL: plain text */
     bool in_ready;                /* may have bytes to read (edge seen, not drained) */
     bool eof;                     /* the server closed its side */
+    bool hup;                     /* LOOP_RDHUP seen: read on to the end of stream */
     bool reused;                  /* came from the idle pool */
     bool failed;                  /* connect failed or the connection broke */
     struct upstream *next, *prev; /* idle list links */
@@ -138,6 +139,7 @@ struct h1_conn {
     uint8_t peer_family;
     uint16_t peer_port;
     bool in_ready, in_eof;
+    bool in_hup;       /* LOOP_RDHUP seen: read on to the end of stream */
     bool close_after;  /* close once out is flushed */
     uint64_t written;  /* bytes written to the client so far */
     bool used;         /* a request has started on it (draining keeps it until then) */
@@ -176,8 +178,9 @@ void upstream_close(struct upstream *u);
 bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
 /* One edge-triggered read into <b> from <fd>, through <tls> when not NULL: returns 1 on
  * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
- * error. A short plain read means the socket is drained; a TLS read, only -EAGAIN does. */
-int h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool *ready, bool *eof);
+ * error. A short plain read means the socket is drained, unless <hup> (LOOP_RDHUP seen:
+ * the end of stream is still to be read); a TLS read, only -EAGAIN does. */
+int h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool hup, bool *ready, bool *eof);
 
 /* Write what <b> holds to <fd>, through <tls> when not NULL: as buf_write_fd. */
 ssize_t h1_write_some(struct buf *b, int fd, struct tls_conn *tls);

@@ -46,7 +46,7 @@ shadow_end(struct shadow *s, bool reusable)
     u->shadow = NULL;
     uint32_t limit = u->cluster->max_requests_per_conn;
     if (limit && u->requests >= limit) reusable = false;
-    if (reusable && !u->eof && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+    if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
         h1_buf_shed(wk, &u->in);
         h1_buf_shed(wk, &u->out);
         worker_put_idle(wk, u);
@@ -137,7 +137,7 @@ shadow_io(struct shadow *s)
     }
     while (u->in_ready && !u->eof) {
         h1_buf_ensure(s->wk, &u->in);
-        int r = h1_read_some(&u->in, u->w.fd, u->tls, &u->in_ready, &u->eof);
+        int r = h1_read_some(&u->in, u->w.fd, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) {
             shadow_end(s, false);
             return;

@@ -48,6 +48,7 @@ on_io(struct loop_watch *w, unsigned events)
         }
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) u->in_ready = true;
+    if (events & LOOP_RDHUP) u->hup = true;
     if (u->shadow) {
         shadow_io(u->shadow);
         return;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* An idle keep-alive connection must stay small (the issue's budget: 512 bytes): buffers
- * and the exchange are released between requests, so only struct h1_conn remains. */
+ * and the exchange are released between requests, so only struct h1_conn remains. Reads
+ * go on to the end of stream once the peer's FIN is known to be there. */
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "http/h1_int.h"
@@ -33,12 +36,36 @@ test_buffers_hold_no_storage_until_used(void **state)
     buf_fini(&b);
 }
 
+/* A short read says the socket is drained, except after LOOP_RDHUP (<hup>): the FIN that
+ * came with the last bytes is still to be read, and no edge will say so again. */
+static void
+test_hup_keeps_reading_after_a_short_read(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_int_equal(write(sv[1], "last", 4), 4);
+    assert_int_equal(shutdown(sv[1], SHUT_WR), 0);
+    struct buf b;
+    buf_init_empty(&b, 1 << 16);
+    bool ready = true, eof = false;
+    assert_int_equal(h1_read_some(&b, sv[0], NULL, true, &ready, &eof), 1);
+    assert_int_equal(buf_len(&b), 4);
+    assert_true(ready && !eof); /* read on */
+    assert_int_equal(h1_read_some(&b, sv[0], NULL, true, &ready, &eof), 1);
+    assert_true(eof && !ready);
+    buf_fini(&b);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_connection_fits_the_memory_budget),
         cmocka_unit_test(test_buffers_hold_no_storage_until_used),
+        cmocka_unit_test(test_hup_keeps_reading_after_a_short_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
