@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private to the HTTP/1.1 proxy (h1_conn.c, upstream.c, headers.c, reply.c): the downstream
- * connection, the upstream connection and the helpers between them. [W] */
+/* Private to the HTTP/1.1 proxy (h1_conn.c, h1_io.c, upstream.c, headers.c, reply.c): the
+ * downstream connection, the upstream connection and the helpers between them. [W] */
 #ifndef MESHLET_HTTP_H1_INT_H
 #define MESHLET_HTTP_H1_INT_H
 
@@ -176,7 +176,7 @@ void upstream_close(struct upstream *u);
 /* Whether parked connection <u> may carry a request to endpoint <ep> of <c>: secured the
  * way <c> asks now (a reload may have changed its TLS). */
 bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
-/* One edge-triggered read into <b> from <fd>, through <tls> when not NULL: returns 1 on
+/* h1_io.c: one edge-triggered read into <b> from <fd>, through <tls> when not NULL: 1 on
  * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
  * error. A short plain read means the socket is drained, unless <hup> (LOOP_RDHUP seen:
  * the end of stream is still to be read); a TLS read, only -EAGAIN does. */
