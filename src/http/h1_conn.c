@@ -36,6 +36,11 @@ on_io(struct loop_watch *w, unsigned events)
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) c->in_ready = true;
     /* The client shut its side, or the connection broke: read on to the end or the error. */
     if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR)) c->in_hup = true;
+    /* A reset after the client's FIN: it closed, not half-closed (see probe_client). */
+    if (c->in_eof && (events & (LOOP_HUP | LOOP_ERR))) {
+        h1_conn_close(c);
+        return;
+    }
     h1_conn_pump(c);
 }
 
@@ -207,6 +212,7 @@ exchange_get(struct worker *wk)
     ex->rid[0] = '\0';
     ex->log_len = 0;
     ex->hash_known = ex->hashed = false;
+    ex->probed = false;
     return ex;
 }
 
@@ -1328,6 +1334,24 @@ h1_flush(struct worker *wk)
     }
 }
 
+/* The client sent its FIN while its request waits for the response head. A client that
+ * closed and one that only half-closed (shutdown(SHUT_WR), still reading) look the same
+ * until something is written: Envoy and nginx take either as an abort, but a half-closed
+ * client is owed its answer (RFC 9112 §9.6), so meshlet writes an interim `100 Continue`,
+ * which every HTTP/1.1 client must accept (RFC 9110 §15.2). A closed client's kernel answers
+ * it with a reset: on_io then closes the connection, the exchange ends with DC and its
+ * upstream connection is closed. HTTP/1.0 clients take no 1xx: their request goes on. */
+static void
+probe_client(struct h1_conn *c)
+{
+    struct h1_exchange *ex = c->ex;
+    if (!ex || !ex->started || ex->resp_head || ex->probed || c->state != H1_WAIT) return;
+    if (ex->req.head.minor != 1) return;
+    ex->probed = true;
+    h1_buf_ensure(c->wk, &c->out);
+    buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
 /* Before HTTP on an inbound connection: tell TLS from plain text (PERMISSIVE), then finish
  * the mTLS handshake. true when HTTP may flow; false to wait for the socket, or when the
  * connection was closed (a STRICT listener refuses anything that is not mesh mTLS). */
@@ -1383,6 +1407,7 @@ h1_conn_pump(struct h1_conn *c)
                 return;
             }
             if (r > 0) c->active_ms = now_ms(); /* a store: the timeouts look at it later */
+            if (c->in_eof) probe_client(c);
             progress |= r > 0;
         }
         /* A new request. */

@@ -64,6 +64,7 @@ struct h1_exchange {
     bool req_sent; /* the whole request is in the upstream buffer */
     struct upstream *up;
     bool resp_head; /* response head forwarded */
+    bool probed;    /* the client's FIN was answered with 100 Continue (probe_client) */
     struct h1_response resp;
     enum h1_body resp_body;
     uint64_t resp_left;

@@ -168,6 +168,8 @@ def test_half_closed_client_is_answered_then_closed(proxy, delay_ms):
             try:
                 r = read_response(s)
                 assert (r.status, r.complete) == (200, True), (i, r.status, r.body)
+                if delay_ms:  # the FIN came while waiting: probed (test_client_abort.py)
+                    assert r.interim == [100], (i, r.interim)
                 assert s.recv(1) == b"", i  # then the connection is closed
             except socket.timeout:
                 pytest.fail(f"try {i}: no answer, or the connection stayed open")
