@@ -271,7 +271,7 @@ log_begin(struct h1_conn *c)
         .authority = q->authority,
     };
     headers_find(&q->head, "user-agent", &lq.user_agent);
-    headers_find(&q->head, "x-request-id", &lq.request_id);
+    if (!headers_untrusted(c)) headers_find(&q->head, "x-request-id", &lq.request_id);
     headers_find(&q->head, "x-forwarded-for", &lq.forwarded_for);
     c->ex->log_len = access_log_begin(&c->wk->alog, &lq, c->ex->log_req, sizeof(c->ex->log_req));
 }

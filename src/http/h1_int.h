@@ -203,6 +203,12 @@ void h1_conn_peer_ip(const struct h1_conn *c, char *buf, size_t len);
  * lacks the input. A generated cookie is left in c->ex->set_cookie for the response. */
 bool hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out);
 
+/* headers.c: whether the clients of <c>'s listener are external (a Gateway listener, Envoy's
+ * use_remote_address edge): their x-envoy-* headers are dropped and their x-request-id
+ * replaced. Mesh hops (the outbound listener from the local app, inbound sidecars) keep
+ * them. */
+bool headers_untrusted(const struct h1_conn *c);
+
 /* headers.c: the value of the first header <name> (any case) of <h>; false when absent. */
 bool headers_find(const struct h1_head *h, const char *name, struct slice *out);
 

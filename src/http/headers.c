@@ -114,6 +114,19 @@ put_header(struct buf *out, struct slice name, struct slice value)
 }
 
 bool
+headers_untrusted(const struct h1_conn *c)
+{
+    return !c->ml->mesh && !c->ml->inbound;
+}
+
+/* An x-envoy-* header: Envoy's own, which only proxies of the mesh may set. */
+static bool
+envoy_internal(struct slice n)
+{
+    return n.len > 8 && slice_ieq(slice_make(n.ptr, 8), "x-envoy-");
+}
+
+bool
 headers_find(const struct h1_head *h, const char *name, struct slice *out)
 {
     for (size_t i = 0; i < h->n_headers; i++) {
@@ -241,6 +254,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     if (!rc && rw) rc = put_header(out, SLICE_LIT("x-envoy-original-path"), r->path);
     const struct h1_header *xff = NULL;
     bool have_xfp = false, have_rid = false;
+    bool untrusted = headers_untrusted(c);
     bool ops = removes_any(rq_route) || removes_any(rq_dest);
     for (size_t i = 0; i < h->n_headers && !rc; i++) {
         struct slice n = h->headers[i].name;
@@ -257,6 +271,9 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
             xff = &h->headers[i]; /* rewritten below with the client address appended */
             continue;
         }
+        /* From an external client, x-envoy-* and x-request-id are not believed (Envoy at an
+         * edge: internal-only headers stripped, a request id of its own). */
+        if (untrusted && (k == H_REQUEST_ID || envoy_internal(n))) continue;
         have_xfp |= k == H_XFP;
         have_rid |= k == H_REQUEST_ID;
         rc = put_header(out, n, h->headers[i].value);

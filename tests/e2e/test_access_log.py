@@ -47,7 +47,8 @@ def test_json_line_fields(canary, tmp_path):
     assert e["method"] == "GET" and e["path"] == "/orders?x=1" and e["protocol"] == "HTTP/1.1"
     assert e["response_code"] == 200 and e["response_flags"] == "-"
     assert e["bytes_received"] > 40 and e["bytes_sent"] > 100 and e["duration"] >= 0
-    assert e["request_id"] == "rid-123" and e["user_agent"] == "probe/1.0"
+    # A Gateway replaces an external client's request id (test_trust_boundary.py).
+    assert re.fullmatch(r"[0-9a-f-]{36}", e["request_id"]) and e["user_agent"] == "probe/1.0"
     assert e["x_forwarded_for"] == "10.1.2.3"
     assert e["authority"] == "api.example.com"
     assert e["upstream_host"] == f"127.0.0.1:{m.v1.port}"
@@ -55,6 +56,9 @@ def test_json_line_fields(canary, tmp_path):
     assert e["route_name"] == "split"
     assert e["upstream_request_attempt_count"] == 1
     assert e["upstream_service_time"] is not None
+    # From the local app through the mesh listener, the client's id is kept and logged.
+    assert get(m.mesh_port, "/orders", {"x-request-id": "rid-123"}, host="orders")[0] == 200
+    assert json.loads(lines(log, 2)[1])["request_id"] == "rid-123"
 
 
 def test_generated_request_id_is_logged(canary, tmp_path):
@@ -97,7 +101,7 @@ def test_refused_request_is_logged_as_dpe(canary, tmp_path):
 def test_text_format(canary, tmp_path):
     log = tmp_path / "access.log"
     m = canary("--access-log", str(log), "--access-log-format", "text")
-    assert get(m.gw, "/orders", {"x-request-id": "rid-9"})[0] == 200
+    assert get(m.mesh_port, "/orders", {"x-request-id": "rid-9"}, host="api.example.com")[0] == 200
     (line,) = lines(log, 1)
     assert re.fullmatch(
         r'\[\S+\] "GET /orders HTTP/1\.1" 200 - \d+ \d+ \d+ \d+ "-" "\S+" "rid-9" '
