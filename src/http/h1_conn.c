@@ -871,6 +871,14 @@ start_exchange(struct h1_conn *c, size_t head_len)
         hdrs[i].name = q->head.headers[i].name;
         hdrs[i].value = q->head.headers[i].value;
     }
+    if (slice_eq(q->method, "CONNECT")) {
+        /* No tunnels: Envoy's 403 for a CONNECT no upgrade config enables; what follows
+         * would be tunnel payload, so the connection closes. */
+        c->ex->conn = c;
+        c->ex->keep_alive = false;
+        local_reply(c, 403, "");
+        return;
+    }
     if (c->ml->https_redirect && !c->tls) {
         c->ex->conn = c;
         https_redirect(c);

@@ -8,12 +8,14 @@ meshlet does not proxy, is refused with Envoy's 403 and never forwarded."""
 import http.client
 import json
 import re
+import socket
 
 import pytest
 
 from backend import Backend
 from configs import gateway, service_entry
 from meshlet_proc import eventually, free_port, serving
+from raw import read_response
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -97,3 +99,17 @@ def test_mesh_hops_keep_them(proxy, hop):
     h = seen(port, "/hop", "echo")
     for k, v in CLIENT.items():
         assert h[k.lower()] == v, (k, h)
+
+
+@pytest.mark.parametrize("hop", ["gateway", "mesh"])
+def test_connect_is_refused_not_forwarded(proxy, hop):
+    port = proxy.gw if hop == "gateway" else proxy.mesh_port
+    host = "api.example.com:80" if hop == "gateway" else "echo:80"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        r = read_response(s)
+        assert (r.status, r.complete, r.headers.get("connection")) == (403, True, "close")
+        assert s.recv(1) == b""
+    assert proxy.echo.hits == []  # nothing reached the backend
+    text = proxy.admin("/stats/prometheus")
+    assert re.search(r'istio_requests_total\{[^}]*response_code="403"[^}]*\} 1', text), text
