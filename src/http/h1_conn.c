@@ -1154,9 +1154,10 @@ retry(struct h1_conn *c)
 }
 
 /* A try ended without a response head: the next try when the policy allows, else 503 with
- * Envoy's body (flag UF for a connection failure, UC for a termination). */
+ * Envoy's body: UF for a connection failure, UC for a termination, UPE when a head came cut
+ * short (<partial>: Envoy's codec fails on the early end of stream, a protocol error). */
 static bool
-try_failed(struct h1_conn *c, enum retry_outcome what)
+try_failed(struct h1_conn *c, enum retry_outcome what, bool partial)
 {
     const struct upstream *u = c->ex->up;
     if (u) {
@@ -1169,13 +1170,15 @@ try_failed(struct h1_conn *c, enum retry_outcome what)
         retry(c);
         return true;
     }
-    c->ex->flags |= what == RETRY_CONNECT_FAILURE ? RF_UF : RF_UC;
-    abort_exchange(c, 503,
-                   what == RETRY_CONNECT_FAILURE
-                       ? "upstream connect error or disconnect/reset before headers. reset "
-                         "reason: connection failure"
-                       : "upstream connect error or disconnect/reset before headers. reset "
-                         "reason: connection termination");
+    static const char *const why[] = {"connection failure", "connection termination",
+                                      "protocol error"};
+    static const uint32_t flag[] = {RF_UF, RF_UC, RF_UPE};
+    int k = what == RETRY_CONNECT_FAILURE ? 0 : partial ? 2 : 1;
+    char body[128];
+    snprintf(body, sizeof(body),
+             "upstream connect error or disconnect/reset before headers. reset reason: %s", why[k]);
+    c->ex->flags |= flag[k];
+    abort_exchange(c, 503, body);
     return true;
 }
 
@@ -1186,16 +1189,16 @@ move_response(struct h1_conn *c)
     struct upstream *u = c->ex->up;
     const struct h1_limits *lim = &c->wk->opt->limits;
     if (u->failed && !c->ex->resp_head)
-        return try_failed(c, u->connected ? RETRY_RESET : RETRY_CONNECT_FAILURE); /* UF or UC */
+        return try_failed(c, u->connected ? RETRY_RESET : RETRY_CONNECT_FAILURE, false);
     if (!c->ex->resp_head) {
         if (buf_empty(&u->in)) {
-            if (u->eof) return try_failed(c, RETRY_RESET); /* UC */
+            if (u->eof) return try_failed(c, RETRY_RESET, false); /* UC */
             return false;
         }
         ssize_t n = h1_parse_response(buf_head(&u->in), buf_len(&u->in), lim, c->ex->head_request,
                                       &c->ex->resp);
         if (n == H1_NEED_MORE) {
-            if (u->eof) return try_failed(c, RETRY_RESET);
+            if (u->eof) return try_failed(c, RETRY_RESET, true); /* UPE */
             return false;
         }
         if (n == H1_BAD) {
@@ -1270,8 +1273,8 @@ move_response(struct h1_conn *c)
     }
     if (!done && c->ex->resp_body == H1_BODY_UNTIL_CLOSE && u->eof && buf_empty(&u->in))
         done = true;
-    if (!done && u->eof && buf_empty(&u->in)) {
-        c->ex->flags |= RF_UC;
+    if (!done && u->eof && buf_empty(&u->in)) { /* cut short: UPE, as Envoy's codec */
+        c->ex->flags |= RF_UPE;
         abort_exchange(c, 502, "upstream closed mid-response");
         return true;
     }

@@ -5,7 +5,9 @@ Each shape runs 40 times. Every client must get either a complete response or se
 truncation (the connection closes before the framing ends), never wait: a 5 s socket
 timeout fails the test. Afterwards meshlet holds as many fds as before and no socket in
 CLOSE-WAIT, and /stats/prometheus counts the shapes by response flag (UC: the upstream
-connection ended the exchange)."""
+connection ended the exchange before any response byte; UPE: it ended a response cut
+short, which Envoy's HTTP/1 codec takes as a protocol error)."""
+import json
 import re
 import socket
 
@@ -18,21 +20,25 @@ from backend import Backend
 
 TRIES = 40
 
+RESET = b"upstream connect error or disconnect/reset before headers. reset reason: "
+
 # What the backend sends before closing: (bytes, client sees a complete response?, status,
 # response flag, body the client gets).
 SHAPES = {
     # No length: the body ends at the close. meshlet re-frames it as chunked for HTTP/1.1.
     "close-delimited": (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nall of it",
                         True, 200, "-", b"all of it"),
-    # The head cut short: nothing went to the client yet, so Envoy's 503 UC (a reset before
-    # the response headers, "connection termination").
-    "head-cut": (b"HTTP/1.1 200 OK\r\ncontent-ty", True, 503, "UC", None),
+    # Closed with nothing sent: Envoy's 503 UC (a reset before the response headers).
+    "nothing": (b"", True, 503, "UC", RESET + b"connection termination"),
+    # The head cut short: nothing went to the client yet. Envoy's codec fails on the early
+    # end of stream: a reset by protocol error, 503 UPE.
+    "head-cut": (b"HTTP/1.1 200 OK\r\ncontent-ty", True, 503, "UPE", RESET + b"protocol error"),
     # The body cut short after the head went out: the client connection is closed so that
-    # the client sees the truncation.
-    "length-cut": (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten..", False, 200, "UC",
-                   b"only ten.."),
+    # the client sees the truncation (UPE, as Envoy's codec).
+    "length-cut": (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten..", False, 200,
+                   "UPE", b"only ten.."),
     "chunked-cut": (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                    b"4\r\nfour\r\na\r\nmid-c", False, 200, "UC", b"fourmid-c"),
+                    b"4\r\nfour\r\na\r\nmid-c", False, 200, "UPE", b"fourmid-c"),
 }
 
 
@@ -71,8 +77,10 @@ def proxy(meshlet_bin, tmp_path):
   - route: [{destination: {host: bad}}]
 """),
     ])
-    with serving(meshlet_bin, tmp_path, config, [bad, good], workers=2) as m:
-        m.gw, m.bad, m.good = gw, bad, good
+    log = tmp_path / "access.log"
+    with serving(meshlet_bin, tmp_path, config, [bad, good], workers=2,
+                 extra=("--access-log", str(log))) as m:
+        m.gw, m.bad, m.good, m.log = gw, bad, good, log
         yield m
 
 
@@ -122,6 +130,14 @@ def test_backend_closing_after_bytes_ends_the_response(proxy, shape):
         s.sendall(request(m.gw, "/good"))
         assert read_response(s).status == 200
     assert eventually(lambda: flag_count(m, status, flags) == TRIES), flag_count(m, status, flags)
+
+    def logged():
+        text = m.log.read_text() if m.log.exists() else ""
+        return [(e["response_code"], e["response_flags"]) for e in map(json.loads, text.splitlines())
+                if e["path"] == f"/{shape}"]
+
+    assert eventually(lambda: len(logged()) == TRIES, 3), logged()
+    assert set(logged()) == {(status, flags)}
 
 
 def test_complete_response_then_close_is_not_pooled(proxy):
