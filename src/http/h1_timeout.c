@@ -68,8 +68,10 @@ expire(struct h1_conn *c, enum h1_timeout what)
         ex->fault_delayed = false;
     }
     bool whole = ex->started && (ex->req_body == H1_BODY_NONE || ex->body_done);
+    bool begun = ex->resp_head; /* cut: what it still holds for the client may never go */
     h1_conn_abort(c, whole ? 504 : 408,
                   what == H1_TIMEOUT_HEADERS ? "request header timeout" : "stream timeout");
+    if (begun && !c->closed) h1_conn_close(c);
 }
 
 static void

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import time
 
-from meshlet_proc import eventually
+from configs import edge_routes, gateway, service_entry
+from meshlet_proc import eventually, free_port, serving
+from raw import RawBackend, read_head
 
 HEAD = b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n"
 DEADLINE = 20  # seconds a 1 s timeout may take here, however loaded the machine
@@ -139,6 +141,41 @@ def test_stream_idle_timeout_answers_a_stalled_request(canary):
     st = stats(m)
     assert st["http.downstream_rq_idle_timeout"] == 2, st
     assert eventually(lambda: open_on_port(m.gw) == 0, 10)
+
+
+def test_stream_idle_timeout_cuts_a_response_the_client_stopped_reading(meshlet_bin, tmp_path):
+    """A response begun, to a client that stopped reading: when nothing has moved for the
+    stream idle timeout the connection is cut at once (Envoy resets the stream); it is not
+    kept until what is buffered for it could be written, which would never happen."""
+    def big(backend, conn):
+        head = read_head(conn)
+        if not head.startswith(b"GET /big "):
+            if head:
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % (256 << 20))
+        chunk = b"x" * 65536
+        for _ in range(4096):  # blocks when meshlet stops reading; fails once it closes
+            conn.sendall(chunk)
+
+    backend = RawBackend(big).start()
+    gw = free_port()
+    config = "---\n".join([gateway(gw), service_entry("big", "shop", [(backend.port, {})]),
+                           edge_routes("routes", "  - route: [{destination: {host: big}}]\n")])
+    with serving(meshlet_bin, tmp_path, config, [backend],
+                 extra=("--stream-idle-timeout", "1s", "--request-headers-timeout", "0")) as m:
+        base = fd_count(m.proc.pid)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", gw))
+        s.sendall(HEAD.replace(b"/orders", b"/big") + b"\r\n")  # and never read
+        assert eventually(lambda: stats(m)["http.downstream_rq_idle_timeout"] >= 1, DEADLINE)
+        assert eventually(lambda: open_on_port(gw) == 0, DEADLINE), open_on_port(gw)
+        # One timeout, one cut: not a second one for the bytes it still held for the client.
+        assert stats(m)["http.downstream_rq_idle_timeout"] == 1, stats(m)
+        assert eventually(lambda: fd_count(m.proc.pid) <= base, 10), (fd_count(m.proc.pid), base)
+        s.close()
+        assert served(gw)  # others still are
 
 
 def test_timeout_flags_refuse_what_is_not_a_duration(meshlet_bin, tmp_path):
