@@ -8,6 +8,7 @@ import subprocess
 
 from configs import canary_config
 from meshlet_proc import Meshlet, eventually, free_port
+from raw import to_port
 from test_client_timeouts import fd_count, open_on_port, served, stats
 from test_overload import rss_kb, sanitized
 
@@ -39,6 +40,11 @@ def test_memory_comes_back_after_thousands_of_requests_in_flight(meshlet_bin, re
             s.close()
         socks = []
         assert eventually(lambda: open_on_port(gw) == 0, 20)
+        # Their fds too: all but the upstream connections parked in the idle pools.
+        def held():
+            return fd_count(m.proc.pid) - sum(map(to_port, ports))
+
+        assert eventually(lambda: held() <= base_fds, 10), (held(), base_fds)
         # Buffers pooled at most 1 MiB a worker after the trim, exchanges 64 a worker, and
         # the idle upstream pools' small structs: far below what a burst took.
         if not sanitized(meshlet_bin):
