@@ -8,10 +8,20 @@ import time
 import urllib.request
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, never one this test run handed out before: the
+    kernel may offer a just-released port again, and a test's gateway and admin ports
+    must differ (two such picks once made the gateway port the admin port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class Meshlet:
