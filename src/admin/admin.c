@@ -257,6 +257,8 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         status = 404;
         strbuf_puts(&sb, "unknown admin path\n");
     }
+    log_msg(LOG_DEBUG, "admin: %.*s %.*s -> %d", (int)r->method.len, r->method.ptr,
+            (int)r->path.len, r->path.ptr, status);
     respond(fd, status, type, strbuf_str(&sb), sb.len);
     strbuf_fini(&sb);
 }

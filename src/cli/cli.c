@@ -3,11 +3,15 @@
  * config loading that run and explain share. */
 #include "cli/cli.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "config/config.h"
+#include "config/field.h"
 
 #define MESHLET_VERSION "0.1.0"
 
@@ -43,7 +47,9 @@ usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "  %-10s %s\n", "version", "print the version");
-    fprintf(f, "\n`meshlet <command> --help` tells a command's options.\n");
+    fprintf(f, "\n`meshlet help <command>` (or `meshlet <command> --help`) tells a command's "
+               "options.\nExit status: 0 success, 1 errors in the input (or `run` could not "
+               "start), 2 usage\nerrors or unreadable input.\n");
 }
 
 int
@@ -54,6 +60,14 @@ cli_main(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *name = argv[1];
+    if (!strcmp(name, "help") && argc >= 3) { /* `meshlet help run` is `meshlet run --help` */
+        char *help_argv[] = {argv[2], "--help", NULL};
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (!strcmp(argv[2], commands[i].name)) return commands[i].fn(2, help_argv);
+        fprintf(stderr, "meshlet help: unknown command \"%s\"\n\n", argv[2]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
     if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
         usage(stdout);
         return CLI_OK;
@@ -93,4 +107,40 @@ cli_config_digest(const struct resource_set *set, const char *ns)
 {
     /* The namespace counts as one more file: resources without one land in it. */
     return set->source.digest + XXH64(ns, strlen(ns), 1);
+}
+
+bool
+cli_parse_int(const char *text, long min, long max, long *out)
+{
+    if (!*text || !(*text == '-' || (*text >= '0' && *text <= '9'))) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*end || errno || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+bool
+cli_parse_seconds(const char *text, uint64_t max_ms, uint64_t *out_ms)
+{
+    if (!*text || !((*text >= '0' && *text <= '9') || *text == '.')) return false;
+    char *end;
+    double secs = strtod(text, &end);
+    if (!*end) {
+        if (!isfinite(secs) || secs < 0 || secs * 1000 > (double)max_ms) return false;
+        *out_ms = (uint64_t)(secs * 1000 + 0.5);
+        return true;
+    }
+    int64_t ns;
+    if (field_parse_duration(text, &ns) || ns < 0 || (uint64_t)ns / 1000000 > max_ms) return false;
+    *out_ms = (uint64_t)ns / 1000000;
+    return true;
+}
+
+bool
+cli_is_ns_name(const char *text)
+{
+    const char *slash = strchr(text, '/');
+    return slash && slash != text && slash[1] && !strchr(slash + 1, '/');
 }

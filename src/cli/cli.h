@@ -3,6 +3,7 @@
 #ifndef MESHLET_CLI_CLI_H
 #define MESHLET_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,15 @@ int cmd_run(int argc, char **argv);
 
 /* `meshlet ca init|issue`: the mesh CA and workload certificates. */
 int cmd_ca(int argc, char **argv);
+
+/* Flag values, parsed whole (no sign, space or trailing text a user did not mean). */
+/* <text> as a decimal integer in [<min>, <max>] into <out>; false when it is not one. */
+bool cli_parse_int(const char *text, long min, long max, long *out);
+/* <text> as seconds ("5", "0.3") or a duration ("5s", "300ms", "1m") of at most <max_ms>
+ * into <out_ms>; false when it is not one. */
+bool cli_parse_seconds(const char *text, uint64_t max_ms, uint64_t *out_ms);
+/* "NS/NAME" with both parts non-empty and no other '/'. */
+bool cli_is_ns_name(const char *text);
 
 struct resource_set;
 struct diag_list;

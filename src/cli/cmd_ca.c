@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `meshlet ca init` and `meshlet ca issue`: a mesh root and workload certificates for
  * ISTIO_MUTUAL, laid out as Istio mounts them (cert-chain.pem, key.pem, root-cert.pem). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/field.h"
@@ -12,12 +14,26 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: meshlet ca init --dir DIR [--trust-domain DOMAIN] [--ttl DURATION]\n"
-               "       meshlet ca issue --dir DIR --ns NAMESPACE --sa SERVICE_ACCOUNT --out DIR "
-               "[--ttl DURATION]\n"
-               "  init: a root CA (ECDSA P-256) in DIR; trust domain cluster.local, 10 years\n"
-               "  issue: a workload certificate for spiffe://<trust domain>/ns/NS/sa/SA in\n"
-               "         OUT: cert-chain.pem, key.pem (0600), root-cert.pem; 24h by default\n");
+    fprintf(f,
+            "usage: meshlet ca init --dir DIR [--trust-domain DOMAIN] [--ttl DURATION]\n"
+            "       meshlet ca issue --dir DIR --ns NAMESPACE --sa SERVICE_ACCOUNT --out DIR\n"
+            "                        [--ttl DURATION]\n"
+            "A mesh root CA and SPIFFE workload certificates for ISTIO_MUTUAL, in the files\n"
+            "Istio mounts (`meshlet run --identity OUT` reads them).\n"
+            "  init    make a root CA (ECDSA P-256) in DIR: root-cert.pem, root-key.pem (0600)\n"
+            "  issue   make a certificate for spiffe://<trust domain>/ns/NS/sa/SA, signed by\n"
+            "          the root in DIR, into OUT: cert-chain.pem, key.pem (0600), root-cert.pem\n"
+            "options:\n"
+            "  --dir DIR              the CA's directory (created by init; read by issue)\n"
+            "  --trust-domain DOMAIN  init: the mesh's trust domain (default cluster.local)\n"
+            "  --ttl DURATION         how long the certificate is valid, at least 1s (24h, 90m,\n"
+            "                         8760h); default 10 years for init, 24h for issue\n"
+            "  --ns NAMESPACE         issue: the workload's namespace\n"
+            "  --sa SERVICE_ACCOUNT   issue: the workload's service account\n"
+            "  --out DIR              issue: where the workload's files go (created)\n"
+            "  -h, --help             this text\n"
+            "Names are lower-case letters, digits, '-' and '.'. Exit status: 0 done, 1 the\n"
+            "certificate could not be made, 2 a usage error.\n");
 }
 
 /* A Kubernetes name: lower-case letters, digits, '-' and '.', as namespaces and service
@@ -46,7 +62,13 @@ cmd_ca(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    if (argc >= 2 &&
+        (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+        usage(stdout);
+        return CLI_OK;
+    }
     if (argc < 2 || (strcmp(argv[1], "init") && strcmp(argv[1], "issue"))) {
+        if (argc >= 2) fprintf(stderr, "meshlet ca: unknown subcommand \"%s\"\n", argv[1]);
         usage(stderr);
         return CLI_USAGE;
     }
@@ -54,7 +76,8 @@ cmd_ca(int argc, char **argv)
     const char *dir = NULL, *td = "cluster.local", *ttl = NULL, *ns = NULL, *sa = NULL, *out = NULL;
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0; /* getopt's messages would not say "meshlet ca" */
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_DIR: dir = optarg; break;
         case OPT_TD: td = optarg; break;
@@ -63,10 +86,26 @@ cmd_ca(int argc, char **argv)
         case OPT_SA: sa = optarg; break;
         case OPT_OUT: out = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case ':':
+            fprintf(stderr, "meshlet ca %s: %s needs a value\n", argv[1], argv[optind - 1]);
+            return CLI_USAGE;
+        default:
+            fprintf(stderr, "meshlet ca %s: unknown option %s; `meshlet ca --help` lists them\n",
+                    argv[1], argv[optind - 1]);
+            return CLI_USAGE;
         }
     }
-    if (!dir || optind != argc || (!init && (!ns || !sa || !out))) {
+    const char *missing = !dir   ? "--dir"
+                          : init ? NULL
+                          : !ns  ? "--ns"
+                          : !sa  ? "--sa"
+                          : !out ? "--out"
+                                 : NULL;
+    if (missing || optind != argc) {
+        if (missing)
+            fprintf(stderr, "meshlet ca %s: %s is required\n", argv[1], missing);
+        else
+            fprintf(stderr, "meshlet ca %s: unexpected argument \"%s\"\n", argv[1], argv[optind]);
         usage(stderr);
         return CLI_USAGE;
     }
@@ -78,6 +117,15 @@ cmd_ca(int argc, char **argv)
     if (!k8s_name(td) || (!init && (!k8s_name(ns) || !k8s_name(sa)))) {
         fprintf(stderr, "meshlet ca: trust domain, namespace and service account must be "
                         "lower-case letters, digits, '-' and '.'\n");
+        return CLI_USAGE;
+    }
+    char key_path[4096];
+    snprintf(key_path, sizeof(key_path), "%s/root-key.pem", dir);
+    if (!init && access(key_path, R_OK)) {
+        fprintf(stderr,
+                "meshlet ca issue: --dir %s: no mesh CA there (cannot read %s: %s); make one "
+                "with `meshlet ca init --dir %s`\n",
+                dir, key_path, strerror(errno), dir);
         return CLI_USAGE;
     }
     char err[1024], id[1024];

@@ -108,26 +108,53 @@ on_identity_check(struct wheel_timer *t)
     wheel_arm(&ri->loop->wheel, &ri->t, now_ms() + 1000);
 }
 
+/* The three files of --identity <dir> are there and readable; else say which is not and how
+ * to make them (OpenSSL's own error names neither). */
+static bool
+identity_files_present(const char *dir)
+{
+    static const char *const files[] = {"cert-chain.pem", "key.pem", "root-cert.pem"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        if (access(path, R_OK) == 0) continue;
+        fprintf(stderr,
+                "meshlet run: --identity %s: cannot read %s: %s\n"
+                "  a workload identity is made with `meshlet ca init --dir CA_DIR` (once) and\n"
+                "  `meshlet ca issue --dir CA_DIR --ns NAMESPACE --sa SERVICE_ACCOUNT --out %s`\n",
+                dir, path, strerror(errno), dir);
+        return false;
+    }
+    return true;
+}
+
 static void
 usage(FILE *f)
 {
     fprintf(f,
             "usage: meshlet run -c PATH [-c PATH]... [options]\n"
-            "  -c, --config PATH        config files or directories (repeatable)\n"
-            "  -w, --workers N          worker threads (default: number of CPUs)\n"
-            "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
-            "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
-            "      --mesh-listen ADDR   the mesh listener (default 127.0.0.1:15001)\n"
+            "Serve traffic as the config says; refuses to start on a config `meshlet check`\n"
+            "rejects. Stops on SIGTERM/SIGINT after a drain; SIGHUP reloads the config.\n"
+            "  -c, --config PATH        config file or directory (repeatable; .yaml, .yml,\n"
+            "                           .json); PATHs may also follow the options\n"
+            "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
             "  -n, --namespace NS       this proxy's namespace (default: default)\n"
-            "      --gateway NS/NAME    serve only these Gateways (repeatable; default all)\n"
+            "      --gateway NS/NAME    serve only these Gateways (repeatable; default all);\n"
+            "                           each must be a Gateway in the config\n"
+            "      --listen-address IP  address Gateway listeners bind (default 0.0.0.0)\n"
+            "      --mesh-listen ADDR   the mesh listener, HOST:PORT (default 127.0.0.1:15001)\n"
+            "      --admin ADDR         admin server (default 127.0.0.1:15000)\n"
             "      --identity DIR       workload certificate for ISTIO_MUTUAL: cert-chain.pem,\n"
             "                           key.pem, root-cert.pem (see `meshlet ca issue`)\n"
             "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
             "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
-            "      --label K=V          this workload's labels (PeerAuthentication selectors)\n"
+            "                           (repeatable, up to 16)\n"
+            "      --label K=V          this workload's labels (PeerAuthentication selectors;\n"
+            "                           repeatable)\n"
             "      --credentials DIR    Gateway credentialName X: DIR/X/tls.crt, tls.key, ca.crt\n"
             "      --drain-time SECS    on SIGTERM/SIGINT, how long in-flight requests may take\n"
-            "                           to finish (default 5)\n"
+            "                           to finish: seconds or a duration (5, 0.5, 300ms; at most\n"
+            "                           1h; default 5)\n"
             "      --no-watch           reload on SIGHUP and POST /reload only, not on file\n"
             "                           changes\n"
             "      --workload NAME      this proxy's workload in metrics (default: the `app`\n"
@@ -144,7 +171,14 @@ usage(FILE *f)
             "                           (default 1h, as Envoy)\n"
             "      --max-connections N  client connections open at once; past it, 503 and\n"
             "                           close (default: what the open-file limit, raised to\n"
-            "                           its maximum, has room for; 0: no limit)\n");
+            "                           its maximum, has room for; 0: no limit)\n"
+            "      --log-level " LOG_LEVEL_NAMES "\n"
+            "                           messages on standard error from this level up\n"
+            "                           (default info; POST /logging?level=L changes it)\n"
+            "  -h, --help               this text\n"
+            "Exit status: 0 stopped cleanly, 1 the config has errors or meshlet could not\n"
+            "start (a port in use), 2 a usage error (a bad flag value, an unknown --gateway,\n"
+            "unreadable config or certificate files).\n");
 }
 
 /* A timeout flag's duration, written as in the config ("10s", "5m", "1h"; 0: off). */
@@ -184,6 +218,8 @@ struct run {
     const char *const *paths;
     size_t n_paths;
     const char *ns;
+    const char *const *gateways; /* --gateway NS/NAME: each must be in the config */
+    size_t n_gateways;
     struct model_options mopt; /* the same for every build */
     struct proxy_options popt;
     struct loop loop;
@@ -266,10 +302,10 @@ notes(const struct resource_set *set)
             r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
         if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
             tp->load_balancer->simple.v == LB_PASSTHROUGH) {
-            fprintf(stderr,
-                    "meshlet: note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
+            log_msg(LOG_WARNING,
+                    "note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
                     "destination of intercepted traffic); meshlet intercepts nothing and "
-                    "balances round robin over the endpoints instead\n",
+                    "balances round robin over the endpoints instead",
                     r->ns, r->name);
         }
     }
@@ -288,6 +324,55 @@ remember_files(struct snapshot *s, const struct resource_set *set)
     }
 }
 
+/* A report of `meshlet check` messages and reasons, one log line each: diagnostics at their
+ * severity, anything else at <other>. */
+static void
+log_report(const char *text, enum log_level other)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        enum log_level level = !strncmp(text, "Error", 5)     ? LOG_ERROR
+                               : !strncmp(text, "Warning", 7) ? LOG_WARNING
+                               : !strncmp(text, "Info", 4)    ? LOG_INFO
+                                                              : other;
+        if (n) log_msg(level, "%.*s", (int)n, text);
+        text += n + (text[n] == '\n');
+    }
+}
+
+/* Every --gateway names a Gateway of <set>; else the reason in <sb>, with the Gateways the
+ * config has. At a reload a missing one is only a warning: its listeners go away, as they
+ * would in Istio, and the proxy keeps serving the others. */
+static bool
+gateways_known(const struct run *r, const struct resource_set *set, struct strbuf *sb)
+{
+    bool ok = true;
+    for (size_t g = 0; g < r->n_gateways; g++) {
+        const char *want = r->gateways[g], *slash = strchr(want, '/');
+        bool found = false;
+        for (size_t i = 0; i < set->len && !found; i++) {
+            const struct resource *res = set->items[i];
+            found = res->kind == KIND_GATEWAY && strlen(res->ns) == (size_t)(slash - want) &&
+                    !strncmp(res->ns, want, (size_t)(slash - want)) &&
+                    !strcmp(res->name, slash + 1);
+        }
+        if (found) continue;
+        if (r->snap) {
+            log_msg(LOG_WARNING, "--gateway %s: the config has no such Gateway any more", want);
+            continue;
+        }
+        strbuf_printf(sb, "--gateway %s: the config has no Gateway %s (it has:", want, want);
+        size_t n = 0;
+        for (size_t i = 0; i < set->len; i++)
+            if (set->items[i]->kind == KIND_GATEWAY)
+                strbuf_printf(sb, "%s %s/%s", n++ ? "," : "", set->items[i]->ns,
+                              set->items[i]->name);
+        strbuf_puts(sb, n ? ")\n" : " none)\n");
+        ok = false;
+    }
+    return ok;
+}
+
 /* Load, check and compile the config. The snapshot, or NULL with every reason in <sb> (the
  * messages of `meshlet check`, then why it stopped). */
 static struct snapshot *
@@ -302,6 +387,11 @@ build(struct run *r, struct strbuf *sb, bool *usage_error)
     *usage_error = rc != 0;
     if (rc || dl.errors) {
         strbuf_printf(sb, "the config has %zu error(s)\n", dl.errors);
+        cli_unload(&set, &dl);
+        return NULL;
+    }
+    if (!gateways_known(r, &set, sb)) {
+        *usage_error = true;
         cli_unload(&set, &dl);
         return NULL;
     }
@@ -327,14 +417,14 @@ build(struct run *r, struct strbuf *sb, bool *usage_error)
         bool mtls = false;
         for (size_t e = 0; e < cl->n_endpoints; e++) mtls |= cl->endpoints[e].mtls;
         if (mtls)
-            fprintf(stderr,
-                    "meshlet: warning: %s is ISTIO_MUTUAL (or automatic mTLS) but no "
-                    "--identity was given: its connections will fail (503 UF)\n",
+            log_msg(LOG_WARNING,
+                    "%s is ISTIO_MUTUAL (or automatic mTLS) but no "
+                    "--identity was given: its connections will fail (503 UF)",
                     cl->name);
     }
-    fprintf(stderr,
-            "meshlet: config loaded and checked in %.1f ms; snapshot built in %.1f ms "
-            "(%zu listeners, %zu routes, %zu clusters)\n",
+    log_msg(LOG_INFO,
+            "config loaded and checked in %.1f ms; snapshot built in %.1f ms "
+            "(%zu listeners, %zu routes, %zu clusters)",
             (double)(t_build - t_load) / 1000, (double)(now_us_precise() - t_build) / 1000,
             snap->n_listeners, snap->n_routes, snap->n_clusters);
     return snap;
@@ -360,8 +450,9 @@ reload(struct run *r, const char *why, struct strbuf *out)
     struct snapshot *snap = build(r, &sb, &usage_error);
     if (!snap) {
         r->admin.reloads_failed++;
-        fprintf(stderr, "%smeshlet: reload (%s) refused; config version %llu stays in force\n",
-                strbuf_str(&sb), why, (unsigned long long)r->snap->version);
+        log_report(strbuf_str(&sb), LOG_ERROR);
+        log_msg(LOG_ERROR, "reload (%s) refused; config version %llu stays in force", why,
+                (unsigned long long)r->snap->version);
         if (out) {
             strbuf_puts(out, strbuf_str(&sb));
             strbuf_printf(out, "reload refused; config version %llu stays in force\n",
@@ -498,6 +589,7 @@ cmd_run(int argc, char **argv)
         OPT_STREAM_IDLE_TIMEOUT,
         OPT_IDLE_TIMEOUT,
         OPT_MAX_CONNECTIONS,
+        OPT_LOG_LEVEL
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -520,6 +612,7 @@ cmd_run(int argc, char **argv)
         {"stream-idle-timeout", required_argument, NULL, OPT_STREAM_IDLE_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -528,6 +621,8 @@ cmd_run(int argc, char **argv)
     struct model_inbound inbounds[16];
     char inbound_hosts[16][256];
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
+    if (workers < 1) workers = 1;
+    if (workers > 256) workers = 256;
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL;
@@ -539,40 +634,59 @@ cmd_run(int argc, char **argv)
      * time would hold a connection for ever: 10 s, the bound HAProxy's manual advises. */
     uint64_t headers_timeout_ms = 10000, stream_idle_ms = 300000, idle_ms = 3600000;
     long long max_connections = -1; /* -1: from the open-file limit */
+    enum log_level log_level = LOG_INFO;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:w:n:h", opts, NULL)) != -1) {
+/* A flag's value is refused with the flag, the value and what was expected. */
+#define BAD_FLAG(flag, expected)                                                                   \
+    do {                                                                                           \
+        fprintf(stderr, "meshlet run: %s '%s': %s\n", flag, optarg, expected);                     \
+        return CLI_USAGE;                                                                          \
+    } while (0)
+#define TOO_MANY(flag, max)                                                                        \
+    do {                                                                                           \
+        fprintf(stderr, "meshlet run: %s given more than %d times\n", flag, max);                  \
+        return CLI_USAGE;                                                                          \
+    } while (0)
+    opterr = 0; /* getopt's messages would say "run:"; ours name the option */
+    while ((c = getopt_long(argc, argv, ":c:w:n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (n_paths < 64) paths[n_paths++] = optarg;
+            if (n_paths == 64) TOO_MANY("--config", 64);
+            paths[n_paths++] = optarg;
             break;
-        case 'w': workers = strtol(optarg, NULL, 10); break;
-        case 'n': ns = optarg; break;
+        case 'w':
+            if (!cli_parse_int(optarg, 1, 256, &workers))
+                BAD_FLAG("--workers", "expected a number of worker threads from 1 to 256");
+            break;
+        case 'n':
+            if (!*optarg) BAD_FLAG("--namespace", "expected a namespace");
+            ns = optarg;
+            break;
         case OPT_ADMIN: admin_addr = optarg; break;
         case OPT_LISTEN: listen_ip = optarg; break;
         case OPT_MESH: mesh_addr = optarg; break;
         case OPT_IDENTITY: identity_dir = optarg; break;
         case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_NO_WATCH: watch_files = false; break;
-        case OPT_WORKLOAD: workload = optarg; break;
+        case OPT_WORKLOAD:
+            if (!*optarg) BAD_FLAG("--workload", "expected a workload name");
+            workload = optarg;
+            break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
         case OPT_ACCESS_LOG_FORMAT:
-            if (!strcmp(optarg, "json") || !strcmp(optarg, "text")) {
-                log_format = !strcmp(optarg, "json") ? ACCESS_LOG_JSON : ACCESS_LOG_TEXT;
-                break;
-            }
-            fprintf(stderr, "meshlet run: --access-log-format %s: expected json or text\n", optarg);
-            return CLI_USAGE;
-        case OPT_DRAIN: {
-            char *end;
-            double secs = strtod(optarg, &end);
-            if (*end || secs < 0 || secs > 3600) {
-                fprintf(stderr, "meshlet run: --drain-time %s: expected seconds\n", optarg);
-                return CLI_USAGE;
-            }
-            drain_time_ms = (uint64_t)(secs * 1000);
+            if (strcmp(optarg, "json") && strcmp(optarg, "text"))
+                BAD_FLAG("--access-log-format", "expected json or text");
+            log_format = !strcmp(optarg, "json") ? ACCESS_LOG_JSON : ACCESS_LOG_TEXT;
             break;
-        }
+        case OPT_LOG_LEVEL:
+            if (!log_level_parse(optarg, &log_level))
+                BAD_FLAG("--log-level", "expected one of " LOG_LEVEL_NAMES);
+            break;
+        case OPT_DRAIN:
+            if (!cli_parse_seconds(optarg, 3600 * 1000, &drain_time_ms))
+                BAD_FLAG("--drain-time", "expected seconds or a duration up to 1h (5, 0.5, 300ms)");
+            break;
         case OPT_HEADERS_TIMEOUT:
             if (parse_timeout("--request-headers-timeout", optarg, &headers_timeout_ms))
                 return CLI_USAGE;
@@ -596,25 +710,49 @@ cmd_run(int argc, char **argv)
             break;
         }
         case OPT_LABEL:
-            if (n_labels < 64 && strchr(optarg, '=')) labels[n_labels++] = optarg;
+            if (n_labels == 64) TOO_MANY("--label", 64);
+            if (!strchr(optarg, '=') || *optarg == '=')
+                BAD_FLAG("--label", "expected KEY=VALUE (e.g. app=orders)");
+            labels[n_labels++] = optarg;
             break;
         case OPT_INBOUND:
-            if (n_inbounds >= 16 ||
-                parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds])) {
-                fprintf(stderr, "meshlet run: --inbound %s: expected PORT=HOST:PORT\n", optarg);
-                return CLI_USAGE;
-            }
+            if (n_inbounds == 16) TOO_MANY("--inbound", 16);
+            if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
+                BAD_FLAG("--inbound", "expected PORT=HOST:PORT (e.g. 9080=127.0.0.1:8080)");
             n_inbounds++;
             break;
         case OPT_GATEWAY:
-            if (n_gateways < 64) gateways[n_gateways++] = optarg;
+            if (n_gateways == 64) TOO_MANY("--gateway", 64);
+            if (!cli_is_ns_name(optarg))
+                BAD_FLAG("--gateway", "expected NAMESPACE/NAME of a Gateway (e.g. prod/edge)");
+            gateways[n_gateways++] = optarg;
             break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_USAGE;
+        case ':':
+            fprintf(stderr,
+                    "meshlet run: %s needs a value; `meshlet run --help` lists the "
+                    "options\n",
+                    argv[optind - 1]);
+            return CLI_USAGE;
+        default:
+            fprintf(stderr,
+                    "meshlet run: unknown option %s; `meshlet run --help` lists the "
+                    "options\n",
+                    argv[optind - 1]);
+            return CLI_USAGE;
         }
     }
-    for (; optind < argc && n_paths < 64; optind++) paths[n_paths++] = argv[optind];
-    if (!n_paths || workers < 1 || workers > 256) {
+#undef BAD_FLAG
+#undef TOO_MANY
+    for (; optind < argc; optind++) {
+        if (n_paths == 64) {
+            fprintf(stderr, "meshlet run: more than 64 config paths\n");
+            return CLI_USAGE;
+        }
+        paths[n_paths++] = argv[optind];
+    }
+    if (!n_paths) {
+        fprintf(stderr, "meshlet run: no config: give -c PATH (a file or directory)\n");
         usage(stderr);
         return CLI_USAGE;
     }
@@ -625,6 +763,8 @@ cmd_run(int argc, char **argv)
     r->paths = paths;
     r->n_paths = n_paths;
     r->ns = ns;
+    r->gateways = gateways;
+    r->n_gateways = n_gateways;
     r->n_workers = (size_t)workers;
     struct proxy_options *popt = &r->popt;
     h1_limits_default(&popt->limits);
@@ -640,18 +780,36 @@ cmd_run(int argc, char **argv)
     snprintf(gw, sizeof(gw), strchr(listen_ip, ':') ? "[%s]:0" : "%s:0", listen_ip);
     struct sockaddr_storage admin_ss;
     socklen_t admin_len;
-    if (sock_parse_addr(gw, &popt->gateway_addr, &popt->gateway_addr_len) ||
-        sock_parse_addr(mesh_addr, &popt->mesh_addr, &popt->mesh_addr_len) ||
-        sock_parse_addr(admin_addr, &admin_ss, &admin_len)) {
-        fprintf(stderr, "meshlet run: bad address in --listen-address, --mesh-listen or --admin\n");
+    if (strlen(listen_ip) > 100 ||
+        sock_parse_addr(gw, &popt->gateway_addr, &popt->gateway_addr_len)) {
+        fprintf(stderr,
+                "meshlet run: --listen-address '%s': expected an IP address (e.g. "
+                "0.0.0.0, 127.0.0.1 or ::)\n",
+                listen_ip);
         return CLI_USAGE;
     }
+    if (sock_parse_addr(mesh_addr, &popt->mesh_addr, &popt->mesh_addr_len)) {
+        fprintf(stderr,
+                "meshlet run: --mesh-listen '%s': expected IP:PORT (e.g. "
+                "127.0.0.1:15001, [::1]:15001)\n",
+                mesh_addr);
+        return CLI_USAGE;
+    }
+    if (sock_parse_addr(admin_addr, &admin_ss, &admin_len)) {
+        fprintf(stderr,
+                "meshlet run: --admin '%s': expected IP:PORT (e.g. 127.0.0.1:15000, "
+                "[::1]:15000)\n",
+                admin_addr);
+        return CLI_USAGE;
+    }
+    log_set_level(log_level);
 
     /* The workload identity for ISTIO_MUTUAL (cert-chain.pem, key.pem, root-cert.pem). */
+    if (identity_dir && !identity_files_present(identity_dir)) return CLI_USAGE;
     char id_err[1024];
     struct tls_identity *identity = NULL;
     if (identity_dir && !(identity = tls_identity_load(identity_dir, id_err, sizeof(id_err)))) {
-        fprintf(stderr, "meshlet run: --identity: %s\n", id_err);
+        fprintf(stderr, "meshlet run: --identity %s: %s\n", identity_dir, id_err);
         return CLI_USAGE;
     }
     popt->identity = identity;
@@ -677,10 +835,10 @@ cmd_run(int argc, char **argv)
     strbuf_init(&sb, 1 << 24);
     bool usage_error;
     r->snap = build(r, &sb, &usage_error);
-    fputs(strbuf_str(&sb), stderr);
+    log_report(strbuf_str(&sb), LOG_ERROR);
     strbuf_fini(&sb);
     if (!r->snap) {
-        fprintf(stderr, "meshlet run: not starting\n");
+        log_msg(LOG_ERROR, "meshlet run: not starting");
         tls_identity_free(identity);
         return usage_error ? CLI_USAGE : CLI_ERRORS;
     }
@@ -699,7 +857,7 @@ cmd_run(int argc, char **argv)
         char lerr[512];
         popt->access_log = access_log_open(access_log, log_format, lerr, sizeof(lerr));
         if (!popt->access_log) {
-            fprintf(stderr, "meshlet run: --access-log %s\n", lerr);
+            log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
             model_release(r->snap);
             tls_identity_free(identity);
             return CLI_USAGE;
@@ -713,7 +871,7 @@ cmd_run(int argc, char **argv)
     r->watch.w.fd = -1;
     char err[512];
     if (!main_loop_ok) {
-        fprintf(stderr, "meshlet run: out of resources\n");
+        log_msg(LOG_ERROR, "meshlet run: out of resources");
         exit_code = CLI_ERRORS;
         goto stop;
     }
@@ -723,14 +881,15 @@ cmd_run(int argc, char **argv)
                                 : max_connections_default((size_t)workers, r->snap->n_listeners);
     for (; inited < (size_t)workers; inited++) {
         if (worker_init(&r->wks[inited], (int)inited, r->snap, popt, err, sizeof(err))) {
-            fprintf(stderr, "meshlet run: %s\n", err);
+            log_msg(LOG_ERROR, "meshlet run: %s", err);
             exit_code = CLI_ERRORS;
             inited++; /* partly set up: worker_join frees what it holds */
             goto stop;
         }
     }
-    if (admin_init(&r->admin, &r->loop, (struct sockaddr *)&admin_ss, admin_len)) {
-        fprintf(stderr, "meshlet run: admin server on %s: %s\n", admin_addr, strerror(errno));
+    int admin_rc = admin_init(&r->admin, &r->loop, (struct sockaddr *)&admin_ss, admin_len);
+    if (admin_rc) {
+        log_msg(LOG_ERROR, "meshlet run: --admin %s: %s", admin_addr, strerror(-admin_rc));
         exit_code = CLI_ERRORS;
         goto stop;
     }
@@ -742,7 +901,7 @@ cmd_run(int argc, char **argv)
     r->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     r->sig.cb = on_signal;
     if (r->sig.fd < 0 || loop_add(&r->loop, &r->sig, LOOP_IN)) {
-        fprintf(stderr, "meshlet run: signalfd: %s\n", strerror(errno));
+        log_msg(LOG_ERROR, "meshlet run: signalfd: %s", strerror(errno));
         exit_code = CLI_ERRORS;
         goto stop;
     }
@@ -750,7 +909,7 @@ cmd_run(int argc, char **argv)
         int rc = watch_init(&r->watch, &r->loop, on_files_changed);
         for (size_t i = 0; !rc && i < n_paths; i++) rc = watch_add(&r->watch, paths[i]);
         if (rc) {
-            fprintf(stderr, "meshlet run: watching the config: %s\n", strerror(-rc));
+            log_msg(LOG_ERROR, "meshlet run: watching the config: %s", strerror(-rc));
             exit_code = CLI_ERRORS;
             goto stop;
         }
@@ -758,16 +917,15 @@ cmd_run(int argc, char **argv)
     }
     for (; started < (size_t)workers; started++) {
         if (worker_start(&r->wks[started])) {
-            fprintf(stderr, "meshlet run: cannot start worker threads\n");
+            log_msg(LOG_ERROR, "meshlet run: cannot start worker threads");
             exit_code = CLI_ERRORS;
             goto stop;
         }
     }
     for (size_t i = 0; i < r->snap->n_listeners; i++)
-        fprintf(stderr, "meshlet: %s on port %u\n", r->snap->listeners[i].name,
-                r->snap->listeners[i].port);
-    fprintf(stderr, "meshlet: %ld worker(s), admin on %s, config version %llu\n", workers,
-            admin_addr, (unsigned long long)r->snap->version);
+        log_msg(LOG_INFO, "%s on port %u", r->snap->listeners[i].name, r->snap->listeners[i].port);
+    log_msg(LOG_INFO, "%ld worker(s), admin on %s, config version %llu", workers, admin_addr,
+            (unsigned long long)r->snap->version);
     r->sweep.cb = on_sweep;
     on_sweep(&r->sweep);
     static struct run_identity rotation; /* large; one per process */
@@ -782,7 +940,7 @@ cmd_run(int argc, char **argv)
     }
     r->admin.ready = true;
     loop_run(&r->loop, NULL, NULL);
-    fprintf(stderr, "meshlet: stopping\n");
+    log_msg(LOG_INFO, "stopping");
 stop:
     for (size_t i = 0; i < started; i++) worker_stop(&r->wks[i]);
     for (size_t i = 0; i < inited; i++) worker_join(&r->wks[i], i < started);

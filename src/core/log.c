@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Levelled logging, and a rate limit for messages that repeat under load. */
+/* Levelled logging, and a rate limit for messages that repeat under load. A line costs
+ * one clock read and one write: the date and time down to the second are formatted once per
+ * second per thread and kept, only the milliseconds are formatted per line. Nothing is done
+ * for a message below the level. */
 #include "core/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static _Atomic int current = LOG_INFO;
@@ -41,22 +45,55 @@ log_level_parse(const char *name, enum log_level *out)
     return false;
 }
 
-void
-log_msg(enum log_level level, const char *fmt, ...)
+bool
+log_enabled(enum log_level level)
 {
-    if ((int)level < atomic_load_explicit(&current, memory_order_relaxed)) return;
+    return level < LOG_OFF && (int)level >= atomic_load_explicit(&current, memory_order_relaxed);
+}
+
+size_t
+log_prefix(uint64_t wall_ms, enum log_level level, char *out, size_t cap)
+{
+    /* "YYYY-MM-DD HH:MM:SS" of the last second this thread formatted. */
+    static _Thread_local uint64_t cached_sec = UINT64_MAX;
+    static _Thread_local char cached[24];
+    uint64_t sec = wall_ms / 1000;
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%d %H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    unsigned ms = (unsigned)(wall_ms % 1000);
+    int n = snprintf(out, cap, "[%s.%03u][%s] ", cached, ms, log_level_name(level));
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static void
+emit(enum log_level level, const char *fmt, va_list ap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     char line[4096];
-    int n = snprintf(line, sizeof(line), "meshlet: %s",
-                     level >= LOG_WARNING ? (level == LOG_ERROR ? "error: " : "warning: ") : "");
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    size_t len = (size_t)n + (k < 0 ? 0 : (size_t)k);
+    size_t n = log_prefix((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, level, line,
+                          sizeof(line));
+    int k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    size_t len = n + (k < 0 ? 0 : (size_t)k);
     if (len > sizeof(line) - 2) len = sizeof(line) - 2;
     line[len++] = '\n';
     if (write(STDERR_FILENO, line, len) < 0) { /* nowhere left to say it */
     }
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(level)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(level, fmt, ap);
+    va_end(ap);
 }
 
 bool

@@ -24,8 +24,9 @@ fail(char *err, size_t n, const char *what, const char *path)
     unsigned long e = ERR_get_error();
     char ossl[256] = "";
     if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
-    snprintf(err, n, "%s%s%s%s%s", what, path ? " " : "", path ? path : "", e ? ": " : "",
-             e ? ossl : (errno ? strerror(errno) : ""));
+    int saved = errno;
+    snprintf(err, n, "%s%s%s%s%s", what, path ? " " : "", path ? path : "", e || saved ? ": " : "",
+             e ? ossl : (saved ? strerror(saved) : ""));
     ERR_clear_error();
     return -1;
 }

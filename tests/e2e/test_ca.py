@@ -79,4 +79,5 @@ def test_refusals(meshlet_bin, tmp_path):
     assert p.returncode == 2 and "--ttl soon" in p.stderr
     p = run(meshlet_bin, "ca", "issue", "--dir", str(tmp_path / "nope"), "--ns", "shop",
             "--sa", "a", "--out", str(tmp_path / "w"))
-    assert p.returncode == 1 and "cannot read" in p.stderr
+    # a missing CA is unreadable input (2), and the message says how to make one
+    assert p.returncode == 2 and "cannot read" in p.stderr and "meshlet ca init --dir" in p.stderr
