@@ -44,6 +44,7 @@ struct access_log_buf {
 struct access_log_request {
     uint64_t start_wall_ms; /* Unix time */
     struct slice method, path, authority, user_agent, request_id, forwarded_for;
+    struct slice remote; /* the client's address, "IP:port" ("[v6]:port") */
 };
 
 /* What the line reports besides the request and the exchange record. */

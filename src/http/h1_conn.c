@@ -257,6 +257,17 @@ report(struct h1_conn *c, struct h1_exchange *ex)
     }
 }
 
+/* The client's address as Envoy prints it: "IP:port", "[v6]:port". Its length. */
+static size_t
+peer_address(const struct h1_conn *c, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    h1_conn_peer_ip(c, ip, sizeof(ip));
+    int n = snprintf(out, cap, c->peer_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+                     (unsigned)c->peer_port);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 /* The request half of the access log line, while the head's slices are valid. */
 static void
 log_begin(struct h1_conn *c)
@@ -273,6 +284,8 @@ log_begin(struct h1_conn *c)
     headers_find(&q->head, "user-agent", &lq.user_agent);
     if (!headers_untrusted(c)) headers_find(&q->head, "x-request-id", &lq.request_id);
     headers_find(&q->head, "x-forwarded-for", &lq.forwarded_for);
+    char remote[64];
+    lq.remote = slice_make(remote, peer_address(c, remote, sizeof(remote)));
     c->ex->log_len = access_log_begin(&c->wk->alog, &lq, c->ex->log_req, sizeof(c->ex->log_req));
 }
 

@@ -106,7 +106,46 @@ def test_text_format(canary, tmp_path):
     assert re.fullmatch(
         r'\[\S+\] "GET /orders HTTP/1\.1" 200 - \d+ \d+ \d+ \d+ "-" "\S+" "rid-9" '
         rf'"api\.example\.com" "127\.0\.0\.1:{m.v1.port}" '
-        r'outbound\|9080\|v1\|orders\.shop\.svc\.cluster\.local split 1', line), line
+        r'outbound\|9080\|v1\|orders\.shop\.svc\.cluster\.local 127\.0\.0\.1:\d+ split 1',
+        line), line
+
+
+def client_request(port, path):
+    """One GET; the status and the client's own address as "IP:port"."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.connect()
+    ip, client_port = c.sock.getsockname()[:2]
+    c.request("GET", path, headers={"Host": "api.example.com"})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status, f"{ip}:{client_port}"
+
+
+def test_client_address_json(canary, tmp_path):
+    """Envoy's downstream_remote_address: the client's IP and port."""
+    log = tmp_path / "access.log"
+    m = canary("--access-log", str(log))
+    status, client = client_request(m.gw, "/orders")
+    assert status == 200
+    status, client_404 = client_request(m.gw, "/nowhere")  # local replies too
+    assert status == 404
+    by_path = {json.loads(x)["path"]: json.loads(x) for x in lines(log, 2)}
+    assert by_path["/orders"]["downstream_remote_address"] == client
+    assert by_path["/nowhere"]["downstream_remote_address"] == client_404
+    assert client != client_404
+
+
+def test_client_address_text(canary, tmp_path):
+    """In the text line as Istio's format places %DOWNSTREAM_REMOTE_ADDRESS%: after the
+    upstream cluster, before the route name."""
+    log = tmp_path / "access.log"
+    m = canary("--access-log", str(log), "--access-log-format", "text")
+    status, client = client_request(m.gw, "/orders")
+    assert status == 200
+    (line,) = lines(log, 1)
+    assert line.endswith(
+        f" outbound|9080|v1|orders.shop.svc.cluster.local {client} split 1"), line
 
 
 def test_retried_and_ejected_requests(meshlet_bin, tmp_path):
