@@ -12,17 +12,26 @@ int
 split_init(struct split_state *st, const struct snapshot *snap, size_t worker)
 {
     st->snap = snap;
-    st->owned = !snap->split_counters || worker >= snap->n_split_workers;
-    st->current = st->owned ? calloc(snap->n_split_slots + 1, sizeof(*st->current))
-                            : snap->split_counters + worker * (snap->n_split_slots + 1);
-    return st->current ? 0 : -ENOMEM;
+    st->owned = !snap->split_counters || !snap->split_picks || worker >= snap->n_split_workers;
+    size_t stride = snap->n_split_slots + 1;
+    st->current =
+        st->owned ? calloc(stride, sizeof(*st->current)) : snap->split_counters + worker * stride;
+    st->picks =
+        st->owned ? calloc(stride, sizeof(*st->picks)) : snap->split_picks + worker * stride;
+    if (st->current && st->picks) return 0;
+    split_fini(st);
+    return -ENOMEM;
 }
 
 void
 split_fini(struct split_state *st)
 {
-    if (st->owned) free(st->current);
+    if (st->owned) {
+        free(st->current);
+        free(st->picks);
+    }
     st->current = NULL;
+    st->picks = NULL;
     st->snap = NULL;
 }
 
@@ -47,5 +56,8 @@ size_t
 split_pick(struct split_state *st, const struct model_route *r)
 {
     if (r->n_dests == 1) return 0;
-    return split_next(st->current + r->split_offset, r);
+    size_t d = split_next(st->current + r->split_offset, r);
+    uint64_t *n = &st->picks[r->split_offset + d]; /* this worker alone writes it */
+    __atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
+    return d;
 }

@@ -14,6 +14,7 @@
 struct split_state {
     const struct snapshot *snap; /* borrowed: the snapshot the counters belong to */
     int64_t *current;            /* snap->n_split_slots counters */
+    uint64_t *picks;             /* requests sent to each destination, the same layout */
     bool owned;                  /* allocated here, not the snapshot's */
 };
 
@@ -22,8 +23,8 @@ struct split_state {
 int split_init(struct split_state *st, const struct snapshot *snap, size_t worker);
 void split_fini(struct split_state *st);
 
-/* Index of the destination of <r> to use for the next request. <r> must belong to the
- * state's snapshot and have at least one destination. */
+/* Index of the destination of <r> to use for the next request, counted in <picks>. <r>
+ * must belong to the state's snapshot and have at least one destination. */
 size_t split_pick(struct split_state *st, const struct model_route *r);
 
 /* The same step on <r>'s counters <cur> (r->n_dests of them): `meshlet explain` replays a

@@ -1321,6 +1321,8 @@ model_build(const struct resource_set *set, const struct model_options *opt, cha
         s->n_split_workers = opt->n_workers;
         s->split_counters = arena_alloc(&s->arena, (s->n_split_slots + 1) * opt->n_workers *
                                                        sizeof(*s->split_counters));
+        s->split_picks = arena_alloc(&s->arena, (s->n_split_slots + 1) * opt->n_workers *
+                                                    sizeof(*s->split_picks));
     }
     return s;
 }

@@ -283,6 +283,9 @@ struct snapshot {
      * n_workers): owned by the snapshot so the admin thread may read them while a worker
      * moves on to the next snapshot. */
     int64_t *split_counters;
+    /* And how many requests each worker sent to each destination (the same layout), so
+     * /splits can show the observed split beside the configured one. */
+    uint64_t *split_picks;
     size_t n_split_workers;
     /* The config files it was built from (set by the caller of model_build, in the arena),
      * for /config_dump. */

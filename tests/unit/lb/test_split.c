@@ -50,6 +50,24 @@ test_split_90_10_is_exact_in_every_window(void **state)
     split_fini(&st);
 }
 
+/* Each pick is counted per destination, for /splits' observed share. */
+static void
+test_split_counts_picks(void **state)
+{
+    (void)state;
+    struct snapshot snap = {.n_split_slots = 2};
+    struct split_state st;
+    assert_int_equal(split_init(&st, &snap, 0), 0);
+    struct model_route r;
+    struct model_destination d[2];
+    uint32_t w[] = {90, 10};
+    make_route(&r, d, w, 2);
+    for (size_t i = 0; i < 250; i++) split_pick(&st, &r);
+    assert_int_equal(st.picks[0], 225);
+    assert_int_equal(st.picks[1], 25);
+    split_fini(&st);
+}
+
 static void
 test_split_relative_weights_and_cutover(void **state)
 {
@@ -125,6 +143,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_90_10_is_exact_in_every_window),
         cmocka_unit_test(test_split_relative_weights_and_cutover),
+        cmocka_unit_test(test_split_counts_picks),
         cmocka_unit_test(test_split_routes_keep_separate_state),
         cmocka_unit_test(test_lb_rr_honours_endpoint_weights),
     };
