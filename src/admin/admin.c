@@ -1,12 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Admin endpoints. Requests are tiny and rare: each connection is read until its head is
- * complete, answered, and closed. Worker counters are read without locks (they are only
- * ever incremented by their worker; a scrape may see a value a few requests old). */
+/* The admin server and its endpoint table: each path with whether it changes the server
+ * (then only POST, as Envoy: 405 "Method GET not allowed, POST required."), a one-line
+ * description for / and /help, and its handler. Requests are tiny and rare: each
+ * connection is read until its head is complete, answered, and closed. Worker counters
+ * are read without locks (they are only ever incremented by their worker; a scrape may see
+ * a value a few requests old). The pages themselves live in their own files. */
 #include "admin/admin.h"
+#include "admin/certs.h"
 #include "admin/clusters.h"
 #include "admin/config_dump.h"
 #include "admin/explain.h"
+#include "admin/listeners.h"
 #include "admin/prom.h"
+#include "admin/server_info.h"
+#include "admin/splits.h"
+#include "admin/stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,12 +27,10 @@
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/now.h"
+#include "core/regex.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
 #include "http/h1_parse.h"
-#include "http/metrics.h"
-#include "lb/outlier.h"
-#include "model/endpoint.h"
 
 struct admin_conn {
     struct loop_watch w;
@@ -54,6 +60,7 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
                      : status == 400 ? "Bad Request"
                      : status == 405 ? "Method Not Allowed"
                      : status == 409 ? "Conflict"
+                     : status == 500 ? "Internal Server Error"
                                      : "Not Found",
                      type, len);
     /* Loopback and small: a blocking-style write loop is fine on the admin port. */
@@ -66,32 +73,6 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
     buf_fini(&out);
 }
 
-/* Each worker's smooth-split counters for every route with several destinations, one line
- * per route and worker: listener, virtual host, route index, worker, counters. `meshlet
- * explain --admin` reads it to show where the split stands. */
-static void
-splits_page(struct admin *a, struct strbuf *sb)
-{
-    const struct snapshot *s = a->snap;
-    for (size_t li = 0; li < s->n_listeners; li++) {
-        const struct model_listener *l = &s->listeners[li];
-        for (const struct model_vhost *vh = l->vhosts; vh; vh = vh->next) {
-            for (size_t ri = 0; ri < vh->n_routes; ri++) {
-                const struct model_route *r = &vh->routes[ri];
-                if (r->n_dests < 2) continue;
-                for (size_t w = 0; w < s->n_split_workers; w++) {
-                    const int64_t *cur = s->split_counters + w * (s->n_split_slots + 1);
-                    strbuf_printf(sb, "%s\t%s\t%zu\t%zu\t", l->name, vh->host, ri, w);
-                    for (size_t d = 0; d < r->n_dests; d++)
-                        strbuf_printf(sb, "%s%" PRId64, d ? " " : "",
-                                      __atomic_load_n(&cur[r->split_offset + d], __ATOMIC_RELAXED));
-                    strbuf_puts(sb, "\n");
-                }
-            }
-        }
-    }
-}
-
 size_t
 admin_shards(const struct admin *a, struct metrics_shard **out, size_t cap)
 {
@@ -100,68 +81,136 @@ admin_shards(const struct admin *a, struct metrics_shard **out, size_t cap)
     return n;
 }
 
-/* Envoy's /stats lines for each cluster's upstream counters. */
-static void
-stats_clusters(const struct admin *a, struct strbuf *sb)
+static bool
+hex_digit(char c, unsigned *v)
 {
-    struct metrics_shard *shards[256];
-    size_t len, n = admin_shards(a, shards, 256);
-    struct metrics_cluster_view *v = metrics_clusters(shards, n, &len);
-    for (size_t i = 0; i < len; i++) {
-        for (size_t e = 0; e < UP_CX_OPEN; e++)
-            strbuf_printf(sb, "cluster.%s.%s: %" PRIu64 "\n", v[i].name, upstream_event_name[e],
-                          v[i].ev[e]);
-        for (int x = 1; x <= 5; x++)
-            strbuf_printf(sb, "cluster.%s.upstream_rq_%dxx: %" PRIu64 "\n", v[i].name, x,
-                          v[i].xx[x]);
-        strbuf_printf(sb, "cluster.%s.upstream_cx_active: %" PRIu64 "\n", v[i].name,
-                      metrics_cx_active(&v[i]));
-    }
-    free(v);
+    if (c >= '0' && c <= '9')
+        *v = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+        *v = (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+        *v = (unsigned)(c - 'A' + 10);
+    else
+        return false;
+    return true;
 }
 
-/* Is <param> ("name=value" or "name") one of the query's parameters? */
-static bool
-query_has(struct slice query, const char *param)
-{
-    size_t n = strlen(param);
-    for (size_t i = 0; i + n <= query.len; i++) {
-        if ((i == 0 || query.ptr[i - 1] == '&') && !memcmp(query.ptr + i, param, n) &&
-            (i + n == query.len || query.ptr[i + n] == '&'))
-            return true;
-    }
-    return false;
-}
-
-/* The value of query parameter <name> into <out>; false when absent. */
-static bool
-query_get(struct slice query, const char *name, char *out, size_t cap)
+bool
+admin_query_get(const struct admin_request *q, const char *name, char *out, size_t cap)
 {
     size_t n = strlen(name);
-    for (size_t i = 0; i + n < query.len; i++) {
-        if ((i == 0 || query.ptr[i - 1] == '&') && !memcmp(query.ptr + i, name, n) &&
-            query.ptr[i + n] == '=') {
-            const char *v = query.ptr + i + n + 1, *end = query.ptr + query.len;
-            const char *amp = memchr(v, '&', (size_t)(end - v));
-            size_t len = (size_t)((amp ? amp : end) - v);
-            if (len >= cap) return false;
-            memcpy(out, v, len);
+    const char *p = q->query.ptr, *end = q->query.ptr + q->query.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > n && !memcmp(p, name, n) && p[n] == '=') {
+            size_t len = 0;
+            for (const char *v = p + n + 1; v < stop; v++) {
+                unsigned hi, lo;
+                char ch = *v;
+                if (ch == '%' && stop - v > 2 && hex_digit(v[1], &hi) && hex_digit(v[2], &lo)) {
+                    ch = (char)(hi << 4 | lo);
+                    v += 2;
+                }
+                if (len + 1 >= cap) return false;
+                out[len++] = ch;
+            }
             out[len] = '\0';
             return true;
         }
+        p = stop + 1;
     }
     return false;
+}
+
+bool
+admin_wants_json(const struct admin_request *q)
+{
+    char v[16];
+    return admin_query_get(q, "format", v, sizeof(v)) && !strcmp(v, "json");
+}
+
+const char *
+admin_state(const struct admin *a)
+{
+    if (a->draining || a->health_failed) return "DRAINING";
+    return a->ready ? "LIVE" : "PRE_INITIALIZING";
+}
+
+/* A handler writes its page into <sb>, may set its content type, and returns the status. */
+typedef int admin_handler(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                          const char **type);
+
+static admin_handler help_page;
+
+static int
+ready_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q, (void)type;
+    strbuf_printf(sb, "%s\n", admin_state(a));
+    return strcmp(admin_state(a), "LIVE") ? 503 : 200;
+}
+
+static int
+healthz_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)a, (void)q, (void)type;
+    strbuf_puts(sb, "ok\n");
+    return 200;
+}
+
+static int
+healthcheck_fail(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                 const char **type)
+{
+    (void)q, (void)type;
+    if (!a->health_failed) log_msg(LOG_WARNING, "health check failed by POST /healthcheck/fail");
+    a->health_failed = true;
+    strbuf_puts(sb, "OK\n");
+    return 200;
+}
+
+static int
+healthcheck_ok(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q, (void)type;
+    if (a->health_failed) log_msg(LOG_INFO, "health check passing again (POST /healthcheck/ok)");
+    a->health_failed = false;
+    strbuf_puts(sb, "OK\n");
+    return 200;
+}
+
+static int
+quit_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q, (void)type;
+    if (!a->quit) {
+        strbuf_puts(sb, "not offered by this server\n");
+        return 404;
+    }
+    log_msg(LOG_INFO, "POST /quitquitquit: draining, then exiting");
+    a->quit(a->quit_arg);
+    strbuf_puts(sb, "OK\n");
+    return 200;
+}
+
+static int
+reload_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q, (void)type;
+    return a->reload && !a->reload(a->reload_arg, sb) ? 200 : 400;
 }
 
 /* GET /logging: the level; POST /logging?level=L sets it. */
 static int
-logging(const struct h1_request *r, struct slice query, struct strbuf *sb)
+logging_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    char want[16];
-    if (slice_eq(r->method, "POST")) {
+    (void)a, (void)type;
+    if (slice_eq(q->method, "POST")) {
+        char want[16];
         enum log_level lvl;
-        if (!query_get(query, "level", want, sizeof(want)) || !log_level_parse(want, &lvl)) {
-            strbuf_puts(sb, "usage: POST /logging?level=debug|info|warning|error|off\n");
+        if (!admin_query_get(q, "level", want, sizeof(want)) || !log_level_parse(want, &lvl)) {
+            strbuf_puts(sb, "usage: POST /logging?level=" LOG_LEVEL_NAMES "\n");
             return 400;
         }
         log_set_level(lvl);
@@ -171,27 +220,154 @@ logging(const struct h1_request *r, struct slice query, struct strbuf *sb)
     return 200;
 }
 
-/* Client connections open, and those a limit ended or refused, under Envoy's names. */
-static void
-stats_downstream(const struct admin *a, struct strbuf *sb)
+static int
+stats_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    struct worker_cx_counts sum = {0};
-    size_t open = 0;
-    for (size_t i = 0; i < a->n_workers; i++) {
-        const struct worker_cx_counts *cx = &a->workers[i].cx;
-        open += atomic_load_explicit(&a->workers[i].n_conns, memory_order_relaxed);
-        sum.idle_timeout += __atomic_load_n(&cx->idle_timeout, __ATOMIC_RELAXED);
-        sum.header_timeout += __atomic_load_n(&cx->header_timeout, __ATOMIC_RELAXED);
-        sum.stream_timeout += __atomic_load_n(&cx->stream_timeout, __ATOMIC_RELAXED);
-        sum.overflow += __atomic_load_n(&cx->overflow, __ATOMIC_RELAXED);
-        sum.fd_exhausted += __atomic_load_n(&cx->fd_exhausted, __ATOMIC_RELAXED);
+    char pattern[1024], err[256];
+    struct regex *filter = NULL;
+    if (admin_query_get(q, "filter", pattern, sizeof(pattern)) && *pattern) {
+        if (regex_check(pattern, err, sizeof(err)) || !(filter = regex_compile_search(pattern))) {
+            strbuf_printf(sb, "Invalid re2 regex in filter=%s: %s\n", pattern, err);
+            return 400;
+        }
     }
-    strbuf_printf(sb, "listener.downstream_cx_overflow: %" PRIu64 "\n", sum.overflow);
-    strbuf_printf(sb, "listener.downstream_cx_fd_exhausted: %" PRIu64 "\n", sum.fd_exhausted);
-    strbuf_printf(sb, "http.downstream_cx_active: %zu\n", open);
-    strbuf_printf(sb, "http.downstream_cx_idle_timeout: %" PRIu64 "\n", sum.idle_timeout);
-    strbuf_printf(sb, "http.downstream_rq_header_timeout: %" PRIu64 "\n", sum.header_timeout);
-    strbuf_printf(sb, "http.downstream_rq_idle_timeout: %" PRIu64 "\n", sum.stream_timeout);
+    bool json = admin_wants_json(q);
+    if (json) *type = "application/json";
+    stats_write(a, sb, json, filter);
+    regex_free(filter);
+    return 200;
+}
+
+static int
+prometheus_page(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                const char **type)
+{
+    (void)q;
+    *type = "text/plain; version=0.0.4";
+    prom_write(a, sb);
+    return 200;
+}
+
+static int
+clusters_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    bool json = admin_wants_json(q);
+    if (json) *type = "application/json";
+    clusters_write(a, sb, json);
+    return 200;
+}
+
+static int
+config_dump_page(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                 const char **type)
+{
+    (void)q;
+    *type = "application/json";
+    config_dump_write(a->snap, sb);
+    return 200;
+}
+
+static int
+splits_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    char format[16] = "";
+    admin_query_get(q, "format", format, sizeof(format));
+    enum splits_format f = !strcmp(format, "json")  ? SPLITS_JSON
+                           : !strcmp(format, "raw") ? SPLITS_RAW
+                                                    : SPLITS_TEXT;
+    if (f == SPLITS_JSON) *type = "application/json";
+    splits_write(a, sb, f);
+    return 200;
+}
+
+static int
+listeners_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    bool json = admin_wants_json(q);
+    if (json) *type = "application/json";
+    listeners_write(a, sb, json);
+    return 200;
+}
+
+static int
+server_info_page(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                 const char **type)
+{
+    (void)q;
+    *type = "application/json";
+    server_info_write(a, sb);
+    return 200;
+}
+
+static int
+explain_handler(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                const char **type)
+{
+    return explain_page(a->snap, q->query, sb, type);
+}
+
+static int
+certs_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q;
+    *type = "application/json";
+    certs_write(a, sb);
+    return 200;
+}
+
+/* Every endpoint, in the order / and /help list them (alphabetical, as Envoy's). */
+static const struct admin_endpoint {
+    const char *path;
+    bool mutates; /* changes the server: POST only */
+    admin_handler *fn;
+    const char *help;
+} endpoints[] = {
+    {"/", false, help_page, "this list of admin endpoints"},
+    {"/certs", false, certs_page,
+     "certificates in use (workload identity, gateway and upstream TLS): subject, SANs, "
+     "expiry, days until expiration (JSON)"},
+    {"/clusters", false, clusters_page,
+     "clusters and their endpoints: labels, health, outlier ejection, counters "
+     "(?format=json)"},
+    {"/config_dump", false, config_dump_page,
+     "the config snapshot in force, its version and files (JSON)"},
+    {"/explain", false, explain_handler,
+     "which route a request takes and why: ?method=M&url=U[&header=k:v...] (meshlet explain "
+     "--admin)"},
+    {"/healthcheck/fail", true, healthcheck_fail, "make /ready fail (503 DRAINING) (POST)"},
+    {"/healthcheck/ok", true, healthcheck_ok, "undo /healthcheck/fail (POST)"},
+    {"/healthz", false, healthz_page, "the admin server answers: ok"},
+    {"/help", false, help_page, "this list of admin endpoints"},
+    {"/listeners", false, listeners_page, "listeners: name and address (?format=json)"},
+    {"/logging", false, logging_page,
+     "the log level; POST /logging?level=" LOG_LEVEL_NAMES " changes it"},
+    {"/quitquitquit", true, quit_page, "drain, then exit cleanly, as SIGTERM (POST)"},
+    {"/ready", false, ready_page, "server state: 200 LIVE, else 503 DRAINING or PRE_INITIALIZING"},
+    {"/reload", true, reload_page,
+     "read the config again; refused configs keep the running one (POST)"},
+    {"/server_info", false, server_info_page,
+     "version, state, uptime and command-line options (JSON)"},
+    {"/splits", false, splits_page,
+     "weighted routes: configured and observed share per destination (?format=json)"},
+    {"/stats", false, stats_page,
+     "counters, name: value (?filter=REGEX on the name, ?format=json)"},
+    {"/stats/prometheus", false, prometheus_page, "Istio and Envoy metrics, Prometheus text"},
+};
+
+static void
+list_endpoints(struct strbuf *sb)
+{
+    strbuf_puts(sb, "admin commands are:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(endpoints); i++)
+        strbuf_printf(sb, "  %s: %s\n", endpoints[i].path, endpoints[i].help);
+}
+
+static int
+help_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)a, (void)q, (void)type;
+    list_endpoints(sb);
+    return 200;
 }
 
 static void
@@ -199,70 +375,35 @@ handle(struct admin *a, int fd, const struct h1_request *r)
 {
     struct strbuf sb;
     strbuf_init(&sb, 16 << 20);
-    int status = 200;
+    int status = 404;
     const char *type = "text/plain";
-    const char *q = memchr(r->path.ptr, '?', r->path.len);
-    struct slice path = q ? slice_make(r->path.ptr, (size_t)(q - r->path.ptr)) : r->path;
-    struct slice query =
-        q ? slice_make(q + 1, r->path.len - (size_t)(q + 1 - r->path.ptr)) : slice_make("", 0);
-    if (slice_eq(path, "/ready")) {
-        status = a->ready ? 200 : 503;
-        strbuf_puts(&sb, a->ready ? "LIVE\n" : "NOT READY\n");
-    } else if (slice_eq(path, "/reload")) {
-        if (!slice_eq(r->method, "POST")) {
-            status = 405;
-            strbuf_puts(&sb, "use POST /reload\n");
-        } else if (!a->reload || a->reload(a->reload_arg, &sb)) {
-            status = 400;
-        }
-    } else if (slice_eq(path, "/healthz")) {
-        strbuf_puts(&sb, "ok\n");
-    } else if (slice_eq(path, "/stats/prometheus")) {
-        type = "text/plain; version=0.0.4";
-        prom_write(a, &sb);
-    } else if (slice_eq(path, "/clusters")) {
-        bool json = query_has(query, "format=json");
-        if (json) type = "application/json";
-        clusters_write(a, &sb, json);
-    } else if (slice_eq(path, "/config_dump")) {
-        type = "application/json";
-        config_dump_write(a->snap, &sb);
-    } else if (slice_eq(path, "/logging")) {
-        status = logging(r, query, &sb);
-    } else if (slice_eq(path, "/splits")) {
-        splits_page(a, &sb);
-    } else if (slice_eq(path, "/explain")) {
-        status = explain_page(a->snap, query, &sb, &type);
-    } else if (slice_eq(path, "/stats")) {
-        uint64_t total = 0;
-        for (size_t i = 0; i < a->n_workers; i++) {
-            uint64_t n = __atomic_load_n(&a->workers[i].requests, __ATOMIC_RELAXED);
-            strbuf_printf(&sb, "worker.%zu.downstream_rq_total: %" PRIu64 "\n", i, n);
-            total += n;
-        }
-        strbuf_printf(&sb, "http.downstream_rq_total: %" PRIu64 "\n", total);
-        uint64_t hs = 0, resumed = 0;
-        for (size_t i = 0; i < a->n_workers; i++) {
-            hs += __atomic_load_n(&a->workers[i].tls_handshakes, __ATOMIC_RELAXED);
-            resumed += __atomic_load_n(&a->workers[i].tls_resumed, __ATOMIC_RELAXED);
-        }
-        stats_downstream(a, &sb);
-        strbuf_printf(&sb, "tls.upstream_handshakes: %" PRIu64 "\n", hs);
-        strbuf_printf(&sb, "tls.upstream_session_resumed: %" PRIu64 "\n", resumed);
-        strbuf_printf(&sb, "server.config_version: %" PRIu64 "\n", a->snap->version);
-        strbuf_printf(&sb, "server.reload_success: %" PRIu64 "\n", a->reloads_ok);
-        strbuf_printf(&sb, "server.reload_failure: %" PRIu64 "\n", a->reloads_failed);
-        stats_clusters(a, &sb);
+    const char *qm = memchr(r->path.ptr, '?', r->path.len);
+    struct admin_request q = {
+        .method = r->method,
+        .path = qm ? slice_make(r->path.ptr, (size_t)(qm - r->path.ptr)) : r->path,
+        .query = qm ? slice_make(qm + 1, r->path.len - (size_t)(qm + 1 - r->path.ptr))
+                    : slice_make("", 0),
+    };
+    const struct admin_endpoint *ep = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(endpoints) && !ep; i++)
+        if (slice_eq(q.path, endpoints[i].path)) ep = &endpoints[i];
+    if (!ep) {
+        strbuf_puts(&sb, "invalid path. ");
+        list_endpoints(&sb);
+    } else if (ep->mutates && !slice_eq(q.method, "POST")) {
+        log_msg(LOG_WARNING, "admin path \"%s\" mutates state, method=%.*s rather than POST",
+                ep->path, (int)q.method.len, q.method.ptr);
+        status = 405;
+        strbuf_printf(&sb, "Method %.*s not allowed, POST required.\n", (int)q.method.len,
+                      q.method.ptr);
     } else {
-        status = 404;
-        strbuf_puts(&sb, "unknown admin path\n");
+        status = ep->fn(a, &q, &sb, &type);
     }
     log_msg(LOG_DEBUG, "admin: %.*s %.*s -> %d", (int)r->method.len, r->method.ptr,
             (int)r->path.len, r->path.ptr, status);
     respond(fd, status, type, strbuf_str(&sb), sb.len);
     strbuf_fini(&sb);
 }
-
 static void
 on_conn(struct loop_watch *w, unsigned events)
 {

@@ -1,30 +1,72 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The admin server on loopback, on the main thread: /ready, /healthz, /clusters and
- * /stats. One request per connection. [M] */
+/* The admin server on loopback, on the main thread: the endpoints Envoy's users know
+ * (/, /help, /ready, /stats, /clusters, /listeners, /certs, /server_info, /logging,
+ * /healthcheck/fail and /ok, /quitquitquit, ...) and meshlet's own (/splits, /reload,
+ * /config_dump). One request per connection. [M] */
 #ifndef MESHLET_ADMIN_ADMIN_H
 #define MESHLET_ADMIN_ADMIN_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "core/slice.h"
 #include "core/strbuf.h"
 #include "http/worker.h"
+
+/* What `meshlet run` was started with, for /server_info (all borrowed from its flags). */
+struct admin_options {
+    const char *version; /* meshlet's */
+    const char *const *config_paths;
+    size_t n_config_paths;
+    const char *const *gateways;
+    size_t n_gateways;
+    const char *const *labels;
+    size_t n_labels;
+    const char *const *inbounds; /* "PORT=HOST:PORT" as given */
+    size_t n_inbounds;
+    const char *ns, *listen_address, *mesh_listen, *admin_address;
+    const char *identity_dir, *credentials_dir, *workload, *access_log, *access_log_format;
+    uint64_t drain_ms;
+    bool watch;
+};
 
 struct admin {
     struct loop_watch w;    /* listening socket */
     struct loop *loop;      /* borrowed: the main loop */
     struct worker *workers; /* borrowed */
     size_t n_workers;
-    struct snapshot *snap; /* borrowed: the live snapshot */
-    bool ready;            /* listeners up and config loaded; false while draining */
+    struct snapshot *snap;            /* borrowed: the live snapshot */
+    const struct proxy_options *popt; /* borrowed: listener addresses, identity; or NULL */
+    const struct admin_options *opts; /* borrowed: the command line; or NULL */
+    bool ready;                       /* listeners up and config loaded */
+    bool draining;                    /* SIGTERM/SIGINT or /quitquitquit: /ready says DRAINING */
+    bool health_failed; /* POST /healthcheck/fail (until /healthcheck/ok): DRAINING too */
     uint64_t reloads_ok, reloads_failed;
     uint64_t started_ms; /* monotonic, for uptime */
     /* Reload the config (POST /reload): 0 or -1, with what happened in <out>. */
     int (*reload)(void *arg, struct strbuf *out);
     void *reload_arg;
+    /* Drain and exit (POST /quitquitquit), as SIGTERM does. NULL: not offered. */
+    void (*quit)(void *arg);
+    void *quit_arg;
 };
+
+/* One admin request: method, path without the query, and the query (without '?'). */
+struct admin_request {
+    struct slice method, path, query;
+};
+
+/* The value of query parameter <name> of <q>, %XX-decoded, into <out> (<cap> bytes);
+ * false when absent or too long. */
+bool admin_query_get(const struct admin_request *q, const char *name, char *out, size_t cap);
+/* ?format=json */
+bool admin_wants_json(const struct admin_request *q);
+
+/* "LIVE", "DRAINING" or "PRE_INITIALIZING", as Envoy's /ready and /server_info say. */
+const char *admin_state(const struct admin *a);
 
 /* The workers' metric shards into <out> (at most <cap>); how many. */
 struct metrics_shard;

@@ -13,8 +13,6 @@
 #include "config/config.h"
 #include "config/field.h"
 
-#define MESHLET_VERSION "0.1.0"
-
 static int
 cmd_validate(int argc, char **argv)
 {

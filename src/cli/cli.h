@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define MESHLET_VERSION "0.1.0"
+
 /* Exit codes shared by every subcommand. */
 enum cli_exit {
     CLI_OK = 0,     /* success; warnings allowed */

@@ -541,7 +541,7 @@ drain(struct run *r, uint64_t drain_ms)
         return;
     }
     r->draining = true;
-    r->admin.ready = false;
+    r->admin.draining = true;
     log_msg(LOG_INFO, "draining (up to %llu ms)", (unsigned long long)drain_ms);
     for (size_t i = 0; i < r->n_workers; i++) worker_drain(&r->wks[i]);
     r->drain_deadline_ms = now_ms() + drain_ms;
@@ -550,6 +550,14 @@ drain(struct run *r, uint64_t drain_ms)
 }
 
 static uint64_t drain_time_ms = 5000;
+
+/* POST /quitquitquit: what SIGTERM does. */
+static void
+admin_quit(void *arg)
+{
+    struct run *r = arg;
+    if (!r->draining) drain(r, drain_time_ms);
+}
 
 static void
 on_signal(struct loop_watch *w, unsigned events)
@@ -620,6 +628,7 @@ cmd_run(int argc, char **argv)
     size_t n_paths = 0, n_gateways = 0, n_labels = 0, n_inbounds = 0;
     struct model_inbound inbounds[16];
     char inbound_hosts[16][256];
+    const char *inbound_args[16];
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
     if (workers < 1) workers = 1;
     if (workers > 256) workers = 256;
@@ -719,7 +728,7 @@ cmd_run(int argc, char **argv)
             if (n_inbounds == 16) TOO_MANY("--inbound", 16);
             if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
                 BAD_FLAG("--inbound", "expected PORT=HOST:PORT (e.g. 9080=127.0.0.1:8080)");
-            n_inbounds++;
+            inbound_args[n_inbounds++] = optarg;
             break;
         case OPT_GATEWAY:
             if (n_gateways == 64) TOO_MANY("--gateway", 64);
@@ -898,6 +907,33 @@ cmd_run(int argc, char **argv)
     r->admin.snap = r->snap;
     r->admin.reload = admin_reload;
     r->admin.reload_arg = r;
+    r->admin.quit = admin_quit;
+    r->admin.quit_arg = r;
+    r->admin.popt = popt;
+    static struct admin_options admin_opts; /* what /server_info shows */
+    admin_opts = (struct admin_options){
+        .version = MESHLET_VERSION,
+        .config_paths = paths,
+        .n_config_paths = n_paths,
+        .gateways = gateways,
+        .n_gateways = n_gateways,
+        .labels = labels,
+        .n_labels = n_labels,
+        .inbounds = inbound_args,
+        .n_inbounds = n_inbounds,
+        .ns = ns,
+        .listen_address = listen_ip,
+        .mesh_listen = mesh_addr,
+        .admin_address = admin_addr,
+        .identity_dir = identity_dir,
+        .credentials_dir = credentials,
+        .workload = popt->workload,
+        .access_log = access_log,
+        .access_log_format = access_log ? (log_format == ACCESS_LOG_JSON ? "json" : "text") : NULL,
+        .drain_ms = drain_time_ms,
+        .watch = watch_files,
+    };
+    r->admin.opts = &admin_opts;
     r->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     r->sig.cb = on_signal;
     if (r->sig.fd < 0 || loop_add(&r->loop, &r->sig, LOOP_IN)) {

@@ -176,3 +176,9 @@ regex_full_match(const struct regex *re, const char *s, size_t len)
     int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
     return rc >= 0;
 }
+
+bool
+regex_search(const struct regex *re, const char *s, size_t len)
+{
+    return regex_full_match(re, s, len); /* compiled without anchors, so a match anywhere */
+}

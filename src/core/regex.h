@@ -30,6 +30,10 @@ struct regex *regex_compile_search(const char *pattern);
 size_t regex_substitute(const struct regex *re, const char *s, size_t len, const char *rewrite,
                         char *out, size_t cap);
 
+/* True when <re> (from regex_compile_search) matches somewhere in <s> (<len> bytes), as
+ * RE2's PartialMatch. Thread-safe like regex_full_match(). [A] */
+bool regex_search(const struct regex *re, const char *s, size_t len);
+
 /* Free a compiled regex; NULL is a no-op. */
 void regex_free(struct regex *re);
 

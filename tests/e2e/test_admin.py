@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The admin API (issue 7): /ready, /healthz, /clusters (text and ?format=json: endpoints,
 labels, health, ejection state, counters), /config_dump (the live snapshot as JSON with
-its version and files), /logging (read and change the level), unknown paths 404."""
+its version and files), /logging (read and change the level), unknown paths 404.
+Issue 12: / and /help list every endpoint; mutating ones need POST; /stats?filter= and
+?format=json; /splits readable and as JSON; /listeners; /server_info."""
 import json
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -128,3 +132,149 @@ def test_logging_level(proxy):
 def test_admin_binds_loopback_by_default(meshlet_bin):
     r = meshlet.run(meshlet_bin, "run", "--help")
     assert "admin server (default 127.0.0.1:15000)" in r.out
+
+
+# --- Envoy's admin endpoints (issue 12) ---
+
+ENDPOINTS = {"/", "/certs", "/clusters", "/config_dump", "/healthcheck/fail", "/healthcheck/ok",
+             "/healthz", "/help", "/listeners", "/logging", "/quitquitquit", "/ready", "/reload",
+             "/server_info", "/splits", "/stats", "/stats/prometheus"}
+MUTATING = {"/healthcheck/fail", "/healthcheck/ok", "/quitquitquit", "/reload"}
+
+
+def listed(text):
+    """{path: description} from Envoy's "admin commands are:" list."""
+    lines = text.splitlines()
+    assert lines[0].endswith("admin commands are:"), text
+    out = {}
+    for ln in lines[1:]:
+        m = re.fullmatch(r"  (/\S*): (\S.*)", ln)
+        assert m, ln
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+@pytest.mark.parametrize("path", ["/", "/help"])
+def test_root_and_help_list_every_endpoint(proxy, path):
+    status, _, text = call(proxy, path)
+    assert status == 200
+    endpoints = listed(text)
+    assert set(endpoints) >= ENDPOINTS, set(endpoints) ^ ENDPOINTS
+    for p in MUTATING:
+        assert "POST" in endpoints[p], (p, endpoints[p])
+    for p in set(endpoints) - MUTATING - {"/quitquitquit"}:  # every one listed answers
+        assert call(proxy, p)[0] in (200, 503), p
+
+
+def test_unknown_path_is_404_with_the_list(proxy):
+    status, _, text = call(proxy, "/nope")
+    assert status == 404 and text.startswith("invalid path. admin commands are:")
+    assert set(listed(text[len("invalid path. "):])) >= ENDPOINTS
+
+
+@pytest.mark.parametrize("path", sorted(MUTATING))
+def test_mutating_endpoints_require_post(proxy, path):
+    status, _, text = call(proxy, path)
+    assert (status, text) == (405, "Method GET not allowed, POST required.\n")
+    assert call(proxy, "/ready")[0::2] == (200, "LIVE\n")  # nothing changed
+
+
+def stats_text(proxy, query=""):
+    status, _, text = call(proxy, "/stats" + query)
+    assert status == 200, text
+    return dict(ln.split(": ", 1) for ln in text.splitlines())
+
+
+def test_stats_filter_is_a_regex_on_the_name(proxy):
+    every = stats_text(proxy)
+    pattern = r"^cluster\..*\|v1\|.*upstream_rq_2xx$"
+    got = stats_text(proxy, "?filter=" + urllib.parse.quote(pattern))
+    assert got == {k: v for k, v in every.items() if re.search(pattern, k)}
+    assert got == {"cluster.outbound|9080|v1|orders.shop.svc.cluster.local.upstream_rq_2xx": "9"}
+    # unanchored, as Envoy's: a match anywhere in the name
+    assert set(stats_text(proxy, "?filter=reload_")) == {"server.reload_success",
+                                                         "server.reload_failure"}
+    status, _, text = call(proxy, "/stats?filter=" + urllib.parse.quote("(unclosed"))
+    assert status == 400 and "Invalid re2 regex" in text
+
+
+def test_stats_json_is_envoys_shape(proxy):
+    status, ctype, text = call(proxy, "/stats?format=json")
+    assert status == 200 and ctype == "application/json"
+    doc = json.loads(text)
+    assert list(doc) == ["stats"]
+    as_dict = {s["name"]: s["value"] for s in doc["stats"]}
+    assert all(isinstance(v, int) for v in as_dict.values())
+    text_stats = stats_text(proxy)
+    assert set(as_dict) == set(text_stats)
+    assert as_dict["server.live"] == 1 and as_dict["server.concurrency"] == 1
+    doc = json.loads(call(proxy, "/stats?format=json&filter=config_version")[2])
+    assert [s["name"] for s in doc["stats"]] == ["server.config_version"]
+
+
+def fresh_split(proxy):
+    """A reload (counts start again with each config version), then 10 requests: 9 v1, 1 v2."""
+    assert call(proxy, "/reload", "POST")[0] == 200
+    for _ in range(10):
+        assert meshlet.get(proxy.gw, "/orders")[0] == 200
+
+
+def test_splits_text_is_readable(proxy):
+    fresh_split(proxy)
+    status, _, text = call(proxy, "/splits")
+    assert status == 200
+    assert text.startswith("Weighted routes of config version ")
+    head = "gateway shop/edge, host api.example.com, route 5 'split' (VirtualService shop/orders)"
+    block = text.split(head)[1].split("\n\n")[0]
+    rows = [ln.split() for ln in block.splitlines()[2:4]]
+    # destination, weight, configured, observed, (requests)
+    assert rows[0] == ["orders.shop.svc.cluster.local", "subset", "v1", "90", "90.0%", "90.0%",
+                       "(9)"], block
+    assert rows[1] == ["orders.shop.svc.cluster.local", "subset", "v2", "10", "10.0%", "10.0%",
+                       "(1)"], block
+    assert ": 10 request(s)" in text
+
+
+def test_splits_json(proxy):
+    fresh_split(proxy)
+    status, ctype, text = call(proxy, "/splits?format=json")
+    assert status == 200 and ctype == "application/json"
+    doc = json.loads(text)
+    (route,) = [r for r in doc["routes"]
+                if r["name"] == "split" and r["listener"] == "gateway shop/edge"]
+    assert route["virtual_host"] == "api.example.com" and route["route"] == 5
+    assert route["virtual_service"] == "shop/orders" and route["requests"] == 10
+    assert {d["host"] for d in route["destinations"]} == {"orders.shop.svc.cluster.local"}
+    assert [(d["subset"], d["weight"], d["configured_percent"], d["requests"],
+             d["observed_percent"]) for d in route["destinations"]] == [
+        ("v1", 90, 90.0, 9, 90.0), ("v2", 10, 10.0, 1, 10.0)]
+    assert len(route["workers"]) == 1 and len(route["workers"][0]["counters"]) == 2
+
+
+def test_listeners(proxy):
+    status, _, text = call(proxy, "/listeners")
+    assert status == 200
+    lines = set(text.splitlines())
+    assert f"gateway shop/edge::127.0.0.1:{proxy.gw}" in lines, lines
+    assert f"mesh::127.0.0.1:{proxy.mesh_port}" in lines, lines
+    status, ctype, text = call(proxy, "/listeners?format=json")
+    assert status == 200 and ctype == "application/json"
+    by_name = {l["name"]: l["local_address"]["socket_address"]
+               for l in json.loads(text)["listener_statuses"]}
+    assert by_name["gateway shop/edge"] == {"address": "127.0.0.1", "port_value": proxy.gw}
+    assert by_name["mesh"] == {"address": "127.0.0.1", "port_value": proxy.mesh_port}
+
+
+def test_server_info(proxy, meshlet_bin):
+    status, ctype, text = call(proxy, "/server_info")
+    assert status == 200 and ctype == "application/json"
+    doc = json.loads(text)
+    version = meshlet.run(meshlet_bin, "version").out.split()[1]
+    assert doc["version"] == version and doc["state"] == "LIVE"
+    assert re.fullmatch(r"\d+s", doc["uptime_current_epoch"])
+    assert doc["uptime_all_epochs"] == doc["uptime_current_epoch"]
+    o = doc["command_line_options"]
+    assert o["concurrency"] == 1 and o["log_level"] == "info" and o["drain_time"] == "5.000s"
+    assert o["config"] == [str(proxy.dir)] and o["namespace"] == "shop"
+    assert o["admin"] == f"127.0.0.1:{proxy.admin_port}"
+    assert o["mesh_listen"] == f"127.0.0.1:{proxy.mesh_port}" and o["watch"] is True

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /stats: per-worker and total downstream requests, upstream TLS handshakes, the server's
+ * config version, reloads, state and uptime, and each cluster's upstream counters. Every
+ * value goes through one emit(), which applies the filter and the format. */
+#include "admin/stats.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/now.h"
+#include "core/regex.h"
+#include "http/metrics.h"
+
+struct out {
+    struct strbuf *sb;
+    bool json;
+    size_t n; /* stats written so far */
+    const struct regex *filter;
+};
+
+static void emit(struct out *o, uint64_t value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+emit(struct out *o, uint64_t value, const char *fmt, ...)
+{
+    char name[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(name, sizeof(name), fmt, ap);
+    va_end(ap);
+    if (len < 0) return;
+    if ((size_t)len >= sizeof(name)) len = (int)sizeof(name) - 1;
+    if (o->filter && !regex_search(o->filter, name, (size_t)len)) return;
+    if (o->json) {
+        strbuf_puts(o->sb, o->n ? ",{\"name\":" : "{\"name\":");
+        strbuf_json_str(o->sb, name);
+        strbuf_printf(o->sb, ",\"value\":%" PRIu64 "}", value);
+    } else {
+        strbuf_printf(o->sb, "%s: %" PRIu64 "\n", name, value);
+    }
+    o->n++;
+}
+
+static uint64_t
+sum(const struct admin *a, size_t offset)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < a->n_workers; i++)
+        total += __atomic_load_n((const uint64_t *)((const char *)&a->workers[i] + offset),
+                                 __ATOMIC_RELAXED);
+    return total;
+}
+
+/* Client connections open, and those a limit ended or refused, under Envoy's names. */
+static void
+downstream(struct out *o, const struct admin *a)
+{
+    struct worker_cx_counts total = {0};
+    size_t open = 0;
+    for (size_t i = 0; i < a->n_workers; i++) {
+        const struct worker_cx_counts *cx = &a->workers[i].cx;
+        open += atomic_load_explicit(&a->workers[i].n_conns, memory_order_relaxed);
+        total.idle_timeout += __atomic_load_n(&cx->idle_timeout, __ATOMIC_RELAXED);
+        total.header_timeout += __atomic_load_n(&cx->header_timeout, __ATOMIC_RELAXED);
+        total.stream_timeout += __atomic_load_n(&cx->stream_timeout, __ATOMIC_RELAXED);
+        total.overflow += __atomic_load_n(&cx->overflow, __ATOMIC_RELAXED);
+        total.fd_exhausted += __atomic_load_n(&cx->fd_exhausted, __ATOMIC_RELAXED);
+    }
+    emit(o, total.overflow, "listener.downstream_cx_overflow");
+    emit(o, total.fd_exhausted, "listener.downstream_cx_fd_exhausted");
+    emit(o, open, "http.downstream_cx_active");
+    emit(o, total.idle_timeout, "http.downstream_cx_idle_timeout");
+    emit(o, total.header_timeout, "http.downstream_rq_header_timeout");
+    emit(o, total.stream_timeout, "http.downstream_rq_idle_timeout");
+}
+
+void
+stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct regex *filter)
+{
+    struct out o = {.sb = sb, .json = json, .filter = filter};
+    if (json) strbuf_puts(sb, "{\"stats\":[");
+    for (size_t i = 0; i < a->n_workers; i++)
+        emit(&o, __atomic_load_n(&a->workers[i].requests, __ATOMIC_RELAXED),
+             "worker.%zu.downstream_rq_total", i);
+    emit(&o, sum(a, offsetof(struct worker, requests)), "http.downstream_rq_total");
+    downstream(&o, a);
+    emit(&o, sum(a, offsetof(struct worker, tls_handshakes)), "tls.upstream_handshakes");
+    emit(&o, sum(a, offsetof(struct worker, tls_resumed)), "tls.upstream_session_resumed");
+    emit(&o, a->snap->version, "server.config_version");
+    emit(&o, a->reloads_ok, "server.reload_success");
+    emit(&o, a->reloads_failed, "server.reload_failure");
+    emit(&o, !strcmp(admin_state(a), "LIVE"), "server.live");
+    emit(&o, a->n_workers, "server.concurrency");
+    emit(&o, (now_ms() - a->started_ms) / 1000, "server.uptime");
+    struct metrics_shard *shards[256];
+    size_t len, n = admin_shards(a, shards, 256);
+    struct metrics_cluster_view *v = metrics_clusters(shards, n, &len);
+    for (size_t i = 0; i < len; i++) {
+        for (size_t e = 0; e < UP_CX_OPEN; e++)
+            emit(&o, v[i].ev[e], "cluster.%s.%s", v[i].name, upstream_event_name[e]);
+        for (int x = 1; x <= 5; x++)
+            emit(&o, v[i].xx[x], "cluster.%s.upstream_rq_%dxx", v[i].name, x);
+        emit(&o, metrics_cx_active(&v[i]), "cluster.%s.upstream_cx_active", v[i].name);
+    }
+    free(v);
+    if (json) strbuf_puts(sb, "]}");
+}
