@@ -37,6 +37,7 @@ static int
 parse_inbound(const char *arg, struct model_inbound *in, char host[256])
 {
     char *end;
+    if (*arg < '0' || *arg > '9') return -1; /* strtoul would take " 80" and "-1" */
     unsigned long port = strtoul(arg, &end, 10);
     if (*end != '=' || !port || port > 65535) return -1;
     const char *addr = end + 1, *colon = strrchr(addr, ':');
@@ -46,6 +47,7 @@ parse_inbound(const char *arg, struct model_inbound *in, char host[256])
         addr++;
         hl -= 2;
     }
+    if (colon[1] < '0' || colon[1] > '9') return -1;
     unsigned long app_port = strtoul(colon + 1, &end, 10);
     if (*end || !app_port || app_port > 65535 || hl >= 256) return -1;
     memcpy(host, addr, hl);

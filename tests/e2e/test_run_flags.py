@@ -49,6 +49,8 @@ def run(binary, config_dir, *args):
     ("--log-level", "loud", "debug|info|warning|error|off"),
     ("--access-log-format", "xml", "json or text"),
     ("--inbound", "9080", "PORT=HOST:PORT"),
+    ("--inbound", "-1=127.0.0.1:80", "PORT=HOST:PORT"),
+    ("--inbound", "9080=127.0.0.1:+80", "PORT=HOST:PORT"),
     ("--namespace", "", "namespace"),
 ])
 def test_bad_flag_values_are_refused_with_the_reason(meshlet_bin, config_dir, flag, value,
