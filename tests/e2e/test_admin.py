@@ -14,7 +14,7 @@ import pytest
 
 from backend import Backend
 from configs import canary_config, destination_rule, service_entry
-from meshlet_proc import free_port, serving
+from meshlet_proc import eventually, free_port, serving
 import meshlet
 
 EXTRA = """\
@@ -278,3 +278,34 @@ def test_server_info(proxy, meshlet_bin):
     assert o["config"] == [str(proxy.dir)] and o["namespace"] == "shop"
     assert o["admin"] == f"127.0.0.1:{proxy.admin_port}"
     assert o["mesh_listen"] == f"127.0.0.1:{proxy.mesh_port}" and o["watch"] is True
+
+
+def test_admin_requests_give_back_fds_and_memory(proxy):
+    """Every kind of answer (200, 400, 404, 405, JSON, filtered) closes its connection and
+    frees what it built: the fd count is back and RSS does not grow with the requests."""
+    import os
+    import socket
+
+    def fds():
+        return len(os.listdir(f"/proc/{proxy.proc.pid}/fd"))
+
+    def rss_kb():
+        with open(f"/proc/{proxy.proc.pid}/status") as f:
+            return int(next(ln for ln in f if ln.startswith("VmRSS:")).split()[1])
+
+    paths = ["/help", "/stats?format=json&filter=cluster", "/stats?filter=%28", "/splits",
+             "/splits?format=json", "/listeners?format=json", "/server_info", "/certs", "/nope"]
+    for p in paths:  # warm up (first-use allocations)
+        call(proxy, p)
+    before_fds, before_rss = fds(), rss_kb()
+    for _ in range(30):
+        for p in paths:
+            assert call(proxy, p)[0] in (200, 400, 404)
+        assert call(proxy, "/healthcheck/ok")[0] == 405
+        with socket.create_connection(("127.0.0.1", proxy.admin_port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 400")
+    assert eventually(lambda: fds() == before_fds), (fds(), before_fds)
+    print(f"fds {before_fds} -> {fds()}, VmRSS {before_rss} -> {rss_kb()} kB")
+    assert rss_kb() - before_rss < 2048, (before_rss, rss_kb())
+    assert call(proxy, "/ready")[0::2] == (200, "LIVE\n")  # and it still answers
