@@ -78,4 +78,4 @@ printf '  1 route:      %8.0f requests/s\n' "$one"
 printf '  %d routes: %8.0f requests/s (last route of the last host: %s; another host'"'"'s path: %s)\n' \
     $((HOSTS * PER_HOST)) "$many" "$ok" "$miss"
 printf '  ratio many/one: x%.3f\n' "$(echo "$many / $one" | bc -l)"
-echo "  $(grep 'snapshot built' "$OUT/many.log" | sed 's/^meshlet: //')"
+echo "  $(grep 'snapshot built' "$OUT/many.log" | sed 's/^\[[^]]*\]\[[a-z]*\] //')"
