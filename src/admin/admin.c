@@ -60,7 +60,6 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
                      : status == 400 ? "Bad Request"
                      : status == 405 ? "Method Not Allowed"
                      : status == 409 ? "Conflict"
-                     : status == 500 ? "Internal Server Error"
                                      : "Not Found",
                      type, len);
     /* Loopback and small: a blocking-style write loop is fine on the admin port. */
@@ -270,13 +269,9 @@ config_dump_page(struct admin *a, const struct admin_request *q, struct strbuf *
 static int
 splits_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    char format[16] = "";
-    admin_query_get(q, "format", format, sizeof(format));
-    enum splits_format f = !strcmp(format, "json")  ? SPLITS_JSON
-                           : !strcmp(format, "raw") ? SPLITS_RAW
-                                                    : SPLITS_TEXT;
-    if (f == SPLITS_JSON) *type = "application/json";
-    splits_write(a, sb, f);
+    bool json = admin_wants_json(q);
+    if (json) *type = "application/json";
+    splits_write(a, sb, json);
     return 200;
 }
 

@@ -108,44 +108,31 @@ route_json(struct strbuf *sb, const struct snapshot *s, const struct model_liste
     strbuf_puts(sb, "]}");
 }
 
-/* listener, virtual host, route index, worker, counters: tab-separated. */
-static void
-route_raw(struct strbuf *sb, const struct snapshot *s, const struct model_listener *l,
-          const struct model_vhost *vh, size_t ri)
-{
-    const struct model_route *r = &vh->routes[ri];
-    for (size_t w = 0; w < s->n_split_workers; w++) {
-        strbuf_printf(sb, "%s\t%s\t%zu\t%zu\t", l->name, vh->host, ri, w);
-        for (size_t d = 0; d < r->n_dests; d++)
-            strbuf_printf(sb, "%s%" PRId64, d ? " " : "", counter(s, w, r->split_offset + d));
-        strbuf_puts(sb, "\n");
-    }
-}
-
 void
-splits_write(const struct admin *a, struct strbuf *sb, enum splits_format f)
+splits_write(const struct admin *a, struct strbuf *sb, bool json)
 {
     const struct snapshot *s = a->snap;
-    if (f == SPLITS_TEXT)
+    if (!json)
         strbuf_printf(sb,
                       "Weighted routes of config version %" PRIu64 ": each destination's "
                       "weight, the share it is\nconfigured to get, and the share of requests "
                       "it got since this version (all workers).\n",
                       s->version);
-    if (f == SPLITS_JSON) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"routes\":[", s->version);
+    if (json) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"routes\":[", s->version);
     size_t n = 0;
     for (size_t li = 0; li < s->n_listeners; li++) {
         const struct model_listener *l = &s->listeners[li];
         for (const struct model_vhost *vh = l->vhosts; vh; vh = vh->next) {
             for (size_t ri = 0; ri < vh->n_routes; ri++) {
                 if (vh->routes[ri].n_dests < 2) continue;
-                if (f == SPLITS_TEXT) route_text(sb, s, l, vh, ri);
-                if (f == SPLITS_JSON) route_json(sb, s, l, vh, ri, !n);
-                if (f == SPLITS_RAW) route_raw(sb, s, l, vh, ri);
+                if (json)
+                    route_json(sb, s, l, vh, ri, !n);
+                else
+                    route_text(sb, s, l, vh, ri);
                 n++;
             }
         }
     }
-    if (f == SPLITS_TEXT && !n) strbuf_puts(sb, "\nno route has several destinations\n");
-    if (f == SPLITS_JSON) strbuf_puts(sb, "]}");
+    if (!json && !n) strbuf_puts(sb, "\nno route has several destinations\n");
+    if (json) strbuf_puts(sb, "]}");
 }

@@ -136,7 +136,8 @@ def test_admin_binds_loopback_by_default(meshlet_bin):
 
 # --- Envoy's admin endpoints (issue 12) ---
 
-ENDPOINTS = {"/", "/certs", "/clusters", "/config_dump", "/healthcheck/fail", "/healthcheck/ok",
+ENDPOINTS = {"/", "/certs", "/clusters", "/config_dump", "/explain", "/healthcheck/fail",
+             "/healthcheck/ok",
              "/healthz", "/help", "/listeners", "/logging", "/quitquitquit", "/ready", "/reload",
              "/server_info", "/splits", "/stats", "/stats/prometheus"}
 MUTATING = {"/healthcheck/fail", "/healthcheck/ok", "/quitquitquit", "/reload"}
@@ -162,8 +163,9 @@ def test_root_and_help_list_every_endpoint(proxy, path):
     assert set(endpoints) >= ENDPOINTS, set(endpoints) ^ ENDPOINTS
     for p in MUTATING:
         assert "POST" in endpoints[p], (p, endpoints[p])
-    for p in set(endpoints) - MUTATING - {"/quitquitquit"}:  # every one listed answers
-        assert call(proxy, p)[0] in (200, 503), p
+    for p in set(endpoints) - MUTATING - {"/explain"}:  # every one listed answers
+        assert call(proxy, p)[0] == 200, p
+    assert call(proxy, "/explain")[0] == 400  # it needs ?method=&url=
 
 
 def test_unknown_path_is_404_with_the_list(proxy):
