@@ -464,6 +464,10 @@ reload(struct run *r, const char *why, struct strbuf *out)
         return -1;
     }
     strbuf_fini(&sb);
+    /* Said before the workers can serve with it, so the log never lags the traffic. */
+    double ms = (double)(now_us_precise() - t0) / 1000;
+    log_msg(LOG_INFO, "reload (%s): config version %llu in force (%.1f ms)", why,
+            (unsigned long long)snap->version, ms);
     for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
     struct snapshot *old = r->snap;
     r->snap = snap;
@@ -472,9 +476,6 @@ reload(struct run *r, const char *why, struct strbuf *out)
     r->admin.reloads_ok++;
     wheel_disarm(&r->loop.wheel, &r->sweep);
     on_sweep(&r->sweep);
-    double ms = (double)(now_us_precise() - t0) / 1000;
-    log_msg(LOG_INFO, "reload (%s): config version %llu in force (%.1f ms)", why,
-            (unsigned long long)snap->version, ms);
     if (out)
         strbuf_printf(out, "config version %llu in force (reloaded in %.1f ms)\n",
                       (unsigned long long)snap->version, ms);
