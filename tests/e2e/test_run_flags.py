@@ -166,3 +166,15 @@ def test_help_ca_describes_every_flag(meshlet_bin):
     assert r.code == 2 and "--sa is required" in r.err, r
     r = meshlet.run(meshlet_bin, "help", "nope")
     assert r.code == 2 and 'unknown command "nope"' in r.err, r
+
+
+def test_exit_status_when_a_port_is_taken(meshlet_bin, config_dir):
+    """README: 1 when meshlet cannot start (a port in use), with the flag and the reason."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run(meshlet_bin, config_dir, "--admin", f"127.0.0.1:{port}")
+        assert r.code == 1, r
+        assert f"--admin 127.0.0.1:{port}: Address already in use" in r.err, r.err
