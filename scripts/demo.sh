@@ -106,6 +106,8 @@ each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/order
   for i in \$(seq 100); do curl -s -H 'Host: api.example.com' http://$gw/orders/\$i; done | grep -c '"v2"'
   curl -s -H 'Host: api.example.com' -H 'x-canary: true' http://$gw/orders/1
   curl -s http://$admin/clusters      # endpoints, labels, tls::istio_mutual, peer_identity
+  curl -s http://$admin/splits        # each weighted route: configured and observed shares
+  curl -s http://$admin/help          # every admin endpoint
   curl -s http://127.0.0.1:$((19081 + shift_by))/orders/1      # plain text to a STRICT sidecar: refused
   ./meshlet explain --admin $admin GET http://$gw/orders/1 -H 'Host: api.example.com'
                                                  # the route the running gateway takes, and why
