@@ -178,3 +178,23 @@ def test_exit_status_when_a_port_is_taken(meshlet_bin, config_dir):
         r = run(meshlet_bin, config_dir, "--admin", f"127.0.0.1:{port}")
         assert r.code == 1, r
         assert f"--admin 127.0.0.1:{port}: Address already in use" in r.err, r.err
+
+
+def test_a_gateway_gone_at_a_reload_is_a_warning(meshlet_bin, config_dir):
+    """At start an unknown --gateway refuses; at a reload the running proxy keeps going
+    (the Gateway's listeners go, as in Istio) and says why in a warning."""
+    import urllib.request
+    m = Meshlet(meshlet_bin, config_dir,
+                extra=("-n", "shop", "--gateway", "shop/edge", "--no-watch")).start()
+    try:
+        conf = config_dir / "config.yaml"
+        conf.write_text(conf.read_text().replace("name: edge,", "name: other,", 1)
+                        .replace("gateways: [edge, mesh]", "gateways: [other, mesh]"))
+        req = urllib.request.Request(f"http://127.0.0.1:{m.admin_port}/reload", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        assert "][warning] --gateway shop/edge: the config has no such Gateway any more" in \
+            m.logs()
+        assert m.admin("/listeners").startswith("mesh::")  # only the mesh listener is left
+    finally:
+        assert m.stop() == 0, m.logs()
