@@ -309,5 +309,7 @@ def test_admin_requests_give_back_fds_and_memory(proxy):
             assert s.recv(100).startswith(b"HTTP/1.1 400")
     assert eventually(lambda: fds() == before_fds), (fds(), before_fds)
     print(f"fds {before_fds} -> {fds()}, VmRSS {before_rss} -> {rss_kb()} kB")
-    assert rss_kb() - before_rss < 2048, (before_rss, rss_kb())
+    with open(f"/proc/{proxy.proc.pid}/maps") as f:
+        sanitized = "libasan" in f.read()  # ASan keeps freed memory in quarantine
+    assert sanitized or rss_kb() - before_rss < 2048, (before_rss, rss_kb())
     assert call(proxy, "/ready")[0::2] == (200, "LIVE\n")  # and it still answers
