@@ -145,7 +145,8 @@ static admin_handler help_page;
 static int
 ready_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)q, (void)type;
+    (void)q;
+    (void)type;
     strbuf_printf(sb, "%s\n", admin_state(a));
     return strcmp(admin_state(a), "LIVE") ? 503 : 200;
 }
@@ -153,7 +154,9 @@ ready_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, co
 static int
 healthz_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)a, (void)q, (void)type;
+    (void)a;
+    (void)q;
+    (void)type;
     strbuf_puts(sb, "ok\n");
     return 200;
 }
@@ -162,7 +165,8 @@ static int
 healthcheck_fail(struct admin *a, const struct admin_request *q, struct strbuf *sb,
                  const char **type)
 {
-    (void)q, (void)type;
+    (void)q;
+    (void)type;
     if (!a->health_failed) log_msg(LOG_WARNING, "health check failed by POST /healthcheck/fail");
     a->health_failed = true;
     strbuf_puts(sb, "OK\n");
@@ -172,7 +176,8 @@ healthcheck_fail(struct admin *a, const struct admin_request *q, struct strbuf *
 static int
 healthcheck_ok(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)q, (void)type;
+    (void)q;
+    (void)type;
     if (a->health_failed) log_msg(LOG_INFO, "health check passing again (POST /healthcheck/ok)");
     a->health_failed = false;
     strbuf_puts(sb, "OK\n");
@@ -182,7 +187,8 @@ healthcheck_ok(struct admin *a, const struct admin_request *q, struct strbuf *sb
 static int
 quit_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)q, (void)type;
+    (void)q;
+    (void)type;
     if (!a->quit) {
         strbuf_puts(sb, "not offered by this server\n");
         return 404;
@@ -196,7 +202,8 @@ quit_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, con
 static int
 reload_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)q, (void)type;
+    (void)q;
+    (void)type;
     return a->reload && !a->reload(a->reload_arg, sb) ? 200 : 400;
 }
 
@@ -204,7 +211,8 @@ reload_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, c
 static int
 logging_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)a, (void)type;
+    (void)a;
+    (void)type;
     if (slice_eq(q->method, "POST")) {
         char want[16];
         enum log_level lvl;
@@ -360,7 +368,9 @@ list_endpoints(struct strbuf *sb)
 static int
 help_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    (void)a, (void)q, (void)type;
+    (void)a;
+    (void)q;
+    (void)type;
     list_endpoints(sb);
     return 200;
 }
