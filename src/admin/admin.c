@@ -230,7 +230,7 @@ logging_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, 
 static int
 stats_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
-    char pattern[1024], err[256];
+    char pattern[1024], err[256] = "it does not compile";
     struct regex *filter = NULL;
     if (admin_query_get(q, "filter", pattern, sizeof(pattern)) && *pattern) {
         if (regex_check(pattern, err, sizeof(err)) || !(filter = regex_compile_search(pattern))) {
