@@ -46,8 +46,8 @@ usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "  %-10s %s\n", "version", "print the version");
     fprintf(f, "\n`meshlet help <command>` (or `meshlet <command> --help`) tells a command's "
-               "options.\nExit status: 0 success, 1 errors in the input (or `run` could not "
-               "start), 2 usage\nerrors or unreadable input.\n");
+               "options\nand exit statuses: 0 success, 2 usage errors or unreadable input, 1 "
+               "and others\nas the command's help says.\n");
 }
 
 int
