@@ -369,7 +369,10 @@ h1_conn_rebind_idle(struct h1_conn *c)
      * argument): it moves at its first request instead. */
     if (c->ex || c->state != H1_IDLE || c->xport == H1_XP_HANDSHAKE || c->xport == H1_XP_SNIFF)
         return;
-    if (!rebind(c)) h1_conn_close(c);
+    /* A connection whose listener went: closed if it has been served; one accepted just
+     * before the reload stays on its old generation, and its first request is answered
+     * there with connection: close (the pump's retired case), as a drain does. */
+    if (!rebind(c) && c->used) h1_conn_close(c);
 }
 
 void

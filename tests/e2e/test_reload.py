@@ -178,6 +178,39 @@ def test_listeners_follow_the_config(canary):
     assert version_of(m.gw) == (200, "v1")
 
 
+def test_a_connection_accepted_before_its_port_goes_is_answered(canary):
+    """A client that connected to a port just before a reload removed it, and sends its
+    request after, gets an answer (from the old config, with connection: close), not a
+    connection closed in its face (test_listeners_follow_the_config hit this now and then)."""
+    import socket
+    m = canary("--no-watch")
+    extra = free_port()
+    text = m.conf.read_text()
+    m.conf.write_text(text + "---\n" + gateway(extra, name="second"))
+    assert post(m.admin_port, "/reload")[0] == 200
+    def listening():
+        try:
+            return version_of(extra)[0] == 404
+        except OSError:
+            return False
+    assert eventually(listening)  # the workers listen on it
+    s = socket.create_connection(("127.0.0.1", extra), timeout=5)
+    time.sleep(0.3)  # accepted by a worker, no request yet
+    m.conf.write_text(text)
+    assert post(m.admin_port, "/reload")[0] == 200
+    time.sleep(0.3)  # the workers have moved to the config without the port
+    s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 404"), data  # the old config: no route on that port
+    assert b"\r\nconnection: close\r\n" in data.lower()
+
+
 def test_outlier_state_survives_reload(meshlet_bin, tmp_path):
     good, bad = Backend("good").start(), Backend("bad", fail_status=503).start()
     gw = free_port()
