@@ -369,10 +369,17 @@ h1_conn_rebind_idle(struct h1_conn *c)
      * argument): it moves at its first request instead. */
     if (c->ex || c->state != H1_IDLE || c->xport == H1_XP_HANDSHAKE || c->xport == H1_XP_SNIFF)
         return;
-    /* A connection whose listener went: closed if it has been served; one accepted just
-     * before the reload stays on its old generation, and its first request is answered
-     * there with connection: close (the pump's retired case), as a drain does. */
-    if (!rebind(c) && c->used) h1_conn_close(c);
+    if (rebind(c)) return;
+    /* Its listener went. A connection accepted just before the reload, or with a request
+     * waiting in its buffer, stays on its old generation: the request is answered there
+     * with connection: close (the pump's retired case), as a drain does. A response still
+     * to be written (client writes wait for the end of the batch) goes out first. */
+    if (!c->used || !buf_empty(&c->in)) return;
+    if (!buf_empty(&c->out)) {
+        c->close_after = true;
+        return;
+    }
+    h1_conn_close(c);
 }
 
 void

@@ -211,6 +211,48 @@ def test_a_connection_accepted_before_its_port_goes_is_answered(canary):
     assert b"\r\nconnection: close\r\n" in data.lower()
 
 
+def test_no_answer_is_lost_when_a_port_goes(canary):
+    """Clients busy on a port while a reload removes it: each request is answered (404 by
+    the config it arrived on) or its connection refused; a reset only for a connection still
+    in the closing socket's backlog (the kernel's doing). A response written just before
+    the switch was dropped with its connection (RemoteDisconnected) before."""
+    import collections
+    m = canary("--no-watch")
+    text = m.conf.read_text()
+    seen = collections.Counter()
+
+    def get(port):
+        try:
+            return str(version_of(port)[0])
+        except Exception as e:  # noqa: BLE001 - the outcome is what is counted
+            return type(e).__name__
+
+    deadline = time.monotonic() + 60
+    for _ in range(20):
+        extra = free_port()
+        m.conf.write_text(text + "---\n" + gateway(extra, name="second"))
+        assert post(m.admin_port, "/reload")[0] == 200
+        assert eventually(lambda: get(extra) == "404")
+        m.conf.write_text(text)
+        stop = time.monotonic() + 5
+
+        def hammer():
+            while time.monotonic() < stop:
+                r = get(extra)
+                seen[r] += 1
+                if r == "ConnectionRefusedError":
+                    return
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        assert post(m.admin_port, "/reload")[0] == 200
+        for t in threads:
+            t.join(10)
+        assert time.monotonic() < deadline
+    assert set(seen) <= {"404", "ConnectionRefusedError", "ConnectionResetError"}, seen
+    assert seen["404"] > 0 and seen["ConnectionRefusedError"] == 80, seen
+
+
 def test_outlier_state_survives_reload(meshlet_bin, tmp_path):
     good, bad = Backend("good").start(), Backend("bad", fail_status=503).start()
     gw = free_port()
