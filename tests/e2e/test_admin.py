@@ -305,7 +305,8 @@ def test_admin_requests_give_back_fds_and_memory(proxy):
             assert call(proxy, p)[0] in (200, 400, 404)
         assert call(proxy, "/healthcheck/ok")[0] == 405
         with socket.create_connection(("127.0.0.1", proxy.admin_port), timeout=5) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 400")
     assert eventually(lambda: fds() == before_fds), (fds(), before_fds)
     print(f"fds {before_fds} -> {fds()}, VmRSS {before_rss} -> {rss_kb()} kB")
