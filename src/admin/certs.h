@@ -8,6 +8,10 @@
 #include "admin/admin.h"
 #include "core/strbuf.h"
 
-void certs_write(const struct admin *a, struct strbuf *sb);
+/* The page into <sb>; the fewest days until one of the certificates expires (-1: none). */
+int certs_write(const struct admin *a, struct strbuf *sb);
+
+/* Envoy's server.days_until_first_cert_expiring: that number alone (-1: no certificate). */
+int certs_days_until_first_expiring(const struct admin *a);
 
 #endif

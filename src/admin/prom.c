@@ -3,6 +3,7 @@
  * Prometheus's text format (0.0.4), from the workers' shards merged now. Each family is
  * written whole (HELP, TYPE, then every sample), as the format requires. */
 #include "admin/prom.h"
+#include "admin/certs.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -170,9 +171,15 @@ prom_write(const struct admin *a, struct strbuf *sb)
     free(clusters);
     health_families(sb, a->snap);
     prom_family(sb, "envoy_server_live", "gauge", "1 while serving, 0 while draining.");
-    strbuf_printf(sb, "envoy_server_live %d\n", a->ready ? 1 : 0);
+    strbuf_printf(sb, "envoy_server_live %d\n", !strcmp(admin_state(a), "LIVE"));
     prom_family(sb, "envoy_server_uptime", "gauge", "Seconds since the start.");
     strbuf_printf(sb, "envoy_server_uptime %" PRIu64 "\n", (now_ms() - a->started_ms) / 1000);
+    int cert_days = certs_days_until_first_expiring(a);
+    if (cert_days >= 0) {
+        prom_family(sb, "envoy_server_days_until_first_cert_expiring", "gauge",
+                    "Days until the first certificate in use expires.");
+        strbuf_printf(sb, "envoy_server_days_until_first_cert_expiring %d\n", cert_days);
+    }
     prom_family(sb, "meshlet_config_version", "gauge", "Version of the config in force.");
     strbuf_printf(sb, "meshlet_config_version %" PRIu64 "\n", a->snap->version);
     prom_family(sb, "meshlet_access_log_dropped_total", "counter",

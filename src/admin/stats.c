@@ -3,6 +3,7 @@
  * config version, reloads, state and uptime, and each cluster's upstream counters. Every
  * value goes through one emit(), which applies the filter and the format. */
 #include "admin/stats.h"
+#include "admin/certs.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -98,6 +99,8 @@ stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct re
     emit(&o, !strcmp(admin_state(a), "LIVE"), "server.live");
     emit(&o, a->n_workers, "server.concurrency");
     emit(&o, (now_ms() - a->started_ms) / 1000, "server.uptime");
+    int cert_days = certs_days_until_first_expiring(a);
+    if (cert_days >= 0) emit(&o, (uint64_t)cert_days, "server.days_until_first_cert_expiring");
     struct metrics_shard *shards[256];
     size_t len, n = admin_shards(a, shards, 256);
     struct metrics_cluster_view *v = metrics_clusters(shards, n, &len);

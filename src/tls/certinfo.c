@@ -66,7 +66,7 @@ subject_alt_names(struct strbuf *sb, X509 *x)
 }
 
 static void
-describe(struct strbuf *sb, X509 *x, const char *path, bool comma)
+describe(struct strbuf *sb, X509 *x, const char *path, bool comma, int *min_days)
 {
     strbuf_puts(sb, comma ? ",{\"path\":" : "{\"path\":");
     strbuf_json_str(sb, path ? path : "");
@@ -96,6 +96,7 @@ describe(struct strbuf *sb, X509 *x, const char *path, bool comma)
     if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) != 1 || days < 0 ||
         (days == 0 && secs < 0))
         days = 0;
+    if (min_days && (*min_days < 0 || days < *min_days)) *min_days = days;
     strbuf_printf(sb, ",\"days_until_expiration\":\"%d\",\"valid_from\":", days);
     json_time(sb, X509_get0_notBefore(x));
     strbuf_puts(sb, ",\"expiration_time\":");
@@ -104,14 +105,14 @@ describe(struct strbuf *sb, X509 *x, const char *path, bool comma)
 }
 
 size_t
-certinfo_file(struct strbuf *sb, const char *path, size_t n_before)
+certinfo_file(struct strbuf *sb, const char *path, size_t n_before, int *min_days)
 {
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f) return 0;
     size_t n = 0;
     X509 *x;
     while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
-        describe(sb, x, path, n_before + n > 0);
+        describe(sb, x, path, n_before + n > 0, min_days);
         X509_free(x);
         n++;
     }
@@ -122,16 +123,16 @@ certinfo_file(struct strbuf *sb, const char *path, size_t n_before)
 
 size_t
 certinfo_identity(struct strbuf *sb, const struct tls_identity *id, const char *path,
-                  size_t n_before)
+                  size_t n_before, int *min_days)
 {
     SSL_CTX *ctx = tls_identity_client_ctx(id);
     X509 *leaf = SSL_CTX_get0_certificate(ctx);
     if (!leaf) return 0;
-    describe(sb, leaf, path, n_before > 0);
+    describe(sb, leaf, path, n_before > 0, min_days);
     STACK_OF(X509) *chain = NULL;
     size_t n = 1;
     if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
         for (int i = 0; chain && i < sk_X509_num(chain); i++, n++)
-            describe(sb, sk_X509_value(chain, i), path, true);
+            describe(sb, sk_X509_value(chain, i), path, true, min_days);
     return n;
 }

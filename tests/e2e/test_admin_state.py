@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Admin endpoints that change or report the server's state (issue 12), as Envoy's:
 /ready says DRAINING (503) while draining and after POST /healthcheck/fail until
-/healthcheck/ok; POST /quitquitquit drains and exits 0 like SIGTERM; /certs lists the
+/healthcheck/ok (server.live and envoy_server_live say 0 then); POST /quitquitquit drains and exits 0 like SIGTERM; /certs lists the
 certificates in use (workload identity, Gateway TLS) with Envoy's fields."""
 import http.client
 import json
@@ -42,6 +42,14 @@ def stat(m, name):
     return int(text.split(": ")[1])
 
 
+def prom(m, name):
+    """The value of the unlabelled series <name> in /stats/prometheus."""
+    for line in call(m, "/stats/prometheus")[1].splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError(f"{name} not in /stats/prometheus")
+
+
 def test_ready_says_draining_while_draining(canary):
     m = canary("--drain-time", "5")
     assert call(m, "/ready") == (200, "LIVE\n")
@@ -52,7 +60,7 @@ def test_ready_says_draining_while_draining(canary):
     m.proc.send_signal(signal.SIGTERM)
     assert eventually(lambda: call(m, "/ready") == (503, "DRAINING\n"))
     assert json.loads(call(m, "/server_info")[1])["state"] == "DRAINING"
-    assert stat(m, "server.live") == 0
+    assert stat(m, "server.live") == 0 and prom(m, "envoy_server_live") == 0
     t.join(10)
     assert out.get("status") == 200, out
     assert m.proc.wait(10) == 0
@@ -63,12 +71,12 @@ def test_healthcheck_fail_and_ok(canary):
     assert call(m, "/healthcheck/fail", "POST") == (200, "OK\n")
     assert call(m, "/ready") == (503, "DRAINING\n")
     assert json.loads(call(m, "/server_info")[1])["state"] == "DRAINING"
-    assert stat(m, "server.live") == 0
+    assert stat(m, "server.live") == 0 and prom(m, "envoy_server_live") == 0
     assert meshlet.get(m.gw, "/orders")[0] == 200  # traffic is still served
     assert call(m, "/healthcheck/fail", "POST") == (200, "OK\n")  # idempotent
     assert call(m, "/healthcheck/ok", "POST") == (200, "OK\n")
     assert call(m, "/ready") == (200, "LIVE\n")
-    assert stat(m, "server.live") == 1
+    assert stat(m, "server.live") == 1 and prom(m, "envoy_server_live") == 1
     assert "health check failed by POST /healthcheck/fail" in m.logs()
 
 
@@ -145,3 +153,7 @@ spec:
     assert server["subject"] == "CN=secure.example.com"
     assert server["subject_alt_names"] == [{"dns": "secure.example.com"}]
     assert server["days_until_expiration"] in ("9", "10") and server["path"] == str(crt)
+    # Envoy's gauge: the fewest days left among them (the 72 h identity's)
+    days = int(leaf["days_until_expiration"])
+    assert stat(m, "server.days_until_first_cert_expiring") == days
+    assert prom(m, "envoy_server_days_until_first_cert_expiring") == days
