@@ -257,38 +257,6 @@ report(struct h1_conn *c, struct h1_exchange *ex)
     }
 }
 
-/* The client's address as Envoy prints it: "IP:port", "[v6]:port". Its length. */
-static size_t
-peer_address(const struct h1_conn *c, char *out, size_t cap)
-{
-    char ip[INET6_ADDRSTRLEN];
-    h1_conn_peer_ip(c, ip, sizeof(ip));
-    int n = snprintf(out, cap, c->peer_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
-                     (unsigned)c->peer_port);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
-/* The request half of the access log line, while the head's slices are valid. */
-static void
-log_begin(struct h1_conn *c)
-{
-    const struct h1_request *q = &c->ex->req;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct access_log_request lq = {
-        .start_wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
-        .method = q->method,
-        .path = q->path,
-        .authority = q->authority,
-    };
-    headers_find(&q->head, "user-agent", &lq.user_agent);
-    if (!headers_untrusted(c)) headers_find(&q->head, "x-request-id", &lq.request_id);
-    headers_find(&q->head, "x-forwarded-for", &lq.forwarded_for);
-    char remote[64];
-    lq.remote = slice_make(remote, peer_address(c, remote, sizeof(remote)));
-    c->ex->log_len = access_log_begin(&c->wk->alog, &lq, c->ex->log_req, sizeof(c->ex->log_req));
-}
-
 static void
 exchange_put(struct h1_conn *c)
 {
@@ -870,7 +838,7 @@ report_begin(struct h1_conn *c, size_t head_bytes)
     c->ex->req_bytes = head_bytes;
     c->ex->start_us = now_us_precise();
     c->ex->out_mark = c->written + buf_len(&c->out);
-    if (c->wk->alog.log) log_begin(c);
+    if (c->wk->alog.log) h1_log_begin(c);
 }
 
 /* Route the parsed request and start the exchange (or answer it ourselves). */

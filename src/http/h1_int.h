@@ -242,6 +242,10 @@ void worker_unlink_idle(struct worker *wk, struct upstream *u);
 const struct model_listener *worker_listener_match(const struct snapshot *snap,
                                                    const struct model_listener *ml);
 
+/* h1_log.c: the request half of the exchange's access log line (its fields, the start time
+ * and the client's address), captured while the head's slices are valid. */
+void h1_log_begin(struct h1_conn *c);
+
 /* h1_timeout.c: the client-side timeouts of a connection (Envoy's idle_timeout,
  * request_headers_timeout, stream_idle_timeout). */
 enum h1_timeout { H1_TIMEOUT_NONE, H1_TIMEOUT_IDLE, H1_TIMEOUT_HEADERS, H1_TIMEOUT_STREAM };
