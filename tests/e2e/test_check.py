@@ -574,6 +574,12 @@ def test_unreadable_file_exits_2_like_a_missing_one(meshlet_bin):
         (sub / "a.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n")
         sub.chmod(0)
 
+        # nobody must reach the binary: a checkout in a private directory (mktemp -d) is
+        # out of its reach, so it runs from a copy beside the files.
+        binary = d / "meshlet"
+        shutil.copy(meshlet_bin, binary)
+        binary.chmod(0o755)
+
         def as_nobody():
             if os.geteuid() == 0:
                 os.setgid(65534)
@@ -582,7 +588,7 @@ def test_unreadable_file_exits_2_like_a_missing_one(meshlet_bin):
         for path, why in ((f, "cannot read the file: Permission denied"),
                           (d, "cannot read the file: Permission denied"),
                           (sub, "cannot list the directory: Permission denied")):
-            proc = subprocess.run([str(meshlet_bin), "check", str(path)], capture_output=True,
+            proc = subprocess.run([str(binary), "check", str(path)], capture_output=True,
                                   text=True, preexec_fn=as_nobody, timeout=60)
             assert proc.returncode == 2, (path, proc.returncode, proc.stdout, proc.stderr)
             assert why in proc.stdout, (path, proc.stdout)
