@@ -14,6 +14,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 import meshlet
+from certs import self_signed
 from meshlet_proc import eventually, free_port
 
 
@@ -95,15 +96,6 @@ def test_quitquitquit_drains_and_exits_cleanly(canary):
     assert "POST /quitquitquit: draining" in m.logs()
 
 
-def self_signed(d, name):
-    d.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(d / "tls.key"),
-                        "-out", str(d / "tls.crt"), "-days", "10", "-subj", f"/CN={name}",
-                        "-addext", f"subjectAltName=DNS:{name}"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    return d / "tls.crt", d / "tls.key"
 
 
 def not_after(path):
@@ -118,7 +110,7 @@ def test_certs_lists_identity_and_gateway_certificates(canary, meshlet_bin, tmp_
     meshlet.ca(meshlet_bin, "init", "--dir", tmp_path / "ca")
     meshlet.ca(meshlet_bin, "issue", "--dir", tmp_path / "ca", "--ns", "shop", "--sa", "edge",
                "--out", tmp_path / "id", "--ttl", "60h")
-    crt, key = self_signed(tmp_path / "gw", "secure.example.com")
+    crt, key = self_signed(tmp_path / "gw", "secure.example.com", days=10)
     tls_port = free_port()
     (tmp_path / "tls.yaml").write_text(f"""\
 apiVersion: networking.istio.io/v1

@@ -151,7 +151,7 @@ def test_http10_client_closing_is_still_answered_to_the_end(proxy):
 def test_tls_client_gone_while_waiting_cancels_upstream(meshlet_bin, tmp_path):
     """The same through a Gateway's HTTPS server: the client's close ends the TLS stream,
     and the upstream request is cancelled (DC)."""
-    from test_gateway_tls import self_signed
+    from certs import self_signed
     crt, key = self_signed(tmp_path / "cert")
     backend = RawBackend(slow).start()
     gw = free_port()

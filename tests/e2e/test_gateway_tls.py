@@ -6,26 +6,17 @@ server as a browser would."""
 import http.client
 import json
 import ssl
-import subprocess
 import urllib.request
 
 import pytest
 
 import meshlet
 from backend import Backend
+from certs import self_signed
 from configs import edge_routes, service_entry
 from meshlet_proc import Meshlet, free_port
 
 
-def self_signed(d, name="api.example.com"):
-    d.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(d / "tls.key"),
-                        "-out", str(d / "tls.crt"), "-days", "1", "-subj", f"/CN={name}",
-                        "-addext", f"subjectAltName=DNS:{name}"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    return d / "tls.crt", d / "tls.key"
 
 
 def gateway(servers):

@@ -9,7 +9,7 @@ import meshlet
 from backend import Backend
 from configs import destination_rule, edge_routes, gateway, service_entry
 from meshlet_proc import free_port, serving
-from test_gateway_tls import self_signed
+from certs import self_signed
 
 NAME = "secure.shop.svc.cluster.local"
 
