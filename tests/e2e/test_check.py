@@ -337,11 +337,13 @@ def istio(kind, name, spec):
 def run_limited(meshlet_bin, *args, address_space=None, cpu_seconds=None):
     """Run meshlet under resource limits: (exit code, output, the child's own peak RSS in
     KiB). A limit stops a runaway (the test fails on its signal) without timing anything.
-    AddressSanitizer reserves terabytes of address space: there, only the CPU limit applies."""
-    asan = b"libasan.so" in pathlib.Path(meshlet_bin).read_bytes()
+    AddressSanitizer and ThreadSanitizer reserve terabytes of address space: there, only the
+    CPU limit applies."""
+    image = pathlib.Path(meshlet_bin).read_bytes()
+    sanitized = b"libasan.so" in image or b"libtsan.so" in image
 
     def limit():
-        if address_space and not asan:
+        if address_space and not sanitized:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         if cpu_seconds:
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
