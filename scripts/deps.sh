@@ -50,7 +50,7 @@ fi
 
 if $bench; then
     pkgs+=(
-        haproxy nginx-light # what meshlet is compared with
+        haproxy nginx       # what meshlet is compared with (nginx: the server binary)
         wrk                 # the load
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports

@@ -112,7 +112,7 @@ def test_readme_and_contributing_are_self_contained(repo_root):
 
 
 # A program a benchmark script runs: `command -v wrk`, `taskset -c 0 "$HAPROXY"`, ... by name.
-BENCH_PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk", "bc": "bc",
+BENCH_PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx", "wrk": "wrk", "bc": "bc",
                   "/usr/bin/time": "time"}
 
 
