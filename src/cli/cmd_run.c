@@ -5,6 +5,7 @@
  * SIGINT. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "admin/admin.h"
 #include "cli/cli.h"
 #include "config/config.h"
-#include "config/field.h"
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -181,20 +181,6 @@ usage(FILE *f)
             "Exit status: 0 stopped cleanly, 1 the config has errors or meshlet could not\n"
             "start (a port in use), 2 a usage error (a bad flag value, an unknown --gateway,\n"
             "unreadable config or certificate files).\n");
-}
-
-/* A timeout flag's duration, written as in the config ("10s", "5m", "1h"; 0: off). */
-static int
-parse_timeout(const char *flag, const char *arg, uint64_t *ms)
-{
-    int64_t ns;
-    if (field_parse_duration(arg, &ns) || ns < 0) {
-        fprintf(stderr, "meshlet run: %s %s: expected a duration such as 10s, 5m or 1h (0: off)\n",
-                flag, arg);
-        return -1;
-    }
-    *ms = (uint64_t)(ns / 1000000 + (ns % 1000000 != 0)); /* 1ns is not "off" */
-    return 0;
 }
 
 /* Raise the open-file limit to its maximum (as HAProxy and Go programs do) and say how many
@@ -650,6 +636,9 @@ cmd_run(int argc, char **argv)
     int c;
     optind = 1;
 /* A flag's value is refused with the flag, the value and what was expected. */
+/* Client timeouts take what --drain-time takes (10s, 5m, 1h, or seconds); 0 is off. */
+#define TIMEOUT_MAX_MS (30ull * 24 * 3600 * 1000)
+#define TIMEOUT_EXPECTED "expected a duration such as 10s, 5m or 1h (0: off)"
 #define BAD_FLAG(flag, expected)                                                                   \
     do {                                                                                           \
         fprintf(stderr, "meshlet run: %s '%s': %s\n", flag, optarg, expected);                     \
@@ -700,25 +689,22 @@ cmd_run(int argc, char **argv)
                 BAD_FLAG("--drain-time", "expected seconds or a duration up to 1h (5, 0.5, 300ms)");
             break;
         case OPT_HEADERS_TIMEOUT:
-            if (parse_timeout("--request-headers-timeout", optarg, &headers_timeout_ms))
-                return CLI_USAGE;
+            if (!cli_parse_seconds(optarg, TIMEOUT_MAX_MS, &headers_timeout_ms))
+                BAD_FLAG("--request-headers-timeout", TIMEOUT_EXPECTED);
             break;
         case OPT_STREAM_IDLE_TIMEOUT:
-            if (parse_timeout("--stream-idle-timeout", optarg, &stream_idle_ms)) return CLI_USAGE;
+            if (!cli_parse_seconds(optarg, TIMEOUT_MAX_MS, &stream_idle_ms))
+                BAD_FLAG("--stream-idle-timeout", TIMEOUT_EXPECTED);
             break;
         case OPT_IDLE_TIMEOUT:
-            if (parse_timeout("--idle-timeout", optarg, &idle_ms)) return CLI_USAGE;
+            if (!cli_parse_seconds(optarg, TIMEOUT_MAX_MS, &idle_ms))
+                BAD_FLAG("--idle-timeout", TIMEOUT_EXPECTED);
             break;
         case OPT_MAX_CONNECTIONS: {
-            char *end;
-            errno = 0;
-            max_connections = strtoll(optarg, &end, 10);
-            if (end == optarg || *end || errno || max_connections < 0) {
-                fprintf(stderr,
-                        "meshlet run: --max-connections %s: expected a number (0: no limit)\n",
-                        optarg);
-                return CLI_USAGE;
-            }
+            long n;
+            if (!cli_parse_int(optarg, 0, LONG_MAX, &n))
+                BAD_FLAG("--max-connections", "expected a number (0: no limit)");
+            max_connections = n;
             break;
         }
         case OPT_LABEL:

@@ -183,7 +183,7 @@ def test_timeout_flags_refuse_what_is_not_a_duration(meshlet_bin, tmp_path):
         p = subprocess.run([meshlet_bin, "run", "-c", str(tmp_path), flag, "5x"],
                            capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, p.stderr
-        assert f"{flag} 5x: expected a duration" in p.stderr
+        assert f"{flag} '5x': expected a duration" in p.stderr
     help_text = subprocess.run([meshlet_bin, "run", "--help"], capture_output=True, text=True,
                                timeout=10).stdout
     for flag in ("--idle-timeout", "--stream-idle-timeout", "--request-headers-timeout"):

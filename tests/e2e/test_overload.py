@@ -166,7 +166,7 @@ def test_max_connections_flag_refuses_what_is_not_a_count(meshlet_bin, tmp_path)
         p = subprocess.run([meshlet_bin, "run", "-c", str(tmp_path), "--max-connections", bad],
                            capture_output=True, text=True, timeout=10)
         assert p.returncode == 2, p.stderr
-        assert f"--max-connections {bad}: expected a number" in p.stderr
+        assert f"--max-connections '{bad}': expected a number" in p.stderr
     help_text = subprocess.run([meshlet_bin, "run", "--help"], capture_output=True, text=True,
                                timeout=10).stdout
     assert "--max-connections N" in help_text
