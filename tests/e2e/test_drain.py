@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from raw import read_to_eof
+
 
 def slow_request(port, delay_ms, out):
     try:
@@ -91,12 +93,7 @@ def test_connection_open_before_drain_gets_its_first_request_answered(canary):
     m.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_eof(s)
     assert data.startswith(b"HTTP/1.1 200"), data
     assert b"\r\nconnection: close\r\n" in data.lower()
     assert m.proc.wait(10) == 0

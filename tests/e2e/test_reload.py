@@ -19,6 +19,7 @@ import urllib.request
 from backend import Backend
 from configs import canary_config, destination_rule, edge_routes, gateway, service_entry
 from meshlet_proc import Meshlet, eventually, free_port
+from raw import read_to_eof
 
 
 def version_of(port, path="/orders", conn=None):
@@ -200,12 +201,7 @@ def test_a_connection_accepted_before_its_port_goes_is_answered(canary):
     assert post(m.admin_port, "/reload")[0] == 200
     time.sleep(0.3)  # the workers have moved to the config without the port
     s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_eof(s)
     s.close()
     assert data.startswith(b"HTTP/1.1 404"), data  # the old config: no route on that port
     assert b"\r\nconnection: close\r\n" in data.lower()

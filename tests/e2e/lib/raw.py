@@ -172,6 +172,16 @@ def read_response(sock, head_request=False):
     return r
 
 
+def read_to_eof(sock):
+    """Everything <sock> receives until the peer closes (bounded by the socket's timeout)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
