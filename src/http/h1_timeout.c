@@ -54,7 +54,7 @@ h1_timeout_check(const struct proxy_options *o, const struct h1_timing *k, uint6
 static void
 expire(struct h1_conn *c, enum h1_timeout what)
 {
-    struct worker *wk = c->wk;
+    struct worker *wk = c->base.wk;
     struct h1_exchange *ex = c->ex;
     if (what == H1_TIMEOUT_IDLE || !ex) { /* no request, or one not begun (pipelined) */
         metric_add(what == H1_TIMEOUT_IDLE ? &wk->cx.idle_timeout : &wk->cx.stream_timeout, 1);
@@ -62,25 +62,22 @@ expire(struct h1_conn *c, enum h1_timeout what)
         return;
     }
     metric_add(what == H1_TIMEOUT_HEADERS ? &wk->cx.header_timeout : &wk->cx.stream_timeout, 1);
-    if (what == H1_TIMEOUT_STREAM) ex->flags |= RF_SI;
-    if (ex->fault_delayed) { /* its head waits in the buffer for the delay to end */
-        buf_consume(&c->in, ex->held_head);
-        ex->fault_delayed = false;
-    }
-    bool whole = ex->started && (ex->req_body == H1_BODY_NONE || ex->body_done);
-    bool begun = ex->resp_head; /* cut: what it still holds for the client may never go */
+    struct req *q = &ex->q;
+    if (what == H1_TIMEOUT_STREAM) q->flags |= RF_SI;
+    bool whole = q->started && (q->body == REQ_BODY_NONE || q->body_done);
+    bool begun = q->resp_head; /* cut: what it still holds for the client may never go */
     h1_conn_abort(c, whole ? 504 : 408,
                   what == H1_TIMEOUT_HEADERS ? "request header timeout" : "stream timeout");
-    if (begun && !c->closed) h1_conn_close(c);
+    if (begun && !c->base.closed) h1_conn_close(c);
 }
 
 static void
 timing_of(const struct h1_conn *c, struct h1_timing *k)
 {
-    k->head = c->ex && !c->ex->started; /* an exchange is taken at the head's first byte */
+    k->head = c->ex && !c->ex->q.started; /* an exchange is taken at the head's first byte */
     k->stream = c->ex || !buf_empty(&c->in) || !buf_empty(&c->out);
     k->active_ms = c->active_ms;
-    k->head_ms = k->head ? c->ex->head_ms : 0;
+    k->head_ms = k->head ? c->ex->q.head_ms : 0;
 }
 
 static void
@@ -90,16 +87,16 @@ on_timer(struct wheel_timer *t)
     struct h1_timing k;
     uint64_t now = now_ms(), next;
     timing_of(c, &k);
-    enum h1_timeout due = h1_timeout_check(c->wk->opt, &k, now, &next);
+    enum h1_timeout due = h1_timeout_check(c->base.wk->opt, &k, now, &next);
     if (due != H1_TIMEOUT_NONE) {
         expire(c, due);
-        if (c->closed) return;
+        if (c->base.closed) return;
         c->active_ms = now; /* it answered and goes on (504 after a whole request) */
         timing_of(c, &k);
-        if (h1_timeout_check(c->wk->opt, &k, now, &next) != H1_TIMEOUT_NONE)
+        if (h1_timeout_check(c->base.wk->opt, &k, now, &next) != H1_TIMEOUT_NONE)
             next = now + WHEEL_TICK_MS; /* cannot be: every deadline starts from now */
     }
-    if (next) wheel_arm(&c->wk->loop.wheel, &c->timer, next);
+    if (next) wheel_arm(&c->base.wk->loop.wheel, &c->timer, next);
 }
 
 void

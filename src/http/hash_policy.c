@@ -30,12 +30,12 @@ next_part(struct slice *s, char sep)
 }
 
 static bool
-cookie_value(const struct h1_head *h, const char *name, struct slice *out)
+cookie_value(const struct req_head *h, const char *name, struct slice *out)
 {
     size_t nlen = strlen(name);
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (!slice_ieq(h->headers[i].name, "cookie")) continue;
-        struct slice rest = h->headers[i].value;
+    for (size_t i = 0; i < h->n_fields; i++) {
+        if (!slice_ieq(h->fields[i].name, "cookie")) continue;
+        struct slice rest = h->fields[i].value;
         while (rest.len) {
             struct slice pair = trim(next_part(&rest, ';'));
             struct slice key = trim(next_part(&pair, '='));
@@ -80,12 +80,12 @@ by_bytes(const void *a, const void *b)
 /* Envoy hashes every value of a repeated header, sorted so that their order does not
  * matter, chaining xxHash64 seeds; a single value hashes as itself. */
 static bool
-header_hash(const struct h1_head *h, const char *name, uint64_t *out)
+header_hash(const struct req_head *h, const char *name, uint64_t *out)
 {
     struct slice v[16];
     size_t n = 0;
-    for (size_t i = 0; i < h->n_headers && n < 16; i++)
-        if (slice_ieq(h->headers[i].name, name)) v[n++] = h->headers[i].value;
+    for (size_t i = 0; i < h->n_fields && n < 16; i++)
+        if (slice_ieq(h->fields[i].name, name)) v[n++] = h->fields[i].value;
     if (!n) return false;
     qsort(v, n, sizeof(v[0]), by_bytes);
     uint64_t hash = 0;
@@ -96,15 +96,17 @@ header_hash(const struct h1_head *h, const char *name, uint64_t *out)
 
 /* Envoy's generated cookie: the hex xxHash64 of the client and local addresses. */
 static struct slice
-generate_cookie(struct h1_conn *c, const struct http_cookie *hc)
+generate_cookie(struct req *q, const struct http_cookie *hc)
 {
-    struct h1_exchange *ex = c->ex;
+    const struct conn *c = q->conn;
     char ip[64], addrs[96], value[17];
-    h1_conn_peer_ip(c, ip, sizeof(ip));
+    conn_peer_ip(c, ip, sizeof(ip));
     int n = snprintf(addrs, sizeof(addrs), "%s:%u|%u", ip, c->peer_port, c->ml->port);
     snprintf(value, sizeof(value), "%016llx", (unsigned long long)lb_hash(addrs, (size_t)n));
-    char *sc = ex->set_cookie;
-    size_t cap = sizeof(ex->set_cookie), len = 0;
+    enum { SET_COOKIE_BYTES = 256 };
+    char *sc = req_alloc(q, SET_COOKIE_BYTES);
+    if (!sc) return slice_make("", 0);
+    size_t cap = SET_COOKIE_BYTES, len = 0;
     int w = snprintf(sc, cap, "%s=\"%s\"", hc->name, value);
     if (w > 0) len = (size_t)w;
     int64_t secs = hc->ttl.ns / 1000000000;
@@ -128,29 +130,29 @@ generate_cookie(struct h1_conn *c, const struct http_cookie *hc)
         if (w > 0) len += (size_t)w;
     }
     /* A cookie that does not fit is not sent rather than sent cut. */
-    ex->set_cookie_len = len < cap ? len : 0;
+    q->set_cookie = slice_make(sc, len < cap ? len : 0);
     size_t off = strlen(hc->name) + 2;
     return slice_make(sc + off, 16);
 }
 
 bool
-hash_policy_key(struct h1_conn *c, const struct model_cluster *cl, uint64_t *out)
+hash_policy_key(struct req *q, const struct req_head *r, const struct model_cluster *cl,
+                uint64_t *out)
 {
     const struct consistent_hash *ch = cl->policy.lb ? cl->policy.lb->consistent_hash : NULL;
     if (!ch) return false;
-    const struct h1_request *r = &c->ex->req;
     struct slice v;
     if (ch->http_header_name) {
-        return header_hash(&r->head, ch->http_header_name, out);
+        return header_hash(r, ch->http_header_name, out);
     } else if (ch->http_cookie && ch->http_cookie->name) {
-        if (!cookie_value(&r->head, ch->http_cookie->name, &v)) {
+        if (!cookie_value(r, ch->http_cookie->name, &v)) {
             if (!ch->http_cookie->ttl.set) return false;
-            v = generate_cookie(c, ch->http_cookie);
-            if (!c->ex->set_cookie_len) return false;
+            v = generate_cookie(q, ch->http_cookie);
+            if (!q->set_cookie.len) return false;
         }
     } else if (ch->use_source_ip.set && ch->use_source_ip.v) {
         char ip[64];
-        h1_conn_peer_ip(c, ip, sizeof(ip));
+        conn_peer_ip(q->conn, ip, sizeof(ip));
         *out = lb_hash(ip, strlen(ip));
         return true;
     } else if (ch->http_query_parameter_name) {

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/conn.h"
 #include "http/h1_int.h"
+#include "http/req.h"
 #include "model/route.h"
 #include "tls/conn.h"
 
@@ -52,14 +54,13 @@ classify(struct slice n)
     }
 }
 
-/* Is <n> listed in any Connection header of <h>? (RFC 9110 §7.6.1) */
+/* Is <n> listed in any Connection header of <f>? (RFC 9110 §7.6.1) */
 static bool
-named_by_connection(const struct h1_head *h, struct slice n)
+named_by_connection(const struct h1_header *f, size_t nf, struct slice n)
 {
-    if (!h->has_connection) return false;
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (!slice_ieq(h->headers[i].name, "connection")) continue;
-        struct slice v = h->headers[i].value;
+    for (size_t i = 0; i < nf; i++) {
+        if (!slice_ieq(f[i].name, "connection")) continue;
+        struct slice v = f[i].value;
         size_t a = 0;
         while (a < v.len) {
             size_t b = a;
@@ -114,7 +115,7 @@ put_header(struct buf *out, struct slice name, struct slice value)
 }
 
 bool
-headers_untrusted(const struct h1_conn *c)
+headers_untrusted(const struct conn *c)
 {
     return !c->ml->mesh && !c->ml->inbound;
 }
@@ -127,11 +128,11 @@ envoy_internal(struct slice n)
 }
 
 bool
-headers_find(const struct h1_head *h, const char *name, struct slice *out)
+headers_find(const struct h1_header *f, size_t n, const char *name, struct slice *out)
 {
-    for (size_t i = 0; i < h->n_headers; i++) {
-        if (slice_ieq(h->headers[i].name, name)) {
-            *out = h->headers[i].value;
+    for (size_t i = 0; i < n; i++) {
+        if (slice_ieq(f[i].name, name)) {
+            *out = f[i].value;
             return true;
         }
     }
@@ -186,10 +187,9 @@ put_ops(struct buf *out, const struct model_header_ops *route, const struct mode
 
 /* CORS headers on the response to an actual (not preflight) cross-origin request. */
 static int
-put_cors_actual(struct buf *out, const struct model_cors *cors, const struct h1_exchange *ex)
+put_cors_actual(struct buf *out, const struct model_cors *cors, struct slice origin)
 {
-    int rc = put_header(out, SLICE_LIT("access-control-allow-origin"),
-                        slice_make(ex->cors_origin, ex->cors_origin_len));
+    int rc = put_header(out, SLICE_LIT("access-control-allow-origin"), origin);
     if (!rc && cors->allow_credentials)
         rc = put_header(out, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
     if (!rc && cors->expose_headers.len)
@@ -197,39 +197,36 @@ put_cors_actual(struct buf *out, const struct model_cors *cors, const struct h1_
     return rc;
 }
 
-int
-headers_cors_preflight(struct buf *out, const struct model_cors *cors, struct slice origin,
-                       bool close)
+size_t
+headers_cors_preflight(struct h1_header *f, const struct model_cors *cors, struct slice origin)
 {
-    int rc = put(out, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n", 36);
-    if (!rc) rc = put_header(out, SLICE_LIT("access-control-allow-origin"), origin);
-    if (!rc && cors->allow_credentials)
-        rc = put_header(out, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
-    if (!rc && cors->allow_methods.len)
-        rc = put_header(out, SLICE_LIT("access-control-allow-methods"), cors->allow_methods);
-    if (!rc && cors->allow_headers.len)
-        rc = put_header(out, SLICE_LIT("access-control-allow-headers"), cors->allow_headers);
-    if (!rc && cors->max_age.len)
-        rc = put_header(out, SLICE_LIT("access-control-max-age"), cors->max_age);
-    if (!rc) rc = put(out, "server: meshlet\r\n", 17);
-    if (!rc && close) rc = put(out, "connection: close\r\n", 19);
-    if (!rc) rc = put(out, "\r\n", 2);
-    return rc;
+    size_t n = 0;
+    f[n++] = (struct h1_header){SLICE_LIT("access-control-allow-origin"), origin};
+    if (cors->allow_credentials)
+        f[n++] =
+            (struct h1_header){SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true")};
+    if (cors->allow_methods.len)
+        f[n++] = (struct h1_header){SLICE_LIT("access-control-allow-methods"), cors->allow_methods};
+    if (cors->allow_headers.len)
+        f[n++] = (struct h1_header){SLICE_LIT("access-control-allow-headers"), cors->allow_headers};
+    if (cors->max_age.len)
+        f[n++] = (struct h1_header){SLICE_LIT("access-control-max-age"), cors->max_age};
+    return n;
 }
 
 int
-headers_request(struct buf *out, const struct h1_conn *c, const char *request_id, bool shadow)
+headers_request(struct buf *out, const struct req *q, const struct req_head *r,
+                const char *request_id, bool shadow)
 {
-    const struct h1_request *r = &c->ex->req;
-    const struct h1_head *h = &r->head;
-    const struct model_route *route = c->ex->route;
+    const struct conn *c = q->conn;
+    const struct model_route *route = q->route;
     const struct model_headers *rh = route ? &route->headers : NULL;
-    const struct model_headers *dh = c->ex->dest ? &c->ex->dest->headers : NULL;
+    const struct model_headers *dh = q->dest ? &q->dest->headers : NULL;
     const struct model_header_ops *rq_route = rh ? &rh->request : NULL;
     const struct model_header_ops *rq_dest = dh ? &dh->request : NULL;
     char rewritten[8192];
     size_t rw =
-        route ? route_rewrite_path(route, c->ex->block, r->path, rewritten, sizeof(rewritten)) : 0;
+        route ? route_rewrite_path(route, q->block, r->path, rewritten, sizeof(rewritten)) : 0;
     struct slice path = rw ? slice_make(rewritten, rw) : r->path;
     /* The rule's authority rewrite wins; a destination's applies when the rule sets none. */
     struct slice authority = rh && rh->authority.len   ? rh->authority
@@ -256,10 +253,12 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     bool have_xfp = false, have_rid = false;
     bool untrusted = headers_untrusted(c);
     bool ops = removes_any(rq_route) || removes_any(rq_dest);
-    for (size_t i = 0; i < h->n_headers && !rc; i++) {
-        struct slice n = h->headers[i].name;
+    const struct h1_header *f = r->fields;
+    for (size_t i = 0; i < r->n_fields && !rc; i++) {
+        struct slice n = f[i].name;
         enum hname k = classify(n);
-        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_HOST || named_by_connection(h, n))
+        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_HOST ||
+            (r->has_connection && named_by_connection(f, r->n_fields, n)))
             continue;
         if (r->expect_continue && k == H_EXPECT) continue; /* answered by us */
         if (ops && replaced(n, rq_route, rq_dest)) continue;
@@ -268,7 +267,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
             continue; /* only the sidecar's own (Envoy's
                        * SANITIZE_SET): never a client's */
         if (k == H_XFF) {
-            xff = &h->headers[i]; /* rewritten below with the client address appended */
+            xff = &f[i]; /* rewritten below with the client address appended */
             continue;
         }
         /* From an external client, x-envoy-* and x-request-id are not believed (Envoy at an
@@ -276,11 +275,11 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         if (untrusted && (k == H_REQUEST_ID || envoy_internal(n))) continue;
         have_xfp |= k == H_XFP;
         have_rid |= k == H_REQUEST_ID;
-        rc = put_header(out, n, h->headers[i].value);
+        rc = put_header(out, n, f[i].value);
     }
     if (!rc) rc = put_ops(out, rq_route, rq_dest);
     char ip[64];
-    h1_conn_peer_ip(c, ip, sizeof(ip));
+    conn_peer_ip(c, ip, sizeof(ip));
     if (!rc) rc = put(out, "x-forwarded-for: ", 17);
     if (!rc && xff) rc = put(out, xff->value.ptr, xff->value.len);
     if (!rc && xff) rc = put(out, ", ", 2);
@@ -289,7 +288,7 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
     if (!rc && !have_xfp)
         rc = c->tls ? put(out, "x-forwarded-proto: https\r\n", 26)
                     : put(out, "x-forwarded-proto: http\r\n", 25);
-    if (!rc && c->tls && c->xport == H1_XP_TLS) {
+    if (!rc && c->tls && c->secured) {
         const char *xfcc = tls_conn_xfcc(c->tls);
         rc = put_header(out, SLICE_LIT("x-forwarded-client-cert"), slice_make(xfcc, strlen(xfcc)));
     }
@@ -298,11 +297,11 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
         if (!rc) rc = put(out, request_id, 36); /* a UUID */
         if (!rc) rc = put(out, "\r\n", 2);
     }
-    if (!rc && c->ex->req_body == H1_BODY_LENGTH) {
+    if (!rc && q->body == REQ_BODY_LENGTH) {
         rc = put(out, "content-length: ", 16);
-        if (!rc) rc = put_u64(out, h->content_length);
+        if (!rc) rc = put_u64(out, q->body_len);
         if (!rc) rc = put(out, "\r\n", 2);
-    } else if (!rc && c->ex->req_body == H1_BODY_CHUNKED) {
+    } else if (!rc && q->body == REQ_BODY_STREAM) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
     if (!rc) rc = put(out, "\r\n", 2);
@@ -310,12 +309,11 @@ headers_request(struct buf *out, const struct h1_conn *c, const char *request_id
 }
 
 int
-headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
+headers_response(struct buf *out, const struct req *q, const struct resp_head *r,
+                 uint64_t upstream_ms, bool chunked_out, bool keep_alive)
 {
-    const struct h1_response *r = &c->ex->resp;
-    const struct h1_head *h = &r->head;
-    const struct model_header_ops *rs_route = c->ex->route ? &c->ex->route->headers.response : NULL;
-    const struct model_header_ops *rs_dest = c->ex->dest ? &c->ex->dest->headers.response : NULL;
+    const struct model_header_ops *rs_route = q->route ? &q->route->headers.response : NULL;
+    const struct model_header_ops *rs_dest = q->dest ? &q->dest->headers.response : NULL;
     int rc = put(out, "HTTP/1.1 ", 9);
     if (!rc) rc = put_u64(out, (uint64_t)r->code);
     if (!rc) rc = put(out, " ", 1);
@@ -324,58 +322,58 @@ headers_response(struct buf *out, const struct h1_conn *c, uint64_t upstream_ms)
     else if (!rc)
         rc = put(out, reply_reason(r->code), strlen(reply_reason(r->code)));
     if (!rc) rc = put(out, "\r\n", 2);
-    const struct h1_header *cl = NULL;
+    const struct h1_header *f = r->fields;
     bool ops = removes_any(rs_route) || removes_any(rs_dest);
-    for (size_t i = 0; i < h->n_headers && !rc; i++) {
-        struct slice nm = h->headers[i].name;
+    for (size_t i = 0; i < r->n_fields && !rc; i++) {
+        struct slice nm = f[i].name;
         enum hname k = classify(nm);
-        if (k == H_CONTENT_LENGTH) cl = &h->headers[i];
-        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_SERVER || named_by_connection(h, nm))
+        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_SERVER ||
+            (r->has_connection && named_by_connection(f, r->n_fields, nm)))
             continue;
         if (ops && replaced(nm, rs_route, rs_dest)) continue;
-        rc = put_header(out, nm, h->headers[i].value);
+        rc = put_header(out, nm, f[i].value);
     }
     if (!rc) rc = put_ops(out, rs_route, rs_dest);
-    const struct model_cors *cors = c->ex->route ? c->ex->route->cors : NULL;
-    if (!rc && cors && c->ex->cors_origin_len) rc = put_cors_actual(out, cors, c->ex);
-    if (!rc && c->ex->set_cookie_len)
-        rc = put_header(out, SLICE_LIT("set-cookie"),
-                        slice_make(c->ex->set_cookie, c->ex->set_cookie_len));
+    const struct model_cors *cors = q->route ? q->route->cors : NULL;
+    if (!rc && cors && q->cors_origin.len) rc = put_cors_actual(out, cors, q->cors_origin);
+    if (!rc && q->set_cookie.len) rc = put_header(out, SLICE_LIT("set-cookie"), q->set_cookie);
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);
-    if (!rc && c->ex->resp_body == H1_BODY_LENGTH) {
+    const struct h1_header *cl = r->content_length;
+    if (!rc && r->body == RESP_BODY_LENGTH) {
         rc = put(out, "content-length: ", 16);
-        if (!rc) rc = put_u64(out, c->ex->resp_left);
+        if (!rc) rc = put_u64(out, r->body_len);
         if (!rc) rc = put(out, "\r\n", 2);
-    } else if (!rc && c->ex->resp_body == H1_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
+    } else if (!rc && r->body == RESP_BODY_NONE && cl && r->code >= 200 && r->code != 204) {
         rc = put_header(out, SLICE_LIT("content-length"), cl->value); /* HEAD, 304 */
-    } else if (!rc && c->ex->resp_chunked_out) {
+    } else if (!rc && chunked_out) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
-    if (!rc && !c->ex->keep_alive) rc = put(out, "connection: close\r\n", 19);
+    if (!rc && !keep_alive) rc = put(out, "connection: close\r\n", 19);
     if (!rc) rc = put(out, "\r\n", 2);
     return rc;
 }
 
 int
-headers_direct(struct buf *out, int status, struct slice body, const struct model_header_ops *ops,
-               bool head, bool close)
+headers_local(struct buf *out, const struct local_reply *r, bool close)
 {
     int rc = put(out, "HTTP/1.1 ", 9);
-    if (!rc) rc = put_u64(out, (uint64_t)status);
+    if (!rc) rc = put_u64(out, (uint64_t)r->status);
     if (!rc) rc = put(out, " ", 1);
-    if (!rc) rc = put(out, reply_reason(status), strlen(reply_reason(status)));
+    if (!rc) rc = put(out, reply_reason(r->status), strlen(reply_reason(r->status)));
     if (!rc) rc = put(out, "\r\ncontent-length: ", 18);
-    if (!rc) rc = put_u64(out, body.len);
+    if (!rc) rc = put_u64(out, r->body.len);
     if (!rc) rc = put(out, "\r\n", 2);
     /* Envoy labels a local body text/plain unless the route's response ops say otherwise. */
-    if (!rc && body.len && !replaced(SLICE_LIT("content-type"), ops, NULL))
+    if (!rc && r->text && !replaced(SLICE_LIT("content-type"), r->ops, NULL))
         rc = put(out, "content-type: text/plain\r\n", 26);
-    if (!rc) rc = put_ops(out, ops, NULL);
+    for (size_t i = 0; i < r->n_fields && !rc; i++)
+        rc = put_header(out, r->fields[i].name, r->fields[i].value);
+    if (!rc) rc = put_ops(out, r->ops, NULL);
     if (!rc) rc = put(out, "server: meshlet\r\n", 17);
     if (!rc && close) rc = put(out, "connection: close\r\n", 19);
     if (!rc) rc = put(out, "\r\n", 2);
-    if (!rc && body.len && !head) rc = buf_append(out, body.ptr, body.len);
+    if (!rc && r->body.len && !r->no_body) rc = buf_append(out, r->body.ptr, r->body.len);
     return rc;
 }

@@ -41,45 +41,10 @@ reply_reason(int status)
 int
 reply_local(struct buf *out, int status, const char *body, bool close)
 {
-    return reply_local_headers(out, status, "", body, close);
-}
-
-int
-reply_local_headers(struct buf *out, int status, const char *headers, const char *body, bool close)
-{
-    char head[512];
-    size_t blen = body ? strlen(body) : 0;
-    int n =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
-                 "server: meshlet\r\n%s%s\r\n",
-                 status, reply_reason(status), blen, headers, close ? "connection: close\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) return -ENOBUFS;
-    int rc = buf_append(out, head, (size_t)n);
-    if (!rc && blen) rc = buf_append(out, body, blen);
-    return rc;
-}
-
-int
-reply_grpc(struct buf *out, int code, const char *message, bool close)
-{
-    char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: %d\r\n"
-                     "grpc-message: %s\r\ncontent-length: 0\r\nserver: meshlet\r\n%s\r\n",
-                     code, message, close ? "connection: close\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) return -ENOBUFS;
-    return buf_append(out, head, (size_t)n);
-}
-
-int
-reply_redirect(struct buf *out, int status, const char *location, bool close)
-{
-    char head[4608]; /* location up to 4 KiB */
-    int n =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nlocation: %s\r\ncontent-length: 0\r\nserver: meshlet\r\n%s\r\n",
-                 status, reply_reason(status), location, close ? "connection: close\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) return -ENOBUFS;
-    return buf_append(out, head, (size_t)n);
+    struct local_reply r = {
+        .status = status,
+        .body = body ? slice_make(body, strlen(body)) : slice_make("", 0),
+        .text = true,
+    };
+    return headers_local(out, &r, close);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The retry policy's pure decisions (spec §3.8): which outcomes of a try its retryOn
- * retries, and Envoy's back-off window before retry N. The exchange's own conditions
- * (tries left, body kept, maxRetries) stay with the exchange in h1_conn.c. [W] */
+/* Where a request is retried (spec §3.8): which outcomes of a try its retryOn retries,
+ * Envoy's back-off window before retry N, and the request's own conditions (tries left,
+ * body kept, maxRetries), the back-off wait and the per-try timeout. [W] */
 #ifndef MESHLET_HTTP_RETRY_H
 #define MESHLET_HTTP_RETRY_H
 
@@ -26,5 +26,17 @@ bool retry_on_outcome(const struct model_route *r, enum retry_outcome what, int 
 /* Envoy's fully jittered back-off: retry <n> (from 1) waits a uniformly random time below
  * the returned window, (2^n - 1) x base, at most 10 x base. */
 uint64_t retry_backoff_window_ms(uint64_t base_ms, uint32_t n);
+
+struct req;
+
+/* Does the route's retry policy retry this outcome of <q>'s try (§3.8.4), with a try left,
+ * its body kept and a place under the pool's maxRetries? */
+bool retry_should(struct req *q, enum retry_outcome what, int code);
+
+/* Let this try's upstream go and start the next try after the back-off. */
+void retry_next(struct req *q);
+
+/* perTryTimeout for the try just started. */
+void retry_arm_try_timer(struct req *q);
 
 #endif

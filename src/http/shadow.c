@@ -5,7 +5,7 @@
  * ends (then the connection goes back to the keep-alive pool) or fails, or until the route
  * timeout (60 s without one) expires. A request with a body is copied once its body has
  * been read, from the exchange's copies of the shadow head and of the body (up to
- * H1_RETRY_BODY_LIMIT; a longer one is not mirrored). [W] */
+ * REQ_RETRY_BODY_LIMIT; a longer one is not mirrored). [W] */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -47,8 +47,8 @@ shadow_end(struct shadow *s, bool reusable)
     uint32_t limit = u->cluster->max_requests_per_conn;
     if (limit && u->requests >= limit) reusable = false;
     if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
-        h1_buf_shed(wk, &u->in);
-        h1_buf_shed(wk, &u->out);
+        worker_buf_shed(wk, &u->in);
+        worker_buf_shed(wk, &u->out);
         worker_put_idle(wk, u);
     } else {
         upstream_close(u);
@@ -136,7 +136,7 @@ shadow_io(struct shadow *s)
         }
     }
     while (u->in_ready && !u->eof) {
-        h1_buf_ensure(s->wk, &u->in);
+        worker_buf_ensure(s->wk, &u->in);
         int r = h1_read_some(&u->in, u->w.fd, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) {
             shadow_end(s, false);
@@ -158,17 +158,14 @@ shadow_io(struct shadow *s)
 }
 
 void
-shadow_start(struct h1_conn *c, const struct model_cluster *cl)
+shadow_start(struct req *q, const struct req_head *h, const struct model_cluster *cl)
 {
-    struct worker *wk = c->wk;
-    const struct h1_exchange *ex = c->ex;
-    bool body = ex->req_body != H1_BODY_NONE;
+    struct worker *wk = q->conn->wk;
+    bool body = h == NULL;
     if (!cl || !cl->n_endpoints) return;
-    if (body && !(ex->body_kept && ex->body_done && ex->shadow_head)) return;
-    struct worker_gen *g = c->gen;
-    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
-    if (!g->active[cl->index]) g->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
-    if (!g->rr[cl->index] || !g->active[cl->index]) return;
+    if (body && !(q->body_kept && q->body_done && q->shadow_head)) return;
+    struct worker_gen *g = q->conn->gen;
+    if (!worker_gen_ready(g, cl)) return;
     size_t ep = lb_pick(cl, g->rr[cl->index], g->active[cl->index], NULL);
     if (ep == LB_NO_HOST) return;
     struct upstream *u = worker_take_idle(wk, cl, ep);
@@ -185,21 +182,22 @@ shadow_start(struct h1_conn *c, const struct model_cluster *cl)
     s->up = u;
     u->owner = NULL;
     u->shadow = s;
-    h1_buf_ensure(wk, &u->out);
+    worker_buf_ensure(wk, &u->out);
     char rid[37];
     prng_uuid(rid);
     s->next = wk->shadows;
     if (wk->shadows) wk->shadows->prev = s;
     wk->shadows = s;
-    int rc = body ? buf_append(&u->out, ex->shadow_head, ex->shadow_head_len)
-                  : headers_request(&u->out, c, rid, true);
-    if (!rc && body && buf_len(&ex->body_replay))
-        rc = buf_append(&u->out, buf_head(&ex->body_replay), buf_len(&ex->body_replay));
+    int rc = body ? buf_append(&u->out, q->shadow_head, q->shadow_head_len)
+                  : headers_request(&u->out, q, h, rid, true);
+    if (!rc && body)
+        rc = h1_frame_body(&u->out, q->body == REQ_BODY_STREAM, buf_head(&q->body_replay),
+                           buf_len(&q->body_replay), true);
     if (rc) {
         shadow_end(s, false);
         return;
     }
-    const struct model_route *r = c->ex->route;
+    const struct model_route *r = q->route;
     s->timeout.cb = on_timeout;
     wheel_arm(&wk->loop.wheel, &s->timeout,
               now_ms() + (r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS));

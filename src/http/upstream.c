@@ -54,7 +54,7 @@ on_io(struct loop_watch *w, unsigned events)
         return;
     }
     if (u->owner) {
-        h1_conn_pump(u->owner);
+        req_wake(u->owner);
         return;
     }
     /* Idle: the server closed it (or sent bytes nobody asked for). */
@@ -75,7 +75,7 @@ on_timer(struct wheel_timer *t)
         if (u->shadow)
             shadow_io(u->shadow);
         else if (u->owner)
-            h1_conn_pump(u->owner);
+            req_wake(u->owner);
         return;
     }
     if (!u->owner && !u->shadow) {
@@ -124,6 +124,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     buf_init_empty(&u->out, 2u << 20); /* a retried body (up to 1 MiB) and its head */
     u->w.fd = fd;
     u->w.cb = on_io;
+    u->ops = &h1_upstream_ops;
     u->wk = wk;
     u->cluster = c;
     u->endpoint = ep;
@@ -172,8 +173,8 @@ upstream_close(struct upstream *u)
     if (u->counted) atomic_fetch_sub_explicit(&u->pstate->connections, 1, memory_order_relaxed);
     metrics_upstream(u->wk->metrics, u->pstate, UP_CX_CLOSE);
     worker_pool_freed(u->wk, p);
-    h1_buf_drop(u->wk, &u->in);
-    h1_buf_drop(u->wk, &u->out);
+    worker_buf_drop(u->wk, &u->in);
+    worker_buf_drop(u->wk, &u->out);
     worker_freed(u->wk, sizeof(*u));
     worker_defer_free(u->wk, u);
 }

@@ -62,6 +62,66 @@ on_accept_retry(struct wheel_timer *t)
 }
 
 void
+worker_buf_ensure(struct worker *wk, struct buf *b)
+{
+    if (!b->data) buf_attach(b, worker_block_get(wk), WORKER_BLOCK_BYTES);
+}
+
+void
+worker_buf_shed(struct worker *wk, struct buf *b)
+{
+    if (!b->data || !buf_empty(b)) return;
+    size_t size;
+    void *p = buf_detach(b, &size);
+    if (size == WORKER_BLOCK_BYTES) {
+        worker_block_put(wk, p);
+    } else {
+        free(p);
+        worker_freed(wk, size);
+    }
+}
+
+void
+worker_buf_drop(struct worker *wk, struct buf *b)
+{
+    b->rd = b->wr = 0;
+    worker_buf_shed(wk, b);
+}
+
+void
+worker_conn_opened(struct worker *wk, struct conn *c)
+{
+    atomic_fetch_add_explicit(&wk->n_conns, 1, memory_order_relaxed);
+    if (wk->opt->downstream_cx)
+        atomic_fetch_add_explicit(wk->opt->downstream_cx, 1, memory_order_relaxed);
+    c->next = wk->conns;
+    c->prev = NULL;
+    if (wk->conns) wk->conns->prev = c;
+    wk->conns = c;
+}
+
+void
+worker_conn_closed(struct worker *wk, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        wk->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    atomic_fetch_sub_explicit(&wk->n_conns, 1, memory_order_relaxed);
+    if (wk->opt->downstream_cx)
+        atomic_fetch_sub_explicit(wk->opt->downstream_cx, 1, memory_order_relaxed);
+}
+
+bool
+worker_gen_ready(struct worker_gen *g, const struct model_cluster *cl)
+{
+    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
+    if (!g->active[cl->index]) g->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
+    return g->rr[cl->index] && g->active[cl->index];
+}
+
+void
 worker_defer_free(struct worker *wk, void *p)
 {
     if (wk->n_dead == wk->cap_dead) {
@@ -79,7 +139,7 @@ reap(void *arg)
 {
     struct worker *wk = arg;
     wk->defer_writes = false;
-    h1_resume_waiters(wk);
+    req_resume_waiters(wk);
     h1_flush(wk);
     wk->defer_writes = true;
     for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);
@@ -197,7 +257,6 @@ worker_take_idle(struct worker *wk, const struct model_cluster *c, size_t ep)
             upstream_close(u);
             continue;
         }
-        u->reused = true;
         u->cluster = c;
         u->endpoint = ep;
         return u;
@@ -390,9 +449,9 @@ switch_to(struct worker *wk, struct snapshot *snap)
     wk->n_listeners = n;
     struct worker_gen *old = wk->gen;
     wk->gen = g;
-    for (struct h1_conn *c = wk->conns, *next; c; c = next) {
+    for (struct conn *c = wk->conns, *next; c; c = next) {
         next = c->next;
-        h1_conn_rebind_idle(c);
+        c->ops->rebind_idle(c);
     }
     worker_gen_put(old);
 }
@@ -413,9 +472,9 @@ on_mail(struct loop_watch *w, unsigned events)
          * them first; each gets its answer and `connection: close`. */
         for (size_t i = 0; i < wk->n_listeners; i++) on_accept(&wk->listeners[i]->w, LOOP_IN);
         close_listeners(wk);
-        for (struct h1_conn *c = wk->conns, *next; c; c = next) {
+        for (struct conn *c = wk->conns, *next; c; c = next) {
             next = c->next;
-            h1_conn_drain(c);
+            c->ops->drain(c);
         }
     }
 }
@@ -531,10 +590,7 @@ worker_join(struct worker *wk, bool started)
         close(wk->listeners[i]->w.fd);
         free(wk->listeners[i]);
     }
-    while (wk->conns) {
-        struct h1_conn *c = wk->conns;
-        h1_conn_close(c);
-    }
+    while (wk->conns) wk->conns->ops->close(wk->conns);
     shadow_close_all(wk);
     for (size_t i = 0; i < wk->n_pools; i++) {
         struct idle_pool *p = wk->pools[i];

@@ -46,6 +46,7 @@ struct idle_pool {
     uint32_t open;
     struct wait_list waiters;
 };
+struct conn;
 struct h1_conn;
 struct shadow;
 struct h1_exchange;
@@ -122,7 +123,7 @@ struct worker {
     uint64_t requests;             /* served by this worker (for tests and stats) */
     uint64_t tls_handshakes;       /* upstream mTLS handshakes completed, */
     uint64_t tls_resumed;          /* of which resumed a session */
-    struct h1_conn *conns;         /* open client connections (closed at exit) */
+    struct conn *conns;            /* open client connections (closed at exit) */
     struct shadow *shadows;        /* mirrored requests in flight (closed at exit) */
     struct wait_list ready;        /* waiters whose pool freed a connection: resumed next */
     /* Upstream requests and client responses are written after the batch of events that
@@ -131,7 +132,7 @@ struct worker {
     bool defer_writes;
     struct upstream *flush_head;
     struct h1_conn *flush_conns;
-    struct h1_exchange *free_ex; /* owned: pool of exchanges */
+    struct h1_exchange *free_ex; /* owned: pool of HTTP/1.1 exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
     size_t n_blocks, cap_blocks;
@@ -144,6 +145,10 @@ struct worker {
     /* Memory given back to malloc past the pools since the last trim (worker_freed). */
     size_t freed_bytes;
     struct wheel_timer trim_timer;
+    /* Parse scratch: a head is parsed here and used at once (the request's routing, the
+     * response's forwarding), so no request holds its header array. */
+    struct h1_request req_scratch;
+    struct h1_response resp_scratch;
 };
 
 /* Set up <wk> for <snap> (acquired here): listening sockets bound now, so errors surface
@@ -168,6 +173,32 @@ worker_identity(const struct worker *wk)
 #define WORKER_BLOCK_BYTES 16384
 void *worker_block_get(struct worker *wk);
 void worker_block_put(struct worker *wk, void *block);
+
+/* A connection buffer's storage from the worker's blocks; given back once it is empty
+ * (shed), or with its bytes dropped (a closing connection). An idle keep-alive connection
+ * so holds no buffer memory. [W] */
+struct buf;
+void worker_buf_ensure(struct worker *wk, struct buf *b);
+void worker_buf_shed(struct worker *wk, struct buf *b);
+void worker_buf_drop(struct worker *wk, struct buf *b);
+
+/* A client connection opened / closed: on the worker's list, in its counts. [W] */
+void worker_conn_opened(struct worker *wk, struct conn *c);
+void worker_conn_closed(struct worker *wk, struct conn *c);
+
+/* Free <p> after the current batch of events (two-phase close). [W] */
+void worker_defer_free(struct worker *wk, void *p);
+
+/* Take an idle upstream out of its pool. [W] */
+void worker_unlink_idle(struct worker *wk, struct upstream *u);
+
+/* The listener of <snap> that takes over from <ml> of an earlier snapshot, or NULL. [W] */
+const struct model_listener *worker_listener_match(const struct snapshot *snap,
+                                                   const struct model_listener *ml);
+
+/* The per-cluster arrays of generation <g> that picks use (round-robin cursors, requests in
+ * flight), made at the cluster's first use: false when out of memory. [W] */
+bool worker_gen_ready(struct worker_gen *g, const struct model_cluster *cl);
 
 /* <bytes> went back to malloc, past the worker's pools (buffers and exchanges of closed
  * connections after a burst): once enough has, the free memory is handed back to the

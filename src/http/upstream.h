@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Upstream connections and the ops a request drives them through. An exclusive connection
+ * (HTTP/1.1, h1_upstream.c) carries one request at a time and is parked in its worker's
+ * keep-alive pool between them; a multiplexed one (HTTP/2) will carry many behind the same
+ * ops. The request that uses a connection owns it until it lets it go. [W] */
+#ifndef MESHLET_HTTP_UPSTREAM_H
+#define MESHLET_HTTP_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/loop.h"
+#include "core/wheel.h"
+#include "http/h1_parse.h"
+#include "http/stream.h"
+
+struct req;
+struct shadow;
+struct worker;
+struct idle_pool;
+struct pool_state;
+struct tls_conn;
+struct model_cluster;
+
+struct upstream;
+
+struct upstream_ops {
+    /* The request head of <q> (its replay when it has one, with the try's attempt count). */
+    int (*send_head)(struct upstream *u, struct req *q, const struct req_head *h,
+                     const char *request_id);
+    /* Body bytes as received, framed by the codec; <end>: the last ones. */
+    int (*send_data)(struct upstream *u, struct req *q, const char *p, size_t n, bool end);
+    /* Socket work (write what is queued, read what came); true on progress. */
+    bool (*io)(struct upstream *u, struct req *q);
+    /* Hand the response to <q> (req_response_head/data/end, req_try_failed); true on
+     * progress. */
+    bool (*deliver)(struct upstream *u, struct req *q);
+    /* Bytes queued towards the server, for flow control. */
+    size_t (*queued)(const struct upstream *u);
+};
+
+struct upstream {
+    struct loop_watch w;
+    const struct upstream_ops *ops;
+    struct worker *wk;                   /* borrowed */
+    struct req *owner;                   /* the request using it, or NULL when idle */
+    const struct model_cluster *cluster; /* borrowed from its user's snapshot; NULL parked */
+    size_t endpoint;                     /* index in cluster->endpoints */
+    struct idle_pool *pool;              /* this worker's pool of its endpoint */
+    struct pool_state *pstate;           /* its pool's shared counts (outlive snapshots) */
+    uint64_t tls_kind;                   /* how it was secured (upstream_fits) */
+    struct buf in, out;
+    bool connected;               /* the TCP connect (and the TLS handshake) completed */
+    bool tcp_up;                  /* the TCP connect completed */
+    struct tls_conn *tls;         /* TLS to this endpoint; NULL: plain text */
+    bool in_ready;                /* may have bytes to read (edge seen, not drained) */
+    bool eof;                     /* the server closed its side */
+    bool hup;                     /* LOOP_RDHUP seen: read on to the end of stream */
+    bool failed;                  /* connect failed or the connection broke */
+    struct upstream *next, *prev; /* idle list links */
+    struct shadow *shadow;        /* a mirrored request owns it (owner is NULL then) */
+    uint32_t requests;            /* requests sent on it (maxRequestsPerConnection) */
+    bool counted;                 /* in its pool's shared connection count (circuit breaker) */
+    struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */
+    bool flush_queued;            /* on the worker's list of writes done after the batch */
+    bool closed;                  /* closed in this batch: its memory goes after it */
+    struct upstream *flush_next;
+    /* HTTP/1.1 framing of the exchange in progress (h1_upstream.c). */
+    bool chunked_out;     /* the request body goes chunked */
+    bool resp_started;    /* the response head was handed over */
+    bool resp_keep_alive; /* the server lets the connection carry another request */
+    enum h1_body resp_body;
+    uint64_t resp_left;
+    struct h1_chunked resp_chunks;
+};
+
+extern const struct upstream_ops h1_upstream_ops;
+
+struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
+void upstream_close(struct upstream *u);
+/* Whether parked connection <u> may carry a request to endpoint <ep> of <c>: secured the
+ * way <c> asks now (a reload may have changed its TLS). */
+bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
+/* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
+void upstream_idle_timer(struct upstream *u, bool idle);
+/* A request takes <u> for its exchange: framing state reset. */
+void upstream_bind(struct upstream *u, struct req *q);
+
+#endif
