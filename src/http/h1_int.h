@@ -43,32 +43,40 @@ struct h1_exchange {
     struct h1_exchange *next_free; /* worker pool link */
 };
 
-/* A downstream (client) connection: small while idle (buffers and exchange released). */
+/* How a client connection's bytes are carried. */
+enum {
+    H1_XP_PLAIN,     /* plain text */
+    H1_XP_SNIFF,     /* PERMISSIVE: the first byte tells TLS from plain text */
+    H1_XP_HANDSHAKE, /* TLS handshake in progress */
+    H1_XP_TLS,       /* TLS established */
+};
+
+/* Where a client connection stands. */
+enum {
+    H1_IDLE,         /* waiting for a request head */
+    H1_REQUEST_BODY, /* forwarding the request body */
+    H1_WAIT,         /* request read; waiting for the response to end */
+};
+
+/* A downstream (client) connection: small while idle (buffers and exchange released); the
+ * small fields go last, packed. */
 struct h1_conn {
     struct conn base;
-    enum {
-        H1_XP_PLAIN,     /* plain text */
-        H1_XP_SNIFF,     /* PERMISSIVE: the first byte tells TLS from plain text */
-        H1_XP_HANDSHAKE, /* TLS handshake in progress */
-        H1_XP_TLS,       /* TLS established */
-    } xport;
-    struct buf in, out;     /* storage released while empty */
-    struct h1_exchange *ex; /* the current exchange, or NULL */
+    struct buf in, out;         /* storage released while empty */
+    struct h1_exchange *ex;     /* the current exchange, or NULL */
+    uint64_t written;           /* bytes written to the client so far */
+    struct h1_conn *flush_next; /* the worker's list of writes done after the batch */
+    struct wheel_timer timer;   /* its client-side timeouts (h1_timeout.c) */
+    uint64_t active_ms;         /* the last byte read from or written to the client */
+    uint8_t xport;              /* H1_XP_* */
+    uint8_t state;              /* H1_IDLE, ... */
     bool in_ready, in_eof;
     bool in_hup;       /* LOOP_RDHUP seen: read on to the end of stream */
     bool close_after;  /* close once out is flushed */
-    uint64_t written;  /* bytes written to the client so far */
     bool used;         /* a request has started on it (draining keeps it until then) */
     bool flush_queued; /* on the worker's list of writes done after the batch */
-    struct h1_conn *flush_next;
-    enum {
-        H1_IDLE,         /* waiting for a request head */
-        H1_REQUEST_BODY, /* forwarding the request body */
-        H1_WAIT,         /* request read; waiting for the response to end */
-    } state;
-    struct wheel_timer timer; /* its client-side timeouts (h1_timeout.c) */
-    uint64_t active_ms;       /* the last byte read from or written to the client */
 };
+
 
 /* shadow.c: mirroring. A copy of request <q> (head <h>; NULL: a body request, whose
  * head and body <q> kept) to a pool of <cl>, response dropped; the client never waits.
