@@ -77,7 +77,6 @@ struct h1_conn {
     bool flush_queued; /* on the worker's list of writes done after the batch */
 };
 
-
 /* shadow.c: mirroring. A copy of request <q> (head <h>; NULL: a body request, whose
  * head and body <q> kept) to a pool of <cl>, response dropped; the client never waits.
  * Every shadow is closed by shadow_close_all() when the worker ends. */
