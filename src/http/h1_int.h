@@ -15,7 +15,9 @@
 #include "http/access_log.h"
 #include "http/conn.h"
 #include "http/h1_parse.h"
+#include "http/headers.h"
 #include "http/metrics.h"
+#include "http/mirror.h"
 #include "http/req.h"
 #include "http/stream.h"
 #include "http/upstream.h"
@@ -77,13 +79,6 @@ struct h1_conn {
     bool flush_queued; /* on the worker's list of writes done after the batch */
 };
 
-/* shadow.c: mirroring. A copy of request <q> (head <h>; NULL: a body request, whose
- * head and body <q> kept) to a pool of <cl>, response dropped; the client never waits.
- * Every shadow is closed by shadow_close_all() when the worker ends. */
-void shadow_start(struct req *q, const struct req_head *h, const struct model_cluster *cl);
-void shadow_io(struct shadow *s);
-void shadow_close_all(struct worker *wk);
-
 /* h1_io.c: one edge-triggered read into <b> from <fd>, through <tls> when not NULL: 1 on
  * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
  * error. A short plain read means the socket is drained, unless <hup> (LOOP_RDHUP seen:
@@ -102,39 +97,12 @@ int h1_frame_body(struct buf *out, bool chunked, const char *p, size_t n, bool e
 /* h1_conn.c: write the client responses queued during the batch, all at once. */
 void h1_flush(struct worker *wk);
 
-/* hash_policy.c: the request's key for consistent-hash pool <cl>; false when the request
- * lacks the input. A generated cookie is left in q->set_cookie for the response. */
-bool hash_policy_key(struct req *q, const struct req_head *h, const struct model_cluster *cl,
-                     uint64_t *out);
-
-/* headers.c: whether the clients of <c>'s listener are external (a Gateway listener, Envoy's
- * use_remote_address edge): their x-envoy-* headers are dropped and their x-request-id
- * replaced. Mesh hops (the outbound listener from the local app, inbound sidecars) keep
- * them. */
-bool headers_untrusted(const struct conn *c);
-
-/* headers.c: the value of the first field <name> (any case) of <f>; false when absent. */
-bool headers_find(const struct h1_header *f, size_t n, const char *name, struct slice *out);
-
-/* headers.c: write the head to send upstream / downstream into <out>. */
-int headers_request(struct buf *out, const struct req *q, const struct req_head *h,
-                    const char *request_id, bool shadow);
-int headers_response(struct buf *out, const struct req *q, const struct resp_head *h,
-                     uint64_t upstream_ms, bool chunked_out, bool keep_alive);
-/* The fields of the answer to a CORS preflight whose origin the rule allows (Envoy's CORS
- * filter), into <f> (room for 5): how many. */
-size_t headers_cors_preflight(struct h1_header *f, const struct model_cors *cors,
-                              struct slice origin);
 /* A local reply <r> in HTTP/1.1 form. */
 int headers_local(struct buf *out, const struct local_reply *r, bool close);
 
 /* reply.c: a complete local response (head and body) into <out>. */
 int reply_local(struct buf *out, int status, const char *body, bool close);
 const char *reply_reason(int status);
-
-/* req_log.c: the request half of the access log line of <q> (its fields, the start time
- * and the client's address), from head <h> while it is valid. */
-void req_log_begin(struct req *q, const struct req_head *h);
 
 /* h1_timeout.c: the client-side timeouts of a connection (Envoy's idle_timeout,
  * request_headers_timeout, stream_idle_timeout). */

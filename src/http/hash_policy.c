@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/h1_int.h"
+#include "http/conn.h"
+#include "http/hash_policy.h"
+#include "http/req.h"
 #include "lb/lb.h"
 
 static struct slice

@@ -13,7 +13,10 @@
 #include "core/prng.h"
 #include "http/conn.h"
 #include "http/fault.h"
-#include "http/h1_int.h"
+#include "http/hash_policy.h"
+#include "http/headers.h"
+#include "http/metrics.h"
+#include "http/mirror.h"
 #include "http/req.h"
 #include "http/retry.h"
 #include "http/upstream.h"
@@ -563,7 +566,7 @@ route_upstream(struct req *q, const struct req_head *h, const struct model_route
     for (size_t i = 0; i < r->n_mirrors && i < 32; i++) {
         if (!fault_sampled(r->mirrors[i].ppm)) continue;
         if (q->body == REQ_BODY_NONE)
-            shadow_start(q, h, r->mirrors[i].cluster);
+            mirror_start(q, h, r->mirrors[i].cluster);
         else
             q->mirrors_due |= 1u << i; /* copied once the body has been read */
     }
@@ -652,7 +655,7 @@ start_body_mirrors(struct req *q)
     uint32_t due = q->mirrors_due;
     q->mirrors_due = 0;
     for (size_t i = 0; due && r && i < r->n_mirrors && i < 32; i++)
-        if (due >> i & 1 && q->body_kept) shadow_start(q, NULL, r->mirrors[i].cluster);
+        if (due >> i & 1 && q->body_kept) mirror_start(q, NULL, r->mirrors[i].cluster);
 }
 
 size_t

@@ -155,6 +155,10 @@ void req_try_failed(struct req *q, enum req_try_end how);
 void req_keep_replay(struct req *q, const char *head, size_t len);
 /* How many response bytes the client side takes now. */
 size_t req_resp_room(const struct req *q);
+/* req_log.c: the request half of the access log line of <q> (its fields, the start time
+ * and the client's address), from head <h> while it is valid. */
+void req_log_begin(struct req *q, const struct req_head *h);
+
 /* Wake the connection's codec after an event of the request's own (a timer). */
 void req_wake(struct req *q);
 

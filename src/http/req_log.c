@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "http/h1_int.h"
+#include "http/conn.h"
+#include "http/headers.h"
+#include "http/req.h"
 
 /* The client's address into <out>: its length, 0 when it does not fit. */
 static size_t

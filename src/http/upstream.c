@@ -50,7 +50,7 @@ on_io(struct loop_watch *w, unsigned events)
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) u->in_ready = true;
     if (events & LOOP_RDHUP) u->hup = true;
     if (u->shadow) {
-        shadow_io(u->shadow);
+        mirror_io(u->shadow);
         return;
     }
     if (u->owner) {
@@ -73,7 +73,7 @@ on_timer(struct wheel_timer *t)
     if (!u->connected) {
         u->failed = true;
         if (u->shadow)
-            shadow_io(u->shadow);
+            mirror_io(u->shadow);
         else if (u->owner)
             req_wake(u->owner);
         return;

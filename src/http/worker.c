@@ -591,7 +591,7 @@ worker_join(struct worker *wk, bool started)
         free(wk->listeners[i]);
     }
     while (wk->conns) wk->conns->ops->close(wk->conns);
-    shadow_close_all(wk);
+    mirror_close_all(wk);
     for (size_t i = 0; i < wk->n_pools; i++) {
         struct idle_pool *p = wk->pools[i];
         while (p && p->head) {

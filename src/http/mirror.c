@@ -64,7 +64,7 @@ on_timeout(struct wheel_timer *t)
 }
 
 void
-shadow_close_all(struct worker *wk)
+mirror_close_all(struct worker *wk)
 {
     while (wk->shadows) shadow_end(wk->shadows, false);
 }
@@ -120,7 +120,7 @@ drop_response(struct shadow *s, bool *bad)
 }
 
 void
-shadow_io(struct shadow *s)
+mirror_io(struct shadow *s)
 {
     struct upstream *u = s->up;
     if (u->failed) {
@@ -158,7 +158,7 @@ shadow_io(struct shadow *s)
 }
 
 void
-shadow_start(struct req *q, const struct req_head *h, const struct model_cluster *cl)
+mirror_start(struct req *q, const struct req_head *h, const struct model_cluster *cl)
 {
     struct worker *wk = q->conn->wk;
     bool body = h == NULL;
@@ -201,5 +201,5 @@ shadow_start(struct req *q, const struct req_head *h, const struct model_cluster
     s->timeout.cb = on_timeout;
     wheel_arm(&wk->loop.wheel, &s->timeout,
               now_ms() + (r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS));
-    shadow_io(s);
+    mirror_io(s);
 }
