@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Socket helpers: every socket is non-blocking and close-on-exec from birth. */
 #include "core/sock.h"
+#include "core/sys.h"
+#include "core/xprt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -128,3 +130,32 @@ sock_keepalive(int fd, unsigned idle_s, unsigned interval_s, unsigned probes)
         if (v[i] > 0 && setsockopt(fd, IPPROTO_TCP, opt[i], &v[i], sizeof(v[i]))) return -errno;
     return 0;
 }
+
+static ssize_t
+plain_read(void *t, int fd, void *buf, size_t n)
+{
+    (void)t;
+    ssize_t r = sys_recv(fd, buf, n);
+    return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
+}
+
+static ssize_t
+plain_write(void *t, int fd, const void *buf, size_t n)
+{
+    (void)t;
+    ssize_t r = sys_send(fd, buf, n, MSG_NOSIGNAL);
+    return r < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : r;
+}
+
+static int
+plain_shutdown(void *t, int fd)
+{
+    (void)t;
+    return shutdown(fd, SHUT_WR) ? -errno : 0;
+}
+
+const struct xprt_ops sock_xprt = {
+    .read = plain_read,
+    .write = plain_write,
+    .shutdown = plain_shutdown,
+};

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "core/xprt.h"
 
 struct conn;
 struct worker;
@@ -30,7 +31,8 @@ struct conn {
     struct worker *wk;               /* borrowed */
     struct worker_gen *gen;          /* held: the generation its requests run on */
     const struct model_listener *ml; /* borrowed from gen: the listener it arrived on */
-    struct tls_conn *tls;            /* TLS once established; NULL: plain text */
+    const struct xprt_ops *xprt;     /* how its bytes move: sock_xprt or tls_xprt */
+    struct tls_conn *tls;            /* TLS (begun or established); NULL: plain text */
     uint8_t peer[16];                /* client address (IPv4 in the first 4 bytes) */
     uint8_t peer_family;
     uint16_t peer_port;

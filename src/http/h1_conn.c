@@ -17,6 +17,7 @@
 #include "core/now.h"
 #include "http/h1_int.h"
 #include "tls/conn.h"
+#include "tls/sniff.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
 
@@ -67,6 +68,7 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->base.ops = &h1_conn_ops;
     c->base.wk = wk;
     c->base.ml = ml;
+    c->base.xprt = &sock_xprt;
     c->in_ready = true;
     c->base.gen = worker_gen_hold(wk->gen);
     /* TLS first: a Gateway server with SIMPLE or MUTUAL; an inbound listener by its
@@ -82,6 +84,7 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     } else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && id) {
         c->xport = H1_XP_SNIFF;
     }
+    if (c->base.tls) c->base.xprt = &tls_xprt;
     if (c->xport == H1_XP_HANDSHAKE && !c->base.tls) {
         worker_gen_put(c->base.gen);
         free(c);
@@ -406,19 +409,19 @@ conn_secured(struct h1_conn *c)
 {
     int fd = c->base.w.fd;
     if (c->xport == H1_XP_SNIFF) {
-        unsigned char first;
-        ssize_t n = recv(fd, &first, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-        if (n <= 0) {
+        enum sniff what = sniff_first_byte(fd);
+        if (what == SNIFF_WAIT) return false;
+        if (what == SNIFF_GONE) {
             h1_conn_close(c);
             return false;
         }
-        c->xport = first == 0x16 ? H1_XP_HANDSHAKE : H1_XP_PLAIN; /* a TLS handshake record */
+        c->xport = what == SNIFF_TLS ? H1_XP_HANDSHAKE : H1_XP_PLAIN;
         if (c->xport == H1_XP_HANDSHAKE &&
             !(c->base.tls = tls_conn_server(worker_identity(c->base.wk), fd))) {
             h1_conn_close(c);
             return false;
         }
+        if (c->base.tls) c->base.xprt = &tls_xprt;
     }
     if (c->xport == H1_XP_HANDSHAKE) {
         int hs = tls_conn_handshake(c->base.tls);
@@ -479,8 +482,8 @@ read_requests(struct h1_conn *c, bool *closed)
     /* Read from the client while there is room (pipelined requests wait in the buffer). */
     if (c->in_ready && !c->in_eof && !c->close_after && !(c->ex && c->ex->q.fault_delayed)) {
         worker_buf_ensure(wk, &c->in);
-        int r =
-            h1_read_some(&c->in, c->base.w.fd, c->base.tls, c->in_hup, &c->in_ready, &c->in_eof);
+        int r = h1_read_some(&c->in, c->base.w.fd, c->base.xprt, c->base.tls, c->in_hup,
+                             &c->in_ready, &c->in_eof);
         if (r < 0) {
             h1_conn_close(c);
             *closed = true;
@@ -555,7 +558,7 @@ h1_conn_pump(struct h1_conn *c)
                 wk->flush_conns = c;
             }
         } else if (!buf_empty(&c->out)) {
-            ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.tls);
+            ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {
                 c->written += (uint64_t)n;
                 c->active_ms = now_ms();

@@ -79,14 +79,15 @@ struct h1_conn {
     bool flush_queued; /* on the worker's list of writes done after the batch */
 };
 
-/* h1_io.c: one edge-triggered read into <b> from <fd>, through <tls> when not NULL: 1 on
- * progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
+/* h1_io.c: one edge-triggered read into <b> from <fd> through transport <x> (state <t>): 1
+ * on progress (bytes or EOF), 0 when nothing came (or the buffer is full), -1 on a socket
  * error. A short plain read means the socket is drained, unless <hup> (LOOP_RDHUP seen:
  * the end of stream is still to be read); a TLS read, only -EAGAIN does. */
-int h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool hup, bool *ready, bool *eof);
+int h1_read_some(struct buf *b, int fd, const struct xprt_ops *x, void *t, bool hup, bool *ready,
+                 bool *eof);
 
-/* Write what <b> holds to <fd>, through <tls> when not NULL: as buf_write_fd. */
-ssize_t h1_write_some(struct buf *b, int fd, struct tls_conn *tls);
+/* Write what <b> holds to <fd> through <x>: as buf_write_fd. */
+ssize_t h1_write_some(struct buf *b, int fd, const struct xprt_ops *x, void *t);
 
 /* h1_upstream.c: write the upstream requests queued during the batch, all at once. */
 void h1_upstream_flush(struct worker *wk);

@@ -5,27 +5,19 @@
 #include <errno.h>
 
 #include "http/h1_int.h"
-#include "tls/conn.h"
 
 int
-h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool hup, bool *ready, bool *eof)
+h1_read_some(struct buf *b, int fd, const struct xprt_ops *x, void *t, bool hup, bool *ready,
+             bool *eof)
 {
-    if (tls) {
-        if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
-        /* A TLS read returns one record at most: the socket is drained only at -EAGAIN. */
-        ssize_t n = tls_conn_read(tls, b->data + b->wr, b->cap - b->wr);
-        if (n > 0) {
-            b->wr += (size_t)n;
-            return 1;
-        }
-        *ready = false;
-        if (n == 0) *eof = true;
-        return n == 0 ? 1 : n == -EAGAIN ? 0 : -1;
-    }
+    if (b->cap - b->wr < 4096 && buf_reserve(b, 4096)) return 0; /* full: read later */
     size_t room = b->cap - b->wr;
-    ssize_t n = buf_read_fd(b, fd);
+    ssize_t n = x->read(t, fd, b->data + b->wr, room);
     if (n > 0) {
-        if ((size_t)n < room && !hup) *ready = false;
+        b->wr += (size_t)n;
+        /* A short read drains a plain socket, unless its FIN is still to be read; a TLS
+         * read returns one record: only -EAGAIN says drained. */
+        if (!x->record_reads && (size_t)n < room && !hup) *ready = false;
         return 1;
     }
     if (n == 0) {
@@ -34,14 +26,13 @@ h1_read_some(struct buf *b, int fd, struct tls_conn *tls, bool hup, bool *ready,
         return 1;
     }
     if (n == -EAGAIN) *ready = false;
-    return n == -EAGAIN || n == -ENOBUFS ? 0 : -1;
+    return n == -EAGAIN ? 0 : -1;
 }
 
 ssize_t
-h1_write_some(struct buf *b, int fd, struct tls_conn *tls)
+h1_write_some(struct buf *b, int fd, const struct xprt_ops *x, void *t)
 {
-    if (!tls) return buf_write_fd(b, fd);
-    ssize_t n = tls_conn_write(tls, buf_head(b), buf_len(b));
+    ssize_t n = x->write(t, fd, buf_head(b), buf_len(b));
     if (n > 0) buf_consume(b, (size_t)n);
     return n;
 }

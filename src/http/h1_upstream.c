@@ -96,7 +96,7 @@ io(struct upstream *u, struct req *q)
             wk->flush_head = u;
         }
     } else if (!buf_empty(&u->out)) {
-        ssize_t n = h1_write_some(&u->out, u->w.fd, u->tls);
+        ssize_t n = h1_write_some(&u->out, u->w.fd, u->xprt, u->tls);
         if (n > 0)
             progress = true;
         else if (n != -EAGAIN)
@@ -104,7 +104,7 @@ io(struct upstream *u, struct req *q)
     }
     if (u->in_ready && !u->eof) {
         worker_buf_ensure(wk, &u->in);
-        int r = h1_read_some(&u->in, u->w.fd, u->tls, u->hup, &u->in_ready, &u->eof);
+        int r = h1_read_some(&u->in, u->w.fd, u->xprt, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) { /* a reset: like EOF, and a failure if nothing came back */
             u->eof = true;
             u->failed = !q->resp_head && buf_empty(&u->in);
@@ -239,7 +239,8 @@ h1_upstream_flush(struct worker *wk)
         u->flush_queued = false;
         if (!u->closed && u->owner) {
             ssize_t n = 1;
-            while (!buf_empty(&u->out) && (n = h1_write_some(&u->out, u->w.fd, u->tls)) > 0) {
+            while (!buf_empty(&u->out) &&
+                   (n = h1_write_some(&u->out, u->w.fd, u->xprt, u->tls)) > 0) {
             }
             if (n < 0 && n != -EAGAIN) u->failed = true;
             req_wake(u->owner); /* the request may have more to send, or failed */

@@ -129,7 +129,7 @@ mirror_io(struct shadow *s)
     }
     if (!u->connected) return;
     if (!buf_empty(&u->out)) {
-        ssize_t n = h1_write_some(&u->out, u->w.fd, u->tls);
+        ssize_t n = h1_write_some(&u->out, u->w.fd, u->xprt, u->tls);
         if (n < 0 && n != -EAGAIN) {
             shadow_end(s, false);
             return;
@@ -137,7 +137,7 @@ mirror_io(struct shadow *s)
     }
     while (u->in_ready && !u->eof) {
         worker_buf_ensure(s->wk, &u->in);
-        int r = h1_read_some(&u->in, u->w.fd, u->tls, u->hup, &u->in_ready, &u->eof);
+        int r = h1_read_some(&u->in, u->w.fd, u->xprt, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) {
             shadow_end(s, false);
             return;

@@ -139,6 +139,7 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
         if (!u->tls) goto fail_u; /* a connect failure */
         tls_conn_resume(u->tls, &e->state->tls_session);
     }
+    u->xprt = u->tls ? &tls_xprt : &sock_xprt;
     if (loop_add(&wk->loop, &u->w, LOOP_IN | LOOP_OUT)) goto fail_u;
     u->tls_kind = tls_kind(c, ep);
     u->pool = worker_pool(wk, c, ep);

@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/loop.h"
+#include "core/xprt.h"
 #include "core/wheel.h"
 #include "http/h1_parse.h"
 #include "http/stream.h"
@@ -54,6 +55,7 @@ struct upstream {
     struct buf in, out;
     bool connected;               /* the TCP connect (and the TLS handshake) completed */
     bool tcp_up;                  /* the TCP connect completed */
+    const struct xprt_ops *xprt;  /* how its bytes move: sock_xprt or tls_xprt */
     struct tls_conn *tls;         /* TLS to this endpoint; NULL: plain text */
     bool in_ready;                /* may have bytes to read (edge seen, not drained) */
     bool eof;                     /* the server closed its side */

@@ -5,6 +5,8 @@
  * request is written. */
 #include "tls/conn.h"
 
+#include "core/xprt.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <openssl/err.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct tls_conn {
     SSL *ssl;
@@ -301,3 +304,34 @@ tls_conn_peer_uri(const struct tls_conn *t)
 {
     return t->peer_uri;
 }
+
+static ssize_t
+xprt_read(void *t, int fd, void *buf, size_t n)
+{
+    (void)fd;
+    return tls_conn_read(t, buf, n);
+}
+
+static ssize_t
+xprt_write(void *t, int fd, const void *buf, size_t n)
+{
+    (void)fd;
+    return tls_conn_write(t, buf, n);
+}
+
+/* close_notify, then the TCP FIN. */
+static int
+xprt_shutdown(void *t, int fd)
+{
+    struct tls_conn *c = t;
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    return shutdown(fd, SHUT_WR) ? -errno : 0;
+}
+
+const struct xprt_ops tls_xprt = {
+    .read = xprt_read,
+    .write = xprt_write,
+    .shutdown = xprt_shutdown,
+    .record_reads = true,
+};

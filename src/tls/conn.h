@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "core/xprt.h"
+
 struct tls_gateway;
 struct tls_upstream;
 
@@ -106,5 +108,8 @@ const char *tls_conn_error(const struct tls_conn *t);
 
 /* The peer's first URI SAN once the handshake is done ("" if none). */
 const char *tls_conn_peer_uri(const struct tls_conn *t);
+
+/* The TLS transport (core/xprt.h); its state is the struct tls_conn. [W] */
+extern const struct xprt_ops tls_xprt;
 
 #endif
