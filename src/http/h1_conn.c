@@ -53,10 +53,11 @@ on_io(struct loop_watch *w, unsigned events)
 
 void
 h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
-               const struct sockaddr_storage *peer)
+               const struct sockaddr_storage *peer, struct tls_conn *tls, bool sniff)
 {
     struct h1_conn *c = calloc(1, sizeof(*c));
     if (!c) {
+        tls_conn_free(tls);
         close(fd);
         return;
     }
@@ -68,29 +69,11 @@ h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     c->base.ops = &h1_conn_ops;
     c->base.wk = wk;
     c->base.ml = ml;
-    c->base.xprt = &sock_xprt;
+    c->base.tls = tls;
+    c->base.xprt = tls ? &tls_xprt : &sock_xprt;
+    c->xport = tls ? H1_XP_HANDSHAKE : sniff ? H1_XP_SNIFF : H1_XP_PLAIN;
     c->in_ready = true;
     c->base.gen = worker_gen_hold(wk->gen);
-    /* TLS first: a Gateway server with SIMPLE or MUTUAL; an inbound listener by its
-     * PeerAuthentication mode (§6.3): STRICT mTLS, PERMISSIVE sniffed, DISABLE plain. */
-    const struct tls_gateway *gw_tls = ml->tls_ext;
-    const struct tls_identity *id = worker_identity(wk);
-    if (gw_tls) {
-        c->xport = H1_XP_HANDSHAKE;
-        c->base.tls = tls_conn_gateway(gw_tls, fd);
-    } else if (ml->inbound && ml->peer_mode == MODEL_PEER_STRICT) {
-        c->xport = H1_XP_HANDSHAKE;
-        c->base.tls = id ? tls_conn_server(id, fd) : NULL;
-    } else if (ml->inbound && ml->peer_mode == MODEL_PEER_PERMISSIVE && id) {
-        c->xport = H1_XP_SNIFF;
-    }
-    if (c->base.tls) c->base.xprt = &tls_xprt;
-    if (c->xport == H1_XP_HANDSHAKE && !c->base.tls) {
-        worker_gen_put(c->base.gen);
-        free(c);
-        close(fd);
-        return;
-    }
     c->base.peer_family = (uint8_t)peer->ss_family;
     if (peer->ss_family == AF_INET6) {
         memcpy(c->base.peer, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);

@@ -126,8 +126,10 @@ void h1_timeout_start(struct h1_conn *c);
 void h1_conn_abort(struct h1_conn *c, int status, const char *body);
 
 /* h1_conn.c */
+/* A connection accepted on <ml>, secured by <tls> (its handshake to come; NULL: none) or
+ * to be sniffed (PERMISSIVE), as listener_accept decided. */
 void h1_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
-                    const struct sockaddr_storage *peer);
+                    const struct sockaddr_storage *peer, struct tls_conn *tls, bool sniff);
 void h1_conn_pump(struct h1_conn *c);
 void h1_conn_close(struct h1_conn *c);
 /* After a reload: a connection between requests moves to the worker's generation now. */

@@ -19,6 +19,7 @@
 #include "core/now.h"
 #include "core/sock.h"
 #include "http/h1_int.h"
+#include "http/listener.h"
 #include "http/overload.h"
 #include "model/endpoint.h"
 
@@ -50,7 +51,7 @@ on_accept(struct loop_watch *w, unsigned events)
             overload_refuse(wl, fd);
             continue;
         }
-        h1_conn_accept(wk, wl->ml, fd, &peer);
+        listener_accept(wk, wl->ml, fd, &peer);
     }
 }
 

@@ -246,8 +246,12 @@ struct model_tls_server {
 /* PeerAuthentication's effective mode on an inbound port (spec §6.2). */
 enum model_peer_mode { MODEL_PEER_PERMISSIVE, MODEL_PEER_STRICT, MODEL_PEER_DISABLE };
 
+/* What a listener speaks: HTTP today; TCP and TLS passthrough next. */
+enum model_listener_kind { MODEL_LISTENER_HTTP };
+
 struct model_listener {
     const char *name; /* "gateway ns/name server <n>", "mesh" or "inbound <port>" */
+    enum model_listener_kind kind;
     uint16_t port;
     const char **gateways; /* snapshot arena: "ns/name" of every Gateway whose servers it */
     size_t n_gateways;     /* serves (several Gateways may share a port), for explain */
