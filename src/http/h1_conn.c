@@ -257,9 +257,12 @@ stream_send_data(struct req *q, const char *p, size_t n)
     return h1_frame_body(&c->out, ex_of(q)->resp_chunked_out, p, n, false);
 }
 
+/* The last chunk. The response's trailers are dropped, as Envoy's HTTP/1.1 codec does
+ * unless http_protocol_options.enable_trailers is set (Istio leaves it off). */
 static int
-stream_send_end(struct req *q)
+stream_send_end(struct req *q, const struct h1_header *t, size_t n)
 {
+    (void)t, (void)n;
     struct h1_conn *c = h1_of(q->conn);
     struct h1_exchange *ex = ex_of(q);
     return ex->resp_chunked_out ? buf_append(&c->out, "0\r\n\r\n", 5) : 0;
@@ -323,10 +326,11 @@ move_request_body(struct h1_conn *c)
         if (ex->req_body == H1_BODY_LENGTH) {
             size_t n = buf_len(&c->in);
             if (n > ex->req_left) n = (size_t)ex->req_left;
-            if (req_body_data(q, buf_head(&c->in), n, ex->req_left == n)) break;
+            if (req_body_data(q, buf_head(&c->in), n)) break;
             buf_consume(&c->in, n);
             q->req_bytes += n;
             ex->req_left -= n;
+            if (!ex->req_left) req_body_end(q, NULL, 0);
         } else {
             struct slice data;
             ssize_t rc =
@@ -335,10 +339,14 @@ move_request_body(struct h1_conn *c)
                 req_body_failed(q, ex->req_chunks.status, "invalid chunked request body");
                 return true;
             }
-            bool end = h1_chunked_done(&ex->req_chunks);
-            if ((data.len || end) && req_body_data(q, data.ptr, data.len, end)) break;
-            buf_consume(&c->in, (size_t)rc);
+            if (req_body_data(q, data.ptr, data.len)) break;
+            buf_consume(&c->in, (size_t)rc); /* the trailers stay readable until the next read */
             q->req_bytes += (uint64_t)rc;
+            if (h1_chunked_done(&ex->req_chunks)) {
+                struct h1_header t[32];
+                size_t nt = h1_trailer_fields(ex->req_chunks.trailers, t, ARRAY_SIZE(t));
+                req_body_end(q, t, nt);
+            }
             if (rc == 0) break;
         }
         progress = true;
@@ -445,7 +453,10 @@ start_request(struct h1_conn *c, size_t n)
               : r->head.body == H1_BODY_LENGTH ? REQ_BODY_LENGTH
                                                : REQ_BODY_STREAM;
     q->body_len = r->head.content_length;
-    if (ex->req_body == H1_BODY_CHUNKED) h1_chunked_init(&ex->req_chunks, &wk->opt->limits);
+    if (ex->req_body == H1_BODY_CHUNKED) {
+        h1_chunked_init(&ex->req_chunks, &wk->opt->limits);
+        h1_chunked_keep_trailers(&ex->req_chunks);
+    }
     c->state = ex->req_body == H1_BODY_NONE ? H1_WAIT : H1_REQUEST_BODY;
     req_start(q, &h);
     if (c->ex == ex && q->fault_delayed) {

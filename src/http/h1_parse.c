@@ -597,6 +597,33 @@ h1_chunked_init(struct h1_chunked *c, const struct h1_limits *lim)
     c->state = CH_SIZE_START;
 }
 
+void
+h1_chunked_keep_trailers(struct h1_chunked *c)
+{
+    c->keep_trailers = true;
+}
+
+size_t
+h1_trailer_fields(struct slice t, struct h1_header *out, size_t max)
+{
+    size_t n = 0, i = 0;
+    while (i < t.len && n < max) {
+        const char *line = t.ptr + i;
+        const char *end = memchr(line, '\n', t.len - i);
+        size_t len = end ? (size_t)(end - line) + 1 : t.len - i;
+        i += len;
+        const char *colon = memchr(line, ':', len);
+        if (!colon) continue;
+        struct slice v = slice_make(colon + 1, len - (size_t)(colon + 1 - line));
+        while (v.len && (v.ptr[0] == ' ' || v.ptr[0] == '\t')) v = slice_make(v.ptr + 1, v.len - 1);
+        while (v.len && (v.ptr[v.len - 1] == '\n' || v.ptr[v.len - 1] == '\r' ||
+                         v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t'))
+            v.len--;
+        out[n++] = (struct h1_header){slice_make(line, (size_t)(colon - line)), v};
+    }
+    return n;
+}
+
 bool
 h1_chunked_done(const struct h1_chunked *c)
 {
@@ -626,6 +653,16 @@ h1_chunked_parse(struct h1_chunked *c, const char *buf, size_t len, struct slice
 {
     *data = slice_make(buf, 0);
     size_t i = 0;
+    /* A kept trailer section starts at buf[0], its first <held> bytes already checked (when
+     * offered again whole; else it is checked again from its start). */
+    size_t trailer_start = 0;
+    if (c->held && c->held <= len) {
+        i = c->held;
+    } else if (c->held) {
+        c->state = CH_TRAILER_START;
+        c->trailer_bytes = 0;
+    }
+    c->held = 0;
     while (i < len) {
         unsigned char ch = (unsigned char)buf[i];
         switch (c->state) {
@@ -676,6 +713,7 @@ h1_chunked_parse(struct h1_chunked *c, const char *buf, size_t len, struct slice
                 return chunk_bad(c, 413, "chunked body too large");
             c->total += c->remaining;
             c->state = c->remaining ? CH_DATA : CH_TRAILER_START;
+            trailer_start = i;
             break;
         case CH_DATA: {
             size_t n = len - i;
@@ -732,12 +770,18 @@ h1_chunked_parse(struct h1_chunked *c, const char *buf, size_t len, struct slice
         case CH_FINAL_LF:
             if (ch != '\n') return chunk_bad(c, 400, "bare CR after the last chunk");
             c->state = CH_DONE;
+            if (c->keep_trailers && i > trailer_start)
+                c->trailers = slice_make(buf + trailer_start, i - 1 - trailer_start);
             return (ssize_t)(i + 1);
         case CH_DONE: return (ssize_t)i;
         default: return H1_BAD;
         }
         if (c->trailer_bytes > c->lim->max_trailer_bytes)
             return chunk_bad(c, 431, "trailer section too large");
+    }
+    if (c->keep_trailers && c->state >= CH_TRAILER_START && c->state <= CH_FINAL_LF) {
+        c->held = i - trailer_start; /* checked, not consumed: offered again */
+        return (ssize_t)trailer_start;
     }
     return (ssize_t)i;
 }

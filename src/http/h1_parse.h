@@ -103,6 +103,11 @@ struct h1_chunked {
     size_t digits;      /* significant hex digits of the current size */
     size_t ext_bytes;   /* chunk-extension bytes so far */
     size_t trailer_bytes;
+    /* Trailers kept (h1_chunked_keep_trailers): the section is not consumed until it is
+     * whole, so it lies in one buffer; <held> bytes of it are already checked. */
+    bool keep_trailers;
+    size_t held;
+    struct slice trailers;       /* once done: the section's field lines, borrowed from <buf> */
     const struct h1_limits *lim; /* borrowed */
     int status;                  /* on H1_BAD: 400 or 413 */
     const char *error;           /* on H1_BAD: the rule that failed */
@@ -112,8 +117,17 @@ void h1_chunked_init(struct h1_chunked *c, const struct h1_limits *lim);
 
 /* Decode from <buf>: returns bytes consumed (>= 0) or H1_BAD. Body bytes found at the end of
  * the consumed part are returned in <*data> (borrowed from <buf>; empty when none): call
- * again on the rest. Trailers are checked and dropped. */
+ * again on the rest. Trailers are checked and dropped, unless kept (below). */
 ssize_t h1_chunked_parse(struct h1_chunked *c, const char *buf, size_t len, struct slice *data);
+
+/* Keep the trailer section: its bytes are consumed only once it is whole, so the caller
+ * must offer what was not consumed again, followed by more (as a receive buffer does); when
+ * done, c->trailers holds its field lines ("name: value\r\n" ...). */
+void h1_chunked_keep_trailers(struct h1_chunked *c);
+
+/* The fields of a checked trailer section <t> into <out> (at most <max>): how many. Names
+ * and values are borrowed from <t>, values without surrounding whitespace. */
+size_t h1_trailer_fields(struct slice t, struct h1_header *out, size_t max);
 
 /* True once the last chunk and the trailer section were read. */
 bool h1_chunked_done(const struct h1_chunked *c);

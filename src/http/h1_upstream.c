@@ -71,10 +71,19 @@ send_head(struct upstream *u, struct req *q, const struct req_head *h, const cha
 }
 
 static int
-send_data(struct upstream *u, struct req *q, const char *p, size_t n, bool end)
+send_data(struct upstream *u, struct req *q, const char *p, size_t n)
 {
     (void)q;
-    return h1_frame_body(&u->out, u->chunked_out, p, n, end);
+    return h1_frame_body(&u->out, u->chunked_out, p, n, false);
+}
+
+/* The request's trailers are dropped, as Envoy's HTTP/1.1 codec does unless
+ * http_protocol_options.enable_trailers is set (Istio leaves it off). */
+static int
+send_end(struct upstream *u, struct req *q, const struct h1_header *t, size_t n)
+{
+    (void)q, (void)t, (void)n;
+    return h1_frame_body(&u->out, u->chunked_out, NULL, 0, true);
 }
 
 static size_t
@@ -166,7 +175,10 @@ deliver_head(struct upstream *u, struct req *q, bool *wait)
     bool resp_keep_alive = hd->keep_alive;
     if (!req_response_head(q, &h)) return false; /* retried with another connection */
     buf_consume(&u->in, (size_t)n);
-    if (u->resp_body == H1_BODY_CHUNKED) h1_chunked_init(&u->resp_chunks, lim);
+    if (u->resp_body == H1_BODY_CHUNKED) {
+        h1_chunked_init(&u->resp_chunks, lim);
+        h1_chunked_keep_trailers(&u->resp_chunks);
+    }
     u->resp_started = true;
     u->resp_keep_alive = resp_keep_alive;
     return true;
@@ -223,7 +235,11 @@ deliver(struct upstream *u, struct req *q)
         uint32_t limit = u->cluster->max_requests_per_conn;
         bool reusable = u->resp_keep_alive && u->resp_body != H1_BODY_UNTIL_CLOSE &&
                         !(limit && u->requests >= limit);
-        req_response_end(q, reusable);
+        struct h1_header t[32];
+        size_t n = 0;
+        if (u->resp_body == H1_BODY_CHUNKED)
+            n = h1_trailer_fields(u->resp_chunks.trailers, t, ARRAY_SIZE(t));
+        req_response_end(q, reusable, t, n);
         return true;
     }
     return progress;
@@ -252,6 +268,7 @@ h1_upstream_flush(struct worker *wk)
 const struct upstream_ops h1_upstream_ops = {
     .send_head = send_head,
     .send_data = send_data,
+    .send_end = send_end,
     .io = io,
     .deliver = deliver,
     .queued = queued,

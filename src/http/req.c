@@ -511,9 +511,11 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
         req_abort(q, 431, "request header too large to forward");
         return false;
     }
-    if (q->attempt > 1 && buf_len(&q->body_replay) &&
-        u->ops->send_data(u, q, buf_head(&q->body_replay), buf_len(&q->body_replay),
-                          q->body_done)) {
+    if (q->attempt > 1 &&
+        ((buf_len(&q->body_replay) &&
+          u->ops->send_data(u, q, buf_head(&q->body_replay), buf_len(&q->body_replay))) ||
+         (q->body != REQ_BODY_NONE && q->body_done &&
+          u->ops->send_end(u, q, q->trailers, q->n_trailers)))) {
         req_abort(q, 503, "out of memory");
         return false;
     }
@@ -668,19 +670,48 @@ req_body_room(const struct req *q)
 }
 
 int
-req_body_data(struct req *q, const char *p, size_t n, bool end)
+req_body_data(struct req *q, const char *p, size_t n)
 {
     struct upstream *u = q->up;
-    if (u->ops->send_data(u, q, p, n, end)) return -1;
+    if (n && u->ops->send_data(u, q, p, n)) return -1;
     keep_body(q, p, n);
-    if (end) {
-        q->sent = true;
-        if (!q->body_done) {
-            q->body_done = true;
-            start_body_mirrors(q);
-        }
-        req_arm_route_timeout(q);
+    return 0;
+}
+
+/* Trailers that live as long as the request (a later try sends them again). */
+static void
+keep_trailers(struct req *q, const struct h1_header *t, size_t n)
+{
+    if (!n || q->trailers) return;
+    size_t bytes = n * sizeof(*t);
+    for (size_t i = 0; i < n; i++) bytes += t[i].name.len + t[i].value.len;
+    struct h1_header *v = req_alloc(q, bytes);
+    if (!v) return;
+    char *p = (char *)(v + n);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, t[i].name.ptr, t[i].name.len);
+        v[i].name = slice_make(p, t[i].name.len);
+        p += t[i].name.len;
+        memcpy(p, t[i].value.ptr, t[i].value.len);
+        v[i].value = slice_make(p, t[i].value.len);
+        p += t[i].value.len;
     }
+    q->trailers = v;
+    q->n_trailers = n;
+}
+
+int
+req_body_end(struct req *q, const struct h1_header *t, size_t n)
+{
+    struct upstream *u = q->up;
+    if (u->ops->send_end(u, q, t, n)) return -1;
+    keep_trailers(q, t, n);
+    q->sent = true;
+    if (!q->body_done) {
+        q->body_done = true;
+        start_body_mirrors(q);
+    }
+    req_arm_route_timeout(q);
     return 0;
 }
 
@@ -719,9 +750,9 @@ req_response_data(struct req *q, const char *p, size_t n)
 }
 
 void
-req_response_end(struct req *q, bool reusable)
+req_response_end(struct req *q, bool reusable, const struct h1_header *t, size_t n)
 {
-    q->down->send_end(q);
+    q->down->send_end(q, t, n);
     req_release_upstream(q, reusable && q->sent);
     done(q, q->sent ? REQ_DONE_OK : REQ_DONE_CLOSE);
 }

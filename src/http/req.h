@@ -68,6 +68,8 @@ struct req {
     uint32_t mirrors_due;   /* mirrors (bit per index) to copy a body request to once read */
     char *shadow_head;      /* their head, written while the request's head was valid */
     size_t shadow_head_len;
+    struct h1_header *trailers; /* the request's trailers, kept for a later try */
+    size_t n_trailers;
     /* What the response carries besides the upstream's head. */
     struct slice cors_origin; /* an allowed CORS Origin to echo; empty: none */
     struct slice set_cookie;  /* a generated hash cookie to set; empty: none */
@@ -106,9 +108,11 @@ void req_begin(struct req *q, const struct req_head *h, size_t head_bytes);
  * learns the outcome through its ops. */
 void req_start(struct req *q, const struct req_head *h);
 
-/* Body bytes of the request (already unframed) for its upstream; <end>: the last ones.
- * 0, or -1 when the upstream codec cannot take them now (req_body_room). */
-int req_body_data(struct req *q, const char *p, size_t n, bool end);
+/* Body bytes of the request (already unframed) for its upstream, then its end with its
+ * trailers (<t>, <n>: kept with the request for a retry). 0, or -1 when the upstream codec
+ * cannot take them now (req_body_room). */
+int req_body_data(struct req *q, const char *p, size_t n);
+int req_body_end(struct req *q, const struct h1_header *t, size_t n);
 /* Whether body bytes can go on now, and how many at most. */
 size_t req_body_room(const struct req *q);
 /* The client's body ended early or was malformed: answer <status> (or cut). */
@@ -147,8 +151,9 @@ void req_release_upstream(struct req *q, bool reusable);
  * request was retried or ended instead. */
 bool req_response_head(struct req *q, const struct resp_head *h);
 int req_response_data(struct req *q, const char *p, size_t n);
-/* The upstream response ended; <reusable>: its connection may carry another request. */
-void req_response_end(struct req *q, bool reusable);
+/* The upstream response ended, with trailers <t>, <n>; <reusable>: its connection may
+ * carry another request. */
+void req_response_end(struct req *q, bool reusable, const struct h1_header *t, size_t n);
 /* The try ended without a response head (retried when the policy allows). */
 void req_try_failed(struct req *q, enum req_try_end how);
 /* Keep <len> bytes of upstream head for the later tries (an upstream codec's first try). */

@@ -69,10 +69,10 @@ struct stream_ops {
     /* A complete response of our own. 0, or -1 when it did not fit. */
     int (*reply)(struct req *q, const struct local_reply *r);
     /* The upstream response: its head (with the route's response header operations applied
-     * by the codec through headers.c), body bytes, its end. */
+     * by the codec through headers.c), body bytes, its end with its trailers (<t>, <n>). */
     int (*send_head)(struct req *q, const struct resp_head *h, uint64_t upstream_ms);
     int (*send_data)(struct req *q, const char *p, size_t n);
-    int (*send_end)(struct req *q);
+    int (*send_end)(struct req *q, const struct h1_header *t, size_t n);
     /* How many more response bytes the client side takes before the request should wait. */
     size_t (*room)(const struct req *q);
     /* The request is over; <how> says whether the connection can carry another. The codec

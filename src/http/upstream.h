@@ -31,8 +31,9 @@ struct upstream_ops {
     /* The request head of <q> (its replay when it has one, with the try's attempt count). */
     int (*send_head)(struct upstream *u, struct req *q, const struct req_head *h,
                      const char *request_id);
-    /* Body bytes as received, framed by the codec; <end>: the last ones. */
-    int (*send_data)(struct upstream *u, struct req *q, const char *p, size_t n, bool end);
+    /* Body bytes as received, framed by the codec; then the end, with trailers <t>, <n>. */
+    int (*send_data)(struct upstream *u, struct req *q, const char *p, size_t n);
+    int (*send_end)(struct upstream *u, struct req *q, const struct h1_header *t, size_t n);
     /* Socket work (write what is queued, read what came); true on progress. */
     bool (*io)(struct upstream *u, struct req *q);
     /* Hand the response to <q> (req_response_head/data/end, req_try_failed); true on

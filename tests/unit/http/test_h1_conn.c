@@ -60,10 +60,10 @@ test_hup_keeps_reading_after_a_short_read(void **state)
     struct buf b;
     buf_init_empty(&b, 1 << 16);
     bool ready = true, eof = false;
-    assert_int_equal(h1_read_some(&b, sv[0], NULL, true, &ready, &eof), 1);
+    assert_int_equal(h1_read_some(&b, sv[0], &sock_xprt, NULL, true, &ready, &eof), 1);
     assert_int_equal(buf_len(&b), 4);
     assert_true(ready && !eof); /* read on */
-    assert_int_equal(h1_read_some(&b, sv[0], NULL, true, &ready, &eof), 1);
+    assert_int_equal(h1_read_some(&b, sv[0], &sock_xprt, NULL, true, &ready, &eof), 1);
     assert_true(eof && !ready);
     buf_fini(&b);
     close(sv[0]);
