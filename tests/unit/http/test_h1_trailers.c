@@ -107,7 +107,7 @@ test_oversized_section_is_431(void **state)
     static char text[20000];
     size_t n = (size_t)snprintf(text, sizeof(text), "0\r\nx: ");
     memset(text + n, 'a', 17000);
-    strcpy(text + n + 17000, "\r\n\r\n");
+    memcpy(text + n + 17000, "\r\n\r\n", 5);
     struct h1_chunked c;
     h1_chunked_init(&c, &lim);
     h1_chunked_keep_trailers(&c);
