@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "config/config.h"
 #include "config/field.h"
@@ -103,8 +102,7 @@ cli_unload(struct resource_set *set, struct diag_list *dl)
 uint64_t
 cli_config_digest(const struct resource_set *set, const char *ns)
 {
-    /* The namespace counts as one more file: resources without one land in it. */
-    return set->source.digest + XXH64(ns, strlen(ns), 1);
+    return config_digest(set, ns);
 }
 
 bool

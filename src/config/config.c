@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "config/analyze.h"
 #include "config/destination_rule.h"
@@ -295,14 +296,11 @@ on_document(void *arg, const char *file, struct fy_node *root, size_t doc_index,
     }
 }
 
-int
-config_load(struct resource_set *set, const char *const *paths, size_t n,
-            const struct config_options *opt, struct diag_list *dl)
+/* What every load ends with, the documents read: <only> names the one source when there
+ * was one (the "nothing found" message points there). */
+static int
+load_done(struct resource_set *set, int rc, const char *only, struct diag_list *dl)
 {
-    static const struct config_options defaults = {0};
-    set->opt = opt ? opt : &defaults;
-    set->dl = dl;
-    int rc = source_load(&set->source, paths, n, on_document, set, dl);
     if (!set->source.keep_documents)
         for (size_t i = 0; i < set->len; i++) set->items[i]->doc_live = false;
     /* Kubernetes objects of kinds meshlet does not read are fine (skipped, or warned about):
@@ -313,11 +311,42 @@ config_load(struct resource_set *set, const char *const *paths, size_t n,
             diag_add(dl, DIAG_ERROR, DIAG_LOAD_ERROR, NULL,
                      "point meshlet at YAML or JSON files holding Istio resources",
                      "no Istio or Kubernetes resources found in %zu file(s)", set->source.n_files);
-        d->file = n == 1 ? paths[0] : NULL;
+        d->file = only;
     }
     set->opt = NULL;
     set->dl = NULL;
     return rc;
+}
+
+int
+config_load(struct resource_set *set, const char *const *paths, size_t n,
+            const struct config_options *opt, struct diag_list *dl)
+{
+    static const struct config_options defaults = {0};
+    set->opt = opt ? opt : &defaults;
+    set->dl = dl;
+    int rc = source_load(&set->source, paths, n, on_document, set, dl);
+    return load_done(set, rc, n == 1 ? paths[0] : NULL, dl);
+}
+
+void
+config_load_docs(struct resource_set *set, const struct source_doc *docs, size_t n,
+                 const struct config_options *opt, struct diag_list *dl)
+{
+    static const struct config_options defaults = {0};
+    set->opt = opt ? opt : &defaults;
+    set->dl = dl;
+    /* No file to read positions from afterwards: messages take them from the nodes. */
+    set->source.keep_documents = true;
+    source_load_docs(&set->source, docs, n, on_document, set, dl);
+    load_done(set, 0, n == 1 ? set->source.files[0] : NULL, dl);
+}
+
+uint64_t
+config_digest(const struct resource_set *set, const char *ns)
+{
+    /* The namespace counts as one more file: resources without one land in it. */
+    return set->source.digest + XXH64(ns, strlen(ns), 1);
 }
 
 static int

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/diag.h"
 #include "config/resource.h"
@@ -40,6 +41,16 @@ void config_fini(struct resource_set *set);
  * exits 2). [M] */
 int config_load(struct resource_set *set, const char *const *paths, size_t n,
                 const struct config_options *opt, struct diag_list *dl);
+
+/* The same for in-memory documents (a config store's values; see source_load_docs): every
+ * problem, unreadable text included, goes to <dl>. [M] */
+void config_load_docs(struct resource_set *set, const struct source_doc *docs, size_t n,
+                      const struct config_options *opt, struct diag_list *dl);
+
+/* The digest of a loaded <set> read with namespace <ns> (/config_dump, `explain`): the
+ * documents' bytes (not their names or order) and the namespace. Equal digests mean two
+ * readers read the same config. */
+uint64_t config_digest(const struct resource_set *set, const char *ns);
 
 /* Cross-resource analysis, as `istioctl analyze`, over a loaded set. [M] */
 void config_analyze(const struct resource_set *set, struct diag_list *dl);

@@ -399,6 +399,9 @@ keep_path(struct source *src, const char *path)
     return copy;
 }
 
+static void load_text(struct source *src, const char *file, char *text, size_t len,
+                      source_doc_fn *fn, void *arg, struct diag_list *dl);
+
 /* Returns 0, or -errno when the file cannot be read at all (reported in <dl>). */
 static int
 load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, void *arg,
@@ -423,13 +426,23 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         file_error(dl, file, 0, 0, "check the file's permissions", msg);
         return rc;
     }
+    load_text(src, file, text, len, fn, arg, dl);
+    return 0;
+}
+
+/* Parse <text> (<len> bytes, NUL-terminated, malloc'd: taken over) named <file> (kept by
+ * <src>) into documents for <fn>; every problem goes to <dl>. */
+static void
+load_text(struct source *src, const char *file, char *text, size_t len, source_doc_fn *fn,
+          void *arg, struct diag_list *dl)
+{
     src->digest += XXH64(text, len, 0);
     unsigned bad_line, bad_col;
     const char *why = check_text((const unsigned char *)text, len, &bad_line, &bad_col);
     if (why) {
         file_error(dl, file, bad_line, bad_col, "give meshlet YAML or JSON text files", why);
         free(text);
-        return 0;
+        return;
     }
     if (too_many_anchors(text, len, &bad_line, &bad_col)) {
         char msg[128];
@@ -437,7 +450,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
                  SOURCE_MAX_ANCHORS);
         file_error(dl, file, bad_line, bad_col, "write the values out, or split the file", msg);
         free(text);
-        return 0;
+        return;
     }
 
     struct parse_error pe = {0};
@@ -455,7 +468,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     if (!diag) {
         file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
         free(text);
-        return 0;
+        return;
     }
     struct fy_parse_cfg cfg = {
         /* Not FYPCF_RESOLVE_DOCUMENT: aliases are counted before they are expanded. */
@@ -469,7 +482,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
         if (fyp) fy_parser_destroy(fyp);
         fy_diag_unref(diag);
         free(text);
-        return 0;
+        return;
     }
     struct fy_document *doc;
     for (size_t doc_index = 0; (doc = fy_parse_load_document(fyp)); doc_index++) {
@@ -511,7 +524,7 @@ load_file(struct source *src, const char *path, off_t size, source_doc_fn *fn, v
     }
     fy_parser_destroy(fyp);
     fy_diag_unref(diag);
-    return 0;
+    return;
 }
 
 static int
@@ -592,6 +605,27 @@ source_load(struct source *src, const char *const *paths, size_t n, source_doc_f
         if (r && !rc) rc = r;
     }
     return rc;
+}
+
+void
+source_load_docs(struct source *src, const struct source_doc *docs, size_t n, source_doc_fn *fn,
+                 void *arg, struct diag_list *dl)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *name = keep_path(src, docs[i].name);
+        if (docs[i].len > src->max_file_bytes) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "document is %.1f MB; config is read up to %zu MB",
+                     (double)docs[i].len / (1 << 20), src->max_file_bytes >> 20);
+            file_error(dl, name, 0, 0, "split it into smaller documents", msg);
+            continue;
+        }
+        /* The parser takes over a NUL-terminated copy, as it does a file's bytes. */
+        char *text = xmalloc(docs[i].len + 1);
+        if (docs[i].len) memcpy(text, docs[i].bytes, docs[i].len);
+        text[docs[i].len] = '\0';
+        load_text(src, name, text, docs[i].len, fn, arg, dl);
+    }
 }
 
 /* Walk <path> ("spec.http[0].route[1].weight") down from <node> as far as it exists.

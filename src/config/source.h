@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading config from disk: files and directories (recursively, .yaml/.yml/.json),
- * multi-document YAML, and `kind: List` wrappers. Hands each resource's root node to a
- * callback; keeps the parsed documents alive (their nodes carry the line/column marks). */
+/* Reading config from disk (files and directories, recursively, .yaml/.yml/.json) or from
+ * memory (a config store's values): multi-document YAML, and `kind: List` wrappers. Hands each
+ * resource's root node to a callback; keeps the parsed documents alive (their nodes carry the
+ * line/column marks). */
 #ifndef MESHLET_CONFIG_SOURCE_H
 #define MESHLET_CONFIG_SOURCE_H
 
@@ -47,6 +48,22 @@ void source_fini(struct source *src);
  * with the path and the reason, and loading goes on. [M] */
 int source_load(struct source *src, const char *const *paths, size_t n, source_doc_fn *fn,
                 void *arg, struct diag_list *dl);
+
+/* A config document held in memory (a config store's value): <name> says where it came
+ * from in messages (a key, say), <bytes> holds <len> bytes of YAML or JSON, as a file
+ * would. Both borrowed for the call. */
+struct source_doc {
+    const char *name;
+    const char *bytes;
+    size_t len;
+};
+
+/* Load <n> in-memory documents as source_load loads files: each may hold several YAML
+ * documents or a `kind: List`; malformed, binary or oversize text becomes ML0001 errors
+ * in <dl> and loading goes on. Messages name <name> (there is no file to read positions
+ * from later, so keep_documents should be set). [M] */
+void source_load_docs(struct source *src, const struct source_doc *docs, size_t n,
+                      source_doc_fn *fn, void *arg, struct diag_list *dl);
 
 /* One position to find again: the node at field <path> (or its deepest existing parent) in
  * document <doc_index> (List item <item_index>, or -1) of <file>. */

@@ -2,6 +2,7 @@
 /* Loading: files and directories, multi-document YAML, kind: List, JSON, bad input of every
  * kind (malformed, binary, empty, oversize, deeply nested) and namespace defaults. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,78 @@ test_source_document_not_a_mapping_is_reported(void **state)
     config_fini(&set);
 }
 
+/* A config store's values load as files do: several documents per value, `kind: List`,
+ * the same digest as the same bytes on disk, and bad text reported by the value's name with
+ * its position (taken from the kept nodes: there is no file to read it from again). */
+static void
+test_source_loads_in_memory_documents_as_files(void **state)
+{
+    (void)state;
+    static const char *const dr =
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\n"
+        "spec:\n  host: a\n";
+    char both[1024];
+    snprintf(both, sizeof(both), "%s---\n%s", vs_a, dr);
+    const char *dir = harness_tmpdir();
+    harness_write(dir, "c.yaml", both);
+    struct resource_set set;
+    struct diag_list dl;
+    assert_int_equal(load_path(dir, &set, &dl, NULL), 0);
+    uint64_t file_digest = set.source.digest;
+    diag_list_fini(&dl);
+    config_fini(&set);
+
+    struct source_doc docs[] = {{"store/c", both, strlen(both)}};
+    config_init(&set);
+    diag_list_init(&dl);
+    config_load_docs(&set, docs, 1, NULL, &dl);
+    assert_int_equal(dl.errors, 0);
+    config_analyze(&set, &dl); /* host a is unknown: found after loading, still placed */
+    assert_int_equal(dl.errors, 1);
+    assert_string_equal(dl.items[0].file, "store/c");
+    assert_int_equal(dl.items[0].line, 8);
+    assert_int_equal(set.len, 2);
+    assert_int_equal(set.items[0]->kind, KIND_VIRTUAL_SERVICE);
+    assert_int_equal(set.items[1]->kind, KIND_DESTINATION_RULE);
+    assert_string_equal(set.items[1]->file, "store/c");
+    assert_true(set.source.digest == file_digest);
+    assert_true(config_digest(&set, "default") != config_digest(&set, "prod"));
+    diag_list_fini(&dl);
+    config_fini(&set);
+
+    /* A bad value among good ones: reported by name and line; the good ones still load. */
+    static const char *const bad = "apiVersion: networking.istio.io/v1\nkind: [\n";
+    static const char *const bad_weight =
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: w}\n"
+        "spec:\n  hosts: [w]\n  http:\n  - route:\n    - destination: {host: w}\n"
+        "      weight: -5\n";
+    struct source_doc mixed[] = {
+        {"store/good", vs_a, strlen(vs_a)},
+        {"store/bad", bad, strlen(bad)},
+        {"store/weight", bad_weight, strlen(bad_weight)},
+        {"store/binary", "\x01\x02", 2},
+    };
+    config_init(&set);
+    diag_list_init(&dl);
+    config_load_docs(&set, mixed, 4, NULL, &dl);
+    assert_int_equal(dl.errors, 3);
+    bool malformed = false, weight = false, binary = false;
+    for (size_t i = 0; i < dl.len; i++) {
+        const struct diag *d = &dl.items[i];
+        if (d->severity != DIAG_ERROR) continue;
+        if (!strcmp(d->file, "store/bad")) malformed = d->line == 3;
+        if (!strcmp(d->file, "store/weight")) weight = d->line == 9;
+        if (!strcmp(d->file, "store/binary")) binary = d->line == 1;
+    }
+    assert_true(malformed);
+    assert_true(weight);
+    assert_true(binary);
+    assert_int_equal(set.items[0]->kind, KIND_VIRTUAL_SERVICE);
+    assert_string_equal(set.items[0]->name, "a");
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 int
 main(void)
 {
@@ -303,6 +376,7 @@ main(void)
         cmocka_unit_test(test_source_missing_path_is_a_usage_error),
         cmocka_unit_test(test_source_document_not_a_mapping_is_reported),
         cmocka_unit_test(test_source_digest_is_the_contents_not_names_or_order),
+        cmocka_unit_test(test_source_loads_in_memory_documents_as_files),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
