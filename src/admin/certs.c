@@ -9,6 +9,7 @@
 
 #include "model/model.h"
 #include "tls/certinfo.h"
+#include "tls/certs.h"
 #include "tls/conn.h"
 
 /* One entry of "certificates": its name, CA files and chain files (any may be NULL). */

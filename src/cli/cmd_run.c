@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin/admin.h"
@@ -30,6 +29,7 @@
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/model.h"
+#include "tls/certs.h"
 #include "tls/conn.h"
 
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
@@ -56,58 +56,6 @@ parse_inbound(const char *arg, struct model_inbound *in, char host[256])
     in->app_address = host;
     in->app_port = (uint16_t)app_port;
     return 0;
-}
-
-/* Certificate rotation: the identity files are checked every second; when they changed and
- * load (a key that does not match its certificate yet means a rotation half done: retried),
- * new connections take the new identity. Old ones stay alive until exit: open connections
- * still use them. */
-struct run_identity {
-    struct wheel_timer t;
-    struct loop *loop;
-    struct proxy_options *popt;
-    const char *dir;
-    struct stat chain, key;
-    struct tls_identity *old[64];
-    size_t n_old;
-};
-
-static bool
-same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-static void
-identity_stat(const char *dir, struct stat *chain, struct stat *key)
-{
-    char path[4096];
-    memset(chain, 0, sizeof(*chain));
-    memset(key, 0, sizeof(*key));
-    snprintf(path, sizeof(path), "%s/cert-chain.pem", dir);
-    stat(path, chain);
-    snprintf(path, sizeof(path), "%s/key.pem", dir);
-    stat(path, key);
-}
-
-static void
-on_identity_check(struct wheel_timer *t)
-{
-    struct run_identity *ri = container_of(t, struct run_identity, t);
-    struct stat chain, key;
-    identity_stat(ri->dir, &chain, &key);
-    if ((!same_file(&chain, &ri->chain) || !same_file(&key, &ri->key)) && ri->n_old < 64) {
-        char err[1024];
-        struct tls_identity *id = tls_identity_load(ri->dir, err, sizeof(err));
-        if (id) {
-            ri->old[ri->n_old++] = atomic_exchange(&ri->popt->identity, id);
-            ri->chain = chain;
-            ri->key = key;
-            log_msg(LOG_INFO, "identity %s reloaded from %s", tls_identity_spiffe(id), ri->dir);
-        }
-    }
-    wheel_arm(&ri->loop->wheel, &ri->t, now_ms() + 1000);
 }
 
 /* The three files of --identity <dir> are there and readable; else say which is not and how
@@ -810,7 +758,7 @@ cmd_run(int argc, char **argv)
         fprintf(stderr, "meshlet run: --identity %s: %s\n", identity_dir, id_err);
         return CLI_USAGE;
     }
-    popt->identity = identity;
+    popt->identity = identity; /* stable: its credential rotates inside (tls/certs.h) */
 
     struct model_options *mopt = &r->mopt;
     mopt->gateways = gateways;
@@ -953,16 +901,7 @@ cmd_run(int argc, char **argv)
             (unsigned long long)r->snap->version);
     r->sweep.cb = on_sweep;
     on_sweep(&r->sweep);
-    static struct run_identity rotation; /* large; one per process */
-    memset(&rotation, 0, sizeof(rotation));
-    rotation.t.cb = on_identity_check;
-    rotation.loop = &r->loop;
-    rotation.popt = popt;
-    rotation.dir = identity_dir;
-    if (identity_dir) {
-        identity_stat(identity_dir, &rotation.chain, &rotation.key);
-        wheel_arm(&r->loop.wheel, &rotation.t, now_ms() + 1000);
-    }
+    if (identity) tls_identity_watch(identity, &r->loop); /* rotation, every second */
     r->admin.ready = true;
     loop_run(&r->loop, NULL, NULL);
     log_msg(LOG_INFO, "stopping");
@@ -973,10 +912,9 @@ stop:
     admin_fini(&r->admin);
     watch_fini(&r->watch);
     if (r->sig.fd >= 0) close(r->sig.fd);
+    tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);
     free(r->wks);
     model_release(r->snap);
-    tls_identity_free(atomic_load(&popt->identity));
-    for (size_t i = 0; i < rotation.n_old; i++) tls_identity_free(rotation.old[i]);
     return exit_code;
 }

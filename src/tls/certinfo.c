@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tls/certs.h"
 #include "tls/conn.h"
 
 static void

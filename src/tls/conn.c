@@ -13,14 +13,17 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "tls/certs.h"
+
 struct tls_conn {
     SSL *ssl;
-    const struct tls_identity *id;
+    struct tls_cred *cred; /* refcounted: the identity's credential (NULL: not the mesh's) */
     bool server;
     char *xfcc; /* server side, built once the handshake is done */
     const char *const *sans;
@@ -31,27 +34,32 @@ struct tls_conn {
     char peer_uri[512];
 };
 
-/* A connection on <fd> from <ctx>; <id> is the mesh identity (NULL for SIMPLE/MUTUAL and
+/* A connection on <fd> from <ctx>, or from the client or server context of mesh
+ * credential <cred> (a reference the connection takes over; NULL for SIMPLE/MUTUAL and
  * Gateway TLS). */
 static struct tls_conn *
-new_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
+new_conn(SSL_CTX *ctx, struct tls_cred *cred, bool server, int fd)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
-    if (!t) return NULL;
+    if (!t) {
+        tls_cred_release(cred);
+        return NULL;
+    }
+    t->cred = cred;
+    if (cred) ctx = server ? tls_cred_server_ctx(cred) : tls_cred_client_ctx(cred);
     t->ssl = SSL_new(ctx);
     if (!t->ssl || SSL_set_fd(t->ssl, fd) != 1) {
         tls_conn_free(t);
         return NULL;
     }
-    t->id = id;
     return t;
 }
 
 static struct tls_conn *
-client_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd, const char *sni,
-            const char *const *sans, size_t n_sans)
+client_conn(SSL_CTX *ctx, struct tls_cred *cred, int fd, const char *sni, const char *const *sans,
+            size_t n_sans)
 {
-    struct tls_conn *t = new_conn(ctx, id, fd);
+    struct tls_conn *t = new_conn(ctx, cred, false, fd);
     if (!t) return NULL;
     if (sni && *sni) SSL_set_tlsext_host_name(t->ssl, sni);
     SSL_set_connect_state(t->ssl);
@@ -64,7 +72,7 @@ struct tls_conn *
 tls_conn_client(const struct tls_identity *id, int fd, const char *sni, const char *const *sans,
                 size_t n_sans)
 {
-    return client_conn(tls_identity_client_ctx(id), id, fd, sni, sans, n_sans);
+    return client_conn(NULL, tls_identity_acquire(id), fd, sni, sans, n_sans);
 }
 
 struct tls_conn *
@@ -97,6 +105,13 @@ make_indexes(void)
     session_index = SSL_SESSION_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
+/* What a session made on <t> is tagged with: its credential's serial (NULL: none). */
+static void *
+cred_tag(const struct tls_conn *t)
+{
+    return t->cred ? (void *)(uintptr_t)tls_cred_serial(t->cred) : NULL;
+}
+
 void
 tls_conn_resume(struct tls_conn *t, void **slot)
 {
@@ -104,9 +119,10 @@ tls_conn_resume(struct tls_conn *t, void **slot)
     pthread_once(&index_once, make_indexes);
     SSL_set_ex_data(t->ssl, ssl_index, t);
     pthread_mutex_lock(&session_lock);
-    /* Only a session made with this identity: after a rotation the server must see the new
-     * certificate, and a resumed session would carry the old one. */
-    if (*slot && SSL_SESSION_get_ex_data(*slot, session_index) == t->id)
+    /* Only a session made with this credential: after a rotation the server must see the
+     * new certificate, and a resumed session would carry the old one. A serial, not the
+     * pointer: a freed credential's address may come back as a new one's. */
+    if (*slot && SSL_SESSION_get_ex_data(*slot, session_index) == cred_tag(t))
         SSL_set_session(t->ssl, *slot);
     pthread_mutex_unlock(&session_lock);
 }
@@ -118,7 +134,7 @@ tls_conn_new_session(SSL *ssl, SSL_SESSION *session)
 {
     struct tls_conn *t = ssl_index >= 0 ? SSL_get_ex_data(ssl, ssl_index) : NULL;
     if (!t || !t->slot) return 0;
-    SSL_SESSION_set_ex_data(session, session_index, (void *)t->id);
+    SSL_SESSION_set_ex_data(session, session_index, cred_tag(t));
     pthread_mutex_lock(&session_lock);
     SSL_SESSION *old = *t->slot;
     *t->slot = session;
@@ -139,11 +155,12 @@ tls_conn_resumed(const struct tls_conn *t)
     return SSL_session_reused(t->ssl) == 1;
 }
 
-/* A server connection from <ctx>; <id> (may be NULL) is the sidecar identity for XFCC. */
+/* A server connection from <ctx>, or with mesh credential <cred> (inbound mTLS; its SPIFFE
+ * ID goes into XFCC). */
 static struct tls_conn *
-server_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
+server_conn(SSL_CTX *ctx, struct tls_cred *cred, int fd)
 {
-    struct tls_conn *t = new_conn(ctx, id, fd);
+    struct tls_conn *t = new_conn(ctx, cred, true, fd);
     if (!t) return NULL;
     SSL_set_accept_state(t->ssl);
     t->server = true;
@@ -153,7 +170,7 @@ server_conn(SSL_CTX *ctx, const struct tls_identity *id, int fd)
 struct tls_conn *
 tls_conn_server(const struct tls_identity *id, int fd)
 {
-    return server_conn(tls_identity_server_ctx(id), id, fd);
+    return server_conn(NULL, tls_identity_acquire(id), fd);
 }
 
 struct tls_conn *
@@ -171,6 +188,7 @@ tls_conn_free(struct tls_conn *t)
     if (t->ssl && !t->failed && SSL_is_init_finished(t->ssl))
         SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl);
+    tls_cred_release(t->cred);
     free(t->xfcc);
     free(t);
 }
@@ -186,11 +204,10 @@ build_xfcc(struct tls_conn *t)
     char hash[2 * EVP_MAX_MD_SIZE + 1] = "";
     if (peer && X509_digest(peer, EVP_sha256(), md, &n))
         for (unsigned int i = 0; i < n; i++) snprintf(hash + 2 * i, 3, "%02x", md[i]);
-    size_t len = strlen(tls_identity_spiffe(t->id)) + strlen(hash) + strlen(t->peer_uri) + 64;
+    const char *by = t->cred ? tls_cred_spiffe(t->cred) : "";
+    size_t len = strlen(by) + strlen(hash) + strlen(t->peer_uri) + 64;
     t->xfcc = malloc(len);
-    if (t->xfcc)
-        snprintf(t->xfcc, len, "By=%s;Hash=%s;Subject=\"\";URI=%s", tls_identity_spiffe(t->id),
-                 hash, t->peer_uri);
+    if (t->xfcc) snprintf(t->xfcc, len, "By=%s;Hash=%s;Subject=\"\";URI=%s", by, hash, t->peer_uri);
 }
 
 const char *
@@ -253,7 +270,7 @@ tls_conn_handshake(struct tls_conn *t)
     if (rc == 1) {
         if (t->server) {    /* the chain was verified; any mesh identity may call */
             san_matches(t); /* records the client's URI SAN */
-            if (t->id) build_xfcc(t);
+            if (t->cred) build_xfcc(t);
             return 1;
         }
         if (san_matches(t)) return 1;

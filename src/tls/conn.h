@@ -2,7 +2,7 @@
 /* TLS over a non-blocking socket with OpenSSL 3: a workload identity (its SSL_CTX, shared
  * by every worker) and client connections that originate ISTIO_MUTUAL. A connection is
  * driven by the caller's event loop: handshake, read and write return "would block" and
- * are called again on the next socket event. [A: identity; W: connections] */
+ * are called again on the next socket event. [W] */
 #ifndef MESHLET_TLS_CONN_H
 #define MESHLET_TLS_CONN_H
 
@@ -15,22 +15,14 @@
 struct tls_gateway;
 struct tls_upstream;
 
-/* A workload's certificate chain, key and mesh root (Istio's file names in one directory). */
+/* The workload identity (tls/certs.h): each connection made with it holds the credential
+ * in force when it started, until tls_conn_free. */
 struct tls_identity;
 
-/* Load cert-chain.pem, key.pem and root-cert.pem from <dir>. NULL with the reason in <err>. */
-struct tls_identity *tls_identity_load(const char *dir, char *err, size_t err_len);
-void tls_identity_free(struct tls_identity *id);
-
-/* Its client and server SSL_CTX (ctx.c), for conn.c; and a Gateway's. */
-struct ssl_ctx_st *tls_identity_client_ctx(const struct tls_identity *id);
-struct ssl_ctx_st *tls_identity_server_ctx(const struct tls_identity *id);
+/* A Gateway's and an upstream's context, for conn.c. */
+struct ssl_ctx_st;
 struct ssl_ctx_st *tls_gateway_ctx(const struct tls_gateway *g);
 struct ssl_ctx_st *tls_upstream_ctx(const struct tls_upstream *u);
-
-/* The SPIFFE ID in its certificate ("" when it has none) and that ID's trust domain. */
-const char *tls_identity_spiffe(const struct tls_identity *id);
-const char *tls_identity_trust_domain(const struct tls_identity *id);
 
 /* A Gateway port's TLS: one context per server (SIMPLE, or MUTUAL when <ca> is given),
  * chosen by the client's SNI among the server's hosts ("*" and "*.suffix" as wildcards);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A workload identity as OpenSSL objects: the client SSL_CTX (TLS 1.2 to 1.3, the chain and
- * key from cert-chain.pem and key.pem, the mesh root from root-cert.pem as the only trust
- * anchor, ALPN as Envoy offers it for ISTIO_MUTUAL), shared by every worker. */
+/* Gateway (SIMPLE, MUTUAL; chosen by SNI) and upstream SIMPLE/MUTUAL SSL_CTX from the
+ * config's files, shared by every worker. The workload identity's contexts are certs.c's. */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -12,12 +11,6 @@
 
 #include "tls/conn.h"
 
-struct tls_identity {
-    SSL_CTX *client, *server;
-    char spiffe[1024];
-    char trust_domain[256];
-};
-
 /* "<what> <path>: <OpenSSL's reason>" into <err>. */
 static void
 reason(char *err, size_t n, const char *what, const char *path)
@@ -27,117 +20,6 @@ reason(char *err, size_t n, const char *what, const char *path)
     if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
     snprintf(err, n, "%s %s%s%s", what, path, e ? ": " : "", ossl);
     ERR_clear_error();
-}
-
-static struct tls_identity *
-fail(struct tls_identity *id, char *err, size_t n, const char *what, const char *path)
-{
-    reason(err, n, what, path);
-    tls_identity_free(id);
-    return NULL;
-}
-
-/* The first spiffe:// URI SAN of <x> into <out>. */
-static void
-spiffe_of(X509 *x, char *out, size_t cap)
-{
-    out[0] = '\0';
-    GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
-        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
-        if (g->type != GEN_URI) continue;
-        const char *uri = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
-        int len = ASN1_STRING_length(g->d.uniformResourceIdentifier);
-        if (len > 9 && !strncmp(uri, "spiffe://", 9) && (size_t)len < cap) {
-            memcpy(out, uri, (size_t)len);
-            out[len] = '\0';
-            break;
-        }
-    }
-    GENERAL_NAMES_free(names);
-}
-
-struct tls_identity *
-tls_identity_load(const char *dir, char *err, size_t err_len)
-{
-    struct tls_identity *id = calloc(1, sizeof(*id));
-    if (!id) return fail(NULL, err, err_len, "out of memory loading", dir);
-    char chain[4096], key[4096], root[4096];
-    snprintf(chain, sizeof(chain), "%s/cert-chain.pem", dir);
-    snprintf(key, sizeof(key), "%s/key.pem", dir);
-    snprintf(root, sizeof(root), "%s/root-cert.pem", dir);
-    SSL_CTX *ctx = id->client = SSL_CTX_new(TLS_client_method());
-    if (!ctx) return fail(id, err, err_len, "cannot create a TLS context for", dir);
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(ctx, chain) != 1)
-        return fail(id, err, err_len, "cannot load", chain);
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-        return fail(id, err, err_len, "cannot load", key);
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        return fail(id, err, err_len, "key does not match the certificate in", dir);
-    if (SSL_CTX_load_verify_locations(ctx, root, NULL) != 1)
-        return fail(id, err, err_len, "cannot load", root);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    /* Client sessions are kept per endpoint by conn.c, not in OpenSSL's cache. */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(ctx, tls_conn_new_session);
-    static const unsigned char alpn[] = "\x14istio-peer-exchange\x05istio";
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
-    spiffe_of(SSL_CTX_get0_certificate(ctx), id->spiffe, sizeof(id->spiffe));
-    /* The server side (inbound sidecar): the same certificate, a client certificate from
-     * the mesh root required. */
-    SSL_CTX *srv = id->server = SSL_CTX_new(TLS_server_method());
-    if (!srv) return fail(id, err, err_len, "cannot create a TLS context for", dir);
-    SSL_CTX_set_min_proto_version(srv, TLS1_2_VERSION);
-    if (SSL_CTX_use_certificate_chain_file(srv, chain) != 1 ||
-        SSL_CTX_use_PrivateKey_file(srv, key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_load_verify_locations(srv, root, NULL) != 1)
-        return fail(id, err, err_len, "cannot load the server certificate from", dir);
-    SSL_CTX_set_verify(srv, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    SSL_CTX_set_mode(srv, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_session_id_context(srv, (const unsigned char *)"meshlet", 7);
-    const char *td = id->spiffe[0] ? id->spiffe + 9 : "cluster.local";
-    size_t n = strcspn(td, "/");
-    if (n >= sizeof(id->trust_domain)) n = sizeof(id->trust_domain) - 1;
-    memcpy(id->trust_domain, td, n);
-    id->trust_domain[n] = '\0';
-    return id;
-}
-
-void
-tls_identity_free(struct tls_identity *id)
-{
-    if (!id) return;
-    SSL_CTX_free(id->client);
-    SSL_CTX_free(id->server);
-    free(id);
-}
-
-struct ssl_ctx_st *
-tls_identity_client_ctx(const struct tls_identity *id)
-{
-    return id->client;
-}
-
-struct ssl_ctx_st *
-tls_identity_server_ctx(const struct tls_identity *id)
-{
-    return id->server;
-}
-
-const char *
-tls_identity_spiffe(const struct tls_identity *id)
-{
-    return id->spiffe;
-}
-
-const char *
-tls_identity_trust_domain(const struct tls_identity *id)
-{
-    return id->trust_domain;
 }
 
 struct tls_gateway {
