@@ -17,20 +17,19 @@
 
 #include "admin/admin.h"
 #include "cli/cli.h"
-#include "config/config.h"
+#include "control/files.h"
+#include "control/reload.h"
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/now.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
-#include "core/watch.h"
 #include "http/worker.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "model/model.h"
 #include "tls/certs.h"
-#include "tls/conn.h"
 
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
@@ -151,23 +150,15 @@ max_connections_default(size_t workers, size_t listeners)
 
 /* Everything `meshlet run` keeps on the main thread. */
 struct run {
-    const char *const *paths;
-    size_t n_paths;
-    const char *ns;
-    const char *const *gateways; /* --gateway NS/NAME: each must be in the config */
-    size_t n_gateways;
-    struct model_options mopt; /* the same for every build */
+    struct reload rl; /* the config in force (rl.snap) and how it is replaced */
     struct proxy_options popt;
     struct loop loop;
     struct worker *wks;
     size_t n_workers;
     struct admin admin;
-    struct snapshot *snap;     /* the live snapshot (the main thread's reference) */
-    struct wheel_timer sweep;  /* outlier detection's interval sweeps */
-    struct loop_watch sig;     /* signalfd */
-    struct watch watch;        /* config paths */
-    struct wheel_timer settle; /* file events settle before a reload */
-    uint64_t first_event_ms;   /* of the batch waiting to settle; 0: none */
+    struct wheel_timer sweep; /* outlier detection's interval sweeps */
+    struct loop_watch sig;    /* signalfd */
+    struct files files;       /* config paths (unless --no-watch) */
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
@@ -175,275 +166,33 @@ struct run {
 };
 
 static void
-free_snapshot_tls(struct snapshot *s)
-{
-    for (size_t i = 0; i < s->n_listeners; i++) tls_gateway_free(s->listeners[i].tls_ext);
-    for (size_t i = 0; i < s->n_clusters; i++) tls_upstream_free(s->clusters[i]->tls_ext);
-}
-
-/* The TLS contexts <s> needs (Gateway certificates, SIMPLE/MUTUAL upstream files) made now
- * and tied to its life. 0, or -1 with the reason in <sb>. */
-static int
-attach_tls(struct snapshot *s, bool have_identity, struct strbuf *sb)
-{
-    s->ext_free = free_snapshot_tls;
-    for (size_t i = 0; i < s->n_listeners; i++) {
-        struct model_listener *l = &s->listeners[i];
-        if (!l->n_tls) continue;
-        char err[1024] = "out of memory";
-        struct tls_gateway *g = tls_gateway_new();
-        l->tls_ext = g;
-        for (size_t k = 0; g && k < l->n_tls; k++) {
-            const struct model_tls_server *ts = &l->tls[k];
-            if (tls_gateway_add(g, ts->hosts, ts->n_hosts, ts->cert, ts->key, ts->ca,
-                                ts->min_version, ts->max_version, ts->ciphers, err, sizeof(err)))
-                g = NULL;
-        }
-        if (!g) {
-            strbuf_printf(sb, "%s (port %u) TLS: %s\n", l->name, l->port, err);
-            return -1;
-        }
-    }
-    for (size_t i = 0; i < s->n_clusters; i++) {
-        struct model_cluster *cl = s->clusters[i];
-        if (!cl->tls_user) continue;
-        char err[1024];
-        static uint64_t serial = 1; /* pooled connections are told apart by it */
-        cl->tls_serial = ++serial;
-        cl->tls_ext = tls_upstream_load(cl->tls_ca, cl->tls_cert, cl->tls_key, cl->tls_insecure,
-                                        err, sizeof(err));
-        if (!cl->tls_ext) {
-            strbuf_printf(sb, "%s TLS: %s\n", cl->name, err);
-            return -1;
-        }
-    }
-    /* A STRICT inbound port cannot work without a certificate to serve. */
-    for (size_t i = 0; !have_identity && i < s->n_listeners; i++) {
-        if (s->listeners[i].inbound && s->listeners[i].peer_mode == MODEL_PEER_STRICT) {
-            strbuf_printf(sb, "%s is STRICT (PeerAuthentication) and needs --identity\n",
-                          s->listeners[i].name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Say plainly what is not enforced rather than pretend. */
-static void
-notes(const struct resource_set *set)
-{
-    for (size_t i = 0; i < set->len; i++) {
-        const struct resource *r = set->items[i];
-        const struct traffic_policy *tp =
-            r->kind == KIND_DESTINATION_RULE && r->spec.dr ? r->spec.dr->traffic_policy : NULL;
-        if (tp && tp->load_balancer && tp->load_balancer->simple.set &&
-            tp->load_balancer->simple.v == LB_PASSTHROUGH) {
-            log_msg(LOG_WARNING,
-                    "note: DestinationRule %s/%s asks for PASSTHROUGH (the original "
-                    "destination of intercepted traffic); meshlet intercepts nothing and "
-                    "balances round robin over the endpoints instead",
-                    r->ns, r->name);
-        }
-    }
-}
-
-/* The files <set> came from, in load order, kept in <s> for /config_dump. Resources are
- * loaded file by file, so each file's are consecutive. */
-static void
-remember_files(struct snapshot *s, const struct resource_set *set)
-{
-    s->files = arena_alloc(&s->arena, (set->len + 1) * sizeof(*s->files));
-    for (size_t i = 0; i < set->len; i++) {
-        const char *f = set->items[i]->file;
-        if (f && (!s->n_files || strcmp(s->files[s->n_files - 1], f)))
-            s->files[s->n_files++] = arena_strdup(&s->arena, f);
-    }
-}
-
-/* A report of `meshlet check` messages and reasons, one log line each: diagnostics at their
- * severity, anything else at <other>. */
-static void
-log_report(const char *text, enum log_level other)
-{
-    while (*text) {
-        size_t n = strcspn(text, "\n");
-        enum log_level level = !strncmp(text, "Error", 5)     ? LOG_ERROR
-                               : !strncmp(text, "Warning", 7) ? LOG_WARNING
-                               : !strncmp(text, "Info", 4)    ? LOG_INFO
-                                                              : other;
-        if (n) log_msg(level, "%.*s", (int)n, text);
-        text += n + (text[n] == '\n');
-    }
-}
-
-/* Every --gateway names a Gateway of <set>; else the reason in <sb>, with the Gateways the
- * config has. At a reload a missing one is only a warning: its listeners go away, as they
- * would in Istio, and the proxy keeps serving the others. */
-static bool
-gateways_known(const struct run *r, const struct resource_set *set, struct strbuf *sb)
-{
-    bool ok = true;
-    for (size_t g = 0; g < r->n_gateways; g++) {
-        const char *want = r->gateways[g], *slash = strchr(want, '/');
-        bool found = false;
-        for (size_t i = 0; i < set->len && !found; i++) {
-            const struct resource *res = set->items[i];
-            found = res->kind == KIND_GATEWAY && strlen(res->ns) == (size_t)(slash - want) &&
-                    !strncmp(res->ns, want, (size_t)(slash - want)) &&
-                    !strcmp(res->name, slash + 1);
-        }
-        if (found) continue;
-        if (r->snap) {
-            log_msg(LOG_WARNING, "--gateway %s: the config has no such Gateway any more", want);
-            continue;
-        }
-        strbuf_printf(sb, "--gateway %s: the config has no Gateway %s (it has:", want, want);
-        size_t n = 0;
-        for (size_t i = 0; i < set->len; i++)
-            if (set->items[i]->kind == KIND_GATEWAY)
-                strbuf_printf(sb, "%s %s/%s", n++ ? "," : "", set->items[i]->ns,
-                              set->items[i]->name);
-        strbuf_puts(sb, n ? ")\n" : " none)\n");
-        ok = false;
-    }
-    return ok;
-}
-
-/* Load, check and compile the config. The snapshot, or NULL with every reason in <sb> (the
- * messages of `meshlet check`, then why it stopped). */
-static struct snapshot *
-build(struct run *r, struct strbuf *sb, bool *usage_error)
-{
-    struct resource_set set;
-    struct diag_list dl;
-    uint64_t t_load = now_us_precise();
-    int rc = cli_load(r->paths, r->n_paths, r->ns, &set, &dl);
-    uint64_t t_build = now_us_precise();
-    diag_list_format(&dl, false, sb);
-    *usage_error = rc != 0;
-    if (rc || dl.errors) {
-        strbuf_printf(sb, "the config has %zu error(s)\n", dl.errors);
-        cli_unload(&set, &dl);
-        return NULL;
-    }
-    if (!gateways_known(r, &set, sb)) {
-        *usage_error = true;
-        cli_unload(&set, &dl);
-        return NULL;
-    }
-    notes(&set);
-    char err[512];
-    struct snapshot *snap = model_build(&set, &r->mopt, err, sizeof(err));
-    if (snap) remember_files(snap, &set);
-    if (snap) snap->digest = cli_config_digest(&set, r->ns);
-    cli_unload(&set, &dl);
-    if (!snap) {
-        strbuf_printf(sb, "%s\n", err);
-        return NULL;
-    }
-    bool have_identity = atomic_load(&r->popt.identity) != NULL;
-    if (attach_tls(snap, have_identity, sb)) {
-        *usage_error = true;
-        model_release(snap);
-        return NULL;
-    }
-    /* mTLS endpoints without an identity to present would all fail: say so now. */
-    for (size_t i = 0; !have_identity && i < snap->n_clusters; i++) {
-        const struct model_cluster *cl = snap->clusters[i];
-        bool mtls = false;
-        for (size_t e = 0; e < cl->n_endpoints; e++) mtls |= cl->endpoints[e].mtls;
-        if (mtls)
-            log_msg(LOG_WARNING,
-                    "%s is ISTIO_MUTUAL (or automatic mTLS) but no "
-                    "--identity was given: its connections will fail (503 UF)",
-                    cl->name);
-    }
-    log_msg(LOG_INFO,
-            "config loaded and checked in %.1f ms; snapshot built in %.1f ms "
-            "(%zu listeners, %zu routes, %zu clusters)",
-            (double)(t_build - t_load) / 1000, (double)(now_us_precise() - t_build) / 1000,
-            snap->n_listeners, snap->n_routes, snap->n_clusters);
-    return snap;
-}
-
-static void
 on_sweep(struct wheel_timer *t)
 {
     struct run *r = container_of(t, struct run, sweep);
-    uint64_t next = outlier_sweep(r->snap, now_ms());
+    uint64_t next = outlier_sweep(r->rl.snap, now_ms());
     if (next != UINT64_MAX) wheel_arm(&r->loop.wheel, &r->sweep, next);
 }
 
-/* Build the config again and, when it is good, hand it to every worker; a bad one is
- * refused with its reasons (in <out> and on stderr) and the running one stays. 0 or -1. */
-static int
-reload(struct run *r, const char *why, struct strbuf *out)
+/* After a reload: a new snapshot goes to every worker (served from its next batch), to
+ * the admin server and to outlier detection; the counts go to /stats either way. */
+static void
+on_reload_done(struct reload *rl, struct snapshot *snap, void *arg)
 {
-    uint64_t t0 = now_us_precise();
-    struct strbuf sb;
-    strbuf_init(&sb, 1 << 24);
-    bool usage_error;
-    struct snapshot *snap = build(r, &sb, &usage_error);
-    if (!snap) {
-        r->admin.reloads_failed++;
-        log_report(strbuf_str(&sb), LOG_ERROR);
-        log_msg(LOG_ERROR, "reload (%s) refused; config version %llu stays in force", why,
-                (unsigned long long)r->snap->version);
-        if (out) {
-            strbuf_puts(out, strbuf_str(&sb));
-            strbuf_printf(out, "reload refused; config version %llu stays in force\n",
-                          (unsigned long long)r->snap->version);
-        }
-        strbuf_fini(&sb);
-        return -1;
-    }
-    strbuf_fini(&sb);
-    /* Said before the workers can serve with it, so the log never lags the traffic. */
-    double ms = (double)(now_us_precise() - t0) / 1000;
-    log_msg(LOG_INFO, "reload (%s): config version %llu in force (%.1f ms)", why,
-            (unsigned long long)snap->version, ms);
+    struct run *r = arg;
+    r->admin.reloads_ok = rl->n_ok;
+    r->admin.reloads_failed = rl->n_failed;
+    if (!snap) return;
     for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
-    struct snapshot *old = r->snap;
-    r->snap = snap;
     r->admin.snap = snap;
-    model_release(old);
-    r->admin.reloads_ok++;
     wheel_disarm(&r->loop.wheel, &r->sweep);
     on_sweep(&r->sweep);
-    if (out)
-        strbuf_printf(out, "config version %llu in force (reloaded in %.1f ms)\n",
-                      (unsigned long long)snap->version, ms);
-    return 0;
 }
 
 static int
 admin_reload(void *arg, struct strbuf *out)
 {
-    return reload(arg, "POST /reload", out);
-}
-
-/* File events settle for SETTLE_MS without a new one (at most SETTLE_MAX_MS after the
- * first) before the config is read again: a tool writing several files reloads once. */
-#define SETTLE_MS 100
-#define SETTLE_MAX_MS 1000
-
-static void
-on_settled(struct wheel_timer *t)
-{
-    struct run *r = container_of(t, struct run, settle);
-    r->first_event_ms = 0;
-    reload(r, "config files changed", NULL);
-}
-
-static void
-on_files_changed(struct watch *wt)
-{
-    struct run *r = container_of(wt, struct run, watch);
-    uint64_t now = now_ms();
-    if (!r->first_event_ms) r->first_event_ms = now;
-    uint64_t due = now + SETTLE_MS;
-    if (due > r->first_event_ms + SETTLE_MAX_MS) due = r->first_event_ms + SETTLE_MAX_MS;
-    wheel_arm(&r->loop.wheel, &r->settle, due);
+    struct run *r = arg;
+    return reload_run(&r->rl, NULL, "POST /reload", out) ? -1 : 0;
 }
 
 static size_t
@@ -504,7 +253,7 @@ on_signal(struct loop_watch *w, unsigned events)
     struct signalfd_siginfo si;
     while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) drain(r, drain_time_ms);
-        if (si.ssi_signo == SIGHUP && !r->draining) reload(r, "SIGHUP", NULL);
+        if (si.ssi_signo == SIGHUP && !r->draining) reload_run(&r->rl, NULL, "SIGHUP", NULL);
         if (si.ssi_signo == SIGUSR1 && r->popt.access_log) { /* Envoy's: logs were rotated */
             access_log_reopen(r->popt.access_log);
             log_msg(LOG_INFO, "access log reopened");
@@ -706,12 +455,14 @@ cmd_run(int argc, char **argv)
     static struct run run; /* one per process; the timers' callbacks find it from theirs */
     struct run *r = &run;
     memset(r, 0, sizeof(*r));
-    r->paths = paths;
-    r->n_paths = n_paths;
-    r->ns = ns;
-    r->gateways = gateways;
-    r->n_gateways = n_gateways;
     r->n_workers = (size_t)workers;
+    struct reload *rl = &r->rl;
+    rl->source = (struct reload_source){.paths = paths, .n_paths = n_paths};
+    rl->ns = ns;
+    rl->gateways = gateways;
+    rl->n_gateways = n_gateways;
+    rl->done = on_reload_done;
+    rl->done_arg = r;
     struct proxy_options *popt = &r->popt;
     h1_limits_default(&popt->limits);
     popt->request_headers_timeout_ms = headers_timeout_ms;
@@ -759,8 +510,9 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
     popt->identity = identity; /* stable: its credential rotates inside (tls/certs.h) */
+    rl->identity = identity;
 
-    struct model_options *mopt = &r->mopt;
+    struct model_options *mopt = &rl->mopt;
     mopt->gateways = gateways;
     mopt->n_gateways = n_gateways;
     mopt->ns = ns;
@@ -777,16 +529,11 @@ cmd_run(int argc, char **argv)
                           : ntohs(((const struct sockaddr_in *)&popt->mesh_addr)->sin_port);
 
     /* Refuse to serve a config that does not pass `meshlet check`. */
-    struct strbuf sb;
-    strbuf_init(&sb, 1 << 24);
-    bool usage_error;
-    r->snap = build(r, &sb, &usage_error);
-    log_report(strbuf_str(&sb), LOG_ERROR);
-    strbuf_fini(&sb);
-    if (!r->snap) {
+    enum reload_result first = reload_run(rl, NULL, NULL, NULL);
+    if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
         tls_identity_free(identity);
-        return usage_error ? CLI_USAGE : CLI_ERRORS;
+        return first == RELOAD_USAGE ? CLI_USAGE : CLI_ERRORS;
     }
 
     /* Signals go to a signalfd on the main loop; every thread inherits the mask. */
@@ -804,7 +551,7 @@ cmd_run(int argc, char **argv)
         popt->access_log = access_log_open(access_log, log_format, lerr, sizeof(lerr));
         if (!popt->access_log) {
             log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
-            model_release(r->snap);
+            reload_fini(rl);
             tls_identity_free(identity);
             return CLI_USAGE;
         }
@@ -814,7 +561,7 @@ cmd_run(int argc, char **argv)
     size_t started = 0, inited = 0;
     bool main_loop_ok = r->wks && loop_init(&r->loop) == 0;
     r->sig.fd = -1;
-    r->watch.w.fd = -1;
+    files_zero(&r->files);
     char err[512];
     if (!main_loop_ok) {
         log_msg(LOG_ERROR, "meshlet run: out of resources");
@@ -824,9 +571,9 @@ cmd_run(int argc, char **argv)
     popt->downstream_cx = &r->downstream_cx;
     popt->max_connections = max_connections >= 0
                                 ? (size_t)max_connections
-                                : max_connections_default((size_t)workers, r->snap->n_listeners);
+                                : max_connections_default((size_t)workers, rl->snap->n_listeners);
     for (; inited < (size_t)workers; inited++) {
-        if (worker_init(&r->wks[inited], (int)inited, r->snap, popt, err, sizeof(err))) {
+        if (worker_init(&r->wks[inited], (int)inited, rl->snap, popt, err, sizeof(err))) {
             log_msg(LOG_ERROR, "meshlet run: %s", err);
             exit_code = CLI_ERRORS;
             inited++; /* partly set up: worker_join frees what it holds */
@@ -841,7 +588,7 @@ cmd_run(int argc, char **argv)
     }
     r->admin.workers = r->wks;
     r->admin.n_workers = (size_t)workers;
-    r->admin.snap = r->snap;
+    r->admin.snap = rl->snap;
     r->admin.reload = admin_reload;
     r->admin.reload_arg = r;
     r->admin.quit = admin_quit;
@@ -878,15 +625,11 @@ cmd_run(int argc, char **argv)
         exit_code = CLI_ERRORS;
         goto stop;
     }
-    if (watch_files) {
-        int rc = watch_init(&r->watch, &r->loop, on_files_changed);
-        for (size_t i = 0; !rc && i < n_paths; i++) rc = watch_add(&r->watch, paths[i]);
-        if (rc) {
-            log_msg(LOG_ERROR, "meshlet run: watching the config: %s", strerror(-rc));
-            exit_code = CLI_ERRORS;
-            goto stop;
-        }
-        r->settle.cb = on_settled;
+    int files_rc = watch_files ? files_init(&r->files, &r->loop, paths, n_paths, rl) : 0;
+    if (files_rc) {
+        log_msg(LOG_ERROR, "meshlet run: watching the config: %s", strerror(-files_rc));
+        exit_code = CLI_ERRORS;
+        goto stop;
     }
     for (; started < (size_t)workers; started++) {
         if (worker_start(&r->wks[started])) {
@@ -895,10 +638,11 @@ cmd_run(int argc, char **argv)
             goto stop;
         }
     }
-    for (size_t i = 0; i < r->snap->n_listeners; i++)
-        log_msg(LOG_INFO, "%s on port %u", r->snap->listeners[i].name, r->snap->listeners[i].port);
+    for (size_t i = 0; i < rl->snap->n_listeners; i++)
+        log_msg(LOG_INFO, "%s on port %u", rl->snap->listeners[i].name,
+                rl->snap->listeners[i].port);
     log_msg(LOG_INFO, "%ld worker(s), admin on %s, config version %llu", workers, admin_addr,
-            (unsigned long long)r->snap->version);
+            (unsigned long long)rl->snap->version);
     r->sweep.cb = on_sweep;
     on_sweep(&r->sweep);
     if (identity) tls_identity_watch(identity, &r->loop); /* rotation, every second */
@@ -910,11 +654,11 @@ stop:
     for (size_t i = 0; i < inited; i++) worker_join(&r->wks[i], i < started);
     access_log_close(popt->access_log);
     admin_fini(&r->admin);
-    watch_fini(&r->watch);
+    files_fini(&r->files);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);
     free(r->wks);
-    model_release(r->snap);
+    reload_fini(rl);
     return exit_code;
 }

@@ -59,8 +59,8 @@ struct proxy_options {
     struct h1_limits limits;
     const char *workload, *ns;     /* this proxy's workload name and namespace (metric labels) */
     struct access_log *access_log; /* --access-log; NULL: none */
-    /* --identity, for ISTIO_MUTUAL (NULL: none). Swapped by the main thread when the files
-     * change: new connections take the new one, open ones keep theirs. */
+    /* --identity, for ISTIO_MUTUAL (NULL: none). Set once; its credential rotates inside
+     * (tls/certs.h): new connections take the new one, open ones keep theirs. */
     struct tls_identity *_Atomic identity;
     /* Client-side limits (Envoy's connection manager and overload manager); 0: none. */
     uint64_t request_headers_timeout_ms; /* a request head must arrive whole within it */
