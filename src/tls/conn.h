@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* TLS over a non-blocking socket with OpenSSL 3: a workload identity (its SSL_CTX, shared
- * by every worker) and client connections that originate ISTIO_MUTUAL. A connection is
- * driven by the caller's event loop: handshake, read and write return "would block" and
- * are called again on the next socket event. [W] */
+/* TLS over a non-blocking socket with OpenSSL 3: mesh mTLS with the workload identity
+ * (tls/certs.h), client and server; Gateway SIMPLE/MUTUAL; upstream SIMPLE/MUTUAL. A
+ * connection is driven by the caller's event loop: handshake, read and write return "would
+ * block" and are called again on the next socket event. [W; contexts: M] */
 #ifndef MESHLET_TLS_CONN_H
 #define MESHLET_TLS_CONN_H
 
