@@ -427,6 +427,9 @@ req_resume_waiters(struct worker *wk)
     }
 }
 
+static void retry(struct req *q);
+static void arm_try_timer(struct req *q);
+
 /* Start a try; <h> is the request's head on the first try (NULL on a later one, or after
  * a wait: the replay has it). */
 static bool
@@ -490,7 +493,7 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
         if (q->attempt == 1) keep_replay_unsent(q, h, rid, false);
         if (retry_should(q, RETRY_CONNECT_FAILURE, 0)) {
             if (q->body == REQ_BODY_NONE || q->body_done) req_arm_route_timeout(q);
-            retry_next(q);
+            retry(q);
             return true;
         }
         q->flags |= RF_UF;
@@ -521,7 +524,7 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
     }
     q->sent = q->body == REQ_BODY_NONE || q->body_done;
     if (q->sent) req_arm_route_timeout(q);
-    if (rt && rt->retry_attempts && rt->retry_per_try_ms) retry_arm_try_timer(q);
+    if (rt && rt->retry_attempts && rt->retry_per_try_ms) arm_try_timer(q);
     return true;
 }
 
@@ -547,11 +550,35 @@ keep_shadow_head(struct req *q, const struct req_head *h)
     buf_fini(&tmp);
 }
 
+/* The route's injected abort (flag FI): an HTTP status, or a gRPC status in an HTTP 200
+ * with no body. */
+static void
+fault_abort_reply(struct req *q, const struct model_route *r)
+{
+    q->flags |= RF_FI;
+    if (r->fault_abort_status > 0) {
+        req_reply(q, r->fault_abort_status, NULL, 0, "fault filter abort");
+        return;
+    }
+    char code[16];
+    int n = snprintf(code, sizeof(code), "%d", r->fault_abort_grpc);
+    struct h1_header f[3] = {
+        {SLICE_LIT("content-type"), SLICE_LIT("application/grpc")},
+        {SLICE_LIT("grpc-status"), slice_make(code, n > 0 ? (size_t)n : 0)},
+        {SLICE_LIT("grpc-message"), SLICE_LIT("fault filter abort")},
+    };
+    struct local_reply lr = {.status = 200, .fields = f, .n_fields = 3};
+    req_local(q, &lr);
+}
+
 /* After any injected delay: an injected abort, or the destination and the upstream. */
 static void
 route_upstream(struct req *q, const struct req_head *h, const struct model_route *r)
 {
-    if (fault_abort(q, r)) return;
+    if (fault_aborts(r)) {
+        fault_abort_reply(q, r);
+        return;
+    }
     const struct model_destination *d = &r->dests[split_pick(&q->conn->gen->split, r)];
     q->dest = d;
     if (!d->cluster) {
@@ -633,7 +660,14 @@ req_start(struct req *q, const struct req_head *h)
         redirect(q, h, r);
         return;
     }
-    if (fault_delay(q, r, on_fault_delay)) return;
+    uint64_t delay = fault_delay_ms(r);
+    if (delay) { /* before the router: the route timeout starts after it (flag DI) */
+        q->flags |= RF_DI;
+        q->fault_delayed = true;
+        q->timer.cb = on_fault_delay;
+        wheel_arm(&wk->loop.wheel, &q->timer, now_ms() + delay);
+        return;
+    }
     route_upstream(q, h, r);
 }
 
@@ -729,7 +763,7 @@ req_response_head(struct req *q, const struct resp_head *h)
     if (u->cluster->outlier.enabled) outlier_status(u->cluster, u->endpoint, h->code, now_ms());
     metrics_upstream_code(wk->metrics, u->cluster, u->endpoint, h->code);
     if (retry_should(q, RETRY_RESPONSE, h->code)) {
-        retry_next(q); /* this response is dropped with its connection */
+        retry(q); /* this response is dropped with its connection */
         return false;
     }
     q->upstream_ms = (int64_t)(now_ms() - q->start_ms);
@@ -775,7 +809,7 @@ req_try_failed(struct req *q, enum req_try_end how)
     }
     enum retry_outcome what = how == REQ_TRY_CONNECT_FAILED ? RETRY_CONNECT_FAILURE : RETRY_RESET;
     if (retry_should(q, what, 0)) {
-        retry_next(q);
+        retry(q);
         return;
     }
     /* Envoy's body: UF for a connection failure, UC for a termination, UPE when a head came
@@ -799,4 +833,66 @@ req_pump(struct req *q)
     bool progress = u->ops->io(u, q);
     if (q->up == u) progress |= u->ops->deliver(u, q);
     return progress;
+}
+
+/* --- Retries: the back-off wait and the per-try timeout (whether: retry.c). --- */
+
+static void
+on_retry_wait(struct wheel_timer *t)
+{
+    struct req *q = container_of(t, struct req, retry_wait);
+    struct conn *c = q->conn;
+    req_try_start(q, q->dest->cluster);
+    if (!c->closed) c->ops->pump(c);
+}
+
+/* perTryTimeout: before any response byte went to the client the try is cut and, as a
+ * reset, retried when the policy retries resets (5xx, gateway-error, reset); else 504. */
+static void
+on_try_timeout(struct wheel_timer *t)
+{
+    struct req *q = container_of(t, struct req, try_timer);
+    struct conn *c = q->conn;
+    if (q->resp_head) return;
+    struct upstream *u = q->up;
+    if (u) {
+        outlier_local(u->cluster, u->endpoint, OUTLIER_TIMEOUT, now_ms());
+        metrics_upstream(c->wk->metrics, u->pstate, UP_TIMEOUT);
+        metrics_upstream_code(c->wk->metrics, u->cluster, u->endpoint, 504);
+    }
+    if (retry_should(q, RETRY_RESET, 0)) {
+        retry(q);
+    } else {
+        q->flags |= RF_UT;
+        req_abort(q, 504, "upstream request timeout");
+    }
+    if (!c->closed) c->ops->pump(c);
+}
+
+static void
+arm_try_timer(struct req *q)
+{
+    q->try_timer.cb = on_try_timeout;
+    wheel_arm(&q->conn->wk->loop.wheel, &q->try_timer, now_ms() + q->route->retry_per_try_ms);
+}
+
+/* Let this try's upstream go and start the next try after Envoy's fully jittered
+ * exponential back-off (base 25 ms: 0-24 ms, then 0-49 ms, ..., at most 10x the base). */
+static void
+retry(struct req *q)
+{
+    struct worker *wk = q->conn->wk;
+    req_release_upstream(q, false);
+    wheel_disarm(&wk->loop.wheel, &q->try_timer);
+    const struct model_cluster *cl = q->dest ? q->dest->cluster : NULL;
+    if (cl && cl->limits.any && !q->counts_retry) {
+        atomic_fetch_add_explicit(&cl->state->retries, 1, memory_order_relaxed);
+        q->counts_retry = true;
+        q->counted = cl;
+    }
+    if (cl) metrics_upstream(wk->metrics, cl->state, UP_RETRY);
+    uint64_t span = retry_backoff_window_ms(q->route->retry_backoff_ms, q->attempt);
+    q->attempt++;
+    q->retry_wait.cb = on_retry_wait;
+    wheel_arm(&wk->loop.wheel, &q->retry_wait, now_ms() + prng_next() % span);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Where a request is retried (spec §3.8): which outcomes of a try its retryOn retries,
+/* Whether a request is retried (spec §3.8): which outcomes of a try its retryOn retries,
  * Envoy's back-off window before retry N, and the request's own conditions (tries left,
- * body kept, maxRetries), the back-off wait and the per-try timeout. [W] */
+ * body kept, maxRetries). The request (req.c) waits and tries again. [W] */
 #ifndef MESHLET_HTTP_RETRY_H
 #define MESHLET_HTTP_RETRY_H
 
@@ -32,11 +32,5 @@ struct req;
 /* Does the route's retry policy retry this outcome of <q>'s try (§3.8.4), with a try left,
  * its body kept and a place under the pool's maxRetries? */
 bool retry_should(struct req *q, enum retry_outcome what, int code);
-
-/* Let this try's upstream go and start the next try after the back-off. */
-void retry_next(struct req *q);
-
-/* perTryTimeout for the try just started. */
-void retry_arm_try_timer(struct req *q);
 
 #endif
