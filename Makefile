@@ -32,6 +32,9 @@ MAIN_OBJ := $(BUILD)/src/main.o
 UNIT_SRC := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
+# Unit tests route malloc/calloc/realloc of our objects through the harness, which can fail
+# a chosen one (tests/unit/harness.h, allocation-failure injection).
+UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 .PHONY: all deps test-deps test unit e2e asan tsan clean run bench help lint fmt fuzz
 
@@ -76,7 +79,7 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HARNESS_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
 unit: $(UNIT_BIN)
 	$(Q)fail=0; for t in $(UNIT_BIN); do \

@@ -2,7 +2,9 @@
 /* The HTTP/1.1 parser against ../shared/spec/http1-strictness.md: every row, fed whole and
  * as every prefix (so byte-by-byte arrival and every split point), each input ending at a
  * guard page. A valid head must be "need more" for every shorter prefix; an invalid one
- * must never succeed, and must fail with the row's status once complete. */
+ * must never succeed, and must fail with the row's status once complete. Whole messages
+ * (head and body: Content-Length, chunked, until close) go through the harness's split
+ * feeder: cut in two and in three at every byte boundary, they decode to the same result. */
 #include <stdio.h>
 #include <string.h>
 
@@ -610,6 +612,266 @@ test_h1_generated_smuggling_corpus_is_never_ambiguous(void **state)
     assert_true(accepted > 0 && accepted < cases / 2);
 }
 
+/* ---- whole messages through the split feeder ----
+ * A receiver as a connection drives the parser: bytes accumulate in a buffer; the head is
+ * parsed again from the start on every arrival; then the body by Content-Length, chunked
+ * (the decoder keeps state across pieces) or until close. Cut at every byte boundary (two
+ * and three pieces), the result must be the one of the whole message. */
+
+struct receiver {
+    bool response, head_request;
+    char in[4096]; /* received, not consumed */
+    size_t in_len;
+    enum { RX_HEAD, RX_LENGTH, RX_CHUNKED, RX_CLOSE, RX_DONE, RX_BAD } phase;
+    struct h1_request req;
+    struct h1_response resp;
+    uint64_t left;
+    struct h1_chunked chunked;
+    char body[4096];
+    size_t body_len;
+    char summary[512];
+};
+
+static void
+rx_reset(void *ctx)
+{
+    struct receiver *rx = ctx;
+    bool response = rx->response, head_request = rx->head_request;
+    memset(rx, 0, sizeof(*rx));
+    rx->response = response;
+    rx->head_request = head_request;
+}
+
+static void
+rx_consume(struct receiver *rx, size_t n)
+{
+    memmove(rx->in, rx->in + n, rx->in_len - n);
+    rx->in_len -= n;
+}
+
+/* The head, once parsed, in words; the slices are written out before the buffer moves. */
+static void
+rx_head(struct receiver *rx, const struct h1_head *h)
+{
+    size_t k = strlen(rx->summary);
+    k += (size_t)snprintf(rx->summary + k, sizeof(rx->summary) - k,
+                          " minor=%d body=%d cl=%llu ka=%d", h->minor, (int)h->body,
+                          (unsigned long long)h->content_length, h->keep_alive);
+    for (size_t i = 0; i < h->n_headers && k < sizeof(rx->summary); i++)
+        k += (size_t)snprintf(rx->summary + k, sizeof(rx->summary) - k, " [%.*s=%.*s]",
+                              (int)h->headers[i].name.len, h->headers[i].name.ptr,
+                              (int)h->headers[i].value.len, h->headers[i].value.ptr);
+    switch (h->body) {
+    case H1_BODY_NONE: rx->phase = RX_DONE; break;
+    case H1_BODY_LENGTH:
+        rx->left = h->content_length;
+        rx->phase = RX_LENGTH;
+        break;
+    case H1_BODY_CHUNKED:
+        h1_chunked_init(&rx->chunked, &lim);
+        rx->phase = RX_CHUNKED;
+        break;
+    case H1_BODY_UNTIL_CLOSE: rx->phase = RX_CLOSE; break;
+    }
+}
+
+static void
+rx_parse_head(struct receiver *rx)
+{
+    const char *g = harness_guarded(rx->in, rx->in_len);
+    ssize_t rc;
+    const struct h1_head *h;
+    if (rx->response) {
+        rc = h1_parse_response(g, rx->in_len, &lim, rx->head_request, &rx->resp);
+        h = &rx->resp.head;
+        if (rc >= 0)
+            snprintf(rx->summary, sizeof(rx->summary), "%d '%.*s'", rx->resp.code,
+                     (int)rx->resp.reason.len, rx->resp.reason.ptr);
+    } else {
+        rc = h1_parse_request(g, rx->in_len, &lim, &rx->req);
+        h = &rx->req.head;
+        if (rc >= 0)
+            snprintf(rx->summary, sizeof(rx->summary), "%.*s %.*s @%.*s", (int)rx->req.method.len,
+                     rx->req.method.ptr, (int)rx->req.path.len, rx->req.path.ptr,
+                     (int)rx->req.authority.len, rx->req.authority.ptr);
+    }
+    if (rc == H1_NEED_MORE) return;
+    if (rc == H1_BAD) {
+        snprintf(rx->summary, sizeof(rx->summary), "bad head %d (%s)", h->status, h->error);
+        rx->phase = RX_BAD;
+        return;
+    }
+    rx_head(rx, h);
+    rx_consume(rx, (size_t)rc);
+}
+
+/* Decode what the buffer holds; stops when more bytes are needed or the message ended. */
+static void
+rx_progress(struct receiver *rx)
+{
+    for (;;) {
+        switch (rx->phase) {
+        case RX_HEAD: {
+            size_t before = rx->in_len;
+            rx_parse_head(rx);
+            if (rx->phase == RX_HEAD || (rx->phase != RX_BAD && before == rx->in_len)) return;
+            break;
+        }
+        case RX_LENGTH: {
+            size_t n = rx->left < rx->in_len ? (size_t)rx->left : rx->in_len;
+            memcpy(rx->body + rx->body_len, rx->in, n);
+            rx->body_len += n;
+            rx->left -= n;
+            rx_consume(rx, n);
+            if (rx->left) return;
+            rx->phase = RX_DONE;
+            break;
+        }
+        case RX_CHUNKED: {
+            struct slice data;
+            const char *g = harness_guarded(rx->in, rx->in_len);
+            ssize_t rc = h1_chunked_parse(&rx->chunked, g, rx->in_len, &data);
+            if (rc < 0) {
+                size_t k = strlen(rx->summary);
+                snprintf(rx->summary + k, sizeof(rx->summary) - k, " bad chunk %d (%s)",
+                         rx->chunked.status, rx->chunked.error);
+                rx->phase = RX_BAD;
+                return;
+            }
+            memcpy(rx->body + rx->body_len, data.ptr, data.len);
+            rx->body_len += data.len;
+            rx_consume(rx, (size_t)rc);
+            if (h1_chunked_done(&rx->chunked)) {
+                rx->phase = RX_DONE;
+                break;
+            }
+            if (rc == 0) return;
+            break;
+        }
+        case RX_CLOSE:
+            memcpy(rx->body + rx->body_len, rx->in, rx->in_len);
+            rx->body_len += rx->in_len;
+            rx_consume(rx, rx->in_len);
+            return;
+        case RX_DONE:
+        case RX_BAD: return;
+        }
+    }
+}
+
+static int
+rx_feed(void *ctx, const char *piece, size_t len)
+{
+    struct receiver *rx = ctx;
+    assert_true(rx->in_len + len <= sizeof(rx->in));
+    memcpy(rx->in + rx->in_len, piece, len);
+    rx->in_len += len;
+    rx_progress(rx);
+    return rx->phase == RX_BAD;
+}
+
+static void
+rx_result(void *ctx, char *out, size_t cap)
+{
+    struct receiver *rx = ctx;
+    static const char *const phases[] = {"head", "length", "chunked", "close", "done", "bad"};
+    /* After an error the receiver stops reading, so what is left depends on the cut. */
+    size_t left = rx->phase == RX_BAD ? 0 : rx->in_len;
+    snprintf(out, cap, "%s: %s | body %zu '%.*s' | left %zu", phases[rx->phase], rx->summary,
+             rx->body_len, (int)rx->body_len, rx->body, left);
+}
+
+static const struct harness_feeder receiver_feeder = {rx_reset, rx_feed, rx_result};
+
+/* Feed <text> at every split; returns the whole-input result in a static buffer. */
+static const char *
+receive(const char *text, bool response, bool head_request)
+{
+    static struct receiver rx;
+    static char whole[8192];
+    rx.response = response;
+    rx.head_request = head_request;
+    size_t runs =
+        harness_split_feed(&receiver_feeder, &rx, text, strlen(text), whole, sizeof(whole));
+    assert_true(runs > strlen(text)); /* every split was fed */
+    return whole;
+}
+
+#define assert_prefix(s, prefix) assert_memory_equal(s, prefix, strlen(prefix))
+
+static void
+test_h1_requests_parse_alike_at_every_split(void **state)
+{
+    (void)state;
+    const char *r =
+        receive("GET /orders?id=7 HTTP/1.1\r\nHost: api.example.com\r\n\r\n", false, false);
+    assert_prefix(r, "done: GET /orders?id=7 @api.example.com minor=1 body=0");
+    r = receive("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", false, false);
+    assert_prefix(r, "done: POST /x @a");
+    assert_non_null(strstr(r, "| body 5 'hello' | left 0"));
+    r = receive("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5;ext=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n",
+                false, false);
+    assert_prefix(r, "done: POST /x @a");
+    assert_non_null(strstr(r, "| body 11 'hello world' | left 0"));
+    /* A pipelined request stays in the buffer, untouched, whatever the cut. */
+    r = receive("POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+                "GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+                false, false);
+    assert_non_null(strstr(r, "| body 3 'abc' | left 28"));
+    r = receive("\r\nPOST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                false, false);
+    assert_non_null(strstr(r, "| body 0 '' | left 0"));
+}
+
+static void
+test_h1_bad_requests_fail_alike_at_every_split(void **state)
+{
+    (void)state;
+    const char *r = receive(
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+        "\r\n",
+        false, false);
+    assert_prefix(r, "bad: bad head 400");
+    r = receive("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", false, false);
+    assert_prefix(r, "bad: bad head 400");
+    r = receive("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\nhelloX\r\n0\r\n\r\n",
+                false, false);
+    assert_prefix(r, "bad: POST / @a");
+    assert_non_null(strstr(r, "bad chunk 400"));
+    r = receive("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\nhello\r\n0\r\n\r\n",
+                false, false);
+    assert_non_null(strstr(r, "bad chunk 400"));
+}
+
+static void
+test_h1_responses_parse_alike_at_every_split(void **state)
+{
+    (void)state;
+    const char *r =
+        receive("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!", true, false);
+    assert_prefix(r, "done: 200 'OK' minor=1 body=1 cl=12 ka=1");
+    assert_non_null(strstr(r, "| body 12 'hello world!' | left 0"));
+    r = receive("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\nGrpc-Status: 0\r\n\r\n",
+                true, false);
+    assert_prefix(r, "done: 200 'OK'");
+    assert_non_null(strstr(r, "| body 3 'abc' | left 0"));
+    r = receive("HTTP/1.0 200 OK\r\n\r\nuntil the end", true, false);
+    assert_prefix(r, "close: 200 'OK' minor=0 body=3");
+    assert_non_null(strstr(r, "| body 13 'until the end' | left 0"));
+    /* No body after 204 or to a HEAD request, whatever Content-Length says. */
+    r = receive("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", true, false);
+    assert_prefix(r, "done: 204 'No Content' minor=1 body=0");
+    r = receive("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true, true);
+    assert_prefix(r, "done: 200 'OK' minor=1 body=0");
+    r = receive("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", true,
+                false);
+    assert_prefix(r, "bad: bad head 502");
+}
+
 static int
 group_setup(void **state)
 {
@@ -647,6 +909,9 @@ main(void)
         cmocka_unit_test(test_h1_chunked_limits),
         cmocka_unit_test(test_h1_chunked_stops_at_end_of_body),
         cmocka_unit_test(test_h1_generated_smuggling_corpus_is_never_ambiguous),
+        cmocka_unit_test(test_h1_requests_parse_alike_at_every_split),
+        cmocka_unit_test(test_h1_bad_requests_fail_alike_at_every_split),
+        cmocka_unit_test(test_h1_responses_parse_alike_at_every_split),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
