@@ -294,6 +294,13 @@ tls_conn_read(struct tls_conn *t, void *buf, size_t n)
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -EAGAIN;
     if (e == SSL_ERROR_ZERO_RETURN) return 0;
     if (e == SSL_ERROR_SYSCALL && !ERR_peek_error()) return 0; /* closed without notify */
+    /* OpenSSL 3 reports that same close as an error. meshlet never sends close_notify
+     * itself, and HTTP framing finds a truncated message: it is the end of stream. */
+    if (e == SSL_ERROR_SSL &&
+        ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return 0;
+    }
     record_error(t, rc);
     return -EIO;
 }
