@@ -77,12 +77,6 @@ loop_add(struct loop *l, struct loop_watch *w, unsigned events)
     return ctl(l, EPOLL_CTL_ADD, w, events);
 }
 
-int
-loop_mod(struct loop *l, struct loop_watch *w, unsigned events)
-{
-    return ctl(l, EPOLL_CTL_MOD, w, events);
-}
-
 void
 loop_del(struct loop *l, struct loop_watch *w)
 {

@@ -44,7 +44,6 @@ void loop_fini(struct loop *l);
 /* Watch <w->fd> for <events> (edge-triggered). 0 or -errno; on failure <cb> is never
  * called. */
 int loop_add(struct loop *l, struct loop_watch *w, unsigned events);
-int loop_mod(struct loop *l, struct loop_watch *w, unsigned events);
 void loop_del(struct loop *l, struct loop_watch *w);
 
 /* Stop watching and close <w->fd>; events for <w> already fetched in this batch go to a

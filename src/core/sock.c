@@ -99,26 +99,6 @@ sock_error(int fd)
     return -err;
 }
 
-void
-sock_format_ip(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    if (ss->ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)len);
-    } else {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)len);
-    }
-}
-
-uint16_t
-sock_local_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len)) return 0;
-    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 int
 sock_keepalive(int fd, unsigned idle_s, unsigned interval_s, unsigned probes)
 {

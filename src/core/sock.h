@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking TCP sockets: listening with SO_REUSEPORT (one socket per worker), accepting,
- * connecting, and address formatting. */
+ * connecting, and address parsing. */
 #ifndef MESHLET_CORE_SOCK_H
 #define MESHLET_CORE_SOCK_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <sys/socket.h>
 
 /* Parse "host:port", "[v6]:port" or ":port" (all addresses) into <ss>. 0 or -EINVAL. */
@@ -26,11 +25,5 @@ int sock_error(int fd);
 
 /* TCP keepalive on <fd>; a 0 argument keeps the system's value for it. 0 or -errno. */
 int sock_keepalive(int fd, unsigned idle_s, unsigned interval_s, unsigned probes);
-
-/* "1.2.3.4" or "::1" (no port) into <buf>. */
-void sock_format_ip(const struct sockaddr_storage *ss, char *buf, size_t len);
-
-/* The port a socket is bound to, or 0. */
-uint16_t sock_local_port(int fd);
 
 #endif

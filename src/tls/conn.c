@@ -143,12 +143,6 @@ tls_conn_new_session(SSL *ssl, SSL_SESSION *session)
     return 1; /* we keep the reference */
 }
 
-void
-tls_session_free(void *session)
-{
-    SSL_SESSION_free(session);
-}
-
 bool
 tls_conn_resumed(const struct tls_conn *t)
 {

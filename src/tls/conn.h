@@ -54,10 +54,10 @@ struct tls_conn *tls_conn_client(const struct tls_identity *id, int fd, const ch
                                  const char *const *sans, size_t n_sans);
 
 /* Session resumption: the connection resumes the session kept in <*slot> (if any) and keeps
- * the server's newest ticket there. <slot> belongs to the endpoint and outlives the
- * connection; tls_session_free() releases what it holds. */
+ * the server's newest ticket there (an SSL_SESSION, refcounted by OpenSSL). <slot> belongs
+ * to the endpoint's runtime state and outlives the connection; that state lives as long as
+ * the process, so nothing releases the session before exit. */
 void tls_conn_resume(struct tls_conn *t, void **slot);
-void tls_session_free(void *session);
 
 /* For ctx.c: OpenSSL's new-session callback on client contexts. */
 struct ssl_st;
