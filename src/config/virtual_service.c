@@ -662,59 +662,47 @@ check_timeout_vs_retries(struct vctx *v, const struct http_route *h)
                  t, p, r->attempts.v + 1, nd);
 }
 
+/* The weighted destinations of one route, Istio's validateHTTPRouteDestinations and the
+ * destination part of validateTCPRoute / validateTLSRoute: each item's destination and
+ * weight, and a positive total when there are several. <what> is NULL for an HTTP route:
+ * its <n> items are <http> (they may carry header operations, and there may be none:
+ * redirect, directResponse). Otherwise it names the TCP or TLS route in messages, its items
+ * are <l4>, and one is required. */
 static void
-validate_route_destinations(struct vctx *v, const void *parent, size_t n,
-                            const struct http_route_destination *dests, const char **authority)
+validate_destinations(struct vctx *v, const void *parent, size_t n,
+                      const struct http_route_destination *http, const struct route_destination *l4,
+                      const char *what, const char **authority)
 {
-    int64_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct http_route_destination *d = &dests[i];
-        if (field_is_null(d)) {
-            rules_error(v, d, NULL, -1, "remove the empty item", "weight may not be nil");
-            continue;
-        }
-        validate_destination(v, d->destination, d, "destination");
-        if (d->weight.set && d->weight.v < 0) {
-            rules_error(v, d, "weight", -1, "use a weight of 0 or more; weights are relative",
-                        "weight %" PRId64 " < 0", d->weight.v);
-        }
-        if (d->weight.set && d->weight.v > 0) total += d->weight.v;
-        if (d->headers) {
-            const char *dest_authority = *authority;
-            validate_headers(v, d->headers, &dest_authority);
-        }
-    }
-    if (n > 1 && total == 0) {
-        rules_error(v, parent, "route", -1,
-                    "give at least one destination a positive weight; weights are relative",
-                    "total destination weight = 0");
-    }
-}
-
-static void
-validate_l4_destinations(struct vctx *v, const void *parent, size_t n,
-                         const struct route_destination *dests, const char *what)
-{
-    if (n == 0) {
+    bool is_http = !what;
+    if (!is_http && n == 0) {
         rules_error(v, parent, "route", -1, "add a route with a destination",
                     "%s route is required", what);
     }
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct route_destination *d = &dests[i];
+        const void *d = is_http ? (const void *)&http[i] : (const void *)&l4[i];
+        const struct destination *dest = is_http ? http[i].destination : l4[i].destination;
+        const struct opt_int *weight = is_http ? &http[i].weight : &l4[i].weight;
         if (field_is_null(d)) {
             rules_error(v, d, NULL, -1, "remove the empty item", "weight may not be nil");
             continue;
         }
-        validate_destination(v, d->destination, d, "destination");
-        if (d->weight.set && d->weight.v < 0) {
+        validate_destination(v, dest, d, "destination");
+        if (weight->set && weight->v < 0) {
             rules_error(v, d, "weight", -1, "use a weight of 0 or more; weights are relative",
-                        "weight %" PRId64 " < 0", d->weight.v);
+                        "weight %" PRId64 " < 0", weight->v);
         }
-        if (d->weight.set && d->weight.v > 0) total += d->weight.v;
+        if (weight->set && weight->v > 0) total += weight->v;
+        if (is_http && http[i].headers) {
+            const char *dest_authority = *authority;
+            validate_headers(v, http[i].headers, &dest_authority);
+        }
     }
     if (n > 1 && total == 0) {
-        rules_error(v, parent, "route", -1, "give at least one destination a positive weight",
+        rules_error(v, parent, "route", -1,
+                    is_http
+                        ? "give at least one destination a positive weight; weights are relative"
+                        : "give at least one destination a positive weight",
                     "total destination weight = 0");
     }
 }
@@ -780,7 +768,7 @@ validate_http_route(struct vctx *v, const struct virtual_service *vs, const stru
     const char *authority = NULL;
     if (h->rewrite) validate_rewrite(v, h->rewrite, &authority);
     validate_headers(v, h->headers, &authority);
-    validate_route_destinations(v, h, h->route_len, h->route, &authority);
+    validate_destinations(v, h, h->route_len, h->route, NULL, NULL, &authority);
     rules_duration(v, h, "timeout", &h->timeout);
     if (h->retries) validate_retries(v, h->retries);
     if (h->fault) validate_fault(v, h->fault);
@@ -1098,7 +1086,7 @@ validate_tcp_routes(struct vctx *v, const struct virtual_service *vs)
             rules_labels(v, m, "sourceLabels", &m->source_labels);
             validate_gateway_names(v, m, &m->gateways);
         }
-        validate_l4_destinations(v, t, t->route_len, t->route, "TCP");
+        validate_destinations(v, t, t->route_len, NULL, t->route, "TCP", NULL);
     }
 }
 
@@ -1137,7 +1125,7 @@ validate_tls_routes(struct vctx *v, const struct virtual_service *vs)
             if (m->port.set) rules_port(v, m, "port", m->port.v);
             validate_gateway_names(v, m, &m->gateways);
         }
-        validate_l4_destinations(v, t, t->route_len, t->route, "TLS");
+        validate_destinations(v, t, t->route_len, NULL, t->route, "TLS", NULL);
     }
 }
 
