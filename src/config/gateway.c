@@ -15,17 +15,6 @@ FIELD_SCHEMA(server_tls, RES_SERVER_TLS)
 FIELD_SCHEMA(server, RES_SERVER)
 FIELD_SCHEMA(gateway, RES_GATEWAY)
 
-static const char *const protocols[] = {"HTTP", "HTTPS", "HTTP2", "GRPC",  "GRPC-WEB",
-                                        "TLS",  "TCP",   "MONGO", "REDIS", "MYSQL"};
-
-static bool
-known_protocol(const char *p)
-{
-    for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
-        if (!strcasecmp(p, protocols[i])) return true;
-    return false;
-}
-
 static bool
 is_http(const char *p)
 {
@@ -213,7 +202,7 @@ gateway_validate(const struct resource *r, struct diag_list *dl)
             if (!p->name || !*p->name)
                 rules_error(&v, p, "name", -1, "name the port, e.g. http",
                             "port name must be set: %s", "");
-            if (!p->protocol || !known_protocol(p->protocol)) {
+            if (!p->protocol || !rules_known_protocol(p->protocol)) {
                 rules_error(&v, p, "protocol", -1, "use one of the protocols listed",
                             "invalid protocol \"%s\", supported protocols are HTTP, HTTP2, GRPC, "
                             "GRPC-WEB, MONGO, REDIS, MYSQL, TCP",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/field.h"
 #include "core/regex.h"
@@ -364,5 +365,15 @@ rules_known_status(int64_t code)
                                 501, 502, 503, 504, 505, 506, 507, 508, 510, 511};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (known[i] == code) return true;
+    return false;
+}
+
+bool
+rules_known_protocol(const char *p)
+{
+    static const char *const known[] = {"HTTP", "HTTPS", "HTTP2", "GRPC",  "GRPC-WEB", "HTTP_PROXY",
+                                        "TLS",  "TCP",   "UDP",   "MONGO", "REDIS",    "MYSQL"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcasecmp(p, known[i])) return true;
     return false;
 }

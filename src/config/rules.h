@@ -69,6 +69,11 @@ void rules_string_match(struct vctx *v, const struct string_match *m, const char
 /* A host in HTTP header-name syntax (token chars) or an allowed pseudo-header. */
 bool rules_header_name(const char *name);
 
+/* A port protocol Istio's protocol.Parse knows, case-insensitively: HTTP, HTTPS, HTTP2, GRPC,
+ * GRPC-WEB, HTTP_PROXY, TLS, TCP, UDP, MONGO, REDIS, MYSQL. Gateway servers and ServiceEntry
+ * ports both check against it (validateServerPort, ValidateProtocol). */
+bool rules_known_protocol(const char *p);
+
 /* Known HTTP status code (Go's http.StatusText is non-empty). */
 bool rules_known_status(int64_t code);
 

@@ -13,19 +13,6 @@
 
 FIELD_SCHEMA(service_entry, RES_SERVICE_ENTRY)
 
-/* Istio's protocol.Parse: these, case-insensitively; "" (or no protocol) means sniffing. */
-static const char *const protocols[] = {"HTTP",     "HTTPS", "HTTP2", "GRPC",
-                                        "GRPC-WEB", "TLS",   "TCP",   "MONGO",
-                                        "REDIS",    "MYSQL", "UDP",   "HTTP_PROXY"};
-
-static bool
-known_protocol(const char *p)
-{
-    for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
-        if (!strcasecmp(p, protocols[i])) return true;
-    return false;
-}
-
 static bool
 http_or_tls(const char *p)
 {
@@ -148,7 +135,7 @@ service_entry_validate(const struct resource *r, struct diag_list *dl)
         }
         /* Istio's ValidateProtocol: the empty string is protocol sniffing, and valid. */
         bool sniffed = !p->protocol || !*p->protocol;
-        if (!sniffed && !known_protocol(p->protocol))
+        if (!sniffed && !rules_known_protocol(p->protocol))
             rules_error(&v, p, "protocol", -1,
                         "use HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, HTTP_PROXY, TLS, TCP, MONGO, "
                         "REDIS, MYSQL or UDP (or leave it empty to sniff)",

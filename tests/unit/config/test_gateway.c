@@ -25,6 +25,13 @@ static const struct config_case cases[] = {
     {"gw_rejects_bad_protocol",
      GW("  servers:\n  - port: {number: 80, name: http, protocol: SPDY}\n    hosts: [\"*\"]\n"),
      "IST0106", "spec.servers[0].port.protocol", "invalid protocol \"SPDY\""},
+    /* Istio's validateServerPort takes whatever protocol.Parse knows, as ServiceEntry does. */
+    {"gw_accepts_udp_as_istio_parses_it",
+     GW("  servers:\n  - port: {number: 80, name: u, protocol: udp}\n    hosts: [\"*\"]\n"),
+     "IST0106", "spec.servers[0].port.protocol", NULL, true},
+    {"gw_accepts_http_proxy_as_istio_parses_it",
+     GW("  servers:\n  - port: {number: 80, name: p, protocol: HTTP_PROXY}\n    hosts: [\"*\"]\n"),
+     "IST0106", "spec.servers[0].port.protocol", NULL, true},
     {"gw_rejects_port_out_of_range",
      GW("  servers:\n  - port: {number: 0, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n"),
      "IST0106", "spec.servers[0].port.number", "port number 0 must be in the range 1..65535"},
