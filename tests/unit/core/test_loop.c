@@ -239,6 +239,20 @@ stopper(void *arg)
     return NULL;
 }
 
+static pthread_t stopper_thread;
+static struct loop *stop_loop;
+
+/* Runs inside loop_run, so the other thread's stop reaches a running loop, asleep in
+ * epoll_wait (no timers: up to a second) until the stop eventfd wakes it. */
+static void
+start_stopper(struct loop_watch *w, unsigned events)
+{
+    (void)events;
+    uint64_t v;
+    if (read(w->fd, &v, sizeof(v)) < 0) return;
+    assert_int_equal(pthread_create(&stopper_thread, NULL, stopper, stop_loop), 0);
+}
+
 static void
 count_idle(void *arg)
 {
@@ -251,12 +265,15 @@ test_loop_stop_from_another_thread_ends_run(void **state)
     (void)state;
     struct loop l;
     assert_int_equal(loop_init(&l), 0);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, stopper, &l), 0);
+    stop_loop = &l;
+    struct loop_watch kick = {.fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC), .cb = start_stopper};
+    assert_true(kick.fd >= 0);
+    assert_int_equal(loop_add(&l, &kick, LOOP_IN), 0);
     int idle = 0;
-    loop_run(&l, count_idle, &idle); /* returns: no timer, only the stop eventfd */
-    pthread_join(th, NULL);
-    assert_true(idle >= 1); /* the idle callback ran after the batch that saw the stop */
+    loop_run(&l, count_idle, &idle); /* returns only through the other thread's stop */
+    pthread_join(stopper_thread, NULL);
+    assert_true(idle >= 1); /* the idle callback ran after the batch that started it */
+    loop_kill(&l, &kick);
     loop_fini(&l);
 }
 
