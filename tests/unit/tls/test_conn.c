@@ -3,8 +3,9 @@
  * directory: the ISTIO_MUTUAL handshake (chain to the root, the server's SPIFFE SAN, the
  * client's ID and XFCC on the server side), data both ways, partial writes against a full
  * socket buffer with nothing lost or reordered, the peer's close read as end of stream,
- * refusals (wrong SAN, another mesh's root, a plaintext or garbage-speaking peer, garbage
- * inside an established session), session resumption, and out of memory. */
+ * the transport ops' shutdown (close_notify, then a half-close), refusals (wrong SAN,
+ * another mesh's root, a plaintext or garbage-speaking peer, garbage inside an established
+ * session), session resumption, and out of memory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
@@ -226,6 +227,39 @@ test_peer_close_reads_as_end_of_stream(void **state)
 }
 
 static void
+test_xprt_shutdown_sends_close_notify_and_keeps_reading(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_open(&p, client_id, NULL, 0);
+    pair_handshake(&p);
+    /* Through the transport ops, as a codec uses them. */
+    const struct xprt_ops *x = &tls_xprt;
+    assert_true(x->record_reads);
+    assert_int_equal(x->write(p.client, p.fd[0], "req", 3), 3);
+    assert_int_equal(x->shutdown(p.client, p.fd[0]), 0);
+    char buf[16];
+    size_t got = 0;
+    for (int i = 0; got < 3 && i < 100; i++) {
+        ssize_t n = x->read(p.server, p.fd[1], buf + got, sizeof(buf) - got);
+        if (n > 0) got += (size_t)n;
+    }
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "req", 3);
+    assert_int_equal(x->read(p.server, p.fd[1], buf, sizeof(buf)), 0); /* close_notify */
+    /* Half-close: the server still answers, the client still reads. */
+    assert_int_equal(x->write(p.server, p.fd[1], "resp", 4), 4);
+    got = 0;
+    for (int i = 0; got < 4 && i < 100; i++) {
+        ssize_t n = x->read(p.client, p.fd[0], buf + got, sizeof(buf) - got);
+        if (n > 0) got += (size_t)n;
+    }
+    assert_int_equal(got, 4);
+    assert_memory_equal(buf, "resp", 4);
+    pair_close(&p);
+}
+
+static void
 test_client_refuses_a_server_with_another_san(void **state)
 {
     (void)state;
@@ -365,6 +399,7 @@ main(void)
         cmocka_unit_test(test_mutual_handshake_checks_identities_and_carries_data),
         cmocka_unit_test(test_partial_writes_against_a_full_socket_lose_nothing),
         cmocka_unit_test(test_peer_close_reads_as_end_of_stream),
+        cmocka_unit_test(test_xprt_shutdown_sends_close_notify_and_keeps_reading),
         cmocka_unit_test(test_client_refuses_a_server_with_another_san),
         cmocka_unit_test(test_another_meshs_root_fails_both_ends),
         cmocka_unit_test(test_plaintext_or_garbage_peer_fails_the_handshake),
