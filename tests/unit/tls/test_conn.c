@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "tls/ca.h"
+#include "tls/certs.h"
 #include "tls/conn.h"
 
 static struct tls_identity *server_id, *client_id, *stranger_id;
