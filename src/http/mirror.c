@@ -44,15 +44,7 @@ shadow_end(struct shadow *s, bool reusable)
     uint32_t *active = s->gen->active[u->cluster->index];
     if (active[u->endpoint]) active[u->endpoint]--;
     u->shadow = NULL;
-    uint32_t limit = u->cluster->max_requests_per_conn;
-    if (limit && u->requests >= limit) reusable = false;
-    if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
-        worker_buf_shed(wk, &u->in);
-        worker_buf_shed(wk, &u->out);
-        worker_put_idle(wk, u);
-    } else {
-        upstream_close(u);
-    }
+    upstream_release(u, reusable);
     worker_gen_put(s->gen);
     free(s);
 }

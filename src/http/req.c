@@ -283,17 +283,10 @@ req_release_upstream(struct req *q, bool reusable)
 {
     struct upstream *u = q->up;
     if (!u) return;
-    struct worker *wk = q->conn->wk;
     endpoint_done(q->conn->gen, u);
     q->up = NULL;
     u->owner = NULL;
-    if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
-        worker_buf_shed(wk, &u->in);
-        worker_buf_shed(wk, &u->out);
-        worker_put_idle(wk, u);
-    } else {
-        upstream_close(u);
-    }
+    upstream_release(u, reusable);
 }
 
 void

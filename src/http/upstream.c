@@ -162,6 +162,20 @@ fail_fd:
 }
 
 void
+upstream_release(struct upstream *u, bool reusable)
+{
+    uint32_t limit = u->cluster->max_requests_per_conn;
+    if (limit && u->requests >= limit) reusable = false;
+    if (reusable && !u->eof && !u->hup && !u->failed && buf_empty(&u->in) && buf_empty(&u->out)) {
+        worker_buf_shed(u->wk, &u->in);
+        worker_buf_shed(u->wk, &u->out);
+        worker_put_idle(u->wk, u);
+    } else {
+        upstream_close(u);
+    }
+}
+
+void
 upstream_close(struct upstream *u)
 {
     u->closed = true;

@@ -88,6 +88,10 @@ void upstream_close(struct upstream *u);
 bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
 /* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
 void upstream_idle_timer(struct upstream *u, bool idle);
+/* The user of <u> is done with it: parked in its worker's keep-alive pool when <reusable>
+ * and it is clean (open both ways, nothing unread or unsent, under
+ * maxRequestsPerConnection), else closed. */
+void upstream_release(struct upstream *u, bool reusable);
 /* A request takes <u> for its exchange: framing state reset. */
 void upstream_bind(struct upstream *u, struct req *q);
 

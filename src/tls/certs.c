@@ -58,17 +58,6 @@ struct tls_identity {
 static _Atomic size_t live_creds;
 static _Atomic uint64_t next_serial = 1;
 
-/* "<what> <path>: <OpenSSL's reason>" into <err>. */
-static void
-reason(char *err, size_t n, const char *what, const char *path)
-{
-    unsigned long e = ERR_get_error();
-    char ossl[256] = "";
-    if (e) ERR_error_string_n(e, ossl, sizeof(ossl));
-    snprintf(err, n, "%s %s%s%s", what, path, e ? ": " : "", ossl);
-    ERR_clear_error();
-}
-
 static void
 cred_free(struct tls_cred *c)
 {
@@ -82,7 +71,7 @@ cred_free(struct tls_cred *c)
 static struct tls_cred *
 fail(struct tls_cred *c, char *err, size_t n, const char *what, const char *path)
 {
-    reason(err, n, what, path);
+    tls_error_reason(err, n, what, path);
     cred_free(c);
     return NULL;
 }

@@ -101,6 +101,10 @@ const char *tls_conn_error(const struct tls_conn *t);
 /* The peer's first URI SAN once the handshake is done ("" if none). */
 const char *tls_conn_peer_uri(const struct tls_conn *t);
 
+/* ctx.c: "<what> <path>: <OpenSSL's reason>" into <err>, and OpenSSL's error queue
+ * cleared. */
+void tls_error_reason(char *err, size_t n, const char *what, const char *path);
+
 /* The TLS transport (core/xprt.h); its state is the struct tls_conn. [W] */
 extern const struct xprt_ops tls_xprt;
 

@@ -11,9 +11,8 @@
 
 #include "tls/conn.h"
 
-/* "<what> <path>: <OpenSSL's reason>" into <err>. */
-static void
-reason(char *err, size_t n, const char *what, const char *path)
+void
+tls_error_reason(char *err, size_t n, const char *what, const char *path)
 {
     unsigned long e = ERR_get_error();
     char ossl[256] = "";
@@ -109,7 +108,7 @@ tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
     char **names = grown ? calloc(n_hosts + 1, sizeof(char *)) : NULL;
     if (!what && !names) what = "out of memory";
     if (what) {
-        reason(err, err_len, what, path);
+        tls_error_reason(err, err_len, what, path);
         SSL_CTX_free(ctx);
         if (grown) g->srv = grown;
         return -1;
@@ -169,7 +168,7 @@ tls_upstream_load(const char *ca, const char *cert, const char *key, bool insecu
     else if (!ca && SSL_CTX_set_default_verify_paths(ctx) != 1)
         what = "cannot load the system's CA certificates";
     if (what) {
-        reason(err, err_len, what, path);
+        tls_error_reason(err, err_len, what, path);
         SSL_CTX_free(ctx);
         free(u);
         return NULL;
