@@ -12,7 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/now.h"
+#include "core/strbuf.h"
+#include "model/model.h"
 
 static char dirs[64][256];
 static int n_dirs;
@@ -273,4 +276,25 @@ harness_alloc_sweep(void (*fn)(void *arg), void *arg, size_t max_runs)
     }
     fail_msg("still failing an allocation after %zu runs", max_runs);
     return max_runs;
+}
+
+struct snapshot *
+harness_snapshot(const char *const *paths, size_t n, const struct model_options *opt)
+{
+    struct resource_set set;
+    struct diag_list dl;
+    config_init(&set);
+    diag_list_init(&dl);
+    if (config_load(&set, paths, n, NULL, &dl) || dl.errors) {
+        struct strbuf sb;
+        strbuf_init(&sb, 1 << 16);
+        diag_list_format(&dl, false, &sb);
+        fail_msg("config does not load:\n%s", strbuf_str(&sb));
+    }
+    char err[256];
+    struct snapshot *s = model_build(&set, opt, err, sizeof(err));
+    diag_list_fini(&dl);
+    config_fini(&set);
+    if (!s) fail_msg("build failed: %s", err);
+    return s;
 }

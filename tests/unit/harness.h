@@ -28,6 +28,16 @@ const char *harness_write_bytes(const char *dir, const char *name, const void *d
  * feeder below has its own). */
 const char *harness_guarded(const void *data, size_t len);
 
+struct snapshot;
+struct model_options;
+
+/* The snapshot built with <opt> from the YAML files <paths>, so that tests of the layers
+ * above model/ need no config/ header. The resource set is freed before it returns (the
+ * snapshot needs none of it). Fails the test when a file does not load or the build fails.
+ * Release with model_release(). */
+struct snapshot *harness_snapshot(const char *const *paths, size_t n,
+                                  const struct model_options *opt);
+
 /* Remove every directory harness_tmpdir() made. */
 void harness_cleanup(void);
 

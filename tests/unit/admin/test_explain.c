@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "admin/explain.h"
-#include "config/config.h"
 #include "core/hmap.h"
 #include "core/strbuf.h"
 #include "harness.h"
@@ -220,15 +219,8 @@ test_explain_split_now_covers_every_destination(void **state)
                       i < 40 ? 1 : 2);
     const char *paths[] = {harness_write(harness_tmpdir(), "wide.yaml", strbuf_str(&yaml))};
     strbuf_fini(&yaml);
-    struct resource_set set;
-    struct diag_list dl;
-    config_init(&set);
-    diag_list_init(&dl);
-    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
     struct model_options opt = {.mesh_port = 15001, .ns = "default", .n_workers = 1};
-    char err[256];
-    struct snapshot *s = model_build(&set, &opt, err, sizeof(err));
-    if (!s) fail_msg("build failed: %s", err);
+    struct snapshot *s = harness_snapshot(paths, 1, &opt);
     const struct model_listener *l = model_listener_for(s, 15001);
     assert_non_null(l);
     const struct model_vhost *vh = model_vhost_find(l, SLICE_LIT("wide.example.com"));
@@ -249,8 +241,6 @@ test_explain_split_now_covers_every_destination(void **state)
     strbuf_fini(&text);
     strbuf_fini(&json);
     model_release(s);
-    diag_list_fini(&dl);
-    config_fini(&set);
 }
 
 int
