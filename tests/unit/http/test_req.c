@@ -5,8 +5,9 @@
  * built from YAML. No client socket: the upstream is HTTP/1.1 (h1_upstream_ops) connected
  * to listeners this test opens on 127.0.0.1 and never reads, so the bytes a try sends are
  * read from the upstream's output buffer, and the response is handed to the request the
- * way an upstream codec does (req_response_head/data/end, req_try_failed). Retries wait
- * on the worker's wheel, advanced by hand to the tick of the timer under test. */
+ * way an upstream codec does (req_response_head/data/end, req_try_failed). Time is the
+ * harness's fake clock: back-offs and timeouts fire when a test moves it and the worker's
+ * wheel with it. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -297,6 +298,8 @@ setup(void **state)
     popt.mesh_addr_len = sizeof(*mesh);
     popt.workload = "test";
     popt.ns = "default";
+    /* Test time: the worker's wheel starts at it and moves only when a test moves it. */
+    harness_clock_set(1000000);
     char err[256];
     if (worker_init(&wk, 0, snap, &popt, err, sizeof(err))) fail_msg("worker: %s", err);
     return 0;
@@ -307,6 +310,7 @@ teardown(void **state)
 {
     (void)state;
     worker_join(&wk, false);
+    harness_clock_real();
     model_release(snap);
     for (int i = 0; i < 2; i++) close(upstream_fd[i]);
     harness_cleanup();
@@ -390,25 +394,32 @@ respond_head(struct fake_conn *f, int code, size_t len)
 }
 
 /* The retry timer of <f> waits within Envoy's back-off window for its <attempt> (25 ms
- * base): after now, or after the wheel's next tick when the wheel is ahead of the clock. */
+ * base), from now. */
 static void
 assert_backoff_within_window(const struct fake_conn *f, uint32_t attempt)
 {
     assert_true(wheel_armed(&f->q.retry_wait));
-    uint64_t from = (wk.loop.wheel.now_tick + 1) * WHEEL_TICK_MS;
-    if (from < now_ms()) from = now_ms();
-    assert_true(f->q.retry_wait.deadline_ms < from + retry_backoff_window_ms(25, attempt));
+    assert_true(f->q.retry_wait.deadline_ms >= now_ms());
+    assert_true(f->q.retry_wait.deadline_ms < now_ms() + retry_backoff_window_ms(25, attempt));
 }
 
-/* Advance the worker's wheel to the tick of armed timer <t>, so that it fires with every
- * timer due before it; a timer its callback arms lands in a later tick (the wheel arms
- * nothing before its next tick) and waits for the next call. */
+/* Move the fake clock to <ms> and the worker's wheel with it, as the loop does after a
+ * batch: every timer due by then fires. */
+static void
+clock_to(uint64_t ms)
+{
+    assert_true(ms >= now_ms());
+    harness_clock_set(ms);
+    wheel_advance(&wk.loop.wheel, ms);
+}
+
+/* Move the clock to the tick of armed timer <t>, so that it fires with every timer due
+ * before it; a timer its callback arms for later waits for the next call. */
 static void
 fire(struct wheel_timer *t)
 {
     assert_true(wheel_armed(t));
-    uint64_t tick_ms = (t->deadline_ms + WHEEL_TICK_MS - 1) / WHEEL_TICK_MS * WHEEL_TICK_MS;
-    wheel_advance(&wk.loop.wheel, tick_ms);
+    clock_to((t->deadline_ms + WHEEL_TICK_MS - 1) / WHEEL_TICK_MS * WHEEL_TICK_MS);
 }
 
 /* --- Cases. --- */
@@ -667,7 +678,10 @@ test_route_timeout_is_504_ut(void **state)
     assert_non_null(f.q.up);
     int fd = f.q.up->w.fd;
     assert_true(wheel_armed(&f.q.timer));
-    assert_true(f.q.timer.deadline_ms >= f.q.start_ms + 1000); /* never early */
+    assert_int_equal(f.q.timer.deadline_ms, f.q.start_ms + 1000);
+    clock_to(f.q.start_ms + 999); /* never early */
+    assert_string_equal(f.events, "");
+    assert_non_null(f.q.up);
     fire(&f.q.timer);
     assert_string_equal(f.events, "reply 504;done 0;");
     assert_string_equal(f.body, "upstream request timeout");
