@@ -77,36 +77,6 @@ taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" & pids+=($!)
 NGINX_PID=$!
 sleep 1
 
-# CPU ticks (user + system) of a process and its children threads/processes.
-ticks() {
-    local total=0 p
-    for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-        [ -r /proc/$p/stat ] || continue
-        total=$((total + $(awk '{print $14 + $15}' /proc/$p/stat)))
-    done
-    echo "$total"
-}
-HZ=$(getconf CLK_TCK)
-
-# run NAME URL PID -> "rps p50_ms p99_ms us_per_req"
-run() {
-    local name=$1 url=$2 pid=$3
-    local t0 t1 out rps p50 p99 reqs
-    t0=$( [ "$pid" = 0 ] && echo 0 || ticks "$pid")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H 'Host: api.example.com' "$url")
-    t1=$( [ "$pid" = 0 ] && echo 0 || ticks "$pid")
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-    local us
-    us=$(echo "($t1 - $t0) * 1000000 / $HZ / $reqs" | bc -l)
-    echo "$name $rps $(ms "$p50") $(ms "$p99") $us"
-}
-ms() { # wrk latency "1.23ms" / "850.00us" / "1.2s" -> ms
-    case $1 in *us) echo "${1%us} / 1000" | bc -l ;; *ms) echo "${1%ms}" ;; *s) echo "${1%s} * 1000" | bc -l ;; *) echo 0 ;; esac
-}
-
 # The same meshlet while /stats/prometheus is scraped every second (issue 7: within 2%).
 run_scraped() {
     (while :; do curl -s "http://127.0.0.1:$ADMIN/stats/prometheus" >/dev/null; sleep 1; done) &
@@ -130,13 +100,6 @@ done >"$OUT/rounds.txt"
 v2=$(for i in $(seq 1000); do printf 'http://127.0.0.1:%s/orders ' "$PM"; done |
      xargs curl -s -H 'Host: api.example.com' | grep -o '"v2"' | wc -l)
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-col() { awk -v n="$1" -v c="$2" '$1==n {print $c}' "$OUT/rounds.txt" | median; }
-# ratio A B COLUMN: the median over rounds of A's figure over B's in the same round
-ratio() {
-    awk -v a="$1" -v b="$2" -v c="$3" '$1==a {x[++i]=$c} $1==b {y[++j]=$c}
-        END {for (k = 1; k <= i && k <= j; k++) print x[k] / y[k]}' "$OUT/rounds.txt" | median
-}
 printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
     "$ROUNDS" "$DURATION" "$CONNS"
 printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
@@ -159,38 +122,6 @@ printf 'metrics scraped every second: meshlet with/without requests/s x%.3f, CPU
     "$(ratio scraped meshlet 2)" "$(ratio scraped meshlet 5)"
 echo "meshlet split check: $v2 of 1000 requests on one connection went to v2 (90/10)"
 
-# Idle keep-alive connection memory: RSS growth for 2000 idle connections.
-idle() {
-    local pid=$1 port=$2
-    /usr/bin/python3 - "$pid" "$port" <<'PY'
-import socket, sys, time
-pid, port = int(sys.argv[1]), int(sys.argv[2])
-def rss(p):
-    kb = 0
-    for q in [p] + [int(c) for c in open(f"/proc/{p}/task/{p}/children").read().split()]:
-        for line in open(f"/proc/{q}/status"):
-            if line.startswith("VmRSS:"):
-                kb += int(line.split()[1])
-    return kb
-socks = []
-before = rss(pid)
-# One request per connection, answered, then the connection stays open and idle: the growth
-# is what an idle keep-alive connection costs, not what a burst of requests in flight costs.
-for _ in range(2000):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET /orders HTTP/1.1\r\nHost: api.example.com\r\n\r\n")
-    s.settimeout(5)
-    got = b""
-    while b"\r\n\r\n" not in got:
-        got += s.recv(65536)
-    socks.append(s)
-time.sleep(0.5)
-after = rss(pid)
-print(f"{(after - before) * 1024 / 2000:.0f}")
-for s in socks:
-    s.close()
-PY
-}
 printf '\nidle keep-alive connection (RSS growth over 2,000 connections opened one after another, one request each, then idle):\n'
 printf '  meshlet %s bytes, haproxy %s bytes, nginx %s bytes\n' \
     "$(idle "$MESHLET_PID" "$PM")" "$(idle "$HAPROXY_PID" "$PH")" "$(idle "$NGINX_PID" "$PN")"
