@@ -54,6 +54,7 @@ if $bench; then
         wrk                 # the load
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports
+        linux-perf          # compare.sh: syscalls per request (perf stat)
     )
 fi
 
