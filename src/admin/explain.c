@@ -193,12 +193,12 @@ static const char *
 lb_name(const struct model_cluster *c)
 {
     switch (lb_kind(c)) {
-    case LB_ROUND_ROBIN: return "ROUND_ROBIN";
-    case LB_RANDOM: return "RANDOM";
-    case LB_PASSTHROUGH: return "PASSTHROUGH";
-    case LB_CONSISTENT_HASH:
-        return c->policy.lb->consistent_hash->maglev ? "CONSISTENT_HASH (maglev)"
-                                                     : "CONSISTENT_HASH (ring hash)";
+    case MODEL_LB_ROUND_ROBIN: return "ROUND_ROBIN";
+    case MODEL_LB_RANDOM: return "RANDOM";
+    case MODEL_LB_PASSTHROUGH: return "PASSTHROUGH";
+    case MODEL_LB_CONSISTENT_HASH:
+        return c->policy.lb.hash.maglev ? "CONSISTENT_HASH (maglev)"
+                                        : "CONSISTENT_HASH (ring hash)";
     default: return "LEAST_REQUEST";
     }
 }
@@ -274,20 +274,20 @@ describe_policy(struct out *o, const struct model_cluster *c)
     } else {
         strbuf_puts(o->text, "      outlier detection: off\n");
     }
-    static const char *const modes[] = {"DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"};
     size_t mtls = 0;
     for (size_t i = 0; i < c->n_endpoints; i++) mtls += c->endpoints[i].mtls;
-    if (p->tls && p->tls->mode.set && p->tls->mode.v != TLS_ISTIO_MUTUAL)
-        strbuf_printf(o->text, "      tls: %s%s\n", modes[p->tls->mode.v & 3],
-                      p->tls->mode.v == TLS_DISABLE ? " (plain text)"
-                                                    : " (not built yet: plain text)");
-    else if (!p->tls && !mtls)
+    if (p->tls_mode == MODEL_TLS_DISABLE)
+        strbuf_puts(o->text, "      tls: DISABLE (plain text)\n");
+    else if (p->tls_mode == MODEL_TLS_SIMPLE || p->tls_mode == MODEL_TLS_MUTUAL)
+        strbuf_printf(o->text, "      tls: %s (not built yet: plain text)\n",
+                      p->tls_mode == MODEL_TLS_SIMPLE ? "SIMPLE" : "MUTUAL");
+    else if (p->tls_mode == MODEL_TLS_AUTO && !mtls)
         strbuf_puts(o->text, "      tls: not set, no endpoint labelled "
                              "security.istio.io/tlsMode=istio: plain text\n");
     if (mtls) {
         strbuf_printf(o->text, "      tls: ISTIO_MUTUAL%s to %zu of %zu endpoint(s), SNI %s, ",
-                      p->tls ? "" : " (automatic, by the tlsMode label)", mtls, c->n_endpoints,
-                      c->tls_sni);
+                      p->tls_mode != MODEL_TLS_AUTO ? "" : " (automatic, by the tlsMode label)",
+                      mtls, c->n_endpoints, c->tls_sni);
         if (!c->n_tls_sans) strbuf_puts(o->text, "any identity the mesh root signed");
         for (size_t i = 0; i < c->n_tls_sans; i++)
             strbuf_printf(o->text, "%s%s", i ? " or " : "the server must be ", c->tls_sans[i]);
@@ -320,13 +320,13 @@ describe_route(struct out *o, const struct model_route *r)
     if (r->timeout_ms) strbuf_printf(o->text, "%" PRIu64 "ms", r->timeout_ms);
     if (!r->retry_attempts)
         strbuf_puts(o->text, ", retries: off");
-    else if (!r->retries)
+    else if (!r->retries_set)
         strbuf_puts(o->text, ", retries: Istio's default, 2 on connect-failure,refused-stream,"
                              "unavailable,cancelled");
     else
         strbuf_printf(o->text, ", retries: %u on %s", r->retry_attempts,
-                      r->retries->retry_on && *r->retries->retry_on ? r->retries->retry_on
-                                                                    : "Istio's default conditions");
+                      r->retry_on_text && *r->retry_on_text ? r->retry_on_text
+                                                            : "Istio's default conditions");
     if (r->retry_attempts)
         strbuf_printf(o->text, ", back-off %" PRIu64 "ms; requests with a body are not retried",
                       r->retry_backoff_ms);

@@ -98,7 +98,7 @@ header_hash(const struct req_head *h, const char *name, uint64_t *out)
 
 /* Envoy's generated cookie: the hex xxHash64 of the client and local addresses. */
 static struct slice
-generate_cookie(struct req *q, const struct http_cookie *hc)
+generate_cookie(struct req *q, const struct model_hash *hc)
 {
     const struct conn *c = q->conn;
     char ip[64], addrs[96], value[17];
@@ -111,17 +111,16 @@ generate_cookie(struct req *q, const struct http_cookie *hc)
     size_t cap = SET_COOKIE_BYTES, len = 0;
     int w = snprintf(sc, cap, "%s=\"%s\"", hc->name, value);
     if (w > 0) len = (size_t)w;
-    int64_t secs = hc->ttl.ns / 1000000000;
-    if (secs > 0 && len < cap) {
-        w = snprintf(sc + len, cap - len, "; Max-Age=%lld", (long long)secs);
+    if (hc->cookie_ttl_s > 0 && len < cap) {
+        w = snprintf(sc + len, cap - len, "; Max-Age=%lld", (long long)hc->cookie_ttl_s);
         if (w > 0) len += (size_t)w;
     }
-    if (hc->path && hc->path[0] && len < cap) {
-        w = snprintf(sc + len, cap - len, "; Path=%s", hc->path);
+    if (hc->cookie_path && hc->cookie_path[0] && len < cap) {
+        w = snprintf(sc + len, cap - len, "; Path=%s", hc->cookie_path);
         if (w > 0) len += (size_t)w;
     }
-    for (size_t i = 0; i < hc->attributes_len && len < cap; i++) {
-        const struct http_cookie_attribute *at = &hc->attributes[i];
+    for (size_t i = 0; i < hc->n_cookie_attrs && len < cap; i++) {
+        const struct model_cookie_attr *at = &hc->cookie_attrs[i];
         w = at->value && at->value[0]
                 ? snprintf(sc + len, cap - len, "; %s=%s", at->name, at->value)
                 : snprintf(sc + len, cap - len, "; %s", at->name);
@@ -141,24 +140,24 @@ bool
 hash_policy_key(struct req *q, const struct req_head *r, const struct model_cluster *cl,
                 uint64_t *out)
 {
-    const struct consistent_hash *ch = cl->policy.lb ? cl->policy.lb->consistent_hash : NULL;
-    if (!ch) return false;
+    const struct model_hash *ch = &cl->policy.lb.hash;
+    if (cl->policy.lb.kind != MODEL_LB_CONSISTENT_HASH) return false;
     struct slice v;
-    if (ch->http_header_name) {
-        return header_hash(r, ch->http_header_name, out);
-    } else if (ch->http_cookie && ch->http_cookie->name) {
-        if (!cookie_value(r, ch->http_cookie->name, &v)) {
-            if (!ch->http_cookie->ttl.set) return false;
-            v = generate_cookie(q, ch->http_cookie);
+    if (ch->on == MODEL_HASH_HEADER) {
+        return header_hash(r, ch->name, out);
+    } else if (ch->on == MODEL_HASH_COOKIE) {
+        if (!cookie_value(r, ch->name, &v)) {
+            if (!ch->cookie_ttl_set) return false;
+            v = generate_cookie(q, ch);
             if (!q->set_cookie.len) return false;
         }
-    } else if (ch->use_source_ip.set && ch->use_source_ip.v) {
+    } else if (ch->on == MODEL_HASH_SOURCE_IP) {
         char ip[64];
         conn_peer_ip(q->conn, ip, sizeof(ip));
         *out = lb_hash(ip, strlen(ip));
         return true;
-    } else if (ch->http_query_parameter_name) {
-        if (!query_value(r->path, ch->http_query_parameter_name, &v)) return false;
+    } else if (ch->on == MODEL_HASH_QUERY) {
+        if (!query_value(r->path, ch->name, &v)) return false;
     } else {
         return false;
     }

@@ -68,16 +68,13 @@ lb_table_pick(const struct lb_table *t, uint64_t h)
 void
 lb_prepare_cluster(struct model_cluster *c, struct arena *a)
 {
-    const struct load_balancer *lb = c->policy.lb;
+    const struct model_lb *lb = &c->policy.lb;
     c->lb_table = NULL;
-    if (!lb || !lb->consistent_hash || !c->n_endpoints) return;
-    const struct consistent_hash *ch = lb->consistent_hash;
-    if (ch->maglev)
-        c->lb_table = lb_maglev_build(c, a, ch->maglev->table_size.v);
-    else if (ch->ring_hash)
-        c->lb_table = lb_ring_build(c, a, ch->ring_hash->minimum_ring_size.v);
+    if (lb->kind != MODEL_LB_CONSISTENT_HASH || !c->n_endpoints) return;
+    if (lb->hash.maglev)
+        c->lb_table = lb_maglev_build(c, a, lb->hash.table_size);
     else
-        c->lb_table = lb_ring_build(c, a, ch->minimum_ring_size.v);
+        c->lb_table = lb_ring_build(c, a, lb->hash.table_size);
 }
 
 double
@@ -141,8 +138,8 @@ pick_healthy(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
     size_t healthy = 0;
     for (size_t i = 0; i < c->n_endpoints; i++) healthy += !outlier_ejected(c, i);
     if (!healthy) return LB_NO_HOST;
-    int kind = lb_kind(c);
-    if (kind == LB_CONSISTENT_HASH && hash && c->lb_table) {
+    enum model_lb_kind kind = lb_kind(c);
+    if (kind == MODEL_LB_CONSISTENT_HASH && hash && c->lb_table) {
         const struct lb_table *t = c->lb_table;
         size_t slot = lb_table_slot(t, *hash);
         for (size_t k = 0; k < t->size; k++, slot = slot + 1 == t->size ? 0 : slot + 1)
@@ -150,11 +147,12 @@ pick_healthy(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
         return LB_NO_HOST;
     }
     uint64_t r = prng_next();
-    if (kind == LB_CONSISTENT_HASH || kind == LB_RANDOM) return nth_healthy(c, r % healthy);
+    if (kind == MODEL_LB_CONSISTENT_HASH || kind == MODEL_LB_RANDOM)
+        return nth_healthy(c, r % healthy);
     uint32_t w[256];
     bool warming = false;
     bool weighted = fill_weights(c, w, 256, true, &warming);
-    if (kind == LB_LEAST_REQUEST && c->equal_weights && !warming) {
+    if (kind == MODEL_LB_LEAST_REQUEST && c->equal_weights && !warming) {
         if (healthy == 1) return nth_healthy(c, 0);
         size_t a = (size_t)(r % healthy), b = (size_t)((r >> 32) % (healthy - 1));
         if (b >= a) b++;
@@ -166,14 +164,10 @@ pick_healthy(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
     return lb_rr_pick_weights(rr, w, c->n_endpoints);
 }
 
-int
+enum model_lb_kind
 lb_kind(const struct model_cluster *c)
 {
-    const struct load_balancer *lb = c->policy.lb;
-    if (lb && lb->consistent_hash) return LB_CONSISTENT_HASH;
-    if (!lb || !lb->simple.set) return LB_LEAST_REQUEST;
-    if (lb->simple.v == LB_UNSPECIFIED || lb->simple.v == LB_LEAST_CONN) return LB_LEAST_REQUEST;
-    return lb->simple.v;
+    return c->policy.lb.kind;
 }
 
 size_t
@@ -184,12 +178,14 @@ lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active, cons
         !outlier_panic(c))
         return pick_healthy(c, rr, active, hash);
     if (n == 1) return 0;
-    int kind = lb_kind(c);
-    if (kind == LB_CONSISTENT_HASH && hash && c->lb_table) return lb_table_pick(c->lb_table, *hash);
-    if (kind == LB_CONSISTENT_HASH || kind == LB_RANDOM) return (size_t)(prng_next() % n);
+    enum model_lb_kind kind = lb_kind(c);
+    if (kind == MODEL_LB_CONSISTENT_HASH && hash && c->lb_table)
+        return lb_table_pick(c->lb_table, *hash);
+    if (kind == MODEL_LB_CONSISTENT_HASH || kind == MODEL_LB_RANDOM)
+        return (size_t)(prng_next() % n);
     size_t pick; /* slow start: weights scaled while an endpoint warms up, as Envoy */
     if (c->warmup_ms && pick_warming(c, rr, &pick)) return pick;
-    if (kind == LB_LEAST_REQUEST && c->equal_weights) {
+    if (kind == MODEL_LB_LEAST_REQUEST && c->equal_weights) {
         uint64_t r = prng_next();
         size_t a = (size_t)(r % n);
         size_t b = (size_t)((r >> 32) % (n - 1));

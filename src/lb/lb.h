@@ -25,11 +25,9 @@ size_t lb_rr_pick_weights(int64_t *cur, const uint32_t *w, size_t n);
 double lb_slow_start_factor(const struct model_cluster *c, const struct model_endpoint *e,
                             uint64_t now_ms);
 
-/* The algorithm in force for <c> (its policy's `simple`, LEAST_REQUEST when unset). */
-int lb_kind(const struct model_cluster *c);
-
-/* lb_kind() of a pool whose policy sets consistentHash. */
-#define LB_CONSISTENT_HASH 100
+/* The algorithm in force for <c> (its policy's `simple` or consistentHash; LEAST_REQUEST
+ * when unset). PASSTHROUGH picks as ROUND_ROBIN does. */
+enum model_lb_kind lb_kind(const struct model_cluster *c);
 
 /* lb_pick() when every endpoint is ejected and the pool is not in panic: 503 UH. */
 #define LB_NO_HOST SIZE_MAX

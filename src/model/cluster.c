@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Istio's MergeSubsetTrafficPolicy / MergeTrafficPolicy, step by step. Granularity is the
- * whole section: a subset's connectionPool {http: ...} replaces the parent's connectionPool,
- * tcp included; a port-level entry drops tunnel, proxyProtocol and retryBudget. */
-#include "model/cluster.h"
+/* A pool's effective traffic policy. First Istio's MergeSubsetTrafficPolicy /
+ * MergeTrafficPolicy, step by step: granularity is the whole section (a subset's
+ * connectionPool {http: ...} replaces the parent's connectionPool, tcp included; a
+ * port-level entry drops tunnel, proxyProtocol and retryBudget). Then the sections in force
+ * are compiled into the pool's model-owned values with Istio's defaults, so that nothing
+ * after the build reads a DestinationRule. The endpoints' TLS is left to model.c, which
+ * knows the ServiceEntry and PeerAuthentication. */
+#include "model/cluster_int.h"
 
 #include <string.h>
+
+#include "config/resource.h"
+#include "core/arena.h"
+#include "model/model.h"
 
 static const struct port_traffic_policy *
 port_entry(const struct traffic_policy *tp, uint32_t port)
@@ -18,7 +26,7 @@ port_entry(const struct traffic_policy *tp, uint32_t port)
 }
 
 static void
-from_port_entry(const struct port_traffic_policy *p, struct model_policy *out)
+from_port_entry(const struct port_traffic_policy *p, struct cluster_sections *out)
 {
     memset(out, 0, sizeof(*out));
     out->lb = p->load_balancer;
@@ -28,7 +36,7 @@ from_port_entry(const struct port_traffic_policy *p, struct model_policy *out)
 }
 
 static void
-from_policy(const struct traffic_policy *tp, struct model_policy *out)
+from_policy(const struct traffic_policy *tp, struct cluster_sections *out)
 {
     memset(out, 0, sizeof(*out));
     if (!tp) return;
@@ -43,9 +51,9 @@ from_policy(const struct traffic_policy *tp, struct model_policy *out)
 
 void
 cluster_effective_policy(const struct traffic_policy *top, const struct traffic_policy *subset_tp,
-                         uint32_t port, struct model_policy *out)
+                         uint32_t port, struct cluster_sections *out)
 {
-    struct model_policy base;
+    struct cluster_sections base;
     const struct port_traffic_policy *pe = port_entry(top, port);
     if (pe)
         from_port_entry(pe, &base);
@@ -55,7 +63,7 @@ cluster_effective_policy(const struct traffic_policy *top, const struct traffic_
         *out = base;
         return;
     }
-    struct model_policy sp;
+    struct cluster_sections sp;
     const struct port_traffic_policy *spe = port_entry(subset_tp, port);
     bool port_level = spe != NULL;
     if (spe)
@@ -74,4 +82,207 @@ cluster_effective_policy(const struct traffic_policy *top, const struct traffic_
     if (sp.tunnel) out->tunnel = sp.tunnel;
     if (sp.proxy_protocol) out->proxy_protocol = sp.proxy_protocol;
     if (sp.retry_budget) out->retry_budget = sp.retry_budget;
+}
+
+static const char *
+dup_or_null(struct arena *a, const char *s)
+{
+    return s ? arena_strdup(a, s) : NULL;
+}
+
+static uint64_t
+dur_ms(const struct opt_dur *d)
+{
+    return (uint64_t)(d->ns / 1000000);
+}
+
+/* The request's hash key, in the order Envoy's hash policy list would try them (the
+ * validator allows only one): header, cookie, source IP, query parameter. */
+static void
+compile_hash(const struct consistent_hash *ch, struct arena *a, struct model_hash *h)
+{
+    if (ch->http_header_name) {
+        h->on = MODEL_HASH_HEADER;
+        h->name = arena_strdup(a, ch->http_header_name);
+    } else if (ch->http_cookie && ch->http_cookie->name) {
+        const struct http_cookie *hc = ch->http_cookie;
+        h->on = MODEL_HASH_COOKIE;
+        h->name = arena_strdup(a, hc->name);
+        h->cookie_ttl_set = hc->ttl.set;
+        h->cookie_ttl_s = hc->ttl.set && hc->ttl.ns > 0 ? (uint64_t)(hc->ttl.ns / 1000000000) : 0;
+        h->cookie_path = dup_or_null(a, hc->path);
+        struct model_cookie_attr *at = arena_alloc(a, (hc->attributes_len + 1) * sizeof(*at));
+        for (size_t i = 0; i < hc->attributes_len; i++) {
+            at[i].name = dup_or_null(a, hc->attributes[i].name);
+            at[i].value = dup_or_null(a, hc->attributes[i].value);
+        }
+        h->cookie_attrs = at;
+        h->n_cookie_attrs = hc->attributes_len;
+    } else if (ch->use_source_ip.set && ch->use_source_ip.v) {
+        h->on = MODEL_HASH_SOURCE_IP;
+    } else if (ch->http_query_parameter_name) {
+        h->on = MODEL_HASH_QUERY;
+        h->name = arena_strdup(a, ch->http_query_parameter_name);
+    }
+    if (ch->maglev) {
+        h->maglev = true;
+        h->table_size = (uint64_t)ch->maglev->table_size.v;
+    } else if (ch->ring_hash) {
+        h->table_size = (uint64_t)ch->ring_hash->minimum_ring_size.v;
+    } else {
+        h->table_size = (uint64_t)ch->minimum_ring_size.v;
+    }
+}
+
+static void
+compile_lb(const struct load_balancer *lb, struct arena *a, struct model_lb *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = MODEL_LB_LEAST_REQUEST;
+    if (!lb) return;
+    if (lb->consistent_hash) {
+        out->kind = MODEL_LB_CONSISTENT_HASH;
+        compile_hash(lb->consistent_hash, a, &out->hash);
+        return;
+    }
+    if (!lb->simple.set) return;
+    switch (lb->simple.v) {
+    case LB_ROUND_ROBIN: out->kind = MODEL_LB_ROUND_ROBIN; break;
+    case LB_RANDOM: out->kind = MODEL_LB_RANDOM; break;
+    case LB_PASSTHROUGH: out->kind = MODEL_LB_PASSTHROUGH; break;
+    default: break; /* UNSPECIFIED, LEAST_CONN (deprecated), LEAST_REQUEST */
+    }
+}
+
+/* Slow start: `warmup` (duration, minimumPercent, aggression) or the older
+ * `warmupDurationSecs`; Envoy applies it to round robin and least request only. */
+static void
+compile_warmup(struct model_cluster *c, const struct load_balancer *lb)
+{
+    c->warmup_ms = 0;
+    c->warmup_min = 0.1;
+    c->warmup_aggression = 1.0;
+    if (!lb || lb->consistent_hash) return;
+    if (lb->simple.set && lb->simple.v != LB_ROUND_ROBIN && lb->simple.v != LB_LEAST_REQUEST &&
+        lb->simple.v != LB_LEAST_CONN && lb->simple.v != LB_UNSPECIFIED)
+        return;
+    if (lb->warmup && lb->warmup->duration.set) {
+        c->warmup_ms = dur_ms(&lb->warmup->duration);
+        if (lb->warmup->minimum_percent.set) c->warmup_min = lb->warmup->minimum_percent.v / 100;
+        if (lb->warmup->aggression.set && lb->warmup->aggression.v > 0)
+            c->warmup_aggression = lb->warmup->aggression.v;
+    } else if (lb->warmup_duration_secs.set) {
+        c->warmup_ms = dur_ms(&lb->warmup_duration_secs);
+    }
+}
+
+/* Outlier detection as Istio writes it for Envoy (§4.7): defaults for unset fields, a 5xx
+ * detector unless set to 0, the gateway detector only when set, local-origin failures
+ * counted apart only in split mode. */
+static void
+compile_outlier(const struct outlier_detection *od, struct model_outlier *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (!od) return;
+    o->enabled = true;
+    o->split = od->split_external_local_origin_errors.v;
+    o->consecutive_5xx =
+        od->consecutive_5xx_errors.set ? (uint32_t)od->consecutive_5xx_errors.v : 5;
+    o->consecutive_gw = (uint32_t)od->consecutive_gateway_errors.v;
+    if (o->split)
+        o->consecutive_local = od->consecutive_local_origin_failures.set
+                                   ? (uint32_t)od->consecutive_local_origin_failures.v
+                                   : 5;
+    o->interval_ms = od->interval.set ? dur_ms(&od->interval) : 10000;
+    o->base_ms = od->base_ejection_time.set ? dur_ms(&od->base_ejection_time) : 30000;
+    if (!o->interval_ms) o->interval_ms = 1;
+    o->max_ms = o->base_ms > 300000 ? o->base_ms : 300000;
+    o->max_percent = od->max_ejection_percent.v > 0 ? (uint32_t)od->max_ejection_percent.v : 10;
+    o->min_health_percent = od->min_health_percent.v > 0 ? (uint32_t)od->min_health_percent.v : 0;
+}
+
+static uint32_t
+limit_or_max(const struct opt_int *v)
+{
+    return v->set && v->v > 0 && v->v < UINT32_MAX ? (uint32_t)v->v : UINT32_MAX;
+}
+
+/* Circuit breakers and timeouts of the connection pool (§4.6), Istio's baseline when unset. */
+static void
+compile_limits(const struct connection_pool *p, struct model_limits *l)
+{
+    static const struct opt_int unset;
+    const struct tcp_settings *tcp = p ? p->tcp : NULL;
+    const struct http_settings *http = p ? p->http : NULL;
+    memset(l, 0, sizeof(*l));
+    l->max_connections = limit_or_max(tcp ? &tcp->max_connections : &unset);
+    l->max_pending = limit_or_max(http ? &http->http1_max_pending_requests : &unset);
+    l->max_requests = limit_or_max(http ? &http->http2_max_requests : &unset);
+    l->max_retries = limit_or_max(http ? &http->max_retries : &unset);
+    l->any = l->max_connections != UINT32_MAX || l->max_pending != UINT32_MAX ||
+             l->max_requests != UINT32_MAX || l->max_retries != UINT32_MAX;
+    l->connect_timeout_ms = tcp && tcp->connect_timeout.set ? dur_ms(&tcp->connect_timeout) : 10000;
+    const struct tcp_keepalive *ka = tcp ? tcp->tcp_keepalive : NULL;
+    l->keepalive = ka != NULL;
+    l->keepalive_time_s = ka && ka->time.set ? (uint32_t)(ka->time.ns / 1000000000) : 0;
+    l->keepalive_interval_s = ka && ka->interval.set ? (uint32_t)(ka->interval.ns / 1000000000) : 0;
+    l->keepalive_probes = ka && ka->probes.set ? (uint32_t)ka->probes.v : 0;
+    l->idle_timeout_ms = http && http->idle_timeout.set ? dur_ms(&http->idle_timeout)
+                         : tcp && tcp->idle_timeout.set ? dur_ms(&tcp->idle_timeout)
+                                                        : 3600000;
+}
+
+static enum model_tls_mode
+tls_mode(const struct client_tls *tls)
+{
+    if (!tls) return MODEL_TLS_AUTO;
+    if (!tls->mode.set) return MODEL_TLS_UNSET;
+    switch (tls->mode.v) {
+    case TLS_SIMPLE: return MODEL_TLS_SIMPLE;
+    case TLS_MUTUAL: return MODEL_TLS_MUTUAL;
+    case TLS_ISTIO_MUTUAL: return MODEL_TLS_ISTIO_MUTUAL;
+    default: return MODEL_TLS_DISABLE;
+    }
+}
+
+/* The sections meshlet does not enforce, kept with Istio's defaults for readers. */
+static void
+compile_unenforced(const struct cluster_sections *s, struct arena *a, struct model_policy *p)
+{
+    if (s->tunnel) {
+        p->tunnel.set = true;
+        p->tunnel.protocol = arena_strdup(
+            a, s->tunnel->protocol && *s->tunnel->protocol ? s->tunnel->protocol : "CONNECT");
+        p->tunnel.target_host = dup_or_null(a, s->tunnel->target_host);
+        p->tunnel.target_port = (uint32_t)s->tunnel->target_port.v;
+    }
+    if (s->proxy_protocol) {
+        p->proxy_protocol.set = true;
+        p->proxy_protocol.version =
+            s->proxy_protocol->version.set && s->proxy_protocol->version.v == PROXY_V2 ? 2 : 1;
+    }
+    if (s->retry_budget) {
+        const struct retry_budget *rb = s->retry_budget;
+        p->retry_budget.set = true;
+        p->retry_budget.percent = rb->percent.set ? rb->percent.v : 20;
+        p->retry_budget.min_retry_concurrency =
+            rb->min_retry_concurrency.set ? (uint32_t)rb->min_retry_concurrency.v : 3;
+        p->retry_budget.interval_ms = rb->budget_interval.set ? dur_ms(&rb->budget_interval) : 0;
+    }
+}
+
+void
+cluster_compile_policy(struct model_cluster *c, const struct cluster_sections *s, struct arena *a)
+{
+    memset(&c->policy, 0, sizeof(c->policy));
+    compile_lb(s->lb, a, &c->policy.lb);
+    c->policy.tls_mode = tls_mode(s->tls);
+    compile_unenforced(s, a, &c->policy);
+    compile_warmup(c, s->lb);
+    compile_outlier(s->od, &c->outlier);
+    compile_limits(s->pool, &c->limits);
+    const struct http_settings *http = s->pool ? s->pool->http : NULL;
+    c->max_requests_per_conn = http && http->max_requests_per_connection.v > 0
+                                   ? (uint32_t)http->max_requests_per_connection.v
+                                   : 0;
 }

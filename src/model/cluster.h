@@ -1,30 +1,129 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The effective traffic policy of a pool (host, port, subset), computed as Istio does
- * (../shared/spec/istio-traffic.md §4.3): a port-level entry replaces the four sections of
- * the top level wholesale, and a subset's policy replaces whole sections of that. [M] */
+/* The effective traffic policy of a pool (host, port, subset), compiled once per snapshot
+ * from the DestinationRule as Istio merges it (../shared/spec/istio-traffic.md §4.3) into
+ * model-owned values with Istio's defaults filled in. This is all the data plane and admin
+ * read of a DestinationRule: nothing here points into the resource set, and no header of
+ * the data plane sees config/ types. The merge and compile steps are model-private
+ * (model/cluster_int.h). */
 #ifndef MESHLET_MODEL_CLUSTER_H
 #define MESHLET_MODEL_CLUSTER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "config/resource.h"
-
-/* The sections in force; each NULL when unset (Istio's defaults apply). */
-struct model_policy {
-    const struct load_balancer *lb;
-    const struct connection_pool *pool;
-    const struct outlier_detection *od;
-    const struct client_tls *tls;
-    const struct tunnel *tunnel;
-    const struct proxy_protocol *proxy_protocol;
-    const struct retry_budget *retry_budget;
+/* loadBalancer.simple, or consistentHash. */
+enum model_lb_kind {
+    MODEL_LB_LEAST_REQUEST, /* Istio's default; UNSPECIFIED and LEAST_CONN mean it too */
+    MODEL_LB_ROUND_ROBIN,
+    MODEL_LB_RANDOM,
+    MODEL_LB_PASSTHROUGH, /* meshlet intercepts nothing: balanced round robin instead */
+    MODEL_LB_CONSISTENT_HASH,
 };
 
-/* Effective policy for service port <port> and the subset whose traffic policy is
- * <subset_tp> (NULL: the default pool or a subset without one), given the DestinationRule's
- * top-level <top> (NULL when it has none). Pointers into the inputs. */
-void cluster_effective_policy(const struct traffic_policy *top,
-                              const struct traffic_policy *subset_tp, uint32_t port,
-                              struct model_policy *out);
+/* What a consistent-hash pool hashes a request on (consistentHash's hash key). */
+enum model_hash_on {
+    MODEL_HASH_NONE,      /* consistentHash names no key: every pick is random, as Envoy */
+    MODEL_HASH_HEADER,    /* httpHeaderName: every value of the header */
+    MODEL_HASH_COOKIE,    /* httpCookie */
+    MODEL_HASH_SOURCE_IP, /* useSourceIp: the client's address */
+    MODEL_HASH_QUERY,     /* httpQueryParameterName: its first occurrence */
+};
+
+/* One httpCookie attribute appended to a generated cookie: "; name=value", or "; name"
+ * when value is NULL or empty. */
+struct model_cookie_attr {
+    const char *name, *value; /* snapshot arena */
+};
+
+struct model_hash {
+    enum model_hash_on on;
+    const char *name; /* snapshot arena: header, cookie or query parameter name; NULL: NONE */
+    /* MODEL_HASH_COOKIE: a request without the cookie gets a generated one only when the ttl
+     * is set (Envoy); Max-Age is written when the ttl is at least a second. */
+    bool cookie_ttl_set;
+    uint64_t cookie_ttl_s;
+    const char *cookie_path; /* snapshot arena; NULL or "": no Path */
+    size_t n_cookie_attrs;
+    const struct model_cookie_attr *cookie_attrs; /* snapshot arena */
+    /* The table: Maglev (maglev) or a ring (ringHash, or the deprecated top-level
+     * minimumRingSize). Size as configured; 0: Envoy's default, which lb/ applies. */
+    bool maglev;
+    uint64_t table_size; /* Maglev slots, or the ring's minimum number of points */
+};
+
+/* The balancer of a pool. Slow start (warmup) is compiled into model_cluster's warmup_*. */
+struct model_lb {
+    enum model_lb_kind kind;
+    struct model_hash hash; /* kind MODEL_LB_CONSISTENT_HASH */
+};
+
+/* Outlier detection of a pool (spec §4.7). */
+struct model_outlier {
+    bool enabled;               /* the block is present (even empty) */
+    bool split;                 /* splitExternalLocalOriginErrors */
+    uint32_t consecutive_5xx;   /* thresholds; 0: that detector is off */
+    uint32_t consecutive_gw;    /* consecutiveGatewayErrors: off unless set */
+    uint32_t consecutive_local; /* consecutiveLocalOriginFailures, split mode only */
+    uint64_t interval_ms, base_ms, max_ms;
+    uint32_t max_percent;        /* maxEjectionPercent */
+    uint32_t min_health_percent; /* panic threshold; 0: never panic */
+};
+
+/* Circuit breakers and connection settings of a pool (spec §4.6); limits are UINT32_MAX
+ * when unset, as Istio writes them. */
+struct model_limits {
+    bool any;                    /* a limit below UINT32_MAX: counting is on */
+    uint32_t max_connections;    /* tcp.maxConnections */
+    uint32_t max_pending;        /* http.http1MaxPendingRequests */
+    uint32_t max_requests;       /* http.http2MaxRequests (all protocols) */
+    uint32_t max_retries;        /* http.maxRetries */
+    uint64_t connect_timeout_ms; /* tcp.connectTimeout, 10 s by default */
+    uint64_t idle_timeout_ms;    /* http.idleTimeout (else tcp.idleTimeout), 1 h by default */
+    bool keepalive;              /* tcp.tcpKeepalive present: SO_KEEPALIVE upstream */
+    uint32_t keepalive_time_s, keepalive_interval_s, keepalive_probes; /* 0: system's */
+};
+
+/* The `tls` section's mode. What it makes of the endpoints (mtls, SNI, SANs, files) is in
+ * model_cluster's tls_* and model_endpoint.mtls. */
+enum model_tls_mode {
+    MODEL_TLS_AUTO,  /* no `tls` section: automatic mTLS by the endpoints' tlsMode label */
+    MODEL_TLS_UNSET, /* a `tls` section without a mode: plain text, no automatic mTLS */
+    MODEL_TLS_DISABLE,
+    MODEL_TLS_SIMPLE,
+    MODEL_TLS_MUTUAL,
+    MODEL_TLS_ISTIO_MUTUAL,
+};
+
+/* `tunnel`: not enforced (kept so that the merge and explain can show it). */
+struct model_tunnel {
+    bool set;
+    const char *protocol;    /* snapshot arena: "CONNECT" (Istio's default) or "POST" */
+    const char *target_host; /* snapshot arena; NULL when unset */
+    uint32_t target_port;
+};
+
+/* `proxyProtocol`: not enforced. */
+struct model_proxy_protocol {
+    bool set;
+    int version; /* 1 (Istio's default) or 2 */
+};
+
+/* `retryBudget`: not enforced. Istio's defaults: 20 %, at least 3 concurrent retries. */
+struct model_retry_budget {
+    bool set;
+    double percent;
+    uint32_t min_retry_concurrency;
+    uint64_t interval_ms; /* budgetInterval; 0: only requests in flight count */
+};
+
+/* Everything of the effective policy a reader outside model/ may need. */
+struct model_policy {
+    struct model_lb lb;
+    enum model_tls_mode tls_mode;
+    struct model_tunnel tunnel;
+    struct model_proxy_protocol proxy_protocol;
+    struct model_retry_budget retry_budget;
+};
 
 #endif

@@ -15,12 +15,11 @@
 #include "config/config.h"
 #include "config/delegate.h"
 #include "config/virtual_service.h"
-#include "config/field.h"
 #include "core/alloc.h"
 #include "core/base64.h"
 #include "core/now.h"
 #include "core/regex.h"
-#include "model/cluster.h"
+#include "model/cluster_int.h"
 #include "model/endpoint.h"
 
 struct dr_list {
@@ -204,91 +203,6 @@ add_endpoint(struct build *b, struct model_cluster *c, const struct workload_ent
     c->n_endpoints++;
 }
 
-/* Slow start from the effective policy: `warmup` (duration, minimumPercent, aggression) or
- * the older `warmupDurationSecs`; Envoy applies it to round robin and least request only. */
-static void
-compile_warmup(struct model_cluster *c)
-{
-    const struct load_balancer *lb = c->policy.lb;
-    c->warmup_ms = 0;
-    c->warmup_min = 0.1;
-    c->warmup_aggression = 1.0;
-    if (!lb || lb->consistent_hash) return;
-    if (lb->simple.set && lb->simple.v != LB_ROUND_ROBIN && lb->simple.v != LB_LEAST_REQUEST &&
-        lb->simple.v != LB_LEAST_CONN && lb->simple.v != LB_UNSPECIFIED)
-        return;
-    if (lb->warmup && lb->warmup->duration.set) {
-        c->warmup_ms = (uint64_t)(lb->warmup->duration.ns / 1000000);
-        if (lb->warmup->minimum_percent.set) c->warmup_min = lb->warmup->minimum_percent.v / 100;
-        if (lb->warmup->aggression.set && lb->warmup->aggression.v > 0)
-            c->warmup_aggression = lb->warmup->aggression.v;
-    } else if (lb->warmup_duration_secs.set) {
-        c->warmup_ms = (uint64_t)(lb->warmup_duration_secs.ns / 1000000);
-    }
-}
-
-/* Outlier detection as Istio writes it for Envoy (§4.7): defaults for unset fields, a 5xx
- * detector unless set to 0, the gateway detector only when set, local-origin failures
- * counted apart only in split mode. */
-static void
-compile_outlier(struct model_cluster *c)
-{
-    const struct outlier_detection *od = c->policy.od;
-    struct model_outlier *o = &c->outlier;
-    memset(o, 0, sizeof(*o));
-    if (!od) return;
-    o->enabled = true;
-    o->split = od->split_external_local_origin_errors.v;
-    o->consecutive_5xx =
-        od->consecutive_5xx_errors.set ? (uint32_t)od->consecutive_5xx_errors.v : 5;
-    o->consecutive_gw = (uint32_t)od->consecutive_gateway_errors.v;
-    if (o->split)
-        o->consecutive_local = od->consecutive_local_origin_failures.set
-                                   ? (uint32_t)od->consecutive_local_origin_failures.v
-                                   : 5;
-    o->interval_ms = od->interval.set ? (uint64_t)(od->interval.ns / 1000000) : 10000;
-    o->base_ms =
-        od->base_ejection_time.set ? (uint64_t)(od->base_ejection_time.ns / 1000000) : 30000;
-    if (!o->interval_ms) o->interval_ms = 1;
-    o->max_ms = o->base_ms > 300000 ? o->base_ms : 300000;
-    o->max_percent = od->max_ejection_percent.v > 0 ? (uint32_t)od->max_ejection_percent.v : 10;
-    o->min_health_percent = od->min_health_percent.v > 0 ? (uint32_t)od->min_health_percent.v : 0;
-}
-
-static uint32_t
-limit_or_max(const struct opt_int *v)
-{
-    return v->set && v->v > 0 && v->v < UINT32_MAX ? (uint32_t)v->v : UINT32_MAX;
-}
-
-/* Circuit breakers and timeouts of the connection pool (§4.6), Istio's baseline when unset. */
-static void
-compile_limits(struct model_cluster *c)
-{
-    const struct connection_pool *p = c->policy.pool;
-    struct model_limits *l = &c->limits;
-    static const struct opt_int unset;
-    const struct tcp_settings *tcp = p ? p->tcp : NULL;
-    const struct http_settings *http = p ? p->http : NULL;
-    l->max_connections = limit_or_max(tcp ? &tcp->max_connections : &unset);
-    l->max_pending = limit_or_max(http ? &http->http1_max_pending_requests : &unset);
-    l->max_requests = limit_or_max(http ? &http->http2_max_requests : &unset);
-    l->max_retries = limit_or_max(http ? &http->max_retries : &unset);
-    l->any = l->max_connections != UINT32_MAX || l->max_pending != UINT32_MAX ||
-             l->max_requests != UINT32_MAX || l->max_retries != UINT32_MAX;
-    l->connect_timeout_ms =
-        tcp && tcp->connect_timeout.set ? (uint64_t)(tcp->connect_timeout.ns / 1000000) : 10000;
-    const struct tcp_keepalive *ka = tcp ? tcp->tcp_keepalive : NULL;
-    l->keepalive = ka != NULL;
-    l->keepalive_time_s = ka && ka->time.set ? (uint32_t)(ka->time.ns / 1000000000) : 0;
-    l->keepalive_interval_s = ka && ka->interval.set ? (uint32_t)(ka->interval.ns / 1000000000) : 0;
-    l->keepalive_probes = ka && ka->probes.set ? (uint32_t)ka->probes.v : 0;
-    l->idle_timeout_ms = http && http->idle_timeout.set
-                             ? (uint64_t)(http->idle_timeout.ns / 1000000)
-                         : tcp && tcp->idle_timeout.set ? (uint64_t)(tcp->idle_timeout.ns / 1000000)
-                                                        : 3600000;
-}
-
 /* A workload as PeerAuthentication selectors see it: its namespace and labels. */
 struct workload {
     const char *ns;
@@ -382,11 +296,10 @@ compile_user_tls(struct build *b, struct model_cluster *c, const struct client_t
  * server must present tls.subjectAltNames, else the SPIFFE ID of an endpoint's service
  * account, else the ServiceEntry's subjectAltNames. */
 static void
-compile_tls(struct build *b, struct model_cluster *c, const struct service_entry *se,
-            const char *ns)
+compile_tls(struct build *b, struct model_cluster *c, const struct client_tls *tls,
+            const struct service_entry *se, const char *ns)
 {
     struct arena *a = &b->s->arena;
-    const struct client_tls *tls = c->policy.tls;
     if (tls && tls->mode.set && (tls->mode.v == TLS_SIMPLE || tls->mode.v == TLS_MUTUAL)) {
         compile_user_tls(b, c, tls);
         return;
@@ -488,25 +401,12 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     c->equal_weights = true;
     for (size_t i = 1; i < c->n_endpoints; i++)
         if (c->endpoints[i].weight != c->endpoints[0].weight) c->equal_weights = false;
-    struct model_policy pol;
+    struct cluster_sections pol;
     cluster_effective_policy(drs_policy(drs), sub ? sub->traffic_policy : NULL, want, &pol);
-    /* The snapshot keeps its own copies: the resource set is gone once the build ends. */
-    c->policy.lb = field_copy(a, &load_balancer_schema, pol.lb);
-    c->policy.pool = field_copy(a, &connection_pool_schema, pol.pool);
-    c->policy.od = field_copy(a, &outlier_detection_schema, pol.od);
-    c->policy.tls = field_copy(a, &client_tls_schema, pol.tls);
-    c->policy.tunnel = field_copy(a, &tunnel_schema, pol.tunnel);
-    c->policy.proxy_protocol = field_copy(a, &proxy_protocol_schema, pol.proxy_protocol);
-    c->policy.retry_budget = field_copy(a, &retry_budget_schema, pol.retry_budget);
-    compile_warmup(c);
-    compile_tls(b, c, se, se_res->ns);
-    compile_outlier(c);
-    compile_limits(c);
+    /* Compiled now: the resource set is gone once the build ends. */
+    cluster_compile_policy(c, &pol, a);
+    compile_tls(b, c, pol.tls, se, se_res->ns);
     c->state = pool_state_get(name);
-    const struct connection_pool *pool = c->policy.pool;
-    c->max_requests_per_conn = pool && pool->http && pool->http->max_requests_per_connection.v > 0
-                                   ? (uint32_t)pool->http->max_requests_per_connection.v
-                                   : 0;
     /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;
@@ -805,7 +705,9 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
             out->n_matches++;
     if (h->match_len && !out->n_matches) return false; /* every block dropped: no rule (§3.3) */
     out->timeout_ms = h->timeout.set ? (uint64_t)(h->timeout.ns / 1000000) : 0;
-    out->retries = field_copy(a, &http_retry_schema, h->retries);
+    out->retries_set = h->retries != NULL;
+    out->retry_on_text =
+        h->retries && h->retries->retry_on ? arena_strdup(a, h->retries->retry_on) : NULL;
     compile_retries(h->retries, out);
     compile_headers(b, h->headers, &out->headers);
     if (h->rewrite) {
@@ -1263,7 +1165,8 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     ep->state = endpoint_state_get(c->name, ep->address, ep->port, now_ms());
     c->n_endpoints = 1;
     c->equal_weights = true;
-    compile_limits(c);
+    static const struct cluster_sections defaults; /* no DestinationRule: Istio's defaults */
+    cluster_compile_policy(c, &defaults, a);
     c->state = pool_state_get(c->name);
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

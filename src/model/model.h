@@ -25,32 +25,6 @@ struct lb_table; /* owned by lb/ */
 struct endpoint_state;
 struct pool_state;
 
-/* Outlier detection of a pool, compiled from its policy (spec §4.7). */
-struct model_outlier {
-    bool enabled;               /* the block is present (even empty) */
-    bool split;                 /* splitExternalLocalOriginErrors */
-    uint32_t consecutive_5xx;   /* thresholds; 0: that detector is off */
-    uint32_t consecutive_gw;    /* consecutiveGatewayErrors: off unless set */
-    uint32_t consecutive_local; /* consecutiveLocalOriginFailures, split mode only */
-    uint64_t interval_ms, base_ms, max_ms;
-    uint32_t max_percent;        /* maxEjectionPercent */
-    uint32_t min_health_percent; /* panic threshold; 0: never panic */
-};
-
-/* Circuit breakers and connection settings of a pool (spec §4.6); limits are UINT32_MAX
- * when unset, as Istio writes them. */
-struct model_limits {
-    bool any;                    /* a limit below UINT32_MAX: counting is on */
-    uint32_t max_connections;    /* tcp.maxConnections */
-    uint32_t max_pending;        /* http.http1MaxPendingRequests */
-    uint32_t max_requests;       /* http.http2MaxRequests (all protocols) */
-    uint32_t max_retries;        /* http.maxRetries */
-    uint64_t connect_timeout_ms; /* tcp.connectTimeout, 10 s by default */
-    uint64_t idle_timeout_ms;    /* http.idleTimeout (else tcp.idleTimeout), 1 h by default */
-    bool keepalive;              /* tcp.tcpKeepalive present: SO_KEEPALIVE upstream */
-    uint32_t keepalive_time_s, keepalive_interval_s, keepalive_probes; /* 0: system's */
-};
-
 struct model_endpoint {
     struct sockaddr_storage addr; /* resolved address and port */
     socklen_t addr_len;
@@ -74,7 +48,7 @@ struct model_cluster {
     size_t index;       /* position in snapshot.clusters */
     size_t n_endpoints;
     struct model_endpoint *endpoints; /* snapshot arena */
-    struct model_policy policy;       /* effective traffic policy (§4.3), snapshot copies */
+    struct model_policy policy;       /* effective traffic policy (§4.3), compiled */
     bool equal_weights;               /* every endpoint has the same weight */
     const struct lb_table *lb_table;  /* consistent-hash ring or Maglev table; NULL if none */
     void *tls_ext;       /* SIMPLE/MUTUAL: the TLS context the layers above made for it */
@@ -193,11 +167,12 @@ struct model_route {
     size_t n_dests;
     struct model_destination *dests; /* weight-0 entries dropped when there are several */
     uint32_t total_weight;
-    size_t split_offset; /* first of this route's n_dests slots in a worker's split state */
-    uint64_t timeout_ms; /* 0: none */
-    const struct http_retry *retries; /* snapshot copy; NULL: Istio's default policy */
-    struct model_headers headers;     /* route-level header operations */
-    bool has_uri_rewrite;             /* rewrite.uri (Envoy prefix_rewrite) */
+    size_t split_offset;       /* first of this route's n_dests slots in a worker's split state */
+    uint64_t timeout_ms;       /* 0: none */
+    bool retries_set;          /* the rule has `retries` (else Istio's default) */
+    const char *retry_on_text; /* snapshot arena: retryOn as written; NULL: unset */
+    struct model_headers headers; /* route-level header operations */
+    bool has_uri_rewrite;         /* rewrite.uri (Envoy prefix_rewrite) */
     struct slice uri_rewrite;
     struct regex *uri_regex;   /* rewrite.uriRegexRewrite.match, owned by the snapshot */
     const char *uri_regex_sub; /* its rewrite, RE2 syntax */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config/resource.h"
 #include "harness.h"
 #include "lb/lb.h"
 
@@ -176,16 +175,12 @@ test_pick_uses_the_table_or_random_without_key(void **state)
     struct model_cluster c;
     struct model_endpoint eps[MAX_EPS];
     setup_cluster(&c, eps, 4, NULL);
-    struct consistent_hash ch;
-    memset(&ch, 0, sizeof(ch));
-    ch.http_header_name = "x-user";
-    struct load_balancer lb;
-    memset(&lb, 0, sizeof(lb));
-    lb.consistent_hash = &ch;
-    c.policy.lb = &lb;
+    c.policy.lb.kind = MODEL_LB_CONSISTENT_HASH;
+    c.policy.lb.hash.on = MODEL_HASH_HEADER;
+    c.policy.lb.hash.name = "x-user";
     lb_prepare_cluster(&c, &arena);
     assert_non_null(c.lb_table);
-    assert_int_equal(lb_kind(&c), LB_CONSISTENT_HASH);
+    assert_int_equal(lb_kind(&c), MODEL_LB_CONSISTENT_HASH);
     int64_t rr[4] = {0};
     uint32_t active[4] = {0};
     for (int k = 0; k < 50; k++) {

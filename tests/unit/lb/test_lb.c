@@ -3,7 +3,6 @@
  * loaded endpoint), ROUND_ROBIN and RANDOM when the DestinationRule says so. */
 #include <string.h>
 
-#include "config/resource.h"
 #include "harness.h"
 #include "core/now.h"
 #include "lb/lb.h"
@@ -12,7 +11,7 @@
 static struct model_endpoint eps[4];
 
 static void
-cluster(struct model_cluster *c, size_t n, const struct load_balancer *lb)
+cluster(struct model_cluster *c, size_t n, enum model_lb_kind kind)
 {
     memset(c, 0, sizeof(*c));
     memset(eps, 0, sizeof(eps));
@@ -20,7 +19,7 @@ cluster(struct model_cluster *c, size_t n, const struct load_balancer *lb)
     c->endpoints = eps;
     c->n_endpoints = n;
     c->equal_weights = true;
-    c->policy.lb = lb;
+    c->policy.lb.kind = kind;
 }
 
 static void
@@ -28,8 +27,8 @@ test_lb_default_is_least_request_and_avoids_the_busy_endpoint(void **state)
 {
     (void)state;
     struct model_cluster c;
-    cluster(&c, 2, NULL);
-    assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);
+    cluster(&c, 2, MODEL_LB_LEAST_REQUEST);
+    assert_int_equal(lb_kind(&c), MODEL_LB_LEAST_REQUEST);
     int64_t rr[2] = {0};
     uint32_t active[2] = {5, 0};
     /* With two endpoints P2C always compares both: the idle one wins every time. */
@@ -41,7 +40,7 @@ test_lb_least_request_spreads_even_load(void **state)
 {
     (void)state;
     struct model_cluster c;
-    cluster(&c, 4, NULL);
+    cluster(&c, 4, MODEL_LB_LEAST_REQUEST);
     int64_t rr[4] = {0};
     uint32_t active[4] = {0};
     size_t count[4] = {0};
@@ -55,23 +54,17 @@ static void
 test_lb_round_robin_and_random_when_asked(void **state)
 {
     (void)state;
-    struct load_balancer lb;
-    memset(&lb, 0, sizeof(lb));
-    lb.simple.set = true;
-    lb.simple.v = LB_ROUND_ROBIN;
     struct model_cluster c;
-    cluster(&c, 3, &lb);
+    cluster(&c, 3, MODEL_LB_ROUND_ROBIN);
     int64_t rr[3] = {0};
     uint32_t active[3] = {9, 9, 9};
     size_t first = lb_pick(&c, rr, active, NULL), second = lb_pick(&c, rr, active, NULL);
     size_t third = lb_pick(&c, rr, active, NULL);
     assert_true(first != second && second != third && first != third);
-    lb.simple.v = LB_RANDOM;
+    c.policy.lb.kind = MODEL_LB_RANDOM;
     size_t count[3] = {0};
     for (int i = 0; i < 3000; i++) count[lb_pick(&c, rr, active, NULL)]++;
     for (int i = 0; i < 3; i++) assert_true(count[i] > 1000 - 130 && count[i] < 1000 + 130);
-    lb.simple.v = LB_LEAST_CONN; /* deprecated: means LEAST_REQUEST */
-    assert_int_equal(lb_kind(&c), LB_LEAST_REQUEST);
 }
 
 static void
@@ -79,7 +72,7 @@ test_lb_slow_start_factor_follows_envoy(void **state)
 {
     (void)state;
     struct model_cluster c;
-    cluster(&c, 1, NULL);
+    cluster(&c, 1, MODEL_LB_LEAST_REQUEST);
     struct endpoint_state st = {.joined_ms = 1000000};
     eps[0].state = &st;
     assert_true(lb_slow_start_factor(&c, &eps[0], 1000000) == 1.0); /* no warmup: full */
@@ -105,7 +98,7 @@ test_lb_new_endpoint_warms_up_while_old_ones_take_the_rest(void **state)
 {
     (void)state;
     struct model_cluster c;
-    cluster(&c, 2, NULL); /* LEAST_REQUEST by default: slow start applies */
+    cluster(&c, 2, MODEL_LB_LEAST_REQUEST); /* LEAST_REQUEST by default: slow start applies */
     struct endpoint_state old = {.joined_ms = 0}, young = {.joined_ms = now_ms() - 5000};
     eps[0].state = &old;
     eps[1].state = &young;

@@ -198,10 +198,9 @@ test_outlier_balancer_avoids_ejected_and_reports_none_left(void **state)
 {
     (void)state;
     struct model_cluster c;
-    struct load_balancer rr_lb = {.simple = {.set = true, .v = LB_ROUND_ROBIN}};
     for (int kind = 0; kind < 2; kind++) {
         cluster(&c, 3);
-        if (kind) c.policy.lb = &rr_lb;
+        if (kind) c.policy.lb.kind = MODEL_LB_ROUND_ROBIN;
         int64_t rr[3] = {0};
         uint32_t active[3] = {0};
         fail_n(&c, 1, 503, 3, 0);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The effective policy of (host, port, subset), every case of the spec's merge algorithm
- * (§4.3, E78, E79) and of several DestinationRules for one host (§4.2). */
+ * (§4.3, E78, E79) and of several DestinationRules for one host (§4.2); and its compilation
+ * into model-owned values, Istio's defaults for what is unset, that outlive the resource
+ * set. */
 #include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "harness.h"
-#include "model/cluster.h"
+#include "core/arena.h"
+#include "core/strbuf.h"
+#include "model/cluster_int.h"
 #include "model/model.h"
 
 static struct resource_set set;
@@ -24,7 +28,12 @@ load_dr(const char *spec)
     config_init(&set);
     diag_list_init(&dl);
     assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
-    assert_int_equal(dl.errors, 0);
+    if (dl.errors) {
+        struct strbuf sb;
+        strbuf_init(&sb, 1 << 16);
+        diag_list_format(&dl, false, &sb);
+        fail_msg("%s\n%s", text, strbuf_str(&sb));
+    }
     return set.items[0]->spec.dr;
 }
 
@@ -52,7 +61,7 @@ test_merge_e78_subset_section_replaces_whole_section(void **state)
                 "    loadBalancer: {simple: RANDOM}\n  subsets:\n"
                 "  - name: v1\n    labels: {version: v1}\n    trafficPolicy:\n"
                 "      connectionPool: {http: {http2MaxRequests: 10}}\n");
-    struct model_policy p;
+    struct cluster_sections p;
     cluster_effective_policy(dr->traffic_policy, subset_tp(dr, "v1"), 9080, &p);
     assert_non_null(p.pool);
     assert_null(p.pool->tcp); /* maxConnections not inherited */
@@ -72,7 +81,7 @@ test_merge_e79_port_level_replaces_all_four_sections(void **state)
                 "    tunnel: {targetHost: proxy.example.com, targetPort: 3128}\n"
                 "    portLevelSettings:\n    - port: {number: 9080}\n"
                 "      connectionPool: {tcp: {maxConnections: 7}}\n");
-    struct model_policy p;
+    struct cluster_sections p;
     cluster_effective_policy(dr->traffic_policy, NULL, 9080, &p);
     assert_null(p.lb); /* LEAST_REQUEST default, not ROUND_ROBIN */
     assert_null(p.tunnel);
@@ -94,7 +103,7 @@ test_merge_subset_port_level_clears_unset_sections(void **state)
                 "      retryBudget: {percent: {value: 20}}\n"
                 "      portLevelSettings:\n      - port: {number: 9080}\n"
                 "        tls: {mode: ISTIO_MUTUAL}\n");
-    struct model_policy p;
+    struct cluster_sections p;
     cluster_effective_policy(dr->traffic_policy, subset_tp(dr, "v1"), 9080, &p);
     /* A port-level subset entry sets all four sections, unset ones to nothing. */
     assert_null(p.lb);
@@ -115,13 +124,255 @@ test_merge_without_top_level_policy_takes_the_subset_policy(void **state)
     const struct destination_rule *dr = load_dr(
         "  subsets:\n  - name: v1\n    labels: {version: v1}\n    trafficPolicy:\n"
         "      loadBalancer: {simple: ROUND_ROBIN}\n  - name: v2\n    labels: {version: v2}\n");
-    struct model_policy p;
+    struct cluster_sections p;
     cluster_effective_policy(dr->traffic_policy, subset_tp(dr, "v1"), 9080, &p);
     assert_int_equal(p.lb->simple.v, LB_ROUND_ROBIN);
     cluster_effective_policy(dr->traffic_policy, subset_tp(dr, "v2"), 9080, &p);
     assert_null(p.lb);
     assert_null(p.pool);
     done();
+}
+
+/* Compile the effective policy of (reviews, <port>, <subset>) of <dr> into <c>; strings go
+ * to <a>. */
+static void
+compile(const struct destination_rule *dr, const char *subset, uint32_t port,
+        struct model_cluster *c, struct arena *a)
+{
+    struct cluster_sections s;
+    cluster_effective_policy(dr->traffic_policy, subset ? subset_tp(dr, subset) : NULL, port, &s);
+    memset(c, 0, sizeof(*c));
+    cluster_compile_policy(c, &s, a);
+}
+
+static void
+test_compile_unset_sections_get_istio_defaults(void **state)
+{
+    (void)state;
+    const struct destination_rule *dr = load_dr("  subsets: [{name: v1, labels: {v: '1'}}]\n");
+    struct arena a;
+    arena_init(&a, 4096, true);
+    struct model_cluster c;
+    compile(dr, "v1", 9080, &c, &a);
+    done();
+    assert_int_equal(c.policy.lb.kind, MODEL_LB_LEAST_REQUEST);
+    assert_int_equal(c.policy.lb.hash.on, MODEL_HASH_NONE);
+    assert_int_equal(c.policy.tls_mode, MODEL_TLS_AUTO);
+    assert_false(c.policy.tunnel.set);
+    assert_false(c.policy.proxy_protocol.set);
+    assert_false(c.policy.retry_budget.set);
+    assert_false(c.outlier.enabled);
+    assert_false(c.limits.any);
+    assert_int_equal(c.limits.max_connections, UINT32_MAX);
+    assert_int_equal(c.limits.max_pending, UINT32_MAX);
+    assert_int_equal(c.limits.max_requests, UINT32_MAX);
+    assert_int_equal(c.limits.max_retries, UINT32_MAX);
+    assert_int_equal(c.limits.connect_timeout_ms, 10000);
+    assert_int_equal(c.limits.idle_timeout_ms, 3600000);
+    assert_false(c.limits.keepalive);
+    assert_int_equal(c.max_requests_per_conn, 0);
+    assert_int_equal(c.warmup_ms, 0);
+    arena_fini(&a);
+}
+
+static void
+test_compile_consistent_hash_http_cookie(void **state)
+{
+    (void)state;
+    const struct destination_rule *dr =
+        load_dr("  trafficPolicy:\n    loadBalancer:\n      consistentHash:\n"
+                "        httpCookie:\n          name: session\n          path: /app\n"
+                "          ttl: 90.5s\n          attributes:\n"
+                "          - {name: SameSite, value: Strict}\n          - {name: Secure}\n"
+                "        maglev: {tableSize: 1021}\n");
+    struct arena a;
+    arena_init(&a, 4096, true);
+    struct model_cluster c;
+    compile(dr, NULL, 9080, &c, &a);
+    done(); /* the compiled strings are the snapshot's, not the resource set's */
+    const struct model_hash *h = &c.policy.lb.hash;
+    assert_int_equal(c.policy.lb.kind, MODEL_LB_CONSISTENT_HASH);
+    assert_int_equal(h->on, MODEL_HASH_COOKIE);
+    assert_string_equal(h->name, "session");
+    assert_true(h->cookie_ttl_set);
+    assert_int_equal(h->cookie_ttl_s, 90); /* whole seconds, as Max-Age */
+    assert_string_equal(h->cookie_path, "/app");
+    assert_int_equal(h->n_cookie_attrs, 2);
+    assert_string_equal(h->cookie_attrs[0].name, "SameSite");
+    assert_string_equal(h->cookie_attrs[0].value, "Strict");
+    assert_string_equal(h->cookie_attrs[1].name, "Secure");
+    assert_null(h->cookie_attrs[1].value);
+    assert_true(h->maglev);
+    assert_int_equal(h->table_size, 1021);
+    assert_int_equal(c.warmup_ms, 0); /* no slow start for consistent hash */
+    arena_fini(&a);
+}
+
+static void
+test_compile_hash_keys_and_ring_sizes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        enum model_hash_on on;
+        const char *name;
+        bool maglev;
+        uint64_t size;
+    } rows[] = {
+        {"{httpHeaderName: x-user, ringHash: {minimumRingSize: 2048}}", MODEL_HASH_HEADER, "x-user",
+         false, 2048},
+        {"{httpQueryParameterName: u, minimumRingSize: 4096}", MODEL_HASH_QUERY, "u", false, 4096},
+        {"{useSourceIp: true}", MODEL_HASH_SOURCE_IP, NULL, false, 0},
+        {"{httpCookie: {name: c}, maglev: {tableSize: 65537}}", MODEL_HASH_COOKIE, "c", true,
+         65537},
+        {"{useSourceIp: false}", MODEL_HASH_NONE, NULL, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char spec[512];
+        snprintf(spec, sizeof(spec),
+                 "  trafficPolicy:\n    loadBalancer:\n      consistentHash: %s\n", rows[i].yaml);
+        const struct destination_rule *dr = load_dr(spec);
+        struct arena a;
+        arena_init(&a, 4096, true);
+        struct model_cluster c;
+        compile(dr, NULL, 9080, &c, &a);
+        done();
+        const struct model_hash *h = &c.policy.lb.hash;
+        assert_int_equal(c.policy.lb.kind, MODEL_LB_CONSISTENT_HASH);
+        assert_int_equal(h->on, rows[i].on);
+        if (rows[i].name)
+            assert_string_equal(h->name, rows[i].name);
+        else
+            assert_null(h->name);
+        assert_int_equal(h->maglev, rows[i].maglev);
+        assert_int_equal(h->table_size, rows[i].size);
+        assert_false(h->cookie_ttl_set);
+        arena_fini(&a);
+    }
+}
+
+static void
+test_compile_simple_lb_and_warmup(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        enum model_lb_kind kind;
+        uint64_t warmup_ms;
+    } rows[] = {
+        {"{simple: LEAST_CONN, warmupDurationSecs: 30s}", MODEL_LB_LEAST_REQUEST, 30000},
+        {"{simple: UNSPECIFIED}", MODEL_LB_LEAST_REQUEST, 0},
+        {"{simple: LEAST_REQUEST}", MODEL_LB_LEAST_REQUEST, 0},
+        {"{simple: ROUND_ROBIN, warmup: {duration: 60s, minimumPercent: 20, aggression: 2}}",
+         MODEL_LB_ROUND_ROBIN, 60000},
+        {"{simple: RANDOM, warmupDurationSecs: 30s}", MODEL_LB_RANDOM, 0},
+        {"{simple: PASSTHROUGH}", MODEL_LB_PASSTHROUGH, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char spec[512];
+        snprintf(spec, sizeof(spec), "  trafficPolicy:\n    loadBalancer: %s\n", rows[i].yaml);
+        const struct destination_rule *dr = load_dr(spec);
+        struct arena a;
+        arena_init(&a, 4096, true);
+        struct model_cluster c;
+        compile(dr, NULL, 9080, &c, &a);
+        done();
+        assert_int_equal(c.policy.lb.kind, rows[i].kind);
+        assert_int_equal(c.warmup_ms, rows[i].warmup_ms);
+        if (rows[i].kind == MODEL_LB_ROUND_ROBIN) {
+            assert_true(c.warmup_min > 0.199 && c.warmup_min < 0.201);
+            assert_true(c.warmup_aggression > 1.99 && c.warmup_aggression < 2.01);
+        } else {
+            assert_true(c.warmup_min > 0.099 && c.warmup_min < 0.101); /* Envoy's 10 % */
+            assert_true(c.warmup_aggression > 0.99 && c.warmup_aggression < 1.01);
+        }
+        arena_fini(&a);
+    }
+}
+
+static void
+test_compile_pool_outlier_and_tls(void **state)
+{
+    (void)state;
+    const struct destination_rule *dr = load_dr(
+        "  trafficPolicy:\n    connectionPool:\n"
+        "      tcp: {maxConnections: 7, connectTimeout: 250ms, idleTimeout: 9s,\n"
+        "            tcpKeepalive: {time: 60s, interval: 5s, probes: 4}}\n"
+        "      http: {http1MaxPendingRequests: 3, maxRequestsPerConnection: 2, maxRetries: 0}\n"
+        "    outlierDetection: {}\n    tls: {sni: api.example.com}\n  subsets:\n"
+        "  - name: m\n    labels: {v: m}\n    trafficPolicy:\n      tls: {mode: ISTIO_MUTUAL}\n"
+        "  - name: d\n    labels: {v: d}\n    trafficPolicy:\n      tls: {mode: DISABLE}\n");
+    struct arena a;
+    arena_init(&a, 4096, true);
+    struct model_cluster c, m, d;
+    compile(dr, NULL, 9080, &c, &a);
+    compile(dr, "m", 9080, &m, &a);
+    compile(dr, "d", 9080, &d, &a);
+    done();
+    assert_true(c.limits.any);
+    assert_int_equal(c.limits.max_connections, 7);
+    assert_int_equal(c.limits.max_pending, 3);
+    assert_int_equal(c.limits.max_requests, UINT32_MAX);
+    assert_int_equal(c.limits.max_retries, UINT32_MAX); /* 0 is unset, as Istio */
+    assert_int_equal(c.limits.connect_timeout_ms, 250);
+    assert_int_equal(c.limits.idle_timeout_ms, 9000); /* tcp's, http has none */
+    assert_true(c.limits.keepalive);
+    assert_int_equal(c.limits.keepalive_time_s, 60);
+    assert_int_equal(c.limits.keepalive_interval_s, 5);
+    assert_int_equal(c.limits.keepalive_probes, 4);
+    assert_int_equal(c.max_requests_per_conn, 2);
+    /* An empty outlierDetection turns it on with Istio's defaults. */
+    assert_true(c.outlier.enabled);
+    assert_int_equal(c.outlier.consecutive_5xx, 5);
+    assert_int_equal(c.outlier.consecutive_gw, 0);
+    assert_int_equal(c.outlier.consecutive_local, 0);
+    assert_int_equal(c.outlier.interval_ms, 10000);
+    assert_int_equal(c.outlier.base_ms, 30000);
+    assert_int_equal(c.outlier.max_ms, 300000);
+    assert_int_equal(c.outlier.max_percent, 10);
+    assert_int_equal(c.outlier.min_health_percent, 0);
+    assert_int_equal(c.policy.tls_mode, MODEL_TLS_UNSET); /* a section, no mode */
+    assert_int_equal(m.policy.tls_mode, MODEL_TLS_ISTIO_MUTUAL);
+    assert_int_equal(d.policy.tls_mode, MODEL_TLS_DISABLE);
+    arena_fini(&a);
+}
+
+static void
+test_compile_unenforced_sections_keep_istio_defaults(void **state)
+{
+    (void)state;
+    const struct destination_rule *dr =
+        load_dr("  trafficPolicy:\n    tunnel: {targetHost: proxy.example.com, targetPort: 3128}\n"
+                "    retryBudget: {}\n  subsets:\n"
+                "  - name: v1\n    labels: {v: '1'}\n    trafficPolicy:\n      proxyProtocol: {}\n"
+                "  - name: v2\n    labels: {v: '2'}\n    trafficPolicy:\n"
+                "      proxyProtocol: {version: V2}\n"
+                "      retryBudget: {percent: {value: 5}, minRetryConcurrency: 1, "
+                "budgetInterval: 2s}\n");
+    struct arena a;
+    arena_init(&a, 4096, true);
+    struct model_cluster c, v1, v2;
+    compile(dr, NULL, 9080, &c, &a);
+    compile(dr, "v1", 9080, &v1, &a);
+    compile(dr, "v2", 9080, &v2, &a);
+    done();
+    assert_true(c.policy.tunnel.set);
+    assert_string_equal(c.policy.tunnel.protocol, "CONNECT");
+    assert_string_equal(c.policy.tunnel.target_host, "proxy.example.com");
+    assert_int_equal(c.policy.tunnel.target_port, 3128);
+    assert_false(c.policy.proxy_protocol.set);
+    assert_true(v1.policy.proxy_protocol.set);
+    assert_int_equal(v1.policy.proxy_protocol.version, 1);
+    assert_true(c.policy.retry_budget.set);
+    assert_true(c.policy.retry_budget.percent > 19.99 && c.policy.retry_budget.percent < 20.01);
+    assert_int_equal(c.policy.retry_budget.min_retry_concurrency, 3);
+    assert_int_equal(c.policy.retry_budget.interval_ms, 0);
+    assert_true(v2.policy.tunnel.set); /* inherited: the subset does not set it */
+    assert_int_equal(v2.policy.proxy_protocol.version, 2);
+    assert_true(v2.policy.retry_budget.percent > 4.99 && v2.policy.retry_budget.percent < 5.01);
+    assert_int_equal(v2.policy.retry_budget.min_retry_concurrency, 1);
+    assert_int_equal(v2.policy.retry_budget.interval_ms, 2000);
+    arena_fini(&a);
 }
 
 /* Through model_build: several DestinationRules for one host, and exact before wildcard. */
@@ -160,9 +411,9 @@ test_model_first_dr_policy_wins_and_subsets_merge(void **state)
     const struct model_cluster *v1 = vh->routes[1].dests[0].cluster;
     const struct model_cluster *v2 = vh->routes[0].dests[0].cluster;
     assert_string_equal(v1->name, "outbound|9080|v1|reviews.default.svc.cluster.local");
-    assert_int_equal(v1->n_endpoints, 1);                 /* a's v1 (version v1), not b's */
-    assert_int_equal(v1->policy.lb->simple.v, LB_RANDOM); /* a's policy, not b's or w's */
-    assert_non_null(v2);                                  /* b's v2: subsets merge */
+    assert_int_equal(v1->n_endpoints, 1);                  /* a's v1 (version v1), not b's */
+    assert_int_equal(v1->policy.lb.kind, MODEL_LB_RANDOM); /* a's policy, not b's or w's */
+    assert_non_null(v2);                                   /* b's v2: subsets merge */
     model_release(snap);
 }
 
@@ -174,6 +425,12 @@ main(void)
         cmocka_unit_test(test_merge_e79_port_level_replaces_all_four_sections),
         cmocka_unit_test(test_merge_subset_port_level_clears_unset_sections),
         cmocka_unit_test(test_merge_without_top_level_policy_takes_the_subset_policy),
+        cmocka_unit_test(test_compile_unset_sections_get_istio_defaults),
+        cmocka_unit_test(test_compile_consistent_hash_http_cookie),
+        cmocka_unit_test(test_compile_hash_keys_and_ring_sizes),
+        cmocka_unit_test(test_compile_simple_lb_and_warmup),
+        cmocka_unit_test(test_compile_pool_outlier_and_tls),
+        cmocka_unit_test(test_compile_unenforced_sections_keep_istio_defaults),
         cmocka_unit_test(test_model_first_dr_policy_wins_and_subsets_merge),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,34 @@ test_model_endpoint_state_survives_a_rebuild_per_pool(void **state)
     teardown();
 }
 
+/* The route keeps what explain shows of `retries` as its own values: whether the rule has
+ * it and retryOn as written, valid after the resource set is gone. */
+static void
+test_model_route_retries_outlive_the_resource_set(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n  - match: [{uri: {prefix: /a}}]\n"
+          "    retries: {attempts: 4, retryOn: \"5xx,409\"}\n"
+          "    route: [{destination: {host: reviews}}]\n"
+          "  - route: [{destination: {host: reviews}}]\n",
+          15001);
+    diag_list_fini(&dl);
+    config_fini(&set); /* the snapshot must not need the resource set any more */
+    const struct model_vhost *vh =
+        model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    const struct model_route *a = &vh->routes[0], *dflt = &vh->routes[1];
+    assert_true(a->retries_set);
+    assert_string_equal(a->retry_on_text, "5xx,409");
+    assert_int_equal(a->retry_attempts, 4);
+    assert_int_equal(a->retry_on, MODEL_RETRY_5XX | MODEL_RETRY_STATUS_CODES);
+    assert_false(dflt->retries_set); /* Istio's default policy */
+    assert_null(dflt->retry_on_text);
+    assert_int_equal(dflt->retry_attempts, 2);
+    model_release(snap);
+    snap = NULL;
+}
+
 static void
 test_model_gateway_listener_merges_and_puts_catch_alls_last(void **state)
 {
@@ -450,6 +478,7 @@ main(void)
         cmocka_unit_test(test_model_e9_e12_headers_query_authority),
         cmocka_unit_test(test_model_e16_e17_missing_subset_and_empty_subset),
         cmocka_unit_test(test_model_weights_and_cluster_endpoints),
+        cmocka_unit_test(test_model_route_retries_outlive_the_resource_set),
         cmocka_unit_test(test_model_gateway_listener_merges_and_puts_catch_alls_last),
         cmocka_unit_test(test_model_mesh_oldest_virtual_service_wins),
         cmocka_unit_test(test_model_mesh_default_route_without_virtual_service),
