@@ -70,11 +70,6 @@ int field_decode(struct field_ctx *fc, const struct schema *s, struct fy_node *n
 void *field_decode_new(struct field_ctx *fc, const struct schema *s, struct fy_node *node,
                        const char *path);
 
-/* A deep copy of the struct <src> described by <s> into <a> (strings, lists, maps and
- * nested messages included), so it outlives the resource set; YAML nodes are not copied
- * (obj.node is NULL in the copy). NULL when <src> is NULL. */
-void *field_copy(struct arena *a, const struct schema *s, const void *src);
-
 /* Parse a Go time.ParseDuration string ("1h30m", "1.5s", "500ms") into <*ns>. 0 or -EINVAL. */
 int field_parse_duration(const char *s, int64_t *ns);
 
