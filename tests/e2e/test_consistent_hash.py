@@ -19,6 +19,8 @@ POLICIES = {
     "cookie": "{httpCookie: {name: session, ttl: 60s, path: /}}",
     "sessioncookie": "{httpCookie: {name: sid, ttl: 0s}}",
     "nottl": "{httpCookie: {name: sid}}",
+    "attrs": "{httpCookie: {name: c, ttl: 1.5s, attributes: [{name: SameSite, value: Strict}, "
+             "{name: Secure}]}}",
     "sourceip": "{useSourceIp: true}",
     "query": "{httpQueryParameterName: user}",
 }
@@ -114,6 +116,13 @@ def test_zero_ttl_makes_a_session_cookie_and_no_ttl_none(proxy):
     assert re.fullmatch(r'sid="[0-9a-f]{16}"; HttpOnly', r.getheader("set-cookie") or "")
     _, r = served_by(proxy.gw_port, "nottl")
     assert r.getheader("set-cookie") is None
+
+
+def test_generated_cookie_carries_whole_seconds_and_the_attributes(proxy):
+    _, r = served_by(proxy.gw_port, "attrs")
+    cookie = r.getheader("set-cookie") or ""
+    assert re.fullmatch(r'c="[0-9a-f]{16}"; Max-Age=1; SameSite=Strict; Secure; HttpOnly',
+                        cookie), cookie
 
 
 def test_source_ip_pins_this_client(proxy):
