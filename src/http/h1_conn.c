@@ -363,14 +363,13 @@ move_request_body(struct h1_conn *c)
 void
 h1_flush(struct worker *wk)
 {
-    struct h1_conn *c = wk->flush_conns;
-    wk->flush_conns = NULL;
-    while (c) { /* pumping writes at once (defer_writes is off) and closes when done */
-        struct h1_conn *next = c->flush_next;
+    /* Pumping writes at once (defer_writes is off) and closes when done; it queues none. */
+    for (size_t i = 0; i < wk->n_flush_conns; i++) {
+        struct h1_conn *c = wk->flush_conns[i];
         c->flush_queued = false;
         if (!c->base.closed) h1_conn_pump(c);
-        c = next;
     }
+    wk->n_flush_conns = 0;
     h1_upstream_flush(wk);
 }
 
@@ -466,6 +465,24 @@ start_request(struct h1_conn *c, size_t n)
     buf_consume(&c->in, n);
 }
 
+/* Put <c> on its worker's array of writes done after the batch; false when out of memory
+ * (it writes now instead). The array only grows: no allocation once warm. */
+static bool
+queue_flush(struct h1_conn *c)
+{
+    struct worker *wk = c->base.wk;
+    if (wk->n_flush_conns == wk->cap_flush_conns) {
+        size_t cap = wk->cap_flush_conns ? 2 * wk->cap_flush_conns : 64;
+        struct h1_conn **a = realloc(wk->flush_conns, cap * sizeof(*a));
+        if (!a) return false;
+        wk->flush_conns = a;
+        wk->cap_flush_conns = cap;
+    }
+    wk->flush_conns[wk->n_flush_conns++] = c;
+    c->flush_queued = true;
+    return true;
+}
+
 /* Read, parse and start what the client sent; true on progress. */
 static bool
 read_requests(struct h1_conn *c, bool *closed)
@@ -545,12 +562,8 @@ h1_conn_pump(struct h1_conn *c)
         if (c->ex && c->ex->q.up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
         if (c->ex && c->ex->q.up) progress |= req_pump(&c->ex->q);
         /* Write to the client: after the batch (h1_flush), or now from h1_flush itself. */
-        if (!buf_empty(&c->out) && wk->defer_writes) {
-            if (!c->flush_queued) {
-                c->flush_queued = true;
-                c->flush_next = wk->flush_conns;
-                wk->flush_conns = c;
-            }
+        if (!buf_empty(&c->out) && wk->defer_writes && (c->flush_queued || queue_flush(c))) {
+            /* written after this batch (h1_flush) */
         } else if (!buf_empty(&c->out)) {
             ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {

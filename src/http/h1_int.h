@@ -64,19 +64,18 @@ enum {
  * small fields go last, packed. */
 struct h1_conn {
     struct conn base;
-    struct buf in, out;         /* storage released while empty */
-    struct h1_exchange *ex;     /* the current exchange, or NULL */
-    uint64_t written;           /* bytes written to the client so far */
-    struct h1_conn *flush_next; /* the worker's list of writes done after the batch */
-    struct wheel_timer timer;   /* its client-side timeouts (h1_timeout.c) */
-    uint64_t active_ms;         /* the last byte read from or written to the client */
-    uint8_t xport;              /* H1_XP_* */
-    uint8_t state;              /* H1_IDLE, ... */
+    struct buf in, out;       /* storage released while empty */
+    struct h1_exchange *ex;   /* the current exchange, or NULL */
+    uint64_t written;         /* bytes written to the client so far */
+    struct wheel_timer timer; /* its client-side timeouts (h1_timeout.c) */
+    uint64_t active_ms;       /* the last byte read from or written to the client */
+    uint8_t xport;            /* H1_XP_* */
+    uint8_t state;            /* H1_IDLE, ... */
     bool in_ready, in_eof;
     bool in_hup;       /* LOOP_RDHUP seen: read on to the end of stream */
     bool close_after;  /* close once out is flushed */
     bool used;         /* a request has started on it (draining keeps it until then) */
-    bool flush_queued; /* on the worker's list of writes done after the batch */
+    bool flush_queued; /* on the worker's array of writes done after the batch */
 };
 
 /* h1_io.c: one edge-triggered read into <b> from <fd> through transport <x> (state <t>): 1

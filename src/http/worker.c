@@ -606,6 +606,8 @@ worker_join(struct worker *wk, bool started)
     reap(wk);
     free(wk->dead);
     wk->dead = NULL;
+    free(wk->flush_conns);
+    wk->flush_conns = NULL;
     while (wk->free_ex) {
         struct h1_exchange *ex = wk->free_ex;
         wk->free_ex = ex->next_free;

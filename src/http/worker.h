@@ -131,7 +131,8 @@ struct worker {
      * being woken again for each (waking a sleeping peer is the costliest part of a send). */
     bool defer_writes;
     struct upstream *flush_head;
-    struct h1_conn *flush_conns;
+    struct h1_conn **flush_conns; /* owned array: connections with output to write */
+    size_t n_flush_conns, cap_flush_conns;
     struct h1_exchange *free_ex; /* owned: pool of HTTP/1.1 exchanges */
     size_t n_free_ex;
     void **blocks; /* owned: pool of WORKER_BLOCK_BYTES buffer blocks */
