@@ -167,33 +167,78 @@ replaced(struct slice n, const struct model_header_ops *a, const struct model_he
            (b && (named(n, b->remove, b->n_remove) || named(n, b->set_names, b->n_set)));
 }
 
-/* Route-level set and add, then the destination's: a destination set overrides the route's
- * set of the same header (§3.14). */
+/* Route-level set and add, then the destination's, each to <f>: a destination set
+ * overrides the route's set of the same header (§3.14). */
 static int
-put_ops(struct buf *out, const struct model_header_ops *route, const struct model_header_ops *dest)
+each_op(const struct model_header_ops *route, const struct model_header_ops *dest, headers_fn *f,
+        void *arg)
 {
     int rc = 0;
     for (size_t i = 0; route && i < route->n_set && !rc; i++)
         if (!dest || !named(route->set_names[i], dest->set_names, dest->n_set))
-            rc = put_header(out, route->set_names[i], route->set_values[i]);
+            rc = f(arg, route->set_names[i], route->set_values[i]);
     for (size_t i = 0; dest && i < dest->n_set && !rc; i++)
-        rc = put_header(out, dest->set_names[i], dest->set_values[i]);
+        rc = f(arg, dest->set_names[i], dest->set_values[i]);
     for (size_t i = 0; route && i < route->n_add && !rc; i++)
-        rc = put_header(out, route->add_names[i], route->add_values[i]);
+        rc = f(arg, route->add_names[i], route->add_values[i]);
     for (size_t i = 0; dest && i < dest->n_add && !rc; i++)
-        rc = put_header(out, dest->add_names[i], dest->add_values[i]);
+        rc = f(arg, dest->add_names[i], dest->add_values[i]);
     return rc;
 }
 
-/* CORS headers on the response to an actual (not preflight) cross-origin request. */
 static int
-put_cors_actual(struct buf *out, const struct model_cors *cors, struct slice origin)
+put_field(void *out, struct slice name, struct slice value)
 {
-    int rc = put_header(out, SLICE_LIT("access-control-allow-origin"), origin);
-    if (!rc && cors->allow_credentials)
-        rc = put_header(out, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
-    if (!rc && cors->expose_headers.len)
-        rc = put_header(out, SLICE_LIT("access-control-expose-headers"), cors->expose_headers);
+    return put_header(out, name, value);
+}
+
+static int
+put_ops(struct buf *out, const struct model_header_ops *route, const struct model_header_ops *dest)
+{
+    return each_op(route, dest, put_field, out);
+}
+
+int
+headers_response_fields(const struct req *q, const struct resp_head *r, headers_fn *f, void *arg)
+{
+    const struct model_header_ops *rs_route = q->route ? &q->route->headers.response : NULL;
+    const struct model_header_ops *rs_dest = q->dest ? &q->dest->headers.response : NULL;
+    const struct h1_header *fl = r->fields;
+    bool ops = removes_any(rs_route) || removes_any(rs_dest);
+    int rc = 0;
+    for (size_t i = 0; i < r->n_fields && !rc; i++) {
+        struct slice nm = fl[i].name;
+        enum hname k = classify(nm);
+        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_SERVER ||
+            (r->has_connection && named_by_connection(fl, r->n_fields, nm)))
+            continue;
+        if (ops && replaced(nm, rs_route, rs_dest)) continue;
+        rc = f(arg, nm, fl[i].value);
+    }
+    if (!rc) rc = each_op(rs_route, rs_dest, f, arg);
+    /* CORS headers on the response to an actual (not preflight) cross-origin request. */
+    const struct model_cors *cors = q->route ? q->route->cors : NULL;
+    if (!rc && cors && q->cors_origin.len) {
+        rc = f(arg, SLICE_LIT("access-control-allow-origin"), q->cors_origin);
+        if (!rc && cors->allow_credentials)
+            rc = f(arg, SLICE_LIT("access-control-allow-credentials"), SLICE_LIT("true"));
+        if (!rc && cors->expose_headers.len)
+            rc = f(arg, SLICE_LIT("access-control-expose-headers"), cors->expose_headers);
+    }
+    if (!rc && q->set_cookie.len) rc = f(arg, SLICE_LIT("set-cookie"), q->set_cookie);
+    return rc;
+}
+
+int
+headers_local_fields(const struct local_reply *r, headers_fn *f, void *arg)
+{
+    int rc = 0;
+    /* Envoy labels a local body text/plain unless the route's response ops say otherwise. */
+    if (r->text && !replaced(SLICE_LIT("content-type"), r->ops, NULL))
+        rc = f(arg, SLICE_LIT("content-type"), SLICE_LIT("text/plain"));
+    for (size_t i = 0; i < r->n_fields && !rc; i++)
+        rc = f(arg, r->fields[i].name, r->fields[i].value);
+    if (!rc) rc = each_op(r->ops, NULL, f, arg);
     return rc;
 }
 
@@ -312,8 +357,6 @@ int
 headers_response(struct buf *out, const struct req *q, const struct resp_head *r,
                  uint64_t upstream_ms, bool chunked_out, bool keep_alive)
 {
-    const struct model_header_ops *rs_route = q->route ? &q->route->headers.response : NULL;
-    const struct model_header_ops *rs_dest = q->dest ? &q->dest->headers.response : NULL;
     int rc = put(out, "HTTP/1.1 ", 9);
     if (!rc) rc = put_u64(out, (uint64_t)r->code);
     if (!rc) rc = put(out, " ", 1);
@@ -322,21 +365,7 @@ headers_response(struct buf *out, const struct req *q, const struct resp_head *r
     else if (!rc)
         rc = put(out, reply_reason(r->code), strlen(reply_reason(r->code)));
     if (!rc) rc = put(out, "\r\n", 2);
-    const struct h1_header *f = r->fields;
-    bool ops = removes_any(rs_route) || removes_any(rs_dest);
-    for (size_t i = 0; i < r->n_fields && !rc; i++) {
-        struct slice nm = f[i].name;
-        enum hname k = classify(nm);
-        if (k == H_HOP || k == H_CONTENT_LENGTH || k == H_SERVER ||
-            (r->has_connection && named_by_connection(f, r->n_fields, nm)))
-            continue;
-        if (ops && replaced(nm, rs_route, rs_dest)) continue;
-        rc = put_header(out, nm, f[i].value);
-    }
-    if (!rc) rc = put_ops(out, rs_route, rs_dest);
-    const struct model_cors *cors = q->route ? q->route->cors : NULL;
-    if (!rc && cors && q->cors_origin.len) rc = put_cors_actual(out, cors, q->cors_origin);
-    if (!rc && q->set_cookie.len) rc = put_header(out, SLICE_LIT("set-cookie"), q->set_cookie);
+    if (!rc) rc = headers_response_fields(q, r, put_field, out);
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);
@@ -365,12 +394,7 @@ headers_local(struct buf *out, const struct local_reply *r, bool close)
     if (!rc) rc = put(out, "\r\ncontent-length: ", 18);
     if (!rc) rc = put_u64(out, r->body.len);
     if (!rc) rc = put(out, "\r\n", 2);
-    /* Envoy labels a local body text/plain unless the route's response ops say otherwise. */
-    if (!rc && r->text && !replaced(SLICE_LIT("content-type"), r->ops, NULL))
-        rc = put(out, "content-type: text/plain\r\n", 26);
-    for (size_t i = 0; i < r->n_fields && !rc; i++)
-        rc = put_header(out, r->fields[i].name, r->fields[i].value);
-    if (!rc) rc = put_ops(out, r->ops, NULL);
+    if (!rc) rc = headers_local_fields(r, put_field, out);
     if (!rc) rc = put(out, "server: meshlet\r\n", 17);
     if (!rc && close) rc = put(out, "connection: close\r\n", 19);
     if (!rc) rc = put(out, "\r\n", 2);

@@ -35,4 +35,17 @@ int headers_response(struct buf *out, const struct req *q, const struct resp_hea
 size_t headers_cors_preflight(struct h1_header *f, const struct model_cors *cors,
                               struct slice origin);
 
+/* What a codec does with one field of a head it writes: 0, or an error that stops the walk. */
+typedef int headers_fn(void *arg, struct slice name, struct slice value);
+
+/* The fields of the response to <q> after its status, through <f>: the upstream's fields
+ * that go on (hop-by-hop, framing and server dropped), the route's and destination's
+ * operations, CORS, a generated cookie. The codec adds server, upstream time, framing. */
+int headers_response_fields(const struct req *q, const struct resp_head *r, headers_fn *f,
+                            void *arg);
+
+/* The fields of local reply <r> between its length and server: content-type, its own
+ * fields, a direct response's operations. */
+int headers_local_fields(const struct local_reply *r, headers_fn *f, void *arg);
+
 #endif
