@@ -156,7 +156,7 @@ mirror_start(struct req *q, const struct req_head *h, const struct model_cluster
     bool body = h == NULL;
     if (!cl || !cl->n_endpoints) return;
     if (body && !(q->body_kept && q->body_done && q->shadow_head)) return;
-    struct worker_gen *g = q->conn->gen;
+    struct worker_gen *g = q->gen;
     if (!worker_gen_ready(g, cl)) return;
     size_t ep = lb_pick(cl, g->rr[cl->index], g->active[cl->index], NULL);
     if (ep == LB_NO_HOST) return;

@@ -39,6 +39,7 @@ req_init(struct req *q, struct conn *conn, const struct stream_ops *down)
         .last_ep = SIZE_MAX,
         .upstream_ms = -1,
         .head_ms = now_ms(),
+        .gen = worker_gen_hold(conn->gen),
     };
     buf_init_empty(&q->body_replay, REQ_RETRY_BODY_LIMIT);
 }
@@ -119,13 +120,15 @@ req_release(struct req *q, uint64_t resp_bytes)
     if (q->replay_owned) free(q->replay);
     q->replay = NULL;
     if (q->up) {
-        endpoint_done(q->conn->gen, q->up);
+        endpoint_done(q->gen, q->up);
         q->up->owner = NULL;
         upstream_close(q->up);
         q->up = NULL;
     }
     if (q->mem) worker_block_put(wk, q->mem);
     q->mem = NULL;
+    if (q->gen) worker_gen_put(q->gen);
+    q->gen = NULL;
 }
 
 void
@@ -283,7 +286,7 @@ req_release_upstream(struct req *q, bool reusable)
 {
     struct upstream *u = q->up;
     if (!u) return;
-    endpoint_done(q->conn->gen, u);
+    endpoint_done(q->gen, u);
     q->up = NULL;
     u->owner = NULL;
     upstream_release(u, reusable);
@@ -429,7 +432,7 @@ static bool
 try_start(struct req *q, const struct model_cluster *cl, const struct req_head *h)
 {
     struct worker *wk = q->conn->wk;
-    struct worker_gen *g = q->conn->gen;
+    struct worker_gen *g = q->gen;
     if (!worker_gen_ready(g, cl)) {
         req_reply(q, 503, NULL, 0, "out of memory");
         return false;
@@ -572,7 +575,7 @@ route_upstream(struct req *q, const struct req_head *h, const struct model_route
         fault_abort_reply(q, r);
         return;
     }
-    const struct model_destination *d = &r->dests[split_pick(&q->conn->gen->split, r)];
+    const struct model_destination *d = &r->dests[split_pick(&q->gen->split, r)];
     q->dest = d;
     if (!d->cluster) {
         q->flags |= RF_NC;

@@ -31,6 +31,7 @@ enum req_try_end { REQ_TRY_CONNECT_FAILED, REQ_TRY_RESET, REQ_TRY_PROTOCOL };
 
 struct req {
     struct conn *conn;             /* borrowed: the client connection it came on */
+    struct worker_gen *gen;        /* held: the generation it runs on, start to end */
     const struct stream_ops *down; /* its codec */
     /* Routing. */
     const struct model_route *route;      /* borrowed from the connection's generation */
