@@ -35,6 +35,7 @@ pkgs=(
     libpcre2-dev        # regex (JIT), RE2-subset checks
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libssl-dev          # OpenSSL 3: mesh CA, mTLS
+    libnghttp2-dev      # HTTP/2 framing, HPACK and flow control
     curl                # the demo's commands and examples/canary/rollout.sh
 )
 if $test; then
@@ -45,6 +46,8 @@ if $test; then
         openssl         # e2e tests inspect certificates and connect with s_client
         iproute2        # ss: the e2e tests look at upstream sockets
         wrk             # e2e tests load the proxy through reloads and the rollout
+        nghttp2-client  # h2load and nghttp: HTTP/2 clients for the e2e tests
+        python3-h2      # raw HTTP/2 frames in e2e tests
     )
 fi
 

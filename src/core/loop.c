@@ -90,6 +90,17 @@ ignore(struct loop_watch *w, unsigned events)
     (void)events;
 }
 
+int
+loop_move(struct loop *l, struct loop_watch *from, struct loop_watch *to, unsigned events)
+{
+    to->fd = from->fd;
+    int rc = ctl(l, EPOLL_CTL_MOD, to, events);
+    if (rc) return rc;
+    from->fd = -1;
+    from->cb = ignore;
+    return 0;
+}
+
 void
 loop_kill(struct loop *l, struct loop_watch *w)
 {

@@ -46,6 +46,10 @@ void loop_fini(struct loop *l);
 int loop_add(struct loop *l, struct loop_watch *w, unsigned events);
 void loop_del(struct loop *l, struct loop_watch *w);
 
+/* Hand <from>'s fd over to <to> (same fd, <events>): events already fetched for <from> in
+ * this batch go to a no-op; the fd's readiness is reported to <to> afresh. 0 or -errno. */
+int loop_move(struct loop *l, struct loop_watch *from, struct loop_watch *to, unsigned events);
+
 /* Stop watching and close <w->fd>; events for <w> already fetched in this batch go to a
  * no-op, so the owner may be freed once the batch ends (two-phase close). */
 void loop_kill(struct loop *l, struct loop_watch *w);

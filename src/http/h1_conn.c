@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/now.h"
 #include "http/h1_int.h"
+#include "http/h2_conn.h"
 #include "tls/conn.h"
 #include "tls/sniff.h"
 
@@ -483,6 +484,25 @@ queue_flush(struct h1_conn *c)
     return true;
 }
 
+/* HTTP/2 with prior knowledge: the connection preface instead of a first request hands the
+ * connection to the HTTP/2 codec (as Envoy's codec AUTO tells them apart). -1: too few
+ * bytes to say yet; 0: HTTP/1.1; 1: handed over (<c> is gone). */
+static int
+hand_to_h2(struct h1_conn *c)
+{
+    if (c->used || c->xport != H1_XP_PLAIN || c->ex) return 0;
+    int p = h2_preface(buf_head(&c->in), buf_len(&c->in));
+    if (p <= 0) return p;
+    struct worker *wk = c->base.wk;
+    if (h2_conn_adopt(&c->base, &c->in)) return 0; /* out of memory: HTTP/1.1 answers 400 */
+    /* The HTTP/2 connection owns the socket, its transport and generation now. */
+    wheel_disarm(&wk->loop.wheel, &c->timer);
+    worker_buf_drop(wk, &c->out);
+    worker_freed(wk, sizeof(*c));
+    worker_defer_free(wk, c);
+    return 1;
+}
+
 /* Read, parse and start what the client sent; true on progress. */
 static bool
 read_requests(struct h1_conn *c, bool *closed)
@@ -509,6 +529,12 @@ read_requests(struct h1_conn *c, bool *closed)
         buf_len(&c->out) < OUT_HIGH_WATER) {
         /* A connection whose listener a reload removed is answered on its old
          * snapshot one last time, with connection: close. */
+        int h2 = hand_to_h2(c);
+        if (h2 > 0) {
+            *closed = true;
+            return false;
+        }
+        if (h2 < 0 && !c->in_eof) return progress; /* a preface, or the start of one */
         if (!c->ex && !conn_rebind(&c->base)) c->base.retired = true;
         if (!c->ex && !(c->ex = exchange_get(c))) {
             h1_conn_close(c);

@@ -1,0 +1,723 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The HTTP/2 codec (h2_conn.h). nghttp2 turns bytes into frames and back; each request
+ * stream carries one struct req, started when its header block is whole. Request DATA is
+ * handed to the request as its upstream takes it, and only then acknowledged to the client
+ * (WINDOW_UPDATE), so a fast sender is held by flow control, never buffered without bound.
+ * Response DATA waits in the stream until nghttp2 asks for it. [W] */
+#include "http/h2_conn.h"
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/log.h"
+#include "core/now.h"
+#include "http/h1_int.h"
+#include "tls/conn.h"
+
+#define H2_MAX_STREAMS 100         /* SETTINGS_MAX_CONCURRENT_STREAMS (nginx 128, h2o 100) */
+#define H2_MAX_HEADER_LIST 61440   /* Envoy's max_request_headers_kb: 60 KiB */
+#define H2_STREAM_WINDOW 1048576   /* per stream: one request's body in flight, as Envoy's buffer */
+#define H2_CONN_WINDOW 16777216    /* per connection */
+#define H2_MAX_FIELDS 128          /* request header fields, as HTTP/1.1 (H1_MAX_HEADERS) */
+#define H2_OUT_HIGH_WATER 262144   /* stop asking nghttp2 for frames past this much output */
+#define H2_STREAM_RESP_HIGH 262144 /* response bytes a stream holds before its upstream waits */
+
+struct h2_conn;
+
+struct h2_stream {
+    struct req q; /* the request core's state */
+    struct h2_conn *c;
+    int32_t id;
+    struct h2_stream *next, *prev; /* the connection's streams */
+    /* The request head as it arrives, borrowed from nghttp2's refcounted buffers. */
+    struct h1_header fields[H2_MAX_FIELDS];
+    size_t n_fields;
+    nghttp2_rcbuf *held[2 * H2_MAX_FIELDS + 8];
+    size_t n_held;
+    size_t head_bytes;
+    struct slice method, path, authority;
+    bool trailers_coming; /* a second header block: the request's trailers */
+    struct h1_header trailers[32];
+    size_t n_trailers;
+    bool started;  /* req_start ran */
+    bool released; /* the request core is done with it (req_release ran) */
+    bool in_end;   /* the client's END_STREAM arrived */
+    bool body_end; /* req_body_end ran */
+    struct buf body_in;
+    /* The response: submitted head, DATA waiting for nghttp2, its end and trailers. */
+    struct buf resp;
+    bool resp_submitted, resp_end, resp_deferred;
+    uint64_t resp_bytes;
+};
+
+struct h2_conn {
+    struct conn base;
+    nghttp2_session *ng;
+    struct buf in, out;
+    bool in_ready, in_eof, in_hup;
+    bool close_after; /* GOAWAY sent: close once the streams are done and output written */
+    bool failed;      /* a session error: close after writing its GOAWAY */
+    struct h2_stream *streams;
+    size_t n_streams;
+    struct wheel_timer timer; /* idle timeout */
+    uint64_t active_ms;
+};
+
+static const struct stream_ops h2_stream_ops;
+static const struct conn_ops h2_conn_ops;
+static void pump(struct h2_conn *c);
+static void conn_close(struct h2_conn *c);
+
+int
+h2_preface(const char *p, size_t n)
+{
+    size_t k = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+    if (memcmp(p, H2_PREFACE, k)) return 0;
+    return n >= H2_PREFACE_LEN ? 1 : -1;
+}
+
+static struct h2_conn *
+h2_of(struct conn *c)
+{
+    return container_of(c, struct h2_conn, base);
+}
+
+static struct h2_stream *
+stream_of(const struct req *q)
+{
+    return container_of(q, struct h2_stream, q);
+}
+
+/* --- Streams. --- */
+
+static void
+stream_free(struct h2_stream *s)
+{
+    struct h2_conn *c = s->c;
+    struct worker *wk = c->base.wk;
+    if (!s->released) {
+        s->q.flags |= RF_DC; /* reset by the client before its response was done */
+        s->released = true;
+        req_release(&s->q, s->resp_bytes);
+    }
+    for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
+    worker_buf_drop(wk, &s->body_in);
+    worker_buf_drop(wk, &s->resp);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    c->n_streams--;
+    worker_freed(wk, sizeof(*s));
+    free(s);
+}
+
+static int
+on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    struct h2_conn *c = arg;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    struct h2_stream *s = calloc(1, sizeof(*s));
+    if (!s) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    s->c = c;
+    s->id = f->hd.stream_id;
+    buf_init_empty(&s->body_in, H2_STREAM_WINDOW);
+    buf_init_empty(&s->resp, 64u << 20);
+    /* A new request starts on the current generation (its listener may have gone). */
+    if (!conn_rebind(&c->base)) c->base.retired = true;
+    req_init(&s->q, &c->base, &h2_stream_ops);
+    s->next = c->streams;
+    if (c->streams) c->streams->prev = s;
+    c->streams = s;
+    c->n_streams++;
+    nghttp2_session_set_stream_user_data(ng, s->id, s);
+    return 0;
+}
+
+static int
+on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nghttp2_rcbuf *value,
+          uint8_t flags, void *arg)
+{
+    (void)flags, (void)arg;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!s) return 0;
+    nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+    struct slice ns = slice_make((const char *)n.base, n.len);
+    struct slice vs = slice_make((const char *)v.base, v.len);
+    s->head_bytes += n.len + v.len + 32; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
+    if (s->head_bytes > H2_MAX_HEADER_LIST || s->n_held + 2 > ARRAY_SIZE(s->held))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: the head is too large */
+    if (s->started) {                                 /* trailers */
+        if (ns.len && ns.ptr[0] == ':') return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (s->n_trailers == ARRAY_SIZE(s->trailers)) return 0;
+        s->trailers[s->n_trailers++] = (struct h1_header){ns, vs};
+    } else if (ns.len && ns.ptr[0] == ':') {
+        if (slice_eq(ns, ":method"))
+            s->method = vs;
+        else if (slice_eq(ns, ":path"))
+            s->path = vs;
+        else if (slice_eq(ns, ":authority"))
+            s->authority = vs;
+        /* :scheme: the connection's transport says it (as Envoy). */
+    } else {
+        if (s->n_fields == H2_MAX_FIELDS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        /* Host from a client that sent no :authority (RFC 9113 §8.3.1). */
+        if (!s->authority.len && slice_eq(ns, "host")) s->authority = vs;
+        s->fields[s->n_fields++] = (struct h1_header){ns, vs};
+    }
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+    s->held[s->n_held++] = name;
+    s->held[s->n_held++] = value;
+    return 0;
+}
+
+static const struct req_head *
+stream_head(struct req *q)
+{
+    struct h2_stream *s = stream_of(q);
+    static _Thread_local struct req_head h;
+    h = (struct req_head){
+        .method = s->method,
+        .authority = s->authority,
+        .path = s->path,
+        .fields = s->fields,
+        .n_fields = s->n_fields,
+    };
+    return &h;
+}
+
+/* The header block is whole: start the request. */
+static void
+start_stream(struct h2_stream *s, bool end_stream)
+{
+    struct req *q = &s->q;
+    s->started = true;
+    s->in_end = end_stream;
+    struct slice cl;
+    if (end_stream) {
+        q->body = REQ_BODY_NONE;
+    } else if (headers_find(s->fields, s->n_fields, "content-length", &cl) && cl.len &&
+               cl.len < 20) {
+        uint64_t v = 0;
+        bool ok = true;
+        for (size_t i = 0; i < cl.len && ok; i++) {
+            ok = cl.ptr[i] >= '0' && cl.ptr[i] <= '9';
+            v = v * 10 + (uint64_t)(cl.ptr[i] - '0');
+        }
+        q->body = ok ? REQ_BODY_LENGTH : REQ_BODY_STREAM;
+        q->body_len = v;
+    } else {
+        q->body = REQ_BODY_STREAM;
+    }
+    req_begin(q, stream_head(q), s->head_bytes);
+    req_start(q, stream_head(q));
+}
+
+/* Hand the request body that waits in the stream to the request, as far as its upstream
+ * takes it, then acknowledge it to the client; the end (and trailers) after the last byte. */
+static bool
+move_body(struct h2_stream *s)
+{
+    struct req *q = &s->q;
+    struct h2_conn *c = s->c;
+    bool progress = false;
+    while (!buf_empty(&s->body_in)) {
+        size_t room = req_body_room(q);
+        if (!room) break;
+        size_t n = buf_len(&s->body_in) < room ? buf_len(&s->body_in) : room;
+        if (req_body_data(q, buf_head(&s->body_in), n)) break;
+        buf_consume(&s->body_in, n);
+        q->req_bytes += n;
+        nghttp2_session_consume(c->ng, s->id, n);
+        progress = true;
+    }
+    if (s->in_end && !s->body_end && buf_empty(&s->body_in) && q->up && !q->sent) {
+        s->body_end = true;
+        req_body_end(q, s->trailers, s->n_trailers);
+        progress = true;
+    }
+    return progress;
+}
+
+static int
+on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    (void)arg;
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!s || s->released) return 0;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS && !s->started) {
+        if (!s->method.len || !s->path.len) return 0; /* nghttp2 resets a malformed head */
+        start_stream(s, end);
+        return 0;
+    }
+    if (end) s->in_end = true;
+    return 0;
+}
+
+static int
+on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+              void *arg)
+{
+    (void)flags;
+    struct h2_conn *c = arg;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+    if (!s || s->released || s->q.sent || !s->started) {
+        nghttp2_session_consume(ng, id, len); /* nobody reads it: give the window back */
+        return 0;
+    }
+    worker_buf_ensure(c->base.wk, &s->body_in);
+    if (buf_append(&s->body_in, data, len)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int
+on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *arg)
+{
+    (void)error_code, (void)arg;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+    if (s) stream_free(s);
+    return 0;
+}
+
+/* nghttp2 asks for response DATA: what waits in the stream, its end, then trailers. */
+static ssize_t
+read_response(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+              nghttp2_data_source *src, void *arg)
+{
+    (void)ng, (void)id, (void)arg;
+    struct h2_stream *s = src->ptr;
+    size_t n = buf_len(&s->resp) < len ? buf_len(&s->resp) : len;
+    if (n) memcpy(out, buf_head(&s->resp), n);
+    buf_consume(&s->resp, n);
+    s->resp_bytes += n;
+    if (buf_empty(&s->resp)) {
+        if (!s->resp_end) {
+            if (n) return (ssize_t)n;
+            s->resp_deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return (ssize_t)n;
+}
+
+/* --- What the request core asks of the stream (stream_ops). --- */
+
+/* A header list under construction: names lower-cased into <mem>. */
+struct nvlist {
+    nghttp2_nv v[H1_MAX_HEADERS + 16];
+    size_t n;
+    char mem[16384];
+    size_t used;
+};
+
+static int
+nv_add(void *arg, struct slice name, struct slice value)
+{
+    struct nvlist *l = arg;
+    if (l->n == ARRAY_SIZE(l->v) || name.len + value.len > sizeof(l->mem) - l->used)
+        return -ENOBUFS;
+    char *p = l->mem + l->used;
+    for (size_t i = 0; i < name.len; i++) p[i] = slice_lower_ascii(name.ptr[i]);
+    if (value.len) memcpy(p + name.len, value.ptr, value.len);
+    l->used += name.len + value.len;
+    l->v[l->n++] = (nghttp2_nv){(uint8_t *)p, (uint8_t *)p + name.len, name.len, value.len,
+                                NGHTTP2_NV_FLAG_NONE};
+    return 0;
+}
+
+static int
+nv_add_u64(struct nvlist *l, const char *name, uint64_t v)
+{
+    char d[24];
+    int n = snprintf(d, sizeof(d), "%llu", (unsigned long long)v);
+    return nv_add(l, slice_make(name, strlen(name)), slice_make(d, (size_t)n));
+}
+
+static int
+submit(struct h2_stream *s, struct nvlist *l, bool body)
+{
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_response};
+    int rc = nghttp2_submit_response(s->c->ng, s->id, l->v, l->n, body ? &dp : NULL);
+    s->resp_submitted = rc == 0;
+    return rc ? -1 : 0;
+}
+
+static const struct req_head *
+ops_head(struct req *q)
+{
+    return stream_head(q);
+}
+
+static int
+ops_proceed(struct req *q)
+{
+    (void)q; /* HTTP/2 clients send their body without waiting for 100 Continue */
+    return 0;
+}
+
+static int
+ops_reply(struct req *q, const struct local_reply *r)
+{
+    struct h2_stream *s = stream_of(q);
+    struct nvlist *l = malloc(sizeof(*l));
+    if (!l) return -1;
+    l->n = l->used = 0;
+    int rc = nv_add_u64(l, ":status", (uint64_t)r->status);
+    if (!rc) rc = nv_add_u64(l, "content-length", r->body.len);
+    if (!rc) rc = headers_local_fields(r, nv_add, l);
+    if (!rc) rc = nv_add(l, SLICE_LIT("server"), SLICE_LIT("meshlet"));
+    bool body = r->body.len && !r->no_body;
+    if (body) {
+        worker_buf_ensure(s->c->base.wk, &s->resp);
+        if (buf_append(&s->resp, r->body.ptr, r->body.len)) rc = -1;
+    }
+    s->resp_end = true;
+    if (!rc) rc = submit(s, l, body);
+    free(l);
+    return rc;
+}
+
+static int
+ops_send_head(struct req *q, const struct resp_head *h, uint64_t upstream_ms)
+{
+    struct h2_stream *s = stream_of(q);
+    struct nvlist *l = malloc(sizeof(*l));
+    if (!l) return -1;
+    l->n = l->used = 0;
+    int rc = nv_add_u64(l, ":status", (uint64_t)h->code);
+    if (!rc) rc = headers_response_fields(q, h, nv_add, l);
+    if (!rc) rc = nv_add(l, SLICE_LIT("server"), SLICE_LIT("meshlet"));
+    if (!rc) rc = nv_add_u64(l, "x-envoy-upstream-service-time", upstream_ms);
+    if (!rc && h->body == RESP_BODY_LENGTH)
+        rc = nv_add_u64(l, "content-length", h->body_len);
+    else if (!rc && h->body == RESP_BODY_NONE && h->content_length && h->code >= 200 &&
+             h->code != 204)
+        rc = nv_add(l, SLICE_LIT("content-length"), h->content_length->value); /* HEAD, 304 */
+    if (!rc) rc = submit(s, l, h->body != RESP_BODY_NONE);
+    if (h->body == RESP_BODY_NONE) s->resp_end = true;
+    free(l);
+    return rc;
+}
+
+static void
+resume(struct h2_stream *s)
+{
+    if (s->resp_deferred && s->resp_submitted) {
+        s->resp_deferred = false;
+        nghttp2_session_resume_data(s->c->ng, s->id);
+    }
+}
+
+static int
+ops_send_data(struct req *q, const char *p, size_t n)
+{
+    struct h2_stream *s = stream_of(q);
+    worker_buf_ensure(s->c->base.wk, &s->resp);
+    if (buf_append(&s->resp, p, n)) return -1;
+    resume(s);
+    return 0;
+}
+
+/* The response's end. Its trailers are not sent yet: the upstream is HTTP/1.1, whose codec
+ * drops them (as Envoy's does by default). */
+static int
+ops_send_end(struct req *q, const struct h1_header *t, size_t n)
+{
+    (void)t, (void)n;
+    struct h2_stream *s = stream_of(q);
+    s->resp_end = true;
+    resume(s);
+    return 0;
+}
+
+static size_t
+ops_room(const struct req *q)
+{
+    const struct h2_stream *s = stream_of(q);
+    size_t n = buf_len(&s->resp);
+    return n < H2_STREAM_RESP_HIGH ? H2_STREAM_RESP_HIGH - n : 0;
+}
+
+/* The request core is done. A response cut short resets the stream; otherwise the stream
+ * lives on until nghttp2 has sent what it holds, and closes it. */
+static void
+ops_done(struct req *q, int how)
+{
+    struct h2_stream *s = stream_of(q);
+    struct h2_conn *c = s->c;
+    s->released = true;
+    req_release(q, s->resp_bytes + buf_len(&s->resp));
+    if (how == REQ_DONE_CUT || !s->resp_submitted) {
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    if (!s->in_end) /* the client still sends a body nobody will read (as Envoy) */
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    resume(s);
+}
+
+static const struct stream_ops h2_stream_ops = {
+    .head = ops_head,
+    .proceed = ops_proceed,
+    .reply = ops_reply,
+    .send_head = ops_send_head,
+    .send_data = ops_send_data,
+    .send_end = ops_send_end,
+    .room = ops_room,
+    .done = ops_done,
+};
+
+/* --- The connection. --- */
+
+static void
+on_io(struct loop_watch *w, unsigned events)
+{
+    struct h2_conn *c = container_of(w, struct h2_conn, base.w);
+    if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) c->in_ready = true;
+    if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR)) c->in_hup = true;
+    pump(c);
+}
+
+/* Feed what the client sent to nghttp2. false when the session failed. */
+static bool
+receive(struct h2_conn *c)
+{
+    if (buf_empty(&c->in)) return true;
+    ssize_t n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&c->in), buf_len(&c->in));
+    if (n < 0) {
+        log_msg(LOG_DEBUG, "%s: HTTP/2 session error: %s", c->base.ml->name,
+                nghttp2_strerror((int)n));
+        return false;
+    }
+    buf_consume(&c->in, (size_t)n);
+    return true;
+}
+
+/* Take frames from nghttp2 into the output buffer. */
+static bool
+produce(struct h2_conn *c)
+{
+    bool progress = false;
+    while (buf_len(&c->out) < H2_OUT_HIGH_WATER) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &p);
+        if (n <= 0) break;
+        worker_buf_ensure(c->base.wk, &c->out);
+        if (buf_append(&c->out, p, (size_t)n)) {
+            c->failed = true;
+            break;
+        }
+        progress = true;
+    }
+    return progress;
+}
+
+static void
+pump(struct h2_conn *c)
+{
+    struct worker *wk = c->base.wk;
+    for (int guard = 0; guard < 1000 && !c->base.closed; guard++) {
+        bool progress = false;
+        if (c->in_ready && !c->in_eof && !c->failed) {
+            worker_buf_ensure(wk, &c->in);
+            int r = h1_read_some(&c->in, c->base.w.fd, c->base.xprt, c->base.tls, c->in_hup,
+                                 &c->in_ready, &c->in_eof);
+            if (r < 0) {
+                conn_close(c);
+                return;
+            }
+            if (r > 0) c->active_ms = now_ms();
+            progress |= r > 0;
+            if (!receive(c)) c->failed = true;
+        }
+        for (struct h2_stream *s = c->streams; s; s = s->next) {
+            if (s->released) continue;
+            if (s->q.up && !s->q.sent) progress |= move_body(s);
+            if (!s->released && s->q.up) progress |= req_pump(&s->q);
+        }
+        progress |= produce(c);
+        if (!buf_empty(&c->out)) {
+            ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
+            if (n > 0) {
+                c->active_ms = now_ms();
+                progress = true;
+            } else if (n != -EAGAIN) {
+                conn_close(c);
+                return;
+            }
+        }
+        bool idle = !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
+        if (buf_empty(&c->out) && (c->failed || idle || (c->in_eof && !c->n_streams) ||
+                                   (c->close_after && !c->n_streams))) {
+            conn_close(c);
+            return;
+        }
+        if (!progress) break;
+    }
+    worker_buf_shed(wk, &c->in);
+    worker_buf_shed(wk, &c->out);
+}
+
+static void
+conn_close(struct h2_conn *c)
+{
+    struct worker *wk = c->base.wk;
+    c->base.closed = true;
+    while (c->streams) stream_free(c->streams);
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+    wheel_disarm(&wk->loop.wheel, &c->timer);
+    tls_conn_free(c->base.tls);
+    c->base.tls = NULL;
+    loop_kill(&wk->loop, &c->base.w);
+    worker_conn_closed(wk, &c->base);
+    worker_buf_drop(wk, &c->in);
+    worker_buf_drop(wk, &c->out);
+    worker_freed(wk, sizeof(*c));
+    worker_gen_put(c->base.gen);
+    c->base.gen = NULL;
+    worker_defer_free(wk, c);
+}
+
+/* Envoy's idle_timeout: a connection without streams for this long is sent GOAWAY. */
+static void
+on_timer(struct wheel_timer *t)
+{
+    struct h2_conn *c = container_of(t, struct h2_conn, timer);
+    uint64_t ms = c->base.wk->opt->idle_timeout_ms;
+    if (!ms) return;
+    uint64_t due = c->active_ms + ms;
+    if (!c->n_streams && now_ms() >= due) {
+        nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
+        c->close_after = true;
+        pump(c);
+        return;
+    }
+    wheel_arm(&c->base.wk->loop.wheel, &c->timer, (now_ms() >= due ? now_ms() : due) + ms);
+}
+
+/* Drain: GOAWAY for new streams; the connection closes when those in flight are done. */
+static void
+ops_drain(struct conn *base)
+{
+    struct h2_conn *c = h2_of(base);
+    if (!c->close_after) {
+        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+        c->close_after = true;
+    }
+    pump(c);
+}
+
+/* After a reload: new streams start on the new generation (on_begin_headers); an idle
+ * connection whose listener went is told GOAWAY. */
+static void
+ops_rebind_idle(struct conn *base)
+{
+    struct h2_conn *c = h2_of(base);
+    if (c->n_streams) return;
+    if (!conn_rebind(base)) ops_drain(base);
+}
+
+static void
+ops_pump(struct conn *base)
+{
+    pump(h2_of(base));
+}
+
+static void
+ops_close(struct conn *base)
+{
+    conn_close(h2_of(base));
+}
+
+static const struct conn_ops h2_conn_ops = {
+    .pump = ops_pump,
+    .rebind_idle = ops_rebind_idle,
+    .drain = ops_drain,
+    .close = ops_close,
+};
+
+static nghttp2_session *
+session_new(struct h2_conn *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb)) return NULL;
+    if (nghttp2_option_new(&opt)) {
+        nghttp2_session_callbacks_del(cb);
+        return NULL;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_send_header_block_length(opt, 65536);
+    nghttp2_session *ng = NULL;
+    if (nghttp2_session_server_new2(&ng, cb, c, opt)) ng = NULL;
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (!ng) return NULL;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
+    };
+    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+        nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW)) {
+        nghttp2_session_del(ng);
+        return NULL;
+    }
+    return ng;
+}
+
+int
+h2_conn_adopt(struct conn *from, struct buf *in)
+{
+    struct worker *wk = from->wk;
+    struct h2_conn *c = calloc(1, sizeof(*c));
+    if (!c) return -1;
+    if (!(c->ng = session_new(c))) {
+        free(c);
+        return -1;
+    }
+    c->base = *from;
+    c->base.ops = &h2_conn_ops;
+    c->base.w.cb = on_io;
+    c->base.next = c->base.prev = NULL;
+    if (loop_move(&wk->loop, &from->w, &c->base.w, LOOP_IN | LOOP_OUT)) {
+        nghttp2_session_del(c->ng);
+        free(c);
+        return -1;
+    }
+    /* <from> is gone from the worker's list; its codec frees the rest. */
+    worker_conn_closed(wk, from);
+    worker_conn_opened(wk, &c->base);
+    from->tls = NULL;
+    from->gen = NULL;
+    from->closed = true;
+    c->in = *in; /* its bytes, preface first */
+    buf_init_empty(in, in->max_bytes);
+    buf_init_empty(&c->out, 4 << 20);
+    c->in_ready = true;
+    c->active_ms = now_ms();
+    c->timer.cb = on_timer;
+    if (wk->opt->idle_timeout_ms)
+        wheel_arm(&wk->loop.wheel, &c->timer, now_ms() + wk->opt->idle_timeout_ms);
+    if (!receive(c)) c->failed = true;
+    pump(c);
+    return 0;
+}

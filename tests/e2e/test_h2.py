@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: Apache-2.0
+"""HTTP/2 from clients (issue 14, first step): h2c with prior knowledge on a plain-text
+listener, told apart from HTTP/1.1 by the connection preface as Envoy's codec AUTO does.
+Each stream is a request of the same request core as HTTP/1.1: routing by :authority and
+:path, the weighted split per stream (exact over one connection), local replies, retries,
+request bodies under flow control, and streams a client resets. Upstreams are HTTP/1.1."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+
+from backend import Backend
+from configs import edge_routes, gateway, service_entry, subsets_rule
+from meshlet_proc import eventually, free_port, serving
+
+AUTH = "api.example.com"
+
+
+@pytest.fixture
+def proxy(meshlet_bin, tmp_path):
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    broken = Backend("broken", fail_status=503).start()
+    slow = Backend("slow", delay_ms=3000).start()
+    gw = free_port()
+    config = "---\n".join([
+        gateway(gw),
+        service_entry("orders", "shop", [(v1.port, {"version": "v1"}), (v2.port, {"version": "v2"})]),
+        subsets_rule("orders", "shop", ["v1", "v2"]),
+        service_entry("half", "shop", [(v1.port, {}), (broken.port, {})]),
+        service_entry("slow", "shop", [(slow.port, {})]),
+        edge_routes("routes", """\
+  - match: [{uri: {prefix: /direct}}]
+    directResponse: {status: 418, body: {string: "short and stout"}}
+  - match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new, redirectCode: 308}
+  - match: [{uri: {prefix: /retried}}]
+    route: [{destination: {host: half}}]
+    retries: {attempts: 2, retryOn: 5xx}
+  - match: [{uri: {prefix: /slow}}]
+    route: [{destination: {host: slow}}]
+  - route:
+    - {destination: {host: orders, subset: v1}, weight: 90}
+    - {destination: {host: orders, subset: v2}, weight: 10}
+"""),
+    ])
+    with serving(meshlet_bin, tmp_path, config, [v1, v2, broken, slow]) as m:
+        m.gw, m.v1, m.v2, m.broken = gw, v1, v2, broken
+        yield m
+
+
+def curl(port, path, *args, authority=AUTH):
+    out = subprocess.run(
+        ["curl", "-sS", "--http2-prior-knowledge", "-H", f"Host: {authority}", "-D", "-",
+         "-o", "-", *args, f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = lines[0]
+    headers = dict(ln.split(": ", 1) for ln in lines[1:])
+    return status, headers, body
+
+
+def test_h2c_prior_knowledge_is_routed(proxy):
+    status, headers, body = curl(proxy.gw, "/orders/1")
+    assert status.startswith("HTTP/2 200")
+    assert headers["server"] == "meshlet"
+    assert "x-envoy-upstream-service-time" in headers
+    seen = json.loads(body)
+    assert seen["path"] == "/orders/1" and seen["headers"]["host"] == AUTH
+    assert seen["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_http1_still_answered_on_the_same_listener(proxy):
+    out = subprocess.run(["curl", "-sS", "--http1.1", "-H", f"Host: {AUTH}", "-o", "/dev/null",
+                          "-w", "%{http_version} %{http_code}", f"http://127.0.0.1:{proxy.gw}/x"],
+                         capture_output=True, timeout=10)
+    assert out.stdout == b"1.1 200"
+
+
+def test_split_is_exact_per_stream_over_one_connection(proxy):
+    out = subprocess.run(["h2load", "-n", "1000", "-c", "1", "-m", "20", "-H", f":authority: {AUTH}",
+                          f"http://127.0.0.1:{proxy.gw}/orders/split"],
+                         capture_output=True, timeout=60, text=True)
+    assert "1000 succeeded" in out.stdout, out.stdout
+    assert len([h for h in proxy.v2.hits if h.startswith("/orders/split")]) == 100
+    assert len([h for h in proxy.v1.hits if h.startswith("/orders/split")]) == 900
+
+
+def test_local_replies_over_h2(proxy):
+    status, headers, body = curl(proxy.gw, "/direct")
+    assert status.startswith("HTTP/2 418") and body == b"short and stout"
+    assert headers["content-length"] == "15"
+    status, headers, _ = curl(proxy.gw, "/old/x?q=1")
+    assert status.startswith("HTTP/2 308") and headers["location"] == f"http://{AUTH}/new?q=1"
+    status, _, _ = curl(proxy.gw, "/x", authority="unknown.example.com")
+    assert status.startswith("HTTP/2 404")
+
+
+def test_5xx_is_retried_over_h2(proxy):
+    for i in range(20):
+        status, _, body = curl(proxy.gw, f"/retried/{i}")
+        assert status.startswith("HTTP/2 200"), (i, status)
+        assert json.loads(body)["version"] == "v1"
+
+
+def test_large_request_body_goes_through_flow_control(proxy, tmp_path):
+    data = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(data)
+    status, _, body = curl(proxy.gw, "/orders/upload", "--data-binary", f"@{tmp_path / 'big.bin'}")
+    assert status.startswith("HTTP/2 200")
+    seen = json.loads(body)
+    assert seen["headers"]["content-length"] == str(len(data))
+    assert len(seen["body"]) == len(data)
+
+
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def h2_connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    s.sendall(c.data_to_send())
+    return s, c
+
+
+def test_streams_reset_by_the_client_give_everything_back(proxy):
+    pid = proxy.proc.pid
+    before = fds(pid)
+    for _ in range(5):
+        s, c = h2_connect(proxy.gw)
+        ids = []
+        for _ in range(10):  # requests held by the slow backend
+            sid = c.get_next_available_stream_id()
+            c.send_headers(sid, [(":method", "GET"), (":path", "/slow/x"), (":scheme", "http"),
+                                 (":authority", AUTH)], end_stream=True)
+            ids.append(sid)
+        s.sendall(c.data_to_send())
+        time.sleep(0.2)
+        for sid in ids:
+            c.reset_stream(sid)
+        s.sendall(c.data_to_send())
+        time.sleep(0.1)
+        s.close()
+    # The upstream connections of the reset streams are closed, the client connections gone.
+    assert eventually(lambda: fds(pid) <= before, 10), (fds(pid), before)
+    status, _, _ = curl(proxy.gw, "/orders/after")
+    assert status.startswith("HTTP/2 200")
+    text = proxy.admin("/stats/prometheus")
+    assert 'response_flags="DC"' in text
+
+
+def test_many_streams_on_one_connection_are_all_answered(proxy):
+    s, c = h2_connect(proxy.gw)
+    ids = set()
+    for i in range(50):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, [(":method", "GET"), (":path", f"/orders/m{i}"), (":scheme", "http"),
+                             (":authority", AUTH)], end_stream=True)
+        ids.add(sid)
+    s.sendall(c.data_to_send())
+    statuses, ended = {}, set()
+    deadline = time.time() + 20
+    while ended != ids and time.time() < deadline:
+        data = s.recv(65536)
+        if not data:
+            break
+        for e in c.receive_data(data):
+            if isinstance(e, h2.events.ResponseReceived):
+                statuses[e.stream_id] = dict(e.headers)[b":status"]
+            elif isinstance(e, h2.events.DataReceived):
+                c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+            elif isinstance(e, h2.events.StreamEnded):
+                ended.add(e.stream_id)
+        s.sendall(c.data_to_send())
+    s.close()
+    assert ended == ids
+    assert set(statuses.values()) == {b"200"}
