@@ -392,6 +392,17 @@ probe_client(struct h1_conn *c)
     buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
+/* The HTTP/2 codec took <c>'s socket, transport, generation and read bytes: free the rest. */
+static void
+handed_over(struct h1_conn *c)
+{
+    struct worker *wk = c->base.wk;
+    wheel_disarm(&wk->loop.wheel, &c->timer);
+    worker_buf_drop(wk, &c->out);
+    worker_freed(wk, sizeof(*c));
+    worker_defer_free(wk, c);
+}
+
 /* Before HTTP on an inbound connection: tell TLS from plain text (PERMISSIVE), then finish
  * the mTLS handshake. true when HTTP may flow; false to wait for the socket, or when the
  * connection was closed (a STRICT listener refuses anything that is not mesh mTLS). */
@@ -425,6 +436,11 @@ conn_secured(struct h1_conn *c)
         }
         c->xport = H1_XP_TLS;
         c->base.secured = true;
+        /* ALPN chose HTTP/2: the connection is the HTTP/2 codec's from its first byte. */
+        if (tls_conn_alpn_h2(c->base.tls) && !h2_conn_adopt(&c->base, &c->in)) {
+            handed_over(c);
+            return false;
+        }
     }
     return true;
 }
@@ -493,13 +509,8 @@ hand_to_h2(struct h1_conn *c)
     if (c->used || c->xport != H1_XP_PLAIN || c->ex) return 0;
     int p = h2_preface(buf_head(&c->in), buf_len(&c->in));
     if (p <= 0) return p;
-    struct worker *wk = c->base.wk;
     if (h2_conn_adopt(&c->base, &c->in)) return 0; /* out of memory: HTTP/1.1 answers 400 */
-    /* The HTTP/2 connection owns the socket, its transport and generation now. */
-    wheel_disarm(&wk->loop.wheel, &c->timer);
-    worker_buf_drop(wk, &c->out);
-    worker_freed(wk, sizeof(*c));
-    worker_defer_free(wk, c);
+    handed_over(c);
     return 1;
 }
 

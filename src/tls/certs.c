@@ -145,6 +145,7 @@ cred_load(const char *dir, char *err, size_t err_len)
     SSL_CTX_set_mode(srv, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(srv, (const unsigned char *)"meshlet", 7);
+    SSL_CTX_set_alpn_select_cb(srv, tls_alpn_select, NULL);
     const char *td = c->spiffe[0] ? c->spiffe + 9 : "cluster.local";
     size_t n = strcspn(td, "/");
     if (n >= sizeof(c->trust_domain)) n = sizeof(c->trust_domain) - 1;

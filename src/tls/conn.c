@@ -317,6 +317,15 @@ tls_conn_error(const struct tls_conn *t)
     return t->error;
 }
 
+bool
+tls_conn_alpn_h2(const struct tls_conn *t)
+{
+    const unsigned char *p;
+    unsigned int n;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && !memcmp(p, "h2", 2);
+}
+
 const char *
 tls_conn_peer_uri(const struct tls_conn *t)
 {

@@ -101,6 +101,15 @@ const char *tls_conn_error(const struct tls_conn *t);
 /* The peer's first URI SAN once the handshake is done ("" if none). */
 const char *tls_conn_peer_uri(const struct tls_conn *t);
 
+/* Whether the handshake of <t> chose HTTP/2 by ALPN. */
+bool tls_conn_alpn_h2(const struct tls_conn *t);
+
+/* ctx.c: the ALPN a server side chooses (an SSL_CTX_set_alpn_select_cb callback): h2 when
+ * the client offers it, else http/1.1, else none. */
+struct ssl_st;
+int tls_alpn_select(struct ssl_st *ssl, const unsigned char **out, unsigned char *outlen,
+                    const unsigned char *in, unsigned int inlen, void *arg);
+
 /* ctx.c: "<what> <path>: <OpenSSL's reason>" into <err>, and OpenSSL's error queue
  * cleared. */
 void tls_error_reason(char *err, size_t n, const char *what, const char *path);

@@ -65,6 +65,21 @@ on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+int
+tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                unsigned int inlen, void *arg)
+{
+    (void)ssl, (void)arg;
+    /* HTTP/2 when the client offers it, then HTTP/1.1 (Envoy's order for HTTPS servers). */
+    static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* none in common: no ALPN, HTTP/1.1 */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 struct tls_gateway *
 tls_gateway_new(void)
 {
@@ -121,6 +136,7 @@ tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshlet-gw", 10);
     /* No renegotiation: the SNI callback's argument lives only as long as its snapshot. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, g);
     g->srv[g->n++] = (struct gw_server){ctx, names, n_hosts};

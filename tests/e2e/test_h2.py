@@ -184,3 +184,48 @@ def test_many_streams_on_one_connection_are_all_answered(proxy):
     s.close()
     assert ended == ids
     assert set(statuses.values()) == {b"200"}
+
+
+@pytest.fixture
+def tls_proxy(meshlet_bin, tmp_path):
+    from certs import self_signed
+    crt, key = self_signed(tmp_path / "files")
+    backend = Backend("b").start()
+    port = free_port()
+    config = "---\n".join([
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: https, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key}}}
+""",
+        service_entry("orders", "shop", [(backend.port, {})]),
+        edge_routes("edge", "  - route: [{destination: {host: orders}}]\n"),
+    ])
+    with serving(meshlet_bin, tmp_path, config, [backend]) as m:
+        m.port, m.crt = port, crt
+        yield m
+
+
+def curl_tls(m, *args):
+    out = subprocess.run(
+        ["curl", "-sS", "--cacert", str(m.crt), "--resolve", f"{AUTH}:{m.port}:127.0.0.1",
+         "-o", "/dev/null", "-w", "%{http_version} %{http_code}", *args,
+         f"https://{AUTH}:{m.port}/orders/tls"], capture_output=True, timeout=20)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.decode()
+
+
+def test_alpn_picks_h2_on_a_gateway_tls_server(tls_proxy):
+    assert curl_tls(tls_proxy, "--http2") == "2 200"
+    # A client that offers only HTTP/1.1 (or no ALPN) gets HTTP/1.1 on the same port.
+    assert curl_tls(tls_proxy, "--http1.1") == "1.1 200"
+    out = subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10",
+                          "-H", f":authority: {AUTH}", f"https://127.0.0.1:{tls_proxy.port}/orders/h"],
+                         capture_output=True, timeout=60, text=True)
+    assert "200 succeeded" in out.stdout, out.stdout
