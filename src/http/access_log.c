@@ -178,7 +178,7 @@ access_log_flush(struct access_log_buf *b)
 
 /* Fields are kept NUL-separated after an 8-byte start time: method, path, authority,
  * user agent, request id, forwarded-for, client address. */
-enum { F_METHOD, F_PATH, F_AUTHORITY, F_UA, F_RID, F_XFF, F_REMOTE, F_N };
+enum { F_METHOD, F_PATH, F_AUTHORITY, F_UA, F_RID, F_XFF, F_REMOTE, F_PROTOCOL, F_N };
 
 size_t
 access_log_begin(const struct access_log_buf *b, const struct access_log_request *q, char *line,
@@ -186,7 +186,7 @@ access_log_begin(const struct access_log_buf *b, const struct access_log_request
 {
     (void)b;
     const struct slice f[F_N] = {q->method,     q->path,          q->authority, q->user_agent,
-                                 q->request_id, q->forwarded_for, q->remote};
+                                 q->request_id, q->forwarded_for, q->remote,    q->protocol};
     size_t len = sizeof(uint64_t);
     if (cap < len + F_N) return 0;
     memcpy(line, &q->start_wall_ms, sizeof(uint64_t));
@@ -260,25 +260,26 @@ access_log_finish(struct access_log_buf *b, const char *line, size_t len,
         json_str(jroute, sizeof(jroute), route);
         json_str(jup, sizeof(jup), upstream_ms);
         n = snprintf(out, cap,
-                     "{\"start_time\":\"%s\",\"method\":%s,\"path\":%s,\"protocol\":\"HTTP/1.1\","
+                     "{\"start_time\":\"%s\",\"method\":%s,\"path\":%s,\"protocol\":%s,"
                      "\"response_code\":%d,\"response_flags\":\"%s\",\"bytes_received\":%" PRIu64
                      ",\"bytes_sent\":%" PRIu64 ",\"duration\":%" PRIu64
                      ",\"upstream_service_time\":%s,\"x_forwarded_for\":%s,\"user_agent\":%s,"
                      "\"request_id\":%s,\"authority\":%s,\"upstream_host\":%s,"
                      "\"upstream_cluster\":%s,\"route_name\":%s,"
                      "\"upstream_request_attempt_count\":%u,\"downstream_remote_address\":%s}\n",
-                     start, v[F_METHOD], v[F_PATH], r->code, flags, r->req_bytes, r->resp_bytes,
-                     r->duration_us / 1000, jup, v[F_XFF], v[F_UA], jrid, v[F_AUTHORITY], jhost,
-                     jcluster, jroute, e->attempts, v[F_REMOTE]);
+                     start, v[F_METHOD], v[F_PATH], v[F_PROTOCOL], r->code, flags, r->req_bytes,
+                     r->resp_bytes, r->duration_us / 1000, jup, v[F_XFF], v[F_UA], jrid,
+                     v[F_AUTHORITY], jhost, jcluster, jroute, e->attempts, v[F_REMOTE]);
     } else {
 #define OR_DASH(s) (*(s) ? (s) : "-")
         n = snprintf(out, cap,
-                     "[%s] \"%s %s HTTP/1.1\" %d %s %" PRIu64 " %" PRIu64 " %" PRIu64
+                     "[%s] \"%s %s %s\" %d %s %" PRIu64 " %" PRIu64 " %" PRIu64
                      " %s \"%s\" \"%s\" \"%s\" \"%s\" \"%s\" %s %s %s %u\n",
-                     start, OR_DASH(f[F_METHOD]), OR_DASH(f[F_PATH]), r->code, flags, r->req_bytes,
-                     r->resp_bytes, r->duration_us / 1000, OR_DASH(upstream_ms), OR_DASH(f[F_XFF]),
-                     OR_DASH(f[F_UA]), OR_DASH(rid), OR_DASH(f[F_AUTHORITY]), OR_DASH(host),
-                     OR_DASH(cluster), OR_DASH(f[F_REMOTE]), OR_DASH(route), e->attempts);
+                     start, OR_DASH(f[F_METHOD]), OR_DASH(f[F_PATH]), OR_DASH(f[F_PROTOCOL]),
+                     r->code, flags, r->req_bytes, r->resp_bytes, r->duration_us / 1000,
+                     OR_DASH(upstream_ms), OR_DASH(f[F_XFF]), OR_DASH(f[F_UA]), OR_DASH(rid),
+                     OR_DASH(f[F_AUTHORITY]), OR_DASH(host), OR_DASH(cluster), OR_DASH(f[F_REMOTE]),
+                     OR_DASH(route), e->attempts);
 #undef OR_DASH
     }
     if (n > 0 && (size_t)n < cap) b->len += (size_t)n;

@@ -44,7 +44,8 @@ struct access_log_buf {
 struct access_log_request {
     uint64_t start_wall_ms; /* Unix time */
     struct slice method, path, authority, user_agent, request_id, forwarded_for;
-    struct slice remote; /* the client's address, "IP:port" ("[v6]:port") */
+    struct slice remote;   /* the client's address, "IP:port" ("[v6]:port") */
+    struct slice protocol; /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" (Envoy's %PROTOCOL%) */
 };
 
 /* What the line reports besides the request and the exchange record. */

@@ -195,6 +195,7 @@ head_of(const struct h1_request *r, struct req_head *h)
         .n_fields = r->head.n_headers,
         .has_connection = r->head.has_connection,
         .expect_continue = r->expect_continue,
+        .protocol = r->head.minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
     };
 }
 

@@ -189,6 +189,7 @@ stream_head(struct req *q)
         .path = s->path,
         .fields = s->fields,
         .n_fields = s->n_fields,
+        .protocol = "HTTP/2",
     };
     return &h;
 }

@@ -5,6 +5,7 @@
  * Only called when the access log is on. The line is finished in req.c's report(). */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "http/conn.h"
@@ -32,6 +33,7 @@ req_log_begin(struct req *q, const struct req_head *h)
         .method = h->method,
         .path = h->path,
         .authority = h->authority,
+        .protocol = h->protocol ? slice_make(h->protocol, strlen(h->protocol)) : SLICE_LIT("-"),
     };
     headers_find(h->fields, h->n_fields, "user-agent", &lq.user_agent);
     if (!headers_untrusted(q->conn))

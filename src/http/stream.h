@@ -25,6 +25,7 @@ struct req_head {
     size_t n_fields;
     bool has_connection;  /* a Connection field may name other hop-by-hop fields (HTTP/1.1) */
     bool expect_continue; /* Expect: 100-continue, which the codec answers */
+    const char *protocol; /* as the access log prints it: "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
 };
 
 /* How the request body arrives; the upstream codec frames it its own way. */

@@ -49,8 +49,10 @@ def proxy(meshlet_bin, tmp_path):
     - {destination: {host: orders, subset: v2}, weight: 10}
 """),
     ])
-    with serving(meshlet_bin, tmp_path, config, [v1, v2, broken, slow]) as m:
-        m.gw, m.v1, m.v2, m.broken = gw, v1, v2, broken
+    log = tmp_path / "access.log"
+    with serving(meshlet_bin, tmp_path, config, [v1, v2, broken, slow],
+                 extra=("--access-log", str(log))) as m:
+        m.gw, m.v1, m.v2, m.broken, m.log = gw, v1, v2, broken, log
         yield m
 
 
@@ -75,6 +77,20 @@ def test_h2c_prior_knowledge_is_routed(proxy):
     seen = json.loads(body)
     assert seen["path"] == "/orders/1" and seen["headers"]["host"] == AUTH
     assert seen["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_access_log_says_the_protocol(proxy):
+    curl(proxy.gw, "/orders/logged-h2")
+    subprocess.run(["curl", "-sS", "--http1.0", "-H", f"Host: {AUTH}", "-o", "/dev/null",
+                    f"http://127.0.0.1:{proxy.gw}/orders/logged-h10"], timeout=10, check=True)
+
+    def protocols():
+        text = proxy.log.read_text() if proxy.log.exists() else ""
+        return {e["path"]: e["protocol"] for e in map(json.loads, text.splitlines())}
+
+    assert eventually(lambda: len(protocols()) >= 2, 5), protocols()
+    assert protocols()["/orders/logged-h2"] == "HTTP/2"
+    assert protocols()["/orders/logged-h10"] == "HTTP/1.0"
 
 
 def test_http1_still_answered_on_the_same_listener(proxy):
