@@ -9,6 +9,7 @@
 
 #include "config/config.h"
 #include "config/field.h"
+#include "config/port_protocol.h"
 #include "core/alloc.h"
 
 static void
@@ -71,6 +72,7 @@ add_service(struct resource_set *set, const char *file, struct fy_node *root)
         s->target_ports = arena_alloc(&set->arena, cap * sizeof(uint32_t));
         s->port_names = arena_alloc(&set->arena, cap * sizeof(char *));
         s->port_tcp = arena_alloc(&set->arena, cap * sizeof(bool));
+        s->port_protocols = arena_alloc(&set->arena, cap * sizeof(*s->port_protocols));
         void *it = NULL;
         struct fy_node *p;
         while ((p = fy_node_sequence_iterate(ports, &it))) {
@@ -84,6 +86,9 @@ add_service(struct resource_set *set, const char *file, struct fy_node *root)
             const char *proto = fy_node_get_scalar0(field_node(p, "protocol", -1));
             s->port_tcp[s->n_ports] = !proto || !strcmp(proto, "TCP");
             const char *name = field_scalar(&set->arena, field_node(p, "name", -1));
+            const char *app = fy_node_get_scalar0(field_node(p, "appProtocol", -1));
+            s->port_protocols[s->n_ports] =
+                port_protocol_kube(s->ports[s->n_ports], name, proto && !strcmp(proto, "UDP"), app);
             s->port_names[s->n_ports++] = name ? name : "";
         }
     }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/port_protocol.h"
+
 struct fy_node;
 struct fy_document;
 
@@ -555,10 +557,11 @@ struct kube_service {
     const char *name, *ns; /* arena */
     const char *host;      /* arena: <name>.<ns>.svc.cluster.local */
     size_t n_ports;
-    uint32_t *ports;         /* arena */
-    uint32_t *target_ports;  /* arena: numeric targetPort, or 0 (absent or named) */
-    const char **port_names; /* arena */
-    bool *port_tcp;          /* arena: protocol TCP (the default) */
+    uint32_t *ports;                    /* arena */
+    uint32_t *target_ports;             /* arena: numeric targetPort, or 0 (absent or named) */
+    const char **port_names;            /* arena */
+    bool *port_tcp;                     /* arena: protocol TCP (the default) */
+    enum port_protocol *port_protocols; /* arena: as Istio reads appProtocol, name, protocol */
     struct str_map selector;
     struct str_list export_to; /* annotation networking.istio.io/exportTo, split on ',' */
     const char *file;

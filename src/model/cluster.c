@@ -286,3 +286,70 @@ cluster_compile_policy(struct model_cluster *c, const struct cluster_sections *s
                                    ? (uint32_t)http->max_requests_per_connection.v
                                    : 0;
 }
+
+/* One proxy role's choice, step by step as istiod builds the cluster
+ * (pilot/pkg/networking/core, istio/istio at 86c9f01):
+ *  1. buildCluster -> setUpstreamProtocol: an HTTP2/GRPC/GRPC-Web port gets HTTP/2
+ *     (setH2Options); else a sidecar (not a Gateway) gives a port that declares no protocol
+ *     use_downstream_protocol, since it sniffs.
+ *  2. applyTrafficPolicy -> applyH2Upgrade -> shouldH2Upgrade: useClientProtocol -> no;
+ *     h2UpgradePolicy UPGRADE -> yes (any port: "the user is sure it is HTTP"); DO_NOT_UPGRADE
+ *     -> no; a port that is not HTTP (TCP, TLS, undeclared) -> no; else meshConfig's
+ *     h2UpgradePolicy. setH2Options changes nothing already set in step 1, so UPGRADE leaves
+ *     a sniffed sidecar port at the client's protocol and DO_NOT_UPGRADE never downgrades a
+ *     GRPC port.
+ *  3. applyConnectionPool: useClientProtocol: true -> use_downstream_protocol, replacing
+ *     whatever came before (a GRPC port too).
+ * The connection pool is the one in force after Istio's subset and port-level merge. */
+static struct model_upstream_choice
+choose_upstream(const struct connection_pool *pool, enum port_protocol port, const char *port_desc,
+                bool sidecar, bool mesh_upgrade, struct arena *a)
+{
+    struct model_upstream_choice ch = {MODEL_UP_HTTP1, NULL};
+    bool set = false;
+    if (port_protocol_is_http2(port)) {
+        ch = (struct model_upstream_choice){MODEL_UP_HTTP2, port_desc};
+        set = true;
+    } else if (sidecar && port == PORT_PROTOCOL_UNSUPPORTED) {
+        ch.proto = MODEL_UP_CLIENT;
+        ch.why =
+            arena_printf(a, "%s: a sidecar sniffs it and keeps the client's protocol", port_desc);
+        set = true;
+    }
+    const struct http_settings *http = pool ? pool->http : NULL;
+    bool client = http && http->use_client_protocol.set && http->use_client_protocol.v;
+    enum h2_upgrade_policy policy =
+        http && http->h2_upgrade_policy.set ? http->h2_upgrade_policy.v : H2_DEFAULT;
+    if (client) {
+        ch.proto = MODEL_UP_CLIENT;
+        ch.why = "connectionPool.http.useClientProtocol: true";
+        return ch;
+    }
+    if (policy == H2_UPGRADE) {
+        if (!set) ch = (struct model_upstream_choice){MODEL_UP_HTTP2, "h2UpgradePolicy: UPGRADE"};
+    } else if (policy == H2_DO_NOT_UPGRADE) {
+        if (!set) ch.why = arena_printf(a, "%s; h2UpgradePolicy: DO_NOT_UPGRADE", port_desc);
+    } else if (!set && mesh_upgrade && port_protocol_is_http(port)) {
+        ch = (struct model_upstream_choice){
+            MODEL_UP_HTTP2, arena_printf(a, "%s; meshConfig h2UpgradePolicy: UPGRADE", port_desc)};
+    }
+    if (!ch.why)
+        ch.why = port == PORT_PROTOCOL_UNSUPPORTED
+                     ? arena_printf(a, "%s: a Gateway does not sniff", port_desc)
+                     : port_desc;
+    return ch;
+}
+
+void
+cluster_compile_upstream(struct model_cluster *c, const struct connection_pool *pool,
+                         unsigned port_protocol, const char *port_source, bool mesh_upgrade,
+                         struct arena *a)
+{
+    enum port_protocol port = (enum port_protocol)port_protocol;
+    const char *desc =
+        port == PORT_PROTOCOL_UNSUPPORTED
+            ? arena_printf(a, "port %u declares no protocol (%s)", c->port, port_source)
+            : arena_printf(a, "port %u is %s (%s)", c->port, port_protocol_name(port), port_source);
+    c->upstream_sidecar = choose_upstream(pool, port, desc, true, mesh_upgrade, a);
+    c->upstream_gateway = choose_upstream(pool, port, desc, false, mesh_upgrade, a);
+}

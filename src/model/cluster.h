@@ -117,6 +117,20 @@ struct model_retry_budget {
     uint64_t interval_ms; /* budgetInterval; 0: only requests in flight count */
 };
 
+/* The protocol a pool speaks to its endpoints, as Istio's Envoy cluster would (its
+ * http_protocol_options): explicit HTTP/1.1 or HTTP/2, or use_downstream_protocol. */
+enum model_upstream_proto {
+    MODEL_UP_HTTP1,
+    MODEL_UP_HTTP2,
+    MODEL_UP_CLIENT, /* the client's protocol, request by request */
+};
+
+/* One proxy role's choice, and why (for explain and /clusters). */
+struct model_upstream_choice {
+    enum model_upstream_proto proto;
+    const char *why; /* snapshot arena: "port 9090 is GRPC (ServiceEntry protocol)" */
+};
+
 /* Everything of the effective policy a reader outside model/ may need. */
 struct model_policy {
     struct model_lb lb;
@@ -125,5 +139,12 @@ struct model_policy {
     struct model_proxy_protocol proxy_protocol;
     struct model_retry_budget retry_budget;
 };
+
+/* "http1", "http2", "client": the name explain and /clusters print. */
+static inline const char *
+model_upstream_proto_name(enum model_upstream_proto p)
+{
+    return p == MODEL_UP_HTTP2 ? "http2" : p == MODEL_UP_CLIENT ? "client" : "http1";
+}
 
 #endif

@@ -6,6 +6,7 @@
 #ifndef MESHLET_MODEL_CLUSTER_INT_H
 #define MESHLET_MODEL_CLUSTER_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct arena;
@@ -44,5 +45,14 @@ void cluster_effective_policy(const struct traffic_policy *top,
  * TLS (tls_*, mtls) is the builder's, from s->tls. */
 void cluster_compile_policy(struct model_cluster *c, const struct cluster_sections *s,
                             struct arena *a);
+
+/* Compile <c>'s upstream_sidecar and upstream_gateway from the service port (<port_protocol>,
+ * an enum port_protocol from config/port_protocol.h, declared by <port_source>, e.g.
+ * "ServiceEntry protocol"), the connection pool in force <pool> (NULL: none) and
+ * meshConfig's h2UpgradePolicy (<mesh_upgrade>: UPGRADE), as Istio does. The reasons are
+ * written into <a>. */
+void cluster_compile_upstream(struct model_cluster *c, const struct connection_pool *pool,
+                              unsigned port_protocol, const char *port_source, bool mesh_upgrade,
+                              struct arena *a);
 
 #endif

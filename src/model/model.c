@@ -344,6 +344,27 @@ compile_tls(struct build *b, struct model_cluster *c, const struct client_tls *t
         c->tls_sans[c->n_tls_sans++] = arena_strdup(a, se->subject_alt_names.v[i]);
 }
 
+/* The protocol of port <number> of <fqdn>, and who declared it (into <source>): a Kubernetes
+ * Service of that host in the ServiceEntry's namespace wins, as istiod's service index lets
+ * a Kubernetes Service take a hostname over a ServiceEntry (push_context.go
+ * initServiceRegistry); else the ServiceEntry port's protocol field (its name plays no part). */
+static enum port_protocol
+port_protocol_of(const struct build *b, const char *fqdn, const struct resource *se_res,
+                 const struct service_port *sp, const char **source)
+{
+    for (size_t i = 0; i < b->set->n_services; i++) {
+        const struct kube_service *ks = b->set->services[i];
+        if (!ks->host || strcasecmp(ks->host, fqdn) || strcmp(ks->ns, se_res->ns)) continue;
+        for (size_t p = 0; p < ks->n_ports; p++) {
+            if (ks->ports[p] != sp->number.v) continue;
+            *source = arena_printf(&b->s->arena, "Kubernetes Service %s/%s", ks->ns, ks->name);
+            return ks->port_protocols[p];
+        }
+    }
+    *source = arena_printf(&b->s->arena, "ServiceEntry %s/%s", se_res->ns, se_res->name);
+    return port_protocol_parse(sp->protocol);
+}
+
 /* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
  * known (requests routed there get 503 NC). <listener_port> picks the port of a service
  * with several when the destination names none (§3.6). */
@@ -405,6 +426,9 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     cluster_effective_policy(drs_policy(drs), sub ? sub->traffic_policy : NULL, want, &pol);
     /* Compiled now: the resource set is gone once the build ends. */
     cluster_compile_policy(c, &pol, a);
+    const char *source;
+    enum port_protocol proto = port_protocol_of(b, fqdn, se_res, sp, &source);
+    cluster_compile_upstream(c, pol.pool, proto, source, b->opt->mesh_h2_upgrade, a);
     compile_tls(b, c, pol.tls, se, se_res->ns);
     c->state = pool_state_get(name);
     /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
@@ -1167,6 +1191,9 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     c->equal_weights = true;
     static const struct cluster_sections defaults; /* no DestinationRule: Istio's defaults */
     cluster_compile_policy(c, &defaults, a);
+    /* --inbound declares no protocol: Istio's inbound cluster sniffs it (the client's). */
+    cluster_compile_upstream(c, NULL, PORT_PROTOCOL_UNSUPPORTED, "--inbound",
+                             b->opt->mesh_h2_upgrade, a);
     c->state = pool_state_get(c->name);
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

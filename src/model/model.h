@@ -59,6 +59,10 @@ struct model_cluster {
     double warmup_min;              /* minimumPercent / 100 (default 0.1) */
     double warmup_aggression;       /* default 1.0 */
     uint32_t max_requests_per_conn; /* connectionPool.http.maxRequestsPerConnection; 0: no limit */
+    /* Upstream protocol as Istio chooses it (model/cluster.c): a sidecar's (the mesh and
+     * inbound listeners) and a Gateway's differ only for a port that declares no protocol,
+     * which a sidecar sniffs and a Gateway does not. model_cluster_upstream() picks one. */
+    struct model_upstream_choice upstream_sidecar, upstream_gateway;
     struct model_outlier outlier;
     struct model_limits limits;
     struct pool_state *state; /* outlives the snapshot (model/endpoint.h) */
@@ -299,6 +303,9 @@ struct model_options {
     const char *root_namespace;  /* mesh-wide PeerAuthentication; NULL: istio-system */
     const char *credentials_dir; /* Gateway credentialName X: <dir>/X/tls.crt, tls.key, ca.crt */
     size_t n_workers;            /* split counters for this many workers (0: none) */
+    /* meshConfig.h2UpgradePolicy UPGRADE: HTTP ports whose DestinationRule says DEFAULT (or
+     * nothing) upgrade to HTTP/2. Istio's default is DO_NOT_UPGRADE (false). */
+    bool mesh_h2_upgrade;
 };
 
 /* Build a snapshot from a checked set (no errors). Returns NULL with a reason in <err>
@@ -313,6 +320,14 @@ void model_release(struct snapshot *s);
 
 /* The listener serving <port>, or NULL. */
 const struct model_listener *model_listener_for(const struct snapshot *s, uint16_t port);
+
+/* The upstream protocol of <c> for requests that came in on <l>: a Gateway's choice on
+ * Gateway listeners, a sidecar's on the mesh and inbound listeners (and when <l> is NULL). [A] */
+static inline const struct model_upstream_choice *
+model_cluster_upstream(const struct model_cluster *c, const struct model_listener *l)
+{
+    return l && !l->mesh && !l->inbound ? &c->upstream_gateway : &c->upstream_sidecar;
+}
 
 /* The virtual host for <host> (port stripped, case-insensitive): exact, then wildcard
  * suffixes longest first, then "*". NULL when none. [A] */

@@ -417,6 +417,202 @@ test_model_first_dr_policy_wins_and_subsets_merge(void **state)
     model_release(snap);
 }
 
+/* The upstream protocol of one pool given its DestinationRule <dr_spec> (may be empty: no
+ * policy) and port protocol <port>, for a sidecar (<gw> false) or a Gateway. */
+static enum model_upstream_proto
+up_proto(const char *dr_spec, enum port_protocol port, bool mesh_upgrade, bool gw, const char **why)
+{
+    const struct destination_rule *dr = load_dr(dr_spec);
+    struct cluster_sections sec;
+    cluster_effective_policy(dr->traffic_policy, NULL, 9080, &sec);
+    struct arena a;
+    arena_init(&a, 4096, true);
+    struct model_cluster c = {.port = 9080};
+    cluster_compile_upstream(&c, sec.pool, port, "ServiceEntry default/r", mesh_upgrade, &a);
+    const struct model_upstream_choice *ch = gw ? &c.upstream_gateway : &c.upstream_sidecar;
+    static char buf[512];
+    snprintf(buf, sizeof(buf), "%s", ch->why);
+    if (why) *why = buf;
+    enum model_upstream_proto p = ch->proto;
+    arena_fini(&a);
+    done();
+    return p;
+}
+
+#define UPGRADE "  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}\n"
+#define NO_UPGRADE "  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: DO_NOT_UPGRADE}}}\n"
+#define DEFAULT_UP "  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: DEFAULT}}}\n"
+#define CLIENT "  trafficPolicy: {connectionPool: {http: {useClientProtocol: true}}}\n"
+
+static void
+test_upstream_port_protocol_decides_without_policy(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(up_proto("", PORT_PROTOCOL_GRPC, false, false, &why), MODEL_UP_HTTP2);
+    assert_string_equal(why, "port 9080 is GRPC (ServiceEntry default/r)");
+    assert_int_equal(up_proto("", PORT_PROTOCOL_GRPC_WEB, false, true, NULL), MODEL_UP_HTTP2);
+    assert_int_equal(up_proto("", PORT_PROTOCOL_HTTP2, false, false, NULL), MODEL_UP_HTTP2);
+    assert_int_equal(up_proto("", PORT_PROTOCOL_HTTP, false, false, &why), MODEL_UP_HTTP1);
+    assert_string_equal(why, "port 9080 is HTTP (ServiceEntry default/r)");
+    assert_int_equal(up_proto("", PORT_PROTOCOL_TCP, false, false, NULL), MODEL_UP_HTTP1);
+    /* an undeclared port: a sidecar sniffs (the client's protocol), a Gateway does not */
+    assert_int_equal(up_proto("", PORT_PROTOCOL_UNSUPPORTED, false, false, &why), MODEL_UP_CLIENT);
+    assert_non_null(strstr(why, "sniffs"));
+    assert_int_equal(up_proto("", PORT_PROTOCOL_UNSUPPORTED, false, true, NULL), MODEL_UP_HTTP1);
+}
+
+static void
+test_upstream_h2_upgrade_policy(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(up_proto(UPGRADE, PORT_PROTOCOL_HTTP, false, false, &why), MODEL_UP_HTTP2);
+    assert_string_equal(why, "h2UpgradePolicy: UPGRADE");
+    /* Istio: "the user is sure it is an HTTP port", so any port is upgraded */
+    assert_int_equal(up_proto(UPGRADE, PORT_PROTOCOL_TCP, false, false, NULL), MODEL_UP_HTTP2);
+    assert_int_equal(up_proto(UPGRADE, PORT_PROTOCOL_UNSUPPORTED, false, true, NULL),
+                     MODEL_UP_HTTP2);
+    /* ... but a sniffed sidecar port was set to the client's protocol first */
+    assert_int_equal(up_proto(UPGRADE, PORT_PROTOCOL_UNSUPPORTED, false, false, NULL),
+                     MODEL_UP_CLIENT);
+    assert_int_equal(up_proto(NO_UPGRADE, PORT_PROTOCOL_HTTP, false, false, &why), MODEL_UP_HTTP1);
+    assert_non_null(strstr(why, "DO_NOT_UPGRADE"));
+    /* DO_NOT_UPGRADE never downgrades a port declared HTTP/2 */
+    assert_int_equal(up_proto(NO_UPGRADE, PORT_PROTOCOL_GRPC, false, false, NULL), MODEL_UP_HTTP2);
+}
+
+static void
+test_upstream_mesh_default_applies_to_http_ports_only(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(up_proto("", PORT_PROTOCOL_HTTP, true, false, &why), MODEL_UP_HTTP2);
+    assert_non_null(strstr(why, "meshConfig h2UpgradePolicy: UPGRADE"));
+    assert_int_equal(up_proto(DEFAULT_UP, PORT_PROTOCOL_HTTP, true, true, NULL), MODEL_UP_HTTP2);
+    assert_int_equal(up_proto(DEFAULT_UP, PORT_PROTOCOL_HTTP, false, true, NULL), MODEL_UP_HTTP1);
+    assert_int_equal(up_proto("", PORT_PROTOCOL_HTTP_PROXY, true, false, NULL), MODEL_UP_HTTP2);
+    assert_int_equal(up_proto("", PORT_PROTOCOL_TCP, true, false, NULL), MODEL_UP_HTTP1);
+    assert_int_equal(up_proto("", PORT_PROTOCOL_UNSUPPORTED, true, true, NULL), MODEL_UP_HTTP1);
+    /* the DestinationRule's DO_NOT_UPGRADE beats the mesh's UPGRADE */
+    assert_int_equal(up_proto(NO_UPGRADE, PORT_PROTOCOL_HTTP, true, false, NULL), MODEL_UP_HTTP1);
+}
+
+static void
+test_upstream_use_client_protocol_wins(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(up_proto(CLIENT, PORT_PROTOCOL_HTTP, false, false, &why), MODEL_UP_CLIENT);
+    assert_string_equal(why, "connectionPool.http.useClientProtocol: true");
+    /* applyConnectionPool replaces setH2Options: a GRPC port too, at a Gateway too */
+    assert_int_equal(up_proto(CLIENT, PORT_PROTOCOL_GRPC, false, true, NULL), MODEL_UP_CLIENT);
+    assert_int_equal(up_proto(CLIENT, PORT_PROTOCOL_HTTP, true, false, NULL), MODEL_UP_CLIENT);
+    /* (with UPGRADE in the same block the DestinationRule is rejected, as by Istio; the merge
+     * replaces whole pools, so the two never meet) */
+    /* false is as good as unset */
+    assert_int_equal(up_proto("  trafficPolicy: {connectionPool: {http: {useClientProtocol: "
+                              "false}}}\n",
+                              PORT_PROTOCOL_HTTP, false, false, NULL),
+                     MODEL_UP_HTTP1);
+}
+
+static const struct model_cluster *
+cluster_named(const struct snapshot *snap, const char *name)
+{
+    for (size_t i = 0; i < snap->n_clusters; i++)
+        if (!strcmp(snap->clusters[i]->name, name)) return snap->clusters[i];
+    fail_msg("no cluster %s", name);
+    return NULL;
+}
+
+/* Through model_build: the merged pool of each subset and port, and a Kubernetes Service's
+ * appProtocol and port names taking the host's ports over the ServiceEntry's. */
+static void
+test_model_upstream_per_subset_port_and_kube_service(void **state)
+{
+    (void)state;
+    const char *text =
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: r}\nspec:\n"
+        "  hosts: [reviews.default.svc.cluster.local]\n  ports:\n"
+        "  - {number: 9080, name: http, protocol: HTTP}\n"
+        "  - {number: 9090, name: grpc-x, protocol: HTTP}\n"
+        "  - {number: 9091, name: x, protocol: HTTP}\n"
+        "  - {number: 9092, name: grpc, protocol: http}\n"
+        "  resolution: STATIC\n"
+        "  endpoints: [{address: 127.0.0.1, labels: {version: v1}}]\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\n"
+        "spec:\n  selector: {app: reviews}\n  ports:\n"
+        "  - {port: 9090, name: grpc-x}\n"
+        "  - {port: 9091, name: tcp-x, appProtocol: kubernetes.io/h2c}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a}\nspec:\n"
+        "  host: reviews\n"
+        "  trafficPolicy:\n    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n"
+        "    portLevelSettings:\n"
+        "    - port: {number: 9092}\n"
+        "      connectionPool: {http: {useClientProtocol: true}}\n"
+        "  subsets:\n"
+        "  - {name: v1, labels: {version: v1}}\n"
+        "  - name: v2\n    labels: {version: v1}\n"
+        "    trafficPolicy: {connectionPool: {tcp: {maxConnections: 3}}}\n"
+        "  - name: v3\n    labels: {version: v1}\n"
+        "    trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: DO_NOT_UPGRADE}}}\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n"
+        "spec:\n  hosts: [reviews]\n  http:\n"
+        "  - match: [{uri: {prefix: /a}}]\n    route: [{destination: {host: reviews, subset: v1,"
+        " port: {number: 9080}}}]\n"
+        "  - match: [{uri: {prefix: /b}}]\n    route: [{destination: {host: reviews, subset: v2,"
+        " port: {number: 9080}}}]\n"
+        "  - match: [{uri: {prefix: /c}}]\n    route: [{destination: {host: reviews, subset: v3,"
+        " port: {number: 9080}}}]\n"
+        "  - match: [{uri: {prefix: /d}}]\n    route: [{destination: {host: reviews, subset: v3,"
+        " port: {number: 9090}}}]\n"
+        "  - match: [{uri: {prefix: /e}}]\n    route: [{destination: {host: reviews, subset: v3,"
+        " port: {number: 9091}}}]\n"
+        "  - match: [{uri: {prefix: /f}}]\n    route: [{destination: {host: reviews, subset: v3,"
+        " port: {number: 9092}}}]\n"
+        "  - route: [{destination: {host: reviews, port: {number: 9092}}}]\n";
+    const char *paths[] = {harness_write(harness_tmpdir(), "u.yaml", text)};
+    config_init(&set);
+    diag_list_init(&dl);
+    assert_int_equal(config_load(&set, paths, 1, NULL, &dl), 0);
+    struct model_options opt = {.mesh_port = 15001, .ns = "default"};
+    char err[256];
+    struct snapshot *snap = model_build(&set, &opt, err, sizeof(err));
+    assert_non_null(snap);
+    done();
+    const char *host = "reviews.default.svc.cluster.local";
+    char name[128];
+#define UP(port, subset)                                                                           \
+    (snprintf(name, sizeof(name), "outbound|%d|%s|%s", port, subset, host),                        \
+     cluster_named(snap, name)->upstream_sidecar)
+    /* v1 has no policy of its own: the top-level UPGRADE */
+    assert_int_equal(UP(9080, "v1").proto, MODEL_UP_HTTP2);
+    /* v2's connectionPool {tcp} replaces the whole top-level pool: no upgrade any more */
+    assert_int_equal(UP(9080, "v2").proto, MODEL_UP_HTTP1);
+    assert_int_equal(UP(9080, "v3").proto, MODEL_UP_HTTP1);
+    /* the Kubernetes Service's port name grpc-x makes 9090 GRPC despite the SE's HTTP */
+    assert_int_equal(UP(9090, "v3").proto, MODEL_UP_HTTP2);
+    assert_string_equal(UP(9090, "v3").why,
+                        "port 9090 is GRPC (Kubernetes Service default/reviews)");
+    /* appProtocol kubernetes.io/h2c beats the port name tcp-x */
+    assert_int_equal(UP(9091, "v3").proto, MODEL_UP_HTTP2);
+    /* 9092: the ServiceEntry's protocol (its name "grpc" plays no part); the port-level pool
+     * (useClientProtocol) applies to the default pool and, as v3's own policy has no entry
+     * for the port, v3 keeps its own DO_NOT_UPGRADE */
+    assert_int_equal(UP(9092, "").proto, MODEL_UP_CLIENT);
+    assert_int_equal(UP(9092, "v3").proto, MODEL_UP_HTTP1);
+    assert_string_equal(UP(9092, "v3").why,
+                        "port 9092 is HTTP (ServiceEntry default/r); h2UpgradePolicy: "
+                        "DO_NOT_UPGRADE");
+    /* the Gateway's choice equals the sidecar's for declared ports */
+    const struct model_cluster *c = cluster_named(snap, name);
+    assert_int_equal(c->upstream_gateway.proto, c->upstream_sidecar.proto);
+    assert_ptr_equal(model_cluster_upstream(c, NULL), &c->upstream_sidecar);
+#undef UP
+    model_release(snap);
+}
+
 int
 main(void)
 {
@@ -432,6 +628,11 @@ main(void)
         cmocka_unit_test(test_compile_pool_outlier_and_tls),
         cmocka_unit_test(test_compile_unenforced_sections_keep_istio_defaults),
         cmocka_unit_test(test_model_first_dr_policy_wins_and_subsets_merge),
+        cmocka_unit_test(test_upstream_port_protocol_decides_without_policy),
+        cmocka_unit_test(test_upstream_h2_upgrade_policy),
+        cmocka_unit_test(test_upstream_mesh_default_applies_to_http_ports_only),
+        cmocka_unit_test(test_upstream_use_client_protocol_wins),
+        cmocka_unit_test(test_model_upstream_per_subset_port_and_kube_service),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
