@@ -25,6 +25,12 @@ cluster_text(struct strbuf *sb, const struct model_cluster *c, const struct metr
 {
     for (size_t e = 0; e < UP_CX_OPEN; e++)
         strbuf_printf(sb, "%s::%s::%" PRIu64 "\n", c->name, upstream_event_name[e], v->ev[e]);
+    /* The sidecar's choice (mesh and inbound listeners); a Gateway's only where it differs. */
+    strbuf_printf(sb, "%s::upstream_protocol::%s\n", c->name,
+                  model_upstream_proto_name(c->upstream_sidecar.proto));
+    if (c->upstream_gateway.proto != c->upstream_sidecar.proto)
+        strbuf_printf(sb, "%s::upstream_protocol_gateway::%s\n", c->name,
+                      model_upstream_proto_name(c->upstream_gateway.proto));
     strbuf_printf(sb, "%s::outlier::ejections_active::%u\n", c->name,
                   atomic_load_explicit(&c->state->n_ejected, memory_order_relaxed));
     for (size_t e = 0; e < c->n_endpoints; e++) {
@@ -65,7 +71,12 @@ cluster_json(struct strbuf *sb, const struct model_cluster *c, const struct metr
     strbuf_json_str(sb, c->host);
     strbuf_puts(sb, ",\"subset\":");
     strbuf_json_str(sb, c->subset);
-    strbuf_printf(sb, ",\"port\":%u,\"stats\":{", c->port);
+    strbuf_printf(sb, ",\"port\":%u,\"upstream_protocol\":\"%s\"", c->port,
+                  model_upstream_proto_name(c->upstream_sidecar.proto));
+    if (c->upstream_gateway.proto != c->upstream_sidecar.proto)
+        strbuf_printf(sb, ",\"upstream_protocol_gateway\":\"%s\"",
+                      model_upstream_proto_name(c->upstream_gateway.proto));
+    strbuf_puts(sb, ",\"stats\":{");
     for (size_t e = 0; e < UP_CX_OPEN; e++)
         strbuf_printf(sb, "\"%s\":%" PRIu64 ",", upstream_event_name[e], v->ev[e]);
     for (int x = 1; x <= 5; x++)

@@ -220,12 +220,20 @@ json_kslice(struct strbuf *sb, const char *k, struct slice v)
 
 struct out {
     struct strbuf *text, *json;
+    const struct model_listener *l; /* the listener the request reached */
 };
 
 static void
 describe_policy(struct out *o, const struct model_cluster *c)
 {
     const struct model_policy *p = &c->policy;
+    const struct model_upstream_choice *up = model_cluster_upstream(c, o->l);
+    strbuf_printf(o->text, "      upstream protocol: %s (%s)%s\n",
+                  up->proto == MODEL_UP_HTTP2    ? "HTTP/2"
+                  : up->proto == MODEL_UP_CLIENT ? "the client's"
+                                                 : "HTTP/1.1",
+                  up->why,
+                  up->proto == MODEL_UP_HTTP1 ? "" : "; meshlet speaks HTTP/1.1 upstream so far");
     strbuf_printf(o->text, "      load balancer: %s\n", lb_name(c));
     if (c->warmup_ms)
         strbuf_printf(o->text,
@@ -389,7 +397,12 @@ describe_route(struct out *o, const struct model_route *r)
             strbuf_puts(o->text, "\n");
             strbuf_puts(o->json, "}}");
         }
-        strbuf_printf(o->json, "],\"loadBalancer\":\"%s\"}", lb_name(d->cluster));
+        strbuf_printf(o->json, "],\"loadBalancer\":\"%s\"", lb_name(d->cluster));
+        const struct model_upstream_choice *up = model_cluster_upstream(d->cluster, o->l);
+        strbuf_printf(o->json, ",\"upstreamProtocol\":\"%s\"",
+                      model_upstream_proto_name(up->proto));
+        json_kv(o->json, "upstreamProtocolReason", up->why, true);
+        strbuf_puts(o->json, "}");
         describe_policy(o, d->cluster);
     }
     strbuf_puts(o->json, "]}");
@@ -434,7 +447,7 @@ enum explain_outcome
 explain_write(const struct snapshot *s, const struct explain_request *rq, struct strbuf *text,
               struct strbuf *json)
 {
-    struct out o = {text, json};
+    struct out o = {text, json, NULL};
     enum explain_outcome outcome = EXPLAIN_ROUTED;
     int status = 0;
     strbuf_puts(json, "{");
@@ -446,6 +459,7 @@ explain_write(const struct snapshot *s, const struct explain_request *rq, struct
         strbuf_puts(json, ",\"status\":0,\"reason\":\"no listener\"");
         goto done;
     }
+    o.l = l;
     strbuf_printf(text, "listener: %s, port %u\n", l->name, l->port);
     json_kv(json, "listener", l->name, true);
     const struct model_vhost *vh = model_vhost_find(l, rq->authority);

@@ -243,6 +243,63 @@ test_explain_split_now_covers_every_destination(void **state)
     model_release(s);
 }
 
+/* explain <url> (on the mesh listener when <mesh>) over snapshot <s>; its text and JSON. */
+static void
+explain_into(struct snapshot *s, const char *url, bool mesh, struct strbuf *text,
+             struct strbuf *json)
+{
+    struct explain_request rq;
+    assert_null(explain_request_init(&rq, "GET", url, NULL, 0, 0, mesh, NULL));
+    strbuf_fini(text);
+    strbuf_fini(json);
+    strbuf_init(text, 1 << 20);
+    strbuf_init(json, 1 << 20);
+    explain_write(s, &rq, text, json);
+}
+
+/* A port that declares no protocol: a sidecar (the mesh listener) keeps the client's
+ * protocol, a Gateway speaks HTTP/1.1; a GRPC port is HTTP/2 on both. */
+static void
+test_explain_upstream_protocol_by_listener(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n"
+        "  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ['*']}]\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: o}\nspec:\n"
+        "  hosts: [o.default.svc.cluster.local]\n"
+        "  ports: [{number: 80, name: http}, {number: 90, name: x, protocol: GRPC}]\n"
+        "  resolution: STATIC\n  endpoints: [{address: 127.0.0.1}]\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: o}\n"
+        "spec:\n  hosts: [o, o.example.com]\n  gateways: [gw, mesh]\n  http:\n"
+        "  - match: [{uri: {prefix: /g}}]\n"
+        "    route: [{destination: {host: o, port: {number: 90}}}]\n"
+        "  - route: [{destination: {host: o, port: {number: 80}}}]\n";
+    const char *paths[] = {harness_write(harness_tmpdir(), "up.yaml", yaml)};
+    struct model_options opt = {.mesh_port = 15001, .ns = "default", .n_workers = 1};
+    struct snapshot *s = harness_snapshot(paths, 1, &opt);
+    struct strbuf text, json;
+    strbuf_init(&text, 1 << 20);
+    strbuf_init(&json, 1 << 20);
+    explain_into(s, "http://o/", true, &text, &json);
+    if (!strstr(strbuf_str(&text), "upstream protocol: the client's (port 80 declares no "
+                                   "protocol (ServiceEntry default/o): a sidecar sniffs it"))
+        fail_msg("%s", strbuf_str(&text));
+    assert_non_null(strstr(strbuf_str(&json), "\"upstreamProtocol\":\"client\""));
+    explain_into(s, "http://o.example.com:8080/", false, &text, &json);
+    if (!strstr(strbuf_str(&text), "upstream protocol: HTTP/1.1 (port 80 declares no "
+                                   "protocol (ServiceEntry default/o): a Gateway does not "
+                                   "sniff)\n"))
+        fail_msg("%s", strbuf_str(&text));
+    assert_non_null(strstr(strbuf_str(&json), "\"upstreamProtocol\":\"http1\""));
+    explain_into(s, "http://o.example.com:8080/g", false, &text, &json);
+    assert_non_null(strstr(strbuf_str(&text), "upstream protocol: HTTP/2 (port 90 is GRPC"));
+    assert_non_null(strstr(strbuf_str(&json), "\"upstreamProtocol\":\"http2\""));
+    strbuf_fini(&text);
+    strbuf_fini(&json);
+    model_release(s);
+}
+
 int
 main(void)
 {
@@ -252,6 +309,7 @@ main(void)
         cmocka_unit_test(test_explain_listener_choice),
         cmocka_unit_test(test_explain_page_parameters),
         cmocka_unit_test(test_explain_split_now_covers_every_destination),
+        cmocka_unit_test(test_explain_upstream_protocol_by_listener),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
