@@ -1194,6 +1194,7 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     /* --inbound declares no protocol: Istio's inbound cluster sniffs it (the client's). */
     cluster_compile_upstream(c, NULL, PORT_PROTOCOL_UNSUPPORTED, "--inbound",
                              b->opt->mesh_h2_upgrade, a);
+    c->upstream_gateway = c->upstream_sidecar; /* only a sidecar has inbound pools */
     c->state = pool_state_get(c->name);
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

@@ -114,7 +114,9 @@ def get(port, path):
 def test_run_names_http2_pools_served_over_http1(meshlet_bin, tmp_path):
     b = Backend("v1").start()
     gw = free_port()
-    with serving(meshlet_bin, tmp_path, config(gw, b.port, b.port), [b]) as m:
+    inbound = free_port()
+    with serving(meshlet_bin, tmp_path, config(gw, b.port, b.port), [b],
+                 extra=("--inbound", f"{inbound}=127.0.0.1:{b.port}")) as m:
         notes = [x for x in m.logs().splitlines() if "upstream HTTP/2 not yet supported" in x]
         named = sorted(x.split("using HTTP/1.1 to ")[1].split(" ")[0] for x in notes)
         assert named == sorted(["outbound|9090||orders.shop.svc.cluster.local",
@@ -128,6 +130,11 @@ def test_run_names_http2_pools_served_over_http1(meshlet_bin, tmp_path):
         proto = {c["name"]: c["upstream_protocol"] for c in clusters}
         assert proto["outbound|9090||orders.shop.svc.cluster.local"] == "http2"
         assert proto["outbound|9080|v2|orders.shop.svc.cluster.local"] == "http1"
+        # the inbound pool's port declares nothing: the client's protocol, as a sidecar
+        # sniffs; no note for it (it would name every such pool)
+        (app,) = [c for c in clusters if c["name"] == f"inbound|{inbound}||"]
+        assert app["upstream_protocol"] == "client" and "upstream_protocol_gateway" not in app
+        assert not [x for x in notes if "inbound|" in x]
         text = m.admin("/clusters").splitlines()
         assert "outbound|9080|v1|orders.shop.svc.cluster.local::upstream_protocol::http2" in text
         # a reload names them again, from the new config: DO_NOT_UPGRADE leaves the GRPC and
