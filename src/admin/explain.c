@@ -233,7 +233,7 @@ describe_policy(struct out *o, const struct model_cluster *c)
                   : up->proto == MODEL_UP_CLIENT ? "the client's"
                                                  : "HTTP/1.1",
                   up->why,
-                  up->proto == MODEL_UP_HTTP1 ? "" : "; meshlet speaks HTTP/1.1 upstream so far");
+                  up->proto == MODEL_UP_CLIENT ? "; HTTP/1.1 for every client so far" : "");
     strbuf_printf(o->text, "      load balancer: %s\n", lb_name(c));
     if (c->warmup_ms)
         strbuf_printf(o->text,

@@ -95,16 +95,8 @@ upstream_notes(const struct snapshot *s)
 {
     for (size_t i = 0; i < s->n_clusters; i++) {
         const struct model_cluster *cl = s->clusters[i];
-        const struct model_upstream_choice *h2 =
-            cl->upstream_sidecar.proto == MODEL_UP_HTTP2   ? &cl->upstream_sidecar
-            : cl->upstream_gateway.proto == MODEL_UP_HTTP2 ? &cl->upstream_gateway
-                                                           : NULL;
-        if (h2) {
-            log_msg(LOG_WARNING,
-                    "note: upstream HTTP/2 not yet supported; using HTTP/1.1 to %s (%s)", cl->name,
-                    h2->why);
-        } else if (cl->upstream_sidecar.proto == MODEL_UP_CLIENT &&
-                   strstr(cl->upstream_sidecar.why, "useClientProtocol")) {
+        if (cl->upstream_sidecar.proto == MODEL_UP_CLIENT &&
+            strstr(cl->upstream_sidecar.why, "useClientProtocol")) {
             log_msg(LOG_WARNING,
                     "note: upstream HTTP/2 not yet supported; using HTTP/1.1 to %s for HTTP/2 "
                     "clients too (%s)",

@@ -30,8 +30,8 @@ h1_frame_body(struct buf *out, bool chunked, const char *p, size_t n, bool end)
     return rc;
 }
 
-void
-upstream_bind(struct upstream *u, struct req *q)
+static void
+bind_req(struct upstream *u, struct req *q)
 {
     u->owner = q;
     u->chunked_out = q->body == REQ_BODY_STREAM;
@@ -87,9 +87,18 @@ send_end(struct upstream *u, struct req *q, const struct h1_header *t, size_t n)
 }
 
 static size_t
-queued(const struct upstream *u)
+queued(const struct upstream *u, const struct req *q)
 {
+    (void)q;
     return buf_len(&u->out);
+}
+
+static void
+release(struct upstream *u, struct req *q, bool reusable)
+{
+    (void)q;
+    u->owner = NULL;
+    upstream_release(u, reusable);
 }
 
 static bool
@@ -272,4 +281,6 @@ const struct upstream_ops h1_upstream_ops = {
     .io = io,
     .deliver = deliver,
     .queued = queued,
+    .bind = bind_req,
+    .release = release,
 };

@@ -55,12 +55,14 @@ req_alloc(struct req *q, size_t n)
     return p;
 }
 
-/* The request is done with endpoint <u>: one request fewer in flight there. */
+/* The request is done with the endpoint of its try: one request fewer in flight there
+ * (counted by the request's own pool: a shared HTTP/2 connection serves several). */
 static void
-endpoint_done(struct worker_gen *g, const struct upstream *u)
+endpoint_done(const struct req *q)
 {
-    uint32_t *active = g->active[u->cluster->index];
-    if (active && active[u->endpoint]) active[u->endpoint]--;
+    const struct model_cluster *cl = q->dest->cluster;
+    uint32_t *active = q->gen->active[cl->index];
+    if (active && q->last_ep < cl->n_endpoints && active[q->last_ep]) active[q->last_ep]--;
 }
 
 /* Give back the places this request holds in its pool's circuit-breaker counts. */
@@ -120,10 +122,10 @@ req_release(struct req *q, uint64_t resp_bytes)
     if (q->replay_owned) free(q->replay);
     q->replay = NULL;
     if (q->up) {
-        endpoint_done(q->gen, q->up);
-        q->up->owner = NULL;
-        upstream_close(q->up);
+        struct upstream *u = q->up;
+        endpoint_done(q);
         q->up = NULL;
+        u->ops->release(u, q, false);
     }
     if (q->mem) worker_block_put(wk, q->mem);
     q->mem = NULL;
@@ -286,10 +288,9 @@ req_release_upstream(struct req *q, bool reusable)
 {
     struct upstream *u = q->up;
     if (!u) return;
-    endpoint_done(q->gen, u);
+    endpoint_done(q);
     q->up = NULL;
-    u->owner = NULL;
-    upstream_release(u, reusable);
+    u->ops->release(u, q, reusable);
 }
 
 void
@@ -478,10 +479,13 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
     }
     if (ep < 64) q->tried |= 1ull << ep;
     q->last_ep = ep;
-    struct upstream *u = worker_take_idle(wk, cl, ep);
+    /* HTTP/2 pools share a connection between requests (h2_upstream.c); HTTP/1.1 ones take
+     * an idle connection or open one, within the pool's limits. */
+    bool h2 = model_cluster_upstream(cl, q->conn->ml)->proto == MODEL_UP_HTTP2;
+    struct upstream *u = h2 ? h2_upstream_take(wk, cl, ep) : worker_take_idle(wk, cl, ep);
     bool waits = false;
-    if (!u && cl->limits.any && !admit_connection(q, h, rid, cl, ep, &waits)) return waits;
-    if (!u) u = upstream_open(wk, cl, ep);
+    if (!u && !h2 && cl->limits.any && !admit_connection(q, h, rid, cl, ep, &waits)) return waits;
+    if (!u && !h2) u = upstream_open(wk, cl, ep);
     metrics_upstream(wk->metrics, cl->state, UP_RQ);
     if (!u) {
         metrics_upstream_code(wk->metrics, cl, ep, 503);
@@ -500,7 +504,7 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
     }
     g->active[cl->index][ep]++; /* back down when the request lets the upstream go */
     u->requests++;
-    upstream_bind(u, q);
+    u->ops->bind(u, q);
     q->up = u;
     if (q->attempt == 1 && q->down->proceed(q)) {
         req_abort(q, 500, "");
@@ -695,7 +699,7 @@ req_body_room(const struct req *q)
 {
     const struct upstream *u = q->up;
     if (!u || q->sent) return 0;
-    size_t queued = u->ops->queued(u);
+    size_t queued = u->ops->queued(u, q);
     return queued < OUT_HIGH_WATER ? OUT_HIGH_WATER - queued : 0;
 }
 

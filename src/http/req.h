@@ -87,6 +87,7 @@ struct req {
     char rid[37];        /* the x-request-id meshlet generated ("": none) */
     char *log_req;       /* access log: the request half; NULL: none */
     size_t log_len;
+    void *up_stream; /* the upstream codec's state of this request (HTTP/2: its stream) */
     /* Storage for the above that lives as long as the request: one worker block, taken at
      * the first need (retries, access log, CORS), so most requests hold none. */
     char *mem;

@@ -49,6 +49,10 @@ on_io(struct loop_watch *w, unsigned events)
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) u->in_ready = true;
     if (events & LOOP_RDHUP) u->hup = true;
+    if (u->ops->event) {
+        u->ops->event(u);
+        return;
+    }
     if (u->shadow) {
         mirror_io(u->shadow);
         return;
@@ -72,7 +76,9 @@ on_timer(struct wheel_timer *t)
     struct upstream *u = container_of(t, struct upstream, timer);
     if (!u->connected) {
         u->failed = true;
-        if (u->shadow)
+        if (u->ops->event)
+            u->ops->event(u);
+        else if (u->shadow)
             mirror_io(u->shadow);
         else if (u->owner)
             req_wake(u->owner);
@@ -112,19 +118,26 @@ upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep
 struct upstream *
 upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
+    return upstream_open_as(wk, c, ep, sizeof(struct upstream), &h1_upstream_ops);
+}
+
+struct upstream *
+upstream_open_as(struct worker *wk, const struct model_cluster *c, size_t ep, size_t size,
+                 const struct upstream_ops *ops)
+{
     const struct model_endpoint *e = &c->endpoints[ep];
     int fd = sock_connect((const struct sockaddr *)&e->addr, e->addr_len);
     if (fd < 0) return NULL;
     const struct model_limits *l = &c->limits;
     if (l->keepalive)
         sock_keepalive(fd, l->keepalive_time_s, l->keepalive_interval_s, l->keepalive_probes);
-    struct upstream *u = calloc(1, sizeof(*u));
+    struct upstream *u = calloc(1, size);
     if (!u) goto fail_fd;
     buf_init_empty(&u->in, 1 << 20);   /* storage from the worker's blocks while in use */
     buf_init_empty(&u->out, 2u << 20); /* a retried body (up to 1 MiB) and its head */
     u->w.fd = fd;
     u->w.cb = on_io;
-    u->ops = &h1_upstream_ops;
+    u->ops = ops;
     u->wk = wk;
     u->cluster = c;
     u->endpoint = ep;

@@ -39,8 +39,14 @@ struct upstream_ops {
     /* Hand the response to <q> (req_response_head/data/end, req_try_failed); true on
      * progress. */
     bool (*deliver)(struct upstream *u, struct req *q);
-    /* Bytes queued towards the server, for flow control. */
-    size_t (*queued)(const struct upstream *u);
+    /* Bytes of <q> queued towards the server, for flow control. */
+    size_t (*queued)(const struct upstream *u, const struct req *q);
+    /* <q> takes <u> for a try / lets it go (reusable: its exchange ended cleanly). */
+    void (*bind)(struct upstream *u, struct req *q);
+    void (*release)(struct upstream *u, struct req *q, bool reusable);
+    /* Socket events once connected (or failed), for a connection that serves several
+     * requests; NULL: the one request using it is woken. */
+    void (*event)(struct upstream *u);
 };
 
 struct upstream {
@@ -80,19 +86,31 @@ struct upstream {
 };
 
 extern const struct upstream_ops h1_upstream_ops;
+extern const struct upstream_ops h2_upstream_ops;
 
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
+/* The same for a codec whose connection embeds struct upstream first (<size> bytes, zeroed
+ * past it) and speaks by <ops>. */
+struct upstream *upstream_open_as(struct worker *wk, const struct model_cluster *c, size_t ep,
+                                  size_t size, const struct upstream_ops *ops);
+/* h2_upstream.c: wake the requests whose streams had news while another request moved
+ * their connection's bytes (after the batch, never from inside a request's own step). */
+void h2_upstream_wake_deferred(struct worker *wk);
 void upstream_close(struct upstream *u);
 /* Whether parked connection <u> may carry a request to endpoint <ep> of <c>: secured the
  * way <c> asks now (a reload may have changed its TLS). */
 bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep);
+/* h2_upstream.c: a connection of pool <ep> of <c> with room for one more stream (opened
+ * when none has), or NULL when it cannot connect. */
+struct upstream *h2_upstream_take(struct worker *wk, const struct model_cluster *c, size_t ep);
+/* h2_upstream.c: close every HTTP/2 upstream connection of the worker (at exit). */
+void h2_upstream_close_all(struct worker *wk);
+
 /* Arm the pool's idleTimeout on a connection going idle, or disarm it on reuse. */
 void upstream_idle_timer(struct upstream *u, bool idle);
 /* The user of <u> is done with it: parked in its worker's keep-alive pool when <reusable>
  * and it is clean (open both ways, nothing unread or unsent, under
  * maxRequestsPerConnection), else closed. */
 void upstream_release(struct upstream *u, bool reusable);
-/* A request takes <u> for its exchange: framing state reset. */
-void upstream_bind(struct upstream *u, struct req *q);
 
 #endif

@@ -142,6 +142,7 @@ reap(void *arg)
     wk->defer_writes = false;
     req_resume_waiters(wk);
     h1_flush(wk);
+    h2_upstream_wake_deferred(wk);
     wk->defer_writes = true;
     for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);
     wk->n_dead = 0;
@@ -593,6 +594,7 @@ worker_join(struct worker *wk, bool started)
     }
     while (wk->conns) wk->conns->ops->close(wk->conns);
     mirror_close_all(wk);
+    h2_upstream_close_all(wk);
     for (size_t i = 0; i < wk->n_pools; i++) {
         struct idle_pool *p = wk->pools[i];
         while (p && p->head) {
@@ -608,6 +610,8 @@ worker_join(struct worker *wk, bool started)
     wk->dead = NULL;
     free(wk->flush_conns);
     wk->flush_conns = NULL;
+    free(wk->wake_ups);
+    wk->wake_ups = NULL;
     while (wk->free_ex) {
         struct h1_exchange *ex = wk->free_ex;
         wk->free_ex = ex->next_free;

@@ -45,6 +45,7 @@ struct idle_pool {
     size_t n;
     uint32_t open;
     struct wait_list waiters;
+    struct upstream *h2; /* the HTTP/2 connection new streams go to, or NULL */
 };
 struct conn;
 struct h1_conn;
@@ -132,6 +133,8 @@ struct worker {
     bool defer_writes;
     struct upstream *flush_head;
     struct h1_conn **flush_conns; /* owned array: connections with output to write */
+    struct upstream **wake_ups;   /* owned array: HTTP/2 upstreams whose streams have news */
+    size_t n_wake_ups, cap_wake_ups;
     size_t n_flush_conns, cap_flush_conns;
     struct h1_exchange *free_ex; /* owned: pool of HTTP/1.1 exchanges */
     size_t n_free_ex;

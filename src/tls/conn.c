@@ -317,6 +317,13 @@ tls_conn_error(const struct tls_conn *t)
     return t->error;
 }
 
+void
+tls_conn_offer_h2(struct tls_conn *t)
+{
+    static const unsigned char h2[] = "\x02h2";
+    SSL_set_alpn_protos(t->ssl, h2, sizeof(h2) - 1);
+}
+
 bool
 tls_conn_alpn_h2(const struct tls_conn *t)
 {

@@ -101,6 +101,8 @@ const char *tls_conn_error(const struct tls_conn *t);
 /* The peer's first URI SAN once the handshake is done ("" if none). */
 const char *tls_conn_peer_uri(const struct tls_conn *t);
 
+/* A client connection offers only h2 by ALPN (an HTTP/2 upstream). */
+void tls_conn_offer_h2(struct tls_conn *t);
 /* Whether the handshake of <t> chose HTTP/2 by ALPN. */
 bool tls_conn_alpn_h2(const struct tls_conn *t);
 

@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """The upstream protocol Istio would choose for each pool (issue 14): shown by `meshlet
-explain` (text and JSON) and `/clusters`, and, while meshlet's upstream codec is HTTP/1.1
-only, named at start and at each reload by `meshlet run` instead of pretended."""
+explain` (text and JSON) and `/clusters`, and spoken: HTTP/2 pools reach an HTTP/2
+backend."""
 import http.client
 import json
 import subprocess
 
-from backend import Backend
 from configs import gateway
+from h2backend import H2Backend
 from meshlet_proc import eventually, free_port, serving
 
 
@@ -84,8 +84,7 @@ def test_explain_shows_the_upstream_protocol_and_why(meshlet_bin, tmp_path):
     gw = free_port()
     (tmp_path / "c.yaml").write_text(config(gw, 19991, 19992))
     out = explain(meshlet_bin, tmp_path, f"http://api.example.com:{gw}/grpc")
-    assert ("upstream protocol: HTTP/2 (port 9090 is GRPC (Kubernetes Service shop/orders)); "
-            "meshlet speaks HTTP/1.1 upstream so far") in out
+    assert "upstream protocol: HTTP/2 (port 9090 is GRPC (Kubernetes Service shop/orders))\n" in out
     out = explain(meshlet_bin, tmp_path, f"http://api.example.com:{gw}/x")
     assert "upstream protocol: HTTP/2 (h2UpgradePolicy: UPGRADE)" in out
     out = explain(meshlet_bin, tmp_path, f"http://api.example.com:{gw}/v2")
@@ -111,19 +110,16 @@ def get(port, path):
         c.close()
 
 
-def test_run_names_http2_pools_served_over_http1(meshlet_bin, tmp_path):
-    b = Backend("v1").start()
+def test_http2_pools_are_served_over_http2(meshlet_bin, tmp_path):
+    b = H2Backend("v1").start()
     gw = free_port()
     inbound = free_port()
     with serving(meshlet_bin, tmp_path, config(gw, b.port, b.port), [b],
                  extra=("--inbound", f"{inbound}=127.0.0.1:{b.port}")) as m:
         notes = [x for x in m.logs().splitlines() if "upstream HTTP/2 not yet supported" in x]
-        named = sorted(x.split("using HTTP/1.1 to ")[1].split(" ")[0] for x in notes)
-        assert named == sorted(["outbound|9090||orders.shop.svc.cluster.local",
-                                "outbound|9091|v2|orders.shop.svc.cluster.local",
-                                "outbound|9080|v1|orders.shop.svc.cluster.local"]), notes
-        # still served, over HTTP/1.1, by an HTTP/1.1-only backend
-        for path in ("/grpc", "/x", "/v2", "/h2c"):
+        assert not notes, notes
+        # the HTTP/2 pools reach an HTTP/2-only backend (the v2 pool on 9080 is HTTP/1.1)
+        for path in ("/grpc", "/x", "/h2c"):
             status, body = get(gw, path)
             assert status == 200 and json.loads(body)["version"] == "v1", (path, body)
         clusters = json.loads(m.admin("/clusters?format=json"))["clusters"]
@@ -134,18 +130,18 @@ def test_run_names_http2_pools_served_over_http1(meshlet_bin, tmp_path):
         # sniffs; no note for it (it would name every such pool)
         (app,) = [c for c in clusters if c["name"] == f"inbound|{inbound}||"]
         assert app["upstream_protocol"] == "client" and "upstream_protocol_gateway" not in app
-        assert not [x for x in notes if "inbound|" in x]
         text = m.admin("/clusters").splitlines()
         assert "outbound|9080|v1|orders.shop.svc.cluster.local::upstream_protocol::http2" in text
-        # a reload names them again, from the new config: DO_NOT_UPGRADE leaves the GRPC and
-        # h2c ports at HTTP/2 and takes v1 back to HTTP/1.1
+        # a reload: DO_NOT_UPGRADE leaves the GRPC and h2c ports at HTTP/2 and takes v1 back
+        # to HTTP/1.1
         (tmp_path / "config.yaml").write_text(config(gw, b.port, b.port, "DO_NOT_UPGRADE"))
-        before = m.logs().count("upstream HTTP/2 not yet supported")
         req = http.client.HTTPConnection("127.0.0.1", m.admin_port, timeout=10)
         req.request("POST", "/reload")
         assert req.getresponse().status == 200
         req.close()
-        assert eventually(lambda: m.logs().count("upstream HTTP/2 not yet supported")
-                          == before + 2)
+        assert eventually(lambda: "outbound|9080|v1|orders.shop.svc.cluster.local::"
+                          "upstream_protocol::http1" in m.admin("/clusters").splitlines())
+        status, _ = get(gw, "/grpc")
+        assert status == 200
         assert "outbound|9080|v1|orders.shop.svc.cluster.local::upstream_protocol::http1" in \
             m.admin("/clusters").splitlines()

@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The HTTP/2 upstream codec (upstream_ops of a multiplexed connection): requests of many
+ * clients share one connection per endpoint and worker, each on its own stream, up to the
+ * server's SETTINGS_MAX_CONCURRENT_STREAMS; past it (or after a GOAWAY) a new connection
+ * takes new streams while the old one finishes its own. nghttp2 does frames, HPACK and
+ * flow control; the request's head is written by the same rules as for HTTP/1.1 (headers.c)
+ * and read back into HTTP/2 fields, so rewrites, header operations and the proxy headers
+ * are the same on both. Response DATA is acknowledged to the server only as the client
+ * side takes it. [W] */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/log.h"
+#include "core/now.h"
+#include "http/h1_int.h"
+#include "model/model.h"
+#include "tls/conn.h"
+
+#define H2UP_STREAM_WINDOW 1048576 /* response bytes in flight per stream */
+#define H2UP_CONN_WINDOW 16777216
+#define H2UP_DEFAULT_STREAMS 100 /* until the server's SETTINGS say */
+
+struct h2up_stream;
+
+struct h2up {
+    struct upstream base;
+    nghttp2_session *ng;
+    struct h2up_stream *streams;
+    size_t n_streams;
+    bool goaway;      /* the server sent GOAWAY, or the connection failed: no new streams */
+    bool news;        /* a stream has news for its request */
+    bool wake_queued; /* on the worker's array of deferred wakes */
+    bool in_event;    /* event() runs: it wakes the requests itself */
+};
+
+struct h2up_stream {
+    struct h2up *c; /* NULL once its connection went (the request still holds it) */
+    struct worker *wk;
+    struct req *q; /* NULL once the request let it go */
+    int32_t id;
+    struct h2up_stream *next, *prev;
+    struct buf body; /* request DATA waiting for nghttp2 */
+    bool body_end, body_deferred;
+    /* The response as it arrives, handed to the request by deliver(). */
+    int status;
+    struct h1_header fields[H1_MAX_HEADERS];
+    size_t n_fields;
+    struct h1_header trailers[32];
+    size_t n_trailers;
+    nghttp2_rcbuf *held[2 * H1_MAX_HEADERS + 72];
+    size_t n_held;
+    bool head_done, head_delivered, trailers_started;
+    struct buf resp;
+    bool resp_end;
+    bool reset;   /* RST_STREAM or the connection went before the response ended */
+    bool refused; /* REFUSED_STREAM, or beyond a GOAWAY's last stream: never processed */
+    bool closed;  /* nghttp2 closed it */
+    bool news;    /* something for its request to see */
+};
+
+static struct h2up *
+h2up_of(struct upstream *u)
+{
+    return container_of(u, struct h2up, base);
+}
+
+/* News for the stream's request: it is woken by event() or after the batch, never from
+ * inside nghttp2's callbacks or another request's step. */
+static void
+mark(struct h2up_stream *s)
+{
+    s->news = true;
+    if (s->c) s->c->news = true;
+}
+
+/* --- Streams. --- */
+
+static void
+stream_unlink(struct h2up_stream *s)
+{
+    struct h2up *c = s->c;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    c->n_streams--;
+    s->c = NULL;
+}
+
+static void
+stream_free(struct h2up_stream *s)
+{
+    if (s->c) stream_unlink(s);
+    if (s->q) s->q->up_stream = NULL;
+    for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
+    worker_buf_drop(s->wk, &s->body);
+    worker_buf_drop(s->wk, &s->resp);
+    free(s);
+}
+
+static int
+on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nghttp2_rcbuf *value,
+          uint8_t flags, void *arg)
+{
+    (void)flags, (void)arg;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!s || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0;
+    nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+    struct slice ns = slice_make((const char *)n.base, n.len);
+    struct slice vs = slice_make((const char *)v.base, v.len);
+    if (s->head_done) { /* trailers */
+        if (s->n_trailers == ARRAY_SIZE(s->trailers)) return 0;
+        s->trailers[s->n_trailers++] = (struct h1_header){ns, vs};
+    } else if (slice_eq(ns, ":status")) {
+        int st = 0;
+        for (size_t i = 0; i < vs.len && i < 3; i++) st = st * 10 + (vs.ptr[i] - '0');
+        s->status = st;
+        return 0;
+    } else {
+        if (ns.len && ns.ptr[0] == ':') return 0;
+        if (s->n_fields == ARRAY_SIZE(s->fields)) return 0;
+        s->fields[s->n_fields++] = (struct h1_header){ns, vs};
+    }
+    nghttp2_rcbuf_incref(name);
+    nghttp2_rcbuf_incref(value);
+    s->held[s->n_held++] = name;
+    s->held[s->n_held++] = value;
+    return 0;
+}
+
+static int
+on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    struct h2up *c = arg;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        c->goaway = true;
+        /* Streams past its last stream id were never processed: retried as refused. */
+        for (struct h2up_stream *s = c->streams; s; s = s->next)
+            if (s->id > f->goaway.last_stream_id) s->refused = true;
+        return 0;
+    }
+    struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!s) return 0;
+    if (f->hd.type == NGHTTP2_HEADERS) {
+        if (!s->head_done && s->status >= 100 && s->status < 200) {
+            s->n_fields = 0; /* interim: dropped */
+            s->status = 0;
+        } else if (!s->head_done) {
+            s->head_done = true;
+        }
+    }
+    if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) s->resp_end = true;
+    mark(s);
+    return 0;
+}
+
+static int
+on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+              void *arg)
+{
+    (void)flags;
+    struct h2up *c = arg;
+    struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+    if (!s || !s->q) {
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    worker_buf_ensure(c->base.wk, &s->resp);
+    if (buf_append(&s->resp, data, len)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    mark(s);
+    return 0;
+}
+
+static int
+on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *arg)
+{
+    (void)arg;
+    struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+    if (!s) return 0;
+    s->closed = true;
+    if (!s->resp_end) {
+        s->reset = true;
+        if (error_code == NGHTTP2_REFUSED_STREAM) s->refused = true;
+    }
+    if (!s->q) {
+        stream_free(s);
+        return 0;
+    }
+    mark(s);
+    return 0;
+}
+
+/* nghttp2 asks for request DATA. */
+static ssize_t
+read_body(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
+          nghttp2_data_source *src, void *arg)
+{
+    (void)ng, (void)id, (void)arg;
+    struct h2up_stream *s = src->ptr;
+    size_t n = buf_len(&s->body) < len ? buf_len(&s->body) : len;
+    if (n) memcpy(out, buf_head(&s->body), n);
+    buf_consume(&s->body, n);
+    if (buf_empty(&s->body)) {
+        if (s->body_end) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        } else if (!n) {
+            s->body_deferred = true;
+            return NGHTTP2_ERR_DEFERRED;
+        }
+    }
+    if (n) mark(s); /* room for more of the body */
+    return (ssize_t)n;
+}
+
+/* --- The connection. --- */
+
+static nghttp2_session *
+session_new(struct h2up *c)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb)) return NULL;
+    if (nghttp2_option_new(&opt)) {
+        nghttp2_session_callbacks_del(cb);
+        return NULL;
+    }
+    nghttp2_session_callbacks_set_on_header_callback2(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_session *ng = NULL;
+    if (nghttp2_session_client_new2(&ng, cb, c, opt)) ng = NULL;
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (!ng) return NULL;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2UP_STREAM_WINDOW},
+    };
+    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+        nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, H2UP_CONN_WINDOW)) {
+        nghttp2_session_del(ng);
+        return NULL;
+    }
+    return ng;
+}
+
+static size_t
+room(struct h2up *c)
+{
+    if (c->goaway || c->base.failed || c->base.closed) return 0;
+    uint32_t max =
+        nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    if (max > H2UP_DEFAULT_STREAMS * 10) max = H2UP_DEFAULT_STREAMS * 10;
+    return c->n_streams < max ? max - c->n_streams : 0;
+}
+
+/* Close <c> once nothing uses it: no stream, or it failed. */
+static void
+close_conn(struct h2up *c)
+{
+    struct idle_pool *p = c->base.pool;
+    if (p && p->h2 == &c->base) p->h2 = NULL;
+    while (c->streams) {
+        struct h2up_stream *s = c->streams;
+        if (s->q) { /* its request learns it ended (deliver) when it looks */
+            s->reset = !s->resp_end;
+            s->closed = true;
+            stream_unlink(s);
+            continue;
+        }
+        stream_free(s);
+    }
+    nghttp2_session_del(c->ng);
+    c->ng = NULL;
+    upstream_close(&c->base);
+}
+
+/* Read and write what can move; true on progress. */
+static bool
+io_conn(struct h2up *c)
+{
+    struct upstream *u = &c->base;
+    struct worker *wk = u->wk;
+    bool progress = false;
+    if (!u->connected || u->failed || u->closed) return false;
+    if (u->in_ready && !u->eof) {
+        worker_buf_ensure(wk, &u->in);
+        int r = h1_read_some(&u->in, u->w.fd, u->xprt, u->tls, u->hup, &u->in_ready, &u->eof);
+        if (r < 0) u->eof = true;
+        progress |= r != 0;
+        if (!buf_empty(&u->in)) {
+            ssize_t n =
+                nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&u->in), buf_len(&u->in));
+            if (n < 0) {
+                u->failed = true;
+                return true;
+            }
+            buf_consume(&u->in, (size_t)n);
+        }
+    }
+    for (;;) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(c->ng, &p);
+        if (n <= 0) break;
+        worker_buf_ensure(wk, &u->out);
+        if (buf_append(&u->out, p, (size_t)n)) {
+            u->failed = true;
+            break;
+        }
+    }
+    while (!buf_empty(&u->out)) {
+        ssize_t n = h1_write_some(&u->out, u->w.fd, u->xprt, u->tls);
+        if (n > 0) {
+            progress = true;
+            continue;
+        }
+        if (n != -EAGAIN) u->failed = true;
+        break;
+    }
+    if (u->eof && buf_empty(&u->in)) u->failed = true;
+    return progress;
+}
+
+/* Socket events: move bytes, then wake the requests whose streams have news, one at a
+ * time from the list's head (a request's step may end other streams). */
+static void
+event(struct upstream *u)
+{
+    struct h2up *c = h2up_of(u);
+    c->in_event = true;
+    io_conn(c);
+    if (u->failed) {
+        c->goaway = true;
+        for (struct h2up_stream *s = c->streams; s; s = s->next) {
+            if (!s->resp_end) s->reset = true;
+            mark(s);
+        }
+    }
+    for (int guard = 0; guard < 10000 && c->news && !u->closed; guard++) {
+        struct h2up_stream *s = c->streams;
+        while (s && !s->news) s = s->next;
+        if (!s) {
+            c->news = false;
+            break;
+        }
+        s->news = false;
+        if (s->q) req_wake(s->q);
+    }
+    c->in_event = false;
+    if (!u->closed && (u->failed || c->goaway) && !c->streams) close_conn(c);
+}
+
+void
+h2_upstream_wake_deferred(struct worker *wk)
+{
+    for (size_t i = 0; i < wk->n_wake_ups; i++) {
+        struct upstream *u = wk->wake_ups[i];
+        h2up_of(u)->wake_queued = false;
+        if (!u->closed) event(u);
+    }
+    wk->n_wake_ups = 0;
+}
+
+/* News seen outside event(): the requests are woken after the batch. */
+static void
+defer_wake(struct h2up *c)
+{
+    struct worker *wk = c->base.wk;
+    if (c->wake_queued || c->in_event || !c->news) return;
+    if (wk->n_wake_ups == wk->cap_wake_ups) {
+        size_t cap = wk->cap_wake_ups ? 2 * wk->cap_wake_ups : 16;
+        struct upstream **a = realloc(wk->wake_ups, cap * sizeof(*a));
+        if (!a) return;
+        wk->wake_ups = a;
+        wk->cap_wake_ups = cap;
+    }
+    wk->wake_ups[wk->n_wake_ups++] = &c->base;
+    c->wake_queued = true;
+}
+
+struct upstream *
+h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
+{
+    struct idle_pool *p = worker_pool(wk, cl, ep);
+    if (p && p->h2 && upstream_fits(p->h2, cl, ep) && room(h2up_of(p->h2))) {
+        /* The newest user's snapshot: an older one may go while the connection lives. */
+        p->h2->cluster = cl;
+        p->h2->endpoint = ep;
+        return p->h2;
+    }
+    struct upstream *u = upstream_open_as(wk, cl, ep, sizeof(struct h2up), &h2_upstream_ops);
+    if (!u) return NULL;
+    struct h2up *c = h2up_of(u);
+    if (!(c->ng = session_new(c))) {
+        upstream_close(u);
+        return NULL;
+    }
+    if (u->tls) tls_conn_offer_h2(u->tls);
+    if (p) p->h2 = u;
+    return u;
+}
+
+/* --- What a request asks of its stream (upstream_ops). --- */
+
+static void
+bind_req(struct upstream *u, struct req *q)
+{
+    (void)u;
+    q->up_stream = NULL; /* the stream is opened with the head */
+}
+
+/* The head for this try: the HTTP/1.1 head the request keeps (or writes now), read back
+ * into fields; :authority from its host. */
+static int
+send_head(struct upstream *u, struct req *q, const struct req_head *h, const char *rid)
+{
+    struct h2up *c = h2up_of(u);
+    struct worker *wk = u->wk;
+    struct buf tmp;
+    if (buf_init(&tmp, 4096, 1 << 20)) return -1;
+    int rc = 0;
+    if (q->replay) {
+        rc = buf_append(&tmp, q->replay, q->replay_len);
+        if (!rc) rc = buf_append(&tmp, "\r\n", 2);
+    } else if (h) {
+        rc = headers_request(&tmp, q, h, rid, false);
+        if (!rc && q->route && q->route->retry_attempts)
+            req_keep_replay(q, buf_head(&tmp), buf_len(&tmp) - 2);
+    } else {
+        rc = -1;
+    }
+    struct h1_request *r = &wk->req_scratch;
+    if (!rc && h1_parse_request(buf_head(&tmp), buf_len(&tmp), &wk->opt->limits, r) <= 0) rc = -1;
+    nghttp2_nv nv[H1_MAX_HEADERS + 8];
+    size_t n = 0;
+    char attempt[16];
+    char lower[16384]; /* lower-cased names: nghttp2 copies them on submit */
+    if (!rc) {
+        int an = snprintf(attempt, sizeof(attempt), "%u", q->attempt);
+        const char *scheme = u->tls ? "https" : "http";
+#define NV(name, v, vlen)                                                                          \
+    (nghttp2_nv){(uint8_t *)(name), (uint8_t *)(v), strlen(name), (vlen), NGHTTP2_NV_FLAG_NONE}
+        nv[n++] = NV(":method", r->method.ptr, r->method.len);
+        nv[n++] = NV(":scheme", scheme, strlen(scheme));
+        nv[n++] = NV(":authority", r->authority.ptr, r->authority.len);
+        nv[n++] = NV(":path", r->path.ptr, r->path.len);
+#undef NV
+        size_t used = 0;
+        bool grpc = false;
+        for (size_t i = 0; i < r->head.n_headers && n < ARRAY_SIZE(nv) - 1; i++) {
+            struct slice nm = r->head.headers[i].name, v = r->head.headers[i].value;
+            if (slice_ieq(nm, "host") || slice_ieq(nm, "connection") ||
+                slice_ieq(nm, "transfer-encoding") || slice_ieq(nm, "keep-alive") ||
+                slice_ieq(nm, "upgrade") || slice_ieq(nm, "proxy-connection"))
+                continue;
+            if (slice_ieq(nm, "content-type") && v.len >= 16 &&
+                !memcmp(v.ptr, "application/grpc", 16))
+                grpc = true;
+            if (used + nm.len > sizeof(lower)) break;
+            for (size_t k = 0; k < nm.len; k++) lower[used + k] = slice_lower_ascii(nm.ptr[k]);
+            nv[n++] = (nghttp2_nv){(uint8_t *)lower + used, (uint8_t *)v.ptr, nm.len, v.len,
+                                   NGHTTP2_NV_FLAG_NONE};
+            used += nm.len;
+        }
+        nv[n++] = (nghttp2_nv){(uint8_t *)"x-envoy-attempt-count", (uint8_t *)attempt, 21,
+                               (size_t)an, NGHTTP2_NV_FLAG_NONE};
+        /* gRPC servers want te: trailers, which the HTTP/1.1 rules drop (hop-by-hop). */
+        if (grpc)
+            nv[n++] =
+                (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE};
+    }
+    struct h2up_stream *s = rc ? NULL : calloc(1, sizeof(*s));
+    if (!s) {
+        buf_fini(&tmp);
+        return -1;
+    }
+    s->c = c;
+    s->wk = wk;
+    s->q = q;
+    buf_init_empty(&s->body, 4u << 20);
+    buf_init_empty(&s->resp, 64u << 20);
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
+    int32_t id =
+        nghttp2_submit_request(c->ng, NULL, nv, n, q->body != REQ_BODY_NONE ? &dp : NULL, s);
+    buf_fini(&tmp);
+    if (id < 0) {
+        free(s);
+        return -1;
+    }
+    s->id = id;
+    if (q->body == REQ_BODY_NONE) s->body_end = true;
+    s->next = c->streams;
+    if (c->streams) c->streams->prev = s;
+    c->streams = s;
+    c->n_streams++;
+    q->up_stream = s;
+    return 0;
+}
+
+static void
+resume(struct h2up_stream *s)
+{
+    if (s->body_deferred && s->c) {
+        s->body_deferred = false;
+        nghttp2_session_resume_data(s->c->ng, s->id);
+    }
+}
+
+static int
+send_data(struct upstream *u, struct req *q, const char *p, size_t n)
+{
+    struct h2up_stream *s = q->up_stream;
+    if (!s) return -1;
+    worker_buf_ensure(u->wk, &s->body);
+    if (buf_append(&s->body, p, n)) return -1;
+    resume(s);
+    return 0;
+}
+
+/* The request's end. Its trailers are not sent yet (gRPC clients send none). */
+static int
+send_end(struct upstream *u, struct req *q, const struct h1_header *t, size_t n)
+{
+    (void)u, (void)t, (void)n;
+    struct h2up_stream *s = q->up_stream;
+    if (!s) return -1;
+    s->body_end = true;
+    resume(s);
+    return 0;
+}
+
+static bool
+io(struct upstream *u, struct req *q)
+{
+    struct h2up *c = h2up_of(u);
+    bool progress = io_conn(c);
+    struct h2up_stream *s = q->up_stream;
+    if (s) s->news = false; /* this request looks at its stream next (deliver) */
+    defer_wake(c);
+    return progress;
+}
+
+/* Hand the stream's response to the request, as far as the client side takes it. */
+static bool
+deliver(struct upstream *u, struct req *q)
+{
+    struct h2up_stream *s = q->up_stream;
+    if (!s || (s->reset && !s->head_done) || (u->failed && !s->head_done)) {
+        req_try_failed(q, u->connected ? REQ_TRY_RESET : REQ_TRY_CONNECT_FAILED);
+        return true;
+    }
+    if (s->head_done && !s->head_delivered) {
+        struct slice cl;
+        bool has_cl = headers_find(s->fields, s->n_fields, "content-length", &cl);
+        const struct h1_header *clf = NULL;
+        for (size_t i = 0; i < s->n_fields && has_cl; i++)
+            if (slice_ieq(s->fields[i].name, "content-length")) clf = &s->fields[i];
+        uint64_t len = 0;
+        for (size_t i = 0; has_cl && i < cl.len; i++) len = len * 10 + (uint64_t)(cl.ptr[i] - '0');
+        bool none = s->resp_end && buf_empty(&s->resp) && !s->n_trailers;
+        struct resp_head h = {
+            .code = s->status,
+            .fields = s->fields,
+            .n_fields = s->n_fields,
+            .body = none     ? RESP_BODY_NONE
+                    : has_cl ? RESP_BODY_LENGTH
+                             : RESP_BODY_STREAM,
+            .body_len = len,
+            .content_length = clf,
+        };
+        s->head_delivered = true;
+        if (!req_response_head(q, &h)) return true; /* retried, or ended */
+    }
+    if (!s->head_delivered) return false;
+    bool progress = false;
+    while (!buf_empty(&s->resp)) {
+        size_t room = req_resp_room(q);
+        if (!room) break;
+        size_t n = buf_len(&s->resp) < room ? buf_len(&s->resp) : room;
+        if (req_response_data(q, buf_head(&s->resp), n)) break;
+        buf_consume(&s->resp, n);
+        if (s->c) nghttp2_session_consume(s->c->ng, s->id, n);
+        progress = true;
+    }
+    if (buf_empty(&s->resp) && s->resp_end) {
+        req_response_end(q, true, s->trailers, s->n_trailers);
+        return true;
+    }
+    if (buf_empty(&s->resp) && s->reset) {
+        q->flags |= RF_UPE;
+        req_abort(q, 502, "upstream reset mid-response");
+        return true;
+    }
+    return progress;
+}
+
+static size_t
+queued(const struct upstream *u, const struct req *q)
+{
+    (void)u;
+    const struct h2up_stream *s = q->up_stream;
+    return s ? buf_len(&s->body) : 0;
+}
+
+/* The request lets its stream go: cancelled when not done; the connection stays for
+ * others (or closes when it can take no more and serves none). */
+static void
+release(struct upstream *u, struct req *q, bool reusable)
+{
+    (void)reusable;
+    struct h2up_stream *s = q->up_stream;
+    struct h2up *c = h2up_of(u);
+    q->up_stream = NULL;
+    if (s) {
+        s->q = NULL;
+        if (!s->c || s->closed) {
+            stream_free(s); /* done, or its connection already went */
+        } else {
+            nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+            io_conn(c);
+            defer_wake(c);
+        }
+    }
+    /* A connection no longer taking streams closes with its last one. */
+    bool current = u->pool && u->pool->h2 == u;
+    if (!u->closed && !c->streams && (u->failed || c->goaway || !current)) close_conn(c);
+}
+
+void
+h2_upstream_close_all(struct worker *wk)
+{
+    for (size_t i = 0; i < wk->n_pools; i++) {
+        struct idle_pool *p = wk->pools[i];
+        if (p && p->h2) close_conn(h2up_of(p->h2));
+    }
+}
+
+const struct upstream_ops h2_upstream_ops = {
+    .send_head = send_head,
+    .send_data = send_data,
+    .send_end = send_end,
+    .io = io,
+    .deliver = deliver,
+    .queued = queued,
+    .bind = bind_req,
+    .release = release,
+    .event = event,
+};

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: Apache-2.0
+"""An HTTP/2 (h2c, prior knowledge) test backend built on Debian's python3-h2: every
+request is answered with JSON saying who answered and what it got, and gRPC requests
+(content-type application/grpc) also get trailers (grpc-status). `fail_status` answers
+every request with that status; `reset` resets every stream instead of answering."""
+import json
+import socket
+import threading
+
+import h2.config
+import h2.connection
+import h2.events
+
+
+class H2Backend:
+    def __init__(self, version, fail_status=None, reset=False):
+        self.version = version
+        self.fail_status = fail_status
+        self.reset = reset
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.hits = []         # request paths, in order
+        self.connections = 0   # connections accepted
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
+        self.sock.close()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, s):
+        c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
+                                                                 validate_inbound_headers=False))
+        c.initiate_connection()
+        s.sendall(c.data_to_send())
+        heads, bodies = {}, {}
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    return
+                for e in c.receive_data(data):
+                    if isinstance(e, h2.events.RequestReceived):
+                        heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
+                        bodies[e.stream_id] = b""
+                    elif isinstance(e, h2.events.DataReceived):
+                        bodies[e.stream_id] += e.data
+                        c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                    elif isinstance(e, h2.events.StreamEnded):
+                        self._answer(c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id))
+                s.sendall(c.data_to_send())
+        except OSError:
+            return
+        finally:
+            s.close()
+
+    def _answer(self, c, sid, head, body):
+        with self.lock:
+            self.hits.append(head.get(":path", ""))
+        if self.reset:
+            c.reset_stream(sid)
+            return
+        grpc = head.get("content-type", "").startswith("application/grpc")
+        out = json.dumps({"version": self.version, "path": head.get(":path"),
+                          "authority": head.get(":authority"), "headers": head,
+                          "body_length": len(body)}).encode()
+        status = str(self.fail_status or 200)
+        c.send_headers(sid, [(":status", status), ("content-type", "application/json"),
+                             ("x-backend-version", self.version)])
+        c.send_data(sid, out, end_stream=not grpc)
+        if grpc:
+            c.send_headers(sid, [("grpc-status", "0"), ("grpc-message", "ok")], end_stream=True)
