@@ -52,6 +52,8 @@ struct h2_stream {
     struct buf resp;
     bool resp_submitted, resp_end, resp_deferred;
     uint64_t resp_bytes;
+    nghttp2_nv *resp_trailers; /* owned, with their bytes: sent after the last DATA */
+    size_t n_resp_trailers;
 };
 
 struct h2_conn {
@@ -105,6 +107,7 @@ stream_free(struct h2_stream *s)
         req_release(&s->q, s->resp_bytes);
     }
     for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
+    free(s->resp_trailers);
     worker_buf_drop(wk, &s->body_in);
     worker_buf_drop(wk, &s->resp);
     if (s->prev)
@@ -307,6 +310,10 @@ read_response(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_
             return NGHTTP2_ERR_DEFERRED;
         }
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        /* Trailers end the stream instead of the last DATA (gRPC's grpc-status). */
+        if (s->n_resp_trailers &&
+            !nghttp2_submit_trailer(ng, s->id, s->resp_trailers, s->n_resp_trailers))
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
     return (ssize_t)n;
 }
@@ -429,13 +436,30 @@ ops_send_data(struct req *q, const char *p, size_t n)
     return 0;
 }
 
-/* The response's end. Its trailers are not sent yet: the upstream is HTTP/1.1, whose codec
- * drops them (as Envoy's does by default). */
+/* The response's end, with its trailers (from an HTTP/2 upstream; an HTTP/1.1 one drops
+ * them): kept, names lower-cased, until nghttp2 has sent the last DATA. */
 static int
 ops_send_end(struct req *q, const struct h1_header *t, size_t n)
 {
-    (void)t, (void)n;
     struct h2_stream *s = stream_of(q);
+    size_t bytes = n * sizeof(nghttp2_nv);
+    for (size_t i = 0; i < n; i++) bytes += t[i].name.len + t[i].value.len;
+    if (n && !s->resp_trailers && (s->resp_trailers = malloc(bytes))) {
+        char *p = (char *)(s->resp_trailers + n);
+        for (size_t i = 0; i < n; i++) {
+            nghttp2_nv *v = &s->resp_trailers[i];
+            v->name = (uint8_t *)p;
+            for (size_t k = 0; k < t[i].name.len; k++) p[k] = slice_lower_ascii(t[i].name.ptr[k]);
+            p += t[i].name.len;
+            v->value = (uint8_t *)p;
+            if (t[i].value.len) memcpy(p, t[i].value.ptr, t[i].value.len);
+            p += t[i].value.len;
+            v->namelen = t[i].name.len;
+            v->valuelen = t[i].value.len;
+            v->flags = NGHTTP2_NV_FLAG_NONE;
+        }
+        s->n_resp_trailers = n;
+    }
     s->resp_end = true;
     resume(s);
     return 0;

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A gRPC test server on Debian's python3-grpcio, without generated code: service
+test.Echo with the four call types on raw bytes. Every reply says which backend answered
+("v1:" + the request); `fail_code` makes every call fail with that status code."""
+from concurrent import futures
+
+import grpc
+
+SERVICE = "test.Echo"
+
+
+def _ident(b):
+    return b
+
+
+class GrpcBackend:
+    def __init__(self, version, fail_code=None):
+        self.version = version.encode()
+        self.fail_code = fail_code
+        self.calls = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(self.unary, _ident, _ident),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(self.server_stream, _ident, _ident),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(self.client_stream, _ident, _ident),
+            "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi, _ident, _ident),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def stop(self):
+        self.server.stop(0).wait(5)
+
+    def _fail(self, context):
+        if self.fail_code is not None:
+            context.abort(self.fail_code, f"{self.version.decode()} fails")
+
+    def unary(self, request, context):
+        self.calls.append("Unary")
+        self._fail(context)
+        return self.version + b":" + request
+
+    def server_stream(self, request, context):
+        self.calls.append("ServerStream")
+        self._fail(context)
+        for i in range(5):
+            yield self.version + b":" + request + b":" + str(i).encode()
+
+    def client_stream(self, requests, context):
+        self.calls.append("ClientStream")
+        self._fail(context)
+        return self.version + b":" + b",".join(requests)
+
+    def bidi(self, requests, context):
+        self.calls.append("Bidi")
+        self._fail(context)
+        for r in requests:
+            yield self.version + b":" + r
