@@ -486,8 +486,9 @@ ops_done(struct req *q, int how)
         nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    if (!s->in_end) /* the client still sends a body nobody will read (as Envoy) */
-        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    /* A client still sending its body gets its response first; what it sends after is read
+     * and dropped (on_data_chunk gives the window back) until it ends its side. A reset now
+     * would discard the response nghttp2 has not sent yet. */
     resume(s);
 }
 

@@ -555,7 +555,9 @@ deliver(struct upstream *u, struct req *q)
 {
     struct h2up_stream *s = q->up_stream;
     if (!s || (s->reset && !s->head_done) || (u->failed && !s->head_done)) {
-        req_try_failed(q, u->connected ? REQ_TRY_RESET : REQ_TRY_CONNECT_FAILED);
+        req_try_failed(q, !u->connected     ? REQ_TRY_CONNECT_FAILED
+                          : s && s->refused ? REQ_TRY_REFUSED
+                                            : REQ_TRY_RESET);
         return true;
     }
     if (s->head_done && !s->head_delivered) {

@@ -165,10 +165,47 @@ req_local(struct req *q, struct local_reply *r)
     done(q, r->close ? REQ_DONE_CLOSE : REQ_DONE_OK);
 }
 
+/* Envoy's gRPC status for an HTTP status it answers a gRPC request with itself. */
+static int
+grpc_status_of(int http)
+{
+    switch (http) {
+    case 400: return 13; /* INTERNAL */
+    case 401: return 16; /* UNAUTHENTICATED */
+    case 403: return 7;  /* PERMISSION_DENIED */
+    case 404: return 12; /* UNIMPLEMENTED */
+    case 429:
+    case 502:
+    case 503:
+    case 504: return 14; /* UNAVAILABLE */
+    default: return 2;   /* UNKNOWN */
+    }
+}
+
+/* A local reply to a gRPC request: trailers-only, HTTP 200 with grpc-status and the body as
+ * grpc-message (Envoy's). */
+static void
+grpc_reply(struct req *q, int status, const char *body)
+{
+    char code[8];
+    int n = snprintf(code, sizeof(code), "%d", grpc_status_of(status));
+    struct h1_header f[3] = {
+        {SLICE_LIT("content-type"), SLICE_LIT("application/grpc")},
+        {SLICE_LIT("grpc-status"), slice_make(code, n > 0 ? (size_t)n : 0)},
+        {SLICE_LIT("grpc-message"), body ? slice_make(body, strlen(body)) : SLICE_LIT("")},
+    };
+    struct local_reply lr = {.status = 200, .fields = f, .n_fields = 3, .close = q->must_close};
+    req_local(q, &lr);
+}
+
 void
 req_reply(struct req *q, int status, const struct h1_header *fields, size_t n_fields,
           const char *body)
 {
+    if (q->grpc && !n_fields) {
+        grpc_reply(q, status, body);
+        return;
+    }
     struct local_reply r = {
         .status = status,
         .fields = fields,
@@ -623,6 +660,9 @@ req_start(struct req *q, const struct req_head *h)
     struct worker *wk = q->conn->wk;
     metric_add(&wk->requests, 1); /* read by the admin thread */
     q->head_request = slice_eq(h->method, "HEAD");
+    struct slice ct;
+    q->grpc = headers_find(h->fields, h->n_fields, "content-type", &ct) && ct.len >= 16 &&
+              !memcmp(ct.ptr, "application/grpc", 16);
     if (slice_eq(h->method, "CONNECT")) {
         /* No tunnels: Envoy's 403 for a CONNECT no upgrade config enables; what follows
          * would be tunnel payload, so the connection closes. */
@@ -762,7 +802,15 @@ req_response_head(struct req *q, const struct resp_head *h)
     struct worker *wk = q->conn->wk;
     if (u->cluster->outlier.enabled) outlier_status(u->cluster, u->endpoint, h->code, now_ms());
     metrics_upstream_code(wk->metrics, u->cluster, u->endpoint, h->code);
-    if (retry_should(q, RETRY_RESPONSE, h->code)) {
+    struct slice gs;
+    int grpc = -1; /* a trailers-only gRPC response's status */
+    if (q->grpc && headers_find(h->fields, h->n_fields, "grpc-status", &gs) && gs.len < 4) {
+        grpc = 0;
+        for (size_t i = 0; i < gs.len && grpc >= 0; i++)
+            grpc = gs.ptr[i] >= '0' && gs.ptr[i] <= '9' ? grpc * 10 + gs.ptr[i] - '0' : -1;
+    }
+    if (retry_should(q, RETRY_RESPONSE, h->code) ||
+        (grpc > 0 && retry_should(q, RETRY_GRPC, grpc))) {
         retry(q); /* this response is dropped with its connection */
         return false;
     }
@@ -807,7 +855,9 @@ req_try_failed(struct req *q, enum req_try_end how)
                       now_ms());
         metrics_upstream_code(q->conn->wk->metrics, u->cluster, u->endpoint, 503);
     }
-    enum retry_outcome what = how == REQ_TRY_CONNECT_FAILED ? RETRY_CONNECT_FAILURE : RETRY_RESET;
+    enum retry_outcome what = how == REQ_TRY_CONNECT_FAILED ? RETRY_CONNECT_FAILURE
+                              : how == REQ_TRY_REFUSED      ? RETRY_REFUSED
+                                                            : RETRY_RESET;
     if (retry_should(q, what, 0)) {
         retry(q);
         return;

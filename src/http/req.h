@@ -27,7 +27,7 @@ struct model_cluster;
 #define REQ_RETRY_BODY_LIMIT (1u << 20) /* as Envoy's default buffer limit: 1 MiB */
 
 /* What ends a try without a response (retry.c decides whether another follows). */
-enum req_try_end { REQ_TRY_CONNECT_FAILED, REQ_TRY_RESET, REQ_TRY_PROTOCOL };
+enum req_try_end { REQ_TRY_CONNECT_FAILED, REQ_TRY_RESET, REQ_TRY_PROTOCOL, REQ_TRY_REFUSED };
 
 struct req {
     struct conn *conn;             /* borrowed: the client connection it came on */
@@ -46,6 +46,7 @@ struct req {
     bool resp_head;     /* a response head went to the client */
     bool fault_delayed; /* held by an injected delay */
     bool must_close;    /* the client connection cannot carry another request after it */
+    bool grpc;          /* content-type application/grpc*: local replies are gRPC's */
     /* The current try. */
     struct upstream *up;
     uint32_t attempt;         /* tries so far, from 1 */

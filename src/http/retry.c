@@ -15,6 +15,10 @@ retry_on_outcome(const struct model_route *r, enum retry_outcome what, int statu
         return on & (MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_RESET | MODEL_RETRY_5XX |
                      MODEL_RETRY_GATEWAY_ERROR);
     case RETRY_RESET: return on & (MODEL_RETRY_RESET | MODEL_RETRY_5XX | MODEL_RETRY_GATEWAY_ERROR);
+    case RETRY_GRPC: return retry_on_grpc(r, status);
+    case RETRY_REFUSED:
+        return on & (MODEL_RETRY_REFUSED_STREAM | MODEL_RETRY_RESET | MODEL_RETRY_5XX |
+                     MODEL_RETRY_GATEWAY_ERROR);
     case RETRY_RESPONSE:
         if ((on & MODEL_RETRY_5XX) && status >= 500 && status <= 599) return true;
         if ((on & MODEL_RETRY_GATEWAY_ERROR) && status >= 502 && status <= 504) return true;
@@ -24,6 +28,20 @@ retry_on_outcome(const struct model_route *r, enum retry_outcome what, int statu
         return false;
     }
     return false;
+}
+
+bool
+retry_on_grpc(const struct model_route *r, int grpc)
+{
+    uint32_t on = r->retry_on;
+    switch (grpc) {
+    case 1: return on & MODEL_RETRY_GRPC_CANCELLED;
+    case 4: return on & MODEL_RETRY_GRPC_DEADLINE_EXCEEDED;
+    case 8: return on & MODEL_RETRY_GRPC_RESOURCE_EXHAUSTED;
+    case 13: return on & MODEL_RETRY_GRPC_INTERNAL;
+    case 14: return on & MODEL_RETRY_GRPC_UNAVAILABLE;
+    default: return false;
+    }
 }
 
 uint64_t

@@ -15,6 +15,8 @@ enum retry_outcome {
     RETRY_CONNECT_FAILURE, /* no connection */
     RETRY_RESET,           /* the connection broke or the try timed out, before a response */
     RETRY_RESPONSE,        /* a response head with a status */
+    RETRY_REFUSED,         /* HTTP/2: the stream was refused, or past the server's GOAWAY */
+    RETRY_GRPC,            /* a gRPC status in the response headers (trailers-only) */
 };
 
 /* Whether route <r>'s retryOn retries <what> (with <status> for a response): connect
@@ -26,6 +28,10 @@ bool retry_on_outcome(const struct model_route *r, enum retry_outcome what, int 
 /* Envoy's fully jittered back-off: retry <n> (from 1) waits a uniformly random time below
  * the returned window, (2^n - 1) x base, at most 10 x base. */
 uint64_t retry_backoff_window_ms(uint64_t base_ms, uint32_t n);
+
+/* Whether route <r>'s retryOn retries gRPC status <grpc> (cancelled 1, deadline-exceeded 4,
+ * resource-exhausted 8, internal 13, unavailable 14). */
+bool retry_on_grpc(const struct model_route *r, int grpc);
 
 struct req;
 

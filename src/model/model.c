@@ -570,13 +570,16 @@ joined(struct arena *a, const struct str_list *l)
 /* Istio's retry translation (§3.8.2): no `retries` means the default policy (2 retries on
  * connect-failure, refused-stream, unavailable, cancelled, retriable-status-codes with no
  * codes); attempts <= 0 disables; retryOn tokens that are numbers become retriable codes.
- * Conditions that need HTTP/2 or gRPC headers have no effect on HTTP/1.1 upstreams. */
+ * refused-stream fires on HTTP/2 upstreams only; the gRPC conditions read grpc-status from
+ * response headers (a trailers-only response), as Envoy's. */
 static void
 compile_retries(const struct http_retry *in, struct model_route *out)
 {
     out->retry_backoff_ms = 25;
     out->retry_attempts = 2;
-    out->retry_on = MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_STATUS_CODES;
+    out->retry_on = MODEL_RETRY_CONNECT_FAILURE | MODEL_RETRY_REFUSED_STREAM |
+                    MODEL_RETRY_GRPC_UNAVAILABLE | MODEL_RETRY_GRPC_CANCELLED |
+                    MODEL_RETRY_STATUS_CODES;
     if (!in) return;
     if (!in->attempts.set || in->attempts.v <= 0) {
         out->retry_attempts = 0;
@@ -601,6 +604,12 @@ compile_retries(const struct http_retry *in, struct model_route *out)
         {"connect-failure", MODEL_RETRY_CONNECT_FAILURE},
         {"retriable-4xx", MODEL_RETRY_RETRIABLE_4XX},
         {"retriable-status-codes", MODEL_RETRY_STATUS_CODES},
+        {"refused-stream", MODEL_RETRY_REFUSED_STREAM},
+        {"cancelled", MODEL_RETRY_GRPC_CANCELLED},
+        {"deadline-exceeded", MODEL_RETRY_GRPC_DEADLINE_EXCEEDED},
+        {"internal", MODEL_RETRY_GRPC_INTERNAL},
+        {"resource-exhausted", MODEL_RETRY_GRPC_RESOURCE_EXHAUSTED},
+        {"unavailable", MODEL_RETRY_GRPC_UNAVAILABLE},
     };
     out->retry_on = 0;
     for (const char *p = in->retry_on; *p;) {

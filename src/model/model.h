@@ -143,6 +143,13 @@ enum {
     MODEL_RETRY_CONNECT_FAILURE = 1 << 3,
     MODEL_RETRY_RETRIABLE_4XX = 1 << 4,
     MODEL_RETRY_STATUS_CODES = 1 << 5,
+    MODEL_RETRY_REFUSED_STREAM = 1 << 6, /* HTTP/2 REFUSED_STREAM, or past a GOAWAY */
+    /* gRPC status in the response headers (a trailers-only response) */
+    MODEL_RETRY_GRPC_CANCELLED = 1 << 7,
+    MODEL_RETRY_GRPC_DEADLINE_EXCEEDED = 1 << 8,
+    MODEL_RETRY_GRPC_INTERNAL = 1 << 9,
+    MODEL_RETRY_GRPC_RESOURCE_EXHAUSTED = 1 << 10,
+    MODEL_RETRY_GRPC_UNAVAILABLE = 1 << 11,
 };
 
 /* Where a copy of a request goes (mirror / mirrors), and for which share. */

@@ -14,7 +14,7 @@ from meshlet_proc import free_port, serving
 AUTH = "api.example.com"
 
 
-def grpc_service(name, endpoints):
+def grpc_service(name, endpoints, subsets=("v1", "v2")):
     lines = "\n".join(f"  - {{address: 127.0.0.1, ports: {{grpc: {p}}}, labels: {{version: {v}}}}}"
                       for p, v in endpoints)
     return f"""\
@@ -36,9 +36,7 @@ metadata: {{name: {name}, namespace: shop}}
 spec:
   host: {name}
   subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
-"""
+""" + "".join(f"  - {{name: {v}, labels: {{version: {v}}}}}\n" for v in subsets)
 
 
 @pytest.fixture
@@ -102,3 +100,34 @@ def test_status_travels_in_trailers(meshlet_bin, tmp_path):
                 method(ch, "Unary", "unary_unary")(b"x", timeout=10)
             assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert e.value.details() == "v1 fails"
+
+
+def test_unavailable_is_retried_and_local_replies_are_grpc(meshlet_bin, tmp_path):
+    bad = GrpcBackend("v1", fail_code=grpc.StatusCode.UNAVAILABLE).start()
+    good = GrpcBackend("v2").start()
+    gw = free_port()
+    config = "---\n".join([
+        gateway(gw), grpc_service("echo", [(bad.port, "v1"), (good.port, "v2")], ("v1", "v2", "v3")),
+        edge_routes("routes", """\
+  - match: [{uri: {prefix: /test.Echo/Unary}}]
+    route: [{destination: {host: echo}}]
+    retries: {attempts: 2, retryOn: unavailable}
+  - match: [{uri: {prefix: /test.Echo/ServerStream}}]
+    route: [{destination: {host: echo, subset: v3}}]
+"""),
+    ])
+    with serving(meshlet_bin, tmp_path, config, [bad, good]):
+        with grpc.insecure_channel(f"127.0.0.1:{gw}", options=[("grpc.default_authority", AUTH)]) as ch:
+            call = method(ch, "Unary", "unary_unary")
+            # every call succeeds: a try that met UNAVAILABLE goes to the other endpoint
+            assert [call(b"r", timeout=10) for _ in range(20)] == [b"v2:r"] * 20
+            assert bad.calls.count("Unary") >= 5
+            # no endpoint in the subset: meshlet answers itself, as gRPC (UNAVAILABLE)
+            with pytest.raises(grpc.RpcError) as e:
+                list(method(ch, "ServerStream", "unary_stream")(b"x", timeout=10))
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert e.value.details() == "no healthy upstream"
+            # no route at all: UNIMPLEMENTED, as Envoy maps 404
+            with pytest.raises(grpc.RpcError) as e:
+                method(ch, "Nope", "unary_unary")(b"x", timeout=10)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED

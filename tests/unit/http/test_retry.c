@@ -4,6 +4,30 @@
 #include "harness.h"
 #include "http/retry.h"
 
+/* HTTP/2 and gRPC conditions: refused-stream for refused streams (reset covers them too),
+ * the gRPC names for the grpc-status of a trailers-only response. */
+static void
+test_retry_on_http2_and_grpc_conditions(void **state)
+{
+    (void)state;
+    struct model_route r = {.retry_on = MODEL_RETRY_REFUSED_STREAM};
+    assert_true(retry_on_outcome(&r, RETRY_REFUSED, 0));
+    assert_false(retry_on_outcome(&r, RETRY_RESET, 0));
+    r.retry_on = MODEL_RETRY_RESET;
+    assert_true(retry_on_outcome(&r, RETRY_REFUSED, 0));
+    assert_false(retry_on_outcome(&r, RETRY_GRPC, 14));
+    r.retry_on = MODEL_RETRY_GRPC_UNAVAILABLE | MODEL_RETRY_GRPC_CANCELLED;
+    assert_true(retry_on_outcome(&r, RETRY_GRPC, 14));
+    assert_true(retry_on_outcome(&r, RETRY_GRPC, 1));
+    assert_false(retry_on_outcome(&r, RETRY_GRPC, 4));
+    assert_false(retry_on_outcome(&r, RETRY_GRPC, 13));
+    assert_false(retry_on_outcome(&r, RETRY_REFUSED, 0));
+    r.retry_on = MODEL_RETRY_GRPC_DEADLINE_EXCEEDED | MODEL_RETRY_GRPC_INTERNAL |
+                 MODEL_RETRY_GRPC_RESOURCE_EXHAUSTED;
+    assert_true(retry_on_grpc(&r, 4) && retry_on_grpc(&r, 13) && retry_on_grpc(&r, 8));
+    assert_false(retry_on_grpc(&r, 0) || retry_on_grpc(&r, 14) || retry_on_grpc(&r, 2));
+}
+
 static void
 test_retry_on_conditions(void **state)
 {
@@ -63,6 +87,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_on_conditions),
+        cmocka_unit_test(test_retry_on_http2_and_grpc_conditions),
         cmocka_unit_test(test_retry_backoff_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
