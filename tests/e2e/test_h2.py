@@ -6,6 +6,7 @@ Each stream is a request of the same request core as HTTP/1.1: routing by :autho
 request bodies under flow control, and streams a client resets. Upstreams are HTTP/1.1."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -245,3 +246,17 @@ def test_alpn_picks_h2_on_a_gateway_tls_server(tls_proxy):
                           "-H", f":authority: {AUTH}", f"https://127.0.0.1:{tls_proxy.port}/orders/h"],
                          capture_output=True, timeout=60, text=True)
     assert "200 succeeded" in out.stdout, out.stdout
+
+
+def test_drain_lets_streams_in_flight_finish(proxy):
+    """SIGTERM while a stream is in flight: the connection gets GOAWAY (nghttp's verbose
+    output shows it), the stream's response still arrives whole, and meshlet exits 0."""
+    p = subprocess.Popen(["nghttp", "-nv", "-H", f":authority: {AUTH}",
+                          f"http://127.0.0.1:{proxy.gw}/orders/d?delay_ms=800"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.3)
+    proxy.proc.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=20)
+    assert "recv GOAWAY frame" in out and "error_code=NO_ERROR" in out, out
+    assert ":status: 200" in out, out
+    assert proxy.proc.wait(timeout=10) == 0
