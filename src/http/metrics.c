@@ -21,6 +21,8 @@ struct series {
     int code;
     uint32_t flags;
     bool inbound, peer_mtls;
+    bool grpc;
+    int grpc_status;
     uint64_t hash;
     char *labels; /* owned */
     uint64_t requests;
@@ -192,8 +194,13 @@ series_labels(const struct metrics_shard *m, const struct exchange_record *r)
     metrics_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
     metrics_label(&sb, "destination_service_name", svc_name, false);
     metrics_label(&sb, "destination_service_namespace", svc_ns, false);
-    metrics_label(&sb, "request_protocol", "http", false);
+    metrics_label(&sb, "request_protocol", r->grpc ? "grpc" : "http", false);
     metrics_label(&sb, "response_code", code, false);
+    if (r->grpc) { /* Istio's grpc_response_status, on gRPC series */
+        char gs[16] = "";
+        if (r->grpc_status >= 0) snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+        metrics_label(&sb, "grpc_response_status", gs, false);
+    }
     metrics_label(&sb, "response_flags", flags, false);
     metrics_label(&sb, "connection_security_policy",
                   !r->inbound    ? "unknown"
@@ -233,12 +240,14 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
                          ? (const void *)r->cluster->endpoints[r->endpoint].state
                          : NULL;
     uint64_t h = mix(mix(mix((uintptr_t)pool, (uintptr_t)ep), (uint64_t)r->code << 32 | r->flags),
-                     (uint64_t)r->inbound << 1 | r->peer_mtls);
+                     (uint64_t)(r->grpc_status + 2) << 8 | (uint64_t)r->grpc << 2 |
+                         (uint64_t)r->inbound << 1 | r->peer_mtls);
     size_t k = h & (m->cap - 1);
     struct series *s;
     while ((s = m->table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->code == r->code &&
-            s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls)
+            s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls &&
+            s->grpc == r->grpc && s->grpc_status == r->grpc_status)
             break;
         k = (k + 1) & (m->cap - 1);
     }
@@ -252,6 +261,8 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
         s->flags = r->flags;
         s->inbound = r->inbound;
         s->peer_mtls = r->peer_mtls;
+        s->grpc = r->grpc;
+        s->grpc_status = r->grpc_status;
         s->hash = h;
         s->labels = series_labels(m, r);
         if (!s->labels) {

@@ -45,6 +45,8 @@ struct exchange_record {
     int code;                            /* sent to the client; 0: none */
     uint32_t flags;                      /* enum response_flag */
     uint64_t duration_us, req_bytes, resp_bytes;
+    bool grpc;       /* a gRPC request: request_protocol="grpc" */
+    int grpc_status; /* its grpc-status; -1: none seen */
 };
 
 /* Upstream events counted per cluster (Envoy's cluster.<name>.upstream_rq_* ...). */

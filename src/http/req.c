@@ -38,6 +38,7 @@ req_init(struct req *q, struct conn *conn, const struct stream_ops *down)
         .wait_ep = SIZE_MAX,
         .last_ep = SIZE_MAX,
         .upstream_ms = -1,
+        .grpc_status = -1,
         .head_ms = now_ms(),
         .gen = worker_gen_hold(conn->gen),
     };
@@ -94,6 +95,8 @@ report(struct req *q, uint64_t resp_bytes)
         .duration_us = now_us_precise() - q->start_us,
         .req_bytes = q->req_bytes,
         .resp_bytes = resp_bytes,
+        .grpc = q->grpc,
+        .grpc_status = q->grpc_status,
     };
     metrics_record(wk->metrics, &r);
     if (q->log_len) {
@@ -188,7 +191,8 @@ static void
 grpc_reply(struct req *q, int status, const char *body)
 {
     char code[8];
-    int n = snprintf(code, sizeof(code), "%d", grpc_status_of(status));
+    q->grpc_status = grpc_status_of(status);
+    int n = snprintf(code, sizeof(code), "%d", q->grpc_status);
     struct h1_header f[3] = {
         {SLICE_LIT("content-type"), SLICE_LIT("application/grpc")},
         {SLICE_LIT("grpc-status"), slice_make(code, n > 0 ? (size_t)n : 0)},
@@ -598,6 +602,7 @@ fault_abort_reply(struct req *q, const struct model_route *r)
         return;
     }
     char code[16];
+    q->grpc_status = r->fault_abort_grpc;
     int n = snprintf(code, sizeof(code), "%d", r->fault_abort_grpc);
     struct h1_header f[3] = {
         {SLICE_LIT("content-type"), SLICE_LIT("application/grpc")},
@@ -795,6 +800,20 @@ req_body_failed(struct req *q, int status, const char *why)
     req_abort(q, status, why);
 }
 
+/* The grpc-status among fields <f>, or -1. */
+static int
+grpc_status_in(const struct h1_header *f, size_t n)
+{
+    struct slice gs;
+    if (!headers_find(f, n, "grpc-status", &gs) || !gs.len || gs.len > 3) return -1;
+    int v = 0;
+    for (size_t i = 0; i < gs.len; i++) {
+        if (gs.ptr[i] < '0' || gs.ptr[i] > '9') return -1;
+        v = v * 10 + gs.ptr[i] - '0';
+    }
+    return v;
+}
+
 bool
 req_response_head(struct req *q, const struct resp_head *h)
 {
@@ -802,13 +821,8 @@ req_response_head(struct req *q, const struct resp_head *h)
     struct worker *wk = q->conn->wk;
     if (u->cluster->outlier.enabled) outlier_status(u->cluster, u->endpoint, h->code, now_ms());
     metrics_upstream_code(wk->metrics, u->cluster, u->endpoint, h->code);
-    struct slice gs;
-    int grpc = -1; /* a trailers-only gRPC response's status */
-    if (q->grpc && headers_find(h->fields, h->n_fields, "grpc-status", &gs) && gs.len < 4) {
-        grpc = 0;
-        for (size_t i = 0; i < gs.len && grpc >= 0; i++)
-            grpc = gs.ptr[i] >= '0' && gs.ptr[i] <= '9' ? grpc * 10 + gs.ptr[i] - '0' : -1;
-    }
+    int grpc = q->grpc ? grpc_status_in(h->fields, h->n_fields) : -1; /* trailers-only */
+    if (grpc >= 0) q->grpc_status = grpc;
     if (retry_should(q, RETRY_RESPONSE, h->code) ||
         (grpc > 0 && retry_should(q, RETRY_GRPC, grpc))) {
         retry(q); /* this response is dropped with its connection */
@@ -834,6 +848,8 @@ req_response_data(struct req *q, const char *p, size_t n)
 void
 req_response_end(struct req *q, bool reusable, const struct h1_header *t, size_t n)
 {
+    int grpc = q->grpc ? grpc_status_in(t, n) : -1;
+    if (grpc >= 0) q->grpc_status = grpc;
     q->down->send_end(q, t, n);
     req_release_upstream(q, reusable && q->sent);
     done(q, q->sent ? REQ_DONE_OK : REQ_DONE_CLOSE);

@@ -47,6 +47,7 @@ struct req {
     bool fault_delayed; /* held by an injected delay */
     bool must_close;    /* the client connection cannot carry another request after it */
     bool grpc;          /* content-type application/grpc*: local replies are gRPC's */
+    int grpc_status;    /* the grpc-status its response carried (headers or trailers); -1 */
     /* The current try. */
     struct upstream *up;
     uint32_t attempt;         /* tries so far, from 1 */

@@ -131,3 +131,15 @@ def test_unavailable_is_retried_and_local_replies_are_grpc(meshlet_bin, tmp_path
             with pytest.raises(grpc.RpcError) as e:
                 method(ch, "Nope", "unary_unary")(b"x", timeout=10)
             assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_metrics_say_grpc_and_its_status(proxy):
+    call = method(proxy.channel, "Unary", "unary_unary")
+    for _ in range(10):
+        call(b"m", timeout=10)
+    text = proxy.admin("/stats/prometheus")
+    lines = [ln for ln in text.splitlines() if ln.startswith("istio_requests_total{")
+             and 'request_protocol="grpc"' in ln]
+    assert lines, text
+    assert all('grpc_response_status="0"' in ln for ln in lines), lines
+    assert sum(int(float(ln.rsplit(" ", 1)[1])) for ln in lines) == 10
