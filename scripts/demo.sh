@@ -105,6 +105,7 @@ each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/order
   curl -s -H 'Host: api.example.com' http://$gw/orders/1
   for i in \$(seq 100); do curl -s -H 'Host: api.example.com' http://$gw/orders/\$i; done | grep -c '"v2"'
   curl -s -H 'Host: api.example.com' -H 'x-canary: true' http://$gw/orders/1
+  curl -s --http2-prior-knowledge -H 'Host: api.example.com' http://$gw/orders/1   # HTTP/2 (h2c)
   curl -s http://$admin/clusters      # endpoints, labels, tls::istio_mutual, peer_identity
   curl -s http://$admin/splits        # each weighted route: configured and observed shares
   curl -s http://$admin/help          # every admin endpoint
