@@ -330,6 +330,15 @@ io_conn(struct h2up *c)
     return progress;
 }
 
+/* No stream left: the pool's idleTimeout starts. */
+static void
+arm_idle(struct h2up *c)
+{
+    struct upstream *u = &c->base;
+    if (!u->closed && !c->streams && u->connected && u->cluster->limits.idle_timeout_ms)
+        upstream_idle_timer(u, true);
+}
+
 /* Socket events: move bytes, then wake the requests whose streams have news, one at a
  * time from the list's head (a request's step may end other streams). */
 static void
@@ -356,7 +365,11 @@ event(struct upstream *u)
         if (s->q) req_wake(s->q);
     }
     c->in_event = false;
-    if (!u->closed && (u->failed || c->goaway) && !c->streams) close_conn(c);
+    /* An idleTimeout that fired on a connection still without streams closes it (Envoy's). */
+    bool idle = u->idle_expired && !c->streams;
+    u->idle_expired = false;
+    if (!u->closed && (u->failed || c->goaway || idle) && !c->streams) close_conn(c);
+    arm_idle(c);
 }
 
 void
@@ -497,6 +510,7 @@ send_head(struct upstream *u, struct req *q, const struct req_head *h, const cha
         return -1;
     }
     s->id = id;
+    upstream_idle_timer(u, false);
     if (q->body == REQ_BODY_NONE) s->body_end = true;
     s->next = c->streams;
     if (c->streams) c->streams->prev = s;
@@ -635,6 +649,7 @@ release(struct upstream *u, struct req *q, bool reusable)
     /* A connection no longer taking streams closes with its last one. */
     bool current = u->pool && u->pool->h2 == u;
     if (!u->closed && !c->streams && (u->failed || c->goaway || !current)) close_conn(c);
+    arm_idle(c);
 }
 
 void

@@ -84,6 +84,11 @@ on_timer(struct wheel_timer *t)
             req_wake(u->owner);
         return;
     }
+    if (u->ops->event) { /* a shared connection's idleTimeout: it decides */
+        u->idle_expired = true;
+        u->ops->event(u);
+        return;
+    }
     if (!u->owner && !u->shadow) {
         worker_unlink_idle(u->wk, u);
         upstream_close(u);

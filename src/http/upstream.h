@@ -75,6 +75,7 @@ struct upstream {
     struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */
     bool flush_queued;            /* on the worker's list of writes done after the batch */
     bool closed;                  /* closed in this batch: its memory goes after it */
+    bool idle_expired;            /* a shared connection's idleTimeout fired */
     struct upstream *flush_next;
     /* HTTP/1.1 framing of the exchange in progress (h1_upstream.c). */
     bool chunked_out;     /* the request body goes chunked */

@@ -11,7 +11,7 @@ import pytest
 
 from configs import edge_routes, gateway
 from h2backend import H2Backend
-from meshlet_proc import free_port, serving
+from meshlet_proc import eventually, free_port, serving
 
 AUTH = "api.example.com"
 
@@ -123,3 +123,27 @@ def test_a_reset_stream_is_503_uc(proxy):
     assert code == 503 and b"reset reason: connection termination" in body
     code, _ = curl(proxy.gw, "/orders/after")
     assert code == 200
+
+
+def test_idle_http2_upstream_connections_close_after_idle_timeout(meshlet_bin, tmp_path):
+    b = H2Backend("v1").start()
+    gw = free_port()
+    config = "---\n".join([
+        gateway(gw), h2_service("idle", [(b.port, None)]),
+        """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: idle, namespace: shop}
+spec:
+  host: idle
+  trafficPolicy: {connectionPool: {http: {idleTimeout: 1s}}}
+""",
+        edge_routes("routes", "  - route: [{destination: {host: idle}}]\n"),
+    ])
+    with serving(meshlet_bin, tmp_path, config, [b]) as m:
+        assert curl(gw, "/a")[0] == 200
+        assert b.connections == 1
+        assert eventually(lambda: b.closed == 1, 5), b.closed  # idle for 1 s: closed
+        assert curl(gw, "/b")[0] == 200  # a new connection for the next request
+        assert b.connections == 2
+        assert m.proc.poll() is None

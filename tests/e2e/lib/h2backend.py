@@ -24,6 +24,7 @@ class H2Backend:
         self.port = self.sock.getsockname()[1]
         self.hits = []         # request paths, in order
         self.connections = 0   # connections accepted
+        self.closed = 0        # connections the client (meshlet) closed
         self.lock = threading.Lock()
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -61,6 +62,8 @@ class H2Backend:
             while True:
                 data = s.recv(65536)
                 if not data:
+                    with self.lock:
+                        self.closed += 1
                     return
                 for e in c.receive_data(data):
                     if isinstance(e, h2.events.RequestReceived):
