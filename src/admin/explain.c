@@ -228,12 +228,11 @@ describe_policy(struct out *o, const struct model_cluster *c)
 {
     const struct model_policy *p = &c->policy;
     const struct model_upstream_choice *up = model_cluster_upstream(c, o->l);
-    strbuf_printf(o->text, "      upstream protocol: %s (%s)%s\n",
+    strbuf_printf(o->text, "      upstream protocol: %s (%s)\n",
                   up->proto == MODEL_UP_HTTP2    ? "HTTP/2"
                   : up->proto == MODEL_UP_CLIENT ? "the client's"
                                                  : "HTTP/1.1",
-                  up->why,
-                  up->proto == MODEL_UP_CLIENT ? "; HTTP/1.1 for every client so far" : "");
+                  up->why);
     strbuf_printf(o->text, "      load balancer: %s\n", lb_name(c));
     if (c->warmup_ms)
         strbuf_printf(o->text,

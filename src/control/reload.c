@@ -86,25 +86,6 @@ notes(const struct resource_set *set)
     }
 }
 
-/* Istio would speak HTTP/2 to these pools; meshlet's upstream codec is HTTP/1.1 only so far
- * (issue 14): say so once per pool and load rather than pretend. A pool that keeps the
- * client's protocol because its DestinationRule says useClientProtocol is named too; one that
- * does so only because its port is sniffed is not (every unnamed port would be). */
-static void
-upstream_notes(const struct snapshot *s)
-{
-    for (size_t i = 0; i < s->n_clusters; i++) {
-        const struct model_cluster *cl = s->clusters[i];
-        if (cl->upstream_sidecar.proto == MODEL_UP_CLIENT &&
-            strstr(cl->upstream_sidecar.why, "useClientProtocol")) {
-            log_msg(LOG_WARNING,
-                    "note: upstream HTTP/2 not yet supported; using HTTP/1.1 to %s for HTTP/2 "
-                    "clients too (%s)",
-                    cl->name, cl->upstream_sidecar.why);
-        }
-    }
-}
-
 /* The files <set> came from, in load order, kept in <s> for /config_dump. Resources are
  * loaded file by file, so each file's are consecutive. */
 static void
@@ -237,7 +218,6 @@ done:
                     "--identity was given: its connections will fail (503 UF)",
                     cl->name);
     }
-    upstream_notes(snap);
     log_msg(LOG_INFO,
             "config loaded and checked in %.1f ms; snapshot built in %.1f ms "
             "(%zu listeners, %zu routes, %zu clusters)",

@@ -522,7 +522,8 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
     q->last_ep = ep;
     /* HTTP/2 pools share a connection between requests (h2_upstream.c); HTTP/1.1 ones take
      * an idle connection or open one, within the pool's limits. */
-    bool h2 = model_cluster_upstream(cl, q->conn->ml)->proto == MODEL_UP_HTTP2;
+    enum model_upstream_proto proto = model_cluster_upstream(cl, q->conn->ml)->proto;
+    bool h2 = proto == MODEL_UP_HTTP2 || (proto == MODEL_UP_CLIENT && q->client_h2);
     struct upstream *u = h2 ? h2_upstream_take(wk, cl, ep) : worker_take_idle(wk, cl, ep);
     bool waits = false;
     if (!u && !h2 && cl->limits.any && !admit_connection(q, h, rid, cl, ep, &waits)) return waits;
@@ -665,6 +666,7 @@ req_start(struct req *q, const struct req_head *h)
     struct worker *wk = q->conn->wk;
     metric_add(&wk->requests, 1); /* read by the admin thread */
     q->head_request = slice_eq(h->method, "HEAD");
+    q->client_h2 = h->protocol && !strcmp(h->protocol, "HTTP/2");
     struct slice ct;
     q->grpc = headers_find(h->fields, h->n_fields, "content-type", &ct) && ct.len >= 16 &&
               !memcmp(ct.ptr, "application/grpc", 16);

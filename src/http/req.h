@@ -47,6 +47,7 @@ struct req {
     bool fault_delayed; /* held by an injected delay */
     bool must_close;    /* the client connection cannot carry another request after it */
     bool grpc;          /* content-type application/grpc*: local replies are gRPC's */
+    bool client_h2;     /* it came over HTTP/2 (useClientProtocol pools follow it) */
     int grpc_status;    /* the grpc-status its response carried (headers or trailers); -1 */
     /* The current try. */
     struct upstream *up;

@@ -147,3 +147,24 @@ spec:
         assert curl(gw, "/b")[0] == 200  # a new connection for the next request
         assert b.connections == 2
         assert m.proc.poll() is None
+
+
+def test_use_client_protocol_follows_an_http2_client(meshlet_bin, tmp_path):
+    b = H2Backend("v1").start()
+    gw = free_port()
+    config = "---\n".join([
+        gateway(gw), h2_service("mirror", [(b.port, None)], protocol="HTTP"),
+        """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mirror, namespace: shop}
+spec:
+  host: mirror
+  trafficPolicy: {connectionPool: {http: {useClientProtocol: true}}}
+""",
+        edge_routes("routes", "  - route: [{destination: {host: mirror}}]\n"),
+    ])
+    with serving(meshlet_bin, tmp_path, config, [b]) as m:
+        code, body = curl(gw, "/c", "--http2-prior-knowledge")
+        assert code == 200 and json.loads(body)["headers"][":method"] == "GET"
+        assert "upstream HTTP/2 not yet supported" not in m.logs()
