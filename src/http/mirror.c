@@ -155,6 +155,10 @@ mirror_start(struct req *q, const struct req_head *h, const struct model_cluster
     struct worker *wk = q->conn->wk;
     bool body = h == NULL;
     if (!cl || !cl->n_endpoints) return;
+    /* A mirror copy speaks HTTP/1.1 only so far: none goes to a pool that would be HTTP/2
+     * (README, Not yet), rather than bytes its server cannot read. */
+    enum model_upstream_proto proto = model_cluster_upstream(cl, q->conn->ml)->proto;
+    if (proto == MODEL_UP_HTTP2 || (proto == MODEL_UP_CLIENT && q->client_h2)) return;
     if (body && !(q->body_kept && q->body_done && q->shadow_head)) return;
     struct worker_gen *g = q->gen;
     if (!worker_gen_ready(g, cl)) return;
