@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/compiler.h"
 #include "core/now.h"
 #include "core/regex.h"
 #include "http/metrics.h"
@@ -81,6 +82,32 @@ downstream(struct out *o, const struct admin *a)
     emit(o, total.stream_timeout, "http.downstream_rq_idle_timeout");
 }
 
+/* What the HTTP/2 codec refused, under Envoy's names. */
+static void
+http2(struct out *o, const struct admin *a)
+{
+    static const struct {
+        size_t offset;
+        const char *name;
+    } rows[] = {
+        {offsetof(struct worker_h2_counts, rx_reset), "http2.rx_reset"},
+        {offsetof(struct worker_h2_counts, premature_resets),
+         "http.downstream_rq_too_many_premature_resets"},
+        {offsetof(struct worker_h2_counts, header_overflow), "http2.header_overflow"},
+        {offsetof(struct worker_h2_counts, continuations),
+         "http2.inbound_continuation_frames_flood"},
+        {offsetof(struct worker_h2_counts, empty_frames), "http2.inbound_empty_frames_flood"},
+        {offsetof(struct worker_h2_counts, priority_frames), "http2.inbound_priority_frames_flood"},
+        {offsetof(struct worker_h2_counts, window_updates),
+         "http2.inbound_window_update_frames_flood"},
+        {offsetof(struct worker_h2_counts, outbound_control), "http2.outbound_control_flood"},
+        {offsetof(struct worker_h2_counts, outbound_frames), "http2.outbound_flood"},
+        {offsetof(struct worker_h2_counts, protocol_errors), "http.downstream_cx_protocol_error"},
+    };
+    for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
+        emit(o, sum(a, offsetof(struct worker, h2) + rows[r].offset), "%s", rows[r].name);
+}
+
 void
 stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct regex *filter)
 {
@@ -91,6 +118,7 @@ stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct re
              "worker.%zu.downstream_rq_total", i);
     emit(&o, sum(a, offsetof(struct worker, requests)), "http.downstream_rq_total");
     downstream(&o, a);
+    http2(&o, a);
     emit(&o, sum(a, offsetof(struct worker, tls_handshakes)), "tls.upstream_handshakes");
     emit(&o, sum(a, offsetof(struct worker, tls_resumed)), "tls.upstream_session_resumed");
     emit(&o, a->snap->version, "server.config_version");

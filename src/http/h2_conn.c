@@ -3,7 +3,9 @@
  * stream carries one struct req, started when its header block is whole. Request DATA is
  * handed to the request as its upstream takes it, and only then acknowledged to the client
  * (WINDOW_UPDATE), so a fast sender is held by flow control, never buffered without bound.
- * Response DATA waits in the stream until nghttp2 asks for it. [W] */
+ * Response DATA waits in the stream until nghttp2 asks for it. Abuse (rapid reset, floods of
+ * CONTINUATION, empty, PRIORITY, WINDOW_UPDATE or control frames) is refused as Envoy refuses
+ * it, with its defaults: GOAWAY, a /stats counter, a rate-limited warning. [W] */
 #include "http/h2_conn.h"
 
 #include <errno.h>
@@ -26,6 +28,17 @@
 #define H2_OUT_HIGH_WATER 262144   /* stop asking nghttp2 for frames past this much output */
 #define H2_STREAM_RESP_HIGH 262144 /* response bytes a stream holds before its upstream waits */
 
+/* Abuse limits: Envoy's http2_protocol_options defaults and its premature-reset check. */
+#define H2_MAX_CONTINUATIONS 8         /* CONTINUATION frames after one HEADERS (nghttp2's) */
+#define H2_MAX_EMPTY_FRAMES 1          /* max_consecutive_inbound_frames_with_empty_payload */
+#define H2_MAX_PRIORITY_PER_STREAM 100 /* max_inbound_priority_frames_per_stream */
+#define H2_MAX_WU_PER_DATA_SENT 10     /* max_inbound_window_update_frames_per_data_frame_sent */
+#define H2_MAX_OUT_FRAMES 10000        /* max_outbound_frames */
+#define H2_MAX_OUT_CONTROL 1000        /* max_outbound_control_frames */
+#define H2_PREMATURE_STREAMS 500       /* overload.premature_reset_total_stream_count */
+#define H2_PREMATURE_MS 1000           /* overload.premature_reset_min_stream_lifetime_seconds */
+#define H2_CLOSE_DELAY_MS 1000         /* delayed_close_timeout: a GOAWAY the client won't read */
+
 struct h2_conn;
 
 struct h2_stream {
@@ -43,10 +56,13 @@ struct h2_stream {
     bool trailers_coming; /* a second header block: the request's trailers */
     struct h1_header trailers[32];
     size_t n_trailers;
-    bool started;  /* req_start ran */
-    bool released; /* the request core is done with it (req_release ran) */
-    bool in_end;   /* the client's END_STREAM arrived */
-    bool body_end; /* req_body_end ran */
+    bool started;      /* req_start ran */
+    bool released;     /* the request core is done with it (req_release ran) */
+    bool rx_reset;     /* the client reset it (RST_STREAM) */
+    bool overflowed;   /* its header list passed H2_MAX_HEADER_LIST (counted once) */
+    uint64_t begin_ms; /* when its HEADERS came: a reset within H2_PREMATURE_MS is premature */
+    bool in_end;       /* the client's END_STREAM arrived */
+    bool body_end;     /* req_body_end ran */
     struct buf body_in;
     /* The response: submitted head, DATA waiting for nghttp2, its end and trailers. */
     struct buf resp;
@@ -65,8 +81,14 @@ struct h2_conn {
     bool failed;      /* a session error: close after writing its GOAWAY */
     struct h2_stream *streams;
     size_t n_streams;
-    struct wheel_timer timer; /* idle timeout */
+    struct wheel_timer timer; /* idle timeout; after a failure, the delayed close */
     uint64_t active_ms;
+    /* Abuse accounting, as Envoy's ProtocolConstraints. */
+    uint32_t empty_run; /* consecutive inbound frames with an empty payload */
+    uint64_t rx_streams, rx_priority, rx_window_update, tx_data;
+    uint32_t out_frames, out_control;   /* frames put in <out> since the client last read */
+    bool goaway_sent;                   /* nghttp2 sent a GOAWAY with an error of its own */
+    uint64_t closed_streams, premature; /* client streams closed; reset early by the client */
 };
 
 static const struct stream_ops h2_stream_ops;
@@ -92,6 +114,106 @@ static struct h2_stream *
 stream_of(const struct req *q)
 {
     return container_of(q, struct h2_stream, q);
+}
+
+/* --- Abuse. --- */
+
+/* End the connection for abuse: count it in /stats (<counter>), log it (rate-limited), and
+ * queue GOAWAY(<code>); the connection closes once that is written (or H2_CLOSE_DELAY_MS
+ * later). Returns what a callback returns to stop nghttp2 at once. */
+static int
+refuse(struct h2_conn *c, uint64_t *counter, uint32_t code, const char *what)
+{
+    static struct log_limit said;
+    if (c->failed) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    c->failed = true;
+    metric_add(counter, 1);
+    if (!c->goaway_sent) nghttp2_session_terminate_session(c->ng, code);
+    uint64_t held;
+    if (log_limit_pass(&said, now_ms(), 10000, &held))
+        log_msg(LOG_WARNING,
+                "%s: HTTP/2 client closed with GOAWAY(%s): %s (%llu more since the "
+                "last message)",
+                c->base.ml->name, nghttp2_http2_strerror(code), what, (unsigned long long)held);
+    wheel_disarm(&c->base.wk->loop.wheel, &c->timer);
+    wheel_arm(&c->base.wk->loop.wheel, &c->timer, now_ms() + H2_CLOSE_DELAY_MS);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* Envoy's max_consecutive_inbound_frames_with_empty_payload: HEADERS, CONTINUATION and DATA
+ * frames that carry nothing and do not end the stream, one after another. */
+static int
+empty_payload(struct h2_conn *c, bool empty)
+{
+    c->empty_run = empty ? c->empty_run + 1 : 0;
+    if (c->empty_run <= H2_MAX_EMPTY_FRAMES) return 0;
+    return refuse(c, &c->base.wk->h2.empty_frames, NGHTTP2_ENHANCE_YOUR_CALM,
+                  "consecutive frames with an empty payload");
+}
+
+/* Each inbound frame, before its payload: Envoy's inbound flood checks. */
+static int
+on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
+{
+    (void)ng;
+    struct h2_conn *c = arg;
+    struct worker_h2_counts *k = &c->base.wk->h2;
+    switch (hd->type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_CONTINUATION:
+    case NGHTTP2_DATA:
+        /* A padded DATA frame's payload is known on receipt (on_frame_recv). */
+        if (hd->type == NGHTTP2_DATA && (hd->flags & NGHTTP2_FLAG_PADDED)) break;
+        /* END_STREAM means nothing on a CONTINUATION frame. */
+        return empty_payload(c, hd->length == 0 && (hd->type == NGHTTP2_CONTINUATION ||
+                                                    !(hd->flags & NGHTTP2_FLAG_END_STREAM)));
+    case NGHTTP2_PRIORITY:
+        if (++c->rx_priority > H2_MAX_PRIORITY_PER_STREAM * (1 + c->rx_streams))
+            return refuse(c, &k->priority_frames, NGHTTP2_ENHANCE_YOUR_CALM,
+                          "too many PRIORITY frames");
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        /* Envoy's bound: 5 + 2 * (streams opened + 10 * DATA frames sent). */
+        if (++c->rx_window_update > 5 + 2 * (c->rx_streams + H2_MAX_WU_PER_DATA_SENT * c->tx_data))
+            return refuse(c, &k->window_updates, NGHTTP2_ENHANCE_YOUR_CALM,
+                          "too many WINDOW_UPDATE frames");
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+/* Envoy's premature-reset check (CVE-2023-44487): once half of the client's streams (counted
+ * over at least H2_PREMATURE_STREAMS, or already half of that) were reset by the client
+ * within H2_PREMATURE_MS of their start, the connection goes. */
+static void
+check_premature(struct h2_conn *c)
+{
+    uint64_t closed = c->closed_streams, bad = c->premature;
+    if (closed < H2_PREMATURE_STREAMS ? bad * 2 < H2_PREMATURE_STREAMS : bad * 2 < closed) return;
+    refuse(c, &c->base.wk->h2.premature_resets, NGHTTP2_ENHANCE_YOUR_CALM,
+           "too many streams reset by the client early (rapid reset)");
+}
+
+/* Each frame written to <out>: Envoy's outbound flood checks, for a client that does not read
+ * what it provokes (PING and SETTINGS acknowledgements, resets). */
+static int
+on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    (void)ng;
+    struct h2_conn *c = arg;
+    if (f->hd.type == NGHTTP2_DATA) c->tx_data++;
+    c->out_frames++;
+    if (f->hd.type == NGHTTP2_PING || f->hd.type == NGHTTP2_SETTINGS ||
+        f->hd.type == NGHTTP2_RST_STREAM)
+        c->out_control++;
+    /* A connection error nghttp2 found itself (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
+     * COMPRESSION_ERROR, too many SETTINGS entries or resets): count it; close soon. */
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !c->failed) {
+        c->goaway_sent = true;
+        refuse(c, &c->base.wk->h2.protocol_errors, f->goaway.error_code, "protocol error");
+    }
+    return 0;
 }
 
 /* --- Streams. --- */
@@ -129,6 +251,8 @@ on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     if (!s) return NGHTTP2_ERR_CALLBACK_FAILURE;
     s->c = c;
     s->id = f->hd.stream_id;
+    s->begin_ms = now_ms();
+    c->rx_streams++;
     buf_init_empty(&s->body_in, H2_STREAM_WINDOW);
     buf_init_empty(&s->resp, 64u << 20);
     /* A new request starts on the current generation (its listener may have gone). */
@@ -154,9 +278,12 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
     struct slice ns = slice_make((const char *)n.base, n.len);
     struct slice vs = slice_make((const char *)v.base, v.len);
     s->head_bytes += n.len + v.len + 32; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
-    if (s->head_bytes > H2_MAX_HEADER_LIST || s->n_held + 2 > ARRAY_SIZE(s->held))
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: the head is too large */
-    if (s->started) {                                 /* trailers */
+    if (s->head_bytes > H2_MAX_HEADER_LIST || s->n_held + 2 > ARRAY_SIZE(s->held)) {
+        if (!s->overflowed) metric_add(&s->c->base.wk->h2.header_overflow, 1);
+        s->overflowed = true;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM, as Envoy: too large */
+    }
+    if (s->started) { /* trailers */
         if (ns.len && ns.ptr[0] == ':') return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         if (s->n_trailers == ARRAY_SIZE(s->trailers)) return 0;
         s->trailers[s->n_trailers++] = (struct h1_header){ns, vs};
@@ -253,7 +380,18 @@ move_body(struct h2_stream *s)
 static int
 on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
-    (void)arg;
+    struct h2_conn *c = arg;
+    if (f->hd.type == NGHTTP2_DATA && (f->hd.flags & NGHTTP2_FLAG_PADDED)) {
+        int rc = empty_payload(c, f->hd.length == f->data.padlen &&
+                                      !(f->hd.flags & NGHTTP2_FLAG_END_STREAM));
+        if (rc) return rc;
+    }
+    if (f->hd.type == NGHTTP2_RST_STREAM) {
+        metric_add(&c->base.wk->h2.rx_reset, 1);
+        struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (s) s->rx_reset = true;
+        return 0;
+    }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s || s->released) return 0;
@@ -286,9 +424,14 @@ on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *dat
 static int
 on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *arg)
 {
-    (void)error_code, (void)arg;
+    (void)error_code;
+    struct h2_conn *c = arg;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
-    if (s) stream_free(s);
+    if (!s) return 0;
+    c->closed_streams++;
+    if (s->rx_reset && !s->released && now_ms() - s->begin_ms < H2_PREMATURE_MS) c->premature++;
+    stream_free(s);
+    if (c->premature) check_premature(c); /* not fatal here: streams close in sends too */
     return 0;
 }
 
@@ -519,10 +662,22 @@ static bool
 receive(struct h2_conn *c)
 {
     if (buf_empty(&c->in)) return true;
+    if (c->failed) { /* read and dropped, so that closing does not reset the GOAWAY away */
+        buf_consume(&c->in, buf_len(&c->in));
+        return true;
+    }
     ssize_t n = nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&c->in), buf_len(&c->in));
     if (n < 0) {
+        struct worker_h2_counts *k = &c->base.wk->h2;
         log_msg(LOG_DEBUG, "%s: HTTP/2 session error: %s", c->base.ml->name,
                 nghttp2_strerror((int)n));
+        buf_consume(&c->in, buf_len(&c->in));
+        if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+            refuse(c, &k->continuations, NGHTTP2_ENHANCE_YOUR_CALM, "CONTINUATION flood");
+        else if (n == NGHTTP2_ERR_FLOODED) /* acknowledgements the client does not read */
+            refuse(c, &k->outbound_control, NGHTTP2_ENHANCE_YOUR_CALM, "outbound control flood");
+        else
+            refuse(c, &k->protocol_errors, NGHTTP2_INTERNAL_ERROR, nghttp2_strerror((int)n));
         return false;
     }
     buf_consume(&c->in, (size_t)n);
@@ -548,13 +703,27 @@ produce(struct h2_conn *c)
     return progress;
 }
 
+/* Whether the client lets frames it provoked pile up unread (Envoy's outbound flood): the
+ * frames put in <out> since the client last read any (<out> itself stops taking frames at
+ * H2_OUT_HIGH_WATER; past it, nghttp2 bounds the acknowledgements and resets it queues with
+ * max_outbound_ack). Such a client reads no GOAWAY either: the connection is just closed. */
+static bool
+outbound_flood(struct h2_conn *c)
+{
+    struct worker_h2_counts *k = &c->base.wk->h2;
+    if (c->out_control <= H2_MAX_OUT_CONTROL && c->out_frames <= H2_MAX_OUT_FRAMES) return false;
+    refuse(c, c->out_control > H2_MAX_OUT_CONTROL ? &k->outbound_control : &k->outbound_frames,
+           NGHTTP2_ENHANCE_YOUR_CALM, "frames the client does not read (outbound flood)");
+    return true;
+}
+
 static void
 pump(struct h2_conn *c)
 {
     struct worker *wk = c->base.wk;
     for (int guard = 0; guard < 1000 && !c->base.closed; guard++) {
         bool progress = false;
-        if (c->in_ready && !c->in_eof && !c->failed) {
+        if (c->in_ready && !c->in_eof) { /* after a failure, read to drop (receive) */
             worker_buf_ensure(wk, &c->in);
             int r = h1_read_some(&c->in, c->base.w.fd, c->base.xprt, c->base.tls, c->in_hup,
                                  &c->in_ready, &c->in_eof);
@@ -576,11 +745,16 @@ pump(struct h2_conn *c)
             ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {
                 c->active_ms = now_ms();
+                c->out_frames = c->out_control = 0;
                 progress = true;
             } else if (n != -EAGAIN) {
                 conn_close(c);
                 return;
             }
+        }
+        if (outbound_flood(c)) {
+            conn_close(c);
+            return;
         }
         bool idle = !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
         if (buf_empty(&c->out) && (c->failed || idle || (c->in_eof && !c->n_streams) ||
@@ -620,6 +794,10 @@ static void
 on_timer(struct wheel_timer *t)
 {
     struct h2_conn *c = container_of(t, struct h2_conn, timer);
+    if (c->failed) { /* its GOAWAY was not read in time */
+        conn_close(c);
+        return;
+    }
     uint64_t ms = c->base.wk->opt->idle_timeout_ms;
     if (!ms) return;
     uint64_t due = c->active_ms + ms;
@@ -690,7 +868,11 @@ session_new(struct h2_conn *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUT_CONTROL);
     nghttp2_option_set_max_send_header_block_length(opt, 65536);
     nghttp2_session *ng = NULL;
     if (nghttp2_session_server_new2(&ng, cb, c, opt)) ng = NULL;

@@ -99,6 +99,20 @@ struct worker_cx_counts {
     uint64_t stream_timeout; /* downstream_rq_idle_timeout */
 };
 
+/* What the HTTP/2 codec refused (Envoy's http2.* and premature-reset counters, /stats). */
+struct worker_h2_counts {
+    uint64_t rx_reset;         /* RST_STREAM frames received */
+    uint64_t premature_resets; /* connections closed for rapid reset (CVE-2023-44487) */
+    uint64_t header_overflow;  /* streams reset for a header list over 60 KiB */
+    uint64_t continuations;    /* too many CONTINUATION frames in one header block */
+    uint64_t empty_frames;     /* consecutive frames with an empty payload */
+    uint64_t priority_frames;  /* PRIORITY flood */
+    uint64_t window_updates;   /* WINDOW_UPDATE flood */
+    uint64_t outbound_control; /* PING/SETTINGS/RST_STREAM answers the client does not read */
+    uint64_t outbound_frames;  /* any frames the client does not read */
+    uint64_t protocol_errors;  /* other connection errors the client caused (GOAWAY sent) */
+};
+
 struct worker {
     int id;
     struct loop loop;
@@ -144,6 +158,7 @@ struct worker {
     size_t n_dead, cap_dead;
     /* Client connections: those limits ended or refused, and accepting out of fds. */
     struct worker_cx_counts cx;      /* written by this worker only */
+    struct worker_h2_counts h2;      /* written by this worker only */
     int reserve_fd;                  /* given up to refuse a connection when out of fds */
     struct wheel_timer accept_retry; /* accepting paused (out of fds or memory) until then */
     /* Memory given back to malloc past the pools since the last trim (worker_freed). */
