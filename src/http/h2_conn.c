@@ -429,7 +429,9 @@ on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *arg)
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, id);
     if (!s) return 0;
     c->closed_streams++;
-    if (s->rx_reset && !s->released && now_ms() - s->begin_ms < H2_PREMATURE_MS) c->premature++;
+    /* Premature as Envoy has it: reset by the client early, before any response head. */
+    if (s->rx_reset && !s->resp_submitted && now_ms() - s->begin_ms < H2_PREMATURE_MS)
+        c->premature++;
     stream_free(s);
     if (c->premature) check_premature(c); /* not fatal here: streams close in sends too */
     return 0;
