@@ -132,8 +132,7 @@ refuse(struct h2_conn *c, uint64_t *counter, uint32_t code, const char *what)
     uint64_t held;
     if (log_limit_pass(&said, now_ms(), 10000, &held))
         log_msg(LOG_WARNING,
-                "%s: HTTP/2 client closed with GOAWAY(%s): %s (%llu more since the "
-                "last message)",
+                "%s: HTTP/2 client closed with GOAWAY(%s): %s (%llu not logged before)",
                 c->base.ml->name, nghttp2_http2_strerror(code), what, (unsigned long long)held);
     wheel_disarm(&c->base.wk->loop.wheel, &c->timer);
     wheel_arm(&c->base.wk->loop.wheel, &c->timer, now_ms() + H2_CLOSE_DELAY_MS);
