@@ -338,7 +338,7 @@ move_request_body(struct h1_conn *c)
             ssize_t rc =
                 h1_chunked_parse(&ex->req_chunks, buf_head(&c->in), buf_len(&c->in), &data);
             if (rc < 0) {
-                req_body_failed(q, ex->req_chunks.status, "invalid chunked request body");
+                req_abort(q, ex->req_chunks.status, "invalid chunked request body");
                 return true;
             }
             if (req_body_data(q, data.ptr, data.len)) break;
@@ -356,7 +356,7 @@ move_request_body(struct h1_conn *c)
     if (c->ex != ex) return true;
     if (q->sent && c->state == H1_REQUEST_BODY) c->state = H1_WAIT;
     if (!q->sent && c->in_eof && buf_empty(&c->in)) {
-        req_body_failed(q, 400, "request body cut short");
+        req_abort(q, 400, "request body cut short");
         return true;
     }
     return progress;

@@ -241,9 +241,8 @@ deliver(struct upstream *u, struct req *q)
         return true;
     }
     if (done) {
-        uint32_t limit = u->cluster->max_requests_per_conn;
-        bool reusable = u->resp_keep_alive && u->resp_body != H1_BODY_UNTIL_CLOSE &&
-                        !(limit && u->requests >= limit);
+        /* maxRequestsPerConnection is upstream_release's to apply. */
+        bool reusable = u->resp_keep_alive && u->resp_body != H1_BODY_UNTIL_CLOSE;
         struct h1_header t[32];
         size_t n = 0;
         if (u->resp_body == H1_BODY_CHUNKED)

@@ -96,6 +96,15 @@ static const struct conn_ops h2_conn_ops;
 static void pump(struct h2_conn *c);
 static void conn_close(struct h2_conn *c);
 
+size_t
+h2_buf_take(struct buf *b, unsigned char *out, size_t len)
+{
+    size_t n = buf_len(b) < len ? buf_len(b) : len;
+    if (n) memcpy(out, buf_head(b), n);
+    buf_consume(b, n);
+    return n;
+}
+
 int
 h2_preface(const char *p, size_t n)
 {
@@ -443,9 +452,7 @@ read_response(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_
 {
     (void)ng, (void)id, (void)arg;
     struct h2_stream *s = src->ptr;
-    size_t n = buf_len(&s->resp) < len ? buf_len(&s->resp) : len;
-    if (n) memcpy(out, buf_head(&s->resp), n);
-    buf_consume(&s->resp, n);
+    size_t n = h2_buf_take(&s->resp, out, len);
     s->resp_bytes += n;
     if (buf_empty(&s->resp)) {
         if (!s->resp_end) {

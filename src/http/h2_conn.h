@@ -15,6 +15,10 @@ struct buf;
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
 
+/* Up to <len> bytes of <b> copied to <out> and consumed (an nghttp2 read callback's
+ * part both HTTP/2 codecs share): how many. */
+size_t h2_buf_take(struct buf *b, unsigned char *out, size_t len);
+
 /* Whether <n> bytes at <p> open with the preface: 1 yes, 0 no, -1 too few bytes to say. */
 int h2_preface(const char *p, size_t n);
 

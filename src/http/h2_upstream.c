@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/now.h"
 #include "http/h1_int.h"
+#include "http/h2_conn.h"
 #include "model/model.h"
 #include "tls/conn.h"
 
@@ -204,9 +205,7 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *f
 {
     (void)ng, (void)id, (void)arg;
     struct h2up_stream *s = src->ptr;
-    size_t n = buf_len(&s->body) < len ? buf_len(&s->body) : len;
-    if (n) memcpy(out, buf_head(&s->body), n);
-    buf_consume(&s->body, n);
+    size_t n = h2_buf_take(&s->body, out, len);
     if (buf_empty(&s->body)) {
         if (s->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;

@@ -796,12 +796,6 @@ req_body_end(struct req *q, const struct h1_header *t, size_t n)
     return 0;
 }
 
-void
-req_body_failed(struct req *q, int status, const char *why)
-{
-    req_abort(q, status, why);
-}
-
 /* The grpc-status among fields <f>, or -1. */
 static int
 grpc_status_in(const struct h1_header *f, size_t n)

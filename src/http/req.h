@@ -120,8 +120,6 @@ int req_body_data(struct req *q, const char *p, size_t n);
 int req_body_end(struct req *q, const struct h1_header *t, size_t n);
 /* Whether body bytes can go on now, and how many at most. */
 size_t req_body_room(const struct req *q);
-/* The client's body ended early or was malformed: answer <status> (or cut). */
-void req_body_failed(struct req *q, int status, const char *why);
 
 /* Move what can move between the upstream and the client; true on progress. */
 bool req_pump(struct req *q);
