@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,28 +42,32 @@
 
 struct h2_conn;
 
+/* A header block as it arrives (a request's head, or its trailers), its fields borrowed
+ * from nghttp2's refcounted buffers: in a worker block, held by the connection while the
+ * block comes in (blocks do not interleave, RFC 9113 §4.3), then let go once the request
+ * started, or kept by a stream that needs it later (an injected delay; trailers). */
+struct h2_head {
+    struct slice method, path, authority;
+    size_t bytes; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
+    size_t n_fields, n_held;
+    struct h1_header fields[H2_MAX_FIELDS];
+    nghttp2_rcbuf *held[2 * H2_MAX_FIELDS + 8];
+};
+
 struct h2_stream {
     struct req q; /* the request core's state */
     struct h2_conn *c;
     int32_t id;
     struct h2_stream *next, *prev; /* the connection's streams */
-    /* The request head as it arrives, borrowed from nghttp2's refcounted buffers. */
-    struct h1_header fields[H2_MAX_FIELDS];
-    size_t n_fields;
-    nghttp2_rcbuf *held[2 * H2_MAX_FIELDS + 8];
-    size_t n_held;
-    size_t head_bytes;
-    struct slice method, path, authority;
-    bool trailers_coming; /* a second header block: the request's trailers */
-    struct h1_header trailers[32];
-    size_t n_trailers;
-    bool started;      /* req_start ran */
-    bool released;     /* the request core is done with it (req_release ran) */
-    bool rx_reset;     /* the client reset it (RST_STREAM) */
-    bool overflowed;   /* its header list passed H2_MAX_HEADER_LIST (counted once) */
+    struct h2_head *head;          /* its request head, while the request still needs it */
+    struct h2_head *trailers;      /* its request trailers, until they went with the body */
+    bool started;                  /* req_start ran */
+    bool released;                 /* the request core is done with it (req_release ran) */
+    bool rx_reset;                 /* the client reset it (RST_STREAM) */
+    bool overflowed;               /* its header list passed H2_MAX_HEADER_LIST (counted once) */
+    bool in_end;                   /* the client's END_STREAM arrived */
+    bool body_end;                 /* req_body_end ran */
     uint64_t begin_ms; /* when its HEADERS came: a reset within H2_PREMATURE_MS is premature */
-    bool in_end;       /* the client's END_STREAM arrived */
-    bool body_end;     /* req_body_end ran */
     struct buf body_in;
     /* The response: submitted head, DATA waiting for nghttp2, its end and trailers. */
     struct buf resp;
@@ -81,7 +86,9 @@ struct h2_conn {
     bool failed;      /* a session error: close after writing its GOAWAY */
     struct h2_stream *streams;
     size_t n_streams;
-    struct wheel_timer timer; /* idle timeout; after a failure, the delayed close */
+    struct h2_head *rx_head;     /* the header block coming in now, or NULL */
+    struct h2_stream *rx_stream; /* whose it is */
+    struct wheel_timer timer;    /* idle timeout; after a failure, the delayed close */
     uint64_t active_ms;
     /* Abuse accounting, as Envoy's ProtocolConstraints. */
     uint32_t empty_run; /* consecutive inbound frames with an empty payload */
@@ -224,6 +231,43 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     return 0;
 }
 
+/* --- Header blocks. --- */
+
+_Static_assert(sizeof(struct h2_head) <= WORKER_BLOCK_BYTES, "a header block fits a worker block");
+/* An open stream is its request and a few fields (712 B on x86-64); its head is not kept. */
+_Static_assert(sizeof(struct h2_stream) <= 1024, "an open HTTP/2 stream stays small");
+
+static void
+head_put(struct worker *wk, struct h2_head *h)
+{
+    if (!h) return;
+    for (size_t i = 0; i < h->n_held; i++) nghttp2_rcbuf_decref(h->held[i]);
+    worker_block_put(wk, h);
+}
+
+/* A header block begins on stream <s>: the connection holds it while it comes in. */
+static struct h2_head *
+head_begin(struct h2_conn *c, struct h2_stream *s)
+{
+    struct worker *wk = c->base.wk;
+    head_put(wk, c->rx_head); /* one abandoned by an earlier stream's reset */
+    c->rx_head = worker_block_get(wk);
+    c->rx_stream = c->rx_head ? s : NULL;
+    if (c->rx_head) memset(c->rx_head, 0, offsetof(struct h2_head, fields));
+    return c->rx_head;
+}
+
+/* The block that came in on stream <s>, now the caller's; NULL if it was another's. */
+static struct h2_head *
+head_take(struct h2_conn *c, struct h2_stream *s)
+{
+    if (c->rx_stream != s) return NULL;
+    struct h2_head *h = c->rx_head;
+    c->rx_head = NULL;
+    c->rx_stream = NULL;
+    return h;
+}
+
 /* --- Streams. --- */
 
 static void
@@ -236,7 +280,9 @@ stream_free(struct h2_stream *s)
         s->released = true;
         req_release(&s->q, s->resp_bytes);
     }
-    for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
+    head_put(wk, s->head);
+    head_put(wk, s->trailers);
+    head_put(wk, head_take(c, s));
     free(s->resp_trailers);
     worker_buf_drop(wk, &s->body_in);
     worker_buf_drop(wk, &s->resp);
@@ -254,9 +300,19 @@ static int
 on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2_conn *c = arg;
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers */
+        struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (s && s->started && !s->trailers && !head_begin(c, s))
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        return 0;
+    }
     struct h2_stream *s = calloc(1, sizeof(*s));
     if (!s) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (!head_begin(c, s)) {
+        free(s);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     s->c = c;
     s->id = f->hd.stream_id;
     s->begin_ms = now_ms();
@@ -278,55 +334,56 @@ static int
 on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nghttp2_rcbuf *value,
           uint8_t flags, void *arg)
 {
-    (void)flags, (void)arg;
+    (void)flags;
+    struct h2_conn *c = arg;
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-    if (!s) return 0;
+    struct h2_head *h = s && c->rx_stream == s ? c->rx_head : NULL;
+    if (!h) return 0;
     nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
     struct slice ns = slice_make((const char *)n.base, n.len);
     struct slice vs = slice_make((const char *)v.base, v.len);
-    s->head_bytes += n.len + v.len + 32; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
-    if (s->head_bytes > H2_MAX_HEADER_LIST || s->n_held + 2 > ARRAY_SIZE(s->held)) {
-        if (!s->overflowed) metric_add(&s->c->base.wk->h2.header_overflow, 1);
+    h->bytes += n.len + v.len + 32; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
+    if (h->bytes > H2_MAX_HEADER_LIST || h->n_held + 2 > ARRAY_SIZE(h->held)) {
+        if (!s->overflowed) metric_add(&c->base.wk->h2.header_overflow, 1);
         s->overflowed = true;
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM, as Envoy: too large */
     }
-    if (s->started) { /* trailers */
-        if (ns.len && ns.ptr[0] == ':') return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        if (s->n_trailers == ARRAY_SIZE(s->trailers)) return 0;
-        s->trailers[s->n_trailers++] = (struct h1_header){ns, vs};
-    } else if (ns.len && ns.ptr[0] == ':') {
+    bool pseudo = ns.len && ns.ptr[0] == ':';
+    if (pseudo && s->started) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* in trailers */
+    if (pseudo) {
         if (slice_eq(ns, ":method"))
-            s->method = vs;
+            h->method = vs;
         else if (slice_eq(ns, ":path"))
-            s->path = vs;
+            h->path = vs;
         else if (slice_eq(ns, ":authority"))
-            s->authority = vs;
+            h->authority = vs;
         /* :scheme: the connection's transport says it (as Envoy). */
     } else {
-        if (s->n_fields == H2_MAX_FIELDS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (h->n_fields == H2_MAX_FIELDS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         /* Host from a client that sent no :authority (RFC 9113 §8.3.1). */
-        if (!s->authority.len && slice_eq(ns, "host")) s->authority = vs;
-        s->fields[s->n_fields++] = (struct h1_header){ns, vs};
+        if (!s->started && !h->authority.len && slice_eq(ns, "host")) h->authority = vs;
+        h->fields[h->n_fields++] = (struct h1_header){ns, vs};
     }
     nghttp2_rcbuf_incref(name);
     nghttp2_rcbuf_incref(value);
-    s->held[s->n_held++] = name;
-    s->held[s->n_held++] = value;
+    h->held[h->n_held++] = name;
+    h->held[h->n_held++] = value;
     return 0;
 }
 
 static const struct req_head *
 stream_head(struct req *q)
 {
-    struct h2_stream *s = stream_of(q);
+    const struct h2_head *k = stream_of(q)->head;
+    if (!k) return NULL; /* let go once the request no longer needed it */
     static _Thread_local struct req_head h;
     h = (struct req_head){
-        .method = s->method,
-        .authority = s->authority,
-        .path = s->path,
-        .fields = s->fields,
-        .n_fields = s->n_fields,
+        .method = k->method,
+        .authority = k->authority,
+        .path = k->path,
+        .fields = k->fields,
+        .n_fields = k->n_fields,
         .protocol = "HTTP/2",
     };
     return &h;
@@ -342,7 +399,7 @@ start_stream(struct h2_stream *s, bool end_stream)
     struct slice cl;
     if (end_stream) {
         q->body = REQ_BODY_NONE;
-    } else if (headers_find(s->fields, s->n_fields, "content-length", &cl) && cl.len &&
+    } else if (headers_find(s->head->fields, s->head->n_fields, "content-length", &cl) && cl.len &&
                cl.len < 20) {
         uint64_t v = 0;
         bool ok = true;
@@ -355,8 +412,12 @@ start_stream(struct h2_stream *s, bool end_stream)
     } else {
         q->body = REQ_BODY_STREAM;
     }
-    req_begin(q, stream_head(q), s->head_bytes);
+    req_begin(q, stream_head(q), s->head->bytes);
     req_start(q, stream_head(q));
+    if (!q->fault_delayed) { /* routed, or answered: the head is no longer read */
+        head_put(s->c->base.wk, s->head);
+        s->head = NULL;
+    }
 }
 
 /* Hand the request body that waits in the stream to the request, as far as its upstream
@@ -379,7 +440,10 @@ move_body(struct h2_stream *s)
     }
     if (s->in_end && !s->body_end && buf_empty(&s->body_in) && q->up && !q->sent) {
         s->body_end = true;
-        req_body_end(q, s->trailers, s->n_trailers);
+        const struct h2_head *t = s->trailers;
+        req_body_end(q, t ? t->fields : NULL, t ? t->n_fields : 0); /* the request keeps them */
+        head_put(c->base.wk, s->trailers);
+        s->trailers = NULL;
         progress = true;
     }
     return progress;
@@ -405,10 +469,13 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     if (!s || s->released) return 0;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (f->hd.type == NGHTTP2_HEADERS && !s->started) {
-        if (!s->method.len || !s->path.len) return 0; /* nghttp2 resets a malformed head */
+        s->head = head_take(c, s);
+        if (!s->head || !s->head->method.len || !s->head->path.len)
+            return 0; /* nghttp2 resets a malformed head */
         start_stream(s, end);
         return 0;
     }
+    if (f->hd.type == NGHTTP2_HEADERS && !s->trailers) s->trailers = head_take(c, s);
     if (end) s->in_end = true;
     return 0;
 }
@@ -782,6 +849,8 @@ conn_close(struct h2_conn *c)
     struct worker *wk = c->base.wk;
     c->base.closed = true;
     while (c->streams) stream_free(c->streams);
+    head_put(wk, c->rx_head);
+    c->rx_head = NULL;
     nghttp2_session_del(c->ng);
     c->ng = NULL;
     wheel_disarm(&wk->loop.wheel, &c->timer);

@@ -45,6 +45,9 @@ def proxy(meshlet_bin, tmp_path):
     retries: {attempts: 2, retryOn: 5xx}
   - match: [{uri: {prefix: /slow}}]
     route: [{destination: {host: slow}}]
+  - match: [{uri: {prefix: /delayed}}]
+    fault: {delay: {fixedDelay: 600ms, percentage: {value: 100}}}
+    route: [{destination: {host: orders, subset: v1}}]
   - route:
     - {destination: {host: orders, subset: v1}, weight: 90}
     - {destination: {host: orders, subset: v2}, weight: 10}
@@ -201,6 +204,71 @@ def test_many_streams_on_one_connection_are_all_answered(proxy):
     s.close()
     assert ended == ids
     assert set(statuses.values()) == {b"200"}
+
+
+def exchange(s, c, ids, timeout=20):
+    """Read until every stream of <ids> ended: {id: (status, body)} and the order they ended."""
+    got, order = {}, []
+    deadline = time.time() + timeout
+    while len(order) < len(ids) and time.time() < deadline:
+        data = s.recv(65536)
+        if not data:
+            break
+        for e in c.receive_data(data):
+            if isinstance(e, h2.events.ResponseReceived):
+                got[e.stream_id] = [dict(e.headers)[b":status"], b""]
+            elif isinstance(e, h2.events.DataReceived):
+                got[e.stream_id][1] += e.data
+                c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+            elif isinstance(e, h2.events.StreamEnded):
+                order.append(e.stream_id)
+        s.sendall(c.data_to_send())
+    return got, order
+
+
+def test_a_delayed_stream_keeps_its_own_head_while_others_arrive(proxy):
+    """A stream held by an injected delay keeps its header block while the connection takes
+    in other streams' blocks; when the delay ends it goes out with its own fields."""
+    s, c = h2_connect(proxy.gw)
+    base = [(":method", "GET"), (":scheme", "http"), (":authority", AUTH)]
+    held = c.get_next_available_stream_id()
+    c.send_headers(held, base + [(":path", "/delayed/x"), ("x-who", "held"),
+                                 ("x-pad", "a" * 3000)], end_stream=True)
+    s.sendall(c.data_to_send())
+    others = []
+    for i in range(20):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, base + [(":path", f"/orders/o{i}"), ("x-who", f"other{i}"),
+                                    ("x-pad", "b" * 3000)], end_stream=True)
+        others.append(sid)
+    s.sendall(c.data_to_send())
+    got, order = exchange(s, c, [held] + others)
+    s.close()
+    assert order[-1] == held, order  # the others did not wait for it
+    assert got[held][0] == b"200"
+    seen = json.loads(got[held][1])
+    assert seen["path"] == "/delayed/x"
+    assert seen["headers"]["x-who"] == "held" and seen["headers"]["x-pad"] == "a" * 3000
+    for i, sid in enumerate(others):
+        assert json.loads(got[sid][1])["headers"]["x-who"] == f"other{i}"
+
+
+def test_request_trailers_to_an_http1_upstream_are_dropped(proxy):
+    """HTTP/2 request trailers end the request; an HTTP/1.1 upstream gets the body without
+    them (Envoy's HTTP/1.1 codec does not encode trailers unless enable_trailers)."""
+    s, c = h2_connect(proxy.gw)
+    sid = c.get_next_available_stream_id()
+    c.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":authority", AUTH),
+                         (":path", "/orders/t")])
+    c.send_data(sid, b"x" * 1000)
+    c.send_headers(sid, [("x-checksum", "abc")], end_stream=True)
+    s.sendall(c.data_to_send())
+    got, order = exchange(s, c, [sid])
+    s.close()
+    assert order == [sid] and got[sid][0] == b"200"
+    seen = json.loads(got[sid][1])
+    assert "x-checksum" not in seen["headers"]
+    assert seen["body"] == "x" * 1000
 
 
 @pytest.fixture
