@@ -39,6 +39,8 @@
 #define H2_PREMATURE_STREAMS 500       /* overload.premature_reset_total_stream_count */
 #define H2_PREMATURE_MS 1000           /* overload.premature_reset_min_stream_lifetime_seconds */
 #define H2_CLOSE_DELAY_MS 1000         /* delayed_close_timeout: a GOAWAY the client won't read */
+#define H2_DRAIN_NOTICE_MS 1000        /* the longest from a drain's first GOAWAY to its final */
+#define H2_DRAIN_PING "meshdrn"        /* the PING whose ACK says the client saw the first */
 
 struct h2_conn;
 
@@ -83,6 +85,7 @@ struct h2_conn {
     struct buf in, out;
     bool in_ready, in_eof, in_hup;
     bool close_after; /* GOAWAY sent: close once the streams are done and output written */
+    bool noticed;     /* a drain's first GOAWAY (last stream 2^31-1) went: the final follows */
     bool failed;      /* a session error: close after writing its GOAWAY */
     struct h2_stream *streams;
     size_t n_streams;
@@ -102,6 +105,7 @@ static const struct stream_ops h2_stream_ops;
 static const struct conn_ops h2_conn_ops;
 static void pump(struct h2_conn *c);
 static void conn_close(struct h2_conn *c);
+static void final_goaway(struct h2_conn *c);
 
 size_t
 h2_buf_take(struct buf *b, unsigned char *out, size_t len)
@@ -457,6 +461,11 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         int rc = empty_payload(c, f->hd.length == f->data.padlen &&
                                       !(f->hd.flags & NGHTTP2_FLAG_END_STREAM));
         if (rc) return rc;
+    }
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK) && c->noticed &&
+        !memcmp(f->ping.opaque_data, H2_DRAIN_PING, 8)) {
+        final_goaway(c); /* a round trip after the notice: the client's streams are all in */
+        return 0;
     }
     if (f->hd.type == NGHTTP2_RST_STREAM) {
         metric_add(&c->base.wk->h2.rx_reset, 1);
@@ -876,6 +885,12 @@ on_timer(struct wheel_timer *t)
         return;
     }
     uint64_t ms = c->base.wk->opt->idle_timeout_ms;
+    if (c->noticed && !c->close_after) { /* a drain's PING went unanswered */
+        final_goaway(c);
+        pump(c);
+        if (!c->base.closed && ms) wheel_arm(&c->base.wk->loop.wheel, &c->timer, now_ms() + ms);
+        return;
+    }
     if (!ms) return;
     uint64_t due = c->active_ms + ms;
     if (!c->n_streams && now_ms() >= due) {
@@ -887,16 +902,31 @@ on_timer(struct wheel_timer *t)
     wheel_arm(&c->base.wk->loop.wheel, &c->timer, (now_ms() >= due ? now_ms() : due) + ms);
 }
 
-/* Drain: GOAWAY for new streams; the connection closes when those in flight are done. */
+/* The drain's final GOAWAY: the last stream the connection took; it closes once those are
+ * done. */
+static void
+final_goaway(struct h2_conn *c)
+{
+    if (c->close_after) return;
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    c->close_after = true;
+}
+
+/* Drain, gracefully as RFC 9113 §6.8 and Envoy do it: a first GOAWAY with the largest stream
+ * id tells the client to open no more streams, a PING measures the round trip in which
+ * streams it already sent still arrive (and are served), and the final GOAWAY follows the
+ * PING's ACK (or H2_DRAIN_NOTICE_MS, for a client that does not answer). */
 static void
 ops_drain(struct conn *base)
 {
     struct h2_conn *c = h2_of(base);
-    if (!c->close_after) {
-        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->ng), NGHTTP2_NO_ERROR,
-                              NULL, 0);
-        c->close_after = true;
+    if (!c->close_after && !c->noticed && !c->failed) {
+        nghttp2_submit_shutdown_notice(c->ng);
+        nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, (const uint8_t *)H2_DRAIN_PING);
+        c->noticed = true;
+        wheel_disarm(&c->base.wk->loop.wheel, &c->timer);
+        wheel_arm(&c->base.wk->loop.wheel, &c->timer, now_ms() + H2_DRAIN_NOTICE_MS);
     }
     pump(c);
 }

@@ -6,6 +6,7 @@ Each stream is a request of the same request core as HTTP/1.1: routing by :autho
 request bodies under flow control, and streams a client resets. Upstreams are HTTP/1.1."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -325,6 +326,41 @@ def test_drain_lets_streams_in_flight_finish(proxy):
     time.sleep(0.3)
     proxy.proc.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=20)
-    assert "recv GOAWAY frame" in out and "error_code=NO_ERROR" in out, out
+    # RFC 9113 §6.8: first a GOAWAY with the largest stream id (open no more), a PING for
+    # the round trip, then the final GOAWAY naming the last stream taken.
+    goaways = re.findall(r"recv GOAWAY frame.*\n.*last_stream_id=(\d+), error_code=NO_ERROR", out)
+    assert len(goaways) == 2 and goaways[0] == "2147483647", out
+    assert 0 < int(goaways[1]) < 2**31 - 1, out
+    assert "recv PING frame" in out, out
     assert ":status: 200" in out, out
+    assert proxy.proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("answers_ping", [True, False])
+def test_streams_sent_before_the_drain_notice_was_seen_are_served(proxy, answers_ping):
+    """A stream the client opens after the first GOAWAY left meshlet but before it read it
+    is still served, and the final GOAWAY names it. The final GOAWAY follows the ACK of the
+    drain's PING, or a second without one."""
+    from hpack import Decoder
+    from hyperframe.frame import GoAwayFrame, HeadersFrame, PingFrame
+    from test_h2_abuse import Raw, request_block
+    r = Raw(proxy.gw)
+    r.send(HeadersFrame(1, request_block(b"/orders/d?delay_ms=800"),
+                        flags=["END_HEADERS", "END_STREAM"]))
+    time.sleep(0.3)
+    proxy.proc.send_signal(signal.SIGTERM)
+    seen = r.frames(5, until=lambda f: isinstance(f, GoAwayFrame))
+    assert seen[-1].last_stream_id == 2**31 - 1, seen
+    ping = [f for f in seen if isinstance(f, PingFrame) and "ACK" not in f.flags]
+    assert len(ping) == 1, seen
+    r.send(HeadersFrame(3, request_block(b"/orders/late"), flags=["END_HEADERS", "END_STREAM"]))
+    if answers_ping:
+        r.send(PingFrame(0, flags=["ACK"], opaque_data=ping[0].opaque_data))
+    seen += r.frames(10)
+    r.close()
+    dec = Decoder()
+    status = {f.stream_id: dict(dec.decode(f.data))[":status"]
+              for f in seen if isinstance(f, HeadersFrame)}
+    assert status == {1: "200", 3: "200"}, seen
+    assert [f.last_stream_id for f in seen if isinstance(f, GoAwayFrame)] == [2**31 - 1, 3]
     assert proxy.proc.wait(timeout=10) == 0
