@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """A gRPC test server on Debian's python3-grpcio, without generated code: service
 test.Echo with the four call types on raw bytes. Every reply says which backend answered
-("v1:" + the request); `fail_code` makes every call fail with that status code."""
+("v1:" + the request); `fail_code` makes every call fail with that status code. With
+`tls=(chain, key, client_root)` it serves TLS (h2 by ALPN, as every gRPC server), and with
+a client root it requires a client certificate and records each caller's URI SAN."""
 from concurrent import futures
 
 import grpc
@@ -14,10 +16,11 @@ def _ident(b):
 
 
 class GrpcBackend:
-    def __init__(self, version, fail_code=None):
+    def __init__(self, version, fail_code=None, tls=None):
         self.version = version.encode()
         self.fail_code = fail_code
         self.calls = []
+        self.peers = []  # per call: (transport security type, the client's URI SANs)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         handlers = {
             "Unary": grpc.unary_unary_rpc_method_handler(self.unary, _ident, _ident),
@@ -26,7 +29,13 @@ class GrpcBackend:
             "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi, _ident, _ident),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls:
+            chain, key, root = (open(f, "rb").read() if f else None for f in tls)
+            creds = grpc.ssl_server_credentials([(key, chain)], root_certificates=root,
+                                                require_client_auth=root is not None)
+            self.port = self.server.add_secure_port("127.0.0.1:0", creds)
+        else:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
 
     def start(self):
         self.server.start()
@@ -39,8 +48,16 @@ class GrpcBackend:
         if self.fail_code is not None:
             context.abort(self.fail_code, f"{self.version.decode()} fails")
 
+    def _peer(self, context):
+        auth = context.auth_context()
+        sans = [v.decode() for v in auth.get("x509_subject_alternative_name", [])
+                if v.startswith(b"spiffe://")]
+        kind = b"".join(auth.get("transport_security_type", [b"insecure"])).decode()
+        self.peers.append((kind, sans))
+
     def unary(self, request, context):
         self.calls.append("Unary")
+        self._peer(context)
         self._fail(context)
         return self.version + b":" + request
 
