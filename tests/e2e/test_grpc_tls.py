@@ -103,3 +103,51 @@ def test_simple_tls_speaks_h2_by_alpn(proxy):
         got = unary(proxy.channel)(f"s{i}".encode(), timeout=10, metadata=[("x-to", "simple")])
         assert got == f"simple:s{i}".encode()
     assert proxy.simple.peers[-3:] == [("ssl", [])] * 3
+
+
+def test_grpc_through_a_strict_sidecar(meshlet_bin, tmp_path):
+    """The whole mesh path: grpcio client → gateway (h2c) → ISTIO_MUTUAL, h2 by ALPN →
+    a STRICT inbound sidecar → the app's plain h2c gRPC server (the client's protocol,
+    as a sidecar keeps it for a port without one declared)."""
+    from meshlet_proc import Meshlet
+    root = tmp_path / "ca"
+    meshlet.ca(meshlet_bin, "init", "--dir", str(root))
+    workload(meshlet_bin, root, tmp_path / "orders", "orders")
+    workload(meshlet_bin, root, tmp_path / "gateway", "gateway", ns="istio-system")
+    app = GrpcBackend("app").start()
+    side_port, gw = free_port(), free_port()
+    (tmp_path / "side").mkdir()
+    (tmp_path / "side" / "pa.yaml").write_text("""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+""")
+    side = Meshlet(meshlet_bin, tmp_path / "side", extra=(
+        "--namespace", "shop", "--identity", str(tmp_path / "orders"), "--label", "app=orders",
+        "--inbound", f"{side_port}=127.0.0.1:{app.port}")).start()
+    (tmp_path / "edge").mkdir()
+    (tmp_path / "edge" / "c.yaml").write_text("---\n".join([
+        gateway(gw), grpc_entry("orders", side_port, sa="orders"),
+        destination_rule("orders", "{tls: {mode: ISTIO_MUTUAL}}"),
+        edge_routes("edge", "  - route: [{destination: {host: orders}}]\n")]))
+    edge = Meshlet(meshlet_bin, tmp_path / "edge", extra=(
+        "--namespace", "istio-system", "--identity", str(tmp_path / "gateway"))).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{gw}",
+                                   options=[("grpc.default_authority", AUTH)]) as ch:
+            for i in range(3):
+                assert unary(ch)(f"c{i}".encode(), timeout=10) == f"app:c{i}".encode()
+            stream = ch.unary_stream(f"/{SERVICE}/ServerStream", request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)
+            assert len(list(stream(b"s", timeout=10))) == 5
+        assert app.calls.count("Unary") == 3
+        # The sidecar's own access to the app was HTTP/2 (gRPC servers speak nothing else),
+        # and its inbound side saw mTLS from the gateway.
+        text = side.admin("/stats/prometheus")
+        assert 'request_protocol="grpc"' in text and 'connection_security_policy="mutual_tls"' \
+            in text, text
+    finally:
+        codes = [edge.stop(), side.stop()]
+        app.stop()
+    assert codes == [0, 0]
