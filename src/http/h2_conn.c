@@ -106,6 +106,7 @@ static const struct conn_ops h2_conn_ops;
 static void pump(struct h2_conn *c);
 static void conn_close(struct h2_conn *c);
 static void final_goaway(struct h2_conn *c);
+static void ops_drain(struct conn *base);
 
 size_t
 h2_buf_take(struct buf *b, unsigned char *out, size_t len)
@@ -850,6 +851,11 @@ pump(struct h2_conn *c)
     }
     worker_buf_shed(wk, &c->in);
     worker_buf_shed(wk, &c->out);
+    /* Its last stream ended on an older generation: move on, or drain if the listener went
+     * (a connection idle at the reload was told at once: ops_rebind_idle). */
+    if (!c->n_streams && c->base.gen != wk->gen && !c->noticed && !c->close_after &&
+        !conn_rebind(&c->base))
+        ops_drain(&c->base);
 }
 
 static void
