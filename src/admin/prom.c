@@ -62,6 +62,18 @@ istio_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
                 "Response size on the wire (head and body).");
     for (size_t i = 0; i < n; i++)
         prom_histogram(sb, "istio_response_bytes", v[i].labels, &v[i].resp_bytes, 1);
+    /* Istio: the message counters exist on gRPC series only */
+    prom_family(sb, "istio_request_messages_total", "counter", "gRPC messages sent by the client.");
+    for (size_t i = 0; i < n; i++)
+        if (v[i].grpc)
+            strbuf_printf(sb, "istio_request_messages_total{%s} %" PRIu64 "\n", v[i].labels,
+                          v[i].req_messages);
+    prom_family(sb, "istio_response_messages_total", "counter",
+                "gRPC messages sent by the server.");
+    for (size_t i = 0; i < n; i++)
+        if (v[i].grpc)
+            strbuf_printf(sb, "istio_response_messages_total{%s} %" PRIu64 "\n", v[i].labels,
+                          v[i].resp_messages);
 }
 
 static void

@@ -27,6 +27,7 @@ struct series {
     char *labels; /* owned */
     uint64_t requests;
     struct metric_histo duration, req_bytes, resp_bytes;
+    uint64_t req_messages, resp_messages; /* gRPC series only */
 };
 
 struct cluster_rec {
@@ -280,6 +281,10 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
     metric_observe(&s->duration, r->duration_us, 1000);
     metric_observe(&s->req_bytes, r->req_bytes, 1);
     metric_observe(&s->resp_bytes, r->resp_bytes, 1);
+    if (r->grpc) { /* Istio adds the grpc_stats filter's counts when the stream ends */
+        metric_add(&s->req_messages, r->req_messages);
+        metric_add(&s->resp_messages, r->resp_messages);
+    }
 }
 
 /* Make room in a private by-id table (*arr, *n entries) for <id>, sized for <count> ids
@@ -406,6 +411,9 @@ metrics_series(struct metrics_shard *const *shards, size_t n, size_t *len)
             metric_histo_merge(&v->duration, &s->duration);
             metric_histo_merge(&v->req_bytes, &s->req_bytes);
             metric_histo_merge(&v->resp_bytes, &s->resp_bytes);
+            v->grpc = s->grpc;
+            v->req_messages += metric_get(&s->req_messages);
+            v->resp_messages += metric_get(&s->resp_messages);
         }
     }
     hmap_fini(&by_labels);

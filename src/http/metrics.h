@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What each request leaves in the metrics: Istio's standard families
  * (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
- * istio_response_bytes) under Istio's labels, and Envoy's per-cluster upstream counters.
+ * istio_response_bytes, and for gRPC istio_request_messages_total and
+ * istio_response_messages_total) under Istio's labels, and Envoy's per-cluster upstream counters.
  * Each worker writes its own shard, without locks; the admin thread walks every shard's
  * append-only lists and merges series by their labels on a scrape. [W] to record, [A] to
  * read. */
@@ -45,8 +46,9 @@ struct exchange_record {
     int code;                            /* sent to the client; 0: none */
     uint32_t flags;                      /* enum response_flag */
     uint64_t duration_us, req_bytes, resp_bytes;
-    bool grpc;       /* a gRPC request: request_protocol="grpc" */
-    int grpc_status; /* its grpc-status; -1: none seen */
+    bool grpc;                            /* a gRPC request: request_protocol="grpc" */
+    int grpc_status;                      /* its grpc-status; -1: none seen */
+    uint64_t req_messages, resp_messages; /* gRPC messages each way (grpc_frames.h) */
 };
 
 /* Upstream events counted per cluster (Envoy's cluster.<name>.upstream_rq_* ...). */
@@ -86,6 +88,8 @@ struct metrics_series_view {
     const char *labels; /* `name="value",...` without braces */
     uint64_t requests;
     struct metric_histo duration, req_bytes, resp_bytes; /* ms x1000, bytes, bytes */
+    bool grpc;                            /* request_protocol="grpc": messages are counted */
+    uint64_t req_messages, resp_messages; /* gRPC messages, client's and server's */
 };
 struct metrics_cluster_view {
     const char *name; /* the cluster */

@@ -97,6 +97,8 @@ report(struct req *q, uint64_t resp_bytes)
         .resp_bytes = resp_bytes,
         .grpc = q->grpc,
         .grpc_status = q->grpc_status,
+        .req_messages = q->req_msgs.messages,
+        .resp_messages = q->resp_msgs.messages,
     };
     metrics_record(wk->metrics, &r);
     if (q->log_len) {
@@ -755,6 +757,7 @@ req_body_data(struct req *q, const char *p, size_t n)
 {
     struct upstream *u = q->up;
     if (n && u->ops->send_data(u, q, p, n)) return -1;
+    if (q->grpc) grpc_frames_feed(&q->req_msgs, p, n); /* once: a retry's replay is not */
     keep_body(q, p, n);
     return 0;
 }
@@ -838,7 +841,9 @@ req_response_head(struct req *q, const struct resp_head *h)
 int
 req_response_data(struct req *q, const char *p, size_t n)
 {
-    return q->down->send_data(q, p, n);
+    int rc = q->down->send_data(q, p, n);
+    if (!rc && q->grpc) grpc_frames_feed(&q->resp_msgs, p, n);
+    return rc;
 }
 
 void

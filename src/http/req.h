@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "core/wheel.h"
+#include "http/grpc_frames.h"
 #include "http/stream.h"
 #include "http/worker.h"
 
@@ -49,6 +50,7 @@ struct req {
     bool grpc;          /* content-type application/grpc*: local replies are gRPC's */
     bool client_h2;     /* it came over HTTP/2 (useClientProtocol pools follow it) */
     int grpc_status;    /* the grpc-status its response carried (headers or trailers); -1 */
+    struct grpc_frames req_msgs, resp_msgs; /* gRPC: messages each way, as they move */
     /* The current try. */
     struct upstream *up;
     uint32_t attempt;         /* tries so far, from 1 */

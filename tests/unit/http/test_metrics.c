@@ -130,6 +130,51 @@ test_cluster_counters_merge(void **state)
     metrics_shard_free(shards[1]);
 }
 
+/* Istio's message counters: summed over shards on gRPC series, absent from HTTP ones. */
+static void
+test_grpc_message_counts_merge(void **state)
+{
+    (void)state;
+    struct model_cluster cl = {.name = "outbound|50051||echo.prod.svc.cluster.local",
+                               .host = "echo.prod.svc.cluster.local"};
+    cl.state = pool_state_get(cl.name);
+    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
+                                       metrics_shard_new("gw", "edge")};
+    struct exchange_record bidi = {.cluster = &cl,
+                                   .endpoint = SIZE_MAX,
+                                   .code = 200,
+                                   .grpc = true,
+                                   .grpc_status = 0,
+                                   .req_messages = 3,
+                                   .resp_messages = 4};
+    metrics_record(shards[0], &bidi);
+    metrics_record(shards[1], &bidi);
+    bidi.req_messages = 1;
+    bidi.resp_messages = 0;
+    metrics_record(shards[1], &bidi);
+    struct exchange_record http = {
+        .cluster = &cl, .endpoint = SIZE_MAX, .code = 200, .req_messages = 9, .resp_messages = 9};
+    metrics_record(shards[0], &http);
+    size_t n;
+    struct metrics_series_view *v = metrics_series(shards, 2, &n);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(v[i].labels, "request_protocol=\"grpc\"")) {
+            assert_true(v[i].grpc);
+            assert_int_equal(v[i].requests, 3);
+            assert_int_equal(v[i].req_messages, 7);
+            assert_int_equal(v[i].resp_messages, 8);
+        } else {
+            assert_false(v[i].grpc);
+            assert_int_equal(v[i].req_messages, 0);
+            assert_int_equal(v[i].resp_messages, 0);
+        }
+    }
+    free(v);
+    metrics_shard_free(shards[0]);
+    metrics_shard_free(shards[1]);
+}
+
 int
 main(void)
 {
@@ -137,6 +182,7 @@ main(void)
         cmocka_unit_test(test_flags_in_envoy_order),
         cmocka_unit_test(test_series_merge_across_shards),
         cmocka_unit_test(test_cluster_counters_merge),
+        cmocka_unit_test(test_grpc_message_counts_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
