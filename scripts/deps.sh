@@ -48,7 +48,7 @@ if $test; then
         wrk             # e2e tests load the proxy through reloads and the rollout
         nghttp2-client  # h2load and nghttp: HTTP/2 clients for the e2e tests
         python3-h2      # raw HTTP/2 frames in e2e tests
-        python3-grpcio  # a real gRPC client and server in e2e tests
+        python3-grpcio  # a real gRPC client and server in e2e tests (and examples/grpc)
         python3-hyperframe  # HTTP/2 attacks frame by frame (test_h2_abuse.py)
     )
 fi
