@@ -193,3 +193,20 @@ def test_demo_prints_an_explain_command_for_what_it_runs(demo_tree):
         tmp.rename(vs)
         wait_until(lambda: "50.0%  orders.prod.svc.cluster.local subset v1" in explain().stdout,
                    20, "explain never saw the reloaded config")
+
+
+def test_demo_prints_an_http2_curl_that_works(demo_tree):
+    """The HTTP/2 line it prints (h2c with prior knowledge) is answered over HTTP/2 by a
+    backend of the canary, through the gateway and the mutual TLS hop."""
+    with running_demo(demo_tree) as (_, log, shift, _):
+        out = open(log.name).read()
+        line = next(x.strip() for x in out.splitlines() if "--http2-prior-knowledge" in x)
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "curl" and f"http://127.0.0.1:{8080 + shift}/orders/1" in argv, line
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert '"v1"' in r.stdout or '"v2"' in r.stdout, r.stdout
+        # the same command, asked which protocol answered
+        r = subprocess.run(argv + ["-o", "/dev/null", "-w", "%{http_version} %{http_code}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout == "2 200", r.stdout + r.stderr
