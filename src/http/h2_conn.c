@@ -239,7 +239,7 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 /* --- Header blocks. --- */
 
 _Static_assert(sizeof(struct h2_head) <= WORKER_BLOCK_BYTES, "a header block fits a worker block");
-/* An open stream is its request and a few fields (712 B on x86-64); its head is not kept. */
+/* An open stream is its request and a few fields (744 B on x86-64); its head is not kept. */
 _Static_assert(sizeof(struct h2_stream) <= 1024, "an open HTTP/2 stream stays small");
 
 static void
