@@ -4,6 +4,7 @@ a stream in flight finishes on its snapshot, the next stream on the same connect
 routed by the new config — and a connection whose port a reload removes is drained with
 GOAWAY twice (RFC 9113 §6.8) while its stream in flight still gets its answer."""
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -77,6 +78,14 @@ def test_a_removed_port_drains_its_connections(canary):
     m.conf.write_text(text.replace("gateways: [edge, mesh]", "gateways: [edge, second, mesh]")
                       + "---\n" + gateway(extra, name="second"))
     reload(m)
+
+    def listening():  # workers switch just after the reload answered
+        try:
+            socket.create_connection(("127.0.0.1", extra), timeout=2).close()
+            return True
+        except ConnectionRefusedError:
+            return False
+    assert eventually(listening)
     busy, idle = Raw(extra), Raw(extra)
     busy.send(HeadersFrame(1, block(b"/orders/slow?delay_ms=800"),
                            flags=["END_HEADERS", "END_STREAM"]))
