@@ -103,6 +103,7 @@ http2(struct out *o, const struct admin *a)
         {offsetof(struct worker_h2_counts, outbound_control), "http2.outbound_control_flood"},
         {offsetof(struct worker_h2_counts, outbound_frames), "http2.outbound_flood"},
         {offsetof(struct worker_h2_counts, protocol_errors), "http.downstream_cx_protocol_error"},
+        {offsetof(struct worker_h2_counts, frames_shed), "http2.frame_buffers_shed"},
     };
     for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
         emit(o, sum(a, offsetof(struct worker, h2) + rows[r].offset), "%s", rows[r].name);

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/now.h"
 #include "http/h1_int.h"
+#include "http/h2_mem.h"
 #include "tls/conn.h"
 
 #define H2_MAX_STREAMS 100         /* SETTINGS_MAX_CONCURRENT_STREAMS (nginx 128, h2o 100) */
@@ -41,6 +42,7 @@
 #define H2_CLOSE_DELAY_MS 1000         /* delayed_close_timeout: a GOAWAY the client won't read */
 #define H2_DRAIN_NOTICE_MS 1000        /* the longest from a drain's first GOAWAY to its final */
 #define H2_DRAIN_PING "meshdrn"        /* the PING whose ACK says the client saw the first */
+#define H2_SHED_MS 1000                /* idle this long, a connection's frame buffer goes back */
 
 struct h2_conn;
 
@@ -92,7 +94,9 @@ struct h2_conn {
     struct h2_head *rx_head;     /* the header block coming in now, or NULL */
     struct h2_stream *rx_stream; /* whose it is */
     struct wheel_timer timer;    /* idle timeout; after a failure, the delayed close */
+    struct wheel_timer shed;     /* gives the frame buffer back once idle for H2_SHED_MS */
     uint64_t active_ms;
+    struct h2_mem mem; /* nghttp2's allocations, the frame buffer on pages of its own */
     /* Abuse accounting, as Envoy's ProtocolConstraints. */
     uint32_t empty_run; /* consecutive inbound frames with an empty payload */
     uint64_t rx_streams, rx_priority, rx_window_update, tx_data;
@@ -778,6 +782,7 @@ produce(struct h2_conn *c)
         const uint8_t *p;
         ssize_t n = nghttp2_session_mem_send(c->ng, &p);
         if (n <= 0) break;
+        c->mem.dirty = true;
         worker_buf_ensure(c->base.wk, &c->out);
         if (buf_append(&c->out, p, (size_t)n)) {
             c->failed = true;
@@ -800,6 +805,26 @@ outbound_flood(struct h2_conn *c)
     refuse(c, c->out_control > H2_MAX_OUT_CONTROL ? &k->outbound_control : &k->outbound_frames,
            NGHTTP2_ENHANCE_YOUR_CALM, "frames the client does not read (outbound flood)");
     return true;
+}
+
+/* No stream and no frame on the way: the frame buffer's content is dead. */
+static bool
+quiet(struct h2_conn *c)
+{
+    return !c->n_streams && buf_empty(&c->out) && !nghttp2_session_want_write(c->ng);
+}
+
+static void
+on_shed(struct wheel_timer *t)
+{
+    struct h2_conn *c = container_of(t, struct h2_conn, shed);
+    uint64_t due = c->active_ms + H2_SHED_MS;
+    if (!quiet(c)) return; /* pump() arms it again when the connection is next quiet */
+    if (now_ms() < due) {
+        wheel_arm(&c->base.wk->loop.wheel, &c->shed, due);
+        return;
+    }
+    if (h2_mem_shed(&c->mem)) c->base.wk->h2.frames_shed++;
 }
 
 static void
@@ -851,6 +876,8 @@ pump(struct h2_conn *c)
     }
     worker_buf_shed(wk, &c->in);
     worker_buf_shed(wk, &c->out);
+    if (!c->base.closed && c->mem.dirty && !wheel_armed(&c->shed) && quiet(c))
+        wheel_arm(&wk->loop.wheel, &c->shed, c->active_ms + H2_SHED_MS);
     /* Its last stream ended on an older generation: move on, or drain if the listener went
      * (a connection idle at the reload was told at once: ops_rebind_idle). */
     if (!c->n_streams && c->base.gen != wk->gen && !c->noticed && !c->close_after &&
@@ -869,6 +896,7 @@ conn_close(struct h2_conn *c)
     nghttp2_session_del(c->ng);
     c->ng = NULL;
     wheel_disarm(&wk->loop.wheel, &c->timer);
+    wheel_disarm(&wk->loop.wheel, &c->shed);
     tls_conn_free(c->base.tls);
     c->base.tls = NULL;
     loop_kill(&wk->loop, &c->base.w);
@@ -988,7 +1016,10 @@ session_new(struct h2_conn *c)
     nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUT_CONTROL);
     nghttp2_option_set_max_send_header_block_length(opt, 65536);
     nghttp2_session *ng = NULL;
-    if (nghttp2_session_server_new2(&ng, cb, c, opt)) ng = NULL;
+    h2_mem_init(&c->mem);
+    h2_mem_catch(&c->mem, true);
+    if (nghttp2_session_server_new3(&ng, cb, c, opt, &c->mem.mem)) ng = NULL;
+    h2_mem_catch(&c->mem, false);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (!ng) return NULL;
@@ -1036,6 +1067,7 @@ h2_conn_adopt(struct conn *from, struct buf *in)
     c->in_ready = true;
     c->active_ms = now_ms();
     c->timer.cb = on_timer;
+    c->shed.cb = on_shed;
     if (wk->opt->idle_timeout_ms)
         wheel_arm(&wk->loop.wheel, &c->timer, now_ms() + wk->opt->idle_timeout_ms);
     if (!receive(c)) c->failed = true;

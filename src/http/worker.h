@@ -111,6 +111,7 @@ struct worker_h2_counts {
     uint64_t outbound_control; /* PING/SETTINGS/RST_STREAM answers the client does not read */
     uint64_t outbound_frames;  /* any frames the client does not read */
     uint64_t protocol_errors;  /* other connection errors the client caused (GOAWAY sent) */
+    uint64_t frames_shed;      /* idle connections' frame buffers given back (h2_mem.h) */
 };
 
 struct worker {
