@@ -560,6 +560,16 @@ struct nvlist {
     size_t used;
 };
 
+/* The worker's list, emptied: nghttp2 copies a list when it is submitted, so one serves
+ * every response. */
+static struct nvlist *
+nv_scratch(void)
+{
+    static _Thread_local struct nvlist l;
+    l.n = l.used = 0;
+    return &l;
+}
+
 static int
 nv_add(void *arg, struct slice name, struct slice value)
 {
@@ -609,9 +619,7 @@ static int
 ops_reply(struct req *q, const struct local_reply *r)
 {
     struct h2_stream *s = stream_of(q);
-    struct nvlist *l = malloc(sizeof(*l));
-    if (!l) return -1;
-    l->n = l->used = 0;
+    struct nvlist *l = nv_scratch();
     int rc = nv_add_u64(l, ":status", (uint64_t)r->status);
     if (!rc) rc = nv_add_u64(l, "content-length", r->body.len);
     if (!rc) rc = headers_local_fields(r, nv_add, l);
@@ -623,7 +631,6 @@ ops_reply(struct req *q, const struct local_reply *r)
     }
     s->resp_end = true;
     if (!rc) rc = submit(s, l, body);
-    free(l);
     return rc;
 }
 
@@ -631,9 +638,7 @@ static int
 ops_send_head(struct req *q, const struct resp_head *h, uint64_t upstream_ms)
 {
     struct h2_stream *s = stream_of(q);
-    struct nvlist *l = malloc(sizeof(*l));
-    if (!l) return -1;
-    l->n = l->used = 0;
+    struct nvlist *l = nv_scratch();
     int rc = nv_add_u64(l, ":status", (uint64_t)h->code);
     if (!rc) rc = headers_response_fields(q, h, nv_add, l);
     if (!rc) rc = nv_add(l, SLICE_LIT("server"), SLICE_LIT("meshlet"));
@@ -645,7 +650,6 @@ ops_send_head(struct req *q, const struct resp_head *h, uint64_t upstream_ms)
         rc = nv_add(l, SLICE_LIT("content-length"), h->content_length->value); /* HEAD, 304 */
     if (!rc) rc = submit(s, l, h->body != RESP_BODY_NONE);
     if (h->body == RESP_BODY_NONE) s->resp_end = true;
-    free(l);
     return rc;
 }
 
