@@ -59,6 +59,7 @@ struct h2up_stream {
     bool resp_end;
     bool reset;   /* RST_STREAM or the connection went before the response ended */
     bool refused; /* REFUSED_STREAM, or beyond a GOAWAY's last stream: never processed */
+    bool rst;     /* the server reset it (RST_STREAM) */
     bool closed;  /* nghttp2 closed it */
     bool news;    /* something for its request to see */
 };
@@ -149,6 +150,7 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     }
     struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!s) return 0;
+    if (f->hd.type == NGHTTP2_RST_STREAM) s->rst = true;
     if (f->hd.type == NGHTTP2_HEADERS) {
         if (!s->head_done && s->status >= 100 && s->status < 200) {
             s->n_fields = 0; /* interim: dropped */
@@ -570,6 +572,7 @@ deliver(struct upstream *u, struct req *q)
     if (!s || (s->reset && !s->head_done) || (u->failed && !s->head_done)) {
         req_try_failed(q, !u->connected     ? REQ_TRY_CONNECT_FAILED
                           : s && s->refused ? REQ_TRY_REFUSED
+                          : s && s->rst     ? REQ_TRY_REMOTE_RESET
                                             : REQ_TRY_RESET);
         return true;
     }

@@ -67,7 +67,7 @@ const char *const upstream_event_name[UP_CX_OPEN] = {
 void
 response_flags_format(uint32_t flags, char *out, size_t cap)
 {
-    static const char *const names[] = {"UH", "UT", "UF",  "UC",  "UO",  "NR", "DI",
+    static const char *const names[] = {"UH", "UT", "UR",  "UF",  "UC",  "UO", "NR", "DI",
                                         "FI", "DC", "URX", "DPE", "UPE", "NC", "SI"};
     size_t len = 0;
     out[0] = '\0';

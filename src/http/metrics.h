@@ -20,18 +20,19 @@
 enum response_flag {
     RF_UH = 1u << 0,   /* no healthy upstream */
     RF_UT = 1u << 1,   /* upstream request timeout */
-    RF_UF = 1u << 2,   /* upstream connection failure */
-    RF_UC = 1u << 3,   /* upstream connection termination */
-    RF_UO = 1u << 4,   /* upstream overflow (circuit breaker) */
-    RF_NR = 1u << 5,   /* no route */
-    RF_DI = 1u << 6,   /* delay injected */
-    RF_FI = 1u << 7,   /* fault (abort) injected */
-    RF_DC = 1u << 8,   /* downstream connection termination */
-    RF_URX = 1u << 9,  /* retry limit exceeded */
-    RF_DPE = 1u << 10, /* downstream protocol error */
-    RF_UPE = 1u << 11, /* upstream protocol error */
-    RF_NC = 1u << 12,  /* no cluster */
-    RF_SI = 1u << 13,  /* stream idle timeout */
+    RF_UR = 1u << 2,   /* upstream remote reset (RST_STREAM, refused or not) */
+    RF_UF = 1u << 3,   /* upstream connection failure */
+    RF_UC = 1u << 4,   /* upstream connection termination */
+    RF_UO = 1u << 5,   /* upstream overflow (circuit breaker) */
+    RF_NR = 1u << 6,   /* no route */
+    RF_DI = 1u << 7,   /* delay injected */
+    RF_FI = 1u << 8,   /* fault (abort) injected */
+    RF_DC = 1u << 9,   /* downstream connection termination */
+    RF_URX = 1u << 10, /* retry limit exceeded */
+    RF_DPE = 1u << 11, /* downstream protocol error */
+    RF_UPE = 1u << 12, /* upstream protocol error */
+    RF_NC = 1u << 13,  /* no cluster */
+    RF_SI = 1u << 14,  /* stream idle timeout */
 };
 
 /* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */

@@ -879,12 +879,18 @@ req_try_failed(struct req *q, enum req_try_end how)
         retry(q);
         return;
     }
-    /* Envoy's body: UF for a connection failure, UC for a termination, UPE when a head came
-     * cut short (Envoy's codec fails on the early end of stream, a protocol error). */
+    /* Envoy's body and flag: UF for a connection failure, UC for a termination, UR for a
+     * stream the server reset, UPE when a head came cut short (Envoy's codec fails on the
+     * early end of stream, a protocol error). */
     static const char *const why[] = {"connection failure", "connection termination",
-                                      "protocol error"};
-    static const uint32_t flag[] = {RF_UF, RF_UC, RF_UPE};
-    int k = how == REQ_TRY_CONNECT_FAILED ? 0 : how == REQ_TRY_PROTOCOL ? 2 : 1;
+                                      "protocol error", "remote refused stream reset",
+                                      "remote reset"};
+    static const uint32_t flag[] = {RF_UF, RF_UC, RF_UPE, RF_UR, RF_UR};
+    int k = how == REQ_TRY_CONNECT_FAILED ? 0
+            : how == REQ_TRY_PROTOCOL     ? 2
+            : how == REQ_TRY_REFUSED      ? 3
+            : how == REQ_TRY_REMOTE_RESET ? 4
+                                          : 1;
     char body[128];
     snprintf(body, sizeof(body),
              "upstream connect error or disconnect/reset before headers. reset reason: %s", why[k]);

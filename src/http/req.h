@@ -28,7 +28,13 @@ struct model_cluster;
 #define REQ_RETRY_BODY_LIMIT (1u << 20) /* as Envoy's default buffer limit: 1 MiB */
 
 /* What ends a try without a response (retry.c decides whether another follows). */
-enum req_try_end { REQ_TRY_CONNECT_FAILED, REQ_TRY_RESET, REQ_TRY_PROTOCOL, REQ_TRY_REFUSED };
+enum req_try_end {
+    REQ_TRY_CONNECT_FAILED,
+    REQ_TRY_RESET, /* the connection went */
+    REQ_TRY_PROTOCOL,
+    REQ_TRY_REFUSED,      /* HTTP/2: refused unprocessed (REFUSED_STREAM, past a GOAWAY) */
+    REQ_TRY_REMOTE_RESET, /* HTTP/2: the server reset the stream */
+};
 
 struct req {
     struct conn *conn;             /* borrowed: the client connection it came on */

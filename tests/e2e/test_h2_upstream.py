@@ -118,9 +118,10 @@ def test_5xx_from_an_http2_upstream_is_retried(proxy):
         assert code == 200 and json.loads(body)["version"] == "v1"
 
 
-def test_a_reset_stream_is_503_uc(proxy):
+def test_a_reset_stream_is_503_ur(proxy):
+    """Envoy's body and flag for a stream the server reset: "remote reset", UR."""
     code, body = curl(proxy.gw, "/reset/x")
-    assert code == 503 and b"reset reason: connection termination" in body
+    assert code == 503 and b"reset reason: remote reset" in body, body
     code, _ = curl(proxy.gw, "/orders/after")
     assert code == 200
 

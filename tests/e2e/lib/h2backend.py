@@ -2,21 +2,27 @@
 """An HTTP/2 (h2c, prior knowledge) test backend built on Debian's python3-h2: every
 request is answered with JSON saying who answered and what it got, and gRPC requests
 (content-type application/grpc) also get trailers (grpc-status). `fail_status` answers
-every request with that status; `reset` resets every stream instead of answering."""
+every request with that status; `reset` resets every stream instead of answering; `refuse`
+turns away the first N requests unprocessed: with `refuse_by="rst"` each gets
+RST_STREAM(REFUSED_STREAM), with "goaway" each connection's first request gets a GOAWAY whose
+last stream id is 0 and the connection closes."""
 import json
 import socket
 import threading
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 
 
 class H2Backend:
-    def __init__(self, version, fail_status=None, reset=False):
+    def __init__(self, version, fail_status=None, reset=False, refuse=0, refuse_by="rst"):
         self.version = version
         self.fail_status = fail_status
         self.reset = reset
+        self.refuse, self.refuse_by = refuse, refuse_by
+        self.refused = 0       # requests turned away unprocessed
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -66,19 +72,34 @@ class H2Backend:
                         self.closed += 1
                     return
                 for e in c.receive_data(data):
-                    if isinstance(e, h2.events.RequestReceived):
+                    if isinstance(e, h2.events.RequestReceived) and self._refused(c, e.stream_id):
+                        if self.refuse_by == "goaway":
+                            s.sendall(c.data_to_send())
+                            return
+                    elif isinstance(e, h2.events.RequestReceived):
                         heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
                         bodies[e.stream_id] = b""
-                    elif isinstance(e, h2.events.DataReceived):
+                    elif isinstance(e, h2.events.DataReceived) and e.stream_id in bodies:
                         bodies[e.stream_id] += e.data
                         c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
-                    elif isinstance(e, h2.events.StreamEnded):
+                    elif isinstance(e, h2.events.StreamEnded) and e.stream_id in heads:
                         self._answer(c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id))
                 s.sendall(c.data_to_send())
         except OSError:
             return
         finally:
             s.close()
+
+    def _refused(self, c, sid):
+        with self.lock:
+            if self.refused >= self.refuse:
+                return False
+            self.refused += 1
+        if self.refuse_by == "goaway":
+            c.close_connection(error_code=h2.errors.ErrorCodes.NO_ERROR, last_stream_id=0)
+        else:
+            c.reset_stream(sid, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
+        return True
 
     def _answer(self, c, sid, head, body):
         with self.lock:
