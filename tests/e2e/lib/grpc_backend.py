@@ -3,7 +3,10 @@
 test.Echo with the four call types on raw bytes. Every reply says which backend answered
 ("v1:" + the request); `fail_code` makes every call fail with that status code. With
 `tls=(chain, key, client_root)` it serves TLS (h2 by ALPN, as every gRPC server), and with
-a client root it requires a client certificate and records each caller's URI SAN."""
+a client root it requires a client certificate and records each caller's URI SAN.
+`Sink` (client streaming) and `Flood` (server streaming) wait for `gate` before they read
+or write: a stalled peer, for back-pressure tests."""
+import threading
 from concurrent import futures
 
 import grpc
@@ -21,12 +24,15 @@ class GrpcBackend:
         self.fail_code = fail_code
         self.calls = []
         self.peers = []  # per call: (transport security type, the client's URI SANs)
+        self.gate = threading.Event()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         handlers = {
             "Unary": grpc.unary_unary_rpc_method_handler(self.unary, _ident, _ident),
             "ServerStream": grpc.unary_stream_rpc_method_handler(self.server_stream, _ident, _ident),
             "ClientStream": grpc.stream_unary_rpc_method_handler(self.client_stream, _ident, _ident),
             "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi, _ident, _ident),
+            "Sink": grpc.stream_unary_rpc_method_handler(self.sink, _ident, _ident),
+            "Flood": grpc.unary_stream_rpc_method_handler(self.flood, _ident, _ident),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         if tls:
@@ -77,3 +83,16 @@ class GrpcBackend:
         self._fail(context)
         for r in requests:
             yield self.version + b":" + r
+
+    def sink(self, requests, context):
+        """How many bytes came, read only once the gate opens."""
+        self.gate.wait(60)
+        return str(sum(len(r) for r in requests)).encode()
+
+    def flood(self, request, context):
+        """<request> (ASCII "count,size") messages of <size> bytes, once the gate opens."""
+        count, size = (int(x) for x in request.split(b","))
+        self.gate.wait(60)
+        block = b"m" * size
+        for _ in range(count):
+            yield block
