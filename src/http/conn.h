@@ -39,11 +39,20 @@ struct conn {
     bool secured;             /* TLS established (not only begun) */
     bool retired;             /* its listener is gone: this request is its last */
     bool closed;              /* closed in this batch: its memory goes after it */
+    bool flush_queued;        /* on the worker's array of writes done after the batch */
     struct conn *next, *prev; /* the worker's list of open connections */
 };
 
 /* The client address as text. */
 void conn_peer_ip(const struct conn *c, char *buf, size_t len);
+
+/* Put <c> on its worker's array of connections written after the batch (conn_flush): true
+ * when it is there, false when out of memory (write now instead). Its codec checks
+ * wk->defer_writes first; the array only grows, so a warm worker allocates nothing. */
+bool conn_queue_flush(struct conn *c);
+
+/* Pump every connection queued during the batch (defer_writes is off: they write now). */
+void conn_flush(struct worker *wk);
 
 /* Move <c> to its worker's current generation: false when the reload removed its listener
  * (the connection then closes). */

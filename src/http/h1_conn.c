@@ -362,19 +362,6 @@ move_request_body(struct h1_conn *c)
     return progress;
 }
 
-void
-h1_flush(struct worker *wk)
-{
-    /* Pumping writes at once (defer_writes is off) and closes when done; it queues none. */
-    for (size_t i = 0; i < wk->n_flush_conns; i++) {
-        struct h1_conn *c = wk->flush_conns[i];
-        c->flush_queued = false;
-        if (!c->base.closed) h1_conn_pump(c);
-    }
-    wk->n_flush_conns = 0;
-    h1_upstream_flush(wk);
-}
-
 /* The client sent its FIN while its request waits for the response head. A client that
  * closed and one that only half-closed (shutdown(SHUT_WR), still reading) look the same
  * until something is written: Envoy and nginx take either as an abort, but a half-closed
@@ -483,24 +470,6 @@ start_request(struct h1_conn *c, size_t n)
     buf_consume(&c->in, n);
 }
 
-/* Put <c> on its worker's array of writes done after the batch; false when out of memory
- * (it writes now instead). The array only grows: no allocation once warm. */
-static bool
-queue_flush(struct h1_conn *c)
-{
-    struct worker *wk = c->base.wk;
-    if (wk->n_flush_conns == wk->cap_flush_conns) {
-        size_t cap = wk->cap_flush_conns ? 2 * wk->cap_flush_conns : 64;
-        struct h1_conn **a = realloc(wk->flush_conns, cap * sizeof(*a));
-        if (!a) return false;
-        wk->flush_conns = a;
-        wk->cap_flush_conns = cap;
-    }
-    wk->flush_conns[wk->n_flush_conns++] = c;
-    c->flush_queued = true;
-    return true;
-}
-
 /* HTTP/2 with prior knowledge: the connection preface instead of a first request hands the
  * connection to the HTTP/2 codec (as Envoy's codec AUTO tells them apart). -1: too few
  * bytes to say yet; 0: HTTP/1.1; 1: handed over (<c> is gone). */
@@ -599,9 +568,9 @@ h1_conn_pump(struct h1_conn *c)
         if (closed) return;
         if (c->ex && c->ex->q.up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
         if (c->ex && c->ex->q.up) progress |= req_pump(&c->ex->q);
-        /* Write to the client: after the batch (h1_flush), or now from h1_flush itself. */
-        if (!buf_empty(&c->out) && wk->defer_writes && (c->flush_queued || queue_flush(c))) {
-            /* written after this batch (h1_flush) */
+        /* Write to the client: after the batch (conn_flush), or now from conn_flush itself. */
+        if (!buf_empty(&c->out) && wk->defer_writes && conn_queue_flush(&c->base)) {
+            /* written after this batch (conn_flush) */
         } else if (!buf_empty(&c->out)) {
             ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {

@@ -72,10 +72,9 @@ struct h1_conn {
     uint8_t xport;            /* H1_XP_* */
     uint8_t state;            /* H1_IDLE, ... */
     bool in_ready, in_eof;
-    bool in_hup;       /* LOOP_RDHUP seen: read on to the end of stream */
-    bool close_after;  /* close once out is flushed */
-    bool used;         /* a request has started on it (draining keeps it until then) */
-    bool flush_queued; /* on the worker's array of writes done after the batch */
+    bool in_hup;      /* LOOP_RDHUP seen: read on to the end of stream */
+    bool close_after; /* close once out is flushed */
+    bool used;        /* a request has started on it (draining keeps it until then) */
 };
 
 /* h1_io.c: one edge-triggered read into <b> from <fd> through transport <x> (state <t>): 1
@@ -93,9 +92,6 @@ void h1_upstream_flush(struct worker *wk);
 /* HTTP/1.1 body framing: <n> bytes at <p> as one chunk (when <chunked>; none when empty),
  * and the last chunk when <end>. */
 int h1_frame_body(struct buf *out, bool chunked, const char *p, size_t n, bool end);
-
-/* h1_conn.c: write the client responses queued during the batch, all at once. */
-void h1_flush(struct worker *wk);
 
 /* A local reply <r> in HTTP/1.1 form. */
 int headers_local(struct buf *out, const struct local_reply *r, bool close);

@@ -855,7 +855,9 @@ pump(struct h2_conn *c)
             if (!s->released && s->q.up) progress |= req_pump(&s->q);
         }
         progress |= produce(c);
-        if (!buf_empty(&c->out)) {
+        if (!buf_empty(&c->out) && wk->defer_writes && conn_queue_flush(&c->base)) {
+            /* written after this batch (conn_flush), with the frames of other events */
+        } else if (!buf_empty(&c->out)) {
             ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {
                 c->active_ms = now_ms();

@@ -141,7 +141,8 @@ reap(void *arg)
     struct worker *wk = arg;
     wk->defer_writes = false;
     req_resume_waiters(wk);
-    h1_flush(wk);
+    conn_flush(wk);
+    h1_upstream_flush(wk);
     h2_upstream_wake_deferred(wk);
     wk->defer_writes = true;
     for (size_t i = 0; i < wk->n_dead; i++) free(wk->dead[i]);

@@ -147,8 +147,8 @@ struct worker {
      * being woken again for each (waking a sleeping peer is the costliest part of a send). */
     bool defer_writes;
     struct upstream *flush_head;
-    struct h1_conn **flush_conns; /* owned array: connections with output to write */
-    struct upstream **wake_ups;   /* owned array: HTTP/2 upstreams whose streams have news */
+    struct conn **flush_conns;  /* owned array: client connections with output to write */
+    struct upstream **wake_ups; /* owned array: HTTP/2 upstreams whose streams have news */
     size_t n_wake_ups, cap_wake_ups;
     size_t n_flush_conns, cap_flush_conns;
     struct h1_exchange *free_ex; /* owned: pool of HTTP/1.1 exchanges */
