@@ -447,6 +447,7 @@ move_body(struct h2_stream *s)
         nghttp2_session_consume(c->ng, s->id, n);
         progress = true;
     }
+    worker_buf_shed(c->base.wk, &s->body_in); /* a stream waiting for its response holds none */
     if (s->in_end && !s->body_end && buf_empty(&s->body_in) && q->up && !q->sent) {
         s->body_end = true;
         const struct h2_head *t = s->trailers;
@@ -536,6 +537,7 @@ read_response(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_
     size_t n = h2_buf_take(&s->resp, out, len);
     s->resp_bytes += n;
     if (buf_empty(&s->resp)) {
+        worker_buf_shed(s->c->base.wk, &s->resp);
         if (!s->resp_end) {
             if (n) return (ssize_t)n;
             s->resp_deferred = true;
