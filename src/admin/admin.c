@@ -148,6 +148,8 @@ ready_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, co
     (void)q;
     (void)type;
     strbuf_printf(sb, "%s\n", admin_state(a));
+    if (a->snap && a->snap->revision) /* a config store's: which of its states is in force */
+        strbuf_printf(sb, "etcd revision %" PRId64 "\n", a->snap->revision);
     return strcmp(admin_state(a), "LIVE") ? 503 : 200;
 }
 

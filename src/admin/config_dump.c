@@ -125,8 +125,10 @@ cluster(struct strbuf *sb, const struct model_cluster *c)
 void
 config_dump_write(const struct snapshot *s, struct strbuf *sb)
 {
-    strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"digest\":\"%016" PRIx64 "\",\"files\":[",
-                  s->version, s->digest);
+    strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"digest\":\"%016" PRIx64 "\",", s->version,
+                  s->digest);
+    if (s->revision) strbuf_printf(sb, "\"etcd_revision\":%" PRId64 ",", s->revision);
+    strbuf_puts(sb, "\"files\":[");
     for (size_t i = 0; i < s->n_files; i++) {
         if (i) strbuf_puts(sb, ",");
         strbuf_json_str(sb, s->files[i]);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "control/etcd_source.h"
 #include "cli/cli.h"
 #include "control/files.h"
 #include "control/reload.h"
@@ -82,10 +83,14 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: meshlet run -c PATH [-c PATH]... [options]\n"
+            "       meshlet run --etcd URL [--etcd-prefix PREFIX] [options]\n"
             "Serve traffic as the config says; refuses to start on a config `meshlet check`\n"
             "rejects. Stops on SIGTERM/SIGINT after a drain; SIGHUP reloads the config.\n"
             "  -c, --config PATH        config file or directory (repeatable; .yaml, .yml,\n"
             "                           .json); PATHs may also follow the options\n"
+            "      --etcd URL[,URL...]  follow an etcd v3 store instead of files: every key\n"
+            "                           PREFIX/<Kind>/<namespace>/<name> holds a resource\n"
+            "      --etcd-prefix PREFIX the store's key prefix (default /meshlet)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
             "  -n, --namespace NS       this proxy's namespace (default: default)\n"
             "      --gateway NS/NAME    serve only these Gateways (repeatable; default all);\n"
@@ -159,6 +164,7 @@ struct run {
     struct wheel_timer sweep; /* outlier detection's interval sweeps */
     struct loop_watch sig;    /* signalfd */
     struct files files;       /* config paths (unless --no-watch) */
+    struct etcd_source etcd;  /* --etcd: the config store instead of files */
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
@@ -283,7 +289,9 @@ cmd_run(int argc, char **argv)
         OPT_STREAM_IDLE_TIMEOUT,
         OPT_IDLE_TIMEOUT,
         OPT_MAX_CONNECTIONS,
-        OPT_LOG_LEVEL
+        OPT_LOG_LEVEL,
+        OPT_ETCD,
+        OPT_ETCD_PREFIX
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -307,6 +315,8 @@ cmd_run(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"etcd", required_argument, NULL, OPT_ETCD},
+        {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -320,7 +330,7 @@ cmd_run(int argc, char **argv)
     if (workers > 256) workers = 256;
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
-    const char *credentials = NULL;
+    const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
@@ -372,6 +382,11 @@ cmd_run(int argc, char **argv)
             workload = optarg;
             break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
+        case OPT_ETCD: etcd_urls = optarg; break;
+        case OPT_ETCD_PREFIX:
+            if (*optarg != '/') BAD_FLAG("--etcd-prefix", "expected a key prefix such as /meshlet");
+            etcd_prefix = optarg;
+            break;
         case OPT_ACCESS_LOG_FORMAT:
             if (strcmp(optarg, "json") && strcmp(optarg, "text"))
                 BAD_FLAG("--access-log-format", "expected json or text");
@@ -446,15 +461,28 @@ cmd_run(int argc, char **argv)
         }
         paths[n_paths++] = argv[optind];
     }
-    if (!n_paths) {
-        fprintf(stderr, "meshlet run: no config: give -c PATH (a file or directory)\n");
+    if (!n_paths && !etcd_urls) {
+        fprintf(stderr, "meshlet run: no config: give -c PATH (a file or directory) or --etcd "
+                        "URL\n");
         usage(stderr);
+        return CLI_USAGE;
+    }
+    if (n_paths && etcd_urls) {
+        fprintf(stderr, "meshlet run: -c and --etcd are alternatives: the config comes from "
+                        "files or from etcd\n");
         return CLI_USAGE;
     }
 
     static struct run run; /* one per process; the timers' callbacks find it from theirs */
     struct run *r = &run;
     memset(r, 0, sizeof(*r));
+    char etcd_err[512];
+    if (etcd_urls && etcd_source_endpoints(&r->etcd, etcd_urls, etcd_err, sizeof(etcd_err))) {
+        fprintf(stderr, "meshlet run: --etcd %s\n", etcd_err);
+        etcd_source_fini(&r->etcd);
+        return CLI_USAGE;
+    }
+    if (etcd_urls) watch_files = false;
     r->n_workers = (size_t)workers;
     struct reload *rl = &r->rl;
     rl->source = (struct reload_source){.paths = paths, .n_paths = n_paths};
@@ -528,10 +556,35 @@ cmd_run(int argc, char **argv)
                           ? ntohs(((const struct sockaddr_in6 *)&popt->mesh_addr)->sin6_port)
                           : ntohs(((const struct sockaddr_in *)&popt->mesh_addr)->sin_port);
 
-    /* Refuse to serve a config that does not pass `meshlet check`. */
+    /* With --etcd the main loop runs before the first load: it reads the store. */
+    bool loop_ready = false;
+    if (etcd_urls) {
+        if (loop_init(&r->loop)) {
+            log_msg(LOG_ERROR, "meshlet run: out of resources");
+            etcd_source_fini(&r->etcd);
+            tls_identity_free(identity);
+            return CLI_ERRORS;
+        }
+        loop_ready = true;
+        etcd_source_start(&r->etcd, &r->loop, etcd_prefix, rl);
+        etcd_source_wait(&r->etcd);
+    }
+
+    /* Refuse to serve a config that does not pass `meshlet check`; a store's may be fixed
+     * while this instance waits, as the rest of its fleet keeps serving. */
     enum reload_result first = reload_run(rl, NULL, NULL, NULL);
+    while (first == RELOAD_ERRORS && etcd_urls) {
+        log_msg(LOG_WARNING,
+                "meshlet run: the config in etcd at revision %lld does not pass "
+                "`meshlet check`; waiting for a change",
+                (long long)r->etcd.revision);
+        etcd_source_wait(&r->etcd);
+        first = reload_run(rl, NULL, NULL, NULL);
+    }
     if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
+        etcd_source_fini(&r->etcd);
+        if (loop_ready) loop_fini(&r->loop);
         tls_identity_free(identity);
         return first == RELOAD_USAGE ? CLI_USAGE : CLI_ERRORS;
     }
@@ -551,6 +604,8 @@ cmd_run(int argc, char **argv)
         popt->access_log = access_log_open(access_log, log_format, lerr, sizeof(lerr));
         if (!popt->access_log) {
             log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
+            etcd_source_fini(&r->etcd);
+            if (loop_ready) loop_fini(&r->loop);
             reload_fini(rl);
             tls_identity_free(identity);
             return CLI_USAGE;
@@ -559,7 +614,8 @@ cmd_run(int argc, char **argv)
     r->wks = calloc((size_t)workers, sizeof(*r->wks));
     int exit_code = CLI_OK;
     size_t started = 0, inited = 0;
-    bool main_loop_ok = r->wks && loop_init(&r->loop) == 0;
+    bool main_loop_ok = r->wks && (loop_ready || loop_init(&r->loop) == 0);
+    if (!main_loop_ok && loop_ready) loop_fini(&r->loop);
     r->sig.fd = -1;
     files_zero(&r->files);
     char err[512];
@@ -655,6 +711,7 @@ stop:
     access_log_close(popt->access_log);
     admin_fini(&r->admin);
     files_fini(&r->files);
+    etcd_source_fini(&r->etcd);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);

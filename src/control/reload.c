@@ -158,7 +158,7 @@ load(const struct reload *rl, const struct reload_source *src, struct resource_s
     diag_list_init(dl);
     struct config_options copt = {.default_ns = rl->ns};
     int rc = 0;
-    if (src->n_docs)
+    if (src->n_docs || src->store)
         config_load_docs(set, src->docs, src->n_docs, &copt, dl);
     else
         rc = config_load(set, src->paths, src->n_paths, &copt, dl);
@@ -197,6 +197,7 @@ build(struct reload *rl, const struct reload_source *src, struct strbuf *sb,
     }
     remember_files(snap, &set);
     snap->digest = config_digest(&set, rl->ns);
+    snap->revision = src->revision;
 done:
     diag_list_fini(&dl);
     config_fini(&set);
@@ -227,6 +228,16 @@ done:
     return snap;
 }
 
+/* The first line of <why> (NULL: none) as the last error. */
+static void
+remember_error(struct reload *rl, const char *why)
+{
+    size_t n = why ? strcspn(why, "\n") : 0;
+    if (n >= sizeof(rl->last_error)) n = sizeof(rl->last_error) - 1;
+    memcpy(rl->last_error, why ? why : "", n);
+    rl->last_error[n] = '\0';
+}
+
 enum reload_result
 reload_run(struct reload *rl, const struct reload_source *src, const char *why, struct strbuf *out)
 {
@@ -234,7 +245,10 @@ reload_run(struct reload *rl, const struct reload_source *src, const char *why, 
     struct strbuf sb;
     strbuf_init(&sb, 1 << 24);
     enum reload_result result;
-    struct snapshot *snap = build(rl, src ? src : &rl->source, &sb, &result);
+    if (!src) src = rl->store ? rl->store(rl->store_arg) : &rl->source;
+    struct snapshot *snap = build(rl, src, &sb, &result);
+    remember_error(rl, snap ? NULL : strbuf_str(&sb));
+    if (snap) rl->revision = src->revision;
     if (!rl->snap) { /* the first load: `meshlet run` refuses to start on errors */
         log_report(strbuf_str(&sb), LOG_ERROR);
         if (out) strbuf_puts(out, strbuf_str(&sb));

@@ -24,6 +24,8 @@ struct reload_source {
     size_t n_paths;
     const struct source_doc *docs;
     size_t n_docs;
+    int64_t revision; /* the config store's revision these documents are (0: files) */
+    bool store;       /* from a config store: an empty set of documents is a config too */
 };
 
 /* After every reload (not the first load): <snap> is the new snapshot in force (borrowed:
@@ -41,9 +43,15 @@ struct reload {
     const struct tls_identity *identity; /* borrowed: --identity, or NULL */
     reload_done_fn *done;                /* NULL: nothing to tell */
     void *done_arg;
+    /* A config store that keeps its documents current (etcd_source.c): reloads without a
+     * source of their own (SIGHUP, POST /reload) read what it holds now. NULL: <source>. */
+    const struct reload_source *(*store)(void *arg);
+    void *store_arg;
     /* Kept by reload_run. */
     struct snapshot *snap;   /* acquired: the snapshot in force (NULL before the first load) */
     uint64_t n_ok, n_failed; /* reloads after the first load */
+    int64_t revision;        /* the store revision in force (0: files) */
+    char last_error[512];    /* the last refused reload's first reason ("" after a success) */
 };
 
 /* The outcome of reload_run. */

@@ -40,3 +40,22 @@ base64_decode(const char *in, size_t len, unsigned char *out)
     /* Leftover bits are ignored, not rejected: Go's decoder (which Istio uses) is not strict. */
     return (ssize_t)n;
 }
+
+size_t
+base64_encode(const void *in, size_t len, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = in;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16;
+        if (i + 1 < len) v |= (unsigned)p[i + 1] << 8;
+        if (i + 2 < len) v |= p[i + 2];
+        out[n++] = abc[v >> 18 & 63];
+        out[n++] = abc[v >> 12 & 63];
+        out[n++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        out[n++] = i + 2 < len ? abc[v & 63] : '=';
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -127,6 +127,7 @@ loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg)
         if (l->wheel.armed) wheel_advance(&l->wheel, now_ms() - l->lag_ms);
         if (idle_cb) idle_cb(arg);
     }
+    atomic_store_explicit(&l->stopping, false, memory_order_release);
 }
 
 void

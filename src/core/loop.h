@@ -54,7 +54,9 @@ int loop_move(struct loop *l, struct loop_watch *from, struct loop_watch *to, un
  * no-op, so the owner may be freed once the batch ends (two-phase close). */
 void loop_kill(struct loop *l, struct loop_watch *w);
 
-/* Run callbacks until loop_stop(); <idle_cb> (may be NULL) runs after each batch. */
+/* Run callbacks until loop_stop(); <idle_cb> (may be NULL) runs after each batch. It
+ * returns with the stop consumed: the loop may run again (a first config read before the
+ * main run, for one). */
 void loop_run(struct loop *l, void (*idle_cb)(void *arg), void *arg);
 
 /* Ask the loop to return from loop_run. [A] */

@@ -260,6 +260,7 @@ struct snapshot {
     _Atomic long refs;
     uint64_t version;
     uint64_t digest;    /* of the config it was built from (set by the caller); 0: unknown */
+    int64_t revision;   /* the config store's revision it was built from (caller); 0: files */
     struct arena arena; /* owns everything below */
     size_t n_listeners;
     struct model_listener *listeners;

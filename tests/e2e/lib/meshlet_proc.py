@@ -31,7 +31,8 @@ class Meshlet:
         self.admin_port = free_port()
         self.mesh_port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="meshlet-run-", suffix=".log", delete=False)
-        self.args = [binary, "run", "-c", str(config_dir), "--workers", str(workers),
+        source = ["-c", str(config_dir)] if config_dir else []  # None: --etcd in <extra>
+        self.args = [binary, "run", *source, "--workers", str(workers),
                      "--admin", f"127.0.0.1:{self.admin_port}", "--listen-address", "127.0.0.1",
                      "--mesh-listen", f"127.0.0.1:{self.mesh_port}", *extra]
         self.proc = None

@@ -42,12 +42,35 @@ test_base64_rejects_what_is_not_base64(void **state)
     }
 }
 
+static void
+test_base64_encodes_every_tail_length_and_round_trips(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {{"", ""},        {"f", "Zg=="},        {"fo", "Zm8="},
+                 {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"/meshlet/", "L21lc2hsZXQv"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[32];
+        size_t len = strlen(cases[i].in);
+        assert_int_equal(base64_encode(cases[i].in, len, out), base64_encoded_len(len));
+        assert_string_equal(out, cases[i].out);
+    }
+    unsigned char all[256], back[256 + 3];
+    char text[base64_encoded_len(256) + 1];
+    for (int i = 0; i < 256; i++) all[i] = (unsigned char)(255 - i);
+    size_t n = base64_encode(all, sizeof(all), text);
+    assert_int_equal(base64_decode(text, n, back), 256);
+    assert_memory_equal(back, all, 256);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_base64_decodes_padded_and_unpadded),
         cmocka_unit_test(test_base64_rejects_what_is_not_base64),
+        cmocka_unit_test(test_base64_encodes_every_tail_length_and_round_trips),
     };
     return cmocka_run_group_tests_name("test_base64", tests, NULL, NULL);
 }

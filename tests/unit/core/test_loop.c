@@ -302,6 +302,28 @@ test_fin_alone_reports_rdhup_with_in(void **state)
     loop_fini(&l);
 }
 
+static void
+count_then_stop(void *arg)
+{
+    struct loop *l = arg;
+    calls++;
+    loop_stop(l);
+}
+
+/* A loop stopped once runs again (the first config read runs it before the main run). */
+static void
+test_loop_runs_again_after_a_stop(void **state)
+{
+    (void)state;
+    struct loop l;
+    assert_int_equal(loop_init(&l), 0);
+    calls = 0;
+    loop_run(&l, count_then_stop, &l);
+    loop_run(&l, count_then_stop, &l);
+    assert_int_equal(calls, 2);
+    loop_fini(&l);
+}
+
 int
 main(void)
 {
@@ -312,6 +334,7 @@ main(void)
         cmocka_unit_test(test_watch_killed_in_a_batch_gets_none_of_its_events),
         cmocka_unit_test(test_loop_stop_from_another_thread_ends_run),
         cmocka_unit_test(test_fin_alone_reports_rdhup_with_in),
+        cmocka_unit_test(test_loop_runs_again_after_a_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

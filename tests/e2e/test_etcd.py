@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: Apache-2.0
+"""etcd as meshlet's source of truth (issue 15): `meshlet run --etcd URL --etcd-prefix P`
+reads every key PREFIX/<Kind>/<namespace>/<name> at one revision, serves it, then follows a
+watch of the prefix: a put is served within the debounce, a burst of puts is one or two
+reloads, a refused state (named by key and revision, with line and column) keeps the last
+good one serving, and etcd killed and restarted costs nothing: the watch resumes and the
+next change is applied. A real etcd (Debian etcd-server) on loopback ports, per test."""
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from backend import Backend
+from configs import canary_config
+from etcd import Etcd
+from meshlet_proc import Meshlet, eventually, free_port
+
+PREFIX = "/meshlet"
+
+
+def resources(text):
+    """(key, document) for each document of a multi-document config."""
+    out = []
+    for doc in text.split("---\n"):
+        if not doc.strip():
+            continue
+        kind = re.search(r"^kind: (\w+)", doc, re.M).group(1)
+        name = re.search(r"name: ([\w.-]+)", doc).group(1)
+        ns = re.search(r"namespace: ([\w.-]+)", doc).group(1)
+        out.append((f"{PREFIX}/{kind}/{ns}/{name}", doc))
+    return out
+
+
+def get(port, path, host="api.example.com"):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def stats(m):
+    out = {}
+    for line in m.admin("/stats").splitlines():
+        k, _, v = line.partition(": ")
+        out[k] = v
+    return out
+
+
+@pytest.fixture
+def fleet(meshlet_bin, tmp_path):
+    """etcd holding the canary config, two backends, and one meshlet following it."""
+    store = Etcd().start()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = resources(canary_config(gw, v1.port, v2.port))
+    store.put_all(docs)
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--etcd-prefix", PREFIX,
+                                          "--namespace", "shop"))
+    m.store, m.gw, m.docs = store, gw, dict(docs)
+    try:
+        m.start(timeout=20)
+        yield m
+    finally:
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+        assert code == 0, m.logs()
+
+
+def put_teapot(m, body):
+    key = f"{PREFIX}/VirtualService/shop/orders"
+    text = m.docs[key].replace('body: {string: "short and stout"}', f'body: {{string: "{body}"}}')
+    return m.store.put(key, text)
+
+
+def test_first_sync_serves_the_store_and_says_its_revision(fleet):
+    rev = fleet.store.revision()
+    assert get(fleet.gw, "/teapot") == (418, "short and stout")
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
+    assert f'"etcd_revision":{rev}' in fleet.admin("/config_dump")
+
+
+def test_a_put_is_served_within_the_debounce(fleet):
+    before = int(stats(fleet)["server.reload_success"])
+    rev = put_teapot(fleet, "from etcd")
+    assert eventually(lambda: get(fleet.gw, "/teapot") == (418, "from etcd"), 5)
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
+    assert int(stats(fleet)["server.reload_success"]) == before + 1
+
+
+def test_a_burst_of_100_puts_is_at_most_two_reloads(fleet):
+    before = int(stats(fleet)["server.reload_success"])
+    for i in range(100):
+        rev = put_teapot(fleet, f"put {i}")
+    assert eventually(lambda: get(fleet.gw, "/teapot") == (418, "put 99"), 5)
+    time.sleep(0.3)  # a late reload would show now
+    reloads = int(stats(fleet)["server.reload_success"]) - before
+    assert 1 <= reloads <= 2, reloads
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
+
+
+def test_an_invalid_put_is_refused_and_the_last_good_config_serves(fleet):
+    key = f"{PREFIX}/VirtualService/shop/orders"
+    bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
+    good_rev = fleet.store.revision()
+    bad_rev = fleet.store.put(key, bad)
+    assert eventually(lambda: stats(fleet)["server.reload_failure"] == "1", 5)
+    line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "ninety" in ln)
+    logs = fleet.logs()
+    assert f"{key}@{bad_rev}:{line}:" in logs, logs[-2000:]
+    assert "weight" in logs
+    assert get(fleet.gw, "/teapot") == (418, "short and stout")  # still served
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {good_rev}\n"
+    rev = put_teapot(fleet, "fixed")
+    assert eventually(lambda: get(fleet.gw, "/teapot") == (418, "fixed"), 5)
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
+
+
+def test_a_deleted_resource_goes_from_the_config(fleet):
+    fleet.store.delete(f"{PREFIX}/VirtualService/shop/orders")
+    assert eventually(lambda: get(fleet.gw, "/teapot")[0] == 404, 5)
+
+
+def test_etcd_killed_and_restarted_loses_nothing(fleet):
+    fleet.store.kill()
+    time.sleep(1)
+    assert get(fleet.gw, "/teapot") == (418, "short and stout")  # serving without etcd
+    fleet.store.start()
+    rev = put_teapot(fleet, "after the restart")
+    assert eventually(lambda: get(fleet.gw, "/teapot") == (418, "after the restart"), 10)
+    assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
+    logs = fleet.logs()
+    assert "watching /meshlet/ again from revision" in logs, logs[-2000:]
+
+
+def test_meshlet_waits_for_etcd_at_start(meshlet_bin):
+    """Started before its store answers, it retries; on an empty prefix, and on a config
+    that does not pass, it waits; it serves once the store holds a good config."""
+    store = Etcd()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop"))
+    try:
+        m.proc = subprocess.Popen(m.args, stdout=m.log, stderr=m.log)
+        time.sleep(1)
+        assert m.proc.poll() is None  # waiting, not gone
+        assert "connection refused" in m.logs().lower()
+        store.start()
+        docs = resources(canary_config(gw, v1.port, v2.port))
+        store.put(*docs[-1])  # the VirtualService alone: its gateway and hosts are unknown
+        assert eventually(lambda: "waiting for a change" in m.logs(), 10), m.logs()
+        assert m.proc.poll() is None
+        store.put_all(docs[:-1])
+        assert eventually(lambda: served(gw), 15), m.logs()
+    finally:
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+    assert code == 0, m.logs()
+
+
+def served(port):
+    try:
+        return get(port, "/teapot")[0] == 418
+    except OSError:
+        return False
