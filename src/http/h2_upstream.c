@@ -24,6 +24,8 @@
 #define H2UP_STREAM_WINDOW 1048576 /* response bytes in flight per stream */
 #define H2UP_CONN_WINDOW 16777216
 #define H2UP_DEFAULT_STREAMS 100 /* until the server's SETTINGS say */
+#define H2UP_TRAILERS 32         /* request trailer fields forwarded, at most */
+#define H2UP_TRAILER_BYTES 16384 /* and their bytes: meshlet's limit on a trailer block */
 
 struct h2up_stream;
 
@@ -46,6 +48,8 @@ struct h2up_stream {
     struct h2up_stream *next, *prev;
     struct buf body; /* request DATA waiting for nghttp2 */
     bool body_end, body_deferred;
+    nghttp2_nv *req_trailers; /* owned, with their bytes: sent after the last DATA */
+    size_t n_req_trailers;
     /* The response as it arrives, handed to the request by deliver(). */
     int status;
     struct h1_header fields[H1_MAX_HEADERS];
@@ -103,6 +107,7 @@ stream_free(struct h2up_stream *s)
     for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
     worker_buf_drop(s->wk, &s->body);
     worker_buf_drop(s->wk, &s->resp);
+    free(s->req_trailers);
     free(s);
 }
 
@@ -205,12 +210,16 @@ static ssize_t
 read_body(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *flags,
           nghttp2_data_source *src, void *arg)
 {
-    (void)ng, (void)id, (void)arg;
+    (void)id, (void)arg;
     struct h2up_stream *s = src->ptr;
     size_t n = h2_buf_take(&s->body, out, len);
     if (buf_empty(&s->body)) {
         if (s->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            /* Trailers end the stream instead of the last DATA. */
+            if (s->n_req_trailers &&
+                !nghttp2_submit_trailer(ng, s->id, s->req_trailers, s->n_req_trailers))
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         } else if (!n) {
             s->body_deferred = true;
             return NGHTTP2_ERR_DEFERRED;
@@ -541,13 +550,56 @@ send_data(struct upstream *u, struct req *q, const char *p, size_t n)
     return 0;
 }
 
-/* The request's end. Its trailers are not sent yet (gRPC clients send none). */
+/* Fields HTTP/2 forbids in any header block (RFC 9113 §8.2.2), or that a trailer section
+ * may not carry (RFC 9110 §6.5.1: framing, routing): never forwarded as trailers. */
+static bool
+trailer_forbidden(struct slice nm)
+{
+    static const char *const no[] = {
+        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+        "content-length", "host",       "trailer",
+    };
+    if (!nm.len || nm.ptr[0] == ':') return true;
+    for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+        if (slice_ieq(nm, no[i])) return true;
+    return false;
+}
+
+/* The request's end, with its trailers <t>, <n> (valid during this call only): copied,
+ * names lower-cased, up to H2UP_TRAILERS fields and H2UP_TRAILER_BYTES bytes, and sent
+ * as a HEADERS frame after the last DATA (read_body). */
 static int
 send_end(struct upstream *u, struct req *q, const struct h1_header *t, size_t n)
 {
-    (void)u, (void)t, (void)n;
+    (void)u;
     struct h2up_stream *s = q->up_stream;
     if (!s) return -1;
+    if (n && !s->req_trailers) {
+        size_t keep = 0, bytes = 0;
+        for (size_t i = 0; i < n && keep < H2UP_TRAILERS; i++) {
+            if (trailer_forbidden(t[i].name)) continue;
+            size_t more = t[i].name.len + t[i].value.len;
+            if (bytes + more > H2UP_TRAILER_BYTES) break;
+            bytes += more;
+            keep++;
+        }
+        s->req_trailers = keep ? malloc(keep * sizeof(nghttp2_nv) + bytes) : NULL;
+        if (keep && !s->req_trailers) return -1;
+        char *p = (char *)(s->req_trailers + keep);
+        for (size_t i = 0; i < n && s->n_req_trailers < keep; i++) {
+            if (trailer_forbidden(t[i].name)) continue;
+            nghttp2_nv *v = &s->req_trailers[s->n_req_trailers++];
+            v->name = (uint8_t *)p;
+            for (size_t k = 0; k < t[i].name.len; k++) p[k] = slice_lower_ascii(t[i].name.ptr[k]);
+            p += t[i].name.len;
+            v->value = (uint8_t *)p;
+            if (t[i].value.len) memcpy(p, t[i].value.ptr, t[i].value.len);
+            p += t[i].value.len;
+            v->namelen = t[i].name.len;
+            v->valuelen = t[i].value.len;
+            v->flags = NGHTTP2_NV_FLAG_NONE;
+        }
+    }
     s->body_end = true;
     resume(s);
     return 0;

@@ -1,11 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """An HTTP/2 (h2c, prior knowledge) test backend built on Debian's python3-h2: every
 request is answered with JSON saying who answered and what it got, and gRPC requests
-(content-type application/grpc) also get trailers (grpc-status). `fail_status` answers
-every request with that status; `reset` resets every stream instead of answering; `refuse`
-turns away the first N requests unprocessed: with `refuse_by="rst"` each gets
-RST_STREAM(REFUSED_STREAM), with "goaway" each connection's first request gets a GOAWAY whose
-last stream id is 0 and the connection closes."""
+(content-type application/grpc) also get trailers (grpc-status); the request trailers it
+got are echoed in the JSON ("trailers"), with the body's first 4 KiB ("body"). `fail_status` answers
+every request with that status; `reset` resets every stream instead of answering."""
 import json
 import socket
 import threading
@@ -63,7 +61,7 @@ class H2Backend:
                                                                  validate_inbound_headers=False))
         c.initiate_connection()
         s.sendall(c.data_to_send())
-        heads, bodies = {}, {}
+        heads, bodies, trailers = {}, {}, {}
         try:
             while True:
                 data = s.recv(65536)
@@ -79,29 +77,21 @@ class H2Backend:
                     elif isinstance(e, h2.events.RequestReceived):
                         heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
                         bodies[e.stream_id] = b""
-                    elif isinstance(e, h2.events.DataReceived) and e.stream_id in bodies:
+                    elif isinstance(e, h2.events.TrailersReceived):
+                        trailers[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
+                    elif isinstance(e, h2.events.DataReceived):
                         bodies[e.stream_id] += e.data
                         c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
-                    elif isinstance(e, h2.events.StreamEnded) and e.stream_id in heads:
-                        self._answer(c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id))
+                    elif isinstance(e, h2.events.StreamEnded):
+                        self._answer(c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id),
+                                     trailers.pop(e.stream_id, {}))
                 s.sendall(c.data_to_send())
         except OSError:
             return
         finally:
             s.close()
 
-    def _refused(self, c, sid):
-        with self.lock:
-            if self.refused >= self.refuse:
-                return False
-            self.refused += 1
-        if self.refuse_by == "goaway":
-            c.close_connection(error_code=h2.errors.ErrorCodes.NO_ERROR, last_stream_id=0)
-        else:
-            c.reset_stream(sid, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
-        return True
-
-    def _answer(self, c, sid, head, body):
+    def _answer(self, c, sid, head, body, trailers):
         with self.lock:
             self.hits.append(head.get(":path", ""))
         if self.reset:
@@ -110,7 +100,8 @@ class H2Backend:
         grpc = head.get("content-type", "").startswith("application/grpc")
         out = json.dumps({"version": self.version, "path": head.get(":path"),
                           "authority": head.get(":authority"), "headers": head,
-                          "body_length": len(body)}).encode()
+                          "body_length": len(body), "body": body[:4096].decode("latin-1"),
+                          "trailers": trailers}).encode()
         status = str(self.fail_status or 200)
         c.send_headers(sid, [(":status", status), ("content-type", "application/json"),
                              ("x-backend-version", self.version)])
