@@ -250,6 +250,9 @@ describe_policy(struct out *o, const struct model_cluster *c)
         strbuf_printf(o->text, "      max concurrent retries: %u\n", l->max_retries);
     if (c->max_requests_per_conn)
         strbuf_printf(o->text, "      max requests per connection: %u\n", c->max_requests_per_conn);
+    if (c->max_concurrent_streams)
+        strbuf_printf(o->text, "      max concurrent streams per connection: %u\n",
+                      c->max_concurrent_streams);
     strbuf_printf(o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms\n",
                   l->connect_timeout_ms, l->idle_timeout_ms);
     const struct model_outlier *od = &c->outlier;

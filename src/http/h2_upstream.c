@@ -263,14 +263,39 @@ session_new(struct h2up *c)
     return ng;
 }
 
-static size_t
-room(struct h2up *c)
+/* maxRequestsPerConnection reached: no new stream goes to <c> (Envoy drains it). */
+static bool
+spent(const struct h2up *c, const struct model_cluster *cl)
 {
-    if (c->goaway || c->base.failed || c->base.closed) return 0;
+    uint32_t limit = cl->max_requests_per_conn;
+    return limit && c->base.requests >= limit;
+}
+
+/* Streams <c> may still open for pool <cl>: the server's SETTINGS_MAX_CONCURRENT_STREAMS,
+ * capped by the pool's maxConcurrentStreams (as Envoy's pool takes the lower of its
+ * http2_protocol_options.max_concurrent_streams and the server's), within
+ * maxRequestsPerConnection. */
+static size_t
+room(const struct h2up *c, const struct model_cluster *cl)
+{
+    if (c->goaway || c->base.failed || c->base.closed || spent(c, cl)) return 0;
     uint32_t max =
         nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     if (max > H2UP_DEFAULT_STREAMS * 10) max = H2UP_DEFAULT_STREAMS * 10;
-    return c->n_streams < max ? max - c->n_streams : 0;
+    if (cl->max_concurrent_streams && max > cl->max_concurrent_streams)
+        max = cl->max_concurrent_streams;
+    size_t left = c->n_streams < max ? max - c->n_streams : 0;
+    uint32_t limit = cl->max_requests_per_conn;
+    if (limit && left > limit - c->base.requests) left = limit - c->base.requests;
+    return left;
+}
+
+/* <c> takes no new stream: it closes once its last one ends. */
+static bool
+retired(const struct h2up *c)
+{
+    const struct upstream *u = &c->base;
+    return u->failed || c->goaway || !u->pool || u->pool->h2 != u || spent(c, u->cluster);
 }
 
 /* Close <c> once nothing uses it: no stream, or it failed. */
@@ -378,7 +403,7 @@ event(struct upstream *u)
     /* An idleTimeout that fired on a connection still without streams closes it (Envoy's). */
     bool idle = u->idle_expired && !c->streams;
     u->idle_expired = false;
-    if (!u->closed && (u->failed || c->goaway || idle) && !c->streams) close_conn(c);
+    if (!u->closed && (retired(c) || idle) && !c->streams) close_conn(c);
     arm_idle(c);
 }
 
@@ -414,12 +439,14 @@ struct upstream *
 h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
 {
     struct idle_pool *p = worker_pool(wk, cl, ep);
-    if (p && p->h2 && upstream_fits(p->h2, cl, ep) && room(h2up_of(p->h2))) {
+    if (p && p->h2 && upstream_fits(p->h2, cl, ep) && room(h2up_of(p->h2), cl)) {
         /* The newest user's snapshot: an older one may go while the connection lives. */
         p->h2->cluster = cl;
         p->h2->endpoint = ep;
         return p->h2;
     }
+    /* The current connection takes no more: it finishes its streams, or goes now. */
+    if (p && p->h2 && !h2up_of(p->h2)->streams) close_conn(h2up_of(p->h2));
     struct upstream *u = upstream_open_as(wk, cl, ep, sizeof(struct h2up), &h2_upstream_ops);
     if (!u) return NULL;
     struct h2up *c = h2up_of(u);
@@ -701,8 +728,7 @@ release(struct upstream *u, struct req *q, bool reusable)
         }
     }
     /* A connection no longer taking streams closes with its last one. */
-    bool current = u->pool && u->pool->h2 == u;
-    if (!u->closed && !c->streams && (u->failed || c->goaway || !current)) close_conn(c);
+    if (!u->closed && !c->streams && retired(c)) close_conn(c);
     arm_idle(c);
 }
 

@@ -285,6 +285,8 @@ cluster_compile_policy(struct model_cluster *c, const struct cluster_sections *s
     c->max_requests_per_conn = http && http->max_requests_per_connection.v > 0
                                    ? (uint32_t)http->max_requests_per_connection.v
                                    : 0;
+    c->max_concurrent_streams =
+        http && http->max_concurrent_streams.v > 0 ? (uint32_t)http->max_concurrent_streams.v : 0;
 }
 
 /* One proxy role's choice, step by step as istiod builds the cluster

@@ -59,6 +59,10 @@ struct model_cluster {
     double warmup_min;              /* minimumPercent / 100 (default 0.1) */
     double warmup_aggression;       /* default 1.0 */
     uint32_t max_requests_per_conn; /* connectionPool.http.maxRequestsPerConnection; 0: no limit */
+    /* connectionPool.http.maxConcurrentStreams (Envoy's http2_protocol_options
+     * max_concurrent_streams): streams at once on one HTTP/2 upstream connection, below the
+     * server's SETTINGS_MAX_CONCURRENT_STREAMS; 0: the server's alone. */
+    uint32_t max_concurrent_streams;
     /* Upstream protocol as Istio chooses it (model/cluster.c): a sidecar's (the mesh and
      * inbound listeners) and a Gateway's differ only for a port that declares no protocol,
      * which a sidecar sniffs and a Gateway does not. model_cluster_upstream() picks one. */

@@ -2,7 +2,8 @@
 """An HTTP/2 (h2c, prior knowledge) test backend built on Debian's python3-h2: every
 request is answered with JSON saying who answered and what it got, and gRPC requests
 (content-type application/grpc) also get trailers (grpc-status); the request trailers it
-got are echoed in the JSON ("trailers"), with the body's first 4 KiB ("body"). `fail_status` answers
+got are echoed in the JSON ("trailers"), with the body's first 4 KiB ("body"). With `hold`
+requests are answered only when release() is called (to hold streams open). `fail_status` answers
 every request with that status; `reset` resets every stream instead of answering."""
 import json
 import socket
@@ -12,15 +13,17 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
 
 
 class H2Backend:
-    def __init__(self, version, fail_status=None, reset=False, refuse=0, refuse_by="rst"):
+    def __init__(self, version, fail_status=None, reset=False, hold=False):
         self.version = version
         self.fail_status = fail_status
         self.reset = reset
-        self.refuse, self.refuse_by = refuse, refuse_by
-        self.refused = 0       # requests turned away unprocessed
+        self.hold = hold
+        self.held = []         # (send lock, socket, answer arguments) of held requests
+        self.heads = []        # request heads (pseudo-headers included), in order
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -62,6 +65,7 @@ class H2Backend:
         c.initiate_connection()
         s.sendall(c.data_to_send())
         heads, bodies, trailers = {}, {}, {}
+        send_lock = threading.Lock()  # release() answers from another thread
         try:
             while True:
                 data = s.recv(65536)
@@ -69,27 +73,43 @@ class H2Backend:
                     with self.lock:
                         self.closed += 1
                     return
-                for e in c.receive_data(data):
-                    if isinstance(e, h2.events.RequestReceived) and self._refused(c, e.stream_id):
-                        if self.refuse_by == "goaway":
-                            s.sendall(c.data_to_send())
-                            return
-                    elif isinstance(e, h2.events.RequestReceived):
-                        heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
-                        bodies[e.stream_id] = b""
-                    elif isinstance(e, h2.events.TrailersReceived):
-                        trailers[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
-                    elif isinstance(e, h2.events.DataReceived):
-                        bodies[e.stream_id] += e.data
-                        c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
-                    elif isinstance(e, h2.events.StreamEnded):
-                        self._answer(c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id),
-                                     trailers.pop(e.stream_id, {}))
-                s.sendall(c.data_to_send())
+                with send_lock:
+                    for e in c.receive_data(data):
+                        if isinstance(e, h2.events.RequestReceived):
+                            heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
+                            bodies[e.stream_id] = b""
+                        elif isinstance(e, h2.events.TrailersReceived):
+                            trailers[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
+                        elif isinstance(e, h2.events.DataReceived):
+                            bodies[e.stream_id] += e.data
+                            c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                        elif isinstance(e, h2.events.StreamEnded):
+                            args = (c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id),
+                                    trailers.pop(e.stream_id, {}))
+                            with self.lock:
+                                self.heads.append(args[2])
+                                if self.hold:
+                                    self.held.append((send_lock, s, args))
+                                    continue
+                            self._answer(*args)
+                    out = c.data_to_send()
+                s.sendall(out)
         except OSError:
             return
         finally:
             s.close()
+
+    def release(self):
+        """Answer every request held so far."""
+        with self.lock:
+            held, self.held = self.held, []
+        for send_lock, s, args in held:
+            with send_lock:
+                try:
+                    self._answer(*args)
+                    s.sendall(args[0].data_to_send())
+                except (OSError, h2.exceptions.ProtocolError):
+                    pass  # the stream or its connection went meanwhile
 
     def _answer(self, c, sid, head, body, trailers):
         with self.lock:

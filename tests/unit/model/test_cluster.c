@@ -171,6 +171,7 @@ test_compile_unset_sections_get_istio_defaults(void **state)
     assert_int_equal(c.limits.idle_timeout_ms, 3600000);
     assert_false(c.limits.keepalive);
     assert_int_equal(c.max_requests_per_conn, 0);
+    assert_int_equal(c.max_concurrent_streams, 0);
     assert_int_equal(c.warmup_ms, 0);
     arena_fini(&a);
 }
@@ -298,7 +299,8 @@ test_compile_pool_outlier_and_tls(void **state)
         "  trafficPolicy:\n    connectionPool:\n"
         "      tcp: {maxConnections: 7, connectTimeout: 250ms, idleTimeout: 9s,\n"
         "            tcpKeepalive: {time: 60s, interval: 5s, probes: 4}}\n"
-        "      http: {http1MaxPendingRequests: 3, maxRequestsPerConnection: 2, maxRetries: 0}\n"
+        "      http: {http1MaxPendingRequests: 3, maxRequestsPerConnection: 2, maxRetries: 0,\n"
+        "            maxConcurrentStreams: 5}\n"
         "    outlierDetection: {}\n    tls: {sni: api.example.com}\n  subsets:\n"
         "  - name: m\n    labels: {v: m}\n    trafficPolicy:\n      tls: {mode: ISTIO_MUTUAL}\n"
         "  - name: d\n    labels: {v: d}\n    trafficPolicy:\n      tls: {mode: DISABLE}\n");
@@ -321,6 +323,7 @@ test_compile_pool_outlier_and_tls(void **state)
     assert_int_equal(c.limits.keepalive_interval_s, 5);
     assert_int_equal(c.limits.keepalive_probes, 4);
     assert_int_equal(c.max_requests_per_conn, 2);
+    assert_int_equal(c.max_concurrent_streams, 5);
     /* An empty outlierDetection turns it on with Istio's defaults. */
     assert_true(c.outlier.enabled);
     assert_int_equal(c.outlier.consecutive_5xx, 5);
