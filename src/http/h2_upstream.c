@@ -468,13 +468,80 @@ bind_req(struct upstream *u, struct req *q)
     q->up_stream = NULL; /* the stream is opened with the head */
 }
 
-/* The head for this try: the HTTP/1.1 head the request keeps (or writes now), read back
- * into fields; :authority from its host. */
+/* A new stream on <c> for <q> (NULL: ownerless, a mirror copy) whose head is <head>, <len>
+ * bytes of HTTP/1.1 head read back into fields (:authority from its host), with the try's
+ * <attempt> count (0: none) and request DATA to follow when <body>. NULL on failure. */
+static struct h2up_stream *
+stream_open(struct h2up *c, struct req *q, const char *head, size_t len, uint32_t attempt,
+            bool body)
+{
+    struct upstream *u = &c->base;
+    struct worker *wk = u->wk;
+    struct h1_request *r = &wk->req_scratch;
+    if (h1_parse_request(head, len, &wk->opt->limits, r) <= 0) return NULL;
+    nghttp2_nv nv[H1_MAX_HEADERS + 8];
+    size_t n = 0;
+    char count[16];
+    char lower[16384]; /* lower-cased names: nghttp2 copies them on submit */
+    const char *scheme = u->tls ? "https" : "http";
+#define NV(name, v, vlen)                                                                          \
+    (nghttp2_nv){(uint8_t *)(name), (uint8_t *)(v), strlen(name), (vlen), NGHTTP2_NV_FLAG_NONE}
+    nv[n++] = NV(":method", r->method.ptr, r->method.len);
+    nv[n++] = NV(":scheme", scheme, strlen(scheme));
+    nv[n++] = NV(":authority", r->authority.ptr, r->authority.len);
+    nv[n++] = NV(":path", r->path.ptr, r->path.len);
+#undef NV
+    size_t used = 0;
+    bool grpc = false;
+    for (size_t i = 0; i < r->head.n_headers && n < ARRAY_SIZE(nv) - 2; i++) {
+        struct slice nm = r->head.headers[i].name, v = r->head.headers[i].value;
+        if (slice_ieq(nm, "host") || slice_ieq(nm, "connection") ||
+            slice_ieq(nm, "transfer-encoding") || slice_ieq(nm, "keep-alive") ||
+            slice_ieq(nm, "upgrade") || slice_ieq(nm, "proxy-connection"))
+            continue;
+        if (slice_ieq(nm, "content-type") && v.len >= 16 && !memcmp(v.ptr, "application/grpc", 16))
+            grpc = true;
+        if (used + nm.len > sizeof(lower)) break;
+        for (size_t k = 0; k < nm.len; k++) lower[used + k] = slice_lower_ascii(nm.ptr[k]);
+        nv[n++] = (nghttp2_nv){(uint8_t *)lower + used, (uint8_t *)v.ptr, nm.len, v.len,
+                               NGHTTP2_NV_FLAG_NONE};
+        used += nm.len;
+    }
+    if (attempt) {
+        int an = snprintf(count, sizeof(count), "%u", attempt);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"x-envoy-attempt-count", (uint8_t *)count, 21, (size_t)an,
+                               NGHTTP2_NV_FLAG_NONE};
+    }
+    /* gRPC servers want te: trailers, which the HTTP/1.1 rules drop (hop-by-hop). */
+    if (grpc)
+        nv[n++] = (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE};
+    struct h2up_stream *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->c = c;
+    s->wk = wk;
+    s->q = q;
+    buf_init_empty(&s->body, 4u << 20);
+    buf_init_empty(&s->resp, 64u << 20);
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
+    int32_t id = nghttp2_submit_request(c->ng, NULL, nv, n, body ? &dp : NULL, s);
+    if (id < 0) {
+        free(s);
+        return NULL;
+    }
+    s->id = id;
+    upstream_idle_timer(u, false);
+    s->body_end = !body;
+    s->next = c->streams;
+    if (c->streams) c->streams->prev = s;
+    c->streams = s;
+    c->n_streams++;
+    return s;
+}
+
+/* The head for this try: the HTTP/1.1 head the request keeps (or writes now). */
 static int
 send_head(struct upstream *u, struct req *q, const struct req_head *h, const char *rid)
 {
-    struct h2up *c = h2up_of(u);
-    struct worker *wk = u->wk;
     struct buf tmp;
     if (buf_init(&tmp, 4096, 1 << 20)) return -1;
     int rc = 0;
@@ -488,71 +555,11 @@ send_head(struct upstream *u, struct req *q, const struct req_head *h, const cha
     } else {
         rc = -1;
     }
-    struct h1_request *r = &wk->req_scratch;
-    if (!rc && h1_parse_request(buf_head(&tmp), buf_len(&tmp), &wk->opt->limits, r) <= 0) rc = -1;
-    nghttp2_nv nv[H1_MAX_HEADERS + 8];
-    size_t n = 0;
-    char attempt[16];
-    char lower[16384]; /* lower-cased names: nghttp2 copies them on submit */
-    if (!rc) {
-        int an = snprintf(attempt, sizeof(attempt), "%u", q->attempt);
-        const char *scheme = u->tls ? "https" : "http";
-#define NV(name, v, vlen)                                                                          \
-    (nghttp2_nv){(uint8_t *)(name), (uint8_t *)(v), strlen(name), (vlen), NGHTTP2_NV_FLAG_NONE}
-        nv[n++] = NV(":method", r->method.ptr, r->method.len);
-        nv[n++] = NV(":scheme", scheme, strlen(scheme));
-        nv[n++] = NV(":authority", r->authority.ptr, r->authority.len);
-        nv[n++] = NV(":path", r->path.ptr, r->path.len);
-#undef NV
-        size_t used = 0;
-        bool grpc = false;
-        for (size_t i = 0; i < r->head.n_headers && n < ARRAY_SIZE(nv) - 1; i++) {
-            struct slice nm = r->head.headers[i].name, v = r->head.headers[i].value;
-            if (slice_ieq(nm, "host") || slice_ieq(nm, "connection") ||
-                slice_ieq(nm, "transfer-encoding") || slice_ieq(nm, "keep-alive") ||
-                slice_ieq(nm, "upgrade") || slice_ieq(nm, "proxy-connection"))
-                continue;
-            if (slice_ieq(nm, "content-type") && v.len >= 16 &&
-                !memcmp(v.ptr, "application/grpc", 16))
-                grpc = true;
-            if (used + nm.len > sizeof(lower)) break;
-            for (size_t k = 0; k < nm.len; k++) lower[used + k] = slice_lower_ascii(nm.ptr[k]);
-            nv[n++] = (nghttp2_nv){(uint8_t *)lower + used, (uint8_t *)v.ptr, nm.len, v.len,
-                                   NGHTTP2_NV_FLAG_NONE};
-            used += nm.len;
-        }
-        nv[n++] = (nghttp2_nv){(uint8_t *)"x-envoy-attempt-count", (uint8_t *)attempt, 21,
-                               (size_t)an, NGHTTP2_NV_FLAG_NONE};
-        /* gRPC servers want te: trailers, which the HTTP/1.1 rules drop (hop-by-hop). */
-        if (grpc)
-            nv[n++] =
-                (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE};
-    }
-    struct h2up_stream *s = rc ? NULL : calloc(1, sizeof(*s));
-    if (!s) {
-        buf_fini(&tmp);
-        return -1;
-    }
-    s->c = c;
-    s->wk = wk;
-    s->q = q;
-    buf_init_empty(&s->body, 4u << 20);
-    buf_init_empty(&s->resp, 64u << 20);
-    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
-    int32_t id =
-        nghttp2_submit_request(c->ng, NULL, nv, n, q->body != REQ_BODY_NONE ? &dp : NULL, s);
+    struct h2up_stream *s = rc ? NULL
+                               : stream_open(h2up_of(u), q, buf_head(&tmp), buf_len(&tmp),
+                                             q->attempt, q->body != REQ_BODY_NONE);
     buf_fini(&tmp);
-    if (id < 0) {
-        free(s);
-        return -1;
-    }
-    s->id = id;
-    upstream_idle_timer(u, false);
-    if (q->body == REQ_BODY_NONE) s->body_end = true;
-    s->next = c->streams;
-    if (c->streams) c->streams->prev = s;
-    c->streams = s;
-    c->n_streams++;
+    if (!s) return -1;
     q->up_stream = s;
     return 0;
 }
