@@ -38,6 +38,7 @@ struct h2up {
     bool news;        /* a stream has news for its request */
     bool wake_queued; /* on the worker's array of deferred wakes */
     bool in_event;    /* event() runs: it wakes the requests itself */
+    bool old;         /* on its pool's h2_old list: it takes no new stream */
 };
 
 struct h2up_stream {
@@ -66,6 +67,7 @@ struct h2up_stream {
     bool rst;     /* the server reset it (RST_STREAM) */
     bool closed;  /* nghttp2 closed it */
     bool news;    /* something for its request to see */
+    struct wheel_timer timeout; /* an ownerless stream (a mirror copy) is cancelled then */
 };
 
 static struct h2up *
@@ -102,12 +104,15 @@ stream_unlink(struct h2up_stream *s)
 static void
 stream_free(struct h2up_stream *s)
 {
+    /* nghttp2 may still know it (a failed connection): it must not reach freed memory. */
+    if (s->c && s->c->ng && !s->closed) nghttp2_session_set_stream_user_data(s->c->ng, s->id, NULL);
     if (s->c) stream_unlink(s);
     if (s->q) s->q->up_stream = NULL;
     for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
     worker_buf_drop(s->wk, &s->body);
     worker_buf_drop(s->wk, &s->resp);
     free(s->req_trailers);
+    wheel_disarm(&s->wk->loop.wheel, &s->timeout);
     free(s);
 }
 
@@ -118,7 +123,7 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
     (void)flags, (void)arg;
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
     struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-    if (!s || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0;
+    if (!s || !s->q || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0; /* mirrors: dropped */
     nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
     struct slice ns = slice_make((const char *)n.base, n.len);
     struct slice vs = slice_make((const char *)v.base, v.len);
@@ -302,8 +307,18 @@ retired(const struct h2up *c)
 static void
 close_conn(struct h2up *c)
 {
-    struct idle_pool *p = c->base.pool;
-    if (p && p->h2 == &c->base) p->h2 = NULL;
+    struct upstream *u = &c->base;
+    struct idle_pool *p = u->pool;
+    if (p && p->h2 == u) p->h2 = NULL;
+    if (c->old) {
+        if (u->prev)
+            u->prev->next = u->next;
+        else
+            p->h2_old = u->next;
+        if (u->next) u->next->prev = u->prev;
+        u->next = u->prev = NULL;
+        c->old = false;
+    }
     while (c->streams) {
         struct h2up_stream *s = c->streams;
         if (s->q) { /* its request learns it ended (deliver) when it looks */
@@ -384,7 +399,12 @@ event(struct upstream *u)
     io_conn(c);
     if (u->failed) {
         c->goaway = true;
-        for (struct h2up_stream *s = c->streams; s; s = s->next) {
+        for (struct h2up_stream *s = c->streams, *next; s; s = next) {
+            next = s->next;
+            if (!s->q) { /* a mirror copy: lost */
+                stream_free(s);
+                continue;
+            }
             if (!s->resp_end) s->reset = true;
             mark(s);
         }
@@ -447,6 +467,15 @@ h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
     }
     /* The current connection takes no more: it finishes its streams, or goes now. */
     if (p && p->h2 && !h2up_of(p->h2)->streams) close_conn(h2up_of(p->h2));
+    if (p && p->h2) { /* kept where the worker's end finds it */
+        struct upstream *old = p->h2;
+        old->prev = NULL;
+        old->next = p->h2_old;
+        if (p->h2_old) p->h2_old->prev = old;
+        p->h2_old = old;
+        h2up_of(old)->old = true;
+        p->h2 = NULL;
+    }
     struct upstream *u = upstream_open_as(wk, cl, ep, sizeof(struct h2up), &h2_upstream_ops);
     if (!u) return NULL;
     struct h2up *c = h2up_of(u);
@@ -468,17 +497,30 @@ bind_req(struct upstream *u, struct req *q)
     q->up_stream = NULL; /* the stream is opened with the head */
 }
 
-/* A new stream on <c> for <q> (NULL: ownerless, a mirror copy) whose head is <head>, <len>
- * bytes of HTTP/1.1 head read back into fields (:authority from its host), with the try's
- * <attempt> count (0: none) and request DATA to follow when <body>. NULL on failure. */
+/* A stream for <q> (NULL: ownerless, a mirror copy), not opened yet; NULL out of memory. */
 static struct h2up_stream *
-stream_open(struct h2up *c, struct req *q, const char *head, size_t len, uint32_t attempt,
+stream_new(struct worker *wk, struct req *q)
+{
+    struct h2up_stream *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->wk = wk;
+    s->q = q;
+    buf_init_empty(&s->body, 4u << 20);
+    buf_init_empty(&s->resp, 64u << 20);
+    return s;
+}
+
+/* Open <s> on <c>: its head is <head>, <len> bytes of HTTP/1.1 head read back into fields
+ * (:authority from its host), with the try's <attempt> count (0: none), and request DATA
+ * follows when <body>. 0, or -1 (<s> is the caller's to free). */
+static int
+stream_open(struct h2up *c, struct h2up_stream *s, const char *head, size_t len, uint32_t attempt,
             bool body)
 {
     struct upstream *u = &c->base;
     struct worker *wk = u->wk;
     struct h1_request *r = &wk->req_scratch;
-    if (h1_parse_request(head, len, &wk->opt->limits, r) <= 0) return NULL;
+    if (h1_parse_request(head, len, &wk->opt->limits, r) <= 0) return -1;
     nghttp2_nv nv[H1_MAX_HEADERS + 8];
     size_t n = 0;
     char count[16];
@@ -515,27 +557,18 @@ stream_open(struct h2up *c, struct req *q, const char *head, size_t len, uint32_
     /* gRPC servers want te: trailers, which the HTTP/1.1 rules drop (hop-by-hop). */
     if (grpc)
         nv[n++] = (nghttp2_nv){(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, NGHTTP2_NV_FLAG_NONE};
-    struct h2up_stream *s = calloc(1, sizeof(*s));
-    if (!s) return NULL;
-    s->c = c;
-    s->wk = wk;
-    s->q = q;
-    buf_init_empty(&s->body, 4u << 20);
-    buf_init_empty(&s->resp, 64u << 20);
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(c->ng, NULL, nv, n, body ? &dp : NULL, s);
-    if (id < 0) {
-        free(s);
-        return NULL;
-    }
+    if (id < 0) return -1;
     s->id = id;
+    s->c = c;
     upstream_idle_timer(u, false);
-    s->body_end = !body;
+    if (!body) s->body_end = true;
     s->next = c->streams;
     if (c->streams) c->streams->prev = s;
     c->streams = s;
     c->n_streams++;
-    return s;
+    return 0;
 }
 
 /* The head for this try: the HTTP/1.1 head the request keeps (or writes now). */
@@ -555,9 +588,12 @@ send_head(struct upstream *u, struct req *q, const struct req_head *h, const cha
     } else {
         rc = -1;
     }
-    struct h2up_stream *s = rc ? NULL
-                               : stream_open(h2up_of(u), q, buf_head(&tmp), buf_len(&tmp),
-                                             q->attempt, q->body != REQ_BODY_NONE);
+    struct h2up_stream *s = rc ? NULL : stream_new(u->wk, q);
+    if (s && stream_open(h2up_of(u), s, buf_head(&tmp), buf_len(&tmp), q->attempt,
+                         q->body != REQ_BODY_NONE)) {
+        stream_free(s);
+        s = NULL;
+    }
     buf_fini(&tmp);
     if (!s) return -1;
     q->up_stream = s;
@@ -599,43 +635,93 @@ trailer_forbidden(struct slice nm)
     return false;
 }
 
-/* The request's end, with its trailers <t>, <n> (valid during this call only): copied,
- * names lower-cased, up to H2UP_TRAILERS fields and H2UP_TRAILER_BYTES bytes, and sent
- * as a HEADERS frame after the last DATA (read_body). */
+/* Trailers <t>, <n> (valid during the call only) copied into <s>: names lower-cased, up to
+ * H2UP_TRAILERS fields and H2UP_TRAILER_BYTES bytes, sent as a HEADERS frame after the
+ * last DATA (read_body). 0, or -1 out of memory. */
+static int
+keep_trailers(struct h2up_stream *s, const struct h1_header *t, size_t n)
+{
+    if (!n || s->req_trailers) return 0;
+    size_t keep = 0, bytes = 0;
+    for (size_t i = 0; i < n && keep < H2UP_TRAILERS; i++) {
+        if (trailer_forbidden(t[i].name)) continue;
+        size_t more = t[i].name.len + t[i].value.len;
+        if (bytes + more > H2UP_TRAILER_BYTES) break;
+        bytes += more;
+        keep++;
+    }
+    if (!keep) return 0;
+    if (!(s->req_trailers = malloc(keep * sizeof(nghttp2_nv) + bytes))) return -1;
+    char *p = (char *)(s->req_trailers + keep);
+    for (size_t i = 0; i < n && s->n_req_trailers < keep; i++) {
+        if (trailer_forbidden(t[i].name)) continue;
+        nghttp2_nv *v = &s->req_trailers[s->n_req_trailers++];
+        v->name = (uint8_t *)p;
+        for (size_t k = 0; k < t[i].name.len; k++) p[k] = slice_lower_ascii(t[i].name.ptr[k]);
+        p += t[i].name.len;
+        v->value = (uint8_t *)p;
+        if (t[i].value.len) memcpy(p, t[i].value.ptr, t[i].value.len);
+        p += t[i].value.len;
+        v->namelen = t[i].name.len;
+        v->valuelen = t[i].value.len;
+        v->flags = NGHTTP2_NV_FLAG_NONE;
+    }
+    return 0;
+}
+
+/* The request's end, with its trailers. */
 static int
 send_end(struct upstream *u, struct req *q, const struct h1_header *t, size_t n)
 {
     (void)u;
     struct h2up_stream *s = q->up_stream;
-    if (!s) return -1;
-    if (n && !s->req_trailers) {
-        size_t keep = 0, bytes = 0;
-        for (size_t i = 0; i < n && keep < H2UP_TRAILERS; i++) {
-            if (trailer_forbidden(t[i].name)) continue;
-            size_t more = t[i].name.len + t[i].value.len;
-            if (bytes + more > H2UP_TRAILER_BYTES) break;
-            bytes += more;
-            keep++;
-        }
-        s->req_trailers = keep ? malloc(keep * sizeof(nghttp2_nv) + bytes) : NULL;
-        if (keep && !s->req_trailers) return -1;
-        char *p = (char *)(s->req_trailers + keep);
-        for (size_t i = 0; i < n && s->n_req_trailers < keep; i++) {
-            if (trailer_forbidden(t[i].name)) continue;
-            nghttp2_nv *v = &s->req_trailers[s->n_req_trailers++];
-            v->name = (uint8_t *)p;
-            for (size_t k = 0; k < t[i].name.len; k++) p[k] = slice_lower_ascii(t[i].name.ptr[k]);
-            p += t[i].name.len;
-            v->value = (uint8_t *)p;
-            if (t[i].value.len) memcpy(p, t[i].value.ptr, t[i].value.len);
-            p += t[i].value.len;
-            v->namelen = t[i].name.len;
-            v->valuelen = t[i].value.len;
-            v->flags = NGHTTP2_NV_FLAG_NONE;
-        }
-    }
+    if (!s || keep_trailers(s, t, n)) return -1;
     s->body_end = true;
     resume(s);
+    return 0;
+}
+
+/* An ownerless stream's time is up: cancelled (freed once nghttp2 closes it). */
+static void
+on_mirror_timeout(struct wheel_timer *t)
+{
+    struct h2up_stream *s = container_of(t, struct h2up_stream, timeout);
+    struct h2up *c = s->c;
+    if (!c || s->closed) return;
+    nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    c->news = true; /* event() after the batch sends it, and closes a retired connection */
+    defer_wake(c);
+}
+
+int
+h2_upstream_mirror(struct worker *wk, const struct model_cluster *cl, size_t ep,
+                   const struct h2_upstream_copy *m)
+{
+    /* Body and trailers first: a stream once submitted cannot be taken back. */
+    struct h2up_stream *s = stream_new(wk, NULL);
+    if (!s) return -1;
+    int rc = 0;
+    if (m->has_body) {
+        if (m->body_len) {
+            worker_buf_ensure(wk, &s->body);
+            rc = buf_append(&s->body, m->body, m->body_len);
+        }
+        if (!rc) rc = keep_trailers(s, m->trailers, m->n_trailers);
+        s->body_end = true;
+    }
+    struct upstream *u = rc ? NULL : h2_upstream_take(wk, cl, ep);
+    struct h2up *c = u ? h2up_of(u) : NULL;
+    if (!c || stream_open(c, s, m->head, m->head_len, 0, m->has_body)) {
+        stream_free(s);
+        if (c && !c->streams && retired(c)) close_conn(c);
+        if (c) arm_idle(c);
+        return -1;
+    }
+    u->requests++;
+    s->timeout.cb = on_mirror_timeout;
+    wheel_arm(&wk->loop.wheel, &s->timeout, now_ms() + m->timeout_ms);
+    c->news = true; /* its bytes go out after the batch (event) */
+    defer_wake(c);
     return 0;
 }
 
@@ -745,6 +831,7 @@ h2_upstream_close_all(struct worker *wk)
     for (size_t i = 0; i < wk->n_pools; i++) {
         struct idle_pool *p = wk->pools[i];
         if (p && p->h2) close_conn(h2up_of(p->h2));
+        while (p && p->h2_old) close_conn(h2up_of(p->h2_old));
     }
 }
 

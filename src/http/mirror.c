@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Mirroring (VirtualService mirror / mirrors, spec §3.10): a copy of a request goes to the
  * mirror's pool with "-shadow" appended to its host, its response is read and dropped, and
- * the client never waits for it. A shadow owns its upstream connection until the response
- * ends (then the connection goes back to the keep-alive pool) or fails, or until the route
- * timeout (60 s without one) expires. A request with a body is copied once its body has
- * been read, from the exchange's copies of the shadow head and of the body (up to
+ * the client never waits for it. To an HTTP/2 pool the copy is an ownerless stream on the
+ * pool's shared connection (h2_upstream.c). To an HTTP/1.1 pool a shadow owns its upstream
+ * connection until the response ends (then the connection goes back to the keep-alive pool) or
+ * fails, or until the route timeout (60 s without one) expires. A request with a body is copied
+ * once its body has been read, from the exchange's copies of the shadow head and of the body (up to
  * REQ_RETRY_BODY_LIMIT; a longer one is not mirrored). [W] */
 #include <errno.h>
 #include <stdlib.h>
@@ -149,21 +150,54 @@ mirror_io(struct shadow *s)
     if (u->eof) shadow_end(s, false); /* closed before the response ended */
 }
 
+/* A copy to an HTTP/2 pool: an ownerless stream (h2_upstream.c) from the same HTTP/1.1
+ * head, its body and trailers. */
+static void
+start_h2(struct req *q, const struct req_head *h, const struct model_cluster *cl, size_t ep,
+         uint64_t timeout_ms)
+{
+    struct buf tmp;
+    if (buf_init(&tmp, 4096, 1 << 20)) return;
+    struct h2_upstream_copy m = {.timeout_ms = timeout_ms};
+    if (h) {
+        char rid[37];
+        prng_uuid(rid);
+        if (headers_request(&tmp, q, h, rid, true)) goto done;
+        m.head = buf_head(&tmp);
+        m.head_len = buf_len(&tmp);
+    } else {
+        m.head = q->shadow_head;
+        m.head_len = q->shadow_head_len;
+        m.has_body = true;
+        m.body = buf_head(&q->body_replay);
+        m.body_len = buf_len(&q->body_replay);
+        m.trailers = q->trailers;
+        m.n_trailers = q->n_trailers;
+    }
+    h2_upstream_mirror(q->conn->wk, cl, ep, &m); /* a lost copy is no client error */
+done:
+    buf_fini(&tmp);
+}
+
 void
 mirror_start(struct req *q, const struct req_head *h, const struct model_cluster *cl)
 {
     struct worker *wk = q->conn->wk;
     bool body = h == NULL;
     if (!cl || !cl->n_endpoints) return;
-    /* A mirror copy speaks HTTP/1.1 only so far: none goes to a pool that would be HTTP/2
-     * (README, Not yet), rather than bytes its server cannot read. */
     enum model_upstream_proto proto = model_cluster_upstream(cl, q->conn->ml)->proto;
-    if (proto == MODEL_UP_HTTP2 || (proto == MODEL_UP_CLIENT && q->client_h2)) return;
+    bool h2 = proto == MODEL_UP_HTTP2 || (proto == MODEL_UP_CLIENT && q->client_h2);
     if (body && !(q->body_kept && q->body_done && q->shadow_head)) return;
     struct worker_gen *g = q->gen;
     if (!worker_gen_ready(g, cl)) return;
     size_t ep = lb_pick(cl, g->rr[cl->index], g->active[cl->index], NULL);
     if (ep == LB_NO_HOST) return;
+    const struct model_route *r = q->route;
+    uint64_t timeout_ms = r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS;
+    if (h2) {
+        start_h2(q, h, cl, ep, timeout_ms);
+        return;
+    }
     struct upstream *u = worker_take_idle(wk, cl, ep);
     if (!u && !(u = upstream_open(wk, cl, ep))) return; /* a lost copy is no client error */
     struct shadow *s = calloc(1, sizeof(*s));
@@ -193,9 +227,7 @@ mirror_start(struct req *q, const struct req_head *h, const struct model_cluster
         shadow_end(s, false);
         return;
     }
-    const struct model_route *r = q->route;
     s->timeout.cb = on_timeout;
-    wheel_arm(&wk->loop.wheel, &s->timeout,
-              now_ms() + (r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS));
+    wheel_arm(&wk->loop.wheel, &s->timeout, now_ms() + timeout_ms);
     mirror_io(s);
 }

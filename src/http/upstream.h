@@ -104,6 +104,23 @@ bool upstream_fits(const struct upstream *u, const struct model_cluster *c, size
 /* h2_upstream.c: a connection of pool <ep> of <c> with room for one more stream (opened
  * when none has), or NULL when it cannot connect. */
 struct upstream *h2_upstream_take(struct worker *wk, const struct model_cluster *c, size_t ep);
+/* A mirror copy for an HTTP/2 pool, borrowed for the call: its head in HTTP/1.1 form (the
+ * shadow host in it), its body and trailers when it has a body. */
+struct h2_upstream_copy {
+    const char *head;
+    size_t head_len;
+    bool has_body;
+    const char *body;
+    size_t body_len;
+    const struct h1_header *trailers;
+    size_t n_trailers;
+    uint64_t timeout_ms; /* cancelled then if its response has not ended */
+};
+/* h2_upstream.c: send copy <m> on an ownerless stream of pool <ep> of <cl> (copied: <m> may
+ * go when this returns); its response is read and dropped, and its stream freed when it
+ * closes. 0, or -1 when it could not go (a lost copy is no client error). */
+int h2_upstream_mirror(struct worker *wk, const struct model_cluster *cl, size_t ep,
+                       const struct h2_upstream_copy *m);
 /* h2_upstream.c: close every HTTP/2 upstream connection of the worker (at exit). */
 void h2_upstream_close_all(struct worker *wk);
 

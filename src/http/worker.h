@@ -45,7 +45,8 @@ struct idle_pool {
     size_t n;
     uint32_t open;
     struct wait_list waiters;
-    struct upstream *h2; /* the HTTP/2 connection new streams go to, or NULL */
+    struct upstream *h2;     /* the HTTP/2 connection new streams go to, or NULL */
+    struct upstream *h2_old; /* HTTP/2 connections that take no new stream, till they close */
 };
 struct conn;
 struct h1_conn;

@@ -24,6 +24,7 @@ class H2Backend:
         self.hold = hold
         self.held = []         # (send lock, socket, answer arguments) of held requests
         self.heads = []        # request heads (pseudo-headers included), in order
+        self.got = {}          # path: (body, trailers) of each request
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -32,6 +33,7 @@ class H2Backend:
         self.hits = []         # request paths, in order
         self.connections = 0   # connections accepted
         self.closed = 0        # connections the client (meshlet) closed
+        self.resets = 0        # streams the client reset
         self.lock = threading.Lock()
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -83,11 +85,15 @@ class H2Backend:
                         elif isinstance(e, h2.events.DataReceived):
                             bodies[e.stream_id] += e.data
                             c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                        elif isinstance(e, h2.events.StreamReset):
+                            with self.lock:
+                                self.resets += 1
                         elif isinstance(e, h2.events.StreamEnded):
                             args = (c, e.stream_id, heads.pop(e.stream_id), bodies.pop(e.stream_id),
                                     trailers.pop(e.stream_id, {}))
                             with self.lock:
                                 self.heads.append(args[2])
+                                self.got[args[2].get(":path")] = (args[3], args[4])
                                 if self.hold:
                                     self.held.append((send_lock, s, args))
                                     continue
