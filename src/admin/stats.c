@@ -82,31 +82,43 @@ downstream(struct out *o, const struct admin *a)
     emit(o, total.stream_timeout, "http.downstream_rq_idle_timeout");
 }
 
-/* What the HTTP/2 codec refused, under Envoy's names. */
+/* What the HTTP/2 codecs refused, under Envoy's names: clients' (the listeners'), then
+ * upstream servers' under "upstream." (Envoy keeps those per cluster, cluster.<name>.http2.*;
+ * these are every pool's). */
 static void
 http2(struct out *o, const struct admin *a)
 {
     static const struct {
         size_t offset;
         const char *name;
+        bool upstream; /* also counted for upstream connections */
     } rows[] = {
-        {offsetof(struct worker_h2_counts, rx_reset), "http2.rx_reset"},
+        {offsetof(struct worker_h2_counts, rx_reset), "http2.rx_reset", false},
         {offsetof(struct worker_h2_counts, premature_resets),
-         "http.downstream_rq_too_many_premature_resets"},
-        {offsetof(struct worker_h2_counts, header_overflow), "http2.header_overflow"},
+         "http.downstream_rq_too_many_premature_resets", false},
+        {offsetof(struct worker_h2_counts, header_overflow), "http2.header_overflow", true},
         {offsetof(struct worker_h2_counts, continuations),
-         "http2.inbound_continuation_frames_flood"},
-        {offsetof(struct worker_h2_counts, empty_frames), "http2.inbound_empty_frames_flood"},
-        {offsetof(struct worker_h2_counts, priority_frames), "http2.inbound_priority_frames_flood"},
+         "http2.inbound_continuation_frames_flood", true},
+        {offsetof(struct worker_h2_counts, empty_frames), "http2.inbound_empty_frames_flood", true},
+        {offsetof(struct worker_h2_counts, priority_frames), "http2.inbound_priority_frames_flood",
+         true},
         {offsetof(struct worker_h2_counts, window_updates),
-         "http2.inbound_window_update_frames_flood"},
-        {offsetof(struct worker_h2_counts, outbound_control), "http2.outbound_control_flood"},
-        {offsetof(struct worker_h2_counts, outbound_frames), "http2.outbound_flood"},
-        {offsetof(struct worker_h2_counts, protocol_errors), "http.downstream_cx_protocol_error"},
-        {offsetof(struct worker_h2_counts, frames_shed), "http2.frame_buffers_shed"},
+         "http2.inbound_window_update_frames_flood", true},
+        {offsetof(struct worker_h2_counts, outbound_control), "http2.outbound_control_flood", true},
+        {offsetof(struct worker_h2_counts, outbound_frames), "http2.outbound_flood", true},
+        {offsetof(struct worker_h2_counts, protocol_errors), "http.downstream_cx_protocol_error",
+         false},
     };
     for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
         emit(o, sum(a, offsetof(struct worker, h2) + rows[r].offset), "%s", rows[r].name);
+    for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
+        if (rows[r].upstream)
+            emit(o, sum(a, offsetof(struct worker, h2_up) + rows[r].offset), "upstream.%s",
+                 rows[r].name);
+    emit(
+        o,
+        sum(a, offsetof(struct worker, h2_up) + offsetof(struct worker_h2_counts, protocol_errors)),
+        "upstream.http2.protocol_errors");
 }
 
 void

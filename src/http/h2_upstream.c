@@ -26,6 +26,16 @@
 #define H2UP_DEFAULT_STREAMS 100 /* until the server's SETTINGS say */
 #define H2UP_TRAILERS 32         /* request trailer fields forwarded, at most */
 #define H2UP_TRAILER_BYTES 16384 /* and their bytes: meshlet's limit on a trailer block */
+/* Abuse limits: Envoy's http2_protocol_options defaults, which it applies to upstream
+ * connections as to clients' (h2_conn.c). */
+#define H2UP_MAX_HEADER_LIST 61440       /* max_response_headers_kb: 60 KiB */
+#define H2UP_MAX_EMPTY_FRAMES 1          /* max_consecutive_inbound_frames_with_empty_payload */
+#define H2UP_MAX_PRIORITY_PER_STREAM 100 /* max_inbound_priority_frames_per_stream */
+#define H2UP_MAX_WU_PER_DATA_SENT 10     /* max_inbound_window_update_frames_per_data_frame_sent */
+#define H2UP_MAX_OUT_FRAMES 10000        /* max_outbound_frames */
+#define H2UP_MAX_OUT_CONTROL 1000        /* max_outbound_control_frames */
+#define H2UP_DRAIN_READS 64              /* reads of what a refused server still sends, at close */
+#define H2UP_READS_PER_IO 16 /* reads per io_conn(); more input waits for the batch's end */
 
 struct h2up_stream;
 
@@ -39,6 +49,12 @@ struct h2up {
     bool wake_queued; /* on the worker's array of deferred wakes */
     bool in_event;    /* event() runs: it wakes the requests itself */
     bool old;         /* on its pool's h2_old list: it takes no new stream */
+    /* Abuse: the server's frames against Envoy's flood limits. */
+    bool abused;        /* refused: GOAWAY queued, closes once written */
+    uint32_t empty_run; /* frames with an empty payload in a row */
+    uint64_t rx_priority, rx_window_update;
+    uint64_t tx_data;                 /* DATA frames sent */
+    uint64_t out_frames, out_control; /* frames queued since the output last drained */
 };
 
 struct h2up_stream {
@@ -60,6 +76,8 @@ struct h2up_stream {
     nghttp2_rcbuf *held[2 * H1_MAX_HEADERS + 72];
     size_t n_held;
     bool head_done, head_delivered, trailers_started;
+    size_t header_bytes; /* of the header list in progress (H2UP_MAX_HEADER_LIST) */
+    bool overflow;       /* reset for a header list too large: a protocol error */
     struct buf resp;
     bool resp_end;
     bool reset;   /* RST_STREAM or the connection went before the response ended */
@@ -123,8 +141,17 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
     (void)flags, (void)arg;
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
     struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-    if (!s || !s->q || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0; /* mirrors: dropped */
+    if (!s) return 0;
     nghttp2_vec n = nghttp2_rcbuf_get_buf(name), v = nghttp2_rcbuf_get_buf(value);
+    /* Envoy's max_response_headers_kb, HPACK bombs included (sizes as decoded, plus 32 per
+     * field as RFC 9113 §6.5.2 counts them): the stream is reset, the connection stays. */
+    s->header_bytes += n.len + v.len + 32;
+    if (s->header_bytes > H2UP_MAX_HEADER_LIST) {
+        if (!s->overflow) metric_add(&s->wk->h2_up.header_overflow, 1);
+        s->overflow = true;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (!s->q || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0; /* mirrors: dropped */
     struct slice ns = slice_make((const char *)n.base, n.len);
     struct slice vs = slice_make((const char *)v.base, v.len);
     if (s->head_done) { /* trailers */
@@ -162,6 +189,7 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     if (!s) return 0;
     if (f->hd.type == NGHTTP2_RST_STREAM) s->rst = true;
     if (f->hd.type == NGHTTP2_HEADERS) {
+        s->header_bytes = 0; /* trailers have a list of their own */
         if (!s->head_done && s->status >= 100 && s->status < 200) {
             s->n_fields = 0; /* interim: dropped */
             s->status = 0;
@@ -234,6 +262,119 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *f
     return (ssize_t)n;
 }
 
+/* --- Abuse: Envoy's flood checks on what the server sends. --- */
+
+/* Refuse the server: count it in /stats (<counter>), log it (rate-limited), and queue
+ * GOAWAY(<code>); its streams fail (retried as the policy says) and the connection closes
+ * once the GOAWAY is written. Returns what a callback returns to stop nghttp2 at once. */
+static int
+refuse(struct h2up *c, uint64_t *counter, uint32_t code, const char *what)
+{
+    static struct log_limit said;
+    if (c->abused) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    c->abused = true;
+    c->goaway = true;
+    metric_add(counter, 1);
+    nghttp2_session_terminate_session(c->ng, code);
+    uint64_t held;
+    const struct upstream *u = &c->base;
+    if (log_limit_pass(&said, now_ms(), 10000, &held))
+        log_msg(LOG_WARNING,
+                "%s: HTTP/2 upstream %s:%u closed with GOAWAY(%s): %s (%llu not "
+                "logged before)",
+                u->cluster->name, u->cluster->endpoints[u->endpoint].address,
+                u->cluster->endpoints[u->endpoint].port, nghttp2_http2_strerror(code), what,
+                (unsigned long long)held);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* Each inbound frame, before its payload (h2_conn.c's checks, from the client side: the
+ * streams opened are ours). */
+static int
+on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
+{
+    (void)ng;
+    struct h2up *c = arg;
+    struct worker_h2_counts *k = &c->base.wk->h2_up;
+    switch (hd->type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_CONTINUATION:
+    case NGHTTP2_DATA: {
+        if (hd->type == NGHTTP2_DATA && (hd->flags & NGHTTP2_FLAG_PADDED)) break;
+        bool empty = hd->length == 0 &&
+                     (hd->type == NGHTTP2_CONTINUATION || !(hd->flags & NGHTTP2_FLAG_END_STREAM));
+        c->empty_run = empty ? c->empty_run + 1 : 0;
+        if (c->empty_run > H2UP_MAX_EMPTY_FRAMES)
+            return refuse(c, &k->empty_frames, NGHTTP2_ENHANCE_YOUR_CALM,
+                          "consecutive frames with an empty payload");
+        break;
+    }
+    case NGHTTP2_PRIORITY:
+        if (++c->rx_priority > H2UP_MAX_PRIORITY_PER_STREAM * (1 + (uint64_t)c->base.requests))
+            return refuse(c, &k->priority_frames, NGHTTP2_ENHANCE_YOUR_CALM,
+                          "too many PRIORITY frames");
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        if (++c->rx_window_update >
+            5 + 2 * ((uint64_t)c->base.requests + H2UP_MAX_WU_PER_DATA_SENT * c->tx_data))
+            return refuse(c, &k->window_updates, NGHTTP2_ENHANCE_YOUR_CALM,
+                          "too many WINDOW_UPDATE frames");
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+/* Each frame queued for the server: what it provoked (PING and SETTINGS acknowledgements,
+ * resets) and the rest, counted until the output drains (Envoy's outbound flood checks).
+ * A GOAWAY of nghttp2's own (a protocol error of the server's) ends the connection too. */
+static int
+on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    (void)ng;
+    struct h2up *c = arg;
+    if (f->hd.type == NGHTTP2_DATA) c->tx_data++;
+    c->out_frames++;
+    if (f->hd.type == NGHTTP2_PING || f->hd.type == NGHTTP2_SETTINGS ||
+        f->hd.type == NGHTTP2_RST_STREAM)
+        c->out_control++;
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+        c->goaway = true;
+        if (f->goaway.error_code != NGHTTP2_NO_ERROR && !c->abused) {
+            c->abused = true;
+            metric_add(&c->base.wk->h2_up.protocol_errors, 1);
+        }
+    }
+    return 0;
+}
+
+/* A server that lets frames it provoked pile up unread reads no GOAWAY either: the
+ * connection just fails. */
+static bool
+outbound_flood(struct h2up *c)
+{
+    struct worker_h2_counts *k = &c->base.wk->h2_up;
+    if (c->out_control <= H2UP_MAX_OUT_CONTROL && c->out_frames <= H2UP_MAX_OUT_FRAMES)
+        return false;
+    metric_add(c->out_control > H2UP_MAX_OUT_CONTROL ? &k->outbound_control : &k->outbound_frames,
+               1);
+    c->abused = true;
+    return true;
+}
+
+/* Before closing a refused connection: read and drop what the server still sent, so that
+ * closing with unread bytes does not reset the GOAWAY away (bounded). */
+static void
+drain_input(struct upstream *u)
+{
+    bool ready = true;
+    for (int i = 0; i < H2UP_DRAIN_READS && ready && !u->eof; i++) {
+        worker_buf_ensure(u->wk, &u->in);
+        if (h1_read_some(&u->in, u->w.fd, u->xprt, u->tls, u->hup, &ready, &u->eof) < 0) break;
+        buf_consume(&u->in, buf_len(&u->in));
+    }
+}
+
 /* --- The connection. --- */
 
 static nghttp2_session *
@@ -250,6 +391,8 @@ session_new(struct h2up *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_session *ng = NULL;
     if (nghttp2_session_client_new2(&ng, cb, c, opt)) ng = NULL;
@@ -329,6 +472,7 @@ close_conn(struct h2up *c)
         }
         stream_free(s);
     }
+    if (c->abused && !u->closed && u->connected) drain_input(u);
     nghttp2_session_del(c->ng);
     c->ng = NULL;
     upstream_close(&c->base);
@@ -342,20 +486,28 @@ io_conn(struct h2up *c)
     struct worker *wk = u->wk;
     bool progress = false;
     if (!u->connected || u->failed || u->closed) return false;
-    if (u->in_ready && !u->eof) {
+    /* Read until drained, within a budget: the rest after the batch (event, io). */
+    for (int i = 0; i < H2UP_READS_PER_IO && u->in_ready && !u->eof && !u->failed; i++) {
         worker_buf_ensure(wk, &u->in);
         int r = h1_read_some(&u->in, u->w.fd, u->xprt, u->tls, u->hup, &u->in_ready, &u->eof);
         if (r < 0) u->eof = true;
         progress |= r != 0;
-        if (!buf_empty(&u->in)) {
-            ssize_t n =
-                nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&u->in), buf_len(&u->in));
-            if (n < 0) {
-                u->failed = true;
-                return true;
-            }
+        if (c->abused) buf_consume(&u->in, buf_len(&u->in)); /* its session is over */
+        if (buf_empty(&u->in)) continue;
+        ssize_t n =
+            nghttp2_session_mem_recv(c->ng, (const uint8_t *)buf_head(&u->in), buf_len(&u->in));
+        if (n >= 0) {
             buf_consume(&u->in, (size_t)n);
+            continue;
         }
+        buf_consume(&u->in, buf_len(&u->in));
+        if (n == NGHTTP2_ERR_FLOODED) /* acknowledgements past max_outbound_ack */
+            refuse(c, &wk->h2_up.outbound_control, NGHTTP2_ENHANCE_YOUR_CALM,
+                   "PING or SETTINGS flood");
+        else if (n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+            refuse(c, &wk->h2_up.continuations, NGHTTP2_ENHANCE_YOUR_CALM, "CONTINUATION flood");
+        else
+            refuse(c, &wk->h2_up.protocol_errors, NGHTTP2_INTERNAL_ERROR, nghttp2_strerror((int)n));
     }
     for (;;) {
         const uint8_t *p;
@@ -367,6 +519,10 @@ io_conn(struct h2up *c)
             break;
         }
     }
+    if (outbound_flood(c)) {
+        u->failed = true;
+        return true;
+    }
     while (!buf_empty(&u->out)) {
         ssize_t n = h1_write_some(&u->out, u->w.fd, u->xprt, u->tls);
         if (n > 0) {
@@ -376,9 +532,17 @@ io_conn(struct h2up *c)
         if (n != -EAGAIN) u->failed = true;
         break;
     }
+    if (buf_empty(&u->out)) c->out_frames = c->out_control = 0; /* the server reads */
     if (u->eof && buf_empty(&u->in)) u->failed = true;
+    /* Refused (its GOAWAY written, or never to be), or nghttp2 is done with the session. */
+    if (c->abused && (buf_empty(&u->out) || u->failed)) u->failed = true;
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+        buf_empty(&u->out))
+        u->failed = true;
     return progress;
 }
+
+static void more_input(struct h2up *c);
 
 /* No stream left: the pool's idleTimeout starts. */
 static void
@@ -420,6 +584,7 @@ event(struct upstream *u)
         if (s->q) req_wake(s->q);
     }
     c->in_event = false;
+    more_input(c);
     /* An idleTimeout that fired on a connection still without streams closes it (Envoy's). */
     bool idle = u->idle_expired && !c->streams;
     u->idle_expired = false;
@@ -453,6 +618,16 @@ defer_wake(struct h2up *c)
     }
     wk->wake_ups[wk->n_wake_ups++] = &c->base;
     c->wake_queued = true;
+}
+
+/* Input left unread by io_conn's budget: event() runs again after the batch. */
+static void
+more_input(struct h2up *c)
+{
+    const struct upstream *u = &c->base;
+    if (u->closed || u->failed || !u->in_ready || u->eof || !u->connected) return;
+    c->news = true;
+    defer_wake(c);
 }
 
 struct upstream *
@@ -732,6 +907,7 @@ io(struct upstream *u, struct req *q)
     bool progress = io_conn(c);
     struct h2up_stream *s = q->up_stream;
     if (s) s->news = false; /* this request looks at its stream next (deliver) */
+    more_input(c);
     defer_wake(c);
     return progress;
 }
@@ -742,10 +918,10 @@ deliver(struct upstream *u, struct req *q)
 {
     struct h2up_stream *s = q->up_stream;
     if (!s || (s->reset && !s->head_done) || (u->failed && !s->head_done)) {
-        req_try_failed(q, !u->connected     ? REQ_TRY_CONNECT_FAILED
-                          : s && s->refused ? REQ_TRY_REFUSED
-                          : s && s->rst     ? REQ_TRY_REMOTE_RESET
-                                            : REQ_TRY_RESET);
+        req_try_failed(q, !u->connected      ? REQ_TRY_CONNECT_FAILED
+                          : s && s->refused  ? REQ_TRY_REFUSED
+                          : s && s->overflow ? REQ_TRY_PROTOCOL
+                                             : REQ_TRY_RESET);
         return true;
     }
     if (s->head_done && !s->head_delivered) {
@@ -812,8 +988,8 @@ release(struct upstream *u, struct req *q, bool reusable)
     q->up_stream = NULL;
     if (s) {
         s->q = NULL;
-        if (!s->c || s->closed) {
-            stream_free(s); /* done, or its connection already went */
+        if (!s->c || s->closed || u->failed) {
+            stream_free(s); /* done, or its connection went or failed */
         } else {
             nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
             io_conn(c);

@@ -161,6 +161,7 @@ struct worker {
     /* Client connections: those limits ended or refused, and accepting out of fds. */
     struct worker_cx_counts cx;      /* written by this worker only */
     struct worker_h2_counts h2;      /* written by this worker only */
+    struct worker_h2_counts h2_up;   /* the same for its HTTP/2 upstream connections */
     int reserve_fd;                  /* given up to refuse a connection when out of fds */
     struct wheel_timer accept_retry; /* accepting paused (out of fds or memory) until then */
     /* Memory given back to malloc past the pools since the last trim (worker_freed). */
