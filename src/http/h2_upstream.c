@@ -35,7 +35,8 @@
 #define H2UP_MAX_OUT_FRAMES 10000        /* max_outbound_frames */
 #define H2UP_MAX_OUT_CONTROL 1000        /* max_outbound_control_frames */
 #define H2UP_DRAIN_READS 64              /* reads of what a refused server still sends, at close */
-#define H2UP_READS_PER_IO 16 /* reads per io_conn(); more input waits for the batch's end */
+#define H2UP_READS_PER_IO 16   /* reads per io_conn(); more input waits for the batch's end */
+#define H2UP_INPUT_REQUEUES 64 /* io_conn() budgets in a row before waiting for an edge */
 
 struct h2up_stream;
 
@@ -55,6 +56,7 @@ struct h2up {
     uint64_t rx_priority, rx_window_update;
     uint64_t tx_data;                 /* DATA frames sent */
     uint64_t out_frames, out_control; /* frames queued since the output last drained */
+    uint32_t requeues;                /* more_input() calls since the socket last drained */
 };
 
 struct h2up_stream {
@@ -620,12 +622,18 @@ defer_wake(struct h2up *c)
     c->wake_queued = true;
 }
 
-/* Input left unread by io_conn's budget: event() runs again after the batch. */
+/* Input left unread by io_conn's budget: event() runs again after the batch (in the same
+ * pass of h2_upstream_wake_deferred). */
 static void
 more_input(struct h2up *c)
 {
     const struct upstream *u = &c->base;
-    if (u->closed || u->failed || !u->in_ready || u->eof || !u->connected) return;
+    if (u->closed || u->failed || !u->in_ready || u->eof || !u->connected) {
+        c->requeues = 0;
+        return;
+    }
+    /* Bounded: past it, a server that keeps sending wakes the connection by its next edge. */
+    if (++c->requeues > H2UP_INPUT_REQUEUES) return;
     c->news = true;
     defer_wake(c);
 }
