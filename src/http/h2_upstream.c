@@ -57,6 +57,11 @@ struct h2up {
     uint64_t tx_data;                 /* DATA frames sent */
     uint64_t out_frames, out_control; /* frames queued since the output last drained */
     uint32_t requeues;                /* more_input() calls since the socket last drained */
+    /* Its newest user's pool settings, copied: base.cluster is that user's snapshot, which
+     * may go while the connection lives on without streams (a reload). */
+    uint32_t max_requests; /* maxRequestsPerConnection; 0: none */
+    uint64_t idle_ms;      /* idleTimeout; 0: none */
+    char who[160];         /* "<cluster> <address>:<port>", for the log */
 };
 
 struct h2up_stream {
@@ -279,14 +284,11 @@ refuse(struct h2up *c, uint64_t *counter, uint32_t code, const char *what)
     metric_add(counter, 1);
     nghttp2_session_terminate_session(c->ng, code);
     uint64_t held;
-    const struct upstream *u = &c->base;
     if (log_limit_pass(&said, now_ms(), 10000, &held))
         log_msg(LOG_WARNING,
-                "%s: HTTP/2 upstream %s:%u closed with GOAWAY(%s): %s (%llu not "
-                "logged before)",
-                u->cluster->name, u->cluster->endpoints[u->endpoint].address,
-                u->cluster->endpoints[u->endpoint].port, nghttp2_http2_strerror(code), what,
-                (unsigned long long)held);
+                "HTTP/2 upstream %s closed with GOAWAY(%s): %s (%llu not logged "
+                "before)",
+                c->who, nghttp2_http2_strerror(code), what, (unsigned long long)held);
     return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
@@ -413,11 +415,10 @@ session_new(struct h2up *c)
     return ng;
 }
 
-/* maxRequestsPerConnection reached: no new stream goes to <c> (Envoy drains it). */
+/* maxRequestsPerConnection <limit> reached: no new stream goes to <c> (Envoy drains it). */
 static bool
-spent(const struct h2up *c, const struct model_cluster *cl)
+spent(const struct h2up *c, uint32_t limit)
 {
-    uint32_t limit = cl->max_requests_per_conn;
     return limit && c->base.requests >= limit;
 }
 
@@ -428,7 +429,8 @@ spent(const struct h2up *c, const struct model_cluster *cl)
 static size_t
 room(const struct h2up *c, const struct model_cluster *cl)
 {
-    if (c->goaway || c->base.failed || c->base.closed || spent(c, cl)) return 0;
+    if (c->goaway || c->base.failed || c->base.closed || spent(c, cl->max_requests_per_conn))
+        return 0;
     uint32_t max =
         nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     if (max > H2UP_DEFAULT_STREAMS * 10) max = H2UP_DEFAULT_STREAMS * 10;
@@ -445,7 +447,7 @@ static bool
 retired(const struct h2up *c)
 {
     const struct upstream *u = &c->base;
-    return u->failed || c->goaway || !u->pool || u->pool->h2 != u || spent(c, u->cluster);
+    return u->failed || c->goaway || !u->pool || u->pool->h2 != u || spent(c, c->max_requests);
 }
 
 /* Close <c> once nothing uses it: no stream, or it failed. */
@@ -551,8 +553,8 @@ static void
 arm_idle(struct h2up *c)
 {
     struct upstream *u = &c->base;
-    if (!u->closed && !c->streams && u->connected && u->cluster->limits.idle_timeout_ms)
-        upstream_idle_timer(u, true);
+    if (!u->closed && !c->streams && u->connected && c->idle_ms)
+        wheel_arm(&u->wk->loop.wheel, &u->timer, now_ms() + c->idle_ms);
 }
 
 /* Socket events: move bytes, then wake the requests whose streams have news, one at a
@@ -638,6 +640,14 @@ more_input(struct h2up *c)
     defer_wake(c);
 }
 
+/* What <c> keeps of its newest user's pool <cl>. */
+static void
+adopt(struct h2up *c, const struct model_cluster *cl)
+{
+    c->max_requests = cl->max_requests_per_conn;
+    c->idle_ms = cl->limits.idle_timeout_ms;
+}
+
 struct upstream *
 h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
 {
@@ -646,6 +656,7 @@ h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
         /* The newest user's snapshot: an older one may go while the connection lives. */
         p->h2->cluster = cl;
         p->h2->endpoint = ep;
+        adopt(h2up_of(p->h2), cl);
         return p->h2;
     }
     /* The current connection takes no more: it finishes its streams, or goes now. */
@@ -668,6 +679,9 @@ h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
     }
     if (u->tls) tls_conn_offer_h2(u->tls);
     if (p) p->h2 = u;
+    adopt(c, cl);
+    const struct model_endpoint *e = &cl->endpoints[ep];
+    snprintf(c->who, sizeof(c->who), "%s %s:%u", cl->name, e->address, e->port);
     return u;
 }
 

@@ -6,6 +6,7 @@ connection per endpoint and worker as streams. The head is the one HTTP/1.1 woul
 behave as over HTTP/1.1. Backends: tests/e2e/lib/h2backend.py (python3-h2)."""
 import json
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -169,3 +170,34 @@ spec:
         code, body = curl(gw, "/c", "--http2-prior-knowledge")
         assert code == 200 and json.loads(body)["headers"][":method"] == "GET"
         assert "upstream HTTP/2 not yet supported" not in m.logs()
+
+
+def test_an_idle_connection_outlives_its_snapshot(meshlet_bin, tmp_path):
+    """A reload frees the snapshot of the last request an idle HTTP/2 connection carried; its
+    idleTimeout still closes it (it read that snapshot's pool settings: a use after free
+    under ASan)."""
+    b = H2Backend("v1").start()
+    gw = free_port()
+
+    def config(idle):
+        return "---\n".join([
+            gateway(gw), h2_service("idle", [(b.port, None)]),
+            edge_routes("routes", "  - route: [{destination: {host: idle}}]\n"),
+            f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: idle, namespace: shop}}
+spec:
+  host: idle
+  trafficPolicy: {{connectionPool: {{http: {{idleTimeout: {idle}}}}}}}
+"""])
+
+    with serving(meshlet_bin, tmp_path, config("1s"), [b]) as m:
+        assert curl(gw, "/a")[0] == 200
+        (tmp_path / "config.yaml").write_text(config("2s"))
+        req = urllib.request.Request(f"http://127.0.0.1:{m.admin_port}/reload", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+        assert eventually(lambda: b.closed == 1, 5), b.closed
+        assert m.proc.poll() is None
+        assert curl(gw, "/b")[0] == 200 and b.connections == 2
