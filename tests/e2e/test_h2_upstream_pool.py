@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+import meshlet
 from configs import edge_routes, gateway
 from h2backend import H2Backend
 from meshlet_proc import eventually, free_port, serving
@@ -51,7 +52,7 @@ def proxy(meshlet_bin, tmp_path):
 """),
     ])
     with serving(meshlet_bin, tmp_path, config, [per, conc, reqs]) as m:
-        m.gw, m.per, m.conc, m.reqs = gw, per, conc, reqs
+        m.gw, m.per, m.conc, m.reqs, m.dir, m.bin = gw, per, conc, reqs, tmp_path, meshlet_bin
         yield m
 
 
@@ -116,3 +117,11 @@ def test_http2_max_requests_overflows_with_503_uo(proxy):
     # Places are given back: the next ones are served.
     _, got = held_streams(proxy, proxy.reqs, ["/r/a", "/r/b"], 2)
     assert [s for s, _ in got] == [200, 200]
+
+
+def test_explain_states_the_stream_limits(proxy):
+    out = meshlet.explain(proxy.bin, proxy.dir, proxy.gw, "/conc/1")
+    assert "max concurrent streams per connection: 2\n" in out
+    out = meshlet.explain(proxy.bin, proxy.dir, proxy.gw, "/per/1")
+    assert "max requests per connection: 2\n" in out
+    assert "max concurrent streams" not in out
