@@ -2,7 +2,8 @@
 """Flood defences on HTTP/2 upstream connections, Envoy's http2_protocol_options limits as
 for clients: a server that floods PINGs or SETTINGS (acknowledgements past 1,000), sends
 frames with an empty payload in a row, too many WINDOW_UPDATE or PRIORITY frames is sent
-GOAWAY(ENHANCE_YOUR_CALM) and its connection closed; its streams fail (503 UC, or retried
+GOAWAY(ENHANCE_YOUR_CALM) and its connection closed (resets of streams never opened:
+nghttp2's GOAWAY(PROTOCOL_ERROR)); its streams fail (503 UC, or retried
 when the policy retries resets). A response header list over 60 KiB resets its stream only
 (503 UPE; the connection serves the next one). Counted in /stats under "upstream.". The
 servers are raw python3-h2 ones writing the abusive frames with hyperframe."""
@@ -13,6 +14,7 @@ import threading
 import h2.config
 import h2.connection
 import h2.events
+import hpack
 import hyperframe.frame as hf
 import pytest
 
@@ -22,7 +24,7 @@ from meshlet_proc import eventually, free_port, serving
 from raw import RawBackend, close_wait, fd_count
 from test_h2_upstream import h2_service
 
-ENHANCE_YOUR_CALM = 11
+PROTOCOL_ERROR, ENHANCE_YOUR_CALM = 1, 11
 
 
 def abuse_frames(kind, sid):
@@ -36,6 +38,15 @@ def abuse_frames(kind, sid):
         return hf.WindowUpdateFrame(0, window_increment=1).serialize() * 100
     if kind == "priority":
         return hf.PriorityFrame(sid, depends_on=0, stream_weight=15).serialize() * 300
+    if kind == "continuation":  # a response head one byte per frame: 40 CONTINUATIONs
+        block = hpack.Encoder().encode([(":status", "200"), ("x-a", "b" * 36)])
+        frames = [hf.HeadersFrame(sid, data=block[:1])]
+        frames += [hf.ContinuationFrame(sid, data=block[i:i + 1]) for i in range(1, len(block))]
+        frames[-1].flags.add("END_HEADERS")
+        return b"".join(f.serialize() for f in frames)
+    if kind == "rst":  # resets of streams never opened: nghttp2's own PROTOCOL_ERROR
+        return b"".join(hf.RstStreamFrame(sid + 2 * i, error_code=8).serialize()
+                        for i in range(1, 100))
     if kind == "empty":  # after the response head: two DATA frames that carry nothing
         return hf.DataFrame(sid).serialize() * 2
     raise ValueError(kind)
@@ -105,7 +116,8 @@ class AbusiveServer:
                 pass
 
 
-KINDS = ["ping", "settings", "window", "priority", "empty", "headers", "close"]
+KINDS = ["ping", "settings", "window", "priority", "empty", "continuation", "rst", "headers",
+         "close"]
 
 
 @pytest.fixture
@@ -151,14 +163,16 @@ def get(port, path):
         c.close()
 
 
-@pytest.mark.parametrize("kind, counter", [
-    ("ping", "upstream.http2.outbound_control_flood"),
-    ("settings", "upstream.http2.outbound_control_flood"),
-    ("window", "upstream.http2.inbound_window_update_frames_flood"),
-    ("priority", "upstream.http2.inbound_priority_frames_flood"),
-    ("empty", "upstream.http2.inbound_empty_frames_flood"),
+@pytest.mark.parametrize("kind, counter, code", [
+    ("ping", "upstream.http2.outbound_control_flood", ENHANCE_YOUR_CALM),
+    ("settings", "upstream.http2.outbound_control_flood", ENHANCE_YOUR_CALM),
+    ("window", "upstream.http2.inbound_window_update_frames_flood", ENHANCE_YOUR_CALM),
+    ("priority", "upstream.http2.inbound_priority_frames_flood", ENHANCE_YOUR_CALM),
+    ("empty", "upstream.http2.inbound_empty_frames_flood", ENHANCE_YOUR_CALM),
+    ("continuation", "upstream.http2.inbound_continuation_frames_flood", ENHANCE_YOUR_CALM),
+    ("rst", "upstream.http2.protocol_errors", PROTOCOL_ERROR),
 ])
-def test_a_flooding_server_gets_goaway_enhance_your_calm(proxy, kind, counter):
+def test_a_flooding_server_gets_goaway(proxy, kind, counter, code):
     server = proxy.servers[kind]
     fds = fd_count(proxy.proc.pid)
     status, body = get(proxy.gw, f"/{kind}/x")
@@ -167,7 +181,7 @@ def test_a_flooding_server_gets_goaway_enhance_your_calm(proxy, kind, counter):
     else:
         assert status == 503 and b"reset reason: connection termination" in body, (status, body)
     assert eventually(lambda: server.closed == 1), server.closed
-    assert server.goaways == [ENHANCE_YOUR_CALM]
+    assert server.goaways == [code]
     assert stat(proxy, counter) == 1
     assert eventually(lambda: fd_count(proxy.proc.pid) <= fds), (fd_count(proxy.proc.pid), fds)
     # Another connection for the next request; other pools are served meanwhile.
