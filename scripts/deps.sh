@@ -51,6 +51,7 @@ if $test; then
         python3-grpcio  # a real gRPC client and server in e2e tests (and examples/grpc)
         python3-hyperframe  # HTTP/2 attacks frame by frame (test_h2_abuse.py)
         python3-hpack   # header blocks cut into CONTINUATIONs (test_h2_upstream_abuse.py)
+        etcd-server     # a real etcd for the config-store tests (each starts its own)
     )
 fi
 

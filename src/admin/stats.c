@@ -108,6 +108,7 @@ http2(struct out *o, const struct admin *a)
         {offsetof(struct worker_h2_counts, outbound_frames), "http2.outbound_flood", true},
         {offsetof(struct worker_h2_counts, protocol_errors), "http.downstream_cx_protocol_error",
          false},
+        {offsetof(struct worker_h2_counts, frames_shed), "http2.frame_buffers_shed", false},
     };
     for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
         emit(o, sum(a, offsetof(struct worker, h2) + rows[r].offset), "%s", rows[r].name);

@@ -254,6 +254,7 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *out, size_t len, uint32_t *f
     struct h2up_stream *s = src->ptr;
     size_t n = h2_buf_take(&s->body, out, len);
     if (buf_empty(&s->body)) {
+        worker_buf_shed(s->wk, &s->body); /* a stream waiting for its response holds none */
         if (s->body_end) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             /* Trailers end the stream instead of the last DATA. */
@@ -398,6 +399,7 @@ session_new(struct h2up *c)
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_no_closed_streams(opt, 1); /* as for clients (h2_conn.c) */
     nghttp2_session *ng = NULL;
     if (nghttp2_session_client_new2(&ng, cb, c, opt)) ng = NULL;
     nghttp2_option_del(opt);
@@ -943,6 +945,7 @@ deliver(struct upstream *u, struct req *q)
         req_try_failed(q, !u->connected      ? REQ_TRY_CONNECT_FAILED
                           : s && s->refused  ? REQ_TRY_REFUSED
                           : s && s->overflow ? REQ_TRY_PROTOCOL
+                          : s && s->rst      ? REQ_TRY_REMOTE_RESET
                                              : REQ_TRY_RESET);
         return true;
     }
@@ -979,6 +982,7 @@ deliver(struct upstream *u, struct req *q)
         if (s->c) nghttp2_session_consume(s->c->ng, s->id, n);
         progress = true;
     }
+    worker_buf_shed(s->wk, &s->resp);
     if (buf_empty(&s->resp) && s->resp_end) {
         req_response_end(q, true, s->trailers, s->n_trailers);
         return true;

@@ -3,8 +3,11 @@
 request is answered with JSON saying who answered and what it got, and gRPC requests
 (content-type application/grpc) also get trailers (grpc-status); the request trailers it
 got are echoed in the JSON ("trailers"), with the body's first 4 KiB ("body"). With `hold`
-requests are answered only when release() is called (to hold streams open). `fail_status` answers
-every request with that status; `reset` resets every stream instead of answering."""
+requests are answered only when release() is called (to hold streams open). `fail_status`
+answers every request with that status; `reset` resets every stream instead of answering;
+`refuse` turns away the first N requests unprocessed: with `refuse_by="rst"` each gets
+RST_STREAM(REFUSED_STREAM), with "goaway" each connection's first request gets a GOAWAY whose
+last stream id is 0 and the connection closes."""
 import json
 import socket
 import threading
@@ -17,11 +20,14 @@ import h2.exceptions
 
 
 class H2Backend:
-    def __init__(self, version, fail_status=None, reset=False, hold=False):
+    def __init__(self, version, fail_status=None, reset=False, hold=False, refuse=0,
+                 refuse_by="rst"):
         self.version = version
         self.fail_status = fail_status
         self.reset = reset
         self.hold = hold
+        self.refuse, self.refuse_by = refuse, refuse_by
+        self.refused = 0       # requests turned away unprocessed
         self.held = []         # (send lock, socket, answer arguments) of held requests
         self.heads = []        # request heads (pseudo-headers included), in order
         self.got = {}          # path: (body, trailers) of each request
@@ -77,9 +83,17 @@ class H2Backend:
                     return
                 with send_lock:
                     for e in c.receive_data(data):
-                        if isinstance(e, h2.events.RequestReceived):
+                        if (isinstance(e, h2.events.RequestReceived)
+                                and self._refused(c, e.stream_id)):
+                            if self.refuse_by == "goaway":
+                                s.sendall(c.data_to_send())
+                                return
+                        elif isinstance(e, h2.events.RequestReceived):
                             heads[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
                             bodies[e.stream_id] = b""
+                        elif (not isinstance(e, h2.events.StreamReset)
+                              and getattr(e, "stream_id", None) not in heads):
+                            pass  # the rest of a refused stream, or no stream's
                         elif isinstance(e, h2.events.TrailersReceived):
                             trailers[e.stream_id] = {k.decode(): v.decode() for k, v in e.headers}
                         elif isinstance(e, h2.events.DataReceived):
@@ -116,6 +130,17 @@ class H2Backend:
                     s.sendall(args[0].data_to_send())
                 except (OSError, h2.exceptions.ProtocolError):
                     pass  # the stream or its connection went meanwhile
+
+    def _refused(self, c, sid):
+        with self.lock:
+            if self.refused >= self.refuse:
+                return False
+            self.refused += 1
+        if self.refuse_by == "goaway":
+            c.close_connection(error_code=h2.errors.ErrorCodes.NO_ERROR, last_stream_id=0)
+        else:
+            c.reset_stream(sid, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
+        return True
 
     def _answer(self, c, sid, head, body, trailers):
         with self.lock:
