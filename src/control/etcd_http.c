@@ -6,6 +6,7 @@
 #include "control/etcd_http.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -225,4 +226,111 @@ etcd_http_fini(struct etcd_http *h)
     h->in = NULL;
     h->in_cap = 0;
     strbuf_fini(&h->out);
+}
+
+int
+etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n_out, char *err,
+                     size_t err_len)
+{
+    char *copy = strdup(urls), *save = NULL;
+    size_t n = 1;
+    for (const char *p = urls; *p; p++) n += *p == ',';
+    struct etcd_endpoint *eps = calloc(n, sizeof(*eps));
+    *out = eps;
+    *n_out = 0;
+    if (!copy || !eps) {
+        snprintf(err, err_len, "out of memory");
+        free(copy);
+        return -1;
+    }
+    for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        struct etcd_endpoint *ep = &eps[*n_out];
+        const char *hostport = !strncmp(u, "http://", 7) ? u + 7 : u;
+        if (!strncmp(u, "https://", 8)) {
+            snprintf(err, err_len, "'%s': TLS to etcd is not supported yet; use http://", u);
+            free(copy);
+            return -1;
+        }
+        size_t len = strcspn(hostport, "/");
+        if (!len || len >= sizeof(ep->host)) {
+            snprintf(err, err_len, "'%s': expected http://HOST:PORT", u);
+            free(copy);
+            return -1;
+        }
+        memcpy(ep->host, hostport, len);
+        ep->host[len] = '\0';
+        if (!strncmp(ep->host, "localhost:", 10)) { /* no resolver on the main loop */
+            char ip[sizeof(ep->host)];
+            snprintf(ip, sizeof(ip), "127.0.0.1:%s", ep->host + 10);
+            if (sock_parse_addr(ip, &ep->addr, &ep->len)) ep->len = 0;
+        } else if (sock_parse_addr(ep->host, &ep->addr, &ep->len)) {
+            ep->len = 0;
+        }
+        if (!ep->len) {
+            snprintf(err, err_len, "'%s': expected http://IP:PORT (e.g. http://127.0.0.1:2379)", u);
+            free(copy);
+            return -1;
+        }
+        (*n_out)++;
+    }
+    free(copy);
+    if (!*n_out) {
+        snprintf(err, err_len, "no endpoint");
+        return -1;
+    }
+    return 0;
+}
+
+struct call {
+    struct strbuf *out;
+    int err;
+};
+
+static void
+call_data(struct etcd_http *h, const char *p, size_t n)
+{
+    struct call *c = h->arg;
+    strbuf_add(c->out, p, n);
+}
+
+static void
+call_end(struct etcd_http *h, int err)
+{
+    struct call *c = h->arg;
+    c->err = err;
+    loop_stop(h->loop);
+}
+
+int
+etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const char *body, size_t len,
+          uint64_t timeout_ms, int *status, struct strbuf *out, char *err, size_t err_len)
+{
+    struct loop loop;
+    if (loop_init(&loop)) {
+        snprintf(err, err_len, "out of resources");
+        return -ENOMEM;
+    }
+    int rc = -EINVAL;
+    snprintf(err, err_len, "no etcd endpoint");
+    for (size_t i = 0; i < n; i++) {
+        struct etcd_http h;
+        struct call c = {out, 0};
+        size_t mark = out->len;
+        etcd_http_init(&h, &loop);
+        h.arg = &c;
+        rc = etcd_http_post(&h, (const struct sockaddr *)&eps[i].addr, eps[i].len, eps[i].host,
+                            path, body, len, timeout_ms, call_data, call_end);
+        if (!rc) {
+            loop_run(&loop, NULL, NULL);
+            rc = c.err;
+        }
+        *status = h.status;
+        etcd_http_fini(&h);
+        if (!rc) break;
+        out->len = mark; /* a cut answer is not kept */
+        if (out->data) out->data[mark] = '\0';
+        snprintf(err, err_len, "etcd %s: %s", eps[i].host, strerror(-rc));
+    }
+    loop_fini(&loop);
+    return rc;
 }

@@ -15,6 +15,19 @@
 #include "core/strbuf.h"
 #include "http/h1_parse.h"
 
+/* One etcd member's client address. */
+struct etcd_endpoint {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    char host[128]; /* HOST:PORT for the Host header and messages */
+};
+
+/* Parse "http://IP:PORT[,http://...]" (the scheme may be left out; localhost is 127.0.0.1)
+ * into a new array <*out> of <*n> (freed by the caller, even on error). 0, or -1 with the
+ * reason in <err>. */
+int etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n, char *err,
+                         size_t err_len);
+
 struct etcd_http;
 
 /* Body bytes as they arrive (of any status: etcd explains its errors in JSON). */
@@ -57,5 +70,13 @@ void etcd_http_cancel(struct etcd_http *h);
 
 /* Free what <h> holds (the exchange is cancelled). */
 void etcd_http_fini(struct etcd_http *h);
+
+/* One call for a command-line tool (meshlet apply, get, status), on a loop of its own:
+ * POST <body> to <path> on the first of <eps> that answers, within <timeout_ms> each. The
+ * answer's status in <*status> and its body in <out> (appended). 0, or -errno of the last
+ * endpoint tried with why in <err>. Not for the main thread of `meshlet run`. */
+int etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const char *body,
+              size_t len, uint64_t timeout_ms, int *status, struct strbuf *out, char *err,
+              size_t err_len);
 
 #endif

@@ -409,52 +409,7 @@ next_step(struct etcd_source *es)
 int
 etcd_source_endpoints(struct etcd_source *es, const char *urls, char *err, size_t err_len)
 {
-    char *copy = strdup(urls), *save = NULL;
-    size_t n = 1;
-    for (const char *p = urls; *p; p++) n += *p == ',';
-    es->endpoints = calloc(n, sizeof(*es->endpoints));
-    es->n_endpoints = 0;
-    if (!copy || !es->endpoints) {
-        snprintf(err, err_len, "out of memory");
-        free(copy);
-        return -1;
-    }
-    for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-        struct etcd_endpoint *ep = &es->endpoints[es->n_endpoints];
-        const char *hostport = !strncmp(u, "http://", 7) ? u + 7 : u;
-        if (!strncmp(u, "https://", 8)) {
-            snprintf(err, err_len, "'%s': TLS to etcd is not supported yet; use http://", u);
-            free(copy);
-            return -1;
-        }
-        size_t len = strcspn(hostport, "/");
-        if (!len || len >= sizeof(ep->host)) {
-            snprintf(err, err_len, "'%s': expected http://HOST:PORT", u);
-            free(copy);
-            return -1;
-        }
-        memcpy(ep->host, hostport, len);
-        ep->host[len] = '\0';
-        if (!strncmp(ep->host, "localhost:", 10)) { /* no resolver on the main loop */
-            char ip[sizeof(ep->host)];
-            snprintf(ip, sizeof(ip), "127.0.0.1:%s", ep->host + 10);
-            if (sock_parse_addr(ip, &ep->addr, &ep->len)) ep->len = 0;
-        } else if (sock_parse_addr(ep->host, &ep->addr, &ep->len)) {
-            ep->len = 0;
-        }
-        if (!ep->len) {
-            snprintf(err, err_len, "'%s': expected http://IP:PORT (e.g. http://127.0.0.1:2379)", u);
-            free(copy);
-            return -1;
-        }
-        es->n_endpoints++;
-    }
-    free(copy);
-    if (!es->n_endpoints) {
-        snprintf(err, err_len, "no endpoint");
-        return -1;
-    }
-    return 0;
+    return etcd_endpoints_parse(urls, &es->endpoints, &es->n_endpoints, err, err_len);
 }
 
 void

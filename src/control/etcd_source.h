@@ -20,12 +20,6 @@
 #include "core/loop.h"
 #include "core/strbuf.h"
 
-struct etcd_endpoint {
-    struct sockaddr_storage addr;
-    socklen_t len;
-    char host[128]; /* HOST:PORT for the Host header and messages */
-};
-
 struct etcd_entry {
     char *key;
     char *value;
