@@ -35,6 +35,7 @@ static const struct {
     {"explain", cmd_explain, "which listener, virtual host and route a request takes, and why"},
     {"run", cmd_run, "serve HTTP/1.1 traffic as the config says (Gateways and the mesh listener)"},
     {"ca", cmd_ca, "a mesh root CA and SPIFFE workload certificates (init, issue)"},
+    {"status", cmd_status, "the instances following an etcd store and the config each serves"},
 };
 
 static void

@@ -31,6 +31,9 @@ int cmd_run(int argc, char **argv);
 /* `meshlet ca init|issue`: the mesh CA and workload certificates. */
 int cmd_ca(int argc, char **argv);
 
+/* meshlet status --etcd URL (cmd_status.c). */
+int cmd_status(int argc, char **argv);
+
 /* Flag values, parsed whole (no sign, space or trailing text a user did not mean). */
 /* <text> as a decimal integer in [<min>, <max>] into <out>; false when it is not one. */
 bool cli_parse_int(const char *text, long min, long max, long *out);

@@ -17,6 +17,7 @@
 
 #include "admin/admin.h"
 #include "control/etcd_source.h"
+#include "control/status.h"
 #include "cli/cli.h"
 #include "control/files.h"
 #include "control/reload.h"
@@ -91,6 +92,8 @@ usage(FILE *f)
             "      --etcd URL[,URL...]  follow an etcd v3 store instead of files: every key\n"
             "                           PREFIX/<Kind>/<namespace>/<name> holds a resource\n"
             "      --etcd-prefix PREFIX the store's key prefix (default /meshlet)\n"
+            "      --instance NAME      this instance in `meshlet status` (default\n"
+            "                           HOSTNAME:ADMIN-PORT)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
             "  -n, --namespace NS       this proxy's namespace (default: default)\n"
             "      --gateway NS/NAME    serve only these Gateways (repeatable; default all);\n"
@@ -161,10 +164,11 @@ struct run {
     struct worker *wks;
     size_t n_workers;
     struct admin admin;
-    struct wheel_timer sweep; /* outlier detection's interval sweeps */
-    struct loop_watch sig;    /* signalfd */
-    struct files files;       /* config paths (unless --no-watch) */
-    struct etcd_source etcd;  /* --etcd: the config store instead of files */
+    struct wheel_timer sweep;  /* outlier detection's interval sweeps */
+    struct loop_watch sig;     /* signalfd */
+    struct files files;        /* config paths (unless --no-watch) */
+    struct etcd_source etcd;   /* --etcd: the config store instead of files */
+    struct etcd_status status; /* --etcd: this instance's key in the store */
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
@@ -187,6 +191,7 @@ on_reload_done(struct reload *rl, struct snapshot *snap, void *arg)
     struct run *r = arg;
     r->admin.reloads_ok = rl->n_ok;
     r->admin.reloads_failed = rl->n_failed;
+    if (r->etcd.loop) etcd_status_changed(&r->status);
     if (!snap) return;
     for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
     r->admin.snap = snap;
@@ -291,7 +296,8 @@ cmd_run(int argc, char **argv)
         OPT_MAX_CONNECTIONS,
         OPT_LOG_LEVEL,
         OPT_ETCD,
-        OPT_ETCD_PREFIX
+        OPT_ETCD_PREFIX,
+        OPT_INSTANCE
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -317,6 +323,7 @@ cmd_run(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"etcd", required_argument, NULL, OPT_ETCD},
         {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
+        {"instance", required_argument, NULL, OPT_INSTANCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -331,6 +338,7 @@ cmd_run(int argc, char **argv)
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
+    const char *instance = NULL;
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
@@ -383,6 +391,11 @@ cmd_run(int argc, char **argv)
             break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
         case OPT_ETCD: etcd_urls = optarg; break;
+        case OPT_INSTANCE:
+            if (!*optarg || strchr(optarg, '/') || strlen(optarg) > 100)
+                BAD_FLAG("--instance", "expected a name without '/' (up to 100 characters)");
+            instance = optarg;
+            break;
         case OPT_ETCD_PREFIX:
             if (*optarg != '/') BAD_FLAG("--etcd-prefix", "expected a key prefix such as /meshlet");
             etcd_prefix = optarg;
@@ -702,6 +715,14 @@ cmd_run(int argc, char **argv)
     r->sweep.cb = on_sweep;
     on_sweep(&r->sweep);
     if (identity) tls_identity_watch(identity, &r->loop); /* rotation, every second */
+    if (etcd_urls) {
+        char id[128], host[64] = "meshlet";
+        gethostname(host, sizeof(host) - 1);
+        const char *port = strrchr(admin_addr, ':');
+        snprintf(id, sizeof(id), "%s:%s", host, port ? port + 1 : admin_addr);
+        etcd_status_start(&r->status, &r->loop, r->etcd.endpoints, r->etcd.n_endpoints,
+                          r->etcd.prefix, instance ? instance : id, admin_addr, 10, rl);
+    }
     r->admin.ready = true;
     loop_run(&r->loop, NULL, NULL);
     log_msg(LOG_INFO, "stopping");
@@ -711,6 +732,7 @@ stop:
     access_log_close(popt->access_log);
     admin_fini(&r->admin);
     files_fini(&r->files);
+    etcd_status_fini(&r->status);
     etcd_source_fini(&r->etcd);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */

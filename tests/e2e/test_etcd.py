@@ -57,10 +57,10 @@ def fleet(meshlet_bin, tmp_path):
     v1, v2 = Backend("v1").start(), Backend("v2").start()
     gw = free_port()
     docs = resources(canary_config(gw, v1.port, v2.port))
-    store.put_all(docs)
+    rev = store.put_all(docs)
     m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--etcd-prefix", PREFIX,
                                           "--namespace", "shop"))
-    m.store, m.gw, m.docs = store, gw, dict(docs)
+    m.store, m.gw, m.docs, m.config_rev = store, gw, dict(docs), rev
     try:
         m.start(timeout=20)
         yield m
@@ -79,7 +79,7 @@ def put_teapot(m, body):
 
 
 def test_first_sync_serves_the_store_and_says_its_revision(fleet):
-    rev = fleet.store.revision()
+    rev = fleet.config_rev  # the store's own revision moves on: instances' status keys
     assert get(fleet.gw, "/teapot") == (418, "short and stout")
     assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
     assert f'"etcd_revision":{rev}' in fleet.admin("/config_dump")
@@ -107,7 +107,7 @@ def test_a_burst_of_100_puts_is_at_most_two_reloads(fleet):
 def test_an_invalid_put_is_refused_and_the_last_good_config_serves(fleet):
     key = f"{PREFIX}/VirtualService/shop/orders"
     bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
-    good_rev = fleet.store.revision()
+    good_rev = fleet.config_rev
     bad_rev = fleet.store.put(key, bad)
     assert eventually(lambda: stats(fleet)["server.reload_failure"] == "1", 5)
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "ninety" in ln)
@@ -170,3 +170,62 @@ def served(port):
         return get(port, "/teapot")[0] == 418
     except OSError:
         return False
+
+
+def status(meshlet_bin, store, *args):
+    out = subprocess.run([meshlet_bin, "status", "--etcd", store.url, "--etcd-prefix", PREFIX,
+                          *args], capture_output=True, text=True, timeout=20)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_status_lists_the_fleet_and_who_serves_what(meshlet_bin, fleet):
+    """Two instances follow the store and serve its latest config; an invalid change shows
+    both as refused, with the reason; a stopped instance is gone from the list at once (its
+    lease is revoked)."""
+    import json
+    second = Meshlet(meshlet_bin, None, extra=("--etcd", fleet.store.url, "--namespace", "shop",
+                                               "--instance", "second")).start(timeout=20)
+    try:
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        code, out, _ = status(meshlet_bin, fleet.store)
+        assert "2 of 2 instance(s) serve it" in out, out
+        assert "second" in out and f"127.0.0.1:{second.admin_port}" in out
+        rev = put_teapot(fleet, "v2 of the teapot")
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        js = json.loads(status(meshlet_bin, fleet.store, "-o", "json")[1])
+        assert js["latest_revision"] == rev
+        assert all(i["revision"] >= rev and i["state"] == "latest" for i in js["instances"]), js
+        # An invalid change: both keep serving their last good config, and say why.
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
+        bad_rev = fleet.store.put(key, bad)
+
+        def states():
+            return {i["state"] for i in json.loads(status(meshlet_bin, fleet.store, "-o",
+                                                          "json")[1])["instances"]}
+
+        assert eventually(lambda: states() == {"refused"}, 10), states()
+        assert status(meshlet_bin, fleet.store)[0] == 1
+        js = json.loads(status(meshlet_bin, fleet.store, "-o", "json")[1])
+        assert js["latest_revision"] == bad_rev
+        assert all("ninety" in i["last_error"] or "weight" in i["last_error"]
+                   for i in js["instances"]), js
+        put_teapot(fleet, "fixed")
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        # Stopped: its key is revoked with its lease.
+        assert second.stop() == 0
+        code, out, _ = status(meshlet_bin, fleet.store)
+        assert "1 of 1 instance(s) serve it" in out and "second" not in out, out
+    finally:
+        second.stop()
+
+
+def test_a_killed_instance_leaves_the_list_within_its_lease(meshlet_bin, fleet):
+    other = Meshlet(meshlet_bin, None, extra=("--etcd", fleet.store.url, "--namespace", "shop",
+                                              "--instance", "doomed")).start(timeout=20)
+    assert eventually(lambda: "doomed" in status(meshlet_bin, fleet.store)[1], 10)
+    other.proc.kill()
+    other.proc.wait()
+    t0 = time.monotonic()
+    assert eventually(lambda: "doomed" not in status(meshlet_bin, fleet.store)[1], 20)
+    assert time.monotonic() - t0 > 1  # the lease, not a goodbye, took it away
