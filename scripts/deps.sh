@@ -50,7 +50,7 @@ if $test; then
         python3-h2      # raw HTTP/2 frames in e2e tests
         python3-grpcio  # a real gRPC client and server in e2e tests (and examples/grpc)
         python3-hyperframe  # HTTP/2 attacks frame by frame (test_h2_abuse.py)
-        python3-hpack   # header blocks cut into CONTINUATIONs (test_h2_upstream_abuse.py)
+        python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
     )
 fi
