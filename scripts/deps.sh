@@ -7,7 +7,10 @@
 #                            tests run (openssl, curl, ss, wrk) and promtool
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
 #                            wrk, GNU time, bc
-#   scripts/deps.sh [--test] [--bench] --list   print the packages, one a line; install nothing
+#   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
+#                            sanitizer runtimes
+#   scripts/deps.sh [--test] [--bench] [--fuzz] --list   print the packages, one a line;
+#                            install nothing
 #
 # Every program or Python module a test or the demo starts is listed here, so a fresh
 # Debian 12 machine needs nothing installed by hand. Python modules of the tests are the
@@ -16,14 +19,16 @@ set -euo pipefail
 
 test=false
 bench=false
+fuzz=false
 list=false
 for arg in "$@"; do
     case "$arg" in
     --test) test=true ;;
     --bench) bench=true ;;
+    --fuzz) fuzz=true ;;
     --list) list=true ;;
     *)
-        echo "usage: scripts/deps.sh [--test] [--bench] [--list]" >&2
+        echo "usage: scripts/deps.sh [--test] [--bench] [--fuzz] [--list]" >&2
         exit 2
         ;;
     esac
@@ -62,6 +67,13 @@ if $bench; then
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports
         linux-perf          # compare.sh: syscalls per request (perf stat)
+    )
+fi
+
+if $fuzz; then
+    pkgs+=(
+        clang               # make fuzz: -fsanitize=fuzzer,address,undefined
+        libclang-rt-dev     # its libFuzzer, ASan and UBSan runtimes
     )
 fi
 
