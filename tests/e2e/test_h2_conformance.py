@@ -15,7 +15,8 @@ from hyperframe.frame import (Frame, GoAwayFrame, HeadersFrame, PingFrame, RstSt
 
 from backend import Backend
 from configs import edge_routes, gateway, service_entry
-from meshlet_proc import free_port, serving
+from meshlet_proc import eventually, free_port, serving
+from raw import fd_count, to_port
 from test_h2_abuse import AUTH, PREFACE, Bystander, Raw, hpack_int, literal
 
 # Error codes, RFC 9113 §7.
@@ -34,7 +35,9 @@ DEVIATION = pytest.mark.xfail(strict=True, reason="differs from RFC 9113 (report
 @pytest.fixture(scope="module")
 def gw(meshlet_bin, tmp_path_factory):
     """meshlet on one Gateway port for every case (each case opens its own connections); a
-    path with ?delay_ms=N is answered that much later, so its stream stays open."""
+    path with ?delay_ms=N is answered that much later, so its stream stays open. After the
+    last case, meshlet holds no more fds than after its first request (but its pooled
+    connections to the backend)."""
     backend = Backend("v1").start()
     port = free_port()
     config = "---\n".join([
@@ -43,7 +46,15 @@ def gw(meshlet_bin, tmp_path_factory):
         edge_routes("routes", "  - route: [{destination: {host: orders}}]\n"),
     ])
     with serving(meshlet_bin, tmp_path_factory.mktemp("conf"), config, [backend]) as m:
+        still_serving(port)
+        pid = m.proc.pid
+
+        def client_fds():
+            return fd_count(pid) - to_port(backend.port)
+
+        before = client_fds()
         yield port
+        assert eventually(lambda: client_fds() <= before, 10), (client_fds(), before)
 
 
 class Blob:
