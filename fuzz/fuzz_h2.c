@@ -14,10 +14,12 @@
  * At the end of each input, the client's end of stream, then every client connection closed
  * and freed: ASan's leak check sees anything left behind.
  *
- * The first input byte is control: its low 4 bits the read size (0: 16 KiB; else n*61
- * bytes), bit 4 writes taken 100 bytes at a time (client and upstream), bits 5-7 the
- * milliseconds each step moves the clock (0, 1, 10, 100, 1000, 5000, 20000, 60000). The
- * client's bytes must open with the preface, as the HTTP/1.1 codec hands over only then.
+ * The first two input bytes are control. The first: its low 4 bits the read size (0: 16 KiB;
+ * else n*61 bytes), bit 4 writes taken 100 bytes at a time (client and upstream), bits 5-7
+ * the milliseconds each step moves the clock (0, 1, 10, 100, 1000, 5000, 20000, 60000). The
+ * second: the step (a read) before which the worker drains the connection, as on SIGTERM
+ * (0: never). The client's bytes must open with the preface, as the HTTP/1.1 codec hands
+ * over only then.
  * $FUZZ_H2_OUT names a file that gets what the codec wrote to the client (to check the
  * harness by eye). */
 #include <errno.h>
@@ -467,14 +469,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
     if (!ready) ready = !setup();
-    if (size < 1 + H2_PREFACE_LEN) return 0;
+    if (size < 2 + H2_PREFACE_LEN) return 0;
     static const uint64_t steps_ms[] = {0, 1, 10, 100, 1000, 5000, 20000, 60000};
     uint8_t ctl = data[0];
     read_size = (ctl & 0x0f) ? (size_t)(ctl & 0x0f) * 61 : 16384;
     slow_wr = ctl & 0x10;
     uint64_t step_ms = steps_ms[ctl >> 5];
-    in_p = data + 1;
-    in_left = size - 1;
+    int drain_at = data[1];
+    in_p = data + 2;
+    in_left = size - 2;
     in_end = false;
     up_resp = memmem(in_p, in_left, UPSTREAM_MARK, sizeof(UPSTREAM_MARK) - 1);
     if (up_resp) {
@@ -492,6 +495,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < 4096 && wk.conns; i++) {
         bool fed = !in_left;
         in_end = fed; /* all read: the next read is the end of stream */
+        if (i + 1 == drain_at && wk.conns) wk.conns->ops->drain(wk.conns);
         step(step_ms);
         if (fed) break;
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
 """Writes the seed corpus of fuzz_h2 (fuzz/corpus/h2/): valid client sides of h2c exchanges,
-made by python3-h2's client, each with fuzz_h2's control byte first and, for some, the
+made by python3-h2's client, each after fuzz_h2's two control bytes and, for some, with the
 upstream's response after fuzz_h2's mark (fuzz/fuzz_h2.c).
 
     fuzz/h2_corpus.py [DIR]     (default: fuzz/corpus/h2 beside this script)
@@ -85,7 +85,8 @@ def big():
 MARK = b"\r\n--upstream--\r\n"
 
 SEEDS = {
-    # control byte: read size (low 4 bits), slow writes (0x10), clock step (high 3 bits)
+    # control byte: read size (low 4 bits), slow writes (0x10), clock step (high 3 bits);
+    # a second control byte (the step before which the worker drains) may follow it
     "get": (0x00, get(["/"])),
     "get-small-reads": (0x01, get(["/", "/x"])),
     "local-replies": (0x80, get(["/redirect/a", "/abort/b", "/delay/c", "/nowhere"])),
@@ -102,6 +103,8 @@ SEEDS = {
     "upstream-failures": (0x80, get(["/up/cut", "/up/503", "/up/silent"])),
     "upstream-post": (0x02, post("/up/post", b"y" * 20000)),
     "upstream-busy": (0x60, get(["/up/%d" % i for i in range(24)])),
+    "drain": (b"\x01\x03", get(["/up/%d" % i for i in range(6)])),
+    "drain-delayed": (b"\x81\x02", get(["/delay/%d" % i for i in range(3)])),
     "upstream-given": (0x00, get(["/up/given"]) + MARK
                        + b"HTTP/1.1 201 Created\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nok"),
 }
@@ -112,7 +115,8 @@ def main():
                        else pathlib.Path(__file__).parent / "corpus" / "h2")
     out.mkdir(parents=True, exist_ok=True)
     for name, (ctl, data) in SEEDS.items():
-        (out / f"{name}.bin").write_bytes(bytes([ctl]) + data)
+        ctl = ctl if isinstance(ctl, bytes) else bytes([ctl, 0])
+        (out / f"{name}.bin").write_bytes(ctl + data)
 
 
 if __name__ == "__main__":
