@@ -27,10 +27,10 @@ def head(path, method="GET", extra=()):
             (":authority", AUTH), *extra]
 
 
-def get(paths, extra=()):
+def get(paths, extra=(), method="GET"):
     c = client()
     for path in paths:
-        c.send_headers(c.get_next_available_stream_id(), head(path, extra=extra),
+        c.send_headers(c.get_next_available_stream_id(), head(path, method, extra),
                        end_stream=True)
     return c.data_to_send()
 
@@ -92,7 +92,8 @@ SEEDS = {
     "local-replies": (0x80, get(["/redirect/a", "/abort/b", "/delay/c", "/nowhere"])),
     "no-endpoint": (0x60, get(["/x"], [("x-route", "none")])),
     "cors-preflight": (0x00, get(["/cors"], [("origin", "http://a.test"),
-                                             ("access-control-request-method", "POST")])),
+                                             ("access-control-request-method", "POST")],
+                                 "OPTIONS")),
     "post-body": (0x13, post("/upload", b"x" * 3000)),
     "post-trailers": (0x02, post("/upload", b"hello", [("x-checksum", "1")])),
     "grpc": (0x00, grpc()),
