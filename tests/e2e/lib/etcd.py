@@ -95,3 +95,55 @@ class Etcd:
         if self.log and not self.log.closed:
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class EtcdCluster:
+    """<n> members on loopback ports, one cluster; members[i] are Etcd objects (started
+    together, since a member waits for its peers)."""
+
+    def __init__(self, n=3):
+        self.members = [Etcd(f"m{i}") for i in range(n)]
+        self.urls = ",".join(m.url for m in self.members)
+
+    def start(self, timeout=30):
+        initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+        for m in self.members:
+            peer = f"http://127.0.0.1:{m.peer_port}"
+            m.log = open(os.path.join(m.dir, "etcd.log"), "ab")
+            m.proc = subprocess.Popen(
+                ["etcd", "--name", m.name, "--data-dir", os.path.join(m.dir, "data"),
+                 "--listen-client-urls", m.url, "--advertise-client-urls", m.url,
+                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", initial, "--initial-cluster-state", "new",
+                 "--initial-cluster-token", "meshlet-test", "--logger", "zap",
+                 "--log-outputs", "stderr"],
+                stdout=m.log, stderr=m.log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.leader() is not None:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("no etcd leader: " + self.members[0].logs())
+
+    def leader(self):
+        """The member that leads now (None: no leader yet)."""
+        for m in self.members:
+            if m.proc.poll() is not None:
+                continue
+            try:
+                s = m.call("/v3/maintenance/status", {})
+            except OSError:
+                continue
+            if s.get("leader") and s["leader"] == s["header"]["member_id"]:
+                return m
+        return None
+
+    def alive(self):
+        return next(m for m in self.members if m.proc.poll() is None)
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
