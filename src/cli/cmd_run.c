@@ -32,6 +32,7 @@
 #include "lb/outlier.h"
 #include "model/model.h"
 #include "tls/certs.h"
+#include "tls/conn.h"
 
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
@@ -92,6 +93,9 @@ usage(FILE *f)
             "      --etcd URL[,URL...]  follow an etcd v3 store instead of files: every key\n"
             "                           PREFIX/<Kind>/<namespace>/<name> holds a resource\n"
             "      --etcd-prefix PREFIX the store's key prefix (default /meshlet)\n"
+            "      --etcd-cacert FILE   https:// endpoints: trust this CA (default: the system's)\n"
+            "      --etcd-cert FILE, --etcd-key FILE\n"
+            "                           https:// endpoints: this client certificate and key\n"
             "      --instance NAME      this instance in `meshlet status` (default\n"
             "                           HOSTNAME:ADMIN-PORT)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
@@ -297,7 +301,10 @@ cmd_run(int argc, char **argv)
         OPT_LOG_LEVEL,
         OPT_ETCD,
         OPT_ETCD_PREFIX,
-        OPT_INSTANCE
+        OPT_INSTANCE,
+        OPT_ETCD_CACERT,
+        OPT_ETCD_CERT,
+        OPT_ETCD_KEY
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -324,6 +331,9 @@ cmd_run(int argc, char **argv)
         {"etcd", required_argument, NULL, OPT_ETCD},
         {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
         {"instance", required_argument, NULL, OPT_INSTANCE},
+        {"etcd-cacert", required_argument, NULL, OPT_ETCD_CACERT},
+        {"etcd-cert", required_argument, NULL, OPT_ETCD_CERT},
+        {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -338,7 +348,7 @@ cmd_run(int argc, char **argv)
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
-    const char *instance = NULL;
+    const char *instance = NULL, *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
@@ -391,6 +401,9 @@ cmd_run(int argc, char **argv)
             break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
         case OPT_ETCD: etcd_urls = optarg; break;
+        case OPT_ETCD_CACERT: etcd_ca = optarg; break;
+        case OPT_ETCD_CERT: etcd_cert = optarg; break;
+        case OPT_ETCD_KEY: etcd_key = optarg; break;
         case OPT_INSTANCE:
             if (!*optarg || strchr(optarg, '/') || strlen(optarg) > 100)
                 BAD_FLAG("--instance", "expected a name without '/' (up to 100 characters)");
@@ -490,9 +503,18 @@ cmd_run(int argc, char **argv)
     struct run *r = &run;
     memset(r, 0, sizeof(*r));
     char etcd_err[512];
+    static struct tls_upstream *etcd_tls; /* https:// endpoints' client context */
     if (etcd_urls && etcd_source_endpoints(&r->etcd, etcd_urls, etcd_err, sizeof(etcd_err))) {
         fprintf(stderr, "meshlet run: --etcd %s\n", etcd_err);
         etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
+        return CLI_USAGE;
+    }
+    if (etcd_urls && etcd_endpoints_tls(r->etcd.endpoints, r->etcd.n_endpoints, etcd_ca, etcd_cert,
+                                        etcd_key, &etcd_tls, etcd_err, sizeof(etcd_err))) {
+        fprintf(stderr, "meshlet run: --etcd-cacert/--etcd-cert/--etcd-key: %s\n", etcd_err);
+        etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
         return CLI_USAGE;
     }
     if (etcd_urls) watch_files = false;
@@ -575,6 +597,7 @@ cmd_run(int argc, char **argv)
         if (loop_init(&r->loop)) {
             log_msg(LOG_ERROR, "meshlet run: out of resources");
             etcd_source_fini(&r->etcd);
+            tls_upstream_free(etcd_tls);
             tls_identity_free(identity);
             return CLI_ERRORS;
         }
@@ -597,6 +620,7 @@ cmd_run(int argc, char **argv)
     if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
         etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
         if (loop_ready) loop_fini(&r->loop);
         tls_identity_free(identity);
         return first == RELOAD_USAGE ? CLI_USAGE : CLI_ERRORS;
@@ -618,6 +642,7 @@ cmd_run(int argc, char **argv)
         if (!popt->access_log) {
             log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
             etcd_source_fini(&r->etcd);
+            tls_upstream_free(etcd_tls);
             if (loop_ready) loop_fini(&r->loop);
             reload_fini(rl);
             tls_identity_free(identity);
@@ -734,6 +759,7 @@ stop:
     files_fini(&r->files);
     etcd_status_fini(&r->status);
     etcd_source_fini(&r->etcd);
+    tls_upstream_free(etcd_tls);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);

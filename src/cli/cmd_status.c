@@ -15,6 +15,7 @@
 #include "control/etcd.h"
 #include "control/etcd_http.h"
 #include "control/status.h"
+#include "tls/conn.h"
 
 #define MAX_INSTANCES 4096
 
@@ -87,6 +88,7 @@ usage(FILE *out)
 {
     fprintf(out,
             "usage: meshlet status --etcd URL[,URL...] [--etcd-prefix PREFIX] [-o table|json]\n"
+            "                      [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
             "The instances of `meshlet run --etcd` following the store, as their status keys\n"
             "say: the store revision and config version each serves, and whether that is\n"
             "the latest config in the store (latest), an older one (lagging) or an older one\n"
@@ -103,10 +105,14 @@ cmd_status(int argc, char **argv)
         {"etcd", required_argument, NULL, 'e'},
         {"etcd-prefix", required_argument, NULL, 'p'},
         {"output", required_argument, NULL, 'o'},
+        {"etcd-cacert", required_argument, NULL, 'C'},
+        {"etcd-cert", required_argument, NULL, 'T'},
+        {"etcd-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *urls = NULL, *prefix = "/meshlet", *output = "table";
+    const char *ca = NULL, *cert = NULL, *key = NULL;
     int c;
     optind = 1;
     opterr = 0;
@@ -115,6 +121,9 @@ cmd_status(int argc, char **argv)
         case 'e': urls = optarg; break;
         case 'p': prefix = optarg; break;
         case 'o': output = optarg; break;
+        case 'C': ca = optarg; break;
+        case 'T': cert = optarg; break;
+        case 'K': key = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
             fprintf(stderr, "meshlet status: unknown option or missing value: %s\n",
@@ -129,7 +138,9 @@ cmd_status(int argc, char **argv)
     struct etcd_endpoint *eps = NULL;
     size_t n_eps;
     char err[512];
-    if (etcd_endpoints_parse(urls, &eps, &n_eps, err, sizeof(err))) {
+    struct tls_upstream *tls = NULL;
+    if (etcd_endpoints_parse(urls, &eps, &n_eps, err, sizeof(err)) ||
+        etcd_endpoints_tls(eps, n_eps, ca, cert, key, &tls, err, sizeof(err))) {
         fprintf(stderr, "meshlet status: --etcd %s\n", err);
         free(eps);
         return CLI_USAGE;
@@ -201,6 +212,7 @@ out:
     }
     free(f.items);
     free(eps);
+    tls_upstream_free(tls);
     strbuf_fini(&body);
     strbuf_fini(&got);
     return rc;

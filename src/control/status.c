@@ -89,8 +89,8 @@ post(struct etcd_status *st, enum status_call call, const char *path, const stru
     const struct etcd_endpoint *ep = &st->endpoints[st->current];
     st->got.len = 0;
     st->call = call;
-    int rc = etcd_http_post(&st->http, (const struct sockaddr *)&ep->addr, ep->len, ep->host, path,
-                            body->data, body->len, STATUS_TIMEOUT_MS, on_data, on_end);
+    int rc = etcd_http_post(&st->http, ep, path, body->data, body->len, STATUS_TIMEOUT_MS, on_data,
+                            on_end);
     if (rc) retry(st, "cannot connect");
 }
 

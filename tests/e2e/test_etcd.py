@@ -302,3 +302,42 @@ def test_a_leader_change_goes_unnoticed_by_traffic(meshlet_bin):
         v2.stop()
         cluster.stop()
     assert code == 0, m.logs()
+
+
+def test_tls_to_etcd_with_a_client_certificate(meshlet_bin, tmp_path):
+    """etcd serving https and requiring client certificates: meshlet follows it with
+    --etcd-cacert/--etcd-cert/--etcd-key and `status` reads it; without the client
+    certificate, or trusting another CA, meshlet says why and keeps trying."""
+    from certs import ca_and_leaves
+    ca, crt, key, client_crt, client_key = ca_and_leaves(tmp_path / "pki")
+    other_ca = ca_and_leaves(tmp_path / "other")[0]
+    store = Etcd(tls=(ca, crt, key, client_crt, client_key)).start()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = dict(resources(canary_config(gw, v1.port, v2.port)))
+    store.put_all(docs.items())
+    flags = ("--etcd-cacert", str(ca), "--etcd-cert", str(client_crt), "--etcd-key",
+             str(client_key))
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop", *flags))
+    bad = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop",
+                                            "--etcd-cacert", str(other_ca)))
+    try:
+        m.start(timeout=20)
+        assert get(gw, "/teapot") == (418, "short and stout")
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        rev = store.put(key, docs[key].replace('"short and stout"', '"over tls"'))
+        assert eventually(lambda: get(gw, "/teapot") == (418, "over tls"), 10)
+        assert int(m.admin("/ready").split()[-1]) >= rev
+        out = subprocess.run([meshlet_bin, "status", "--etcd", store.url, *flags],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and "1 of 1 instance(s)" in out.stdout, out
+        bad.proc = subprocess.Popen(bad.args, stdout=bad.log, stderr=bad.log)
+        assert eventually(lambda: "TLS" in bad.logs() and "verif" in bad.logs(), 10), bad.logs()
+        assert bad.proc.poll() is None  # waiting for a store it can trust
+    finally:
+        bad.stop()
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+    assert code == 0, m.logs()
