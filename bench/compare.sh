@@ -27,16 +27,14 @@ command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; 
 start_backends
 PO=$(port); PN=$(port); PF=$(port)
 
-# start_meshlet BIN DIR PORT -> the PID in MPID
-start_meshlet() {
+# serve BIN DIR PORT: the split on PORT by BIN -> the PID in MPID
+serve() {
     { registry "$3"; one_route; } >"$2/config.yaml"
-    taskset -c 0 "$1" run -c "$2" --workers 1 --listen-address 127.0.0.1 \
-        --admin 127.0.0.1:$(port) --mesh-listen 127.0.0.1:$(port) 2>"$2.log" & pids+=($!)
-    MPID=$!
+    start_meshlet "$2" "$1"
 }
-start_meshlet "$OLD" "$OUT/old" "$PO"
+serve "$OLD" "$OUT/old" "$PO"
 OLD_PID=$MPID
-start_meshlet "$NEW" "$OUT/new" "$PN"
+serve "$NEW" "$OUT/new" "$PN"
 NEW_PID=$MPID
 cc -O2 -D_GNU_SOURCE -o "$OUT/floor" bench/floor.c
 taskset -c 0 "$OUT/floor" "$PF" "$V1" "$V2" & pids+=($!)
@@ -109,7 +107,7 @@ idle_fresh() { # BIN NAME -> bytes
     local dir=$OUT/fresh-$2 p i pid bytes
     mkdir -p "$dir"
     p=$(port)
-    start_meshlet "$1" "$dir" "$p"
+    serve "$1" "$dir" "$p"
     pid=$MPID
     for i in $(seq 50); do
         curl -sf -m 1 -o /dev/null -H 'Host: api.example.com' "http://127.0.0.1:$p/orders" && break
