@@ -150,6 +150,7 @@ bench: all
 	$(Q)scripts/deps.sh --bench
 	$(Q)bench/run.sh
 	$(Q)bench/proxy.sh
+	$(Q)bench/h2.sh
 	$(Q)bench/routes.sh
 	$(Q)bench/mtls.sh
 	$(Q)bench/reload.sh

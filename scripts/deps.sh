@@ -6,7 +6,7 @@
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
 #                            tests run (openssl, curl, ss, wrk) and promtool
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
-#                            wrk, GNU time, bc
+#                            wrk, h2load, GNU time, bc
 #   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
 #                            sanitizer runtimes
 #   scripts/deps.sh [--test] [--bench] [--fuzz] --list   print the packages, one a line;
@@ -64,6 +64,9 @@ if $bench; then
     pkgs+=(
         haproxy nginx       # what meshlet is compared with (nginx: the server binary)
         wrk                 # the load
+        nghttp2-client      # h2.sh: h2load (the HTTP/2 load) and nghttp (its split check)
+        python3-h2          # h2.sh: idle HTTP/2 connections and open streams (memory.py)
+        procps              # pgrep: the proxy's CPU time with its children's
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports
         linux-perf          # compare.sh: syscalls per request (perf stat)
