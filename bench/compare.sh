@@ -84,17 +84,12 @@ printf '  old/floor CPU/req ns   %s\n' "$(per_round old floor 6 | stats)"
 
 # syscalls NAME PORT PID: syscalls per request over one wrk run, counted by perf
 syscalls() {
-    local name=$1 port=$2 pid=$3 out reqs
-    perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$OUT/$name.perf" & local perf=$!
-    sleep 0.3
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SYSCALL_SECONDS}s" -H 'Host: api.example.com' \
-        "http://127.0.0.1:$port/orders")
-    kill -INT "$perf"
-    wait "$perf" 2>/dev/null || true
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    awk -F, -v r="$reqs" '/raw_syscalls/ {printf "%.2f", $1 / r}' "$OUT/$name.perf"
+    local name=$1 port=$2 pid=$3 n
+    n=$(count_syscalls "$pid" "$OUT/$name.wrk" taskset -c 1 wrk -t1 -c"$CONNS" \
+        -d"${SYSCALL_SECONDS}s" -H 'Host: api.example.com' "http://127.0.0.1:$port/orders")
+    awk -v n="$n" '/requests in/ {printf "%.2f", n / $1}' "$OUT/$name.wrk"
 }
-if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+if perf_ok; then
     printf '\nsyscalls per request (wrk %ds under perf, counted separately): old %s, new %s, floor %s\n' \
         "$SYSCALL_SECONDS" "$(syscalls old "$PO" "$OLD_PID")" "$(syscalls new "$PN" "$NEW_PID")" \
         "$(syscalls floor "$PF" "$FLOOR_PID")"

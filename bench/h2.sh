@@ -117,6 +117,25 @@ for r in $(seq "$ROUNDS"); do
     run_h2 b-nginx "http://127.0.0.1:$NB/pkg.Svc/Call" "$NGINX_PID" "${GRPC[@]}"
 done >"$OUT/rounds.txt"
 
+# Syscalls per request, in a pass of its own (perf would weigh on the figures above).
+SYSCALL_REQUESTS=${SYSCALL_REQUESTS:-100000}
+syscalls() { # NAME URL PID [h2load options] -> syscalls per request
+    local name=$1 url=$2 pid=$3 n
+    shift 3
+    n=$(count_syscalls "$pid" "$OUT/$name.h2load" taskset -c 1 h2load -c"$H2_CONNS" \
+        -m"$H2_STREAMS" -n"$SYSCALL_REQUESTS" -H ':authority: api.example.com' "$@" "$url")
+    awk -v n="$n" '/^requests:/ {printf "%.2f", n / $8}' "$OUT/$name.h2load"
+}
+sys=()
+if perf_ok; then
+    sys=("$(syscalls a-meshlet "http://127.0.0.1:$MA/orders" "$MESHLET_A")"
+        "$(syscalls a-haproxy "http://127.0.0.1:$HA/orders" "$HAPROXY_PID")"
+        "$(syscalls a-nginx "http://127.0.0.1:$NA/orders" "$NGINX_PID")"
+        "$(syscalls b-meshlet "http://127.0.0.1:$MB/pkg.Svc/Call" "$MESHLET_B" "${GRPC[@]}")"
+        "$(syscalls b-haproxy "http://127.0.0.1:$HB/pkg.Svc/Call" "$HAPROXY_PID" "${GRPC[@]}")"
+        "$(syscalls b-nginx "http://127.0.0.1:$NB/pkg.Svc/Call" "$NGINX_PID" "${GRPC[@]}")")
+fi
+
 # Split check: what meshlet sent to v2 of 1,000 requests on one HTTP/2 connection.
 split() { nghttp -m 1000 -H ':authority: api.example.com' "$@" | grep -ao "$V2_MARK" | wc -l; }
 V2_MARK='"v2"' v2_a=$(split "http://127.0.0.1:$MA/orders")
@@ -161,6 +180,8 @@ for s in a b; do
 done
 echo '  (best: per round, the higher requests/s, the lower CPU and p99 of HAProxy and nginx)'
 [ -s "$OUT/errors" ] && { echo 'failed requests:'; sed 's/^/  /' "$OUT/errors"; }
+[ ${#sys[@]} = 0 ] || printf 'syscalls per request (h2load -n%d under perf, a pass of its own): A meshlet %s, haproxy %s, nginx %s; B meshlet %s, haproxy %s, nginx %s\n' \
+    "$SYSCALL_REQUESTS" "${sys[@]}"
 echo "meshlet split check, 1000 requests on one HTTP/2 connection: A $v2_a, B $v2_b went to v2 (90/10)"
 
 printf '\nmemory, in fresh processes (RSS growth; HAProxy and nginx: all their processes):\n'

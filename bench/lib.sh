@@ -184,6 +184,21 @@ cpu_ns() {
     done | awk '{t += $1} END {printf "%.0f\n", t}'
 }
 
+# count_syscalls PID FILE COMMAND...: runs COMMAND (a load; its output in FILE) while perf
+# counts the syscalls of PID and its children (nginx's worker) -> the count
+count_syscalls() {
+    local pid=$1 file=$2 kids perf
+    shift 2
+    kids=$(pgrep -P "$pid" | paste -sd, - || true)
+    perf stat -x, -e raw_syscalls:sys_enter -p "$pid${kids:+,$kids}" -o "$file.perf" & perf=$!
+    sleep 0.3
+    "$@" >"$file"
+    kill -INT "$perf"
+    wait "$perf" 2>/dev/null || true
+    awk -F, '/raw_syscalls/ {print $1}' "$file.perf"
+}
+perf_ok() { perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; }
+
 # cpu_mark PID -> "ticks ns" of the proxy so far ("0 0" for PID 0: no proxy)
 cpu_mark() { if [ "$1" = 0 ]; then echo "0 0"; else echo "$(ticks "$1") $(cpu_ns "$1")"; fi; }
 # per_request "MARK0" "MARK1" REQUESTS -> "us_per_req us_per_req_schedstat"
