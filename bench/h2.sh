@@ -137,9 +137,13 @@ if perf_ok; then
 fi
 
 # Split check: what meshlet sent to v2 of 1,000 requests on one HTTP/2 connection.
-split() { nghttp -m 1000 -H ':authority: api.example.com' "$@" | grep -ao "$V2_MARK" | wc -l; }
-V2_MARK='"v2"' v2_a=$(split "http://127.0.0.1:$MA/orders")
-V2_MARK='version v2' v2_b=$(split "${GRPC[@]}" "http://127.0.0.1:$MB/pkg.Svc/Call")
+split() { # MARK NGHTTP_ARGS...: the answers that carry v2's MARK
+    local mark=$1
+    shift
+    nghttp -m 1000 -H ':authority: api.example.com' "$@" | grep -ao "$mark" | wc -l
+}
+v2_a=$(split '"v2"' "http://127.0.0.1:$MA/orders")
+v2_b=$(split 'version v2' "${GRPC[@]}" "http://127.0.0.1:$MB/pkg.Svc/Call")
 stop_proxies
 
 # mem SCENARIO MODE ARGS...: bench/memory.py MODE ARGS on the scenario's listener of fresh
