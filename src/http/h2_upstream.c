@@ -64,6 +64,17 @@ struct h2up {
     char who[160];         /* "<cluster> <address>:<port>", for the log */
 };
 
+/* A response's header blocks as they arrive, their fields borrowed from nghttp2's buffers:
+ * made at the first field, so a stream that waits for its answer holds none of it. */
+struct h2up_head {
+    struct h1_header fields[H1_MAX_HEADERS];
+    size_t n_fields;
+    struct h1_header trailers[32];
+    size_t n_trailers;
+    nghttp2_rcbuf *held[2 * H1_MAX_HEADERS + 72];
+    size_t n_held;
+};
+
 struct h2up_stream {
     struct h2up *c; /* NULL once its connection went (the request still holds it) */
     struct worker *wk;
@@ -76,12 +87,7 @@ struct h2up_stream {
     size_t n_req_trailers;
     /* The response as it arrives, handed to the request by deliver(). */
     int status;
-    struct h1_header fields[H1_MAX_HEADERS];
-    size_t n_fields;
-    struct h1_header trailers[32];
-    size_t n_trailers;
-    nghttp2_rcbuf *held[2 * H1_MAX_HEADERS + 72];
-    size_t n_held;
+    struct h2up_head *head; /* NULL until a field came */
     bool head_done, head_delivered, trailers_started;
     size_t header_bytes; /* of the header list in progress (H2UP_MAX_HEADER_LIST) */
     bool overflow;       /* reset for a header list too large: a protocol error */
@@ -133,7 +139,8 @@ stream_free(struct h2up_stream *s)
     if (s->c && s->c->ng && !s->closed) nghttp2_session_set_stream_user_data(s->c->ng, s->id, NULL);
     if (s->c) stream_unlink(s);
     if (s->q) s->q->up_stream = NULL;
-    for (size_t i = 0; i < s->n_held; i++) nghttp2_rcbuf_decref(s->held[i]);
+    for (size_t i = 0; s->head && i < s->head->n_held; i++) nghttp2_rcbuf_decref(s->head->held[i]);
+    free(s->head);
     worker_buf_drop(s->wk, &s->body);
     worker_buf_drop(s->wk, &s->resp);
     free(s->req_trailers);
@@ -158,12 +165,16 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
         s->overflow = true;
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    if (!s->q || s->n_held + 2 > ARRAY_SIZE(s->held)) return 0; /* mirrors: dropped */
+    if (!s->q) return 0; /* a mirror copy's: dropped */
+    if (!s->head && !(s->head = calloc(1, sizeof(*s->head))))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    struct h2up_head *hd = s->head;
+    if (hd->n_held + 2 > ARRAY_SIZE(hd->held)) return 0;
     struct slice ns = slice_make((const char *)n.base, n.len);
     struct slice vs = slice_make((const char *)v.base, v.len);
     if (s->head_done) { /* trailers */
-        if (s->n_trailers == ARRAY_SIZE(s->trailers)) return 0;
-        s->trailers[s->n_trailers++] = (struct h1_header){ns, vs};
+        if (hd->n_trailers == ARRAY_SIZE(hd->trailers)) return 0;
+        hd->trailers[hd->n_trailers++] = (struct h1_header){ns, vs};
     } else if (slice_eq(ns, ":status")) {
         int st = 0;
         for (size_t i = 0; i < vs.len && i < 3; i++) st = st * 10 + (vs.ptr[i] - '0');
@@ -171,13 +182,13 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
         return 0;
     } else {
         if (ns.len && ns.ptr[0] == ':') return 0;
-        if (s->n_fields == ARRAY_SIZE(s->fields)) return 0;
-        s->fields[s->n_fields++] = (struct h1_header){ns, vs};
+        if (hd->n_fields == ARRAY_SIZE(hd->fields)) return 0;
+        hd->fields[hd->n_fields++] = (struct h1_header){ns, vs};
     }
     nghttp2_rcbuf_incref(name);
     nghttp2_rcbuf_incref(value);
-    s->held[s->n_held++] = name;
-    s->held[s->n_held++] = value;
+    hd->held[hd->n_held++] = name;
+    hd->held[hd->n_held++] = value;
     return 0;
 }
 
@@ -198,7 +209,7 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     if (f->hd.type == NGHTTP2_HEADERS) {
         s->header_bytes = 0; /* trailers have a list of their own */
         if (!s->head_done && s->status >= 100 && s->status < 200) {
-            s->n_fields = 0; /* interim: dropped */
+            if (s->head) s->head->n_fields = 0; /* interim: dropped */
             s->status = 0;
         } else if (!s->head_done) {
             s->head_done = true;
@@ -949,19 +960,21 @@ deliver(struct upstream *u, struct req *q)
                                              : REQ_TRY_RESET);
         return true;
     }
+    static const struct h2up_head none_yet;
+    const struct h2up_head *hd = s->head ? s->head : &none_yet;
     if (s->head_done && !s->head_delivered) {
         struct slice cl;
-        bool has_cl = headers_find(s->fields, s->n_fields, "content-length", &cl);
+        bool has_cl = headers_find(hd->fields, hd->n_fields, "content-length", &cl);
         const struct h1_header *clf = NULL;
-        for (size_t i = 0; i < s->n_fields && has_cl; i++)
-            if (slice_ieq(s->fields[i].name, "content-length")) clf = &s->fields[i];
+        for (size_t i = 0; i < hd->n_fields && has_cl; i++)
+            if (slice_ieq(hd->fields[i].name, "content-length")) clf = &hd->fields[i];
         uint64_t len = 0;
         for (size_t i = 0; has_cl && i < cl.len; i++) len = len * 10 + (uint64_t)(cl.ptr[i] - '0');
-        bool none = s->resp_end && buf_empty(&s->resp) && !s->n_trailers;
+        bool none = s->resp_end && buf_empty(&s->resp) && !hd->n_trailers;
         struct resp_head h = {
             .code = s->status,
-            .fields = s->fields,
-            .n_fields = s->n_fields,
+            .fields = hd->fields,
+            .n_fields = hd->n_fields,
             .body = none     ? RESP_BODY_NONE
                     : has_cl ? RESP_BODY_LENGTH
                              : RESP_BODY_STREAM,
@@ -984,7 +997,7 @@ deliver(struct upstream *u, struct req *q)
     }
     worker_buf_shed(s->wk, &s->resp);
     if (buf_empty(&s->resp) && s->resp_end) {
-        req_response_end(q, true, s->trailers, s->n_trailers);
+        req_response_end(q, true, hd->trailers, hd->n_trailers);
         return true;
     }
     if (buf_empty(&s->resp) && s->reset) {
