@@ -65,15 +65,15 @@ struct h2up {
 };
 
 /* A response's header blocks as they arrive, their fields borrowed from nghttp2's buffers:
- * made at the first field, so a stream that waits for its answer holds none of it. */
+ * in a worker block taken at the first field, so a stream that waits for its answer holds
+ * none of it. */
 struct h2up_head {
+    size_t n_fields, n_trailers, n_held; /* first: all a new one needs set */
     struct h1_header fields[H1_MAX_HEADERS];
-    size_t n_fields;
     struct h1_header trailers[32];
-    size_t n_trailers;
     nghttp2_rcbuf *held[2 * H1_MAX_HEADERS + 72];
-    size_t n_held;
 };
+_Static_assert(sizeof(struct h2up_head) <= WORKER_BLOCK_BYTES, "a head fits a worker block");
 
 struct h2up_stream {
     struct h2up *c; /* NULL once its connection went (the request still holds it) */
@@ -140,7 +140,7 @@ stream_free(struct h2up_stream *s)
     if (s->c) stream_unlink(s);
     if (s->q) s->q->up_stream = NULL;
     for (size_t i = 0; s->head && i < s->head->n_held; i++) nghttp2_rcbuf_decref(s->head->held[i]);
-    free(s->head);
+    if (s->head) worker_block_put(s->wk, s->head);
     worker_buf_drop(s->wk, &s->body);
     worker_buf_drop(s->wk, &s->resp);
     free(s->req_trailers);
@@ -166,8 +166,10 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     if (!s->q) return 0; /* a mirror copy's: dropped */
-    if (!s->head && !(s->head = calloc(1, sizeof(*s->head))))
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (!s->head) {
+        if (!(s->head = worker_block_get(s->wk))) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        s->head->n_fields = s->head->n_trailers = s->head->n_held = 0;
+    }
     struct h2up_head *hd = s->head;
     if (hd->n_held + 2 > ARRAY_SIZE(hd->held)) return 0;
     struct slice ns = slice_make((const char *)n.base, n.len);
@@ -785,8 +787,9 @@ stream_open(struct h2up *c, struct h2up_stream *s, const char *head, size_t len,
 static int
 send_head(struct upstream *u, struct req *q, const struct req_head *h, const char *rid)
 {
-    struct buf tmp;
-    if (buf_init(&tmp, 4096, 1 << 20)) return -1;
+    struct buf tmp; /* a worker block: no allocation per request */
+    buf_init_empty(&tmp, 1 << 20);
+    worker_buf_ensure(u->wk, &tmp);
     int rc = 0;
     if (q->replay) {
         rc = buf_append(&tmp, q->replay, q->replay_len);
@@ -804,7 +807,7 @@ send_head(struct upstream *u, struct req *q, const struct req_head *h, const cha
         stream_free(s);
         s = NULL;
     }
-    buf_fini(&tmp);
+    worker_buf_drop(u->wk, &tmp);
     if (!s) return -1;
     q->up_stream = s;
     return 0;
