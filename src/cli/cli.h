@@ -31,6 +31,11 @@ int cmd_run(int argc, char **argv);
 /* `meshlet ca init|issue`: the mesh CA and workload certificates. */
 int cmd_ca(int argc, char **argv);
 
+/* `meshlet apply`, `get`, `delete`: resources in an etcd prefix (cmd_apply.c). */
+int cmd_apply(int argc, char **argv);
+int cmd_apply_get(int argc, char **argv);
+int cmd_apply_delete(int argc, char **argv);
+
 /* Flag values, parsed whole (no sign, space or trailing text a user did not mean). */
 /* <text> as a decimal integer in [<min>, <max>] into <out>; false when it is not one. */
 bool cli_parse_int(const char *text, long min, long max, long *out);
