@@ -489,22 +489,16 @@ on_now(void *arg, const struct etcd_kv *kv)
     cr->v[cr->n++] = (struct now_kv){key, kv->mod_revision};
 }
 
-/* Say which guarded keys moved; the transaction did nothing. */
+/* Say which guarded keys moved (<cr>: each as it is now); the transaction did nothing. */
 static void
-report_conflict(struct store *st, const struct change *v, size_t n, const char *answer, size_t len)
+report_conflict(struct store *st, const struct change *v, size_t n, const struct conflict_read *cr)
 {
-    struct conflict_read cr = {calloc(n + 1, sizeof(struct now_kv)), 0, n,
-                               calloc(n + 1, sizeof(char *))};
-    bool ok = false;
-    int64_t revision;
-    char err[512];
-    if (cr.v && cr.keys) etcd_parse_txn(answer, len, &ok, &revision, on_now, &cr, err, sizeof(err));
     size_t said = 0;
     for (size_t i = 0; i < n; i++) {
         if (v[i].outcome == UNCHANGED) continue;
         int64_t now = 0;
-        for (size_t j = 0; j < cr.n; j++)
-            if (!strcmp(cr.v[j].key, v[i].key)) now = cr.v[j].mod_revision;
+        for (size_t j = 0; j < cr->n; j++)
+            if (!strcmp(cr->v[j].key, v[i].key)) now = cr->v[j].mod_revision;
         if (now == v[i].expect) continue;
         said++;
         if (!v[i].expect)
@@ -527,9 +521,6 @@ report_conflict(struct store *st, const struct change *v, size_t n, const char *
         fprintf(stderr, "meshlet %s: the store changed since it was read; nothing was written\n",
                 st->cmd);
     fprintf(stderr, "meshlet %s: read the store again and retry\n", st->cmd);
-    for (size_t j = 0; j < cr.n; j++) free(cr.keys[j]);
-    free(cr.keys);
-    free(cr.v);
 }
 
 /* MESHLET_TEST_APPLY_DELAY_MS, for tests only: wait this long between the read and the
@@ -553,7 +544,13 @@ static int
 write_changes(struct store *st, const struct change *v, size_t n)
 {
     struct etcd_op *ops = calloc(n + 1, sizeof(*ops));
-    if (!ops) return EXIT_STORE;
+    struct conflict_read cr = {calloc(n + 1, sizeof(*cr.v)), 0, n, calloc(n + 1, sizeof(char *))};
+    if (!ops || !cr.v || !cr.keys) {
+        free(ops);
+        free(cr.v);
+        free(cr.keys);
+        return EXIT_STORE;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (v[i].outcome != UNCHANGED)
@@ -568,12 +565,12 @@ write_changes(struct store *st, const struct change *v, size_t n)
         bool ok = false;
         int64_t revision = 0;
         char err[512];
-        if (!rc && etcd_parse_txn(strbuf_str(&out), out.len, &ok, &revision, NULL, NULL, err,
+        if (!rc && etcd_parse_txn(strbuf_str(&out), out.len, &ok, &revision, on_now, &cr, err,
                                   sizeof(err))) {
             fprintf(stderr, "meshlet %s: %s\n", st->cmd, err);
             rc = EXIT_STORE;
         } else if (!rc && !ok) {
-            report_conflict(st, v, n, strbuf_str(&out), out.len);
+            report_conflict(st, v, n, &cr);
             rc = EXIT_CONFLICT;
         } else if (!rc) {
             st->revision = revision;
@@ -581,6 +578,9 @@ write_changes(struct store *st, const struct change *v, size_t n)
         strbuf_fini(&body);
         strbuf_fini(&out);
     }
+    for (size_t j = 0; j < cr.n; j++) free(cr.keys[j]);
+    free(cr.keys);
+    free(cr.v);
     free(ops);
     return rc;
 }

@@ -293,7 +293,7 @@ etcd_parse_txn(const char *json, size_t len, bool *succeeded, int64_t *revision,
         rc = -1;
     }
     struct fy_node *responses = at(root, "responses");
-    if (!rc && !*succeeded && responses && fy_node_get_type(responses) == FYNT_SEQUENCE) {
+    if (!rc && !*succeeded && fn && responses && fy_node_get_type(responses) == FYNT_SEQUENCE) {
         void *it = NULL;
         struct fy_node *o;
         while (!rc && (o = fy_node_sequence_iterate(responses, &it))) {

@@ -48,8 +48,8 @@ struct etcd_op {
 void etcd_txn_body(struct strbuf *sb, const struct etcd_op *ops, size_t n);
 
 /* A transaction's answer: whether it succeeded, the store's revision after it, and when it
- * did not, each guarded key as it is now (<fn>; an absent key is not reported). 0, or -1
- * with the reason in <err>. */
+ * did not, each guarded key as it is now (<fn>, if any; an absent key is not reported).
+ * 0, or -1 with the reason in <err>. */
 int etcd_parse_txn(const char *json, size_t len, bool *succeeded, int64_t *revision, etcd_kv_fn *fn,
                    void *arg, char *err, size_t err_len);
 
