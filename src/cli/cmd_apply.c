@@ -272,16 +272,21 @@ document_text(const char *s, size_t n, size_t index, size_t *out_len)
                     const char *le = e ? e : p;
                     const char *c = q;
                     while (c < le && (*c == ' ' || *c == '\t' || *c == '\r')) c++;
-                    if (c < le && *c != '#') counts = true;
+                    if (c < le && *c != '#' && *c != '%') counts = true; /* not %YAML */
                     q = e ? e + 1 : p;
                 }
             }
             if (counts) {
                 if (k == index) {
                     const char *e = p;
-                    while (e > start &&
-                           (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r' || e[-1] == '\t'))
-                        e--;
+                    for (bool more = true; more;) { /* blank lines and a "..." end marker */
+                        while (e > start &&
+                               (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r' || e[-1] == '\t'))
+                            e--;
+                        more = e - start >= 3 && !memcmp(e - 3, "...", 3) &&
+                               (e - start == 3 || e[-4] == '\n');
+                        if (more) e -= 3;
+                    }
                     size_t len = (size_t)(e - start);
                     char *t = malloc(len + 2);
                     if (!t) return NULL;
@@ -313,8 +318,12 @@ document_text(const char *s, size_t n, size_t index, size_t *out_len)
 static char *
 emitted(struct fy_node *root, size_t *len)
 {
-    char *t = fy_emit_node_to_string(root, FYECF_MODE_ORIGINAL | FYECF_WIDTH_INF | FYECF_INDENT_2 |
-                                               FYECF_NO_ENDING_NEWLINE);
+    /* JSON stays JSON; YAML comes out in block style (flow style as libfyaml writes it
+     * is one node a line). */
+    bool json = fy_node_get_style(root) == FYNS_FLOW;
+    char *t =
+        fy_emit_node_to_string(root, (json ? FYECF_MODE_JSON : FYECF_MODE_BLOCK) | FYECF_WIDTH_INF |
+                                         FYECF_INDENT_2 | FYECF_NO_ENDING_NEWLINE);
     if (!t) return NULL;
     size_t n = strlen(t);
     char *out = malloc(n + 2);
@@ -325,6 +334,23 @@ emitted(struct fy_node *root, size_t *len)
     }
     free(t);
     return out;
+}
+
+/* Whether <text> is one YAML document whose kind and metadata.name are <kind> and <name>:
+ * the check that document_text cut the file where the parser did. */
+static bool
+same_resource(const char *text, size_t len, const char *kind, const char *name)
+{
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
+    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    struct fy_node *root = doc ? fy_document_root(doc) : NULL;
+    const char *k = text_at(root, "kind");
+    const char *n = root && fy_node_get_type(root) == FYNT_MAPPING
+                        ? text_at(fy_node_mapping_lookup_by_string(root, "metadata", FY_NT), "name")
+                        : NULL;
+    bool same = k && n && !strcmp(k, kind) && !strcmp(n, name);
+    fy_document_destroy(doc);
+    return same;
 }
 
 static void
@@ -362,9 +388,12 @@ on_resource(void *arg, const char *file, struct fy_node *root, size_t doc_index,
         if (k && v && !fy_node_mapping_append(md, k, v)) text = emitted(root, &len);
     } else if (item_index < 0 && cs->file_text) {
         text = document_text(cs->file_text, cs->file_len, doc_index, &len);
-    } else {
-        text = emitted(root, &len);
+        if (text && !same_resource(text, len, kind, name)) { /* split otherwise than YAML */
+            free(text);
+            text = NULL;
+        }
     }
+    if (!text && !(add_ns && md)) text = emitted(root, &len);
     size_t klen = strlen(cs->st->prefix) + strlen(kind) + strlen(ns) + strlen(name) + 3;
     char *key = malloc(klen);
     if (cs->n == cs->cap) {
@@ -401,10 +430,17 @@ static int
 changes_load(struct changes *cs, char **paths, size_t n)
 {
     struct source src;
-    struct diag_list dl; /* the check reports load problems: these are dropped */
+    struct diag_list dl; /* the check reports YAML problems: these are dropped */
     source_init(&src);
     diag_list_init(&dl);
     int rc = source_load(&src, (const char *const *)paths, n, on_resource, cs, &dl);
+    if (rc) { /* a path that cannot be read: the only messages said here */
+        struct strbuf out;
+        strbuf_init(&out, 1 << 20);
+        diag_list_format(&dl, false, &out);
+        fwrite(strbuf_str(&out), 1, out.len, stderr);
+        strbuf_fini(&out);
+    }
     diag_list_fini(&dl);
     source_fini(&src);
     return rc || cs->failed ? CLI_USAGE : CLI_OK;

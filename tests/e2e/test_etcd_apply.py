@@ -298,3 +298,27 @@ def test_usage_and_an_unreachable_store(meshlet_bin, tmp_path):
     for cmd in ("apply", "get", "delete"):
         h = meshlet(meshlet_bin, cmd, "--help")
         assert h.returncode == 0 and "--etcd" in h.stdout
+
+
+def test_a_resource_without_namespace_is_stored_with_it(meshlet_bin, tmp_path):
+    """-n NS fills metadata.namespace in the stored text, so every `meshlet run` reads the
+    resource in NS whatever its own --namespace; a file of several documents is cut where
+    YAML cuts it."""
+    f = tmp_path / "svc.yaml"
+    f.write_text("# services\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n"
+                 "spec:\n  ports: [{port: 80, name: http}]\n\n--- # b\napiVersion: v1\n"
+                 "kind: Service\nmetadata: {name: b, namespace: other}\nspec: {}\n...\n")
+    store = Etcd().start()
+    try:
+        out = meshlet(meshlet_bin, "apply", "-f", f, "-n", "prod", "--etcd", store.url)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == ["Service/prod/a created", "Service/other/b created"]
+        got = meshlet(meshlet_bin, "get", "Service", "--etcd", store.url, "-o", "yaml").stdout
+        b, a = got.split("---\n")  # in key order: other/b, prod/a
+        assert yaml.safe_load(a)["metadata"] == {"name": "a", "namespace": "prod"}
+        assert b == "# b\napiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: other}\n" \
+            "spec: {}\n"
+        again = meshlet(meshlet_bin, "apply", "-f", f, "-n", "prod", "--etcd", store.url)
+        assert again.stdout.splitlines() == ["Service/prod/a unchanged", "Service/other/b unchanged"]
+    finally:
+        store.stop()
