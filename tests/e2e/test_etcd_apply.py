@@ -213,6 +213,32 @@ def test_two_applies_of_one_key_lose_no_update(fleet):
     assert versions(fleet.gw) == {"v1": 70, "v2": 30}
 
 
+def test_two_creates_of_one_key_lose_no_update(meshlet_bin, tmp_path):
+    """The same race when the key did not exist: the late writer is told it was created."""
+    store = Etcd().start()
+    f = tmp_path / "svc.yaml"
+    f.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: b}\n"
+                 "spec: {ports: [{port: 80, name: http}]}\n")
+    a = subprocess.Popen([meshlet_bin, "apply", "-f", str(f), "--etcd", store.url],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, MESHLET_TEST_APPLY_DELAY_MS="5000"))
+    try:
+        assert "(test hook)" in a.stderr.readline()
+        rev = store.put("/meshlet/Service/b/a", "someone else's")
+        assert a.poll() is None
+        out, err = a.communicate(timeout=60)
+        assert a.returncode == 3, (out, err)
+        assert ("/meshlet/Service/b/a was created since it was read (now at revision "
+                f"{rev}); nothing was written") in err, err
+        got = meshlet(meshlet_bin, "get", "Service", "b/a", "-o", "yaml", "--etcd", store.url)
+        assert got.stdout == "someone else's\n"
+    finally:
+        if a.poll() is None:
+            a.kill()
+            a.wait()
+        store.stop()
+
+
 def test_dry_run_writes_nothing(fleet):
     vs = vs_file(fleet)
     vs.write_text(vs.read_text().replace("short and stout", "dry"))
@@ -316,9 +342,10 @@ def test_a_resource_without_namespace_is_stored_with_it(meshlet_bin, tmp_path):
         got = meshlet(meshlet_bin, "get", "Service", "--etcd", store.url, "-o", "yaml").stdout
         b, a = got.split("---\n")  # in key order: other/b, prod/a
         assert yaml.safe_load(a)["metadata"] == {"name": "a", "namespace": "prod"}
-        assert b == "# b\napiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: other}\n" \
-            "spec: {}\n"
+        assert b == ("# b\napiVersion: v1\nkind: Service\n"
+                     "metadata: {name: b, namespace: other}\nspec: {}\n")
         again = meshlet(meshlet_bin, "apply", "-f", f, "-n", "prod", "--etcd", store.url)
-        assert again.stdout.splitlines() == ["Service/prod/a unchanged", "Service/other/b unchanged"]
+        assert again.stdout.splitlines() == ["Service/prod/a unchanged",
+                                             "Service/other/b unchanged"]
     finally:
         store.stop()
