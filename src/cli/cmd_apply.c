@@ -796,14 +796,18 @@ cmd_apply(int argc, char **argv)
 static void
 get_usage(FILE *f)
 {
-    fprintf(f, "usage: meshlet get [KIND [NS/NAME]] --etcd URL[,URL...] [--etcd-prefix P]\n"
-               "                   [-o table|yaml|json]\n"
-               "\n"
-               "What the store holds under P: every resource, those of KIND, or one.\n"
-               "  -o table   (default) KIND, NAMESPACE, NAME and the key's revision\n"
-               "  -o yaml    each stored document as it was applied, separated by ---\n"
-               "  -o json    a List of the resources (apiVersion v1, kind List, items)\n"
-               "exit: 0 found, 1 KIND NS/NAME not found, 2 usage, 4 etcd unreachable or refused\n");
+    fprintf(f,
+            "usage: meshlet get [KIND [NS/NAME]] --etcd URL[,URL...] [--etcd-prefix P]\n"
+            "                   [-o table|yaml|json]\n"
+            "\n"
+            "What the store holds under P: every resource, those of KIND, or one.\n"
+            "\n"
+            "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
+            "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
+            "  -o table             (default) KIND, NAMESPACE, NAME and the key's revision\n"
+            "  -o yaml              each stored document as it was applied, separated by ---\n"
+            "  -o json              a List of the resources (apiVersion v1, kind List, items)\n"
+            "exit: 0 found, 1 KIND NS/NAME not found, 2 usage, 4 etcd unreachable or refused\n");
 }
 
 /* <yaml> as one JSON value (libfyaml's emitter), appended to <out>. */
@@ -905,6 +909,12 @@ delete_usage(FILE *f)
             "Delete one resource, or those the files name, from the store in one transaction\n"
             "that fails if a key changed since it was read. What the store holds afterwards\n"
             "is checked first, as apply does. Prints Kind/ns/name deleted per resource.\n"
+            "\n"
+            "  -f, --filename PATH   delete what the file or directory holds; repeat for more\n"
+            "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
+            "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
+            "      --dry-run         read and check, print what would go, delete nothing\n"
+            "  -n, --namespace NS    for resources of the files without metadata.namespace\n"
             "exit: 0 deleted, 1 the resulting config has errors or a resource was not found\n"
             "(the others are deleted), 2 usage, 3 a key changed since it was read (nothing\n"
             "written), 4 etcd unreachable or refused the call\n");
