@@ -804,9 +804,9 @@ get_usage(FILE *f)
             "\n"
             "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
             "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
-            "  -o table             (default) KIND, NAMESPACE, NAME and the key's revision\n"
-            "  -o yaml              each stored document as it was applied, separated by ---\n"
-            "  -o json              a List of the resources (apiVersion v1, kind List, items)\n"
+            "  -o table              (default) KIND, NAMESPACE, NAME and the key's revision\n"
+            "  -o yaml               each stored document as it was applied, separated by ---\n"
+            "  -o json               a List of the resources (apiVersion v1, kind List, items)\n"
             "exit: 0 found, 1 KIND NS/NAME not found, 2 usage, 4 etcd unreachable or refused\n");
 }
 
