@@ -36,7 +36,7 @@ HARNESS_OBJ := $(BUILD)/tests/unit/harness.o
 # a chosen one (tests/unit/harness.h, allocation-failure injection).
 UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
-.PHONY: all deps test-deps test unit e2e asan tsan clean run bench help lint fmt fuzz
+.PHONY: all deps test-deps test unit e2e asan tsan clean run bench help lint fmt fuzz fuzz-deps
 
 # Keep test objects between runs (they are intermediate files of the test binaries).
 .SECONDARY:
@@ -124,25 +124,33 @@ run: deps all
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 
-FUZZ_TARGETS := config h1_parse
+FUZZ_TARGETS := config h1_parse h2
+FUZZ_CC := clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
+           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-fuzz:
-	$(Q)mkdir -p $(FUZZ_DIR)
-	$(Q)for t in $(FUZZ_TARGETS); do \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
-	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	        -o $(FUZZ_DIR)/fuzz_$$t fuzz/fuzz_$$t.c $(LIB_SRC) $(LDLIBS) || exit 1; \
-	done
-	$(Q)cd $(FUZZ_DIR) && mkdir -p corpus-config corpus-h1_parse && \
+# Each target is built from the sources themselves (no objects shared with the other builds).
+fuzz-deps:
+	$(Q)scripts/deps.sh --fuzz
+
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(shell find src -name '*.h') | fuzz-deps
+	@mkdir -p $(FUZZ_DIR)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+	$(Q)cd $(FUZZ_DIR) && mkdir -p corpus-config corpus-h1_parse corpus-h2 && \
 	    ./fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        -dict=../../fuzz/yaml.dict corpus-config ../../fuzz/corpus/config && \
 	    ./fuzz_h1_parse -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-	        -dict=../../fuzz/http.dict corpus-h1_parse ../../fuzz/corpus/h1_parse
+	        -dict=../../fuzz/http.dict corpus-h1_parse ../../fuzz/corpus/h1_parse && \
+	    ./fuzz_h2 -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	        -dict=../../fuzz/h2.dict corpus-h2 ../../fuzz/corpus/h2
 
 bench: all
 	$(Q)scripts/deps.sh --bench
 	$(Q)bench/run.sh
 	$(Q)bench/proxy.sh
+	$(Q)bench/h2.sh
 	$(Q)bench/routes.sh
 	$(Q)bench/mtls.sh
 	$(Q)bench/reload.sh

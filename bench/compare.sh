@@ -27,16 +27,14 @@ command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; 
 start_backends
 PO=$(port); PN=$(port); PF=$(port)
 
-# start_meshlet BIN DIR PORT -> the PID in MPID
-start_meshlet() {
+# serve BIN DIR PORT: the split on PORT by BIN -> the PID in MPID
+serve() {
     { registry "$3"; one_route; } >"$2/config.yaml"
-    taskset -c 0 "$1" run -c "$2" --workers 1 --listen-address 127.0.0.1 \
-        --admin 127.0.0.1:$(port) --mesh-listen 127.0.0.1:$(port) 2>"$2.log" & pids+=($!)
-    MPID=$!
+    start_meshlet "$2" "$1"
 }
-start_meshlet "$OLD" "$OUT/old" "$PO"
+serve "$OLD" "$OUT/old" "$PO"
 OLD_PID=$MPID
-start_meshlet "$NEW" "$OUT/new" "$PN"
+serve "$NEW" "$OUT/new" "$PN"
 NEW_PID=$MPID
 cc -O2 -D_GNU_SOURCE -o "$OUT/floor" bench/floor.c
 taskset -c 0 "$OUT/floor" "$PF" "$V1" "$V2" & pids+=($!)
@@ -86,17 +84,12 @@ printf '  old/floor CPU/req ns   %s\n' "$(per_round old floor 6 | stats)"
 
 # syscalls NAME PORT PID: syscalls per request over one wrk run, counted by perf
 syscalls() {
-    local name=$1 port=$2 pid=$3 out reqs
-    perf stat -x, -e raw_syscalls:sys_enter -p "$pid" -o "$OUT/$name.perf" & local perf=$!
-    sleep 0.3
-    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${SYSCALL_SECONDS}s" -H 'Host: api.example.com' \
-        "http://127.0.0.1:$port/orders")
-    kill -INT "$perf"
-    wait "$perf" 2>/dev/null || true
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    awk -F, -v r="$reqs" '/raw_syscalls/ {printf "%.2f", $1 / r}' "$OUT/$name.perf"
+    local name=$1 port=$2 pid=$3 n
+    n=$(count_syscalls "$pid" "$OUT/$name.wrk" taskset -c 1 wrk -t1 -c"$CONNS" \
+        -d"${SYSCALL_SECONDS}s" -H 'Host: api.example.com' "http://127.0.0.1:$port/orders")
+    awk -v n="$n" '/requests in/ {printf "%.2f", n / $1}' "$OUT/$name.wrk"
 }
-if perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+if perf_ok; then
     printf '\nsyscalls per request (wrk %ds under perf, counted separately): old %s, new %s, floor %s\n' \
         "$SYSCALL_SECONDS" "$(syscalls old "$PO" "$OLD_PID")" "$(syscalls new "$PN" "$NEW_PID")" \
         "$(syscalls floor "$PF" "$FLOOR_PID")"
@@ -109,7 +102,7 @@ idle_fresh() { # BIN NAME -> bytes
     local dir=$OUT/fresh-$2 p i pid bytes
     mkdir -p "$dir"
     p=$(port)
-    start_meshlet "$1" "$dir" "$p"
+    serve "$1" "$dir" "$p"
     pid=$MPID
     for i in $(seq 50); do
         curl -sf -m 1 -o /dev/null -H 'Host: api.example.com' "http://127.0.0.1:$p/orders" && break

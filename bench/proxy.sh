@@ -15,25 +15,21 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-64}
 OUT=build/bench/proxy
 mkdir -p "$OUT"
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v wrk >/dev/null || { echo "bench: wrk missing (apt-get install wrk)"; exit 1; }
 
 . bench/lib.sh
 start_backends
-PM=$(port); PH=$(port); PN=$(port); ADMIN=$(port); MESH=$(port)
-PR=$(port); ADMIN_R=$(port); MESH_R=$(port); PF=$(port)
+PM=$(port); PH=$(port); PN=$(port); PR=$(port); PF=$(port)
 
 mkdir -p "$OUT/meshlet" "$OUT/meshlet-res"
 { registry "$PM"; one_route; } >"$OUT/meshlet/config.yaml"
-taskset -c 0 ./meshlet run -c "$OUT/meshlet" --workers 1 --listen-address 127.0.0.1 \
-    --admin 127.0.0.1:$ADMIN --mesh-listen 127.0.0.1:$MESH 2>"$OUT/meshlet.log" & pids+=($!)
-MESHLET_PID=$!
+start_meshlet "$OUT/meshlet"
+MESHLET_PID=$MPID
+ADMIN=$MADMIN
 # The same with timeout, retries, outlier detection and pool limits (issue 5: within 3%).
 { registry "$PR" "$RESILIENT_POLICY"; one_route "$RESILIENT_ROUTE"; } >"$OUT/meshlet-res/config.yaml"
-taskset -c 0 ./meshlet run -c "$OUT/meshlet-res" --workers 1 --listen-address 127.0.0.1 \
-    --admin 127.0.0.1:$ADMIN_R --mesh-listen 127.0.0.1:$MESH_R 2>"$OUT/meshlet-res.log" & pids+=($!)
-MESHLET_RES_PID=$!
+start_meshlet "$OUT/meshlet-res"
+MESHLET_RES_PID=$MPID
 
 cc -O2 -D_GNU_SOURCE -o "$OUT/floor" bench/floor.c
 taskset -c 0 "$OUT/floor" "$PF" "$V1" "$V2" & pids+=($!)
@@ -43,38 +39,17 @@ FLOOR_PID=$!
 frontend fe
     bind 127.0.0.1:$PH
     default_backend be
-backend be
-    balance roundrobin
-    server v1 127.0.0.1:$V1 weight 90
-    server v2 127.0.0.1:$V2 weight 10
+$(haproxy_backend be "$V1" "$V2")
 CFG
-taskset -c 0 "$HAPROXY" -f "$OUT/haproxy.cfg" -db >/dev/null 2>&1 & pids+=($!)
-HAPROXY_PID=$!
+start_haproxy
 
-cat >"$OUT/nginx.conf" <<CFG
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log $PWD/$OUT/nginx-error.log;
-events { worker_connections 10000; }
-http {
-    access_log off;
-    client_body_temp_path $PWD/$OUT; proxy_temp_path $PWD/$OUT;
-    fastcgi_temp_path $PWD/$OUT; uwsgi_temp_path $PWD/$OUT; scgi_temp_path $PWD/$OUT;
-    upstream be { server 127.0.0.1:$V1 weight=9; server 127.0.0.1:$V2 weight=1; keepalive 128; }
+start_nginx "$(nginx_upstream be "$V1" "$V2")
     server {
         listen 127.0.0.1:$PN;
         location / {
-            proxy_pass http://be;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            $NGINX_PROXY
         }
-    }
-}
-CFG
-taskset -c 0 "$NGINX" -c "$PWD/$OUT/nginx.conf" & pids+=($!)
-NGINX_PID=$!
+    }"
 sleep 1
 
 # The same meshlet while /stats/prometheus is scraped every second (issue 7: within 2%).
@@ -102,15 +77,10 @@ v2=$(for i in $(seq 1000); do printf 'http://127.0.0.1:%s/orders ' "$PM"; done |
 
 printf '\n%d rounds x %ds, wrk -t1 -c%d; proxy on CPU 0 (1 worker), wrk + backends on CPU 1; medians\n' \
     "$ROUNDS" "$DURATION" "$CONNS"
-printf '%-8s %12s %9s %9s %14s\n' proxy "requests/s" "p50 ms" "p99 ms" "CPU us/request"
-for n in direct meshlet scraped resilient haproxy nginx floor; do
-    printf '%-8s %12.0f %9.2f %9.2f %14.2f\n' $n "$(col $n 2)" "$(col $n 3)" "$(col $n 4)" "$(col $n 5)"
-done
+print_rows direct meshlet scraped resilient haproxy nginx floor
 printf '\nratios (median of per-round ratios):\n'
-printf '  meshlet/haproxy requests/s x%.2f, CPU x%.2f, p99 x%.2f\n' \
-    "$(ratio meshlet haproxy 2)" "$(ratio meshlet haproxy 5)" "$(ratio meshlet haproxy 4)"
-printf '  meshlet/nginx   requests/s x%.2f, CPU x%.2f, p99 x%.2f\n' \
-    "$(ratio meshlet nginx 2)" "$(ratio meshlet nginx 5)" "$(ratio meshlet nginx 4)"
+print_ratio meshlet/haproxy meshlet haproxy
+print_ratio meshlet/nginx meshlet nginx
 printf '  floor/nginx     requests/s x%.2f, CPU x%.2f (what no feature costs)\n' \
     "$(ratio floor nginx 2)" "$(ratio floor nginx 5)"
 printf '  meshlet/floor   requests/s x%.2f, CPU x%.2f (what every feature costs)\n' \

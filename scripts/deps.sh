@@ -6,8 +6,11 @@
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
 #                            tests run (openssl, curl, ss, wrk) and promtool
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
-#                            wrk, GNU time, bc
-#   scripts/deps.sh [--test] [--bench] --list   print the packages, one a line; install nothing
+#                            wrk, h2load, GNU time, bc
+#   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
+#                            sanitizer runtimes
+#   scripts/deps.sh [--test] [--bench] [--fuzz] --list   print the packages, one a line;
+#                            install nothing
 #
 # Every program or Python module a test or the demo starts is listed here, so a fresh
 # Debian 12 machine needs nothing installed by hand. Python modules of the tests are the
@@ -16,14 +19,16 @@ set -euo pipefail
 
 test=false
 bench=false
+fuzz=false
 list=false
 for arg in "$@"; do
     case "$arg" in
     --test) test=true ;;
     --bench) bench=true ;;
+    --fuzz) fuzz=true ;;
     --list) list=true ;;
     *)
-        echo "usage: scripts/deps.sh [--test] [--bench] [--list]" >&2
+        echo "usage: scripts/deps.sh [--test] [--bench] [--fuzz] [--list]" >&2
         exit 2
         ;;
     esac
@@ -50,7 +55,7 @@ if $test; then
         python3-h2      # raw HTTP/2 frames in e2e tests
         python3-grpcio  # a real gRPC client and server in e2e tests (and examples/grpc)
         python3-hyperframe  # HTTP/2 attacks frame by frame (test_h2_abuse.py)
-        python3-hpack   # header blocks cut into CONTINUATIONs (test_h2_upstream_abuse.py)
+        python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
     )
 fi
@@ -59,9 +64,19 @@ if $bench; then
     pkgs+=(
         haproxy nginx       # what meshlet is compared with (nginx: the server binary)
         wrk                 # the load
+        nghttp2-client      # h2.sh: h2load (the HTTP/2 load) and nghttp (its split check)
+        python3-h2          # h2.sh: idle HTTP/2 connections and open streams (memory.py)
+        procps              # pgrep: the proxy's CPU time with its children's
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports
         linux-perf          # compare.sh: syscalls per request (perf stat)
+    )
+fi
+
+if $fuzz; then
+    pkgs+=(
+        clang               # make fuzz: -fsanitize=fuzzer,address,undefined
+        libclang-rt-dev     # its libFuzzer, ASan and UBSan runtimes
     )
 fi
 

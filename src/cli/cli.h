@@ -36,6 +36,9 @@ int cmd_apply(int argc, char **argv);
 int cmd_apply_get(int argc, char **argv);
 int cmd_apply_delete(int argc, char **argv);
 
+/* meshlet status --etcd URL (cmd_status.c). */
+int cmd_status(int argc, char **argv);
+
 /* Flag values, parsed whole (no sign, space or trailing text a user did not mean). */
 /* <text> as a decimal integer in [<min>, <max>] into <out>; false when it is not one. */
 bool cli_parse_int(const char *text, long min, long max, long *out);

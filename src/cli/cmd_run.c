@@ -17,6 +17,7 @@
 
 #include "admin/admin.h"
 #include "control/etcd_source.h"
+#include "control/status.h"
 #include "cli/cli.h"
 #include "control/files.h"
 #include "control/reload.h"
@@ -31,6 +32,7 @@
 #include "lb/outlier.h"
 #include "model/model.h"
 #include "tls/certs.h"
+#include "tls/conn.h"
 
 /* "PORT=HOST:PORT" (HOST an IP or a name; [v6]:PORT) into <in>, the host kept in <host>. */
 static int
@@ -91,6 +93,11 @@ usage(FILE *f)
             "      --etcd URL[,URL...]  follow an etcd v3 store instead of files: every key\n"
             "                           PREFIX/<Kind>/<namespace>/<name> holds a resource\n"
             "      --etcd-prefix PREFIX the store's key prefix (default /meshlet)\n"
+            "      --etcd-cacert FILE   https:// endpoints: trust this CA (default: the system's)\n"
+            "      --etcd-cert FILE, --etcd-key FILE\n"
+            "                           https:// endpoints: this client certificate and key\n"
+            "      --instance NAME      this instance in `meshlet status` (default\n"
+            "                           HOSTNAME:ADMIN-PORT)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
             "  -n, --namespace NS       this proxy's namespace (default: default)\n"
             "      --gateway NS/NAME    serve only these Gateways (repeatable; default all);\n"
@@ -161,10 +168,11 @@ struct run {
     struct worker *wks;
     size_t n_workers;
     struct admin admin;
-    struct wheel_timer sweep; /* outlier detection's interval sweeps */
-    struct loop_watch sig;    /* signalfd */
-    struct files files;       /* config paths (unless --no-watch) */
-    struct etcd_source etcd;  /* --etcd: the config store instead of files */
+    struct wheel_timer sweep;  /* outlier detection's interval sweeps */
+    struct loop_watch sig;     /* signalfd */
+    struct files files;        /* config paths (unless --no-watch) */
+    struct etcd_source etcd;   /* --etcd: the config store instead of files */
+    struct etcd_status status; /* --etcd: this instance's key in the store */
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
@@ -187,6 +195,7 @@ on_reload_done(struct reload *rl, struct snapshot *snap, void *arg)
     struct run *r = arg;
     r->admin.reloads_ok = rl->n_ok;
     r->admin.reloads_failed = rl->n_failed;
+    if (r->etcd.loop) etcd_status_changed(&r->status);
     if (!snap) return;
     for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
     r->admin.snap = snap;
@@ -291,7 +300,11 @@ cmd_run(int argc, char **argv)
         OPT_MAX_CONNECTIONS,
         OPT_LOG_LEVEL,
         OPT_ETCD,
-        OPT_ETCD_PREFIX
+        OPT_ETCD_PREFIX,
+        OPT_INSTANCE,
+        OPT_ETCD_CACERT,
+        OPT_ETCD_CERT,
+        OPT_ETCD_KEY
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -317,6 +330,10 @@ cmd_run(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"etcd", required_argument, NULL, OPT_ETCD},
         {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
+        {"instance", required_argument, NULL, OPT_INSTANCE},
+        {"etcd-cacert", required_argument, NULL, OPT_ETCD_CACERT},
+        {"etcd-cert", required_argument, NULL, OPT_ETCD_CERT},
+        {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -331,6 +348,7 @@ cmd_run(int argc, char **argv)
     const char *admin_addr = "127.0.0.1:15000", *listen_ip = "0.0.0.0";
     const char *mesh_addr = "127.0.0.1:15001", *ns = "default", *identity_dir = NULL;
     const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
+    const char *instance = NULL, *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
@@ -383,6 +401,14 @@ cmd_run(int argc, char **argv)
             break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
         case OPT_ETCD: etcd_urls = optarg; break;
+        case OPT_ETCD_CACERT: etcd_ca = optarg; break;
+        case OPT_ETCD_CERT: etcd_cert = optarg; break;
+        case OPT_ETCD_KEY: etcd_key = optarg; break;
+        case OPT_INSTANCE:
+            if (!*optarg || strchr(optarg, '/') || strlen(optarg) > 100)
+                BAD_FLAG("--instance", "expected a name without '/' (up to 100 characters)");
+            instance = optarg;
+            break;
         case OPT_ETCD_PREFIX:
             if (*optarg != '/') BAD_FLAG("--etcd-prefix", "expected a key prefix such as /meshlet");
             etcd_prefix = optarg;
@@ -477,9 +503,18 @@ cmd_run(int argc, char **argv)
     struct run *r = &run;
     memset(r, 0, sizeof(*r));
     char etcd_err[512];
+    static struct tls_upstream *etcd_tls; /* https:// endpoints' client context */
     if (etcd_urls && etcd_source_endpoints(&r->etcd, etcd_urls, etcd_err, sizeof(etcd_err))) {
         fprintf(stderr, "meshlet run: --etcd %s\n", etcd_err);
         etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
+        return CLI_USAGE;
+    }
+    if (etcd_urls && etcd_endpoints_tls(r->etcd.endpoints, r->etcd.n_endpoints, etcd_ca, etcd_cert,
+                                        etcd_key, &etcd_tls, etcd_err, sizeof(etcd_err))) {
+        fprintf(stderr, "meshlet run: --etcd-cacert/--etcd-cert/--etcd-key: %s\n", etcd_err);
+        etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
         return CLI_USAGE;
     }
     if (etcd_urls) watch_files = false;
@@ -562,6 +597,7 @@ cmd_run(int argc, char **argv)
         if (loop_init(&r->loop)) {
             log_msg(LOG_ERROR, "meshlet run: out of resources");
             etcd_source_fini(&r->etcd);
+            tls_upstream_free(etcd_tls);
             tls_identity_free(identity);
             return CLI_ERRORS;
         }
@@ -584,6 +620,7 @@ cmd_run(int argc, char **argv)
     if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
         etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
         if (loop_ready) loop_fini(&r->loop);
         tls_identity_free(identity);
         return first == RELOAD_USAGE ? CLI_USAGE : CLI_ERRORS;
@@ -605,6 +642,7 @@ cmd_run(int argc, char **argv)
         if (!popt->access_log) {
             log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
             etcd_source_fini(&r->etcd);
+            tls_upstream_free(etcd_tls);
             if (loop_ready) loop_fini(&r->loop);
             reload_fini(rl);
             tls_identity_free(identity);
@@ -702,6 +740,14 @@ cmd_run(int argc, char **argv)
     r->sweep.cb = on_sweep;
     on_sweep(&r->sweep);
     if (identity) tls_identity_watch(identity, &r->loop); /* rotation, every second */
+    if (etcd_urls) {
+        char id[128], host[64] = "meshlet";
+        gethostname(host, sizeof(host) - 1);
+        const char *port = strrchr(admin_addr, ':');
+        snprintf(id, sizeof(id), "%s:%s", host, port ? port + 1 : admin_addr);
+        etcd_status_start(&r->status, &r->loop, r->etcd.endpoints, r->etcd.n_endpoints,
+                          r->etcd.prefix, instance ? instance : id, admin_addr, 10, rl);
+    }
     r->admin.ready = true;
     loop_run(&r->loop, NULL, NULL);
     log_msg(LOG_INFO, "stopping");
@@ -711,7 +757,9 @@ stop:
     access_log_close(popt->access_log);
     admin_fini(&r->admin);
     files_fini(&r->files);
+    etcd_status_fini(&r->status);
     etcd_source_fini(&r->etcd);
+    tls_upstream_free(etcd_tls);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);

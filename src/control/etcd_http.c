@@ -14,6 +14,7 @@
 #include "core/compiler.h"
 #include "core/now.h"
 #include "core/sock.h"
+#include "tls/conn.h"
 
 #define ETCD_HTTP_READ 65536
 #define ETCD_HTTP_MAX_IN (256u << 20) /* a range of a large config is one response */
@@ -21,6 +22,8 @@
 static void
 stop(struct etcd_http *h)
 {
+    tls_conn_free(h->tls);
+    h->tls = NULL;
     if (h->w.fd >= 0) {
         loop_del(h->loop, &h->w);
         close(h->w.fd);
@@ -100,11 +103,12 @@ readable(struct etcd_http *h)
             h->in = in;
             h->in_cap = cap;
         }
-        ssize_t n = read(h->w.fd, h->in + h->in_len, h->in_cap - h->in_len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        ssize_t n = h->tls
+                        ? tls_conn_read(h->tls, h->in + h->in_len, h->in_cap - h->in_len)
+                        : sock_xprt.read(NULL, h->w.fd, h->in + h->in_len, h->in_cap - h->in_len);
+        if (n == -EAGAIN) return;
         if (n < 0) {
-            finish(h, -errno);
+            finish(h, (int)n);
             return;
         }
         h->in_len += (size_t)n;
@@ -129,23 +133,43 @@ readable(struct etcd_http *h)
     }
 }
 
-static void
-writable(struct etcd_http *h)
+/* The connect's outcome, then (https) the handshake: false while not ready (or failed). */
+static bool
+ready(struct etcd_http *h, unsigned events)
 {
     if (!h->connected) {
+        if (!(events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) return false;
         int err = sock_error(h->w.fd);
         if (err) {
             finish(h, err < 0 ? err : -err);
-            return;
+            return false;
         }
         h->connected = true;
     }
+    if (h->handshaking) {
+        int rc = tls_conn_handshake(h->tls);
+        if (rc < 0) {
+            snprintf(h->why, sizeof(h->why), "TLS: %s", tls_conn_error(h->tls));
+            finish(h, -EPROTO);
+            return false;
+        }
+        if (!rc) return false;
+        h->handshaking = false;
+    }
+    return true;
+}
+
+static void
+writable(struct etcd_http *h)
+{
     while (h->out_off < h->out.len) {
-        ssize_t n = write(h->w.fd, h->out.data + h->out_off, h->out.len - h->out_off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        const char *p = h->out.data + h->out_off;
+        size_t len = h->out.len - h->out_off;
+        ssize_t n =
+            h->tls ? tls_conn_write(h->tls, p, len) : sock_xprt.write(NULL, h->w.fd, p, len);
+        if (n == -EAGAIN) return;
         if (n < 0) {
-            finish(h, -errno);
+            finish(h, (int)n);
             return;
         }
         h->out_off += (size_t)n;
@@ -156,9 +180,9 @@ static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct etcd_http *h = container_of(w, struct etcd_http, w);
-    if (events & (LOOP_OUT | LOOP_ERR)) writable(h);
-    if (h->busy && h->connected && (events & (LOOP_IN | LOOP_HUP | LOOP_ERR | LOOP_RDHUP)))
-        readable(h);
+    if (!h->busy || !ready(h, events)) return;
+    writable(h); /* edge-triggered: try both ways whatever the event said */
+    if (h->busy) readable(h);
 }
 
 static void
@@ -181,13 +205,21 @@ etcd_http_init(struct etcd_http *h, struct loop *loop)
 }
 
 int
-etcd_http_post(struct etcd_http *h, const struct sockaddr *addr, socklen_t len, const char *host,
-               const char *path, const char *body, size_t n, uint64_t timeout_ms,
-               etcd_http_data_fn *data, etcd_http_end_fn *end)
+etcd_http_post(struct etcd_http *h, const struct etcd_endpoint *ep, const char *path,
+               const char *body, size_t n, uint64_t timeout_ms, etcd_http_data_fn *data,
+               etcd_http_end_fn *end)
 {
     etcd_http_cancel(h);
-    int fd = sock_connect(addr, len);
+    const char *host = ep->host;
+    h->why[0] = '\0';
+    if (ep->https && !ep->tls) return -EPROTONOSUPPORT;
+    int fd = sock_connect((const struct sockaddr *)&ep->addr, ep->len);
     if (fd < 0) return fd;
+    if (ep->https && !(h->tls = tls_conn_upstream(ep->tls, fd, ep->name, NULL, 0))) {
+        close(fd);
+        return -ENOMEM;
+    }
+    h->handshaking = ep->https;
     h->w.fd = fd;
     if (loop_add(h->loop, &h->w, LOOP_IN | LOOP_OUT | LOOP_RDHUP)) {
         int err = -errno;
@@ -245,12 +277,8 @@ etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n_out
     }
     for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         struct etcd_endpoint *ep = &eps[*n_out];
-        const char *hostport = !strncmp(u, "http://", 7) ? u + 7 : u;
-        if (!strncmp(u, "https://", 8)) {
-            snprintf(err, err_len, "'%s': TLS to etcd is not supported yet; use http://", u);
-            free(copy);
-            return -1;
-        }
+        ep->https = !strncmp(u, "https://", 8);
+        const char *hostport = !strncmp(u, "http://", 7) ? u + 7 : ep->https ? u + 8 : u;
         size_t len = strcspn(hostport, "/");
         if (!len || len >= sizeof(ep->host)) {
             snprintf(err, err_len, "'%s': expected http://HOST:PORT", u);
@@ -259,6 +287,9 @@ etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n_out
         }
         memcpy(ep->host, hostport, len);
         ep->host[len] = '\0';
+        size_t name = ep->host[0] == '[' ? strcspn(ep->host, "]") : strcspn(ep->host, ":");
+        snprintf(ep->name, sizeof(ep->name), "%.*s", (int)(name - (ep->host[0] == '[')),
+                 ep->host + (ep->host[0] == '['));
         if (!strncmp(ep->host, "localhost:", 10)) { /* no resolver on the main loop */
             char ip[sizeof(ep->host)];
             snprintf(ip, sizeof(ip), "127.0.0.1:%s", ep->host + 10);
@@ -267,7 +298,10 @@ etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n_out
             ep->len = 0;
         }
         if (!ep->len) {
-            snprintf(err, err_len, "'%s': expected http://IP:PORT (e.g. http://127.0.0.1:2379)", u);
+            snprintf(err, err_len,
+                     "'%s': expected http://IP:PORT or https://IP:PORT (e.g. "
+                     "http://127.0.0.1:2379)",
+                     u);
             free(copy);
             return -1;
         }
@@ -318,8 +352,7 @@ etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const cha
         size_t mark = out->len;
         etcd_http_init(&h, &loop);
         h.arg = &c;
-        rc = etcd_http_post(&h, (const struct sockaddr *)&eps[i].addr, eps[i].len, eps[i].host,
-                            path, body, len, timeout_ms, call_data, call_end);
+        rc = etcd_http_post(&h, &eps[i], path, body, len, timeout_ms, call_data, call_end);
         if (!rc) {
             loop_run(&loop, NULL, NULL);
             rc = c.err;
@@ -329,8 +362,33 @@ etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const cha
         if (!rc) break;
         out->len = mark; /* a cut answer is not kept */
         if (out->data) out->data[mark] = '\0';
-        snprintf(err, err_len, "etcd %s: %s", eps[i].host, strerror(-rc));
+        snprintf(err, err_len, "etcd %s: %s", eps[i].host, h.why[0] ? h.why : strerror(-rc));
     }
     loop_fini(&loop);
     return rc;
+}
+
+int
+etcd_endpoints_tls(struct etcd_endpoint *eps, size_t n, const char *ca, const char *cert,
+                   const char *key, struct tls_upstream **ctx, char *err, size_t err_len)
+{
+    *ctx = NULL;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) any |= eps[i].https;
+    if (!any) {
+        if (ca || cert || key) {
+            snprintf(err, err_len, "TLS files given but no https:// endpoint");
+            return -1;
+        }
+        return 0;
+    }
+    if (!cert != !key) {
+        snprintf(err, err_len, "a client certificate needs its key, and a key its certificate");
+        return -1;
+    }
+    *ctx = tls_upstream_load(ca, cert, key, false, err, err_len);
+    if (!*ctx) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (eps[i].https) eps[i].tls = *ctx;
+    return 0;
 }

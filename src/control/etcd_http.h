@@ -2,7 +2,7 @@
 /* A small non-blocking HTTP/1.1 client for etcd's v3 JSON gateway, on the main thread's
  * loop: one POST per connection ("Connection: close"), the response head parsed by
  * http/h1_parse, its body handed over as it arrives, de-chunked (a watch is one response
- * that lasts as long as the watch). Plain TCP. [M] */
+ * that lasts as long as the watch). Plain TCP, or TLS (https:// endpoints, tls/conn.c). [M] */
 #ifndef MESHLET_CONTROL_ETCD_HTTP_H
 #define MESHLET_CONTROL_ETCD_HTTP_H
 
@@ -16,10 +16,16 @@
 #include "http/h1_parse.h"
 
 /* One etcd member's client address. */
+struct tls_upstream;
+struct tls_conn;
+
 struct etcd_endpoint {
     struct sockaddr_storage addr;
     socklen_t len;
-    char host[128]; /* HOST:PORT for the Host header and messages */
+    char host[128];                 /* HOST:PORT for the Host header and messages */
+    char name[128];                 /* HOST alone: the TLS server name it must prove */
+    bool https;                     /* given as https:// */
+    const struct tls_upstream *tls; /* https: the client context (etcd_endpoints_tls) */
 };
 
 /* Parse "http://IP:PORT[,http://...]" (the scheme may be left out; localhost is 127.0.0.1)
@@ -27,6 +33,12 @@ struct etcd_endpoint {
  * reason in <err>. */
 int etcd_endpoints_parse(const char *urls, struct etcd_endpoint **out, size_t *n, char *err,
                          size_t err_len);
+
+/* TLS for the https:// endpoints of <eps>: trust <ca> (NULL: the system's CAs), present
+ * <cert> and <key> when given (etcd's --client-cert-auth). The context goes to <*ctx>
+ * (freed with tls_upstream_free; NULL when no endpoint is https). 0, or -1 with why. */
+int etcd_endpoints_tls(struct etcd_endpoint *eps, size_t n, const char *ca, const char *cert,
+                       const char *key, struct tls_upstream **ctx, char *err, size_t err_len);
 
 struct etcd_http;
 
@@ -46,6 +58,9 @@ struct etcd_http {
     char *in; /* owned: what came and was not consumed yet */
     size_t in_len, in_cap;
     bool busy, connected, head_done;
+    struct tls_conn *tls; /* https: the session; NULL: plain TCP */
+    bool handshaking;
+    char why[160]; /* a TLS failure's reason ("" otherwise) */
     int status;
     enum h1_body body;
     uint64_t left; /* H1_BODY_LENGTH: body bytes still to come */
@@ -59,11 +74,12 @@ struct etcd_http {
 /* Set up <h> on <loop>. */
 void etcd_http_init(struct etcd_http *h, struct loop *loop);
 
-/* POST <body> (JSON) to <path> of <host> (the Host header) at <addr>; <timeout_ms> bounds the
- * whole exchange (0: none). 0, or -errno when it could not start (no callback then). */
-int etcd_http_post(struct etcd_http *h, const struct sockaddr *addr, socklen_t len,
-                   const char *host, const char *path, const char *body, size_t n,
-                   uint64_t timeout_ms, etcd_http_data_fn *data, etcd_http_end_fn *end);
+/* POST <body> (JSON) to <path> of endpoint <ep> (borrowed for the exchange); <timeout_ms>
+ * bounds the whole exchange (0: none). 0, or -errno when it could not start (no callback
+ * then). */
+int etcd_http_post(struct etcd_http *h, const struct etcd_endpoint *ep, const char *path,
+                   const char *body, size_t n, uint64_t timeout_ms, etcd_http_data_fn *data,
+                   etcd_http_end_fn *end);
 
 /* Stop the exchange in progress, if any, without a callback. */
 void etcd_http_cancel(struct etcd_http *h);

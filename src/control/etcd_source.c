@@ -207,7 +207,8 @@ ended(struct etcd_source *es, int err, const char *call)
 {
     char what[256];
     if (err)
-        snprintf(what, sizeof(what), "%s: %s", call, strerror(-err));
+        snprintf(what, sizeof(what), "%s: %s", call,
+                 es->http.why[0] ? es->http.why : strerror(-err));
     else
         snprintf(what, sizeof(what), "%s: HTTP %d: %.150s", call, es->http.status,
                  es->got.data ? es->got.data : "");
@@ -396,10 +397,10 @@ next_step(struct etcd_source *es)
         etcd_watch_body(&body, es->prefix, es->revision + 1);
     es->state = range ? ETCD_RANGE : ETCD_WATCH;
     es->watch_confirmed = false;
-    int rc = etcd_http_post(&es->http, (const struct sockaddr *)&ep->addr, ep->len, ep->host,
-                            range ? "/v3/kv/range" : "/v3/watch", body.data, body.len,
-                            range ? RANGE_TIMEOUT_MS : 0, range ? on_range_data : on_watch_data,
-                            range ? on_range_end : on_watch_end);
+    int rc =
+        etcd_http_post(&es->http, ep, range ? "/v3/kv/range" : "/v3/watch", body.data, body.len,
+                       range ? RANGE_TIMEOUT_MS : 0, range ? on_range_data : on_watch_data,
+                       range ? on_range_end : on_watch_end);
     strbuf_fini(&body);
     if (rc) ended(es, rc, range ? "range" : "watch");
 }

@@ -57,10 +57,10 @@ def fleet(meshlet_bin, tmp_path):
     v1, v2 = Backend("v1").start(), Backend("v2").start()
     gw = free_port()
     docs = resources(canary_config(gw, v1.port, v2.port))
-    store.put_all(docs)
+    rev = store.put_all(docs)
     m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--etcd-prefix", PREFIX,
                                           "--namespace", "shop"))
-    m.store, m.gw, m.docs = store, gw, dict(docs)
+    m.store, m.gw, m.docs, m.config_rev = store, gw, dict(docs), rev
     try:
         m.start(timeout=20)
         yield m
@@ -79,7 +79,7 @@ def put_teapot(m, body):
 
 
 def test_first_sync_serves_the_store_and_says_its_revision(fleet):
-    rev = fleet.store.revision()
+    rev = fleet.config_rev  # the store's own revision moves on: instances' status keys
     assert get(fleet.gw, "/teapot") == (418, "short and stout")
     assert fleet.admin("/ready") == f"LIVE\netcd revision {rev}\n"
     assert f'"etcd_revision":{rev}' in fleet.admin("/config_dump")
@@ -107,7 +107,7 @@ def test_a_burst_of_100_puts_is_at_most_two_reloads(fleet):
 def test_an_invalid_put_is_refused_and_the_last_good_config_serves(fleet):
     key = f"{PREFIX}/VirtualService/shop/orders"
     bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
-    good_rev = fleet.store.revision()
+    good_rev = fleet.config_rev
     bad_rev = fleet.store.put(key, bad)
     assert eventually(lambda: stats(fleet)["server.reload_failure"] == "1", 5)
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "ninety" in ln)
@@ -170,3 +170,174 @@ def served(port):
         return get(port, "/teapot")[0] == 418
     except OSError:
         return False
+
+
+def status(meshlet_bin, store, *args):
+    out = subprocess.run([meshlet_bin, "status", "--etcd", store.url, "--etcd-prefix", PREFIX,
+                          *args], capture_output=True, text=True, timeout=20)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_status_lists_the_fleet_and_who_serves_what(meshlet_bin, fleet):
+    """Two instances follow the store and serve its latest config; an invalid change shows
+    both as refused, with the reason; a stopped instance is gone from the list at once (its
+    lease is revoked)."""
+    import json
+    second = Meshlet(meshlet_bin, None, extra=("--etcd", fleet.store.url, "--namespace", "shop",
+                                               "--instance", "second")).start(timeout=20)
+    try:
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        code, out, _ = status(meshlet_bin, fleet.store)
+        assert "2 of 2 instance(s) serve it" in out, out
+        assert "second" in out and f"127.0.0.1:{second.admin_port}" in out
+        rev = put_teapot(fleet, "v2 of the teapot")
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        js = json.loads(status(meshlet_bin, fleet.store, "-o", "json")[1])
+        assert js["latest_revision"] == rev
+        assert all(i["revision"] >= rev and i["state"] == "latest" for i in js["instances"]), js
+        # An invalid change: both keep serving their last good config, and say why.
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
+        bad_rev = fleet.store.put(key, bad)
+
+        def states():
+            return {i["state"] for i in json.loads(status(meshlet_bin, fleet.store, "-o",
+                                                          "json")[1])["instances"]}
+
+        assert eventually(lambda: states() == {"refused"}, 10), states()
+        assert status(meshlet_bin, fleet.store)[0] == 1
+        js = json.loads(status(meshlet_bin, fleet.store, "-o", "json")[1])
+        assert js["latest_revision"] == bad_rev
+        assert all("ninety" in i["last_error"] or "weight" in i["last_error"]
+                   for i in js["instances"]), js
+        put_teapot(fleet, "fixed")
+        assert eventually(lambda: status(meshlet_bin, fleet.store)[0] == 0, 10)
+        # Stopped: its key is revoked with its lease.
+        assert second.stop() == 0
+        code, out, _ = status(meshlet_bin, fleet.store)
+        assert "1 of 1 instance(s) serve it" in out and "second" not in out, out
+    finally:
+        second.stop()
+
+
+def test_a_killed_instance_leaves_the_list_within_its_lease(meshlet_bin, fleet):
+    other = Meshlet(meshlet_bin, None, extra=("--etcd", fleet.store.url, "--namespace", "shop",
+                                              "--instance", "doomed")).start(timeout=20)
+    assert eventually(lambda: "doomed" in status(meshlet_bin, fleet.store)[1], 10)
+    other.proc.kill()
+    other.proc.wait()
+    t0 = time.monotonic()
+    assert eventually(lambda: "doomed" not in status(meshlet_bin, fleet.store)[1], 20)
+    assert time.monotonic() - t0 > 1  # the lease, not a goodbye, took it away
+
+
+def test_a_watch_resumed_past_a_compaction_reads_everything_again(meshlet_bin, tmp_path):
+    """meshlet loses etcd (a relay between them is cut) while changes are made and the store
+    is compacted past them: its watch cannot resume from the revision it had, etcd cancels it
+    with the compaction revision, and meshlet reads every key again at a new revision: the
+    changes made meanwhile are all served (none missed), the deleted route is gone."""
+    from tcp_relay import TcpRelay
+    store = Etcd().start()
+    relay = TcpRelay(store.client_port)
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = dict(resources(canary_config(gw, v1.port, v2.port)))
+    store.put_all(docs.items())
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", relay.url, "--namespace", "shop"))
+    try:
+        m.start(timeout=20)
+        assert get(gw, "/teapot") == (418, "short and stout")
+        relay.cut()
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        for body in ("one", "two", "while away"):
+            text = docs[key].replace('body: {string: "short and stout"}',
+                                     f'body: {{string: "{body}"}}')
+            rev = store.put(key, text)
+        store.compact(rev)
+        time.sleep(0.5)
+        assert get(gw, "/teapot") == (418, "short and stout")  # still the last good one
+        relay.mend()
+        assert eventually(lambda: get(gw, "/teapot") == (418, "while away"), 15), m.logs()
+        assert "was compacted" in m.logs(), m.logs()
+        assert int(m.admin("/ready").split()[-1]) >= rev  # read anew: a revision past it
+    finally:
+        code = m.stop()
+        relay.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+    assert code == 0, m.logs()
+
+
+def test_a_leader_change_goes_unnoticed_by_traffic(meshlet_bin):
+    """Three etcd members; meshlet follows all three. The leader is killed under wrk load:
+    every request is answered (0 errors, 0 non-2xx), and a change made through a surviving
+    member is served (the watch moved to another member if it was on the dead one)."""
+    from etcd import EtcdCluster
+    cluster = EtcdCluster(3).start()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = dict(resources(canary_config(gw, v1.port, v2.port)))
+    cluster.alive().put_all(docs.items())
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", cluster.urls, "--namespace", "shop"))
+    try:
+        m.start(timeout=20)
+        load = subprocess.Popen(["wrk", "-t1", "-c8", "-d4s", "-H", "Host: api.example.com",
+                                 f"http://127.0.0.1:{gw}/orders/x"],
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        leader = cluster.leader()
+        leader.kill()
+        out, _ = load.communicate(timeout=30)
+        assert "requests in" in out, out
+        assert "Non-2xx" not in out and "Socket errors" not in out, out
+        assert eventually(lambda: cluster.leader() is not None, 15)
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        text = docs[key].replace('body: {string: "short and stout"}', 'body: {string: "new lead"}')
+        cluster.leader().put(key, text)
+        assert eventually(lambda: get(gw, "/teapot") == (418, "new lead"), 15), m.logs()
+    finally:
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        cluster.stop()
+    assert code == 0, m.logs()
+
+
+def test_tls_to_etcd_with_a_client_certificate(meshlet_bin, tmp_path):
+    """etcd serving https and requiring client certificates: meshlet follows it with
+    --etcd-cacert/--etcd-cert/--etcd-key and `status` reads it; without the client
+    certificate, or trusting another CA, meshlet says why and keeps trying."""
+    from certs import ca_and_leaves
+    ca, crt, key, client_crt, client_key = ca_and_leaves(tmp_path / "pki")
+    other_ca = ca_and_leaves(tmp_path / "other")[0]
+    store = Etcd(tls=(ca, crt, key, client_crt, client_key)).start()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = dict(resources(canary_config(gw, v1.port, v2.port)))
+    store.put_all(docs.items())
+    flags = ("--etcd-cacert", str(ca), "--etcd-cert", str(client_crt), "--etcd-key",
+             str(client_key))
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop", *flags))
+    bad = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop",
+                                            "--etcd-cacert", str(other_ca)))
+    try:
+        m.start(timeout=20)
+        assert get(gw, "/teapot") == (418, "short and stout")
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        rev = store.put(key, docs[key].replace('"short and stout"', '"over tls"'))
+        assert eventually(lambda: get(gw, "/teapot") == (418, "over tls"), 10)
+        assert int(m.admin("/ready").split()[-1]) >= rev
+        out = subprocess.run([meshlet_bin, "status", "--etcd", store.url, *flags],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and "1 of 1 instance(s)" in out.stdout, out
+        bad.proc = subprocess.Popen(bad.args, stdout=bad.log, stderr=bad.log)
+        assert eventually(lambda: "TLS" in bad.logs() and "verif" in bad.logs(), 10), bad.logs()
+        assert bad.proc.poll() is None  # waiting for a store it can trust
+    finally:
+        bad.stop()
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+    assert code == 0, m.logs()

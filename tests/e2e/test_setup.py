@@ -113,7 +113,8 @@ def test_readme_and_contributing_are_self_contained(repo_root):
 
 # A program a benchmark script runs: `command -v wrk`, `taskset -c 0 "$HAPROXY"`, ... by name.
 BENCH_PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx", "wrk": "wrk", "bc": "bc",
-                  "/usr/bin/time": "time"}
+                  "/usr/bin/time": "time", "h2load": "nghttp2-client", "nghttp ": "nghttp2-client",
+                  "pgrep": "procps", "bench/memory.py": "python3-h2"}
 
 
 def test_deps_installs_what_the_benchmarks_run(repo_root):

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -20,11 +21,16 @@ def b64(text):
 
 
 class Etcd:
-    def __init__(self, name="e0"):
+    """With <tls> = (ca, cert, key, client_cert, client_key) it serves https and requires a
+    client certificate from that CA (etcd's --client-cert-auth); the test's own calls present
+    the client pair."""
+
+    def __init__(self, name="e0", tls=None):
         self.name = name
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="meshlet-etcd-")
         self.client_port, self.peer_port = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.client_port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.client_port}"
         self.proc = self.log = None
 
     def start(self, timeout=20):
@@ -35,7 +41,7 @@ class Etcd:
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
              "--initial-cluster", f"{self.name}={peer}", "--logger", "zap",
-             "--log-outputs", "stderr"],
+             "--log-outputs", "stderr", *self._tls_flags()],
             stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -47,6 +53,13 @@ class Etcd:
                 time.sleep(0.1)
         raise RuntimeError(f"etcd not up in {timeout}s: {self.logs()}")
 
+    def _tls_flags(self):
+        if not self.tls:
+            return []
+        ca, cert, key = (str(x) for x in self.tls[:3])
+        return ["--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca,
+                "--client-cert-auth"]
+
     def logs(self):
         with open(os.path.join(self.dir, "etcd.log"), errors="replace") as f:
             return f.read()[-4000:]
@@ -54,7 +67,11 @@ class Etcd:
     def call(self, path, body):
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
                                      headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=str(self.tls[0]))
+            ctx.load_cert_chain(str(self.tls[3]), str(self.tls[4]))
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
             return json.loads(r.read())
 
     def put(self, key, value):
@@ -95,3 +112,55 @@ class Etcd:
         if self.log and not self.log.closed:
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class EtcdCluster:
+    """<n> members on loopback ports, one cluster; members[i] are Etcd objects (started
+    together, since a member waits for its peers)."""
+
+    def __init__(self, n=3):
+        self.members = [Etcd(f"m{i}") for i in range(n)]
+        self.urls = ",".join(m.url for m in self.members)
+
+    def start(self, timeout=30):
+        initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+        for m in self.members:
+            peer = f"http://127.0.0.1:{m.peer_port}"
+            m.log = open(os.path.join(m.dir, "etcd.log"), "ab")
+            m.proc = subprocess.Popen(
+                ["etcd", "--name", m.name, "--data-dir", os.path.join(m.dir, "data"),
+                 "--listen-client-urls", m.url, "--advertise-client-urls", m.url,
+                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", initial, "--initial-cluster-state", "new",
+                 "--initial-cluster-token", "meshlet-test", "--logger", "zap",
+                 "--log-outputs", "stderr"],
+                stdout=m.log, stderr=m.log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.leader() is not None:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("no etcd leader: " + self.members[0].logs())
+
+    def leader(self):
+        """The member that leads now (None: no leader yet)."""
+        for m in self.members:
+            if m.proc.poll() is not None:
+                continue
+            try:
+                s = m.call("/v3/maintenance/status", {})
+            except OSError:
+                continue
+            if s.get("leader") and s["leader"] == s["header"]["member_id"]:
+                return m
+        return None
+
+    def alive(self):
+        return next(m for m in self.members if m.proc.poll() is None)
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
