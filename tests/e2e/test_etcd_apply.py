@@ -70,8 +70,21 @@ def versions(port, n=100):
     return out
 
 
-def ready_at(m, revision):
-    return m.admin("/ready") == f"LIVE\netcd revision {revision}\n"
+def config(store, at=None):
+    """{key: mod_revision} of the config keys under the prefix (not the running instances'
+    .status/ keys, which change as they reload), now or at revision <at>."""
+    body = {"key": b64(PREFIX + "/"), "range_end": b64(PREFIX + "0")}
+    if at:
+        body["revision"] = str(at)
+    kvs = store.call("/v3/kv/range", body).get("kvs", [])
+    keys = {base64.b64decode(kv["key"]).decode(): int(kv["mod_revision"]) for kv in kvs}
+    return {k: v for k, v in keys.items() if not k.startswith(PREFIX + "/.")}
+
+
+def serves(m, revision):
+    """Whether <m> serves the store at <revision> or later."""
+    said = m.admin("/ready")
+    return said.startswith("LIVE\netcd revision ") and int(said.split()[-1]) >= revision
 
 
 @pytest.fixture
@@ -104,8 +117,9 @@ def vs_file(m):
 
 def test_apply_creates_every_resource_and_meshlet_serves_them(fleet):
     assert fleet.first.stdout.splitlines() == CREATED
-    rev = fleet.store.revision()
-    assert ready_at(fleet, rev)  # one transaction: one revision for the four keys
+    revs = set(config(fleet.store).values())
+    assert len(revs) == 1, revs  # one transaction: one revision for the four keys
+    assert serves(fleet, revs.pop())
     assert get(fleet.gw, "/teapot") == (418, "short and stout")
     assert versions(fleet.gw) == {"v1": 90, "v2": 10}
     stored = fleet.store.call("/v3/kv/range", {"key": b64(VS_KEY)})
@@ -114,11 +128,11 @@ def test_apply_creates_every_resource_and_meshlet_serves_them(fleet):
 
 
 def test_apply_again_changes_nothing(fleet):
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     again = apply(fleet.bin, fleet.store, *fleet.files)
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == [ln.replace("created", "unchanged") for ln in CREATED]
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
 
 
 def test_a_weight_change_is_configured_and_served(fleet):
@@ -130,8 +144,8 @@ def test_a_weight_change_is_configured_and_served(fleet):
     lines = out.stdout.splitlines()
     assert lines.count("VirtualService/shop/orders configured") == 1
     assert sum(ln.endswith(" unchanged") for ln in lines) == 3
-    rev = fleet.store.revision()
-    assert eventually(lambda: ready_at(fleet, rev), 5), fleet.admin("/ready")
+    rev = config(fleet.store)[VS_KEY]
+    assert eventually(lambda: serves(fleet, rev), 5), fleet.admin("/ready")
     assert versions(fleet.gw) == {"v1": 50, "v2": 50}
 
 
@@ -139,14 +153,14 @@ def test_an_invalid_file_is_refused_with_its_position(fleet):
     vs = vs_file(fleet)
     bad = vs.read_text().replace("weight: 90", "weight: ninety")
     vs.write_text(bad)
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     out = apply(fleet.bin, fleet.store, *fleet.files)
     assert out.returncode == 1, out
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "ninety" in ln)
     assert re.search(rf"{re.escape(str(vs))}:{line}:\d+", out.stderr), out.stderr
     assert "nothing was written" in out.stderr
     assert out.stdout == ""
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
     assert versions(fleet.gw) == {"v1": 90, "v2": 10}
 
 
@@ -157,12 +171,12 @@ def test_a_change_invalid_only_with_the_store_is_refused(fleet, tmp_path):
         "gateways: [edge, mesh]", "gateways: [missing]").replace(
         "hosts: [api.example.com, orders]", "hosts: [other.example.com]")
     other.write_text(text)
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     out = apply(fleet.bin, fleet.store, other)
     assert out.returncode == 1, out
     assert str(other) in out.stderr and "missing" in out.stderr, out.stderr
     assert "nothing was written" in out.stderr
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
     alone = meshlet(fleet.bin, "validate", other)  # each resource on its own: fine
     assert alone.returncode == 0, alone.stdout
 
@@ -200,16 +214,15 @@ def test_two_applies_of_one_key_lose_no_update(fleet):
         if a.poll() is None:
             a.kill()
             a.wait()
-    b_rev = fleet.store.revision()
+    b_rev = config(fleet.store)[VS_KEY]
     assert a.returncode == 3, (out, err)
     assert out == ""
     assert (f"{VS_KEY} changed since it was read (revision {read_rev} -> {b_rev}); "
             "nothing was written") in err, err
-    assert fleet.store.revision() == b_rev
     got = meshlet(fleet.bin, "get", "VirtualService", "shop/orders", "-o", "yaml", "--etcd",
                   fleet.store.url)
     assert got.stdout == b_file.read_text()
-    assert eventually(lambda: ready_at(fleet, b_rev), 5)
+    assert eventually(lambda: serves(fleet, b_rev), 5)
     assert versions(fleet.gw) == {"v1": 70, "v2": 30}
 
 
@@ -242,11 +255,11 @@ def test_two_creates_of_one_key_lose_no_update(meshlet_bin, tmp_path):
 def test_dry_run_writes_nothing(fleet):
     vs = vs_file(fleet)
     vs.write_text(vs.read_text().replace("short and stout", "dry"))
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     out = apply(fleet.bin, fleet.store, *fleet.files, extra=("--dry-run",))
     assert out.returncode == 0, out.stderr
     assert "VirtualService/shop/orders configured (dry run)" in out.stdout.splitlines()
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
     assert get(fleet.gw, "/teapot") == (418, "short and stout")
 
 
@@ -259,12 +272,12 @@ def test_get_gives_back_what_was_applied(fleet, tmp_path):
     (tmp_path / "back").mkdir()
     back = tmp_path / "back" / "all.yaml"
     back.write_text(as_yaml.stdout)
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     again = apply(fleet.bin, fleet.store, back)
     assert again.returncode == 0, again.stderr
     assert all(ln.endswith(" unchanged") for ln in again.stdout.splitlines())
     assert len(again.stdout.splitlines()) == 4
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
 
     as_json = meshlet(fleet.bin, "get", "-o", "json", "--etcd", url)
     assert as_json.returncode == 0, as_json.stderr
@@ -284,10 +297,10 @@ def test_get_gives_back_what_was_applied(fleet, tmp_path):
 
 def test_delete_removes_the_route(fleet):
     url = fleet.store.url
-    rev = fleet.store.revision()
+    before = config(fleet.store)
     dry = meshlet(fleet.bin, "delete", "VirtualService", "shop/orders", "--dry-run", "--etcd", url)
     assert dry.stdout == "VirtualService/shop/orders deleted (dry run)\n", dry.stderr
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
     gone = meshlet(fleet.bin, "delete", "VirtualService", "shop/orders", "--etcd", url)
     assert gone.returncode == 0, gone.stderr
     assert gone.stdout == "VirtualService/shop/orders deleted\n"
@@ -299,18 +312,23 @@ def test_delete_removes_the_route(fleet):
 
 def test_delete_refuses_what_would_break_the_store(fleet):
     """The VirtualService names Gateway edge: deleting the Gateway alone is refused."""
-    rev = fleet.store.revision()
+    before, rev = config(fleet.store), fleet.store.revision()
     gw_file = next(p for p in fleet.files if "gateway" in p.name)
     out = meshlet(fleet.bin, "delete", "-f", gw_file, "--etcd", fleet.store.url)
     assert out.returncode == 1, out
     assert "nothing was written" in out.stderr
-    assert fleet.store.revision() == rev
+    assert config(fleet.store) == before
     both = meshlet(fleet.bin, "delete", "-f", gw_file, "-f", vs_file(fleet), "--etcd",
                    fleet.store.url)
     assert both.returncode == 0, both.stderr
     assert sorted(both.stdout.splitlines()) == ["Gateway/shop/edge deleted",
                                                "VirtualService/shop/orders deleted"]
-    assert fleet.store.revision() == rev + 1  # one transaction
+    assert config(fleet.store) == {k: v for k, v in before.items()
+                                   if "/Gateway/" not in k and "/VirtualService/" not in k}
+    # One transaction: at the first revision where one of them is gone, both are.
+    first = next(r for r in range(rev + 1, fleet.store.revision() + 1)
+                 if len(config(fleet.store, at=r)) < len(before))
+    assert config(fleet.store, at=first) == config(fleet.store)
 
 
 def test_usage_and_an_unreachable_store(meshlet_bin, tmp_path):
