@@ -34,6 +34,9 @@ static const struct {
      "validate, then check references across resources, as `istioctl analyze`"},
     {"explain", cmd_explain, "which listener, virtual host and route a request takes, and why"},
     {"run", cmd_run, "serve HTTP/1.1 traffic as the config says (Gateways and the mesh listener)"},
+    {"apply", cmd_apply, "write resources to an etcd config store, checked, in one transaction"},
+    {"get", cmd_apply_get, "list or print the resources an etcd config store holds"},
+    {"delete", cmd_apply_delete, "delete resources from an etcd config store, checked"},
     {"ca", cmd_ca, "a mesh root CA and SPIFFE workload certificates (init, issue)"},
     {"status", cmd_status, "the instances following an etcd store and the config each serves"},
 };

@@ -31,6 +31,11 @@ int cmd_run(int argc, char **argv);
 /* `meshlet ca init|issue`: the mesh CA and workload certificates. */
 int cmd_ca(int argc, char **argv);
 
+/* `meshlet apply`, `get`, `delete`: resources in an etcd prefix (cmd_apply.c). */
+int cmd_apply(int argc, char **argv);
+int cmd_apply_get(int argc, char **argv);
+int cmd_apply_delete(int argc, char **argv);
+
 /* meshlet status --etcd URL (cmd_status.c). */
 int cmd_status(int argc, char **argv);
 

@@ -68,6 +68,56 @@ etcd_watch_body(struct strbuf *sb, const char *prefix, int64_t start_revision)
     strbuf_printf(sb, ",\"start_revision\":\"%" PRId64 "\"}}", start_revision);
 }
 
+void
+etcd_range_keys_body(struct strbuf *sb, const char *key, bool prefix)
+{
+    if (prefix) {
+        etcd_range_body(sb, key);
+        return;
+    }
+    strbuf_puts(sb, "{\"key\":\"");
+    b64(sb, key, strlen(key));
+    strbuf_puts(sb, "\"}");
+}
+
+void
+etcd_txn_body(struct strbuf *sb, const struct etcd_op *ops, size_t n)
+{
+    /* A guard per key: as read (mod_revision), or still absent (create_revision 0). */
+    strbuf_puts(sb, "{\"compare\":[");
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(sb, i ? ",{\"key\":\"" : "{\"key\":\"");
+        b64(sb, ops[i].key, strlen(ops[i].key));
+        if (ops[i].expect)
+            strbuf_printf(
+                sb, "\",\"target\":\"MOD\",\"result\":\"EQUAL\",\"mod_revision\":\"%" PRId64 "\"}",
+                ops[i].expect);
+        else
+            strbuf_puts(sb, "\",\"target\":\"CREATE\",\"result\":\"EQUAL\","
+                            "\"create_revision\":\"0\"}");
+    }
+    strbuf_puts(sb, "],\"success\":[");
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(sb, i ? "," : "");
+        strbuf_puts(sb, ops[i].value ? "{\"request_put\":{\"key\":\""
+                                     : "{\"request_delete_range\":{\"key\":\"");
+        b64(sb, ops[i].key, strlen(ops[i].key));
+        if (ops[i].value) {
+            strbuf_puts(sb, "\",\"value\":\"");
+            b64(sb, ops[i].value, ops[i].value_len);
+        }
+        strbuf_puts(sb, "\"}}");
+    }
+    /* Refused: read every guarded key, to say which changed and how. */
+    strbuf_puts(sb, "],\"failure\":[");
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(sb, i ? ",{\"request_range\":{\"key\":\"" : "{\"request_range\":{\"key\":\"");
+        b64(sb, ops[i].key, strlen(ops[i].key));
+        strbuf_puts(sb, "\"}}");
+    }
+    strbuf_puts(sb, "]}");
+}
+
 static struct fy_node *
 at(struct fy_node *n, const char *key)
 {
@@ -221,6 +271,38 @@ etcd_parse_watch(const char *json, size_t len, struct etcd_watch_msg *m, etcd_kv
             bool deleted = type && n == 6 && !memcmp(type, "DELETE", 6);
             rc = kv(at(e, "kv"), deleted, fn, arg, err, err_len);
             m->n_events++;
+        }
+    }
+    fy_document_destroy(doc);
+    return rc;
+}
+
+int
+etcd_parse_txn(const char *json, size_t len, bool *succeeded, int64_t *revision, etcd_kv_fn *fn,
+               void *arg, char *err, size_t err_len)
+{
+    struct fy_document *doc = document(json, len, err, err_len);
+    if (!doc) return -1;
+    struct fy_node *root = fy_document_root(doc);
+    int rc = 0;
+    /* protobuf's JSON leaves false out: a refused transaction has no "succeeded". */
+    *succeeded = boolean(at(root, "succeeded"));
+    *revision = number(at(at(root, "header"), "revision"), -1);
+    if (*revision < 0) {
+        snprintf(err, err_len, "etcd's transaction answer has no revision");
+        rc = -1;
+    }
+    struct fy_node *responses = at(root, "responses");
+    if (!rc && !*succeeded && fn && responses && fy_node_get_type(responses) == FYNT_SEQUENCE) {
+        void *it = NULL;
+        struct fy_node *o;
+        while (!rc && (o = fy_node_sequence_iterate(responses, &it))) {
+            struct fy_node *kvs = at(at(o, "response_range"), "kvs");
+            if (!kvs || fy_node_get_type(kvs) != FYNT_SEQUENCE) continue;
+            void *kit = NULL;
+            struct fy_node *k;
+            while (!rc && (k = fy_node_sequence_iterate(kvs, &kit)))
+                rc = kv(k, false, fn, arg, err, err_len);
         }
     }
     fy_document_destroy(doc);

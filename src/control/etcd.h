@@ -30,6 +30,29 @@ typedef void etcd_kv_fn(void *arg, const struct etcd_kv *kv);
 void etcd_range_body(struct strbuf *sb, const char *prefix);
 void etcd_watch_body(struct strbuf *sb, const char *prefix, int64_t start_revision);
 
+/* The one key <key>, or (<prefix>) every key starting with it, at the store's current
+ * revision. */
+void etcd_range_keys_body(struct strbuf *sb, const char *key, bool prefix);
+
+/* One write of a transaction, guarded by the key's state as the writer read it: <expect> is
+ * the mod_revision read (0: the key was absent, so it must still be, create_revision == 0). */
+struct etcd_op {
+    const char *key;   /* borrowed, NUL-terminated */
+    const char *value; /* borrowed; NULL: delete the key */
+    size_t value_len;
+    int64_t expect;
+};
+
+/* A transaction: if every op's key is as expected, do every op (puts and deletes), else
+ * read each op's key (so a refusal can say what changed). One revision for all of them. */
+void etcd_txn_body(struct strbuf *sb, const struct etcd_op *ops, size_t n);
+
+/* A transaction's answer: whether it succeeded, the store's revision after it, and when it
+ * did not, each guarded key as it is now (<fn>, if any; an absent key is not reported).
+ * 0, or -1 with the reason in <err>. */
+int etcd_parse_txn(const char *json, size_t len, bool *succeeded, int64_t *revision, etcd_kv_fn *fn,
+                   void *arg, char *err, size_t err_len);
+
 /* A range answer: its revision and each key (<fn>). 0, or -1 with the reason in <err>
  * (also etcd's own error answer: {"error": ..., "code": ...}). */
 int etcd_parse_range(const char *json, size_t len, int64_t *revision, etcd_kv_fn *fn, void *arg,

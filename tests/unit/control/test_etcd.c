@@ -133,6 +133,72 @@ test_etcd_refuses_errors_and_garbage(void **state)
     assert_int_equal(s.n, 0);
 }
 
+static void
+test_etcd_txn_guards_each_key_and_reads_them_when_refused(void **state)
+{
+    (void)state;
+    struct strbuf sb;
+    strbuf_init(&sb, 4096);
+    struct etcd_op ops[] = {
+        {"/m/a", "x: 1", 4, 0}, /* create: still absent */
+        {"/m/b", "", 0, 7},     /* update, with an empty value */
+        {"/m/c", NULL, 0, 9},   /* delete */
+    };
+    etcd_txn_body(&sb, ops, 3);
+    assert_string_equal(
+        strbuf_str(&sb),
+        "{\"compare\":["
+        "{\"key\":\"L20vYQ==\",\"target\":\"CREATE\",\"result\":\"EQUAL\",\"create_revision\":"
+        "\"0\"},"
+        "{\"key\":\"L20vYg==\",\"target\":\"MOD\",\"result\":\"EQUAL\",\"mod_revision\":\"7\"},"
+        "{\"key\":\"L20vYw==\",\"target\":\"MOD\",\"result\":\"EQUAL\",\"mod_revision\":\"9\"}],"
+        "\"success\":["
+        "{\"request_put\":{\"key\":\"L20vYQ==\",\"value\":\"eDogMQ==\"}},"
+        "{\"request_put\":{\"key\":\"L20vYg==\",\"value\":\"\"}},"
+        "{\"request_delete_range\":{\"key\":\"L20vYw==\"}}],"
+        "\"failure\":["
+        "{\"request_range\":{\"key\":\"L20vYQ==\"}},"
+        "{\"request_range\":{\"key\":\"L20vYg==\"}},"
+        "{\"request_range\":{\"key\":\"L20vYw==\"}}]}");
+    sb.len = 0;
+    etcd_range_keys_body(&sb, "/m/a", false);
+    assert_string_equal(strbuf_str(&sb), "{\"key\":\"L20vYQ==\"}");
+    sb.len = 0;
+    etcd_range_keys_body(&sb, "/m/", true);
+    assert_string_equal(strbuf_str(&sb), "{\"key\":\"L20v\",\"range_end\":\"L20w\"}");
+    strbuf_fini(&sb);
+
+    bool ok = false;
+    int64_t rev = 0;
+    char err[256];
+    struct seen s = {0};
+    static const char won[] = "{\"header\":{\"revision\":\"12\"},\"succeeded\":true,"
+                              "\"responses\":[{\"response_put\":{\"header\":{}}}]}";
+    assert_int_equal(etcd_parse_txn(won, strlen(won), &ok, &rev, collect, &s, err, sizeof(err)), 0);
+    assert_true(ok);
+    assert_int_equal(rev, 12);
+    assert_int_equal(s.n, 0);
+    /* Refused: no "succeeded"; the key that changed is read back, the absent one is not. */
+    static const char lost[] =
+        "{\"header\":{\"revision\":\"14\"},\"responses\":["
+        "{\"response_range\":{\"header\":{\"revision\":\"14\"}}},"
+        "{\"response_range\":{\"header\":{\"revision\":\"14\"},\"kvs\":[{\"key\":\"L20vYg==\","
+        "\"create_revision\":\"3\",\"mod_revision\":\"13\",\"value\":\"eQ==\"}],\"count\":\"1\"}}]"
+        "}";
+    assert_int_equal(etcd_parse_txn(lost, strlen(lost), &ok, &rev, collect, &s, err, sizeof(err)),
+                     0);
+    assert_false(ok);
+    assert_int_equal(rev, 14);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.keys[0], "/m/b");
+    assert_int_equal(s.revs[0], 13);
+    static const char error[] = "{\"error\":\"etcdserver: too many operations in txn request\","
+                                "\"code\":3}";
+    assert_int_equal(etcd_parse_txn(error, strlen(error), &ok, &rev, collect, &s, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "too many operations"));
+}
+
 int
 main(void)
 {
@@ -141,6 +207,7 @@ main(void)
         cmocka_unit_test(test_etcd_range_answer_gives_revision_and_keys),
         cmocka_unit_test(test_etcd_watch_messages),
         cmocka_unit_test(test_etcd_refuses_errors_and_garbage),
+        cmocka_unit_test(test_etcd_txn_guards_each_key_and_reads_them_when_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
