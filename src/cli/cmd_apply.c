@@ -20,6 +20,7 @@
 #include "control/etcd.h"
 #include "control/etcd_http.h"
 #include "core/strbuf.h"
+#include "tls/conn.h"
 
 /* Exit statuses beyond cli.h's (README, each command's --help). */
 enum {
@@ -40,8 +41,17 @@ struct stored {
     bool replaced; /* by a file's resource, or deleted: not in the resulting config */
 };
 
+struct flags {
+    const char *urls, *prefix, *ns, *output;
+    const char *ca, *cert, *key; /* https:// endpoints' TLS files */
+    bool dry_run;
+    char **files;
+    size_t n_files;
+};
+
 struct store {
-    const char *cmd; /* for messages: "apply", "get", "delete" */
+    const char *cmd;          /* for messages: "apply", "get", "delete" */
+    struct tls_upstream *tls; /* owned: the https:// endpoints' context, or NULL */
     struct etcd_endpoint *eps;
     size_t n_eps;
     char *prefix; /* owned: ends with '/' */
@@ -60,12 +70,15 @@ store_fini(struct store *st)
     free(st->kvs);
     free(st->eps);
     free(st->prefix);
+    tls_upstream_free(st->tls);
 }
 
-/* Endpoints and the prefix ("/meshlet" -> "/meshlet/", as `meshlet run` reads it). */
+/* Endpoints, their TLS, and the prefix ("/meshlet" -> "/meshlet/", as `meshlet run` reads
+ * it). */
 static int
-store_open(struct store *st, const char *cmd, const char *urls, const char *prefix)
+store_open(struct store *st, const char *cmd, const struct flags *fl)
 {
+    const char *urls = fl->urls, *prefix = fl->prefix;
     memset(st, 0, sizeof(*st));
     st->cmd = cmd;
     char err[512];
@@ -73,7 +86,9 @@ store_open(struct store *st, const char *cmd, const char *urls, const char *pref
         fprintf(stderr, "meshlet %s: give the store: --etcd http://IP:PORT[,...]\n", cmd);
         return CLI_USAGE;
     }
-    if (etcd_endpoints_parse(urls, &st->eps, &st->n_eps, err, sizeof(err))) {
+    if (etcd_endpoints_parse(urls, &st->eps, &st->n_eps, err, sizeof(err)) ||
+        etcd_endpoints_tls(st->eps, st->n_eps, fl->ca, fl->cert, fl->key, &st->tls, err,
+                           sizeof(err))) {
         fprintf(stderr, "meshlet %s: --etcd %s\n", cmd, err);
         return CLI_USAGE;
     }
@@ -631,12 +646,15 @@ print_outcomes(const struct store *st, const struct change *v, size_t n, bool dr
 
 /* --- Flags shared by the three commands. --- */
 
-enum { OPT_ETCD = 256, OPT_PREFIX, OPT_DRY_RUN };
+enum { OPT_ETCD = 256, OPT_PREFIX, OPT_DRY_RUN, OPT_CACERT, OPT_CERT, OPT_KEY };
 
 static const struct option common_opts[] = {
     {"etcd", required_argument, NULL, OPT_ETCD},
     {"etcd-prefix", required_argument, NULL, OPT_PREFIX},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"etcd-cacert", required_argument, NULL, OPT_CACERT},
+    {"etcd-cert", required_argument, NULL, OPT_CERT},
+    {"etcd-key", required_argument, NULL, OPT_KEY},
     {"filename", required_argument, NULL, 'f'},
     {"namespace", required_argument, NULL, 'n'},
     {"output", required_argument, NULL, 'o'},
@@ -646,13 +664,6 @@ static const struct option common_opts[] = {
 
 /* Which flags a command takes beyond --etcd and --etcd-prefix. */
 enum { TAKES_FILES = 1, TAKES_NS = 2, TAKES_OUTPUT = 4, TAKES_DRY_RUN = 8 };
-
-struct flags {
-    const char *urls, *prefix, *ns, *output;
-    bool dry_run;
-    char **files;
-    size_t n_files;
-};
 
 /* A namespace as Kubernetes names one (a DNS label). */
 static bool
@@ -694,6 +705,9 @@ parse_flags(int argc, char **argv, const char *cmd, unsigned takes, void (*usage
         case OPT_ETCD: fl->urls = optarg; break;
         case OPT_PREFIX: fl->prefix = optarg; break;
         case OPT_DRY_RUN: fl->dry_run = true; break;
+        case OPT_CACERT: fl->ca = optarg; break;
+        case OPT_CERT: fl->cert = optarg; break;
+        case OPT_KEY: fl->key = optarg; break;
         case 'f': fl->files[fl->n_files++] = optarg; break;
         case 'n':
             if (!is_dns_label(optarg)) {
@@ -735,6 +749,8 @@ apply_usage(FILE *f)
             "  -f, --filename PATH   a file or directory (.yaml, .yml, .json); repeat for more\n"
             "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
             "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
+            "      --etcd-cacert FILE, --etcd-cert FILE, --etcd-key FILE\n"
+            "                        https:// endpoints: the CA to trust, this client's pair\n"
             "      --dry-run         read and check, print what would change, write nothing\n"
             "  -n, --namespace NS    for resources without metadata.namespace (default); they\n"
             "                        are stored with it\n"
@@ -763,7 +779,7 @@ cmd_apply(int argc, char **argv)
     }
     struct store st;
     struct changes cs = {0};
-    rc = store_open(&st, "apply", fl.urls, fl.prefix);
+    rc = store_open(&st, "apply", &fl);
     if (!rc) {
         cs.st = &st;
         cs.ns = fl.ns;
@@ -804,6 +820,8 @@ get_usage(FILE *f)
             "\n"
             "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
             "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
+            "      --etcd-cacert FILE, --etcd-cert FILE, --etcd-key FILE\n"
+            "                        https:// endpoints: the CA to trust, this client's pair\n"
             "  -o table              (default) KIND, NAMESPACE, NAME and the key's revision\n"
             "  -o yaml               each stored document as it was applied, separated by ---\n"
             "  -o json               a List of the resources (apiVersion v1, kind List, items)\n"
@@ -844,7 +862,7 @@ cmd_apply_get(int argc, char **argv)
         return CLI_USAGE;
     }
     struct store st;
-    rc = store_open(&st, "get", fl.urls, fl.prefix);
+    rc = store_open(&st, "get", &fl);
     char *under = NULL;
     if (!rc) {
         size_t len =
@@ -913,6 +931,8 @@ delete_usage(FILE *f)
             "  -f, --filename PATH   delete what the file or directory holds; repeat for more\n"
             "      --etcd URL[,URL]  etcd's client URLs (http://IP:PORT); the first that answers\n"
             "      --etcd-prefix P   the key prefix `meshlet run --etcd` follows (/meshlet)\n"
+            "      --etcd-cacert FILE, --etcd-cert FILE, --etcd-key FILE\n"
+            "                        https:// endpoints: the CA to trust, this client's pair\n"
             "      --dry-run         read and check, print what would go, delete nothing\n"
             "  -n, --namespace NS    for resources of the files without metadata.namespace\n"
             "exit: 0 deleted, 1 the resulting config has errors or a resource was not found\n"
@@ -939,7 +959,7 @@ cmd_apply_delete(int argc, char **argv)
     }
     struct store st;
     struct changes cs = {0};
-    rc = store_open(&st, "delete", fl.urls, fl.prefix);
+    rc = store_open(&st, "delete", &fl);
     cs.st = &st;
     cs.ns = fl.ns;
     if (!rc && fl.n_files) {

@@ -306,7 +306,7 @@ def test_a_leader_change_goes_unnoticed_by_traffic(meshlet_bin):
 
 def test_tls_to_etcd_with_a_client_certificate(meshlet_bin, tmp_path):
     """etcd serving https and requiring client certificates: meshlet follows it with
-    --etcd-cacert/--etcd-cert/--etcd-key and `status` reads it; without the client
+    --etcd-cacert/--etcd-cert/--etcd-key and `status` and `get` read it; without the client
     certificate, or trusting another CA, meshlet says why and keeps trying."""
     from certs import ca_and_leaves
     ca, crt, key, client_crt, client_key = ca_and_leaves(tmp_path / "pki")
@@ -331,6 +331,9 @@ def test_tls_to_etcd_with_a_client_certificate(meshlet_bin, tmp_path):
         out = subprocess.run([meshlet_bin, "status", "--etcd", store.url, *flags],
                              capture_output=True, text=True, timeout=20)
         assert out.returncode == 0 and "1 of 1 instance(s)" in out.stdout, out
+        out = subprocess.run([meshlet_bin, "get", "VirtualService", "--etcd", store.url, *flags],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and "orders" in out.stdout, out
         bad.proc = subprocess.Popen(bad.args, stdout=bad.log, stderr=bad.log)
         assert eventually(lambda: "TLS" in bad.logs() and "verif" in bad.logs(), 10), bad.logs()
         assert bad.proc.poll() is None  # waiting for a store it can trust
