@@ -57,6 +57,7 @@ if $test; then
         python3-hyperframe  # HTTP/2 attacks frame by frame (test_h2_abuse.py)
         python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
+        python3-yaml    # test_etcd_apply.py compares `meshlet get -o json` with the files
     )
 fi
 

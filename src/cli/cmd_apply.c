@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/fleet.h"
 #include "config/config.h"
 #include "control/etcd.h"
 #include "control/etcd_http.h"
@@ -26,6 +27,7 @@
 enum {
     EXIT_CONFLICT = 3, /* a key changed between the read and the write: nothing written */
     EXIT_STORE = 4,    /* etcd cannot be reached, or refused the call */
+    EXIT_WAIT = 5,     /* --wait: not every live instance served it in time */
 };
 
 #define CALL_TIMEOUT_MS 10000
@@ -44,6 +46,7 @@ struct stored {
 struct flags {
     const char *urls, *prefix, *ns, *output;
     const char *ca, *cert, *key; /* https:// endpoints' TLS files */
+    uint64_t wait_ms;            /* --wait: how long to wait for the fleet (0: no wait) */
     bool dry_run;
     char **files;
     size_t n_files;
@@ -58,6 +61,7 @@ struct store {
     struct stored *kvs;
     size_t n, cap;
     int64_t revision;
+    int64_t written; /* the revision of our transaction (0: nothing written) */
 };
 
 static void
@@ -624,7 +628,7 @@ write_changes(struct store *st, const struct change *v, size_t n)
             report_conflict(st, v, n, &cr);
             rc = EXIT_CONFLICT;
         } else if (!rc) {
-            st->revision = revision;
+            st->revision = st->written = revision;
         }
         strbuf_fini(&body);
         strbuf_fini(&out);
@@ -634,6 +638,54 @@ write_changes(struct store *st, const struct change *v, size_t n)
     free(cr.v);
     free(ops);
     return rc;
+}
+
+/* --wait: until every live instance (status keys, control/status.c) serves what was written
+ * (or, when nothing was, the store's newest config), or <ms> pass; then those that do not,
+ * and why. */
+static int
+wait_fleet(const struct store *st, uint64_t ms)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char err[512];
+    for (;;) {
+        struct fleet f;
+        if (fleet_read(st->eps, st->n_eps, st->prefix, &f, err, sizeof(err))) {
+            fprintf(stderr, "meshlet %s --wait: %s\n", st->cmd, err);
+            fleet_free(&f);
+            return EXIT_STORE;
+        }
+        int64_t want = st->written > f.latest ? st->written : f.latest;
+        size_t serving = 0;
+        for (size_t i = 0; i < f.n; i++) serving += fleet_serves(&f.items[i], want);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t took = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
+                        (uint64_t)(now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (serving == f.n) {
+            if (f.n)
+                printf("revision %" PRId64 " served by all %zu instance(s) (%.1f s)\n", want, f.n,
+                       (double)took / 1000);
+            else
+                printf("no instance follows %s: nothing to wait for\n", st->prefix);
+            fleet_free(&f);
+            return CLI_OK;
+        }
+        if (took >= ms) {
+            printf("revision %" PRId64 ": %zu of %zu instance(s) serve it after %.1f s; not:\n",
+                   want, serving, f.n, (double)took / 1000);
+            for (size_t i = 0; i < f.n; i++)
+                if (!fleet_serves(&f.items[i], want))
+                    printf("  %s (%s) serves revision %" PRId64 "%s%s\n", f.items[i].name,
+                           f.items[i].address, f.items[i].revision,
+                           *f.items[i].error ? ": refused: " : "", f.items[i].error);
+            fleet_free(&f);
+            return EXIT_WAIT;
+        }
+        fleet_free(&f);
+        struct timespec nap = {0, 200 * 1000000};
+        nanosleep(&nap, NULL);
+    }
 }
 
 static void
@@ -646,12 +698,13 @@ print_outcomes(const struct store *st, const struct change *v, size_t n, bool dr
 
 /* --- Flags shared by the three commands. --- */
 
-enum { OPT_ETCD = 256, OPT_PREFIX, OPT_DRY_RUN, OPT_CACERT, OPT_CERT, OPT_KEY };
+enum { OPT_ETCD = 256, OPT_PREFIX, OPT_DRY_RUN, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_WAIT };
 
 static const struct option common_opts[] = {
     {"etcd", required_argument, NULL, OPT_ETCD},
     {"etcd-prefix", required_argument, NULL, OPT_PREFIX},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"wait", optional_argument, NULL, OPT_WAIT},
     {"etcd-cacert", required_argument, NULL, OPT_CACERT},
     {"etcd-cert", required_argument, NULL, OPT_CERT},
     {"etcd-key", required_argument, NULL, OPT_KEY},
@@ -663,7 +716,7 @@ static const struct option common_opts[] = {
 };
 
 /* Which flags a command takes beyond --etcd and --etcd-prefix. */
-enum { TAKES_FILES = 1, TAKES_NS = 2, TAKES_OUTPUT = 4, TAKES_DRY_RUN = 8 };
+enum { TAKES_FILES = 1, TAKES_NS = 2, TAKES_OUTPUT = 4, TAKES_DRY_RUN = 8, TAKES_WAIT = 16 };
 
 /* A namespace as Kubernetes names one (a DNS label). */
 static bool
@@ -695,6 +748,7 @@ parse_flags(int argc, char **argv, const char *cmd, unsigned takes, void (*usage
                         : c == 'n'         ? TAKES_NS
                         : c == 'o'         ? TAKES_OUTPUT
                         : c == OPT_DRY_RUN ? TAKES_DRY_RUN
+                        : c == OPT_WAIT    ? TAKES_WAIT
                                            : 0;
         if (need && !(takes & need)) {
             fprintf(stderr, "meshlet %s: %s is not an option of this command\n", cmd,
@@ -705,6 +759,14 @@ parse_flags(int argc, char **argv, const char *cmd, unsigned takes, void (*usage
         case OPT_ETCD: fl->urls = optarg; break;
         case OPT_PREFIX: fl->prefix = optarg; break;
         case OPT_DRY_RUN: fl->dry_run = true; break;
+        case OPT_WAIT:
+            fl->wait_ms = 30000;
+            if (optarg && (!cli_parse_seconds(optarg, 3600 * 1000, &fl->wait_ms) || !fl->wait_ms)) {
+                fprintf(stderr, "meshlet %s: --wait=%s: expected a duration such as 10s\n", cmd,
+                        optarg);
+                return CLI_USAGE;
+            }
+            break;
         case OPT_CACERT: fl->ca = optarg; break;
         case OPT_CERT: fl->cert = optarg; break;
         case OPT_KEY: fl->key = optarg; break;
@@ -737,7 +799,7 @@ apply_usage(FILE *f)
 {
     fprintf(f,
             "usage: meshlet apply -f PATH... --etcd URL[,URL...] [--etcd-prefix P] [--dry-run]\n"
-            "                     [-n NS]\n"
+            "                     [-n NS] [--wait[=TIME]]\n"
             "\n"
             "Write the resources of PATH (files or directories) to etcd, one key each,\n"
             "P/<Kind>/<namespace>/<name>, as kubectl apply does: the config the store would\n"
@@ -752,19 +814,22 @@ apply_usage(FILE *f)
             "      --etcd-cacert FILE, --etcd-cert FILE, --etcd-key FILE\n"
             "                        https:// endpoints: the CA to trust, this client's pair\n"
             "      --dry-run         read and check, print what would change, write nothing\n"
+            "      --wait[=TIME]     then wait (up to TIME, default 30s) until every instance\n"
+            "                        following the store serves it (`meshlet status`)\n"
             "  -n, --namespace NS    for resources without metadata.namespace (default); they\n"
             "                        are stored with it\n"
             "exit: 0 applied (or nothing to change), 1 the resulting config has errors, 2 usage\n"
             "or unreadable files, 3 a key changed since it was read (nothing written: read\n"
-            "again and retry), 4 etcd unreachable or refused the call\n");
+            "again and retry), 4 etcd unreachable or refused the call, 5 --wait: not every\n"
+            "instance served it in time (they are listed)\n");
 }
 
 int
 cmd_apply(int argc, char **argv)
 {
     struct flags fl;
-    int rc =
-        parse_flags(argc, argv, "apply", TAKES_FILES | TAKES_NS | TAKES_DRY_RUN, apply_usage, &fl);
+    int rc = parse_flags(argc, argv, "apply", TAKES_FILES | TAKES_NS | TAKES_DRY_RUN | TAKES_WAIT,
+                         apply_usage, &fl);
     if (rc) {
         free(fl.files);
         return rc < 0 ? CLI_OK : rc;
@@ -801,6 +866,7 @@ cmd_apply(int argc, char **argv)
         rc = write_changes(&st, cs.v, cs.n);
     }
     if (!rc) print_outcomes(&st, cs.v, cs.n, fl.dry_run);
+    if (!rc && fl.wait_ms && !fl.dry_run) rc = wait_fleet(&st, fl.wait_ms);
     changes_fini(&cs);
     store_fini(&st);
     free(fl.files);

@@ -5,83 +5,15 @@
  * refused (with the reason). Read in one range of the prefix. */
 #include <getopt.h>
 #include <inttypes.h>
-#include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
-#include "control/etcd.h"
+#include "cli/fleet.h"
 #include "control/etcd_http.h"
-#include "control/status.h"
 #include "tls/conn.h"
-
-#define MAX_INSTANCES 4096
-
-struct instance {
-    char *name, *address, *error, *time;
-    int64_t revision;
-    uint64_t version;
-};
-
-struct fleet {
-    const char *prefix; /* ending with '/' */
-    int64_t latest;     /* the newest config key's revision */
-    struct instance *items;
-    size_t n;
-};
-
-static char *
-text_at(struct fy_node *root, const char *key)
-{
-    struct fy_node *n = fy_node_mapping_lookup_by_string(root, key, FY_NT);
-    size_t len;
-    const char *s = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar(n, &len) : NULL;
-    return s ? strndup(s, len) : strdup("");
-}
-
-static void
-on_kv(void *arg, const struct etcd_kv *kv)
-{
-    struct fleet *f = arg;
-    size_t p = strlen(f->prefix), d = strlen(STATUS_DIR);
-    bool status = kv->key_len > p + d && !memcmp(kv->key + p, STATUS_DIR, d);
-    if (!status) {
-        if (kv->key[p] != '.' && kv->mod_revision > f->latest) f->latest = kv->mod_revision;
-        return;
-    }
-    if (f->n == MAX_INSTANCES) return;
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, kv->value, kv->value_len);
-    struct fy_node *root = doc ? fy_document_root(doc) : NULL;
-    if (root && fy_node_get_type(root) == FYNT_MAPPING) {
-        struct instance *in = &f->items[f->n++];
-        in->name = text_at(root, "instance");
-        in->address = text_at(root, "address");
-        in->error = text_at(root, "last_error");
-        in->time = text_at(root, "time");
-        char *rev = text_at(root, "revision"), *ver = text_at(root, "config_version");
-        in->revision = rev ? strtoll(rev, NULL, 10) : 0;
-        in->version = ver ? strtoull(ver, NULL, 10) : 0;
-        free(rev);
-        free(ver);
-    }
-    fy_document_destroy(doc);
-}
-
-static int
-by_name(const void *a, const void *b)
-{
-    return strcmp(((const struct instance *)a)->name, ((const struct instance *)b)->name);
-}
-
-static const char *
-state(const struct fleet *f, const struct instance *in)
-{
-    if (in->revision >= f->latest) return "latest";
-    return *in->error ? "refused" : "lagging";
-}
 
 static void
 usage(FILE *out)
@@ -147,32 +79,21 @@ cmd_status(int argc, char **argv)
     }
     char full[1024];
     snprintf(full, sizeof(full), "%s%s", prefix, prefix[strlen(prefix) - 1] == '/' ? "" : "/");
-    struct fleet f = {.prefix = full, .items = calloc(MAX_INSTANCES, sizeof(struct instance))};
-    struct strbuf body, got;
-    strbuf_init(&body, 4096);
-    strbuf_init(&got, 256u << 20);
-    etcd_range_body(&body, full);
-    int status = 0, rc = CLI_OK;
-    int64_t revision;
-    if (!f.items ||
-        etcd_call(eps, n_eps, "/v3/kv/range", body.data, body.len, 10000, &status, &got, err,
-                  sizeof(err)) ||
-        (status != 200 && snprintf(err, sizeof(err), "etcd answered %d", status) > 0) ||
-        etcd_parse_range(got.data ? got.data : "", got.len, &revision, on_kv, &f, err,
-                         sizeof(err))) {
-        fprintf(stderr, "meshlet status: %s\n", f.items ? err : "out of memory");
+    struct fleet f;
+    int rc = CLI_OK;
+    if (fleet_read(eps, n_eps, full, &f, err, sizeof(err))) {
+        fprintf(stderr, "meshlet status: %s\n", err);
         rc = 3;
         goto out;
     }
-    qsort(f.items, f.n, sizeof(*f.items), by_name);
     size_t current = 0;
-    for (size_t i = 0; i < f.n; i++) current += !strcmp(state(&f, &f.items[i]), "latest");
+    for (size_t i = 0; i < f.n; i++) current += !strcmp(fleet_state(&f, &f.items[i]), "latest");
     if (!strcmp(output, "json")) {
         struct strbuf j;
         strbuf_init(&j, 64u << 20);
         strbuf_printf(&j, "{\"latest_revision\":%" PRId64 ",\"instances\":[", f.latest);
         for (size_t i = 0; i < f.n; i++) {
-            const struct instance *in = &f.items[i];
+            const struct fleet_instance *in = &f.items[i];
             strbuf_puts(&j, i ? ",{\"instance\":" : "{\"instance\":");
             strbuf_json_str(&j, in->name);
             strbuf_puts(&j, ",\"address\":");
@@ -180,7 +101,7 @@ cmd_status(int argc, char **argv)
             strbuf_printf(&j,
                           ",\"revision\":%" PRId64 ",\"config_version\":%" PRIu64
                           ",\"state\":\"%s\",\"last_error\":",
-                          in->revision, in->version, state(&f, in));
+                          in->revision, in->version, fleet_state(&f, in));
             strbuf_json_str(&j, in->error);
             strbuf_puts(&j, ",\"time\":");
             strbuf_json_str(&j, in->time);
@@ -196,24 +117,16 @@ cmd_status(int argc, char **argv)
             printf("%-28s %-22s %9s %8s  %-8s %-20s %s\n", "INSTANCE", "ADDRESS", "REVISION",
                    "VERSION", "STATE", "WRITTEN", "LAST ERROR");
         for (size_t i = 0; i < f.n; i++) {
-            const struct instance *in = &f.items[i];
+            const struct fleet_instance *in = &f.items[i];
             printf("%-28s %-22s %9" PRId64 " %8" PRIu64 "  %-8s %-20s %s\n", in->name, in->address,
-                   in->revision, in->version, state(&f, in), in->time,
+                   in->revision, in->version, fleet_state(&f, in), in->time,
                    *in->error ? in->error : "-");
         }
     }
     rc = f.n && current == f.n ? CLI_OK : 1;
 out:
-    for (size_t i = 0; f.items && i < f.n; i++) {
-        free(f.items[i].name);
-        free(f.items[i].address);
-        free(f.items[i].error);
-        free(f.items[i].time);
-    }
-    free(f.items);
+    fleet_free(&f);
     free(eps);
     tls_upstream_free(tls);
-    strbuf_fini(&body);
-    strbuf_fini(&got);
     return rc;
 }

@@ -367,3 +367,34 @@ def test_a_resource_without_namespace_is_stored_with_it(meshlet_bin, tmp_path):
                                              "Service/other/b unchanged"]
     finally:
         store.stop()
+
+
+def test_apply_wait_returns_when_the_fleet_serves_it(fleet):
+    """--wait returns once every live instance serves the change (two here); an instance
+    that cannot move on (stopped with SIGSTOP: its status key lives on for its lease) is
+    named when the time is up, with the revision it serves, and the exit status says so."""
+    import signal
+    second = Meshlet(fleet.bin, None, extra=("--etcd", fleet.store.url, "--etcd-prefix", PREFIX,
+                                             "--namespace", "shop", "--instance", "second"))
+    second.start(timeout=20)
+    try:
+        vs = vs_file(fleet)
+        vs.write_text(vs.read_text().replace("weight: 90", "weight: 80")
+                      .replace("weight: 10", "weight: 20"))
+        out = apply(fleet.bin, fleet.store, *fleet.files, extra=("--wait=10s",))
+        assert out.returncode == 0, out.stderr
+        assert re.search(r"revision \d+ served by all 2 instance\(s\)", out.stdout), out.stdout
+        assert versions(fleet.gw) == {"v1": 80, "v2": 20}  # when it returns, it is served
+        second.proc.send_signal(signal.SIGSTOP)
+        vs.write_text(vs.read_text().replace("weight: 80", "weight: 70")
+                      .replace("weight: 20", "weight: 30"))
+        out = apply(fleet.bin, fleet.store, *fleet.files, extra=("--wait=1s",))
+        assert out.returncode == 5, (out.stdout, out.stderr)
+        assert "1 of 2 instance(s) serve it" in out.stdout and "second (" in out.stdout, out.stdout
+        second.proc.send_signal(signal.SIGCONT)
+        again = apply(fleet.bin, fleet.store, *fleet.files, extra=("--wait=10s",))
+        assert again.returncode == 0 and "unchanged" in again.stdout, again.stdout
+        assert "served by all 2 instance(s)" in again.stdout, again.stdout
+    finally:
+        second.proc.send_signal(signal.SIGCONT)
+        second.stop()
