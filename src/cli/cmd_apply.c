@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/fleet.h"
+#include "cli/store.h"
 #include "config/config.h"
 #include "control/etcd.h"
 #include "control/etcd_http.h"
@@ -26,21 +27,7 @@
 /* Exit statuses beyond cli.h's (README, each command's --help). */
 enum {
     EXIT_CONFLICT = 3, /* a key changed between the read and the write: nothing written */
-    EXIT_STORE = 4,    /* etcd cannot be reached, or refused the call */
     EXIT_WAIT = 5,     /* --wait: not every live instance served it in time */
-};
-
-#define CALL_TIMEOUT_MS 10000
-#define ANSWER_MAX_BYTES (256u << 20)
-
-/* --- The store: the keys under the prefix, as one range read them. --- */
-
-struct stored {
-    char *key;
-    char *value;
-    size_t len;
-    int64_t mod_revision;
-    bool replaced; /* by a file's resource, or deleted: not in the resulting config */
 };
 
 struct flags {
@@ -51,143 +38,6 @@ struct flags {
     char **files;
     size_t n_files;
 };
-
-struct store {
-    const char *cmd;          /* for messages: "apply", "get", "delete" */
-    struct tls_upstream *tls; /* owned: the https:// endpoints' context, or NULL */
-    struct etcd_endpoint *eps;
-    size_t n_eps;
-    char *prefix; /* owned: ends with '/' */
-    struct stored *kvs;
-    size_t n, cap;
-    int64_t revision;
-    int64_t written; /* the revision of our transaction (0: nothing written) */
-};
-
-static void
-store_fini(struct store *st)
-{
-    for (size_t i = 0; i < st->n; i++) {
-        free(st->kvs[i].key);
-        free(st->kvs[i].value);
-    }
-    free(st->kvs);
-    free(st->eps);
-    free(st->prefix);
-    tls_upstream_free(st->tls);
-}
-
-/* Endpoints, their TLS, and the prefix ("/meshlet" -> "/meshlet/", as `meshlet run` reads
- * it). */
-static int
-store_open(struct store *st, const char *cmd, const struct flags *fl)
-{
-    const char *urls = fl->urls, *prefix = fl->prefix;
-    memset(st, 0, sizeof(*st));
-    st->cmd = cmd;
-    char err[512];
-    if (!urls) {
-        fprintf(stderr, "meshlet %s: give the store: --etcd http://IP:PORT[,...]\n", cmd);
-        return CLI_USAGE;
-    }
-    if (etcd_endpoints_parse(urls, &st->eps, &st->n_eps, err, sizeof(err)) ||
-        etcd_endpoints_tls(st->eps, st->n_eps, fl->ca, fl->cert, fl->key, &st->tls, err,
-                           sizeof(err))) {
-        fprintf(stderr, "meshlet %s: --etcd %s\n", cmd, err);
-        return CLI_USAGE;
-    }
-    if (*prefix != '/') {
-        fprintf(stderr, "meshlet %s: --etcd-prefix: expected a key prefix such as /meshlet\n", cmd);
-        return CLI_USAGE;
-    }
-    size_t n = strlen(prefix);
-    st->prefix = malloc(n + 2);
-    if (!st->prefix) return CLI_USAGE;
-    memcpy(st->prefix, prefix, n + 1);
-    if (prefix[n - 1] != '/') memcpy(st->prefix + n, "/", 2);
-    return CLI_OK;
-}
-
-/* POST <body> to <path>: the answer in <out>. CLI_OK or EXIT_STORE (said on stderr). */
-static int
-store_call(struct store *st, const char *path, const struct strbuf *body, struct strbuf *out)
-{
-    char err[512];
-    int status = 0;
-    if (body->truncated) {
-        fprintf(stderr, "meshlet %s: the request is too large\n", st->cmd);
-        return EXIT_STORE;
-    }
-    if (etcd_call(st->eps, st->n_eps, path, body->data, body->len, CALL_TIMEOUT_MS, &status, out,
-                  err, sizeof(err))) {
-        fprintf(stderr, "meshlet %s: %s\n", st->cmd, err);
-        return EXIT_STORE;
-    }
-    if (status != 200 || out->truncated) {
-        fprintf(stderr, "meshlet %s: etcd %s answered HTTP %d: %.300s\n", st->cmd, path, status,
-                out->truncated ? "(answer too large)" : strbuf_str(out));
-        return EXIT_STORE;
-    }
-    return CLI_OK;
-}
-
-static void
-on_kv(void *arg, const struct etcd_kv *kv)
-{
-    struct store *st = arg;
-    size_t p = strlen(st->prefix);
-    if (kv->key_len <= p || kv->key[p] == '.') return; /* PREFIX/.status/...: not config */
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 64;
-        struct stored *a = realloc(st->kvs, cap * sizeof(*a));
-        if (!a) return;
-        st->kvs = a;
-        st->cap = cap;
-    }
-    struct stored *s = &st->kvs[st->n];
-    s->key = strndup(kv->key, kv->key_len);
-    s->value = malloc(kv->value_len + 1);
-    if (!s->key || !s->value) {
-        free(s->key);
-        free(s->value);
-        return;
-    }
-    memcpy(s->value, kv->value, kv->value_len);
-    s->value[kv->value_len] = '\0';
-    s->len = kv->value_len;
-    s->mod_revision = kv->mod_revision;
-    s->replaced = false;
-    st->n++;
-}
-
-/* Read the keys under <under> (a key prefix below st->prefix; <one>: that key alone), in
- * key order, at one revision. */
-static int
-store_read(struct store *st, const char *under, bool one)
-{
-    struct strbuf body, out;
-    strbuf_init(&body, 1 << 16);
-    strbuf_init(&out, ANSWER_MAX_BYTES);
-    etcd_range_keys_body(&body, under, !one);
-    int rc = store_call(st, "/v3/kv/range", &body, &out);
-    char err[512];
-    if (!rc &&
-        etcd_parse_range(strbuf_str(&out), out.len, &st->revision, on_kv, st, err, sizeof(err))) {
-        fprintf(stderr, "meshlet %s: %s\n", st->cmd, err);
-        rc = EXIT_STORE;
-    }
-    strbuf_fini(&body);
-    strbuf_fini(&out);
-    return rc;
-}
-
-static struct stored *
-store_find(struct store *st, const char *key)
-{
-    for (size_t i = 0; i < st->n; i++)
-        if (!strcmp(st->kvs[i].key, key)) return &st->kvs[i];
-    return NULL;
-}
 
 /* --- Resources named by files. --- */
 
@@ -613,8 +463,8 @@ write_changes(struct store *st, const struct change *v, size_t n)
     int rc = CLI_OK;
     if (k) {
         struct strbuf body, out;
-        strbuf_init(&body, ANSWER_MAX_BYTES);
-        strbuf_init(&out, ANSWER_MAX_BYTES);
+        strbuf_init(&body, STORE_ANSWER_MAX);
+        strbuf_init(&out, STORE_ANSWER_MAX);
         etcd_txn_body(&body, ops, k);
         rc = store_call(st, "/v3/kv/txn", &body, &out);
         bool ok = false;
@@ -844,7 +694,7 @@ cmd_apply(int argc, char **argv)
     }
     struct store st;
     struct changes cs = {0};
-    rc = store_open(&st, "apply", &fl);
+    rc = store_open(&st, "apply", fl.urls, fl.prefix, fl.ca, fl.cert, fl.key);
     if (!rc) {
         cs.st = &st;
         cs.ns = fl.ns;
@@ -928,7 +778,7 @@ cmd_apply_get(int argc, char **argv)
         return CLI_USAGE;
     }
     struct store st;
-    rc = store_open(&st, "get", &fl);
+    rc = store_open(&st, "get", fl.urls, fl.prefix, fl.ca, fl.cert, fl.key);
     char *under = NULL;
     if (!rc) {
         size_t len =
@@ -1025,7 +875,7 @@ cmd_apply_delete(int argc, char **argv)
     }
     struct store st;
     struct changes cs = {0};
-    rc = store_open(&st, "delete", &fl);
+    rc = store_open(&st, "delete", fl.urls, fl.prefix, fl.ca, fl.cert, fl.key);
     cs.st = &st;
     cs.ns = fl.ns;
     if (!rc && fl.n_files) {

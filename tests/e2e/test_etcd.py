@@ -344,3 +344,20 @@ def test_tls_to_etcd_with_a_client_certificate(meshlet_bin, tmp_path):
         v2.stop()
         store.stop()
     assert code == 0, m.logs()
+
+
+def test_check_reads_the_store(meshlet_bin, fleet):
+    """`meshlet check --etcd` checks what the fleet follows, naming KEY@REVISION:line:col."""
+    out = subprocess.run([meshlet_bin, "check", "--etcd", fleet.store.url], capture_output=True,
+                         text=True, timeout=20)
+    assert out.returncode == 0 and "OK: 4 resource(s), 0 error(s)" in out.stdout, out
+    key = f"{PREFIX}/VirtualService/shop/orders"
+    bad = fleet.docs[key].replace("weight: 90", "weight: ninety")
+    rev = fleet.store.put(key, bad)
+    out = subprocess.run([meshlet_bin, "check", "--etcd", fleet.store.url, "-o", "text"],
+                         capture_output=True, text=True, timeout=20)
+    line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "ninety" in ln)
+    assert out.returncode == 1 and f"{key}@{rev}:{line}:" in out.stdout, out
+    out = subprocess.run([meshlet_bin, "check", "--etcd", "http://127.0.0.1:1"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 4 and "etcd 127.0.0.1:1" in out.stderr, out
