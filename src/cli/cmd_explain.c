@@ -16,6 +16,7 @@
 
 #include "admin/explain.h"
 #include "cli/cli.h"
+#include "cli/store.h"
 #include "config/config.h"
 #include "core/sock.h"
 #include "core/strbuf.h"
@@ -35,6 +36,7 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: meshlet explain -c PATH... [options] METHOD URL\n"
+            "       meshlet explain --etcd URL [--etcd-prefix P] [options] METHOD URL\n"
             "       meshlet explain --admin HOST:PORT [options] METHOD URL\n"
             "\n"
             "Which listener, virtual host and route a request takes, and why: each route\n"
@@ -43,6 +45,8 @@ usage(FILE *f)
             "before or after METHOD and URL (http:// or https://).\n"
             "\n"
             "  -c, --config PATH      the config, as `meshlet run -c` reads it (repeatable)\n"
+            "  --etcd URL[,URL...]    the config in etcd, as `meshlet run --etcd` reads it\n"
+            "  --etcd-prefix P        its key prefix (default /meshlet)\n"
             "  --admin HOST:PORT      ask the meshlet running there: its own config and the\n"
             "                         state of its splits (next requests per worker); with\n"
             "                         -c, refused unless it runs that same config\n"
@@ -242,17 +246,44 @@ load_failed(const struct diag_list *dl)
     strbuf_fini(&sb);
 }
 
-/* Explain against a snapshot built from <paths> as `meshlet run` builds it. */
+/* Load the config of <etcd> (under <prefix>) into <set> and <dl>, as cli_load loads files:
+ * <st> holds the documents until the caller is done with <set>. */
 static int
-explain_local(const char *const *paths, size_t n_paths, const char *ns, const char *const *gateways,
-              size_t n_gateways, bool mesh, const struct explain_request *rq, bool json)
+load_store(struct store *st, const char *etcd, const char *prefix, const char *ns,
+           struct resource_set *set, struct diag_list *dl)
+{
+    config_init(set);
+    diag_list_init(dl);
+    const struct source_doc *docs = NULL;
+    ssize_t n = 0;
+    int rc = store_open(st, "explain", etcd, prefix, NULL, NULL, NULL);
+    if (!rc) rc = store_read(st, st->prefix, false);
+    if (!rc && (n = store_docs(st, &docs)) < 0) rc = EXIT_STORE;
+    if (rc) return rc;
+    struct config_options copt = {.default_ns = ns};
+    config_load_docs(set, docs, (size_t)n, &copt, dl);
+    config_analyze(set, dl);
+    return CLI_OK;
+}
+
+/* Explain against a snapshot built from <paths> (or the config in <etcd>) as `meshlet run`
+ * builds it. */
+static int
+explain_local(const char *const *paths, size_t n_paths, const char *etcd, const char *prefix,
+              const char *ns, const char *const *gateways, size_t n_gateways, bool mesh,
+              const struct explain_request *rq, bool json)
 {
     struct resource_set set;
     struct diag_list dl;
-    if (cli_load(paths, n_paths, ns, &set, &dl)) {
+    struct store st = {0};
+    int loaded = etcd ? load_store(&st, etcd, prefix, ns, &set, &dl)
+                 : cli_load(paths, n_paths, ns, &set, &dl) ? CLI_USAGE
+                                                           : CLI_OK;
+    if (loaded) {
         load_failed(&dl);
         cli_unload(&set, &dl);
-        return CLI_USAGE;
+        store_fini(&st);
+        return loaded;
     }
     /* `run --gateway` of a Gateway the config lacks serves nothing: say which exist. */
     for (size_t g = 0; g < n_gateways; g++) {
@@ -284,6 +315,7 @@ explain_local(const char *const *paths, size_t n_paths, const char *ns, const ch
         }
         strbuf_fini(&sb);
         cli_unload(&set, &dl);
+        store_fini(&st);
         return EXIT_NO_LISTENER;
     }
     struct model_options mopt = {
@@ -297,6 +329,7 @@ explain_local(const char *const *paths, size_t n_paths, const char *ns, const ch
     struct snapshot *snap = model_build(&set, &mopt, err, sizeof(err));
     size_t errors = dl.errors;
     cli_unload(&set, &dl);
+    store_fini(&st);
     if (!snap) {
         fprintf(stderr, "meshlet explain: %s\n", err);
         return CLI_ERRORS;
@@ -334,7 +367,7 @@ local_digest(const char *const *paths, size_t n_paths, const char *ns, char out[
 int
 cmd_explain(int argc, char **argv)
 {
-    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT, OPT_ADMIN };
+    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT, OPT_ADMIN, OPT_ETCD, OPT_ETCD_PREFIX };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
@@ -344,10 +377,13 @@ cmd_explain(int argc, char **argv)
         {"header", required_argument, NULL, 'H'},
         {"output", required_argument, NULL, 'o'},
         {"admin", required_argument, NULL, OPT_ADMIN},
+        {"etcd", required_argument, NULL, OPT_ETCD},
+        {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *paths[64], *gateways[8], *ns = NULL, *admin = NULL, *port_arg = NULL;
+    const char *etcd = NULL, *etcd_prefix = "/meshlet";
     size_t n_paths = 0, n_gateways = 0;
     char *raw_headers[EXPLAIN_MAX_HEADERS];
     struct route_header hdrs[EXPLAIN_MAX_HEADERS];
@@ -393,6 +429,8 @@ cmd_explain(int argc, char **argv)
                 return usage_error("-H takes 'name: value' (with a colon), not \"%s\"", optarg);
             raw_headers[n_hdrs++] = optarg;
             break;
+        case OPT_ETCD: etcd = optarg; break;
+        case OPT_ETCD_PREFIX: etcd_prefix = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option \"%s\"", argv[optind - 1]);
@@ -406,10 +444,12 @@ cmd_explain(int argc, char **argv)
     if (left == 1) return usage_error("give the URL after the METHOD %s", argv[optind]);
     if (left > 2)
         return usage_error("unexpected argument \"%s\" after METHOD and URL", argv[optind + 2]);
-    if (!n_paths && !admin)
-        return usage_error("give the config with -c PATH, or --admin HOST:PORT to ask a running "
-                           "meshlet%s",
+    if (!n_paths && !admin && !etcd)
+        return usage_error("give the config with -c PATH or --etcd URL, or --admin HOST:PORT to "
+                           "ask a running meshlet%s",
                            "");
+    if (etcd && (n_paths || admin))
+        return usage_error("--etcd is the config: not with -c or --admin (%s)", etcd);
     if (mesh && n_gateways)
         return usage_error("--mesh and --gateway exclude each other (%s)", gateways[0]);
     if (admin && n_gateways > 1)
@@ -424,7 +464,9 @@ cmd_explain(int argc, char **argv)
                                            n_gateways == 1 ? gateways[0] : NULL);
     if (why) return usage_error("%s", why);
     if (!ns) ns = "default";
-    if (!admin) return explain_local(paths, n_paths, ns, gateways, n_gateways, mesh, &rq, json);
+    if (!admin)
+        return explain_local(paths, n_paths, etcd, etcd_prefix, ns, gateways, n_gateways, mesh, &rq,
+                             json);
     char digest[32];
     if (n_paths) {
         int rc = local_digest(paths, n_paths, ns, digest);

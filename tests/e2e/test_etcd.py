@@ -361,3 +361,17 @@ def test_check_reads_the_store(meshlet_bin, fleet):
     out = subprocess.run([meshlet_bin, "check", "--etcd", "http://127.0.0.1:1"],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 4 and "etcd 127.0.0.1:1" in out.stderr, out
+
+
+def test_explain_reads_the_store(meshlet_bin, fleet):
+    """`meshlet explain --etcd` explains a request against the config the fleet follows."""
+    out = subprocess.run([meshlet_bin, "explain", "--etcd", fleet.store.url, "--namespace",
+                          "shop", "GET", f"http://api.example.com:{fleet.gw}/teapot"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and "teapot" in out.stdout and "418" in out.stdout, out
+    key = f"{PREFIX}/VirtualService/shop/orders"
+    fleet.store.put(key, fleet.docs[key].replace("status: 418", "status: 419"))
+    out = subprocess.run([meshlet_bin, "explain", "--etcd", fleet.store.url, "-n", "shop",
+                          "-o", "json", "GET", f"http://api.example.com:{fleet.gw}/teapot"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and '"status":419' in out.stdout, out
