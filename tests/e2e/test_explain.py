@@ -236,7 +236,7 @@ def test_explain_usage_errors_say_what_was_wrong(meshlet_bin, config, args, says
 def test_explain_without_config_or_admin_says_so(meshlet_bin):
     p = run_explain(meshlet_bin, "GET", "http://a/")
     assert p.returncode == 2
-    assert "give the config with -c PATH, or --admin HOST:PORT" in p.stderr
+    assert "give the config with -c PATH or --etcd URL, or --admin HOST:PORT" in p.stderr
 
 
 def test_explain_help_describes_every_flag_and_exit_status(meshlet_bin):
