@@ -71,14 +71,18 @@ on_end(struct etcd_http *h, int err)
         return;
     }
     st->failures = 0;
+    uint64_t renewed = now_ms() + st->ttl_s * 1000ull / 3;
     if (call == STATUS_GRANT) {
         st->lease = field(st, "ID");
         st->stale = true;
+        st->keepalive_due = renewed;
     } else if (call == STATUS_PUT) {
         st->writes++;
     } else if (call == STATUS_KEEPALIVE && field(st, "TTL") <= 0) {
         st->lease = 0; /* expired while etcd could not be reached: its key went with it */
         st->stale = true;
+    } else if (call == STATUS_KEEPALIVE) {
+        st->keepalive_due = renewed;
     }
     next_call(st);
 }
@@ -141,8 +145,10 @@ next_call(struct etcd_status *st)
         free(k);
         free(b);
         strbuf_fini(&v);
-    } else { /* the next keep-alive, a third of the lease's time from now */
-        wheel_arm(&st->loop->wheel, &st->timer, now_ms() + st->ttl_s * 1000ull / 3);
+    } else { /* the next keep-alive, a third of the lease's time after the last one: puts
+                * renew nothing, so changes written often must not push it back */
+        wheel_arm(&st->loop->wheel, &st->timer,
+                  st->keepalive_due ? st->keepalive_due : now_ms() + st->ttl_s * 1000ull / 3);
     }
     strbuf_fini(&body);
 }

@@ -36,6 +36,7 @@ struct etcd_status {
     struct etcd_http http;
     struct strbuf got;
     struct wheel_timer timer; /* the next keep-alive, or a retry */
+    uint64_t keepalive_due;   /* when the lease needs its next keep-alive (a put renews none) */
     uint64_t writes;          /* values written (for tests) */
 };
 

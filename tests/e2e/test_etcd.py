@@ -375,3 +375,20 @@ def test_explain_reads_the_store(meshlet_bin, fleet):
                           "-o", "json", "GET", f"http://api.example.com:{fleet.gw}/teapot"],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and '"status":419' in out.stdout, out
+
+
+def test_status_key_lives_through_steady_changes(meshlet_bin, fleet):
+    """A change every half second for longer than the status lease (10 s): each reload
+    rewrites the status key, which does not renew its lease, so the keep-alives must go on
+    regardless; the key is there at every sample and the lease never expires."""
+    seen = []
+    deadline = time.monotonic() + 12
+    i = 0
+    while time.monotonic() < deadline:
+        put_teapot(fleet, f"change {i}")
+        i += 1
+        time.sleep(0.5)
+        seen.append("1 of 1 instance(s)" in status(meshlet_bin, fleet.store)[1]
+                    or "0 of 1 instance(s)" in status(meshlet_bin, fleet.store)[1])
+    assert all(seen), seen
+    assert "lease not found" not in fleet.logs(), fleet.logs()[-2000:]
