@@ -146,7 +146,7 @@ next_call(struct etcd_status *st)
         free(b);
         strbuf_fini(&v);
     } else { /* the next keep-alive, a third of the lease's time after the last one: puts
-                * renew nothing, so changes written often must not push it back */
+              * renew nothing, so changes written often must not push it back */
         wheel_arm(&st->loop->wheel, &st->timer,
                   st->keepalive_due ? st->keepalive_due : now_ms() + st->ttl_s * 1000ull / 3);
     }
