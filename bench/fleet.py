@@ -201,6 +201,12 @@ class Etcd:
             rev = int(self.call("/v3/kv/txn", {"success": ops})["header"]["revision"])
         return rev
 
+    def count(self, prefix):
+        """How many keys are under <prefix> now."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return int(self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(end),
+                                              "count_only": True}).get("count", 0))
+
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
@@ -417,8 +423,10 @@ def propagation(fleet, store):
     watcher = Watcher(store.port, PREFIX + "/")
     watcher.start()
     time.sleep(0.2)
+    status_keys = []  # instances' status keys in the store, before each put and after it
     for n in range(PUTS):
         w = 10 + (n % 9) * 10  # 10/90 .. 90/10: every put changes the split
+        status_keys.append(store.count(PREFIX + "/.status/"))
         begin = time.monotonic()
         rev = store.put(key, virtual_service((100 - w, w)))
         t0, wall0 = time.monotonic(), time.time()
@@ -429,13 +437,16 @@ def propagation(fleet, store):
         missed += FLEET - len(done)
         polled.extend(done.values())
         puts.append((rev, wall0, t0))
+        status_keys.append(store.count(PREFIX + "/.status/"))
         left = SPACING_MS / 1000 - (time.monotonic() - begin)
         if left > 0:
             time.sleep(left)
     watcher.close()
     watched = [(watcher.seen[rev] - t0) * 1000 for rev, _, t0 in puts if rev in watcher.seen]
-    reload_ms = []
+    reload_ms, lost = [], 0
     for m in fleet:
+        with open(m.log_path, errors="replace") as f:
+            lost += f.read().count("requested lease not found")
         lines = m.reloads()
         reload_ms.extend(ms for _, _, ms in lines)
         for rev, wall0, _ in puts:
@@ -444,7 +455,7 @@ def propagation(fleet, store):
                 logged.append(max(first - wall0, 0) * 1000)
     return {"polled": polled, "logged": logged, "put_ms": put_ms, "missed": missed,
             "polls": polls, "poll_s": waited, "reload_ms": reload_ms,
-            "watched": watched}
+            "watched": watched, "status_keys": status_keys, "lost": lost}
 
 
 def restart(fleet, store, down_s, weights):
@@ -501,15 +512,18 @@ def first_sync(m):
     """Start <m>: the seconds to /ready LIVE, its RSS then and its peak, its own times."""
     t0 = time.monotonic()
     m.start()
-    live = None
-    while time.monotonic() - t0 < 60 and m.proc.poll() is None:
-        answer = m.ready()
-        if answer and answer.startswith("LIVE"):
-            live = time.monotonic() - t0
-            break
-        time.sleep(0.005)
-    rss, hwm = (m.rss_kb(), m.rss_kb("VmHWM")) if m.proc.poll() is None else (0, 0)
-    m.stop()
+    live, rss, hwm = None, 0, 0
+    try:
+        while time.monotonic() - t0 < 60 and m.proc.poll() is None:
+            answer = m.ready()
+            if answer and answer.startswith("LIVE"):
+                live = time.monotonic() - t0
+                break
+            time.sleep(0.005)
+        if m.proc.poll() is None:
+            rss, hwm = m.rss_kb(), m.rss_kb("VmHWM")
+    finally:
+        m.stop()
     with open(m.log_path, errors="replace") as f:
         log = f.read()
     loaded = re.search(r"config loaded and checked in ([\d.]+) ms; snapshot built in "
@@ -560,6 +574,10 @@ def report(prop, restarts, sc, total_s):
         f"/ready polled every {POLL_MS:g} ms per instance + its round trip "
         f"({prop['polls']} polls, {prop['polls'] / max(prop['poll_s'], 1e-9):.0f}/s while "
         f"waiting)")
+    sk = prop["status_keys"]
+    say(f"  status keys in the store (of {FLEET}), sampled before and after each put: min "
+        f"{min(sk)}, {sum(k < FLEET for k in sk)} of {len(sk)} samples short; "
+        f"'lease not found' in the logs: {prop['lost']}")
     say(f"  meshlet's reload from etcd: median {median(prop['reload_ms']):.1f} ms, "
         f"max {max(prop['reload_ms'] or [float('nan')]):.1f} ms (its log)")
     say("")
