@@ -607,11 +607,12 @@ def report(prop, restarts, sc, total_s):
         f"same resources from {sc['n']} files; medians:")
     say(f"{'':<52} {'etcd':>8} {'files':>8}{'':>9}   goal")
     runs, files = sc["runs"], sc["file_runs"]
-    for label, field, fmt, goal in (("  start -> /ready LIVE (s)", "live", ".2f", "<= 2 (etcd)"),
-                                    ("  RSS when LIVE (MiB)", "rss", ".1f", "<= 64 (etcd)"),
-                                    ("  peak RSS (MiB)", "hwm", ".1f", ""),
-                                    ("  load+check (ms, its log)", "load_ms", ".1f", ""),
-                                    ("  build + free the parse (ms, its log)", "build_ms", ".1f", "")):
+    rows = (("  start -> /ready LIVE (s)", "live", ".2f", "<= 2 (etcd)"),
+            ("  RSS when LIVE (MiB)", "rss", ".1f", "<= 64 (etcd)"),
+            ("  peak RSS (MiB)", "hwm", ".1f", ""),
+            ("  load+check (ms, its log)", "load_ms", ".1f", ""),
+            ("  build + free the parse (ms, its log)", "build_ms", ".1f", ""))
+    for label, field, fmt, goal in rows:
         e = [r[field] for r in runs if r[field] is not None]
         f = [r[field] for r in files if r[field] is not None]
         say(f"{label:<52} {median(e) if e else float('nan'):>8{fmt}} "
