@@ -442,6 +442,7 @@ def propagation(fleet, store):
         if left > 0:
             time.sleep(left)
     watcher.close()
+    events = len(watcher.seen)  # revisions the prefix's watchers were sent: puts + status keys
     watched = [(watcher.seen[rev] - t0) * 1000 for rev, _, t0 in puts if rev in watcher.seen]
     reload_ms, lost = [], 0
     for m in fleet:
@@ -455,7 +456,8 @@ def propagation(fleet, store):
                 logged.append(max(first - wall0, 0) * 1000)
     return {"polled": polled, "logged": logged, "put_ms": put_ms, "missed": missed,
             "polls": polls, "poll_s": waited, "reload_ms": reload_ms,
-            "watched": watched, "status_keys": status_keys, "lost": lost}
+            "watched": watched, "status_keys": status_keys, "lost": lost,
+            "events": events}
 
 
 def restart(fleet, store, down_s, weights):
@@ -578,6 +580,8 @@ def report(prop, restarts, sc, total_s):
     say(f"  status keys in the store (of {FLEET}), sampled before and after each put: min "
         f"{min(sk)}, {sum(k < FLEET for k in sk)} of {len(sk)} samples short; "
         f"'lease not found' in the logs: {prop['lost']}")
+    say(f"  every watcher of the prefix (each instance) was sent {prop['events']} events for "
+        f"{PUTS} puts: the rest are the instances' status keys, under the same prefix")
     say(f"  meshlet's reload from etcd: median {median(prop['reload_ms']):.1f} ms, "
         f"max {max(prop['reload_ms'] or [float('nan')]):.1f} ms (its log)")
     say("")
