@@ -154,6 +154,7 @@ bench: all
 	$(Q)bench/routes.sh
 	$(Q)bench/mtls.sh
 	$(Q)bench/reload.sh
+	$(Q)bench/fleet.sh
 
 clean:
 	rm -rf build $(BIN)

@@ -6,7 +6,7 @@
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
 #                            tests run (openssl, curl, ss, wrk) and promtool
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
-#                            wrk, h2load, GNU time, bc
+#                            wrk, h2load, GNU time, bc, etcd
 #   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
 #                            sanitizer runtimes
 #   scripts/deps.sh [--test] [--bench] [--fuzz] --list   print the packages, one a line;
@@ -71,6 +71,7 @@ if $bench; then
         time bc             # peak RSS (/usr/bin/time) and ratios
         python3             # the config generator and free ports
         linux-perf          # compare.sh: syscalls per request (perf stat)
+        etcd-server         # fleet.sh: the store 50 instances follow
     )
 fi
 
