@@ -333,7 +333,6 @@ check_result(struct store *st, char **paths, size_t n_paths, const char *ns)
     struct diag_list dl;
     config_init(&set);
     diag_list_init(&dl);
-    set.source.keep_documents = true; /* positions from the nodes, files and keys alike */
     struct config_options copt = {.default_ns = ns};
     int rc = 0;
     if (n_paths) rc = config_load(&set, (const char *const *)paths, n_paths, &copt, &dl);

@@ -336,8 +336,6 @@ config_load_docs(struct resource_set *set, const struct source_doc *docs, size_t
     static const struct config_options defaults = {0};
     set->opt = opt ? opt : &defaults;
     set->dl = dl;
-    /* No file to read positions from afterwards: messages take them from the nodes. */
-    set->source.keep_documents = true;
     source_load_docs(&set->source, docs, n, on_document, set, dl);
     load_done(set, 0, n == 1 ? set->source.files[0] : NULL, dl);
 }
@@ -361,7 +359,7 @@ by_file_then_doc(const void *a, const void *b)
 /* Messages made after the documents were unloaded get their positions here, reading each
  * file once more: a cost paid only when there is something to report. */
 static void
-locate_pending(struct diag_list *dl)
+locate_pending(const struct resource_set *set, struct diag_list *dl)
 {
     size_t n = 0;
     for (size_t i = 0; i < dl->len; i++) n += dl->items[i].pending;
@@ -389,7 +387,7 @@ locate_pending(struct diag_list *dl)
     /* Group equal file names under one pointer, as source_locate_all expects. */
     for (size_t i = 1; i < n; i++)
         if (!strcmp(sorted[i].file, sorted[i - 1].file)) sorted[i].file = sorted[i - 1].file;
-    source_locate_all(sorted, n);
+    source_locate_all(&set->source, sorted, n);
     for (size_t i = 0; i < n; i++) {
         struct diag *d = &dl->items[owner[order[i]]];
         d->line = sorted[i].line;
@@ -406,5 +404,5 @@ void
 config_analyze(const struct resource_set *set, struct diag_list *dl)
 {
     analyze_run(set, dl);
-    locate_pending(dl);
+    locate_pending(set, dl);
 }

@@ -611,6 +611,8 @@ void
 source_load_docs(struct source *src, const struct source_doc *docs, size_t n, source_doc_fn *fn,
                  void *arg, struct diag_list *dl)
 {
+    src->mem = docs;
+    src->n_mem = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = keep_path(src, docs[i].name);
         if (docs[i].len > src->max_file_bytes) {
@@ -668,14 +670,20 @@ walk(struct fy_node *node, const char *p)
 }
 
 void
-source_locate_all(struct source_locate *reqs, size_t n)
+source_locate_all(const struct source *src, struct source_locate *reqs, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t end = i;
         while (end < n && reqs[end].file == reqs[i].file) end++;
         struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_AUTO};
         struct fy_parser *fyp = fy_parser_create(&cfg);
-        if (fyp && !fy_parser_set_input_file(fyp, reqs[i].file)) {
+        const struct source_doc *mem = NULL;
+        for (size_t k = 0; src && k < src->n_mem && !mem; k++)
+            if (!strcmp(src->mem[k].name, reqs[i].file)) mem = &src->mem[k];
+        int set = !fyp  ? -1
+                  : mem ? fy_parser_set_string(fyp, mem->bytes, mem->len)
+                        : fy_parser_set_input_file(fyp, reqs[i].file);
+        if (fyp && !set) {
             struct fy_document *doc;
             size_t next = i;
             for (size_t d = 0; next < end && (doc = fy_parse_load_document(fyp)); d++) {

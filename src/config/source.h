@@ -31,6 +31,10 @@ struct source {
     size_t n_documents;    /* documents seen, empty ones included */
     uint64_t digest;       /* sum of the XXH64 of every file's bytes: order and names aside */
     bool keep_documents;   /* keep every document (and its nodes) until source_fini */
+    /* Borrowed: the in-memory documents of source_load_docs, where positions are found
+     * again as they are in files (source_locate_all), so their nodes need not be kept. */
+    const struct source_doc *mem;
+    size_t n_mem;
 };
 
 /* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */
@@ -60,8 +64,8 @@ struct source_doc {
 
 /* Load <n> in-memory documents as source_load loads files: each may hold several YAML
  * documents or a `kind: List`; malformed, binary or oversize text becomes ML0001 errors
- * in <dl> and loading goes on. Messages name <name> (there is no file to read positions
- * from later, so keep_documents should be set). [M] */
+ * in <dl> and loading goes on. Messages name <name>; <docs> must stay valid until the
+ * positions of later messages are found (config_analyze): they are read again for them. [M] */
 void source_load_docs(struct source *src, const struct source_doc *docs, size_t n,
                       source_doc_fn *fn, void *arg, struct diag_list *dl);
 
@@ -75,8 +79,8 @@ struct source_locate {
     unsigned line, col; /* out: 1-based; 0 when not found */
 };
 
-/* Fill line/col of every request by reading each file once. <reqs> must be sorted by file
- * then doc_index (same file pointers together). [M] */
-void source_locate_all(struct source_locate *reqs, size_t n);
+/* Fill line/col of every request by reading each file (or in-memory document of <src>) once.
+ * <reqs> must be sorted by file then doc_index (same file pointers together). [M] */
+void source_locate_all(const struct source *src, struct source_locate *reqs, size_t n);
 
 #endif

@@ -313,6 +313,7 @@ test_source_loads_in_memory_documents_as_files(void **state)
     diag_list_init(&dl);
     config_load_docs(&set, docs, 1, NULL, &dl);
     assert_int_equal(dl.errors, 0);
+    assert_int_equal(set.source.n_docs, 0); /* no nodes kept: read again for positions */
     config_analyze(&set, &dl); /* host a is unknown: found after loading, still placed */
     assert_int_equal(dl.errors, 1);
     assert_string_equal(dl.items[0].file, "store/c");
