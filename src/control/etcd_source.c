@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,11 @@ on_range_end(struct etcd_http *h, int err)
     es->n_next = n;
     es->cap_next = cap;
     clear(es->next_items, &es->n_next);
+    /* The answer and its parse were many times the config's size: give the memory back
+     * (the watch's messages are small; a large store's first read must not stay in RSS). */
+    strbuf_fini(&es->got);
+    strbuf_init(&es->got, 256u << 20);
+    malloc_trim(0);
     es->revision = revision;
     if (!es->synced)
         log_msg(LOG_INFO, "etcd %s: %zu resource(s) under %s at revision %" PRId64,

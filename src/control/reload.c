@@ -5,6 +5,7 @@
  * signals, admin takes POST /reload) and no workers (publish is the caller's). */
 #include "control/reload.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -247,6 +248,7 @@ reload_run(struct reload *rl, const struct reload_source *src, const char *why, 
     enum reload_result result;
     if (!src) src = rl->store ? rl->store(rl->store_arg) : &rl->source;
     struct snapshot *snap = build(rl, src, &sb, &result);
+    malloc_trim(0); /* the parse of a large config was many times its size: not kept in RSS */
     remember_error(rl, snap ? NULL : strbuf_str(&sb));
     if (snap) rl->revision = src->revision;
     if (!rl->snap) { /* the first load: `meshlet run` refuses to start on errors */
