@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/now.h"
 #include "http/h1_int.h"
+#include "http/h2_flood.h"
 #include "http/h2_mem.h"
 #include "tls/conn.h"
 
@@ -31,18 +32,13 @@
 #define H2_STREAM_RESP_HIGH 262144 /* response bytes a stream holds before its upstream waits */
 
 /* Abuse limits: Envoy's http2_protocol_options defaults and its premature-reset check. */
-#define H2_MAX_CONTINUATIONS 8         /* CONTINUATION frames after one HEADERS (nghttp2's) */
-#define H2_MAX_EMPTY_FRAMES 1          /* max_consecutive_inbound_frames_with_empty_payload */
-#define H2_MAX_PRIORITY_PER_STREAM 100 /* max_inbound_priority_frames_per_stream */
-#define H2_MAX_WU_PER_DATA_SENT 10     /* max_inbound_window_update_frames_per_data_frame_sent */
-#define H2_MAX_OUT_FRAMES 10000        /* max_outbound_frames */
-#define H2_MAX_OUT_CONTROL 1000        /* max_outbound_control_frames */
-#define H2_PREMATURE_STREAMS 500       /* overload.premature_reset_total_stream_count */
-#define H2_PREMATURE_MS 1000           /* overload.premature_reset_min_stream_lifetime_seconds */
-#define H2_CLOSE_DELAY_MS 1000         /* delayed_close_timeout: a GOAWAY the client won't read */
-#define H2_DRAIN_NOTICE_MS 1000        /* the longest from a drain's first GOAWAY to its final */
-#define H2_DRAIN_PING "meshdrn"        /* the PING whose ACK says the client saw the first */
-#define H2_SHED_MS 1000                /* idle this long, a connection's frame buffer goes back */
+#define H2_MAX_CONTINUATIONS 8   /* CONTINUATION frames after one HEADERS (nghttp2's) */
+#define H2_PREMATURE_STREAMS 500 /* overload.premature_reset_total_stream_count */
+#define H2_PREMATURE_MS 1000     /* overload.premature_reset_min_stream_lifetime_seconds */
+#define H2_CLOSE_DELAY_MS 1000   /* delayed_close_timeout: a GOAWAY the client won't read */
+#define H2_DRAIN_NOTICE_MS 1000  /* the longest from a drain's first GOAWAY to its final */
+#define H2_DRAIN_PING "meshdrn"  /* the PING whose ACK says the client saw the first */
+#define H2_SHED_MS 1000          /* idle this long, a connection's frame buffer goes back */
 
 struct h2_conn;
 
@@ -98,9 +94,8 @@ struct h2_conn {
     uint64_t active_ms;
     struct h2_mem mem; /* nghttp2's allocations, the frame buffer on pages of its own */
     /* Abuse accounting, as Envoy's ProtocolConstraints. */
-    uint32_t empty_run; /* consecutive inbound frames with an empty payload */
-    uint64_t rx_streams, rx_priority, rx_window_update, tx_data;
-    uint32_t out_frames, out_control;   /* frames put in <out> since the client last read */
+    struct h2_flood flood;
+    uint64_t rx_streams;
     bool goaway_sent;                   /* nghttp2 sent a GOAWAY with an error of its own */
     uint64_t closed_streams, premature; /* client streams closed; reset early by the client */
 };
@@ -164,47 +159,15 @@ refuse(struct h2_conn *c, uint64_t *counter, uint32_t code, const char *what)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* Envoy's max_consecutive_inbound_frames_with_empty_payload: HEADERS, CONTINUATION and DATA
- * frames that carry nothing and do not end the stream, one after another. */
-static int
-empty_payload(struct h2_conn *c, bool empty)
-{
-    c->empty_run = empty ? c->empty_run + 1 : 0;
-    if (c->empty_run <= H2_MAX_EMPTY_FRAMES) return 0;
-    return refuse(c, &c->base.wk->h2.empty_frames, NGHTTP2_ENHANCE_YOUR_CALM,
-                  "consecutive frames with an empty payload");
-}
-
-/* Each inbound frame, before its payload: Envoy's inbound flood checks. */
+/* Each inbound frame, before its payload: Envoy's inbound flood checks (h2_flood.c). */
 static int
 on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 {
     (void)ng;
     struct h2_conn *c = arg;
-    struct worker_h2_counts *k = &c->base.wk->h2;
-    switch (hd->type) {
-    case NGHTTP2_HEADERS:
-    case NGHTTP2_CONTINUATION:
-    case NGHTTP2_DATA:
-        /* A padded DATA frame's payload is known on receipt (on_frame_recv). */
-        if (hd->type == NGHTTP2_DATA && (hd->flags & NGHTTP2_FLAG_PADDED)) break;
-        /* END_STREAM means nothing on a CONTINUATION frame. */
-        return empty_payload(c, hd->length == 0 && (hd->type == NGHTTP2_CONTINUATION ||
-                                                    !(hd->flags & NGHTTP2_FLAG_END_STREAM)));
-    case NGHTTP2_PRIORITY:
-        if (++c->rx_priority > H2_MAX_PRIORITY_PER_STREAM * (1 + c->rx_streams))
-            return refuse(c, &k->priority_frames, NGHTTP2_ENHANCE_YOUR_CALM,
-                          "too many PRIORITY frames");
-        break;
-    case NGHTTP2_WINDOW_UPDATE:
-        /* Envoy's bound: 5 + 2 * (streams opened + 10 * DATA frames sent). */
-        if (++c->rx_window_update > 5 + 2 * (c->rx_streams + H2_MAX_WU_PER_DATA_SENT * c->tx_data))
-            return refuse(c, &k->window_updates, NGHTTP2_ENHANCE_YOUR_CALM,
-                          "too many WINDOW_UPDATE frames");
-        break;
-    default: break;
-    }
-    return 0;
+    uint64_t *counter;
+    const char *why = h2_flood_rx(&c->flood, hd, c->rx_streams, &c->base.wk->h2, &counter);
+    return why ? refuse(c, counter, NGHTTP2_ENHANCE_YOUR_CALM, why) : 0;
 }
 
 /* Envoy's premature-reset check (CVE-2023-44487): once half of the client's streams (counted
@@ -226,11 +189,7 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     (void)ng;
     struct h2_conn *c = arg;
-    if (f->hd.type == NGHTTP2_DATA) c->tx_data++;
-    c->out_frames++;
-    if (f->hd.type == NGHTTP2_PING || f->hd.type == NGHTTP2_SETTINGS ||
-        f->hd.type == NGHTTP2_RST_STREAM)
-        c->out_control++;
+    h2_flood_tx(&c->flood, f->hd.type);
     /* A connection error nghttp2 found itself (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
      * COMPRESSION_ERROR, too many SETTINGS entries or resets): count it; close soon. */
     if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !c->failed) {
@@ -464,9 +423,11 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2_conn *c = arg;
     if (f->hd.type == NGHTTP2_DATA && (f->hd.flags & NGHTTP2_FLAG_PADDED)) {
-        int rc = empty_payload(c, f->hd.length == f->data.padlen &&
-                                      !(f->hd.flags & NGHTTP2_FLAG_END_STREAM));
-        if (rc) return rc;
+        uint64_t *counter;
+        const char *why = h2_flood_empty(
+            &c->flood, f->hd.length == f->data.padlen && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM),
+            &c->base.wk->h2, &counter);
+        if (why) return refuse(c, counter, NGHTTP2_ENHANCE_YOUR_CALM, why);
     }
     if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK) && c->noticed &&
         !memcmp(f->ping.opaque_data, H2_DRAIN_PING, 8)) {
@@ -806,10 +767,10 @@ produce(struct h2_conn *c)
 static bool
 outbound_flood(struct h2_conn *c)
 {
-    struct worker_h2_counts *k = &c->base.wk->h2;
-    if (c->out_control <= H2_MAX_OUT_CONTROL && c->out_frames <= H2_MAX_OUT_FRAMES) return false;
-    refuse(c, c->out_control > H2_MAX_OUT_CONTROL ? &k->outbound_control : &k->outbound_frames,
-           NGHTTP2_ENHANCE_YOUR_CALM, "frames the client does not read (outbound flood)");
+    uint64_t *counter;
+    const char *why = h2_flood_out(&c->flood, &c->base.wk->h2, &counter);
+    if (!why) return false;
+    refuse(c, counter, NGHTTP2_ENHANCE_YOUR_CALM, why);
     return true;
 }
 
@@ -863,7 +824,7 @@ pump(struct h2_conn *c)
             ssize_t n = h1_write_some(&c->out, c->base.w.fd, c->base.xprt, c->base.tls);
             if (n > 0) {
                 c->active_ms = now_ms();
-                c->out_frames = c->out_control = 0;
+                h2_flood_read(&c->flood);
                 progress = true;
             } else if (n != -EAGAIN) {
                 conn_close(c);
@@ -1024,7 +985,7 @@ session_new(struct h2_conn *c)
      * by: 232 bytes each, up to 100 a connection, held while it idles. */
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
-    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUT_CONTROL);
+    nghttp2_option_set_max_outbound_ack(opt, H2_FLOOD_OUT_CONTROL);
     nghttp2_option_set_max_send_header_block_length(opt, 65536);
     nghttp2_session *ng = NULL;
     h2_mem_init(&c->mem);

@@ -18,6 +18,7 @@
 #include "core/now.h"
 #include "http/h1_int.h"
 #include "http/h2_conn.h"
+#include "http/h2_flood.h"
 #include "model/model.h"
 #include "tls/conn.h"
 
@@ -28,15 +29,10 @@
 #define H2UP_TRAILER_BYTES 16384 /* and their bytes: meshlet's limit on a trailer block */
 /* Abuse limits: Envoy's http2_protocol_options defaults, which it applies to upstream
  * connections as to clients' (h2_conn.c). */
-#define H2UP_MAX_HEADER_LIST 61440       /* max_response_headers_kb: 60 KiB */
-#define H2UP_MAX_EMPTY_FRAMES 1          /* max_consecutive_inbound_frames_with_empty_payload */
-#define H2UP_MAX_PRIORITY_PER_STREAM 100 /* max_inbound_priority_frames_per_stream */
-#define H2UP_MAX_WU_PER_DATA_SENT 10     /* max_inbound_window_update_frames_per_data_frame_sent */
-#define H2UP_MAX_OUT_FRAMES 10000        /* max_outbound_frames */
-#define H2UP_MAX_OUT_CONTROL 1000        /* max_outbound_control_frames */
-#define H2UP_DRAIN_READS 64              /* reads of what a refused server still sends, at close */
-#define H2UP_READS_PER_IO 16   /* reads per io_conn(); more input waits for the batch's end */
-#define H2UP_INPUT_REQUEUES 64 /* io_conn() budgets in a row before waiting for an edge */
+#define H2UP_MAX_HEADER_LIST 61440 /* max_response_headers_kb: 60 KiB */
+#define H2UP_DRAIN_READS 64        /* reads of what a refused server still sends, at close */
+#define H2UP_READS_PER_IO 16       /* reads per io_conn(); more input waits for the batch's end */
+#define H2UP_INPUT_REQUEUES 64     /* io_conn() budgets in a row before waiting for an edge */
 
 struct h2up_stream;
 
@@ -51,12 +47,9 @@ struct h2up {
     bool in_event;    /* event() runs: it wakes the requests itself */
     bool old;         /* on its pool's h2_old list: it takes no new stream */
     /* Abuse: the server's frames against Envoy's flood limits. */
-    bool abused;        /* refused: GOAWAY queued, closes once written */
-    uint32_t empty_run; /* frames with an empty payload in a row */
-    uint64_t rx_priority, rx_window_update;
-    uint64_t tx_data;                 /* DATA frames sent */
-    uint64_t out_frames, out_control; /* frames queued since the output last drained */
-    uint32_t requeues;                /* more_input() calls since the socket last drained */
+    bool abused;           /* refused: GOAWAY queued, closes once written */
+    struct h2_flood flood; /* Envoy's flood checks, from the client side */
+    uint32_t requeues;     /* more_input() calls since the socket last drained */
     /* Its newest user's pool settings, copied: base.cluster is that user's snapshot, which
      * may go while the connection lives on without streams (a reload). */
     uint32_t max_requests; /* maxRequestsPerConnection; 0: none */
@@ -306,41 +299,15 @@ refuse(struct h2up *c, uint64_t *counter, uint32_t code, const char *what)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* Each inbound frame, before its payload (h2_conn.c's checks, from the client side: the
- * streams opened are ours). */
+/* Each inbound frame, before its payload (h2_flood.c; the streams opened are ours). */
 static int
 on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 {
     (void)ng;
     struct h2up *c = arg;
-    struct worker_h2_counts *k = &c->base.wk->h2_up;
-    switch (hd->type) {
-    case NGHTTP2_HEADERS:
-    case NGHTTP2_CONTINUATION:
-    case NGHTTP2_DATA: {
-        if (hd->type == NGHTTP2_DATA && (hd->flags & NGHTTP2_FLAG_PADDED)) break;
-        bool empty = hd->length == 0 &&
-                     (hd->type == NGHTTP2_CONTINUATION || !(hd->flags & NGHTTP2_FLAG_END_STREAM));
-        c->empty_run = empty ? c->empty_run + 1 : 0;
-        if (c->empty_run > H2UP_MAX_EMPTY_FRAMES)
-            return refuse(c, &k->empty_frames, NGHTTP2_ENHANCE_YOUR_CALM,
-                          "consecutive frames with an empty payload");
-        break;
-    }
-    case NGHTTP2_PRIORITY:
-        if (++c->rx_priority > H2UP_MAX_PRIORITY_PER_STREAM * (1 + (uint64_t)c->base.requests))
-            return refuse(c, &k->priority_frames, NGHTTP2_ENHANCE_YOUR_CALM,
-                          "too many PRIORITY frames");
-        break;
-    case NGHTTP2_WINDOW_UPDATE:
-        if (++c->rx_window_update >
-            5 + 2 * ((uint64_t)c->base.requests + H2UP_MAX_WU_PER_DATA_SENT * c->tx_data))
-            return refuse(c, &k->window_updates, NGHTTP2_ENHANCE_YOUR_CALM,
-                          "too many WINDOW_UPDATE frames");
-        break;
-    default: break;
-    }
-    return 0;
+    uint64_t *counter;
+    const char *why = h2_flood_rx(&c->flood, hd, c->base.requests, &c->base.wk->h2_up, &counter);
+    return why ? refuse(c, counter, NGHTTP2_ENHANCE_YOUR_CALM, why) : 0;
 }
 
 /* Each frame queued for the server: what it provoked (PING and SETTINGS acknowledgements,
@@ -351,11 +318,7 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     (void)ng;
     struct h2up *c = arg;
-    if (f->hd.type == NGHTTP2_DATA) c->tx_data++;
-    c->out_frames++;
-    if (f->hd.type == NGHTTP2_PING || f->hd.type == NGHTTP2_SETTINGS ||
-        f->hd.type == NGHTTP2_RST_STREAM)
-        c->out_control++;
+    h2_flood_tx(&c->flood, f->hd.type);
     if (f->hd.type == NGHTTP2_GOAWAY) {
         c->goaway = true;
         if (f->goaway.error_code != NGHTTP2_NO_ERROR && !c->abused) {
@@ -371,11 +334,9 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 static bool
 outbound_flood(struct h2up *c)
 {
-    struct worker_h2_counts *k = &c->base.wk->h2_up;
-    if (c->out_control <= H2UP_MAX_OUT_CONTROL && c->out_frames <= H2UP_MAX_OUT_FRAMES)
-        return false;
-    metric_add(c->out_control > H2UP_MAX_OUT_CONTROL ? &k->outbound_control : &k->outbound_frames,
-               1);
+    uint64_t *counter;
+    if (!h2_flood_out(&c->flood, &c->base.wk->h2_up, &counter)) return false;
+    metric_add(counter, 1);
     c->abused = true;
     return true;
 }
@@ -551,7 +512,7 @@ io_conn(struct h2up *c)
         if (n != -EAGAIN) u->failed = true;
         break;
     }
-    if (buf_empty(&u->out)) c->out_frames = c->out_control = 0; /* the server reads */
+    if (buf_empty(&u->out)) h2_flood_read(&c->flood); /* the server reads */
     if (u->eof && buf_empty(&u->in)) u->failed = true;
     /* Refused (its GOAWAY written, or never to be), or nghttp2 is done with the session. */
     if (c->abused && (buf_empty(&u->out) || u->failed)) u->failed = true;
