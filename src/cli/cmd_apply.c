@@ -509,8 +509,9 @@ wait_fleet(const struct store *st, uint64_t ms)
         size_t serving = 0;
         for (size_t i = 0; i < f.n; i++) serving += fleet_serves(&f.items[i], want);
         clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t took = (uint64_t)(now.tv_sec - t0.tv_sec) * 1000 +
-                        (uint64_t)(now.tv_nsec - t0.tv_nsec) / 1000000;
+        int64_t took_ns =
+            (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 + (now.tv_nsec - t0.tv_nsec);
+        uint64_t took = (uint64_t)(took_ns / 1000000);
         if (serving == f.n) {
             if (f.n)
                 printf("revision %" PRId64 " served by all %zu instance(s) (%.1f s)\n", want, f.n,

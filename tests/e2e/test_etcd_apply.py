@@ -383,7 +383,8 @@ def test_apply_wait_returns_when_the_fleet_serves_it(fleet):
                       .replace("weight: 10", "weight: 20"))
         out = apply(fleet.bin, fleet.store, *fleet.files, extra=("--wait=10s",))
         assert out.returncode == 0, out.stderr
-        assert re.search(r"revision \d+ served by all 2 instance\(s\)", out.stdout), out.stdout
+        took = re.search(r"revision \d+ served by all 2 instance\(s\) \(([0-9.]+) s\)", out.stdout)
+        assert took and float(took.group(1)) < 10, out.stdout  # within --wait, said right
         assert versions(fleet.gw) == {"v1": 80, "v2": 20}  # when it returns, it is served
         second.proc.send_signal(signal.SIGSTOP)
         vs.write_text(vs.read_text().replace("weight: 80", "weight: 70")
