@@ -144,6 +144,9 @@ class Backend:
                 ctx.load_verify_locations(tls[2])
                 ctx.verify_mode = ssl.CERT_REQUIRED
             self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        # serve_forever accepts after select said a connection waits; one reset meanwhile
+        # would leave a blocking accept() waiting for ever, and stop() with it.
+        self.server.socket.setblocking(False)
         self.server.version = version
         self.server.fail_status = fail_status
         self.server.delay_ms = delay_ms
