@@ -20,8 +20,8 @@
 #include "core/prng.h"
 #include "core/sock.h"
 
-#define SETTLE_MS 100      /* istiod's debounce: changes this close reload once */
-#define SETTLE_MAX_MS 1000 /* a steady stream of changes still reloads every second */
+/* A steady stream of changes still reloads: every second, or ten debounces if longer. */
+#define SETTLE_MAX_MS 1000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define RANGE_TIMEOUT_MS 30000
@@ -173,8 +173,9 @@ changed(struct etcd_source *es)
     if (!es->rl->snap) return; /* the first load reads them */
     uint64_t now = now_ms();
     if (!es->first_change_ms) es->first_change_ms = now;
-    uint64_t due = now + SETTLE_MS;
-    if (due > es->first_change_ms + SETTLE_MAX_MS) due = es->first_change_ms + SETTLE_MAX_MS;
+    uint64_t due = now + es->settle_ms;
+    uint64_t most = es->settle_ms * 10 > SETTLE_MAX_MS ? es->settle_ms * 10 : SETTLE_MAX_MS;
+    if (due > es->first_change_ms + most) due = es->first_change_ms + most;
     wheel_arm(&es->loop->wheel, &es->settle, due);
 }
 
@@ -424,6 +425,7 @@ etcd_source_start(struct etcd_source *es, struct loop *loop, const char *prefix,
 {
     es->loop = loop;
     es->rl = rl;
+    if (!es->settle_ms) es->settle_ms = ETCD_SETTLE_MS;
     size_t n = strlen(prefix);
     es->prefix = malloc(n + 2);
     if (es->prefix) {

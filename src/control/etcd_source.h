@@ -30,6 +30,8 @@ struct etcd_entry {
 
 enum etcd_source_state { ETCD_IDLE, ETCD_RANGE, ETCD_WATCH, ETCD_BACKOFF };
 
+#define ETCD_SETTLE_MS 100 /* istiod's debounce: changes this close reload once */
+
 struct etcd_source {
     struct loop *loop; /* borrowed */
     struct reload *rl; /* borrowed: what the store feeds */
@@ -50,6 +52,7 @@ struct etcd_source {
     bool watch_confirmed; /* the watch said created (a resumed one: no back-off reset yet) */
     unsigned failures;    /* in a row, for the back-off */
     uint64_t first_change_ms;
+    uint64_t settle_ms; /* the debounce (--etcd-debounce; 0 before start: ETCD_SETTLE_MS) */
     struct wheel_timer settle, backoff;
     char last_error[512];
     struct reload_source source;  /* what reloads read (rl->store): docs of <items> */

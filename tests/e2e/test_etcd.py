@@ -392,3 +392,33 @@ def test_status_key_lives_through_steady_changes(meshlet_bin, fleet):
                     or "0 of 1 instance(s)" in status(meshlet_bin, fleet.store)[1])
     assert all(seen), seen
     assert "lease not found" not in fleet.logs(), fleet.logs()[-2000:]
+
+
+def test_the_debounce_is_a_flag(meshlet_bin, tmp_path):
+    """--etcd-debounce sets how long changes settle (istiod's 100 ms by default): with 2 s, a
+    put is not served before 2 s have passed, and is served after; a bad value is refused."""
+    bad = subprocess.run([meshlet_bin, "run", "--etcd", "http://127.0.0.1:1", "--etcd-debounce",
+                          "0"], capture_output=True, text=True, timeout=20)
+    assert bad.returncode == 2 and "--etcd-debounce '0'" in bad.stderr, bad
+    store = Etcd().start()
+    v1, v2 = Backend("v1").start(), Backend("v2").start()
+    gw = free_port()
+    docs = dict(resources(canary_config(gw, v1.port, v2.port)))
+    store.put_all(docs.items())
+    m = Meshlet(meshlet_bin, None, extra=("--etcd", store.url, "--namespace", "shop",
+                                          "--etcd-debounce", "2s"))
+    try:
+        m.start(timeout=20)
+        key = f"{PREFIX}/VirtualService/shop/orders"
+        t0 = time.monotonic()
+        store.put(key, docs[key].replace('"short and stout"', '"slowly"'))
+        while time.monotonic() - t0 < 1.5:
+            assert get(gw, "/teapot") == (418, "short and stout")
+            time.sleep(0.1)
+        assert eventually(lambda: get(gw, "/teapot") == (418, "slowly"), 10)
+    finally:
+        code = m.stop()
+        v1.stop()
+        v2.stop()
+        store.stop()
+    assert code == 0, m.logs()
