@@ -40,9 +40,10 @@ DOWN_S = float(os.environ.get("DOWN_S", 1))  # how long etcd stays dead
 DOWN_LONG_S = float(os.environ.get("DOWN_LONG_S", 10))  # then longer: meshlet's back-off caps
 SCALE = int(os.environ.get("SCALE", 10000))  # resources in the scale phase
 SCALE_RUNS = int(os.environ.get("SCALE_RUNS", 3))
+DEBOUNCE = os.environ.get("DEBOUNCE", "")  # meshlet's --etcd-debounce, in ms (default 100)
 PREFIX = "/meshlet"
 SCALE_PREFIX = "/meshlet-scale"
-DEBOUNCE_MS = 100  # meshlet's SETTLE_MS (src/control/etcd_source.c), as istiod's debounce
+DEBOUNCE_MS = int(DEBOUNCE or 100)  # meshlet's ETCD_SETTLE_MS by default, as istiod's
 
 
 def free_port():
@@ -272,7 +273,8 @@ class Instance:
         self.mesh = free_port()
         self.log_path = os.path.join(root, f"{name}.log")
         source = (["-c", config_dir, "--no-watch"] if config_dir else
-                  ["--etcd", etcd_url, "--etcd-prefix", prefix, "--instance", name])
+                  ["--etcd", etcd_url, "--etcd-prefix", prefix, "--instance", name,
+                   *(["--etcd-debounce", f"{DEBOUNCE}ms"] if DEBOUNCE else [])])
         self.args = [MESHLET, "run", *source, "--workers", "1", "--namespace", "shop",
                      "--listen-address", "127.0.0.1", "--admin", f"127.0.0.1:{self.admin}",
                      "--mesh-listen", f"127.0.0.1:{self.mesh}", "--drain-time", "0"]
