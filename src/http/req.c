@@ -26,6 +26,7 @@
 #include "model/route.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
+#define REQ_ARENA_BLOCK 1024        /* a retry head, a CORS origin: most need one block */
 
 void
 req_init(struct req *q, struct conn *conn, const struct stream_ops *down)
@@ -43,17 +44,13 @@ req_init(struct req *q, struct conn *conn, const struct stream_ops *down)
         .gen = worker_gen_hold(conn->gen),
     };
     buf_init_empty(&q->body_replay, REQ_RETRY_BODY_LIMIT);
+    arena_init(&q->mem, REQ_ARENA_BLOCK, false);
 }
 
 void *
 req_alloc(struct req *q, size_t n)
 {
-    n = (n + 15) & ~(size_t)15;
-    if (!q->mem && !(q->mem = worker_block_get(q->conn->wk))) return NULL;
-    if (n > WORKER_BLOCK_BYTES - q->mem_used) return NULL;
-    void *p = q->mem + q->mem_used;
-    q->mem_used += n;
-    return p;
+    return arena_alloc(&q->mem, n);
 }
 
 /* The request is done with the endpoint of its try: one request fewer in flight there
@@ -132,8 +129,7 @@ req_release(struct req *q, uint64_t resp_bytes)
         q->up = NULL;
         u->ops->release(u, q, false);
     }
-    if (q->mem) worker_block_put(wk, q->mem);
-    q->mem = NULL;
+    arena_fini(&q->mem);
     if (q->gen) worker_gen_put(q->gen);
     q->gen = NULL;
 }

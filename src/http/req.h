@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/wheel.h"
 #include "http/grpc_frames.h"
@@ -99,10 +100,10 @@ struct req {
     char *log_req;       /* access log: the request half; NULL: none */
     size_t log_len;
     void *up_stream; /* the upstream codec's state of this request (HTTP/2: its stream) */
-    /* Storage for the above that lives as long as the request: one worker block, taken at
-     * the first need (retries, access log, CORS), so most requests hold none. */
-    char *mem;
-    size_t mem_used;
+    /* Storage for the above that lives as long as the request, in 1 KiB blocks taken at the
+     * first need (the retry copy of the head, access log, CORS): a request in flight holds
+     * what it keeps, not a 16 KiB worker block. */
+    struct arena mem;
 };
 
 /* A fresh request on <conn>, spoken by <down>, whose head began arriving now. */
