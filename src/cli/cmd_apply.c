@@ -336,19 +336,10 @@ check_result(struct store *st, char **paths, size_t n_paths, const char *ns)
     struct config_options copt = {.default_ns = ns};
     int rc = 0;
     if (n_paths) rc = config_load(&set, (const char *const *)paths, n_paths, &copt, &dl);
-    size_t k = 0;
-    struct source_doc *docs = calloc(st->n + 1, sizeof(*docs));
-    char **names = calloc(st->n + 1, sizeof(*names));
-    for (size_t i = 0; docs && names && i < st->n; i++) {
-        if (st->kvs[i].replaced) continue;
-        size_t len = strlen(st->kvs[i].key) + 24;
-        names[k] = malloc(len);
-        if (!names[k]) break;
-        snprintf(names[k], len, "%s@%" PRId64, st->kvs[i].key, st->kvs[i].mod_revision);
-        docs[k] = (struct source_doc){names[k], st->kvs[i].value, st->kvs[i].len};
-        k++;
-    }
-    if (!rc && k) config_load_docs(&set, docs, k, &copt, &dl);
+    const struct source_doc *docs = NULL;
+    ssize_t k = store_docs(st, &docs);
+    if (k < 0) rc = CLI_USAGE;
+    if (!rc && k) config_load_docs(&set, docs, (size_t)k, &copt, &dl);
     if (!rc) config_analyze(&set, &dl);
     struct strbuf out;
     strbuf_init(&out, (size_t)1 << 30);
@@ -361,9 +352,6 @@ check_result(struct store *st, char **paths, size_t n_paths, const char *ns)
                 "meshlet %s: %zu error(s) in the config the store would hold; nothing "
                 "was written\n",
                 st->cmd, dl.errors);
-    for (size_t i = 0; names && i < k; i++) free(names[i]);
-    free(names);
-    free(docs);
     diag_list_fini(&dl);
     config_fini(&set);
     return exit_code;

@@ -145,13 +145,16 @@ store_docs(struct store *st, const struct source_doc **docs)
     st->docs = calloc(st->n + 1, sizeof(*st->docs));
     st->names = calloc(st->n + 1, sizeof(*st->names));
     if (!st->docs || !st->names) return -1;
+    size_t k = 0;
     for (size_t i = 0; i < st->n; i++) {
+        if (st->kvs[i].replaced) continue; /* apply: not in the resulting config */
         size_t len = strlen(st->kvs[i].key) + 24;
-        if (!(st->names[i] = malloc(len))) return -1;
+        if (!(st->names[k] = malloc(len))) return -1;
         st->n_names++;
-        snprintf(st->names[i], len, "%s@%lld", st->kvs[i].key, (long long)st->kvs[i].mod_revision);
-        st->docs[i] = (struct source_doc){st->names[i], st->kvs[i].value, st->kvs[i].len};
+        snprintf(st->names[k], len, "%s@%lld", st->kvs[i].key, (long long)st->kvs[i].mod_revision);
+        st->docs[k] = (struct source_doc){st->names[k], st->kvs[i].value, st->kvs[i].len};
+        k++;
     }
     *docs = st->docs;
-    return (ssize_t)st->n;
+    return (ssize_t)k;
 }

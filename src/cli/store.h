@@ -54,8 +54,8 @@ int store_read(struct store *st, const char *under, bool one);
 
 struct stored *store_find(struct store *st, const char *key);
 
-/* The keys read, as documents for config_load_docs (named KEY@MOD_REVISION, as `meshlet run
- * --etcd` names them in messages): how many, or -1 when out of memory. */
+/* The keys read and not replaced, as documents for config_load_docs (named KEY@MOD_REVISION,
+ * as `meshlet run --etcd` names them in messages): how many, or -1 when out of memory. */
 ssize_t store_docs(struct store *st, const struct source_doc **docs);
 
 #endif
