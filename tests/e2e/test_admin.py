@@ -308,7 +308,7 @@ def test_admin_requests_give_back_fds_and_memory(proxy):
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n"
                       b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 400")
-    assert eventually(lambda: fds() == before_fds), (fds(), before_fds)
+    assert eventually(lambda: fds() <= before_fds), (fds(), before_fds)  # none kept
     print(f"fds {before_fds} -> {fds()}, VmRSS {before_rss} -> {rss_kb()} kB")
     with open(f"/proc/{proxy.proc.pid}/maps") as f:
         sanitized = "libasan" in f.read()  # ASan keeps freed memory in quarantine

@@ -201,9 +201,13 @@ def test_a_header_list_over_60_kib_resets_the_stream_only(proxy):
 
 
 def test_streams_of_a_refused_connection_are_retried_per_policy(proxy):
-    for i in range(6):  # round robin: half the first tries go to the flooding server
+    # Round robin sends half the first tries to the flooding server; under a loaded machine
+    # (ASan, CI) its first connection may still be on its way after six: go on, bounded.
+    for i in range(30):
         status, _ = get(proxy.gw, f"/r/{i}")
         assert status == 200, i
+        if i >= 5 and proxy.retried.raw.accepted:
+            break
     assert proxy.retried.raw.accepted >= 1
     assert eventually(lambda: proxy.retried.closed == proxy.retried.raw.accepted)
     assert set(proxy.retried.goaways) == {ENHANCE_YOUR_CALM}
