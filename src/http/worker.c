@@ -204,27 +204,35 @@ worker_block_put(struct worker *wk, void *block)
 }
 
 #define TRIM_AFTER_BYTES (1u << 20) /* freed past the pools before a trim is due */
-#define TRIM_DELAY_MS 1000          /* after the first of them: the burst is over by then */
+#define TRIM_DELAY_MS 1000          /* after the first of them, and again while frees go on */
 #define BLOCKS_KEPT_AFTER_TRIM 64   /* 1 MiB of spare blocks */
 
 void
 worker_freed(struct worker *wk, size_t bytes)
 {
     wk->freed_bytes += bytes;
+    wk->last_freed_ms = now_ms();
     if (wk->freed_bytes >= TRIM_AFTER_BYTES && !wheel_armed(&wk->trim_timer))
         wheel_arm(&wk->loop.wheel, &wk->trim_timer, now_ms() + TRIM_DELAY_MS);
 }
 
 /* After a burst of closes: spare blocks down to a few, and free memory back to the system.
  * glibc keeps freed chunks in its arenas (a worker's own, here) and returns only the top of
- * a heap by itself; malloc_trim(0) also releases the free pages inside them. */
+ * a heap by itself; malloc_trim(0) also releases the free pages inside them. A burst may
+ * last longer than the delay (responses and closes trickling in on a loaded machine), and
+ * its last frees are what empty whole pages: so while frees go on, trim again a delay
+ * later, until a delay has passed with none. */
 static void
 on_trim(struct wheel_timer *t)
 {
     struct worker *wk = container_of(t, struct worker, trim_timer);
+    if (wk->freed_bytes == 0) return;
     while (wk->n_blocks > BLOCKS_KEPT_AFTER_TRIM) free(wk->blocks[--wk->n_blocks]);
     wk->freed_bytes = 0;
     malloc_trim(0);
+    uint64_t now = now_ms();
+    if (now - wk->last_freed_ms < TRIM_DELAY_MS)
+        wheel_arm(&wk->loop.wheel, &wk->trim_timer, now + TRIM_DELAY_MS);
 }
 
 struct idle_pool *

@@ -166,6 +166,7 @@ struct worker {
     struct wheel_timer accept_retry; /* accepting paused (out of fds or memory) until then */
     /* Memory given back to malloc past the pools since the last trim (worker_freed). */
     size_t freed_bytes;
+    uint64_t last_freed_ms; /* when the latest of them was freed */
     struct wheel_timer trim_timer;
     /* Parse scratch: a head is parsed here and used at once (the request's routing, the
      * response's forwarding), so no request holds its header array. */
