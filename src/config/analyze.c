@@ -4,6 +4,7 @@
  * follow istioctl analyze (IST codes, wording); ML#### are meshlet's additions. */
 #include "config/analyze.h"
 #include "config/analyze_int.h"
+#include "config/rollout_spec.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -829,6 +830,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     check_gateway_vs_sharing(&ix, set, dl);
     analyze__gateways(&ix.arena, set, dl);
     check_orphan_delegates(&ix, set, dl);
+    rollout_analyze(set, dl);
 
     hmap_fini(&ix.services);
     hmap_fini(&ix.subsets);

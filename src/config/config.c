@@ -16,6 +16,7 @@
 #include "config/gateway.h"
 #include "config/kube.h"
 #include "config/peer_authentication.h"
+#include "config/rollout_spec.h"
 #include "config/service_entry.h"
 #include "config/virtual_service.h"
 #include "core/alloc.h"
@@ -37,6 +38,7 @@ static const struct {
                              workload_entry_validate},
     [KIND_PEER_AUTHENTICATION] = {"PeerAuthentication", "security.istio.io",
                                   &peer_authentication_schema, peer_authentication_validate},
+    [KIND_ROLLOUT] = {"Rollout", "meshlet.io", &rollout_schema, rollout_validate},
 };
 
 void
@@ -65,6 +67,7 @@ version_ok(const char *group, const char *api_version)
     if (strncmp(api_version, group, gl) || api_version[gl] != '/') return false;
     const char *v = api_version + gl + 1;
     if (!strcmp(group, "security.istio.io")) return !strcmp(v, "v1") || !strcmp(v, "v1beta1");
+    if (!strcmp(group, "meshlet.io")) return !strcmp(v, "v1alpha1");
     return !strcmp(v, "v1") || !strcmp(v, "v1beta1") || !strcmp(v, "v1alpha3");
 }
 
@@ -168,6 +171,8 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
         field_report(set->dl, r, root, "", "apiVersion", -1, DIAG_ERROR, DIAG_SCHEMA_ERROR,
                      !strcmp(kinds[kind].group, "security.istio.io")
                          ? "use security.istio.io/v1 or v1beta1"
+                     : !strcmp(kinds[kind].group, "meshlet.io")
+                         ? "use meshlet.io/v1alpha1"
                          : "use networking.istio.io/v1, v1beta1 or v1alpha3",
                      "unsupported apiVersion \"%s\" for %s", api_version, r->kind_name);
     }

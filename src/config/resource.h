@@ -480,7 +480,34 @@ struct res_obj {
     Y(gateway, RES_GATEWAY)                                                              \
     Y(service_entry, RES_SERVICE_ENTRY)                                                  \
     Y(mtls, RES_MTLS)                                                                    \
-    Y(peer_authentication, RES_PEER_AUTHENTICATION)
+    Y(peer_authentication, RES_PEER_AUTHENTICATION)                                      \
+    Y(rollout_step, RES_ROLLOUT_STEP)                                                    \
+    Y(rollout_checks_spec, RES_ROLLOUT_CHECKS)                                           \
+    Y(rollout, RES_ROLLOUT)
+
+/* ---- meshlet.io/v1alpha1 Rollout: read by `meshlet rollout`, not by the proxy ---- */
+#define RES_ROLLOUT_STEP(X, T)                                                           \
+    X(T, weight, "weight", U32, _)                                                       \
+    X(T, min_duration, "minDuration", DUR, _)                                            \
+    X(T, min_requests, "minRequests", U64, _)
+#define RES_ROLLOUT_CHECKS(X, T)                                                         \
+    X(T, min_success_rate, "minSuccessRate", DBL, _)                                     \
+    X(T, max_success_rate_drop, "maxSuccessRateDrop", DBL, _)                            \
+    X(T, max_p99, "maxP99", DUR, _)                                                      \
+    X(T, max_p99_ratio, "maxP99Ratio", DBL, _)
+#define RES_ROLLOUT(X, T)                                                                \
+    X(T, virtual_service, "virtualService", STR, _)                                      \
+    X(T, route, "route", STR, _)                                                         \
+    X(T, stable, "stable", OBJ, destination)                                             \
+    X(T, canary, "canary", OBJ, destination)                                             \
+    X(T, steps, "steps", LIST, rollout_step)                                             \
+    X(T, min_duration, "minDuration", DUR, _)                                            \
+    X(T, min_requests, "minRequests", U64, _)                                            \
+    X(T, interval, "interval", DUR, _)                                                   \
+    X(T, checks, "checks", OBJ, rollout_checks_spec)                                     \
+    X(T, reporter, "reporter", STR, _)                                                   \
+    X(T, metrics, "metrics", STRS, _)                                                    \
+    X(T, prometheus, "prometheus", STR, _)
 
 /* clang-format on */
 #define RES_DECLARE_STRUCT(T, FIELDS) RES_STRUCT(T, FIELDS)
@@ -521,6 +548,7 @@ enum resource_kind {
     KIND_SERVICE_ENTRY,
     KIND_WORKLOAD_ENTRY,
     KIND_PEER_AUTHENTICATION,
+    KIND_ROLLOUT, /* meshlet.io: for `meshlet rollout` and `check`; the proxy skips it */
     KIND__COUNT,
 };
 
@@ -549,6 +577,7 @@ struct resource {
         struct service_entry *se;
         struct workload_entry *we;
         struct peer_authentication *pa;
+        struct rollout *ro;
     } spec; /* arena; NULL when spec is absent */
 };
 

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* meshlet.io/v1alpha1 Rollout: the steps, step minimums and checks of a progressive
+ * delivery, decoded and validated like an Istio kind so `meshlet check` reports its errors
+ * with file:line:col. The proxy skips it; `meshlet rollout` runs it. */
+#ifndef MESHLET_CONFIG_ROLLOUT_SPEC_H
+#define MESHLET_CONFIG_ROLLOUT_SPEC_H
+
+#include "config/diag.h"
+#include "config/resource.h"
+
+#define ROLLOUT_MAX_STEPS 32
+
+/* Per-resource rules: required fields, ascending weights in 1..100, sane bounds. [M] */
+void rollout_validate(const struct resource *r, struct diag_list *dl);
+
+struct resource_set;
+/* Cross-resource rules, when the Rollout's VirtualService is among the checked files: the
+ * route exists and routes to both the stable and the canary destination. */
+void rollout_analyze(const struct resource_set *set, struct diag_list *dl);
+
+#endif
