@@ -209,6 +209,14 @@ etcd_http_post(struct etcd_http *h, const struct etcd_endpoint *ep, const char *
                const char *body, size_t n, uint64_t timeout_ms, etcd_http_data_fn *data,
                etcd_http_end_fn *end)
 {
+    return etcd_http_request(h, ep, "POST", path, body ? body : "", n, timeout_ms, data, end);
+}
+
+int
+etcd_http_request(struct etcd_http *h, const struct etcd_endpoint *ep, const char *method,
+                  const char *path, const char *body, size_t n, uint64_t timeout_ms,
+                  etcd_http_data_fn *data, etcd_http_end_fn *end)
+{
     etcd_http_cancel(h);
     const char *host = ep->host;
     h->why[0] = '\0';
@@ -229,11 +237,15 @@ etcd_http_post(struct etcd_http *h, const struct etcd_endpoint *ep, const char *
     }
     h->out.len = 0;
     h->out_off = 0;
-    strbuf_printf(&h->out,
-                  "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                  path, host, n);
-    strbuf_add(&h->out, body, n);
+    if (body)
+        strbuf_printf(&h->out,
+                      "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                      method, path, host, n);
+    else /* no body, no Content-Length: a plain GET */
+        strbuf_printf(&h->out, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", method,
+                      path, host);
+    if (body) strbuf_add(&h->out, body, n);
     h->busy = true;
     h->connected = h->head_done = false;
     h->status = 0;
@@ -339,20 +351,37 @@ int
 etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const char *body, size_t len,
           uint64_t timeout_ms, int *status, struct strbuf *out, char *err, size_t err_len)
 {
+    int rc = etcd_http_call(eps, n, "POST", path, body, len, timeout_ms, status, out, err, err_len);
+    if (rc && n) { /* "etcd HOST:PORT: why" */
+        char why[256];
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, err_len, "etcd %s", why);
+    } else if (rc) {
+        snprintf(err, err_len, "no etcd endpoint");
+    }
+    return rc;
+}
+
+int
+etcd_http_call(const struct etcd_endpoint *eps, size_t n, const char *method, const char *path,
+               const char *body, size_t len, uint64_t timeout_ms, int *status, struct strbuf *out,
+               char *err, size_t err_len)
+{
     struct loop loop;
     if (loop_init(&loop)) {
         snprintf(err, err_len, "out of resources");
         return -ENOMEM;
     }
     int rc = -EINVAL;
-    snprintf(err, err_len, "no etcd endpoint");
+    snprintf(err, err_len, "no endpoint");
     for (size_t i = 0; i < n; i++) {
         struct etcd_http h;
         struct call c = {out, 0};
         size_t mark = out->len;
         etcd_http_init(&h, &loop);
         h.arg = &c;
-        rc = etcd_http_post(&h, &eps[i], path, body, len, timeout_ms, call_data, call_end);
+        rc = etcd_http_request(&h, &eps[i], method, path, body, len, timeout_ms, call_data,
+                               call_end);
         if (!rc) {
             loop_run(&loop, NULL, NULL);
             rc = c.err;
@@ -362,7 +391,7 @@ etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const cha
         if (!rc) break;
         out->len = mark; /* a cut answer is not kept */
         if (out->data) out->data[mark] = '\0';
-        snprintf(err, err_len, "etcd %s: %s", eps[i].host, h.why[0] ? h.why : strerror(-rc));
+        snprintf(err, err_len, "%s: %s", eps[i].host, h.why[0] ? h.why : strerror(-rc));
     }
     loop_fini(&loop);
     return rc;

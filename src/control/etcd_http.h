@@ -81,6 +81,11 @@ int etcd_http_post(struct etcd_http *h, const struct etcd_endpoint *ep, const ch
                    const char *body, size_t n, uint64_t timeout_ms, etcd_http_data_fn *data,
                    etcd_http_end_fn *end);
 
+/* The same with any <method>; <body> NULL sends no body and no Content-Length (a GET). */
+int etcd_http_request(struct etcd_http *h, const struct etcd_endpoint *ep, const char *method,
+                      const char *path, const char *body, size_t n, uint64_t timeout_ms,
+                      etcd_http_data_fn *data, etcd_http_end_fn *end);
+
 /* Stop the exchange in progress, if any, without a callback. */
 void etcd_http_cancel(struct etcd_http *h);
 
@@ -94,5 +99,12 @@ void etcd_http_fini(struct etcd_http *h);
 int etcd_call(const struct etcd_endpoint *eps, size_t n, const char *path, const char *body,
               size_t len, uint64_t timeout_ms, int *status, struct strbuf *out, char *err,
               size_t err_len);
+
+/* etcd_call with any <method> (<body> NULL: none), for any plain HTTP/1.1 server (the
+ * proxies' admin ports, Prometheus): <err> says "HOST:PORT: why" without the "etcd " that
+ * etcd_call puts first. */
+int etcd_http_call(const struct etcd_endpoint *eps, size_t n, const char *method, const char *path,
+                   const char *body, size_t len, uint64_t timeout_ms, int *status,
+                   struct strbuf *out, char *err, size_t err_len);
 
 #endif
