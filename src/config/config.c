@@ -18,6 +18,7 @@
 #include "config/peer_authentication.h"
 #include "config/rollout_spec.h"
 #include "config/service_entry.h"
+#include "config/sticky.h"
 #include "config/virtual_service.h"
 #include "core/alloc.h"
 
@@ -199,6 +200,7 @@ add_istio(struct resource_set *set, int kind, const char *api_version, const cha
     } else {
         /* Validate even after decode errors, so one run reports every problem. */
         kinds[kind].validate(r, set->dl);
+        if (kind == KIND_VIRTUAL_SERVICE) sticky_decode(&set->arena, set->dl, r);
     }
     r->valid = set->dl->errors == errors_before;
 

@@ -14,6 +14,7 @@
 
 struct fy_node;
 struct fy_document;
+struct sticky_split;
 
 /* Values of wrapper and scalar fields keep a presence bit (Istio tells unset from 0). */
 struct opt_int {
@@ -569,6 +570,9 @@ struct resource {
     struct fy_node *root;      /* borrowed: the document root (or List item) */
     struct fy_node *spec_node; /* borrowed; NULL when spec is absent */
     bool valid;                /* no error from decoding or per-resource validation */
+    /* VirtualService: its meshlet.io/sticky-split annotation (config/sticky.h), in the
+     * set's arena; NULL when absent or in error. */
+    const struct sticky_split *sticky;
     union {
         void *any;
         struct virtual_service *vs;
