@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "config/delegate.h"
+#include "config/sticky.h"
 #include "config/virtual_service.h"
 #include "core/alloc.h"
 #include "core/base64.h"
@@ -846,6 +847,18 @@ catch_all(const struct model_route *r)
     return false;
 }
 
+/* The user key of <out>, from the annotation of <owner>, the VirtualService that wrote the
+ * rule named <name> (a delegate's rules follow the delegate's annotation). */
+static void
+compile_sticky(struct arena *a, const struct resource *owner, const char *name,
+               struct model_route *out)
+{
+    const struct sticky_key *k = sticky_for_route(owner->sticky, name);
+    if (out->action != MODEL_ROUTE || !k || k->source == STICKY_NONE) return;
+    out->sticky_on = k->source == STICKY_HEADER ? MODEL_STICKY_HEADER : MODEL_STICKY_COOKIE;
+    out->sticky_name = arena_strdup(a, k->name);
+}
+
 /* Append the rules of <r> to <vh>; on gateways several VirtualServices merge (§3.2). */
 static void
 add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, const char *gateway,
@@ -877,6 +890,7 @@ add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, co
                 rule = &merged;
             }
             if (!compile_route(b, r, d, rule, i, gateway, port, &routes[k])) continue;
+            compile_sticky(a, d ? d : r, d ? d->spec.vs->http[j].name : h->name, &routes[k]);
             routes[k].split_offset = b->s->n_split_slots;
             b->s->n_split_slots += routes[k].n_dests;
             /* Within one VirtualService nothing after a catch-all can match (§3.3). */

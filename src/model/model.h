@@ -172,6 +172,10 @@ struct model_cors {
     bool ignore_unmatched; /* unmatchedPreflights IGNORE: answer them ourselves, bare */
 };
 
+/* Where a sticky split (the VirtualService's meshlet.io/sticky-split annotation) reads the
+ * user key of a request. */
+enum model_sticky_on { MODEL_STICKY_NONE, MODEL_STICKY_HEADER, MODEL_STICKY_COOKIE };
+
 struct model_route {
     const char *name;  /* rule name or "" */
     const char *vs;    /* "ns/name" of the VirtualService */
@@ -214,6 +218,10 @@ struct model_route {
     bool retry_keep_previous_host; /* retryIgnorePreviousHosts: false */
     size_t n_mirrors;              /* mirror / mirrors (§3.10) */
     struct model_mirror *mirrors;
+    /* Sticky split: a request with the user key goes where hash(key) falls among the
+     * destinations' weight intervals (lb/split.h); one without it, by the smooth split. */
+    enum model_sticky_on sticky_on;
+    const char *sticky_name; /* snapshot arena: header name in lower case, or cookie name */
 };
 
 struct model_vhost {

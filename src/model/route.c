@@ -226,3 +226,50 @@ route_cors_allows(const struct model_cors *c, struct slice origin)
         if (sm_matches(&c->origins[i], origin, false)) return true;
     return false;
 }
+
+static struct slice
+trim_ows(struct slice s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) s = slice_make(s.ptr + 1, s.len - 1);
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
+    return s;
+}
+
+/* The value of cookie <name> in the Cookie field value <v> (RFC 6265 §5.4: "a=1; b=2"). */
+static bool
+cookie_in(struct slice v, const char *name, struct slice *out)
+{
+    size_t nlen = strlen(name);
+    while (v.len) {
+        const char *semi = memchr(v.ptr, ';', v.len);
+        size_t n = semi ? (size_t)(semi - v.ptr) : v.len;
+        struct slice pair = trim_ows(slice_make(v.ptr, n));
+        v = semi ? slice_make(semi + 1, v.len - n - 1) : slice_make(v.ptr + n, 0);
+        const char *eq = memchr(pair.ptr, '=', pair.len);
+        if (!eq) continue;
+        struct slice k = trim_ows(slice_make(pair.ptr, (size_t)(eq - pair.ptr)));
+        if (k.len != nlen || memcmp(k.ptr, name, nlen)) continue;
+        struct slice val = trim_ows(slice_make(eq + 1, pair.len - (size_t)(eq + 1 - pair.ptr)));
+        if (val.len >= 2 && val.ptr[0] == '"' && val.ptr[val.len - 1] == '"')
+            val = slice_make(val.ptr + 1, val.len - 2);
+        *out = val;
+        return true;
+    }
+    return false;
+}
+
+bool
+route_sticky_key(const struct model_route *r, const struct route_request *rq, struct slice *key)
+{
+    if (r->sticky_on == MODEL_STICKY_NONE) return false;
+    bool cookie = r->sticky_on == MODEL_STICKY_COOKIE;
+    const char *field = cookie ? "cookie" : r->sticky_name;
+    for (size_t i = 0; i < rq->n_headers; i++) {
+        if (!slice_ieq(rq->headers[i].name, field)) continue;
+        /* HTTP/2 may send each cookie in a field of its own (RFC 9113 §8.2.3): look on. */
+        if (cookie && !cookie_in(rq->headers[i].value, r->sticky_name, key)) continue;
+        if (!cookie) *key = rq->headers[i].value;
+        return key->len > 0;
+    }
+    return false;
+}

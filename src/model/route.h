@@ -45,4 +45,11 @@ bool route_cors_allows(const struct model_cors *c, struct slice origin);
 bool route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
                          size_t why_len);
 
+/* The user key of <rq> for <r>'s sticky split: the first value of its header, or the
+ * value of its cookie (the first pair of that name in any Cookie field, quotes removed),
+ * into <key> (borrowed from <rq>). false when the route is not sticky or the request has
+ * no key or an empty one: it then takes the smooth weighted split. */
+bool route_sticky_key(const struct model_route *r, const struct route_request *rq,
+                      struct slice *key);
+
 #endif

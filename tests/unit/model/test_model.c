@@ -467,6 +467,44 @@ test_model_warmup_reaches_the_pool(void **state)
     teardown();
 }
 
+/* The annotation reaches the compiled routes: the bare item on every route it does not
+ * name, a named item on its route, header names in lower case. */
+static void
+test_model_sticky_split_from_the_annotation(void **state)
+{
+    (void)state;
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n"
+          "  name: reviews\n  namespace: default\n  annotations:\n"
+          "    meshlet.io/sticky-split: \"header:X-User, b=cookie:uid\"\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - name: a\n    match: [{uri: {prefix: /a}}]\n    route:\n"
+          "    - {destination: {host: reviews, subset: v1}, weight: 90}\n"
+          "    - {destination: {host: reviews, subset: v2}, weight: 10}\n"
+          "  - name: b\n    route:\n"
+          "    - {destination: {host: reviews, subset: v1}, weight: 50}\n"
+          "    - {destination: {host: reviews, subset: v2}, weight: 50}\n",
+          15001);
+    const struct model_listener *l = model_listener_for(snap, 15001);
+    assert_non_null(l);
+    const struct model_vhost *vh = model_vhost_find(l, SLICE_LIT("reviews"));
+    assert_non_null(vh);
+    assert_int_equal(vh->n_routes, 2);
+    assert_string_equal(vh->routes[0].name, "a");
+    assert_int_equal(vh->routes[0].sticky_on, MODEL_STICKY_HEADER);
+    assert_string_equal(vh->routes[0].sticky_name, "x-user");
+    assert_string_equal(vh->routes[1].name, "b");
+    assert_int_equal(vh->routes[1].sticky_on, MODEL_STICKY_COOKIE);
+    assert_string_equal(vh->routes[1].sticky_name, "uid");
+    teardown();
+
+    /* Without the annotation: no sticky route. */
+    build(jason_vs, 15001);
+    vh = model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    for (size_t i = 0; i < vh->n_routes; i++)
+        assert_int_equal(vh->routes[i].sticky_on, MODEL_STICKY_NONE);
+    teardown();
+}
+
 int
 main(void)
 {
@@ -484,6 +522,7 @@ main(void)
         cmocka_unit_test(test_model_mesh_default_route_without_virtual_service),
         cmocka_unit_test(test_model_subset_with_two_labels),
         cmocka_unit_test(test_model_endpoint_state_survives_a_rebuild_per_pool),
+        cmocka_unit_test(test_model_sticky_split_from_the_annotation),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();

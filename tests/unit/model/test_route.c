@@ -80,6 +80,46 @@ test_regex_rewrite_substitutes_groups(void **state)
     assert_string_equal(rewrite("/same", 0), "(unchanged)");
 }
 
+/* The user key of a sticky route: the first value of its header, any case of the name; or
+ * its cookie, in any Cookie field (HTTP/2 splits them), quotes removed; none when absent
+ * or empty, or when the route is not sticky. */
+static void
+test_sticky_key_from_header_or_cookie(void **state)
+{
+    (void)state;
+    struct model_route r = {.sticky_on = MODEL_STICKY_HEADER, .sticky_name = "x-user"};
+    struct route_header h[] = {
+        {SLICE_LIT("Accept"), SLICE_LIT("*/*")},
+        {SLICE_LIT("X-User"), SLICE_LIT("alice")},
+        {SLICE_LIT("x-user"), SLICE_LIT("bob")},
+        {SLICE_LIT("cookie"), SLICE_LIT("a=1; uid=\"u-7\"")},
+        {SLICE_LIT("cookie"), SLICE_LIT("sid=9")},
+        {SLICE_LIT("x-empty"), SLICE_LIT("")},
+    };
+    struct route_request rq = {.headers = h, .n_headers = 6};
+    struct slice key;
+    assert_true(route_sticky_key(&r, &rq, &key));
+    assert_true(slice_eq(key, "alice"));
+    r.sticky_name = "x-none";
+    assert_false(route_sticky_key(&r, &rq, &key));
+    r.sticky_name = "x-empty";
+    assert_false(route_sticky_key(&r, &rq, &key));
+    r.sticky_on = MODEL_STICKY_COOKIE;
+    r.sticky_name = "uid";
+    assert_true(route_sticky_key(&r, &rq, &key));
+    assert_true(slice_eq(key, "u-7"));
+    r.sticky_name = "sid"; /* in the second Cookie field */
+    assert_true(route_sticky_key(&r, &rq, &key));
+    assert_true(slice_eq(key, "9"));
+    r.sticky_name = "SID"; /* cookie names are case-sensitive */
+    assert_false(route_sticky_key(&r, &rq, &key));
+    r.sticky_name = "u"; /* not a prefix of uid */
+    assert_false(route_sticky_key(&r, &rq, &key));
+    r.sticky_on = MODEL_STICKY_NONE;
+    r.sticky_name = "uid";
+    assert_false(route_sticky_key(&r, &rq, &key));
+}
+
 int
 main(void)
 {
@@ -88,6 +128,7 @@ main(void)
         cmocka_unit_test(test_rewrite_exact_and_regex_replace_the_whole_path),
         cmocka_unit_test(test_rewrite_without_uri_match_replaces_the_leading_slash),
         cmocka_unit_test(test_regex_rewrite_substitutes_groups),
+        cmocka_unit_test(test_sticky_key_from_header_or_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
