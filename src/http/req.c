@@ -22,6 +22,7 @@
 #include "http/upstream.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
+#include "lb/split.h"
 #include "model/endpoint.h"
 #include "model/route.h"
 
@@ -620,7 +621,9 @@ route_upstream(struct req *q, const struct req_head *h, const struct model_route
         fault_abort_reply(q, r);
         return;
     }
-    const struct model_destination *d = &r->dests[split_pick(&q->gen->split, r)];
+    size_t di = q->sticky ? split_pick_sticky(&q->gen->split, r, q->sticky_hash)
+                          : split_pick(&q->gen->split, r);
+    const struct model_destination *d = &r->dests[di];
     q->dest = d;
     if (!d->cluster) {
         q->flags |= RF_NC;
@@ -696,6 +699,9 @@ req_start(struct req *q, const struct req_head *h)
         req_reply(q, 404, NULL, 0, "");
         return;
     }
+    struct slice key;
+    q->sticky = r->action == MODEL_ROUTE && r->n_dests > 1 && route_sticky_key(r, &rq, &key);
+    if (q->sticky) q->sticky_hash = split_sticky_hash(key.ptr, key.len);
     if (r->cors && cors_handled(q, h, r->cors)) return;
     if (r->action == MODEL_DIRECT_RESPONSE) {
         direct_reply(q, r);

@@ -45,6 +45,8 @@ struct req {
     const struct model_route *route;      /* borrowed from the connection's generation */
     const struct model_destination *dest; /* the destination chosen, or NULL */
     int block;                            /* the match block that matched (-1: none needed) */
+    bool sticky;          /* the route's sticky split applies: the request has a user key */
+    uint64_t sticky_hash; /* split_sticky_hash() of that key */
     /* The request. */
     enum req_body body;
     uint64_t body_len;  /* REQ_BODY_LENGTH */

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "lb/lb.h"
+
 int
 split_init(struct split_state *st, const struct snapshot *snap, size_t worker)
 {
@@ -52,12 +54,47 @@ split_next(int64_t *cur, const struct model_route *r)
     return best;
 }
 
+static void
+count_pick(struct split_state *st, const struct model_route *r, size_t d)
+{
+    uint64_t *n = &st->picks[r->split_offset + d]; /* this worker alone writes it */
+    __atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
+}
+
 size_t
 split_pick(struct split_state *st, const struct model_route *r)
 {
     if (r->n_dests == 1) return 0;
     size_t d = split_next(st->current + r->split_offset, r);
-    uint64_t *n = &st->picks[r->split_offset + d]; /* this worker alone writes it */
-    __atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
+    count_pick(st, r, d);
+    return d;
+}
+
+uint64_t
+split_sticky_hash(const void *key, size_t len)
+{
+    return lb_hash_seeded(key, len, SPLIT_STICKY_SEED);
+}
+
+size_t
+split_sticky_index(const struct model_route *r, uint64_t hash)
+{
+    /* floor(hash * total / 2^64) < cum  <=>  hash / 2^64 < cum / total: exact integers, so
+     * the user's point is the same fraction of the weights whatever their sum. */
+    uint64_t at = (uint64_t)(((unsigned __int128)hash * r->total_weight) >> 64);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < r->n_dests; i++) {
+        cum += r->dests[i].weight;
+        if (at < cum) return i;
+    }
+    return r->n_dests - 1;
+}
+
+size_t
+split_pick_sticky(struct split_state *st, const struct model_route *r, uint64_t hash)
+{
+    if (r->n_dests == 1) return 0;
+    size_t d = split_sticky_index(r, hash);
+    count_pick(st, r, d);
     return d;
 }

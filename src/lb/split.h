@@ -32,4 +32,21 @@ size_t split_pick(struct split_state *st, const struct model_route *r);
  * so the admin thread may copy a worker's while it serves. */
 size_t split_next(int64_t *cur, const struct model_route *r);
 
+/* Sticky split (model_route.sticky_on). A user key hashes to a point of [0, 1); with the
+ * destinations' weights laid end to end in listed order over [0, total_weight), the user
+ * goes to the destination whose interval holds point * total_weight. A weight change only
+ * moves interval bounds, so with two destinations a growing canary takes users from stable
+ * and never gives one back. The seed is fixed: every worker and every instance of a fleet
+ * sends a user to the same place. */
+#define SPLIT_STICKY_SEED UINT64_C(0x6d6573686c657431) /* "meshlet1" */
+
+/* xxHash64 of the user key <key> (<len> bytes) with SPLIT_STICKY_SEED. [A] */
+uint64_t split_sticky_hash(const void *key, size_t len);
+
+/* Index of the destination of <r> (at least one) whose weight interval holds <hash>. [A] */
+size_t split_sticky_index(const struct model_route *r, uint64_t hash);
+
+/* split_sticky_index(), counted in the state's picks like split_pick(). [W] */
+size_t split_pick_sticky(struct split_state *st, const struct model_route *r, uint64_t hash);
+
 #endif
