@@ -5,6 +5,8 @@
 
 #include <inttypes.h>
 
+#include "model/route.h"
+
 static void
 str_field(struct strbuf *sb, const char *name, const char *v, bool comma)
 {
@@ -38,6 +40,14 @@ route(struct strbuf *sb, const struct model_route *r)
                       "],\"timeout_ms\":%" PRIu64 ",\"retries\":{\"attempts\":%u,"
                       "\"per_try_timeout_ms\":%" PRIu64 "},\"mirrors\":%zu",
                       r->timeout_ms, r->retry_attempts, r->retry_per_try_ms, r->n_mirrors);
+        const char *sticky = route_sticky_source(r);
+        if (sticky) {
+            strbuf_printf(sb, ",\"sticky\":{\"source\":\"%s\"", sticky);
+            str_field(sb, "name", r->sticky_name, true);
+            strbuf_puts(sb, "}");
+        } else {
+            strbuf_puts(sb, ",\"sticky\":null");
+        }
     } else if (r->action == MODEL_REDIRECT) {
         strbuf_printf(sb, ",\"redirect_code\":%d", r->redirect_code);
     } else {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "model/model.h"
+#include "model/route.h"
 
 static int64_t
 counter(const struct snapshot *s, size_t worker, size_t slot)
@@ -49,6 +50,11 @@ route_text(struct strbuf *sb, const struct snapshot *s, const struct model_liste
     strbuf_printf(sb, "\n%s, host %s, route %zu", l->name, vh->host, ri);
     if (*r->name) strbuf_printf(sb, " '%s'", r->name);
     strbuf_printf(sb, " (VirtualService %s): %" PRIu64 " request(s)\n", r->vs, total);
+    if (route_sticky_source(r))
+        strbuf_printf(sb,
+                      "  sticky on %s %s: a request with it goes where hash(user) falls; "
+                      "without it, weighted round robin\n",
+                      route_sticky_source(r), r->sticky_name);
     strbuf_printf(sb, "  %-56s %10s %10s %10s\n", "destination", "weight", "configured",
                   "observed");
     for (size_t d = 0; d < r->n_dests; d++) {
@@ -78,6 +84,13 @@ route_json(struct strbuf *sb, const struct snapshot *s, const struct model_liste
     strbuf_json_str(sb, r->name);
     strbuf_puts(sb, ",\"virtual_service\":");
     strbuf_json_str(sb, r->vs);
+    if (route_sticky_source(r)) {
+        strbuf_printf(sb, ",\"sticky\":{\"source\":\"%s\",\"name\":", route_sticky_source(r));
+        strbuf_json_str(sb, r->sticky_name);
+        strbuf_puts(sb, "}");
+    } else {
+        strbuf_puts(sb, ",\"sticky\":null");
+    }
     strbuf_printf(sb, ",\"requests\":%" PRIu64 ",\"destinations\":[", total);
     for (size_t d = 0; d < r->n_dests; d++) {
         const struct model_destination *dd = &r->dests[d];

@@ -273,3 +273,13 @@ route_sticky_key(const struct model_route *r, const struct route_request *rq, st
     }
     return false;
 }
+
+const char *
+route_sticky_source(const struct model_route *r)
+{
+    switch (r->sticky_on) {
+    case MODEL_STICKY_HEADER: return "header";
+    case MODEL_STICKY_COOKIE: return "cookie";
+    default: return NULL;
+    }
+}

@@ -52,4 +52,7 @@ bool route_block_matches(const struct model_match *m, const struct route_request
 bool route_sticky_key(const struct model_route *r, const struct route_request *rq,
                       struct slice *key);
 
+/* "header" or "cookie": where <r>'s sticky split reads the user key; NULL when not sticky. */
+const char *route_sticky_source(const struct model_route *r);
+
 #endif
