@@ -411,6 +411,39 @@ describe_route(struct out *o, const struct model_route *r)
     return status;
 }
 
+/* A sticky split: where the key is read and, when <match> carries it, where that user goes
+ * (the proxy's own key reading, hash and interval pick). */
+static void
+describe_sticky(struct out *o, const struct model_route *r, const struct route_request *match)
+{
+    const char *source = route_sticky_source(r);
+    struct slice key;
+    strbuf_printf(o->text, "sticky split on %s %s: ", source, r->sticky_name);
+    strbuf_printf(o->json, ",\"sticky\":{\"source\":\"%s\"", source);
+    json_kv(o->json, "name", r->sticky_name, true);
+    if (!route_sticky_key(r, match, &key)) {
+        strbuf_printf(o->text,
+                      "the request has no %s %s (or an empty one): no key: weighted "
+                      "round robin\n",
+                      r->sticky_name, source);
+        strbuf_puts(o->json, ",\"key\":null,\"destination\":null}");
+        return;
+    }
+    uint64_t h = split_sticky_hash(key.ptr, key.len);
+    const struct model_destination *d = &r->dests[split_sticky_index(r, h)];
+    /* The user's point as a share of the weights: 2^-64 per hash unit. */
+    double at = (double)h / 18446744073709551616.0;
+    strbuf_printf(o->text,
+                  "user \"%.*s\" -> %s%s%s (hash point %.4f of the weights; this "
+                  "user stays there while the weights stay)\n",
+                  (int)key.len, key.ptr, d->host, *d->subset ? " subset " : "", d->subset, at);
+    json_kslice(o->json, "key", key);
+    strbuf_puts(o->json, ",\"destination\":{");
+    json_kv(o->json, "host", d->host, false);
+    json_kv(o->json, "subset", d->subset, true);
+    strbuf_printf(o->json, "},\"point\":%.6f}", at);
+}
+
 /* Where the running proxy's split of <r> stands: per worker, the destinations of its next
  * ten requests, replayed from a copy of the worker's counters with the proxy's own step. */
 static void
@@ -423,7 +456,9 @@ describe_split_now(struct out *o, const struct snapshot *s, const struct model_r
         strbuf_puts(o->text, "split now: not shown (out of memory)\n");
         return;
     }
-    strbuf_puts(o->text, "split now (smooth weighted round robin, per worker):\n");
+    strbuf_puts(o->text, r->sticky_on ? "split now for requests without the key (smooth weighted "
+                                        "round robin, per worker):\n"
+                                      : "split now (smooth weighted round robin, per worker):\n");
     strbuf_puts(o->json, ",\"splitNow\":[");
     for (size_t w = 0; w < s->n_split_workers; w++) {
         const int64_t *live = s->split_counters + w * (s->n_split_slots + 1) + r->split_offset;
@@ -523,6 +558,7 @@ explain_write(const struct snapshot *s, const struct explain_request *rq, struct
     }
     status = describe_route(&o, hit);
     if (status == 503) outcome = EXPLAIN_LOCAL_REPLY;
+    if (hit->action == MODEL_ROUTE && route_sticky_source(hit)) describe_sticky(&o, hit, &match);
     if (s->n_split_workers && hit->action == MODEL_ROUTE && hit->n_dests > 1)
         describe_split_now(&o, s, hit);
     strbuf_printf(json, ",\"status\":%d", status);

@@ -242,3 +242,31 @@ def test_bad_annotation_fails_check_and_the_proxy_keeps_its_config(sticky, meshl
         client.close()
     assert after == before  # still 10% and sticky, not the 90% of the refused file
     assert re.search(r"sticky on header x-user", sticky.admin("/splits"))
+
+
+def test_explain_names_the_key_and_the_users_destination(sticky, meshlet_bin):
+    sticky.set(50)
+    client = Client(sticky.gw)
+    try:
+        for u in range(10):
+            served = client.version({"x-user": f"user-{u}"})
+            r = run(meshlet_bin, "explain", "-c", sticky.conf, "-n", "shop", "-o", "json", "GET",
+                    f"http://{AUTH}:{sticky.gw}/orders", "-H", f"x-user: user-{u}")
+            assert r.code == 0, r
+            doc = r.json()["sticky"]
+            assert doc["source"] == "header" and doc["name"] == "x-user"
+            assert doc["key"] == f"user-{u}"
+            assert doc["destination"]["subset"] == served
+    finally:
+        client.close()
+    r = run(meshlet_bin, "explain", "-c", sticky.conf, "-n", "shop", "GET",
+            f"http://{AUTH}:{sticky.gw}/orders", "-H", "x-user: user-1")
+    assert re.search(r'sticky split on header x-user: user "user-1" -> orders subset v[12]', r.out)
+    r = run(meshlet_bin, "explain", "-c", sticky.conf, "-n", "shop", "GET",
+            f"http://{AUTH}:{sticky.gw}/orders")
+    assert "sticky split on header x-user: the request has no x-user header" in r.out, r
+    assert "no key: weighted round robin" in r.out, r
+    # the running proxy's own GET /explain says the same
+    doc = json.loads(sticky.admin(f"/explain?method=GET&url=http%3A%2F%2F{AUTH}%3A{sticky.gw}"
+                                  "%2Forders&header=x-user%3Auser-1&format=json"))
+    assert doc["sticky"]["key"] == "user-1"
