@@ -109,10 +109,21 @@ parse_key(struct parse *p, struct arena *a, size_t off, size_t len, struct stick
     size_t nlen = len - slen - 1;
     for (size_t i = 0; i < nlen; i++) {
         if (tchar(name[i])) continue;
-        report(p, DIAG_ERROR, off + slen + 1 + i,
-               "a header or cookie name has letters, digits and !#$%&'*+-.^_`|~ only",
-               "%s name \"%.*s\" has a character not allowed in a %s name: '%c'", what, (int)nlen,
-               name, what, name[i]);
+        /* A byte that would not print (a control, part of UTF-8) is shown by its value;
+         * a name with a control in it is not printed at all. */
+        unsigned char c = (unsigned char)name[i];
+        char shown[16];
+        snprintf(shown, sizeof(shown), c >= ' ' && c < 0x7f ? "'%c'" : "byte 0x%02x", c);
+        bool printable = true;
+        for (size_t j = 0; j < nlen; j++) printable &= (unsigned char)name[j] >= ' ';
+        const char *hint = "a header or cookie name has letters, digits and !#$%&'*+-.^_`|~ only";
+        if (printable)
+            report(p, DIAG_ERROR, off + slen + 1 + i, hint,
+                   "%s name \"%.*s\" has a character not allowed in a %s name: %s", what, (int)nlen,
+                   name, what, shown);
+        else
+            report(p, DIAG_ERROR, off + slen + 1 + i, hint,
+                   "%s name has a character not allowed in a %s name: %s", what, what, shown);
         return;
     }
     char *n = arena_strndup(a, name, nlen);
@@ -170,17 +181,24 @@ check_routes(struct parse *p, const struct sticky_split *s, const size_t *offs)
     }
 }
 
+/* Spaces, and the line breaks a YAML block scalar (| or >) leaves. */
+static bool
+blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static size_t
 skip_space(const char *v, size_t i, size_t end)
 {
-    while (i < end && (v[i] == ' ' || v[i] == '\t')) i++;
+    while (i < end && blank(v[i])) i++;
     return i;
 }
 
 static size_t
 trim_end(const char *v, size_t start, size_t end)
 {
-    while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+    while (end > start && blank(v[end - 1])) end--;
     return end;
 }
 
