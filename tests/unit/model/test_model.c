@@ -497,6 +497,35 @@ test_model_sticky_split_from_the_annotation(void **state)
     assert_string_equal(vh->routes[1].sticky_name, "uid");
     teardown();
 
+    /* A delegate's rules follow the delegate's annotation, by the delegate rule's own name
+     * (the merged route is named root-leaf); the root's annotation is not theirs. */
+    build("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n"
+          "  name: root\n  annotations: {meshlet.io/sticky-split: \"cookie:root\"}\n"
+          "spec:\n  hosts: [reviews]\n  http:\n"
+          "  - name: api\n    match: [{uri: {prefix: /api}}]\n    delegate: {name: team-a}\n"
+          "  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 50}\n"
+          "    - {destination: {host: reviews, subset: v2}, weight: 50}\n---\n"
+          "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n"
+          "  name: team-a\n  annotations: {meshlet.io/sticky-split: \"v2=header:x-team-user\"}\n"
+          "spec:\n  http:\n"
+          "  - name: v2\n    match: [{uri: {prefix: /api/v2}}]\n    route:\n"
+          "    - {destination: {host: reviews, subset: v1}, weight: 50}\n"
+          "    - {destination: {host: reviews, subset: v2}, weight: 50}\n"
+          "  - name: rest\n    route:\n"
+          "    - {destination: {host: reviews, subset: v1}, weight: 50}\n"
+          "    - {destination: {host: reviews, subset: v3}, weight: 50}\n",
+          15001);
+    vh = model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
+    assert_int_equal(vh->n_routes, 3);
+    assert_string_equal(vh->routes[0].name, "api-v2");
+    assert_int_equal(vh->routes[0].sticky_on, MODEL_STICKY_HEADER);
+    assert_string_equal(vh->routes[0].sticky_name, "x-team-user");
+    assert_string_equal(vh->routes[1].name, "api-rest");
+    assert_int_equal(vh->routes[1].sticky_on, MODEL_STICKY_NONE);
+    assert_int_equal(vh->routes[2].sticky_on, MODEL_STICKY_COOKIE); /* the root's own rule */
+    assert_string_equal(vh->routes[2].sticky_name, "root");
+    teardown();
+
     /* Without the annotation: no sticky route. */
     build(jason_vs, 15001);
     vh = model_vhost_find(model_listener_for(snap, 15001), SLICE_LIT("reviews"));
