@@ -41,7 +41,7 @@ pkgs=(
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libssl-dev          # OpenSSL 3: mesh CA, mTLS
     libnghttp2-dev      # HTTP/2 framing, HPACK and flow control
-    curl                # the demo's commands and examples/canary/rollout.sh
+    curl                # the demo's commands and its background traffic
 )
 if $test; then
     pkgs+=(

@@ -137,7 +137,7 @@ splits_write(const struct admin *a, struct strbuf *sb, bool json)
         const struct model_listener *l = &s->listeners[li];
         for (const struct model_vhost *vh = l->vhosts; vh; vh = vh->next) {
             for (size_t ri = 0; ri < vh->n_routes; ri++) {
-                if (vh->routes[ri].n_dests < 2) continue;
+                if (vh->routes[ri].n_listed_dests < 2) continue;
                 if (json)
                     route_json(sb, s, l, vh, ri, !n);
                 else

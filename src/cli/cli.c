@@ -38,6 +38,8 @@ static const struct {
     {"get", cmd_apply_get, "list or print the resources an etcd config store holds"},
     {"delete", cmd_apply_delete, "delete resources from an etcd config store, checked"},
     {"ca", cmd_ca, "a mesh root CA and SPIFFE workload certificates (init, issue)"},
+    {"rollout", cmd_rollout,
+     "shift a route from stable to canary step by step, checked, rolled back on failure"},
     {"status", cmd_status, "the instances following an etcd store and the config each serves"},
 };
 

@@ -36,6 +36,9 @@ int cmd_apply(int argc, char **argv);
 int cmd_apply_get(int argc, char **argv);
 int cmd_apply_delete(int argc, char **argv);
 
+/* meshlet rollout [start|status|abort|resume] (cmd_rollout.c). */
+int cmd_rollout(int argc, char **argv);
+
 /* meshlet status --etcd URL (cmd_status.c). */
 int cmd_status(int argc, char **argv);
 

@@ -816,6 +816,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
     for (size_t i = 0; i < h->route_len; i++) {
         const struct http_route_destination *d = &h->route[i];
         if (d->obj.is_null || !d->destination || !d->destination->host) continue;
+        out->n_listed_dests++;
         uint32_t w = d->weight.set && d->weight.v > 0 ? (uint32_t)d->weight.v : 0;
         /* §3.6: a sole destination takes all traffic whatever its weight; with several,
          * weight-0 destinations are dropped. */

@@ -184,6 +184,7 @@ struct model_route {
     struct model_match *matches;
     enum model_action action;
     size_t n_dests;
+    size_t n_listed_dests; /* as written, weight-0 ones too (/splits shows a split at 0/100) */
     struct model_destination *dests; /* weight-0 entries dropped when there are several */
     uint32_t total_weight;
     size_t split_offset;       /* first of this route's n_dests slots in a worker's split state */

@@ -2,6 +2,9 @@
 /* The demo and test upstream: a small epoll HTTP/1.1 server that answers with its version.
  * It can be told to fail or to wait: GET /status/503 answers 503, a request with header
  * x-delay-ms: N (or query ?delay_ms=N) is answered N ms later. Keep-alive and pipelining.
+ * A whole version can be broken on purpose (the demo's canary): GET /_fault?status=503
+ * makes every later request answer 503, /_fault?delay_ms=300 makes them wait, and /_fault
+ * alone heals it; --fail STATUS and --delay-ms N set the same from the start.
  *
  *   backend --listen 127.0.0.1:19081 --name v1
  */
@@ -32,6 +35,8 @@ struct conn {
 static struct loop loop;
 static const char *name = "v1";
 static struct h1_limits lim;
+static int fault_status;    /* every request answers this (0: none); /_fault sets it */
+static long fault_delay_ms; /* every request waits this long first */
 
 static void conn_io(struct loop_watch *w, unsigned events);
 
@@ -64,15 +69,44 @@ answer(struct conn *c, int status, const char *path)
     buf_append(&c->out, body, (size_t)bn);
 }
 
+/* The value of query parameter <key> in <path> (<len> bytes), or -1. */
+static long
+query_num(const char *path, size_t len, const char *key)
+{
+    const char *q = memchr(path, '?', len), *end = path + len;
+    size_t k = strlen(key);
+    while (q && q < end) {
+        q++;
+        if ((size_t)(end - q) > k && !memcmp(q, key, k) && q[k] == '=')
+            return strtol(q + k + 1, NULL, 10);
+        q = memchr(q, '&', (size_t)(end - q));
+    }
+    return -1;
+}
+
 static long
 delay_of(const struct h1_request *r)
 {
     const struct h1_header *h = h1_header_find(&r->head, "x-delay-ms");
     if (h) return strtol(h->value.ptr, NULL, 10);
-    const char *q = memchr(r->path.ptr, '?', r->path.len);
-    if (q && r->path.len - (size_t)(q - r->path.ptr) > 10 && !memcmp(q + 1, "delay_ms=", 9))
-        return strtol(q + 10, NULL, 10);
-    return 0;
+    long d = query_num(r->path.ptr, r->path.len, "delay_ms");
+    return d > 0 ? d : fault_delay_ms;
+}
+
+/* GET /_fault[?status=N][&delay_ms=N]: break (or heal) every later request. */
+static bool
+set_fault(const struct h1_request *r)
+{
+    if (r->path.len < 7 || memcmp(r->path.ptr, "/_fault", 7) ||
+        (r->path.len > 7 && r->path.ptr[7] != '?'))
+        return false;
+    long st = query_num(r->path.ptr, r->path.len, "status");
+    long d = query_num(r->path.ptr, r->path.len, "delay_ms");
+    fault_status = st >= 100 && st <= 599 ? (int)st : 0;
+    fault_delay_ms = d > 0 ? d : 0;
+    fprintf(stderr, "backend %s: fault status %d, delay %ld ms\n", name, fault_status,
+            fault_delay_ms);
+    return true;
 }
 
 static void
@@ -113,7 +147,9 @@ serve(struct conn *c)
         if (r.path.len > 8 && !memcmp(r.path.ptr, "/status/", 8))
             status = (int)strtol(r.path.ptr + 8, NULL, 10);
         if (status < 100 || status > 599) status = 400;
-        long delay = delay_of(&r);
+        bool control = set_fault(&r);
+        if (fault_status && !control) status = fault_status;
+        long delay = control ? 0 : delay_of(&r);
         char path[256];
         snprintf(path, sizeof(path), "%.*s", (int)(r.path.len < 200 ? r.path.len : 200),
                  r.path.ptr);
@@ -185,6 +221,8 @@ main(int argc, char **argv)
     const char *listen_addr = "127.0.0.1:19081";
     static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
                                          {"name", required_argument, NULL, 'n'},
+                                         {"fail", required_argument, NULL, 'f'},
+                                         {"delay-ms", required_argument, NULL, 'd'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "l:n:", opts, NULL)) != -1) {
@@ -192,6 +230,10 @@ main(int argc, char **argv)
             listen_addr = optarg;
         else if (o == 'n')
             name = optarg;
+        else if (o == 'f')
+            fault_status = atoi(optarg);
+        else if (o == 'd')
+            fault_delay_ms = atol(optarg);
         else
             return 2;
     }

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The proxies' /splits?format=json, read for the weights in force; /rollout, written. */
+#include "rollout/proxies.h"
+
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/etcd_http.h"
+#include "core/strbuf.h"
+
+#define ADMIN_TIMEOUT_MS 2000
+#define POST_TIMEOUT_MS 500
+
+static const char *
+str_at(struct fy_node *n, const char *key)
+{
+    struct fy_node *v = n ? fy_node_mapping_lookup_by_string(n, key, FY_NT) : NULL;
+    return v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar0(v) : NULL;
+}
+
+/* The weight /splits shows for <d> among <dests>, or -1 when it is not there. */
+static long
+weight_of(struct fy_node *dests, const struct dest_ref *d)
+{
+    void *it = NULL;
+    struct fy_node *x;
+    while ((x = fy_node_sequence_iterate(dests, &it))) {
+        const char *host = str_at(x, "host"), *subset = str_at(x, "subset"),
+                   *w = str_at(x, "weight");
+        if (host && w && !strcmp(host, d->host) && !strcmp(subset ? subset : "", d->subset))
+            return strtol(w, NULL, 10);
+    }
+    return -1;
+}
+
+/* "prod/orders" shown as "prod/orders" or "prod/orders (delegate ...)". */
+static bool
+same_vs(const char *shown, const char *want)
+{
+    size_t n = strlen(want);
+    return !strncmp(shown, want, n) && (!shown[n] || shown[n] == ' ');
+}
+
+int
+proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, int weight,
+                        char *err, size_t cap)
+{
+    struct strbuf body;
+    strbuf_init(&body, 64u << 20);
+    int status = 0, rc = -1;
+    struct fy_document *doc = NULL;
+    if (scrape_http_get(hostport, "/splits?format=json", ADMIN_TIMEOUT_MS, &status, &body, err,
+                        cap))
+        goto out;
+    if (status != 200) {
+        snprintf(err, cap, "%s: /splits answered %d", hostport, status);
+        goto out;
+    }
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
+    doc = fy_document_build_from_string(&cfg, body.data, body.len);
+    struct fy_node *root = doc ? fy_document_root(doc) : NULL;
+    struct fy_node *routes = root && fy_node_get_type(root) == FYNT_MAPPING
+                                 ? fy_node_mapping_lookup_by_string(root, "routes", FY_NT)
+                                 : NULL;
+    if (!routes || fy_node_get_type(routes) != FYNT_SEQUENCE) {
+        snprintf(err, cap, "%s: /splits?format=json is not meshlet's", hostport);
+        goto out;
+    }
+    bool seen = false, all = true;
+    void *it = NULL;
+    struct fy_node *r;
+    while ((r = fy_node_sequence_iterate(routes, &it))) {
+        const char *vs = str_at(r, "virtual_service"), *name = str_at(r, "name");
+        struct fy_node *dests = fy_node_mapping_lookup_by_string(r, "destinations", FY_NT);
+        if (!vs || !same_vs(vs, plan->vs) || !dests || fy_node_get_type(dests) != FYNT_SEQUENCE)
+            continue;
+        if (*plan->route && (!name || strcmp(name, plan->route))) continue;
+        long c = weight_of(dests, &plan->canary), s = weight_of(dests, &plan->stable);
+        if (c < 0 && s < 0) continue;
+        /* A weight-0 destination is not routed to, so not shown: at 0/100 one is left. */
+        if (c < 0) c = 0;
+        if (s < 0) s = 0;
+        /* One route may show on several listeners (gateway and mesh): each must have it. */
+        seen = true;
+        all = all && c == weight && s == 100 - weight;
+    }
+    if (!seen) {
+        snprintf(err, cap, "%s serves no route of VirtualService %s to %s%s%s and %s%s%s", hostport,
+                 plan->vs, plan->stable.host, *plan->stable.subset ? " subset " : "",
+                 plan->stable.subset, plan->canary.host, *plan->canary.subset ? " subset " : "",
+                 plan->canary.subset);
+        goto out;
+    }
+    rc = all;
+out:
+    fy_document_destroy(doc);
+    strbuf_fini(&body);
+    return rc;
+}
+
+void
+proxies_post_status(const struct rollout_plan *plan, const char *json, size_t len)
+{
+    for (size_t i = 0; i < plan->n_metrics; i++) {
+        struct etcd_endpoint *eps = NULL;
+        size_t n = 0;
+        char err[256];
+        if (!etcd_endpoints_parse(plan->metrics[i], &eps, &n, err, sizeof(err))) {
+            struct strbuf out;
+            strbuf_init(&out, 1 << 16);
+            int status = 0;
+            etcd_http_call(eps, n, "POST", "/rollout", json, len, POST_TIMEOUT_MS, &status, &out,
+                           err, sizeof(err));
+            strbuf_fini(&out);
+        }
+        free(eps);
+    }
+}

@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`meshlet rollout` (issue 16) with real processes on 127.0.0.1: a meshlet gateway, the C
+backend as v1 and v2 (v2 can be told to fail or to be slow), wrk load through the gateway,
+and the rollout reading the proxy's own Istio metrics. A healthy canary goes to 100% with
+no failed request; a canary that fails at the 25% step, or is slow, is rolled back within
+that step; a killed rollout resumes at its step; abort restores stable."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from configs import canary_config
+from meshlet_proc import Meshlet, eventually, free_port
+
+VS_WEIGHTS = re.compile(r"subset: v1\}\n\s+weight: (\d+)\n.*subset: v2\}\n\s+weight: (\d+)", re.S)
+
+
+def rollout_yaml(steps, min_duration="1s", min_requests=30, interval="200ms", checks="",
+                 extra=""):
+    items = "\n".join(f"  - weight: {w}" for w in steps)
+    return f"""\
+# the canary of orders
+apiVersion: meshlet.io/v1alpha1
+kind: Rollout
+metadata: {{name: orders-v2, namespace: shop}}
+spec:
+  virtualService: orders
+  route: split
+  stable: {{host: orders, subset: v1}}
+  canary: {{host: orders, subset: v2}}
+  steps:
+{items}
+  minDuration: {min_duration}
+  minRequests: {min_requests}
+  interval: {interval}
+  checks:
+    minSuccessRate: 99
+{checks}{extra}"""
+
+
+class Setup:
+    def __init__(self, meshlet_bin, repo_root, tmp_path, v2_args=()):
+        self.bin = meshlet_bin
+        self.backend = str(repo_root / "build" / "backend")
+        self.v1p, self.v2p, self.gw = free_port(), free_port(), free_port()
+        self.procs = [
+            subprocess.Popen([self.backend, "--listen", f"127.0.0.1:{self.v1p}", "--name", "v1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([self.backend, "--listen", f"127.0.0.1:{self.v2p}", "--name", "v2",
+                              *v2_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        self.conf_dir = tmp_path / "config"
+        self.conf_dir.mkdir()
+        self.vs = self.conf_dir / "config.yaml"
+        self.vs.write_text("# weights are shifted by meshlet rollout\n"
+                           + canary_config(self.gw, self.v1p, self.v2p, weights=(100, 0)))
+        self.ro = tmp_path / "rollout.yaml"
+        self.m = Meshlet(meshlet_bin, self.conf_dir, workers=2, extra=("-n", "shop")).start()
+        self.admin = f"127.0.0.1:{self.m.admin_port}"
+        self.load = None
+
+    def weights(self):
+        m = VS_WEIGHTS.search(self.vs.read_text())
+        return int(m.group(1)), int(m.group(2))
+
+    def rollout(self, *args, wait=True, timeout=60):
+        cmd = [self.bin, "rollout", *args]
+        if wait:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def start_load(self, seconds):
+        self.load = subprocess.Popen(
+            ["wrk", "-t1", "-c4", f"-d{seconds}s", "-H", "Host: api.example.com",
+             f"http://127.0.0.1:{self.gw}/orders"], stdout=subprocess.PIPE, text=True)
+
+    def stop_load(self, interrupt=True):
+        """wrk's summary: (requests, non-2xx, socket errors line or None)."""
+        if interrupt and self.load.poll() is None:
+            self.load.send_signal(signal.SIGINT)
+        out = self.load.communicate(timeout=30)[0]
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(r"Socket errors:.*", out)
+        return total, int(non2xx.group(1)) if non2xx else 0, errors.group(0) if errors else None
+
+    def fault(self, query):
+        urllib.request.urlopen(f"http://127.0.0.1:{self.v2p}/_fault{query}", timeout=5).read()
+
+    def close(self):
+        if self.load and self.load.poll() is None:
+            self.load.kill()
+            self.load.wait()
+        code = self.m.stop()
+        for p in self.procs:
+            p.terminate()
+            p.wait(5)
+        assert code == 0, self.m.logs()
+
+
+@pytest.fixture
+def setup(meshlet_bin, repo_root, tmp_path):
+    made = []
+
+    def make(**kw):
+        s = Setup(meshlet_bin, repo_root, tmp_path, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def events(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def splits_weights(s):
+    """(v1, v2) as the proxy routes them; a weight-0 destination is not listed."""
+    for r in json.loads(s.m.admin("/splits?format=json"))["routes"]:
+        if r["name"] == "split":
+            w = {d["subset"]: d["weight"] for d in r["destinations"]}
+            return w.get("v1", 0), w.get("v2", 0)
+    return None
+
+
+def test_healthy_canary_goes_to_100_with_no_failed_request(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([5, 25, 50, 100], checks="    maxP99: 1s\n"))
+    s.start_load(30)
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json")
+    total, non2xx, errors = s.stop_load()
+    assert r.returncode == 0, r.stderr
+    ev = events(r.stdout)
+    assert [e["weight"] for e in ev if e["event"] == "step"] == [5, 25, 50, 100]
+    assert ev[-1]["event"] == "succeeded" and ev[-1]["phase"] == "succeeded"
+    # every step saw canary traffic and passed its checks with numbers
+    progress = [e for e in ev if e["event"] == "progress"]
+    assert progress and all(c["ok"] for e in progress for c in e["checks"] if c["known"])
+    assert max(e["stats"]["canary"]["requests"] for e in progress) >= 30
+    assert s.weights() == (0, 100)
+    assert eventually(lambda: splits_weights(s) == (0, 100))
+    assert total > 500 and non2xx == 0 and errors is None, (total, non2xx, errors)
+    assert "# weights are shifted by meshlet rollout" in s.vs.read_text()  # the rest is kept
+    st = s.rollout("status", "-f", str(s.ro), "-c", str(s.conf_dir), "-o", "json")
+    assert json.loads(st.stdout)["state"]["phase"] == "succeeded", st.stdout + st.stderr
+
+
+def test_canary_failing_at_25_percent_is_rolled_back_within_that_step(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([5, 25, 50, 100], min_duration="2s", min_requests=50))
+    s.start_load(40)
+    p = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json",
+                  wait=False)
+    seen = []
+    try:
+        for line in p.stdout:
+            e = json.loads(line)
+            seen.append(e)
+            if e["event"] == "step" and e["weight"] == 25:
+                s.fault("?status=503")  # v2 breaks now
+        err = p.stderr.read()
+        code = p.wait(60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    s.stop_load()
+    assert code == 3, err
+    last = seen[-1]
+    assert last["event"] == "rolled_back" and last["step"] == 2, last  # the 25% step
+    assert [e["weight"] for e in seen if e["event"] == "step"] == [5, 25]
+    assert "success_rate" in err and "< floor 99.0%" in err, err
+    assert s.weights() == (100, 0)
+    assert eventually(lambda: splits_weights(s) == (100, 0))
+    # after the rollback, v1 serves everything: a fresh load has no failure
+    s.start_load(1)
+    total, non2xx, errors = s.stop_load(interrupt=False)
+    assert total > 50 and non2xx == 0 and errors is None
+
+
+def test_slow_canary_trips_the_latency_check(setup):
+    s = setup(v2_args=("--delay-ms", "120"))
+    s.ro.write_text(rollout_yaml([10, 100], min_duration="2s", min_requests=20,
+                                 checks="    maxP99: 50ms\n"))
+    s.start_load(30)
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin)
+    s.stop_load()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "p99" in r.stderr and "> bound 50" in r.stderr.replace(" ms", ""), r.stderr
+    assert "step 1/2" in r.stdout  # the text line of the step it failed in
+    assert s.weights() == (100, 0)
+
+
+def test_killed_rollout_resumes_at_its_step(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([5, 25, 100], min_duration="1s", min_requests=20,
+                                 extra="  steps:\n" if False else ""))
+    text = s.ro.read_text().replace("  - weight: 25\n", "  - weight: 25\n    minDuration: 30s\n")
+    s.ro.write_text(text)
+    s.start_load(40)
+    p = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json",
+                  wait=False)
+    for line in p.stdout:
+        e = json.loads(line)
+        if e["event"] == "progress" and e["weight"] == 25:
+            break
+    p.send_signal(signal.SIGKILL)  # a crash mid-step
+    p.wait(10)
+    assert s.weights() == (75, 25)
+    st = s.rollout("status", "-f", str(s.ro), "-c", str(s.conf_dir))
+    assert "observing, step 2/3 (25% canary)" in st.stdout and "(gone)" in st.stdout, st.stdout
+    again = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin)
+    assert again.returncode == 2 and "resume" in again.stderr  # not a second start
+    # resume from the saved step (with a shorter minimum, as a person would after a crash)
+    s.ro.write_text(text.replace("minDuration: 30s", "minDuration: 1s"))
+    r = s.rollout("resume", "-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin,
+                  "-o", "json")
+    s.stop_load()
+    assert r.returncode == 0, r.stderr
+    assert [e["weight"] for e in events(r.stdout) if e["event"] == "step"] == [25, 100]
+    assert s.weights() == (0, 100)
+
+
+def test_abort_restores_stable_and_stops_the_running_rollout(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([10, 50, 100], min_duration="60s", min_requests=10))
+    s.start_load(30)
+    p = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json",
+                  wait=False)
+    try:
+        for line in p.stdout:
+            if json.loads(line)["event"] == "progress":
+                break
+        assert s.weights() == (90, 10)
+        a = s.rollout("abort", "-f", str(s.ro), "-c", str(s.conf_dir))
+        assert a.returncode == 0, a.stderr
+        assert s.weights() == (100, 0)
+        assert p.wait(15) == 6
+        assert "aborted" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    s.stop_load()
+    assert eventually(lambda: splits_weights(s) == (100, 0))
+    st = s.rollout("status", "-f", str(s.ro), "-c", str(s.conf_dir), "-o", "json")
+    assert json.loads(st.stdout)["state"]["phase"] == "aborted"
+    r = s.rollout("resume", "-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin)
+    assert r.returncode == 2 and "nothing to resume" in r.stderr
+
+
+def test_rollout_from_flags_alone(setup):
+    s = setup()
+    s.start_load(20)
+    r = s.rollout("--virtual-service", "shop/orders", "--route", "split", "--stable", "orders:v1",
+                  "--canary", "orders:v2", "--steps", "50,100", "--min-duration", "500ms",
+                  "--min-requests", "10", "--interval", "200ms", "-n", "shop",
+                  "-c", str(s.conf_dir), "--metrics", s.admin)
+    total, non2xx, _ = s.stop_load()
+    assert r.returncode == 0, r.stderr
+    assert "succeeded" in r.stdout and non2xx == 0
+    assert s.weights() == (0, 100)
+
+
+def test_proxy_that_never_applies_the_weight_rolls_back(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([50, 100]))
+    dead = free_port()
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin,
+                  "--metrics", f"127.0.0.1:{dead}", "--apply-timeout", "1s")
+    assert r.returncode == 3, r.stderr
+    assert f"127.0.0.1:{dead}" in r.stderr and "in force" in r.stderr, r.stderr
+    assert s.weights() == (100, 0)
+
+
+def test_bad_rollout_file_is_refused_with_its_position(setup):
+    s = setup()
+    s.ro.write_text(rollout_yaml([50, 25]))
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin)
+    assert r.returncode == 1
+    assert f"{s.ro}:" in r.stderr and "spec.steps[1].weight" in r.stderr, r.stderr
+    assert s.weights() == (100, 0)
+    c = subprocess.run([s.bin, "check", "-n", "shop", str(s.conf_dir), str(s.ro)],
+                       capture_output=True, text=True)
+    assert c.returncode == 1 and "does not grow" in c.stdout
+
+
+def test_proxy_serves_with_a_rollout_in_its_config_dir(setup):
+    """The Rollout kind may sit beside the config: the proxy skips it, check reads it."""
+    s = setup()
+    (s.conf_dir / "rollout.yaml").write_text(rollout_yaml([50, 100]))
+    body = json.loads(s.m.admin("/config_dump"))
+    assert body  # reloaded or not, it still serves
+    assert eventually(lambda: "error" not in s.m.admin("/ready").lower())
+    c = subprocess.run([s.bin, "check", "-n", "shop", str(s.conf_dir)], capture_output=True,
+                       text=True)
+    assert c.returncode == 0, c.stdout
+    assert os.path.exists(s.conf_dir / "rollout.yaml")
+    time.sleep(0.3)
+    assert splits_weights(s) == (100, 0)
