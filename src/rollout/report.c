@@ -117,22 +117,30 @@ bar(char *out, size_t width, double done)
     out[2 + width] = 0;
 }
 
-static void
-rate(char *out, size_t cap, const struct window_stats *w)
+/* "0.42ms", "12ms": a latency with the digits that matter (static buffer). */
+static const char *
+ms_text(double ms)
 {
-    if (isfinite(w->success_rate))
-        snprintf(out, cap, "%.1f%%", w->success_rate);
-    else
-        snprintf(out, cap, "-");
+    static char buf[32];
+    snprintf(buf, sizeof(buf), ms < 10 ? "%.2fms" : "%.0fms", ms);
+    return buf;
 }
 
+/* "99.9% p99 12ms" of one version. */
 static void
-p99(char *out, size_t cap, const struct window_stats *w)
+figures(char *out, size_t cap, const struct window_stats *w)
 {
-    if (isfinite(w->p99_ms))
-        snprintf(out, cap, "%.0fms", w->p99_ms);
-    else
-        snprintf(out, cap, "-");
+    char sr[16] = "-", p99[32] = "-";
+    if (isfinite(w->success_rate)) snprintf(sr, sizeof(sr), "%.1f%%", w->success_rate);
+    if (isfinite(w->p99_ms)) snprintf(p99, sizeof(p99), "%s", ms_text(w->p99_ms));
+    snprintf(out, cap, "%s p99 %s", sr, p99);
+}
+
+/* The version's name in lines: its subset, else its host. */
+static const char *
+who(const struct dest_ref *d)
+{
+    return *d->subset ? d->subset : d->host;
 }
 
 void
@@ -141,23 +149,50 @@ report_line(FILE *out, bool tty, bool final, const struct rollout_view *v)
     if (!tty && !final) return;
     const struct rollout_plan *p = v->plan;
     size_t s = v->step >= 0 && (size_t)v->step < p->n_steps ? (size_t)v->step : 0;
-    double t = p->min_ms[s] ? v->elapsed_s * 1000.0 / (double)p->min_ms[s] : 1;
-    double q = p->min_requests[s] ? v->canary.requests / (double)p->min_requests[s] : 1;
-    char tb[16], qb[16], sr[16], cr[16], sp[16], cp[16];
-    bar(tb, 10, t);
-    bar(qb, 10, q);
-    rate(sr, sizeof(sr), &v->stable);
-    rate(cr, sizeof(cr), &v->canary);
-    p99(sp, sizeof(sp), &v->stable);
-    p99(cp, sizeof(cp), &v->canary);
+    double min_s = (double)p->min_ms[s] / 1000.0;
+    double req = isfinite(v->canary.requests) ? v->canary.requests : 0;
+    char tb[16], qb[16], st[64], ca[64];
+    bar(tb, 10, min_s > 0 ? v->elapsed_s / min_s : 1);
+    bar(qb, 10, p->min_requests[s] ? req / (double)p->min_requests[s] : 1);
+    figures(st, sizeof(st), &v->stable);
+    figures(ca, sizeof(ca), &v->canary);
     const char *verdict = "";
     for (size_t i = 0; i < v->n_checks; i++)
-        if (v->checks[i].known && !v->checks[i].ok) verdict = " FAIL";
+        if (v->checks[i].known && !v->checks[i].ok) verdict = "  FAIL";
     fprintf(out,
-            "%sstep %d/%zu %3d%% canary  time %s %5.1fs  canary req %s %4.0f  "
-            "ok %s|%s  p99 %s|%s%s%s",
-            tty ? "\r\033[K" : "", v->step + 1, p->n_steps, v->weight, tb, v->elapsed_s, qb,
-            isfinite(v->canary.requests) ? v->canary.requests : 0, sr, cr, sp, cp, verdict,
-            final ? "\n" : "");
+            "%sstep %d/%zu %3d%% %s  time %s %.0f/%.0fs  requests %s %.0f/%llu  %s %s | %s %s%s%s",
+            tty ? "\r\033[K" : "", v->step + 1, p->n_steps, v->weight, who(&p->canary), tb,
+            v->elapsed_s, min_s, qb, req, (unsigned long long)p->min_requests[s], who(&p->stable),
+            st, who(&p->canary), ca, verdict, final ? "\n" : "");
+    fflush(out);
+}
+
+/* "requests ok p99" of one version in a summary row. */
+static void
+cells(char *out, size_t cap, const struct window_stats *w)
+{
+    char ok[16] = "-", p99[32] = "-";
+    if (isfinite(w->success_rate)) snprintf(ok, sizeof(ok), "%.1f%%", w->success_rate);
+    if (isfinite(w->p99_ms)) snprintf(p99, sizeof(p99), "%s", ms_text(w->p99_ms));
+    snprintf(out, cap, "%9.0f %7s %7s", isfinite(w->requests) ? w->requests : 0, ok, p99);
+}
+
+void
+report_summary(FILE *out, const struct rollout_view *steps, size_t n,
+               const struct rollout_view *end)
+{
+    const struct rollout_plan *p = end->plan;
+    fprintf(out, "\nrollout %s: %s\n", p->name, rollout_phase_name(end->phase));
+    fprintf(out, "  step weight    time | %-25s | %s\n", who(&p->stable), who(&p->canary));
+    fprintf(out, "                      | %9s %7s %7s | %9s %7s %7s\n", "requests", "ok", "p99",
+            "requests", "ok", "p99");
+    for (size_t i = 0; i < n; i++) {
+        char st[64], ca[64];
+        cells(st, sizeof(st), &steps[i].stable);
+        cells(ca, sizeof(ca), &steps[i].canary);
+        fprintf(out, "  %4d %5d%% %6.1fs | %s | %s\n", steps[i].step + 1, steps[i].weight,
+                steps[i].elapsed_s, st, ca);
+    }
+    if (end->message && *end->message) fprintf(out, "  %s\n", end->message);
     fflush(out);
 }

@@ -34,4 +34,9 @@ void report_event(FILE *out, const char *event, const struct rollout_view *v);
  * once when <final>. */
 void report_line(FILE *out, bool tty, bool final, const struct rollout_view *v);
 
+/* At the end (text): one row per step observed (requests, success rate and p99 per
+ * version), then how it ended. */
+void report_summary(FILE *out, const struct rollout_view *steps, size_t n,
+                    const struct rollout_view *end);
+
 #endif

@@ -25,7 +25,15 @@ struct run_ctx {
     struct traffic base_stable[64], base_canary[64]; /* per proxy, at the step's start */
     uint64_t step_start_ms;
     char message[512];
+    struct rollout_view done[ROLLOUT_MAX_STEPS + 1]; /* each step's last view, for the summary */
+    size_t n_done;
 };
+
+static void
+summary(struct run_ctx *c)
+{
+    if (c->r->output == ROLLOUT_OUT_TEXT) report_summary(stdout, c->done, c->n_done, &c->view);
+}
 
 static void
 sleep_ms(uint64_t ms)
@@ -241,16 +249,20 @@ static int
 finish(struct run_ctx *c, enum step_end end)
 {
     bool text = c->r->output == ROLLOUT_OUT_TEXT;
-    if (text) report_line(stdout, c->r->tty, true, &c->view);
+    if (text && c->view.phase == ROLLOUT_OBSERVING) report_line(stdout, c->r->tty, true, &c->view);
+    if (c->view.phase == ROLLOUT_OBSERVING && c->n_done < ROLLOUT_MAX_STEPS + 1)
+        c->done[c->n_done++] = c->view;
     switch (end) {
     case STEP_FAILED:
         roll_back(c, ROLLOUT_ROLLED_BACK, c->message);
+        summary(c);
         fprintf(stderr, "rollout %s: rolled back to 100%% %s at step %d (%d%% canary): %s\n",
                 c->r->plan->name, c->r->plan->stable.subset, c->view.step + 1,
                 c->r->plan->weight[c->view.step], c->message);
         return ROLLOUT_EXIT_ROLLED_BACK;
     case STEP_ERROR:
         roll_back(c, ROLLOUT_FAILED, c->message);
+        summary(c);
         fprintf(stderr, "rollout %s: stopped, 100%% %s again: %s\n", c->r->plan->name,
                 c->r->plan->stable.subset, c->message);
         return ROLLOUT_EXIT_ROLLED_BACK;
@@ -269,6 +281,7 @@ finish(struct run_ctx *c, enum step_end end)
         }
         c->view.message = c->message;
         publish(c, rollout_phase_name(c->view.phase));
+        summary(c);
         return ROLLOUT_EXIT_STOPPED;
     case STEP_PASSED: break;
     }
@@ -330,7 +343,7 @@ rollout_execute(struct rollout_run *r, int from)
     c->view.phase = ROLLOUT_SUCCEEDED;
     c->view.weight = 100;
     publish(c, "succeeded");
-    if (r->output == ROLLOUT_OUT_TEXT) printf("rollout %s succeeded: %s\n", p->name, c->message);
+    summary(c);
 out:
     free(c);
     return rc;

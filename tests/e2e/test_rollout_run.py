@@ -301,3 +301,57 @@ def test_proxy_serves_with_a_rollout_in_its_config_dir(setup):
     assert os.path.exists(s.conf_dir / "rollout.yaml")
     time.sleep(0.3)
     assert splits_weights(s) == (100, 0)
+
+
+def test_rollout_with_the_config_in_etcd(meshlet_bin, repo_root, tmp_path):
+    """--etcd: each step is one guarded transaction on the VirtualService's key (the rest of
+    its YAML kept), the state is kept under PREFIX/.rollout/, and the proxy following the
+    prefix serves each step."""
+    from etcd import Etcd
+    store = Etcd().start()
+    backend = str(repo_root / "build" / "backend")
+    v1p, v2p, gw = free_port(), free_port(), free_port()
+    procs = [subprocess.Popen([backend, "--listen", f"127.0.0.1:{p}", "--name", n],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for p, n in ((v1p, "v1"), (v2p, "v2"))]
+    conf = tmp_path / "config.yaml"
+    conf.write_text(canary_config(gw, v1p, v2p, weights=(100, 0)))
+    etcd_args = ("--etcd", store.url, "--etcd-prefix", "/meshlet")
+    m = None
+    try:
+        a = subprocess.run([meshlet_bin, "apply", "-f", str(conf), *etcd_args],
+                           capture_output=True, text=True, timeout=60)
+        assert a.returncode == 0, a.stderr
+        m = Meshlet(meshlet_bin, None, workers=2, extra=("-n", "shop", *etcd_args)).start()
+        ro = tmp_path / "rollout.yaml"
+        ro.write_text(rollout_yaml([50, 100], min_requests=20))
+        load = subprocess.Popen(["wrk", "-t1", "-c4", "-d30s", "-H", "Host: api.example.com",
+                                 f"http://127.0.0.1:{gw}/orders"], stdout=subprocess.PIPE,
+                                text=True)
+        r = subprocess.run([meshlet_bin, "rollout", "-f", str(ro), *etcd_args, "--metrics",
+                            f"127.0.0.1:{m.admin_port}", "-o", "json"],
+                           capture_output=True, text=True, timeout=60)
+        load.send_signal(signal.SIGINT)
+        out = load.communicate(timeout=30)[0]
+        assert r.returncode == 0, r.stderr
+        assert [e["weight"] for e in events(r.stdout) if e["event"] == "step"] == [50, 100]
+        assert "Non-2xx" not in out and "Socket errors" not in out, out
+        g = subprocess.run([meshlet_bin, "get", "VirtualService", "shop/orders", "-o", "yaml",
+                            *etcd_args], capture_output=True, text=True, timeout=60)
+        assert VS_WEIGHTS.search(g.stdout).groups() == ("0", "100"), g.stdout
+        assert "name: canary-header" in g.stdout  # the rest of the document is kept
+        st = subprocess.run([meshlet_bin, "rollout", "status", "-f", str(ro), *etcd_args,
+                             "-o", "json"], capture_output=True, text=True, timeout=60)
+        assert json.loads(st.stdout)["state"]["phase"] == "succeeded", st.stdout + st.stderr
+        assert json.loads(st.stdout)["weight_in_config"] == 100
+        # the state key is not config: the proxy and `check --etcd` ignore it
+        c = subprocess.run([meshlet_bin, "check", *etcd_args, "-n", "shop"], capture_output=True,
+                           text=True, timeout=60)
+        assert c.returncode == 0, c.stdout
+    finally:
+        if m:
+            assert m.stop() == 0, m.logs()
+        for p in procs:
+            p.terminate()
+            p.wait(5)
+        store.stop()
