@@ -47,6 +47,22 @@ admin_conn_close(struct admin_conn *ac)
     free(ac);
 }
 
+static const char *
+reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Not Found";
+    }
+}
+
 static void
 respond(int fd, int status, const char *type, const char *body, size_t len)
 {
@@ -54,14 +70,7 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "connection: close\r\n\r\n",
-                     status,
-                     status == 200   ? "OK"
-                     : status == 503 ? "Service Unavailable"
-                     : status == 400 ? "Bad Request"
-                     : status == 405 ? "Method Not Allowed"
-                     : status == 409 ? "Conflict"
-                                     : "Not Found",
-                     type, len);
+                     status, reason(status), type, len);
     /* Loopback and small: a blocking-style write loop is fine on the admin port. */
     struct buf out;
     if (buf_init(&out, (size_t)n + len + 1, (size_t)n + len + 1)) return;
@@ -311,6 +320,29 @@ explain_handler(struct admin *a, const struct admin_request *q, struct strbuf *s
     return explain_page(a->snap, q->query, sb, type);
 }
 
+/* GET /rollout: the last status posted, with its age; POST /rollout: keep a new one. */
+static int
+rollout_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    *type = "application/json";
+    if (!slice_eq(q->method, "POST")) {
+        rollout_view_write(&a->rollout, now_ms(), sb);
+        return 200;
+    }
+    int rc = rollout_view_post(&a->rollout, q->body, now_ms());
+    if (rc == -EMSGSIZE) {
+        strbuf_printf(sb, "{\"error\":\"the status is over %d bytes\"}\n", ADMIN_MAX_BODY);
+        return 413;
+    }
+    if (rc) {
+        strbuf_puts(sb, rc == -EINVAL ? "{\"error\":\"the body must be one JSON object\"}\n"
+                                      : "{\"error\":\"out of memory\"}\n");
+        return rc == -EINVAL ? 400 : 503;
+    }
+    strbuf_puts(sb, "{\"ok\":true}\n");
+    return 200;
+}
+
 static int
 certs_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
 {
@@ -350,6 +382,9 @@ static const struct admin_endpoint {
     {"/ready", false, ready_page, "server state: 200 LIVE, else 503 DRAINING or PRE_INITIALIZING"},
     {"/reload", true, reload_page,
      "read the config again; refused configs keep the running one (POST)"},
+    {"/rollout", false, rollout_page,
+     "the status `meshlet rollout` last POSTed (JSON object, at most 64 KiB), with its age_s; "
+     "{\"active\":false} when none"},
     {"/server_info", false, server_info_page,
      "version, state, uptime and command-line options (JSON)"},
     {"/splits", false, splits_page,
@@ -377,12 +412,32 @@ help_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, con
     return 200;
 }
 
+int
+admin_dispatch(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    const struct admin_endpoint *ep = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(endpoints) && !ep; i++)
+        if (slice_eq(q->path, endpoints[i].path)) ep = &endpoints[i];
+    if (!ep) {
+        strbuf_puts(sb, "invalid path. ");
+        list_endpoints(sb);
+        return 404;
+    }
+    if (ep->mutates && !slice_eq(q->method, "POST")) {
+        log_msg(LOG_WARNING, "admin path \"%s\" mutates state, method=%.*s rather than POST",
+                ep->path, (int)q->method.len, q->method.ptr);
+        strbuf_printf(sb, "Method %.*s not allowed, POST required.\n", (int)q->method.len,
+                      q->method.ptr);
+        return 405;
+    }
+    return ep->fn(a, q, sb, type);
+}
+
 static void
-handle(struct admin *a, int fd, const struct h1_request *r)
+handle(struct admin *a, int fd, const struct h1_request *r, struct slice body)
 {
     struct strbuf sb;
     strbuf_init(&sb, 16 << 20);
-    int status = 404;
     const char *type = "text/plain";
     const char *qm = memchr(r->path.ptr, '?', r->path.len);
     struct admin_request q = {
@@ -390,35 +445,33 @@ handle(struct admin *a, int fd, const struct h1_request *r)
         .path = qm ? slice_make(r->path.ptr, (size_t)(qm - r->path.ptr)) : r->path,
         .query = qm ? slice_make(qm + 1, r->path.len - (size_t)(qm + 1 - r->path.ptr))
                     : slice_make("", 0),
+        .body = body,
     };
-    const struct admin_endpoint *ep = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(endpoints) && !ep; i++)
-        if (slice_eq(q.path, endpoints[i].path)) ep = &endpoints[i];
-    if (!ep) {
-        strbuf_puts(&sb, "invalid path. ");
-        list_endpoints(&sb);
-    } else if (ep->mutates && !slice_eq(q.method, "POST")) {
-        log_msg(LOG_WARNING, "admin path \"%s\" mutates state, method=%.*s rather than POST",
-                ep->path, (int)q.method.len, q.method.ptr);
-        status = 405;
-        strbuf_printf(&sb, "Method %.*s not allowed, POST required.\n", (int)q.method.len,
-                      q.method.ptr);
-    } else {
-        status = ep->fn(a, &q, &sb, &type);
-    }
+    int status = admin_dispatch(a, &q, &sb, &type);
     log_msg(LOG_DEBUG, "admin: %.*s %.*s -> %d", (int)r->method.len, r->method.ptr,
             (int)r->path.len, r->path.ptr, status);
     respond(fd, status, type, strbuf_str(&sb), sb.len);
     strbuf_fini(&sb);
 }
+
+/* Heads are small. The buffer holds the largest head and body the server reads, and the
+ * 4 KiB a read wants free (core/buf.c) on top. */
+#define ADMIN_MAX_HEAD (16 * 1024)
+#define ADMIN_BUF_BYTES (ADMIN_MAX_HEAD + ADMIN_MAX_BODY + 4096)
+
 static void
 on_conn(struct loop_watch *w, unsigned events)
 {
     (void)events;
     struct admin_conn *ac = container_of(w, struct admin_conn, w);
+    bool full = false;
     for (;;) {
         ssize_t n = buf_read_fd(&ac->in, w->fd);
         if (n == -EAGAIN) break;
+        if (n == -ENOBUFS) { /* more than a head and a body may hold: judge what came */
+            full = true;
+            break;
+        }
         if (n <= 0) {
             admin_conn_close(ac);
             return;
@@ -426,13 +479,28 @@ on_conn(struct loop_watch *w, unsigned events)
     }
     struct h1_limits lim;
     h1_limits_default(&lim);
+    lim.max_head_bytes = ADMIN_MAX_HEAD;
+    lim.max_content_length = ADMIN_MAX_BODY; /* a longer Content-Length: 413 */
     static struct h1_request r;
     ssize_t rc = h1_parse_request(buf_head(&ac->in), buf_len(&ac->in), &lim, &r);
-    if (rc == H1_NEED_MORE) return;
-    if (rc > 0)
-        handle(ac->a, w->fd, &r);
-    else
-        respond(w->fd, 400, "text/plain", "bad request\n", 12);
+    if (rc == H1_NEED_MORE && !full) return;
+    if (rc == H1_NEED_MORE) {
+        respond(w->fd, 431, "text/plain", "request head too large\n", 23);
+    } else if (rc < 0) {
+        char msg[128];
+        int n = snprintf(msg, sizeof(msg), "bad request: %s\n", r.head.error);
+        respond(w->fd, r.head.status ? r.head.status : 400, "text/plain", msg, (size_t)n);
+    } else if (r.head.body == H1_BODY_CHUNKED) {
+        respond(w->fd, 411, "text/plain", "a body needs a content-length\n", 30);
+    } else {
+        size_t body_len = r.head.body == H1_BODY_LENGTH ? (size_t)r.head.content_length : 0;
+        if (buf_len(&ac->in) - (size_t)rc >= body_len)
+            handle(ac->a, w->fd, &r, slice_make(buf_head(&ac->in) + rc, body_len));
+        else if (!full)
+            return; /* the body is on its way */
+        else
+            respond(w->fd, 413, "text/plain", "request too large\n", 18);
+    }
     admin_conn_close(ac);
 }
 
@@ -447,7 +515,7 @@ on_accept(struct loop_watch *w, unsigned events)
         int fd = sock_accept(w->fd, &peer, &len);
         if (fd < 0) return;
         struct admin_conn *ac = calloc(1, sizeof(*ac));
-        if (!ac || buf_init(&ac->in, 4096, 65536)) {
+        if (!ac || buf_init(&ac->in, 4096, ADMIN_BUF_BYTES)) {
             free(ac);
             close(fd);
             continue;
@@ -482,4 +550,5 @@ admin_fini(struct admin *a)
 {
     if (a->w.fd > 0) close(a->w.fd);
     a->w.fd = -1;
+    rollout_view_fini(&a->rollout);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "admin/rollout_view.h"
 #include "core/loop.h"
 #include "core/slice.h"
 #include "core/strbuf.h"
@@ -52,12 +53,17 @@ struct admin {
     /* Drain and exit (POST /quitquitquit), as SIGTERM does. NULL: not offered. */
     void (*quit)(void *arg);
     void *quit_arg;
+    struct rollout_view rollout; /* the last status POSTed to /rollout */
 };
 
-/* One admin request: method, path without the query, and the query (without '?'). */
+/* One admin request: method, path without the query, the query (without '?') and the body
+ * (empty when none; at most ADMIN_MAX_BODY bytes). All borrowed from the receive buffer. */
 struct admin_request {
-    struct slice method, path, query;
+    struct slice method, path, query, body;
 };
+
+/* Largest request body the admin server reads (a POST /rollout status); larger: 413. */
+#define ADMIN_MAX_BODY ROLLOUT_VIEW_MAX_BYTES
 
 /* The value of query parameter <name> of <q>, %XX-decoded, into <out> (<cap> bytes);
  * false when absent or too long. */
@@ -72,8 +78,15 @@ const char *admin_state(const struct admin *a);
 struct metrics_shard;
 size_t admin_shards(const struct admin *a, struct metrics_shard **out, size_t cap);
 
+/* Answer <q> from the endpoint table: the page into <sb>, its content type into <*type>
+ * (left alone for text/plain); returns the HTTP status (404 for an unknown path, 405 for GET
+ * on an endpoint that changes the server). */
+int admin_dispatch(struct admin *a, const struct admin_request *q, struct strbuf *sb,
+                   const char **type);
+
 /* Listen on <addr>. 0 or -errno. */
 int admin_init(struct admin *a, struct loop *loop, const struct sockaddr *addr, socklen_t len);
+/* Close the listening socket and drop the rollout status. */
 void admin_fini(struct admin *a);
 
 #endif

@@ -54,12 +54,82 @@ test_state(void **state)
     assert_string_equal(admin_state(&a), "DRAINING");
 }
 
+/* Answer <method> <path> with <body> from the endpoint table: the status; the page in <sb>. */
+static int
+dispatch(struct admin *a, const char *method, const char *path, const char *body, struct strbuf *sb,
+         const char **type)
+{
+    struct admin_request q = {.method = slice_make(method, strlen(method)),
+                              .path = slice_make(path, strlen(path)),
+                              .query = SLICE_LIT(""),
+                              .body = slice_make(body, strlen(body))};
+    strbuf_fini(sb);
+    strbuf_init(sb, 1 << 20);
+    *type = "text/plain";
+    return admin_dispatch(a, &q, sb, type);
+}
+
+static void
+test_table_routes_and_refuses(void **state)
+{
+    (void)state;
+    struct admin a;
+    memset(&a, 0, sizeof(a));
+    struct strbuf sb = {0};
+    const char *type;
+    assert_int_equal(dispatch(&a, "GET", "/healthz", "", &sb, &type), 200);
+    assert_string_equal(strbuf_str(&sb), "ok\n");
+    assert_int_equal(dispatch(&a, "GET", "/nope", "", &sb, &type), 404);
+    assert_non_null(strstr(strbuf_str(&sb), "  /rollout: "));
+    /* a mutating endpoint refuses GET before its handler runs */
+    assert_int_equal(dispatch(&a, "GET", "/healthcheck/fail", "", &sb, &type), 405);
+    assert_false(a.health_failed);
+    assert_int_equal(dispatch(&a, "POST", "/healthcheck/fail", "", &sb, &type), 200);
+    assert_true(a.health_failed);
+    /* / lists every endpoint, in order */
+    assert_int_equal(dispatch(&a, "GET", "/", "", &sb, &type), 200);
+    const char *page = strbuf_str(&sb);
+    assert_true(strstr(page, "  /reload: ") < strstr(page, "  /rollout: "));
+    assert_true(strstr(page, "  /rollout: ") < strstr(page, "  /server_info: "));
+    strbuf_fini(&sb);
+}
+
+static void
+test_rollout_post_then_get(void **state)
+{
+    (void)state;
+    struct admin a;
+    memset(&a, 0, sizeof(a));
+    struct strbuf sb = {0};
+    const char *type;
+    harness_clock_set(10000);
+    assert_int_equal(dispatch(&a, "GET", "/rollout", "", &sb, &type), 200);
+    assert_string_equal(type, "application/json");
+    assert_string_equal(strbuf_str(&sb), "{\"active\":false}\n");
+    assert_int_equal(
+        dispatch(&a, "POST", "/rollout", "{\"step\":3,\"phase\":\"observing\"}", &sb, &type), 200);
+    harness_clock_advance(12500);
+    assert_int_equal(dispatch(&a, "GET", "/rollout", "", &sb, &type), 200);
+    assert_string_equal(strbuf_str(&sb), "{\"age_s\":12.500,\"step\":3,\"phase\":\"observing\"}\n");
+    /* not an object, or none at all: 400, the last status stays */
+    assert_int_equal(dispatch(&a, "POST", "/rollout", "[3]", &sb, &type), 400);
+    assert_int_equal(dispatch(&a, "POST", "/rollout", "", &sb, &type), 400);
+    assert_int_equal(dispatch(&a, "GET", "/rollout", "", &sb, &type), 200);
+    assert_non_null(strstr(strbuf_str(&sb), "\"step\":3"));
+    harness_clock_real();
+    strbuf_fini(&sb);
+    admin_fini(&a);
+    assert_null(a.rollout.body);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_state),
+        cmocka_unit_test(test_table_routes_and_refuses),
+        cmocka_unit_test(test_rollout_post_then_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
