@@ -15,6 +15,7 @@
 #include "admin/server_info.h"
 #include "admin/splits.h"
 #include "admin/stats.h"
+#include "admin/traffic.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -320,6 +321,15 @@ explain_handler(struct admin *a, const struct admin_request *q, struct strbuf *s
     return explain_page(a->snap, q->query, sb, type);
 }
 
+static int
+traffic_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)q;
+    *type = "application/json";
+    traffic_write(a, sb);
+    return 200;
+}
+
 /* GET /rollout: the last status posted, with its age; POST /rollout: keep a new one. */
 static int
 rollout_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
@@ -392,6 +402,9 @@ static const struct admin_endpoint {
     {"/stats", false, stats_page,
      "counters, name: value (?filter=REGEX on the name, ?format=json)"},
     {"/stats/prometheus", false, prometheus_page, "Istio and Envoy metrics, Prometheus text"},
+    {"/traffic", false, traffic_page,
+     "requests, 5xx answers and the duration histogram per destination service and version "
+     "(JSON)"},
 };
 
 static void
