@@ -77,6 +77,10 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(if $(findstring tests/unit,$<),$(CMOCKA_CFLAGS) -Itests/unit) -c -o $@ $<
 
+# The dashboard page is assembled into its object (.incbin), which the compiler's
+# dependency files do not list.
+$(BUILD)/src/admin/dashboard.o: src/admin/dashboard.html
+
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(HARNESS_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SAN) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)

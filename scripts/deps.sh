@@ -4,7 +4,7 @@
 #   scripts/deps.sh          build and run (`make run`): compiler, libraries, curl
 #   scripts/deps.sh --test   also everything the tests use (`make test`, `make asan`,
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
-#                            tests run (openssl, curl, ss, wrk) and promtool
+#                            tests run (openssl, curl, ss, wrk, chromium) and promtool
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
 #                            wrk, h2load, GNU time, bc, etcd
 #   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
@@ -58,6 +58,7 @@ if $test; then
         python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
         python3-yaml    # test_etcd_apply.py compares `meshlet get -o json` with the files
+        chromium        # test_dashboard.py: /dashboard in a real headless browser
     )
 fi
 

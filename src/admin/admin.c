@@ -9,6 +9,7 @@
 #include "admin/certs.h"
 #include "admin/clusters.h"
 #include "admin/config_dump.h"
+#include "admin/dashboard.h"
 #include "admin/explain.h"
 #include "admin/listeners.h"
 #include "admin/prom.h"
@@ -315,6 +316,16 @@ server_info_page(struct admin *a, const struct admin_request *q, struct strbuf *
 }
 
 static int
+dashboard_page(struct admin *a, const struct admin_request *q, struct strbuf *sb, const char **type)
+{
+    (void)a;
+    (void)q;
+    *type = "text/html; charset=utf-8";
+    dashboard_write(sb);
+    return 200;
+}
+
+static int
 explain_handler(struct admin *a, const struct admin_request *q, struct strbuf *sb,
                 const char **type)
 {
@@ -378,6 +389,9 @@ static const struct admin_endpoint {
      "(?format=json)"},
     {"/config_dump", false, config_dump_page,
      "the config snapshot in force, its version and files (JSON)"},
+    {"/dashboard", false, dashboard_page,
+     "live page: per weighted route the configured and observed split, req/s, 5xx, p50/p99 "
+     "per version, ejections, TLS, and the rollout's step and checks (open in a browser)"},
     {"/explain", false, explain_handler,
      "which route a request takes and why: ?method=M&url=U[&header=k:v...] (meshlet explain "
      "--admin)"},

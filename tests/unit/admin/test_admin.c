@@ -86,6 +86,13 @@ test_table_routes_and_refuses(void **state)
     assert_false(a.health_failed);
     assert_int_equal(dispatch(&a, "POST", "/healthcheck/fail", "", &sb, &type), 200);
     assert_true(a.health_failed);
+    /* the dashboard is one whole page, built in */
+    assert_int_equal(dispatch(&a, "GET", "/dashboard", "", &sb, &type), 200);
+    assert_string_equal(type, "text/html; charset=utf-8");
+    assert_true(!strncmp(strbuf_str(&sb), "<!DOCTYPE html>", 15));
+    assert_non_null(strstr(strbuf_str(&sb), "</html>\n"));
+    assert_int_equal(strlen(strbuf_str(&sb)), sb.len);
+    assert_null(strstr(strbuf_str(&sb), "<script src"));
     /* / lists every endpoint, in order */
     assert_int_equal(dispatch(&a, "GET", "/", "", &sb, &type), 200);
     const char *page = strbuf_str(&sb);
