@@ -38,6 +38,7 @@ struct admin_conn {
     struct loop_watch w;
     struct admin *a;
     struct buf in;
+    bool continued; /* "100 Continue" sent */
 };
 
 static void
@@ -481,6 +482,18 @@ handle(struct admin *a, int fd, const struct h1_request *r, struct slice body)
     strbuf_fini(&sb);
 }
 
+/* A client that asked (curl does for bodies over 1 KiB) is told to send the body now
+ * rather than after its own wait (RFC 9110 §10.1.1). */
+static void
+send_continue(struct admin_conn *ac, const struct h1_request *r)
+{
+    static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!r->expect_continue || ac->continued) return;
+    ac->continued = true;
+    if (write(ac->w.fd, line, sizeof(line) - 1) < 0)
+        log_msg(LOG_DEBUG, "admin: 100 Continue not sent: %s", strerror(errno));
+}
+
 /* Heads are small. The buffer holds the largest head and body the server reads, and the
  * 4 KiB a read wants free (core/buf.c) on top. */
 #define ADMIN_MAX_HEAD (16 * 1024)
@@ -515,18 +528,20 @@ on_conn(struct loop_watch *w, unsigned events)
         respond(w->fd, 431, "text/plain", "request head too large\n", 23);
     } else if (rc < 0) {
         char msg[128];
-        int n = snprintf(msg, sizeof(msg), "bad request: %s\n", r.head.error);
-        respond(w->fd, r.head.status ? r.head.status : 400, "text/plain", msg, (size_t)n);
+        snprintf(msg, sizeof(msg), "bad request: %s\n", r.head.error ? r.head.error : "");
+        respond(w->fd, r.head.status ? r.head.status : 400, "text/plain", msg, strlen(msg));
     } else if (r.head.body == H1_BODY_CHUNKED) {
         respond(w->fd, 411, "text/plain", "a body needs a content-length\n", 30);
     } else {
         size_t body_len = r.head.body == H1_BODY_LENGTH ? (size_t)r.head.content_length : 0;
-        if (buf_len(&ac->in) - (size_t)rc >= body_len)
+        if (buf_len(&ac->in) - (size_t)rc >= body_len) {
             handle(ac->a, w->fd, &r, slice_make(buf_head(&ac->in) + rc, body_len));
-        else if (!full)
+        } else if (!full) {
+            send_continue(ac, &r);
             return; /* the body is on its way */
-        else
+        } else {
             respond(w->fd, 413, "text/plain", "request too large\n", 18);
+        }
     }
     admin_conn_close(ac);
 }

@@ -148,13 +148,14 @@ def test_dashboard_shows_what_the_proxy_served(meshlet_bin, tmp_path, chromium):
         assert post(m.admin_port, "/rollout", json.dumps(ROLLOUT).encode())[0] == 200
         threading.Thread(target=poster, daemon=True).start()
 
-        load = subprocess.Popen(["wrk", "-t1", "-c4", "-d12s", "-H", "Host: api.example.com",
+        # at most 30 s of load: it is stopped once the page has shown what it must
+        load = subprocess.Popen(["wrk", "-t1", "-c4", "-d30s", "-H", "Host: api.example.com",
                                  f"http://127.0.0.1:{gw}/orders"],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         browser = Browser(tmp_path / "chromium.log")
         browser.goto(f"http://127.0.0.1:{m.admin_port}/dashboard")
         # rates need two polls a few seconds apart, both under load
-        state = browser.wait_for(READ_PAGE, 20, under_load)
+        state = browser.wait_for(READ_PAGE, 25, under_load)
         browser.screenshot(shot)
         print(f"dashboard screenshot: {shot}")
         assert state, f"the page never showed rates under load: {browser.evaluate(READ_PAGE)}"
@@ -186,7 +187,8 @@ def test_dashboard_shows_what_the_proxy_served(meshlet_bin, tmp_path, chromium):
         assert len(ok) == 1 and ok[0]["color"] != fail[0]["color"], state
 
         # once the load ends and the page polled again, its observed split is /splits'
-        load.wait(timeout=30)
+        load.terminate()
+        load.wait(timeout=10)
         polls = state["polls"]
         assert browser.wait_for(READ_PAGE, 10, lambda s: s["polls"] >= polls + 2)
         page = browser.evaluate(READ_PAGE)["rows"]
@@ -199,6 +201,14 @@ def test_dashboard_shows_what_the_proxy_served(meshlet_bin, tmp_path, chromium):
                 <= 0.051, (page, splits)
             assert abs(served[subset]["observed_percent"] - (70 if subset == "v1" else 30)) \
                 <= 1.0, splits
+
+        # the rollout process goes quiet: its last status is shown as stale after 10 s
+        assert not browser.evaluate("!!document.querySelector('#rollout .stale')")
+        posting.set()
+        stale = browser.wait_for("(document.querySelector('#rollout .stale') || {}).textContent",
+                                 20)
+        assert stale and stale.startswith("stale: last status"), stale
+        assert admin_json(m, "/rollout")["age_s"] > 10
     finally:
         posting.set()
         if load and load.poll() is None:
@@ -240,6 +250,12 @@ def test_rollout_status_limits(meshlet_bin, tmp_path):
         assert raw_post(m.admin_port, head, [body[:10], body[10:30000], body[30000:]]) == 200
         got = admin_json(m, "/rollout")
         assert 0 <= got.pop("age_s") < 60 and got == status
+        # a client that expects 100-continue is told to go on before it sends the body
+        with socket.create_connection(("127.0.0.1", m.admin_port), timeout=5) as s:
+            s.sendall(head.replace(b"\r\n\r\n", b"\r\nexpect: 100-continue\r\n\r\n"))
+            assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            s.sendall(body)
+            assert s.recv(100).startswith(b"HTTP/1.1 200 OK\r\n")
         # refused: too large (413), not one object (400), chunked (411); the status stays
         big = b'{"pad":"' + b"y" * (64 * 1024) + b'"}'
         assert post(m.admin_port, "/rollout", big)[0] == 413
