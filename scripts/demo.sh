@@ -109,6 +109,7 @@ each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/order
   curl -s http://$admin/clusters      # endpoints, labels, tls::istio_mutual, peer_identity
   curl -s http://$admin/splits        # each weighted route: configured and observed shares
   curl -s http://$admin/help          # every admin endpoint
+  open http://$admin/dashboard in a browser: live split, req/s, 5xx, p50/p99 per version
   curl -s http://127.0.0.1:$((19081 + shift_by))/orders/1      # plain text to a STRICT sidecar: refused
   ./meshlet explain --admin $admin GET http://$gw/orders/1 -H 'Host: api.example.com'
                                                  # the route the running gateway takes, and why
