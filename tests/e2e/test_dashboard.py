@@ -186,6 +186,12 @@ def test_dashboard_shows_what_the_proxy_served(meshlet_bin, tmp_path, chromium):
         assert fail[0]["color"] == "rgb(220, 38, 38)", state  # --fail
         assert len(ok) == 1 and ok[0]["color"] != fail[0]["color"], state
 
+        # the page's quantiles are Prometheus's histogram_quantile over per-bucket counts
+        for q, counts, want in ((0.5, [0, 10, 0, 0], 1.5), (0.5, [4, 0, 0, 0], 0.5),
+                                (0.99, [5, 0, 0, 5], 4), (0.5, [5, 0, 5, 0], 1),
+                                (0.75, [0, 2, 2, 0], 3), (0.5, [0, 0, 0, 0], None)):
+            assert browser.evaluate(f"quantile({q}, [1, 2, 4], {counts})") == want, (q, counts)
+
         # once the load ends and the page polled again, its observed split is /splits'
         load.terminate()
         load.wait(timeout=10)
