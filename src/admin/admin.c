@@ -2,9 +2,10 @@
 /* The admin server and its endpoint table: each path with whether it changes the server
  * (then only POST, as Envoy: 405 "Method GET not allowed, POST required."), a one-line
  * description for / and /help, and its handler. Requests are tiny and rare: each
- * connection is read until its head is complete, answered, and closed. Worker counters
- * are read without locks (they are only ever incremented by their worker; a scrape may see
- * a value a few requests old). The pages themselves live in their own files. */
+ * connection is read until its head and its body (POST /rollout) are complete, answered,
+ * and closed. Worker counters are read without locks (they are only ever incremented by
+ * their worker; a scrape may see a value a few requests old). The pages themselves live in
+ * their own files. */
 #include "admin/admin.h"
 #include "admin/certs.h"
 #include "admin/clusters.h"

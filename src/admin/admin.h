@@ -2,7 +2,8 @@
 /* The admin server on loopback, on the main thread: the endpoints Envoy's users know
  * (/, /help, /ready, /stats, /clusters, /listeners, /certs, /server_info, /logging,
  * /healthcheck/fail and /ok, /quitquitquit, ...) and meshlet's own (/splits, /reload,
- * /config_dump). One request per connection. [M] */
+ * /config_dump, /traffic, /rollout, /dashboard). One request per connection; a body
+ * (Content-Length only, at most ADMIN_MAX_BODY) is read whole before the handler runs. [M] */
 #ifndef MESHLET_ADMIN_ADMIN_H
 #define MESHLET_ADMIN_ADMIN_H
 
