@@ -32,12 +32,12 @@ class Browser:
     """One headless Chromium with one page of <width> x <height> CSS pixels."""
 
     def __init__(self, log_path, width=1366, height=900, timeout=30):
-        self.profile = tempfile.mkdtemp(prefix="meshlet-chromium-")
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
         path = chromium_path()
         if path is None:
             raise BrowserError("chromium is not installed (scripts/deps.sh --test)")
+        self.profile = tempfile.mkdtemp(prefix="meshlet-chromium-")
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
         args = [path, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                 "--no-default-browser-check", "--disable-extensions", "--mute-audio",
                 "--disable-background-networking", "--disable-component-update",
@@ -55,13 +55,18 @@ class Browser:
         self._next_id = 0
         self._pending = b""
         self.session = None
-        target = self.call("Target.createTarget", {"url": "about:blank"},
-                           timeout=timeout)["targetId"]
-        self.session = self.call("Target.attachToTarget",
-                                 {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Page.enable")
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        try:
+            target = self.call("Target.createTarget", {"url": "about:blank"},
+                               timeout=timeout)["targetId"]
+            self.session = self.call("Target.attachToTarget",
+                                     {"targetId": target, "flatten": True})["sessionId"]
+            self.call("Page.enable")
+            self.call("Emulation.setDeviceMetricsOverride",
+                      {"width": width, "height": height, "deviceScaleFactor": 1,
+                       "mobile": False})
+        except BaseException:
+            self.close()  # the caller never gets this object to close
+            raise
 
     def _read_message(self, deadline):
         while b"\0" not in self._pending:
