@@ -9,6 +9,9 @@
 # exited after 10 s (a second signal kills them at once). If one of them exits on its own,
 # the rest are stopped.
 #
+# Once the gateway is ready, a curl sends it DEMO_TRAFFIC requests/s (100; 0: none) for an
+# hour at most, so that `meshlet rollout` and the dashboard have traffic to watch.
+#
 # Environment: DEMO_PORT_SHIFT (0) moves every port the demo listens on by that much (the
 # gateway's 8080, the admin's 15000, ...), to run it beside another one.
 set -euo pipefail
@@ -67,6 +70,7 @@ if [ "$shift_by" -ne 0 ]; then
     for p in 19081 19082 19083; do
         sed -i "s/http: $p}/http: $((p + shift_by))}/" "$D/config/service.yaml"
     done
+    sed -i "s/- 127.0.0.1:15000\$/- $admin/" "$D/config/rollout.yaml"
 fi
 [ -f "$D/ca/root-key.pem" ] || ./meshlet ca init --dir "$D/ca" >/dev/null
 ./meshlet ca issue --dir "$D/ca" --ns prod --sa orders --out "$D/orders" >/dev/null
@@ -93,9 +97,18 @@ done
 pids+=($!)
 
 gw=127.0.0.1:$gw_port
-rollout="examples/canary/rollout.sh"
-[ "$shift_by" -eq 0 ] ||
-    rollout="CONFIG=$D/config/virtual-service.yaml ADMIN=$admin GATEWAY=$gw $rollout"
+servers=("${pids[@]}") # the demo ends when one of these does; the traffic may end first
+traffic=${DEMO_TRAFFIC:-100}
+if [ "$traffic" -gt 0 ]; then
+    for _ in $(seq 100); do # up to 10 s for the gateway
+        curl -sf -o /dev/null "http://$admin/ready" && break
+        sleep 0.1
+    done
+    curl -s -o /dev/null --rate "$traffic/s" -H 'Host: api.example.com' \
+        "http://$gw/orders/[1-$((traffic * 3600))]" &
+    pids+=($!)
+fi
+v2_app=127.0.0.1:$((29083 + shift_by))
 cat <<MSG
 
 meshlet demo canary: 90% of api.example.com/orders to v1, 10% to v2 (x-canary: true pins v2),
@@ -118,16 +131,20 @@ each backend's sidecar (STRICT) presents spiffe://cluster.local/ns/prod/sa/order
 
 The running config is $D/config/: edit virtual-service.yaml there and meshlet reloads
 it (a config that fails \`meshlet check\` is refused and the old one keeps serving). The
-rollout, 10% -> 50% -> 100% to v2 with counts and error rate after each step:
+demo sends the gateway $traffic requests/s. Open http://$admin/dashboard, then roll v2 out,
+10% -> 25% -> 50% -> 100%, each step checked on the gateway's own metrics:
 
-  $rollout
+  ./meshlet rollout -f $D/config/rollout.yaml
+  curl -s http://$v2_app/_fault?status=503     # break v2 on purpose: the rollout rolls back
+  curl -s http://$v2_app/_fault                # heal it
+  ./meshlet rollout status -f $D/config/rollout.yaml    # or: abort, resume
 
 Ctrl-C stops everything (in-flight requests finish first).
 
 MSG
 # Until a signal (the traps stop everything) or until one of them exits on its own.
 set +e
-wait -n "${pids[@]}"
+wait -n "${servers[@]}"
 rc=$?
 echo "demo: a process exited (status $rc); stopping the others" >&2
 exit "$rc"

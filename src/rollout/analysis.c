@@ -35,6 +35,7 @@ success_rate(const struct rollout_checks *c, const struct window_stats *canary,
     double sr = canary->success_rate;
     if (isnan(sr)) {
         snprintf(o->detail, sizeof(o->detail), "no canary requests yet");
+        o->waiting = true;
         return;
     }
     o->known = true;
@@ -51,6 +52,7 @@ success_drop(const struct rollout_checks *c, const struct window_stats *stable,
     if (isnan(canary->success_rate) || isnan(stable->success_rate)) {
         snprintf(o->detail, sizeof(o->detail), "no %s requests yet",
                  isnan(canary->success_rate) ? "canary" : "stable");
+        o->waiting = isnan(canary->success_rate);
         return;
     }
     o->known = true;
@@ -66,14 +68,29 @@ success_drop(const struct rollout_checks *c, const struct window_stats *stable,
                  canary->success_rate, stable->success_rate);
 }
 
+/* Whether <w>'s p99 means something yet; else says why in <o> (waiting when it will). */
+static bool
+enough_for_p99(const struct window_stats *w, const char *who, struct check_outcome *o)
+{
+    if (isnan(w->p99_ms) && !(w->requests > 0)) {
+        snprintf(o->detail, sizeof(o->detail), "no %s latency yet", who);
+        o->waiting = !strcmp(who, "canary");
+        return false;
+    }
+    if (isnan(w->p99_ms) || w->requests < ANALYSIS_QUANTILE_MIN) {
+        snprintf(o->detail, sizeof(o->detail), "p99 needs %d %s requests (%.0f so far)",
+                 ANALYSIS_QUANTILE_MIN, who, w->requests);
+        o->waiting = true;
+        return false;
+    }
+    return true;
+}
+
 static void
 p99(const struct rollout_checks *c, const struct window_stats *canary, struct check_outcome *o)
 {
     char a[32], b[32];
-    if (isnan(canary->p99_ms)) {
-        snprintf(o->detail, sizeof(o->detail), "no canary latency yet");
-        return;
-    }
+    if (!enough_for_p99(canary, "canary", o)) return;
     o->known = true;
     o->ok = canary->p99_ms <= c->max_p99_ms;
     snprintf(o->detail, sizeof(o->detail), "canary p99 %s ms %s bound %s ms",
@@ -85,11 +102,7 @@ p99_ratio(const struct rollout_checks *c, const struct window_stats *stable,
           const struct window_stats *canary, struct check_outcome *o)
 {
     char a[32], b[32], l[32];
-    if (isnan(canary->p99_ms) || isnan(stable->p99_ms)) {
-        snprintf(o->detail, sizeof(o->detail), "no %s latency yet",
-                 isnan(canary->p99_ms) ? "canary" : "stable");
-        return;
-    }
+    if (!enough_for_p99(canary, "canary", o) || !enough_for_p99(stable, "stable", o)) return;
     o->known = true;
     double limit = c->max_p99_ratio * stable->p99_ms;
     o->ok = canary->p99_ms <= limit;
@@ -110,4 +123,23 @@ analysis_run(const struct rollout_checks *c, const struct window_stats *stable,
     bool all = true;
     for (size_t i = 0; i < *n; i++) all &= out[i].ok;
     return all;
+}
+
+void
+analysis_reach(double picked, double answered, double min, struct check_outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    snprintf(o->name, sizeof(o->name), "reach");
+    o->ok = true;
+    if (!(picked >= min) || picked <= 0) {
+        snprintf(o->detail, sizeof(o->detail), "%.0f canary requests routed so far", picked);
+        return;
+    }
+    o->known = true;
+    o->ok = answered * 2 >= picked;
+    snprintf(o->detail, sizeof(o->detail),
+             o->ok ? "canary answered %.0f of %.0f requests routed to it"
+                   : "canary answered %.0f of %.0f requests routed to it: its endpoints are "
+                     "ejected or unreachable (503 UH)",
+             answered, picked);
 }

@@ -16,12 +16,16 @@ struct rollout_checks {
     double max_p99_ratio;    /* canary p99 <= ratio x stable p99; <=0 = off */
 };
 
-#define ANALYSIS_MAX_CHECKS 4
+#define ANALYSIS_MAX_CHECKS 5 /* the four below and analysis_reach */
+/* A p99 of fewer requests is mostly their maximum: the latency checks wait for this many
+ * requests of each version they compare. */
+#define ANALYSIS_QUANTILE_MIN 100
 
 struct check_outcome {
     char name[32]; /* "success_rate", "success_drop", "p99", "p99_ratio" */
     bool ok;       /* passed, or not known (a check without data does not fail) */
     bool known;    /* false: not enough data (no requests, no histogram) */
+    bool waiting;  /* unknown for now: the data it needs is coming (a step waits for it) */
     char detail[160];
 };
 
@@ -33,5 +37,11 @@ struct check_outcome {
  * at 100%). Returns true when every known check passes. */
 bool analysis_run(const struct rollout_checks *c, const struct window_stats *stable,
                   const struct window_stats *canary, struct check_outcome *out, size_t *n);
+
+/* Whether the canary answers the requests routed to it: <picked> of them by the proxies'
+ * weighted choice (/splits), <answered> in its Istio series (version labels). Requests that
+ * found no endpoint (every one ejected: 503 UH) carry no version, so a success rate alone
+ * never sees them. Fails once <picked> >= <min> and fewer than half were answered. */
+void analysis_reach(double picked, double answered, double min, struct check_outcome *o);
 
 #endif

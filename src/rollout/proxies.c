@@ -20,19 +20,25 @@ str_at(struct fy_node *n, const char *key)
     return v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar0(v) : NULL;
 }
 
-/* The weight /splits shows for <d> among <dests>, or -1 when it is not there. */
-static long
-weight_of(struct fy_node *dests, const struct dest_ref *d)
+/* <d> among the destinations /splits shows: its weight and requests (0, 0 when it is not
+ * there: a weight-0 destination is not routed to, so not shown). Whether it was there. */
+static bool
+dest_of(struct fy_node *dests, const struct dest_ref *d, long *weight, double *requests)
 {
     void *it = NULL;
     struct fy_node *x;
+    *weight = 0;
+    *requests = 0;
     while ((x = fy_node_sequence_iterate(dests, &it))) {
         const char *host = str_at(x, "host"), *subset = str_at(x, "subset"),
-                   *w = str_at(x, "weight");
-        if (host && w && !strcmp(host, d->host) && !strcmp(subset ? subset : "", d->subset))
-            return strtol(w, NULL, 10);
+                   *w = str_at(x, "weight"), *n = str_at(x, "requests");
+        if (host && w && !strcmp(host, d->host) && !strcmp(subset ? subset : "", d->subset)) {
+            *weight = strtol(w, NULL, 10);
+            *requests = n ? strtod(n, NULL) : 0;
+            return true;
+        }
     }
-    return -1;
+    return false;
 }
 
 /* "prod/orders" shown as "prod/orders" or "prod/orders (delegate ...)". */
@@ -44,9 +50,11 @@ same_vs(const char *shown, const char *want)
 }
 
 int
-proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, int weight,
-                        char *err, size_t cap)
+proxies_read_route(const char *hostport, const struct rollout_plan *plan, struct proxy_route *out,
+                   char *err, size_t cap)
 {
+    memset(out, 0, sizeof(*out));
+    out->weight_stable = out->weight_canary = -1;
     struct strbuf body;
     strbuf_init(&body, 64u << 20);
     int status = 0, rc = -1;
@@ -68,7 +76,7 @@ proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, i
         snprintf(err, cap, "%s: /splits?format=json is not meshlet's", hostport);
         goto out;
     }
-    bool seen = false, all = true;
+    size_t seen = 0;
     void *it = NULL;
     struct fy_node *r;
     while ((r = fy_node_sequence_iterate(routes, &it))) {
@@ -77,14 +85,22 @@ proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, i
         if (!vs || !same_vs(vs, plan->vs) || !dests || fy_node_get_type(dests) != FYNT_SEQUENCE)
             continue;
         if (*plan->route && (!name || strcmp(name, plan->route))) continue;
-        long c = weight_of(dests, &plan->canary), s = weight_of(dests, &plan->stable);
-        if (c < 0 && s < 0) continue;
-        /* A weight-0 destination is not routed to, so not shown: at 0/100 one is left. */
-        if (c < 0) c = 0;
-        if (s < 0) s = 0;
-        /* One route may show on several listeners (gateway and mesh): each must have it. */
-        seen = true;
-        all = all && c == weight && s == 100 - weight;
+        long wc, ws;
+        double nc, ns;
+        bool has_c = dest_of(dests, &plan->canary, &wc, &nc);
+        bool has_s = dest_of(dests, &plan->stable, &ws, &ns);
+        if (!has_c && !has_s) continue;
+        /* One route may show on several listeners (gateway and mesh): each must have the
+         * weights; their requests add up. */
+        if (seen && (wc != out->weight_canary || ws != out->weight_stable))
+            out->weight_canary = out->weight_stable = -2;
+        else if (!seen) {
+            out->weight_canary = wc;
+            out->weight_stable = ws;
+        }
+        out->picked_canary += nc;
+        out->picked_stable += ns;
+        seen++;
     }
     if (!seen) {
         snprintf(err, cap, "%s serves no route of VirtualService %s to %s%s%s and %s%s%s", hostport,
@@ -93,11 +109,20 @@ proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, i
                  plan->canary.subset);
         goto out;
     }
-    rc = all;
+    rc = 0;
 out:
     fy_document_destroy(doc);
     strbuf_fini(&body);
     return rc;
+}
+
+int
+proxies_weight_in_force(const char *hostport, const struct rollout_plan *plan, int weight,
+                        char *err, size_t cap)
+{
+    struct proxy_route pr;
+    if (proxies_read_route(hostport, plan, &pr, err, cap)) return -1;
+    return pr.weight_canary == weight && pr.weight_stable == 100 - weight;
 }
 
 void

@@ -19,7 +19,7 @@ struct rollout_view {
     int weight;       /* the canary's, in force */
     double elapsed_s; /* in the step */
     struct window_stats stable, canary;
-    struct check_outcome checks[4];
+    struct check_outcome checks[ANALYSIS_MAX_CHECKS];
     size_t n_checks;
     const char *message; /* "" when none */
 };

@@ -23,6 +23,7 @@ struct run_ctx {
     struct rollout_run *r;
     struct rollout_view view;
     struct traffic base_stable[64], base_canary[64]; /* per proxy, at the step's start */
+    double base_picked[64]; /* each proxy's canary picks at the step's start */
     uint64_t step_start_ms;
     char message[512];
     struct rollout_view done[ROLLOUT_MAX_STEPS + 1]; /* each step's last view, for the summary */
@@ -144,6 +145,31 @@ read_all(const struct rollout_plan *p, struct traffic *stable, struct traffic *c
     return 0;
 }
 
+/* Each proxy's canary picks now (/splits). 0, or -1 with why in <err>. */
+static int
+read_picks(const struct rollout_plan *p, double *picked, char *err, size_t cap)
+{
+    for (size_t i = 0; i < p->n_metrics; i++) {
+        struct proxy_route pr;
+        if (proxies_read_route(p->metrics[i], p, &pr, err, cap)) return -1;
+        picked[i] = pr.picked_canary;
+    }
+    return 0;
+}
+
+/* The canary's picks since the step's start, summed over the proxies (a proxy whose
+ * counters went down reloaded: its picks count from zero). */
+static int
+picked_since(struct run_ctx *c, double *out, char *err, size_t cap)
+{
+    double now[64];
+    if (read_picks(c->r->plan, now, err, cap)) return -1;
+    *out = 0;
+    for (size_t i = 0; i < c->r->plan->n_metrics; i++)
+        *out += now[i] >= c->base_picked[i] ? now[i] - c->base_picked[i] : now[i];
+    return 0;
+}
+
 /* The step's window so far into c->view. 0, or -1 with why in <err>. */
 static int
 window(struct run_ctx *c, char *err, size_t cap)
@@ -199,7 +225,8 @@ observe(struct run_ctx *c, size_t step)
 {
     const struct rollout_plan *p = c->r->plan;
     char err[512] = "";
-    if (!p->prometheus && read_all(p, c->base_stable, c->base_canary, err, sizeof(err))) {
+    if ((!p->prometheus && read_all(p, c->base_stable, c->base_canary, err, sizeof(err))) ||
+        read_picks(p, c->base_picked, err, sizeof(err))) {
         snprintf(c->message, sizeof(c->message), "metrics: %s", err);
         return STEP_ERROR;
     }
@@ -213,7 +240,8 @@ observe(struct run_ctx *c, size_t step)
             return STEP_STOPPED;
         }
         c->view.elapsed_s = (double)(now_ms() - c->step_start_ms) / 1000.0;
-        if (window(c, err, sizeof(err))) {
+        double picked = 0;
+        if (window(c, err, sizeof(err)) || picked_since(c, &picked, err, sizeof(err))) {
             if (++blind >= MAX_BLIND_TICKS) {
                 snprintf(c->message, sizeof(c->message), "no metrics for %d checks in a row: %s",
                          blind, err);
@@ -222,10 +250,14 @@ observe(struct run_ctx *c, size_t step)
             continue;
         }
         blind = 0;
-        bool enough = c->view.canary.requests >= (double)p->min_requests[step];
+        bool enough = c->view.canary.requests >= (double)p->min_requests[step] ||
+                      picked >= (double)p->min_requests[step]; /* UH: routed, not answered */
         c->view.n_checks = 0;
         bool ok = analysis_run(&p->checks, &c->view.stable, &c->view.canary, c->view.checks,
                                &c->view.n_checks);
+        struct check_outcome *reach = &c->view.checks[c->view.n_checks++];
+        analysis_reach(picked, c->view.canary.requests, (double)p->min_requests[step], reach);
+        ok = ok && reach->ok;
         publish(c, "progress");
         report_line(stdout, c->r->output == ROLLOUT_OUT_TEXT && c->r->tty, false, &c->view);
         if (!enough) continue;
@@ -241,7 +273,9 @@ observe(struct run_ctx *c, size_t step)
             }
             return STEP_FAILED;
         }
-        if (c->view.elapsed_s * 1000.0 >= (double)p->min_ms[step]) return STEP_PASSED;
+        bool waiting = c->view.canary.requests < (double)p->min_requests[step];
+        for (size_t i = 0; i < c->view.n_checks; i++) waiting |= c->view.checks[i].waiting;
+        if (!waiting && c->view.elapsed_s * 1000.0 >= (double)p->min_ms[step]) return STEP_PASSED;
     }
 }
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """`make run`'s demo (scripts/demo.sh, issue 12): any stop of the script (TERM, INT as from
 Ctrl-C, HUP) stops every process it started (kill -TERM of the script used to leave all
-seven running), and the explain command it prints explains what it runs.
+eight running), the explain command it prints explains what it runs, and the rollout it
+prints rolls v2 back by itself when v2 is broken on purpose.
 
 The script runs from a scratch tree shaped like the repository (its own copy of the
 script, links to the binaries and examples/), so build/demo/ of the checkout is left alone,
@@ -116,9 +117,9 @@ def start_demo(tree):
 
     try:
         wait_until(ready, 60, "the demo's gateway never became ready")
-        # 3 backends, 3 sidecars, the gateway
-        wait_until(lambda: len(children(proc.pid)) == 7, 10,
-                   f"not 7 processes: {children(proc.pid)}")
+        # 3 backends, 3 sidecars, the gateway, its traffic
+        wait_until(lambda: len(children(proc.pid)) == 8, 10,
+                   f"not 8 processes: {children(proc.pid)}")
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: the script and its children
         proc.wait()
@@ -210,3 +211,41 @@ def test_demo_prints_an_http2_curl_that_works(demo_tree):
         r = subprocess.run(argv + ["-o", "/dev/null", "-w", "%{http_version} %{http_code}"],
                            capture_output=True, text=True, timeout=30)
         assert r.stdout == "2 200", r.stdout + r.stderr
+
+
+def test_demo_rollout_rolls_back_a_broken_v2_by_itself(demo_tree):
+    """Issue 16's newcomer: with the demo's own traffic, the rollout it prints walks v2 up;
+    v2 broken on purpose (the curl it prints) at the 25% step is rolled back to 100% v1 by
+    the rollout itself, over the mutual TLS hop, and the dashboard's /rollout says so."""
+    import json
+    with running_demo(demo_tree) as (_, log, shift, _):
+        out = open(log.name).read()
+        cmd = next(x.split("#")[0].strip() for x in out.splitlines()
+                   if x.strip().startswith("./meshlet rollout -f"))
+        fault = next(x.split("#")[0].strip() for x in out.splitlines()
+                     if "_fault?status=503" in x)
+        p = subprocess.Popen([*shlex.split(cmd), "--min-duration", "1s", "--min-requests", "10",
+                              "--interval", "250ms", "-o", "json"], cwd=demo_tree,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        try:
+            for line in p.stdout:
+                e = json.loads(line)
+                seen.append(e)
+                if e["event"] == "step" and e["weight"] == 25:
+                    subprocess.run(shlex.split(fault), check=True, timeout=10,
+                                   capture_output=True)
+            err = p.stderr.read()
+            assert p.wait(60) == 3, err
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert [e["weight"] for e in seen if e["event"] == "step"] == [10, 25], [
+            (e["event"], e["message"], e["checks"]) for e in seen[-2:]]
+        assert seen[-1]["event"] == "rolled_back" and "success_rate" in err, err
+        vs = demo_tree / "build" / "demo" / "config" / "virtual-service.yaml"
+        assert "weight: 100" in vs.read_text() and "weight: 0" in vs.read_text()
+        assert "# The canary: 90% to v1" in vs.read_text()  # the file's comments are kept
+        with urllib.request.urlopen(f"http://127.0.0.1:{15000 + shift}/rollout", timeout=5) as r:
+            assert json.loads(r.read())["phase"] == "rolled_back"

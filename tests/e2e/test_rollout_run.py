@@ -176,6 +176,10 @@ def test_canary_failing_at_25_percent_is_rolled_back_within_that_step(setup):
     assert "success_rate" in err and "< floor 99.0%" in err, err
     assert s.weights() == (100, 0)
     assert eventually(lambda: splits_weights(s) == (100, 0))
+    # the proxy's /rollout (its dashboard) has the rollout's last word
+    shown = json.loads(s.m.admin("/rollout"))
+    assert shown["phase"] == "rolled_back" and shown["step"] == 2 and shown["weight"] == 0
+    assert any(not c["ok"] and c["name"] == "success_rate" for c in shown["checks"]), shown
     # after the rollback, v1 serves everything: a fresh load has no failure
     s.start_load(1)
     total, non2xx, errors = s.stop_load(interrupt=False)

@@ -63,12 +63,22 @@ test_analysis_fails_with_numbers(void **state)
     expect(&out[0], "success_drop", true, true, "canary 100.0% not below stable 100.0%");
     /* the p99 of the +Inf bucket is the largest bound: still over a smaller limit */
     struct rollout_checks bound = {-1, -1, 1000, 0};
-    struct window_stats stuck = {10, 100, 3.6e6, 3.6e6};
+    struct window_stats stuck = {100, 100, 3.6e6, 3.6e6};
     assert_false(analysis_run(&bound, &stable, &stuck, out, &n));
     expect(&out[0], "p99", false, true, "canary p99 3600000 ms > bound 1000 ms");
-    struct window_stats inf = {10, 100, INFINITY, INFINITY};
+    struct window_stats inf = {100, 100, INFINITY, INFINITY};
     assert_false(analysis_run(&bound, &stable, &inf, out, &n));
     expect(&out[0], "p99", false, true, "canary p99 +Inf ms > bound 1000 ms");
+    /* a p99 of a few requests is their maximum: the check waits for more */
+    struct window_stats few = {42, 100, 3.6e6, 3.6e6};
+    assert_true(analysis_run(&bound, &stable, &few, out, &n));
+    expect(&out[0], "p99", true, false, "p99 needs 100 canary requests (42 so far)");
+    assert_true(out[0].waiting);
+    struct rollout_checks ratio2 = {-1, -1, 0, 2};
+    struct window_stats few_stable = {7, 100, 1, 1};
+    assert_true(analysis_run(&ratio2, &few_stable, &stable, out, &n));
+    expect(&out[0], "p99_ratio", true, false, "p99 needs 100 stable requests (7 so far)");
+    assert_true(out[0].waiting);
 }
 
 static void
@@ -86,12 +96,14 @@ test_analysis_unknown_without_traffic(void **state)
     expect(&out[1], "success_drop", true, false, "no stable requests yet");
     expect(&out[2], "p99", true, true, "canary p99 80 ms <= bound 500 ms");
     expect(&out[3], "p99_ratio", true, false, "no stable latency yet");
+    assert_false(out[1].waiting || out[3].waiting); /* none is coming: the step goes on */
     /* no canary traffic yet */
     assert_true(analysis_run(&all, &canary, &none, out, &n));
     expect(&out[0], "success_rate", true, false, "no canary requests yet");
     expect(&out[1], "success_drop", true, false, "no canary requests yet");
     expect(&out[2], "p99", true, false, "no canary latency yet");
     expect(&out[3], "p99_ratio", true, false, "no canary latency yet");
+    for (size_t i = 0; i < n; i++) assert_true(out[i].waiting);
     /* every check off */
     struct rollout_checks off = {-1, -1, 0, 0};
     assert_true(analysis_run(&off, &none, &none, out, &n));
