@@ -25,7 +25,7 @@ struct run_ctx {
     struct traffic base_stable[64], base_canary[64]; /* per proxy, at the step's start */
     double base_picked[64]; /* each proxy's canary picks at the step's start */
     uint64_t step_start_ms;
-    char message[512];
+    char message[1024];
     struct rollout_view done[ROLLOUT_MAX_STEPS + 1]; /* each step's last view, for the summary */
     size_t n_done;
 };
