@@ -73,9 +73,9 @@ class Setup:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def start_load(self, seconds):
+    def start_load(self, seconds, connections=4):
         self.load = subprocess.Popen(
-            ["wrk", "-t1", "-c4", f"-d{seconds}s", "-H", "Host: api.example.com",
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", "Host: api.example.com",
              f"http://127.0.0.1:{self.gw}/orders"], stdout=subprocess.PIPE, text=True)
 
     def stop_load(self, interrupt=True):
@@ -236,9 +236,15 @@ def test_abort_restores_stable_and_stops_the_running_rollout(setup):
     p = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json",
                   wait=False)
     try:
+        ticks = 0
         for line in p.stdout:
             if json.loads(line)["event"] == "progress":
-                break
+                ticks += 1
+                if ticks == 1:
+                    fds = len(os.listdir(f"/proc/{p.pid}/fd"))
+                if ticks == 8:  # each tick reads /stats and /splits and posts /rollout
+                    break
+        assert len(os.listdir(f"/proc/{p.pid}/fd")) == fds  # none kept across ticks
         assert s.weights() == (90, 10)
         a = s.rollout("abort", "-f", str(s.ro), "-c", str(s.conf_dir))
         assert a.returncode == 0, a.stderr
@@ -359,3 +365,31 @@ def test_rollout_with_the_config_in_etcd(meshlet_bin, repo_root, tmp_path):
             p.terminate()
             p.wait(5)
         store.stop()
+
+
+def test_rollout_watches_a_fleet_of_two_proxies(setup, meshlet_bin):
+    """Two proxies on one config (the gateway port shared by SO_REUSEPORT): every step
+    waits for both to have the weight, and the checks count both proxies' requests."""
+    s = setup()
+    other = Meshlet(meshlet_bin, s.conf_dir, workers=1, extra=("-n", "shop")).start()
+    try:
+        s.ro.write_text(rollout_yaml([50, 100], min_requests=50))
+        s.start_load(30, connections=16)  # spread over both proxies' listening sockets
+        r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin,
+                      "--metrics", f"127.0.0.1:{other.admin_port}", "-o", "json")
+        s.stop_load()
+        assert r.returncode == 0, r.stderr
+        last = [e for e in events(r.stdout) if e["event"] == "progress" and e["weight"] == 50][-1]
+
+        def canary_requests(port):
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/prometheus",
+                                          timeout=5).read().decode()
+            return sum(float(x.rsplit(" ", 1)[1]) for x in text.splitlines()
+                       if x.startswith("istio_requests_total{")
+                       and 'destination_version="v2"' in x)
+        served = [canary_requests(s.m.admin_port), canary_requests(other.admin_port)]
+        assert all(n > 0 for n in served), served  # both proxies carried the canary
+        assert last["stats"]["canary"]["requests"] >= 50
+        assert eventually(lambda: json.loads(other.admin("/rollout"))["phase"] == "succeeded")
+    finally:
+        assert other.stop() == 0, other.logs()
