@@ -42,10 +42,16 @@ UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 .SECONDARY:
 
 BACKEND := $(BUILD)/backend
+# Test-only: rollout/scrape.h's figures for the e2e tests (tests/tools/rollout_probe.c).
+PROBE := $(BUILD)/rollout-probe
 
-all: $(BIN) $(BACKEND)
+all: $(BIN) $(BACKEND) $(PROBE)
 
 $(BACKEND): $(BUILD)/tests/backend/backend.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(PROBE): $(BUILD)/tests/tools/rollout_probe.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
@@ -99,7 +105,7 @@ test: test-deps
 	$(Q)$(MAKE) --no-print-directory all unit
 	$(Q)$(MAKE) --no-print-directory e2e
 
-FMT_FILES = $(shell find src tests/unit tests/backend fuzz -name '*.[ch]' 2>/dev/null | sort)
+FMT_FILES = $(shell find src tests/unit tests/backend tests/tools fuzz -name '*.[ch]' 2>/dev/null | sort)
 
 lint:
 	$(Q)clang-format --dry-run -Werror $(FMT_FILES)

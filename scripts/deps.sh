@@ -4,7 +4,8 @@
 #   scripts/deps.sh          build and run (`make run`): compiler, libraries, curl
 #   scripts/deps.sh --test   also everything the tests use (`make test`, `make asan`,
 #                            `make tsan`): lint, cmocka, pytest, the clients the end-to-end
-#                            tests run (openssl, curl, ss, wrk, chromium) and promtool
+#                            tests run (openssl, curl, ss, wrk, chromium), promtool and
+#                            prometheus
 #   scripts/deps.sh --bench  also what the benchmarks run (`make bench`): HAProxy, nginx,
 #                            wrk, h2load, GNU time, bc, etcd
 #   scripts/deps.sh --fuzz   also what `make fuzz` builds with: clang and its libFuzzer and
@@ -103,18 +104,22 @@ fi
 
 $test || exit 0
 
-# promtool, Prometheus's own checker of the /stats/prometheus exposition (e2e tests): the
-# binary alone, unpacked from Debian's prometheus package, so no server gets installed.
+# promtool, Prometheus's own checker of the /stats/prometheus exposition, and prometheus,
+# the server the rollout's PromQL checks are tested against (e2e tests): the binaries alone,
+# unpacked from Debian's prometheus package, so no service gets installed or started.
 tools="$(dirname "$0")/../build/tools"
-if [ ! -x "$tools/promtool" ] && ! command -v promtool >/dev/null; then
-    echo "deps: fetching promtool (Debian package prometheus, binary only)"
+want=()
+[ -x "$tools/promtool" ] || command -v promtool >/dev/null || want+=(./usr/bin/promtool)
+[ -x "$tools/prometheus" ] || command -v prometheus >/dev/null || want+=(./usr/bin/prometheus)
+if [ ${#want[@]} -gt 0 ]; then
+    echo "deps: fetching ${want[*]#./usr/bin/} (Debian package prometheus, binaries only)"
     tmp=$(mktemp -d)
     if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
         $sudo apt-get update -qq
         (cd "$tmp" && apt-get download prometheus >/dev/null)
     fi
-    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" "${want[@]}"
     mkdir -p "$tools"
-    mv "$tmp/usr/bin/promtool" "$tools/promtool"
+    for f in "${want[@]}"; do mv "$tmp/${f#./}" "$tools/"; done
     rm -rf "$tmp"
 fi
