@@ -15,6 +15,7 @@
 
 #define SCRAPE_MAX_BODY (64u << 20)
 #define LABEL_VALUE_MAX 512
+#define SCRAPE_DEFAULT_TIMEOUT_MS 10000
 
 struct reader {
     size_t line;
@@ -380,8 +381,9 @@ scrape_http_get(const char *url, const char *path, int timeout_ms, int *status, 
     size_t n = 0;
     int rc = etcd_endpoints_parse(host, &ep, &n, err, cap);
     if (!rc) {
-        rc = etcd_http_call(ep, n, "GET", full, NULL, 0, timeout_ms > 0 ? (uint64_t)timeout_ms : 0,
-                            status, out, err, cap);
+        /* never unbounded: a proxy that accepts and never answers would stop a rollout */
+        uint64_t t = timeout_ms > 0 ? (uint64_t)timeout_ms : SCRAPE_DEFAULT_TIMEOUT_MS;
+        rc = etcd_http_call(ep, n, "GET", full, NULL, 0, t, status, out, err, cap);
         if (!rc && out->truncated) {
             snprintf(err, cap, "%s: answer over %zu bytes", host, out->max_bytes);
             rc = -1;

@@ -46,9 +46,9 @@ int scrape_fetch(const char *hostport, int timeout_ms, const struct traffic_quer
                  struct traffic *out, char *err, size_t cap);
 
 /* GET <url><path> (<url>: http://IP:PORT[/prefix], IP:PORT or localhost:PORT) on a loop
- * of its own within <timeout_ms>, the body appended to <out> (capped by its max_bytes). 0
- * when an answer came, whatever its status (in <*status>); -1 with "IP:PORT: why" in <err>
- * (refused, timed out, not HTTP, over the cap). Blocking: not for `meshlet run`. */
+ * of its own within <timeout_ms> (<= 0: 10 s; never unbounded), the body appended to <out> (capped
+ * by its max_bytes). 0 when an answer came, whatever its status (in <*status>); -1 with "IP:PORT:
+ * why" in <err> (refused, timed out, not HTTP, over the cap). Blocking: not for `meshlet run`. */
 int scrape_http_get(const char *url, const char *path, int timeout_ms, int *status,
                     struct strbuf *out, char *err, size_t cap);
 

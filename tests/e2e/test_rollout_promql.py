@@ -39,7 +39,7 @@ FAIL_ROUTE = """\
 def tool(repo_root, name):
     """build/<name> beside the meshlet under test (build/asan/... for an ASan meshlet)."""
     mbin = pathlib.Path(os.environ.get("MESHLET", repo_root / "meshlet")).resolve()
-    build = mbin.parent if mbin.parent.name != repo_root.name else repo_root / "build"
+    build = mbin.parent if mbin.parent != repo_root.resolve() else repo_root / "build"
     return build / name
 
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reading Istio's series from an exposition (meshlet's own, then hostile ones), quantiles
  * by Prometheus's rules, deltas across a restart, and the fetch over HTTP. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,6 +398,43 @@ test_fetch_over_http(void **state)
     assert_string_equal(err, "'127.0.0.1:1,127.0.0.1:2': one IP:PORT expected");
 }
 
+static size_t
+open_fds(void)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+/* A server that accepts (the kernel's backlog) and never answers: the timeout ends the
+ * exchange, and every failure gives its socket back. */
+static void
+test_fetch_times_out_and_frees(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char hp[64], err[160] = "", want[160];
+    snprintf(hp, sizeof(hp), "127.0.0.1:%d", ntohs(a.sin_port));
+    size_t before = open_fds();
+    struct traffic t = {0};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(scrape_fetch(hp, 100, &v2, &t, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want), "%s: Connection timed out", hp);
+        assert_string_equal(err, want);
+    }
+    close(fd);
+    assert_int_equal(scrape_fetch(hp, 100, &v2, &t, err, sizeof(err)), -1);
+    assert_int_equal(open_fds(), before - 1);
+}
+
 int
 main(void)
 {
@@ -409,6 +447,7 @@ main(void)
         cmocka_unit_test(test_quantile_follows_prometheus),
         cmocka_unit_test(test_delta_and_stats),
         cmocka_unit_test(test_fetch_over_http),
+        cmocka_unit_test(test_fetch_times_out_and_frees),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
