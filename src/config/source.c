@@ -112,12 +112,10 @@ on_yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
     }
 }
 
-/* YAML is text: refuse NUL and other control bytes, and malformed UTF-8, before parsing
- * (libfyaml would take some binary input as a plain scalar). Returns NULL or the reason,
- * with the 1-based position of the first bad byte. */
-static const char *
-check_text(const unsigned char *p, size_t len, unsigned *line, unsigned *col)
+const char *
+source_check_text(const char *text, size_t len, unsigned *line, unsigned *col)
 {
+    const unsigned char *p = (const unsigned char *)text;
     *line = 1;
     *col = 1;
     for (size_t i = 0; i < len;) {
@@ -438,7 +436,7 @@ load_text(struct source *src, const char *file, char *text, size_t len, source_d
 {
     src->digest += XXH64(text, len, 0);
     unsigned bad_line, bad_col;
-    const char *why = check_text((const unsigned char *)text, len, &bad_line, &bad_col);
+    const char *why = source_check_text(text, len, &bad_line, &bad_col);
     if (why) {
         file_error(dl, file, bad_line, bad_col, "give meshlet YAML or JSON text files", why);
         free(text);

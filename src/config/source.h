@@ -37,6 +37,12 @@ struct source {
     size_t n_mem;
 };
 
+/* YAML is text: NULL when <text> (<len> bytes) is UTF-8 without NUL or other control bytes
+ * (tab, CR and LF aside), else the reason, with the 1-based <line> and <col> of the first
+ * bad byte. Checked before parsing: libfyaml would take some binary input as a plain
+ * scalar. (Also rollout/vs_edit.c, before it edits a file.) */
+const char *source_check_text(const char *text, size_t len, unsigned *line, unsigned *col);
+
 /* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */
 #define SOURCE_MAX_FILE_BYTES (16u << 20)
 
