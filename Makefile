@@ -134,7 +134,7 @@ run: deps all
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := build/fuzz
 
-FUZZ_TARGETS := config h1_parse h2
+FUZZ_TARGETS := config h1_parse h2 rollout
 FUZZ_CC := clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) \
            -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
@@ -148,13 +148,15 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(LIB_SRC) $(shell find src -name '*.h') | fuz
 	$(Q)$(FUZZ_CC) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
-	$(Q)cd $(FUZZ_DIR) && mkdir -p corpus-config corpus-h1_parse corpus-h2 && \
+	$(Q)cd $(FUZZ_DIR) && mkdir -p corpus-config corpus-h1_parse corpus-h2 corpus-rollout && \
 	    ./fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        -dict=../../fuzz/yaml.dict corpus-config ../../fuzz/corpus/config && \
 	    ./fuzz_h1_parse -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	        -dict=../../fuzz/http.dict corpus-h1_parse ../../fuzz/corpus/h1_parse && \
 	    ./fuzz_h2 -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-	        -dict=../../fuzz/h2.dict corpus-h2 ../../fuzz/corpus/h2
+	        -dict=../../fuzz/h2.dict corpus-h2 ../../fuzz/corpus/h2 && \
+	    ./fuzz_rollout -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	        -dict=../../fuzz/yaml.dict corpus-rollout ../../fuzz/corpus/rollout
 
 bench: all
 	$(Q)scripts/deps.sh --bench

@@ -2,12 +2,13 @@
 /* promql_window (scrape.h): a rollout's window figures asked of a Prometheus server as
  * instant queries over its HTTP API, answers read with libfyaml as JSON. Owns the PromQL
  * text and the reading of /api/v1/query answers; the HTTP is scrape_http_get's. [M] */
-#include <libfyaml.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libfyaml.h>
 
 #include "core/strbuf.h"
 #include "rollout/scrape.h"

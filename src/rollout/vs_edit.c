@@ -6,16 +6,19 @@
 #include "rollout/vs_edit.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
-#include <libfyaml.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <libfyaml.h>
+
+#include "config/source.h"
 
 #define VS_MAX_DOCS 4096
 #define VS_MAX_DESTS 16
@@ -316,8 +319,12 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
     struct fy_parser *fyp = diag ? fy_parser_create(&cfg) : NULL;
     struct fy_document **docs = calloc(VS_MAX_DOCS, sizeof(*docs));
     size_t n_docs = 0;
+    unsigned line, col;
+    const char *why = source_check_text(text, len, &line, &col);
     int rc;
-    if (!fyp || !docs || fy_parser_set_string(fyp, text, len)) {
+    if (why) {
+        rc = fail(&l, "not YAML text: %u:%u: %s", line, col, why);
+    } else if (!fyp || !docs || fy_parser_set_string(fyp, text, len)) {
         rc = fail(&l, "out of memory");
     } else {
         rc = lookup_run(&l, fyp, docs, &n_docs, name, ns, route, dests, n);

@@ -331,6 +331,10 @@ test_vs_edit_errors_name_positions(void **state)
                         "weight at 8:7 is not a number to edit");
     assert_string_equal(edit_err("kind: [\n", "r", NULL, NULL, b, w, 1),
                         "not valid YAML: 2:1: flow sequence without a closing bracket");
+    /* binary or non-UTF-8 text is refused before libfyaml sees it */
+    assert_string_equal(
+        edit_err("kind: VirtualService\nmetadata: {name: r}\n\xff\n", "r", NULL, NULL, b, w, 1),
+        "not YAML text: 3:1: file is not UTF-8 text");
     const char *none = "kind: VirtualService\nmetadata: {name: r}\nspec: {hosts: [a]}\n";
     assert_string_equal(edit_err(none, "r", NULL, NULL, b, w, 1),
                         "VirtualService r (3:1) has no http routes");
