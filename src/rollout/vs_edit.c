@@ -34,7 +34,6 @@ struct lookup {
     size_t n_route;                     /* items in it */
     char ns[254];                       /* the namespace short hosts resolve in ("": unknown) */
     struct fy_node *item[VS_MAX_DESTS]; /* per dest_ref: its item in route */
-    char yaml_err[256];                 /* libfyaml's first error ("" none) */
 };
 
 static int fail(const struct lookup *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -258,37 +257,35 @@ find_dests(struct lookup *l, const struct dest_ref *dests, size_t n)
     return 0;
 }
 
-/* libfyaml's first error, as "line:col: text" (it writes "<input>:L:C: error: text"). */
+/* libfyaml's first error as "line:col: text" into <out>. Errors are collected, not
+ * printed: libfyaml 0.7.12 can crash printing some (long lines with tabs). */
 static void
-on_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
+first_error(struct fy_diag *diag, char *out, size_t cap)
 {
-    (void)diag;
-    char *first = user;
-    if (*first) return;
-    char line[512];
-    snprintf(line, sizeof(line), "%.*s", (int)len, buf);
-    char *e = strstr(line, ": error: ");
-    if (!e) return;
-    *e = '\0';
-    size_t n = strlen(e + 9);
-    while (n && (e[9 + n - 1] == '\n' || e[9 + n - 1] == ' ')) e[9 + --n] = '\0';
-    char *c = strrchr(line, ':');
-    char *l = c ? (*c = '\0', strrchr(line, ':')) : NULL;
-    snprintf(first, 256, "%s:%s: %s", l ? l + 1 : "?", c ? c + 1 : "?", e + 9);
+    void *it = NULL;
+    struct fy_diag_error *e;
+    while ((e = fy_diag_errors_iterate(diag, &it)))
+        if (e->type >= FYET_ERROR) {
+            snprintf(out, cap, "%d:%d: %s", e->line, e->column, e->msg ? e->msg : "error");
+            return;
+        }
 }
 
 /* Parse <text> and run the whole lookup; the documents go to <docs> (destroy with the
  * parser). */
 static int
-lookup_run(struct lookup *l, struct fy_parser *fyp, struct fy_document **docs, size_t *n_docs,
-           const char *name, const char *ns, const char *route, const struct dest_ref *dests,
-           size_t n)
+lookup_run(struct lookup *l, struct fy_parser *fyp, struct fy_diag *diag, struct fy_document **docs,
+           size_t *n_docs, const char *name, const char *ns, const char *route,
+           const struct dest_ref *dests, size_t n)
 {
     struct fy_document *doc;
     *n_docs = 0;
     while (*n_docs < VS_MAX_DOCS && (doc = fy_parse_load_document(fyp))) docs[(*n_docs)++] = doc;
-    if (fy_parser_get_stream_error(fyp) || *l->yaml_err)
-        return fail(l, "not valid YAML: %s", *l->yaml_err ? l->yaml_err : "the parser gave up");
+    if (fy_parser_get_stream_error(fyp)) {
+        char why[200] = "the parser gave up";
+        first_error(diag, why, sizeof(why));
+        return fail(l, "not valid YAML: %s", why);
+    }
     if (*n_docs == VS_MAX_DOCS) return fail(l, "more than %d documents", VS_MAX_DOCS);
     int rc = find_vs(l, docs, *n_docs, name, ns);
     if (!rc) rc = find_route(l, name, route);
@@ -307,33 +304,38 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
-    dcfg.output_fn = on_diag;
-    dcfg.user = l.yaml_err;
     dcfg.level = FYET_ERROR;
-    dcfg.colorize = false;
-    dcfg.show_source = false;
-    dcfg.show_position = true;
-    dcfg.show_type = true;
     struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (diag) fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
     struct fy_parser *fyp = diag ? fy_parser_create(&cfg) : NULL;
     struct fy_document **docs = calloc(VS_MAX_DOCS, sizeof(*docs));
     size_t n_docs = 0;
     unsigned line, col;
+    /* libfyaml's error messages read the input as a C string: the parser gets a
+     * NUL-terminated copy (and frees it); marks are offsets, valid in <text> too */
+    char *copy = NULL;
     const char *why = source_check_text(text, len, &line, &col);
     int rc;
     if (why) {
         rc = fail(&l, "not YAML text: %u:%u: %s", line, col, why);
-    } else if (!fyp || !docs || fy_parser_set_string(fyp, text, len)) {
+    } else if (!fyp || !docs || !(copy = malloc(len + 1))) {
+        rc = fail(&l, "out of memory");
+    } else if (memcpy(copy, text, len), copy[len] = '\0',
+               fy_parser_set_malloc_string(fyp, copy, len)) {
+        free(copy);
         rc = fail(&l, "out of memory");
     } else {
-        rc = lookup_run(&l, fyp, docs, &n_docs, name, ns, route, dests, n);
+        rc = lookup_run(&l, fyp, diag, docs, &n_docs, name, ns, route, dests, n);
         if (!rc) rc = fn(&l, arg);
     }
     for (size_t i = 0; i < n_docs; i++) fy_parse_document_destroy(fyp, docs[i]);
     free(docs);
     if (fyp) fy_parser_destroy(fyp);
-    if (diag) fy_diag_unref(diag);
+    if (diag) {
+        fy_diag_reset_error(diag); /* frees the errors collected (and the input they hold) */
+        fy_diag_unref(diag);
+    }
     return rc;
 }
 
@@ -369,6 +371,17 @@ last_token(struct fy_node *n)
     return last;
 }
 
+/* The length of the line break at <i> of <t> (<n> bytes): YAML breaks lines at LF, CRLF
+ * and a lone CR. 0 when there is none. */
+static size_t
+break_len(const char *t, size_t n, size_t i)
+{
+    if (i >= n) return 0;
+    if (t[i] == '\n') return 1;
+    if (t[i] != '\r') return 0;
+    return i + 1 < n && t[i + 1] == '\n' ? 2 : 1;
+}
+
 /* A `weight: N` line for <item>, which has none. */
 static int
 insert_weight(const struct lookup *l, struct fy_node *item, int weight, struct edit *e)
@@ -383,17 +396,29 @@ insert_weight(const struct lookup *l, struct fy_node *item, int weight, struct e
     if (!k || !m || k->column > 200)
         return fail(l, "destination at %s: cannot place a weight", pos(item, a, sizeof(a)));
     /* after the item's last line (its trailing comment included) */
-    size_t p = m->input_pos;
-    const char *first_nl = memchr(l->text, '\n', l->len);
-    const char *eol = first_nl && first_nl > l->text && first_nl[-1] == '\r' ? "\r\n" : "\n";
-    if (p && l->text[p - 1] != '\n') {
-        const char *nl = memchr(l->text + p, '\n', l->len - p);
-        p = nl ? (size_t)(nl - l->text) + 1 : l->len;
+    /* after the item's last line (its trailing comment included) */
+    const char *t = l->text;
+    size_t p = m->input_pos, n = l->len;
+    if (p && p < n && t[p - 1] == '\r' && t[p] == '\n') p++;
+    bool at_start = !p || t[p - 1] == '\n' || t[p - 1] == '\r';
+    char eol[3];
+    if (at_start && p) { /* the new line ends as the one before it */
+        size_t b = t[p - 1] == '\n' && p >= 2 && t[p - 2] == '\r' ? 2 : 1;
+        snprintf(eol, sizeof(eol), "%.*s", (int)b, t + p - b);
+    } else {
+        while (p < n && !break_len(t, n, p)) p++;
+        size_t b = break_len(t, n, p);
+        /* at the end of the text: as its first line ends, and that last line gets one too */
+        size_t f = 0;
+        while (!b && f < n && !break_len(t, n, f)) f++;
+        size_t fb = b ? b : break_len(t, n, f);
+        snprintf(eol, sizeof(eol), "%.*s", fb ? (int)fb : 1, fb ? t + (b ? p : f) : "\n");
+        p += b;
+        at_start = b > 0;
     }
     e->at = e->end = p;
-    snprintf(e->with, sizeof(e->with), "%s%*sweight: %d%s",
-             p == l->len && p && l->text[p - 1] != '\n' ? eol : "", k->column, "", weight,
-             p == l->len && p && l->text[p - 1] != '\n' ? "" : eol);
+    snprintf(e->with, sizeof(e->with), "%s%*sweight: %d%s", at_start ? "" : eol, k->column, "",
+             weight, at_start ? eol : "");
     return 0;
 }
 

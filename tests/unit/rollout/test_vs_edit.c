@@ -261,6 +261,14 @@ test_vs_edit_inserts_missing_weight(void **state)
                         "kind: VirtualService\r\nmetadata: {name: r}\r\nspec:\r\n  http:\r\n"
                         "  - route:\r\n    - destination: {host: a}\r\n      weight: 3\r\n"
                         "    - destination: {host: b}\r\n      weight: 4");
+    /* a lone CR ends a line too (the fuzzer's find: the line was taken to go on) */
+    const char *cr = "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n  - route:\n"
+                     "    - destination: {host: a}\n      weight: 1\n"
+                     "    - destination: {host: b}\r---\nkind: Service\n";
+    assert_string_equal(edit(cr, "r", NULL, NULL, ab, (int[]){3, 4}, 2),
+                        "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n  - route:\n"
+                        "    - destination: {host: a}\n      weight: 3\n"
+                        "    - destination: {host: b}\r      weight: 4\r---\nkind: Service\n");
     /* a single destination without weight reads 100 */
     const char *one = "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n"
                       "  - name: x\n    route:\n    - destination: {host: a}\n";
@@ -335,6 +343,11 @@ test_vs_edit_errors_name_positions(void **state)
     assert_string_equal(
         edit_err("kind: VirtualService\nmetadata: {name: r}\n\xff\n", "r", NULL, NULL, b, w, 1),
         "not YAML text: 3:1: file is not UTF-8 text");
+    /* text that made libfyaml 0.7.12 crash printing its error (meshlet check too) */
+    char *crash = strdup(read_all(src_path("tests/fixtures/rollout/libfyaml-diag-crash.yaml")));
+    assert_string_equal(edit_err(crash, "r", NULL, NULL, b, w, 1),
+                        "not valid YAML: 1:423: missing document start");
+    free(crash);
     const char *none = "kind: VirtualService\nmetadata: {name: r}\nspec: {hosts: [a]}\n";
     assert_string_equal(edit_err(none, "r", NULL, NULL, b, w, 1),
                         "VirtualService r (3:1) has no http routes");
