@@ -80,7 +80,9 @@ emit(const char *file, struct fy_node *root, size_t doc_index, source_doc_fn *fn
     while ((item = fy_node_sequence_iterate(items, &it))) fn(arg, file, item, doc_index, i++);
 }
 
-/* libfyaml reports "<file>:<line>:<col>: error: <text>"; keep the first error. */
+/* The first error libfyaml reported. Errors are collected, never displayed: libfyaml
+ * 0.7.12 can crash displaying some (long tab-filled lines,
+ * tests/fixtures/yaml/libfyaml-diag-crash.yaml). */
 struct parse_error {
     bool seen;
     unsigned line, col;
@@ -88,27 +90,16 @@ struct parse_error {
 };
 
 static void
-on_yaml_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
+first_error(struct fy_diag *diag, struct parse_error *pe)
 {
-    (void)diag;
-    struct parse_error *pe = user;
-    if (pe->seen) return;
-    char line[512];
-    snprintf(line, sizeof(line), "%.*s", (int)len, buf);
-    char *err = strstr(line, ": error: ");
-    if (!err) return;
-    pe->seen = true;
-    snprintf(pe->text, sizeof(pe->text), "%s", err + 9);
-    size_t n = strlen(pe->text);
-    while (n && (pe->text[n - 1] == '\n' || pe->text[n - 1] == ' ')) pe->text[--n] = '\0';
-    /* Position: the two numbers before ": error: ". */
-    *err = '\0';
-    char *c = strrchr(line, ':');
-    if (c) {
-        pe->col = (unsigned)strtoul(c + 1, NULL, 10);
-        *c = '\0';
-        char *l = strrchr(line, ':');
-        if (l) pe->line = (unsigned)strtoul(l + 1, NULL, 10);
+    void *it = NULL;
+    struct fy_diag_error *e;
+    while (!pe->seen && (e = fy_diag_errors_iterate(diag, &it))) {
+        if (e->type < FYET_ERROR) continue;
+        pe->seen = true;
+        pe->line = e->line > 0 ? (unsigned)e->line : 0;
+        pe->col = e->column > 0 ? (unsigned)e->column : 0;
+        snprintf(pe->text, sizeof(pe->text), "%s", e->msg ? e->msg : "error");
     }
 }
 
@@ -455,14 +446,9 @@ load_text(struct source *src, const char *file, char *text, size_t len, source_d
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
-    dcfg.output_fn = on_yaml_diag;
-    dcfg.user = &pe;
     dcfg.level = FYET_ERROR;
-    dcfg.colorize = false;
-    dcfg.show_source = false;
-    dcfg.show_position = true;
-    dcfg.show_type = true;
     struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (diag) fy_diag_set_collect_errors(diag, true);
     if (!diag) {
         file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
         free(text);
@@ -515,12 +501,14 @@ load_text(struct source *src, const char *file, char *text, size_t len, source_d
         xgrow((void **)&src->docs, &src->cap_docs, src->n_docs + 1, sizeof(*src->docs));
         src->docs[src->n_docs++] = doc;
     }
+    first_error(diag, &pe);
     if (fy_parser_get_stream_error(fyp) || pe.seen) {
         char msg[512];
         snprintf(msg, sizeof(msg), "malformed YAML: %s", pe.seen ? pe.text : "the parser gave up");
         file_error(dl, file, pe.line, pe.col, "fix the YAML syntax at this position", msg);
     }
     fy_parser_destroy(fyp);
+    fy_diag_reset_error(diag); /* frees the errors collected */
     fy_diag_unref(diag);
     return;
 }

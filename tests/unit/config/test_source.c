@@ -141,6 +141,30 @@ test_source_reports_malformed_yaml_with_position(void **state)
     config_fini(&set);
 }
 
+/* libfyaml 0.7.12 crashed displaying this file's error (a wild pointer): errors are
+ * collected, never displayed. */
+static void
+test_source_malformed_yaml_that_crashed_libfyaml_diag(void **state)
+{
+    (void)state;
+    const char *dir = getenv("MESHLET_SRCDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/yaml/libfyaml-diag-crash.yaml",
+             dir ? dir : ".");
+    struct resource_set set;
+    struct diag_list dl;
+    assert_int_equal(load_path(path, &set, &dl, NULL), 0);
+    assert_true(dl.errors >= 1);
+    bool found = false;
+    for (size_t i = 0; i < dl.len; i++)
+        found |= !strcmp(dl.items[i].message, "malformed YAML: missing document start") &&
+                 dl.items[i].line == 1 && dl.items[i].col == 423;
+    if (!found) config_case_dump(&dl);
+    assert_true(found);
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 static void
 test_source_reports_binary_garbage(void **state)
 {
@@ -378,6 +402,7 @@ main(void)
         cmocka_unit_test(test_source_document_not_a_mapping_is_reported),
         cmocka_unit_test(test_source_digest_is_the_contents_not_names_or_order),
         cmocka_unit_test(test_source_loads_in_memory_documents_as_files),
+        cmocka_unit_test(test_source_malformed_yaml_that_crashed_libfyaml_diag),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();

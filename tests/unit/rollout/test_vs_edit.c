@@ -344,7 +344,7 @@ test_vs_edit_errors_name_positions(void **state)
         edit_err("kind: VirtualService\nmetadata: {name: r}\n\xff\n", "r", NULL, NULL, b, w, 1),
         "not YAML text: 3:1: file is not UTF-8 text");
     /* text that made libfyaml 0.7.12 crash printing its error (meshlet check too) */
-    char *crash = strdup(read_all(src_path("tests/fixtures/rollout/libfyaml-diag-crash.yaml")));
+    char *crash = strdup(read_all(src_path("tests/fixtures/yaml/libfyaml-diag-crash.yaml")));
     assert_string_equal(edit_err(crash, "r", NULL, NULL, b, w, 1),
                         "not valid YAML: 1:423: missing document start");
     free(crash);
