@@ -84,16 +84,6 @@ text(struct fy_node *n, size_t *len)
     return fy_node_get_scalar(n, len);
 }
 
-/* libfyaml writes parse errors to stderr even when quiet; ours say it once, better. */
-static void
-no_diag(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag;
-    (void)user;
-    (void)buf;
-    (void)len;
-}
-
 /* The single value of an instant vector answer; <*v> NAN for an empty vector. */
 static int
 answer(const char *json, size_t len, int status, double *v, char *err, size_t cap)
@@ -101,8 +91,9 @@ answer(const char *json, size_t len, int status, double *v, char *err, size_t ca
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
-    dcfg.output_fn = no_diag;
     struct fy_diag *diag = fy_diag_create(&dcfg);
+    /* collected, never displayed: quiet, and libfyaml 0.7.12 can crash displaying some */
+    if (diag) fy_diag_set_collect_errors(diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE, .diag = diag};
     struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, json, len) : NULL;
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
@@ -147,7 +138,10 @@ answer(const char *json, size_t len, int status, double *v, char *err, size_t ca
         }
     }
     fy_document_destroy(doc);
-    if (diag) fy_diag_unref(diag);
+    if (diag) {
+        fy_diag_reset_error(diag); /* frees the errors collected */
+        fy_diag_unref(diag);
+    }
     return rc;
 }
 
