@@ -121,16 +121,24 @@ source_check_text(const char *text, size_t len, unsigned *line, unsigned *col)
         if (c < 0x20 && c != '\t' && c != '\r') return "file holds binary data, not YAML text";
         if (c == 0x7f) return "file holds binary data, not YAML text";
         if (c >= 0x80) {
-            if ((c & 0xe0) == 0xc0 && c >= 0xc2)
+            /* RFC 3629 strictly: no overlong forms, no surrogates, nothing past U+10FFFF.
+             * libfyaml 0.7.12 loops for ever on some of those after a '%' ("%\xe0\x90\x9e"). */
+            unsigned char lo = 0x80, hi = 0xbf;
+            if (c >= 0xc2 && c <= 0xdf) {
                 n = 2;
-            else if ((c & 0xf0) == 0xe0)
+            } else if (c >= 0xe0 && c <= 0xef) {
                 n = 3;
-            else if ((c & 0xf8) == 0xf0 && c <= 0xf4)
+                if (c == 0xe0) lo = 0xa0;
+                if (c == 0xed) hi = 0x9f;
+            } else if (c >= 0xf0 && c <= 0xf4) {
                 n = 4;
-            else
+                if (c == 0xf0) lo = 0x90;
+                if (c == 0xf4) hi = 0x8f;
+            } else {
                 return "file is not UTF-8 text";
-            if (i + n > len) return "file is not UTF-8 text";
-            for (size_t k = 1; k < n; k++)
+            }
+            if (i + n > len || p[i + 1] < lo || p[i + 1] > hi) return "file is not UTF-8 text";
+            for (size_t k = 2; k < n; k++)
                 if ((p[i + k] & 0xc0) != 0x80) return "file is not UTF-8 text";
         }
         i += n;

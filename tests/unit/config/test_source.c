@@ -165,6 +165,36 @@ test_source_malformed_yaml_that_crashed_libfyaml_diag(void **state)
     config_fini(&set);
 }
 
+/* Strict UTF-8: libfyaml 0.7.12 looped for ever on a '%' followed by an overlong form or a
+ * surrogate, so `meshlet check` (and a reload) hung on these 4-byte files. */
+static void
+test_source_refuses_overlong_and_surrogate_utf8(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "%\xe0\x90\x9e",     "%\xed\xa0\x80", "%\xf0\x80\x80\x80",
+        "%\xf4\x90\x80\x80", "a: \xc0\xaf\n", "a: \xe0\x9f\xbf\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct resource_set set;
+        struct diag_list dl;
+        config_case_load(bad[i], false, &set, &dl);
+        assert_int_equal(dl.errors, 1);
+        assert_non_null(strstr(dl.items[0].message, "file is not UTF-8 text"));
+        diag_list_fini(&dl);
+        config_fini(&set);
+    }
+    /* the edges that are valid stay so: U+0800, U+D7FF, U+E000, U+10000, U+10FFFF */
+    struct resource_set set;
+    struct diag_list dl;
+    config_case_load("a: \"\xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xf0\x90\x80\x80 "
+                     "\xf4\x8f\xbf\xbf\"\n",
+                     false, &set, &dl);
+    for (size_t i = 0; i < dl.len; i++) assert_null(strstr(dl.items[i].message, "UTF-8"));
+    diag_list_fini(&dl);
+    config_fini(&set);
+}
+
 static void
 test_source_reports_binary_garbage(void **state)
 {
@@ -403,6 +433,7 @@ main(void)
         cmocka_unit_test(test_source_digest_is_the_contents_not_names_or_order),
         cmocka_unit_test(test_source_loads_in_memory_documents_as_files),
         cmocka_unit_test(test_source_malformed_yaml_that_crashed_libfyaml_diag),
+        cmocka_unit_test(test_source_refuses_overlong_and_surrogate_utf8),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
