@@ -312,8 +312,8 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
     struct fy_document **docs = calloc(VS_MAX_DOCS, sizeof(*docs));
     size_t n_docs = 0;
     unsigned line, col;
-    /* libfyaml's error messages read the input as a C string: the parser gets a
-     * NUL-terminated copy (and frees it); marks are offsets, valid in <text> too */
+    /* the parser gets its own NUL-terminated copy (and frees it), as config loading gives
+     * it one; marks are offsets, valid in <text> too */
     char *copy = NULL;
     const char *why = source_check_text(text, len, &line, &col);
     int rc;
@@ -321,13 +321,16 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
         rc = fail(&l, "not YAML text: %u:%u: %s", line, col, why);
     } else if (!fyp || !docs || !(copy = malloc(len + 1))) {
         rc = fail(&l, "out of memory");
-    } else if (memcpy(copy, text, len), copy[len] = '\0',
-               fy_parser_set_malloc_string(fyp, copy, len)) {
-        free(copy);
-        rc = fail(&l, "out of memory");
     } else {
-        rc = lookup_run(&l, fyp, diag, docs, &n_docs, name, ns, route, dests, n);
-        if (!rc) rc = fn(&l, arg);
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+        if (fy_parser_set_malloc_string(fyp, copy, len)) {
+            free(copy);
+            rc = fail(&l, "out of memory");
+        } else {
+            rc = lookup_run(&l, fyp, diag, docs, &n_docs, name, ns, route, dests, n);
+            if (!rc) rc = fn(&l, arg);
+        }
     }
     for (size_t i = 0; i < n_docs; i++) fy_parse_document_destroy(fyp, docs[i]);
     free(docs);
