@@ -173,6 +173,10 @@ int
 promql_window(const char *url, const struct traffic_query *q, unsigned window_s, int timeout_ms,
               struct window_stats *out, char *err, size_t cap)
 {
+    if (!window_s) { /* PromQL refuses a zero range */
+        snprintf(err, cap, "a window of 0 s");
+        return -1;
+    }
     struct strbuf e;
     strbuf_init(&e, 8192);
     double requests = NAN, errors = NAN, p99 = NAN, p50 = NAN;

@@ -85,7 +85,9 @@ double traffic_quantile(const struct traffic *t, double q);
  * GET /api/v1/query with sum(increase(istio_requests_total{...}[<window_s>s])), the same
  * for response_code=~"5..", and histogram_quantile(0.99 and 0.5, sum by (le)(increase(
  * istio_request_duration_milliseconds_bucket{...}[<window_s>s]))). Each query gets
- * <timeout_ms>. An empty result is "no requests" (requests 0, rates NAN). 0, or -1 with
+ * <timeout_ms>; <window_s> > 0. An empty result is "no requests" (requests 0, rates NAN).
+ * Prometheus's increase() extrapolates to the window's edges and skips a series' first
+ * sample, so counts are approximate (ratios and quantiles hold better). 0, or -1 with
  * why in <err> (connection, HTTP status, Prometheus's own error text). */
 int promql_window(const char *url, const struct traffic_query *q, unsigned window_s, int timeout_ms,
                   struct window_stats *out, char *err, size_t cap);

@@ -150,6 +150,8 @@ test_promql_window_no_traffic_and_errors(void **state)
     serve_stop(&s);
     assert_non_null(strstr(err, ": HTTP 200, not a Prometheus API answer"));
 
+    assert_int_equal(promql_window(url, &q, 0, 5000, &w, err, sizeof(err)), -1);
+    assert_string_equal(err, "a window of 0 s");
     /* the server is gone */
     assert_int_equal(promql_window(url, &q, 60, 5000, &w, err, sizeof(err)), -1);
     snprintf(want, sizeof(want), "%s: Connection refused", url + 7);
