@@ -483,7 +483,29 @@ vs_edit_weights(const char *text, size_t len, const char *name, const char *ns, 
                 char *err, size_t cap)
 {
     struct edit_args ea = {weights, n, out};
-    return with_lookup(text, len, name, ns, route, dests, n, err, cap, apply_edits, &ea);
+    size_t mark = out->len;
+    if (with_lookup(text, len, name, ns, route, dests, n, err, cap, apply_edits, &ea)) goto undo;
+    /* The new text must say what was meant: YAML has corners (a tab-only line after an
+     * added plain scalar, say) where a well-placed line still changes the parse. */
+    int back[VS_MAX_DESTS];
+    char why[200];
+    if (vs_read_weights(out->data + mark, out->len - mark, name, ns, route, dests, back, n, why,
+                        sizeof(why))) {
+        snprintf(err, cap, "the edited text no longer reads (%s): edit the weights by hand", why);
+        goto undo;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (back[i] == weights[i]) continue;
+        snprintf(err, cap,
+                 "destination %zu reads %d, not %d, once edited: edit the weights by hand", i + 1,
+                 back[i], weights[i]);
+        goto undo;
+    }
+    return 0;
+undo:
+    out->len = mark;
+    if (out->data) out->data[mark] = '\0';
+    return -1;
 }
 
 struct read_args {

@@ -24,9 +24,11 @@ struct dest_ref {
  * document's, else <ns>). A subset matches exactly; none matches none. The new text goes to
  * <out> (appended); only the weight scalars differ (a quoted one keeps its quotes), and a
  * destination without weight gets a `weight: N` line after its last line, at its keys'
- * column. 0, or -1 with why in <err> (<cap> bytes), positions as line:col: not valid YAML,
- * VirtualService/route/destination not found, found twice, a weight that is an alias, a
- * weight to add to a flow-style item. */
+ * column. The result is parsed again and must read back as <weights> (YAML has corners
+ * where an added line changes the parse). 0, or -1 with why in <err> (<cap> bytes; <out>
+ * as it was), positions as line:col: not valid YAML, VirtualService/route/destination not
+ * found, found twice, a weight that is an alias, a weight to add to a flow-style item, a
+ * result that does not read back. */
 int vs_edit_weights(const char *text, size_t len, const char *name, const char *ns,
                     const char *route, const struct dest_ref *dests, const int *weights, size_t n,
                     struct strbuf *out, char *err, size_t cap);

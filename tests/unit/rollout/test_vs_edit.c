@@ -269,6 +269,14 @@ test_vs_edit_inserts_missing_weight(void **state)
                         "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n  - route:\n"
                         "    - destination: {host: a}\n      weight: 3\n"
                         "    - destination: {host: b}\r      weight: 4\r---\nkind: Service\n");
+    /* the fuzzer's: a tab-only line (after a lone CR) that an added plain scalar would take
+     * as its continuation; the result is checked, and refused */
+    const char *tabs = "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n  - route:\n"
+                       "    - destination: {host: a}\n      weight: 1\n"
+                       "    - destination: {host: b}\t\r\t\t\n---\nkind: Service\n";
+    assert_string_equal(edit_err(tabs, "r", NULL, NULL, ab, (int[]){3, 4}, 2),
+                        "the edited text no longer reads (not valid YAML: 10:2: invalid tab used "
+                        "as indentation): edit the weights by hand");
     /* a single destination without weight reads 100 */
     const char *one = "kind: VirtualService\nmetadata: {name: r}\nspec:\n  http:\n"
                       "  - name: x\n    route:\n    - destination: {host: a}\n";
