@@ -172,19 +172,11 @@ picked_since(struct run_ctx *c, double *out, char *err, size_t cap)
 
 /* The step's window so far into c->view. 0, or -1 with why in <err>. */
 static int
-window(struct run_ctx *c, char *err, size_t cap)
+window(struct run_ctx *c, double *answered, char *err, size_t cap)
 {
     const struct rollout_plan *p = c->r->plan;
-    if (p->prometheus) {
-        unsigned secs = (unsigned)((now_ms() - c->step_start_ms + 999) / 1000);
-        if (secs < 1) secs = 1;
-        if (promql_window(p->prometheus, &p->q_stable, secs, SCRAPE_TIMEOUT_MS, &c->view.stable,
-                          err, cap) ||
-            promql_window(p->prometheus, &p->q_canary, secs, SCRAPE_TIMEOUT_MS, &c->view.canary,
-                          err, cap))
-            return -1;
-        return 0;
-    }
+    /* The proxies' own counters always: what the canary answered, for the reach check, is
+     * theirs even when Prometheus (a scrape behind) judges the rest. */
     struct traffic now_s[64], now_c[64], sum_s, sum_c;
     if (read_all(p, now_s, now_c, err, cap)) return -1;
     memset(&sum_s, 0, sizeof(sum_s));
@@ -194,6 +186,17 @@ window(struct run_ctx *c, char *err, size_t cap)
         struct traffic dc = traffic_delta(&now_c[i], &c->base_canary[i]);
         traffic_add(&sum_s, &ds);
         traffic_add(&sum_c, &dc);
+    }
+    *answered = sum_c.requests;
+    if (p->prometheus) {
+        unsigned secs = (unsigned)((now_ms() - c->step_start_ms + 999) / 1000);
+        if (secs < 1) secs = 1;
+        if (promql_window(p->prometheus, &p->q_stable, secs, SCRAPE_TIMEOUT_MS, &c->view.stable,
+                          err, cap) ||
+            promql_window(p->prometheus, &p->q_canary, secs, SCRAPE_TIMEOUT_MS, &c->view.canary,
+                          err, cap))
+            return -1;
+        return 0;
     }
     c->view.stable = traffic_stats(&sum_s);
     c->view.canary = traffic_stats(&sum_c);
@@ -225,7 +228,7 @@ observe(struct run_ctx *c, size_t step)
 {
     const struct rollout_plan *p = c->r->plan;
     char err[512] = "";
-    if ((!p->prometheus && read_all(p, c->base_stable, c->base_canary, err, sizeof(err))) ||
+    if (read_all(p, c->base_stable, c->base_canary, err, sizeof(err)) ||
         read_picks(p, c->base_picked, err, sizeof(err))) {
         snprintf(c->message, sizeof(c->message), "metrics: %s", err);
         return STEP_ERROR;
@@ -240,8 +243,8 @@ observe(struct run_ctx *c, size_t step)
             return STEP_STOPPED;
         }
         c->view.elapsed_s = (double)(now_ms() - c->step_start_ms) / 1000.0;
-        double picked = 0;
-        if (window(c, err, sizeof(err)) || picked_since(c, &picked, err, sizeof(err))) {
+        double picked = 0, answered = 0;
+        if (window(c, &answered, err, sizeof(err)) || picked_since(c, &picked, err, sizeof(err))) {
             if (++blind >= MAX_BLIND_TICKS) {
                 snprintf(c->message, sizeof(c->message), "no metrics for %d checks in a row: %s",
                          blind, err);
@@ -256,7 +259,7 @@ observe(struct run_ctx *c, size_t step)
         bool ok = analysis_run(&p->checks, &c->view.stable, &c->view.canary, c->view.checks,
                                &c->view.n_checks);
         struct check_outcome *reach = &c->view.checks[c->view.n_checks++];
-        analysis_reach(picked, c->view.canary.requests, (double)p->min_requests[step], reach);
+        analysis_reach(picked, answered, (double)p->min_requests[step], reach);
         ok = ok && reach->ok;
         publish(c, "progress");
         report_line(stdout, c->r->output == ROLLOUT_OUT_TEXT && c->r->tty, false, &c->view);

@@ -393,3 +393,48 @@ def test_rollout_watches_a_fleet_of_two_proxies(setup, meshlet_bin):
         assert eventually(lambda: json.loads(other.admin("/rollout"))["phase"] == "succeeded")
     finally:
         assert other.stop() == 0, other.logs()
+
+
+def test_rollout_checks_with_prometheus(setup, repo_root, tmp_path):
+    """--prometheus: the same checks as PromQL over the step's window, against a real
+    Prometheus scraping the proxy; a failing canary is rolled back by what Prometheus saw."""
+    from test_rollout_promql import prometheus_bin
+    s = setup(v2_args=("--fail", "503"))
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(f"""\
+global: {{scrape_interval: 250ms, evaluation_interval: 1s}}
+scrape_configs:
+- job_name: meshlet
+  metrics_path: /stats/prometheus
+  static_configs:
+  - targets: ['{s.admin}']
+""")
+    prom = subprocess.Popen(
+        [str(prometheus_bin(repo_root)), f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def ready():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/-/ready",
+                                            timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        assert eventually(ready, 30)
+        s.ro.write_text(rollout_yaml([50, 100], min_duration="2s", min_requests=20,
+                                     interval="500ms"))
+        s.start_load(40)
+        r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin,
+                      "--prometheus", f"http://127.0.0.1:{prom_port}", "-o", "json")
+        s.stop_load()
+        assert r.returncode == 3, r.stdout + r.stderr
+        assert "success_rate" in r.stderr and "< floor 99.0%" in r.stderr, r.stderr
+        assert s.weights() == (100, 0)
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
