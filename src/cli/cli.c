@@ -11,6 +11,29 @@
 
 #include "config/config.h"
 #include "config/field.h"
+#include "config/source.h"
+#include "core/strbuf.h"
+
+char *
+cli_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    struct strbuf sb;
+    strbuf_init(&sb, SOURCE_MAX_FILE_BYTES);
+    char chunk[65536];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) strbuf_add(&sb, chunk, k);
+    int failed = ferror(f);
+    fclose(f);
+    if (sb.truncated || failed) {
+        strbuf_fini(&sb);
+        errno = failed ? EIO : EFBIG;
+        return NULL;
+    }
+    *len = sb.len;
+    return sb.data ? sb.data : strdup("");
+}
 
 static int
 cmd_validate(int argc, char **argv)

@@ -48,6 +48,10 @@ bool cli_parse_int(const char *text, long min, long max, long *out);
 /* <text> as seconds ("5", "0.3") or a duration ("5s", "300ms", "1m") of at most <max_ms>
  * into <out_ms>; false when it is not one. */
 bool cli_parse_seconds(const char *text, uint64_t max_ms, uint64_t *out_ms);
+/* The whole of <path>, NUL-terminated, in a new buffer (the caller frees it), its length in
+ * <*len>; NULL when it cannot be read (errno says why) or is over a config file's limit. */
+char *cli_read_file(const char *path, size_t *len);
+
 /* "NS/NAME" with both parts non-empty and no other '/'. */
 bool cli_is_ns_name(const char *text);
 

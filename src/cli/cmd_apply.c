@@ -90,26 +90,6 @@ is_segment(const char *s)
     return s && *s && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
 }
 
-static char *
-read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    struct strbuf sb;
-    strbuf_init(&sb, SOURCE_MAX_FILE_BYTES);
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) strbuf_add(&sb, chunk, k);
-    fclose(f);
-    if (sb.truncated) {
-        strbuf_fini(&sb);
-        return NULL;
-    }
-    *len = sb.len;
-    if (!sb.data) return strdup("");
-    return sb.data; /* the caller frees it */
-}
-
 /* Whether line <p> of <s> (up to <end>) is a document marker: "---" then a blank or the end. */
 static bool
 marker_at(const char *p, const char *end)
@@ -244,7 +224,7 @@ on_resource(void *arg, const char *file, struct fy_node *root, size_t doc_index,
     }
     if (cs->file_name != file) { /* the source hands out one pointer per file */
         free(cs->file_text);
-        cs->file_text = read_whole(file, &cs->file_len);
+        cs->file_text = cli_read_file(file, &cs->file_len);
         cs->file_name = file;
     }
     char *text = NULL;

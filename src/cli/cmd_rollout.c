@@ -257,22 +257,6 @@ apply_flags(struct arena *a, const struct flags *f, struct rollout *ro, const ch
 #undef BAD
 }
 
-static char *
-read_whole(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    struct strbuf sb;
-    strbuf_init(&sb, 64u << 20);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) strbuf_add(&sb, buf, n);
-    fclose(fp);
-    *len = sb.len;
-    if (!sb.data) return strdup("");
-    return sb.data;
-}
-
 /* Everything one invocation holds. */
 struct session {
     struct flags f;
@@ -284,24 +268,6 @@ struct session {
     struct rs_ctx ctx;
     char *rollout_text;
 };
-
-static const struct resource *
-find_kind(const struct resource_set *set, enum resource_kind kind, const char *ns_name,
-          const char *dflt_ns)
-{
-    const char *slash = strchr(ns_name, '/');
-    const struct resource *found = NULL;
-    for (size_t i = 0; i < set->len; i++) {
-        const struct resource *r = set->items[i];
-        if (r->kind != kind || !r->spec.any) continue;
-        bool hit = slash ? strlen(r->ns) == (size_t)(slash - ns_name) &&
-                               !strncmp(r->ns, ns_name, (size_t)(slash - ns_name)) &&
-                               !strcmp(r->name, slash + 1)
-                         : !strcmp(r->name, ns_name) && (!dflt_ns || !strcmp(r->ns, dflt_ns));
-        if (hit) found = r; /* the last definition wins, as in the proxy */
-    }
-    return found;
-}
 
 /* The version label of <subset> of <fqdn> (its DestinationRule), for Istio's metrics. */
 static const char *
@@ -344,7 +310,7 @@ make_plan(struct session *s, const struct resource *r, const struct rollout *ro)
     struct arena *a = &s->a;
     struct rollout_plan *p = &s->plan;
     const char *ns = r ? r->ns : s->f.ns;
-    const struct resource *vr = find_kind(&s->set, KIND_VIRTUAL_SERVICE, ro->virtual_service, ns);
+    const struct resource *vr = config_find(&s->set, KIND_VIRTUAL_SERVICE, ro->virtual_service, ns);
     if (!vr) {
         fprintf(stderr, "meshlet rollout: VirtualService %s%s%s is not in the config\n",
                 strchr(ro->virtual_service, '/') ? "" : ns,
@@ -463,7 +429,7 @@ load(struct session *s)
         memcpy(all, docs, (size_t)nd * sizeof(*all));
         if (s->f.file) {
             size_t len = 0;
-            s->rollout_text = read_whole(s->f.file, &len);
+            s->rollout_text = cli_read_file(s->f.file, &len);
             if (!s->rollout_text) {
                 fprintf(stderr, "meshlet rollout: %s: %s\n", s->f.file, strerror(errno));
                 return CLI_USAGE;

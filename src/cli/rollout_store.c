@@ -22,21 +22,6 @@ fail(char *err, size_t cap, const char *what, const char *path)
     return -1;
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    struct strbuf sb;
-    strbuf_init(&sb, 64u << 20);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) strbuf_add(&sb, buf, n);
-    fclose(fp);
-    *len = sb.len;
-    return sb.data ? sb.data : strdup("");
-}
-
 /* ---- etcd ---- */
 
 struct one_kv {
@@ -133,7 +118,7 @@ write_weight(void *arg, int weight, char *err, size_t cap)
     int rc = -1;
     if (!c->etcd) {
         size_t len = 0;
-        char *text = slurp(c->vs_file, &len);
+        char *text = cli_read_file(c->vs_file, &len);
         if (!text) {
             fail(err, cap, "cannot read", c->vs_file);
         } else if (!edit(c, text, len, weight, &out, err, cap)) {
@@ -172,7 +157,8 @@ read_weight(void *arg, int *weight, char *err, size_t cap)
     char *text = NULL;
     size_t len = 0;
     if (!c->etcd) {
-        if (!(text = slurp(c->vs_file, &len))) return fail(err, cap, "cannot read", c->vs_file);
+        if (!(text = cli_read_file(c->vs_file, &len)))
+            return fail(err, cap, "cannot read", c->vs_file);
     } else {
         struct one_kv o;
         if (etcd_get(c, c->vs_key, &o, err, cap)) return -1;
@@ -218,7 +204,7 @@ load(void *arg, struct rollout_state *s, char *err, size_t cap)
     char *text = NULL;
     size_t len = 0;
     if (!c->etcd) {
-        if (!(text = slurp(c->state_path, &len))) {
+        if (!(text = cli_read_file(c->state_path, &len))) {
             if (errno == ENOENT) return 0;
             return fail(err, cap, "cannot read", c->state_path);
         }

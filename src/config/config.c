@@ -72,6 +72,23 @@ version_ok(const char *group, const char *api_version)
     return !strcmp(v, "v1") || !strcmp(v, "v1beta1") || !strcmp(v, "v1alpha3");
 }
 
+const struct resource *
+config_find(const struct resource_set *set, enum resource_kind kind, const char *ref,
+            const char *ns)
+{
+    const char *slash = strchr(ref, '/');
+    size_t ns_len = slash ? (size_t)(slash - ref) : strlen(ns);
+    const char *want_ns = slash ? ref : ns, *name = slash ? slash + 1 : ref;
+    const struct resource *found = NULL;
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind == kind && r->spec.any && strlen(r->ns) == ns_len &&
+            !strncmp(r->ns, want_ns, ns_len) && !strcmp(r->name, name))
+            found = r;
+    }
+    return found;
+}
+
 int
 config_kind(const char *api_version, const char *kind)
 {

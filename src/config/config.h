@@ -55,6 +55,11 @@ uint64_t config_digest(const struct resource_set *set, const char *ns);
 /* Cross-resource analysis, as `istioctl analyze`, over a loaded set. [M] */
 void config_analyze(const struct resource_set *set, struct diag_list *dl);
 
+/* The resource of <kind> that <ref> names: "NS/NAME", or "NAME" in namespace <ns>; the last
+ * definition wins, as in the proxy. NULL when none (or only ones whose spec did not decode). */
+const struct resource *config_find(const struct resource_set *set, enum resource_kind kind,
+                                   const char *ref, const char *ns);
+
 /* Kind name -> kind; -1 for kinds meshlet does not read. */
 int config_kind(const char *api_version, const char *kind);
 

@@ -219,6 +219,13 @@ field_scalar(struct arena *a, struct fy_node *node)
     return arena_strndup(a, s, len);
 }
 
+const char *
+field_text(struct fy_node *node, size_t *len)
+{
+    if (!node || fy_node_get_type(node) != FYNT_SCALAR || fy_node_is_alias(node)) return NULL;
+    return fy_node_get_scalar(node, len);
+}
+
 /* YAML null: absent, `~`, `null`, or an empty plain scalar. */
 static bool
 is_null(struct fy_node *n)

@@ -82,6 +82,9 @@ void field_mark(struct fy_node *node, unsigned *line, unsigned *col);
 
 /* Scalar text of <node> copied into <a>, or NULL if it is not a scalar. */
 const char *field_scalar(struct arena *a, struct fy_node *node);
+/* A scalar's own text (not NUL-terminated) and its length, or NULL for a missing node, a
+ * mapping, a sequence or an alias: for reading JSON answers without copying. */
+const char *field_text(struct fy_node *node, size_t *len);
 
 /* Report a problem at <key> (and item <index> when >= 0) of the struct whose node and path
  * are <obj_node>/<obj_path>; <key> NULL means the struct itself. The location falls back

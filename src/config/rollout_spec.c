@@ -146,22 +146,6 @@ rollout_validate(const struct resource *r, struct diag_list *dl)
                     "prometheus must be an http:// URL");
 }
 
-/* The VirtualService <name> ("NAME" in <ns>, or "NS/NAME") among the loaded resources. */
-static const struct resource *
-find_vs(const struct resource_set *set, const char *name, const char *ns)
-{
-    const char *slash = strchr(name, '/');
-    for (size_t i = 0; i < set->len; i++) {
-        const struct resource *r = set->items[i];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
-        if (slash ? (strlen(r->ns) == (size_t)(slash - name) &&
-                     !strncmp(r->ns, name, (size_t)(slash - name)) && !strcmp(r->name, slash + 1))
-                  : (!strcmp(r->ns, ns) && !strcmp(r->name, name)))
-            return r;
-    }
-    return NULL;
-}
-
 static bool
 routes_to(struct arena *a, const struct http_route *h, const struct destination *d,
           const char *vs_ns, const char *ro_ns)
@@ -200,7 +184,7 @@ analyze_one(struct arena *a, const struct resource_set *set, struct diag_list *d
     struct vctx v = {dl, r};
     const struct rollout *ro = r->spec.ro;
     if (!r->valid || !ro->virtual_service || !ro->stable || !ro->canary) return;
-    const struct resource *vs = find_vs(set, ro->virtual_service, r->ns);
+    const struct resource *vs = config_find(set, KIND_VIRTUAL_SERVICE, ro->virtual_service, r->ns);
     if (!vs) return; /* checked alone: the VirtualService is elsewhere */
     const struct http_route *h = find_route(a, vs, ro, r->ns);
     if (!h) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "config/field.h"
 
 static void
 b64(struct strbuf *sb, const char *p, size_t n)
@@ -118,27 +119,12 @@ etcd_txn_body(struct strbuf *sb, const struct etcd_op *ops, size_t n)
     strbuf_puts(sb, "]}");
 }
 
-static struct fy_node *
-at(struct fy_node *n, const char *key)
-{
-    return n && fy_node_get_type(n) == FYNT_MAPPING
-               ? fy_node_mapping_lookup_by_string(n, key, FY_NT)
-               : NULL;
-}
-
-static const char *
-scalar(struct fy_node *n, size_t *len)
-{
-    if (!n || fy_node_get_type(n) != FYNT_SCALAR) return NULL;
-    return fy_node_get_scalar(n, len);
-}
-
 /* An int64 as the gateway writes it (a string, or a number); <dflt> when absent. */
 static int64_t
 number(struct fy_node *n, int64_t dflt)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = field_text(n, &len);
     if (!s || !len || len > 20) return dflt;
     char text[24];
     memcpy(text, s, len);
@@ -152,7 +138,7 @@ static bool
 boolean(struct fy_node *n)
 {
     size_t len;
-    const char *s = scalar(n, &len);
+    const char *s = field_text(n, &len);
     return s && len == 4 && !memcmp(s, "true", 4);
 }
 
@@ -162,7 +148,7 @@ static bool
 decoded(struct fy_node *n, char **out, size_t *out_len)
 {
     size_t len = 0;
-    const char *s = n ? scalar(n, &len) : "";
+    const char *s = n ? field_text(n, &len) : "";
     if (!s) return false;
     *out = malloc(base64_decoded_max(len) + 1);
     if (!*out) return false;
@@ -183,14 +169,15 @@ kv(struct fy_node *o, bool deleted, etcd_kv_fn *fn, void *arg, char *err, size_t
 {
     char *key = NULL, *value = NULL;
     size_t key_len, value_len;
-    if (!decoded(at(o, "key"), &key, &key_len) || !key_len ||
-        !decoded(deleted ? NULL : at(o, "value"), &value, &value_len)) {
+    if (!decoded(field_node(o, "key", -1), &key, &key_len) || !key_len ||
+        !decoded(deleted ? NULL : field_node(o, "value", -1), &value, &value_len)) {
         snprintf(err, err_len, "a key-value without a base64 key or value");
         free(key);
         free(value);
         return -1;
     }
-    struct etcd_kv e = {key, key_len, value, value_len, number(at(o, "mod_revision"), 0), deleted};
+    struct etcd_kv e = {
+        key, key_len, value, value_len, number(field_node(o, "mod_revision", -1), 0), deleted};
     fn(arg, &e);
     free(key);
     free(value);
@@ -210,9 +197,9 @@ document(const char *json, size_t len, char *err, size_t err_len)
         return NULL;
     }
     size_t n;
-    const char *msg = scalar(at(root, "error"), &n);
-    if (!msg) msg = scalar(at(root, "message"), &n);
-    if (msg && !at(root, "header") && !at(root, "result")) {
+    const char *msg = field_text(field_node(root, "error", -1), &n);
+    if (!msg) msg = field_text(field_node(root, "message", -1), &n);
+    if (msg && !field_node(root, "header", -1) && !field_node(root, "result", -1)) {
         snprintf(err, err_len, "etcd: %.*s", (int)(n < 400 ? n : 400), msg);
         fy_document_destroy(doc);
         return NULL;
@@ -228,12 +215,12 @@ etcd_parse_range(const char *json, size_t len, int64_t *revision, etcd_kv_fn *fn
     if (!doc) return -1;
     struct fy_node *root = fy_document_root(doc);
     int rc = 0;
-    *revision = number(at(at(root, "header"), "revision"), -1);
+    *revision = number(field_node(field_node(root, "header", -1), "revision", -1), -1);
     if (*revision < 0) {
         snprintf(err, err_len, "etcd's range answer has no revision");
         rc = -1;
     }
-    struct fy_node *kvs = at(root, "kvs");
+    struct fy_node *kvs = field_node(root, "kvs", -1);
     if (!rc && kvs && fy_node_get_type(kvs) == FYNT_SEQUENCE) {
         void *it = NULL;
         struct fy_node *o;
@@ -251,25 +238,25 @@ etcd_parse_watch(const char *json, size_t len, struct etcd_watch_msg *m, etcd_kv
     memset(m, 0, sizeof(*m));
     struct fy_document *doc = document(json, len, err, err_len);
     if (!doc) return -1;
-    struct fy_node *r = at(fy_document_root(doc), "result");
+    struct fy_node *r = field_node(fy_document_root(doc), "result", -1);
     int rc = 0;
     if (!r) {
         snprintf(err, err_len, "etcd's watch message has no result");
         rc = -1;
     }
-    m->revision = number(at(at(r, "header"), "revision"), 0);
-    m->created = boolean(at(r, "created"));
-    m->canceled = boolean(at(r, "canceled"));
-    m->compact_revision = number(at(r, "compact_revision"), 0);
-    struct fy_node *events = at(r, "events");
+    m->revision = number(field_node(field_node(r, "header", -1), "revision", -1), 0);
+    m->created = boolean(field_node(r, "created", -1));
+    m->canceled = boolean(field_node(r, "canceled", -1));
+    m->compact_revision = number(field_node(r, "compact_revision", -1), 0);
+    struct fy_node *events = field_node(r, "events", -1);
     if (!rc && events && fy_node_get_type(events) == FYNT_SEQUENCE) {
         void *it = NULL;
         struct fy_node *e;
         while (!rc && (e = fy_node_sequence_iterate(events, &it))) {
             size_t n;
-            const char *type = scalar(at(e, "type"), &n);
+            const char *type = field_text(field_node(e, "type", -1), &n);
             bool deleted = type && n == 6 && !memcmp(type, "DELETE", 6);
-            rc = kv(at(e, "kv"), deleted, fn, arg, err, err_len);
+            rc = kv(field_node(e, "kv", -1), deleted, fn, arg, err, err_len);
             m->n_events++;
         }
     }
@@ -286,18 +273,18 @@ etcd_parse_txn(const char *json, size_t len, bool *succeeded, int64_t *revision,
     struct fy_node *root = fy_document_root(doc);
     int rc = 0;
     /* protobuf's JSON leaves false out: a refused transaction has no "succeeded". */
-    *succeeded = boolean(at(root, "succeeded"));
-    *revision = number(at(at(root, "header"), "revision"), -1);
+    *succeeded = boolean(field_node(root, "succeeded", -1));
+    *revision = number(field_node(field_node(root, "header", -1), "revision", -1), -1);
     if (*revision < 0) {
         snprintf(err, err_len, "etcd's transaction answer has no revision");
         rc = -1;
     }
-    struct fy_node *responses = at(root, "responses");
+    struct fy_node *responses = field_node(root, "responses", -1);
     if (!rc && !*succeeded && fn && responses && fy_node_get_type(responses) == FYNT_SEQUENCE) {
         void *it = NULL;
         struct fy_node *o;
         while (!rc && (o = fy_node_sequence_iterate(responses, &it))) {
-            struct fy_node *kvs = at(at(o, "response_range"), "kvs");
+            struct fy_node *kvs = field_node(field_node(o, "response_range", -1), "kvs", -1);
             if (!kvs || fy_node_get_type(kvs) != FYNT_SEQUENCE) continue;
             void *kit = NULL;
             struct fy_node *k;

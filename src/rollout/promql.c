@@ -12,6 +12,7 @@
 
 #include "core/strbuf.h"
 #include "rollout/scrape.h"
+#include "config/field.h"
 
 #define PROMQL_MAX_BODY (8u << 20)
 
@@ -69,21 +70,6 @@ url_encode(struct strbuf *sb, const char *s)
     }
 }
 
-static struct fy_node *
-at(struct fy_node *n, const char *key)
-{
-    return n && fy_node_get_type(n) == FYNT_MAPPING
-               ? fy_node_mapping_lookup_by_string(n, key, FY_NT)
-               : NULL;
-}
-
-static const char *
-text(struct fy_node *n, size_t *len)
-{
-    if (!n || fy_node_get_type(n) != FYNT_SCALAR) return NULL;
-    return fy_node_get_scalar(n, len);
-}
-
 /* The single value of an instant vector answer; <*v> NAN for an empty vector. */
 static int
 answer(const char *json, size_t len, int status, double *v, char *err, size_t cap)
@@ -98,18 +84,18 @@ answer(const char *json, size_t len, int status, double *v, char *err, size_t ca
     struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, json, len) : NULL;
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     size_t n = 0;
-    const char *st = text(at(root, "status"), &n);
+    const char *st = field_text(field_node(root, "status", -1), &n);
     int rc = -1;
     if (!st) {
         snprintf(err, cap, "HTTP %d, not a Prometheus API answer", status);
     } else if (n != 7 || memcmp(st, "success", 7)) {
-        const char *why = text(at(root, "error"), &n);
+        const char *why = field_text(field_node(root, "error", -1), &n);
         snprintf(err, cap, "HTTP %d: %.*s", status, why ? (int)(n > 200 ? 200 : n) : 7,
                  why ? why : "no text");
     } else {
-        struct fy_node *data = at(root, "data");
-        const char *type = text(at(data, "resultType"), &n);
-        struct fy_node *result = at(data, "result");
+        struct fy_node *data = field_node(root, "data", -1);
+        const char *type = field_text(field_node(data, "resultType", -1), &n);
+        struct fy_node *result = field_node(data, "result", -1);
         if (!type || n != 6 || memcmp(type, "vector", 6) || !result ||
             fy_node_get_type(result) != FYNT_SEQUENCE) {
             snprintf(err, cap, "expected an instant vector");
@@ -120,9 +106,10 @@ answer(const char *json, size_t len, int status, double *v, char *err, size_t ca
             rc = 0;
         } else {
             /* "value": [ <unix time>, "<number as text>" ] */
-            struct fy_node *pair = at(fy_node_sequence_get_by_index(result, 0), "value");
+            struct fy_node *pair =
+                field_node(fy_node_sequence_get_by_index(result, 0), "value", -1);
             const char *s = pair && fy_node_get_type(pair) == FYNT_SEQUENCE
-                                ? text(fy_node_sequence_get_by_index(pair, 1), &n)
+                                ? field_text(fy_node_sequence_get_by_index(pair, 1), &n)
                                 : NULL;
             char tmp[64], *e = NULL;
             if (s && n && n < sizeof(tmp)) {

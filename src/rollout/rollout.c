@@ -354,7 +354,9 @@ rollout_execute(struct rollout_run *r, int from)
         }
         if (w < 0 || wait_in_force(c, p->weight[i])) {
             if (w < 0) snprintf(c->message, sizeof(c->message), "could not write the weights");
-            rc = finish(c, STEP_ERROR);
+            bool stop = w >= 0 && c->r->interrupted && *c->r->interrupted;
+            if (stop) c->message[0] = 0; /* Ctrl-C while waiting: a pause, not a failure */
+            rc = finish(c, stop ? STEP_STOPPED : STEP_ERROR);
             goto out;
         }
         c->view.phase = ROLLOUT_OBSERVING;

@@ -19,6 +19,7 @@
 #include <libfyaml.h>
 
 #include "config/source.h"
+#include "config/field.h"
 
 #define VS_MAX_DOCS 4096
 #define VS_MAX_DESTS 16
@@ -48,27 +49,11 @@ fail(const struct lookup *l, const char *fmt, ...)
     return -1;
 }
 
-static struct fy_node *
-at(struct fy_node *n, const char *key)
-{
-    return n && fy_node_get_type(n) == FYNT_MAPPING
-               ? fy_node_mapping_lookup_by_string(n, key, FY_NT)
-               : NULL;
-}
-
-/* A scalar's text (not NUL-terminated), or NULL. */
-static const char *
-scalar(struct fy_node *n, size_t *len)
-{
-    if (!n || fy_node_get_type(n) != FYNT_SCALAR || fy_node_is_alias(n)) return NULL;
-    return fy_node_get_scalar(n, len);
-}
-
 static bool
 is(struct fy_node *n, const char *s)
 {
     size_t len;
-    const char *v = scalar(n, &len);
+    const char *v = field_text(n, &len);
     return v && len == strlen(s) && !memcmp(v, s, len);
 }
 
@@ -116,10 +101,10 @@ key_pos(struct fy_node *m, const char *key, char *buf, size_t cap)
 static bool
 selected(struct fy_node *root, const char *name, const char *ns)
 {
-    if (!is(at(root, "kind"), "VirtualService")) return false;
-    struct fy_node *meta = at(root, "metadata");
-    if (!is(at(meta, "name"), name)) return false;
-    struct fy_node *doc_ns = at(meta, "namespace");
+    if (!is(field_node(root, "kind", -1), "VirtualService")) return false;
+    struct fy_node *meta = field_node(root, "metadata", -1);
+    if (!is(field_node(meta, "name", -1), name)) return false;
+    struct fy_node *doc_ns = field_node(meta, "namespace", -1);
     return !ns || !doc_ns || is(doc_ns, ns);
 }
 
@@ -131,7 +116,8 @@ find_vs(struct lookup *l, struct fy_document **docs, size_t n_docs, const char *
     l->vs = NULL;
     for (size_t d = 0; d < n_docs; d++) {
         struct fy_node *root = fy_document_root(docs[d]);
-        struct fy_node *items = is(at(root, "kind"), "List") ? at(root, "items") : NULL;
+        struct fy_node *items =
+            is(field_node(root, "kind", -1), "List") ? field_node(root, "items", -1) : NULL;
         void *it = NULL;
         struct fy_node *one = root;
         if (items && fy_node_get_type(items) == FYNT_SEQUENCE)
@@ -139,15 +125,17 @@ find_vs(struct lookup *l, struct fy_document **docs, size_t n_docs, const char *
         for (; one; one = items ? fy_node_sequence_iterate(items, &it) : NULL) {
             if (!selected(one, name, ns)) continue;
             if (l->vs)
-                return fail(l, "VirtualService %s is there twice (%s and %s): give its namespace",
-                            name, pos(at(at(l->vs, "metadata"), "name"), a, sizeof(a)),
-                            pos(at(at(one, "metadata"), "name"), b, sizeof(b)));
+                return fail(
+                    l, "VirtualService %s is there twice (%s and %s): give its namespace", name,
+                    pos(field_node(field_node(l->vs, "metadata", -1), "name", -1), a, sizeof(a)),
+                    pos(field_node(field_node(one, "metadata", -1), "name", -1), b, sizeof(b)));
             l->vs = one;
         }
     }
     if (!l->vs) return fail(l, "no VirtualService %s%s%s", ns ? ns : "", ns ? "/" : "", name);
     size_t len;
-    const char *doc_ns = scalar(at(at(l->vs, "metadata"), "namespace"), &len);
+    const char *doc_ns =
+        field_text(field_node(field_node(l->vs, "metadata", -1), "namespace", -1), &len);
     if (doc_ns && len < sizeof(l->ns))
         snprintf(l->ns, sizeof(l->ns), "%.*s", (int)len, doc_ns);
     else if (ns)
@@ -166,7 +154,7 @@ static int
 find_route(struct lookup *l, const char *name, const char *route)
 {
     char a[32], b[32];
-    struct fy_node *http = at(at(l->vs, "spec"), "http");
+    struct fy_node *http = field_node(field_node(l->vs, "spec", -1), "http", -1);
     if (!count(http))
         return fail(l, "VirtualService %s (%s) has no http routes", name,
                     key_pos(l->vs, "spec", a, sizeof(a)));
@@ -175,7 +163,8 @@ find_route(struct lookup *l, const char *name, const char *route)
     struct fy_node *h;
     l->http_item = NULL;
     while ((h = fy_node_sequence_iterate(http, &it))) {
-        if (named ? !is(at(h, "name"), route) : count(at(h, "route")) < 2) continue;
+        if (named ? !is(field_node(h, "name", -1), route) : count(field_node(h, "route", -1)) < 2)
+            continue;
         if (!named) {
             l->http_item = h;
             break;
@@ -186,14 +175,14 @@ find_route(struct lookup *l, const char *name, const char *route)
         l->http_item = h;
     }
     if (!l->http_item) {
-        struct fy_node *spec = at(l->vs, "spec");
+        struct fy_node *spec = field_node(l->vs, "spec", -1);
         if (named)
             return fail(l, "VirtualService %s (%s) has no http route named '%s'", name,
                         key_pos(spec, "http", a, sizeof(a)), route);
         return fail(l, "VirtualService %s (%s) has no http route with two destinations or more",
                     name, key_pos(spec, "http", a, sizeof(a)));
     }
-    l->route = at(l->http_item, "route");
+    l->route = field_node(l->http_item, "route", -1);
     l->n_route = count(l->route);
     if (!l->n_route)
         return fail(l, "http route at %s has no route: destinations",
@@ -214,16 +203,16 @@ full_host(char *out, size_t cap, const char *h, size_t len, const char *ns)
 static bool
 dest_matches(const struct lookup *l, struct fy_node *item, const struct dest_ref *ref)
 {
-    struct fy_node *d = at(item, "destination");
+    struct fy_node *d = field_node(item, "destination", -1);
     size_t len, slen = 0;
-    const char *host = scalar(at(d, "host"), &len);
+    const char *host = field_text(field_node(d, "host", -1), &len);
     if (!host) return false;
     char a[512], b[512];
     full_host(a, sizeof(a), host, len, l->ns);
     full_host(b, sizeof(b), ref->host, strlen(ref->host), l->ns);
     if (strcmp(a, b)) return false;
-    struct fy_node *sn = at(d, "subset");
-    const char *subset = sn ? scalar(sn, &slen) : "";
+    struct fy_node *sn = field_node(d, "subset", -1);
+    const char *subset = sn ? field_text(sn, &slen) : "";
     const char *want = ref->subset ? ref->subset : "";
     return subset && slen == strlen(want) && !memcmp(subset, want, slen);
 }
@@ -430,7 +419,7 @@ make_edit(const struct lookup *l, struct fy_node *item, int weight, struct edit 
 {
     char a[32];
     if (weight < 0) return fail(l, "weight %d < 0", weight);
-    struct fy_node *w = at(item, "weight");
+    struct fy_node *w = field_node(item, "weight", -1);
     if (!w) return insert_weight(l, item, weight, e);
     struct fy_token *t = fy_node_get_type(w) == FYNT_SCALAR && !fy_node_is_alias(w)
                              ? fy_node_get_scalar_token(w)
@@ -519,13 +508,13 @@ read_all(struct lookup *l, void *arg)
     struct read_args *ra = arg;
     char a[32];
     for (size_t i = 0; i < ra->n; i++) {
-        struct fy_node *w = at(l->item[i], "weight");
+        struct fy_node *w = field_node(l->item[i], "weight", -1);
         if (!w) {
             ra->weights[i] = l->n_route == 1 ? 100 : 0;
             continue;
         }
         size_t len;
-        const char *s = scalar(w, &len);
+        const char *s = field_text(w, &len);
         long v = 0;
         size_t k = 0;
         for (; s && k < len && s[k] >= '0' && s[k] <= '9' && v <= INT_MAX / 10; k++)

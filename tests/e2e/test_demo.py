@@ -120,6 +120,9 @@ def start_demo(tree):
         # 3 backends, 3 sidecars, the gateway, its traffic
         wait_until(lambda: len(children(proc.pid)) == 8, 10,
                    f"not 8 processes: {children(proc.pid)}")
+        # what it prints comes once its traffic has started, after the gateway is ready
+        wait_until(lambda: "Ctrl-C stops everything" in open(log.name).read(), 30,
+                   "the demo never printed its commands")
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)  # its own session: the script and its children
         proc.wait()

@@ -438,3 +438,32 @@ scrape_configs:
         except subprocess.TimeoutExpired:
             prom.kill()
             prom.wait()
+
+
+def test_ctrl_c_pauses_the_rollout_where_it_is(setup):
+    """SIGINT (Ctrl-C) mid-step: the weights stay, the state says paused at that step (exit
+    6), and resume goes on from it."""
+    s = setup()
+    s.ro.write_text(rollout_yaml([10, 50, 100], min_duration="30s", min_requests=10))
+    s.start_load(30)
+    p = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, wait=False)
+    try:
+        assert eventually(lambda: s.weights() == (90, 10), 10)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 6
+        assert "interrupted at step 1 (10% canary)" in p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert s.weights() == (90, 10)
+    st = s.rollout("status", "-f", str(s.ro), "-c", str(s.conf_dir), "-o", "json")
+    state = json.loads(st.stdout)["state"]
+    assert state["phase"] == "paused" and state["step"] == 0 and state["pid"] == 0, state
+    s.ro.write_text(s.ro.read_text().replace("minDuration: 30s", "minDuration: 500ms"))
+    r = s.rollout("resume", "-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin,
+                  "-o", "json")
+    s.stop_load()
+    assert r.returncode == 0, r.stderr
+    assert [e["weight"] for e in events(r.stdout) if e["event"] == "step"] == [10, 50, 100]
