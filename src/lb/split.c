@@ -64,7 +64,12 @@ count_pick(struct split_state *st, const struct model_route *r, size_t d)
 size_t
 split_pick(struct split_state *st, const struct model_route *r)
 {
-    if (r->n_dests == 1) return 0;
+    if (r->n_dests == 1) {
+        /* A split whose other destinations have weight 0 (a rollout's end): still counted,
+         * so /splits shows what the one left was sent. Plain routes pay one branch. */
+        if (r->n_listed_dests > 1) count_pick(st, r, 0);
+        return 0;
+    }
     size_t d = split_next(st->current + r->split_offset, r);
     count_pick(st, r, d);
     return d;
@@ -93,7 +98,10 @@ split_sticky_index(const struct model_route *r, uint64_t hash)
 size_t
 split_pick_sticky(struct split_state *st, const struct model_route *r, uint64_t hash)
 {
-    if (r->n_dests == 1) return 0;
+    if (r->n_dests == 1) {
+        if (r->n_listed_dests > 1) count_pick(st, r, 0);
+        return 0;
+    }
     size_t d = split_sticky_index(r, hash);
     count_pick(st, r, d);
     return d;

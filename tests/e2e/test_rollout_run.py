@@ -467,3 +467,24 @@ def test_ctrl_c_pauses_the_rollout_where_it_is(setup):
     s.stop_load()
     assert r.returncode == 0, r.stderr
     assert [e["weight"] for e in events(r.stdout) if e["event"] == "step"] == [10, 50, 100]
+
+
+@pytest.mark.parametrize("steps", [[50, 100], [100]])
+def test_canary_with_every_endpoint_ejected_is_rolled_back(setup, steps):
+    """Outlier detection ejects the failing canary's only endpoint: its requests become 503
+    UH, which carry no version label, so no success rate by version sees them. The reach
+    check (routed by /splits vs answered) does, at a split step and at 100% (where the
+    stable's weight is 0 and the route has one destination left)."""
+    s = setup(v2_args=("--fail", "503"))
+    s.vs.write_text(s.vs.read_text().replace(
+        "  host: orders\n  subsets:",
+        "  host: orders\n  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 1, "
+        "interval: 1s, baseEjectionTime: 60s, maxEjectionPercent: 100}}\n  subsets:"))
+    assert eventually(lambda: json.loads(s.m.admin("/splits?format=json"))["version"] == 2, 10)
+    s.ro.write_text(rollout_yaml(steps, min_requests=50))
+    s.start_load(30)
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, timeout=40)
+    s.stop_load()
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "reach: canary answered" in r.stderr and "(503 UH)" in r.stderr, r.stderr
+    assert s.weights() == (100, 0)
