@@ -215,6 +215,15 @@ def test_dashboard_shows_what_the_proxy_served(meshlet_bin, tmp_path, chromium):
                                  20)
         assert stale and stale.startswith("stale: last status"), stale
         assert admin_json(m, "/rollout")["age_s"] > 10
+        # as meshlet rollout posts it mid-step: no message yet, a check still waiting for
+        # data (known: false) shown as pending, not passed, and no stray "null"
+        quiet = dict(ROLLOUT, message="", checks=[
+            {"name": "p99", "ok": True, "known": False,
+             "detail": "p99 needs 100 canary requests (42 so far)"}])
+        post(m.admin_port, "/rollout", json.dumps(quiet).encode())
+        assert browser.wait_for("!!document.querySelector('#rollout .check.pending')", 10)
+        text = browser.evaluate("document.querySelector('#rollout').textContent")
+        assert "null" not in text and "42 so far" in text, text
     finally:
         posting.set()
         if load and load.poll() is None:
