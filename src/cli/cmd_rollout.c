@@ -288,21 +288,6 @@ subset_version(const struct resource_set *set, struct arena *a, const char *fqdn
     return NULL;
 }
 
-/* The destination of <h> that is <d> (host compared as FQDNs): its host as written. */
-static const char *
-written_host(struct arena *a, const struct http_route *h, const struct destination *d,
-             const char *vs_ns, const char *ro_ns)
-{
-    const char *want = config_fqdn(a, d->host, ro_ns);
-    for (size_t i = 0; i < h->route_len; i++) {
-        const struct destination *x = h->route[i].destination;
-        if (x && x->host && !strcmp(config_fqdn(a, x->host, vs_ns), want) &&
-            !strcmp(x->subset ? x->subset : "", d->subset ? d->subset : ""))
-            return x->host;
-    }
-    return NULL;
-}
-
 /* The plan from the loaded config and the Rollout <r> (with the flags applied). */
 static int
 make_plan(struct session *s, const struct resource *r, const struct rollout *ro)
@@ -317,17 +302,9 @@ make_plan(struct session *s, const struct resource *r, const struct rollout *ro)
                 strchr(ro->virtual_service, '/') ? "" : "/", ro->virtual_service);
         return CLI_ERRORS;
     }
-    const struct virtual_service *vs = vr->spec.vs;
-    const struct http_route *h = NULL;
-    for (size_t i = 0; i < vs->http_len && !h; i++) {
-        const struct http_route *x = &vs->http[i];
-        if (ro->route && *ro->route ? x->name && !strcmp(x->name, ro->route)
-                                    : written_host(a, x, ro->stable, vr->ns, ns) &&
-                                          written_host(a, x, ro->canary, vr->ns, ns))
-            h = x;
-    }
-    const char *sw = h ? written_host(a, h, ro->stable, vr->ns, ns) : NULL;
-    const char *cw = h ? written_host(a, h, ro->canary, vr->ns, ns) : NULL;
+    const struct http_route *h = rollout_route(a, vr, ro, ns);
+    const char *sw = h ? rollout_route_host(a, h, ro->stable, vr->ns, ns) : NULL;
+    const char *cw = h ? rollout_route_host(a, h, ro->canary, vr->ns, ns) : NULL;
     if (!sw || !cw) {
         fprintf(stderr,
                 "meshlet rollout: VirtualService %s/%s has no http route%s%s%s that lists both "

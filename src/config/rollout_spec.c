@@ -146,31 +146,30 @@ rollout_validate(const struct resource *r, struct diag_list *dl)
                     "prometheus must be an http:// URL");
 }
 
-static bool
-routes_to(struct arena *a, const struct http_route *h, const struct destination *d,
-          const char *vs_ns, const char *ro_ns)
+const char *
+rollout_route_host(struct arena *a, const struct http_route *h, const struct destination *d,
+                   const char *vs_ns, const char *ro_ns)
 {
     const char *want = config_fqdn(a, d->host, ro_ns);
     for (size_t i = 0; i < h->route_len; i++) {
         const struct destination *x = h->route[i].destination;
         if (x && x->host && !strcmp(config_fqdn(a, x->host, vs_ns), want) &&
             !strcmp(x->subset ? x->subset : "", d->subset ? d->subset : ""))
-            return true;
+            return x->host;
     }
-    return false;
+    return NULL;
 }
 
-/* The route a rollout shifts: the one named <route>, else the first with both destinations. */
-static const struct http_route *
-find_route(struct arena *a, const struct resource *vs, const struct rollout *ro, const char *ns)
+const struct http_route *
+rollout_route(struct arena *a, const struct resource *vs, const struct rollout *ro, const char *ns)
 {
     const struct virtual_service *s = vs->spec.vs;
     for (size_t i = 0; i < s->http_len; i++) {
         const struct http_route *h = &s->http[i];
         if (ro->route && *ro->route) {
             if (h->name && !strcmp(h->name, ro->route)) return h;
-        } else if (routes_to(a, h, ro->stable, vs->ns, ns) &&
-                   routes_to(a, h, ro->canary, vs->ns, ns)) {
+        } else if (rollout_route_host(a, h, ro->stable, vs->ns, ns) &&
+                   rollout_route_host(a, h, ro->canary, vs->ns, ns)) {
             return h;
         }
     }
@@ -186,7 +185,7 @@ analyze_one(struct arena *a, const struct resource_set *set, struct diag_list *d
     if (!r->valid || !ro->virtual_service || !ro->stable || !ro->canary) return;
     const struct resource *vs = config_find(set, KIND_VIRTUAL_SERVICE, ro->virtual_service, r->ns);
     if (!vs) return; /* checked alone: the VirtualService is elsewhere */
-    const struct http_route *h = find_route(a, vs, ro, r->ns);
+    const struct http_route *h = rollout_route(a, vs, ro, r->ns);
     if (!h) {
         rules_error(&v, ro, ro->route && *ro->route ? "route" : "virtualService", -1,
                     "name an http route of the VirtualService that lists both destinations",
@@ -199,7 +198,7 @@ analyze_one(struct arena *a, const struct resource_set *set, struct diag_list *d
     const struct destination *ds[2] = {ro->stable, ro->canary};
     const char *keys[2] = {"stable", "canary"};
     for (int k = 0; k < 2; k++)
-        if (!routes_to(a, h, ds[k], vs->ns, r->ns))
+        if (!rollout_route_host(a, h, ds[k], vs->ns, r->ns))
             rules_error(&v, ro, keys[k], -1,
                         "list it in the route's destinations (weight 0 is fine before the "
                         "rollout starts)",

@@ -18,4 +18,15 @@ struct resource_set;
  * route exists and routes to both the stable and the canary destination. */
 void rollout_analyze(const struct resource_set *set, struct diag_list *dl);
 
+struct arena;
+/* The http route of VirtualService <vs> that Rollout <ro> (in namespace <ns>) shifts: the one
+ * named spec.route, else the first that routes to both destinations. NULL when none. */
+const struct http_route *rollout_route(struct arena *a, const struct resource *vs,
+                                       const struct rollout *ro, const char *ns);
+
+/* The host of <h>'s destination that is <d> (hosts compared as FQDNs, <d> read in <ro_ns>,
+ * <h>'s in <vs_ns>), as <h> writes it; NULL when <h> does not route to <d>. */
+const char *rollout_route_host(struct arena *a, const struct http_route *h,
+                               const struct destination *d, const char *vs_ns, const char *ro_ns);
+
 #endif
