@@ -50,7 +50,8 @@ usage(FILE *out)
             "Flags that replace or give the Rollout's fields: --name NS/NAME, --route NAME,\n"
             "  --steps W,W,...  --min-duration 30s  --min-requests N  --interval 1s\n"
             "  --min-success-rate PCT  --max-success-drop POINTS  --max-p99 500ms\n"
-            "  --max-p99-ratio K  --reporter source|destination  --apply-timeout 15s\n"
+            "  --max-p99-ratio K  --failure-threshold N  --reporter source|destination\n"
+            "  --apply-timeout 15s\n"
             "Exit status: 0 the canary has 100%%, 1 config errors, 2 usage errors, 3 rolled\n"
             "back (a check failed; which and its numbers on stderr) or could not go on, 4 the\n"
             "store cannot be reached, 6 aborted or interrupted (resume continues).\n");
@@ -66,7 +67,7 @@ struct flags {
     const char *etcd, *prefix, *ca, *cert, *key;
     const char *name, *vs, *route, *stable, *canary, *steps, *reporter;
     const char *min_duration, *min_requests, *interval, *apply_timeout;
-    const char *min_success, *max_drop, *max_p99, *max_p99_ratio;
+    const char *min_success, *max_drop, *max_p99, *max_p99_ratio, *failure_threshold;
 };
 
 static int
@@ -94,6 +95,7 @@ parse_flags(int argc, char **argv, struct flags *f)
         {"reporter", required_argument, NULL, 'r'},
         {"min-duration", required_argument, NULL, 'd'},
         {"min-requests", required_argument, NULL, 'q'},
+        {"failure-threshold", required_argument, NULL, 'F'},
         {"interval", required_argument, NULL, 'i'},
         {"apply-timeout", required_argument, NULL, 'a'},
         {"min-success-rate", required_argument, NULL, 'm'},
@@ -139,6 +141,7 @@ parse_flags(int argc, char **argv, struct flags *f)
         case 'r': f->reporter = optarg; break;
         case 'd': f->min_duration = optarg; break;
         case 'q': f->min_requests = optarg; break;
+        case 'F': f->failure_threshold = optarg; break;
         case 'i': f->interval = optarg; break;
         case 'a': f->apply_timeout = optarg; break;
         case 'm': f->min_success = optarg; break;
@@ -238,8 +241,13 @@ apply_flags(struct arena *a, const struct flags *f, struct rollout *ro, const ch
         if (!*pct[i] || *end || !(dv[i].v >= 0 && dv[i].v <= 100))
             BAD("--min-success-rate and --max-success-drop are percentages (0 to 100)");
     }
-    if (f->min_success || f->max_drop || f->max_p99 || f->max_p99_ratio) {
+    if (f->min_success || f->max_drop || f->max_p99 || f->max_p99_ratio || f->failure_threshold) {
         if (!ro->checks) ro->checks = arena_alloc(a, sizeof(*ro->checks));
+        if (f->failure_threshold) {
+            if (!cli_parse_int(f->failure_threshold, 1, 1000, &n))
+                BAD("--failure-threshold: failed evaluations in a row, 1 to 1000");
+            ro->checks->failure_threshold = (struct opt_int){true, n};
+        }
         if (dv[0].set) ro->checks->min_success_rate = dv[0];
         if (dv[1].set) ro->checks->max_success_rate_drop = dv[1];
         if (f->max_p99) {
@@ -366,6 +374,7 @@ make_plan(struct session *s, const struct resource *r, const struct rollout *ro)
         c && c->max_success_rate_drop.set ? c->max_success_rate_drop.v : -1;
     p->checks.max_p99_ms = c && c->max_p99.set ? (double)c->max_p99.ns / 1e6 : 0;
     p->checks.max_p99_ratio = c && c->max_p99_ratio.set ? c->max_p99_ratio.v : 0;
+    p->failure_threshold = c && c->failure_threshold.set ? (unsigned)c->failure_threshold.v : 1;
     p->prometheus = ro->prometheus;
     if (s->f.n_metrics) {
         p->metrics = s->f.metrics;

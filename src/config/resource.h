@@ -495,7 +495,8 @@ struct res_obj {
     X(T, min_success_rate, "minSuccessRate", DBL, _)                                     \
     X(T, max_success_rate_drop, "maxSuccessRateDrop", DBL, _)                            \
     X(T, max_p99, "maxP99", DUR, _)                                                      \
-    X(T, max_p99_ratio, "maxP99Ratio", DBL, _)
+    X(T, max_p99_ratio, "maxP99Ratio", DBL, _)                                           \
+    X(T, failure_threshold, "failureThreshold", U32, _)
 #define RES_ROLLOUT(X, T)                                                                \
     X(T, virtual_service, "virtualService", STR, _)                                      \
     X(T, route, "route", STR, _)                                                         \

@@ -98,6 +98,10 @@ check_checks(struct vctx *v, const struct rollout_checks_spec *c)
     check_percent(v, c, "minSuccessRate", &c->min_success_rate);
     check_percent(v, c, "maxSuccessRateDrop", &c->max_success_rate_drop);
     check_duration(v, c, "maxP99", &c->max_p99, 1000000, "a latency such as 500ms");
+    if (c->failure_threshold.set && (c->failure_threshold.v < 1 || c->failure_threshold.v > 1000))
+        rules_error(v, c, "failureThreshold", -1,
+                    "how many failed evaluations in a row roll back, from 1 (the default) to 1000",
+                    "failureThreshold %" PRId64 " is out of range", c->failure_threshold.v);
     if (c->max_p99_ratio.set && !(c->max_p99_ratio.v >= 1 && c->max_p99_ratio.v <= 1000))
         rules_error(v, c, "maxP99Ratio", -1, "a factor of stable's p99 from 1 to 1000, e.g. 1.5",
                     "maxP99Ratio %g is out of range", c->max_p99_ratio.v);

@@ -235,6 +235,7 @@ observe(struct run_ctx *c, size_t step)
     }
     c->step_start_ms = now_ms();
     int blind = 0;
+    unsigned failed = 0; /* evaluations in a row with a failing check */
     for (;;) {
         sleep_ms(p->interval_ms);
         if (c->r->interrupted && *c->r->interrupted) return STEP_STOPPED;
@@ -264,7 +265,8 @@ observe(struct run_ctx *c, size_t step)
         publish(c, "progress");
         report_line(stdout, c->r->output == ROLLOUT_OUT_TEXT && c->r->tty, false, &c->view);
         if (!enough) continue;
-        if (!ok) {
+        failed = ok ? 0 : failed + 1;
+        if (!ok && failed >= p->failure_threshold) {
             size_t n = 0;
             for (size_t i = 0; i < c->view.n_checks; i++) {
                 const struct check_outcome *o = &c->view.checks[i];
@@ -274,8 +276,12 @@ observe(struct run_ctx *c, size_t step)
                                       "%s%s: %s", n ? "; " : "", o->name, o->detail);
                 if (n >= sizeof(c->message)) break;
             }
+            if (failed > 1 && n < sizeof(c->message))
+                snprintf(c->message + n, sizeof(c->message) - n, " (%u evaluations in a row)",
+                         failed);
             return STEP_FAILED;
         }
+        if (!ok) continue; /* failing, but fewer times in a row than the threshold */
         bool waiting = c->view.canary.requests < (double)p->min_requests[step];
         for (size_t i = 0; i < c->view.n_checks; i++) waiting |= c->view.checks[i].waiting;
         if (!waiting && c->view.elapsed_s * 1000.0 >= (double)p->min_ms[step]) return STEP_PASSED;

@@ -66,6 +66,7 @@ struct rollout_plan {
     uint64_t interval_ms;
     uint64_t apply_timeout_ms; /* for every proxy to have a written weight in force */
     struct rollout_checks checks;
+    unsigned failure_threshold; /* failed evaluations in a row that roll back (>= 1) */
     const char *const *metrics; /* admin HOST:PORT of every proxy */
     size_t n_metrics;
     const char *prometheus; /* URL, or NULL: the checks read the proxies' own metrics */

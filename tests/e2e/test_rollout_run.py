@@ -488,3 +488,22 @@ def test_canary_with_every_endpoint_ejected_is_rolled_back(setup, steps):
     assert r.returncode == 3, r.stdout + r.stderr
     assert "reach: canary answered" in r.stderr and "(503 UH)" in r.stderr, r.stderr
     assert s.weights() == (100, 0)
+
+
+@pytest.mark.parametrize("threshold", [1, 4])
+def test_failure_threshold_rolls_back_after_that_many_failed_evaluations(setup, threshold):
+    """checks.failureThreshold: N failed evaluations in a row before the rollback (one per
+    interval), where the default rolls back on the first."""
+    s = setup(v2_args=("--fail", "503"))
+    s.ro.write_text(rollout_yaml([50, 100], min_requests=10, interval="200ms",
+                                 checks=f"    failureThreshold: {threshold}\n"))
+    s.start_load(30)
+    r = s.rollout("-f", str(s.ro), "-c", str(s.conf_dir), "--metrics", s.admin, "-o", "json")
+    s.stop_load()
+    assert r.returncode == 3, r.stderr
+    failing = [e for e in events(r.stdout) if e["event"] == "progress"
+               and e["canary_requests"] >= 10  # judged: the step's minimum is in
+               and any(c["known"] and not c["ok"] for c in e["checks"])]
+    assert len(failing) == threshold, (threshold, len(failing))
+    if threshold > 1:
+        assert f"({threshold} evaluations in a row)" in r.stderr, r.stderr
