@@ -517,10 +517,12 @@ print_status(const struct session *s, const struct rollout_state *st, int weight
     if (json) {
         struct strbuf sb;
         strbuf_init(&sb, 1 << 16);
+        strbuf_puts(&sb, "{\"rollout\":");
+        strbuf_json_str(&sb, s->plan.name);
+        strbuf_printf(&sb, ",\"weight_in_config\":%d,\"state\":", weight);
         rollout_state_json(st, &sb);
-        printf("{\"rollout\":\"%s\",\"weight_in_config\":%d,\"state\":%s", s->plan.name, weight,
-               strbuf_str(&sb));
-        printf("}\n");
+        strbuf_puts(&sb, "}\n");
+        fputs(strbuf_str(&sb), stdout);
         strbuf_fini(&sb);
         return;
     }
