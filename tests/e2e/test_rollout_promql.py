@@ -85,6 +85,7 @@ def get(conn, path):
 def test_promql_window_matches_proxy_delta(meshlet_bin, repo_root, tmp_path):
     probe = tool(repo_root, "rollout-probe")
     assert os.access(probe, os.X_OK), f"{probe} missing: run make"
+    prometheus = prometheus_bin(repo_root)  # before anything is started that must be stopped
     v1, v2 = Backend("v1").start(), Backend("v2").start()
     gw = free_port()
     (tmp_path / "conf").mkdir()
@@ -102,7 +103,7 @@ scrape_configs:
 """)
     log = tmp_path / "prometheus.log"
     prom = subprocess.Popen(
-        [str(prometheus_bin(repo_root)), f"--config.file={tmp_path / 'prometheus.yml'}",
+        [str(prometheus), f"--config.file={tmp_path / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=open(log, "w"), stderr=subprocess.STDOUT)

@@ -53,6 +53,18 @@ class Setup:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             subprocess.Popen([self.backend, "--listen", f"127.0.0.1:{self.v2p}", "--name", "v2",
                               *v2_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        try:
+            self._configure(meshlet_bin, tmp_path)
+        except BaseException:  # nothing started is left running
+            if getattr(self, "m", None):
+                self.m.stop()
+            for p in self.procs:
+                p.terminate()
+                p.wait(5)
+            raise
+        self.load = None
+
+    def _configure(self, meshlet_bin, tmp_path):
         self.conf_dir = tmp_path / "config"
         self.conf_dir.mkdir()
         self.vs = self.conf_dir / "config.yaml"
@@ -61,7 +73,6 @@ class Setup:
         self.ro = tmp_path / "rollout.yaml"
         self.m = Meshlet(meshlet_bin, self.conf_dir, workers=2, extra=("-n", "shop")).start()
         self.admin = f"127.0.0.1:{self.m.admin_port}"
-        self.load = None
 
     def weights(self):
         m = VS_WEIGHTS.search(self.vs.read_text())
@@ -399,6 +410,7 @@ def test_rollout_checks_with_prometheus(setup, repo_root, tmp_path):
     """--prometheus: the same checks as PromQL over the step's window, against a real
     Prometheus scraping the proxy; a failing canary is rolled back by what Prometheus saw."""
     from test_rollout_promql import prometheus_bin
+    prometheus = prometheus_bin(repo_root)  # before anything is started that must be stopped
     s = setup(v2_args=("--fail", "503"))
     prom_port = free_port()
     (tmp_path / "prometheus.yml").write_text(f"""\
@@ -410,7 +422,7 @@ scrape_configs:
   - targets: ['{s.admin}']
 """)
     prom = subprocess.Popen(
-        [str(prometheus_bin(repo_root)), f"--config.file={tmp_path / 'prometheus.yml'}",
+        [str(prometheus), f"--config.file={tmp_path / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
