@@ -190,8 +190,7 @@ emitted(struct fy_node *root, size_t *len)
 static bool
 same_resource(const char *text, size_t len, const char *kind, const char *name)
 {
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    struct fy_document *doc = source_document(text, len, false);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     const char *k = text_at(root, "kind");
     const char *n = root && fy_node_get_type(root) == FYNT_MAPPING
@@ -716,8 +715,7 @@ get_usage(FILE *f)
 static bool
 as_json(const char *yaml, size_t len, struct strbuf *out)
 {
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, yaml, len);
+    struct fy_document *doc = source_document(yaml, len, false);
     char *t = doc ? fy_emit_document_to_string(doc, FYECF_MODE_JSON | FYECF_INDENT_2 |
                                                         FYECF_NO_ENDING_NEWLINE)
                   : NULL;

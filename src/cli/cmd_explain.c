@@ -22,6 +22,7 @@
 #include "core/strbuf.h"
 #include "lb/lb.h"
 #include "model/model.h"
+#include "config/source.h"
 
 /* Exit statuses beyond cli.h's (README, `explain --help`). */
 enum {
@@ -212,8 +213,7 @@ ask_proxy(const char *admin, const char *method, const char *url, char **headers
                 status, status == 404 ? " (a meshlet too old to explain?)" : "");
         goto out;
     }
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, body.data, body.len);
+    struct fy_document *doc = source_document(body.data, body.len, true);
     char *outcome = doc ? json_string(doc, "/outcome") : NULL;
     char *text = doc && !json ? json_string(doc, "/text") : NULL;
     if (!outcome || (!json && !text)) {

@@ -11,6 +11,7 @@
 #include "control/etcd.h"
 #include "control/status.h"
 #include "core/strbuf.h"
+#include "config/source.h"
 
 #define MAX_INSTANCES 4096
 
@@ -41,8 +42,7 @@ on_kv(void *arg, const struct etcd_kv *kv)
         return;
     }
     if (f->n == MAX_INSTANCES) return;
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, kv->value, kv->value_len);
+    struct fy_document *doc = source_document(kv->value, kv->value_len, true);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     if (root && fy_node_get_type(root) == FYNT_MAPPING) {
         struct fleet_instance *in = &f->items[f->n++];

@@ -147,6 +147,39 @@ source_check_text(const char *text, size_t len, unsigned *line, unsigned *col)
     return NULL;
 }
 
+struct fy_diag *
+source_quiet_diag(void)
+{
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.level = FYET_ERROR;
+    struct fy_diag *diag = fy_diag_create(&dcfg);
+    if (diag) fy_diag_set_collect_errors(diag, true);
+    return diag;
+}
+
+void
+source_diag_free(struct fy_diag *diag)
+{
+    if (!diag) return;
+    fy_diag_reset_error(diag); /* frees the errors collected */
+    fy_diag_unref(diag);
+}
+
+struct fy_document *
+source_document(const char *text, size_t len, bool json)
+{
+    unsigned line, col;
+    if (!text || source_check_text(text, len, &line, &col)) return NULL;
+    struct fy_diag *diag = source_quiet_diag();
+    if (!diag) return NULL;
+    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | (json ? FYPCF_JSON_FORCE : 0), .diag = diag};
+    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    source_diag_free(diag); /* a document keeps a reference of its own */
+    return doc;
+}
+
 /* Aliases may add at most this many nodes to a document, or as many as the document has
  * itself when it is bigger: a few hundred bytes of nested anchors (an "alias bomb") would
  * otherwise expand to billions of nodes. Go's YAML (yaml.v2/v3 under sigs.k8s.io/yaml, which
@@ -451,12 +484,7 @@ load_text(struct source *src, const char *file, char *text, size_t len, source_d
     }
 
     struct parse_error pe = {0};
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.level = FYET_ERROR;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (diag) fy_diag_set_collect_errors(diag, true);
+    struct fy_diag *diag = source_quiet_diag();
     if (!diag) {
         file_error(dl, file, 0, 0, NULL, "cannot create the YAML diagnostics");
         free(text);
@@ -516,8 +544,7 @@ load_text(struct source *src, const char *file, char *text, size_t len, source_d
         file_error(dl, file, pe.line, pe.col, "fix the YAML syntax at this position", msg);
     }
     fy_parser_destroy(fyp);
-    fy_diag_reset_error(diag); /* frees the errors collected */
-    fy_diag_unref(diag);
+    source_diag_free(diag);
     return;
 }
 

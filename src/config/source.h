@@ -43,6 +43,17 @@ struct source {
  * scalar. (Also rollout/vs_edit.c, before it edits a file.) */
 const char *source_check_text(const char *text, size_t len, unsigned *line, unsigned *col);
 
+/* libfyaml diagnostics that collect errors and never print them (quiet, and libfyaml 0.7.12
+ * can crash formatting some messages); NULL when out of memory. source_diag_free frees the
+ * errors collected and drops this reference. */
+struct fy_diag *source_quiet_diag(void);
+void source_diag_free(struct fy_diag *diag);
+
+/* One document from text read elsewhere (an answer of etcd, Prometheus or an admin port, a
+ * state file, a stored resource): JSON when <json>, else YAML; source_check_text first and
+ * the quiet diagnostics above. NULL when it is not one (freed with fy_document_destroy). */
+struct fy_document *source_document(const char *text, size_t len, bool json);
+
 /* Default cap on one file: Kubernetes objects are far smaller (etcd keeps 1.5 MB). */
 #define SOURCE_MAX_FILE_BYTES (16u << 20)
 

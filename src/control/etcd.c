@@ -11,6 +11,7 @@
 
 #include "core/base64.h"
 #include "config/field.h"
+#include "config/source.h"
 
 static void
 b64(struct strbuf *sb, const char *p, size_t n)
@@ -188,8 +189,7 @@ kv(struct fy_node *o, bool deleted, etcd_kv_fn *fn, void *arg, char *err, size_t
 static struct fy_document *
 document(const char *json, size_t len, char *err, size_t err_len)
 {
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, json, len);
+    struct fy_document *doc = source_document(json, len, true);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
         snprintf(err, err_len, "etcd answered with something that is not a JSON object");

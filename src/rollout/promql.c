@@ -13,6 +13,7 @@
 #include "core/strbuf.h"
 #include "rollout/scrape.h"
 #include "config/field.h"
+#include "config/source.h"
 
 #define PROMQL_MAX_BODY (8u << 20)
 
@@ -74,14 +75,7 @@ url_encode(struct strbuf *sb, const char *s)
 static int
 answer(const char *json, size_t len, int status, double *v, char *err, size_t cap)
 {
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    /* collected, never displayed: quiet, and libfyaml 0.7.12 can crash displaying some */
-    if (diag) fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE, .diag = diag};
-    struct fy_document *doc = diag ? fy_document_build_from_string(&cfg, json, len) : NULL;
+    struct fy_document *doc = source_document(json, len, true);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     size_t n = 0;
     const char *st = field_text(field_node(root, "status", -1), &n);
@@ -125,10 +119,6 @@ answer(const char *json, size_t len, int status, double *v, char *err, size_t ca
         }
     }
     fy_document_destroy(doc);
-    if (diag) {
-        fy_diag_reset_error(diag); /* frees the errors collected */
-        fy_diag_unref(diag);
-    }
     return rc;
 }
 

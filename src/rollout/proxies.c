@@ -9,6 +9,7 @@
 
 #include "control/etcd_http.h"
 #include "core/strbuf.h"
+#include "config/source.h"
 
 #define ADMIN_TIMEOUT_MS 2000
 #define POST_TIMEOUT_MS 500
@@ -66,8 +67,7 @@ proxies_read_route(const char *hostport, const struct rollout_plan *plan, struct
         snprintf(err, cap, "%s: /splits answered %d", hostport, status);
         goto out;
     }
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    doc = fy_document_build_from_string(&cfg, body.data, body.len);
+    doc = source_document(body.data, body.len, true);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     struct fy_node *routes = root && fy_node_get_type(root) == FYNT_MAPPING
                                  ? fy_node_mapping_lookup_by_string(root, "routes", FY_NT)

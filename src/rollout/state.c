@@ -7,6 +7,7 @@
 
 #include "core/strbuf.h"
 #include "rollout/rollout.h"
+#include "config/source.h"
 
 static const char *const phase_names[] = {
     [ROLLOUT_PENDING] = "pending",     [ROLLOUT_APPLYING] = "applying",
@@ -65,8 +66,7 @@ int
 rollout_state_parse(const char *text, size_t len, struct rollout_state *s, char *err, size_t cap)
 {
     memset(s, 0, sizeof(*s));
-    struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_JSON_FORCE};
-    struct fy_document *doc = fy_document_build_from_string(&cfg, text, len);
+    struct fy_document *doc = source_document(text, len, true);
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
     int rc = -1;
     long long step, weight, pid, updated;

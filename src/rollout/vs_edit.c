@@ -290,12 +290,7 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
             const struct dest_ref *dests, size_t n, char *err, size_t cap, lookup_fn *fn, void *arg)
 {
     struct lookup l = {.text = text, .len = len, .err = err, .cap = cap};
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.level = FYET_ERROR;
-    struct fy_diag *diag = fy_diag_create(&dcfg);
-    if (diag) fy_diag_set_collect_errors(diag, true);
+    struct fy_diag *diag = source_quiet_diag();
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET, .diag = diag};
     struct fy_parser *fyp = diag ? fy_parser_create(&cfg) : NULL;
     struct fy_document **docs = calloc(VS_MAX_DOCS, sizeof(*docs));
@@ -324,10 +319,7 @@ with_lookup(const char *text, size_t len, const char *name, const char *ns, cons
     for (size_t i = 0; i < n_docs; i++) fy_parse_document_destroy(fyp, docs[i]);
     free(docs);
     if (fyp) fy_parser_destroy(fyp);
-    if (diag) {
-        fy_diag_reset_error(diag); /* frees the errors collected (and the input they hold) */
-        fy_diag_unref(diag);
-    }
+    source_diag_free(diag); /* with the errors collected (and the input they hold) */
     return rc;
 }
 
