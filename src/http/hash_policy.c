@@ -11,14 +11,7 @@
 #include "http/hash_policy.h"
 #include "http/req.h"
 #include "lb/lb.h"
-
-static struct slice
-trim(struct slice s)
-{
-    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) s = slice_make(s.ptr + 1, s.len - 1);
-    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) s.len--;
-    return s;
-}
+#include "model/route.h"
 
 /* Split <s> at the first <sep>: <s> becomes the rest, the part before is returned. */
 static struct slice
@@ -34,21 +27,9 @@ next_part(struct slice *s, char sep)
 static bool
 cookie_value(const struct req_head *h, const char *name, struct slice *out)
 {
-    size_t nlen = strlen(name);
-    for (size_t i = 0; i < h->n_fields; i++) {
-        if (!slice_ieq(h->fields[i].name, "cookie")) continue;
-        struct slice rest = h->fields[i].value;
-        while (rest.len) {
-            struct slice pair = trim(next_part(&rest, ';'));
-            struct slice key = trim(next_part(&pair, '='));
-            if (key.len != nlen || memcmp(key.ptr, name, nlen)) continue;
-            struct slice v = trim(pair);
-            if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"')
-                v = slice_make(v.ptr + 1, v.len - 2);
-            *out = v;
+    for (size_t i = 0; i < h->n_fields; i++)
+        if (slice_ieq(h->fields[i].name, "cookie") && route_cookie(h->fields[i].value, name, out))
             return true;
-        }
-    }
     return false;
 }
 

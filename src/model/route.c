@@ -235,9 +235,8 @@ trim_ows(struct slice s)
     return s;
 }
 
-/* The value of cookie <name> in the Cookie field value <v> (RFC 6265 §5.4: "a=1; b=2"). */
-static bool
-cookie_in(struct slice v, const char *name, struct slice *out)
+bool
+route_cookie(struct slice v, const char *name, struct slice *out)
 {
     size_t nlen = strlen(name);
     while (v.len) {
@@ -267,7 +266,7 @@ route_sticky_key(const struct model_route *r, const struct route_request *rq, st
     for (size_t i = 0; i < rq->n_headers; i++) {
         if (!slice_ieq(rq->headers[i].name, field)) continue;
         /* HTTP/2 may send each cookie in a field of its own (RFC 9113 §8.2.3): look on. */
-        if (cookie && !cookie_in(rq->headers[i].value, r->sticky_name, key)) continue;
+        if (cookie && !route_cookie(rq->headers[i].value, r->sticky_name, key)) continue;
         if (!cookie) *key = rq->headers[i].value;
         return key->len > 0;
     }

@@ -45,6 +45,11 @@ bool route_cors_allows(const struct model_cors *c, struct slice origin);
 bool route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
                          size_t why_len);
 
+/* The value of cookie <name> in one Cookie field value <v> (RFC 6265 §5.4: "a=1; b=2";
+ * blanks around names and values and a value's DQUOTEs dropped): the sticky split's key
+ * and consistentHash's httpCookie read cookies the same way. */
+bool route_cookie(struct slice v, const char *name, struct slice *out);
+
 /* The user key of <rq> for <r>'s sticky split: the first value of its header, or the
  * value of its cookie (the first pair of that name in any Cookie field, quotes removed),
  * into <key> (borrowed from <rq>). false when the route is not sticky or the request has
