@@ -136,11 +136,11 @@ read_all(const struct rollout_plan *p, struct traffic *stable, struct traffic *c
          size_t cap)
 {
     for (size_t i = 0; i < p->n_metrics; i++) {
-        memset(&stable[i], 0, sizeof(stable[i]));
-        memset(&canary[i], 0, sizeof(canary[i]));
-        if (scrape_fetch(p->metrics[i], SCRAPE_TIMEOUT_MS, &p->q_stable, &stable[i], err, cap) ||
-            scrape_fetch(p->metrics[i], SCRAPE_TIMEOUT_MS, &p->q_canary, &canary[i], err, cap))
-            return -1;
+        struct traffic both[2] = {{0}};
+        const struct traffic_query qs[2] = {p->q_stable, p->q_canary};
+        if (scrape_fetch_many(p->metrics[i], SCRAPE_TIMEOUT_MS, qs, both, 2, err, cap)) return -1;
+        stable[i] = both[0];
+        canary[i] = both[1];
     }
     return 0;
 }

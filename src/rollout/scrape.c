@@ -394,8 +394,8 @@ scrape_http_get(const char *url, const char *path, int timeout_ms, int *status, 
 }
 
 int
-scrape_fetch(const char *hostport, int timeout_ms, const struct traffic_query *q,
-             struct traffic *out, char *err, size_t cap)
+scrape_fetch_many(const char *hostport, int timeout_ms, const struct traffic_query *qs,
+                  struct traffic *outs, size_t n, char *err, size_t cap)
 {
     struct strbuf body;
     strbuf_init(&body, SCRAPE_MAX_BODY);
@@ -405,15 +405,22 @@ scrape_fetch(const char *hostport, int timeout_ms, const struct traffic_query *q
         snprintf(err, cap, "%s/stats/prometheus: HTTP %d", hostport, status);
         rc = -1;
     }
-    if (!rc) {
+    for (size_t i = 0; !rc && i < n; i++) {
         char why[256];
-        if (scrape_parse(strbuf_str(&body), body.len, q, out, why, sizeof(why))) {
+        if (scrape_parse(strbuf_str(&body), body.len, &qs[i], &outs[i], why, sizeof(why))) {
             snprintf(err, cap, "%s/stats/prometheus: %s", hostport, why);
             rc = -1;
         }
     }
     strbuf_fini(&body);
     return rc;
+}
+
+int
+scrape_fetch(const char *hostport, int timeout_ms, const struct traffic_query *q,
+             struct traffic *out, char *err, size_t cap)
+{
+    return scrape_fetch_many(hostport, timeout_ms, q, out, 1, err, cap);
 }
 
 /* <t>'s cumulative count at <le>: at its largest bound <= le (0 below every bound). */

@@ -45,6 +45,10 @@ int scrape_parse(const char *text, size_t len, const struct traffic_query *q, st
 int scrape_fetch(const char *hostport, int timeout_ms, const struct traffic_query *q,
                  struct traffic *out, char *err, size_t cap);
 
+/* The same for <n> queries over one read of the exposition: <outs>[i] for <qs>[i]. */
+int scrape_fetch_many(const char *hostport, int timeout_ms, const struct traffic_query *qs,
+                      struct traffic *outs, size_t n, char *err, size_t cap);
+
 /* GET <url><path> (<url>: http://IP:PORT[/prefix], IP:PORT or localhost:PORT) on a loop
  * of its own within <timeout_ms> (<= 0: 10 s; never unbounded), the body appended to <out> (capped
  * by its max_bytes). 0 when an answer came, whatever its status (in <*status>); -1 with "IP:PORT:
