@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "http/h1_int.h"
+#include "http/tcp_conn.h"
 #include "model/model.h"
 #include "tls/conn.h"
 
@@ -26,6 +27,11 @@ listener_accept(struct worker *wk, const struct model_listener *ml, int fd,
     }
     switch (ml->kind) {
     case MODEL_LISTENER_HTTP: h1_conn_accept(wk, ml, fd, peer, tls, sniff); return;
+    case MODEL_LISTENER_TCP:
+    case MODEL_LISTENER_TLS:
+        if (sniff) break; /* PERMISSIVE TCP inbound: not yet */
+        tcp_conn_accept(wk, ml, fd, peer, tls);
+        return;
     }
     tls_conn_free(tls);
 refuse:

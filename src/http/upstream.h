@@ -70,6 +70,7 @@ struct upstream {
     bool failed;                  /* connect failed or the connection broke */
     struct upstream *next, *prev; /* idle list links */
     struct shadow *shadow;        /* a mirrored request owns it (owner is NULL then) */
+    void *user;                   /* a tunnel or TCP connection that uses it (ops->event) */
     uint32_t requests;            /* requests sent on it (maxRequestsPerConnection) */
     bool counted;                 /* in its pool's shared connection count (circuit breaker) */
     struct wheel_timer timer;     /* connectTimeout while connecting, idleTimeout while idle */

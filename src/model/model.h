@@ -102,6 +102,13 @@ struct model_header_match {
     bool invert; /* withoutHeaders: true when absent or not matching */
 };
 
+/* An address block of destinationSubnets ("10.0.0.0/8", "::1/128", or one address). */
+struct model_cidr {
+    uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+    uint8_t family;   /* AF_INET or AF_INET6 */
+    uint8_t bits;     /* prefix length */
+};
+
 struct model_match {
     bool has_uri, has_method, has_authority, has_scheme;
     struct model_string_match uri, method, authority, scheme;
@@ -111,6 +118,13 @@ struct model_match {
     size_t n_query;
     struct model_header_match *query; /* name = parameter name */
     uint32_t port;                    /* 0: any */
+    /* L4 blocks (VirtualService tcp and tls, model_route.l4): sniHosts (lower case, exact,
+     * "*.suffix" or "*") and destinationSubnets; none: any. port, sourceLabels, gateways
+     * and sourceNamespace are decided at build time (the block is dropped when they fail). */
+    size_t n_sni;
+    const char **sni; /* snapshot arena */
+    size_t n_subnets;
+    struct model_cidr *subnets; /* snapshot arena */
 };
 
 /* Header operations of one direction (request or response). */
@@ -176,8 +190,14 @@ struct model_cors {
  * user key of a request. */
 enum model_sticky_on { MODEL_STICKY_NONE, MODEL_STICKY_HEADER, MODEL_STICKY_COOKIE };
 
+/* Which section of a VirtualService a route came from: http, tcp or tls. An L4 route
+ * (tcp, tls) has only destinations, weights and L4 match blocks: the connection is relayed
+ * as bytes (http/tcp_conn.c). */
+enum model_route_l4 { MODEL_L4_NONE, MODEL_L4_TCP, MODEL_L4_TLS };
+
 struct model_route {
-    const char *name;  /* rule name or "" */
+    const char *name; /* rule name or "" */
+    enum model_route_l4 l4;
     const char *vs;    /* "ns/name" of the VirtualService */
     size_t rule_index; /* index in the VirtualService's http list */
     size_t n_matches;  /* 0: matches everything */
@@ -245,8 +265,13 @@ struct model_tls_server {
 /* PeerAuthentication's effective mode on an inbound port (spec §6.2). */
 enum model_peer_mode { MODEL_PEER_PERMISSIVE, MODEL_PEER_STRICT, MODEL_PEER_DISABLE };
 
-/* What a listener speaks: HTTP today; TCP and TLS passthrough next. */
-enum model_listener_kind { MODEL_LISTENER_HTTP };
+/* What a listener speaks. TCP: bytes relayed along the routes of its "*" virtual host
+ * (VirtualService tcp routes, then the default route), after TLS termination when the
+ * listener has tls_ext (a Gateway server with protocol TLS and mode SIMPLE or MUTUAL) or
+ * mesh mTLS (inbound). TLS: passthrough: the ClientHello's SNI picks the virtual host
+ * (model_vhost_find) whose routes are VirtualService tls routes; the bytes, TLS handshake
+ * included, are relayed untouched. */
+enum model_listener_kind { MODEL_LISTENER_HTTP, MODEL_LISTENER_TCP, MODEL_LISTENER_TLS };
 
 struct model_listener {
     const char *name; /* "gateway ns/name server <n>", "mesh" or "inbound <port>" */
@@ -255,6 +280,12 @@ struct model_listener {
     const char **gateways; /* snapshot arena: "ns/name" of every Gateway whose servers it */
     size_t n_gateways;     /* serves (several Gateways may share a port), for explain */
     bool mesh;
+    /* A mesh listener of one TCP or TLS service port (kind TCP or TLS): bound on the mesh
+     * address with <port>, where the HTTP mesh listener uses the mesh port. */
+    bool service_port;
+    /* A Gateway server with tls.mode AUTO_PASSTHROUGH: an SNI of Istio's form
+     * outbound_.PORT_.SUBSET_.HOST names its pool (virtual hosts made for every pool). */
+    bool auto_passthrough;
     bool inbound;                   /* a sidecar's inbound listener in front of the app */
     enum model_peer_mode peer_mode; /* inbound: who may connect */
     /* Gateway TLS (servers with tls mode SIMPLE or MUTUAL on this port), picked by SNI
@@ -303,6 +334,7 @@ struct snapshot {
 /* `meshlet run --inbound PORT=APP_ADDR`: a listener in front of the local app. */
 struct model_inbound {
     uint16_t port;           /* the workload port the listener serves */
+    bool tcp;                /* --inbound-tcp: bytes relayed, not HTTP */
     const char *app_address; /* IP literal or name */
     uint16_t app_port;
 };

@@ -24,6 +24,10 @@ struct route_request {
     struct slice scheme;    /* "http" or "https" */
     const struct route_header *headers;
     size_t n_headers;
+    /* L4 (tcp and tls routes): the ClientHello's server name (empty: none) and the local
+     * address the connection reached (destinationSubnets; NULL: matches no subnet). */
+    struct slice sni;
+    const struct sockaddr_storage *dst;
 };
 
 /* The first route of <vh> that matches <rq>, or NULL (404, flag NR). <block> (may be
