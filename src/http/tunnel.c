@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The byte relay under TCP routes and HTTP upgrades. Each direction reads its source only
+ * while its buffer has room (one worker block, 16 KiB), so back-pressure is the sockets'
+ * own; an empty buffer goes back to the worker's blocks, so an idle tunnel holds none. */
+#include "http/tunnel.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/compiler.h"
+#include "core/loop.h"
+#include "core/now.h"
+#include "http/conn.h"
+#include "http/upstream.h"
+#include "http/worker.h"
+
+#define TUNNEL_PRELOAD_MAX 65536
+
+static void pump(struct tunnel *t);
+
+static void
+on_up_event(struct upstream *u)
+{
+    struct tunnel *t = u->user;
+    if (u->in_ready) t->to_down.ready = true;
+    if (u->hup) t->to_down.hup = true;
+    u->in_ready = false;
+    pump(t);
+}
+
+/* Only the event op is used: the connection is no request's any more. */
+static const struct upstream_ops tunnel_up_ops = {.event = on_up_event};
+
+static void
+arm(struct tunnel *t)
+{
+    uint64_t at = UINT64_MAX;
+    if (t->lim.idle_timeout_ms) at = t->active_ms + t->lim.idle_timeout_ms;
+    if (t->lim.max_duration_ms && t->started_ms + t->lim.max_duration_ms < at)
+        at = t->started_ms + t->lim.max_duration_ms;
+    if (at != UINT64_MAX) wheel_arm(&t->wk->loop.wheel, &t->timer, at);
+}
+
+static void
+release(struct tunnel *t)
+{
+    t->ended = true;
+    wheel_disarm(&t->wk->loop.wheel, &t->timer);
+    worker_buf_drop(t->wk, &t->to_up.buf);
+    worker_buf_drop(t->wk, &t->to_down.buf);
+    if (t->up) {
+        t->up->user = NULL;
+        upstream_close(t->up);
+        t->up = NULL;
+    }
+}
+
+static void
+finish(struct tunnel *t, enum tunnel_end why)
+{
+    release(t);
+    t->end(t, why); /* may free t */
+}
+
+/* The idle timeout is checked lazily: a byte moved only stores the time, and the timer,
+ * when it fires early, is armed again for what is left. */
+static void
+on_timer(struct wheel_timer *w)
+{
+    struct tunnel *t = container_of(w, struct tunnel, timer);
+    uint64_t now = now_ms();
+    if (t->lim.max_duration_ms && now >= t->started_ms + t->lim.max_duration_ms) {
+        finish(t, TUNNEL_MAX_DURATION);
+        return;
+    }
+    if (t->lim.idle_timeout_ms && now >= t->active_ms + t->lim.idle_timeout_ms) {
+        finish(t, TUNNEL_IDLE_TIMEOUT);
+        return;
+    }
+    arm(t);
+}
+
+int
+tunnel_start(struct tunnel *t, struct worker *wk, struct conn *down, struct upstream *up,
+             const struct tunnel_limits *lim, tunnel_end_cb *end)
+{
+    memset(t, 0, sizeof(*t));
+    t->wk = wk;
+    t->down = down;
+    t->up = up;
+    t->lim = *lim;
+    t->end = end;
+    buf_init_empty(&t->to_up.buf, TUNNEL_PRELOAD_MAX);
+    buf_init_empty(&t->to_down.buf, TUNNEL_PRELOAD_MAX);
+    /* Whatever the sockets hold now is read on the first pump. */
+    t->to_up.ready = t->to_down.ready = true;
+    t->to_down.hup = up->hup;
+    wheel_disarm(&wk->loop.wheel, &up->timer); /* its pool's idle timeout is not ours */
+    up->ops = &tunnel_up_ops;
+    up->owner = NULL;
+    up->user = t;
+    up->in_ready = false;
+    t->started_ms = t->active_ms = now_ms();
+    t->timer.cb = on_timer;
+    arm(t);
+    return 0;
+}
+
+int
+tunnel_preload(struct tunnel *t, bool to_up, const void *p, size_t n)
+{
+    struct buf *b = to_up ? &t->to_up.buf : &t->to_down.buf;
+    if (!n) return 0;
+    worker_buf_ensure(t->wk, b);
+    return buf_append(b, p, n) ? -1 : 0;
+}
+
+/* One read from the source into the direction's buffer, within the storage it has: 1 on
+ * progress (bytes or the end of stream), 0 when nothing came or there is no room, -1 on an
+ * error. */
+static int
+read_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops *x, void *xs)
+{
+    struct buf *b = &d->buf;
+    if (!b->data) {
+        worker_buf_ensure(t->wk, b);
+        if (!b->data) return -1;
+    }
+    if (b->wr == b->cap && b->rd) buf_reserve(b, b->rd); /* compacts: never grows */
+    size_t room = b->cap - b->wr;
+    if (!room) return 0;
+    ssize_t n = x->read(xs, fd, b->data + b->wr, room);
+    if (n > 0) {
+        b->wr += (size_t)n;
+        d->bytes += (uint64_t)n;
+        if (!x->record_reads && (size_t)n < room && !d->hup) d->ready = false;
+        return 1;
+    }
+    if (n == 0) {
+        d->eof = true;
+        d->ready = false;
+        return 1;
+    }
+    if (n == -EAGAIN) {
+        d->ready = false;
+        return 0;
+    }
+    return -1;
+}
+
+/* Write what <d> holds to the destination: 1 on progress, 0 when it must wait, -1 on an
+ * error. Its end of stream follows once the buffer is empty. */
+static int
+write_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops *x, void *xs)
+{
+    int progress = 0;
+    if (!buf_empty(&d->buf)) {
+        ssize_t n = x->write(xs, fd, buf_head(&d->buf), buf_len(&d->buf));
+        if (n > 0) {
+            buf_consume(&d->buf, (size_t)n);
+            progress = 1;
+        } else if (n != -EAGAIN) {
+            return -1;
+        }
+    }
+    if (buf_empty(&d->buf)) {
+        worker_buf_shed(t->wk, &d->buf);
+        if (d->eof && !d->shut) {
+            d->shut = true;
+            x->shutdown(xs, fd); /* an error shows on the next read or write */
+            progress = 1;
+        }
+    }
+    return progress;
+}
+
+static void
+pump(struct tunnel *t)
+{
+    if (t->ended || t->in_pump) return;
+    t->in_pump = true;
+    struct conn *c = t->down;
+    struct upstream *u = t->up;
+    const struct xprt_ops *dx = c->xprt, *ux = u->xprt;
+    void *ds = c->tls, *us = u->tls;
+    int dfd = c->w.fd, ufd = u->w.fd;
+    enum tunnel_end why = TUNNEL_DONE;
+    bool moved = false;
+    /* Until nothing moves, as nginx's stream proxy does: each turn is bounded by the
+     * sockets' buffers, and with edge-triggered readiness a turn left undone would wait
+     * for an event that may never come. */
+    for (;;) {
+        int p = 0, r;
+        if (t->to_up.ready && !t->to_up.eof) {
+            if ((r = read_some(t, &t->to_up, dfd, dx, ds)) < 0) {
+                why = t->to_up.buf.data ? TUNNEL_DOWN_RESET : TUNNEL_NO_MEMORY;
+                goto end;
+            }
+            p |= r;
+        }
+        if ((r = write_some(t, &t->to_up, ufd, ux, us)) < 0) {
+            why = TUNNEL_UP_RESET;
+            goto end;
+        }
+        p |= r;
+        if (t->to_down.ready && !t->to_down.eof) {
+            if ((r = read_some(t, &t->to_down, ufd, ux, us)) < 0) {
+                why = t->to_down.buf.data ? TUNNEL_UP_RESET : TUNNEL_NO_MEMORY;
+                goto end;
+            }
+            p |= r;
+        }
+        if ((r = write_some(t, &t->to_down, dfd, dx, ds)) < 0) {
+            why = TUNNEL_DOWN_RESET;
+            goto end;
+        }
+        p |= r;
+        moved |= p != 0;
+        if (t->to_up.shut && t->to_down.shut) goto end;
+        if (!p) break;
+    }
+    if (moved) t->active_ms = now_ms();
+    t->in_pump = false;
+    return;
+end:
+    t->in_pump = false;
+    finish(t, why);
+}
+
+void
+tunnel_down_event(struct tunnel *t, unsigned events)
+{
+    if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) t->to_up.ready = true;
+    if (events & LOOP_RDHUP) t->to_up.hup = true;
+    pump(t);
+}
+
+void
+tunnel_close(struct tunnel *t)
+{
+    if (!t->ended) release(t);
+}
