@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: Apache-2.0
+"""TCP routing end to end: a Gateway TCP server, a VirtualService tcp route split 90/10
+between two subsets of echo backends, and what the relay owes a byte stream: half-close
+passed on both ways, back-pressure with a slow reader, connect failure to the next
+endpoint, maxConnections, outlier ejection, reload with connections open, fds back."""
+import math
+import socket
+import threading
+import time
+
+import pytest
+
+from lib.meshlet_proc import Meshlet, eventually, free_port
+from lib.raw import fd_count
+from lib.tcp_echo import TcpEcho, dial, read_all, read_line
+
+
+def config(gw_port, endpoints, weights=(90, 10), policy=""):
+    """Gateway TCP server on <gw_port>; ServiceEntry echo with <endpoints> [(port,
+    version)]; subsets v1/v2; a tcp route split <weights>; <policy> a trafficPolicy flow
+    mapping or ""."""
+    eps = "\n".join(f"  - {{address: 127.0.0.1, ports: {{tcp: {p}}}, labels: {{version: {v}}}}}"
+                    for p, v in endpoints)
+    tp = f"\n  trafficPolicy: {policy}" if policy else ""
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {gw_port}, name: tcp, protocol: TCP}}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: echo, namespace: shop}}
+spec:
+  hosts: [echo.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 7000, name: tcp, protocol: TCP}}
+  resolution: STATIC
+  endpoints:
+{eps}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo, namespace: shop}}
+spec:
+  host: echo.shop.svc.cluster.local{tp}
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo, namespace: shop}}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp:
+  - route:
+    - destination: {{host: echo.shop.svc.cluster.local, port: {{number: 7000}}, subset: v1}}
+      weight: {weights[0]}
+    - destination: {{host: echo.shop.svc.cluster.local, port: {{number: 7000}}, subset: v2}}
+      weight: {weights[1]}
+"""
+
+
+class Setup:
+    def __init__(self, binary, tmp_path, weights=(90, 10), policy="", endpoints=None,
+                 backends=None, workers=1):
+        self.v1 = TcpEcho("v1")
+        self.v2 = TcpEcho("v2")
+        self.backends = [self.v1, self.v2] + (backends or [])
+        self.gw = free_port()
+        eps = (endpoints(self) if callable(endpoints) else endpoints) if endpoints is not None \
+            else [(self.v1.port, "v1"), (self.v2.port, "v2")]
+        self.dir = tmp_path
+        (tmp_path / "config.yaml").write_text(config(self.gw, eps, weights, policy))
+        self.m = Meshlet(binary, tmp_path, workers=workers, extra=("--namespace", "shop"))
+        self.m.start()
+
+    def close(self):
+        code = self.m.stop()
+        for b in self.backends:
+            b.stop()
+        assert code == 0, self.m.logs()
+
+
+@pytest.fixture
+def setup(meshlet_bin, tmp_path):
+    made = []
+
+    def make(**kw):
+        s = Setup(meshlet_bin, tmp_path, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def five_sigma(n, p):
+    return 5 * math.sqrt(n * p * (1 - p))
+
+
+def test_split_is_per_connection_and_within_bounds(setup):
+    s = setup()
+    n = 400
+    seen = {"v1": 0, "v2": 0}
+    for _ in range(n):
+        c = dial(s.gw)
+        seen[read_line(c)] += 1
+        c.close()
+    print(seen)
+    assert abs(seen["v2"] - n * 0.1) <= five_sigma(n, 0.1), seen
+    assert seen["v1"] + seen["v2"] == n
+
+
+def test_echo_and_half_close_from_the_client(setup):
+    s = setup(weights=(100, 0))
+    c = dial(s.gw)
+    assert read_line(c) == "v1"
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    t = threading.Thread(target=c.sendall, args=(payload,))
+    t.start()
+    got = b""
+    while len(got) < len(payload):
+        d = c.recv(65536)
+        assert d, f"closed after {len(got)} bytes"
+        got += d
+    t.join()
+    assert got == payload
+    c.shutdown(socket.SHUT_WR)  # the backend sees the end, half-closes in turn
+    assert read_all(c) == b""
+    c.close()
+
+
+def test_half_close_from_the_server_keeps_the_client_sending(setup):
+    first = TcpEcho("first", close_first=True)
+    s = setup(weights=(100, 0), endpoints=[(first.port, "v1")], backends=[first])
+    c = dial(s.gw)
+    assert read_line(c) == "first"
+    assert c.recv(10) == b""  # the server's end of stream arrived
+    c.sendall(b"x" * 100000)  # our side is still open
+    c.shutdown(socket.SHUT_WR)
+    assert eventually(lambda: first.received == 100000, 5), first.received
+    c.close()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(ln for ln in f if ln.startswith("VmRSS:")).split()[1])
+
+
+def test_slow_reader_back_pressure_bounds_memory(setup):
+    gate = threading.Event()
+    slow = TcpEcho("slow", read_pause=gate)
+    s = setup(weights=(100, 0), endpoints=[(slow.port, "v1")], backends=[slow])
+    pid = s.m.proc.pid
+    c = dial(s.gw)
+    assert read_line(c) == "slow"
+    before = rss_kb(pid)
+    c.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 3
+    chunk = b"y" * 65536
+    while time.monotonic() < deadline and sent < 256 << 20:
+        try:
+            sent += c.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    after = rss_kb(pid)
+    print(f"sent {sent} bytes before blocking; VmRSS {before} -> {after} kB")
+    assert sent < 64 << 20, "nothing held the sender back"
+    assert after - before < 2048, (before, after)
+    gate.set()
+    c.setblocking(True)
+    assert eventually(lambda: slow.received == sent, 10), (slow.received, sent)
+    c.close()
+
+
+def test_connect_failure_goes_to_the_next_endpoint(setup):
+    dead = free_port()  # nothing listens there
+    s = setup(weights=(100, 0), endpoints=lambda s: [(dead, "v1"), (s.v1.port, "v1")])
+    for _ in range(20):
+        c = dial(s.gw)
+        assert read_line(c) == "v1"
+        c.close()
+
+
+def test_max_connections_overflow_closes_the_new_client(setup):
+    s = setup(weights=(100, 0), policy="{connectionPool: {tcp: {maxConnections: 1}}}")
+    held = dial(s.gw)
+    assert read_line(held) == "v1"
+    extra = dial(s.gw)
+    try:
+        assert extra.recv(10) == b""
+    except ConnectionResetError:
+        pass
+    held.sendall(b"still\n")
+    assert held.recv(10) == b"still\n"
+    held.close()
+    assert eventually(lambda: read_line(dial(s.gw)) == "v1", 5)
+
+
+def test_outlier_detection_ejects_a_dead_tcp_endpoint(setup):
+    dead = free_port()
+    s = setup(weights=(100, 0), endpoints=lambda s: [(dead, "v1"), (s.v1.port, "v1")],
+              policy="{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, "
+                     "baseEjectionTime: 30s, maxEjectionPercent: 100}}")
+    for _ in range(10):
+        c = dial(s.gw)
+        assert read_line(c) == "v1"
+        c.close()
+    assert eventually(lambda: f"127.0.0.1:{dead}::health_flags::/failed_outlier_check"
+                      in s.m.admin("/clusters"), 5), s.m.admin("/clusters")
+    accepted = s.v1.accepted
+    for _ in range(10):
+        c = dial(s.gw)
+        assert read_line(c) == "v1"
+        c.close()
+    assert s.v1.accepted == accepted + 10
+
+
+def test_reload_keeps_open_connections_on_their_route(setup):
+    s = setup(weights=(100, 0))
+    old = dial(s.gw)
+    assert read_line(old) == "v1"
+    (s.dir / "config.yaml").write_text(config(s.gw, [(s.v1.port, "v1"), (s.v2.port, "v2")], (0, 100)))
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(
+        f"http://127.0.0.1:{s.m.admin_port}/reload", method="POST"), timeout=5).read()
+    assert eventually(lambda: read_line(dial(s.gw)) == "v2", 5)
+    old.sendall(b"after reload\n")
+    assert old.recv(100) == b"after reload\n"
+    old.close()
+
+
+def test_fds_come_back_after_clients_vanish(setup):
+    s = setup(weights=(50, 50))
+    pid = s.m.proc.pid
+    before = fd_count(pid)
+    conns = []
+    for _ in range(100):
+        c = dial(s.gw)
+        c.sendall(b"hello")
+        conns.append(c)
+    for c in conns:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()  # a reset: the client vanished
+    assert eventually(lambda: fd_count(pid) <= before, 5), (before, fd_count(pid))
+    c = dial(s.gw)
+    assert read_line(c) in ("v1", "v2")
+    c.close()
