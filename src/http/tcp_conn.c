@@ -25,6 +25,7 @@
 #include "model/route.h"
 #include "tls/client_hello.h"
 #include "tls/conn.h"
+#include "tls/sniff.h"
 
 /* How long a passthrough client may take to send its whole ClientHello (Envoy's
  * listener_filters_timeout default). */
@@ -33,7 +34,7 @@
  * two more, as Istio's default HTTP retry policy allows. */
 #define CONNECT_ATTEMPTS 3
 
-enum tc_phase { TC_HANDSHAKE, TC_HELLO, TC_CONNECTING, TC_RELAY };
+enum tc_phase { TC_SNIFF, TC_HANDSHAKE, TC_HELLO, TC_CONNECTING, TC_RELAY };
 
 struct tcp_conn {
     struct conn base;
@@ -276,6 +277,31 @@ handshake(struct tcp_conn *tc)
     route(tc);
 }
 
+/* PERMISSIVE: the client's first byte says mTLS or plain text (a protocol whose server
+ * speaks first waits here, as it does in Istio: such ports want STRICT or DISABLE). */
+static void
+sniff(struct tcp_conn *tc)
+{
+    enum sniff what = sniff_first_byte(tc->base.w.fd);
+    if (what == SNIFF_WAIT) return;
+    if (what == SNIFF_GONE) {
+        tc->flags |= RF_DC;
+        tc_close(tc);
+        return;
+    }
+    if (what == SNIFF_PLAIN) {
+        route(tc);
+        return;
+    }
+    if (!(tc->base.tls = tls_conn_server(worker_identity(tc->base.wk), tc->base.w.fd))) {
+        tc_close(tc);
+        return;
+    }
+    tc->base.xprt = &tls_xprt;
+    tc->phase = TC_HANDSHAKE;
+    handshake(tc);
+}
+
 static void
 on_io(struct loop_watch *w, unsigned events)
 {
@@ -286,7 +312,9 @@ on_io(struct loop_watch *w, unsigned events)
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) tc->in_ready = true;
     if (events & LOOP_RDHUP) tc->in_hup = true;
-    if (tc->phase == TC_HANDSHAKE)
+    if (tc->phase == TC_SNIFF)
+        sniff(tc);
+    else if (tc->phase == TC_HANDSHAKE)
         handshake(tc);
     else if (tc->phase == TC_HELLO)
         read_hello(tc);
@@ -369,7 +397,7 @@ static const struct conn_ops tcp_conn_ops = {
 
 void
 tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
-                const struct sockaddr_storage *peer, struct tls_conn *tls)
+                const struct sockaddr_storage *peer, struct tls_conn *tls, bool sniff_tls)
 {
     struct tcp_conn *tc = calloc(1, sizeof(*tc));
     if (!tc) {
@@ -399,7 +427,10 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     tc->in_ready = true;
     tc->start_ms = now_ms();
     tc->timer.cb = on_hello_timeout;
-    tc->phase = tls ? TC_HANDSHAKE : ml->kind == MODEL_LISTENER_TLS ? TC_HELLO : TC_CONNECTING;
+    tc->phase = sniff_tls                        ? TC_SNIFF
+                : tls                            ? TC_HANDSHAKE
+                : ml->kind == MODEL_LISTENER_TLS ? TC_HELLO
+                                                 : TC_CONNECTING;
     if (loop_add(&wk->loop, &tc->base.w, LOOP_IN | LOOP_OUT)) {
         tls_conn_free(tls);
         worker_gen_put(tc->base.gen);
@@ -408,7 +439,9 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         return;
     }
     worker_conn_opened(wk, &tc->base);
-    if (tc->phase == TC_HANDSHAKE)
+    if (tc->phase == TC_SNIFF)
+        sniff(tc);
+    else if (tc->phase == TC_HANDSHAKE)
         handshake(tc);
     else if (tc->phase == TC_HELLO) {
         wheel_arm(&wk->loop.wheel, &tc->timer, tc->start_ms + HELLO_TIMEOUT_MS);
