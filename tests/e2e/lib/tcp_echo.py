@@ -7,8 +7,13 @@ import threading
 
 
 class TcpEcho:
-    def __init__(self, tag, port=0, read_pause=None, close_first=False):
+    def __init__(self, tag, port=0, read_pause=None, close_first=False, tls=None):
         self.tag = tag.encode()
+        self.ctx = None
+        if tls:  # (certificate, key): the backend terminates TLS itself
+            import ssl
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(str(tls[0]), str(tls[1]))
         self.read_pause = read_pause  # an Event: reads wait for it
         self.close_first = close_first  # half-close right after the tag, then count bytes
         self.sock = socket.socket()
@@ -36,12 +41,15 @@ class TcpEcho:
 
     def _serve(self, c):
         try:
+            if self.ctx:
+                c.settimeout(10)
+                c = self.ctx.wrap_socket(c, server_side=True)
             c.sendall(self.tag + b"\n")
             if self.close_first:
                 c.shutdown(socket.SHUT_WR)
             total = 0
             while True:
-                if self.read_pause is not None:
+                if self.read_pause is not None and not self.read_pause.is_set():
                     self.read_pause.wait()
                 data = c.recv(65536)
                 if not data:
@@ -53,6 +61,8 @@ class TcpEcho:
                     c.sendall(data)
             if self.close_first:
                 return
+            if self.ctx:
+                c = c.unwrap()  # close_notify, then the TCP end of stream
             c.shutdown(socket.SHUT_WR)
         except OSError:
             pass
