@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from lib.meshlet_proc import Meshlet, eventually, free_port
-from lib.raw import fd_count
-from lib.tcp_echo import TcpEcho, dial, read_all, read_line
+from meshlet_proc import Meshlet, eventually, free_port
+from raw import fd_count
+from tcp_echo import TcpEcho, dial, read_all, read_line
 
 
 def config(gw_port, endpoints, weights=(90, 10), policy=""):
