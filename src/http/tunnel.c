@@ -5,7 +5,9 @@
 #include "http/tunnel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/compiler.h"
 #include "core/loop.h"
@@ -15,6 +17,45 @@
 #include "http/worker.h"
 
 #define TUNNEL_PRELOAD_MAX 65536
+/* The most a direction's pipe holds before its destination must take some (the kernel's
+ * default pipe size: 16 pages). */
+#define PIPE_BYTES 65536
+
+/* This worker's spare pipes: a tunnel holds one only while bytes sit in it, so idle
+ * connections hold none, and a busy worker reuses them without a syscall. */
+#define SPARE_PIPES 32
+static _Thread_local int spare_pipes[SPARE_PIPES][2];
+static _Thread_local size_t n_spare_pipes;
+
+static bool
+pipe_take(struct tunnel_dir *d)
+{
+    if (d->pipe[0] >= 0) return true;
+    if (n_spare_pipes) {
+        n_spare_pipes--;
+        d->pipe[0] = spare_pipes[n_spare_pipes][0];
+        d->pipe[1] = spare_pipes[n_spare_pipes][1];
+        return true;
+    }
+    return pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0 || (d->pipe[0] = d->pipe[1] = -1, false);
+}
+
+/* Give an empty pipe back (a pipe with bytes in it is closed: they are lost anyway). */
+static void
+pipe_give(struct tunnel_dir *d)
+{
+    if (d->pipe[0] < 0) return;
+    if (!d->pipe_bytes && n_spare_pipes < SPARE_PIPES) {
+        spare_pipes[n_spare_pipes][0] = d->pipe[0];
+        spare_pipes[n_spare_pipes][1] = d->pipe[1];
+        n_spare_pipes++;
+    } else {
+        close(d->pipe[0]);
+        close(d->pipe[1]);
+    }
+    d->pipe[0] = d->pipe[1] = -1;
+    d->pipe_bytes = 0;
+}
 
 static void pump(struct tunnel *t);
 
@@ -48,6 +89,8 @@ release(struct tunnel *t)
     wheel_disarm(&t->wk->loop.wheel, &t->timer);
     worker_buf_drop(t->wk, &t->to_up.buf);
     worker_buf_drop(t->wk, &t->to_down.buf);
+    pipe_give(&t->to_up);
+    pipe_give(&t->to_down);
     if (t->up) {
         t->up->user = NULL;
         upstream_close(t->up);
@@ -92,6 +135,8 @@ tunnel_start(struct tunnel *t, struct worker *wk, struct conn *down, struct upst
     t->end = end;
     buf_init_empty(&t->to_up.buf, TUNNEL_PRELOAD_MAX);
     buf_init_empty(&t->to_down.buf, TUNNEL_PRELOAD_MAX);
+    t->to_up.pipe[0] = t->to_up.pipe[1] = t->to_down.pipe[0] = t->to_down.pipe[1] = -1;
+    t->splice = down->xprt == &sock_xprt && up->xprt == &sock_xprt;
     /* Whatever the sockets hold now is read on the first pump. */
     t->to_up.ready = t->to_down.ready = true;
     t->to_down.hup = up->hup;
@@ -174,6 +219,78 @@ write_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops
     return progress;
 }
 
+/* The splice path of one direction (both sides plain, nothing left in its buffer): source
+ * -> pipe -> destination. 1 on progress, 0 when it must wait, -1 on an error of the source
+ * (*src_err) or the destination. An EAGAIN from the source with bytes in the pipe may mean
+ * the pipe has no slot left rather than a drained socket: the source stays ready until an
+ * EAGAIN with an empty pipe says so. */
+static int
+splice_some(struct tunnel_dir *d, int from, int to, bool *src_err)
+{
+    int progress = 0;
+    *src_err = false;
+    if (d->ready && !d->eof && d->pipe_bytes < PIPE_BYTES) {
+        ssize_t n = splice(from, NULL, d->pipe[1], NULL, PIPE_BYTES - d->pipe_bytes,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            d->pipe_bytes += (size_t)n;
+            d->bytes += (uint64_t)n;
+            progress = 1;
+        } else if (n == 0) {
+            d->eof = true;
+            d->ready = false;
+            progress = 1;
+        } else if (errno == EAGAIN) {
+            if (!d->pipe_bytes) d->ready = false;
+        } else {
+            *src_err = true;
+            return -1;
+        }
+    }
+    if (d->pipe_bytes) {
+        ssize_t n =
+            splice(d->pipe[0], NULL, to, NULL, d->pipe_bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            d->pipe_bytes -= (size_t)n;
+            progress = 1;
+        } else if (n < 0 && errno != EAGAIN) {
+            return -1;
+        }
+    }
+    if (!d->pipe_bytes) {
+        pipe_give(d);
+        if (d->eof && !d->shut) {
+            d->shut = true;
+            shutdown(to, SHUT_WR);
+            progress = 1;
+        }
+    }
+    return progress;
+}
+
+/* Move what can be moved in direction <d>, from <from> to <to>: 1 on progress, 0 when it
+ * must wait, -1 on an error of the source (*src_err) or of the destination. */
+static int
+move(struct tunnel *t, struct tunnel_dir *d, const struct xprt_ops *fx, void *fs, int from,
+     const struct xprt_ops *tx, void *ts, int to, bool *src_err)
+{
+    *src_err = false;
+    if (t->splice && buf_empty(&d->buf)) {
+        if (d->pipe[0] >= 0 || pipe_take(d)) return splice_some(d, from, to, src_err);
+        t->splice = false; /* out of pipes: through user space from now on */
+    }
+    int p = 0, r;
+    if (!t->splice && d->ready && !d->eof) { /* spliced directions only empty their buffer */
+        if ((r = read_some(t, d, from, fx, fs)) < 0) {
+            *src_err = true;
+            return -1;
+        }
+        p |= r;
+    }
+    if ((r = write_some(t, d, to, tx, ts)) < 0) return -1;
+    return p | r;
+}
+
 static void
 pump(struct tunnel *t)
 {
@@ -185,33 +302,19 @@ pump(struct tunnel *t)
     void *ds = c->tls, *us = u->tls;
     int dfd = c->w.fd, ufd = u->w.fd;
     enum tunnel_end why = TUNNEL_DONE;
-    bool moved = false;
+    bool moved = false, src_err;
     /* Until nothing moves, as nginx's stream proxy does: each turn is bounded by the
      * sockets' buffers, and with edge-triggered readiness a turn left undone would wait
      * for an event that may never come. */
     for (;;) {
         int p = 0, r;
-        if (t->to_up.ready && !t->to_up.eof) {
-            if ((r = read_some(t, &t->to_up, dfd, dx, ds)) < 0) {
-                why = t->to_up.buf.data ? TUNNEL_DOWN_RESET : TUNNEL_NO_MEMORY;
-                goto end;
-            }
-            p |= r;
-        }
-        if ((r = write_some(t, &t->to_up, ufd, ux, us)) < 0) {
-            why = TUNNEL_UP_RESET;
+        if ((r = move(t, &t->to_up, dx, ds, dfd, ux, us, ufd, &src_err)) < 0) {
+            why = src_err ? TUNNEL_DOWN_RESET : TUNNEL_UP_RESET;
             goto end;
         }
         p |= r;
-        if (t->to_down.ready && !t->to_down.eof) {
-            if ((r = read_some(t, &t->to_down, ufd, ux, us)) < 0) {
-                why = t->to_down.buf.data ? TUNNEL_UP_RESET : TUNNEL_NO_MEMORY;
-                goto end;
-            }
-            p |= r;
-        }
-        if ((r = write_some(t, &t->to_down, dfd, dx, ds)) < 0) {
-            why = TUNNEL_DOWN_RESET;
+        if ((r = move(t, &t->to_down, ux, us, ufd, dx, ds, dfd, &src_err)) < 0) {
+            why = src_err ? TUNNEL_UP_RESET : TUNNEL_DOWN_RESET;
             goto end;
         }
         p |= r;

@@ -47,6 +47,10 @@ struct tunnel_dir {
     bool eof;       /* the source sent its end of stream */
     bool shut;      /* the end of stream was passed on to the destination */
     uint64_t bytes; /* moved so far */
+    /* Plain text on both sides: the bytes go through a pipe with splice(2), never through
+     * user space; the pipe is taken from the worker's spares while it holds bytes. */
+    int pipe[2];       /* -1: none */
+    size_t pipe_bytes; /* in the pipe */
 };
 
 struct tunnel {
@@ -59,6 +63,7 @@ struct tunnel {
     struct wheel_timer timer;
     uint64_t started_ms, active_ms;
     bool ended;
+    bool splice;  /* both sides plain text */
     bool in_pump; /* guards against re-entry from an event raised while pumping */
 };
 
