@@ -54,6 +54,7 @@ parse_inbound(const char *arg, struct model_inbound *in, char host[256])
     if (*end || !app_port || app_port > 65535 || hl >= 256) return -1;
     memcpy(host, addr, hl);
     host[hl] = '\0';
+    *in = (struct model_inbound){0};
     in->port = (uint16_t)port;
     in->app_address = host;
     in->app_port = (uint16_t)app_port;
@@ -111,6 +112,7 @@ usage(FILE *f)
             "      --inbound PORT=ADDR  a sidecar listener on PORT in front of the app at\n"
             "                           ADDR (HOST:PORT), mTLS as PeerAuthentication says\n"
             "                           (repeatable, up to 16)\n"
+            "      --inbound-tcp PORT=ADDR  the same for a TCP app: bytes relayed, no HTTP\n"
             "      --label K=V          this workload's labels (PeerAuthentication selectors;\n"
             "                           repeatable)\n"
             "      --credentials DIR    Gateway credentialName X: DIR/X/tls.crt, tls.key, ca.crt\n"
@@ -287,6 +289,7 @@ cmd_run(int argc, char **argv)
         OPT_GATEWAY,
         OPT_IDENTITY,
         OPT_INBOUND,
+        OPT_INBOUND_TCP,
         OPT_LABEL,
         OPT_CREDENTIALS,
         OPT_DRAIN,
@@ -318,6 +321,7 @@ cmd_run(int argc, char **argv)
         {"gateway", required_argument, NULL, OPT_GATEWAY},
         {"identity", required_argument, NULL, OPT_IDENTITY},
         {"inbound", required_argument, NULL, OPT_INBOUND},
+        {"inbound-tcp", required_argument, NULL, OPT_INBOUND_TCP},
         {"label", required_argument, NULL, OPT_LABEL},
         {"credentials", required_argument, NULL, OPT_CREDENTIALS},
         {"drain-time", required_argument, NULL, OPT_DRAIN},
@@ -463,6 +467,13 @@ cmd_run(int argc, char **argv)
             if (n_inbounds == 16) TOO_MANY("--inbound", 16);
             if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
                 BAD_FLAG("--inbound", "expected PORT=HOST:PORT (e.g. 9080=127.0.0.1:8080)");
+            inbound_args[n_inbounds++] = optarg;
+            break;
+        case OPT_INBOUND_TCP:
+            if (n_inbounds == 16) TOO_MANY("--inbound-tcp", 16);
+            if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
+                BAD_FLAG("--inbound-tcp", "expected PORT=HOST:PORT (e.g. 9000=127.0.0.1:9001)");
+            inbounds[n_inbounds].tcp = true;
             inbound_args[n_inbounds++] = optarg;
             break;
         case OPT_GATEWAY:

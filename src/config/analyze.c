@@ -829,6 +829,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     check_multiple_drs(&ix, dl);
     check_gateway_vs_sharing(&ix, set, dl);
     analyze__gateways(&ix.arena, set, dl);
+    analyze__l4(&ix.arena, set, dl);
     check_orphan_delegates(&ix, set, dl);
     rollout_analyze(set, dl);
 

@@ -45,8 +45,11 @@ enum diag_severity {
 #define DIAG_SUBSET_NO_ENDPOINTS "ML0106"
 #define DIAG_GATEWAY_VS_SHARED "ML0107"
 #define DIAG_DUPLICATE_RESOURCE "ML0108"
-#define DIAG_NOT_ENFORCED "ML0109"    /* a kind or field meshlet reads but does not enforce */
-#define DIAG_ORPHAN_DELEGATE "ML0110" /* a VirtualService without hosts nobody delegates to */
+#define DIAG_NOT_ENFORCED "ML0109"         /* a kind or field meshlet reads but does not enforce */
+#define DIAG_ORPHAN_DELEGATE "ML0110"      /* a VirtualService without hosts nobody delegates to */
+#define DIAG_L4_NO_SERVER "ML0111"         /* a tcp/tls rule on a gateway with no server for it */
+#define DIAG_MESH_TCP_PORT_SHARED "ML0112" /* two TCP services of the mesh on one port */
+#define DIAG_L4_SHADOWED "ML0113" /* a tcp rule an older VirtualService's catch-all hides */
 
 struct diag {
     enum diag_severity severity;

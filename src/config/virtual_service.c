@@ -1141,17 +1141,6 @@ virtual_service_validate(const struct resource *r, struct diag_list *dl)
         rules_error(&v, vs, NULL, -1, "add http, tcp or tls routes",
                     "http, tcp or tls must be provided in virtual service");
     }
-    /* Valid Istio, but meshlet proxies HTTP only: say so rather than drop them silently. */
-    if (vs->tcp_len)
-        rules_report(&v, DIAG_WARNING, DIAG_NOT_ENFORCED, vs, "tcp", -1,
-                     "serve this traffic elsewhere; meshlet routes http only",
-                     "tcp routes are not enforced by meshlet (not supported yet): connections "
-                     "they match are not proxied");
-    if (vs->tls_len)
-        rules_report(&v, DIAG_WARNING, DIAG_NOT_ENFORCED, vs, "tls", -1,
-                     "serve this traffic elsewhere; meshlet routes http only",
-                     "tls routes are not enforced by meshlet (not supported yet): connections "
-                     "they match are not proxied");
     /* Without hosts a VirtualService is a delegate (Istio's validation, delegation on), and
      * a delegate has no gateways, tls or tcp. Say that it is hosts that is missing, since a
      * user who forgot them never meant to write a delegate. */

@@ -354,13 +354,16 @@ worker_gen_put(struct worker_gen *g)
 }
 
 /* The listener of <snap> that takes over from <ml> (of an earlier snapshot): the same port
- * and kind. NULL when the reload removed it. */
+ * and place (gateway, mesh, mesh service port, inbound); the codec follows the new kind.
+ * NULL when the reload removed it. */
 const struct model_listener *
 worker_listener_match(const struct snapshot *snap, const struct model_listener *ml)
 {
     for (size_t i = 0; i < snap->n_listeners; i++) {
         const struct model_listener *l = &snap->listeners[i];
-        if (l->port == ml->port && l->mesh == ml->mesh && l->inbound == ml->inbound) return l;
+        if (l->port == ml->port && l->mesh == ml->mesh && l->inbound == ml->inbound &&
+            l->service_port == ml->service_port)
+            return l;
     }
     return NULL;
 }
@@ -371,7 +374,8 @@ listen_for(struct worker *wk, const struct model_listener *ml, struct worker_lis
     const struct proxy_options *opt = wk->opt;
     struct sockaddr_storage addr = ml->mesh ? opt->mesh_addr : opt->gateway_addr;
     socklen_t len = ml->mesh ? opt->mesh_addr_len : opt->gateway_addr_len;
-    if (!ml->mesh) {
+    /* A mesh service port (TCP, TLS) binds the mesh address's IP with its own port. */
+    if (!ml->mesh || ml->service_port) {
         if (addr.ss_family == AF_INET6)
             ((struct sockaddr_in6 *)&addr)->sin6_port = htons(ml->port);
         else
@@ -551,6 +555,12 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     for (size_t i = 0; i < snap->n_listeners; i++) {
         const struct model_listener *ml = &snap->listeners[i];
         rc = listen_for(wk, ml, &wk->listeners[wk->n_listeners]);
+        if (rc && ml->service_port) { /* a service's port (perhaps below 1024): not fatal */
+            if (wk->id == 0)
+                log_msg(LOG_ERROR, "listen for %s (port %u): %s", ml->name, ml->port,
+                        strerror(-rc));
+            continue;
+        }
         if (rc) {
             snprintf(err, err_len, "listen for %s (port %u): %s", ml->name, ml->port,
                      strerror(-rc));

@@ -22,30 +22,10 @@
 #include "core/regex.h"
 #include "model/cluster_int.h"
 #include "model/endpoint.h"
+#include "model/model_int.h"
 
-struct dr_list {
-    const char *host;              /* lower-case fqdn or "*.suffix" */
-    const struct resource **items; /* snapshot arena; load order (oldest first) */
-    size_t n, cap;
-};
-
-struct build {
-    struct snapshot *s;
-    const struct resource_set *set;
-    const struct model_options *opt;
-    struct hmap services;  /* fqdn -> ServiceEntry resource (first defined wins) */
-    struct hmap drs;       /* fqdn -> struct dr_list: DestinationRules for that host, in order */
-    struct dr_list **wild; /* DestinationRules for wildcard hosts */
-    size_t n_wild, cap_wild;
-    struct hmap clusters; /* cluster name -> struct model_cluster */
-    size_t cap_clusters;
-    char *err;
-    size_t err_len;
-    bool failed;
-};
-
-static const char *
-lower_dup(struct arena *a, const char *s)
+const char *
+model__lower_dup(struct arena *a, const char *s)
 {
     char *c = arena_strdup(a, s);
     for (char *p = c; *p; p++)
@@ -53,8 +33,8 @@ lower_dup(struct arena *a, const char *s)
     return c;
 }
 
-static void
-fail(struct build *b, const char *fmt, const char *what)
+void
+model__fail(struct build *b, const char *fmt, const char *what)
 {
     if (b->failed) return;
     b->failed = true;
@@ -70,11 +50,11 @@ index_resources(struct build *b)
         if (!r->spec.any) continue;
         if (r->kind == KIND_SERVICE_ENTRY) {
             for (size_t h = 0; h < r->spec.se->hosts.len; h++) {
-                const char *host = lower_dup(a, r->spec.se->hosts.v[h]);
+                const char *host = model__lower_dup(a, r->spec.se->hosts.v[h]);
                 if (!hmap_get(&b->services, host)) hmap_put(&b->services, host, (void *)r);
             }
         } else if (r->kind == KIND_DESTINATION_RULE && r->spec.dr->host) {
-            const char *host = lower_dup(a, config_fqdn(a, r->spec.dr->host, r->ns));
+            const char *host = model__lower_dup(a, config_fqdn(a, r->spec.dr->host, r->ns));
             struct dr_list *l = hmap_get(&b->drs, host);
             if (!l) {
                 l = arena_alloc(a, sizeof(*l));
@@ -99,8 +79,8 @@ index_resources(struct build *b)
 
 /* The DestinationRules that apply to <fqdn>: an exact host beats wildcards, and the longest
  * wildcard suffix wins (§4.2). NULL when none. */
-static const struct dr_list *
-drs_for(const struct build *b, const char *fqdn)
+const struct dr_list *
+model__drs_for(const struct build *b, const char *fqdn)
 {
     const struct dr_list *l = hmap_get(&b->drs, fqdn);
     if (l) return l;
@@ -128,8 +108,8 @@ drs_policy(const struct dr_list *l)
     return NULL;
 }
 
-static const struct subset *
-drs_subset(const struct dr_list *l, const char *name)
+const struct subset *
+model__drs_subset(const struct dr_list *l, const char *name)
 {
     for (size_t i = 0; l && i < l->n; i++) {
         const struct destination_rule *dr = l->items[i]->spec.dr;
@@ -185,7 +165,7 @@ add_endpoint(struct build *b, struct model_cluster *c, const struct workload_ent
     if (!we->address || !strncmp(we->address, "unix://", 7)) return;
     struct model_endpoint *ep = &c->endpoints[c->n_endpoints];
     if (!resolve(ep, we->address, port, b->opt->numeric_only)) {
-        fail(b, "endpoint address %s does not resolve", we->address);
+        model__fail(b, "endpoint address %s does not resolve", we->address);
         return;
     }
     struct arena *a = &b->s->arena;
@@ -349,9 +329,9 @@ compile_tls(struct build *b, struct model_cluster *c, const struct client_tls *t
  * Service of that host in the ServiceEntry's namespace wins, as istiod's service index lets
  * a Kubernetes Service take a hostname over a ServiceEntry (push_context.go
  * initServiceRegistry); else the ServiceEntry port's protocol field (its name plays no part). */
-static enum port_protocol
-port_protocol_of(const struct build *b, const char *fqdn, const struct resource *se_res,
-                 const struct service_port *sp, const char **source)
+unsigned
+model__port_protocol_of(const struct build *b, const char *fqdn, const struct resource *se_res,
+                        const struct service_port *sp, const char **source)
 {
     for (size_t i = 0; i < b->set->n_services; i++) {
         const struct kube_service *ks = b->set->services[i];
@@ -369,11 +349,12 @@ port_protocol_of(const struct build *b, const char *fqdn, const struct resource 
 /* The pool for (host, port, subset), made on first use; NULL when the host or subset is not
  * known (requests routed there get 503 NC). <listener_port> picks the port of a service
  * with several when the destination names none (§3.6). */
-static const struct model_cluster *
-cluster_for(struct build *b, const struct destination *d, const char *ns, uint16_t listener_port)
+const struct model_cluster *
+model__cluster_for(struct build *b, const struct destination *d, const char *ns,
+                   uint16_t listener_port)
 {
     struct arena *a = &b->s->arena;
-    const char *fqdn = lower_dup(a, config_fqdn(a, d->host, ns));
+    const char *fqdn = model__lower_dup(a, config_fqdn(a, d->host, ns));
     const struct resource *se_res = hmap_get(&b->services, fqdn);
     if (!se_res) return NULL;
     const struct service_entry *se = se_res->spec.se;
@@ -385,10 +366,10 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
         if (se->ports[i].number.v == want) sp = &se->ports[i];
     if (!sp) return NULL;
     const char *subset = d->subset ? d->subset : "";
-    const struct dr_list *drs = drs_for(b, fqdn);
+    const struct dr_list *drs = model__drs_for(b, fqdn);
     const struct subset *sub = NULL;
     if (*subset) {
-        sub = drs_subset(drs, subset);
+        sub = model__drs_subset(drs, subset);
         if (!sub) return NULL;
     }
     const char *name = arena_printf(a, "outbound|%u|%s|%s", want, subset, fqdn);
@@ -428,7 +409,7 @@ cluster_for(struct build *b, const struct destination *d, const char *ns, uint16
     /* Compiled now: the resource set is gone once the build ends. */
     cluster_compile_policy(c, &pol, a);
     const char *source;
-    enum port_protocol proto = port_protocol_of(b, fqdn, se_res, sp, &source);
+    enum port_protocol proto = model__port_protocol_of(b, fqdn, se_res, sp, &source);
     cluster_compile_upstream(c, pol.pool, proto, source, b->opt->mesh_h2_upgrade, a);
     compile_tls(b, c, pol.tls, se, se_res->ns);
     c->state = pool_state_get(name);
@@ -446,7 +427,7 @@ keep_regex(struct build *b, const char *pattern)
 {
     struct regex *re = regex_compile(pattern);
     if (!re) {
-        fail(b, "regex %s does not compile", pattern);
+        model__fail(b, "regex %s does not compile", pattern);
         return NULL;
     }
     xgrow((void **)&b->s->regexes, &b->s->cap_regexes, b->s->n_regexes + 1, sizeof(void *));
@@ -482,15 +463,16 @@ compile_header_map(struct build *b, size_t n, const char *const *keys,
     struct arena *a = &b->s->arena;
     for (size_t i = 0; i < n; i++) {
         struct model_header_match *h = &out[(*out_n)++];
-        const char *name = lower ? lower_dup(a, keys[i]) : arena_strdup(a, keys[i]);
+        const char *name = lower ? model__lower_dup(a, keys[i]) : arena_strdup(a, keys[i]);
         h->name = slice_make(name, strlen(name));
         h->invert = invert;
         compile_sm(b, &vals[i], &h->m);
     }
 }
 
-static bool
-gateway_listed(const struct str_list *gws, const char *key, const char *vs_ns, struct arena *a)
+bool
+model__gateway_listed(const struct str_list *gws, const char *key, const char *vs_ns,
+                      struct arena *a)
 {
     for (size_t i = 0; i < gws->len; i++) {
         const char *g = gws->v[i];
@@ -515,7 +497,7 @@ compile_ops(struct build *b, const struct header_operations *in, struct model_he
     const struct str_map *maps[2] = {&in->set, &in->add};
     for (int m = 0; m < 2; m++) {
         for (size_t i = 0; i < maps[m]->len; i++) {
-            const char *name = lower_dup(a, maps[m]->keys[i]);
+            const char *name = model__lower_dup(a, maps[m]->keys[i]);
             /* Envoy header values: "%%" is a literal percent. */
             char *v = arena_strdup(a, maps[m]->vals[i]), *w = v;
             for (const char *p = v; *p; p++) {
@@ -539,7 +521,7 @@ compile_ops(struct build *b, const struct header_operations *in, struct model_he
         }
     }
     for (size_t i = 0; i < in->remove.len; i++) {
-        const char *name = lower_dup(a, in->remove.v[i]);
+        const char *name = model__lower_dup(a, in->remove.v[i]);
         out->remove[out->n_remove++] = slice_make(name, strlen(name));
     }
 }
@@ -697,7 +679,7 @@ compile_match(struct build *b, const struct http_match_request *in, const char *
 {
     struct arena *a = &b->s->arena;
     if (in->port.set && in->port.v != port) return false;
-    if (in->gateways.len && !gateway_listed(&in->gateways, gateway, vs_ns, a)) return false;
+    if (in->gateways.len && !model__gateway_listed(&in->gateways, gateway, vs_ns, a)) return false;
     memset(out, 0, sizeof(*out));
     if ((out->has_uri = in->uri != NULL)) compile_sm(b, in->uri, &out->uri);
     if ((out->has_method = in->method != NULL)) compile_sm(b, in->method, &out->method);
@@ -754,7 +736,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
         if (rr && rr->match && rr->rewrite) {
             out->uri_regex = regex_compile_search(rr->match);
             if (!out->uri_regex) {
-                fail(b, "uriRegexRewrite %s does not compile", rr->match);
+                model__fail(b, "uriRegexRewrite %s does not compile", rr->match);
             } else {
                 xgrow((void **)&b->s->regexes, &b->s->cap_regexes, b->s->n_regexes + 1,
                       sizeof(void *));
@@ -800,7 +782,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
     out->mirrors = arena_alloc(a, (h->mirrors_len + 2) * sizeof(*out->mirrors));
     if (h->mirror && h->mirror->host) {
         struct model_mirror *m = &out->mirrors[out->n_mirrors++];
-        m->cluster = cluster_for(b, h->mirror, dest_ns, port);
+        m->cluster = model__cluster_for(b, h->mirror, dest_ns, port);
         m->ppm = h->mirror_percentage.set ? (uint32_t)(h->mirror_percentage.v * 10000 + 0.5)
                  : h->mirror_percent.set  ? (uint32_t)(h->mirror_percent.v * 10000)
                                           : 1000000;
@@ -809,7 +791,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
         const struct http_mirror_policy *mp = &h->mirrors[i];
         if (mp->obj.is_null || !mp->destination || !mp->destination->host) continue;
         struct model_mirror *m = &out->mirrors[out->n_mirrors++];
-        m->cluster = cluster_for(b, mp->destination, dest_ns, port);
+        m->cluster = model__cluster_for(b, mp->destination, dest_ns, port);
         m->ppm = mp->percentage.set ? (uint32_t)(mp->percentage.v * 10000 + 0.5) : 1000000;
     }
     out->dests = arena_alloc(a, (h->route_len + 1) * sizeof(*out->dests));
@@ -823,7 +805,7 @@ compile_route(struct build *b, const struct resource *r, const struct resource *
         if (h->route_len == 1) w = 1;
         if (!w) continue;
         struct model_destination *md = &out->dests[out->n_dests++];
-        md->cluster = cluster_for(b, d->destination, dest_ns, port);
+        md->cluster = model__cluster_for(b, d->destination, dest_ns, port);
         md->host = arena_strdup(a, d->destination->host);
         md->subset = d->destination->subset ? arena_strdup(a, d->destination->subset) : "";
         md->weight = w;
@@ -910,11 +892,11 @@ add_routes(struct build *b, struct model_vhost *vh, const struct resource *r, co
     vh->n_routes = j;
 }
 
-static struct model_vhost *
-vhost_get(struct build *b, struct model_listener *l, const char *host)
+struct model_vhost *
+model__vhost_get(struct build *b, struct model_listener *l, const char *host)
 {
     struct arena *a = &b->s->arena;
-    host = lower_dup(a, host);
+    host = model__lower_dup(a, host);
     struct hmap *m = host[0] == '*' && host[1] == '.' ? &l->wildcard : &l->exact;
     if (!strcmp(host, "*")) {
         if (!l->any) {
@@ -935,8 +917,8 @@ vhost_get(struct build *b, struct model_listener *l, const char *host)
     return vh;
 }
 
-static bool
-server_admits(const char *sh, const char *gw_ns, const char *vs_ns, const char *h)
+bool
+model__server_admits(const char *sh, const char *gw_ns, const char *vs_ns, const char *h)
 {
     const char *slash = strchr(sh, '/');
     const char *dns = slash ? slash + 1 : sh;
@@ -955,30 +937,31 @@ server_admits(const char *sh, const char *gw_ns, const char *vs_ns, const char *
     return !strcasecmp(dns, h);
 }
 
-static bool
-http_protocol(const char *p)
+bool
+model__http_protocol(const char *p)
 {
     return p && (!strcasecmp(p, "HTTP") || !strcasecmp(p, "HTTP2") || !strcasecmp(p, "GRPC"));
 }
 
-/* A server that terminates TLS and then speaks HTTP (SIMPLE or MUTUAL). */
-static bool
-terminates_tls(const struct server *srv)
+/* A server that terminates TLS (SIMPLE or MUTUAL): then HTTP (HTTPS), or bytes (TLS). */
+bool
+model__terminates_tls(const struct server *srv)
 {
     const struct server_tls *t = srv->tls;
-    return srv->port && srv->port->protocol && !strcasecmp(srv->port->protocol, "HTTPS") && t &&
-           t->mode.set && (t->mode.v == SRV_SIMPLE || t->mode.v == SRV_MUTUAL);
+    const char *p = srv->port ? srv->port->protocol : NULL;
+    return p && (!strcasecmp(p, "HTTPS") || !strcasecmp(p, "TLS")) && t && t->mode.set &&
+           (t->mode.v == SRV_SIMPLE || t->mode.v == SRV_MUTUAL);
 }
 
 /* Gateway TLS of listener <l> from server <srv>: its hosts and certificate files, from the
  * server's paths or its credentialName under --credentials (tls.crt, tls.key, ca.crt).
  * Several TLS servers on one port are told apart by SNI; the first is the default. */
-static void
-listener_tls(struct build *b, struct model_listener *l, const struct server *srv)
+void
+model__listener_tls(struct build *b, struct model_listener *l, const struct server *srv)
 {
     struct arena *a = &b->s->arena;
     const struct server_tls *t = srv->tls;
-    if (!terminates_tls(srv)) {
+    if (!model__terminates_tls(srv)) {
         if (t && t->https_redirect.v) l->https_redirect = true;
         return;
     }
@@ -989,7 +972,7 @@ listener_tls(struct build *b, struct model_listener *l, const struct server *srv
     ts->hosts = arena_alloc(a, (srv->hosts.len + 1) * sizeof(char *));
     for (size_t i = 0; i < srv->hosts.len; i++) {
         const char *h = strchr(srv->hosts.v[i], '/');
-        ts->hosts[ts->n_hosts++] = lower_dup(a, h ? h + 1 : srv->hosts.v[i]);
+        ts->hosts[ts->n_hosts++] = model__lower_dup(a, h ? h + 1 : srv->hosts.v[i]);
     }
     static const int versions[] = {0, 10, 11, 12, 13}; /* enum tls_protocol */
     ts->min_version = t->min_protocol_version.set ? versions[t->min_protocol_version.v % 5] : 0;
@@ -1019,13 +1002,13 @@ gateway_selected(const struct model_options *opt, const char *key)
     return false;
 }
 
-static struct model_listener *
-listener_for_port(struct build *b, size_t *cap, uint16_t port, const char *name, bool mesh)
+struct model_listener *
+model__listener_for_port(struct build *b, uint16_t port, const char *name, bool mesh)
 {
     struct snapshot *s = b->s;
     for (size_t i = 0; i < s->n_listeners; i++)
         if (s->listeners[i].port == port) return &s->listeners[i];
-    xgrow((void **)&s->listeners, cap, s->n_listeners + 1, sizeof(*s->listeners));
+    xgrow((void **)&s->listeners, &b->cap_listeners, s->n_listeners + 1, sizeof(*s->listeners));
     struct model_listener *l = &s->listeners[s->n_listeners++];
     memset(l, 0, sizeof(*l));
     l->name = arena_strdup(&s->arena, name);
@@ -1038,8 +1021,8 @@ listener_for_port(struct build *b, size_t *cap, uint16_t port, const char *name,
 
 /* Remember that <l> serves Gateway <key> (once), so explain can tell which Gateways a port
  * carries. */
-static void
-listener_add_gateway(struct arena *a, struct model_listener *l, const char *key)
+void
+model__listener_add_gateway(struct arena *a, struct model_listener *l, const char *key)
 {
     for (size_t i = 0; i < l->n_gateways; i++)
         if (!strcmp(l->gateways[i], key)) return;
@@ -1051,7 +1034,7 @@ listener_add_gateway(struct arena *a, struct model_listener *l, const char *key)
 }
 
 static void
-build_gateways(struct build *b, size_t *cap)
+build_gateways(struct build *b)
 {
     struct arena *a = &b->s->arena;
     for (size_t g = 0; g < b->set->len; g++) {
@@ -1061,23 +1044,29 @@ build_gateways(struct build *b, size_t *cap)
         if (!gateway_selected(b->opt, key)) continue;
         for (size_t si = 0; si < gr->spec.gw->servers_len; si++) {
             const struct server *srv = &gr->spec.gw->servers[si];
-            if (!srv->port || !(http_protocol(srv->port->protocol) || terminates_tls(srv)))
+            enum model_listener_kind kind;
+            if (!srv->port || !model__server_kind(srv, &kind)) continue;
+            if (kind != MODEL_LISTENER_HTTP) {
+                model__l4_gateway_server(b, gr, key, srv, kind);
                 continue;
+            }
             uint16_t port = (uint16_t)srv->port->number.v;
+            const struct model_listener *taken = model_listener_for(b->s, port);
+            if (taken && taken->kind != MODEL_LISTENER_HTTP) continue; /* first wins */
             struct model_listener *l =
-                listener_for_port(b, cap, port, arena_printf(a, "gateway %s", key), false);
-            listener_add_gateway(a, l, key);
-            listener_tls(b, l, srv);
+                model__listener_for_port(b, port, arena_printf(a, "gateway %s", key), false);
+            model__listener_add_gateway(a, l, key);
+            model__listener_tls(b, l, srv);
             for (size_t v = 0; v < b->set->len; v++) {
                 const struct resource *r = b->set->items[v];
                 if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
-                if (!gateway_listed(&r->spec.vs->gateways, key, r->ns, a)) continue;
+                if (!model__gateway_listed(&r->spec.vs->gateways, key, r->ns, a)) continue;
                 for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
                     const char *host = config_fqdn(a, r->spec.vs->hosts.v[h], r->ns);
                     bool ok = false;
                     for (size_t k = 0; !ok && k < srv->hosts.len; k++)
-                        ok = server_admits(srv->hosts.v[k], gr->ns, r->ns, host);
-                    if (ok) add_routes(b, vhost_get(b, l, host), r, key, port);
+                        ok = model__server_admits(srv->hosts.v[k], gr->ns, r->ns, host);
+                    if (ok) add_routes(b, model__vhost_get(b, l, host), r, key, port);
                 }
             }
         }
@@ -1104,9 +1093,9 @@ add_aliases(struct build *b, struct model_listener *l, const char *fqdn, struct 
 
 /* The only route of <vh>: every request to <cluster> (<host> as configured), with Istio's
  * default retry policy. */
-static struct model_route *
-sole_route(struct build *b, struct model_vhost *vh, const char *name,
-           const struct model_cluster *cluster, const char *host)
+struct model_route *
+model__sole_route(struct build *b, struct model_vhost *vh, const char *name,
+                  const struct model_cluster *cluster, const char *host)
 {
     struct arena *a = &b->s->arena;
     struct model_route *rt = arena_alloc(a, sizeof(*rt));
@@ -1138,13 +1127,13 @@ add_default_routes(struct build *b, struct model_listener *l)
         if (r->kind != KIND_SERVICE_ENTRY || !r->spec.se || !r->spec.se->ports_len) continue;
         const struct service_entry *se = r->spec.se;
         for (size_t h = 0; h < se->hosts.len; h++) {
-            const char *host = lower_dup(a, se->hosts.v[h]);
+            const char *host = model__lower_dup(a, se->hosts.v[h]);
             if (host[0] == '*' || hmap_get(&l->exact, host)) continue;
             struct port_selector ps = {.number = se->ports[0].number};
             struct destination d = {.host = host, .port = &ps};
-            struct model_vhost *vh = vhost_get(b, l, host);
+            struct model_vhost *vh = model__vhost_get(b, l, host);
             /* Istio's default retry policy applies here too */
-            sole_route(b, vh, "default", cluster_for(b, &d, r->ns, l->port), host);
+            model__sole_route(b, vh, "default", model__cluster_for(b, &d, r->ns, l->port), host);
             add_aliases(b, l, host, vh);
         }
     }
@@ -1153,19 +1142,19 @@ add_default_routes(struct build *b, struct model_listener *l)
 /* The mesh listener: VirtualServices bound to mesh; for one host the oldest wins (§3.2).
  * Hosts answer to their short forms too, as sidecar virtual hosts do. */
 static void
-build_mesh(struct build *b, size_t *cap)
+build_mesh(struct build *b)
 {
     struct arena *a = &b->s->arena;
-    struct model_listener *l = listener_for_port(b, cap, b->opt->mesh_port, "mesh", true);
+    struct model_listener *l = model__listener_for_port(b, b->opt->mesh_port, "mesh", true);
     for (size_t v = 0; v < b->set->len; v++) {
         const struct resource *r = b->set->items[v];
         if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
             !config_mesh_bound(&r->spec.vs->gateways))
             continue;
         for (size_t h = 0; h < r->spec.vs->hosts.len; h++) {
-            const char *fqdn = lower_dup(a, config_fqdn(a, r->spec.vs->hosts.v[h], r->ns));
+            const char *fqdn = model__lower_dup(a, config_fqdn(a, r->spec.vs->hosts.v[h], r->ns));
             if (hmap_get(&l->exact, fqdn) || hmap_get(&l->wildcard, fqdn)) continue;
-            struct model_vhost *vh = vhost_get(b, l, fqdn);
+            struct model_vhost *vh = model__vhost_get(b, l, fqdn);
             if (vh->n_routes) continue;
             add_routes(b, vh, r, "mesh", l->port);
             add_aliases(b, l, fqdn, vh);
@@ -1175,8 +1164,8 @@ build_mesh(struct build *b, size_t *cap)
 }
 
 /* This proxy's own workload: --namespace and --label k=v. */
-static enum model_peer_mode
-my_peer_mode(struct build *b, uint16_t port)
+enum model_peer_mode
+model__my_peer_mode(struct build *b, uint16_t port)
 {
     struct arena *a = &b->s->arena;
     const struct model_options *opt = b->opt;
@@ -1204,7 +1193,7 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     c->endpoints = arena_alloc(a, sizeof(*c->endpoints));
     struct model_endpoint *ep = &c->endpoints[0];
     if (!resolve(ep, in->app_address, in->app_port, b->opt->numeric_only)) {
-        fail(b, "inbound app address %s does not resolve", in->app_address);
+        model__fail(b, "inbound app address %s does not resolve", in->app_address);
         return NULL;
     }
     ep->address = arena_strdup(a, in->app_address);
@@ -1216,8 +1205,8 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     static const struct cluster_sections defaults; /* no DestinationRule: Istio's defaults */
     cluster_compile_policy(c, &defaults, a);
     /* --inbound declares no protocol: Istio's inbound cluster sniffs it (the client's). */
-    cluster_compile_upstream(c, NULL, PORT_PROTOCOL_UNSUPPORTED, "--inbound",
-                             b->opt->mesh_h2_upgrade, a);
+    cluster_compile_upstream(c, NULL, in->tcp ? PORT_PROTOCOL_TCP : PORT_PROTOCOL_UNSUPPORTED,
+                             in->tcp ? "--inbound-tcp" : "--inbound", b->opt->mesh_h2_upgrade, a);
     c->upstream_gateway = c->upstream_sidecar; /* only a sidecar has inbound pools */
     c->state = pool_state_get(c->name);
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
@@ -1230,19 +1219,24 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
 /* Inbound listeners (a sidecar in front of its app): every request to the app's pool, as
  * Istio's inbound route does; no retries (they are the caller's side). */
 static void
-build_inbounds(struct build *b, size_t *cap)
+build_inbounds(struct build *b)
 {
     struct arena *a = &b->s->arena;
     for (size_t i = 0; i < b->opt->n_inbounds; i++) {
         const struct model_inbound *in = &b->opt->inbounds[i];
         struct model_listener *l =
-            listener_for_port(b, cap, in->port, arena_printf(a, "inbound %u", in->port), false);
+            model__listener_for_port(b, in->port, arena_printf(a, "inbound %u", in->port), false);
         l->inbound = true;
-        l->peer_mode = my_peer_mode(b, in->port);
+        l->peer_mode = model__my_peer_mode(b, in->port);
         struct model_cluster *c = inbound_cluster(b, in);
         if (!c) return;
-        struct model_route *rt = sole_route(b, vhost_get(b, l, "*"), "inbound", c, c->host);
+        struct model_route *rt =
+            model__sole_route(b, model__vhost_get(b, l, "*"), "inbound", c, c->host);
         rt->retry_attempts = 0;
+        if (in->tcp) { /* --inbound-tcp: bytes relayed to the app */
+            l->kind = MODEL_LISTENER_TCP;
+            rt->l4 = MODEL_L4_TCP;
+        }
     }
 }
 
@@ -1260,10 +1254,10 @@ model_build(const struct resource_set *set, const struct model_options *opt, cha
     hmap_init(&b.drs);
     hmap_init(&b.clusters);
     index_resources(&b);
-    size_t cap = 0;
-    build_gateways(&b, &cap);
-    if (opt->mesh_port) build_mesh(&b, &cap);
-    build_inbounds(&b, &cap);
+    build_gateways(&b);
+    if (opt->mesh_port) build_mesh(&b);
+    build_inbounds(&b);
+    if (opt->mesh_port) model__l4_mesh(&b);
     hmap_fini(&b.services);
     hmap_fini(&b.drs);
     free(b.wild);

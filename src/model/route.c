@@ -2,9 +2,11 @@
 /* Matching a request against compiled routes. Header names compare case-insensitively;
  * values byte for byte; repeated header lines are joined with ',' before matching (Envoy);
  * for query parameters only the first occurrence counts (Envoy getFirstValue); uri exact
- * and regex ignore the query, prefix is a plain string prefix of the path. */
+ * and regex ignore the query, prefix is a plain string prefix of the path. L4 blocks (tcp and
+ * tls rules) look at the ClientHello's SNI and the address the connection reached. */
 #include "model/route.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,12 +119,110 @@ absent(char *why, size_t why_len, const char *what, struct slice name)
     return false;
 }
 
+/* Does <sni> match pattern <p> (lower case: exact, "*.suffix" or "*")? Case-insensitive. */
+static bool
+sni_matches(const char *p, struct slice sni)
+{
+    if (!strcmp(p, "*")) return true;
+    size_t pl = strlen(p);
+    if (p[0] == '*') { /* "*.example.com": at least one label before the suffix */
+        if (sni.len < pl) return false;
+        return slice_ieq(slice_make(sni.ptr + sni.len - (pl - 1), pl - 1), p + 1);
+    }
+    return slice_ieq(sni, p);
+}
+
+/* Is <ss> (IPv4, IPv6, or IPv4-mapped IPv6) inside block <c>? */
+static bool
+cidr_contains(const struct model_cidr *c, const struct sockaddr_storage *ss)
+{
+    const uint8_t *a;
+    if (ss->ss_family == AF_INET) {
+        if (c->family != AF_INET) return false;
+        a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+    } else if (ss->ss_family == AF_INET6) {
+        a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (c->family == AF_INET) {
+            if (memcmp(a, mapped, sizeof(mapped))) return false;
+            a += 12;
+        }
+    } else {
+        return false;
+    }
+    size_t full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(a, c->addr, full)) return false;
+    if (!rest) return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (a[full] & mask) == (c->addr[full] & mask);
+}
+
+/* "[a, b]" of <m>'s sniHosts or subnets, into <buf>. */
+static const char *
+l4_list(const struct model_match *m, bool sni, char *buf, size_t cap)
+{
+    size_t n = 0, count = sni ? m->n_sni : m->n_subnets;
+    buf[n++] = '[';
+    for (size_t i = 0; i < count && n < cap; i++) {
+        char text[INET6_ADDRSTRLEN + 8];
+        if (!sni) {
+            const struct model_cidr *c = &m->subnets[i];
+            char ip[INET6_ADDRSTRLEN];
+            inet_ntop(c->family, c->addr, ip, sizeof(ip));
+            snprintf(text, sizeof(text), "%s/%u", ip, c->bits);
+        }
+        int k = snprintf(buf + n, cap - n, "%s%s", i ? ", " : "", sni ? m->sni[i] : text);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    if (n < cap - 1) {
+        buf[n++] = ']';
+        buf[n] = '\0';
+    } else {
+        buf[cap - 1] = '\0';
+    }
+    return buf;
+}
+
+/* The L4 conditions of <m> (sniHosts, destinationSubnets); none: true. */
+static bool
+l4_matches(const struct model_match *m, const struct route_request *rq, char *why, size_t why_len)
+{
+    char list[512];
+    bool hit = !m->n_sni;
+    for (size_t i = 0; i < m->n_sni && !hit; i++) hit = sni_matches(m->sni[i], rq->sni);
+    if (!hit) {
+        if (why)
+            snprintf(why, why_len, "sni %.*s not in %s", rq->sni.len ? (int)rq->sni.len : 6,
+                     rq->sni.len ? rq->sni.ptr : "(none)", l4_list(m, true, list, sizeof(list)));
+        return false;
+    }
+    hit = !m->n_subnets;
+    for (size_t i = 0; i < m->n_subnets && !hit && rq->dst; i++)
+        hit = cidr_contains(&m->subnets[i], rq->dst);
+    if (!hit) {
+        if (why) {
+            char ip[INET6_ADDRSTRLEN] = "(unknown)";
+            if (rq->dst && rq->dst->ss_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)rq->dst)->sin_addr, ip,
+                          sizeof(ip));
+            else if (rq->dst && rq->dst->ss_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)rq->dst)->sin6_addr, ip,
+                          sizeof(ip));
+            snprintf(why, why_len, "destination %s not in %s", ip,
+                     l4_list(m, false, list, sizeof(list)));
+        }
+        return false;
+    }
+    return true;
+}
+
 bool
 route_block_matches(const struct model_match *m, const struct route_request *rq, char *why,
                     size_t why_len)
 {
     static const struct slice none = {"", 0};
-    const char *qmark = memchr(rq->path.ptr, '?', rq->path.len);
+    if ((m->n_sni || m->n_subnets) && !l4_matches(m, rq, why, why_len)) return false;
+    const char *qmark = rq->path.len ? memchr(rq->path.ptr, '?', rq->path.len) : NULL;
     struct slice path = qmark ? slice_make(rq->path.ptr, (size_t)(qmark - rq->path.ptr)) : rq->path;
     if (m->has_uri && !sm_matches(&m->uri, path, m->ignore_uri_case))
         return mismatch(why, why_len, "uri", none, path, &m->uri);

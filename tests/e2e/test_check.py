@@ -503,16 +503,100 @@ def test_kinds_meshlet_does_not_enforce_are_warnings_naming_each(meshlet_bin, tm
     assert run(meshlet_bin, "check", f).code == 1
 
 
-def test_tcp_and_tls_routes_are_warned_as_not_enforced(meshlet_bin, samples, repo_root):
+def test_tcp_and_tls_routes_are_no_longer_warned_as_not_enforced(meshlet_bin, samples):
     code, msgs = messages(meshlet_bin, "validate", samples / "tcp-echo-all-v1.yaml")
     assert code == 0, msgs
-    hits = [m for m in msgs if m["code"] == "ML0109"]
-    assert [(m["name"], m["path"], m["severity"]) for m in hits] == [
-        ("tcp-echo", "spec.tcp", "Warning")], msgs
-    assert "tcp routes are not enforced by meshlet" in hits[0]["message"]
+    assert not [m for m in msgs if m["code"] == "ML0109"], msgs
     code, msgs = messages(meshlet_bin, "validate",
                           samples / "invalid" / "analyze-vs-duplicate-matches.yaml")
-    assert {m["path"] for m in msgs if m["code"] == "ML0109"} == {"spec.tcp", "spec.tls"}, msgs
+    assert not [m for m in msgs if m["code"] == "ML0109"], msgs
+
+
+L4_CHECK = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: prod}
+spec:
+  hosts: [db.example.com]
+  addresses: [10.0.0.5]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pg, namespace: prod}
+spec:
+  hosts: [pg.example.com]
+  addresses: [10.0.0.6]
+  ports:
+  - {number: 5432, name: tcp, protocol: TCP}
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: prod}
+spec:
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 31400, name: tcp, protocol: TCP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: all, namespace: prod}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  tcp:
+  - match: [{port: 8080}]
+    route: [{destination: {host: db.example.com}}]
+  - route: [{destination: {host: db.example.com}}]
+  tls:
+  - match: [{sniHosts: [db.example.com]}]
+    route: [{destination: {host: db.example.com}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: late, namespace: prod}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  tcp:
+  - route: [{destination: {host: pg.example.com}}]
+"""
+
+
+def test_check_reports_l4_rules_that_route_nothing(meshlet_bin, tmp_path):
+    f = tmp_path / "l4.yaml"
+    f.write_text(L4_CHECK)
+    code, msgs = messages(meshlet_bin, "check", f)
+    assert code == 0, msgs  # warnings only
+    lines = L4_CHECK.splitlines()
+
+    def at(code, name, path):
+        hits = [m for m in msgs if m["code"] == code and m["name"] == name and m["path"] == path]
+        assert len(hits) == 1, (code, name, path, msgs)
+        m = hits[0]
+        assert m["severity"] == "Warning" and m["file"] == str(f), m
+        return m, lines[m["line"] - 1]
+
+    m, line = at("ML0111", "all", "spec.tcp[0]")
+    assert "whose server on port 8080 is HTTP" in m["message"], m
+    assert line[m["column"] - 1:].startswith("match: [{port: 8080}]"), (m, line)
+    m, line = at("ML0111", "all", "spec.tls[0]")
+    assert "which has no TLS PASSTHROUGH server" in m["message"], m
+    assert line[m["column"] - 1:].startswith("match: [{sniHosts"), (m, line)
+    m, line = at("ML0112", "pg", "spec.ports[0].number")
+    assert "port 5432 go to db.example.com (ServiceEntry prod/db) only" in m["message"], m
+    assert line.strip().startswith("- {number: 5432"), (m, line)
+    m, _ = at("ML0113", "late", "spec.tcp[0]")
+    assert "VirtualService prod/all's tcp[1] takes every connection first" in m["message"], m
+    # the tcp rule on the TCP port itself is fine
+    assert not [m for m in msgs if m["name"] == "all" and m["path"] == "spec.tcp[1]"], msgs
+    r = run(meshlet_bin, "check", f)
+    assert re.search(r"Warning \[ML0112\] \(ServiceEntry prod/pg " + re.escape(str(f))
+                     + r":17:\d+\) spec\.ports\[0\]\.number: ", r.out), r
 
 
 def test_run_starts_with_unenforced_kinds_beside_its_config(canary, tmp_path):

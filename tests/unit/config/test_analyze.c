@@ -53,6 +53,17 @@
     "apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec:\n"        \
     "  selector: {app: reviews}\n  ports: [{port: 9080, name: http}]\n---\n"
 
+#define SVC_TCP(name, port)                                                                        \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: " name               \
+    "}\nspec:\n  hosts: [" name ".example.com]\n  ports:\n  - {number: " port                      \
+    ", name: tcp, protocol: TCP}\n  resolution: DNS\n---\n"
+/* A VirtualService "name" bound to gateway gw, with one tcp or tls rule. */
+#define VS_L4(name, section, match)                                                                \
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: " name             \
+    "}\nspec:\n  hosts: ['*.example.com']\n  gateways: [gw]\n  " section ":\n  - " match           \
+    "route: [{destination: {host: db.example.com}}]\n---\n"
+#define GW_L4(port, proto) GW("gw", "{istio: ingressgateway}", port, "['*.example.com']", proto)
+
 static const struct config_case cases[] = {
     {"analyze_clean_canary_has_no_error",
      SVC_REVIEWS DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v2}"), "IST0101", NULL, NULL,
@@ -381,6 +392,44 @@ static const struct config_case cases[] = {
      "The Subset v1 defined in the DestinationRule does not select any pods.", false, A},
     {"analyze_subset_pods_unknown_without_workloads", K8S_REVIEWS DR_REVIEWS(""), "IST0173", NULL,
      NULL, true, A},
+    {"analyze_tls_rule_on_a_gateway_without_passthrough",
+     SVC_TCP("db", "5432") GW_L4("443", TLS("cred"))
+         VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
+     "ML0111", "spec.tls[0]",
+     "tls[0] is bound to gateway default/gw, which has no TLS PASSTHROUGH "
+     "server: it routes nothing there",
+     false, A},
+    {"analyze_tls_rule_on_a_passthrough_gateway_is_fine",
+     SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: PASSTHROUGH")
+         VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
+     "ML0111", NULL, NULL, true, A},
+    {"analyze_tcp_rule_on_an_http_gateway_port",
+     SVC_TCP("db", "5432") GW_L4("80", "HTTP") VS_L4("v", "tcp", "match: [{port: 80}]\n    "),
+     "ML0111", "spec.tcp[0]", "whose server on port 80 is HTTP: tcp rules apply only to TCP", false,
+     A},
+    {"analyze_tcp_rule_on_a_tcp_gateway_is_fine",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4("v", "tcp", ""), "ML0111", NULL, NULL, true,
+     A},
+    {"analyze_tcp_rules_are_no_longer_unenforced",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4("v", "tcp", ""), "ML0109", NULL, NULL, true,
+     false},
+    {"analyze_two_tcp_services_on_one_mesh_port",
+     SVC_TCP("db", "5432") SVC_TCP("pg", "5432") SVC_TCP("redis", "6379"), "ML0112",
+     "spec.ports[0].number",
+     "TCP port 5432 of pg.example.com is already the mesh's TCP port of db.example.com "
+     "(ServiceEntry default/db)",
+     false, A},
+    {"analyze_tcp_rule_hidden_by_an_older_catch_all",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4("old", "tcp", "")
+         VS_L4("new", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    "),
+     "ML0113", "spec.tcp[0]",
+     "tcp[0] never matches on gateway default/gw port 5432: the older VirtualService "
+     "default/old's tcp[0] takes every connection first",
+     false, A},
+    {"analyze_tcp_rule_after_a_narrower_one_is_reached",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4(
+         "old", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    ") VS_L4("new", "tcp", ""),
+     "ML0113", NULL, NULL, true, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };
