@@ -173,6 +173,7 @@ bench: all
 	$(Q)bench/mtls.sh
 	$(Q)bench/reload.sh
 	$(Q)bench/fleet.sh
+	$(Q)bench/tcp.sh
 
 clean:
 	rm -rf build $(BIN)
