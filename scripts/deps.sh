@@ -66,6 +66,7 @@ fi
 if $bench; then
     pkgs+=(
         haproxy nginx       # what meshlet is compared with (nginx: the server binary)
+        libnginx-mod-stream # tcp.sh: nginx's stream module (TCP proxy, ssl_preread for SNI)
         wrk                 # the load
         nghttp2-client      # h2.sh: h2load (the HTTP/2 load) and nghttp (its split check)
         python3-h2          # h2.sh: idle HTTP/2 connections and open streams (memory.py)
