@@ -5,6 +5,7 @@
 #include "http/tcp_conn.h"
 
 #include <arpa/inet.h>
+#include <time.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/now.h"
+#include "http/access_log.h"
 #include "http/conn.h"
 #include "http/metrics.h"
 #include "http/tunnel.h"
@@ -53,6 +55,9 @@ struct tcp_conn {
     uint32_t flags;           /* response flags */
     struct wheel_timer timer; /* the ClientHello's deadline */
     uint64_t start_ms;
+    uint64_t start_us, start_wall_ms;
+    struct metrics_tcp *series;          /* its TCP series, once connected */
+    uint64_t reported_sent, reported_rx; /* bytes already counted in it */
     char sni[256];
 };
 
@@ -73,6 +78,36 @@ uncount(struct tcp_conn *tc)
     if (a[tc->ep]) a[tc->ep]--;
 }
 
+/* The connection's series, chosen once: when its upstream is up, or at its end. */
+static void
+open_series(struct tcp_conn *tc)
+{
+    const struct model_listener *ml = tc->base.ml;
+    struct tcp_record r = {
+        .inbound = ml->inbound,
+        .peer_mtls = ml->inbound && tc->base.tls && tc->base.secured,
+        .cluster = tc->cl,
+        .endpoint = tc->cl && tc->phase >= TC_CONNECTING ? tc->ep : SIZE_MAX,
+        .flags = tc->flags,
+    };
+    tc->series = metrics_tcp_open(tc->base.wk->metrics, &r);
+}
+
+static void
+report_bytes(struct tcp_conn *tc)
+{
+    uint64_t sent = tc->tun.to_down.bytes, rx = tc->tun.to_up.bytes;
+    metrics_tcp_bytes(tc->series, sent - tc->reported_sent, rx - tc->reported_rx);
+    tc->reported_sent = sent;
+    tc->reported_rx = rx;
+}
+
+static void
+on_tunnel_moved(struct tunnel *t)
+{
+    report_bytes(container_of(t, struct tcp_conn, tun));
+}
+
 static void
 on_tunnel_end(struct tunnel *t, enum tunnel_end why)
 {
@@ -81,6 +116,7 @@ on_tunnel_end(struct tunnel *t, enum tunnel_end why)
     case TUNNEL_DOWN_RESET: tc->flags |= RF_DC; break;
     case TUNNEL_UP_RESET: tc->flags |= RF_UC; break;
     case TUNNEL_IDLE_TIMEOUT: tc->flags |= RF_SI; break;
+    case TUNNEL_MAX_DURATION: tc->flags |= RF_DT; break;
     default: break;
     }
     tc_close(tc);
@@ -102,6 +138,8 @@ start_relay(struct tcp_conn *tc)
         return;
     }
     tc->phase = TC_RELAY;
+    tc->tun.moved = on_tunnel_moved;
+    open_series(tc);
     if (buf_len(&tc->hello) &&
         tunnel_preload(&tc->tun, true, buf_head(&tc->hello), buf_len(&tc->hello))) {
         tunnel_close(&tc->tun);
@@ -334,14 +372,53 @@ on_hello_timeout(struct wheel_timer *t)
 }
 
 static void
+peer_addr(const struct conn *c, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->ss_family = c->peer_family;
+    if (c->peer_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        memcpy(&a->sin6_addr, c->peer, 16);
+        a->sin6_port = htons(c->peer_port);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        memcpy(&a->sin_addr, c->peer, 4);
+        a->sin_port = htons(c->peer_port);
+    }
+}
+
+static void
 tc_close(struct tcp_conn *tc)
 {
     struct worker *wk = tc->base.wk;
     if (tc->base.closed) return;
     tc->base.closed = true;
-    if (tc->phase == TC_RELAY)
+    bool relayed = tc->phase == TC_RELAY;
+    if (relayed) {
+        report_bytes(tc);
         tunnel_close(&tc->tun);
-    else if (tc->up) {
+    } else {
+        open_series(tc); /* never connected: its flags say why */
+    }
+    metrics_tcp_close(tc->series);
+    struct tcp_log_entry e = {
+        .start_wall_ms = tc->start_wall_ms,
+        .duration_us = now_us_precise() - tc->start_us,
+        .cluster = tc->cl,
+        .endpoint = tc->cl && tc->attempts ? tc->ep : SIZE_MAX,
+        .flags = tc->flags,
+        .bytes_received = relayed ? tc->tun.to_up.bytes : 0,
+        .bytes_sent = relayed ? tc->tun.to_down.bytes : 0,
+        .local = tc->local.ss_family == AF_UNSPEC ? NULL : &tc->local,
+        .sni = tc->sni,
+        .route_name = tc->route ? tc->route->name : NULL,
+        .attempts = tc->attempts,
+    };
+    struct sockaddr_storage remote;
+    peer_addr(&tc->base, &remote);
+    e.remote = &remote;
+    access_log_tcp(&wk->alog, &e);
+    if (!relayed && tc->up) {
         tc->up->user = NULL;
         upstream_close(tc->up);
         tc->up = NULL;
@@ -426,6 +503,10 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     }
     tc->in_ready = true;
     tc->start_ms = now_ms();
+    tc->start_us = now_us_precise();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tc->start_wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     tc->timer.cb = on_hello_timeout;
     tc->phase = sniff_tls                        ? TC_SNIFF
                 : tls                            ? TC_HANDSHAKE

@@ -322,11 +322,15 @@ pump(struct tunnel *t)
         if (t->to_up.shut && t->to_down.shut) goto end;
         if (!p) break;
     }
-    if (moved) t->active_ms = now_ms();
     t->in_pump = false;
+    if (moved) {
+        t->active_ms = now_ms();
+        if (t->moved) t->moved(t);
+    }
     return;
 end:
     t->in_pump = false;
+    if (moved && t->moved) t->moved(t);
     finish(t, why);
 }
 

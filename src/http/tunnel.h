@@ -33,6 +33,8 @@ struct tunnel;
 /* The owner is told once, from inside the tunnel's event handling; it must not touch the
  * upstream afterwards (the tunnel closed it) and closes the client connection itself. */
 typedef void tunnel_end_cb(struct tunnel *t, enum tunnel_end why);
+/* Bytes moved (the directions' counts grew): the owner may report them. */
+typedef void tunnel_moved_cb(struct tunnel *t);
 
 struct tunnel_limits {
     uint64_t idle_timeout_ms; /* 0: none */
@@ -60,6 +62,7 @@ struct tunnel {
     struct tunnel_dir to_up, to_down;
     struct tunnel_limits lim;
     tunnel_end_cb *end;
+    tunnel_moved_cb *moved; /* NULL: none; set after tunnel_start */
     struct wheel_timer timer;
     uint64_t started_ms, active_ms;
     bool ended;

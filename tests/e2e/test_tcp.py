@@ -3,7 +3,12 @@
 between two subsets of echo backends, and what the relay owes a byte stream: half-close
 passed on both ways, back-pressure with a slow reader, connect failure to the next
 endpoint, maxConnections, outlier ejection, reload with connections open, fds back."""
+import json
 import math
+import os
+import re
+import shutil
+import subprocess
 import socket
 import threading
 import time
@@ -70,7 +75,7 @@ spec:
 
 class Setup:
     def __init__(self, binary, tmp_path, weights=(90, 10), policy="", endpoints=None,
-                 backends=None, workers=1):
+                 backends=None, workers=1, extra=()):
         self.v1 = TcpEcho("v1")
         self.v2 = TcpEcho("v2")
         self.backends = [self.v1, self.v2] + (backends or [])
@@ -79,7 +84,7 @@ class Setup:
             else [(self.v1.port, "v1"), (self.v2.port, "v2")]
         self.dir = tmp_path
         (tmp_path / "config.yaml").write_text(config(self.gw, eps, weights, policy))
-        self.m = Meshlet(binary, tmp_path, workers=workers, extra=("--namespace", "shop"))
+        self.m = Meshlet(binary, tmp_path, workers=workers, extra=("--namespace", "shop", *extra))
         self.m.start()
 
     def close(self):
@@ -157,7 +162,7 @@ def rss_kb(pid):
 
 def test_slow_reader_back_pressure_bounds_memory(setup):
     gate = threading.Event()
-    slow = TcpEcho("slow", read_pause=gate)
+    slow = TcpEcho("slow", read_pause=gate, echo=False)  # echoes would fill our side
     s = setup(weights=(100, 0), endpoints=[(slow.port, "v1")], backends=[slow])
     pid = s.m.proc.pid
     c = dial(s.gw)
@@ -262,3 +267,73 @@ def test_fds_come_back_after_clients_vanish(setup):
     c = dial(s.gw)
     assert read_line(c) in ("v1", "v2")
     c.close()
+
+
+def series(text, name):
+    """{labels-dict-as-frozenset: value} of metric <name> in an exposition."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(rf"{name}{{(.*)}} (\d+)$", line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            out[frozenset(labels.items())] = int(m.group(2))
+    return out
+
+
+def total(text, name, **want):
+    return sum(v for k, v in series(text, name).items()
+               if all((key, val) in k for key, val in want.items()))
+
+
+def test_istio_tcp_metrics_and_one_access_log_line_per_connection(setup, tmp_path):
+    log = tmp_path / "access.log"
+    s = setup(weights=(50, 50), extra=("--access-log", str(log)))
+    for _ in range(20):
+        c = dial(s.gw)
+        tag = read_line(c)
+        c.sendall(b"abc\n")
+        assert c.recv(10) == b"abc\n"
+        c.shutdown(socket.SHUT_WR)
+        assert read_all(c) == b""
+        c.close()
+
+    def text():
+        return s.m.admin("/stats/prometheus")
+    assert eventually(lambda: total(text(), "istio_tcp_connections_closed_total") == 20, 5), text()
+    t = text()
+    for v in ("v1", "v2"):
+        assert total(t, "istio_tcp_connections_opened_total", destination_version=v,
+                     request_protocol="tcp", reporter="source") == 10, t
+    assert total(t, "istio_tcp_received_bytes_total") == 20 * 4, t
+    assert total(t, "istio_tcp_sent_bytes_total") == 20 * (3 + 4), t
+    here = os.path.dirname(os.path.abspath(__file__))
+    tool = os.path.join(here, "..", "..", "build", "tools", "promtool")
+    tool = tool if os.access(tool, os.X_OK) else shutil.which("promtool")
+    assert tool, "promtool missing: scripts/deps.sh fetches it into build/tools"
+    r = subprocess.run([tool, "check", "metrics"], input=t, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode in (0, 3), r.stderr + r.stdout
+    s.close()  # flushes the access log
+    s.m.stop = lambda: 0
+    lines = [json.loads(ln) for ln in log.read_text().splitlines()]
+    assert len(lines) == 20, lines
+    for e in lines:
+        assert e["response_code"] == 0 and e["response_flags"] == "-", e
+        assert (e["bytes_received"], e["bytes_sent"]) == (4, 7), e
+        assert e["upstream_cluster"].startswith("outbound|7000|v"), e
+        assert e["downstream_local_address"] == f"127.0.0.1:{s.gw}", e
+
+
+def test_a_connection_no_endpoint_takes_is_counted_with_its_flag(setup, tmp_path):
+    dead = free_port()
+    s = setup(weights=(100, 0), endpoints=[(dead, "v1")])
+    c = dial(s.gw)
+    try:
+        assert c.recv(10) == b""
+    except ConnectionResetError:
+        pass
+    c.close()
+    t = s.m.admin("/stats/prometheus")
+    assert eventually(lambda: total(s.m.admin("/stats/prometheus"),
+                                    "istio_tcp_connections_closed_total",
+                                    response_flags="UF,URX") == 1, 5), t

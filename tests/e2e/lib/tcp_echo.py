@@ -7,8 +7,9 @@ import threading
 
 
 class TcpEcho:
-    def __init__(self, tag, port=0, read_pause=None, close_first=False, tls=None):
+    def __init__(self, tag, port=0, read_pause=None, close_first=False, tls=None, echo=True):
         self.tag = tag.encode()
+        self.echo = echo  # False: a sink that only counts
         self.ctx = None
         if tls:  # (certificate, key): the backend terminates TLS itself
             import ssl
@@ -57,7 +58,7 @@ class TcpEcho:
                 total += len(data)
                 with self.lock:
                     self.received += len(data)
-                if not self.close_first:
+                if self.echo and not self.close_first:
                     c.sendall(data)
             if self.close_first:
                 return
