@@ -38,7 +38,7 @@ def proxy(meshlet_bin, tmp_path_factory):
     gw_crt, gw_key = self_signed(d / "gw", "term.example.com")
     backends = {n: TcpEcho(n, tls=certs[n]) for n in ("a", "b", "w")}
     plain = TcpEcho("plain")
-    pt, term = free_port(), free_port()
+    pt, term, orig = free_port(), free_port(), free_port()
     docs = [f"""\
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -52,8 +52,30 @@ spec:
   - port: {{number: {term}, name: tls-term, protocol: TLS}}
     hosts: ["term.example.com"]
     tls: {{mode: SIMPLE, serverCertificate: {gw_crt}, privateKey: {gw_key}}}
+  - port: {{number: {orig}, name: tcp-orig, protocol: TCP}}
+    hosts: ["*"]
+""", f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: secure, namespace: shop}}
+spec:
+  host: secure.shop.svc.cluster.local
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: {certs['a'][0]}, sni: a.example.com}}
+""", f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: orig, namespace: shop}}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp:
+  - match: [{{port: {orig}}}]
+    route:
+    - destination: {{host: secure.shop.svc.cluster.local, port: {{number: 8443}}}}
 """]
     docs += [service(n, b.port) for n, b in backends.items()]
+    docs.append(service("secure", backends["a"].port))  # a again, TLS originated by meshlet
     docs.append(f"""\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -97,7 +119,7 @@ spec:
 """)
     (d / "config.yaml").write_text("---\n".join(docs))
     m = Meshlet(meshlet_bin, d, extra=("--namespace", "shop")).start()
-    m.pt, m.term, m.certs, m.gw_crt = pt, term, certs, gw_crt
+    m.pt, m.term, m.orig, m.certs, m.gw_crt = pt, term, orig, certs, gw_crt
     yield m
     code = m.stop()
     for b in [*backends.values(), plain]:
@@ -147,4 +169,12 @@ def test_simple_tls_server_terminates_then_relays_tcp(proxy):
     assert read_line(s) == "plain"
     s.sendall(b"clear behind\n")
     assert s.recv(100) == b"clear behind\n"
+    s.close()
+
+
+def test_tcp_route_originates_simple_tls_to_its_backend(proxy):
+    s = dial(proxy.orig)  # plain text in, TLS (verified against a's CA, SNI a.example.com) out
+    assert read_line(s) == "a"
+    s.sendall(b"wrapped\n")
+    assert s.recv(100) == b"wrapped\n"
     s.close()
