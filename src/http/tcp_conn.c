@@ -115,7 +115,7 @@ on_tunnel_end(struct tunnel *t, enum tunnel_end why)
     switch (why) {
     case TUNNEL_DOWN_RESET: tc->flags |= RF_DC; break;
     case TUNNEL_UP_RESET: tc->flags |= RF_UC; break;
-    case TUNNEL_IDLE_TIMEOUT: tc->flags |= RF_SI; break;
+    case TUNNEL_IDLE_TIMEOUT: break; /* Envoy's tcp_proxy counts it, with no flag */
     case TUNNEL_MAX_DURATION: tc->flags |= RF_DT; break;
     default: break;
     }
