@@ -15,7 +15,8 @@
 # interleaved (ROUNDS, DURATION seconds per rate measure); medians printed, and ratios as
 # the median of per-round ratios (bench/lib.sh). A proxy that does not relay (meshlet
 # before its TCP data path) is left out of the rounds and said so. Not a test: nothing is
-# asserted. Every load is bounded in count and time; only 127.0.0.1 is used.
+# asserted. Every load is bounded in count and time; only 127.0.0.1 is used. MESHLET: the
+# binary (default ./meshlet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,7 +110,7 @@ spec:
   - match: [{port: $MS, sniHosts: ["$SNI"]}]
     route: [{destination: {host: tls-echo.bench.svc.cluster.local, port: {number: 9000}}}]
 YAML
-start_meshlet "$OUT/meshlet"
+start_meshlet "$OUT/meshlet" "${MESHLET:-./meshlet}"
 MESHLET_PID=$MPID
 
 cat >"$OUT/haproxy.cfg" <<CFG
