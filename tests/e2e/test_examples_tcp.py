@@ -14,10 +14,6 @@ import pytest
 
 from test_demo import port_free
 
-NOT_WIRED = pytest.mark.xfail(
-    strict=True, reason="http/tcp_conn.c does not call metrics_tcp_* yet")
-
-
 def run_example(meshlet_bin, repo_root, tmp_path, name, ports):
     for _ in range(200):
         shift = random.randrange(1000, 9000)
@@ -52,7 +48,6 @@ def test_tcp_canary_splits_100_connections_90_10(meshlet_bin, repo_root, tmp_pat
     assert "split: v1=90 v2=10 errors=0" in out, out
 
 
-@NOT_WIRED
 def test_tcp_canary_metrics(meshlet_bin, repo_root, tmp_path):
     rc, out = run_example(meshlet_bin, repo_root, tmp_path, "tcp-canary", CANARY_PORTS)
     assert rc == 0, out

@@ -4,11 +4,7 @@
 the client, istio_tcp_received_bytes_total: bytes from it) under Istio's TCP labels
 (request_protocol "tcp", no response_code), a failed connection's response flag, an
 exposition promtool parses, and one access log line per connection (TLS passthrough: the
-server name). Backends: build/tcp-backend (each connection starts with "vN\\n", then echo).
-
-The codec does not report to the metrics and the access log yet (http/tcp_conn.c is to
-call metrics_tcp_open/bytes/close and access_log_tcp): the tests that need it are marked
-xfail strict, so they fail the run the moment it does, and the mark must go."""
+server name). Backends: build/tcp-backend (each connection starts with "vN\\n", then echo)."""
 import json
 import subprocess
 
@@ -19,10 +15,6 @@ from meshlet_proc import Meshlet, eventually, free_port
 from tcp_backend import TcpBackend, tls_client
 from test_metrics import ENVOY_NAMES, promtool, samples, total
 from test_tcp import config
-
-NOT_WIRED = pytest.mark.xfail(
-    strict=True, reason="http/tcp_conn.c does not call metrics_tcp_* / access_log_tcp yet")
-
 
 @pytest.fixture
 def l4(meshlet_bin, tmp_path):
@@ -61,7 +53,6 @@ def exchange(gw):
     return tag
 
 
-@NOT_WIRED
 def test_tcp_families_count_connections_and_bytes(l4):
     m, gw = l4()
     tags = [exchange(gw) for _ in range(20)]
@@ -79,7 +70,6 @@ def test_tcp_families_count_connections_and_bytes(l4):
     assert total(m, "istio_tcp_sent_bytes_total") == 20 * 9
 
 
-@NOT_WIRED
 def test_failed_connect_counts_opened_and_closed_with_uf(l4):
     m, gw = l4(dead=True)
     import socket
@@ -117,7 +107,6 @@ def log_lines(path, n, seconds=5):
     return path.read_text().splitlines()
 
 
-@NOT_WIRED
 def test_access_log_line_per_connection(l4, tmp_path):
     log = tmp_path / "access.log"
     m, gw = l4("--access-log", str(log))
@@ -166,7 +155,6 @@ spec:
 """
 
 
-@NOT_WIRED
 def test_passthrough_log_names_the_server(meshlet_bin, tmp_path):
     cert, key = self_signed(tmp_path / "echo", name="echo.example.com")
     log = tmp_path / "access.log"
