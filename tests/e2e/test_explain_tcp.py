@@ -58,11 +58,20 @@ spec:
   hosts: ["*"]
   gateways: [edge]
   tcp:
-  - match: [{{destinationSubnets: [10.0.0.0/8]}}]
+  - match: [{{port: {tls_port}}}]
     route: [{{destination: {{host: tcp-echo, subset: v2}}}}]
   - route:
     - {{destination: {{host: tcp-echo, subset: v1}}, weight: 90}}
     - {{destination: {{host: tcp-echo, subset: v2}}, weight: 10}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: mesh-echo, namespace: shop}}
+spec:
+  hosts: [tcp-echo]
+  tcp:
+  - match: [{{destinationSubnets: [10.0.0.0/8]}}]
+    route: [{{destination: {{host: tcp-echo, subset: v2}}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -88,23 +97,29 @@ def write_config(tmp_path):
 
 
 def test_explain_tcp_names_the_listener_the_skipped_rule_and_the_split(meshlet_bin, tmp_path):
-    gw, _, _ = write_config(tmp_path)
+    gw, tls_port, svc = write_config(tmp_path)
     p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--port", gw, "tcp")
     assert p.returncode == 0, p.stdout + p.stderr
     out = p.stdout.splitlines()
     assert out[0] == f"listener: gateway shop/edge, port {gw}, kind tcp (bytes relayed)", out
     assert out[1] == "virtual host: *", out
-    assert out[2] == "route 0 (shop/echo tcp[0]): destination (unknown) not in [10.0.0.0/8]"
-    assert out[3] == "route 1 (shop/echo tcp[1]): matched (no conditions: takes every connection)"
-    assert "picked per connection; no retries" in out[4], out
+    # a block for another port does not exist on this one: the rule is not there at all
+    assert out[2] == "route 0 (shop/echo tcp[1]): matched (no conditions: takes every connection)"
+    assert "picked per connection; no retries" in out[3], out
     assert "   90.0%  tcp-echo subset v1 -> outbound|" in p.stdout, p.stdout
     assert "   10.0%  tcp-echo subset v2 -> outbound|" in p.stdout, p.stdout
-    # the address reached decides destinationSubnets; the client's is shown
-    p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--port", gw, "--dest", "10.9.8.7",
-                "--source", "192.0.2.1", "tcp")
+    # on the mesh, the address reached decides destinationSubnets; the client's is shown
+    p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--mesh", "--port", svc, "tcp")
+    assert p.returncode == 0, p.stderr
+    assert "route 0 (shop/mesh-echo tcp[0]): destination (unknown) not in [10.0.0.0/8]" \
+        in p.stdout, p.stdout
+    assert "route 1 'default' (no rule: Istio's default route to the service): matched" \
+        in p.stdout, p.stdout
+    p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--mesh", "--port", svc, "--dest",
+                "10.9.8.7", "--source", "192.0.2.1", "tcp")
     assert p.returncode == 0, p.stderr
     assert "client: 192.0.2.1" in p.stdout
-    assert "route 0 (shop/echo tcp[0]): matched by match[0]" in p.stdout, p.stdout
+    assert "route 0 (shop/mesh-echo tcp[0]): matched by match[0]" in p.stdout, p.stdout
     assert "  100.0%  tcp-echo subset v2 -> outbound|" in p.stdout, p.stdout
 
 
@@ -127,10 +142,13 @@ def test_explain_tls_passthrough_picks_the_virtual_host_by_sni(meshlet_bin, tmp_
 
 def test_explain_mesh_tcp_service_port_has_the_default_route(meshlet_bin, tmp_path):
     _, _, svc = write_config(tmp_path)
-    p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--mesh", "--port", svc, "tcp")
+    p = explain(meshlet_bin, "-c", tmp_path, "-n", "shop", "--mesh", "--port", svc, "--dest",
+                "127.0.0.1", "tcp")
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"listener: mesh tcp {svc}, port {svc}, kind tcp" in p.stdout
-    assert "route 0 'default' (no rule: Istio's default route to the service): matched" in p.stdout
+    assert "route 0 (shop/mesh-echo tcp[0]): destination 127.0.0.1 not in [10.0.0.0/8]" \
+        in p.stdout, p.stdout
+    assert "route 1 'default' (no rule: Istio's default route to the service): matched" in p.stdout
     assert f"-> outbound|{svc}||tcp-echo.shop.svc.cluster.local" in p.stdout
 
 
@@ -156,10 +174,11 @@ def test_explain_tcp_against_the_running_proxy(meshlet_bin, tmp_path):
         "--namespace", "shop", "--inbound-tcp", f"{inbound}=127.0.0.1:{free_port()}")).start()
     try:
         admin = f"127.0.0.1:{m.admin_port}"
-        p = explain(meshlet_bin, "--admin", admin, "--port", gw, "--dest", "10.0.0.1", "tcp")
+        p = explain(meshlet_bin, "--admin", admin, "--mesh", "--port", svc, "--dest", "10.0.0.1",
+                    "tcp")
         assert p.returncode == 0, p.stdout + p.stderr
         assert "explained by the running proxy" in p.stdout
-        assert "route 0 (shop/echo tcp[0]): matched by match[0]" in p.stdout, p.stdout
+        assert "route 0 (shop/mesh-echo tcp[0]): matched by match[0]" in p.stdout, p.stdout
         p = explain(meshlet_bin, "--admin", admin, "--port", gw, "tcp")
         assert p.returncode == 0, p.stdout + p.stderr
         # a split of two: the running proxy says where its next connections go
