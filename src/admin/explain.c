@@ -605,6 +605,8 @@ explain_l4(const struct snapshot *s, struct out *o, const struct explain_request
                      r->l4 == MODEL_L4_TLS ? "tls" : "tcp", r->rule_index);
         else if (!strcmp(r->name, "inbound"))
             snprintf(label, sizeof(label), "(the sidecar's route to its app)");
+        else if (l->auto_passthrough)
+            snprintf(label, sizeof(label), "(AUTO_PASSTHROUGH: the pool the SNI names)");
         else
             snprintf(label, sizeof(label), "'%s' (no rule: Istio's default route to the service)",
                      r->name);

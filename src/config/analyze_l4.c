@@ -15,10 +15,11 @@
 #include "config/rules.h"
 #include "core/hmap.h"
 
-enum server_l4 { SRV_L4_NONE, SRV_L4_HTTP, SRV_L4_TCP, SRV_L4_TLS };
+enum server_l4 { SRV_L4_NONE, SRV_L4_HTTP, SRV_L4_TCP, SRV_L4_TLS, SRV_L4_AUTO };
 
 /* What a Gateway server serves, as model/l4.c builds it: HTTP, TCP (TCP, MONGO, MYSQL,
- * REDIS, or TLS terminated) or TLS passthrough (TLS or HTTPS, PASSTHROUGH). */
+ * REDIS, or TLS terminated), TLS passthrough (TLS or HTTPS, PASSTHROUGH: tls rules) or
+ * AUTO_PASSTHROUGH (no rules). */
 static enum server_l4
 server_l4(const struct server *srv)
 {
@@ -30,7 +31,8 @@ server_l4(const struct server *srv)
     if (https || !strcasecmp(p, "TLS")) {
         int mode = srv->tls && srv->tls->mode.set ? srv->tls->mode.v : SRV_PASSTHROUGH;
         if (mode == SRV_SIMPLE || mode == SRV_MUTUAL) return https ? SRV_L4_HTTP : SRV_L4_TCP;
-        if (mode == SRV_PASSTHROUGH || mode == SRV_AUTO_PASSTHROUGH) return SRV_L4_TLS;
+        if (mode == SRV_PASSTHROUGH) return SRV_L4_TLS;
+        if (mode == SRV_AUTO_PASSTHROUGH) return SRV_L4_AUTO; /* routes by SNI alone */
         return SRV_L4_NONE;
     }
     static const char *const tcp[] = {"TCP", "MONGO", "MYSQL", "REDIS"};

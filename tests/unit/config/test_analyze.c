@@ -399,6 +399,10 @@ static const struct config_case cases[] = {
      "tls[0] is bound to gateway default/gw, which has no TLS PASSTHROUGH "
      "server: it routes nothing there",
      false, A},
+    {"analyze_tls_rule_on_an_auto_passthrough_gateway",
+     SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: AUTO_PASSTHROUGH")
+         VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
+     "ML0111", "spec.tls[0]", "which has no TLS PASSTHROUGH server", false, A},
     {"analyze_tls_rule_on_a_passthrough_gateway_is_fine",
      SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: PASSTHROUGH")
          VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
