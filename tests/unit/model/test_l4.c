@@ -399,6 +399,38 @@ test_l4_block_matches_sni_and_subnets_with_reasons(void **state)
     assert_true(route_block_matches(&none, &rq, NULL, 0));
 }
 
+/* TLS terminated (SIMPLE) then bytes: a TCP listener with the server's certificate; one
+ * port, one kind: the first server (or the gateway before a service port) keeps it. */
+static void
+test_l4_tls_terminated_server_and_first_kind_on_a_port_wins(void **state)
+{
+    (void)state;
+    build_with("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, "
+               "namespace: default}\nspec:\n  servers:\n"
+               "  - port: {number: 9443, name: tls, protocol: TLS}\n    hosts: ['*']\n"
+               "    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}\n"
+               "  - port: {number: 9443, name: http, protocol: HTTP}\n    hosts: ['*']\n"
+               "  - port: {number: 9000, name: http2, protocol: HTTP}\n    hosts: ['*']\n---\n"
+               "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: t, "
+               "namespace: default}\nspec:\n  hosts: ['*']\n  gateways: [gw]\n  tcp:\n"
+               "  - route: [{destination: {host: tcp-echo, subset: v1}}]\n",
+               15001, NULL, 0, NULL, 0);
+    const struct model_listener *l = model_listener_for(snap, 9443);
+    assert_int_equal(l->kind, MODEL_LISTENER_TCP);
+    assert_int_equal(l->n_tls, 1);
+    assert_string_equal(l->tls[0].cert, "/c.pem");
+    assert_string_equal(l4_cluster(9443, NULL, NULL),
+                        "outbound|9000|v1|tcp-echo.default.svc.cluster.local");
+    /* port 9000 is the gateway's HTTP server: the TCP service gets no mesh listener there */
+    l = model_listener_for(snap, 9000);
+    assert_int_equal(l->kind, MODEL_LISTENER_HTTP);
+    assert_false(l->mesh);
+    size_t n = 0;
+    for (size_t i = 0; i < snap->n_listeners; i++) n += snap->listeners[i].port == 9000;
+    assert_int_equal(n, 1);
+    teardown();
+}
+
 int
 main(void)
 {
@@ -410,6 +442,7 @@ main(void)
         cmocka_unit_test(test_l4_gateway_ignores_subnets_and_source_labels),
         cmocka_unit_test(test_l4_mesh_service_ports_get_listeners_with_a_default_route),
         cmocka_unit_test(test_l4_inbound_tcp_listener),
+        cmocka_unit_test(test_l4_tls_terminated_server_and_first_kind_on_a_port_wins),
         cmocka_unit_test(test_l4_auto_passthrough_names_every_pool),
         cmocka_unit_test(test_l4_block_matches_sni_and_subnets_with_reasons),
     };
