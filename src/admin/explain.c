@@ -315,8 +315,13 @@ describe_policy(struct out *o, const struct model_cluster *c)
     if (c->max_concurrent_streams)
         strbuf_printf(o->text, "      max concurrent streams per connection: %u\n",
                       c->max_concurrent_streams);
-    strbuf_printf(o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms\n",
-                  l->connect_timeout_ms, l->idle_timeout_ms);
+    bool relay = o->l->kind != MODEL_LISTENER_HTTP;
+    strbuf_printf(o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms",
+                  l->connect_timeout_ms, relay ? l->tcp_idle_timeout_ms : l->idle_timeout_ms);
+    if (relay && l->max_connection_duration_ms)
+        strbuf_printf(o->text, ", max connection duration: %" PRIu64 "ms",
+                      l->max_connection_duration_ms);
+    strbuf_puts(o->text, "\n");
     const struct model_outlier *od = &c->outlier;
     if (od->enabled) {
         strbuf_puts(o->text, "      outlier detection: eject after");

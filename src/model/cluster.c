@@ -230,6 +230,9 @@ compile_limits(const struct connection_pool *p, struct model_limits *l)
     l->idle_timeout_ms = http && http->idle_timeout.set ? dur_ms(&http->idle_timeout)
                          : tcp && tcp->idle_timeout.set ? dur_ms(&tcp->idle_timeout)
                                                         : 3600000;
+    l->tcp_idle_timeout_ms = tcp && tcp->idle_timeout.set ? dur_ms(&tcp->idle_timeout) : 3600000;
+    l->max_connection_duration_ms =
+        tcp && tcp->max_connection_duration.set ? dur_ms(&tcp->max_connection_duration) : 0;
 }
 
 static enum model_tls_mode

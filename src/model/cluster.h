@@ -80,7 +80,13 @@ struct model_limits {
     uint32_t max_retries;        /* http.maxRetries */
     uint64_t connect_timeout_ms; /* tcp.connectTimeout, 10 s by default */
     uint64_t idle_timeout_ms;    /* http.idleTimeout (else tcp.idleTimeout), 1 h by default */
-    bool keepalive;              /* tcp.tcpKeepalive present: SO_KEEPALIVE upstream */
+    /* A relayed connection (tcp/tls route, WebSocket): Envoy's tcp_proxy idle_timeout from
+     * tcp.idleTimeout (1 h by default: no byte either way that long ends it) and its
+     * max_downstream_connection_duration from tcp.maxConnectionDuration (0: none), as Istio
+     * sets them for the pool the connection goes to. */
+    uint64_t tcp_idle_timeout_ms;
+    uint64_t max_connection_duration_ms;
+    bool keepalive; /* tcp.tcpKeepalive present: SO_KEEPALIVE upstream */
     uint32_t keepalive_time_s, keepalive_interval_s, keepalive_probes; /* 0: system's */
 };
 
