@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 
+#include "admin/listeners.h"
 #include "model/route.h"
 
 static void
@@ -26,6 +27,7 @@ route(struct strbuf *sb, const struct model_route *r)
     str_field(sb, "virtual_service", r->vs, true);
     strbuf_printf(sb, ",\"rule_index\":%zu,\"matches\":%zu,\"action\":\"%s\"", r->rule_index,
                   r->n_matches, actions[r->action % 3]);
+    if (r->l4) strbuf_printf(sb, ",\"l4\":\"%s\"", r->l4 == MODEL_L4_TLS ? "tls" : "tcp");
     if (r->action == MODEL_ROUTE) {
         strbuf_puts(sb, ",\"destinations\":[");
         for (size_t d = 0; d < r->n_dests; d++) {
@@ -61,12 +63,14 @@ listener(struct strbuf *sb, const struct model_listener *l)
 {
     strbuf_puts(sb, "{");
     str_field(sb, "name", l->name, false);
-    strbuf_printf(sb, ",\"port\":%u,\"kind\":\"%s\",\"tls_servers\":%zu,\"virtual_hosts\":[",
+    strbuf_printf(sb,
+                  ",\"port\":%u,\"kind\":\"%s\",\"protocol\":\"%s\",\"tls_servers\":%zu,"
+                  "\"virtual_hosts\":[",
                   l->port,
                   l->mesh      ? "mesh"
                   : l->inbound ? "inbound"
                                : "gateway",
-                  l->n_tls);
+                  listeners_kind_name(l), l->n_tls);
     for (const struct model_vhost *vh = l->vhosts; vh; vh = vh->next) {
         strbuf_puts(sb, vh == l->vhosts ? "{" : ",{");
         str_field(sb, "host", vh->host, false);

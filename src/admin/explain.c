@@ -7,6 +7,7 @@
  * of GET /explain to admin.c. */
 #include "admin/explain.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,6 +113,52 @@ explain_request_init(struct explain_request *rq, const char *method, const char 
     return NULL;
 }
 
+/* <ip> (an IPv4 or IPv6 literal) into <ss>; false when it is none. */
+static bool
+parse_ip(const char *ip, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+const char *
+explain_request_init_l4(struct explain_request *rq, uint16_t port, const char *sni,
+                        const char *source, const char *dest, bool mesh, const char *gateway)
+{
+    memset(rq, 0, sizeof(*rq));
+    rq->l4 = true;
+    rq->method = "tcp";
+    rq->url = "";
+    rq->port = port;
+    rq->mesh = mesh;
+    rq->gateway = gateway;
+    rq->source = source;
+    if (!port) return "a connection needs the listener's port: --port N";
+    if (sni) {
+        size_t n = strlen(sni);
+        if (!n || n > 255 || strpbrk(sni, " \t\r\n/:"))
+            return "--sni takes a server name such as api.example.com";
+        rq->sni = slice_make(sni, n);
+    }
+    struct sockaddr_storage ss;
+    if (source && !parse_ip(source, &ss)) return "--source takes an IP address";
+    if (dest) {
+        if (!parse_ip(dest, &rq->dst)) return "--dest takes an IP address";
+        rq->has_dst = true;
+    }
+    return NULL;
+}
+
 static bool
 serves_gateway(const struct model_listener *l, const char *gateway)
 {
@@ -143,13 +190,15 @@ pick_listener(const struct snapshot *s, const struct explain_request *rq, struct
     for (size_t i = 0; i < s->n_listeners; i++) {
         const struct model_listener *l = &s->listeners[i];
         if (rq->mesh) {
-            if (l->mesh) return l;
+            if (l->mesh && !l->service_port) return l;
             continue;
         }
         bool mine = !rq->gateway || serves_gateway(l, rq->gateway);
         of_gateway += mine && l->n_gateways;
         if (!mine) continue;
-        if (rq->port ? l->port == rq->port : !l->mesh && !l->inbound) {
+        /* without a port, only HTTP listeners are candidates */
+        if (rq->port ? l->port == rq->port
+                     : !l->mesh && !l->inbound && l->kind == MODEL_LISTENER_HTTP) {
             found = l;
             candidates++;
         }
@@ -167,6 +216,16 @@ pick_listener(const struct snapshot *s, const struct explain_request *rq, struct
         list_gateways(s, text);
         strbuf_puts(text, "\n");
         *o = EXPLAIN_UNKNOWN_GATEWAY;
+        return NULL;
+    }
+    if (candidates == 1 && found->kind != MODEL_LISTENER_HTTP) {
+        strbuf_printf(text,
+                      "no listener: %s on port %u relays %s connections, not HTTP requests: "
+                      "explain --port %u tcp\n",
+                      found->name, found->port,
+                      found->kind == MODEL_LISTENER_TLS ? "TLS (SNI passthrough)" : "TCP",
+                      found->port);
+        *o = EXPLAIN_NO_LISTENER;
         return NULL;
     }
     if (candidates == 1) return found;
@@ -228,11 +287,14 @@ describe_policy(struct out *o, const struct model_cluster *c)
 {
     const struct model_policy *p = &c->policy;
     const struct model_upstream_choice *up = model_cluster_upstream(c, o->l);
-    strbuf_printf(o->text, "      upstream protocol: %s (%s)\n",
-                  up->proto == MODEL_UP_HTTP2    ? "HTTP/2"
-                  : up->proto == MODEL_UP_CLIENT ? "the client's"
-                                                 : "HTTP/1.1",
-                  up->why);
+    if (o->l->kind != MODEL_LISTENER_HTTP)
+        strbuf_puts(o->text, "      upstream: the connection's bytes, as they come\n");
+    else
+        strbuf_printf(o->text, "      upstream protocol: %s (%s)\n",
+                      up->proto == MODEL_UP_HTTP2    ? "HTTP/2"
+                      : up->proto == MODEL_UP_CLIENT ? "the client's"
+                                                     : "HTTP/1.1",
+                      up->why);
     strbuf_printf(o->text, "      load balancer: %s\n", lb_name(c));
     if (c->warmup_ms)
         strbuf_printf(o->text,
@@ -253,8 +315,13 @@ describe_policy(struct out *o, const struct model_cluster *c)
     if (c->max_concurrent_streams)
         strbuf_printf(o->text, "      max concurrent streams per connection: %u\n",
                       c->max_concurrent_streams);
-    strbuf_printf(o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms\n",
-                  l->connect_timeout_ms, l->idle_timeout_ms);
+    bool relay = o->l->kind != MODEL_LISTENER_HTTP;
+    strbuf_printf(o->text, "      connect timeout: %" PRIu64 "ms, idle timeout: %" PRIu64 "ms",
+                  l->connect_timeout_ms, relay ? l->tcp_idle_timeout_ms : l->idle_timeout_ms);
+    if (relay && l->max_connection_duration_ms)
+        strbuf_printf(o->text, ", max connection duration: %" PRIu64 "ms",
+                      l->max_connection_duration_ms);
+    strbuf_puts(o->text, "\n");
     const struct model_outlier *od = &c->outlier;
     if (od->enabled) {
         strbuf_puts(o->text, "      outlier detection: eject after");
@@ -305,6 +372,8 @@ describe_policy(struct out *o, const struct model_cluster *c)
     }
 }
 
+static int describe_destinations(struct out *o, const struct model_route *r);
+
 /* The route's action and destinations; the status of the answer (200 when forwarded). */
 static int
 describe_route(struct out *o, const struct model_route *r)
@@ -325,6 +394,15 @@ describe_route(struct out *o, const struct model_route *r)
                       r->redirect_uri ? " " : "", r->redirect_uri ? r->redirect_uri : "");
         strbuf_printf(o->json, ",\"action\":\"redirect\",\"status\":%d}", r->redirect_code);
         return r->redirect_code;
+    }
+    if (r->l4) {
+        strbuf_printf(o->text,
+                      "action: relay the connection's bytes (%s rule: the destination is picked "
+                      "per connection; no retries, no timeout)\n",
+                      r->l4 == MODEL_L4_TLS ? "a tls" : "a tcp");
+        strbuf_printf(o->json, ",\"action\":\"relay\",\"l4\":\"%s\",\"destinations\":[",
+                      r->l4 == MODEL_L4_TLS ? "tls" : "tcp");
+        return describe_destinations(o, r);
     }
     strbuf_printf(o->text, "action: route (timeout %s", r->timeout_ms ? "" : "none");
     if (r->timeout_ms) strbuf_printf(o->text, "%" PRIu64 "ms", r->timeout_ms);
@@ -356,6 +434,14 @@ describe_route(struct out *o, const struct model_route *r)
                       r->fault_abort_grpc, r->fault_abort_ppm / 10000.0);
     strbuf_printf(o->json, ",\"action\":\"route\",\"timeoutMs\":%" PRIu64 ",\"destinations\":[",
                   r->timeout_ms);
+    return describe_destinations(o, r);
+}
+
+/* The destinations of <r> with their shares, pools, endpoints and policy; the status: 200,
+ * or 503 when one has no pool or no endpoint. */
+static int
+describe_destinations(struct out *o, const struct model_route *r)
+{
     int status = 200;
     for (size_t i = 0; i < r->n_dests; i++) {
         const struct model_destination *d = &r->dests[i];
@@ -367,7 +453,8 @@ describe_route(struct out *o, const struct model_route *r)
         json_kv(o->json, "subset", d->subset, true);
         strbuf_printf(o->json, ",\"percent\":%.1f", pct);
         if (!d->cluster) {
-            strbuf_puts(o->text, ": 503 NC, no such pool: the host or subset is not defined "
+            strbuf_puts(o->text, r->l4 ? ": connection closed (NC)" : ": 503 NC");
+            strbuf_puts(o->text, ", no such pool: the host or subset is not defined "
                                  "(no ServiceEntry, or no DestinationRule subset)\n");
             strbuf_puts(o->json, ",\"status\":503,\"flags\":\"NC\"}");
             status = 503;
@@ -376,7 +463,8 @@ describe_route(struct out *o, const struct model_route *r)
         strbuf_printf(o->text, " -> %s\n", d->cluster->name);
         json_kv(o->json, "cluster", d->cluster->name, true);
         if (!d->cluster->n_endpoints) {
-            strbuf_puts(o->text, "      503 UH: the subset's labels select no endpoint\n");
+            strbuf_puts(o->text, r->l4 ? "      connection closed (UH)" : "      503 UH");
+            strbuf_puts(o->text, ": the subset's labels select no endpoint\n");
             strbuf_puts(o->json, ",\"status\":503,\"flags\":\"UH\",\"endpoints\":[]}");
             status = 503;
             continue;
@@ -480,6 +568,99 @@ describe_split_now(struct out *o, const struct snapshot *s, const struct model_r
     if (cur != small) free(cur);
 }
 
+/* The route a connection takes on L4 listener <l>, as the data path picks it: the virtual
+ * host of the SNI on a TLS listener, "*" on a TCP one, then the first route whose block
+ * holds. Writes the rest of the report; the outcome. */
+static enum explain_outcome
+explain_l4(const struct snapshot *s, struct out *o, const struct explain_request *rq)
+{
+    struct strbuf *text = o->text, *json = o->json;
+    const struct model_listener *l = o->l;
+    bool tls = l->kind == MODEL_LISTENER_TLS;
+    const struct model_vhost *vh = tls ? model_vhost_find(l, rq->sni) : l->any;
+    if (!vh) {
+        if (tls)
+            strbuf_printf(text, "connection closed (NR): no virtual host for SNI %.*s%s\n",
+                          (int)rq->sni.len, rq->sni.ptr,
+                          rq->sni.len ? "" : "(none: --sni names it)");
+        else
+            strbuf_puts(text, "connection closed (NR): no tcp route on this listener\n");
+        strbuf_puts(json, ",\"status\":0,\"flags\":\"NR\"");
+        return EXPLAIN_LOCAL_REPLY;
+    }
+    strbuf_printf(text, "virtual host: %s%s\n", vh->host,
+                  tls ? " (picked by the ClientHello's SNI)" : "");
+    json_kv(json, "virtualHost", vh->host, true);
+    struct route_request match = {.sni = rq->sni, .dst = rq->has_dst ? &rq->dst : NULL};
+    strbuf_puts(json, ",\"skipped\":[");
+    const struct model_route *hit = NULL;
+    int block = -1;
+    for (size_t i = 0; i < vh->n_routes && !hit; i++) {
+        const struct model_route *r = &vh->routes[i];
+        char why[512] = "", label[512];
+        bool ok = r->n_matches == 0;
+        for (size_t k = 0; k < r->n_matches && !ok; k++) {
+            char w[256];
+            ok = route_block_matches(&r->matches[k], &match, w, sizeof(w));
+            if (ok) block = (int)k;
+            if (!ok && k == 0) snprintf(why, sizeof(why), "%s", w);
+        }
+        if (*r->vs)
+            snprintf(label, sizeof(label), "(%s %s[%zu])", r->vs,
+                     r->l4 == MODEL_L4_TLS ? "tls" : "tcp", r->rule_index);
+        else if (!strcmp(r->name, "inbound"))
+            snprintf(label, sizeof(label), "(the sidecar's route to its app)");
+        else if (l->auto_passthrough)
+            snprintf(label, sizeof(label), "(AUTO_PASSTHROUGH: the pool the SNI names)");
+        else
+            snprintf(label, sizeof(label), "'%s' (no rule: Istio's default route to the service)",
+                     r->name);
+        if (ok) {
+            hit = r;
+            strbuf_printf(text, "route %zu %s: matched", i, label);
+            if (block >= 0)
+                strbuf_printf(text, " by match[%d]\n", block);
+            else
+                strbuf_puts(text, " (no conditions: takes every connection)\n");
+            break;
+        }
+        strbuf_printf(text, "route %zu %s: %s\n", i, label, why);
+        strbuf_printf(json, "%s{\"index\":%zu,", i ? "," : "", i);
+        json_kv(json, "virtualService", r->vs, false);
+        json_kv(json, "why", why, true);
+        strbuf_puts(json, "}");
+    }
+    strbuf_puts(json, "]");
+    if (!hit) {
+        strbuf_puts(text, "connection closed (NR): no route of this virtual host takes it\n");
+        strbuf_puts(json, ",\"status\":0,\"flags\":\"NR\"");
+        return EXPLAIN_LOCAL_REPLY;
+    }
+    int status = describe_route(o, hit);
+    if (s->n_split_workers && hit->n_dests > 1) describe_split_now(o, s, hit);
+    strbuf_printf(json, ",\"status\":%d", status);
+    return status == 503 ? EXPLAIN_LOCAL_REPLY : EXPLAIN_ROUTED;
+}
+
+/* The listener a connection reaches: the one on rq->port (of the mesh with --mesh, of
+ * rq->gateway when named). NULL with the reason in <text>. */
+static const struct model_listener *
+pick_l4_listener(const struct snapshot *s, const struct explain_request *rq, struct strbuf *text)
+{
+    for (size_t i = 0; i < s->n_listeners; i++) {
+        const struct model_listener *l = &s->listeners[i];
+        if (l->port != rq->port || (rq->mesh && !l->mesh)) continue;
+        if (rq->gateway && !serves_gateway(l, rq->gateway)) continue;
+        return l;
+    }
+    strbuf_printf(text, "no listener on port %u%s%s%s; the Gateways served: ", rq->port,
+                  rq->mesh ? " of the mesh" : "", rq->gateway ? " of Gateway " : "",
+                  rq->gateway ? rq->gateway : "");
+    list_gateways(s, text);
+    strbuf_puts(text, "\n");
+    return NULL;
+}
+
 enum explain_outcome
 explain_write(const struct snapshot *s, const struct explain_request *rq, struct strbuf *text,
               struct strbuf *json)
@@ -488,6 +669,38 @@ explain_write(const struct snapshot *s, const struct explain_request *rq, struct
     enum explain_outcome outcome = EXPLAIN_ROUTED;
     int status = 0;
     strbuf_puts(json, "{");
+    if (rq->l4) {
+        strbuf_printf(json, "\"connection\":{\"port\":%u", rq->port);
+        json_kslice(json, "sni", rq->sni);
+        json_kv(json, "source", rq->source, true);
+        strbuf_puts(json, "}");
+        const struct model_listener *l = pick_l4_listener(s, rq, text);
+        if (!l) {
+            strbuf_puts(json, ",\"status\":0,\"reason\":\"no listener\"");
+            outcome = EXPLAIN_NO_LISTENER;
+            goto done;
+        }
+        o.l = l;
+        strbuf_printf(text, "listener: %s, port %u, kind %s%s\n", l->name, l->port,
+                      l->kind == MODEL_LISTENER_TCP   ? "tcp (bytes relayed)"
+                      : l->kind == MODEL_LISTENER_TLS ? "tls (SNI passthrough)"
+                                                      : "http",
+                      l->auto_passthrough ? ", AUTO_PASSTHROUGH" : "");
+        if (rq->source) strbuf_printf(text, "client: %s\n", rq->source);
+        json_kv(json, "listener", l->name, true);
+        strbuf_printf(json, ",\"kind\":\"%s\"",
+                      l->kind == MODEL_LISTENER_TCP   ? "tcp"
+                      : l->kind == MODEL_LISTENER_TLS ? "tls"
+                                                      : "http");
+        if (l->kind == MODEL_LISTENER_HTTP) {
+            strbuf_puts(text, "this listener speaks HTTP: explain METHOD URL instead of tcp\n");
+            strbuf_puts(json, ",\"status\":0,\"reason\":\"http listener\"");
+            outcome = EXPLAIN_NO_LISTENER;
+            goto done;
+        }
+        outcome = explain_l4(s, &o, rq);
+        goto done;
+    }
     json_kv(json, "method", rq->method, false);
     json_kv(json, "url", rq->url, true);
     json_kslice(json, "authority", rq->authority);
@@ -601,7 +814,8 @@ explain_page(const struct snapshot *s, struct slice query, struct strbuf *out, c
     char *store = malloc(query.len + 1);
     if (!store) return 503;
     const char *method = "GET", *url = NULL, *gateway = NULL, *digest = NULL;
-    bool mesh = false, json = false, with_text = false;
+    const char *sni = NULL, *source = NULL, *dest = NULL;
+    bool mesh = false, json = false, with_text = false, l4 = false;
     unsigned long port = 0;
     struct route_header hdrs[EXPLAIN_MAX_HEADERS];
     size_t n_hdrs = 0, used = 0;
@@ -631,6 +845,14 @@ explain_page(const struct snapshot *s, struct slice query, struct strbuf *out, c
             digest = v;
         } else if (slice_eq(k, "mesh")) {
             mesh = !strcmp(v, "1") || !strcmp(v, "true") || !eq;
+        } else if (slice_eq(k, "l4")) {
+            l4 = !strcmp(v, "1") || !strcmp(v, "true") || !eq;
+        } else if (slice_eq(k, "sni")) {
+            sni = v;
+        } else if (slice_eq(k, "source")) {
+            source = v;
+        } else if (slice_eq(k, "dest")) {
+            dest = v;
         } else if (slice_eq(k, "text")) {
             with_text = !strcmp(v, "1") || !strcmp(v, "true") || !eq;
         } else if (slice_eq(k, "format")) {
@@ -651,10 +873,11 @@ explain_page(const struct snapshot *s, struct slice query, struct strbuf *out, c
             n_hdrs++;
         }
     }
-    if (!url) {
+    if (!url && !l4) {
         strbuf_puts(out, "usage: GET /explain?method=GET&url=http://HOST[:PORT]/PATH"
                          "[&header=NAME:VALUE]...[&gateway=NS/NAME][&port=N][&mesh=1]"
-                         "[&format=json[&text=1]][&digest=HEX]\n");
+                         "[&format=json[&text=1]][&digest=HEX], or for a connection "
+                         "?l4=1&port=N[&sni=HOST][&source=IP][&dest=IP]...\n");
         goto fail;
     }
     if (digest) {
@@ -671,7 +894,8 @@ explain_page(const struct snapshot *s, struct slice query, struct strbuf *out, c
     }
     struct explain_request rq;
     const char *why =
-        explain_request_init(&rq, method, url, hdrs, n_hdrs, (uint16_t)port, mesh, gateway);
+        l4 ? explain_request_init_l4(&rq, (uint16_t)port, sni, source, dest, mesh, gateway)
+           : explain_request_init(&rq, method, url, hdrs, n_hdrs, (uint16_t)port, mesh, gateway);
     if (why) {
         strbuf_printf(out, "%s\n", why);
         goto fail;

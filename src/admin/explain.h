@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/slice.h"
 #include "core/strbuf.h"
@@ -31,6 +32,12 @@ struct explain_request {
     const char *gateway;    /* "ns/name": only listeners of this Gateway; NULL: any */
     struct route_header headers[EXPLAIN_MAX_HEADERS + 1]; /* as given, plus Host if absent */
     size_t n_headers;
+    /* A connection to a TCP or TLS listener (`explain --port N ... tcp`), not a request. */
+    bool l4;
+    struct slice sni;            /* the ClientHello's server name; empty: none */
+    const char *source;          /* the client's address as given; NULL: not said */
+    bool has_dst;                /* the address the connection reached is known: */
+    struct sockaddr_storage dst; /* destinationSubnets are matched against it */
 };
 
 enum explain_outcome {
@@ -55,6 +62,13 @@ const char *explain_request_init(struct explain_request *rq, const char *method,
                                  const struct route_header *headers, size_t n, uint16_t port,
                                  bool mesh, const char *gateway);
 
+/* Fill <rq> for a connection to listener <port> (required) with SNI <sni>, from client
+ * <source> to local address <dest> (IP literals; each may be NULL), on the mesh
+ * (<mesh>) or Gateway <gateway>'s listeners (NULL: any). NULL, or what is wrong, in words. */
+const char *explain_request_init_l4(struct explain_request *rq, uint16_t port, const char *sni,
+                                    const char *source, const char *dest, bool mesh,
+                                    const char *gateway);
+
 /* Explain <rq> on <s>: the report as text into <text> and as one JSON object into <json>.
  * When <s> carries workers' split counters (a running proxy), where the matched route's
  * split stands. Returns the outcome. */
@@ -62,7 +76,8 @@ enum explain_outcome explain_write(const struct snapshot *s, const struct explai
                                    struct strbuf *text, struct strbuf *json);
 
 /* GET /explain?method=M&url=U&header=k:v...&gateway=NS/N&port=P&mesh=1&format=json&text=1
- * &digest=HEX (values percent-encoded): explain_write() on <s>, the text report, or the JSON
+ * &digest=HEX (values percent-encoded), or for a connection ?l4=1&port=P&sni=S&source=IP
+ * &dest=IP[&gateway=..&mesh=1...]: explain_write() on <s>, the text report, or the JSON
  * one (with text=1, the text report in it as "text") into <out>; <type> set to its media
  * type. digest=HEX refuses (409) when <s> was built from another config. Returns the HTTP
  * status: 200, 400 (bad parameters, said in <out>) or 409. */

@@ -39,6 +39,8 @@ usage(FILE *f)
             "usage: meshlet explain -c PATH... [options] METHOD URL\n"
             "       meshlet explain --etcd URL [--etcd-prefix P] [options] METHOD URL\n"
             "       meshlet explain --admin HOST:PORT [options] METHOD URL\n"
+            "       meshlet explain (-c PATH... | --admin HOST:PORT) --port N [--sni HOST]\n"
+            "               [--source IP] [--dest IP] [options] tcp\n"
             "\n"
             "Which listener, virtual host and route a request takes, and why: each route\n"
             "skipped with the condition that failed, the destinations with their shares, the\n"
@@ -56,6 +58,15 @@ usage(FILE *f)
             "  --gateway NS/NAME      the Gateway's listeners only (as `run --gateway`)\n"
             "  --mesh                 the mesh listener (sidecar outbound) instead of a Gateway\n"
             "  --port N               the listener's port (default: the URL's port)\n"
+            "\n"
+            "A connection to a TCP or TLS listener (`tcp` instead of METHOD URL): the route of\n"
+            "the VirtualService tcp or tls rules (or the default) it takes on listener --port.\n"
+            "  --sni HOST             the server name of the client's TLS ClientHello (picks\n"
+            "                         the virtual host on a TLS passthrough listener)\n"
+            "  --source IP            the client's address (shown)\n"
+            "  --dest IP              the address the connection reached (destinationSubnets);\n"
+            "                         default: unknown, so no subnet holds it\n"
+            "\n"
             "  -n, --namespace NS     namespace of resources without one (default: default),\n"
             "                         and of short names on the mesh; with -c only\n"
             "  -o, --output FORMAT    text (default) or json\n"
@@ -168,17 +179,33 @@ json_string(struct fy_document *doc, const char *key)
 
 /* The running proxy explains: GET /explain on <admin> with the request and, when <digest>
  * is given, the config the user expects it to run. Prints its report; the exit status. */
+struct l4_args {
+    bool on; /* `tcp`: a connection */
+    const char *sni, *source, *dest;
+};
+
 static int
 ask_proxy(const char *admin, const char *method, const char *url, char **headers, size_t n_headers,
-          const char *gateway, const char *port, bool mesh, bool json, const char *digest)
+          const char *gateway, const char *port, bool mesh, bool json, const char *digest,
+          const struct l4_args *l4)
 {
     struct strbuf path, body;
     strbuf_init(&path, 1 << 20);
     strbuf_init(&body, 16 << 20);
-    strbuf_puts(&path, "/explain?format=json&method=");
-    query_value(&path, method);
-    strbuf_puts(&path, "&url=");
-    query_value(&path, url);
+    if (l4->on) {
+        strbuf_puts(&path, "/explain?format=json&l4=1");
+        const char *keys[] = {"sni", "source", "dest"}, *vals[] = {l4->sni, l4->source, l4->dest};
+        for (size_t i = 0; i < 3; i++) {
+            if (!vals[i]) continue;
+            strbuf_printf(&path, "&%s=", keys[i]);
+            query_value(&path, vals[i]);
+        }
+    } else {
+        strbuf_puts(&path, "/explain?format=json&method=");
+        query_value(&path, method);
+        strbuf_puts(&path, "&url=");
+        query_value(&path, url);
+    }
     for (size_t i = 0; i < n_headers; i++) {
         strbuf_puts(&path, "&header=");
         query_value(&path, headers[i]);
@@ -367,7 +394,17 @@ local_digest(const char *const *paths, size_t n_paths, const char *ns, char out[
 int
 cmd_explain(int argc, char **argv)
 {
-    enum { OPT_GATEWAY = 256, OPT_MESH, OPT_PORT, OPT_ADMIN, OPT_ETCD, OPT_ETCD_PREFIX };
+    enum {
+        OPT_GATEWAY = 256,
+        OPT_MESH,
+        OPT_PORT,
+        OPT_ADMIN,
+        OPT_ETCD,
+        OPT_ETCD_PREFIX,
+        OPT_SNI,
+        OPT_SOURCE,
+        OPT_DEST
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"gateway", required_argument, NULL, OPT_GATEWAY},
@@ -379,9 +416,13 @@ cmd_explain(int argc, char **argv)
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"etcd", required_argument, NULL, OPT_ETCD},
         {"etcd-prefix", required_argument, NULL, OPT_ETCD_PREFIX},
+        {"sni", required_argument, NULL, OPT_SNI},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"dest", required_argument, NULL, OPT_DEST},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct l4_args l4 = {0};
     const char *paths[64], *gateways[8], *ns = NULL, *admin = NULL, *port_arg = NULL;
     const char *etcd = NULL, *etcd_prefix = "/meshlet";
     size_t n_paths = 0, n_gateways = 0;
@@ -431,17 +472,27 @@ cmd_explain(int argc, char **argv)
             break;
         case OPT_ETCD: etcd = optarg; break;
         case OPT_ETCD_PREFIX: etcd_prefix = optarg; break;
+        case OPT_SNI: l4.sni = optarg; break;
+        case OPT_SOURCE: l4.source = optarg; break;
+        case OPT_DEST: l4.dest = optarg; break;
         case 'h': usage(stdout); return CLI_OK;
         case ':': return usage_error("%s needs a value", argv[optind - 1]);
         default: return usage_error("unknown option \"%s\"", argv[optind - 1]);
         }
     }
     int left = argc - optind;
+    l4.on = left == 1 && !strcmp(argv[optind], "tcp");
+    if (!l4.on && (l4.sni || l4.source || l4.dest))
+        return usage_error("--sni, --source and --dest explain a connection: end with `tcp` "
+                           "instead of METHOD URL%s",
+                           "");
+    if (l4.on && !port)
+        return usage_error("a connection needs the listener's port: --port N%s", "");
     if (left == 0)
         return usage_error("give METHOD and URL, e.g. GET http://api.example.com/%s", "");
-    if (left == 1 && strstr(argv[optind], "://"))
+    if (left == 1 && !l4.on && strstr(argv[optind], "://"))
         return usage_error("give the METHOD (GET, POST, ...) before the URL %s", argv[optind]);
-    if (left == 1) return usage_error("give the URL after the METHOD %s", argv[optind]);
+    if (left == 1 && !l4.on) return usage_error("give the URL after the METHOD %s", argv[optind]);
     if (left > 2)
         return usage_error("unexpected argument \"%s\" after METHOD and URL", argv[optind + 2]);
     if (!n_paths && !admin && !etcd)
@@ -458,10 +509,12 @@ cmd_explain(int argc, char **argv)
         return usage_error("-n %s applies to -c's config; the proxy at --admin has its own "
                            "--namespace",
                            ns);
-    const char *method = argv[optind], *url = argv[optind + 1];
+    const char *method = argv[optind], *url = l4.on ? "" : argv[optind + 1];
     struct explain_request rq;
-    const char *why = explain_request_init(&rq, method, url, hdrs, n_hdrs, (uint16_t)port, mesh,
-                                           n_gateways == 1 ? gateways[0] : NULL);
+    const char *gw = n_gateways == 1 ? gateways[0] : NULL;
+    const char *why =
+        l4.on ? explain_request_init_l4(&rq, (uint16_t)port, l4.sni, l4.source, l4.dest, mesh, gw)
+              : explain_request_init(&rq, method, url, hdrs, n_hdrs, (uint16_t)port, mesh, gw);
     if (why) return usage_error("%s", why);
     if (!ns) ns = "default";
     if (!admin)
@@ -473,5 +526,5 @@ cmd_explain(int argc, char **argv)
         if (rc) return rc;
     }
     return ask_proxy(admin, method, url, raw_headers, n_hdrs, n_gateways ? gateways[0] : NULL,
-                     port_arg, mesh, json, n_paths ? digest : NULL);
+                     port_arg, mesh, json, n_paths ? digest : NULL, &l4);
 }

@@ -12,7 +12,7 @@ struct resource_set;
  * Temporary strings go to <a>. [M] */
 void analyze__gateways(struct arena *a, const struct resource_set *set, struct diag_list *dl);
 
-/* L4 checks (analyze_l4.c): ML0111, ML0112, ML0113. Temporary strings go to <a>. [M] */
+/* L4 checks (analyze_l4.c): ML0111, ML0112, ML0113, ML0114. Temporary strings go to <a>. [M] */
 void analyze__l4(struct arena *a, const struct resource_set *set, struct diag_list *dl);
 
 #endif

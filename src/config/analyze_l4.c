@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Analysis of L4 routing (VirtualService tcp and tls, TCP and TLS service ports): a tcp or
  * tls rule bound to a Gateway with no server of its kind on its port (ML0111), two services
- * of the mesh on one TCP port (ML0112), and a tcp rule another VirtualService's earlier
- * catch-all hides on a Gateway port (ML0113). Unreachable rules within one VirtualService
- * are virtual_service.c's reach check (IST0130, IST0131). */
+ * of the mesh on one TCP port (ML0112), a tcp rule another VirtualService's earlier
+ * catch-all hides on a Gateway port (ML0113), and conditions a Gateway ignores (ML0114).
+ * Unreachable rules within one VirtualService are virtual_service.c's reach check (IST0130,
+ * IST0131). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,10 +15,11 @@
 #include "config/rules.h"
 #include "core/hmap.h"
 
-enum server_l4 { SRV_L4_NONE, SRV_L4_HTTP, SRV_L4_TCP, SRV_L4_TLS };
+enum server_l4 { SRV_L4_NONE, SRV_L4_HTTP, SRV_L4_TCP, SRV_L4_TLS, SRV_L4_AUTO };
 
 /* What a Gateway server serves, as model/l4.c builds it: HTTP, TCP (TCP, MONGO, MYSQL,
- * REDIS, or TLS terminated) or TLS passthrough (TLS or HTTPS, PASSTHROUGH). */
+ * REDIS, or TLS terminated), TLS passthrough (TLS or HTTPS, PASSTHROUGH: tls rules) or
+ * AUTO_PASSTHROUGH (no rules). */
 static enum server_l4
 server_l4(const struct server *srv)
 {
@@ -29,7 +31,8 @@ server_l4(const struct server *srv)
     if (https || !strcasecmp(p, "TLS")) {
         int mode = srv->tls && srv->tls->mode.set ? srv->tls->mode.v : SRV_PASSTHROUGH;
         if (mode == SRV_SIMPLE || mode == SRV_MUTUAL) return https ? SRV_L4_HTTP : SRV_L4_TCP;
-        if (mode == SRV_PASSTHROUGH || mode == SRV_AUTO_PASSTHROUGH) return SRV_L4_TLS;
+        if (mode == SRV_PASSTHROUGH) return SRV_L4_TLS;
+        if (mode == SRV_AUTO_PASSTHROUGH) return SRV_L4_AUTO; /* routes by SNI alone */
         return SRV_L4_NONE;
     }
     static const char *const tcp[] = {"TCP", "MONGO", "MYSQL", "REDIS"};
@@ -127,6 +130,27 @@ check_rule(struct arena *a, struct vctx *v, struct hmap *gws, const void *rule, 
     }
 }
 
+/* ML0114: destinationSubnets, sourceLabels and sourceNamespace of a tcp or tls block that
+ * binds Gateways only: Istio's Gateways ignore them (the block holds without them). */
+static void
+check_gateway_ignored(struct vctx *v, const void *block, const char *section, size_t rule,
+                      const struct str_list *block_gws, const struct str_list *subnets,
+                      const struct str_map *labels, const char *source_ns)
+{
+    const struct str_list *l = block_gws->len ? block_gws : &v->r->spec.vs->gateways;
+    if (config_mesh_bound(l)) return;
+    const char *field = subnets->len              ? "destinationSubnets"
+                        : labels->len             ? "sourceLabels"
+                        : source_ns && *source_ns ? "sourceNamespace"
+                                                  : NULL;
+    if (!field) return;
+    rules_report(v, DIAG_WARNING, DIAG_L4_GATEWAY_IGNORES, block, field, -1,
+                 "bind the rule to mesh to use it, or drop the condition",
+                 "%s of %s[%zu] is ignored: the rule binds only gateways, and a gateway matches "
+                 "a %s rule on its port and gateways alone",
+                 field, section, rule, section);
+}
+
 static void
 check_vs_servers(struct arena *a, struct hmap *gws, struct diag_list *dl, const struct resource *r)
 {
@@ -144,6 +168,12 @@ check_vs_servers(struct arena *a, struct hmap *gws, struct diag_list *dl, const 
                                               t->match[j].port.set ? t->match[j].port.v : 0};
         if (!t->match_len) bl[n++] = (struct bind_block){&none, 0};
         check_rule(a, &v, gws, t, "tcp", i, bl, n, SRV_L4_TCP);
+        for (size_t j = 0; j < t->match_len; j++) {
+            const struct l4_match_attributes *m = &t->match[j];
+            if (!m->obj.is_null)
+                check_gateway_ignored(&v, m, "tcp", i, &m->gateways, &m->destination_subnets,
+                                      &m->source_labels, m->source_namespace);
+        }
     }
     for (size_t i = 0; i < vs->tls_len; i++) {
         const struct tls_route *t = &vs->tls[i];
@@ -155,6 +185,12 @@ check_vs_servers(struct arena *a, struct hmap *gws, struct diag_list *dl, const 
                                               t->match[j].port.set ? t->match[j].port.v : 0};
         if (!t->match_len) bl[n++] = (struct bind_block){&none, 0};
         check_rule(a, &v, gws, t, "tls", i, bl, n, SRV_L4_TLS);
+        for (size_t j = 0; j < t->match_len; j++) {
+            const struct tls_match_attributes *m = &t->match[j];
+            if (!m->obj.is_null)
+                check_gateway_ignored(&v, m, "tls", i, &m->gateways, &m->destination_subnets,
+                                      &m->source_labels, m->source_namespace);
+        }
     }
 }
 
@@ -199,13 +235,17 @@ check_mesh_ports(struct arena *a, const struct resource_set *set, struct diag_li
     hmap_fini(&ports);
 }
 
-/* Does block <m> hold on every connection to a gateway's port <port> (no destinationSubnets,
- * no sourceLabels, no sourceNamespace)? */
+/* Does block <m> of a VirtualService in <ns> hold on every connection to port <port> of
+ * Gateway <key>? A Gateway looks at port and gateways only (Istio's l4SingleMatch). */
 static bool
-tcp_block_all(const struct l4_match_attributes *m, int64_t port)
+tcp_block_all(struct arena *a, const struct l4_match_attributes *m, const char *ns, const char *key,
+              int64_t port)
 {
-    return !m->obj.is_null && !m->destination_subnets.len && !m->source_labels.len &&
-           !(m->source_namespace && *m->source_namespace) && (!m->port.set || m->port.v == port);
+    if (m->obj.is_null || (m->port.set && m->port.v != port)) return false;
+    bool listed = !m->gateways.len;
+    for (size_t g = 0; g < m->gateways.len && !listed; g++)
+        listed = !strcmp(gateway_key(a, m->gateways.v[g], ns), key);
+    return listed;
 }
 
 /* ML0113: on TCP server <port> of Gateway <key>, the VirtualServices bound to it merge their
@@ -239,7 +279,7 @@ check_gateway_port_shadowing(struct arena *a, const struct resource_set *set, st
             }
             bool all = !tr->match_len;
             for (size_t j = 0; j < tr->match_len && !all; j++)
-                all = tcp_block_all(&tr->match[j], port);
+                all = tcp_block_all(a, &tr->match[j], r->ns, key, port);
             if (all && !owner) {
                 owner = r;
                 owner_rule = t;

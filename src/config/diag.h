@@ -49,7 +49,8 @@ enum diag_severity {
 #define DIAG_ORPHAN_DELEGATE "ML0110"      /* a VirtualService without hosts nobody delegates to */
 #define DIAG_L4_NO_SERVER "ML0111"         /* a tcp/tls rule on a gateway with no server for it */
 #define DIAG_MESH_TCP_PORT_SHARED "ML0112" /* two TCP services of the mesh on one port */
-#define DIAG_L4_SHADOWED "ML0113" /* a tcp rule an older VirtualService's catch-all hides */
+#define DIAG_L4_SHADOWED "ML0113"        /* a tcp rule an older VirtualService's catch-all hides */
+#define DIAG_L4_GATEWAY_IGNORES "ML0114" /* an L4 condition Istio's gateways ignore */
 
 struct diag {
     enum diag_severity severity;

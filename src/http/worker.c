@@ -353,16 +353,17 @@ worker_gen_put(struct worker_gen *g)
     free(g);
 }
 
-/* The listener of <snap> that takes over from <ml> (of an earlier snapshot): the same port
- * and place (gateway, mesh, mesh service port, inbound); the codec follows the new kind.
- * NULL when the reload removed it. */
+/* The listener of <snap> that takes over from <ml> (of an earlier snapshot): the same port,
+ * place (gateway, mesh, mesh service port, inbound) and kind (a port that changes from HTTP
+ * to TCP gets a new socket; connections of the old kind finish on the old snapshot). NULL
+ * when the reload removed it. */
 const struct model_listener *
 worker_listener_match(const struct snapshot *snap, const struct model_listener *ml)
 {
     for (size_t i = 0; i < snap->n_listeners; i++) {
         const struct model_listener *l = &snap->listeners[i];
         if (l->port == ml->port && l->mesh == ml->mesh && l->inbound == ml->inbound &&
-            l->service_port == ml->service_port)
+            l->service_port == ml->service_port && l->kind == ml->kind)
             return l;
     }
     return NULL;

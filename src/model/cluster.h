@@ -80,8 +80,10 @@ struct model_limits {
     uint32_t max_retries;        /* http.maxRetries */
     uint64_t connect_timeout_ms; /* tcp.connectTimeout, 10 s by default */
     uint64_t idle_timeout_ms;    /* http.idleTimeout (else tcp.idleTimeout), 1 h by default */
-    /* A TCP-proxied connection (Envoy's tcp_proxy): tcp.idleTimeout, 1 h by default, and
-     * tcp.maxConnectionDuration (0: none). */
+    /* A relayed connection (tcp/tls route, WebSocket): Envoy's tcp_proxy idle_timeout from
+     * tcp.idleTimeout (1 h by default: no byte either way that long ends it) and its
+     * max_downstream_connection_duration from tcp.maxConnectionDuration (0: none), as Istio
+     * sets them for the pool the connection goes to. */
     uint64_t tcp_idle_timeout_ms;
     uint64_t max_connection_duration_ms;
     bool keepalive; /* tcp.tcpKeepalive present: SO_KEEPALIVE upstream */

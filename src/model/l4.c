@@ -104,18 +104,22 @@ parse_cidr(const char *s, struct model_cidr *out)
 }
 
 /* Compile block <in> of a rule of a VirtualService in <vs_ns>, for a listener on <port>
- * bound to <gateway> ("ns/name" or "mesh"); false when the block cannot match there (port,
- * gateways, sourceLabels, sourceNamespace decide now, as Istio builds per proxy). */
+ * bound to <gateway> ("ns/name" or "mesh"); false when the block cannot match there. On the
+ * mesh (Istio's matchTCP, matchTLS) port, gateways, sourceLabels and sourceNamespace decide
+ * now, as Istio builds per proxy, and destinationSubnets per connection. A Gateway looks at
+ * port and gateways only (Istio's l4SingleMatch): there the other fields are ignored. */
 static bool
 compile_block(struct build *b, const struct l4_block *in, const char *gateway, const char *vs_ns,
               uint16_t port, struct model_match *out)
 {
     struct arena *a = &b->s->arena;
     const struct model_options *opt = b->opt;
+    bool mesh = !strcmp(gateway, "mesh");
     if (in->port->set && in->port->v != port) return false;
     if (in->gateways->len && !model__gateway_listed(in->gateways, gateway, vs_ns, a)) return false;
-    if (!my_labels_contain(opt, in->labels)) return false;
-    if (in->source_ns && *in->source_ns && strcmp(in->source_ns, opt->ns ? opt->ns : "default"))
+    if (mesh && !my_labels_contain(opt, in->labels)) return false;
+    if (mesh && in->source_ns && *in->source_ns &&
+        strcmp(in->source_ns, opt->ns ? opt->ns : "default"))
         return false;
     memset(out, 0, sizeof(*out));
     out->port = in->port->set ? (uint32_t)in->port->v : 0;
@@ -123,7 +127,7 @@ compile_block(struct build *b, const struct l4_block *in, const char *gateway, c
     out->sni = arena_alloc(a, (n_sni + 1) * sizeof(*out->sni));
     for (size_t i = 0; i < n_sni; i++) out->sni[out->n_sni++] = model__lower_dup(a, in->sni->v[i]);
     out->subnets = arena_alloc(a, (in->subnets->len + 1) * sizeof(*out->subnets));
-    for (size_t i = 0; i < in->subnets->len; i++)
+    for (size_t i = 0; mesh && i < in->subnets->len; i++)
         if (parse_cidr(in->subnets->v[i], &out->subnets[out->n_subnets])) out->n_subnets++;
     return true;
 }
@@ -232,15 +236,17 @@ vhost_has_catch_all(const struct model_vhost *vh)
 }
 
 /* The tls rules of <r> on TLS listener <l>: each in the virtual host of every SNI host its
- * blocks name that <admits> (NULL: any). */
-static void
+ * blocks name that Gateway server <srv> admits (NULL: any). Returns how many rules. */
+static size_t
 add_tls_routes(struct build *b, struct model_listener *l, const struct resource *r,
                const char *gateway, const struct server *srv, const char *gw_ns)
 {
     const struct virtual_service *vs = r->spec.vs;
+    size_t added = 0;
     for (size_t i = 0; i < vs->tls_len; i++) {
         struct model_route rt;
         if (!compile_l4_route(b, r, i, true, gateway, l->port, &rt)) continue;
+        added++;
         const char *done[64];
         size_t n_done = 0;
         for (size_t k = 0; k < rt.n_matches; k++) {
@@ -256,35 +262,51 @@ add_tls_routes(struct build *b, struct model_listener *l, const struct resource 
             }
         }
     }
+    return added;
 }
 
-static void
+/* The tcp rules of <r> on TCP listener <l>, until one takes every connection (nothing after
+ * it could match: Istio stops there too). true when that happened. */
+static bool
 add_tcp_routes(struct build *b, struct model_listener *l, const struct resource *r,
                const char *gateway)
 {
+    struct model_vhost *vh = model__vhost_get(b, l, "*");
+    if (vhost_has_catch_all(vh)) return true;
     for (size_t i = 0; i < r->spec.vs->tcp_len; i++) {
         struct model_route rt;
-        if (compile_l4_route(b, r, i, false, gateway, l->port, &rt))
-            append_route(b, model__vhost_get(b, l, "*"), &rt);
+        if (!compile_l4_route(b, r, i, false, gateway, l->port, &rt)) continue;
+        append_route(b, vh, &rt);
+        if (l4_catch_all(&rt)) return true;
     }
+    return false;
 }
 
 /* A virtual host per pool, named as Istio's SNI outbound_.PORT_.SUBSET_.HOST (the default
- * pool's SUBSET is empty: outbound_.PORT_._.HOST), its pool the sole route: every
- * ServiceEntry host and port, with every subset of its DestinationRules. */
+ * pool's SUBSET is empty: outbound_.PORT_._.HOST), its pool the sole route: every host of
+ * the mesh (not MESH_EXTERNAL) that server <srv> of a Gateway in <gw_ns> admits, every port
+ * but UDP, with every subset of its DestinationRules (Istio's
+ * builtAutoPassthroughFilterChains). */
 static void
-add_auto_passthrough(struct build *b, struct model_listener *l)
+add_auto_passthrough(struct build *b, struct model_listener *l, const struct server *srv,
+                     const char *gw_ns)
 {
     struct arena *a = &b->s->arena;
     for (size_t i = 0; i < b->set->len; i++) {
         const struct resource *r = b->set->items[i];
         if (r->kind != KIND_SERVICE_ENTRY || !r->spec.se) continue;
         const struct service_entry *se = r->spec.se;
+        if (se->location.set && se->location.v == MESH_EXTERNAL) continue;
         for (size_t h = 0; h < se->hosts.len; h++) {
             const char *host = model__lower_dup(a, se->hosts.v[h]);
             if (host[0] == '*' || hmap_get(&b->services, host) != r) continue;
+            bool admitted = false;
+            for (size_t k = 0; !admitted && k < srv->hosts.len; k++)
+                admitted = model__server_admits(srv->hosts.v[k], gw_ns, r->ns, host);
+            if (!admitted) continue;
             const struct dr_list *drs = model__drs_for(b, host);
             for (size_t p = 0; p < se->ports_len; p++) {
+                if (port_protocol_parse(se->ports[p].protocol) == PORT_PROTOCOL_UDP) continue;
                 struct port_selector ps = {.number = se->ports[p].number};
                 uint32_t port = (uint32_t)se->ports[p].number.v;
                 for (size_t d = 0; d == 0 || (drs && d <= drs->n); d++) {
@@ -323,7 +345,7 @@ model__l4_gateway_server(struct build *b, const struct resource *gr, const char 
     model__listener_add_gateway(a, l, key);
     if (kind == MODEL_LISTENER_TCP) model__listener_tls(b, l, srv); /* SIMPLE or MUTUAL */
     if (srv->tls && srv->tls->mode.set && srv->tls->mode.v == SRV_AUTO_PASSTHROUGH) {
-        if (!l->auto_passthrough) add_auto_passthrough(b, l);
+        add_auto_passthrough(b, l, srv, gr->ns);
         l->auto_passthrough = true;
         return;
     }
@@ -361,22 +383,18 @@ mesh_kind(enum port_protocol p, enum model_listener_kind *kind)
     }
 }
 
-/* The oldest mesh-bound VirtualService that names <fqdn> (exactly, or by a wildcard), or
- * NULL: for one host the oldest wins on the mesh (§3.2). */
-static const struct resource *
-mesh_vs_for(struct build *b, const char *fqdn)
+/* Does mesh-bound VirtualService <r> name <fqdn> (exactly, or by a wildcard)? Istio's
+ * getConfigsForHost: every such VirtualService applies to a TCP or TLS port, oldest first. */
+static bool
+mesh_vs_names(struct build *b, const struct resource *r, const char *fqdn)
 {
     struct arena *a = &b->s->arena;
-    for (size_t v = 0; v < b->set->len; v++) {
-        const struct resource *r = b->set->items[v];
-        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs ||
-            !config_mesh_bound(&r->spec.vs->gateways))
-            continue;
-        for (size_t h = 0; h < r->spec.vs->hosts.len; h++)
-            if (model__server_admits(config_fqdn(a, r->spec.vs->hosts.v[h], r->ns), "", "", fqdn))
-                return r;
-    }
-    return NULL;
+    if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs || !config_mesh_bound(&r->spec.vs->gateways))
+        return false;
+    for (size_t h = 0; h < r->spec.vs->hosts.len; h++)
+        if (model__server_admits(config_fqdn(a, r->spec.vs->hosts.v[h], r->ns), "", "", fqdn))
+            return true;
+    return false;
 }
 
 /* Istio's default route of a service port: every connection to outbound|port||host. */
@@ -416,21 +434,30 @@ mesh_service_port(struct build *b, const struct resource *r, const char *host,
     struct model_listener *l = model__listener_for_port(b, port, name, true);
     l->kind = kind;
     l->service_port = true;
-    const struct resource *vs = mesh_vs_for(b, host);
     if (kind == MODEL_LISTENER_TCP) {
-        if (vs) add_tcp_routes(b, l, vs, "mesh");
-        struct model_vhost *vh = model__vhost_get(b, l, "*");
-        if (!vhost_has_catch_all(vh)) add_default_route(b, vh, r, host, port, MODEL_L4_TCP);
+        bool terminal = false;
+        for (size_t v = 0; v < b->set->len && !terminal; v++)
+            if (mesh_vs_names(b, b->set->items[v], host))
+                terminal = add_tcp_routes(b, l, b->set->items[v], "mesh");
+        if (!terminal)
+            add_default_route(b, model__vhost_get(b, l, "*"), r, host, port, MODEL_L4_TCP);
         return;
     }
-    /* A VirtualService's tls rules go in once per port, whichever of its hosts came first. */
-    const char *seen = vs ? arena_printf(a, "%u %s/%s", (unsigned)port, vs->ns, vs->name) : NULL;
-    if (vs && !hmap_get(&b->l4_seen, seen)) {
-        hmap_put(&b->l4_seen, seen, (void *)vs);
-        add_tls_routes(b, l, vs, "mesh", NULL, NULL);
+    /* Istio's default chain (SNI = the host) only when no tls rule applies to the service. A
+     * VirtualService's rules go in once per port, whichever of its hosts came first. */
+    size_t rules = 0;
+    for (size_t v = 0; v < b->set->len; v++) {
+        const struct resource *vs = b->set->items[v];
+        if (!mesh_vs_names(b, vs, host)) continue;
+        const char *seen = arena_printf(a, "%u %s/%s", (unsigned)port, vs->ns, vs->name);
+        uintptr_t had = (uintptr_t)hmap_get(&b->l4_seen, seen); /* rules added + 1 */
+        if (!had) {
+            had = add_tls_routes(b, l, vs, "mesh", NULL, NULL) + 1;
+            hmap_put(&b->l4_seen, seen, (void *)had);
+        }
+        rules += had - 1;
     }
-    struct model_vhost *vh = model__vhost_get(b, l, host);
-    if (!vhost_has_catch_all(vh)) add_default_route(b, vh, r, host, port, MODEL_L4_TLS);
+    if (!rules) add_default_route(b, model__vhost_get(b, l, host), r, host, port, MODEL_L4_TLS);
 }
 
 void

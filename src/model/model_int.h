@@ -37,7 +37,7 @@ struct build {
     struct hmap clusters; /* cluster name -> struct model_cluster */
     size_t cap_clusters;
     size_t cap_listeners; /* of s->listeners */
-    struct hmap l4_seen;  /* l4.c: "port ns/name" of VirtualServices already on a TLS port */
+    struct hmap l4_seen;  /* l4.c: "port ns/name" -> 1 + tls rules it put on that TLS port */
     char *err;
     size_t err_len;
     bool failed;

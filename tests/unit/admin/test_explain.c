@@ -300,6 +300,55 @@ test_explain_upstream_protocol_by_listener(void **state)
     model_release(s);
 }
 
+/* A connection: the listener by port, a TCP one's "*" host; an HTTP request on an L4 port
+ * and a connection on an HTTP port are told which form to use; bad flags say what is wrong. */
+static void
+test_explain_connection_on_l4_listeners(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_init(&f);
+    f.l[1].kind = MODEL_LISTENER_TCP; /* 9090 */
+    struct explain_request rq;
+    assert_non_null(
+        strstr(explain_request_init_l4(&rq, 0, NULL, NULL, NULL, false, NULL), "--port N"));
+    assert_non_null(
+        strstr(explain_request_init_l4(&rq, 9090, NULL, "10.0.0.300", NULL, false, NULL),
+               "--source takes an IP address"));
+    assert_non_null(
+        strstr(explain_request_init_l4(&rq, 9090, "a b", NULL, NULL, false, NULL), "--sni"));
+    assert_null(
+        explain_request_init_l4(&rq, 9090, "db.example.com", "::1", "10.1.2.3", false, NULL));
+    assert_true(rq.l4 && rq.has_dst && rq.dst.ss_family == AF_INET);
+    assert_true(slice_eq(rq.sni, "db.example.com"));
+    struct strbuf text, json;
+    strbuf_init(&text, 1 << 16);
+    strbuf_init(&json, 1 << 16);
+    /* no "*" virtual host on the TCP listener: the connection is closed */
+    assert_int_equal(explain_write(&f.s, &rq, &text, &json), EXPLAIN_LOCAL_REPLY);
+    assert_non_null(strstr(strbuf_str(&text), "listener: gateway ns/c, port 9090, kind tcp"));
+    assert_non_null(strstr(strbuf_str(&text), "connection closed (NR)"));
+    assert_non_null(strstr(strbuf_str(&json), "\"kind\":\"tcp\""));
+    strbuf_fini(&text);
+    strbuf_fini(&json);
+    strbuf_init(&text, 1 << 16);
+    strbuf_init(&json, 1 << 16);
+    assert_null(explain_request_init_l4(&rq, 8080, NULL, NULL, NULL, false, NULL));
+    assert_int_equal(explain_write(&f.s, &rq, &text, &json), EXPLAIN_NO_LISTENER);
+    assert_non_null(strstr(strbuf_str(&text), "speaks HTTP: explain METHOD URL"));
+    strbuf_fini(&text);
+    strbuf_fini(&json);
+    assert_int_equal(run(&f, "http://x:9090/", 0, false, NULL, &text), EXPLAIN_NO_LISTENER);
+    assert_non_null(strstr(strbuf_str(&text), "relays TCP connections, not HTTP requests"));
+    strbuf_fini(&text);
+    /* without a port only HTTP listeners count: 8080 is then the only one */
+    f.l[0].gateways = f.gw90;
+    assert_int_equal(run(&f, "http://x/", 0, false, NULL, &text), EXPLAIN_LOCAL_REPLY);
+    assert_non_null(strstr(strbuf_str(&text), "port 8080"));
+    strbuf_fini(&text);
+    fixture_fini(&f);
+}
+
 int
 main(void)
 {
@@ -307,6 +356,7 @@ main(void)
         cmocka_unit_test(test_explain_host_header_decides_the_authority),
         cmocka_unit_test(test_explain_request_errors_say_what_is_wrong),
         cmocka_unit_test(test_explain_listener_choice),
+        cmocka_unit_test(test_explain_connection_on_l4_listeners),
         cmocka_unit_test(test_explain_page_parameters),
         cmocka_unit_test(test_explain_split_now_covers_every_destination),
         cmocka_unit_test(test_explain_upstream_protocol_by_listener),

@@ -399,6 +399,10 @@ static const struct config_case cases[] = {
      "tls[0] is bound to gateway default/gw, which has no TLS PASSTHROUGH "
      "server: it routes nothing there",
      false, A},
+    {"analyze_tls_rule_on_an_auto_passthrough_gateway",
+     SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: AUTO_PASSTHROUGH")
+         VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
+     "ML0111", "spec.tls[0]", "which has no TLS PASSTHROUGH server", false, A},
     {"analyze_tls_rule_on_a_passthrough_gateway_is_fine",
      SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: PASSTHROUGH")
          VS_L4("v", "tls", "match: [{sniHosts: [db.example.com]}]\n    "),
@@ -427,9 +431,25 @@ static const struct config_case cases[] = {
      "default/old's tcp[0] takes every connection first",
      false, A},
     {"analyze_tcp_rule_after_a_narrower_one_is_reached",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4("old", "tcp", "match: [{port: 5433}]\n    ")
+         VS_L4("new", "tcp", ""),
+     "ML0113", NULL, NULL, true, A},
+    {"analyze_gateway_subnets_are_a_catch_all",
      SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4(
          "old", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    ") VS_L4("new", "tcp", ""),
-     "ML0113", NULL, NULL, true, A},
+     "ML0113", "spec.tcp[0]", "the older VirtualService default/old's tcp[0]", false, A},
+    {"analyze_gateway_ignores_destination_subnets",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP")
+         VS_L4("v", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    "),
+     "ML0114", "spec.tcp[0].match[0].destinationSubnets",
+     "destinationSubnets of tcp[0] is ignored: the rule binds only gateways", false, A},
+    {"analyze_mesh_keeps_destination_subnets",
+     SVC_TCP("db", "5432") "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: "
+                           "{name: m}\nspec:\n"
+                           "  hosts: [db.example.com]\n  tcp:\n  - match: [{destinationSubnets: "
+                           "[10.0.0.0/8]}]\n"
+                           "    route: [{destination: {host: db.example.com}}]\n",
+     "ML0114", NULL, NULL, true, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };

@@ -169,6 +169,8 @@ test_compile_unset_sections_get_istio_defaults(void **state)
     assert_int_equal(c.limits.max_retries, UINT32_MAX);
     assert_int_equal(c.limits.connect_timeout_ms, 10000);
     assert_int_equal(c.limits.idle_timeout_ms, 3600000);
+    assert_int_equal(c.limits.tcp_idle_timeout_ms, 3600000); /* Envoy's tcp_proxy default */
+    assert_int_equal(c.limits.max_connection_duration_ms, 0);
     assert_false(c.limits.keepalive);
     assert_int_equal(c.max_requests_per_conn, 0);
     assert_int_equal(c.max_concurrent_streams, 0);
@@ -298,6 +300,7 @@ test_compile_pool_outlier_and_tls(void **state)
     const struct destination_rule *dr = load_dr(
         "  trafficPolicy:\n    connectionPool:\n"
         "      tcp: {maxConnections: 7, connectTimeout: 250ms, idleTimeout: 9s,\n"
+        "            maxConnectionDuration: 2m,\n"
         "            tcpKeepalive: {time: 60s, interval: 5s, probes: 4}}\n"
         "      http: {http1MaxPendingRequests: 3, maxRequestsPerConnection: 2, maxRetries: 0,\n"
         "            maxConcurrentStreams: 5}\n"
@@ -318,6 +321,8 @@ test_compile_pool_outlier_and_tls(void **state)
     assert_int_equal(c.limits.max_retries, UINT32_MAX); /* 0 is unset, as Istio */
     assert_int_equal(c.limits.connect_timeout_ms, 250);
     assert_int_equal(c.limits.idle_timeout_ms, 9000); /* tcp's, http has none */
+    assert_int_equal(c.limits.tcp_idle_timeout_ms, 9000);
+    assert_int_equal(c.limits.max_connection_duration_ms, 120000);
     assert_true(c.limits.keepalive);
     assert_int_equal(c.limits.keepalive_time_s, 60);
     assert_int_equal(c.limits.keepalive_interval_s, 5);

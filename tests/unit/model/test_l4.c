@@ -184,26 +184,35 @@ test_l4_tls_passthrough_virtual_hosts_by_sni(void **state)
     teardown();
 }
 
+/* Mesh tcp rules: destinationSubnets are checked per connection, sourceLabels and
+ * sourceNamespace against this proxy now; rules up to a catch-all, else the default route. */
+static const char *const subnet_vs =
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
+    "echo, namespace: default}\nspec:\n  hosts: [tcp-echo]\n  tcp:\n"
+    "  - match: [{destinationSubnets: [10.0.0.0/8, 192.168.1.7]}]\n"
+    "    route: [{destination: {host: tcp-echo, subset: v2}}]\n"
+    "  - match: [{sourceLabels: {app: gw, zone: b}}, {sourceNamespace: other}]\n"
+    "    route: [{destination: {host: tcp-echo, subset: v2}}]\n"
+    "  - match: [{sourceLabels: {app: gw}, port: 9000}]\n"
+    "    route: [{destination: {host: tcp-echo, subset: v1}}]\n";
+
 static void
 test_l4_destination_subnets_pick_the_route(void **state)
 {
     (void)state;
-    char yaml[4096];
-    snprintf(yaml, sizeof(yaml),
-             "%sapiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
-             "echo, namespace: default}\nspec:\n  hosts: ['*']\n  gateways: [gw]\n  tcp:\n"
-             "  - match: [{destinationSubnets: [10.0.0.0/8, 192.168.1.7]}]\n"
-             "    route: [{destination: {host: tcp-echo, subset: v2}}]\n"
-             "  - route: [{destination: {host: tcp-echo, subset: v1}}]\n",
-             tcp_gateway);
-    build(yaml);
+    static const char *const mine[] = {"app=gw", "zone=a"};
+    build_with(subnet_vs, 15001, mine, 2, NULL, 0);
     const char *v1 = "outbound|9000|v1|tcp-echo.default.svc.cluster.local";
     const char *v2 = "outbound|9000|v2|tcp-echo.default.svc.cluster.local";
-    assert_string_equal(l4_cluster(31400, NULL, "10.1.2.3"), v2);
-    assert_string_equal(l4_cluster(31400, NULL, "192.168.1.7"), v2);
-    assert_string_equal(l4_cluster(31400, NULL, "192.168.1.8"), v1);
-    assert_string_equal(l4_cluster(31400, NULL, "127.0.0.1"), v1);
-    assert_string_equal(l4_cluster(31400, NULL, NULL), v1); /* unknown: no subnet holds it */
+    assert_string_equal(l4_cluster(9000, NULL, "10.1.2.3"), v2);
+    assert_string_equal(l4_cluster(9000, NULL, "192.168.1.7"), v2);
+    assert_string_equal(l4_cluster(9000, NULL, "192.168.1.8"), v1);
+    assert_string_equal(l4_cluster(9000, NULL, "127.0.0.1"), v1);
+    assert_string_equal(l4_cluster(9000, NULL, NULL), v1); /* unknown: no subnet holds it */
+    /* rule 1 is gone for this proxy; rule 2 takes everything: nothing after it, no default */
+    const struct model_listener *l = model_listener_for(snap, 9000);
+    assert_int_equal(l->any->n_routes, 2);
+    assert_int_equal(l->any->routes[1].rule_index, 2);
     teardown();
 }
 
@@ -211,26 +220,41 @@ static void
 test_l4_source_labels_and_namespace_drop_blocks(void **state)
 {
     (void)state;
+    static const char *const other[] = {"app=web"};
+    build_with(subnet_vs, 15001, other, 1, NULL, 0);
+    /* rules 1 and 2 fail for app=web: Istio's default route follows rule 0 */
+    const struct model_listener *l = model_listener_for(snap, 9000);
+    assert_int_equal(l->any->n_routes, 2);
+    assert_string_equal(l->any->routes[1].name, "default");
+    assert_string_equal(l4_cluster(9000, NULL, "127.0.0.1"),
+                        "outbound|9000||tcp-echo.default.svc.cluster.local");
+    assert_string_equal(l4_cluster(9000, NULL, "10.0.0.1"),
+                        "outbound|9000|v2|tcp-echo.default.svc.cluster.local");
+    teardown();
+}
+
+/* On a Gateway, Istio looks only at a block's port and gateways: destinationSubnets and
+ * sourceLabels do not count, so the first rule that exists takes every connection. */
+static void
+test_l4_gateway_ignores_subnets_and_source_labels(void **state)
+{
+    (void)state;
     char yaml[4096];
     snprintf(yaml, sizeof(yaml),
              "%sapiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: "
              "echo, namespace: default}\nspec:\n  hosts: ['*']\n  gateways: [gw]\n  tcp:\n"
-             "  - match: [{sourceLabels: {app: gw, zone: b}}, {sourceNamespace: other}]\n"
+             "  - match: [{port: 31401}]\n"
+             "    route: [{destination: {host: tcp-echo, subset: v1}}]\n"
+             "  - match: [{destinationSubnets: [10.0.0.0/8], sourceLabels: {app: nobody}}]\n"
              "    route: [{destination: {host: tcp-echo, subset: v2}}]\n"
-             "  - match: [{sourceLabels: {app: gw}, port: 31400}]\n"
-             "    route: [{destination: {host: tcp-echo, subset: v1}}]\n",
+             "  - route: [{destination: {host: tcp-echo, subset: v1}}]\n",
              tcp_gateway);
-    static const char *const mine[] = {"app=gw", "zone=a"};
-    build_with(yaml, 0, mine, 2, NULL, 0);
-    /* The first rule's blocks both fail for this proxy: the rule is gone. */
+    build(yaml);
     const struct model_listener *l = model_listener_for(snap, 31400);
     assert_int_equal(l->any->n_routes, 1);
-    assert_string_equal(l4_cluster(31400, NULL, NULL),
-                        "outbound|9000|v1|tcp-echo.default.svc.cluster.local");
-    teardown();
-    static const char *const other[] = {"app=web"};
-    build_with(yaml, 0, other, 1, NULL, 0);
-    assert_string_equal(l4_cluster(31400, NULL, NULL), "");
+    assert_int_equal(l->any->routes[0].matches[0].n_subnets, 0);
+    assert_string_equal(l4_cluster(31400, NULL, "127.0.0.1"),
+                        "outbound|9000|v2|tcp-echo.default.svc.cluster.local");
     teardown();
 }
 
@@ -320,8 +344,8 @@ test_l4_auto_passthrough_names_every_pool(void **state)
     assert_string_equal(
         l4_cluster(15443, "outbound_.9000_._.tcp-echo.default.svc.cluster.local", NULL),
         "outbound|9000||tcp-echo.default.svc.cluster.local");
-    assert_string_equal(l4_cluster(15443, "outbound_.8443_._.a.example.com", NULL),
-                        "outbound|8443||a.example.com");
+    /* hosts the server does not admit (*.local) get none */
+    assert_string_equal(l4_cluster(15443, "outbound_.8443_._.a.example.com", NULL), "");
     assert_string_equal(
         l4_cluster(15443, "outbound_.9000_.v3_.tcp-echo.default.svc.cluster.local", NULL), "");
     teardown();
@@ -375,6 +399,38 @@ test_l4_block_matches_sni_and_subnets_with_reasons(void **state)
     assert_true(route_block_matches(&none, &rq, NULL, 0));
 }
 
+/* TLS terminated (SIMPLE) then bytes: a TCP listener with the server's certificate; one
+ * port, one kind: the first server (or the gateway before a service port) keeps it. */
+static void
+test_l4_tls_terminated_server_and_first_kind_on_a_port_wins(void **state)
+{
+    (void)state;
+    build_with("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, "
+               "namespace: default}\nspec:\n  servers:\n"
+               "  - port: {number: 9443, name: tls, protocol: TLS}\n    hosts: ['*']\n"
+               "    tls: {mode: SIMPLE, serverCertificate: /c.pem, privateKey: /k.pem}\n"
+               "  - port: {number: 9443, name: http, protocol: HTTP}\n    hosts: ['*']\n"
+               "  - port: {number: 9000, name: http2, protocol: HTTP}\n    hosts: ['*']\n---\n"
+               "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: t, "
+               "namespace: default}\nspec:\n  hosts: ['*']\n  gateways: [gw]\n  tcp:\n"
+               "  - route: [{destination: {host: tcp-echo, subset: v1}}]\n",
+               15001, NULL, 0, NULL, 0);
+    const struct model_listener *l = model_listener_for(snap, 9443);
+    assert_int_equal(l->kind, MODEL_LISTENER_TCP);
+    assert_int_equal(l->n_tls, 1);
+    assert_string_equal(l->tls[0].cert, "/c.pem");
+    assert_string_equal(l4_cluster(9443, NULL, NULL),
+                        "outbound|9000|v1|tcp-echo.default.svc.cluster.local");
+    /* port 9000 is the gateway's HTTP server: the TCP service gets no mesh listener there */
+    l = model_listener_for(snap, 9000);
+    assert_int_equal(l->kind, MODEL_LISTENER_HTTP);
+    assert_false(l->mesh);
+    size_t n = 0;
+    for (size_t i = 0; i < snap->n_listeners; i++) n += snap->listeners[i].port == 9000;
+    assert_int_equal(n, 1);
+    teardown();
+}
+
 int
 main(void)
 {
@@ -383,8 +439,10 @@ main(void)
         cmocka_unit_test(test_l4_tls_passthrough_virtual_hosts_by_sni),
         cmocka_unit_test(test_l4_destination_subnets_pick_the_route),
         cmocka_unit_test(test_l4_source_labels_and_namespace_drop_blocks),
+        cmocka_unit_test(test_l4_gateway_ignores_subnets_and_source_labels),
         cmocka_unit_test(test_l4_mesh_service_ports_get_listeners_with_a_default_route),
         cmocka_unit_test(test_l4_inbound_tcp_listener),
+        cmocka_unit_test(test_l4_tls_terminated_server_and_first_kind_on_a_port_wins),
         cmocka_unit_test(test_l4_auto_passthrough_names_every_pool),
         cmocka_unit_test(test_l4_block_matches_sni_and_subnets_with_reasons),
     };
