@@ -59,6 +59,7 @@ if $test; then
         python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
         python3-yaml    # test_etcd_apply.py compares `meshlet get -o json` with the files
+        python3-websockets  # test_websocket.py: a real WebSocket client and server (10.4: asyncio API)
         chromium        # test_dashboard.py: /dashboard in a real headless browser
     )
 fi

@@ -204,6 +204,10 @@ deliver(struct upstream *u, struct req *q)
         bool wait;
         if (!deliver_head(u, q, &wait)) return !wait;
         if (!u->resp_started) return true; /* an interim response went by */
+        if (q->status == 101) {            /* switched: the bytes after it are a tunnel's */
+            req_upgraded(q);
+            return true;
+        }
     }
     bool progress = false, done = u->resp_body == H1_BODY_NONE;
     while (!done && !buf_empty(&u->in) && req_resp_room(q)) {

@@ -323,6 +323,12 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         rc = put_header(out, n, f[i].value);
     }
     if (!rc) rc = put_ops(out, rq_route, rq_dest);
+    /* An upgrade keeps what makes it one, and only that: the client's other Connection
+     * options were its own hop's (as Envoy's codec writes it). */
+    if (!rc && q->upgrade && !shadow) {
+        rc = put(out, "connection: upgrade\r\n", 21);
+        if (!rc) rc = put_header(out, SLICE_LIT("upgrade"), r->upgrade);
+    }
     char ip[64];
     conn_peer_ip(c, ip, sizeof(ip));
     if (!rc) rc = put(out, "x-forwarded-for: ", 17);
@@ -369,6 +375,14 @@ headers_response(struct buf *out, const struct req *q, const struct resp_head *r
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);
+    struct slice up;
+    if (r->code == 101 && headers_find(r->fields, r->n_fields, "upgrade", &up)) {
+        /* Switching protocols: no framing, and the connection is the new protocol's. */
+        if (!rc) rc = put(out, "connection: upgrade\r\n", 21);
+        if (!rc) rc = put_header(out, SLICE_LIT("upgrade"), up);
+        if (!rc) rc = put(out, "\r\n", 2);
+        return rc;
+    }
     const struct h1_header *cl = r->content_length;
     if (!rc && r->body == RESP_BODY_LENGTH) {
         rc = put(out, "content-length: ", 16);

@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: Apache-2.0
+"""WebSocket through meshlet (issue 17): an upgrade request is routed like any request
+(match, weighted split, retries on connect failure before the 101) and goes upstream over
+HTTP/1.1 with its Upgrade and `Connection: upgrade`; the 101 comes back with the route's
+response headers, then bytes are relayed both ways until either side ends. The route
+timeout stops at the 101 (Envoy); the stream idle timeout ends a silent tunnel. Upgrades a
+route must refuse get Envoy's answers (403 for a type other than websocket, 400 for one
+with a body, the route's own answer on a direct response, 404 without a route), an h2c
+upgrade is stripped and served as a plain request, and a non-101 answer is a normal one.
+Each of them closes the connection. A client that vanishes mid-stream gives back its fds
+and the others are still served. Real clients and servers: Debian's python3-websockets."""
+import asyncio
+import json
+import os
+import socket
+import struct
+
+import pytest
+import websockets
+
+from backend import Backend
+from configs import gateway, service_entry, subsets_rule
+from meshlet_proc import Meshlet, eventually, free_port
+from ws_backend import WsBackend
+
+AUTH = "api.example.com"
+CONNECTIONS = 400
+
+
+def binomial_ok(k, n, p, sigmas=5):
+    """<k> successes of <n> trials lie within <sigmas> standard deviations of p * n."""
+    return abs(k - n * p) <= sigmas * (n * p * (1 - p)) ** 0.5
+
+
+def config(gw, ws1, ws2, plain, dead):
+    return "---\n".join([
+        gateway(gw),
+        service_entry("chat", "shop", [(ws1, {"version": "v1"}), (ws2, {"version": "v2"})]),
+        subsets_rule("chat", "shop", ["v1", "v2"]),
+        service_entry("web", "shop", [(plain, {})]),
+        service_entry("flaky", "shop", [(dead, {}), (ws1, {})]),
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: api, namespace: shop}}
+spec:
+  hosts: [{AUTH}]
+  gateways: [edge]
+  http:
+  - name: plain
+    match: [{{uri: {{prefix: /plain}}}}]
+    route: [{{destination: {{host: web}}}}]
+  - name: direct
+    match: [{{uri: {{prefix: /direct}}}}]
+    directResponse: {{status: 200, body: {{string: "direct"}}}}
+  - name: flaky
+    match: [{{uri: {{prefix: /flaky}}}}]
+    retries: {{attempts: 3, retryOn: connect-failure}}
+    route: [{{destination: {{host: flaky}}}}]
+  - name: chat
+    match: [{{uri: {{prefix: /chat}}}}]
+    timeout: 1s
+    headers: {{response: {{set: {{x-route: chat}}}}}}
+    mirror: {{host: web}}
+    route:
+    - destination: {{host: chat, subset: v1}}
+      weight: 90
+    - destination: {{host: chat, subset: v2}}
+      weight: 10
+"""])
+
+
+@pytest.fixture
+def ws(meshlet_bin, tmp_path):
+    """meshlet (two workers, access log, 3 s stream idle timeout) in front of two WebSocket
+    servers (v1, v2), a plain HTTP backend and a service with one dead endpoint."""
+    ws1, ws2 = WsBackend("v1").start(), WsBackend("v2").start()
+    plain = Backend("plain").start()
+    dead = free_port()
+    gw = free_port()
+    (tmp_path / "config.yaml").write_text(config(gw, ws1.port, ws2.port, plain.port, dead))
+    log = tmp_path / "access.log"
+    m = Meshlet(meshlet_bin, tmp_path, workers=2,
+                extra=("-n", "shop", "--access-log", str(log),
+                       "--stream-idle-timeout", "3s")).start()
+    m.gw, m.ws1, m.ws2, m.plain, m.access_log = gw, ws1, ws2, plain, log
+    yield m
+    code = m.stop()
+    for b in (ws1, ws2, plain):
+        b.stop()
+    assert code == 0, m.logs()
+
+
+def connect(m, path, **kw):
+    """A WebSocket client to <path> on the gateway, with the route's Host."""
+    return websockets.connect(f"ws://{AUTH}:{m.gw}{path}", host="127.0.0.1", port=m.gw,
+                              max_size=None, ping_interval=None, open_timeout=10,
+                              close_timeout=5, **kw)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def fds(m):
+    return len(os.listdir(f"/proc/{m.proc.pid}/fd"))
+
+
+def raw(m, head, body=b""):
+    """Send <head> (and <body>) on a new connection and read until the server closes it,
+    within 10 s: (status, head text, body bytes)."""
+    with socket.create_connection(("127.0.0.1", m.gw), timeout=10) as s:
+        s.sendall(head + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head_bytes, _, rest = data.partition(b"\r\n\r\n")
+    text = head_bytes.decode("latin-1")
+    return int(text.split(" ", 2)[1]), text.lower(), rest
+
+
+def upgrade_head(path, upgrade="websocket", extra=""):
+    return (f"GET {path} HTTP/1.1\r\nHost: {AUTH}\r\nConnection: Upgrade\r\n"
+            f"Upgrade: {upgrade}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
+
+
+def test_split_90_10_per_connection(ws):
+    """400 WebSocket connections: each version's share within 5 sigma of its weight, and
+    every connection's first message is its server's."""
+    async def one(sem):
+        async with sem:
+            async with connect(ws, "/chat/split") as c:
+                return await c.recv()
+
+    async def main():
+        sem = asyncio.Semaphore(20)
+        return await asyncio.gather(*(one(sem) for _ in range(CONNECTIONS)))
+
+    got = run(main())
+    assert set(got) <= {"version:v1", "version:v2"}, set(got)
+    v2 = got.count("version:v2")
+    assert binomial_ok(v2, CONNECTIONS, 0.10), v2
+    assert len(ws.ws1.paths) + len(ws.ws2.paths) == CONNECTIONS
+    # Mirrors copy no upgrade request: the mirror target saw none of them.
+    assert ws.plain.hits == []
+
+
+def test_echo_text_and_binary_past_route_timeout(ws):
+    """A text message and a 1 MiB binary message come back intact, also after the route's
+    1 s timeout has passed (it ends at the 101); the 101 carries the route's response
+    header and the server got the upgrade with the client's WebSocket fields."""
+    blob = os.urandom(1 << 20)
+
+    async def main():
+        async with connect(ws, "/chat/echo") as c:
+            assert c.response_headers["x-route"] == "chat"
+            first = await c.recv()
+            await c.send("hello, tunnel")
+            text = await c.recv()
+            await asyncio.sleep(1.5)  # past the route timeout
+            await c.send(blob)
+            back = await c.recv()
+            return first, text, back
+
+    first, text, back = run(main())
+    assert first.startswith("version:")
+    assert text == "hello, tunnel"
+    assert back == blob
+    seen = (ws.ws1.headers + ws.ws2.headers)[0]
+    assert seen["upgrade"].lower() == "websocket" and "upgrade" in seen["connection"].lower()
+    assert seen["sec-websocket-key"] and seen["sec-websocket-version"] == "13"
+    assert seen["host"] == f"{AUTH}:{ws.gw}" and seen["x-forwarded-proto"] == "http"
+
+
+def test_server_close_and_client_close(ws):
+    """A close the server starts reaches the client with its code and reason; a close the
+    client starts reaches the server with its code. The access log has one line per
+    connection: code 101, the route, bytes both ways."""
+    async def main():
+        async with connect(ws, "/chat/close") as c:
+            await c.recv()
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await c.recv()
+            server_close = (e.value.rcvd.code, e.value.rcvd.reason)
+        async with connect(ws, "/chat/mine") as c:
+            await c.recv()
+            await c.close(4002, "done")
+        return server_close
+
+    assert run(main()) == (4001, "bye")
+    backends = (ws.ws1, ws.ws2)
+    assert eventually(lambda: 4002 in sum((b.closes for b in backends), []), 10)
+    for e in log_entries(ws, 2):
+        assert e["response_code"] == 101 and e["route_name"] == "chat", e
+        assert e["response_flags"] == "-", e
+        assert e["bytes_received"] > 100 and e["bytes_sent"] > 100, e
+
+
+def log_entries(m, n):
+    """The access log's first <n> lines (waited for), as JSON."""
+    out = []
+
+    def logged():
+        out[:] = [json.loads(x) for x in m.access_log.read_text().splitlines()]
+        return len(out) >= n
+
+    assert eventually(logged, 10), m.logs()
+    return out
+
+
+def test_idle_tunnel_closed_by_stream_idle_timeout(ws):
+    """A tunnel that moves no byte for the stream idle timeout (3 s here) is closed; the
+    client sees its connection end, and the access log says why (SI)."""
+    async def main():
+        async with connect(ws, "/chat/idle") as c:
+            await c.recv()
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(c.recv(), 30)
+
+    run(main())
+    (e,) = log_entries(ws, 1)
+    assert e["response_code"] == 101 and e["response_flags"] == "SI", e
+
+
+def test_vanishing_clients_give_back_fds(ws):
+    """Clients that reset their connection mid-message: meshlet's fds come back to where
+    they were (upstream connections closed too) and other clients are still served."""
+    async def hello():
+        async with connect(ws, "/chat/after") as c:
+            await c.recv()
+            await c.send("still here")
+            return await c.recv()
+
+    assert run(hello()) == "still here"
+    base = fds(ws)
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", ws.gw), timeout=10)
+        s.sendall(upgrade_head("/chat/vanish"))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 101 "), got
+        # Half a masked text frame of 1000 bytes, then a reset (SO_LINGER 0).
+        s.sendall(bytes([0x81, 0x80 | 126]) + struct.pack("!H", 1000) + b"\0\0\0\0" + b"x" * 300)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    assert eventually(lambda: fds(ws) <= base, 10), (fds(ws), base)
+    assert run(hello()) == "still here"
+    assert eventually(lambda: fds(ws) <= base, 10), (fds(ws), base)
+    flags = [e["response_flags"] for e in log_entries(ws, 22)]
+    assert flags.count("DC") == 20, flags
+
+
+def test_retry_on_connect_failure_before_101(ws):
+    """A route with retryOn connect-failure over a pool with a dead endpoint: every upgrade
+    gets through (round robin sends half of the first tries to the dead one)."""
+    async def main():
+        out = []
+        for _ in range(10):
+            async with connect(ws, "/flaky") as c:
+                out.append(await c.recv())
+        return out
+
+    assert run(main()) == ["version:v1"] * 10
+
+
+def test_refused_upgrades(ws):
+    """Envoy's answers to upgrades a route refuses, each closing the connection."""
+    status, head, _ = raw(ws, upgrade_head("/chat/x", upgrade="foo"))
+    assert status == 403 and "connection: close" in head
+    status, head, _ = raw(ws, upgrade_head("/chat/x", extra="Content-Length: 5\r\n"), b"hello")
+    assert status == 400 and "connection: close" in head
+    status, head, _ = raw(ws, upgrade_head("/nowhere"))
+    assert status == 404 and "connection: close" in head
+    status, head, body = raw(ws, upgrade_head("/direct"))
+    assert status == 200 and body == b"direct" and "connection: close" in head
+    # Nothing reached a WebSocket server.
+    assert ws.ws1.paths == [] and ws.ws2.paths == []
+
+
+def test_non_101_answer_is_a_normal_response(ws):
+    """An upgrade to a server that answers 200 instead: the client gets that response and
+    the connection closes; the server got the request with its Upgrade and Connection."""
+    status, head, body = raw(ws, upgrade_head("/plain/ws"))
+    assert status == 200 and "connection: close" in head
+    seen = json.loads(body)["headers"]
+    assert seen["upgrade"] == "websocket" and seen["connection"] == "upgrade"
+
+
+def test_h2c_upgrade_is_stripped(ws):
+    """Upgrade: h2c is no upgrade (Envoy's codec strips it, with HTTP2-Settings): a plain
+    request reaches the server."""
+    head = (f"GET /plain/h2c HTTP/1.1\r\nHost: {AUTH}\r\n"
+            "Connection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
+            "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").encode()
+    status, _, body = raw(ws, head)
+    assert status == 200
+    seen = json.loads(body)["headers"]
+    assert "upgrade" not in seen and "http2-settings" not in seen
+    assert "upgrade" not in seen.get("connection", "")
