@@ -82,7 +82,7 @@ def ws(meshlet_bin, tmp_path):
     log = tmp_path / "access.log"
     m = Meshlet(meshlet_bin, tmp_path, workers=2,
                 extra=("-n", "shop", "--access-log", str(log),
-                       "--stream-idle-timeout", "3s")).start()
+                       "--stream-idle-timeout", "3s", "--drain-time", "1")).start()
     m.gw, m.ws1, m.ws2, m.plain, m.access_log = gw, ws1, ws2, plain, log
     yield m
     code = m.stop()
@@ -264,6 +264,60 @@ def test_vanishing_clients_give_back_fds(ws):
     assert eventually(lambda: fds(ws) <= base, 10), (fds(ws), base)
     flags = [e["response_flags"] for e in log_entries(ws, 22)]
     assert flags.count("DC") == 20, flags
+
+
+def frames(data):
+    """The unmasked frames (server to client) at the start of <data>: [(opcode, payload)],
+    and the bytes left over."""
+    out = []
+    while len(data) >= 2:
+        n = data[1] & 0x7F
+        at = 2
+        if n == 126:
+            n, at = struct.unpack("!H", data[2:4])[0], 4
+        if len(data) < at + n:
+            break
+        out.append((data[0] & 0x0F, data[at:at + n]))
+        data = data[at + n:]
+    return out, data
+
+
+def test_client_bytes_sent_with_the_request_head(ws):
+    """A client that sends its first frame in the same segment as its upgrade request (before
+    the 101): the frame reaches the server after the upgrade and its echo comes back."""
+    payload = b"early bird"
+    mask = b"\x01\x02\x03\x04"
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+    with socket.create_connection(("127.0.0.1", ws.gw), timeout=10) as s:
+        s.sendall(upgrade_head("/chat/early") + frame)
+        data = b""
+        got = []
+        while len(got) < 2:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+            if b"\r\n\r\n" in data and not got:
+                head, _, rest = data.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 101 "), head
+                data = rest
+            if not data.startswith(b"HTTP/"):
+                got, _ = frames(data)
+    assert got[0][1].startswith(b"version:") and got[1] == (1, payload)
+
+
+def test_stop_with_a_tunnel_open(ws):
+    """SIGTERM with a WebSocket open: after the drain time the tunnel is cut, the client sees
+    its connection end and meshlet exits cleanly."""
+    async def main():
+        async with connect(ws, "/chat/stop") as c:
+            await c.recv()
+            code = await asyncio.get_running_loop().run_in_executor(None, ws.stop)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(c.recv(), 30)
+            return code
+
+    assert run(main()) == 0, ws.logs()
 
 
 def test_retry_on_connect_failure_before_101(ws):
