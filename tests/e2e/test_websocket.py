@@ -183,6 +183,11 @@ def test_echo_text_and_binary_past_route_timeout(ws):
     assert seen["upgrade"].lower() == "websocket" and "upgrade" in seen["connection"].lower()
     assert seen["sec-websocket-key"] and seen["sec-websocket-version"] == "13"
     assert seen["host"] == f"{AUTH}:{ws.gw}" and seen["x-forwarded-proto"] == "http"
+    # The route timeout did not end the exchange: one line, at the tunnel's end, with
+    # both copies of the blob counted.
+    (e,) = log_entries(ws, 1)
+    assert e["response_code"] == 101 and e["response_flags"] == "-", e
+    assert e["bytes_received"] > 1 << 20 and e["bytes_sent"] > 1 << 20, e
 
 
 def test_server_close_and_client_close(ws):
