@@ -10,6 +10,7 @@ upgrade is stripped and served as a plain request, and a non-101 answer is a nor
 Each of them closes the connection. A client that vanishes mid-stream gives back its fds
 and the others are still served. Real clients and servers: Debian's python3-websockets."""
 import asyncio
+import http.client
 import json
 import os
 import socket
@@ -39,6 +40,15 @@ def config(gw, ws1, ws2, plain, dead):
         subsets_rule("chat", "shop", ["v1", "v2"]),
         service_entry("web", "shop", [(plain, {})]),
         service_entry("flaky", "shop", [(dead, {}), (ws1, {})]),
+        service_entry("duplex", "shop", [(ws1, {})]),
+        """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: duplex, namespace: shop}
+spec:
+  host: duplex
+  trafficPolicy: {connectionPool: {http: {h2UpgradePolicy: UPGRADE}}}
+""",
         f"""\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -53,6 +63,9 @@ spec:
   - name: direct
     match: [{{uri: {{prefix: /direct}}}}]
     directResponse: {{status: 200, body: {{string: "direct"}}}}
+  - name: duplex
+    match: [{{uri: {{prefix: /duplex}}}}]
+    route: [{{destination: {{host: duplex}}}}]
   - name: flaky
     match: [{{uri: {{prefix: /flaky}}}}]
     retries: {{attempts: 3, retryOn: connect-failure}}
@@ -336,6 +349,23 @@ def test_retry_on_connect_failure_before_101(ws):
         return out
 
     assert run(main()) == ["version:v1"] * 10
+
+
+def test_upgrade_goes_as_http1_to_an_http2_pool(ws):
+    """A pool whose requests go as HTTP/2 (h2UpgradePolicy UPGRADE) still takes an upgrade
+    as HTTP/1.1: there is no other way to ask for it. A plain request there goes as HTTP/2,
+    which the WebSocket server (HTTP/1.1 only) cannot answer."""
+    async def main():
+        async with connect(ws, "/duplex") as c:
+            first = await c.recv()
+            await c.send("both ways")
+            return first, await c.recv()
+
+    assert run(main()) == ("version:v1", "both ways")
+    c = http.client.HTTPConnection("127.0.0.1", ws.gw, timeout=10)
+    c.request("GET", "/duplex", headers={"Host": AUTH})
+    assert c.getresponse().status in (502, 503)
+    c.close()
 
 
 def test_refused_upgrades(ws):
