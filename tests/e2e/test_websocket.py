@@ -14,12 +14,14 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import struct
 
 import pytest
 import websockets
 
 from backend import Backend
+from certs import self_signed
 from configs import gateway, service_entry, subsets_rule
 from meshlet_proc import Meshlet, eventually, free_port
 from ws_backend import WsBackend
@@ -33,9 +35,20 @@ def binomial_ok(k, n, p, sigmas=5):
     return abs(k - n * p) <= sigmas * (n * p * (1 - p)) ** 0.5
 
 
-def config(gw, ws1, ws2, plain, dead):
+def config(gw, ws1, ws2, plain, dead, tls_port, crt, key):
     return "---\n".join([
         gateway(gw),
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: edge-tls, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {tls_port}, name: https, protocol: HTTPS}}
+    hosts: ["shop/*.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key}}}
+""",
         service_entry("chat", "shop", [(ws1, {"version": "v1"}), (ws2, {"version": "v2"})]),
         subsets_rule("chat", "shop", ["v1", "v2"]),
         service_entry("web", "shop", [(plain, {})]),
@@ -55,7 +68,7 @@ kind: VirtualService
 metadata: {{name: api, namespace: shop}}
 spec:
   hosts: [{AUTH}]
-  gateways: [edge]
+  gateways: [edge, edge-tls]
   http:
   - name: plain
     match: [{{uri: {{prefix: /plain}}}}]
@@ -90,13 +103,17 @@ def ws(meshlet_bin, tmp_path):
     ws1, ws2 = WsBackend("v1").start(), WsBackend("v2").start()
     plain = Backend("plain").start()
     dead = free_port()
-    gw = free_port()
-    (tmp_path / "config.yaml").write_text(config(gw, ws1.port, ws2.port, plain.port, dead))
+    gw, tls_port = free_port(), free_port()
+    crt, key = self_signed(tmp_path / "certs")
+    (tmp_path / "config" / "config.yaml").parent.mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(
+        config(gw, ws1.port, ws2.port, plain.port, dead, tls_port, crt, key))
     log = tmp_path / "access.log"
-    m = Meshlet(meshlet_bin, tmp_path, workers=2,
+    m = Meshlet(meshlet_bin, tmp_path / "config", workers=2,
                 extra=("-n", "shop", "--access-log", str(log),
                        "--stream-idle-timeout", "3s", "--drain-time", "1")).start()
     m.gw, m.ws1, m.ws2, m.plain, m.access_log = gw, ws1, ws2, plain, log
+    m.tls_port, m.crt = tls_port, crt
     yield m
     code = m.stop()
     for b in (ws1, ws2, plain):
@@ -201,6 +218,31 @@ def test_echo_text_and_binary_past_route_timeout(ws):
     (e,) = log_entries(ws, 1)
     assert e["response_code"] == 101 and e["response_flags"] == "-", e
     assert e["bytes_received"] > 1 << 20 and e["bytes_sent"] > 1 << 20, e
+
+
+def test_wss_through_a_tls_gateway(ws):
+    """wss:// to a Gateway that terminates TLS: the tunnel reads and writes through TLS on
+    the client side (records, not segments); a text and a 1 MiB message come back."""
+    ctx = ssl.create_default_context(cafile=str(ws.crt))
+    blob = os.urandom(1 << 20)
+
+    async def main():
+        async with websockets.connect(f"wss://{AUTH}:{ws.tls_port}/chat/tls", host="127.0.0.1",
+                                      port=ws.tls_port, ssl=ctx, server_hostname=AUTH,
+                                      max_size=None, ping_interval=None, open_timeout=10,
+                                      close_timeout=5) as c:
+            first = await c.recv()
+            out = []
+            for msg in ("over tls", blob, "and after"):
+                await c.send(msg)
+                out.append(await c.recv())
+            return first, out
+
+    first, out = run(main())
+    assert first.startswith("version:")
+    assert out == ["over tls", blob, "and after"]
+    (e,) = log_entries(ws, 1)
+    assert e["response_code"] == 101 and e["response_flags"] == "-", e
 
 
 def test_server_close_and_client_close(ws):
