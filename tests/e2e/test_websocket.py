@@ -16,6 +16,7 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 
 import pytest
 import websockets
@@ -444,3 +445,97 @@ def test_h2c_upgrade_is_stripped(ws):
     seen = json.loads(body)["headers"]
     assert "upgrade" not in seen and "http2-settings" not in seen
     assert "upgrade" not in seen.get("connection", "")
+
+
+@pytest.fixture
+def mesh(meshlet_bin, tmp_path):
+    """A gateway meshlet that reaches a STRICT inbound sidecar (in front of a WebSocket
+    server) over ISTIO_MUTUAL: the tunnel is TLS on the upstream side in the first, on the
+    client side in the second."""
+    app = WsBackend("app").start()
+
+    def run_ca(*args):
+        subprocess.run([meshlet_bin, "ca", *args], check=True, capture_output=True)
+
+    run_ca("init", "--dir", str(tmp_path / "ca"))
+    for sa, ns in (("orders", "shop"), ("gateway", "istio-system")):
+        run_ca("issue", "--dir", str(tmp_path / "ca"), "--ns", ns, "--sa", sa,
+               "--out", str(tmp_path / sa))
+    side_port, gw = free_port(), free_port()
+    (tmp_path / "side").mkdir()
+    (tmp_path / "side" / "pa.yaml").write_text("""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+""")
+    side = Meshlet(meshlet_bin, tmp_path / "side", extra=(
+        "--namespace", "shop", "--identity", str(tmp_path / "orders"), "--label", "app=orders",
+        "--inbound", f"{side_port}=127.0.0.1:{app.port}")).start()
+    (tmp_path / "edge").mkdir()
+    (tmp_path / "edge" / "c.yaml").write_text("---\n".join([
+        gateway(gw),
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: orders, namespace: shop}}
+spec:
+  hosts: [orders.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {side_port}}}, serviceAccount: orders}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: orders, namespace: shop}}
+spec:
+  host: orders
+  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: edge, namespace: shop}}
+spec:
+  hosts: [{AUTH}]
+  gateways: [edge]
+  http:
+  - route: [{{destination: {{host: orders}}}}]
+"""]))
+    edge = Meshlet(meshlet_bin, tmp_path / "edge", extra=(
+        "--namespace", "shop", "--identity", str(tmp_path / "gateway"))).start()
+    edge.gw, edge.side, edge.app = gw, side, app
+    yield edge
+    codes = [edge.stop(), side.stop()]
+    app.stop()
+    assert codes == [0, 0], (edge.logs(), side.logs())
+
+
+def test_websocket_over_istio_mutual_to_a_strict_sidecar(mesh):
+    """Gateway -> ISTIO_MUTUAL -> STRICT inbound sidecar -> WebSocket server: messages both
+    ways, the server sees the upgrade from the sidecar, and after the close both proxies
+    have their fds back."""
+    blob = os.urandom(1 << 20)
+
+    async def hello():
+        async with connect(mesh, "/mesh") as c:
+            await c.recv()
+            await c.send("ping")
+            return await c.recv()
+
+    assert run(hello()) == "ping"
+    base = (fds(mesh), fds(mesh.side))
+
+    async def main():
+        async with connect(mesh, "/mesh") as c:
+            first = await c.recv()
+            await c.send(blob)
+            back = await c.recv()
+            await c.send("bye")
+            return first, back, await c.recv()
+
+    assert run(main()) == ("version:app", blob, "bye")
+    assert mesh.app.headers[-1]["upgrade"].lower() == "websocket"
+    assert "x-forwarded-client-cert" in mesh.app.headers[-1]
+    assert eventually(lambda: fds(mesh) <= base[0] and fds(mesh.side) <= base[1], 10), base
