@@ -36,7 +36,7 @@ def binomial_ok(k, n, p, sigmas=5):
     return abs(k - n * p) <= sigmas * (n * p * (1 - p)) ** 0.5
 
 
-def config(gw, ws1, ws2, plain, dead, tls_port, crt, key):
+def config(gw, ws1, ws2, plain, dead, tls_port, crt, key, weights=(90, 10)):
     return "---\n".join([
         gateway(gw),
         f"""\
@@ -91,9 +91,9 @@ spec:
     mirror: {{host: web}}
     route:
     - destination: {{host: chat, subset: v1}}
-      weight: 90
+      weight: {weights[0]}
     - destination: {{host: chat, subset: v2}}
-      weight: 10
+      weight: {weights[1]}
 """])
 
 
@@ -109,17 +109,33 @@ def ws(meshlet_bin, tmp_path):
     (tmp_path / "config" / "config.yaml").parent.mkdir()
     (tmp_path / "config" / "config.yaml").write_text(
         config(gw, ws1.port, ws2.port, plain.port, dead, tls_port, crt, key))
+    args = (gw, ws1.port, ws2.port, plain.port, dead, tls_port, crt, key)
     log = tmp_path / "access.log"
     m = Meshlet(meshlet_bin, tmp_path / "config", workers=2,
                 extra=("-n", "shop", "--access-log", str(log),
                        "--stream-idle-timeout", "3s", "--drain-time", "1")).start()
     m.gw, m.ws1, m.ws2, m.plain, m.access_log = gw, ws1, ws2, plain, log
     m.tls_port, m.crt = tls_port, crt
+
+    def reweigh(weights):
+        before = m.admin("/stats")
+        (tmp_path / "config" / "config.yaml").write_text(config(*args, weights=weights))
+        assert eventually(lambda: version(m) != version_of(before), 10), m.logs()
+
+    m.reweigh = reweigh
     yield m
     code = m.stop()
     for b in (ws1, ws2, plain):
         b.stop()
     assert code == 0, m.logs()
+
+
+def version_of(stats):
+    return dict(x.split(": ", 1) for x in stats.splitlines())["server.config_version"]
+
+
+def version(m):
+    return version_of(m.admin("/stats"))
 
 
 def connect(m, path, **kw):
@@ -379,6 +395,31 @@ def test_stop_with_a_tunnel_open(ws):
             return code
 
     assert run(main()) == 0, ws.logs()
+
+
+def test_reload_keeps_open_tunnels_on_their_route(ws):
+    """A reload that sends everything to v2: WebSockets opened before it keep their server
+    (and work), new ones all go to v2, and the old generation's tunnels end cleanly."""
+    async def main():
+        olds = []
+        for _ in range(10):
+            c = await connect(ws, "/chat/reload")
+            olds.append((c, await c.recv()))
+        await asyncio.get_running_loop().run_in_executor(None, ws.reweigh, (0, 100))
+        for i, (c, _) in enumerate(olds):
+            await c.send(f"after {i}")
+            assert await c.recv() == f"after {i}"
+        news = []
+        for _ in range(10):
+            async with connect(ws, "/chat/reload") as c:
+                news.append(await c.recv())
+        for c, _ in olds:
+            await c.close()
+        return [v for _, v in olds], news
+
+    olds, news = run(main())
+    assert "version:v1" in olds
+    assert news == ["version:v2"] * 10
 
 
 def test_retry_on_connect_failure_before_101(ws):
