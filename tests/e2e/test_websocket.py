@@ -77,6 +77,14 @@ spec:
   - name: direct
     match: [{{uri: {{prefix: /direct}}}}]
     directResponse: {{status: 200, body: {{string: "direct"}}}}
+  - name: slow
+    match: [{{uri: {{prefix: /slow}}}}]
+    fault: {{delay: {{fixedDelay: 200ms, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: chat, subset: v1}}}}]
+  - name: refused
+    match: [{{uri: {{prefix: /refused}}}}]
+    fault: {{abort: {{httpStatus: 503, percentage: {{value: 100}}}}}}
+    route: [{{destination: {{host: chat}}}}]
   - name: duplex
     match: [{{uri: {{prefix: /duplex}}}}]
     route: [{{destination: {{host: duplex}}}}]
@@ -450,6 +458,23 @@ def test_upgrade_goes_as_http1_to_an_http2_pool(ws):
     c.request("GET", "/duplex", headers={"Host": AUTH})
     assert c.getresponse().status in (502, 503)
     c.close()
+
+
+def test_faults_apply_to_upgrades(ws):
+    """An injected delay holds the upgrade, then it goes through (its head, kept in the
+    client buffer during the delay, is not tunnelled); an injected abort answers it and
+    closes the connection."""
+    async def main():
+        async with connect(ws, "/slow") as c:
+            first = await c.recv()
+            await c.send("late")
+            return first, await c.recv()
+
+    assert run(main()) == ("version:v1", "late")
+    status, head, _ = raw(ws, upgrade_head("/refused"))
+    assert status == 503 and "connection: close" in head
+    flags = [e["response_flags"] for e in log_entries(ws, 2)]
+    assert sorted(flags) == ["DI", "FI"], flags
 
 
 def test_refused_upgrades(ws):
