@@ -34,7 +34,7 @@ static void
 bind_req(struct upstream *u, struct req *q)
 {
     u->owner = q;
-    u->chunked_out = q->body == REQ_BODY_STREAM;
+    u->chunked_out = q->body == REQ_BODY_STREAM && !q->upgrade; /* a tunnel's bytes go raw */
     u->resp_started = false;
     worker_buf_ensure(u->wk, &u->out);
 }
@@ -205,8 +205,8 @@ deliver(struct upstream *u, struct req *q)
         if (!deliver_head(u, q, &wait)) return !wait;
         if (!u->resp_started) return true; /* an interim response went by */
         if (q->status == 101) {            /* switched: the bytes after it are a tunnel's */
-            req_upgraded(q);
-            return true;
+            if (req_upgraded(q)) return true;
+            u->resp_body = H1_BODY_UNTIL_CLOSE; /* relayed as the stream's response body */
         }
     }
     bool progress = false, done = u->resp_body == H1_BODY_NONE;

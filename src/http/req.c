@@ -368,7 +368,7 @@ void
 req_arm_route_timeout(struct req *q)
 {
     const struct model_route *r = q->route;
-    if (!r || !r->timeout_ms || wheel_armed(&q->timer)) return;
+    if (!r || !r->timeout_ms || wheel_armed(&q->timer) || q->upgraded) return;
     q->timer.cb = on_route_timeout;
     wheel_arm(&q->conn->wk->loop.wheel, &q->timer, now_ms() + r->timeout_ms);
 }
@@ -494,7 +494,8 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
         q->counts_request = true;
         q->counted = cl;
     }
-    if (q->attempt == 1 && q->body != REQ_BODY_NONE && rt && (rt->retry_attempts || rt->n_mirrors))
+    if (q->attempt == 1 && q->body != REQ_BODY_NONE && rt &&
+        (rt->retry_attempts || rt->n_mirrors) && !q->upgrade)
         q->body_kept = true; /* nothing sent yet: req_body_data keeps what it sends */
     size_t ep = q->wait_ep;  /* a waiter takes the connection its endpoint freed */
     q->wait_ep = SIZE_MAX;
@@ -627,7 +628,7 @@ upgrade_refused(struct req *q, const struct req_head *h)
         req_reply(q, 403, NULL, 0, "");
         return true;
     }
-    if (q->body != REQ_BODY_NONE) {
+    if (q->body != REQ_BODY_NONE && !q->client_h2) { /* HTTP/2: its DATA are the tunnel */
         req_reply(q, 400, NULL, 0, "upgrade request with a body");
         return true;
     }
@@ -698,7 +699,7 @@ req_start(struct req *q, const struct req_head *h)
      * carries nothing more (Envoy closes it too: the request never ends). */
     q->upgrade = h->upgrade.len > 0;
     if (q->upgrade) q->must_close = true;
-    if (slice_eq(h->method, "CONNECT")) {
+    if (slice_eq(h->method, "CONNECT") && !q->upgrade) {
         /* No tunnels: Envoy's 403 for a CONNECT no upgrade config enables; what follows
          * would be tunnel payload, so the connection closes. */
         q->must_close = true;
@@ -884,23 +885,23 @@ req_response_data(struct req *q, const char *p, size_t n)
     return rc;
 }
 
-void
+bool
 req_upgraded(struct req *q)
 {
     struct worker *wk = q->conn->wk;
     struct upstream *u = q->up;
     wheel_disarm(&wk->loop.wheel, &q->timer);
     wheel_disarm(&wk->loop.wheel, &q->try_timer);
+    q->upgraded = true;
+    if (!q->down->upgraded) { /* HTTP/2: the stream carries the bytes, answered 200 */
+        q->status = 200;
+        return false;
+    }
     endpoint_done(q);
     q->up = NULL;
     u->owner = NULL;
-    q->upgraded = true;
-    if (!q->down->upgraded) {
-        upstream_close(u);
-        done(q, REQ_DONE_CUT);
-        return;
-    }
     if (q->down->upgraded(q, u)) done(q, REQ_DONE_CUT); /* it closed <u> */
+    return true;
 }
 
 void

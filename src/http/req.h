@@ -169,9 +169,11 @@ bool req_response_head(struct req *q, const struct resp_head *h);
 int req_response_data(struct req *q, const char *p, size_t n);
 /* The upstream answered the upgrade request 101 and req_response_head sent it on: the
  * route timeout and the per-try timeout stop (Envoy disables both for an upgraded stream;
- * the relay's idle timeout applies from now), and the current upstream goes to the codec's
- * relay (stream_ops.upgraded). The request ends when the relay does. */
-void req_upgraded(struct req *q);
+ * the relay's idle timeout applies from now). true: the upstream went to the codec's relay
+ * (stream_ops.upgraded; HTTP/1.1) and the request ends when the relay does; false: the
+ * codec has none (HTTP/2, RFC 8441), so the upstream codec goes on moving the bytes as
+ * the request's body and its response's, until either side ends. */
+bool req_upgraded(struct req *q);
 /* The upstream response ended, with trailers <t>, <n>; <reusable>: its connection may
  * carry another request. */
 void req_response_end(struct req *q, bool reusable, const struct h1_header *t, size_t n);

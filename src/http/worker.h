@@ -68,8 +68,11 @@ struct proxy_options {
     uint64_t request_headers_timeout_ms; /* a request head must arrive whole within it */
     uint64_t stream_idle_timeout_ms;     /* a request moving no byte either way this long */
     uint64_t idle_timeout_ms;            /* a connection with no request in progress */
-    size_t max_connections;              /* client connections of every worker at once */
-    _Atomic size_t *downstream_cx;       /* borrowed: those open now (NULL: not counted) */
+    /* --http2-allow-connect, Envoy's http2_protocol_options.allow_connect (off in Istio):
+     * HTTP/2 clients may open WebSockets with extended CONNECT (RFC 8441). */
+    bool allow_connect;
+    size_t max_connections;        /* client connections of every worker at once */
+    _Atomic size_t *downstream_cx; /* borrowed: those open now (NULL: not counted) */
 };
 
 struct worker_listener {

@@ -18,6 +18,10 @@ import ssl
 import struct
 import subprocess
 
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
 import pytest
 import websockets
 
@@ -121,7 +125,8 @@ def ws(meshlet_bin, tmp_path):
     log = tmp_path / "access.log"
     m = Meshlet(meshlet_bin, tmp_path / "config", workers=2,
                 extra=("-n", "shop", "--access-log", str(log),
-                       "--stream-idle-timeout", "3s", "--drain-time", "1")).start()
+                       "--stream-idle-timeout", "3s", "--drain-time", "1",
+                       "--http2-allow-connect")).start()
     m.gw, m.ws1, m.ws2, m.plain, m.access_log = gw, ws1, ws2, plain, log
     m.tls_port, m.crt = tls_port, crt
 
@@ -430,6 +435,95 @@ def test_reload_keeps_open_tunnels_on_their_route(ws):
     assert news == ["version:v2"] * 10
 
 
+class H2Client:
+    """An HTTP/2 client on a raw socket (python3-h2), for extended CONNECT (RFC 8441)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.flush()
+        self.data = b""
+        self.status = None
+        self.ended = False
+        while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in self.read()):
+            pass
+
+    def flush(self):
+        self.sock.sendall(self.conn.data_to_send())
+
+    def read(self):
+        chunk = self.sock.recv(65536)
+        assert chunk, "connection closed"
+        events = self.conn.receive_data(chunk)
+        for e in events:
+            if isinstance(e, h2.events.ResponseReceived):
+                self.status = dict(e.headers)[":status"]
+            elif isinstance(e, h2.events.DataReceived):
+                self.data += e.data
+                self.conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+            elif isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)):
+                self.ended = True
+        self.flush()
+        return events
+
+    def connect_protocol(self):
+        return self.conn.remote_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL, 0)
+
+    def frame(self):
+        """The next whole WebSocket frame the server sent: (opcode, payload)."""
+        while True:
+            got, _ = frames(self.data)
+            if got:
+                opcode, payload = got[0]
+                self.data = self.data[(4 if len(payload) >= 126 else 2) + len(payload):]
+                return opcode, payload
+            self.read()
+
+    def send(self, data):
+        """<data> on stream 1, in DATA frames of at most 16 KiB (the default frame size)."""
+        for i in range(0, len(data), 16384):
+            self.conn.send_data(1, data[i:i + 16384])
+            self.flush()
+
+
+def masked(opcode, payload):
+    mask = b"\x0a\x0b\x0c\x0d"
+    n = len(payload)
+    head = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else
+                                     bytes([0x80 | 126]) + struct.pack("!H", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_http2_extended_connect(ws):
+    """With --http2-allow-connect (Envoy's allow_connect) meshlet offers extended CONNECT:
+    a WebSocket over an HTTP/2 stream is routed like the HTTP/1.1 one, goes to the server
+    as a GET upgrade (with a key of meshlet's making), is answered 200, and the stream's
+    DATA carry the frames both ways until the close."""
+    c = H2Client(ws.gw)
+    assert c.connect_protocol() == 1
+    c.conn.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"),
+                            (":scheme", "http"), (":path", "/chat/h2"), (":authority", AUTH),
+                            ("sec-websocket-version", "13")])
+    c.flush()
+    opcode, first = c.frame()
+    assert c.status == "200" and opcode == 1 and first.startswith(b"version:")
+    blob = os.urandom(60000)
+    for op, msg in ((1, b"over h2"), (2, blob)):
+        c.send(masked(op, msg))
+        assert c.frame() == (op, msg)
+    c.send(masked(8, struct.pack("!H", 1000)))
+    assert c.frame()[0] == 8  # the server's close
+    while not c.ended:
+        c.read()
+    c.sock.close()
+    seen = [h for h in ws.ws1.headers + ws.ws2.headers if h.get("sec-websocket-key")]
+    assert len(seen) == 1 and len(seen[0]["sec-websocket-key"]) == 24
+    (e,) = log_entries(ws, 1)
+    assert e["protocol"] == "HTTP/2" and e["response_code"] == 200 and e["route_name"] == "chat"
+
+
 def test_retry_on_connect_failure_before_101(ws):
     """A route with retryOn connect-failure over a pool with a dead endpoint: every upgrade
     gets through (round robin sends half of the first tries to the dead one)."""
@@ -605,3 +699,5 @@ def test_websocket_over_istio_mutual_to_a_strict_sidecar(mesh):
     assert mesh.app.headers[-1]["upgrade"].lower() == "websocket"
     assert "x-forwarded-client-cert" in mesh.app.headers[-1]
     assert eventually(lambda: fds(mesh) <= base[0] and fds(mesh.side) <= base[1], 10), base
+    # Without --http2-allow-connect (Istio's Envoy), HTTP/2 clients are not offered it.
+    assert H2Client(mesh.gw).connect_protocol() == 0
