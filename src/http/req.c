@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/compiler.h"
+#include "core/metric.h"
 #include "core/now.h"
 #include "core/prng.h"
 #include "http/conn.h"
@@ -115,6 +116,7 @@ req_release(struct req *q, uint64_t resp_bytes)
 {
     struct worker *wk = q->conn->wk;
     if (q->started) report(q, resp_bytes);
+    if (q->upgraded) metric_add(&wk->cx.upgrades_ended, 1);
     wheel_disarm(&wk->loop.wheel, &q->timer);
     wheel_disarm(&wk->loop.wheel, &q->retry_wait);
     wheel_disarm(&wk->loop.wheel, &q->try_timer);
@@ -625,6 +627,7 @@ static bool
 upgrade_refused(struct req *q, const struct req_head *h)
 {
     if (!slice_ieq(h->upgrade, "websocket")) {
+        metric_add(&q->conn->wk->cx.upgrade_refused, 1);
         req_reply(q, 403, NULL, 0, "");
         return true;
     }
@@ -893,7 +896,8 @@ req_upgraded(struct req *q)
     wheel_disarm(&wk->loop.wheel, &q->timer);
     wheel_disarm(&wk->loop.wheel, &q->try_timer);
     q->upgraded = true;
-    if (!q->down->upgraded) { /* HTTP/2: the stream carries the bytes, answered 200 */
+    metric_add(&wk->cx.upgrades, 1); /* ended in req_release */
+    if (!q->down->upgraded) {        /* HTTP/2: the stream carries the bytes, answered 200 */
         q->status = 200;
         return false;
     }

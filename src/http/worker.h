@@ -96,11 +96,14 @@ struct worker_gen {
 
 /* Client connections ended or refused by a limit, counted by their worker (/stats). */
 struct worker_cx_counts {
-    uint64_t overflow;       /* refused past --max-connections (Envoy's downstream_cx_overflow) */
-    uint64_t fd_exhausted;   /* refused for want of a file descriptor */
-    uint64_t idle_timeout;   /* Envoy's downstream_cx_idle_timeout */
-    uint64_t header_timeout; /* downstream_rq_header_timeout */
-    uint64_t stream_timeout; /* downstream_rq_idle_timeout */
+    uint64_t overflow;        /* refused past --max-connections (Envoy's downstream_cx_overflow) */
+    uint64_t fd_exhausted;    /* refused for want of a file descriptor */
+    uint64_t idle_timeout;    /* Envoy's downstream_cx_idle_timeout */
+    uint64_t header_timeout;  /* downstream_rq_header_timeout */
+    uint64_t stream_timeout;  /* downstream_rq_idle_timeout */
+    uint64_t upgrades;        /* answered 101 (downstream_cx_upgrades_total) */
+    uint64_t upgrades_ended;  /* of which over (active: the difference) */
+    uint64_t upgrade_refused; /* another type than websocket (downstream_rq_ws_on_non_ws_route) */
 };
 
 /* What the HTTP/2 codec refused (Envoy's http2.* and premature-reset counters, /stats). */

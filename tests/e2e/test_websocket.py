@@ -143,6 +143,10 @@ def ws(meshlet_bin, tmp_path):
     assert code == 0, m.logs()
 
 
+def stats(m):
+    return dict(x.split(": ", 1) for x in m.admin("/stats").splitlines())
+
+
 def version_of(stats):
     return dict(x.split(": ", 1) for x in stats.splitlines())["server.config_version"]
 
@@ -216,6 +220,9 @@ def test_split_90_10_per_connection(ws):
     assert len(ws.ws1.paths) + len(ws.ws2.paths) == CONNECTIONS
     # Mirrors copy no upgrade request: the mirror target saw none of them.
     assert ws.plain.hits == []
+    # Envoy's upgrade counters: every one counted, none left open.
+    assert eventually(lambda: stats(ws)["http.downstream_cx_upgrades_active"] == "0", 10)
+    assert stats(ws)["http.downstream_cx_upgrades_total"] == str(CONNECTIONS)
 
 
 def test_echo_text_and_binary_past_route_timeout(ws):
@@ -583,6 +590,9 @@ def test_refused_upgrades(ws):
     assert status == 200 and body == b"direct" and "connection: close" in head
     # Nothing reached a WebSocket server.
     assert ws.ws1.paths == [] and ws.ws2.paths == []
+    st = stats(ws)
+    assert st["http.downstream_rq_ws_on_non_ws_route"] == "1"
+    assert st["http.downstream_cx_upgrades_total"] == "0"
 
 
 def test_non_101_answer_is_a_normal_response(ws):
