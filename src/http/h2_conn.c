@@ -782,6 +782,18 @@ outbound_flood(struct h2_conn *c)
     return true;
 }
 
+/* The client sent its end of stream and nothing is left to send it: every request is done
+ * and written. A stream the client never ended (an extended CONNECT it closed the
+ * connection under) waits for nothing more. */
+static bool
+finished(struct h2_conn *c)
+{
+    if (!c->in_eof || nghttp2_session_want_write(c->ng)) return false;
+    for (struct h2_stream *s = c->streams; s; s = s->next)
+        if (!s->released) return false;
+    return true;
+}
+
 /* No stream and no frame on the way: the frame buffer's content is dead. */
 static bool
 quiet(struct h2_conn *c)
@@ -845,7 +857,7 @@ pump(struct h2_conn *c)
         }
         bool idle = !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
         if (buf_empty(&c->out) && (c->failed || idle || (c->in_eof && !c->n_streams) ||
-                                   (c->close_after && !c->n_streams))) {
+                                   finished(c) || (c->close_after && !c->n_streams))) {
             conn_close(c);
             return;
         }

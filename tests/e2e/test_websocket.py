@@ -503,17 +503,24 @@ def masked(opcode, payload):
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def h2_websocket(m, path):
+    """An HTTP/2 connection to <m>'s gateway with a WebSocket on stream 1 at <path>."""
+    c = H2Client(m.gw)
+    assert c.connect_protocol() == 1
+    c.conn.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"),
+                            (":scheme", "http"), (":path", path), (":authority", AUTH),
+                            ("sec-websocket-version", "13")])
+    c.flush()
+    return c
+
+
 def test_http2_extended_connect(ws):
     """With --http2-allow-connect (Envoy's allow_connect) meshlet offers extended CONNECT:
     a WebSocket over an HTTP/2 stream is routed like the HTTP/1.1 one, goes to the server
     as a GET upgrade (with a key of meshlet's making), is answered 200, and the stream's
     DATA carry the frames both ways until the close."""
-    c = H2Client(ws.gw)
-    assert c.connect_protocol() == 1
-    c.conn.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"),
-                            (":scheme", "http"), (":path", "/chat/h2"), (":authority", AUTH),
-                            ("sec-websocket-version", "13")])
-    c.flush()
+    base = fds(ws)
+    c = h2_websocket(ws, "/chat/h2")
     opcode, first = c.frame()
     assert c.status == "200" and opcode == 1 and first.startswith(b"version:")
     blob = os.urandom(60000)
@@ -529,6 +536,14 @@ def test_http2_extended_connect(ws):
     assert len(seen) == 1 and len(seen[0]["sec-websocket-key"]) == 24
     (e,) = log_entries(ws, 1)
     assert e["protocol"] == "HTTP/2" and e["response_code"] == 200 and e["route_name"] == "chat"
+    # The client closed (FIN) with its stream never ended: its connection closes all the
+    # same; and clients that vanish mid-stream (a reset): their upstream connections too.
+    for _ in range(10):
+        c = h2_websocket(ws, "/chat/h2-vanish")
+        c.frame()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.sock.close()
+    assert eventually(lambda: fds(ws) <= base, 10), (fds(ws), base)
 
 
 def test_retry_on_connect_failure_before_101(ws):
