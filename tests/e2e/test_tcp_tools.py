@@ -52,3 +52,11 @@ def test_load_counts_and_failures(tmp_path):
     # The backend was stopped: its port refuses connections (the process is gone).
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", echo.port)) != 0
+
+
+def test_load_is_bounded_in_time():
+    # A sink never answers before the client's end: every connection waits, and the run
+    # ends at its deadline with them counted as cut, not as errors.
+    with TcpBackend(mode="sink") as sink:
+        r = load(sink.port, conns=4, count=100, seconds=1)
+        assert r["done"] == 0 and r["errors"] == 0 and r["cut"] == 4, r

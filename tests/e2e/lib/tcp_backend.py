@@ -108,7 +108,7 @@ def peer_cert_der(port, sni, timeout=5):
 
 def load(port, mode="rate", conns=8, count=1000, seconds=10, msg=64, expect=None, sni=None):
     """Run tcp-load against <port>: its figures as a dict (done, errors, bytes, seconds,
-    conn_per_s, mb_per_s)."""
+    conn_per_s, mb_per_s, cut: still open at the deadline)."""
     args = [str(tool("tcp-load")), "--to", f"127.0.0.1:{port}", "--mode", mode, "--conns",
             str(conns), "--count", str(count), "--seconds", str(seconds), "--msg", str(msg)]
     if expect is not None:
