@@ -44,7 +44,7 @@ struct tcp_conn {
     enum tc_phase phase;
     bool in_ready, in_hup;
     struct buf hello; /* passthrough: what the client sent before the route was known */
-    struct sockaddr_storage local;
+    struct sockaddr_storage local; /* AF_UNSPEC until asked for (local_addr) */
     const struct model_route *route;
     const struct model_cluster *cl;
     size_t ep;
@@ -240,6 +240,29 @@ connect_next(struct tcp_conn *tc)
     tc_close(tc);
 }
 
+/* The address the client reached, read once and only when something needs it (a route's
+ * destinationSubnets, the access log): a call less per connection otherwise. NULL when
+ * the socket cannot say. */
+static const struct sockaddr_storage *
+local_addr(struct tcp_conn *tc)
+{
+    if (tc->local.ss_family == AF_UNSPEC) {
+        socklen_t ll = sizeof(tc->local);
+        if (getsockname(tc->base.w.fd, (struct sockaddr *)&tc->local, &ll))
+            tc->local.ss_family = AF_UNSPEC;
+    }
+    return tc->local.ss_family == AF_UNSPEC ? NULL : &tc->local;
+}
+
+static bool
+needs_subnets(const struct model_vhost *vh)
+{
+    for (size_t i = 0; i < vh->n_routes; i++)
+        for (size_t m = 0; m < vh->routes[i].n_matches; m++)
+            if (vh->routes[i].matches[m].n_subnets) return true;
+    return false;
+}
+
 /* Route the connection: the listener's virtual host (by SNI on a passthrough listener),
  * its first matching L4 route, the route's weighted destination. */
 static void
@@ -250,7 +273,8 @@ route(struct tcp_conn *tc)
     const struct model_vhost *vh = ml->kind == MODEL_LISTENER_TLS
                                        ? model_vhost_find(ml, slice_make(tc->sni, strlen(tc->sni)))
                                        : ml->any;
-    struct route_request rq = {.sni = slice_make(tc->sni, strlen(tc->sni)), .dst = &tc->local};
+    struct route_request rq = {.sni = slice_make(tc->sni, strlen(tc->sni))};
+    if (vh && needs_subnets(vh)) rq.dst = local_addr(tc);
     const struct model_route *r = vh ? route_match(vh, &rq, NULL) : NULL;
     if (!r || !r->n_dests) {
         tc->flags |= RF_NR;
@@ -409,7 +433,7 @@ tc_close(struct tcp_conn *tc)
         .flags = tc->flags,
         .bytes_received = relayed ? tc->tun.to_up.bytes : 0,
         .bytes_sent = relayed ? tc->tun.to_down.bytes : 0,
-        .local = tc->local.ss_family == AF_UNSPEC ? NULL : &tc->local,
+        .local = wk->alog.log ? local_addr(tc) : NULL,
         .sni = tc->sni,
         .route_name = tc->route ? tc->route->name : NULL,
         .attempts = tc->attempts,
@@ -482,8 +506,7 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         close(fd);
         return;
     }
-    socklen_t ll = sizeof(tc->local);
-    if (getsockname(fd, (struct sockaddr *)&tc->local, &ll)) tc->local.ss_family = AF_UNSPEC;
+    tc->local.ss_family = AF_UNSPEC;
     buf_init_empty(&tc->hello, CLIENT_HELLO_MAX + 4096);
     tc->base.w.fd = fd;
     tc->base.w.cb = on_io;

@@ -178,6 +178,7 @@ read_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops 
     if (n > 0) {
         b->wr += (size_t)n;
         d->bytes += (uint64_t)n;
+        if ((size_t)n == room) d->bulk = true; /* a full read: splice from now on */
         if (!x->record_reads && (size_t)n < room && !d->hup) d->ready = false;
         return 1;
     }
@@ -191,6 +192,18 @@ read_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops 
         return 0;
     }
     return -1;
+}
+
+/* The end of stream of direction <d> goes on to its destination: a shutdown, unless the
+ * other direction is over too, when the close that follows at once says the same with one
+ * call less (plain text only: TLS sends its close_notify first). */
+static void
+pass_end(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops *x, void *xs)
+{
+    d->shut = true;
+    const struct tunnel_dir *other = d == &t->to_up ? &t->to_down : &t->to_up;
+    if (other->shut && x == &sock_xprt) return;
+    x->shutdown(xs, fd); /* an error shows on the next read or write */
 }
 
 /* Write what <d> holds to the destination: 1 on progress, 0 when it must wait, -1 on an
@@ -211,8 +224,7 @@ write_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops
     if (buf_empty(&d->buf)) {
         worker_buf_shed(t->wk, &d->buf);
         if (d->eof && !d->shut) {
-            d->shut = true;
-            x->shutdown(xs, fd); /* an error shows on the next read or write */
+            pass_end(t, d, fd, x, xs);
             progress = 1;
         }
     }
@@ -225,7 +237,7 @@ write_some(struct tunnel *t, struct tunnel_dir *d, int fd, const struct xprt_ops
  * the pipe has no slot left rather than a drained socket: the source stays ready until an
  * EAGAIN with an empty pipe says so. */
 static int
-splice_some(struct tunnel_dir *d, int from, int to, bool *src_err)
+splice_some(struct tunnel *t, struct tunnel_dir *d, int from, int to, bool *src_err)
 {
     int progress = 0;
     *src_err = false;
@@ -260,8 +272,7 @@ splice_some(struct tunnel_dir *d, int from, int to, bool *src_err)
     if (!d->pipe_bytes) {
         pipe_give(d);
         if (d->eof && !d->shut) {
-            d->shut = true;
-            shutdown(to, SHUT_WR);
+            pass_end(t, d, to, &sock_xprt, NULL);
             progress = 1;
         }
     }
@@ -275,12 +286,12 @@ move(struct tunnel *t, struct tunnel_dir *d, const struct xprt_ops *fx, void *fs
      const struct xprt_ops *tx, void *ts, int to, bool *src_err)
 {
     *src_err = false;
-    if (t->splice && buf_empty(&d->buf)) {
-        if (d->pipe[0] >= 0 || pipe_take(d)) return splice_some(d, from, to, src_err);
+    if (t->splice && d->bulk && buf_empty(&d->buf)) {
+        if (d->pipe[0] >= 0 || pipe_take(d)) return splice_some(t, d, from, to, src_err);
         t->splice = false; /* out of pipes: through user space from now on */
     }
     int p = 0, r;
-    if (!t->splice && d->ready && !d->eof) { /* spliced directions only empty their buffer */
+    if (!(t->splice && d->bulk) && d->ready && !d->eof) { /* spliced: only empty the buffer */
         if ((r = read_some(t, d, from, fx, fs)) < 0) {
             *src_err = true;
             return -1;

@@ -53,6 +53,9 @@ struct tunnel_dir {
      * user space; the pipe is taken from the worker's spares while it holds bytes. */
     int pipe[2];       /* -1: none */
     size_t pipe_bytes; /* in the pipe */
+    /* A read filled the buffer: splice from then on (HAProxy's splice-auto); a short
+     * exchange stays on read and write, which take fewer calls. */
+    bool bulk;
 };
 
 struct tunnel {
