@@ -196,6 +196,7 @@ connect_next(struct tcp_conn *tc)
     struct worker_gen *g = tc->base.gen;
     const struct model_cluster *cl = tc->cl;
     for (; tc->attempts < CONNECT_ATTEMPTS;) {
+        /* no more tries than endpoints, but a pool of one gets a second (a passing fault) */
         if (tc->attempts && tc->attempts >= cl->n_endpoints + 1) break;
         tc->attempts++;
         uint64_t hash;
