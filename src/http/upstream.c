@@ -19,8 +19,10 @@ static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct upstream *u = container_of(w, struct upstream, w);
+    /* A connect that failed reports LOOP_ERR (and LOOP_HUP) with its LOOP_OUT, so a bare
+     * LOOP_OUT means connected: no getsockopt(SO_ERROR) per connection. */
     if (!u->tcp_up && (events & (LOOP_OUT | LOOP_ERR | LOOP_HUP))) {
-        if (!(events & (LOOP_ERR | LOOP_HUP)) && sock_error(u->w.fd) == 0)
+        if (!(events & (LOOP_ERR | LOOP_HUP)))
             u->tcp_up = true;
         else
             u->failed = true;
