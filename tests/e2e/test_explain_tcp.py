@@ -217,3 +217,15 @@ def test_tcp_example_checks_and_explains(meshlet_bin, repo_root):
     p = explain(meshlet_bin, "-c", d, "-n", "prod", "--mesh", "--port", 9000, "tcp")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "-> outbound|9000||tcp-echo.prod.svc.cluster.local" in p.stdout, p.stdout
+
+
+def test_inbound_tcp_flag_is_checked(meshlet_bin, tmp_path):
+    write_config(tmp_path)
+    port = free_port()
+    for args, says in [
+            (["--inbound-tcp", "9000"], "expected PORT=HOST:PORT"),
+            (["--inbound-tcp", f"{port}=127.0.0.1:1", "--inbound", f"{port}=127.0.0.1:2"],
+             "that port has an inbound listener already")]:
+        p = subprocess.run([meshlet_bin, "run", "-c", tmp_path, *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2 and says in p.stderr, (args, p.stderr)
