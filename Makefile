@@ -44,8 +44,14 @@ UNIT_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 BACKEND := $(BUILD)/backend
 # Test-only: rollout/scrape.h's figures for the e2e tests (tests/tools/rollout_probe.c).
 PROBE := $(BUILD)/rollout-probe
+# Test and bench tools for TCP and TLS passthrough (tests/tools/tcp_*.c), standalone.
+TCP_TOOLS := $(BUILD)/tcp-backend $(BUILD)/tcp-load
 
-all: $(BIN) $(BACKEND) $(PROBE)
+all: $(BIN) $(BACKEND) $(PROBE) $(TCP_TOOLS)
+
+$(BUILD)/tcp-%: $(BUILD)/tests/tools/tcp_%.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(BACKEND): $(BUILD)/tests/backend/backend.o $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -167,6 +173,7 @@ bench: all
 	$(Q)bench/mtls.sh
 	$(Q)bench/reload.sh
 	$(Q)bench/fleet.sh
+	$(Q)bench/tcp.sh
 
 clean:
 	rm -rf build $(BIN)

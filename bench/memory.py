@@ -4,6 +4,8 @@ for the request-path benchmarks (bench/lib.sh):
 
   memory.py h1-idle PID PORT N             per idle HTTP/1.1 keep-alive connection
   memory.py h2-idle PID PORT N [grpc]      per idle HTTP/2 (h2c) connection
+  memory.py tcp-idle PID PORT N            per idle TCP connection relayed to an echo
+                                           backend (one byte echoed each, then idle)
   memory.py h2-streams PID PORT CONNS STREAMS DELAY_MS [grpc]
                                            per open HTTP/2 stream: STREAMS on each of CONNS
                                            connections, which the backend answers DELAY_MS
@@ -43,6 +45,18 @@ def h1_idle(port, n):
         got = b""
         while b"\r\n\r\n" not in got:
             got += s.recv(65536)
+        socks.append(s)
+    return socks
+
+
+def tcp_idle(port, n):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"x")
+        s.settimeout(5)
+        if s.recv(1) != b"x":
+            raise SystemExit("tcp-idle: no echo through the proxy")
         socks.append(s)
     return socks
 
@@ -110,6 +124,16 @@ def h2_clients(port, n, grpc):
 def main():
     mode, pid, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     grpc = sys.argv[-1] == "grpc"
+    if mode == "tcp-idle":
+        n = int(sys.argv[4])
+        warm = tcp_idle(port, 1)  # what the first connection sets up once
+        time.sleep(0.2)
+        before = rss(pid)
+        held = tcp_idle(port, n)
+        time.sleep(0.5)
+        print(f"{(rss(pid) - before) / len(held):.0f}")
+        del warm
+        return
     if mode in ("h1-idle", "h2-idle"):
         n = int(sys.argv[4])
         # HTTP/2: a first connection answered outside the count, for what a fresh process

@@ -59,6 +59,7 @@ if $test; then
         python3-hpack   # header blocks: CONTINUATION floods, conformance answers decoded
         etcd-server     # a real etcd for the config-store tests (each starts its own)
         python3-yaml    # test_etcd_apply.py compares `meshlet get -o json` with the files
+        python3-websockets  # test_websocket.py: a real WebSocket client and server (10.4: asyncio API)
         chromium        # test_dashboard.py: /dashboard in a real headless browser
     )
 fi
@@ -66,6 +67,7 @@ fi
 if $bench; then
     pkgs+=(
         haproxy nginx       # what meshlet is compared with (nginx: the server binary)
+        libnginx-mod-stream # tcp.sh: nginx's stream module (TCP proxy, ssl_preread for SNI)
         wrk                 # the load
         nghttp2-client      # h2.sh: h2load (the HTTP/2 load) and nghttp (its split check)
         python3-h2          # h2.sh: idle HTTP/2 connections and open streams (memory.py)

@@ -6,6 +6,7 @@
 #include "admin/certs.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,34 @@ istio_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
         if (v[i].grpc)
             strbuf_printf(sb, "istio_response_messages_total{%s} %" PRIu64 "\n", v[i].labels,
                           v[i].resp_messages);
+}
+
+/* Istio's TCP families: each written whole, every TCP series in each. */
+static void
+tcp_families(struct strbuf *sb, const struct metrics_tcp_view *v, size_t n)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } fam[] = {
+        {"istio_tcp_connections_opened_total", "TCP connections opened.",
+         offsetof(struct metrics_tcp_view, opened)},
+        {"istio_tcp_connections_closed_total", "TCP connections closed.",
+         offsetof(struct metrics_tcp_view, closed)},
+        {"istio_tcp_sent_bytes_total", "Bytes sent to the client on TCP connections (responses).",
+         offsetof(struct metrics_tcp_view, sent_bytes)},
+        {"istio_tcp_received_bytes_total",
+         "Bytes received from the client on TCP connections (requests).",
+         offsetof(struct metrics_tcp_view, received_bytes)},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        prom_family(sb, fam[f].name, "counter", fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t value;
+            memcpy(&value, (const char *)&v[i] + fam[f].off, sizeof(value));
+            strbuf_printf(sb, "%s{%s} %" PRIu64 "\n", fam[f].name, v[i].labels, value);
+        }
+    }
 }
 
 static void
@@ -178,6 +207,9 @@ prom_write(const struct admin *a, struct strbuf *sb)
     struct metrics_series_view *series = metrics_series(shards, n, &len);
     istio_families(sb, series, len);
     free(series);
+    struct metrics_tcp_view *tcp = metrics_tcp_series(shards, n, &len);
+    tcp_families(sb, tcp, len);
+    free(tcp);
     struct metrics_cluster_view *clusters = metrics_clusters(shards, n, &len);
     cluster_families(sb, clusters, len);
     free(clusters);

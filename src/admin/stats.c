@@ -73,6 +73,9 @@ downstream(struct out *o, const struct admin *a)
         total.stream_timeout += __atomic_load_n(&cx->stream_timeout, __ATOMIC_RELAXED);
         total.overflow += __atomic_load_n(&cx->overflow, __ATOMIC_RELAXED);
         total.fd_exhausted += __atomic_load_n(&cx->fd_exhausted, __ATOMIC_RELAXED);
+        total.upgrades += __atomic_load_n(&cx->upgrades, __ATOMIC_RELAXED);
+        total.upgrades_ended += __atomic_load_n(&cx->upgrades_ended, __ATOMIC_RELAXED);
+        total.upgrade_refused += __atomic_load_n(&cx->upgrade_refused, __ATOMIC_RELAXED);
     }
     emit(o, total.overflow, "listener.downstream_cx_overflow");
     emit(o, total.fd_exhausted, "listener.downstream_cx_fd_exhausted");
@@ -80,6 +83,10 @@ downstream(struct out *o, const struct admin *a)
     emit(o, total.idle_timeout, "http.downstream_cx_idle_timeout");
     emit(o, total.header_timeout, "http.downstream_rq_header_timeout");
     emit(o, total.stream_timeout, "http.downstream_rq_idle_timeout");
+    emit(o, total.upgrades, "http.downstream_cx_upgrades_total");
+    /* Each worker counts its ends after its starts: the sum never goes below zero. */
+    emit(o, total.upgrades - total.upgrades_ended, "http.downstream_cx_upgrades_active");
+    emit(o, total.upgrade_refused, "http.downstream_rq_ws_on_non_ws_route");
 }
 
 /* What the HTTP/2 codecs refused, under Envoy's names: clients' (the listeners'), then

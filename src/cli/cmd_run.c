@@ -142,6 +142,8 @@ usage(FILE *f)
             "                           is cut (default 5m, as Envoy)\n"
             "      --idle-timeout DUR   close a client connection with no request for DUR\n"
             "                           (default 1h, as Envoy)\n"
+            "      --http2-allow-connect  HTTP/2 clients may open WebSockets (extended\n"
+            "                           CONNECT, RFC 8441; Envoy's allow_connect, off in Istio)\n"
             "      --max-connections N  client connections open at once; past it, 503 and\n"
             "                           close (default: what the open-file limit, raised to\n"
             "                           its maximum, has room for; 0: no limit)\n"
@@ -309,6 +311,7 @@ cmd_run(int argc, char **argv)
         /* client-side limits */
         OPT_HEADERS_TIMEOUT,
         OPT_STREAM_IDLE_TIMEOUT,
+        OPT_ALLOW_CONNECT,
         OPT_IDLE_TIMEOUT,
         OPT_MAX_CONNECTIONS,
         OPT_LOG_LEVEL,
@@ -340,6 +343,7 @@ cmd_run(int argc, char **argv)
         {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
         {"request-headers-timeout", required_argument, NULL, OPT_HEADERS_TIMEOUT},
         {"stream-idle-timeout", required_argument, NULL, OPT_STREAM_IDLE_TIMEOUT},
+        {"http2-allow-connect", no_argument, NULL, OPT_ALLOW_CONNECT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -373,6 +377,7 @@ cmd_run(int argc, char **argv)
      * are; Envoy has no request_headers_timeout by default, so a head trickled a byte at a
      * time would hold a connection for ever: 10 s, the bound HAProxy's manual advises. */
     uint64_t headers_timeout_ms = 10000, stream_idle_ms = 300000, idle_ms = 3600000;
+    bool allow_connect = false;
     long long max_connections = -1; /* -1: from the open-file limit */
     enum log_level log_level = LOG_INFO;
     int c;
@@ -412,6 +417,7 @@ cmd_run(int argc, char **argv)
         case OPT_IDENTITY: identity_dir = optarg; break;
         case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_NO_WATCH: watch_files = false; break;
+        case OPT_ALLOW_CONNECT: allow_connect = true; break;
         case OPT_WORKLOAD:
             if (!*optarg) BAD_FLAG("--workload", "expected a workload name");
             workload = optarg;
@@ -563,6 +569,7 @@ cmd_run(int argc, char **argv)
     popt->request_headers_timeout_ms = headers_timeout_ms;
     popt->stream_idle_timeout_ms = stream_idle_ms;
     popt->idle_timeout_ms = idle_ms;
+    popt->allow_connect = allow_connect;
     /* The name metrics report for this proxy: --workload, else its `app` label. */
     for (size_t i = 0; !workload && i < n_labels; i++)
         if (!strncmp(labels[i], "app=", 4)) workload = labels[i] + 4;

@@ -5,9 +5,13 @@
  * user_agent, request_id, authority, upstream_host, upstream_cluster, route_name,
  * downstream_remote_address) and Envoy's upstream_request_attempt_count; the text line is
  * Envoy's default format followed, as in Istio's text format, by the cluster, the client
- * address (%DOWNSTREAM_REMOTE_ADDRESS%) and the route, then the attempt count. */
+ * address (%DOWNSTREAM_REMOTE_ADDRESS%) and the route, then the attempt count. A TCP
+ * connection's line has the same fields, filled as Envoy fills them for a connection, and
+ * two more at the end: the address the client reached and the TLS server name. */
 #include "http/access_log.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -280,6 +284,80 @@ access_log_finish(struct access_log_buf *b, const char *line, size_t len,
                      OR_DASH(upstream_ms), OR_DASH(f[F_XFF]), OR_DASH(f[F_UA]), OR_DASH(rid),
                      OR_DASH(f[F_AUTHORITY]), OR_DASH(host), OR_DASH(cluster), OR_DASH(f[F_REMOTE]),
                      OR_DASH(route), e->attempts);
+#undef OR_DASH
+    }
+    if (n > 0 && (size_t)n < cap) b->len += (size_t)n;
+}
+
+/* "IP:port" ("[v6]:port") of <sa> into <out>, or "" when NULL or not IP. */
+static void
+addr_text(const struct sockaddr_storage *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    out[0] = '\0';
+    if (!sa) return;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+            snprintf(out, cap, "%s:%u", ip, (unsigned)ntohs(in->sin_port));
+    } else if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+            snprintf(out, cap, "[%s]:%u", ip, (unsigned)ntohs(in6->sin6_port));
+    }
+}
+
+void
+access_log_tcp(struct access_log_buf *b, const struct tcp_log_entry *e)
+{
+    if (!b->log) return;
+    if (b->data && ACCESS_LOG_BUF - b->len < LINE_MAX_BYTES) access_log_flush(b);
+    if (!b->data && !(b->data = malloc(ACCESS_LOG_BUF))) return;
+    char start[40], flags[96], host[300] = "", local[64], remote[64], sni[256];
+    iso_time(e->start_wall_ms, start, sizeof(start));
+    response_flags_format(e->flags, flags, sizeof(flags));
+    const struct model_endpoint *ep = e->cluster && e->endpoint < e->cluster->n_endpoints
+                                          ? &e->cluster->endpoints[e->endpoint]
+                                          : NULL;
+    if (ep) snprintf(host, sizeof(host), "%s:%u", ep->address, ep->port);
+    addr_text(e->local, local, sizeof(local));
+    addr_text(e->remote, remote, sizeof(remote));
+    /* the client wrote it: keep what a host name may hold, so the text line stays parseable */
+    snprintf(sni, sizeof(sni), "%s", e->sni ? e->sni : "");
+    for (char *p = sni; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-_*", *p)) *p = '?';
+    const char *cluster = e->cluster ? e->cluster->name : "";
+    const char *route = e->route_name ? e->route_name : "";
+    char *out = b->data + b->len;
+    size_t cap = ACCESS_LOG_BUF - b->len;
+    int n;
+    if (b->log->fmt == ACCESS_LOG_JSON) {
+        char jhost[640], jcluster[1024], jroute[512], jlocal[80], jremote[80], jsni[1600];
+        json_str(jhost, sizeof(jhost), host);
+        json_str(jcluster, sizeof(jcluster), cluster);
+        json_str(jroute, sizeof(jroute), route);
+        json_str(jlocal, sizeof(jlocal), local);
+        json_str(jremote, sizeof(jremote), remote);
+        json_str(jsni, sizeof(jsni), sni);
+        n = snprintf(out, cap,
+                     "{\"start_time\":\"%s\",\"method\":null,\"path\":null,\"protocol\":null,"
+                     "\"response_code\":0,\"response_flags\":\"%s\",\"bytes_received\":%" PRIu64
+                     ",\"bytes_sent\":%" PRIu64 ",\"duration\":%" PRIu64
+                     ",\"upstream_service_time\":null,\"x_forwarded_for\":null,\"user_agent\":null,"
+                     "\"request_id\":null,\"authority\":null,\"upstream_host\":%s,"
+                     "\"upstream_cluster\":%s,\"route_name\":%s,"
+                     "\"upstream_request_attempt_count\":%u,\"downstream_remote_address\":%s,"
+                     "\"downstream_local_address\":%s,\"requested_server_name\":%s}\n",
+                     start, flags, e->bytes_received, e->bytes_sent, e->duration_us / 1000, jhost,
+                     jcluster, jroute, e->attempts, jremote, jlocal, jsni);
+    } else {
+#define OR_DASH(s) (*(s) ? (s) : "-")
+        n = snprintf(out, cap,
+                     "[%s] \"- - -\" 0 %s %" PRIu64 " %" PRIu64 " %" PRIu64
+                     " - \"-\" \"-\" \"-\" \"-\" \"%s\" %s %s %s %u %s %s\n",
+                     start, flags, e->bytes_received, e->bytes_sent, e->duration_us / 1000,
+                     OR_DASH(host), OR_DASH(cluster), OR_DASH(remote), OR_DASH(route), e->attempts,
+                     OR_DASH(local), OR_DASH(sni));
 #undef OR_DASH
     }
     if (n > 0 && (size_t)n < cap) b->len += (size_t)n;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "core/slice.h"
 #include "http/metrics.h"
 
@@ -64,6 +66,32 @@ size_t access_log_begin(const struct access_log_buf *b, const struct access_log_
 /* Finish and queue the line begun in <line> (<len> bytes). [W] */
 void access_log_finish(struct access_log_buf *b, const char *line, size_t len,
                        const struct exchange_record *r, const struct access_log_end *e);
+
+/* A TCP connection's line (TCP and TLS-passthrough listeners), written when it closes. The
+ * same fields as a request's, as Envoy fills them for a connection: method, path and
+ * protocol "-", response code 0; then the client's local address (the listener's) and the
+ * TLS server name (Envoy's %DOWNSTREAM_LOCAL_ADDRESS% and %REQUESTED_SERVER_NAME%) at the
+ * end of the text line, downstream_local_address and requested_server_name in JSON.
+ * An HTTP upgrade (WebSocket) is not logged here: Envoy logs it as its request, once, at
+ * the tunnel's end, with code 101 and the bytes of the whole connection
+ * (access_log_finish). */
+struct tcp_log_entry {
+    uint64_t start_wall_ms;                /* Unix time of the accept */
+    uint64_t duration_us;                  /* accept to close */
+    const struct model_cluster *cluster;   /* the pool; NULL: none chosen */
+    size_t endpoint;                       /* the endpoint connected (or last tried); SIZE_MAX */
+    uint32_t flags;                        /* enum response_flag at the end */
+    uint64_t bytes_received;               /* from the client */
+    uint64_t bytes_sent;                   /* to the client */
+    const struct sockaddr_storage *local;  /* where the client connected; NULL: unknown */
+    const struct sockaddr_storage *remote; /* the client; NULL: unknown */
+    const char *sni;                       /* the ClientHello's server name; NULL or "": none */
+    const char *route_name;                /* NULL or "": none */
+    uint32_t attempts;                     /* connect tries (0: none) */
+};
+
+/* Format and queue a TCP connection's line; nothing when logging is off. [W] */
+void access_log_tcp(struct access_log_buf *b, const struct tcp_log_entry *e);
 
 /* Hand the buffer to the writer now (on a timer and at exit). [W] */
 void access_log_flush(struct access_log_buf *b);

@@ -41,6 +41,10 @@ static void
 on_io(struct loop_watch *w, unsigned events)
 {
     struct h1_conn *c = container_of(w, struct h1_conn, base.w);
+    if (c->tunnel) { /* upgraded: the socket is the tunnel's */
+        h1_upgrade_event(c, events);
+        return;
+    }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) c->in_ready = true;
     /* The client shut its side, or the connection broke: read on to the end or the error. */
     if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR)) c->in_hup = true;
@@ -135,7 +139,9 @@ h1_conn_close(struct h1_conn *c)
 {
     struct worker *wk = c->base.wk;
     c->base.closed = true;
-    if (c->ex) c->ex->q.flags |= RF_DC; /* the client went before its response was done */
+    if (c->tunnel) h1_upgrade_close(c);
+    /* The client went before its response was done. */
+    if (c->ex && !c->ex->q.upgraded) c->ex->q.flags |= RF_DC;
     exchange_put(c);
     wheel_disarm(&wk->loop.wheel, &c->timer);
     tls_conn_free(c->base.tls);
@@ -183,6 +189,17 @@ h1_conn_drain(struct h1_conn *c)
     if (c->ex && !c->ex->q.resp_head) c->ex->keep_alive = false;
 }
 
+/* The Upgrade value of an HTTP/1.1 upgrade request, or empty. An h2c upgrade is none: Envoy's
+ * codec strips its fields (and HTTP2-Settings, which its Connection names) and the request
+ * goes on as a plain one; HTTP/1.0 has no upgrades (RFC 9110 §7.8). */
+static struct slice
+upgrade_of(const struct h1_request *r)
+{
+    const struct h1_header *u = r->head.upgrade ? h1_header_find(&r->head, "upgrade") : NULL;
+    if (!u || r->head.minor != 1 || slice_ieq(u->value, "h2c")) return slice_make("", 0);
+    return u->value;
+}
+
 /* The request head as the request sees it, from a parsed HTTP/1.1 head. */
 static void
 head_of(const struct h1_request *r, struct req_head *h)
@@ -196,6 +213,7 @@ head_of(const struct h1_request *r, struct req_head *h)
         .has_connection = r->head.has_connection,
         .expect_continue = r->expect_continue,
         .protocol = r->head.minor == 0 ? "HTTP/1.0" : "HTTP/1.1",
+        .upgrade = upgrade_of(r),
     };
 }
 
@@ -300,6 +318,7 @@ static const struct stream_ops h1_stream_ops = {
     .send_end = stream_send_end,
     .room = stream_room,
     .done = stream_done,
+    .upgraded = h1_upgrade_start,
 };
 
 void
@@ -374,6 +393,7 @@ probe_client(struct h1_conn *c)
 {
     struct h1_exchange *ex = c->ex;
     if (!ex || !ex->q.started || ex->q.resp_head || ex->probed || c->state != H1_WAIT) return;
+    if (ex->q.upgrade) return; /* no interim answer before a 101: the FIN is tunnelled */
     if (ex->minor != 1) return;
     ex->probed = true;
     worker_buf_ensure(c->base.wk, &c->out);
@@ -449,6 +469,7 @@ start_request(struct h1_conn *c, size_t n)
     ex->out_mark = c->written + buf_len(&c->out);
     req_begin(q, &h, n);
     ex->keep_alive = r->head.keep_alive && !wk->draining && !c->base.retired; /* else close */
+    if (h.upgrade.len) ex->keep_alive = false; /* a 101 tunnels it, anything else ends it */
     ex->minor = r->head.minor;
     ex->expect_continue = r->expect_continue;
     ex->req_body = r->head.body;
@@ -558,6 +579,7 @@ h1_conn_pump(struct h1_conn *c)
         c->in_ready = true;
     }
     for (int guard = 0; guard < 1000; guard++) {
+        if (c->tunnel || c->base.closed) return; /* upgraded: the tunnel's bytes */
         struct h1_exchange *ex = c->ex;
         if (ex && ex->held_head && !ex->q.fault_delayed) { /* routed after its delay */
             buf_consume(&c->in, ex->held_head);

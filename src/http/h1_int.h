@@ -25,6 +25,7 @@
 
 struct shadow;
 struct req_head;
+struct tunnel;
 
 /* One HTTP/1.1 request on a client connection: the protocol-neutral request and the
  * framing of its two messages on this side. Taken from the worker's pool when a request
@@ -58,6 +59,7 @@ enum {
     H1_IDLE,         /* waiting for a request head */
     H1_REQUEST_BODY, /* forwarding the request body */
     H1_WAIT,         /* request read; waiting for the response to end */
+    H1_TUNNEL,       /* upgraded (101): bytes relayed both ways by <tunnel> */
 };
 
 /* A downstream (client) connection: small while idle (buffers and exchange released); the
@@ -66,6 +68,7 @@ struct h1_conn {
     struct conn base;
     struct buf in, out;       /* storage released while empty */
     struct h1_exchange *ex;   /* the current exchange, or NULL */
+    struct tunnel *tunnel;    /* owned: the relay after a 101 (h1_upgrade.c), or NULL */
     uint64_t written;         /* bytes written to the client so far */
     struct wheel_timer timer; /* its client-side timeouts (h1_timeout.c) */
     uint64_t active_ms;       /* the last byte read from or written to the client */
@@ -119,6 +122,15 @@ void h1_timeout_start(struct h1_conn *c);
 /* h1_conn.c: end the exchange of <c> (begun or not) with local reply <status> and <body>
  * when no response byte went out, else by cutting the connection. */
 void h1_conn_abort(struct h1_conn *c, int status, const char *body);
+
+/* h1_upgrade.c: stream_ops.upgraded: <c>'s exchange was answered 101 by upstream <u>; its
+ * bytes both ways go to a tunnel from now on (-1: <u> closed, nothing started). */
+int h1_upgrade_start(struct req *q, struct upstream *u);
+/* The client socket's <events> for the tunnel of <c>. */
+void h1_upgrade_event(struct h1_conn *c, unsigned events);
+/* <c> closes with its tunnel running (worker exit): the tunnel ends, its upstream closes, and
+ * the exchange reports what went through. */
+void h1_upgrade_close(struct h1_conn *c);
 
 /* h1_conn.c */
 /* A connection accepted on <ml>, secured by <tls> (its handshake to come; NULL: none) or

@@ -34,7 +34,7 @@ static void
 bind_req(struct upstream *u, struct req *q)
 {
     u->owner = q;
-    u->chunked_out = q->body == REQ_BODY_STREAM;
+    u->chunked_out = q->body == REQ_BODY_STREAM && !q->upgrade; /* a tunnel's bytes go raw */
     u->resp_started = false;
     worker_buf_ensure(u->wk, &u->out);
 }
@@ -204,6 +204,10 @@ deliver(struct upstream *u, struct req *q)
         bool wait;
         if (!deliver_head(u, q, &wait)) return !wait;
         if (!u->resp_started) return true; /* an interim response went by */
+        if (q->status == 101) {            /* switched: the bytes after it are a tunnel's */
+            if (req_upgraded(q)) return true;
+            u->resp_body = H1_BODY_UNTIL_CLOSE; /* relayed as the stream's response body */
+        }
     }
     bool progress = false, done = u->resp_body == H1_BODY_NONE;
     while (!done && !buf_empty(&u->in) && req_resp_room(q)) {

@@ -48,7 +48,8 @@ struct h2_conn;
  * started, or kept by a stream that needs it later (an injected delay; trailers). */
 struct h2_head {
     struct slice method, path, authority;
-    size_t bytes; /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
+    struct slice protocol; /* :protocol of an extended CONNECT (RFC 8441); empty: none */
+    size_t bytes;          /* as SETTINGS_MAX_HEADER_LIST_SIZE counts */
     size_t n_fields, n_held;
     struct h1_header fields[H2_MAX_FIELDS];
     nghttp2_rcbuf *held[2 * H2_MAX_FIELDS + 8];
@@ -326,6 +327,8 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, nghttp2_rcbuf *name, nght
             h->path = vs;
         else if (slice_eq(ns, ":authority"))
             h->authority = vs;
+        else if (slice_eq(ns, ":protocol")) /* nghttp2 lets it through when we allow it */
+            h->protocol = vs;
         /* :scheme: the connection's transport says it (as Envoy). */
     } else {
         if (h->n_fields == H2_MAX_FIELDS) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -353,6 +356,8 @@ stream_head(struct req *q)
         .fields = k->fields,
         .n_fields = k->n_fields,
         .protocol = "HTTP/2",
+        /* An extended CONNECT (RFC 8441) is the HTTP/2 form of an upgrade. */
+        .upgrade = slice_eq(k->method, "CONNECT") ? k->protocol : slice_make("", 0),
     };
     return &h;
 }
@@ -602,7 +607,10 @@ ops_send_head(struct req *q, const struct resp_head *h, uint64_t upstream_ms)
 {
     struct h2_stream *s = stream_of(q);
     struct nvlist *l = nv_scratch();
-    int rc = nv_add_u64(l, ":status", (uint64_t)h->code);
+    /* An upgrade answered 101 is an extended CONNECT answered 200 (RFC 8441 §5): the bytes
+     * that follow are the stream's DATA, both ways, until either side ends. */
+    bool tunnel = h->code == 101;
+    int rc = nv_add_u64(l, ":status", tunnel ? 200 : (uint64_t)h->code);
     if (!rc) rc = headers_response_fields(q, h, nv_add, l);
     if (!rc) rc = nv_add(l, SLICE_LIT("server"), SLICE_LIT("meshlet"));
     if (!rc) rc = nv_add_u64(l, "x-envoy-upstream-service-time", upstream_ms);
@@ -611,8 +619,8 @@ ops_send_head(struct req *q, const struct resp_head *h, uint64_t upstream_ms)
     else if (!rc && h->body == RESP_BODY_NONE && h->content_length && h->code >= 200 &&
              h->code != 204)
         rc = nv_add(l, SLICE_LIT("content-length"), h->content_length->value); /* HEAD, 304 */
-    if (!rc) rc = submit(s, l, h->body != RESP_BODY_NONE);
-    if (h->body == RESP_BODY_NONE) s->resp_end = true;
+    if (!rc) rc = submit(s, l, tunnel || h->body != RESP_BODY_NONE);
+    if (h->body == RESP_BODY_NONE && !tunnel) s->resp_end = true;
     return rc;
 }
 
@@ -774,6 +782,18 @@ outbound_flood(struct h2_conn *c)
     return true;
 }
 
+/* The client sent its end of stream and nothing is left to send it: every request is done
+ * and written. A stream the client never ended (an extended CONNECT it closed the
+ * connection under) waits for nothing more. */
+static bool
+finished(struct h2_conn *c)
+{
+    if (!c->in_eof || nghttp2_session_want_write(c->ng)) return false;
+    for (struct h2_stream *s = c->streams; s; s = s->next)
+        if (!s->released) return false;
+    return true;
+}
+
 /* No stream and no frame on the way: the frame buffer's content is dead. */
 static bool
 quiet(struct h2_conn *c)
@@ -837,7 +857,7 @@ pump(struct h2_conn *c)
         }
         bool idle = !nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng);
         if (buf_empty(&c->out) && (c->failed || idle || (c->in_eof && !c->n_streams) ||
-                                   (c->close_after && !c->n_streams))) {
+                                   finished(c) || (c->close_after && !c->n_streams))) {
             conn_close(c);
             return;
         }
@@ -964,7 +984,7 @@ static const struct conn_ops h2_conn_ops = {
 };
 
 static nghttp2_session *
-session_new(struct h2_conn *c)
+session_new(struct h2_conn *c, bool allow_connect)
 {
     nghttp2_session_callbacks *cb;
     nghttp2_option *opt;
@@ -999,8 +1019,10 @@ session_new(struct h2_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, /* last: sent with --http2-allow-connect */
     };
-    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) ||
+    size_t n_iv = ARRAY_SIZE(iv) - !allow_connect;
+    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, n_iv) ||
         nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW)) {
         nghttp2_session_del(ng);
         return NULL;
@@ -1014,7 +1036,7 @@ h2_conn_adopt(struct conn *from, struct buf *in)
     struct worker *wk = from->wk;
     struct h2_conn *c = calloc(1, sizeof(*c));
     if (!c) return -1;
-    if (!(c->ng = session_new(c))) {
+    if (!(c->ng = session_new(c, wk->opt->allow_connect))) {
         free(c);
         return -1;
     }

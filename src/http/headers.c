@@ -10,6 +10,7 @@
 
 #include "http/conn.h"
 #include "http/h1_int.h"
+#include "core/prng.h"
 #include "http/req.h"
 #include "model/route.h"
 #include "tls/conn.h"
@@ -259,6 +260,33 @@ headers_cors_preflight(struct h1_header *f, const struct model_cors *cors, struc
     return n;
 }
 
+/* An HTTP/2 WebSocket (RFC 8441) has no Sec-WebSocket-Key, which an HTTP/1.1 server must
+ * see (RFC 6455 §4.1): one of 16 random bytes, base64, when the request has none. The
+ * server's Sec-WebSocket-Accept goes back unused (RFC 8441 §5). */
+static int
+websocket_key(struct buf *out, const struct req *q, const struct req_head *r)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct slice have;
+    if (!q->client_h2 || !slice_ieq(r->upgrade, "websocket") ||
+        headers_find(r->fields, r->n_fields, "sec-websocket-key", &have))
+        return 0;
+    uint8_t raw[18] = {0};
+    uint64_t a = prng_next(), b = prng_next();
+    memcpy(raw, &a, 8);
+    memcpy(raw + 8, &b, 8);
+    char key[24];
+    for (size_t i = 0, k = 0; i < 18; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        key[k++] = b64[v >> 18 & 63];
+        key[k++] = b64[v >> 12 & 63];
+        key[k++] = b64[v >> 6 & 63];
+        key[k++] = b64[v & 63];
+    }
+    key[22] = key[23] = '='; /* 16 bytes: 22 characters and two pads */
+    return put_header(out, SLICE_LIT("sec-websocket-key"), slice_make(key, 24));
+}
+
 int
 headers_request(struct buf *out, const struct req *q, const struct req_head *r,
                 const char *request_id, bool shadow)
@@ -288,7 +316,11 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         memcpy(shadow_host + host_len + 7, authority.ptr + host_len, authority.len - host_len);
         authority = slice_make(shadow_host, authority.len + 7);
     }
-    int rc = put(out, r->method.ptr, r->method.len);
+    /* An extended CONNECT goes to an HTTP/1.1 server as the GET upgrade it stands for
+     * (RFC 8441 §5; Envoy's transformUpgradeRequestFromH2toH1). */
+    struct slice method =
+        q->upgrade && slice_eq(r->method, "CONNECT") ? SLICE_LIT("GET") : r->method;
+    int rc = put(out, method.ptr, method.len);
     if (!rc) rc = put(out, " ", 1);
     if (!rc) rc = put(out, path.ptr, path.len);
     if (!rc) rc = put(out, " HTTP/1.1\r\n", 11);
@@ -323,6 +355,13 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         rc = put_header(out, n, f[i].value);
     }
     if (!rc) rc = put_ops(out, rq_route, rq_dest);
+    /* An upgrade keeps what makes it one, and only that: the client's other Connection
+     * options were its own hop's (as Envoy's codec writes it). */
+    if (!rc && q->upgrade && !shadow) {
+        rc = put(out, "connection: upgrade\r\n", 21);
+        if (!rc) rc = put_header(out, SLICE_LIT("upgrade"), r->upgrade);
+        if (!rc) rc = websocket_key(out, q, r);
+    }
     char ip[64];
     conn_peer_ip(c, ip, sizeof(ip));
     if (!rc) rc = put(out, "x-forwarded-for: ", 17);
@@ -346,7 +385,7 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         rc = put(out, "content-length: ", 16);
         if (!rc) rc = put_u64(out, q->body_len);
         if (!rc) rc = put(out, "\r\n", 2);
-    } else if (!rc && q->body == REQ_BODY_STREAM) {
+    } else if (!rc && q->body == REQ_BODY_STREAM && !q->upgrade) {
         rc = put(out, "transfer-encoding: chunked\r\n", 28);
     }
     if (!rc) rc = put(out, "\r\n", 2);
@@ -369,6 +408,14 @@ headers_response(struct buf *out, const struct req *q, const struct resp_head *r
     if (!rc) rc = put(out, "server: meshlet\r\nx-envoy-upstream-service-time: ", 48);
     if (!rc) rc = put_u64(out, upstream_ms);
     if (!rc) rc = put(out, "\r\n", 2);
+    struct slice up;
+    if (r->code == 101 && headers_find(r->fields, r->n_fields, "upgrade", &up)) {
+        /* Switching protocols: no framing, and the connection is the new protocol's. */
+        if (!rc) rc = put(out, "connection: upgrade\r\n", 21);
+        if (!rc) rc = put_header(out, SLICE_LIT("upgrade"), up);
+        if (!rc) rc = put(out, "\r\n", 2);
+        return rc;
+    }
     const struct h1_header *cl = r->content_length;
     if (!rc && r->body == RESP_BODY_LENGTH) {
         rc = put(out, "content-length: ", 16);

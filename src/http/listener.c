@@ -28,10 +28,7 @@ listener_accept(struct worker *wk, const struct model_listener *ml, int fd,
     switch (ml->kind) {
     case MODEL_LISTENER_HTTP: h1_conn_accept(wk, ml, fd, peer, tls, sniff); return;
     case MODEL_LISTENER_TCP:
-    case MODEL_LISTENER_TLS:
-        if (sniff) break; /* PERMISSIVE TCP inbound: not yet */
-        tcp_conn_accept(wk, ml, fd, peer, tls);
-        return;
+    case MODEL_LISTENER_TLS: tcp_conn_accept(wk, ml, fd, peer, tls, sniff); return;
     }
     tls_conn_free(tls);
 refuse:

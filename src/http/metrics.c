@@ -43,8 +43,22 @@ struct endpoint_rec {
     uint64_t xx[6];
 };
 
+/* A TCP series: keyed like a request series, without code or gRPC status. */
+struct metrics_tcp {
+    struct metrics_tcp *next; /* the shard's list (newest first) */
+    const void *pool, *ep;
+    uint32_t flags;
+    bool inbound, peer_mtls;
+    uint64_t hash;
+    char *labels; /* owned */
+    uint64_t opened, closed, sent, received;
+};
+
 struct metrics_shard {
     char *workload, *ns;
+    struct metrics_tcp *_Atomic tcp_head;
+    struct metrics_tcp **tcp_table; /* private: open addressing, power-of-two size */
+    size_t tcp_cap, tcp_n;
     struct endpoint_rec *_Atomic endpoint_head;
     struct endpoint_rec **by_endpoint; /* private: by endpoint state id */
     size_t n_by_endpoint;
@@ -67,13 +81,19 @@ const char *const upstream_event_name[UP_CX_OPEN] = {
 void
 response_flags_format(uint32_t flags, char *out, size_t cap)
 {
-    static const char *const names[] = {"UH", "UT", "UR",  "UF",  "UC",  "UO", "NR", "DI",
-                                        "FI", "DC", "URX", "DPE", "UPE", "NC", "SI"};
+    /* Envoy's order (SI before DPE, DT before UPE), not the bits' */
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } names[] = {{RF_UH, "UH"},   {RF_UT, "UT"}, {RF_UR, "UR"},   {RF_UF, "UF"},
+                 {RF_UC, "UC"},   {RF_UO, "UO"}, {RF_NR, "NR"},   {RF_DI, "DI"},
+                 {RF_FI, "FI"},   {RF_DC, "DC"}, {RF_URX, "URX"}, {RF_SI, "SI"},
+                 {RF_DPE, "DPE"}, {RF_DT, "DT"}, {RF_UPE, "UPE"}, {RF_NC, "NC"}};
     size_t len = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (!(flags >> i & 1)) continue;
-        int n = snprintf(out + len, cap - len, "%s%s", len ? "," : "", names[i]);
+        if (!(flags & names[i].bit)) continue;
+        int n = snprintf(out + len, cap - len, "%s%s", len ? "," : "", names[i].name);
         if (n < 0 || (size_t)n >= cap - len) break;
         len += (size_t)n;
     }
@@ -105,6 +125,12 @@ metrics_shard_free(struct metrics_shard *m)
         free(s->labels);
         free(s);
     }
+    for (struct metrics_tcp *t = m->tcp_head, *next; t; t = next) {
+        next = t->next;
+        free(t->labels);
+        free(t);
+    }
+    free(m->tcp_table);
     for (struct cluster_rec *c = m->cluster_head, *next; c; c = next) {
         next = c->next;
         free(c);
@@ -166,8 +192,19 @@ service_parts(const char *host, char *name, size_t name_cap, char *ns, size_t ns
         snprintf(ns, ns_cap, "%.*s", (int)(dot2 - dot - 1), dot + 1);
 }
 
+/* What a series' labels depend on, for an HTTP exchange or a TCP connection. */
+struct label_key {
+    bool inbound, peer_mtls;
+    const struct model_cluster *cluster;
+    size_t endpoint;
+    const char *protocol; /* "http", "grpc" or "tcp" */
+    int code;             /* response_code; -1: none (TCP) */
+    int grpc_status;      /* grpc_response_status on gRPC series; -1: empty */
+    uint32_t flags;
+};
+
 static char *
-series_labels(const struct metrics_shard *m, const struct exchange_record *r)
+series_labels(const struct metrics_shard *m, const struct label_key *r)
 {
     const struct model_endpoint *e = r->cluster && r->endpoint < r->cluster->n_endpoints
                                          ? &r->cluster->endpoints[r->endpoint]
@@ -195,9 +232,9 @@ series_labels(const struct metrics_shard *m, const struct exchange_record *r)
     metrics_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
     metrics_label(&sb, "destination_service_name", svc_name, false);
     metrics_label(&sb, "destination_service_namespace", svc_ns, false);
-    metrics_label(&sb, "request_protocol", r->grpc ? "grpc" : "http", false);
-    metrics_label(&sb, "response_code", code, false);
-    if (r->grpc) { /* Istio's grpc_response_status, on gRPC series */
+    metrics_label(&sb, "request_protocol", r->protocol, false);
+    if (r->code >= 0) metrics_label(&sb, "response_code", code, false); /* not on TCP */
+    if (!strcmp(r->protocol, "grpc")) { /* Istio's grpc_response_status, on gRPC series */
         char gs[16] = "";
         if (r->grpc_status >= 0) snprintf(gs, sizeof(gs), "%d", r->grpc_status);
         metrics_label(&sb, "grpc_response_status", gs, false);
@@ -265,7 +302,15 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
         s->grpc = r->grpc;
         s->grpc_status = r->grpc_status;
         s->hash = h;
-        s->labels = series_labels(m, r);
+        struct label_key key = {.inbound = r->inbound,
+                                .peer_mtls = r->peer_mtls,
+                                .cluster = r->cluster,
+                                .endpoint = r->endpoint,
+                                .protocol = r->grpc ? "grpc" : "http",
+                                .code = r->code,
+                                .grpc_status = r->grpc_status,
+                                .flags = r->flags};
+        s->labels = series_labels(m, &key);
         if (!s->labels) {
             free(s);
             return;
@@ -442,5 +487,116 @@ metrics_clusters(struct metrics_shard *const *shards, size_t n, size_t *len)
         }
     }
     hmap_fini(&by_name);
+    return views;
+}
+
+/* The TCP table of <m> at twice its size (or 16 slots at first). */
+static bool
+tcp_grow(struct metrics_shard *m)
+{
+    size_t cap = m->tcp_cap ? m->tcp_cap * 2 : 16;
+    struct metrics_tcp **t = calloc(cap, sizeof(*t));
+    if (!t) return false;
+    for (size_t i = 0; i < m->tcp_cap; i++) {
+        struct metrics_tcp *s = m->tcp_table[i];
+        if (!s) continue;
+        size_t k = s->hash & (cap - 1);
+        while (t[k]) k = (k + 1) & (cap - 1);
+        t[k] = s;
+    }
+    free(m->tcp_table);
+    m->tcp_table = t;
+    m->tcp_cap = cap;
+    return true;
+}
+
+struct metrics_tcp *
+metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
+{
+    if (!m) return NULL;
+    if ((m->tcp_n + 1) * 2 > m->tcp_cap && !tcp_grow(m)) return NULL;
+    const void *pool = r->cluster ? (const void *)r->cluster->state : NULL;
+    const void *ep = r->cluster && r->endpoint < r->cluster->n_endpoints
+                         ? (const void *)r->cluster->endpoints[r->endpoint].state
+                         : NULL;
+    uint64_t h = mix(mix((uintptr_t)pool, (uintptr_t)ep),
+                     (uint64_t)r->flags << 2 | (uint64_t)r->inbound << 1 | r->peer_mtls);
+    size_t k = h & (m->tcp_cap - 1);
+    struct metrics_tcp *s;
+    while ((s = m->tcp_table[k])) {
+        if (s->hash == h && s->pool == pool && s->ep == ep && s->flags == r->flags &&
+            s->inbound == r->inbound && s->peer_mtls == r->peer_mtls)
+            break;
+        k = (k + 1) & (m->tcp_cap - 1);
+    }
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s) return NULL;
+        struct label_key key = {.inbound = r->inbound,
+                                .peer_mtls = r->peer_mtls,
+                                .cluster = r->cluster,
+                                .endpoint = r->endpoint,
+                                .protocol = "tcp",
+                                .code = -1,
+                                .grpc_status = -1,
+                                .flags = r->flags};
+        s->labels = series_labels(m, &key);
+        if (!s->labels) {
+            free(s);
+            return NULL;
+        }
+        s->pool = pool;
+        s->ep = ep;
+        s->flags = r->flags;
+        s->inbound = r->inbound;
+        s->peer_mtls = r->peer_mtls;
+        s->hash = h;
+        m->tcp_table[k] = s;
+        m->tcp_n++;
+        s->next = atomic_load_explicit(&m->tcp_head, memory_order_relaxed);
+        atomic_store_explicit(&m->tcp_head, s, memory_order_release);
+    }
+    metric_add(&s->opened, 1);
+    return s;
+}
+
+void
+metrics_tcp_bytes(struct metrics_tcp *s, uint64_t sent, uint64_t received)
+{
+    if (!s) return;
+    if (sent) metric_add(&s->sent, sent);
+    if (received) metric_add(&s->received, received);
+}
+
+void
+metrics_tcp_close(struct metrics_tcp *s)
+{
+    if (s) metric_add(&s->closed, 1);
+}
+
+struct metrics_tcp_view *
+metrics_tcp_series(struct metrics_shard *const *shards, size_t n, size_t *len)
+{
+    struct hmap by_labels;
+    hmap_init(&by_labels);
+    struct metrics_tcp_view *views = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!shards[i]) continue;
+        for (struct metrics_tcp *s =
+                 atomic_load_explicit(&shards[i]->tcp_head, memory_order_acquire);
+             s; s = s->next) {
+            struct metrics_tcp_view *v =
+                merge_slot(&by_labels, s->labels, (void **)&views, len, &cap, sizeof(*v));
+            if (!v) continue;
+            v->labels = s->labels;
+            v->closed += metric_get(&s->closed); /* before opened: closed > opened is rarer */
+            v->opened += metric_get(&s->opened);
+            v->sent_bytes += metric_get(&s->sent);
+            v->received_bytes += metric_get(&s->received);
+        }
+    }
+    hmap_fini(&by_labels);
     return views;
 }

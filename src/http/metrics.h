@@ -2,7 +2,10 @@
 /* What each request leaves in the metrics: Istio's standard families
  * (istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
  * istio_response_bytes, and for gRPC istio_request_messages_total and
- * istio_response_messages_total) under Istio's labels, and Envoy's per-cluster upstream counters.
+ * istio_response_messages_total) under Istio's labels, and Envoy's per-cluster upstream counters;
+ * what each TCP connection leaves: istio_tcp_connections_opened_total,
+ * istio_tcp_connections_closed_total, istio_tcp_sent_bytes_total and
+ * istio_tcp_received_bytes_total.
  * Each worker writes its own shard, without locks; the admin thread walks every shard's
  * append-only lists and merges series by their labels on a scrape. [W] to record, [A] to
  * read. */
@@ -33,6 +36,7 @@ enum response_flag {
     RF_UPE = 1u << 12, /* upstream protocol error */
     RF_NC = 1u << 13,  /* no cluster */
     RF_SI = 1u << 14,  /* stream idle timeout */
+    RF_DT = 1u << 15,  /* max connection duration reached (maxConnectionDuration) */
 };
 
 /* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */
@@ -51,6 +55,41 @@ struct exchange_record {
     int grpc_status;                      /* its grpc-status; -1: none seen */
     uint64_t req_messages, resp_messages; /* gRPC messages each way (grpc_frames.h) */
 };
+
+/* A TCP connection (a TCP or TLS-passthrough listener's, after any TLS it terminates), as
+ * the TCP metrics see it. Its labels are Istio's for TCP: those of istio_requests_total
+ * without response_code and grpc_response_status, with request_protocol="tcp". */
+struct tcp_record {
+    bool inbound;                        /* reporter "destination" (a sidecar's inbound) */
+    bool peer_mtls;                      /* inbound: the client presented a certificate */
+    const struct model_cluster *cluster; /* the pool; NULL: none chosen (NR) */
+    size_t endpoint;                     /* the endpoint connected to; SIZE_MAX: none */
+    uint32_t flags; /* enum response_flag known when the series is chosen: UF, UH, UO, NR... */
+};
+
+/* One TCP series of a shard: its four counters. Lives as long as the shard. */
+struct metrics_tcp;
+struct metrics_shard;
+
+/* Count one connection opened and return its series, the one its bytes and its close go
+ * to. Call it once per client connection, as Istio does: when the upstream connection is
+ * up (flags usually none), or, for a connection that never got one (no route, no healthy
+ * endpoint, overflow, every connect failed), once at its end with those flags, followed
+ * straight by metrics_tcp_close. The labels (flags included) are fixed here, so
+ * opened - closed over a series is the connections open in it. NULL when <m> is NULL or out
+ * of memory; metrics_tcp_bytes and metrics_tcp_close take NULL and do nothing. [W] */
+struct metrics_tcp *metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r);
+
+/* Bytes moved since the last call, counted on the client's side as Istio does: <sent> to
+ * the client (what the upstream answered; istio_tcp_sent_bytes_total), <received> from the
+ * client (istio_tcp_received_bytes_total). Two relaxed adds, no lookup: call it whenever
+ * bytes move (so a long connection's bytes show up while it is open; Envoy reports every
+ * few seconds) and at the latest before metrics_tcp_close. Only the thread that opened the
+ * series may call it. [W] */
+void metrics_tcp_bytes(struct metrics_tcp *s, uint64_t sent, uint64_t received);
+
+/* Count the connection closed (once, after its last metrics_tcp_bytes). [W] */
+void metrics_tcp_close(struct metrics_tcp *s);
 
 /* Upstream events counted per cluster (Envoy's cluster.<name>.upstream_rq_* ...). */
 enum upstream_event {
@@ -92,6 +131,10 @@ struct metrics_series_view {
     bool grpc;                            /* request_protocol="grpc": messages are counted */
     uint64_t req_messages, resp_messages; /* gRPC messages, client's and server's */
 };
+struct metrics_tcp_view {
+    const char *labels; /* `name="value",...` without braces */
+    uint64_t opened, closed, sent_bytes, received_bytes;
+};
 struct metrics_cluster_view {
     const char *name; /* the cluster */
     uint64_t ev[UP_EVENTS];
@@ -111,6 +154,8 @@ metrics_cx_active(const struct metrics_cluster_view *v)
  * the shards. */
 struct metrics_series_view *metrics_series(struct metrics_shard *const *shards, size_t n,
                                            size_t *len);
+struct metrics_tcp_view *metrics_tcp_series(struct metrics_shard *const *shards, size_t n,
+                                            size_t *len);
 struct metrics_cluster_view *metrics_clusters(struct metrics_shard *const *shards, size_t n,
                                               size_t *len);
 

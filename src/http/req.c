@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/compiler.h"
+#include "core/metric.h"
 #include "core/now.h"
 #include "core/prng.h"
 #include "http/conn.h"
@@ -115,6 +116,7 @@ req_release(struct req *q, uint64_t resp_bytes)
 {
     struct worker *wk = q->conn->wk;
     if (q->started) report(q, resp_bytes);
+    if (q->upgraded) metric_add(&wk->cx.upgrades_ended, 1);
     wheel_disarm(&wk->loop.wheel, &q->timer);
     wheel_disarm(&wk->loop.wheel, &q->retry_wait);
     wheel_disarm(&wk->loop.wheel, &q->try_timer);
@@ -368,7 +370,7 @@ void
 req_arm_route_timeout(struct req *q)
 {
     const struct model_route *r = q->route;
-    if (!r || !r->timeout_ms || wheel_armed(&q->timer)) return;
+    if (!r || !r->timeout_ms || wheel_armed(&q->timer) || q->upgraded) return;
     q->timer.cb = on_route_timeout;
     wheel_arm(&q->conn->wk->loop.wheel, &q->timer, now_ms() + r->timeout_ms);
 }
@@ -494,7 +496,8 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
         q->counts_request = true;
         q->counted = cl;
     }
-    if (q->attempt == 1 && q->body != REQ_BODY_NONE && rt && (rt->retry_attempts || rt->n_mirrors))
+    if (q->attempt == 1 && q->body != REQ_BODY_NONE && rt &&
+        (rt->retry_attempts || rt->n_mirrors) && !q->upgrade)
         q->body_kept = true; /* nothing sent yet: req_body_data keeps what it sends */
     size_t ep = q->wait_ep;  /* a waiter takes the connection its endpoint freed */
     q->wait_ep = SIZE_MAX;
@@ -523,6 +526,9 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
      * an idle connection or open one, within the pool's limits. */
     enum model_upstream_proto proto = model_cluster_upstream(cl, q->conn->ml)->proto;
     bool h2 = proto == MODEL_UP_HTTP2 || (proto == MODEL_UP_CLIENT && q->client_h2);
+    /* An upgrade goes as HTTP/1.1 whatever the pool speaks: Istio's clusters do not enable
+     * extended CONNECT towards an HTTP/2 server (RFC 8441), so there is no other form. */
+    if (q->upgrade) h2 = false;
     struct upstream *u = h2 ? h2_upstream_take(wk, cl, ep) : worker_take_idle(wk, cl, ep);
     bool waits = false;
     if (!u && !h2 && cl->limits.any && !admit_connection(q, h, rid, cl, ep, &waits)) return waits;
@@ -613,6 +619,25 @@ fault_abort_reply(struct req *q, const struct model_route *r)
     req_local(q, &lr);
 }
 
+/* An upgrade request the route must refuse: an upgrade type other than websocket, the only
+ * one Istio enables (HCM upgrade_configs), gets Envoy's 403 (upgrade_failed), and an upgrade
+ * with a body 400 (RFC 6455 §4.1: a GET; a body would be tunnel bytes read as HTTP). The
+ * connection closes after either. true when refused. */
+static bool
+upgrade_refused(struct req *q, const struct req_head *h)
+{
+    if (!slice_ieq(h->upgrade, "websocket")) {
+        metric_add(&q->conn->wk->cx.upgrade_refused, 1);
+        req_reply(q, 403, NULL, 0, "");
+        return true;
+    }
+    if (q->body != REQ_BODY_NONE && !q->client_h2) { /* HTTP/2: its DATA are the tunnel */
+        req_reply(q, 400, NULL, 0, "upgrade request with a body");
+        return true;
+    }
+    return false;
+}
+
 /* After any injected delay: an injected abort, or the destination and the upstream. */
 static void
 route_upstream(struct req *q, const struct req_head *h, const struct model_route *r)
@@ -636,7 +661,9 @@ route_upstream(struct req *q, const struct req_head *h, const struct model_route
         return;
     }
     if (!try_start(q, d->cluster, h)) return;
-    for (size_t i = 0; i < r->n_mirrors && i < 32; i++) {
+    /* A mirror gets no upgrade request: its copy could not be tunnelled (Envoy's shadow
+     * copies are plain requests). */
+    for (size_t i = 0; !q->upgrade && i < r->n_mirrors && i < 32; i++) {
         if (!fault_sampled(r->mirrors[i].ppm)) continue;
         if (q->body == REQ_BODY_NONE)
             mirror_start(q, h, r->mirrors[i].cluster);
@@ -671,7 +698,11 @@ req_start(struct req *q, const struct req_head *h)
     struct slice ct;
     q->grpc = headers_find(h->fields, h->n_fields, "content-type", &ct) && ct.len >= 16 &&
               !memcmp(ct.ptr, "application/grpc", 16);
-    if (slice_eq(h->method, "CONNECT")) {
+    /* What follows an upgrade request that is not answered 101 is not HTTP: its connection
+     * carries nothing more (Envoy closes it too: the request never ends). */
+    q->upgrade = h->upgrade.len > 0;
+    if (q->upgrade) q->must_close = true;
+    if (slice_eq(h->method, "CONNECT") && !q->upgrade) {
         /* No tunnels: Envoy's 403 for a CONNECT no upgrade config enables; what follows
          * would be tunnel payload, so the connection closes. */
         q->must_close = true;
@@ -699,6 +730,7 @@ req_start(struct req *q, const struct req_head *h)
         req_reply(q, 404, NULL, 0, "");
         return;
     }
+    if (q->upgrade && upgrade_refused(q, h)) return;
     struct slice key;
     q->sticky = r->action == MODEL_ROUTE && r->n_dests > 1 && route_sticky_key(r, &rq, &key);
     if (q->sticky) q->sticky_hash = split_sticky_hash(key.ptr, key.len);
@@ -822,6 +854,14 @@ req_response_head(struct req *q, const struct resp_head *h)
     struct worker *wk = q->conn->wk;
     if (u->cluster->outlier.enabled) outlier_status(u->cluster, u->endpoint, h->code, now_ms());
     metrics_upstream_code(wk->metrics, u->cluster, u->endpoint, h->code);
+    struct slice up;
+    if (h->code == 101 && !(q->upgrade && headers_find(h->fields, h->n_fields, "upgrade", &up))) {
+        /* 101 to a request that asked for no upgrade, or without the protocol it switches
+         * to (RFC 9110 §15.2.2): nothing could make sense of the bytes after it. */
+        q->flags |= RF_UPE;
+        req_abort(q, 502, "invalid upgrade response from upstream");
+        return false;
+    }
     int grpc = q->grpc ? grpc_status_in(h->fields, h->n_fields) : -1; /* trailers-only */
     if (grpc >= 0) q->grpc_status = grpc;
     if (retry_should(q, RETRY_RESPONSE, h->code) ||
@@ -846,6 +886,26 @@ req_response_data(struct req *q, const char *p, size_t n)
     int rc = q->down->send_data(q, p, n);
     if (!rc && q->grpc) grpc_frames_feed(&q->resp_msgs, p, n);
     return rc;
+}
+
+bool
+req_upgraded(struct req *q)
+{
+    struct worker *wk = q->conn->wk;
+    struct upstream *u = q->up;
+    wheel_disarm(&wk->loop.wheel, &q->timer);
+    wheel_disarm(&wk->loop.wheel, &q->try_timer);
+    q->upgraded = true;
+    metric_add(&wk->cx.upgrades, 1); /* ended in req_release */
+    if (!q->down->upgraded) {        /* HTTP/2: the stream carries the bytes, answered 200 */
+        q->status = 200;
+        return false;
+    }
+    endpoint_done(q);
+    q->up = NULL;
+    u->owner = NULL;
+    if (q->down->upgraded(q, u)) done(q, REQ_DONE_CUT); /* it closed <u> */
+    return true;
 }
 
 void

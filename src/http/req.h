@@ -58,6 +58,8 @@ struct req {
     bool must_close;    /* the client connection cannot carry another request after it */
     bool grpc;          /* content-type application/grpc*: local replies are gRPC's */
     bool client_h2;     /* it came over HTTP/2 (useClientProtocol pools follow it) */
+    bool upgrade;       /* an upgrade request (WebSocket): HTTP/1.1 upstream, bytes after 101 */
+    bool upgraded;      /* the upstream answered 101: the codec relays bytes both ways */
     int grpc_status;    /* the grpc-status its response carried (headers or trailers); -1 */
     struct grpc_frames req_msgs, resp_msgs; /* gRPC: messages each way, as they move */
     /* The current try. */
@@ -165,6 +167,13 @@ void req_release_upstream(struct req *q, bool reusable);
  * request was retried or ended instead. */
 bool req_response_head(struct req *q, const struct resp_head *h);
 int req_response_data(struct req *q, const char *p, size_t n);
+/* The upstream answered the upgrade request 101 and req_response_head sent it on: the
+ * route timeout and the per-try timeout stop (Envoy disables both for an upgraded stream;
+ * the relay's idle timeout applies from now). true: the upstream went to the codec's relay
+ * (stream_ops.upgraded; HTTP/1.1) and the request ends when the relay does; false: the
+ * codec has none (HTTP/2, RFC 8441), so the upstream codec goes on moving the bytes as
+ * the request's body and its response's, until either side ends. */
+bool req_upgraded(struct req *q);
 /* The upstream response ended, with trailers <t>, <n>; <reusable>: its connection may
  * carry another request. */
 void req_response_end(struct req *q, bool reusable, const struct h1_header *t, size_t n);

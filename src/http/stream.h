@@ -13,6 +13,7 @@
 #include "http/h1_parse.h"
 
 struct req;
+struct upstream;
 struct model_header_ops;
 
 /* A request head, borrowed from the codec: valid while the request is routed and started
@@ -26,6 +27,9 @@ struct req_head {
     bool has_connection;  /* a Connection field may name other hop-by-hop fields (HTTP/1.1) */
     bool expect_continue; /* Expect: 100-continue, which the codec answers */
     const char *protocol; /* as the access log prints it: "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
+    /* An HTTP/1.1 upgrade (Connection: upgrade and Upgrade): the Upgrade field's value;
+     * empty: none (HTTP/1.0, and h2c, whose fields Envoy's codec strips, are no upgrade). */
+    struct slice upgrade;
 };
 
 /* How the request body arrives; the upstream codec frames it its own way. */
@@ -79,6 +83,11 @@ struct stream_ops {
     /* The request is over; <how> says whether the connection can carry another. The codec
      * releases <q> (req_release) before it returns. */
     void (*done)(struct req *q, int how);
+    /* The upstream answered an upgrade request 101 (its head went out by send_head): the
+     * codec takes connection <u> (the request has let it go) and relays bytes both ways;
+     * the request stays with the codec until the relay ends, then is done. -1 when it could
+     * not start: <u> is closed, the request still the caller's. NULL: no upgrades. */
+    int (*upgraded)(struct req *q, struct upstream *u);
 };
 
 /* done()'s <how>. */

@@ -7,6 +7,7 @@
 #ifndef MESHLET_HTTP_TCP_CONN_H
 #define MESHLET_HTTP_TCP_CONN_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 struct worker;
@@ -14,9 +15,9 @@ struct model_listener;
 struct tls_conn;
 
 /* Take <fd>, accepted on TCP or TLS listener <ml> from <peer>; <tls> is the TLS the
- * listener terminates (Gateway SIMPLE/MUTUAL, or inbound mTLS), begun, or NULL. Closed on
- * failure. */
+ * listener terminates (Gateway SIMPLE/MUTUAL, or inbound mTLS), begun, or NULL; <sniff>:
+ * a PERMISSIVE inbound port, where the first byte says mTLS or plain. Closed on failure. */
 void tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
-                     const struct sockaddr_storage *peer, struct tls_conn *tls);
+                     const struct sockaddr_storage *peer, struct tls_conn *tls, bool sniff);
 
 #endif

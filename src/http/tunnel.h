@@ -33,6 +33,8 @@ struct tunnel;
 /* The owner is told once, from inside the tunnel's event handling; it must not touch the
  * upstream afterwards (the tunnel closed it) and closes the client connection itself. */
 typedef void tunnel_end_cb(struct tunnel *t, enum tunnel_end why);
+/* Bytes moved (the directions' counts grew): the owner may report them. */
+typedef void tunnel_moved_cb(struct tunnel *t);
 
 struct tunnel_limits {
     uint64_t idle_timeout_ms; /* 0: none */
@@ -47,6 +49,13 @@ struct tunnel_dir {
     bool eof;       /* the source sent its end of stream */
     bool shut;      /* the end of stream was passed on to the destination */
     uint64_t bytes; /* moved so far */
+    /* Plain text on both sides: the bytes go through a pipe with splice(2), never through
+     * user space; the pipe is taken from the worker's spares while it holds bytes. */
+    int pipe[2];       /* -1: none */
+    size_t pipe_bytes; /* in the pipe */
+    /* A read filled the buffer: splice from then on (HAProxy's splice-auto); a short
+     * exchange stays on read and write, which take fewer calls. */
+    bool bulk;
 };
 
 struct tunnel {
@@ -56,9 +65,11 @@ struct tunnel {
     struct tunnel_dir to_up, to_down;
     struct tunnel_limits lim;
     tunnel_end_cb *end;
+    tunnel_moved_cb *moved; /* NULL: none; set after tunnel_start */
     struct wheel_timer timer;
     uint64_t started_ms, active_ms;
     bool ended;
+    bool splice;  /* both sides plain text */
     bool in_pump; /* guards against re-entry from an event raised while pumping */
 };
 

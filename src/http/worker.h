@@ -68,8 +68,11 @@ struct proxy_options {
     uint64_t request_headers_timeout_ms; /* a request head must arrive whole within it */
     uint64_t stream_idle_timeout_ms;     /* a request moving no byte either way this long */
     uint64_t idle_timeout_ms;            /* a connection with no request in progress */
-    size_t max_connections;              /* client connections of every worker at once */
-    _Atomic size_t *downstream_cx;       /* borrowed: those open now (NULL: not counted) */
+    /* --http2-allow-connect, Envoy's http2_protocol_options.allow_connect (off in Istio):
+     * HTTP/2 clients may open WebSockets with extended CONNECT (RFC 8441). */
+    bool allow_connect;
+    size_t max_connections;        /* client connections of every worker at once */
+    _Atomic size_t *downstream_cx; /* borrowed: those open now (NULL: not counted) */
 };
 
 struct worker_listener {
@@ -93,11 +96,14 @@ struct worker_gen {
 
 /* Client connections ended or refused by a limit, counted by their worker (/stats). */
 struct worker_cx_counts {
-    uint64_t overflow;       /* refused past --max-connections (Envoy's downstream_cx_overflow) */
-    uint64_t fd_exhausted;   /* refused for want of a file descriptor */
-    uint64_t idle_timeout;   /* Envoy's downstream_cx_idle_timeout */
-    uint64_t header_timeout; /* downstream_rq_header_timeout */
-    uint64_t stream_timeout; /* downstream_rq_idle_timeout */
+    uint64_t overflow;        /* refused past --max-connections (Envoy's downstream_cx_overflow) */
+    uint64_t fd_exhausted;    /* refused for want of a file descriptor */
+    uint64_t idle_timeout;    /* Envoy's downstream_cx_idle_timeout */
+    uint64_t header_timeout;  /* downstream_rq_header_timeout */
+    uint64_t stream_timeout;  /* downstream_rq_idle_timeout */
+    uint64_t upgrades;        /* answered 101 (downstream_cx_upgrades_total) */
+    uint64_t upgrades_ended;  /* of which over (active: the difference) */
+    uint64_t upgrade_refused; /* another type than websocket (downstream_rq_ws_on_non_ws_route) */
 };
 
 /* What the HTTP/2 codec refused (Envoy's http2.* and premature-reset counters, /stats). */

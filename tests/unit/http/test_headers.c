@@ -159,6 +159,36 @@ test_request_drops_hop_by_hop_fields_and_those_connection_names(void **state)
                                                   "\r\n");
 }
 
+/* An upgrade keeps Upgrade and `Connection: upgrade` (and nothing else its Connection named):
+ * the server must see what it is asked to switch to. */
+static void
+test_request_upgrade_keeps_upgrade_and_connection(void **state)
+{
+    (void)state;
+    const struct h1_header f[] = {
+        FIELD("Host", "api.example.com"),
+        FIELD("Connection", "Upgrade, x-hop"),
+        FIELD("Upgrade", "websocket"),
+        FIELD("x-hop", "1"),
+        FIELD("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        FIELD("Sec-WebSocket-Version", "13"),
+    };
+    struct req_head h = head("GET", "api.example.com", "/chat", f, ARRAY_SIZE(f));
+    h.has_connection = true;
+    h.upgrade = S("websocket");
+    req.upgrade = true;
+    assert_string_equal(upstream_head(&h, false), "GET /chat HTTP/1.1\r\n"
+                                                  "host: api.example.com\r\n"
+                                                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                                  "Sec-WebSocket-Version: 13\r\n"
+                                                  "connection: upgrade\r\n"
+                                                  "upgrade: websocket\r\n"
+                                                  "x-forwarded-for: 192.0.2.5\r\n"
+                                                  "x-forwarded-proto: http\r\n"
+                                                  "x-request-id: " RID "\r\n"
+                                                  "\r\n");
+}
+
 static void
 test_request_framing_is_our_own(void **state)
 {
@@ -660,6 +690,29 @@ test_response_connection_close_when_not_kept_alive(void **state)
     assert_null(strstr(client_head(&r, 1, false, true), "connection"));
 }
 
+/* A 101 says what it switched to and nothing about framing or closing: the connection is
+ * the new protocol's (Envoy adds no content-length to a 101 either). */
+static void
+test_response_101_switches_without_framing(void **state)
+{
+    (void)state;
+    const struct h1_header f[] = {
+        FIELD("Upgrade", "websocket"),
+        FIELD("Connection", "Upgrade"),
+        FIELD("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+    };
+    struct resp_head r = {
+        .code = 101, .fields = f, .n_fields = ARRAY_SIZE(f), .has_connection = true};
+    assert_string_equal(client_head(&r, 3, false, false),
+                        "HTTP/1.1 101 Switching Protocols\r\n"
+                        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                        "server: meshlet\r\n"
+                        "x-envoy-upstream-service-time: 3\r\n"
+                        "connection: upgrade\r\n"
+                        "upgrade: websocket\r\n"
+                        "\r\n");
+}
+
 static void
 test_response_header_operations(void **state)
 {
@@ -895,6 +948,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_request_drops_hop_by_hop_fields_and_those_connection_names),
+        T(test_request_upgrade_keeps_upgrade_and_connection),
         T(test_request_framing_is_our_own),
         T(test_request_host_is_the_authority),
         T(test_request_appends_the_client_to_x_forwarded_for),
@@ -911,6 +965,7 @@ main(void)
         T(test_response_drops_hop_by_hop_and_says_server_meshlet),
         T(test_response_framing),
         T(test_response_connection_close_when_not_kept_alive),
+        T(test_response_101_switches_without_framing),
         T(test_response_header_operations),
         T(test_response_carries_cors_headers_for_an_allowed_origin),
         T(test_response_sets_the_generated_hash_cookie),

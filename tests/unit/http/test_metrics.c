@@ -23,6 +23,8 @@ test_flags_in_envoy_order(void **state)
     assert_string_equal(out, "UH,NR");
     response_flags_format(RF_DC, out, sizeof(out));
     assert_string_equal(out, "DC");
+    response_flags_format(RF_NC | RF_DT | RF_UPE | RF_DPE | RF_SI, out, sizeof(out));
+    assert_string_equal(out, "SI,DPE,DT,UPE,NC");
 }
 
 static void
@@ -175,6 +177,108 @@ test_grpc_message_counts_merge(void **state)
     metrics_shard_free(shards[1]);
 }
 
+/* TCP series: Istio's TCP labels (no response_code, request_protocol "tcp"), one series per
+ * endpoint and flags over every shard, bytes counted on the client's side. */
+static void
+test_tcp_series(void **state)
+{
+    (void)state;
+    const char *keys[] = {"app", "version"}, *vals[] = {"db", "v1"};
+    struct model_endpoint ep = {
+        .address = "10.0.0.7", .port = 5432, .label_keys = keys, .label_vals = vals, .n_labels = 2};
+    struct model_cluster cl = {.name = "outbound|5432|v1|db.data.svc.cluster.local",
+                               .host = "db.data.svc.cluster.local",
+                               .n_endpoints = 1,
+                               .endpoints = &ep};
+    cl.state = pool_state_get(cl.name);
+    ep.state = endpoint_state_get(cl.name, "10.0.0.7", 5432, 0);
+    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
+                                       metrics_shard_new("gw", "edge")};
+    struct tcp_record up = {.cluster = &cl, .endpoint = 0};
+    struct metrics_tcp *a = metrics_tcp_open(shards[0], &up);
+    struct metrics_tcp *b = metrics_tcp_open(shards[0], &up);
+    struct metrics_tcp *c = metrics_tcp_open(shards[1], &up);
+    assert_non_null(a);
+    assert_ptr_equal(a, b); /* same labels, same series */
+    metrics_tcp_bytes(a, 100, 7);
+    metrics_tcp_bytes(b, 1, 0);
+    metrics_tcp_bytes(c, 1000, 70);
+    metrics_tcp_close(a);
+    metrics_tcp_close(c);
+    struct tcp_record failed = {.cluster = &cl, .endpoint = SIZE_MAX, .flags = RF_UF};
+    struct metrics_tcp *f = metrics_tcp_open(shards[1], &failed);
+    metrics_tcp_close(f);
+    /* NULL shard or series: nothing, no crash */
+    assert_null(metrics_tcp_open(NULL, &up));
+    metrics_tcp_bytes(NULL, 1, 1);
+    metrics_tcp_close(NULL);
+
+    size_t n;
+    struct metrics_tcp_view *v = metrics_tcp_series(shards, 2, &n);
+    assert_int_equal(n, 2);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *l = v[i].labels;
+        assert_non_null(strstr(l, "request_protocol=\"tcp\""));
+        assert_null(strstr(l, "response_code="));
+        assert_null(strstr(l, "grpc_response_status="));
+        assert_non_null(strstr(l, "destination_service=\"db.data.svc.cluster.local\""));
+        if (strstr(l, "response_flags=\"-\"")) {
+            found++;
+            assert_non_null(strstr(l, "destination_version=\"v1\""));
+            assert_non_null(strstr(l, "destination_workload=\"db-v1\""));
+            assert_int_equal(v[i].opened, 3);
+            assert_int_equal(v[i].closed, 2);
+            assert_int_equal(v[i].sent_bytes, 1101);
+            assert_int_equal(v[i].received_bytes, 77);
+        } else {
+            found += 10;
+            assert_non_null(strstr(l, "response_flags=\"UF\""));
+            assert_non_null(strstr(l, "destination_version=\"unknown\""));
+            assert_int_equal(v[i].opened, 1);
+            assert_int_equal(v[i].closed, 1);
+            assert_int_equal(v[i].sent_bytes, 0);
+        }
+    }
+    assert_int_equal(found, 11);
+    free(v);
+    /* HTTP series stay apart from TCP ones */
+    struct metrics_series_view *hv = metrics_series(shards, 2, &n);
+    assert_int_equal(n, 0);
+    free(hv);
+    metrics_shard_free(shards[0]);
+    metrics_shard_free(shards[1]);
+}
+
+/* Many TCP series in one shard (the table grows) each keep their own counts. */
+static void
+test_tcp_series_table_grows(void **state)
+{
+    (void)state;
+    struct model_cluster cl = {.name = "outbound|9000||grow.test", .host = "grow.test"};
+    cl.state = pool_state_get(cl.name);
+    struct metrics_shard *m = metrics_shard_new("gw", "edge");
+    for (uint32_t round = 0; round < 2; round++)
+        for (uint32_t flags = 0; flags < 64; flags++) {
+            struct tcp_record r = {.cluster = &cl, .endpoint = SIZE_MAX, .flags = flags};
+            struct metrics_tcp *s = metrics_tcp_open(m, &r);
+            assert_non_null(s);
+            metrics_tcp_bytes(s, flags, 1);
+        }
+    size_t n;
+    struct metrics_tcp_view *v = metrics_tcp_series(&m, 1, &n);
+    assert_int_equal(n, 64);
+    uint64_t sent = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].opened, 2);
+        assert_int_equal(v[i].received_bytes, 2);
+        sent += v[i].sent_bytes;
+    }
+    assert_int_equal(sent, 2 * (63 * 64 / 2));
+    free(v);
+    metrics_shard_free(m);
+}
+
 int
 main(void)
 {
@@ -183,6 +287,8 @@ main(void)
         cmocka_unit_test(test_series_merge_across_shards),
         cmocka_unit_test(test_cluster_counters_merge),
         cmocka_unit_test(test_grpc_message_counts_merge),
+        cmocka_unit_test(test_tcp_series),
+        cmocka_unit_test(test_tcp_series_table_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
