@@ -61,6 +61,15 @@ parse_inbound(const char *arg, struct model_inbound *in, char host[256])
     return 0;
 }
 
+/* Does an earlier one of <in>[0..n) serve the port in[n] names? One listener per port. */
+static bool
+inbound_port_taken(const struct model_inbound *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (in[i].port == in[n].port) return true;
+    return false;
+}
+
 /* The three files of --identity <dir> are there and readable; else say which is not and how
  * to make them (OpenSSL's own error names neither). */
 static bool
@@ -473,12 +482,16 @@ cmd_run(int argc, char **argv)
             if (n_inbounds == 16) TOO_MANY("--inbound", 16);
             if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
                 BAD_FLAG("--inbound", "expected PORT=HOST:PORT (e.g. 9080=127.0.0.1:8080)");
+            if (inbound_port_taken(inbounds, n_inbounds))
+                BAD_FLAG("--inbound", "that port has an inbound listener already");
             inbound_args[n_inbounds++] = optarg;
             break;
         case OPT_INBOUND_TCP:
             if (n_inbounds == 16) TOO_MANY("--inbound-tcp", 16);
             if (parse_inbound(optarg, &inbounds[n_inbounds], inbound_hosts[n_inbounds]))
                 BAD_FLAG("--inbound-tcp", "expected PORT=HOST:PORT (e.g. 9000=127.0.0.1:9001)");
+            if (inbound_port_taken(inbounds, n_inbounds))
+                BAD_FLAG("--inbound-tcp", "that port has an inbound listener already");
             inbounds[n_inbounds].tcp = true;
             inbound_args[n_inbounds++] = optarg;
             break;

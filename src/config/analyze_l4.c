@@ -2,9 +2,11 @@
 /* Analysis of L4 routing (VirtualService tcp and tls, TCP and TLS service ports): a tcp or
  * tls rule bound to a Gateway with no server of its kind on its port (ML0111), two services
  * of the mesh on one TCP port (ML0112), a tcp rule another VirtualService's earlier
- * catch-all hides on a Gateway port (ML0113), and conditions a Gateway ignores (ML0114).
+ * catch-all hides on a Gateway port, or an SNI name an older one routes there (ML0113), and
+ * conditions a Gateway ignores (ML0114).
  * Unreachable rules within one VirtualService are virtual_service.c's reach check (IST0130,
  * IST0131). */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -267,6 +269,11 @@ check_gateway_port_shadowing(struct arena *a, const struct resource_set *set, st
         for (size_t t = 0; t < vs->tcp_len; t++) {
             const struct tcp_route *tr = &vs->tcp[t];
             if (tr->obj.is_null) continue;
+            /* a rule whose blocks all name another port or gateway is not on this one */
+            bool here = !tr->match_len;
+            for (size_t j = 0; j < tr->match_len && !here; j++)
+                here = tcp_block_all(a, &tr->match[j], r->ns, key, port);
+            if (!here) continue;
             if (owner && owner != r) {
                 struct vctx v = {dl, r};
                 rules_report(&v, DIAG_WARNING, DIAG_L4_SHADOWED, tr, NULL, -1,
@@ -277,15 +284,62 @@ check_gateway_port_shadowing(struct arena *a, const struct resource_set *set, st
                              t, key, (long long)port, owner->ns, owner->name, owner_rule);
                 continue;
             }
-            bool all = !tr->match_len;
-            for (size_t j = 0; j < tr->match_len && !all; j++)
-                all = tcp_block_all(a, &tr->match[j], r->ns, key, port);
-            if (all && !owner) {
+            if (!owner) { /* on a Gateway, a block that applies takes every connection */
                 owner = r;
                 owner_rule = t;
             }
         }
     }
+}
+
+/* ML0113 for tls rules: on PASSTHROUGH server <port> of Gateway <key>, an SNI name an older
+ * VirtualService's rule already routes is never routed by a later one (Istio's gateway
+ * skips the duplicate). Duplicates within one VirtualService are the reach check's. */
+static void
+check_gateway_sni_shadowing(struct arena *a, const struct resource_set *set, struct diag_list *dl,
+                            const char *key, int64_t port)
+{
+    struct hmap owners; /* SNI name (lower case) -> "ns/name's tls[k]" */
+    hmap_init(&owners);
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_VIRTUAL_SERVICE || !r->spec.vs) continue;
+        const struct virtual_service *vs = r->spec.vs;
+        bool bound = false;
+        for (size_t g = 0; g < vs->gateways.len && !bound; g++)
+            bound = !strcmp(gateway_key(a, vs->gateways.v[g], r->ns), key);
+        if (!bound) continue;
+        const char *mine = arena_printf(a, "%s/%s", r->ns, r->name);
+        for (size_t t = 0; t < vs->tls_len; t++) {
+            const struct tls_route *tr = &vs->tls[t];
+            for (size_t j = 0; !tr->obj.is_null && j < tr->match_len; j++) {
+                const struct tls_match_attributes *m = &tr->match[j];
+                if (m->obj.is_null || (m->port.set && m->port.v != port)) continue;
+                bool listed = !m->gateways.len;
+                for (size_t g = 0; g < m->gateways.len && !listed; g++)
+                    listed = !strcmp(gateway_key(a, m->gateways.v[g], r->ns), key);
+                for (size_t h = 0; listed && h < m->sni_hosts.len; h++) {
+                    char *sni = arena_strdup(a, m->sni_hosts.v[h]);
+                    for (char *c = sni; *c; c++) *c = (char)tolower((unsigned char)*c);
+                    const char *owner = hmap_get(&owners, sni);
+                    if (!owner) {
+                        hmap_put(&owners, sni, (void *)arena_printf(a, "%s tls[%zu]", mine, t));
+                        continue;
+                    }
+                    if (!strncmp(owner, mine, strlen(mine)) && owner[strlen(mine)] == ' ')
+                        continue; /* the same VirtualService */
+                    struct vctx v = {dl, r};
+                    rules_report(&v, DIAG_WARNING, DIAG_L4_SHADOWED, m, "sniHosts", (int)h,
+                                 "route each server name on a gateway port from one "
+                                 "VirtualService",
+                                 "tls[%zu] never routes %s on gateway %s port %lld: the older "
+                                 "VirtualService %s routes it first",
+                                 t, m->sni_hosts.v[h], key, (long long)port, owner);
+                }
+            }
+        }
+    }
+    hmap_fini(&owners);
 }
 
 void
@@ -306,12 +360,17 @@ analyze__l4(struct arena *a, const struct resource_set *set, struct diag_list *d
         const char *key = arena_printf(a, "%s/%s", r->ns, r->name);
         for (size_t s = 0; s < r->spec.gw->servers_len; s++) {
             const struct server *srv = &r->spec.gw->servers[s];
-            if (server_l4(srv) != SRV_L4_TCP) continue;
+            enum server_l4 kind = server_l4(srv);
+            if (kind != SRV_L4_TCP && kind != SRV_L4_TLS) continue;
             bool seen = false; /* one check per port */
             for (size_t o = 0; o < s && !seen; o++)
-                seen = server_l4(&r->spec.gw->servers[o]) == SRV_L4_TCP &&
+                seen = server_l4(&r->spec.gw->servers[o]) == kind &&
                        r->spec.gw->servers[o].port->number.v == srv->port->number.v;
-            if (!seen) check_gateway_port_shadowing(a, set, dl, key, srv->port->number.v);
+            if (seen) continue;
+            if (kind == SRV_L4_TCP)
+                check_gateway_port_shadowing(a, set, dl, key, srv->port->number.v);
+            else
+                check_gateway_sni_shadowing(a, set, dl, key, srv->port->number.v);
         }
     }
     check_mesh_ports(a, set, dl);

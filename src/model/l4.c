@@ -236,10 +236,11 @@ vhost_has_catch_all(const struct model_vhost *vh)
 }
 
 /* The tls rules of <r> on TLS listener <l>: each in the virtual host of every SNI host its
- * blocks name that Gateway server <srv> admits (NULL: any). Returns how many rules. */
+ * blocks name. On a Gateway the VirtualService has a host the server admits; its sniHosts
+ * are taken as written, as Istio's gateway takes them. Returns how many rules. */
 static size_t
 add_tls_routes(struct build *b, struct model_listener *l, const struct resource *r,
-               const char *gateway, const struct server *srv, const char *gw_ns)
+               const char *gateway)
 {
     const struct virtual_service *vs = r->spec.vs;
     size_t added = 0;
@@ -252,9 +253,7 @@ add_tls_routes(struct build *b, struct model_listener *l, const struct resource 
         for (size_t k = 0; k < rt.n_matches; k++) {
             for (size_t s = 0; s < rt.matches[k].n_sni; s++) {
                 const char *sni = rt.matches[k].sni[s];
-                bool ok = !srv;
-                for (size_t h = 0; srv && !ok && h < srv->hosts.len; h++)
-                    ok = model__server_admits(srv->hosts.v[h], gw_ns, r->ns, sni);
+                bool ok = true;
                 for (size_t d = 0; ok && d < n_done; d++) ok = strcmp(done[d], sni) != 0;
                 if (!ok || n_done == sizeof(done) / sizeof(done[0])) continue;
                 done[n_done++] = sni;
@@ -361,7 +360,7 @@ model__l4_gateway_server(struct build *b, const struct resource *gr, const char 
         }
         if (!ok) continue;
         if (kind == MODEL_LISTENER_TLS)
-            add_tls_routes(b, l, r, key, srv, gr->ns);
+            add_tls_routes(b, l, r, key);
         else
             add_tcp_routes(b, l, r, key);
     }
@@ -452,7 +451,7 @@ mesh_service_port(struct build *b, const struct resource *r, const char *host,
         const char *seen = arena_printf(a, "%u %s/%s", (unsigned)port, vs->ns, vs->name);
         uintptr_t had = (uintptr_t)hmap_get(&b->l4_seen, seen); /* rules added + 1 */
         if (!had) {
-            had = add_tls_routes(b, l, vs, "mesh", NULL, NULL) + 1;
+            had = add_tls_routes(b, l, vs, "mesh") + 1;
             hmap_put(&b->l4_seen, seen, (void *)had);
         }
         rules += had - 1;

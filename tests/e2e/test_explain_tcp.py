@@ -201,19 +201,28 @@ def test_explain_tcp_against_the_running_proxy(meshlet_bin, tmp_path):
         assert m.stop() == 0, m.logs()
 
 
-def test_tcp_example_checks_and_explains(meshlet_bin, repo_root):
-    d = repo_root / "examples" / "tcp"
-    r = subprocess.run([meshlet_bin, "check", d], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0 and "OK: " in r.stdout and "Warning" not in r.stdout, r
-    p = explain(meshlet_bin, "-c", d, "-n", "prod", "--port", 9400, "tcp")
+def test_tcp_examples_explain(meshlet_bin, repo_root):
+    """examples/tcp-canary and examples/tls-passthrough, explained without running them."""
+    d = repo_root / "examples" / "tcp-canary"
+    p = explain(meshlet_bin, "-c", d, "--port", 9000, "tcp")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "   90.0%  tcp-echo.prod.svc.cluster.local subset v1 -> outbound|9000|v1|" in p.stdout
-    assert "   10.0%  tcp-echo.prod.svc.cluster.local subset v2 -> outbound|9000|v2|" in p.stdout
-    assert "connect timeout: 1000ms, idle timeout: 300000ms" in p.stdout, p.stdout
-    p = explain(meshlet_bin, "-c", d, "-n", "prod", "--port", 9443, "--sni",
-                "secure.example.com", "tcp")
+    assert "   90.0%  tcp-echo.demo.svc.cluster.local subset v1 -> outbound|9000|v1|" in p.stdout
+    assert "   10.0%  tcp-echo.demo.svc.cluster.local subset v2 -> outbound|9000|v2|" in p.stdout
+    d = repo_root / "examples" / "tls-passthrough"
+    p = explain(meshlet_bin, "-c", d, "--port", 9443, "--sni", "echo.example.com", "tcp")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "-> outbound|8443||secure.example.com" in p.stdout, p.stdout
-    p = explain(meshlet_bin, "-c", d, "-n", "prod", "--mesh", "--port", 9000, "tcp")
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "-> outbound|9000||tcp-echo.prod.svc.cluster.local" in p.stdout, p.stdout
+    assert "virtual host: echo.example.com (picked by the ClientHello's SNI)" in p.stdout
+    p = explain(meshlet_bin, "-c", d, "--port", 9443, "--sni", "other.example.com", "tcp")
+    assert p.returncode == 3 and "connection closed (NR)" in p.stdout, p.stdout
+
+
+def test_inbound_tcp_flag_is_checked(meshlet_bin, tmp_path):
+    write_config(tmp_path)
+    port = free_port()
+    for args, says in [
+            (["--inbound-tcp", "9000"], "expected PORT=HOST:PORT"),
+            (["--inbound-tcp", f"{port}=127.0.0.1:1", "--inbound", f"{port}=127.0.0.1:2"],
+             "that port has an inbound listener already")]:
+        p = subprocess.run([meshlet_bin, "run", "-c", tmp_path, *args], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 2 and says in p.stderr, (args, p.stderr)

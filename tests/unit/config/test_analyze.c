@@ -438,6 +438,23 @@ static const struct config_case cases[] = {
      SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4(
          "old", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    ") VS_L4("new", "tcp", ""),
      "ML0113", "spec.tcp[0]", "the older VirtualService default/old's tcp[0]", false, A},
+    {"analyze_sni_an_older_virtual_service_routes",
+     SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: PASSTHROUGH")
+         VS_L4("old", "tls", "match: [{sniHosts: [db.example.com]}]\n    ")
+             VS_L4("new", "tls", "match: [{sniHosts: [x.example.com, DB.example.com]}]\n    "),
+     "ML0113", "spec.tls[0].match[0].sniHosts[1]",
+     "tls[0] never routes DB.example.com on gateway default/gw port 443: the older "
+     "VirtualService default/old tls[0] routes it first",
+     false, A},
+    {"analyze_sni_names_of_different_hosts_do_not_clash",
+     SVC_TCP("db", "5432") GW_L4("443", "TLS}\n    tls: {mode: PASSTHROUGH")
+         VS_L4("old", "tls", "match: [{sniHosts: [db.example.com]}]\n    ")
+             VS_L4("new", "tls", "match: [{sniHosts: [x.example.com]}]\n    "),
+     "ML0113", NULL, NULL, true, A},
+    {"analyze_tcp_rule_for_another_port_is_not_hidden",
+     SVC_TCP("db", "5432") GW_L4("5432", "TCP") VS_L4("old", "tcp", "")
+         VS_L4("new", "tcp", "match: [{port: 5433}]\n    "),
+     "ML0113", NULL, NULL, true, A},
     {"analyze_gateway_ignores_destination_subnets",
      SVC_TCP("db", "5432") GW_L4("5432", "TCP")
          VS_L4("v", "tcp", "match: [{destinationSubnets: [10.0.0.0/8]}]\n    "),
