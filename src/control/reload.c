@@ -31,7 +31,7 @@ attach_tls(struct snapshot *s, bool have_identity, struct strbuf *sb)
         struct model_listener *l = &s->listeners[i];
         if (!l->n_tls) continue;
         char err[1024] = "out of memory";
-        struct tls_gateway *g = tls_gateway_new();
+        struct tls_gateway *g = tls_gateway_new(l->kind == MODEL_LISTENER_HTTP);
         l->tls_ext = g;
         for (size_t k = 0; g && k < l->n_tls; k++) {
             const struct model_tls_server *ts = &l->tls[k];

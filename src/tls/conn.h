@@ -28,7 +28,9 @@ struct ssl_ctx_st *tls_upstream_ctx(const struct tls_upstream *u);
  * chosen by the client's SNI among the server's hosts ("*" and "*.suffix" as wildcards);
  * the first server added is the default. */
 struct tls_gateway;
-struct tls_gateway *tls_gateway_new(void);
+/* <http>: HTTPS servers, which choose h2 or http/1.1 by ALPN; a port that terminates TLS
+ * for TCP negotiates no ALPN (Istio sets none on such servers). */
+struct tls_gateway *tls_gateway_new(bool http);
 /* Add a server: certificate chain and key files in PEM; TLS versions <min_version> to
  * <max_version> (10..13 for 1.0..1.3; 0: 1.2 and 1.3, Envoy's defaults) and OpenSSL cipher
  * list <ciphers> (NULL: OpenSSL's). -1 with the reason in <err>. */

@@ -22,6 +22,7 @@ tls_error_reason(char *err, size_t n, const char *what, const char *path)
 }
 
 struct tls_gateway {
+    bool http; /* ALPN h2 / http/1.1 offered: an HTTPS port, not a TCP one */
     size_t n;
     struct gw_server {
         SSL_CTX *ctx;
@@ -81,9 +82,11 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, cons
 }
 
 struct tls_gateway *
-tls_gateway_new(void)
+tls_gateway_new(bool http)
 {
-    return calloc(1, sizeof(struct tls_gateway));
+    struct tls_gateway *g = calloc(1, sizeof(struct tls_gateway));
+    if (g) g->http = http;
+    return g;
 }
 
 /* 10..13 (TLS 1.0..1.3) as OpenSSL's version number; 0 gives <dflt>. */
@@ -136,7 +139,7 @@ tls_gateway_add(struct tls_gateway *g, const char *const *hosts, size_t n_hosts,
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"meshlet-gw", 10);
     /* No renegotiation: the SNI callback's argument lives only as long as its snapshot. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+    if (g->http) SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ctx, g);
     g->srv[g->n++] = (struct gw_server){ctx, names, n_hosts};

@@ -127,8 +127,10 @@ spec:
     assert code == 0, m.logs()
 
 
-def tls_dial(port, sni, cafile):
+def tls_dial(port, sni, cafile, alpn=None):
     ctx = ssl.create_default_context(cafile=str(cafile))
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
     s = dial(port)
     return ctx.wrap_socket(s, server_hostname=sni)
 
@@ -165,7 +167,8 @@ def test_unknown_sni_and_plain_text_are_closed(proxy):
 
 
 def test_simple_tls_server_terminates_then_relays_tcp(proxy):
-    s = tls_dial(proxy.term, "term.example.com", proxy.gw_crt)
+    s = tls_dial(proxy.term, "term.example.com", proxy.gw_crt, alpn=["h2", "http/1.1"])
+    assert s.selected_alpn_protocol() is None  # a TCP port negotiates no HTTP protocol
     assert read_line(s) == "plain"
     s.sendall(b"clear behind\n")
     assert s.recv(100) == b"clear behind\n"
