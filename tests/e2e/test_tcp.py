@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from configs import gateway_servers, l4_service
 from meshlet_proc import Meshlet, eventually, free_port
 from raw import fd_count
 from tcp_echo import TcpEcho, dial, read_all, read_line
@@ -24,31 +25,14 @@ def config(gw_port, endpoints, weights=(90, 10), policy=""):
     """Gateway TCP server on <gw_port>; ServiceEntry echo with <endpoints> [(port,
     version)]; subsets v1/v2; a tcp route split <weights>; <policy> a trafficPolicy flow
     mapping or ""."""
-    eps = "\n".join(f"  - {{address: 127.0.0.1, ports: {{tcp: {p}}}, labels: {{version: {v}}}}}"
-                    for p, v in endpoints)
     tp = f"\n  trafficPolicy: {policy}" if policy else ""
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: shop}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
+    return "---\n".join([
+        gateway_servers(f"""\
   - port: {{number: {gw_port}, name: tcp, protocol: TCP}}
     hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: echo, namespace: shop}}
-spec:
-  hosts: [echo.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 7000, name: tcp, protocol: TCP}}
-  resolution: STATIC
-  endpoints:
-{eps}
----
+"""),
+        l4_service("echo", 7000, [(p, f"labels: {{version: {v}}}") for p, v in endpoints]),
+        f"""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: echo, namespace: shop}}
@@ -57,7 +41,7 @@ spec:
   subsets:
   - {{name: v1, labels: {{version: v1}}}}
   - {{name: v2, labels: {{version: v2}}}}
----
+""", f"""\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: echo, namespace: shop}}
@@ -70,7 +54,7 @@ spec:
       weight: {weights[0]}
     - destination: {{host: echo.shop.svc.cluster.local, port: {{number: 7000}}, subset: v2}}
       weight: {weights[1]}
-"""
+"""])
 
 
 class Setup:

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 import meshlet
+from configs import l4_service
 from meshlet_proc import Meshlet, free_port
 from tcp_echo import TcpEcho, dial, read_line
 
@@ -32,20 +33,9 @@ kind: PeerAuthentication
 metadata: {name: strict, namespace: shop}
 spec: {mtls: {mode: STRICT}}
 """)
-    (client_dir / "config.yaml").write_text(f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: db, namespace: shop}}
-spec:
-  hosts: [db.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: {svc}, name: tcp-db, protocol: TCP}}]
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{tcp-db: {in1}}}, serviceAccount: db,
-     labels: {{version: v1, security.istio.io/tlsMode: istio}}}}
-  - {{address: 127.0.0.1, ports: {{tcp-db: {in2}}}, serviceAccount: db,
-     labels: {{version: v2, security.istio.io/tlsMode: istio}}}}
+    sidecar_eps = [(in1, "serviceAccount: db, labels: {version: v1, security.istio.io/tlsMode: istio}"),
+                   (in2, "serviceAccount: db, labels: {version: v2, security.istio.io/tlsMode: istio}")]
+    (client_dir / "config.yaml").write_text(l4_service("db", svc, sidecar_eps) + f"""\
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule

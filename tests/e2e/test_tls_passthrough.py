@@ -10,24 +10,13 @@ import subprocess
 import pytest
 
 from certs import self_signed
+from configs import gateway_servers, l4_service
 from meshlet_proc import Meshlet, free_port
 from tcp_echo import TcpEcho, dial, read_line
 
 
 def service(name, port):
-    return f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {name}, namespace: shop}}
-spec:
-  hosts: [{name}.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 8443, name: tls, protocol: TLS}}
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{tls: {port}}}}}
-"""
+    return l4_service(name, 8443, [(port, "")], protocol="TLS")
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +28,7 @@ def proxy(meshlet_bin, tmp_path_factory):
     backends = {n: TcpEcho(n, tls=certs[n]) for n in ("a", "b", "w")}
     plain = TcpEcho("plain")
     pt, term, orig = free_port(), free_port(), free_port()
-    docs = [f"""\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: edge, namespace: shop}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
+    docs = [gateway_servers(f"""\
   - port: {{number: {pt}, name: tls, protocol: TLS}}
     hosts: ["*.example.com"]
     tls: {{mode: PASSTHROUGH}}
@@ -54,7 +37,7 @@ spec:
     tls: {{mode: SIMPLE, serverCertificate: {gw_crt}, privateKey: {gw_key}}}
   - port: {{number: {orig}, name: tcp-orig, protocol: TCP}}
     hosts: ["*"]
-""", f"""\
+"""), f"""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: secure, namespace: shop}}
@@ -76,19 +59,7 @@ spec:
 """]
     docs += [service(n, b.port) for n, b in backends.items()]
     docs.append(service("secure", backends["a"].port))  # a again, TLS originated by meshlet
-    docs.append(f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: plain, namespace: shop}}
-spec:
-  hosts: [plain.shop.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports:
-  - {{number: 7000, name: tcp, protocol: TCP}}
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{tcp: {plain.port}}}}}
-""")
+    docs.append(l4_service("plain", 7000, [(plain.port, "")]))
     for n, host in (("a", "a.example.com"), ("b", "b.example.com"), ("w", "*.wild.example.com")):
         docs.append(f"""\
 apiVersion: networking.istio.io/v1

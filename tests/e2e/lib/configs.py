@@ -125,3 +125,37 @@ spec:
   host: {name}
   trafficPolicy: {traffic_policy}
 """
+
+
+def gateway_servers(servers, name="edge", ns="shop"):
+    """A Gateway <name> with <servers> (YAML list items, indented by two spaces)."""
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+{servers}"""
+
+
+def l4_service(name, port, endpoints, protocol="TCP", ns="shop"):
+    """A STATIC ServiceEntry <name>.<ns>.svc.cluster.local with one <protocol> port <port>
+    (named after the protocol) and <endpoints> on 127.0.0.1: a list of (port, extra), extra
+    being more endpoint fields in flow style ("" or e.g. "labels: {version: v1}")."""
+    pname = protocol.lower()
+    eps = "\n".join(f"  - {{address: 127.0.0.1, ports: {{{pname}: {p}}}"
+                    + (f", {extra}" if extra else "") + "}" for p, extra in endpoints)
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  hosts: [{name}.{ns}.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: {port}, name: {pname}, protocol: {protocol}}}
+  resolution: STATIC
+  endpoints:
+{eps}
+"""
