@@ -121,67 +121,141 @@ model__drs_subset(const struct dr_list *l, const char *name)
     return NULL;
 }
 
-/* Resolve <address>:<port> into <ep>. IP literals directly; names once, at build time on
- * the main thread (workers never resolve). */
-static bool
-resolve(struct model_endpoint *ep, const char *address, uint16_t port, bool numeric_only)
+/* The most addresses one DNS name gives a pool (Envoy takes them all; 16 is plenty). */
+#define DNS_MAX_ADDRS 16
+
+static void
+set_port(struct sockaddr_storage *ss, uint16_t port)
 {
-    memset(&ep->addr, 0, sizeof(ep->addr));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ep->addr;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ep->addr;
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static bool
+literal(const char *address, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
     if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        ep->addr_len = sizeof(*v4);
         return true;
     }
     if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        ep->addr_len = sizeof(*v6);
         return true;
     }
-    if (numeric_only) return false;
+    return false;
+}
+
+/* The addresses of <address> (up to <max>): an IP literal as itself; a name from the
+ * build's resolver (cached answers, never blocking; 0 while it has none), or without one
+ * once by getaddrinfo, its first address. *named: it was a name. -1: a name that cannot
+ * be resolved without a resolver (numeric_only, or getaddrinfo failed). */
+static int
+resolve_all(struct build *b, const char *address, struct sockaddr_storage *out, size_t max,
+            bool *named)
+{
+    *named = false;
+    if (literal(address, &out[0])) return 1;
+    *named = true;
+    const struct model_options *opt = b->opt;
+    if (opt->numeric_only) return -1;
+    if (opt->resolve) return (int)opt->resolve(opt->resolve_arg, address, out, max);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(address, NULL, &hints, &res) || !res) return false;
-    memcpy(&ep->addr, res->ai_addr, res->ai_addrlen);
-    ep->addr_len = res->ai_addrlen;
-    if (ep->addr.ss_family == AF_INET)
-        v4->sin_port = htons(port);
-    else
-        v6->sin6_port = htons(port);
+    if (getaddrinfo(address, NULL, &hints, &res) || !res) return -1;
+    memset(&out[0], 0, sizeof(out[0]));
+    memcpy(&out[0], res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
+    return 1;
+}
+
+/* Resolve <address>:<port> into <ep>: the first address (an inbound app's). */
+static bool
+resolve(struct build *b, struct model_endpoint *ep, const char *address, uint16_t port)
+{
+    bool named;
+    if (resolve_all(b, address, &ep->addr, 1, &named) < 1) return false;
+    set_port(&ep->addr, port);
+    ep->addr_len =
+        ep->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     return true;
 }
 
+/* Remember that pool <c> takes endpoints from DNS name <name> (once). */
 static void
-add_endpoint(struct build *b, struct model_cluster *c, const struct workload_entry *we,
-             const struct service_port *sp)
+note_dns_name(struct arena *a, struct model_cluster *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_dns_names; i++)
+        if (!strcmp(c->dns_names[i], name)) return;
+    const char **v = arena_alloc(a, (c->n_dns_names + 1) * sizeof(*v));
+    if (c->n_dns_names) memcpy(v, c->dns_names, c->n_dns_names * sizeof(*v));
+    v[c->n_dns_names++] = arena_strdup(a, name);
+    c->dns_names = v;
+}
+
+/* Add workload <we> to <c> (whose endpoint array holds *cap): one endpoint per address,
+ * a name giving every address it resolves to (Envoy's STRICT_DNS), or its first only when
+ * <first_only> (DNS_ROUND_ROBIN: LOGICAL_DNS). */
+static void
+add_endpoint(struct build *b, struct model_cluster *c, size_t *cap, const struct workload_entry *we,
+             const struct service_port *sp, bool first_only)
 {
     uint16_t port =
         (uint16_t)(sp->target_port.set && sp->target_port.v ? sp->target_port.v : sp->number.v);
     for (size_t i = 0; i < we->ports.len; i++)
         if (sp->name && !strcmp(we->ports.keys[i], sp->name)) port = (uint16_t)we->ports.vals[i];
     if (!we->address || !strncmp(we->address, "unix://", 7)) return;
-    struct model_endpoint *ep = &c->endpoints[c->n_endpoints];
-    if (!resolve(ep, we->address, port, b->opt->numeric_only)) {
+    struct arena *a = &b->s->arena;
+    struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+    bool named;
+    int n = resolve_all(b, we->address, addrs, first_only ? 1 : DNS_MAX_ADDRS, &named);
+    if (n < 0) {
         model__fail(b, "endpoint address %s does not resolve", we->address);
         return;
     }
-    struct arena *a = &b->s->arena;
-    ep->address = arena_strdup(a, we->address);
-    ep->port = port;
-    ep->weight = we->weight.set && we->weight.v ? (uint32_t)we->weight.v : 1;
-    ep->service_account =
-        we->service_account && *we->service_account ? arena_strdup(a, we->service_account) : NULL;
-    ep->n_labels = we->labels.len;
-    ep->label_keys = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
-    ep->label_vals = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
-    for (size_t i = 0; i < we->labels.len; i++) {
-        ep->label_keys[i] = arena_strdup(a, we->labels.keys[i]);
-        ep->label_vals[i] = arena_strdup(a, we->labels.vals[i]);
+    if (named && b->opt->resolve) note_dns_name(a, c, we->address);
+    if (c->n_endpoints + (size_t)n > *cap) {
+        size_t grown = (c->n_endpoints + (size_t)n) * 2;
+        struct model_endpoint *e = arena_alloc(a, (grown + 1) * sizeof(*e));
+        if (c->n_endpoints) memcpy(e, c->endpoints, c->n_endpoints * sizeof(*e));
+        c->endpoints = e;
+        *cap = grown;
     }
-    c->n_endpoints++;
+    for (int k = 0; k < n; k++) {
+        struct model_endpoint *ep = &c->endpoints[c->n_endpoints];
+        memset(ep, 0, sizeof(*ep));
+        ep->addr = addrs[k];
+        set_port(&ep->addr, port);
+        ep->addr_len = ep->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                     : sizeof(struct sockaddr_in6);
+        if (named) {
+            char ip[INET6_ADDRSTRLEN] = "";
+            const void *raw = ep->addr.ss_family == AF_INET
+                                  ? (const void *)&((struct sockaddr_in *)&ep->addr)->sin_addr
+                                  : (const void *)&((struct sockaddr_in6 *)&ep->addr)->sin6_addr;
+            inet_ntop(ep->addr.ss_family, raw, ip, sizeof(ip));
+            ep->address = arena_strdup(a, ip);
+            ep->dns_name = arena_strdup(a, we->address);
+        } else {
+            ep->address = arena_strdup(a, we->address);
+        }
+        ep->port = port;
+        ep->weight = we->weight.set && we->weight.v ? (uint32_t)we->weight.v : 1;
+        ep->service_account = we->service_account && *we->service_account
+                                  ? arena_strdup(a, we->service_account)
+                                  : NULL;
+        ep->n_labels = we->labels.len;
+        ep->label_keys = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
+        ep->label_vals = arena_alloc(a, (we->labels.len + 1) * sizeof(char *));
+        for (size_t i = 0; i < we->labels.len; i++) {
+            ep->label_keys[i] = arena_strdup(a, we->labels.keys[i]);
+            ep->label_vals[i] = arena_strdup(a, we->labels.vals[i]);
+        }
+        c->n_endpoints++;
+    }
 }
 
 /* A workload as PeerAuthentication selectors see it: its namespace and labels. */
@@ -388,14 +462,29 @@ model__cluster_for(struct build *b, const struct destination *d, const char *ns,
     for (size_t i = 0; se->workload_selector && i < b->set->len; i++)
         max += b->set->items[i]->kind == KIND_WORKLOAD_ENTRY;
     c->endpoints = arena_alloc(a, (max + 1) * sizeof(*c->endpoints));
+    int resolution = se->resolution.set ? se->resolution.v : RES_NONE;
+    bool dns = resolution == RES_DNS || resolution == RES_DNS_ROUND_ROBIN;
+    bool first_only = resolution == RES_DNS_ROUND_ROBIN;
     for (size_t i = 0; i < se->endpoints_len; i++)
         if (config_labels_contain(&se->endpoints[i].labels, labels))
-            add_endpoint(b, c, &se->endpoints[i], sp);
+            add_endpoint(b, c, &max, &se->endpoints[i], sp, first_only);
     for (size_t i = 0; se->workload_selector && i < b->set->len; i++) {
         const struct resource *w = b->set->items[i];
         if (w->kind != KIND_WORKLOAD_ENTRY || !w->spec.we || strcmp(w->ns, se_res->ns)) continue;
         if (!config_labels_contain(&w->spec.we->labels, &se->workload_selector->labels)) continue;
-        if (config_labels_contain(&w->spec.we->labels, labels)) add_endpoint(b, c, w->spec.we, sp);
+        if (config_labels_contain(&w->spec.we->labels, labels))
+            add_endpoint(b, c, &max, w->spec.we, sp, first_only);
+    }
+    /* A DNS ServiceEntry without endpoints: its hosts are resolved, as Istio makes them the
+     * endpoints of a STRICT_DNS (DNS) or LOGICAL_DNS (DNS_ROUND_ROBIN) cluster. They carry
+     * no labels, so a subset with labels selects none of them, as in Istio. Only with a
+     * resolver (`meshlet run`): a tool that builds offline never blocks on a lookup. */
+    if (dns && b->opt->resolve && !se->endpoints_len && !se->workload_selector && !labels->len) {
+        for (size_t h = 0; h < se->hosts.len; h++) {
+            if (se->hosts.v[h][0] == '*') continue;
+            struct workload_entry host = {.address = se->hosts.v[h]};
+            add_endpoint(b, c, &max, &host, sp, first_only);
+        }
     }
     uint64_t now = now_ms();
     for (size_t i = 0; i < c->n_endpoints; i++)
@@ -1192,7 +1281,7 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     c->port = in->port;
     c->endpoints = arena_alloc(a, sizeof(*c->endpoints));
     struct model_endpoint *ep = &c->endpoints[0];
-    if (!resolve(ep, in->app_address, in->app_port, b->opt->numeric_only)) {
+    if (!resolve(b, ep, in->app_address, in->app_port)) {
         model__fail(b, "inbound app address %s does not resolve", in->app_address);
         return NULL;
     }

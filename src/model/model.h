@@ -35,8 +35,12 @@ struct model_endpoint {
     const char **label_vals;
     size_t n_labels;
     struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
-    const char *service_account;  /* snapshot arena; NULL when none */
-    bool mtls;                    /* connections to it are ISTIO_MUTUAL (explicit or auto) */
+    /* The DNS name the address came from (resolution DNS / DNS_ROUND_ROBIN, or an endpoint
+     * address that is a name); <address> is then the resolved IP, so the endpoint's state
+     * is kept per address and survives a new answer that still holds it. NULL: a literal. */
+    const char *dns_name;
+    const char *service_account; /* snapshot arena; NULL when none */
+    bool mtls;                   /* connections to it are ISTIO_MUTUAL (explicit or auto) */
 };
 
 /* One upstream pool: Istio's cluster outbound|<port>|<subset>|<host>. */
@@ -69,6 +73,10 @@ struct model_cluster {
     struct model_upstream_choice upstream_sidecar, upstream_gateway;
     struct model_outlier outlier;
     struct model_limits limits;
+    /* The DNS names its endpoints come from, answered or not (a name with no answer yet
+     * adds no endpoint: /clusters says why the pool is empty). Snapshot arena. */
+    const char **dns_names;
+    size_t n_dns_names;
     struct pool_state *state; /* outlives the snapshot (model/endpoint.h) */
     /* ISTIO_MUTUAL (spec §4.8, §6.4), for the endpoints with mtls set: the SNI and the SANs
      * the server's certificate must carry one of (none: any the mesh root signed). */
@@ -347,7 +355,13 @@ struct model_options {
     /* Called for each pool once its endpoints and policy are set, so that the balancer (a
      * layer above) can build its tables in the snapshot arena <a>. NULL: none. */
     void (*prepare_cluster)(struct model_cluster *c, struct arena *a);
-    bool numeric_only;        /* endpoint addresses must be IP literals: no DNS (fuzzing) */
+    bool numeric_only; /* endpoint addresses must be IP literals: no DNS (fuzzing) */
+    /* Names to addresses without blocking (control/dns.h, on the main thread): how many of
+     * <max> addresses of <name> it knows now, into <out> (ports ignored); 0 when none yet
+     * (it asks, and a rebuild follows the answer). NULL: getaddrinfo at build time, the
+     * first address only (check, explain, tests). */
+    size_t (*resolve)(void *arg, const char *name, struct sockaddr_storage *out, size_t max);
+    void *resolve_arg;
     const char *trust_domain; /* of the SPIFFE IDs expected from servers; NULL: cluster.local */
     const struct model_inbound *inbounds;
     size_t n_inbounds;
