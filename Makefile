@@ -2,7 +2,7 @@
 # builds and runs every test; `make asan` does the same under ASan + UBSan.
 # V=1 prints full commands.
 
-PKGS     := libfyaml libpcre2-8 libxxhash openssl libnghttp2
+PKGS     := libfyaml libpcre2-8 libxxhash openssl libnghttp2 libcares
 CC       ?= cc
 BUILD    ?= build
 BIN      ?= meshlet

@@ -42,6 +42,7 @@ pkgs=(
     libxxhash-dev       # xxHash64 for consistent hashing, as Envoy
     libssl-dev          # OpenSSL 3: mesh CA, mTLS
     libnghttp2-dev      # HTTP/2 framing, HPACK and flow control
+    libc-ares-dev       # asynchronous DNS on the main loop (ServiceEntry resolution: DNS)
     curl                # the demo's commands and its background traffic
 )
 if $test; then
