@@ -18,6 +18,8 @@
 #include "core/strbuf.h"
 #include "http/worker.h"
 
+struct dns_resolver;
+
 /* What `meshlet run` was started with, for /server_info (all borrowed from its flags). */
 struct admin_options {
     const char *version; /* meshlet's */
@@ -55,6 +57,7 @@ struct admin {
     void (*quit)(void *arg);
     void *quit_arg;
     struct rollout_view rollout; /* the last status POSTed to /rollout */
+    struct dns_resolver *dns;    /* borrowed: DNS endpoints' names (/clusters); or NULL */
 };
 
 /* One admin request: method, path without the query, the query (without '?') and the body

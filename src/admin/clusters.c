@@ -2,12 +2,14 @@
 /* /clusters, text and JSON. Counters are the workers' shards summed now. */
 #include "admin/clusters.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/config_dump.h"
+#include "control/dns.h"
 #include "core/hmap.h"
 #include "http/metrics.h"
 #include "lb/outlier.h"
@@ -18,6 +20,44 @@ struct answers {
     metrics_answers *xx;
     size_t n;
 };
+
+/* What the resolver says of the pool's DNS names: addresses, age, next refresh, counts,
+ * and why a name has none ("no answer yet" and its last error). */
+static void
+dns_text(struct strbuf *sb, const struct model_cluster *c, const struct dns_name_view *views,
+         size_t n_views)
+{
+    for (size_t i = 0; i < c->n_dns_names; i++) {
+        const struct dns_name_view *v = NULL;
+        for (size_t k = 0; k < n_views && !v; k++)
+            if (!strcmp(views[k].name, c->dns_names[i])) v = &views[k];
+        char pre[600];
+        snprintf(pre, sizeof(pre), "%s::dns::%s", c->name, c->dns_names[i]);
+        if (!v) {
+            strbuf_printf(sb, "%s::state::not asked yet\n", pre);
+            continue;
+        }
+        strbuf_printf(sb, "%s::state::%s\n", pre,
+                      v->n_addrs ? "resolved" : "no answer yet: the pool has no endpoint from it");
+        strbuf_printf(sb, "%s::addresses::", pre);
+        for (size_t k = 0; k < v->n_addrs; k++) {
+            char ip[INET6_ADDRSTRLEN] = "";
+            const struct sockaddr_storage *ss = &v->addrs[k];
+            const void *raw = ss->ss_family == AF_INET
+                                  ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                                  : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+            inet_ntop(ss->ss_family, raw, ip, sizeof(ip));
+            strbuf_printf(sb, "%s%s", k ? "," : "", ip);
+        }
+        strbuf_puts(sb, "\n");
+        if (v->age_ms != UINT64_MAX) strbuf_printf(sb, "%s::age_ms::%" PRIu64 "\n", pre, v->age_ms);
+        strbuf_printf(sb, "%s::next_refresh_ms::%" PRIu64 "\n", pre, v->next_refresh_ms);
+        strbuf_printf(
+            sb, "%s::queries::%" PRIu64 "\n%s::failures::%" PRIu64 "\n%s::changes::%" PRIu64 "\n",
+            pre, v->queries, pre, v->failures, pre, v->changes);
+        if (v->last_error[0]) strbuf_printf(sb, "%s::last_error::%s\n", pre, v->last_error);
+    }
+}
 
 static void
 cluster_text(struct strbuf *sb, const struct model_cluster *c, const struct metrics_cluster_view *v,
@@ -41,6 +81,7 @@ cluster_text(struct strbuf *sb, const struct model_cluster *c, const struct metr
         strbuf_printf(sb, "%s::health_flags::%s\n", pre,
                       outlier_ejected(c, e) ? "/failed_outlier_check" : "healthy");
         strbuf_printf(sb, "%s::weight::%u\n", pre, ep->weight);
+        if (ep->dns_name) strbuf_printf(sb, "%s::dns_name::%s\n", pre, ep->dns_name);
         strbuf_printf(sb, "%s::ejections::%" PRIu64 "\n", pre,
                       atomic_load_explicit(&ep->state->ejections, memory_order_relaxed));
         const uint64_t *xx = ep->state->id < ans->n ? ans->xx[ep->state->id] : NULL;
@@ -131,6 +172,12 @@ clusters_write(const struct admin *a, struct strbuf *sb, bool json)
     struct hmap by_name;
     hmap_init(&by_name);
     for (size_t i = 0; i < n_counts; i++) hmap_put(&by_name, counts[i].name, &counts[i]);
+    size_t n_dns = 0;
+    struct dns_name_view *dns = NULL;
+    if (a->dns && !json && (dns = malloc(64 * sizeof(*dns)))) {
+        n_dns = dns_names(a->dns, dns, 64);
+        if (n_dns > 64) n_dns = 64;
+    }
     if (json) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"clusters\":[", s->version);
     for (size_t i = 0; i < s->n_clusters; i++) {
         const struct model_cluster *c = s->clusters[i];
@@ -143,10 +190,12 @@ clusters_write(const struct admin *a, struct strbuf *sb, bool json)
             cluster_json(sb, c, v, &ans);
         } else {
             cluster_text(sb, c, v, &ans);
+            dns_text(sb, c, dns, n_dns);
         }
     }
     if (json) strbuf_puts(sb, "]}\n");
     hmap_fini(&by_name);
+    free(dns);
     free(counts);
     free(ans.xx);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "control/dns.h"
 #include "control/etcd_source.h"
 #include "control/status.h"
 #include "cli/cli.h"
@@ -107,6 +108,8 @@ usage(FILE *f)
             "      --etcd-cert FILE, --etcd-key FILE\n"
             "                           https:// endpoints: this client certificate and key\n"
             "      --etcd-debounce TIME changes this close reload once (default 100ms, as istiod)\n"
+            "      --dns-server HOST:PORT  resolve DNS endpoints there (repeatable; default:\n"
+            "                           /etc/resolv.conf)\n"
             "      --instance NAME      this instance in `meshlet status` (default\n"
             "                           HOSTNAME:ADMIN-PORT)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
@@ -190,8 +193,57 @@ struct run {
     bool draining;
     uint64_t drain_deadline_ms;
     struct wheel_timer drain_check;
-    _Atomic size_t downstream_cx; /* client connections open in every worker */
+    _Atomic size_t downstream_cx;  /* client connections open in every worker */
+    struct dns_resolver *dns;      /* names of DNS endpoints, on the main loop */
+    struct wheel_timer dns_reload; /* a rebuild soon after an answer changed */
+    struct wheel_timer dns_warm;   /* /ready waits for the first answers (Envoy's warming) */
+    uint64_t dns_warm_until_ms;
 };
+
+/* The model's resolver hook: what the resolver knows now, never blocking. */
+static size_t
+run_resolve(void *arg, const char *name, struct sockaddr_storage *out, size_t max)
+{
+    return dns_lookup(arg, name, out, max);
+}
+
+static void
+on_dns_reload(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, dns_reload);
+    if (!r->draining) reload_run(&r->rl, NULL, "DNS answer", NULL);
+}
+
+/* Ready once every DNS name has had its first answer or failure, or after the time one
+ * query may take, as Envoy makes a DNS cluster warm before its listeners take traffic. */
+static void
+on_dns_warm(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, dns_warm);
+    struct dns_name_view v[32];
+    size_t n = dns_names(r->dns, v, 32), waiting = 0;
+    for (size_t i = 0; i < n && i < 32; i++)
+        waiting += v[i].age_ms == UINT64_MAX && v[i].failures == 0;
+    if (!waiting && !r->dns_reload.deadline_ms) {
+        r->admin.ready = true;
+        return;
+    }
+    if (now_ms() >= r->dns_warm_until_ms) {
+        log_msg(LOG_WARNING, "DNS: %zu name(s) still without an answer; serving anyway", waiting);
+        r->admin.ready = true;
+        return;
+    }
+    wheel_arm(&r->loop.wheel, &r->dns_warm, now_ms() + 10);
+}
+
+/* A name's addresses changed (or came): rebuild once the answers of this moment are in,
+ * as a config change does; endpoint state is kept per address across the rebuild. */
+static void
+on_dns_changed(void *arg)
+{
+    struct run *r = arg;
+    if (!r->dns_reload.deadline_ms) wheel_arm(&r->loop.wheel, &r->dns_reload, now_ms() + 20);
+}
 
 static void
 on_sweep(struct wheel_timer *t)
@@ -321,7 +373,8 @@ cmd_run(int argc, char **argv)
         OPT_ETCD_CACERT,
         OPT_ETCD_CERT,
         OPT_ETCD_KEY,
-        OPT_ETCD_DEBOUNCE
+        OPT_ETCD_DEBOUNCE,
+        OPT_DNS_SERVER
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -354,6 +407,7 @@ cmd_run(int argc, char **argv)
         {"etcd-cert", required_argument, NULL, OPT_ETCD_CERT},
         {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
         {"etcd-debounce", required_argument, NULL, OPT_ETCD_DEBOUNCE},
+        {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -370,6 +424,8 @@ cmd_run(int argc, char **argv)
     const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
     const char *instance = NULL, *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
     uint64_t etcd_debounce_ms = ETCD_SETTLE_MS;
+    const char *dns_servers[8];
+    size_t n_dns_servers = 0;
     bool watch_files = true;
     const char *workload = NULL, *access_log = NULL;
     enum access_log_format log_format = ACCESS_LOG_JSON;
@@ -427,6 +483,12 @@ cmd_run(int argc, char **argv)
         case OPT_ETCD_CACERT: etcd_ca = optarg; break;
         case OPT_ETCD_CERT: etcd_cert = optarg; break;
         case OPT_ETCD_KEY: etcd_key = optarg; break;
+        case OPT_DNS_SERVER:
+            if (n_dns_servers == 8) TOO_MANY("--dns-server", 8);
+            if (!strchr(optarg, ':'))
+                BAD_FLAG("--dns-server", "expected HOST:PORT (e.g. 127.0.0.1:53)");
+            dns_servers[n_dns_servers++] = optarg;
+            break;
         case OPT_ETCD_DEBOUNCE:
             if (!cli_parse_seconds(optarg, 10000, &etcd_debounce_ms) || !etcd_debounce_ms)
                 BAD_FLAG("--etcd-debounce", "expected a duration from 1ms to 10s (e.g. 100ms)");
@@ -646,6 +708,32 @@ cmd_run(int argc, char **argv)
         etcd_source_wait(&r->etcd);
     }
 
+    /* DNS endpoints: the resolver runs on the main loop, so the loop is made before the
+     * first load; that load finds no answer yet, and the first answers rebuild. */
+    if (!loop_ready) {
+        if (loop_init(&r->loop)) {
+            log_msg(LOG_ERROR, "meshlet run: out of resources");
+            tls_upstream_free(etcd_tls);
+            tls_identity_free(identity);
+            return CLI_ERRORS;
+        }
+        loop_ready = true;
+    }
+    struct dns_options dopt = {.servers = dns_servers, .n_servers = n_dns_servers};
+    char dns_err[256];
+    r->dns = dns_resolver_new(&r->loop, &dopt, on_dns_changed, r, dns_err, sizeof(dns_err));
+    if (!r->dns) {
+        log_msg(LOG_ERROR, "meshlet run: DNS: %s", dns_err);
+        etcd_source_fini(&r->etcd);
+        tls_upstream_free(etcd_tls);
+        loop_fini(&r->loop);
+        tls_identity_free(identity);
+        return CLI_USAGE;
+    }
+    r->dns_reload.cb = on_dns_reload;
+    mopt->resolve = run_resolve;
+    mopt->resolve_arg = r->dns;
+
     /* Refuse to serve a config that does not pass `meshlet check`; a store's may be fixed
      * while this instance waits, as the rest of its fleet keeps serving. */
     enum reload_result first = reload_run(rl, NULL, NULL, NULL);
@@ -659,6 +747,7 @@ cmd_run(int argc, char **argv)
     }
     if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
+        dns_resolver_free(r->dns);
         etcd_source_fini(&r->etcd);
         tls_upstream_free(etcd_tls);
         if (loop_ready) loop_fini(&r->loop);
@@ -681,6 +770,7 @@ cmd_run(int argc, char **argv)
         popt->access_log = access_log_open(access_log, log_format, lerr, sizeof(lerr));
         if (!popt->access_log) {
             log_msg(LOG_ERROR, "meshlet run: --access-log %s", lerr);
+            dns_resolver_free(r->dns);
             etcd_source_fini(&r->etcd);
             tls_upstream_free(etcd_tls);
             if (loop_ready) loop_fini(&r->loop);
@@ -728,6 +818,7 @@ cmd_run(int argc, char **argv)
     r->admin.quit = admin_quit;
     r->admin.quit_arg = r;
     r->admin.popt = popt;
+    r->admin.dns = r->dns;
     static struct admin_options admin_opts; /* what /server_info shows */
     admin_opts = (struct admin_options){
         .version = MESHLET_VERSION,
@@ -788,7 +879,9 @@ cmd_run(int argc, char **argv)
         etcd_status_start(&r->status, &r->loop, r->etcd.endpoints, r->etcd.n_endpoints,
                           r->etcd.prefix, instance ? instance : id, admin_addr, 10, rl);
     }
-    r->admin.ready = true;
+    r->dns_warm.cb = on_dns_warm;
+    r->dns_warm_until_ms = now_ms() + 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
+    on_dns_warm(&r->dns_warm);
     loop_run(&r->loop, NULL, NULL);
     log_msg(LOG_INFO, "stopping");
 stop:
@@ -800,6 +893,9 @@ stop:
     etcd_status_fini(&r->status);
     etcd_source_fini(&r->etcd);
     tls_upstream_free(etcd_tls);
+    wheel_disarm(&r->loop.wheel, &r->dns_reload);
+    wheel_disarm(&r->loop.wheel, &r->dns_warm);
+    dns_resolver_free(r->dns);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */
     if (main_loop_ok) loop_fini(&r->loop);

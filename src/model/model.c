@@ -155,15 +155,14 @@ literal(const char *address, struct sockaddr_storage *ss)
  * once by getaddrinfo, its first address. *named: it was a name. -1: a name that cannot
  * be resolved without a resolver (numeric_only, or getaddrinfo failed). */
 static int
-resolve_all(struct build *b, const char *address, struct sockaddr_storage *out, size_t max,
-            bool *named)
+resolve_all(const struct model_options *opt, bool use_resolver, const char *address,
+            struct sockaddr_storage *out, size_t max, bool *named)
 {
     *named = false;
     if (literal(address, &out[0])) return 1;
     *named = true;
-    const struct model_options *opt = b->opt;
     if (opt->numeric_only) return -1;
-    if (opt->resolve) return (int)opt->resolve(opt->resolve_arg, address, out, max);
+    if (use_resolver && opt->resolve) return (int)opt->resolve(opt->resolve_arg, address, out, max);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(address, NULL, &hints, &res) || !res) return -1;
     memset(&out[0], 0, sizeof(out[0]));
@@ -172,12 +171,13 @@ resolve_all(struct build *b, const char *address, struct sockaddr_storage *out, 
     return 1;
 }
 
-/* Resolve <address>:<port> into <ep>: the first address (an inbound app's). */
+/* Resolve <address>:<port> into <ep>: the first address (an inbound app's, a flag of this
+ * proxy: looked up once, at build time, as before there was a resolver). */
 static bool
 resolve(struct build *b, struct model_endpoint *ep, const char *address, uint16_t port)
 {
     bool named;
-    if (resolve_all(b, address, &ep->addr, 1, &named) < 1) return false;
+    if (resolve_all(b->opt, false, address, &ep->addr, 1, &named) < 1) return false;
     set_port(&ep->addr, port);
     ep->addr_len =
         ep->addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -211,7 +211,7 @@ add_endpoint(struct build *b, struct model_cluster *c, size_t *cap, const struct
     struct arena *a = &b->s->arena;
     struct sockaddr_storage addrs[DNS_MAX_ADDRS];
     bool named;
-    int n = resolve_all(b, we->address, addrs, first_only ? 1 : DNS_MAX_ADDRS, &named);
+    int n = resolve_all(b->opt, true, we->address, addrs, first_only ? 1 : DNS_MAX_ADDRS, &named);
     if (n < 0) {
         model__fail(b, "endpoint address %s does not resolve", we->address);
         return;
