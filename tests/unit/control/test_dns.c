@@ -27,13 +27,13 @@
 
 struct zone_rec {
     char name[64];
-    uint32_t addrs[4]; /* network order */
+    uint32_t addrs[24]; /* network order */
     size_t n;
     unsigned queries;
 };
 
 static struct {
-    int fd;
+    int fd, tcp; /* UDP and TCP on the same port */
     uint16_t port;
     pthread_t thread;
     atomic_bool stop;
@@ -42,7 +42,9 @@ static struct {
     size_t n_recs;
     uint32_t ttl;
     bool drop;
+    bool truncate;    /* UDP answers say TC: the client must ask again over TCP */
     unsigned queries; /* every query received, dropped or not */
+    unsigned tcp_queries;
 } zone = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Set <name>'s A records ("" for none: the name is forgotten, NXDOMAIN). */
@@ -63,6 +65,20 @@ zone_set(const char *name, const char *a, const char *b)
     z->n = 0;
     if (*a) inet_pton(AF_INET, a, &z->addrs[z->n++]);
     if (b && *b) inet_pton(AF_INET, b, &z->addrs[z->n++]);
+    pthread_mutex_unlock(&zone.mu);
+}
+
+/* <name> answers with <n> addresses 127.2.0.1, .2, ... */
+static void
+zone_set_many(const char *name, size_t n)
+{
+    zone_set(name, "127.2.0.1", NULL);
+    pthread_mutex_lock(&zone.mu);
+    for (size_t i = 0; i < zone.n_recs; i++) {
+        if (strcmp(zone.recs[i].name, name)) continue;
+        for (size_t k = 0; k < n; k++) zone.recs[i].addrs[k] = htonl(0x7f020001u + (uint32_t)k);
+        zone.recs[i].n = n;
+    }
     pthread_mutex_unlock(&zone.mu);
 }
 
@@ -88,7 +104,7 @@ zone_drop(bool drop)
 
 /* The answer to the query in <q> (<len> bytes) in <out>: its length, 0 to send nothing. */
 static size_t
-zone_answer(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
+zone_answer(const uint8_t *q, size_t len, uint8_t *out, size_t cap, bool tcp)
 {
     if (len < 12 || (q[2] & 0x80) || q[4] != 0 || q[5] != 1) return 0;
     char name[256];
@@ -113,7 +129,8 @@ zone_answer(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
     }
     if (z) z->queries++;
     size_t n = 0;
-    if (zone.drop || qend + 16 * 4 > cap) {
+    if (tcp) zone.tcp_queries++;
+    if (zone.drop || qend + 16 * (z ? z->n : 0) > cap) {
         pthread_mutex_unlock(&zone.mu);
         return 0;
     }
@@ -122,6 +139,11 @@ zone_answer(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
     out[3] = (z && z->n) ? 0 : 3;  /* NXDOMAIN for unknown (or forgotten) names */
     memset(out + 6, 0, 6);
     size_t o = qend;
+    if (zone.truncate && !tcp) {
+        out[2] |= 0x02; /* TC, and no answer */
+        z = NULL;
+        out[3] = 0;
+    }
     for (size_t i = 0; z && qtype == 1 && i < z->n; i++, n++) {
         const uint8_t rr[] = {0xc0,
                               0x0c,
@@ -144,19 +166,57 @@ zone_answer(const uint8_t *q, size_t len, uint8_t *out, size_t cap)
     return o;
 }
 
+static bool
+read_all(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 3000) <= 0) return false;
+        ssize_t k = read(fd, p, n);
+        if (k <= 0) return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* One TCP client: length-prefixed queries until it closes or idles for longer than the
+ * tests' query timeouts (its close must not be what makes the client read on); each answer
+ * goes out in one write (length and message together), as servers do. */
+static void
+zone_tcp(void)
+{
+    int c = accept(zone.tcp, NULL, NULL);
+    if (c < 0) return;
+    uint8_t q[514], out[1024];
+    while (!atomic_load(&zone.stop) && read_all(c, q, 2)) {
+        size_t len = (size_t)(q[0] << 8 | q[1]);
+        if (len > 512 || !read_all(c, q + 2, len)) break;
+        size_t n = zone_answer(q + 2, len, out + 2, sizeof(out) - 2, true);
+        if (!n) continue;
+        out[0] = (uint8_t)(n >> 8);
+        out[1] = (uint8_t)n;
+        if (write(c, out, n + 2) != (ssize_t)(n + 2)) break;
+    }
+    close(c);
+}
+
 static void *
 zone_run(void *arg)
 {
     (void)arg;
     while (!atomic_load(&zone.stop)) {
-        struct pollfd p = {.fd = zone.fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0) continue;
+        struct pollfd p[2] = {{.fd = zone.fd, .events = POLLIN},
+                              {.fd = zone.tcp, .events = POLLIN}};
+        if (poll(p, 2, 50) <= 0) continue;
+        if (p[1].revents) zone_tcp();
+        if (!p[0].revents) continue;
         uint8_t q[512], out[512];
         struct sockaddr_storage from;
         socklen_t fl = sizeof(from);
         ssize_t len = recvfrom(zone.fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
         if (len <= 0) continue;
-        size_t n = zone_answer(q, (size_t)len, out, sizeof(out));
+        size_t n = zone_answer(q, (size_t)len, out, sizeof(out), false);
         if (n) sendto(zone.fd, out, n, 0, (struct sockaddr *)&from, fl);
     }
     return NULL;
@@ -168,15 +228,26 @@ zone_start(uint32_t ttl)
     zone.n_recs = 0;
     zone.ttl = ttl;
     zone.drop = false;
-    zone.queries = 0;
+    zone.truncate = false;
+    zone.queries = zone.tcp_queries = 0;
     atomic_store(&zone.stop, false);
-    zone.fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(zone.fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(zone.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t al = sizeof(a);
-    getsockname(zone.fd, (struct sockaddr *)&a, &al);
-    zone.port = ntohs(a.sin_port);
+    /* A port free for UDP and TCP both: the kernel picks one, the other may hold it. */
+    for (int tries = 0;; tries++) {
+        assert_true(tries < 50);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        zone.fd = socket(AF_INET, SOCK_DGRAM, 0);
+        zone.tcp = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(zone.fd >= 0 && zone.tcp >= 0);
+        int one = 1;
+        setsockopt(zone.tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        assert_int_equal(bind(zone.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        socklen_t al = sizeof(a);
+        getsockname(zone.fd, (struct sockaddr *)&a, &al);
+        zone.port = ntohs(a.sin_port);
+        if (!bind(zone.tcp, (struct sockaddr *)&a, sizeof(a)) && !listen(zone.tcp, 8)) break;
+        close(zone.fd);
+        close(zone.tcp);
+    }
     assert_int_equal(pthread_create(&zone.thread, NULL, zone_run, NULL), 0);
 }
 
@@ -186,6 +257,7 @@ zone_stop(void)
     atomic_store(&zone.stop, true);
     pthread_join(zone.thread, NULL);
     close(zone.fd);
+    close(zone.tcp);
 }
 
 /* ---- the loop ---- */
@@ -468,6 +540,30 @@ test_dns_many_names_at_once(void **state)
     dns_resolver_free(r);
 }
 
+/* A truncated UDP answer sends c-ares to TCP; the answer comes back in one segment, which
+ * c-ares reads a piece per call: the edge-triggered loop must still read all of it. The
+ * answer is longer than a name keeps; its TTL of 0 refreshes at the upper bound. */
+static void
+test_dns_truncated_answers_come_over_tcp(void **state)
+{
+    (void)state;
+    zone.ttl = 0;
+    zone.truncate = true;
+    zone_set_many("big.test", 20);
+    struct dns_resolver *r = resolver(100, 1000);
+    struct sockaddr_storage a[DNS_MAX_ADDRS + 4];
+    assert_int_equal(dns_lookup(r, "big.test", a, DNS_MAX_ADDRS + 4), 0);
+    assert_true(pump(5000));
+    assert_int_equal(zone.queries, 2); /* once over UDP, once over TCP: no retry */
+    assert_int_equal(zone.tcp_queries, 1);
+    assert_int_equal(dns_lookup(r, "big.test", a, DNS_MAX_ADDRS + 4), DNS_MAX_ADDRS);
+    assert_string_equal(ip(&a[0]), "127.2.0.1");
+    const struct dns_name_view *v = view(r, "big.test");
+    assert_int_equal(v->failures, 0);
+    assert_true(v->next_refresh_ms > 30000 && v->next_refresh_ms <= 60000);
+    dns_resolver_free(r);
+}
+
 static void
 test_dns_refresh_is_bounded(void **state)
 {
@@ -556,6 +652,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dns_a_name_that_never_resolves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_ip_literals_need_no_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_many_names_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_truncated_answers_come_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_refresh_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_free_with_queries_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_servers_must_be_ip_and_port, setup, teardown),
