@@ -564,6 +564,57 @@ test_dns_truncated_answers_come_over_tcp(void **state)
     dns_resolver_free(r);
 }
 
+/* --dns-server is repeatable: a server that refuses (nothing on its port) is passed over. */
+static void
+test_dns_a_dead_server_is_passed_over(void **state)
+{
+    (void)state;
+    zone_set("api.test", "127.0.0.5", NULL);
+    int dead = socket(AF_INET, SOCK_DGRAM, 0); /* a port surely closed once this closes */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    getsockname(dead, (struct sockaddr *)&a, &al);
+    close(dead);
+    char first[32], second[32];
+    snprintf(first, sizeof(first), "127.0.0.1:%u", ntohs(a.sin_port));
+    snprintf(second, sizeof(second), "127.0.0.1:%u", zone.port);
+    const char *servers[] = {first, second};
+    struct dns_options o = {.servers = servers, .n_servers = 2, .timeout_ms = 500};
+    char err[128] = "";
+    struct dns_resolver *r = dns_resolver_new(&L, &o, on_changed, NULL, err, sizeof(err));
+    assert_non_null(r);
+    struct sockaddr_storage got[2];
+    assert_int_equal(dns_lookup(r, "api.test", got, 2), 0);
+    assert_true(pump(5000));
+    assert_int_equal(dns_lookup(r, "api.test", got, 2), 1);
+    assert_string_equal(ip(&got[0]), "127.0.0.5");
+    assert_int_equal(view(r, "api.test")->failures, 0);
+    dns_resolver_free(r);
+}
+
+/* Without servers: /etc/resolv.conf and /etc/hosts. A hosts-file name is answered inside
+ * dns_lookup; changed() still waits for the loop. */
+static void
+test_dns_system_config_and_hosts_file(void **state)
+{
+    (void)state;
+    struct dns_options o = {.min_refresh_ms = 100};
+    char err[128] = "";
+    struct dns_resolver *r = dns_resolver_new(&L, &o, on_changed, NULL, err, sizeof(err));
+    assert_non_null(r);
+    struct sockaddr_storage got[2];
+    assert_int_equal(dns_lookup(r, "localhost", got, 2), 1);
+    assert_string_equal(ip(&got[0]), "127.0.0.1");
+    assert_int_equal(changed_calls, 0);
+    assert_true(pump(1000));
+    assert_int_equal(changed_calls, 1);
+    const struct dns_name_view *v = view(r, "localhost");
+    assert_int_equal(v->queries, 1);
+    assert_true(v->next_refresh_ms > 30000); /* no TTL in a hosts file: the upper bound */
+    dns_resolver_free(r);
+}
+
 static void
 test_dns_refresh_is_bounded(void **state)
 {
@@ -653,6 +704,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dns_ip_literals_need_no_query, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_many_names_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_truncated_answers_come_over_tcp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_a_dead_server_is_passed_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_system_config_and_hosts_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_refresh_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_free_with_queries_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_servers_must_be_ip_and_port, setup, teardown),
