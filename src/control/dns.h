@@ -37,7 +37,7 @@
 #define DNS_MIN_REFRESH_DEFAULT_MS 5000u /* Envoy dns_min_refresh_rate */
 #define DNS_TIMEOUT_DEFAULT_MS 1000u
 #define DNS_TRIES 2
-#define DNS_MAX_ADDRS 16 /* per name; the rest of a longer answer is left out */
+#define DNS_MAX_ADDRS 16 /* per name: the lowest of a longer answer (of its first 64) */
 
 struct loop;
 struct dns_resolver;

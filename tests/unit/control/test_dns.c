@@ -68,15 +68,16 @@ zone_set(const char *name, const char *a, const char *b)
     pthread_mutex_unlock(&zone.mu);
 }
 
-/* <name> answers with <n> addresses 127.2.0.1, .2, ... */
+/* <name> answers with <n> addresses 127.2.0.1, .2, ... (from the last when <reverse>) */
 static void
-zone_set_many(const char *name, size_t n)
+zone_set_many(const char *name, size_t n, bool reverse)
 {
     zone_set(name, "127.2.0.1", NULL);
     pthread_mutex_lock(&zone.mu);
     for (size_t i = 0; i < zone.n_recs; i++) {
         if (strcmp(zone.recs[i].name, name)) continue;
-        for (size_t k = 0; k < n; k++) zone.recs[i].addrs[k] = htonl(0x7f020001u + (uint32_t)k);
+        for (size_t k = 0; k < n; k++)
+            zone.recs[i].addrs[k] = htonl(0x7f020001u + (uint32_t)(reverse ? n - 1 - k : k));
         zone.recs[i].n = n;
     }
     pthread_mutex_unlock(&zone.mu);
@@ -549,7 +550,7 @@ test_dns_truncated_answers_come_over_tcp(void **state)
     (void)state;
     zone.ttl = 0;
     zone.truncate = true;
-    zone_set_many("big.test", 20);
+    zone_set_many("big.test", 20, false);
     struct dns_resolver *r = resolver(100, 1000);
     struct sockaddr_storage a[DNS_MAX_ADDRS + 4];
     assert_int_equal(dns_lookup(r, "big.test", a, DNS_MAX_ADDRS + 4), 0);
@@ -612,6 +613,27 @@ test_dns_system_config_and_hosts_file(void **state)
     const struct dns_name_view *v = view(r, "localhost");
     assert_int_equal(v->queries, 1);
     assert_true(v->next_refresh_ms > 30000); /* no TTL in a hosts file: the upper bound */
+    dns_resolver_free(r);
+}
+
+/* A long answer in another order is the same set: the lowest addresses are kept. */
+static void
+test_dns_a_rotated_long_answer_is_no_change(void **state)
+{
+    (void)state;
+    zone.ttl = 1;
+    zone_set_many("rr.test", 20, true);
+    struct dns_resolver *r = resolver(100, 500);
+    struct sockaddr_storage a[DNS_MAX_ADDRS];
+    dns_lookup(r, "rr.test", a, DNS_MAX_ADDRS);
+    assert_true(pump(5000));
+    assert_int_equal(dns_lookup(r, "rr.test", a, DNS_MAX_ADDRS), DNS_MAX_ADDRS);
+    assert_string_equal(ip(&a[0]), "127.2.0.1");
+    assert_string_equal(ip(&a[DNS_MAX_ADDRS - 1]), "127.2.0.16");
+    zone_set_many("rr.test", 20, false);
+    assert_int_equal(pump_all(2500), 0);
+    assert_true(zone_queries("rr.test") >= 2);
+    assert_int_equal(view(r, "rr.test")->changes, 0);
     dns_resolver_free(r);
 }
 
@@ -706,6 +728,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dns_truncated_answers_come_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_a_dead_server_is_passed_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_system_config_and_hosts_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_a_rotated_long_answer_is_no_change, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dns_refresh_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_free_with_queries_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_servers_must_be_ip_and_port, setup, teardown),
