@@ -24,6 +24,7 @@
 
 #define DNS_SOCKS 32     /* c-ares opens one UDP socket per server, TCP ones on truncation */
 #define DNS_TCP_READS 64 /* bounds one event's catch-up reads (see on_io) */
+#define DNS_GATHER 64    /* addresses of one answer looked at (see on_answer) */
 
 struct dns_sock {
     struct loop_watch w; /* fd -1: free */
@@ -168,10 +169,9 @@ clamp(const struct dns_resolver *r, uint64_t ms)
 }
 
 static int
-addr_cmp(const void *a, const void *b)
+in_addr_cmp(const void *a, const void *b)
 {
-    const struct sockaddr_in *x = a, *y = b;
-    return memcmp(&x->sin_addr, &y->sin_addr, sizeof(x->sin_addr));
+    return memcmp(a, b, sizeof(struct in_addr));
 }
 
 static void
@@ -196,25 +196,27 @@ on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
         return;
     }
     n->querying = false;
-    struct sockaddr_storage got[DNS_MAX_ADDRS];
-    memset(got, 0, sizeof(got));
-    size_t k = 0;
+    /* The lowest DNS_MAX_ADDRS of up to DNS_GATHER addresses: a server that rotates a long
+     * answer does not look like a change. */
+    struct in_addr all[DNS_GATHER];
+    size_t m = 0;
     uint64_t ttl_s = UINT64_MAX;
     for (const struct ares_addrinfo_node *a = res ? res->nodes : NULL; a; a = a->ai_next) {
-        if (a->ai_family != AF_INET || k == DNS_MAX_ADDRS) continue;
-        struct sockaddr_in *sin = (struct sockaddr_in *)&got[k];
-        sin->sin_family = AF_INET;
-        sin->sin_addr = ((const struct sockaddr_in *)a->ai_addr)->sin_addr;
-        bool dup = false;
-        for (size_t j = 0; j < k && !dup; j++) dup = !addr_cmp(&got[j], sin);
-        if (dup) {
-            memset(sin, 0, sizeof(got[k]));
-            continue;
-        }
-        k++;
+        if (a->ai_family != AF_INET || m == DNS_GATHER) continue;
+        all[m++] = ((const struct sockaddr_in *)a->ai_addr)->sin_addr;
         if (a->ai_ttl >= 0 && (uint64_t)a->ai_ttl < ttl_s) ttl_s = (uint64_t)a->ai_ttl;
     }
     if (res) ares_freeaddrinfo(res);
+    qsort(all, m, sizeof(all[0]), in_addr_cmp);
+    struct sockaddr_storage got[DNS_MAX_ADDRS];
+    memset(got, 0, sizeof(got));
+    size_t k = 0;
+    for (size_t i = 0; i < m && k < DNS_MAX_ADDRS; i++) {
+        if (i && !in_addr_cmp(&all[i - 1], &all[i])) continue;
+        struct sockaddr_in *sin = (struct sockaddr_in *)&got[k++];
+        sin->sin_family = AF_INET;
+        sin->sin_addr = all[i];
+    }
     if (status != ARES_SUCCESS || !k) {
         failed(n,
                status != ARES_SUCCESS ? ares_strerror(status) : "the answer has no IPv4 address");
@@ -222,7 +224,6 @@ on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
     }
 
     struct dns_resolver *r = n->r;
-    qsort(got, k, sizeof(got[0]), addr_cmp);
     if (!n->answered || k != n->n_addrs || memcmp(got, n->addrs, k * sizeof(got[0]))) {
         if (n->answered) n->changes++;
         memcpy(n->addrs, got, sizeof(got));

@@ -20,9 +20,12 @@
  *   successful empty answer; we keep them (the issue's rule).
  * - Queries: timeout_ms per try (default 1 s), 2 tries; c-ares doubles the timeout on the
  *   second round, so a server that never answers fails a query after 3 s. Envoy's c-ares
- *   resolver uses c-ares' defaults (5 s, 4 tries), far too long to hold a name in doubt.
+ *   resolver defaults to 5 s and 4 tries (query_timeout_seconds, query_tries), too long
+ *   to hold a name in doubt.
  * - Servers: --dns-server HOST:PORT list (no search domains then), else /etc/resolv.conf
- *   (search domains and /etc/hosts as c-ares reads them), as Envoy's c-ares resolver. */
+ *   (search domains and /etc/hosts as c-ares reads them), as Envoy's c-ares resolver.
+ * - Not matched: Istio's DNS jitter (PILOT_DNS_JITTER_DURATION) and udp_max_queries
+ *   (c-ares 1.18 has no such option). */
 #ifndef MESHLET_CONTROL_DNS_H
 #define MESHLET_CONTROL_DNS_H
 
@@ -34,7 +37,7 @@
 #define DNS_MIN_REFRESH_DEFAULT_MS 5000u /* Envoy dns_min_refresh_rate */
 #define DNS_TIMEOUT_DEFAULT_MS 1000u
 #define DNS_TRIES 2
-#define DNS_MAX_ADDRS 16 /* per name; the rest of a longer answer is left out */
+#define DNS_MAX_ADDRS 16 /* per name: the lowest of a longer answer (of its first 64) */
 
 struct loop;
 struct dns_resolver;
