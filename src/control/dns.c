@@ -68,7 +68,7 @@ static void
 on_notify(struct wheel_timer *t)
 {
     struct dns_resolver *r = container_of(t, struct dns_resolver, notify);
-    r->changed(r->arg);
+    if (r->changed) r->changed(r->arg);
 }
 
 /* After every call into c-ares: write what TCP sockets have queued (their writable edge may
@@ -337,7 +337,7 @@ dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *ou
         after_ares(r);
     }
     size_t k = n->n_addrs < max ? n->n_addrs : max;
-    memcpy(out, n->addrs, k * sizeof(out[0]));
+    if (k) memcpy(out, n->addrs, k * sizeof(out[0]));
     return k;
 }
 

@@ -43,15 +43,16 @@ struct loop;
 struct dns_resolver;
 
 struct dns_options {
-    const char *const *servers; /* "HOST:PORT" (--dns-server), borrowed; none: resolv.conf */
+    const char *const *servers; /* "IP:PORT" (--dns-server), borrowed; none: resolv.conf */
     size_t n_servers;
     uint64_t min_refresh_ms, max_refresh_ms; /* TTL bounds; 0: the defaults above */
     uint64_t timeout_ms;                     /* per try; 0: DNS_TIMEOUT_DEFAULT_MS */
 };
 
-/* changed(arg) is called (main thread, from the loop, never from inside a dns_* call) when
- * a name's address set changes or a name gets its first answer. NULL and a message in <err>
- * when c-ares cannot start or a server is not HOST:PORT; <changed> is then never called. */
+/* changed(arg) (may be NULL) is called (main thread, from the loop, never from inside a
+ * dns_* call) when a name's address set changes or a name gets its first answer; changes
+ * close together make one call. NULL and a message in <err> when c-ares cannot start or a
+ * server is not IP:PORT ("[v6]:PORT"; no names); <changed> is then never called. */
 struct dns_resolver *dns_resolver_new(struct loop *l, const struct dns_options *o,
                                       void (*changed)(void *arg), void *arg, char *err,
                                       size_t err_len);
