@@ -29,6 +29,7 @@
 #ifndef MESHLET_CONTROL_DNS_H
 #define MESHLET_CONTROL_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -69,6 +70,11 @@ void dns_resolver_free(struct dns_resolver *r);
  * refreshed for the resolver's life. */
 size_t dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *out,
                   size_t max);
+
+/* DNS_ROUND_ROBIN (Envoy LOGICAL_DNS): the first address of <name>'s latest good answer in
+ * the server's order (a rotating server moves it; that alone calls no changed()), or the
+ * literal itself. false when it has none (dns_lookup() starts the queries). */
+bool dns_first(struct dns_resolver *r, const char *name, struct sockaddr_storage *out);
 
 /* Ask again now (every address of it failed to connect); bounded: at most once per
  * min_refresh_ms. A name never looked up is left alone. */

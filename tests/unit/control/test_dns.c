@@ -635,7 +635,8 @@ test_dns_system_config_and_hosts_file(void **state)
     dns_resolver_free(r);
 }
 
-/* A long answer in another order is the same set: the lowest addresses are kept. */
+/* A long answer in another order is the same set: the lowest addresses are kept; only
+ * dns_first() (the server's first) follows the order. */
 static void
 test_dns_a_rotated_long_answer_is_no_change(void **state)
 {
@@ -649,10 +650,18 @@ test_dns_a_rotated_long_answer_is_no_change(void **state)
     assert_int_equal(dns_lookup(r, "rr.test", a, DNS_MAX_ADDRS), DNS_MAX_ADDRS);
     assert_string_equal(ip(&a[0]), "127.2.0.1");
     assert_string_equal(ip(&a[DNS_MAX_ADDRS - 1]), "127.2.0.16");
+    struct sockaddr_storage first;
+    assert_true(dns_first(r, "rr.test", &first)); /* in the server's order */
+    assert_string_equal(ip(&first), "127.2.0.20");
     zone_set_many("rr.test", 20, false);
     assert_int_equal(pump_all(2500), 0);
     assert_true(zone_queries("rr.test") >= 2);
     assert_int_equal(view(r, "rr.test")->changes, 0);
+    assert_true(dns_first(r, "rr.test", &first));
+    assert_string_equal(ip(&first), "127.2.0.1");
+    assert_false(dns_first(r, "unknown.test", &first));
+    assert_true(dns_first(r, "10.0.0.1", &first));
+    assert_string_equal(ip(&first), "10.0.0.1");
     dns_resolver_free(r);
 }
 
