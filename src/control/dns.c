@@ -37,6 +37,7 @@ struct dns_name {
     char *name;                                   /* owned */
     struct sockaddr_storage addrs[DNS_MAX_ADDRS]; /* sorted, zero-padded: memcmp compares */
     size_t n_addrs;
+    struct sockaddr_storage first; /* the latest answer's first address, in its order */
     bool querying, answered;
     uint64_t ok_at_ms, started_ms, next_ms, backoff_ms;
     struct wheel_timer refresh;
@@ -68,7 +69,7 @@ static void
 on_notify(struct wheel_timer *t)
 {
     struct dns_resolver *r = container_of(t, struct dns_resolver, notify);
-    r->changed(r->arg);
+    if (r->changed) r->changed(r->arg);
 }
 
 /* After every call into c-ares: write what TCP sockets have queued (their writable edge may
@@ -198,12 +199,13 @@ on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
     n->querying = false;
     /* The lowest DNS_MAX_ADDRS of up to DNS_GATHER addresses: a server that rotates a long
      * answer does not look like a change. */
-    struct in_addr all[DNS_GATHER];
+    struct in_addr all[DNS_GATHER], first = {0};
     size_t m = 0;
     uint64_t ttl_s = UINT64_MAX;
     for (const struct ares_addrinfo_node *a = res ? res->nodes : NULL; a; a = a->ai_next) {
         if (a->ai_family != AF_INET || m == DNS_GATHER) continue;
         all[m++] = ((const struct sockaddr_in *)a->ai_addr)->sin_addr;
+        if (m == 1) first = all[0];
         if (a->ai_ttl >= 0 && (uint64_t)a->ai_ttl < ttl_s) ttl_s = (uint64_t)a->ai_ttl;
     }
     if (res) ares_freeaddrinfo(res);
@@ -230,6 +232,9 @@ on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
         n->n_addrs = k;
         notify(r);
     }
+    memset(&n->first, 0, sizeof(n->first));
+    ((struct sockaddr_in *)&n->first)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&n->first)->sin_addr = first;
     n->answered = true;
     n->ok_at_ms = now_ms();
     n->backoff_ms = 0;
@@ -337,8 +342,18 @@ dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *ou
         after_ares(r);
     }
     size_t k = n->n_addrs < max ? n->n_addrs : max;
-    memcpy(out, n->addrs, k * sizeof(out[0]));
+    if (k) memcpy(out, n->addrs, k * sizeof(out[0]));
     return k;
+}
+
+bool
+dns_first(struct dns_resolver *r, const char *name, struct sockaddr_storage *out)
+{
+    if (literal(name, out)) return true;
+    const struct dns_name *n = find(r, name);
+    if (!n || !n->answered) return false;
+    *out = n->first;
+    return true;
 }
 
 void

@@ -29,6 +29,7 @@
 #ifndef MESHLET_CONTROL_DNS_H
 #define MESHLET_CONTROL_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -43,15 +44,16 @@ struct loop;
 struct dns_resolver;
 
 struct dns_options {
-    const char *const *servers; /* "HOST:PORT" (--dns-server), borrowed; none: resolv.conf */
+    const char *const *servers; /* "IP:PORT" (--dns-server), borrowed; none: resolv.conf */
     size_t n_servers;
     uint64_t min_refresh_ms, max_refresh_ms; /* TTL bounds; 0: the defaults above */
     uint64_t timeout_ms;                     /* per try; 0: DNS_TIMEOUT_DEFAULT_MS */
 };
 
-/* changed(arg) is called (main thread, from the loop, never from inside a dns_* call) when
- * a name's address set changes or a name gets its first answer. NULL and a message in <err>
- * when c-ares cannot start or a server is not HOST:PORT; <changed> is then never called. */
+/* changed(arg) (may be NULL) is called (main thread, from the loop, never from inside a
+ * dns_* call) when a name's address set changes or a name gets its first answer; changes
+ * close together make one call. NULL and a message in <err> when c-ares cannot start or a
+ * server is not IP:PORT ("[v6]:PORT"; no names); <changed> is then never called. */
 struct dns_resolver *dns_resolver_new(struct loop *l, const struct dns_options *o,
                                       void (*changed)(void *arg), void *arg, char *err,
                                       size_t err_len);
@@ -68,6 +70,11 @@ void dns_resolver_free(struct dns_resolver *r);
  * refreshed for the resolver's life. */
 size_t dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *out,
                   size_t max);
+
+/* DNS_ROUND_ROBIN (Envoy LOGICAL_DNS): the first address of <name>'s latest good answer in
+ * the server's order (a rotating server moves it; that alone calls no changed()), or the
+ * literal itself. false when it has none (dns_lookup() starts the queries). */
+bool dns_first(struct dns_resolver *r, const char *name, struct sockaddr_storage *out);
 
 /* Ask again now (every address of it failed to connect); bounded: at most once per
  * min_refresh_ms. A name never looked up is left alone. */
