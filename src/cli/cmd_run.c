@@ -200,10 +200,16 @@ struct run {
     uint64_t dns_warm_until_ms;
 };
 
-/* The model's resolver hook: what the resolver knows now, never blocking. */
+/* The model's resolver hook: what the resolver knows now, never blocking. One address
+ * (DNS_ROUND_ROBIN: Envoy's LOGICAL_DNS) is the first of the latest answer as the server
+ * ordered it; a set is sorted, so the same set always builds the same pool. */
 static size_t
 run_resolve(void *arg, const char *name, struct sockaddr_storage *out, size_t max)
 {
+    if (max == 1) {
+        size_t n = dns_lookup(arg, name, out, 1); /* asks when it has no answer yet */
+        return n && dns_first(arg, name, out) ? 1 : n;
+    }
     return dns_lookup(arg, name, out, max);
 }
 

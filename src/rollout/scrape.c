@@ -168,7 +168,7 @@ labels(const struct reader *r, const char **pp, const char *end, struct sample *
         p = skip_blanks(p + 1, end);
         if (p >= end || *p != '"') return fail(r, "expected '\"' to open a label value");
         p++;
-        size_t len;
+        size_t len = 0;
         bool cut = false;
         if (label_value(r, &p, end, tmp, sizeof(tmp), &len, &cut)) return -1;
         struct {

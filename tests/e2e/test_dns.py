@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""DNS endpoints (issue 18, first step): a ServiceEntry with resolution DNS is resolved by
+meshlet's own resolver against a test DNS server (--dns-server), as Envoy resolves Istio's
+DNS clusters: the egress example with TLS origination works; a DNS server that stops
+answering keeps the last good addresses; a name that never resolves gives 503 UH with a
+clear /clusters reason; a DNS server that answers late stalls neither requests, nor POST
+/reload, nor the admin port. Every answer is 127.0.0.1: only it may be a target here."""
+import http.client
+import urllib.request
+
+import pytest
+
+from backend import Backend
+from certs import self_signed
+from dns_server import DnsServer
+from meshlet_proc import Meshlet, eventually, free_port
+
+
+def egress(port, target, host="api.payments.test", tls_ca=None):
+    """ServiceEntry <host> (resolution DNS, HTTP port <port> to <target>) and, with
+    <tls_ca>, a DestinationRule that originates TLS to it (Istio's egress TLS origination)."""
+    docs = [f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: pay, namespace: shop}}
+spec:
+  hosts: [{host}]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: {port}, name: http, protocol: HTTP, targetPort: {target}}}]
+"""]
+    if tls_ca:
+        docs.append(f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: pay, namespace: shop}}
+spec:
+  host: {host}
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: {tls_ca}, sni: {host}}}
+""")
+    return "---\n".join(docs)
+
+
+def get(m, host="api.payments.test", timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", m.mesh_port, timeout=timeout)
+    c.request("GET", "/x", headers={"Host": host})
+    r = c.getresponse()
+    out = (r.status, r.read())
+    c.close()
+    return out
+
+
+def clusters(m):
+    return m.admin("/clusters")
+
+
+@pytest.fixture
+def started(meshlet_bin, tmp_path):
+    made = []
+
+    def start(config, dns, extra=()):
+        (tmp_path / "config.yaml").write_text(config)
+        m = Meshlet(meshlet_bin, tmp_path, extra=("-n", "shop", "--dns-server",
+                                                  f"127.0.0.1:{dns.port}", *extra))
+        made.append(m)
+        return m.start()
+    yield start
+    for m in made:
+        assert m.stop() == 0, m.logs()
+
+
+def test_egress_with_tls_origination_resolves_through_meshlets_resolver(started, tmp_path):
+    crt, key = self_signed(tmp_path / "pay", "api.payments.test")
+    backend = Backend("pay", tls=(str(crt), str(key), None)).start()
+    dns = DnsServer({"api.payments.test": ["127.0.0.1"]}, ttl=30).start()
+    try:
+        m = started(egress(free_port(), backend.port, tls_ca=crt), dns)
+        status, body = get(m)
+        assert status == 200, body
+        text = clusters(m)
+        assert "::dns_name::api.payments.test" in text, text
+        assert "::dns::api.payments.test::state::resolved" in text, text
+        assert "::dns::api.payments.test::addresses::127.0.0.1" in text, text
+        assert dns.queries.get("api.payments.test", 0) >= 1
+    finally:
+        backend.stop()
+        dns.stop()
+
+
+def test_a_silent_dns_server_keeps_the_last_good_addresses(started):
+    backend = Backend("pay").start()
+    dns = DnsServer({"api.payments.test": ["127.0.0.1"]}, ttl=1).start()
+    try:
+        m = started(egress(free_port(), backend.port), dns)
+        assert get(m)[0] == 200
+        dns.drop = True  # from now on no answer: the TTL runs out, the refresh times out
+        assert eventually(lambda: "::dns::api.payments.test::failures::0" not in clusters(m),
+                          15), clusters(m)
+        for _ in range(20):
+            assert get(m)[0] == 200
+        text = clusters(m)
+        assert "::dns::api.payments.test::addresses::127.0.0.1" in text, text
+        assert "::dns::api.payments.test::last_error::" in text, text
+    finally:
+        backend.stop()
+        dns.stop()
+
+
+def test_a_name_that_never_resolves_is_503_uh_with_the_reason(started):
+    dns = DnsServer({}, ttl=1).start()  # NXDOMAIN for everything
+    try:
+        m = started(egress(free_port(), free_port(), host="gone.payments.test"), dns)
+        status, body = get(m, host="gone.payments.test")
+        assert status == 503, body
+        text = clusters(m)
+        assert "::dns::gone.payments.test::state::no answer yet" in text, text
+        assert "::dns::gone.payments.test::last_error::" in text, text
+    finally:
+        dns.stop()
+
+
+def test_a_late_dns_server_stalls_neither_admin_nor_reload_nor_requests(started):
+    backend = Backend("pay").start()
+    dns = DnsServer({"api.payments.test": ["127.0.0.1"]}, ttl=1).start()
+    dns.delay = 5.0
+    try:
+        m = started(egress(free_port(), backend.port), dns)  # ready after its bounded wait
+        # The answer comes after meshlet's query gave up (3 s): the name stays unresolved,
+        # and meanwhile the admin port, a reload and a request all answer (the request
+        # 503: no address yet), none waiting for DNS.
+        assert "::dns::api.payments.test::" in clusters(m)
+        with urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{m.admin_port}/reload", method="POST"), timeout=10) as r:
+            assert r.status == 200
+        assert get(m)[0] == 503
+        assert "::dns::api.payments.test::state::resolved" not in clusters(m)
+        dns.delay = 0.0
+        assert eventually(lambda: get(m)[0] == 200, 20)
+    finally:
+        backend.stop()
+        dns.stop()
+
+
+def test_the_egress_example_runs(meshlet_bin, repo_root):
+    import os
+    import subprocess
+    r = subprocess.run(["bash", "examples/egress/run.sh"], cwd=repo_root, capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "MESHLET": meshlet_bin})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "payment API over TLS: ok" in r.stdout, r.stdout + r.stderr
+    assert "::dns::api.payments.test::state::resolved" in r.stdout, r.stdout
+    c = subprocess.run([meshlet_bin, "check", "-n", "shop", "examples/egress"], cwd=repo_root,
+                       capture_output=True, text=True, timeout=30)
+    assert c.returncode == 0, c.stdout + c.stderr
