@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/dns.h"
 #include "core/compiler.h"
 #include "core/now.h"
 #include "core/regex.h"
@@ -129,6 +130,32 @@ http2(struct out *o, const struct admin *a)
         "upstream.http2.protocol_errors");
 }
 
+/* The resolver of DNS endpoints: Envoy's c-ares totals, and per name its queries,
+ * failures, answers that changed its addresses, and how many addresses it has. */
+static void
+dns(struct out *o, const struct admin *a)
+{
+    if (!a->dns) return;
+    struct dns_name_view *v = malloc(64 * sizeof(*v));
+    if (!v) return;
+    size_t n = dns_names(a->dns, v, 64);
+    if (n > 64) n = 64;
+    uint64_t queries = 0, failures = 0;
+    for (size_t i = 0; i < n; i++) {
+        queries += v[i].queries;
+        failures += v[i].failures;
+    }
+    emit(o, queries, "dns.cares.resolve_total");
+    emit(o, failures, "dns.cares.get_addr_failure");
+    for (size_t i = 0; i < n; i++) {
+        emit(o, v[i].queries, "dns.name.%s.queries", v[i].name);
+        emit(o, v[i].failures, "dns.name.%s.failures", v[i].name);
+        emit(o, v[i].changes, "dns.name.%s.changes", v[i].name);
+        emit(o, v[i].n_addrs, "dns.name.%s.addresses", v[i].name);
+    }
+    free(v);
+}
+
 void
 stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct regex *filter)
 {
@@ -161,5 +188,6 @@ stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct re
         emit(&o, metrics_cx_active(&v[i]), "cluster.%s.upstream_cx_active", v[i].name);
     }
     free(v);
+    dns(&o, a);
     if (json) strbuf_puts(sb, "]}");
 }

@@ -83,6 +83,9 @@ def test_egress_with_tls_origination_resolves_through_meshlets_resolver(started,
         assert "::dns::api.payments.test::state::resolved" in text, text
         assert "::dns::api.payments.test::addresses::127.0.0.1" in text, text
         assert dns.queries.get("api.payments.test", 0) >= 1
+        stats = m.admin("/stats")
+        assert "dns.name.api.payments.test.addresses: 1" in stats, stats
+        assert "dns.cares.resolve_total: " in stats, stats
     finally:
         backend.stop()
         dns.stop()
