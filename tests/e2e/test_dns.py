@@ -6,6 +6,7 @@ answering keeps the last good addresses; a name that never resolves gives 503 UH
 clear /clusters reason; a DNS server that answers late stalls neither requests, nor POST
 /reload, nor the admin port. Every answer is 127.0.0.1: only it may be a target here."""
 import http.client
+import time
 import urllib.request
 
 import pytest
@@ -156,3 +157,39 @@ def test_the_egress_example_runs(meshlet_bin, repo_root):
     c = subprocess.run([meshlet_bin, "check", "-n", "shop", "examples/egress"], cwd=repo_root,
                        capture_output=True, text=True, timeout=30)
     assert c.returncode == 0, c.stdout + c.stderr
+
+
+def test_a_new_answer_moves_traffic_with_no_failed_request(started):
+    a, b = Backend("a").start(), Backend("b").start()
+    dns = DnsServer({"a.payments.test": ["127.0.0.1"]}, ttl=1).start()  # b: NXDOMAIN
+    config = f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: pay, namespace: shop}}
+spec:
+  hosts: [api.payments.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: {free_port()}, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: a.payments.test, ports: {{http: {a.port}}}}}
+  - {{address: b.payments.test, ports: {{http: {b.port}}}}}
+"""
+    try:
+        m = started(config, dns)
+        statuses = [get(m)[0] for _ in range(20)]
+        assert statuses == [200] * 20 and not b.hits, (statuses, len(b.hits))
+        dns.set("b.payments.test", ["127.0.0.1"])  # b's next try finds it
+        failed = 0
+        for _ in range(600):  # at most a minute of requests, 0.1 s apart
+            failed += get(m)[0] != 200
+            if len(b.hits) >= 5:
+                break
+            time.sleep(0.1)
+        assert len(b.hits) >= 5, len(b.hits)
+        assert failed == 0
+        assert "::dns::b.payments.test::state::resolved" in clusters(m)
+    finally:
+        a.stop()
+        b.stop()
+        dns.stop()
