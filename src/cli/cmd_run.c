@@ -31,6 +31,7 @@
 #include "http/worker.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
+#include "model/endpoint.h"
 #include "model/model.h"
 #include "tls/certs.h"
 #include "tls/conn.h"
@@ -197,6 +198,7 @@ struct run {
     struct dns_resolver *dns;      /* names of DNS endpoints, on the main loop */
     struct wheel_timer dns_reload; /* a rebuild soon after an answer changed */
     struct wheel_timer dns_warm;   /* /ready waits for the first answers (Envoy's warming) */
+    struct wheel_timer dns_watch;  /* every second: names whose every address fails */
     uint64_t dns_warm_until_ms;
 };
 
@@ -240,6 +242,35 @@ on_dns_warm(struct wheel_timer *t)
         return;
     }
     wheel_arm(&r->loop.wheel, &r->dns_warm, now_ms() + 10);
+}
+
+/* Every address of DNS name <name> in pool <c> failed its last connect (and it has one). */
+static bool
+name_failing(const struct model_cluster *c, const char *name)
+{
+    size_t n = 0;
+    for (size_t e = 0; e < c->n_endpoints; e++) {
+        const struct model_endpoint *ep = &c->endpoints[e];
+        if (!ep->dns_name || strcmp(ep->dns_name, name)) continue;
+        if (!atomic_load_explicit(&ep->state->connect_failed, memory_order_relaxed)) return false;
+        n++;
+    }
+    return n > 0;
+}
+
+/* A name whose every address fails to connect is asked again now, not at its TTL (the
+ * resolver bounds it to once per minimum refresh): the service may have moved. */
+static void
+on_dns_watch(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, dns_watch);
+    const struct snapshot *s = r->rl.snap;
+    for (size_t i = 0; s && i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        for (size_t k = 0; k < c->n_dns_names; k++)
+            if (name_failing(c, c->dns_names[k])) dns_refresh(r->dns, c->dns_names[k]);
+    }
+    wheel_arm(&r->loop.wheel, &r->dns_watch, now_ms() + 1000);
 }
 
 /* A name's addresses changed (or came): rebuild once the answers of this moment are in,
@@ -885,6 +916,8 @@ cmd_run(int argc, char **argv)
         etcd_status_start(&r->status, &r->loop, r->etcd.endpoints, r->etcd.n_endpoints,
                           r->etcd.prefix, instance ? instance : id, admin_addr, 10, rl);
     }
+    r->dns_watch.cb = on_dns_watch;
+    wheel_arm(&r->loop.wheel, &r->dns_watch, now_ms() + 1000);
     r->dns_warm.cb = on_dns_warm;
     r->dns_warm_until_ms = now_ms() + 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
     on_dns_warm(&r->dns_warm);
@@ -901,6 +934,7 @@ stop:
     tls_upstream_free(etcd_tls);
     wheel_disarm(&r->loop.wheel, &r->dns_reload);
     wheel_disarm(&r->loop.wheel, &r->dns_warm);
+    wheel_disarm(&r->loop.wheel, &r->dns_watch);
     dns_resolver_free(r->dns);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */

@@ -45,7 +45,10 @@ on_io(struct loop_watch *w, unsigned events)
                     __atomic_add_fetch(&u->wk->tls_resumed, 1, __ATOMIC_RELAXED);
             }
             wheel_disarm(&u->wk->loop.wheel, &u->timer);
-            if (u->cluster->outlier.split) /* clears local-origin failures */
+            /* clears local-origin failures (split mode) and the endpoint's failed connect */
+            if (u->cluster->outlier.split ||
+                atomic_load_explicit(&u->cluster->endpoints[u->endpoint].state->connect_failed,
+                                     memory_order_relaxed))
                 outlier_local(u->cluster, u->endpoint, OUTLIER_CONNECT_OK, 0);
         }
     }

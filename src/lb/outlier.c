@@ -74,6 +74,9 @@ void
 outlier_local(const struct model_cluster *c, size_t ep, enum outlier_local what, uint64_t now_ms)
 {
     const struct model_outlier *o = &c->outlier;
+    if (ep < c->n_endpoints && (what == OUTLIER_CONNECT_FAILED || what == OUTLIER_CONNECT_OK))
+        atomic_store_explicit(&c->endpoints[ep].state->connect_failed,
+                              what == OUTLIER_CONNECT_FAILED, memory_order_relaxed);
     if (!o->enabled || ep >= c->n_endpoints) return;
     if (!o->split) { /* Envoy's mapping: connect failures and resets are 503s, timeouts 504s */
         if (what != OUTLIER_CONNECT_OK)

@@ -22,6 +22,9 @@ struct endpoint_state {
     _Atomic uint64_t ejected_at_ms, unejected_at_ms; /* 0: never */
     _Atomic uint32_t backoff;                        /* ejection-time multiplier */
     _Atomic uint64_t ejections;                      /* total, for stats */
+    /* Its last connect failed (set by a failure, cleared by a success): when every address
+     * of a DNS name has, the main thread asks the name again. */
+    _Atomic bool connect_failed;
     char peer_id[256]; /* the identity its last mTLS handshake verified (endpoint_peer_*) */
     void *tls_session; /* the TLS session its next connection resumes (tls/conn.c) */
 };

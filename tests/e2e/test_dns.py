@@ -193,3 +193,29 @@ spec:
         a.stop()
         b.stop()
         dns.stop()
+
+
+def test_a_name_whose_every_address_fails_is_asked_again_before_its_ttl(started):
+    dead = free_port()  # the name resolves, but nothing listens at its address and port
+    dns = DnsServer({"moved.payments.test": ["127.0.0.1"]}, ttl=60).start()
+    config = f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: pay, namespace: shop}}
+spec:
+  hosts: [api.payments.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: {free_port()}, name: http, protocol: HTTP}}]
+  endpoints:
+  - {{address: moved.payments.test, ports: {{http: {dead}}}}}
+"""
+    try:
+        m = started(config, dns)
+        assert dns.queries.get("moved.payments.test") == 1
+        assert get(m)[0] == 503  # connect failures to its only address
+        # asked again within the resolver's minimum refresh (5 s), not at the 60 s TTL
+        assert eventually(lambda: dns.queries.get("moved.payments.test", 0) >= 2, 15), \
+            dns.queries
+    finally:
+        dns.stop()
