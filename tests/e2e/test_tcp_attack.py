@@ -1,0 +1,505 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Attacks on the L4 proxy: a ClientHello trickled a byte at a time, huge and garbage
+hellos, thousands of clients that vanish mid-hello, a TLS client that never starts its
+handshake, a backend that resets at once and one that never accepts, file descriptor
+exhaustion (meshlet under prlimit), and a WebSocket client pushing 10 MiB at a reader
+that does not read. Each asserts figures: fds back, RSS bounded, other clients served."""
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from certs import self_signed
+from configs import gateway_servers, l4_service
+from meshlet_proc import Meshlet, eventually, free_port
+from tcp_echo import TcpEcho, dial, read_line
+
+
+def sockets(pid):
+    """The sockets <pid> has open (pipes left out: a worker keeps up to 32 spare ones)."""
+    d = f"/proc/{pid}/fd"
+    n = 0
+    for fd in os.listdir(d):
+        try:
+            n += os.readlink(f"{d}/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(ln for ln in f if ln.startswith("VmRSS:")).split()[1])
+
+
+def closed_by_proxy(c, seconds):
+    """Whether the proxy ends <c> (end of stream or reset) within <seconds>."""
+    c.settimeout(seconds)
+    try:
+        while c.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+class Resetter:
+    """Accepts and resets at once."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+class BlackHole:
+    """Listens but never accepts, its accept queue full: a connect to it stays pending."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fillers = []
+        for _ in range(4):  # queue full: further SYNs are dropped
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", self.port))
+            self.fillers.append(f)
+        time.sleep(0.2)
+
+    def stop(self):
+        for f in self.fillers:
+            f.close()
+        self.sock.close()
+
+
+class SlowWs:
+    """Answers any request head 101 (websocket), then reads nothing until <gate> is set;
+    counts the bytes after the head."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.received = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # accepted ones too
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = c.recv(1)
+                if not d:
+                    return
+                head += d
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+            self.gate.wait(60)
+            while True:
+                d = c.recv(1 << 20)
+                if not d:
+                    break
+                self.received += len(d)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.gate.set()
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def vs_tcp(name, port, host):
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  tcp:
+  - match: [{{port: {port}}}]
+    route:
+    - destination: {{host: {host}.shop.svc.cluster.local, port: {{number: 7000}}}}
+"""
+
+
+class Proxy:
+    """meshlet (one worker) with: a passthrough port (a.example.com -> a TLS echo with its
+    own certificate), TCP ports to a plain echo, a resetting backend and a black hole
+    (connectTimeout 1s), a TLS-terminating TCP port, and an HTTP port routing ws.example.com
+    to a WebSocket server that does not read. <nofile>: run under prlimit."""
+
+    def __init__(self, binary, d, nofile=None):
+        d.mkdir(parents=True, exist_ok=True)
+        self.crt, key = self_signed(d / "a", "a.example.com")
+        gw_crt, gw_key = self_signed(d / "gw", "term.example.com")
+        self.a = TcpEcho("a", tls=(self.crt, key))
+        self.echo = TcpEcho("v1")
+        self.rst = Resetter()
+        self.black = BlackHole()
+        self.ws = SlowWs()
+        self.pt, self.tcp, self.rstp, self.blackp, self.term, self.http = (
+            free_port() for _ in range(6))
+        docs = [gateway_servers(f"""\
+  - port: {{number: {self.pt}, name: tls, protocol: TLS}}
+    hosts: ["*.example.com"]
+    tls: {{mode: PASSTHROUGH}}
+  - port: {{number: {self.tcp}, name: tcp-echo, protocol: TCP}}
+    hosts: ["*"]
+  - port: {{number: {self.rstp}, name: tcp-rst, protocol: TCP}}
+    hosts: ["*"]
+  - port: {{number: {self.blackp}, name: tcp-black, protocol: TCP}}
+    hosts: ["*"]
+  - port: {{number: {self.term}, name: tls-term, protocol: TLS}}
+    hosts: ["term.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {gw_crt}, privateKey: {gw_key}}}
+  - port: {{number: {self.http}, name: http, protocol: HTTP}}
+    hosts: ["ws.example.com"]
+""")]
+        docs.append(l4_service("a", 8443, [(self.a.port, "")], protocol="TLS"))
+        for name, port in (("echo", self.echo.port), ("rst", self.rst.port),
+                           ("black", self.black.port)):
+            docs.append(l4_service(name, 7000, [(port, "")]))
+        docs.append("""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: black, namespace: shop}
+spec:
+  host: black.shop.svc.cluster.local
+  trafficPolicy: {connectionPool: {tcp: {connectTimeout: 1s}}}
+""")
+        docs.append(f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: a, namespace: shop}}
+spec:
+  hosts: [a.example.com]
+  gateways: [edge]
+  tls:
+  - match: [{{port: {self.pt}, sniHosts: [a.example.com]}}]
+    route:
+    - destination: {{host: a.shop.svc.cluster.local, port: {{number: 8443}}}}
+""")
+        docs += [vs_tcp("echo", self.tcp, "echo"), vs_tcp("rst", self.rstp, "rst"),
+                 vs_tcp("black", self.blackp, "black"), vs_tcp("term", self.term, "echo")]
+        docs.append(f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ws, namespace: shop}}
+spec:
+  hosts: [ws.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 80, name: http, protocol: HTTP}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {self.ws.port}}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: ws, namespace: shop}}
+spec:
+  hosts: [ws.example.com]
+  gateways: [edge]
+  http:
+  - route:
+    - destination: {{host: ws.shop.svc.cluster.local, port: {{number: 80}}}}
+""")
+        (d / "config.yaml").write_text("---\n".join(docs))
+        self.m = Meshlet(binary, d, extra=("--namespace", "shop"))
+        if nofile:
+            self.m.args = ["prlimit", f"--nofile={nofile}", "--", *self.m.args]
+        self.m.start()
+        self.pid = self.m.proc.pid
+
+    def served_tls(self):
+        """A passthrough client to a.example.com gets the backend's tag and echo."""
+        ctx = ssl.create_default_context(cafile=str(self.crt))
+        with ctx.wrap_socket(dial(self.pt), server_hostname="a.example.com") as s:
+            if read_line(s) != "a":
+                return False
+            s.sendall(b"ping\n")
+            return read_line(s) == "ping"
+
+    def served_tcp(self):
+        with dial(self.tcp) as c:
+            if read_line(c) != "v1":
+                return False
+            c.sendall(b"ping\n")
+            return read_line(c) == "ping"
+
+    def closed_total(self, flags=None):
+        text = self.m.admin("/stats/prometheus")
+        n = 0
+        for line in text.splitlines():
+            if line.startswith("istio_tcp_connections_closed_total{") and (
+                    flags is None or f'response_flags="{flags}"' in line):
+                n += int(line.rsplit(" ", 1)[1])
+        return n
+
+    def close(self):
+        code = self.m.stop()
+        for b in (self.a, self.echo, self.rst, self.black, self.ws):
+            b.stop()
+        assert code == 0, self.m.logs()
+
+
+@pytest.fixture
+def proxy(meshlet_bin, tmp_path):
+    made = []
+
+    def make(nofile=None):
+        p = Proxy(meshlet_bin, tmp_path / f"p{len(made)}", nofile)
+        made.append(p)
+        return p
+    yield make
+    for p in made:
+        p.close()
+
+
+def hello_bytes(sni="a.example.com"):
+    ctx = ssl.create_default_context()
+    out = ssl.MemoryBIO()
+    tls = ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname=sni)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return out.read()
+
+
+def test_slow_hello_holds_no_worker_and_times_out(proxy):
+    p = proxy()
+    hello = hello_bytes()
+    slow = dial(p.pt)
+    slow.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    served = 0
+    for i in range(30):  # 3 s of a byte per 100 ms, one worker serving others meanwhile
+        slow.sendall(hello[i:i + 1])
+        if p.served_tls():
+            served += 1
+        time.sleep(0.1)
+    assert served == 30
+    assert closed_by_proxy(slow, 20)  # the 15 s hello deadline
+    slow.close()
+    assert eventually(lambda: p.closed_total("DPE") == 1, 5), p.m.admin("/stats/prometheus")
+    assert p.served_tls()
+
+
+def huge_hello(sni=b"a.example.com"):
+    """A well-formed ClientHello of 64 KiB - 4 (a padding extension fills it), SNI last, in
+    records of 16 KiB."""
+    name = struct.pack("!BH", 0, len(sni)) + sni
+    sni_ext = struct.pack("!HHH", 0, len(name) + 2, len(name)) + name
+    fixed = b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    body_len = 65532
+    pad = body_len - len(fixed) - 2 - 4 - len(sni_ext)
+    exts = struct.pack("!HH", 21, pad) + b"\x00" * pad + sni_ext
+    body = fixed + struct.pack("!H", len(exts)) + exts
+    assert len(body) == body_len
+    hs = b"\x01" + body_len.to_bytes(3, "big") + body
+    out = b""
+    for i in range(0, len(hs), 16384):
+        chunk = hs[i:i + 16384]
+        out += b"\x16\x03\x01" + struct.pack("!H", len(chunk)) + chunk
+    return out
+
+
+@pytest.mark.parametrize("what", ["huge_hello", "giant_length", "garbage"])
+def test_huge_and_garbage_hellos_are_closed_and_cost_nothing(proxy, what):
+    p = proxy()
+    assert p.served_tls()
+    before_fds, before_rss = sockets(p.pid), rss_kb(p.pid)
+    if what == "huge_hello":
+        data = huge_hello()
+    elif what == "giant_length":  # a handshake of 16 MiB announced, 200 KiB sent
+        data = b"\x16\x03\x01\x40\x00\x01\xff\xff\xff" + os.urandom(200 << 10)
+    else:
+        data = os.urandom(200 << 10)
+    for _ in range(20):
+        c = dial(p.pt)
+        try:
+            c.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert closed_by_proxy(c, 20)
+        c.close()
+        assert p.served_tls()
+    assert eventually(lambda: sockets(p.pid) <= before_fds, 5), (before_fds, sockets(p.pid))
+    after = rss_kb(p.pid)
+    print(f"{what}: sockets {before_fds} -> {sockets(p.pid)}; VmRSS {before_rss} -> {after} kB")
+    assert after - before_rss < 4096
+
+
+def test_thousands_dropped_mid_hello_give_back_fds(proxy):
+    p = proxy()
+    hello = hello_bytes()
+    assert p.served_tls()
+    before = sockets(p.pid)
+    for r in range(10):  # 2000 clients: half reset, half end with a FIN, each mid-hello
+        conns = []
+        for i in range(200):
+            c = dial(p.pt)
+            c.sendall(hello[:(i % 60) + 1])
+            conns.append(c)
+        for i, c in enumerate(conns):
+            if i % 2:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+    assert eventually(lambda: sockets(p.pid) <= before, 10), (before, sockets(p.pid))
+    assert eventually(lambda: p.closed_total("DC") == 2000, 10), p.m.admin("/stats/prometheus")
+    assert p.served_tls()
+
+
+def test_tls_client_that_never_handshakes_is_closed(proxy):
+    """A TLS-terminating TCP port: a client that connects and sends nothing must not hold
+    its connection (and fd) for ever; the hello deadline applies to the handshake too."""
+    p = proxy()
+    before = sockets(p.pid)
+    idle = [dial(p.term) for _ in range(20)]
+    assert eventually(lambda: sockets(p.pid) >= before + 20, 5)
+    assert p.served_tcp()
+    for c in idle:
+        assert closed_by_proxy(c, 25)
+        c.close()
+    assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
+
+
+def test_backend_that_resets_at_once(proxy):
+    p = proxy()
+    assert p.served_tcp()
+    before = sockets(p.pid)
+    for _ in range(200):
+        c = dial(p.rstp)
+        assert closed_by_proxy(c, 10)
+        c.close()
+    assert p.rst.accepted >= 200
+    assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
+    assert eventually(lambda: p.closed_total() >= 201, 5)
+    assert p.served_tcp()
+
+
+def test_backend_that_never_accepts_times_out_the_connect(proxy):
+    p = proxy()
+    before = sockets(p.pid)
+    waiting = [dial(p.blackp) for _ in range(10)]
+    assert p.served_tcp()  # served while those connects hang
+    for c in waiting:
+        assert closed_by_proxy(c, 15)  # connectTimeout 1s, two attempts
+        c.close()
+    assert eventually(lambda: p.closed_total("UF,URX") == 10, 5), p.m.admin("/stats/prometheus")
+    assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
+    assert p.served_tcp()
+
+
+def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
+    p = proxy(nofile=256)
+    assert p.served_tcp()
+    before = sockets(p.pid)
+    held, refused = [], 0
+    for _ in range(200):  # each proxied connection takes two of the 256 fds
+        c = dial(p.tcp)
+        c.settimeout(3)
+        try:
+            ok = read_line(c) == "v1"
+        except (ConnectionResetError, socket.timeout):
+            ok = False
+        if ok:
+            held.append(c)
+        else:
+            refused += 1
+            c.close()
+    print(f"held {len(held)}, refused {refused}")
+    assert refused > 0 and len(held) > 50
+    for c in held[:20]:  # those held still work
+        c.sendall(b"x\n")
+        assert read_line(c) == "x"
+    for c in held:
+        c.close()
+    assert eventually(lambda: sockets(p.pid) <= before, 10), (before, sockets(p.pid))
+    for _ in range(20):
+        assert p.served_tcp()
+    assert p.served_tls()
+
+
+def test_websocket_10mib_frame_to_a_reader_that_does_not_read(proxy):
+    p = proxy()
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)  # the kernel's buffers small
+    c.settimeout(5)
+    c.connect(("127.0.0.1", p.http))
+    c.sendall(b"GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nConnection: Upgrade\r\n"
+              b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(1)
+        assert d, head
+        head += d
+    assert head.startswith(b"HTTP/1.1 101"), head
+    size = 10 << 20
+    frame = b"\x82\x7f" + size.to_bytes(8, "big") + b"\x00" * size  # unmasked: bytes anyway
+    before = rss_kb(p.pid)
+    c.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and sent < len(frame):
+        try:
+            sent += c.send(frame[sent:sent + (1 << 20)])
+        except BlockingIOError:
+            time.sleep(0.01)
+    after = rss_kb(p.pid)
+    print(f"sent {sent} of {len(frame)} before blocking; VmRSS {before} -> {after} kB")
+    assert sent < len(frame), "nothing held the sender back"
+    assert after - before < 2048, (before, after)
+    p.ws.gate.set()
+    c.setblocking(True)
+    c.sendall(frame[sent:])
+    c.shutdown(socket.SHUT_WR)
+    assert eventually(lambda: p.ws.received == len(frame), 20), (p.ws.received, len(frame))
+    assert closed_by_proxy(c, 10)
+    c.close()
