@@ -175,7 +175,7 @@ class Proxy:
     (connectTimeout 1s), a TLS-terminating TCP port, and an HTTP port routing ws.example.com
     to a WebSocket server that does not read. <nofile>: run under prlimit."""
 
-    def __init__(self, binary, d, nofile=None):
+    def __init__(self, binary, d, nofile=None, extra=()):
         d.mkdir(parents=True, exist_ok=True)
         self.crt, key = self_signed(d / "a", "a.example.com")
         gw_crt, gw_key = self_signed(d / "gw", "term.example.com")
@@ -252,7 +252,7 @@ spec:
     - destination: {{host: ws.shop.svc.cluster.local, port: {{number: 80}}}}
 """)
         (d / "config.yaml").write_text("---\n".join(docs))
-        self.m = Meshlet(binary, d, extra=("--namespace", "shop"))
+        self.m = Meshlet(binary, d, extra=("--namespace", "shop", *extra))
         if nofile:
             self.m.args = ["prlimit", f"--nofile={nofile}", "--", *self.m.args]
         self.m.start()
@@ -294,8 +294,8 @@ spec:
 def proxy(meshlet_bin, tmp_path):
     made = []
 
-    def make(nofile=None):
-        p = Proxy(meshlet_bin, tmp_path / f"p{len(made)}", nofile)
+    def make(nofile=None, extra=()):
+        p = Proxy(meshlet_bin, tmp_path / f"p{len(made)}", nofile, extra)
         made.append(p)
         return p
     yield make
@@ -503,3 +503,35 @@ def test_websocket_10mib_frame_to_a_reader_that_does_not_read(proxy):
     assert eventually(lambda: p.ws.received == len(frame), 20), (p.ws.received, len(frame))
     assert closed_by_proxy(c, 10)
     c.close()
+
+
+def refused_bytes(port):
+    """What a client refused on <port> reads before the proxy closes it."""
+    c = dial(port)
+    got = b""
+    try:
+        while len(got) < 4096:
+            d = c.recv(4096)
+            if not d:
+                break
+            got += d
+    except ConnectionResetError:
+        pass
+    c.close()
+    return got
+
+
+def test_overflow_refuses_tcp_and_passthrough_clients_without_an_http_answer(proxy):
+    """--max-connections: a raw TCP or TLS client refused gets a close, not an HTTP 503
+    (bytes its protocol would read as garbage: a TLS client as a bad record)."""
+    p = proxy(extra=("--max-connections", "2"))
+    held = [dial(p.tcp), dial(p.tcp)]
+    for c in held:
+        assert read_line(c) == "v1"
+    assert refused_bytes(p.tcp) == b""
+    assert refused_bytes(p.pt) == b""
+    http = refused_bytes(p.http)
+    assert http.startswith(b"HTTP/1.1 503"), http  # an HTTP port still says why
+    for c in held:
+        c.close()
+    assert eventually(p.served_tcp, 5)
