@@ -437,7 +437,7 @@ def test_backend_that_never_accepts_times_out_the_connect(proxy):
 
 
 def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
-    p = proxy(nofile=256)
+    p = proxy(nofile=256, extra=("--max-connections", "100000"))  # the fds run out first
     assert p.served_tcp()
     before = sockets(p.pid)
     held, refused = [], 0
@@ -453,7 +453,9 @@ def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
         else:
             refused += 1
             c.close()
-    print(f"held {len(held)}, refused {refused}")
+    stats = dict(x.split(": ", 1) for x in p.m.admin("/stats").splitlines())
+    shed = int(stats["listener.downstream_cx_fd_exhausted"])
+    print(f"held {len(held)}, refused {refused} ({shed} at accept)")
     assert refused > 0 and len(held) > 50
     for c in held[:20]:  # those held still work
         c.sendall(b"x\n")
@@ -535,3 +537,112 @@ def test_overflow_refuses_tcp_and_passthrough_clients_without_an_http_answer(pro
     for c in held:
         c.close()
     assert eventually(p.served_tcp, 5)
+
+
+class Pattern:
+    """Sends bytes i % 251 without end (until the peer goes) and reads what comes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.received = 0
+        self.conns = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._send, args=(c,), daemon=True).start()
+            threading.Thread(target=self._read, args=(c,), daemon=True).start()
+
+    def _send(self, c):
+        block = bytes(i % 251 for i in range(251 * 256))
+        try:
+            for _ in range(2000):  # 128 MB at most
+                c.sendall(block)
+        except OSError:
+            pass
+
+    def _read(self, c):
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    return
+                self.received += len(d)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def test_out_of_pipes_keeps_the_bytes_in_order(meshlet_bin, tmp_path):
+    """A direction relayed through a pipe (splice) holds bytes in it for a slow reader; the
+    other direction then finds no fd for a pipe of its own. The first must still send its
+    pipe's bytes before any read later: the stream stays whole and in order."""
+    src = Pattern()
+    port, pt = free_port(), free_port()
+    (tmp_path / "config.yaml").write_text("---\n".join([gateway_servers(f"""\
+  - port: {{number: {port}, name: tcp, protocol: TCP}}
+    hosts: ["*"]
+  - port: {{number: {pt}, name: tls, protocol: TLS}}
+    hosts: ["*.example.com"]
+    tls: {{mode: PASSTHROUGH}}
+"""), l4_service("src", 7000, [(src.port, "")]), vs_tcp("src", port, "src"), f"""\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: a, namespace: shop}}
+spec:
+  hosts: [a.example.com]
+  gateways: [edge]
+  tls:
+  - match: [{{port: {pt}, sniHosts: [a.example.com]}}]
+    route:
+    - destination: {{host: src.shop.svc.cluster.local, port: {{number: 7000}}}}
+"""]))
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "shop", "--max-connections", "1000"))
+    m.args = ["prlimit", "--nofile=128", "--", *m.args]
+    m.start()
+    fillers = []
+    try:
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        time.sleep(0.5)  # the proxy reads the source till the pipe and our buffer are full
+        for _ in range(150):  # every fd of the proxy taken by clients yet to say hello
+            fillers.append(dial(pt))
+        assert eventually(lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd")) >= 127, 5), \
+            (len(os.listdir(f"/proc/{m.proc.pid}/fd")), os.listdir(f"/proc/{m.proc.pid}/fd"))
+        c.sendall(b"u" * (256 << 10))  # a full read the other way: a pipe is wanted
+        assert eventually(lambda: src.received == 256 << 10, 5), src.received
+        for f in fillers:
+            f.close()
+        fillers = []
+        got = bytearray()
+        while len(got) < 4 << 20:
+            d = c.recv(65536)
+            assert d, len(got)
+            got += d
+        want = bytes(i % 251 for i in range(len(got)))
+        bad = next((i for i in range(len(got)) if got[i] != want[i]), None)
+        assert bad is None, f"stream out of order at byte {bad} of {len(got)}"
+        c.close()
+    finally:
+        for f in fillers:
+            f.close()
+        code = m.stop()
+        src.stop()
+    assert code == 0, m.logs()
