@@ -646,3 +646,111 @@ spec:
         code = m.stop()
         src.stop()
     assert code == 0, m.logs()
+
+
+class SwitchAndGo:
+    """Answers a request head 101 (websocket) and closes at once."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    d = c.recv(1)
+                    if not d:
+                        break
+                    head += d
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\n\r\nbye")
+            except OSError:
+                pass
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+UPGRADE = (b"GET /chat HTTP/1.1\r\nHost: ws.example.com\r\nConnection: Upgrade\r\n"
+           b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+
+
+@pytest.mark.parametrize("draining", [False, True])
+def test_upgrade_whose_tunnel_ends_as_it_starts(meshlet_bin, tmp_path, draining):
+    """The client ends its side with its upgrade request and the server closes right after
+    its 101: the tunnel ends while it starts. The connection is closed once (a second
+    close would unlink it twice and free it twice), also while the worker drains."""
+    b = SwitchAndGo()
+    gw = free_port()
+    servers = f"""\
+  - port: {{number: {gw}, name: http, protocol: HTTP}}
+    hosts: ["ws.example.com"]
+"""
+    (tmp_path / "config.yaml").write_text(gateway_servers(servers) + f"""\
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ws, namespace: shop}}
+spec:
+  hosts: [ws.shop.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports:
+  - {{number: 80, name: http, protocol: HTTP}}
+  resolution: STATIC
+  endpoints:
+  - {{address: 127.0.0.1, ports: {{http: {b.port}}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: ws, namespace: shop}}
+spec:
+  hosts: [ws.example.com]
+  gateways: [edge]
+  http:
+  - route:
+    - destination: {{host: ws.shop.svc.cluster.local, port: {{number: 80}}}}
+""")
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "shop", "--drain-time", "3"))
+    m.start()
+    try:
+        conns = [dial(gw) for _ in range(20)]
+        for c in conns:  # a head begun: a draining worker lets it finish
+            c.sendall(UPGRADE[:-1])
+        if draining:
+            time.sleep(0.2)
+            m.proc.terminate()
+            time.sleep(0.3)
+        for c in conns:
+            c.sendall(UPGRADE[-1:])
+            c.shutdown(socket.SHUT_WR)
+        for c in conns:
+            c.settimeout(10)
+            got = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                got += d
+            assert got.startswith(b"HTTP/1.1 101") and got.endswith(b"bye"), got
+            c.close()
+        if not draining:
+            assert eventually(lambda: fd_sockets_of(m) <= 4, 5), fd_sockets_of(m)
+    finally:
+        code = m.stop()
+        b.stop()
+    assert code == 0, m.logs()
+
+
+def fd_sockets_of(m):
+    return sockets(m.proc.pid)
