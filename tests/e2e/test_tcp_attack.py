@@ -154,13 +154,13 @@ class SlowWs:
                 pass
 
 
-def vs_tcp(name, port, host):
+def vs_tcp(name, port, host, hosts="*"):
     return f"""\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: {name}, namespace: shop}}
 spec:
-  hosts: ["*"]
+  hosts: ["{hosts}"]
   gateways: [edge]
   tcp:
   - match: [{{port: {port}}}]
@@ -227,7 +227,7 @@ spec:
     - destination: {{host: a.shop.svc.cluster.local, port: {{number: 8443}}}}
 """)
         docs += [vs_tcp("echo", self.tcp, "echo"), vs_tcp("rst", self.rstp, "rst"),
-                 vs_tcp("black", self.blackp, "black"), vs_tcp("term", self.term, "echo")]
+                 vs_tcp("black", self.blackp, "black"), vs_tcp("term", self.term, "echo", "term.example.com")]
         docs.append(f"""\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -540,9 +540,11 @@ def test_overflow_refuses_tcp_and_passthrough_clients_without_an_http_answer(pro
 
 
 class Pattern:
-    """Sends bytes i % 251 without end (until the peer goes) and reads what comes."""
+    """Sends bytes i % 251 (<blocks> of 64251 bytes, then its end of stream) and reads what
+    comes."""
 
-    def __init__(self):
+    def __init__(self, blocks=2000):
+        self.blocks = blocks
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -564,8 +566,9 @@ class Pattern:
     def _send(self, c):
         block = bytes(i % 251 for i in range(251 * 256))
         try:
-            for _ in range(2000):  # 128 MB at most
+            for _ in range(self.blocks):
                 c.sendall(block)
+            c.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
@@ -754,3 +757,42 @@ spec:
 
 def fd_sockets_of(m):
     return sockets(m.proc.pid)
+
+
+def test_tls_end_of_stream_to_a_slow_reader_carries_close_notify(meshlet_bin, tmp_path):
+    """A TLS-terminating TCP port: the backend sends 8 MB and ends its stream while the
+    client reads slowly. The client must see every byte, then close_notify before the TCP
+    end of stream (not a truncation: SSLEOFError with ragged EOFs not suppressed)."""
+    src = Pattern(blocks=128)
+    port = free_port()
+    crt, key = self_signed(tmp_path / "gw", "term.example.com")
+    (tmp_path / "config.yaml").write_text("---\n".join([gateway_servers(f"""\
+  - port: {{number: {port}, name: tls-term, protocol: TLS}}
+    hosts: ["term.example.com"]
+    tls: {{mode: SIMPLE, serverCertificate: {crt}, privateKey: {key}}}
+"""), l4_service("src", 7000, [(src.port, "")]),
+        vs_tcp("src", port, "src", "term.example.com")]))
+    m = Meshlet(meshlet_bin, tmp_path, extra=("--namespace", "shop")).start()
+    try:
+        for round_ in range(3):
+            ctx = ssl.create_default_context(cafile=str(crt))
+            raw = socket.socket()
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            raw.settimeout(20)
+            raw.connect(("127.0.0.1", port))
+            c = ctx.wrap_socket(raw, server_hostname="term.example.com",
+                                suppress_ragged_eofs=False)
+            got = 0
+            while True:
+                d = c.recv(16384)
+                if not d:
+                    break
+                got += len(d)
+                if got % (1 << 20) < 16384:
+                    time.sleep(0.05)  # slow: the proxy's socket to us stays full
+            assert got == 128 * 251 * 256, got
+            c.close()
+    finally:
+        code = m.stop()
+        src.stop()
+    assert code == 0, m.logs()
