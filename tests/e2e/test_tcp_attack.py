@@ -283,6 +283,20 @@ spec:
                 n += int(line.rsplit(" ", 1)[1])
         return n
 
+    def settled(self):
+        """Every count back: no client or upstream connection active, every TCP series
+        opened closed."""
+        st = dict(x.split(": ", 1) for x in self.m.admin("/stats").splitlines())
+        active = {k: v for k, v in st.items()
+                  if k.endswith("downstream_cx_active") or k.endswith("upstream_cx_active")}
+        text = self.m.admin("/stats/prometheus")
+        opened = sum(int(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+                     if ln.startswith("istio_tcp_connections_opened_total{"))
+        if all(v == "0" for v in active.values()) and opened == self.closed_total():
+            return True
+        print(active, opened, self.closed_total())
+        return False
+
     def close(self):
         code = self.m.stop()
         for b in (self.a, self.echo, self.rst, self.black, self.ws):
@@ -370,6 +384,7 @@ def test_huge_and_garbage_hellos_are_closed_and_cost_nothing(proxy, what):
         c.close()
         assert p.served_tls()
     assert eventually(lambda: sockets(p.pid) <= before_fds, 5), (before_fds, sockets(p.pid))
+    assert eventually(p.settled, 5)
     after = rss_kb(p.pid)
     print(f"{what}: sockets {before_fds} -> {sockets(p.pid)}; VmRSS {before_rss} -> {after} kB")
     assert after - before_rss < 4096
@@ -392,6 +407,7 @@ def test_thousands_dropped_mid_hello_give_back_fds(proxy):
             c.close()
     assert eventually(lambda: sockets(p.pid) <= before, 10), (before, sockets(p.pid))
     assert eventually(lambda: p.closed_total("DC") == 2000, 10), p.m.admin("/stats/prometheus")
+    assert eventually(p.settled, 5)
     assert p.served_tls()
 
 
@@ -420,6 +436,7 @@ def test_backend_that_resets_at_once(proxy):
     assert p.rst.accepted >= 200
     assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
     assert eventually(lambda: p.closed_total() >= 201, 5)
+    assert eventually(p.settled, 5)
     assert p.served_tcp()
 
 
@@ -433,6 +450,7 @@ def test_backend_that_never_accepts_times_out_the_connect(proxy):
         c.close()
     assert eventually(lambda: p.closed_total("UF,URX") == 10, 5), p.m.admin("/stats/prometheus")
     assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
+    assert eventually(p.settled, 5)
     assert p.served_tcp()
 
 
@@ -463,6 +481,7 @@ def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
     for c in held:
         c.close()
     assert eventually(lambda: sockets(p.pid) <= before, 10), (before, sockets(p.pid))
+    assert eventually(p.settled, 5)
     for _ in range(20):
         assert p.served_tcp()
     assert p.served_tls()
