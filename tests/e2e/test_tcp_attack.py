@@ -387,7 +387,10 @@ def test_huge_and_garbage_hellos_are_closed_and_cost_nothing(proxy, what):
     assert eventually(p.settled, 5)
     after = rss_kb(p.pid)
     print(f"{what}: sockets {before_fds} -> {sockets(p.pid)}; VmRSS {before_rss} -> {after} kB")
-    assert after - before_rss < 4096
+    # each client had up to 128 KiB of buffers, freed at its close; ASan's quarantine keeps
+    # freed memory a while, so an ASan build is held to what 20 clients had at most
+    asan = "/asan/" in os.environ.get("MESHLET", "")
+    assert after - before_rss < (8192 if asan else 4096)
 
 
 def test_thousands_dropped_mid_hello_give_back_fds(proxy):
@@ -417,12 +420,18 @@ def test_tls_client_that_never_handshakes_is_closed(proxy):
     p = proxy()
     before = sockets(p.pid)
     idle = [dial(p.term) for _ in range(20)]
-    assert eventually(lambda: sockets(p.pid) >= before + 20, 5)
+
+    def active():
+        st = dict(x.split(": ", 1) for x in p.m.admin("/stats").splitlines())
+        return int(st["http.downstream_cx_active"])
+    assert eventually(lambda: active() == 20, 5), active()  # held, waiting for a handshake
     assert p.served_tcp()
     for c in idle:
         assert closed_by_proxy(c, 25)
         c.close()
     assert eventually(lambda: sockets(p.pid) <= before, 5), (before, sockets(p.pid))
+    assert eventually(p.settled, 5)
+    assert p.closed_total("DPE") == 20
 
 
 def test_backend_that_resets_at_once(proxy):
