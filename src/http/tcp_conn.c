@@ -30,9 +30,10 @@
 #include "tls/sniff.h"
 
 /* How long a passthrough client may take to send its whole ClientHello (Envoy's
- * listener_filters_timeout default); a client of a port that terminates TLS (or sniffs
- * for it) gets as long for its first byte and handshake, or a silent one would hold its
- * connection for ever. */
+ * listener_filters_timeout default); a client of a port that terminates TLS gets as long
+ * for its handshake, or a silent one would hold its connection for ever. On a PERMISSIVE
+ * port a client silent that long is taken as plain text, as Istio's inbound listeners
+ * continue on that timeout: a protocol whose server speaks first works, late. */
 #define HELLO_TIMEOUT_MS 15000
 /* Connect attempts, each to an endpoint not tried yet where there is one: the first and
  * two more, as Istio's default HTTP retry policy allows. */
@@ -394,6 +395,10 @@ on_hello_timeout(struct wheel_timer *t)
 {
     struct tcp_conn *tc = container_of(t, struct tcp_conn, timer);
     if (tc->phase >= TC_CONNECTING) return;
+    if (tc->phase == TC_SNIFF) {
+        route(tc);
+        return;
+    }
     tc->flags |= RF_DPE;
     tc_close(tc);
 }
