@@ -175,7 +175,7 @@ class Proxy:
     (connectTimeout 1s), a TLS-terminating TCP port, and an HTTP port routing ws.example.com
     to a WebSocket server that does not read. <nofile>: run under prlimit."""
 
-    def __init__(self, binary, d, nofile=None, extra=()):
+    def __init__(self, binary, d, nofile=None, extra=(), echo_policy=None):
         d.mkdir(parents=True, exist_ok=True)
         self.crt, key = self_signed(d / "a", "a.example.com")
         gw_crt, gw_key = self_signed(d / "gw", "term.example.com")
@@ -206,6 +206,15 @@ class Proxy:
         for name, port in (("echo", self.echo.port), ("rst", self.rst.port),
                            ("black", self.black.port)):
             docs.append(l4_service(name, 7000, [(port, "")]))
+        if echo_policy:
+            docs.append(f"""\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo, namespace: shop}}
+spec:
+  host: echo.shop.svc.cluster.local
+  trafficPolicy: {echo_policy}
+""")
         docs.append("""\
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -308,8 +317,8 @@ spec:
 def proxy(meshlet_bin, tmp_path):
     made = []
 
-    def make(nofile=None, extra=()):
-        p = Proxy(meshlet_bin, tmp_path / f"p{len(made)}", nofile, extra)
+    def make(nofile=None, extra=(), echo_policy=None):
+        p = Proxy(meshlet_bin, tmp_path / f"p{len(made)}", nofile, extra, echo_policy)
         made.append(p)
         return p
     yield make
@@ -464,7 +473,12 @@ def test_backend_that_never_accepts_times_out_the_connect(proxy):
 
 
 def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
-    p = proxy(nofile=256, extra=("--max-connections", "100000"))  # the fds run out first
+    """Out of fds, new clients are refused; those held keep working; after, all is served
+    again. The proxy's own shortage is no failure of the endpoint: outlier detection (one
+    failure ejects) must not eject it, or the service would stay down for 30 s after."""
+    p = proxy(nofile=256, extra=("--max-connections", "100000"),  # the fds run out first
+              echo_policy="{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, "
+                          "baseEjectionTime: 30s, maxEjectionPercent: 100}}")
     assert p.served_tcp()
     before = sockets(p.pid)
     held, refused = [], 0
@@ -491,6 +505,7 @@ def test_fd_exhaustion_refuses_new_connections_and_recovers(proxy):
         c.close()
     assert eventually(lambda: sockets(p.pid) <= before, 10), (before, sockets(p.pid))
     assert eventually(p.settled, 5)
+    assert "failed_outlier_check" not in p.m.admin("/clusters")
     for _ in range(20):
         assert p.served_tcp()
     assert p.served_tls()
