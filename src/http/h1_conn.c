@@ -590,6 +590,8 @@ h1_conn_pump(struct h1_conn *c)
         if (closed) return;
         if (c->ex && c->ex->q.up && c->state == H1_REQUEST_BODY) progress |= move_request_body(c);
         if (c->ex && c->ex->q.up) progress |= req_pump(&c->ex->q);
+        /* A 101 started a tunnel, which may have ended and closed <c> already. */
+        if (c->tunnel || c->base.closed) return;
         /* Write to the client: after the batch (conn_flush), or now from conn_flush itself. */
         if (!buf_empty(&c->out) && wk->defer_writes && conn_queue_flush(&c->base)) {
             /* written after this batch (conn_flush) */

@@ -55,12 +55,14 @@ overload_admit(const struct worker *wk)
            atomic_load_explicit(o->downstream_cx, memory_order_relaxed) < o->max_connections;
 }
 
-/* Whether <wl> speaks plain-text HTTP from the first byte (no TLS, no sniffing). */
+/* Whether <wl> speaks plain-text HTTP from the first byte (no TLS, no sniffing; not a TCP
+ * or TLS-passthrough port, whose clients would read the answer as their protocol's bytes). */
 static bool
 plain_http(const struct worker_listener *wl)
 {
     const struct model_listener *ml = wl->ml;
-    return !ml->tls_ext && (!ml->inbound || ml->peer_mode == MODEL_PEER_DISABLE);
+    return ml->kind == MODEL_LISTENER_HTTP && !ml->tls_ext &&
+           (!ml->inbound || ml->peer_mode == MODEL_PEER_DISABLE);
 }
 
 /* Answer 503 where the client understands it; the caller closes <fd>. */

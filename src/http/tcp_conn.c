@@ -30,7 +30,10 @@
 #include "tls/sniff.h"
 
 /* How long a passthrough client may take to send its whole ClientHello (Envoy's
- * listener_filters_timeout default). */
+ * listener_filters_timeout default); a client of a port that terminates TLS gets as long
+ * for its handshake, or a silent one would hold its connection for ever. On a PERMISSIVE
+ * port a client silent that long is taken as plain text, as Istio's inbound listeners
+ * continue on that timeout: a protocol whose server speaks first works, late. */
 #define HELLO_TIMEOUT_MS 15000
 /* Connect attempts, each to an endpoint not tried yet where there is one: the first and
  * two more, as Istio's default HTTP retry policy allows. */
@@ -53,7 +56,7 @@ struct tcp_conn {
     uint64_t tried;      /* endpoints tried (the first 64) */
     unsigned attempts;
     uint32_t flags;           /* response flags */
-    struct wheel_timer timer; /* the ClientHello's deadline */
+    struct wheel_timer timer; /* the ClientHello's (or the handshake's) deadline */
     uint64_t start_ms;
     uint64_t start_us, start_wall_ms;
     struct metrics_tcp *series;          /* its TCP series, once connected */
@@ -225,7 +228,8 @@ connect_next(struct tcp_conn *tc)
         struct upstream *u =
             upstream_open_as(wk, cl, ep, sizeof(struct upstream), &tcp_connect_ops);
         if (!u) {
-            outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
+            if (!upstream_open_out_of_fds())
+                outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
             metrics_upstream_code(wk->metrics, cl, ep, 503);
             continue;
         }
@@ -271,6 +275,7 @@ route(struct tcp_conn *tc)
 {
     const struct model_listener *ml = tc->base.ml;
     struct worker_gen *g = tc->base.gen;
+    wheel_disarm(&tc->base.wk->loop.wheel, &tc->timer);
     const struct model_vhost *vh = ml->kind == MODEL_LISTENER_TLS
                                        ? model_vhost_find(ml, slice_make(tc->sni, strlen(tc->sni)))
                                        : ml->any;
@@ -320,7 +325,6 @@ read_hello(struct tcp_conn *tc)
         client_hello_sni((const uint8_t *)buf_head(b), buf_len(b), tc->sni, sizeof(tc->sni));
     if (h == CLIENT_HELLO_MORE && buf_len(b) < CLIENT_HELLO_MAX) return;
     if (h != CLIENT_HELLO_DONE) tc->sni[0] = '\0'; /* not TLS: only a "*" host takes it */
-    wheel_disarm(&tc->base.wk->loop.wheel, &tc->timer);
     route(tc);
 }
 
@@ -391,7 +395,11 @@ static void
 on_hello_timeout(struct wheel_timer *t)
 {
     struct tcp_conn *tc = container_of(t, struct tcp_conn, timer);
-    if (tc->phase != TC_HELLO) return;
+    if (tc->phase >= TC_CONNECTING) return;
+    if (tc->phase == TC_SNIFF) {
+        route(tc);
+        return;
+    }
     tc->flags |= RF_DPE;
     tc_close(tc);
 }
@@ -544,13 +552,14 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
         return;
     }
     worker_conn_opened(wk, &tc->base);
+    if (tc->phase < TC_CONNECTING)
+        wheel_arm(&wk->loop.wheel, &tc->timer, tc->start_ms + HELLO_TIMEOUT_MS);
     if (tc->phase == TC_SNIFF)
         sniff(tc);
     else if (tc->phase == TC_HANDSHAKE)
         handshake(tc);
-    else if (tc->phase == TC_HELLO) {
-        wheel_arm(&wk->loop.wheel, &tc->timer, tc->start_ms + HELLO_TIMEOUT_MS);
+    else if (tc->phase == TC_HELLO)
         read_hello(tc);
-    } else
+    else
         route(tc);
 }

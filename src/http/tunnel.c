@@ -286,7 +286,9 @@ move(struct tunnel *t, struct tunnel_dir *d, const struct xprt_ops *fx, void *fs
      const struct xprt_ops *tx, void *ts, int to, bool *src_err)
 {
     *src_err = false;
-    if (t->splice && d->bulk && buf_empty(&d->buf)) {
+    /* A pipe that holds bytes is emptied first, even once splicing stopped (the other
+     * direction found no pipe): bytes read later must not pass it. */
+    if (d->pipe[0] >= 0 || (t->splice && d->bulk && buf_empty(&d->buf))) {
         if (d->pipe[0] >= 0 || pipe_take(d)) return splice_some(t, d, from, to, src_err);
         t->splice = false; /* out of pipes: through user space from now on */
     }

@@ -95,6 +95,10 @@ struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c,
  * past it) and speaks by <ops>. */
 struct upstream *upstream_open_as(struct worker *wk, const struct model_cluster *c, size_t ep,
                                   size_t size, const struct upstream_ops *ops);
+/* Whether this thread's last upstream_open failed for want of a file descriptor here: no
+ * fault of the endpoint's, so no outlier failure (a proxy out of fds would eject every
+ * healthy endpoint, and stay unable to serve after the fds came back). */
+bool upstream_open_out_of_fds(void);
 /* h2_upstream.c: wake the requests whose streams had news while another request moved
  * their connection's bytes (after the batch, never from inside a request's own step). */
 void h2_upstream_wake_deferred(struct worker *wk);

@@ -99,3 +99,40 @@ def test_strict_inbound_refuses_plain_text(mesh):
     c.close()
     with socket.create_connection(("127.0.0.1", server.in1), timeout=5):
         pass
+
+
+def test_permissive_inbound_serves_a_server_first_protocol_after_the_sniff_timeout(
+        meshlet_bin, tmp_path):
+    """PERMISSIVE: the first byte says mTLS or plain text, so a client that waits for the
+    server to speak first is taken as plain text once the 15 s sniff deadline passes (as
+    Istio's inbound listeners continue on their listener filters' timeout), neither held
+    for ever nor closed; a client that speaks first is served at once."""
+    meshlet.ca(meshlet_bin, "init", "--dir", str(tmp_path / "ca"))
+    meshlet.ca(meshlet_bin, "issue", "--dir", str(tmp_path / "ca"), "--ns", "shop", "--sa", "db",
+               "--out", str(tmp_path / "id"))
+    app = TcpEcho("app")
+    inbound = free_port()
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "config.yaml").write_text("""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: permissive, namespace: shop}
+spec: {mtls: {mode: PERMISSIVE}}
+""")
+    m = Meshlet(meshlet_bin, tmp_path / "cfg", extra=(
+        "--namespace", "shop", "--identity", str(tmp_path / "id"),
+        "--inbound-tcp", f"{inbound}=127.0.0.1:{app.port}")).start()
+    try:
+        talker = dial(inbound)
+        talker.sendall(b"hi\n")
+        assert read_line(talker) == "app"
+        talker.close()
+        quiet = dial(inbound, timeout=30)
+        assert read_line(quiet) == "app"  # after the sniff deadline, as plain text
+        quiet.sendall(b"ping\n")
+        assert read_line(quiet) == "ping"
+        quiet.close()
+    finally:
+        code = m.stop()
+        app.stop()
+    assert code == 0, m.logs()
