@@ -369,6 +369,18 @@ sniff(struct tcp_conn *tc)
     handshake(tc);
 }
 
+/* What a connection does before it has a route: the sniff, the handshake, the hello. */
+static void
+first_step(struct tcp_conn *tc)
+{
+    if (tc->phase == TC_SNIFF)
+        sniff(tc);
+    else if (tc->phase == TC_HANDSHAKE)
+        handshake(tc);
+    else if (tc->phase == TC_HELLO)
+        read_hello(tc);
+}
+
 static void
 on_io(struct loop_watch *w, unsigned events)
 {
@@ -379,12 +391,8 @@ on_io(struct loop_watch *w, unsigned events)
     }
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR)) tc->in_ready = true;
     if (events & LOOP_RDHUP) tc->in_hup = true;
-    if (tc->phase == TC_SNIFF)
-        sniff(tc);
-    else if (tc->phase == TC_HANDSHAKE)
-        handshake(tc);
-    else if (tc->phase == TC_HELLO)
-        read_hello(tc);
+    if (tc->phase < TC_CONNECTING)
+        first_step(tc);
     else if (events & (LOOP_HUP | LOOP_ERR)) { /* the client went while we connected */
         tc->flags |= RF_DC;
         tc_close(tc);
@@ -554,12 +562,8 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     worker_conn_opened(wk, &tc->base);
     if (tc->phase < TC_CONNECTING)
         wheel_arm(&wk->loop.wheel, &tc->timer, tc->start_ms + HELLO_TIMEOUT_MS);
-    if (tc->phase == TC_SNIFF)
-        sniff(tc);
-    else if (tc->phase == TC_HANDSHAKE)
-        handshake(tc);
-    else if (tc->phase == TC_HELLO)
-        read_hello(tc);
+    if (tc->phase < TC_CONNECTING)
+        first_step(tc);
     else
         route(tc);
 }
