@@ -105,7 +105,9 @@ void
 loop_kill(struct loop *l, struct loop_watch *w)
 {
     /* No EPOLL_CTL_DEL: closing the last descriptor of a socket takes it out of the epoll
-     * set (the process never duplicates one), a call less per connection. */
+     * set, a call less per connection. Only a watch whose file has no other descriptor may
+     * come here: overload.c keeps a duplicate of a worker's mail eventfd (its reserve slot),
+     * so that watch must never be killed this way while the worker runs. */
     (void)l;
     close(w->fd);
     w->fd = -1;
