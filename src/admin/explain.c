@@ -464,7 +464,14 @@ describe_destinations(struct out *o, const struct model_route *r)
         json_kv(o->json, "cluster", d->cluster->name, true);
         if (!d->cluster->n_endpoints) {
             strbuf_puts(o->text, r->l4 ? "      connection closed (UH)" : "      503 UH");
-            strbuf_puts(o->text, ": the subset's labels select no endpoint\n");
+            if (d->cluster->n_dns_names) {
+                strbuf_puts(o->text, ": no DNS answer yet for");
+                for (size_t k = 0; k < d->cluster->n_dns_names; k++)
+                    strbuf_printf(o->text, "%s %s", k ? "," : "", d->cluster->dns_names[k]);
+                strbuf_puts(o->text, " (see /clusters)\n");
+            } else {
+                strbuf_puts(o->text, ": the subset's labels select no endpoint\n");
+            }
             strbuf_puts(o->json, ",\"status\":503,\"flags\":\"UH\",\"endpoints\":[]}");
             status = 503;
             continue;
@@ -474,6 +481,7 @@ describe_destinations(struct out *o, const struct model_route *r)
             const struct model_endpoint *ep = &d->cluster->endpoints[e];
             strbuf_printf(o->text, "      endpoint %s:%u weight %u", ep->address, ep->port,
                           ep->weight);
+            if (ep->dns_name) strbuf_printf(o->text, " (DNS %s)", ep->dns_name);
             strbuf_printf(o->json, "%s{\"address\":\"%s:%u\",\"labels\":{", e ? "," : "",
                           ep->address, ep->port);
             for (size_t l = 0; l < ep->n_labels; l++) {

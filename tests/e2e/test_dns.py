@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+import meshlet
 from backend import Backend
 from certs import self_signed
 from dns_server import DnsServer
@@ -84,6 +85,9 @@ def test_egress_with_tls_origination_resolves_through_meshlets_resolver(started,
         assert "::dns::api.payments.test::state::resolved" in text, text
         assert "::dns::api.payments.test::addresses::127.0.0.1" in text, text
         assert dns.queries.get("api.payments.test", 0) >= 1
+        ex = meshlet.run(m.args[0], "explain", "--admin", f"127.0.0.1:{m.admin_port}", "--mesh",
+                         "GET", "http://api.payments.test/x")
+        assert ex.code == 0 and "(DNS api.payments.test)" in ex.out, ex
         stats = m.admin("/stats")
         assert "dns.name.api.payments.test.addresses: 1" in stats, stats
         assert "dns.cares.resolve_total: " in stats, stats
@@ -120,6 +124,9 @@ def test_a_name_that_never_resolves_is_503_uh_with_the_reason(started):
         text = clusters(m)
         assert "::dns::gone.payments.test::state::no answer yet" in text, text
         assert "::dns::gone.payments.test::last_error::" in text, text
+        ex = meshlet.run(m.args[0], "explain", "--admin", f"127.0.0.1:{m.admin_port}", "--mesh",
+                         "GET", "http://gone.payments.test/x")
+        assert "no DNS answer yet for gone.payments.test" in ex.out, ex
     finally:
         dns.stop()
 
