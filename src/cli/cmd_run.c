@@ -109,7 +109,7 @@ usage(FILE *f)
             "      --etcd-cert FILE, --etcd-key FILE\n"
             "                           https:// endpoints: this client certificate and key\n"
             "      --etcd-debounce TIME changes this close reload once (default 100ms, as istiod)\n"
-            "      --dns-server HOST:PORT  resolve DNS endpoints there (repeatable; default:\n"
+            "      --dns-server IP:PORT resolve DNS endpoints there (repeatable; default:\n"
             "                           /etc/resolv.conf)\n"
             "      --instance NAME      this instance in `meshlet status` (default\n"
             "                           HOSTNAME:ADMIN-PORT)\n"
@@ -523,7 +523,7 @@ cmd_run(int argc, char **argv)
         case OPT_DNS_SERVER:
             if (n_dns_servers == 8) TOO_MANY("--dns-server", 8);
             if (!strchr(optarg, ':'))
-                BAD_FLAG("--dns-server", "expected HOST:PORT (e.g. 127.0.0.1:53)");
+                BAD_FLAG("--dns-server", "expected IP:PORT (e.g. 127.0.0.1:53)");
             dns_servers[n_dns_servers++] = optarg;
             break;
         case OPT_ETCD_DEBOUNCE:
