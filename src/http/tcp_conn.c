@@ -259,15 +259,6 @@ local_addr(struct tcp_conn *tc)
     return tc->local.ss_family == AF_UNSPEC ? NULL : &tc->local;
 }
 
-static bool
-needs_subnets(const struct model_vhost *vh)
-{
-    for (size_t i = 0; i < vh->n_routes; i++)
-        for (size_t m = 0; m < vh->routes[i].n_matches; m++)
-            if (vh->routes[i].matches[m].n_subnets) return true;
-    return false;
-}
-
 /* Route the connection: the listener's virtual host (by SNI on a passthrough listener),
  * its first matching L4 route, the route's weighted destination. */
 static void
@@ -280,7 +271,7 @@ route(struct tcp_conn *tc)
                                        ? model_vhost_find(ml, slice_make(tc->sni, strlen(tc->sni)))
                                        : ml->any;
     struct route_request rq = {.sni = slice_make(tc->sni, strlen(tc->sni))};
-    if (vh && needs_subnets(vh)) rq.dst = local_addr(tc);
+    if (vh && vh->l4_subnets) rq.dst = local_addr(tc);
     const struct model_route *r = vh ? route_match(vh, &rq, NULL) : NULL;
     if (!r || !r->n_dests) {
         tc->flags |= RF_NR;

@@ -211,6 +211,8 @@ append_route(struct build *b, struct model_vhost *vh, const struct model_route *
     if (vh->n_routes) memcpy(routes, vh->routes, vh->n_routes * sizeof(*routes));
     routes[vh->n_routes] = *rt;
     routes[vh->n_routes].split_offset = b->s->n_split_slots;
+    for (size_t i = 0; i < rt->n_matches; i++)
+        if (rt->matches[i].n_subnets) vh->l4_subnets = true;
     b->s->n_split_slots += rt->n_dests;
     b->s->n_routes++;
     vh->routes = routes;

@@ -258,6 +258,8 @@ struct model_vhost {
     size_t n_routes;
     struct model_route *routes;
     struct model_vhost *next; /* the listener's next virtual host (admin, explain) */
+    bool l4_subnets;          /* an L4 route of it matches destinationSubnets: the data path must
+                               * read the connection's local address */
 };
 
 /* One Gateway server that terminates TLS: its hosts ("*.example.com", namespace dropped)

@@ -214,6 +214,7 @@ test_l4_destination_subnets_pick_the_route(void **state)
     const struct model_listener *l = model_listener_for(snap, 9000);
     assert_int_equal(l->any->n_routes, 2);
     assert_int_equal(l->any->routes[1].rule_index, 2);
+    assert_true(l->any->l4_subnets); /* the data path reads the local address */
     teardown();
 }
 
@@ -254,6 +255,7 @@ test_l4_gateway_ignores_subnets_and_source_labels(void **state)
     const struct model_listener *l = model_listener_for(snap, 31400);
     assert_int_equal(l->any->n_routes, 1);
     assert_int_equal(l->any->routes[0].matches[0].n_subnets, 0);
+    assert_false(l->any->l4_subnets); /* no getsockname per connection */
     assert_string_equal(l4_cluster(31400, NULL, "127.0.0.1"),
                         "outbound|9000|v2|tcp-echo.default.svc.cluster.local");
     teardown();
