@@ -173,11 +173,7 @@ clusters_write(const struct admin *a, struct strbuf *sb, bool json)
     hmap_init(&by_name);
     for (size_t i = 0; i < n_counts; i++) hmap_put(&by_name, counts[i].name, &counts[i]);
     size_t n_dns = 0;
-    struct dns_name_view *dns = NULL;
-    if (a->dns && !json && (dns = malloc(64 * sizeof(*dns)))) {
-        n_dns = dns_names(a->dns, dns, 64);
-        if (n_dns > 64) n_dns = 64;
-    }
+    struct dns_name_view *dns = a->dns && !json ? dns_names_all(a->dns, &n_dns) : NULL;
     if (json) strbuf_printf(sb, "{\"version\":%" PRIu64 ",\"clusters\":[", s->version);
     for (size_t i = 0; i < s->n_clusters; i++) {
         const struct model_cluster *c = s->clusters[i];

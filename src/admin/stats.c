@@ -136,10 +136,8 @@ static void
 dns(struct out *o, const struct admin *a)
 {
     if (!a->dns) return;
-    struct dns_name_view *v = malloc(64 * sizeof(*v));
-    if (!v) return;
-    size_t n = dns_names(a->dns, v, 64);
-    if (n > 64) n = 64;
+    size_t n;
+    struct dns_name_view *v = dns_names_all(a->dns, &n);
     uint64_t queries = 0, failures = 0;
     for (size_t i = 0; i < n; i++) {
         queries += v[i].queries;

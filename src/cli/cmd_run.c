@@ -228,10 +228,7 @@ static void
 on_dns_warm(struct wheel_timer *t)
 {
     struct run *r = container_of(t, struct run, dns_warm);
-    struct dns_name_view v[32];
-    size_t n = dns_names(r->dns, v, 32), waiting = 0;
-    for (size_t i = 0; i < n && i < 32; i++)
-        waiting += v[i].age_ms == UINT64_MAX && v[i].failures == 0;
+    size_t waiting = dns_waiting(r->dns);
     if (!waiting && !r->dns_reload.deadline_ms) {
         r->admin.ready = true;
         return;

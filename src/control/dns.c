@@ -393,6 +393,23 @@ dns_names(struct dns_resolver *r, struct dns_name_view *out, size_t max)
     return r->n_names;
 }
 
+struct dns_name_view *
+dns_names_all(struct dns_resolver *r, size_t *n)
+{
+    *n = 0;
+    struct dns_name_view *v = r->n_names ? malloc(r->n_names * sizeof(*v)) : NULL;
+    if (v) *n = dns_names(r, v, r->n_names);
+    return v;
+}
+
+size_t
+dns_waiting(const struct dns_resolver *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_names; i++) n += !r->names[i]->answered && !r->names[i]->failures;
+    return n;
+}
+
 /* "HOST:PORT" with HOST an IP ("[v6]:PORT" for IPv6) and PORT 1..65535. */
 static bool
 server_ok(const char *s)

@@ -91,6 +91,13 @@ struct dns_name_view {
     char last_error[128];                /* the last failure's cause; "" after a good answer */
 };
 
+/* Every name's view, in an array the caller frees (NULL, *n 0: none, or out of memory). */
+struct dns_name_view *dns_names_all(struct dns_resolver *r, size_t *n);
+
+/* Names looked up that have had neither an answer nor a failure yet (`/ready` waits for
+ * them at start). */
+size_t dns_waiting(const struct dns_resolver *r);
+
 /* Fill at most <max> views; returns how many names there are (may exceed <max>). */
 size_t dns_names(struct dns_resolver *r, struct dns_name_view *out, size_t max);
 
