@@ -44,6 +44,24 @@ spec:
     return "---\n".join(docs)
 
 
+def named_endpoints(endpoints):
+    """ServiceEntry api.payments.test (resolution DNS) whose endpoints are names:
+    <endpoints> a list of (name, port)."""
+    eps = "\n".join(f"  - {{address: {n}, ports: {{http: {p}}}}}" for n, p in endpoints)
+    return f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: pay, namespace: shop}}
+spec:
+  hosts: [api.payments.test]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: {free_port()}, name: http, protocol: HTTP}}]
+  endpoints:
+{eps}
+"""
+
+
 def get(m, host="api.payments.test", timeout=10):
     c = http.client.HTTPConnection("127.0.0.1", m.mesh_port, timeout=timeout)
     c.request("GET", "/x", headers={"Host": host})
@@ -169,19 +187,7 @@ def test_the_egress_example_runs(meshlet_bin, repo_root):
 def test_a_new_answer_moves_traffic_with_no_failed_request(started):
     a, b = Backend("a").start(), Backend("b").start()
     dns = DnsServer({"a.payments.test": ["127.0.0.1"]}, ttl=1).start()  # b: NXDOMAIN
-    config = f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: pay, namespace: shop}}
-spec:
-  hosts: [api.payments.test]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{{number: {free_port()}, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: a.payments.test, ports: {{http: {a.port}}}}}
-  - {{address: b.payments.test, ports: {{http: {b.port}}}}}
-"""
+    config = named_endpoints([("a.payments.test", a.port), ("b.payments.test", b.port)])
     try:
         m = started(config, dns)
         statuses = [get(m)[0] for _ in range(20)]
@@ -205,18 +211,7 @@ spec:
 def test_a_name_whose_every_address_fails_is_asked_again_before_its_ttl(started):
     dead = free_port()  # the name resolves, but nothing listens at its address and port
     dns = DnsServer({"moved.payments.test": ["127.0.0.1"]}, ttl=60).start()
-    config = f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: pay, namespace: shop}}
-spec:
-  hosts: [api.payments.test]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{{number: {free_port()}, name: http, protocol: HTTP}}]
-  endpoints:
-  - {{address: moved.payments.test, ports: {{http: {dead}}}}}
-"""
+    config = named_endpoints([("moved.payments.test", dead)])
     try:
         m = started(config, dns)
         assert dns.queries.get("moved.payments.test") == 1
