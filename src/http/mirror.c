@@ -42,8 +42,7 @@ shadow_end(struct shadow *s, bool reusable)
     else
         wk->shadows = s->next;
     if (s->next) s->next->prev = s->prev;
-    uint32_t *active = s->gen->active[u->cluster->index];
-    if (active[u->endpoint]) active[u->endpoint]--;
+    worker_active_sub(wk, u->cluster, u->endpoint);
     u->shadow = NULL;
     upstream_release(u, reusable);
     worker_gen_put(s->gen);
@@ -190,7 +189,7 @@ mirror_start(struct req *q, const struct req_head *h, const struct model_cluster
     if (body && !(q->body_kept && q->body_done && q->shadow_head)) return;
     struct worker_gen *g = q->gen;
     if (!worker_gen_ready(g, cl)) return;
-    size_t ep = lb_pick(cl, g->rr[cl->index], g->active[cl->index], NULL);
+    size_t ep = lb_pick(cl, g->rr[cl->index], wk->active, NULL);
     if (ep == LB_NO_HOST) return;
     const struct model_route *r = q->route;
     uint64_t timeout_ms = r && r->timeout_ms ? r->timeout_ms : SHADOW_TIMEOUT_MS;
@@ -205,7 +204,7 @@ mirror_start(struct req *q, const struct req_head *h, const struct model_cluster
         upstream_close(u);
         return;
     }
-    g->active[cl->index][ep]++;
+    worker_active_add(wk, cl, ep);
     u->requests++;
     s->wk = wk;
     s->gen = worker_gen_hold(g);

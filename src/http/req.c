@@ -61,8 +61,7 @@ static void
 endpoint_done(const struct req *q)
 {
     const struct model_cluster *cl = q->dest->cluster;
-    uint32_t *active = q->gen->active[cl->index];
-    if (active && q->last_ep < cl->n_endpoints && active[q->last_ep]) active[q->last_ep]--;
+    if (q->last_ep < cl->n_endpoints) worker_active_sub(q->conn->wk, cl, q->last_ep);
 }
 
 /* Give back the places this request holds in its pool's circuit-breaker counts. */
@@ -512,8 +511,8 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
         /* A retry avoids endpoints already tried (Istio's previous_hosts predicate), except
          * where the hash must decide or the policy keeps the host. */
         bool avoid = q->attempt > 1 && !hashed && !(rt && rt->retry_keep_previous_host);
-        ep = avoid ? lb_pick_retry(cl, g->rr[cl->index], g->active[cl->index], q->tried)
-                   : lb_pick(cl, g->rr[cl->index], g->active[cl->index], hashed ? &hash : NULL);
+        ep = avoid ? lb_pick_retry(cl, g->rr[cl->index], wk->active, q->tried)
+                   : lb_pick(cl, g->rr[cl->index], wk->active, hashed ? &hash : NULL);
     }
     if (ep == LB_NO_HOST) { /* every endpoint ejected by outlier detection */
         q->flags |= RF_UH;
@@ -549,7 +548,7 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
                   "reset reason: connection failure");
         return false;
     }
-    g->active[cl->index][ep]++; /* back down when the request lets the upstream go */
+    worker_active_add(wk, cl, ep); /* back down when the request lets the upstream go */
     u->requests++;
     u->ops->bind(u, q);
     q->up = u;

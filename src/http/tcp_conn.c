@@ -77,8 +77,7 @@ uncount(struct tcp_conn *tc)
 {
     if (!tc->counted_active) return;
     tc->counted_active = false;
-    uint32_t *a = tc->base.gen->active[tc->cl->index];
-    if (a[tc->ep]) a[tc->ep]--;
+    worker_active_sub(tc->base.wk, tc->cl, tc->ep);
 }
 
 /* The connection's series, chosen once: when its upstream is up, or at its end. */
@@ -204,10 +203,9 @@ connect_next(struct tcp_conn *tc)
         tc->attempts++;
         uint64_t hash;
         bool hashed = source_hash(tc, &hash);
-        size_t ep =
-            tc->attempts > 1 && !hashed
-                ? lb_pick_retry(cl, g->rr[cl->index], g->active[cl->index], tc->tried)
-                : lb_pick(cl, g->rr[cl->index], g->active[cl->index], hashed ? &hash : NULL);
+        size_t ep = tc->attempts > 1 && !hashed
+                        ? lb_pick_retry(cl, g->rr[cl->index], wk->active, tc->tried)
+                        : lb_pick(cl, g->rr[cl->index], wk->active, hashed ? &hash : NULL);
         if (ep == LB_NO_HOST) {
             tc->flags |= RF_UH;
             tc_close(tc);
@@ -235,7 +233,7 @@ connect_next(struct tcp_conn *tc)
         }
         u->user = tc;
         tc->up = u;
-        g->active[cl->index][ep]++;
+        worker_active_add(wk, cl, ep);
         tc->counted_active = true;
         tc->phase = TC_CONNECTING;
         return;

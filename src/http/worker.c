@@ -117,9 +117,8 @@ worker_conn_closed(struct worker *wk, struct conn *c)
 bool
 worker_gen_ready(struct worker_gen *g, const struct model_cluster *cl)
 {
-    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints, sizeof(int64_t));
-    if (!g->active[cl->index]) g->active[cl->index] = calloc(cl->n_endpoints, sizeof(uint32_t));
-    return g->rr[cl->index] && g->active[cl->index];
+    if (!g->rr[cl->index]) g->rr[cl->index] = calloc(cl->n_endpoints + 1, sizeof(int64_t));
+    return g->rr[cl->index] != NULL;
 }
 
 void
@@ -320,6 +319,21 @@ worker_put_idle(struct worker *wk, struct upstream *u)
     worker_pool_freed(wk, p);
 }
 
+/* Room in wk->active for every endpoint state that exists now (those of a snapshot are
+ * made before it is published): false when out of memory. */
+static bool
+active_grow(struct worker *wk)
+{
+    size_t n = endpoint_state_count();
+    if (n <= wk->n_active) return true;
+    uint32_t *a = realloc(wk->active, n * sizeof(*a));
+    if (!a) return false;
+    memset(a + wk->n_active, 0, (n - wk->n_active) * sizeof(*a));
+    wk->active = a;
+    wk->n_active = n;
+    return true;
+}
+
 static struct worker_gen *
 gen_new(struct worker *wk, struct snapshot *snap)
 {
@@ -328,26 +342,55 @@ gen_new(struct worker *wk, struct snapshot *snap)
     g->snap = snap;
     g->users = 1;
     g->rr = calloc(snap->n_clusters + 1, sizeof(*g->rr));
-    g->active = calloc(snap->n_clusters + 1, sizeof(*g->active));
-    if (!g->rr || !g->active || split_init(&g->split, snap, (size_t)wk->id)) {
+    if (!g->rr || !active_grow(wk) || split_init(&g->split, snap, (size_t)wk->id)) {
         free(g->rr);
-        free(g->active);
         free(g);
         return NULL;
     }
     return g;
 }
 
+/* <g> takes over what <old> learnt: the round-robin cursor of every endpoint that stays in
+ * its pool (found by its state, which outlives snapshots), and, when both were built from
+ * the same config, the split counters and counts (the routes are then laid out alike).
+ * Best effort: what cannot be allocated starts afresh. */
+static void
+gen_carry(struct worker_gen *g, const struct worker_gen *old)
+{
+    const struct snapshot *ns = g->snap, *os = old->snap;
+    if (ns->digest && ns->digest == os->digest && ns->n_split_slots == os->n_split_slots) {
+        size_t n = ns->n_split_slots + 1;
+        memcpy(g->split.current, old->split.current, n * sizeof(*g->split.current));
+        memcpy(g->split.picks, old->split.picks, n * sizeof(*g->split.picks));
+    }
+    size_t n_pools = pool_state_count(), n_eps = endpoint_state_count();
+    size_t *cl_of = malloc(n_pools * sizeof(*cl_of)); /* pool state id -> old cluster */
+    size_t *ep_of = calloc(n_eps, sizeof(*ep_of));    /* endpoint state id -> old index */
+    for (size_t i = 0; cl_of && i < n_pools; i++) cl_of[i] = SIZE_MAX;
+    for (size_t i = 0; cl_of && i < os->n_clusters; i++)
+        if (old->rr[i]) cl_of[os->clusters[i]->state->id] = i;
+    for (size_t i = 0; cl_of && ep_of && i < ns->n_clusters; i++) {
+        const struct model_cluster *nc = ns->clusters[i];
+        size_t k = cl_of[nc->state->id];
+        if (k == SIZE_MAX || !worker_gen_ready(g, nc)) continue;
+        const struct model_cluster *oc = os->clusters[k];
+        for (size_t e = 0; e < oc->n_endpoints; e++) ep_of[oc->endpoints[e].state_id] = e;
+        for (size_t e = 0; e < nc->n_endpoints; e++) { /* a stale entry fails the check */
+            size_t from = ep_of[nc->endpoints[e].state_id];
+            if (from < oc->n_endpoints && oc->endpoints[from].state_id == nc->endpoints[e].state_id)
+                g->rr[i][e] = old->rr[k][from];
+        }
+    }
+    free(cl_of);
+    free(ep_of);
+}
+
 void
 worker_gen_put(struct worker_gen *g)
 {
     if (!g || --g->users) return;
-    for (size_t i = 0; i < g->snap->n_clusters; i++) {
-        free(g->rr[i]);
-        free(g->active[i]);
-    }
+    for (size_t i = 0; i < g->snap->n_clusters; i++) free(g->rr[i]);
     free(g->rr);
-    free(g->active);
     split_fini(&g->split);
     model_release(g->snap);
     free(g);
@@ -464,6 +507,7 @@ switch_to(struct worker *wk, struct snapshot *snap)
     wk->listeners = ls;
     wk->n_listeners = n;
     struct worker_gen *old = wk->gen;
+    gen_carry(g, old);
     wk->gen = g;
     for (struct conn *c = wk->conns, *next; c; c = next) {
         next = c->next;
@@ -626,6 +670,8 @@ worker_join(struct worker *wk, bool started)
     }
     free(wk->pools);
     reap(wk);
+    free(wk->active);
+    wk->active = NULL;
     free(wk->dead);
     wk->dead = NULL;
     free(wk->flush_conns);

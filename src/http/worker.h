@@ -81,17 +81,19 @@ struct worker_listener {
     const struct model_listener *ml; /* borrowed from the worker's current snapshot */
 };
 
-/* What a worker serves from one snapshot (a generation): the snapshot, its split counters,
- * its round-robin cursors and in-flight counts. A client connection is bound to one between
- * requests, so each request runs wholly on one snapshot; after a reload, a connection moves
- * to the new generation when its next request starts, and the old one is freed when its
- * last connection or mirror has moved on or closed. */
+/* What a worker serves from one snapshot (a generation): the snapshot, its split counters
+ * and round-robin cursors. A client connection is bound to one between requests, so each
+ * request runs wholly on one snapshot; after a reload, a connection moves to the new
+ * generation when its next request starts, and the old one is freed when its last
+ * connection or mirror has moved on or closed. The new generation starts from the old one's
+ * cursors (pools and endpoints that stay) and, when the config is the same (a DNS answer
+ * changed, or an unchanged file was reloaded), its split counters: a reload restarts no
+ * sequence. */
 struct worker_gen {
     struct snapshot *snap; /* acquired */
     struct split_state split;
-    int64_t **rr;      /* owned: per cluster, a counter per endpoint (lb_rr) */
-    uint32_t **active; /* owned: per cluster, requests in flight per endpoint */
-    size_t users;      /* connections and mirrors bound to it, +1 while it is current */
+    int64_t **rr; /* owned: per cluster, a counter per endpoint (lb_rr) */
+    size_t users; /* connections and mirrors bound to it, +1 while it is current */
 };
 
 /* Client connections ended or refused by a limit, counted by their worker (/stats). */
@@ -136,6 +138,10 @@ struct worker {
      * reload keeps the connections of endpoints that remain. */
     struct idle_pool **pools;
     size_t n_pools;
+    /* Requests (and relayed connections) in flight per endpoint state id, whatever
+     * generation they run on: least-request picks on a new snapshot see those of the old. */
+    uint32_t *active;
+    size_t n_active;
     struct worker_listener **listeners; /* owned */
     size_t n_listeners;
     const struct proxy_options *opt; /* borrowed */
@@ -225,9 +231,23 @@ void worker_unlink_idle(struct worker *wk, struct upstream *u);
 const struct model_listener *worker_listener_match(const struct snapshot *snap,
                                                    const struct model_listener *ml);
 
-/* The per-cluster arrays of generation <g> that picks use (round-robin cursors, requests in
- * flight), made at the cluster's first use: false when out of memory. [W] */
+/* The per-cluster array of generation <g> that picks use (round-robin cursors), made at
+ * the cluster's first use: false when out of memory. [W] */
 bool worker_gen_ready(struct worker_gen *g, const struct model_cluster *cl);
+
+/* One request (or relayed connection) more / fewer in flight to endpoint <ep> of <cl>. [W] */
+static inline void
+worker_active_add(struct worker *wk, const struct model_cluster *cl, size_t ep)
+{
+    wk->active[cl->endpoints[ep].state_id]++;
+}
+
+static inline void
+worker_active_sub(struct worker *wk, const struct model_cluster *cl, size_t ep)
+{
+    uint32_t *n = &wk->active[cl->endpoints[ep].state_id];
+    if (*n) --*n;
+}
 
 /* <bytes> went back to malloc, past the worker's pools (buffers and exchanges of closed
  * connections after a burst): once enough has, the free memory is handed back to the

@@ -128,6 +128,13 @@ nth_healthy(const struct model_cluster *c, size_t k)
     return LB_NO_HOST;
 }
 
+/* Of endpoints <a> and <b>, the one with fewer requests in flight (a on a tie). */
+static size_t
+less_busy(const struct model_cluster *c, const uint32_t *active, size_t a, size_t b)
+{
+    return active[c->endpoints[b].state_id] < active[c->endpoints[a].state_id] ? b : a;
+}
+
 /* The pick while outlier detection has ejected endpoints: the same algorithm over the
  * healthy ones. A hash lookup that lands on an ejected endpoint walks on to the next healthy
  * point (on a ring, exactly where the key would land with the ejected points gone). */
@@ -158,7 +165,7 @@ pick_healthy(const struct model_cluster *c, int64_t *rr, const uint32_t *active,
         if (b >= a) b++;
         a = nth_healthy(c, a);
         b = nth_healthy(c, b);
-        return active[b] < active[a] ? b : a;
+        return less_busy(c, active, a, b);
     }
     if (!weighted) return nth_healthy(c, r % healthy);
     return lb_rr_pick_weights(rr, w, c->n_endpoints);
@@ -190,7 +197,7 @@ lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active, cons
         size_t a = (size_t)(r % n);
         size_t b = (size_t)((r >> 32) % (n - 1));
         if (b >= a) b++; /* two distinct endpoints */
-        return active[b] < active[a] ? b : a;
+        return less_busy(c, active, a, b);
     }
     return lb_rr_pick(rr, c);
 }

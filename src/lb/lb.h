@@ -34,7 +34,8 @@ enum model_lb_kind lb_kind(const struct model_cluster *c);
 
 /* Index of the endpoint of <c> for the next request, among the endpoints outlier detection
  * has not ejected (all of them in panic mode), or LB_NO_HOST. <rr> holds the worker's round-robin
- * counters for <c> (one per endpoint), <active> its requests in flight per endpoint. <hash>
+ * counters for <c> (one per endpoint), <active> its requests in flight per endpoint state
+ * (indexed by model_endpoint.state_id: kept across snapshots, as the requests are). <hash>
  * is the request's hash key for a consistent-hash pool; NULL when the request lacks the
  * input (header, cookie, parameter), which makes the pick random, as Envoy. */
 size_t lb_pick(const struct model_cluster *c, int64_t *rr, const uint32_t *active,

@@ -487,9 +487,11 @@ model__cluster_for(struct build *b, const struct destination *d, const char *ns,
         }
     }
     uint64_t now = now_ms();
-    for (size_t i = 0; i < c->n_endpoints; i++)
-        c->endpoints[i].state =
-            endpoint_state_get(name, c->endpoints[i].address, c->endpoints[i].port, now);
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        struct model_endpoint *e = &c->endpoints[i];
+        e->state = endpoint_state_get(name, e->address, e->port, now);
+        e->state_id = e->state->id;
+    }
     c->equal_weights = true;
     for (size_t i = 1; i < c->n_endpoints; i++)
         if (c->endpoints[i].weight != c->endpoints[0].weight) c->equal_weights = false;
@@ -1289,6 +1291,7 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     ep->port = in->app_port;
     ep->weight = 1;
     ep->state = endpoint_state_get(c->name, ep->address, ep->port, now_ms());
+    ep->state_id = ep->state->id;
     c->n_endpoints = 1;
     c->equal_weights = true;
     static const struct cluster_sections defaults; /* no DestinationRule: Istio's defaults */

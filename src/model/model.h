@@ -35,6 +35,7 @@ struct model_endpoint {
     const char **label_vals;
     size_t n_labels;
     struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
+    uint32_t state_id;            /* state->id, kept here so a pick reads no other line */
     /* The DNS name the address came from (resolution DNS / DNS_ROUND_ROBIN, or an endpoint
      * address that is a name); <address> is then the resolved IP, so the endpoint's state
      * is kept per address and survives a new answer that still holds it. NULL: a literal. */

@@ -25,6 +25,7 @@ setup_cluster(struct model_cluster *c, struct model_endpoint *eps, size_t n, con
         inet_pton(AF_INET, "10.0.0.1", &sa->sin_addr);
         eps[i].port = (uint16_t)(8000 + i);
         eps[i].weight = w ? w[i] : 1;
+        eps[i].state_id = (uint32_t)i;
     }
     c->endpoints = eps;
     c->n_endpoints = n;

@@ -15,7 +15,10 @@ cluster(struct model_cluster *c, size_t n, enum model_lb_kind kind)
 {
     memset(c, 0, sizeof(*c));
     memset(eps, 0, sizeof(eps));
-    for (size_t i = 0; i < n; i++) eps[i].weight = 1;
+    for (size_t i = 0; i < n; i++) {
+        eps[i].weight = 1;
+        eps[i].state_id = (uint32_t)i; /* in-flight counts are indexed by it */
+    }
     c->endpoints = eps;
     c->n_endpoints = n;
     c->equal_weights = true;

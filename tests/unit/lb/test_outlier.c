@@ -26,6 +26,7 @@ cluster(struct model_cluster *c, size_t n)
     memset(&pool, 0, sizeof(pool));
     for (size_t i = 0; i < n; i++) {
         eps[i].weight = 1;
+        eps[i].state_id = (uint32_t)i;
         eps[i].state = &states[i];
     }
     c->endpoints = eps;
