@@ -175,6 +175,23 @@ report(struct diag_list *dl, const struct resource *r, const void *obj, const ch
     rules_report(&v, sev, code, obj, key, index, hint, "%s", msg);
 }
 
+/* ML0115: a ServiceEntry with resolution DYNAMIC_DNS (Envoy's dynamic forward proxy:
+ * the request's host resolved when it comes) has no endpoints in meshlet. */
+static void
+check_dynamic_dns(const struct resource_set *set, struct diag_list *dl)
+{
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_SERVICE_ENTRY || !r->spec.any) continue;
+        const struct service_entry *se = r->spec.se;
+        if (!se->resolution.set || se->resolution.v != RES_DYNAMIC_DNS) continue;
+        report(dl, r, se, "resolution", -1, DIAG_WARNING, DIAG_DYNAMIC_DNS,
+               "list the hosts the mesh calls with resolution DNS",
+               "resolution DYNAMIC_DNS is not enforced by meshlet: requests to its hosts find "
+               "no route (404 NR)");
+    }
+}
+
 /* ---- VirtualService references ---- */
 
 static void
@@ -831,6 +848,7 @@ analyze_run(const struct resource_set *set, struct diag_list *dl)
     analyze__gateways(&ix.arena, set, dl);
     analyze__l4(&ix.arena, set, dl);
     check_orphan_delegates(&ix, set, dl);
+    check_dynamic_dns(set, dl);
     rollout_analyze(set, dl);
 
     hmap_fini(&ix.services);

@@ -51,6 +51,7 @@ enum diag_severity {
 #define DIAG_MESH_TCP_PORT_SHARED "ML0112" /* two TCP services of the mesh on one port */
 #define DIAG_L4_SHADOWED "ML0113"        /* a tcp rule an older VirtualService's catch-all hides */
 #define DIAG_L4_GATEWAY_IGNORES "ML0114" /* an L4 condition Istio's gateways ignore */
+#define DIAG_DYNAMIC_DNS "ML0115"        /* resolution DYNAMIC_DNS: not enforced */
 
 struct diag {
     enum diag_severity severity;

@@ -467,6 +467,16 @@ static const struct config_case cases[] = {
                            "[10.0.0.0/8]}]\n"
                            "    route: [{destination: {host: db.example.com}}]\n",
      "ML0114", NULL, NULL, true, A},
+    {"analyze_dynamic_dns_is_not_enforced",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: dyn}\nspec:\n"
+     "  hosts: [\"*.wiki.test\"]\n  resolution: DYNAMIC_DNS\n"
+     "  ports: [{number: 80, name: http, protocol: HTTP}]\n",
+     "ML0115", "spec.resolution", "resolution DYNAMIC_DNS is not enforced by meshlet", false, A},
+    {"analyze_dns_resolution_is_enforced",
+     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ext}\nspec:\n"
+     "  hosts: [api.wiki.test]\n  resolution: DNS\n"
+     "  ports: [{number: 80, name: http, protocol: HTTP}]\n",
+     "ML0115", NULL, NULL, true, A},
     {"validate_alone_does_not_analyze", DR_REVIEWS("") VS_REVIEWS("{host: reviews, subset: v9}"),
      "IST0101", NULL, NULL, true, false},
 };
