@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/metric.h"
+#include "control/dns.h"
 #include "core/now.h"
 #include "http/access_log.h"
 #include "http/metrics.h"
@@ -199,6 +200,56 @@ health_families(struct strbuf *sb, const struct snapshot *s)
     }
 }
 
+/* The resolver of DNS endpoints: Envoy's c-ares totals, then per name (bounded by the
+ * config: one series per name a ServiceEntry lists) its queries, failures, answers that
+ * changed its addresses, and how many addresses it has now. */
+static void
+dns_families(struct strbuf *sb, const struct admin *a)
+{
+    if (!a->dns) return;
+    size_t n;
+    struct dns_name_view *v = dns_names_all(a->dns, &n);
+    uint64_t queries = 0, failures = 0;
+    for (size_t i = 0; i < n; i++) {
+        queries += v[i].queries;
+        failures += v[i].failures;
+    }
+    prom_family(sb, "envoy_dns_cares_resolve_total", "counter", "DNS queries made.");
+    strbuf_printf(sb, "envoy_dns_cares_resolve_total %" PRIu64 "\n", queries);
+    prom_family(sb, "envoy_dns_cares_get_addr_failure", "counter",
+                "DNS queries that failed (timeout, error, no address).");
+    strbuf_printf(sb, "envoy_dns_cares_get_addr_failure %" PRIu64 "\n", failures);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } fam[] = {
+        {"meshlet_dns_queries_total", "counter", "DNS queries for the name.",
+         offsetof(struct dns_name_view, queries)},
+        {"meshlet_dns_failures_total", "counter",
+         "Failed DNS queries for the name (its last good addresses stay).",
+         offsetof(struct dns_name_view, failures)},
+        {"meshlet_dns_changes_total", "counter", "Answers that changed the name's addresses.",
+         offsetof(struct dns_name_view, changes)},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        prom_family(sb, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t value;
+            memcpy(&value, (const char *)&v[i] + fam[f].off, sizeof(value));
+            strbuf_printf(sb, "%s{", fam[f].name);
+            metrics_label(sb, "name", v[i].name, true);
+            strbuf_printf(sb, "} %" PRIu64 "\n", value);
+        }
+    }
+    prom_family(sb, "meshlet_dns_addresses", "gauge", "Addresses the name has now.");
+    for (size_t i = 0; i < n; i++) {
+        strbuf_puts(sb, "meshlet_dns_addresses{");
+        metrics_label(sb, "name", v[i].name, true);
+        strbuf_printf(sb, "} %zu\n", (size_t)v[i].n_addrs);
+    }
+    free(v);
+}
+
 void
 prom_write(const struct admin *a, struct strbuf *sb)
 {
@@ -214,6 +265,7 @@ prom_write(const struct admin *a, struct strbuf *sb)
     cluster_families(sb, clusters, len);
     free(clusters);
     health_families(sb, a->snap);
+    dns_families(sb, a);
     prom_family(sb, "envoy_server_live", "gauge", "1 while serving, 0 while draining.");
     strbuf_printf(sb, "envoy_server_live %d\n", !strcmp(admin_state(a), "LIVE"));
     prom_family(sb, "envoy_server_uptime", "gauge", "Seconds since the start.");

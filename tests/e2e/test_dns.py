@@ -6,6 +6,7 @@ answering keeps the last good addresses; a name that never resolves gives 503 UH
 clear /clusters reason; a DNS server that answers late stalls neither requests, nor POST
 /reload, nor the admin port. Every answer is 127.0.0.1: only it may be a target here."""
 import http.client
+import subprocess
 import time
 import urllib.request
 
@@ -16,6 +17,7 @@ from backend import Backend
 from certs import self_signed
 from dns_server import DnsServer
 from meshlet_proc import Meshlet, eventually, free_port
+from test_metrics import ENVOY_NAMES, parse, promtool
 
 
 def egress(port, target, host="api.payments.test", tls_ca=None):
@@ -128,6 +130,18 @@ def test_a_silent_dns_server_keeps_the_last_good_addresses(started):
         text = clusters(m)
         assert "::dns::api.payments.test::addresses::127.0.0.1" in text, text
         assert "::dns::api.payments.test::last_error::" in text, text
+        # the same in Prometheus's form, which promtool reads
+        prom = m.admin("/stats/prometheus")
+        series = {(n, lab.get("name")): v for n, lab, v in parse(prom)}
+        assert series[("meshlet_dns_failures_total", "api.payments.test")] >= 1, prom
+        assert series[("meshlet_dns_queries_total", "api.payments.test")] >= 2, prom
+        assert series[("meshlet_dns_addresses", "api.payments.test")] == 1, prom
+        assert series[("envoy_dns_cares_get_addr_failure", None)] >= 1, prom
+        r = subprocess.run([promtool(), "check", "metrics"], input=prom, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode in (0, 3), r.stderr + r.stdout  # 3: parsed, with style remarks
+        for line in (r.stdout + r.stderr).splitlines():
+            assert line.split(" ")[0] in ENVOY_NAMES, line
     finally:
         backend.stop()
         dns.stop()
