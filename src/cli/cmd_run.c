@@ -198,7 +198,12 @@ struct run {
     struct dns_resolver *dns;      /* names of DNS endpoints, on the main loop */
     struct wheel_timer dns_reload; /* a rebuild soon after an answer changed */
     struct wheel_timer dns_warm;   /* /ready waits for the first answers (Envoy's warming) */
-    struct wheel_timer dns_watch;  /* every second: names whose every address fails */
+    /* A reload that brought names without an answer yet: its snapshot (acquired) waits for
+     * them, bounded, before workers take it, as Envoy warms a new DNS cluster. */
+    struct snapshot *held;
+    struct wheel_timer dns_hold;
+    uint64_t dns_hold_until_ms;
+    struct wheel_timer dns_watch; /* every second: names whose every address fails */
     uint64_t dns_warm_until_ms;
 };
 
@@ -287,6 +292,53 @@ on_sweep(struct wheel_timer *t)
     if (next != UINT64_MAX) wheel_arm(&r->loop.wheel, &r->sweep, next);
 }
 
+/* The resolver lets go of names the config in force no longer uses (a refused reload may
+ * have looked up some): they are not asked again nor listed. */
+static void
+retain_dns_names(struct run *r, const struct snapshot *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_clusters; i++) n += s->clusters[i]->n_dns_names;
+    const char **names = n ? malloc(n * sizeof(*names)) : NULL;
+    if (n && !names) return; /* kept until a later reload: harmless */
+    n = 0;
+    for (size_t i = 0; i < s->n_clusters; i++)
+        for (size_t k = 0; k < s->clusters[i]->n_dns_names; k++)
+            names[n++] = s->clusters[i]->dns_names[k];
+    dns_retain(r->dns, names, n);
+    free(names);
+}
+
+/* Workers serve <snap> from their next batch; a snapshot held for warming is superseded. */
+static void
+publish(struct run *r, struct snapshot *snap)
+{
+    for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
+    wheel_disarm(&r->loop.wheel, &r->dns_hold);
+    model_release(r->held);
+    r->held = NULL;
+}
+
+/* The held snapshot goes out once its new names have answers (or failed), unless a rebuild
+ * with the answers is about to replace it, or after the time one query may take. */
+static void
+on_dns_hold(struct wheel_timer *t)
+{
+    struct run *r = container_of(t, struct run, dns_hold);
+    if (!r->held) return;
+    bool over = now_ms() >= r->dns_hold_until_ms;
+    if (!over && (dns_waiting(r->dns) || r->dns_reload.deadline_ms)) {
+        wheel_arm(&r->loop.wheel, &r->dns_hold, now_ms() + 10);
+        return;
+    }
+    if (over)
+        log_msg(LOG_WARNING,
+                "DNS: %zu new name(s) still without an answer; config version "
+                "%llu goes to the workers anyway",
+                dns_waiting(r->dns), (unsigned long long)r->held->version);
+    publish(r, r->held);
+}
+
 /* After a reload: a new snapshot goes to every worker (served from its next batch), to
  * the admin server and to outlier detection; the counts go to /stats either way. */
 static void
@@ -296,8 +348,18 @@ on_reload_done(struct reload *rl, struct snapshot *snap, void *arg)
     r->admin.reloads_ok = rl->n_ok;
     r->admin.reloads_failed = rl->n_failed;
     if (r->etcd.loop) etcd_status_changed(&r->status);
+    if (r->dns) retain_dns_names(r, snap ? snap : rl->snap);
     if (!snap) return;
-    for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
+    if (r->dns && dns_waiting(r->dns)) { /* new names: their pools would be empty a moment */
+        model_release(r->held);
+        r->held = model_acquire(snap);
+        if (!wheel_armed(&r->dns_hold)) {
+            r->dns_hold_until_ms = now_ms() + 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
+            wheel_arm(&r->loop.wheel, &r->dns_hold, now_ms() + 10);
+        }
+    } else {
+        publish(r, snap);
+    }
     r->admin.snap = snap;
     wheel_disarm(&r->loop.wheel, &r->sweep);
     on_sweep(&r->sweep);
@@ -765,6 +827,7 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
     r->dns_reload.cb = on_dns_reload;
+    r->dns_hold.cb = on_dns_hold;
     mopt->resolve = run_resolve;
     mopt->resolve_arg = r->dns;
 
@@ -932,6 +995,9 @@ stop:
     wheel_disarm(&r->loop.wheel, &r->dns_reload);
     wheel_disarm(&r->loop.wheel, &r->dns_warm);
     wheel_disarm(&r->loop.wheel, &r->dns_watch);
+    wheel_disarm(&r->loop.wheel, &r->dns_hold);
+    model_release(r->held);
+    r->held = NULL;
     dns_resolver_free(r->dns);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */

@@ -39,6 +39,7 @@ struct dns_name {
     size_t n_addrs;
     struct sockaddr_storage first; /* the latest answer's first address, in its order */
     bool querying, answered;
+    bool forgotten; /* dns_retain() let it go while a query ran: freed when it ends */
     uint64_t ok_at_ms, started_ms, next_ms, backoff_ms;
     struct wheel_timer refresh;
     uint64_t queries, failures, changes;
@@ -187,6 +188,18 @@ failed(struct dns_name *n, const char *why)
             n->n_addrs, (unsigned long long)n->backoff_ms);
 }
 
+/* Take name <i> out of the list and free it (no query of it may be running). */
+static void
+drop(struct dns_resolver *r, size_t i)
+{
+    struct dns_name *n = r->names[i];
+    wheel_disarm(&r->loop->wheel, &n->refresh);
+    memmove(&r->names[i], &r->names[i + 1], (r->n_names - i - 1) * sizeof(r->names[0]));
+    r->n_names--;
+    free(n->name);
+    free(n);
+}
+
 static void
 on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
@@ -197,6 +210,16 @@ on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
         return;
     }
     n->querying = false;
+    if (n->forgotten) {
+        struct dns_resolver *r = n->r;
+        if (res) ares_freeaddrinfo(res);
+        for (size_t i = 0; i < r->n_names; i++) {
+            if (r->names[i] != n) continue;
+            drop(r, i);
+            break;
+        }
+        return;
+    }
     /* The lowest DNS_MAX_ADDRS of up to DNS_GATHER addresses: a server that rotates a long
      * answer does not look like a change. */
     struct in_addr all[DNS_GATHER], first = {0};
@@ -337,6 +360,7 @@ dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *ou
     struct dns_name *n = find(r, name);
     if (!n) n = add(r, name);
     if (!n) return 0;
+    n->forgotten = false; /* wanted again before its last query ended */
     if (!n->n_addrs && may_ask(n)) {
         start_query(n);
         after_ares(r);
@@ -371,13 +395,33 @@ dns_refresh(struct dns_resolver *r, const char *name)
     after_ares(r);
 }
 
+void
+dns_retain(struct dns_resolver *r, const char *const *names, size_t n_names)
+{
+    for (size_t i = 0; i < r->n_names;) {
+        struct dns_name *n = r->names[i];
+        bool keep = false;
+        for (size_t k = 0; k < n_names && !keep; k++) keep = !strcmp(names[k], n->name);
+        if (keep || n->querying) {
+            n->forgotten = !keep; /* a running query cannot be called back: it ends first */
+            if (!keep) wheel_disarm(&r->loop->wheel, &n->refresh);
+            i++;
+            continue;
+        }
+        log_msg(LOG_DEBUG, "dns: %s is no longer used; not asked again", n->name);
+        drop(r, i);
+    }
+}
+
 size_t
 dns_names(struct dns_resolver *r, struct dns_name_view *out, size_t max)
 {
     uint64_t now = now_ms();
-    for (size_t i = 0; i < r->n_names && i < max; i++) {
+    size_t count = 0;
+    for (size_t i = 0; i < r->n_names; i++) {
         const struct dns_name *n = r->names[i];
-        struct dns_name_view *v = &out[i];
+        if (n->forgotten || count++ >= max) continue;
+        struct dns_name_view *v = &out[count - 1];
         memset(v, 0, sizeof(*v));
         v->name = n->name;
         v->n_addrs = n->n_addrs;
@@ -390,7 +434,7 @@ dns_names(struct dns_resolver *r, struct dns_name_view *out, size_t max)
         v->changes = n->changes;
         memcpy(v->last_error, n->last_error, sizeof(v->last_error));
     }
-    return r->n_names;
+    return count;
 }
 
 struct dns_name_view *
@@ -406,7 +450,10 @@ size_t
 dns_waiting(const struct dns_resolver *r)
 {
     size_t n = 0;
-    for (size_t i = 0; i < r->n_names; i++) n += !r->names[i]->answered && !r->names[i]->failures;
+    for (size_t i = 0; i < r->n_names; i++) {
+        const struct dns_name *d = r->names[i];
+        n += !d->forgotten && !d->answered && !d->failures;
+    }
     return n;
 }
 

@@ -67,7 +67,7 @@ void dns_resolver_free(struct dns_resolver *r);
  * if none is running and the last began min_refresh_ms ago or more; changed() follows when
  * the answer comes) or never resolved. Never blocks. An IP literal (v4 or v6) is returned at
  * once without a query and is not listed by dns_names(). Looking a name up once keeps it
- * refreshed for the resolver's life. */
+ * refreshed until dns_retain() lets it go. */
 size_t dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *out,
                   size_t max);
 
@@ -82,7 +82,7 @@ void dns_refresh(struct dns_resolver *r, const char *name);
 
 /* For /clusters, explain and metrics: one view per name, in the order first looked up. */
 struct dns_name_view {
-    const char *name; /* borrowed from the resolver: valid until dns_resolver_free() */
+    const char *name; /* borrowed from the resolver: valid until it is let go (dns_retain) */
     size_t n_addrs;
     struct sockaddr_storage addrs[DNS_MAX_ADDRS];
     uint64_t age_ms;                     /* since the last good answer; UINT64_MAX never */
@@ -90,6 +90,11 @@ struct dns_name_view {
     uint64_t queries, failures, changes; /* changes: answers that changed a known set */
     char last_error[128];                /* the last failure's cause; "" after a good answer */
 };
+
+/* Let go of every name not in <names> (the ones the config in force uses, duplicates
+ * allowed): it is no longer asked, listed nor counted. A name whose query is running goes
+ * when the query ends, unless it is looked up again first. */
+void dns_retain(struct dns_resolver *r, const char *const *names, size_t n_names);
 
 /* Every name's view, in an array the caller frees (NULL, *n 0: none, or out of memory). */
 struct dns_name_view *dns_names_all(struct dns_resolver *r, size_t *n);

@@ -235,3 +235,29 @@ def test_a_name_whose_every_address_fails_is_asked_again_before_its_ttl(started)
             dns.queries
     finally:
         dns.stop()
+
+
+def test_a_name_the_config_no_longer_uses_is_no_longer_asked(started, tmp_path):
+    backend = Backend("pay").start()
+    dns = DnsServer({"old.payments.test": ["127.0.0.1"], "new.payments.test": ["127.0.0.1"]},
+                    ttl=1).start()
+    try:
+        m = started(named_endpoints([("old.payments.test", backend.port)]), dns)
+        assert get(m)[0] == 200
+        (tmp_path / "config.yaml").write_text(
+            named_endpoints([("new.payments.test", backend.port)]))
+        req = urllib.request.Request(f"http://127.0.0.1:{m.admin_port}/reload", method="POST")
+        assert urllib.request.urlopen(req, timeout=30).status == 200
+        assert get(m)[0] == 200
+        text = clusters(m)
+        assert "::dns::new.payments.test::" in text and "old.payments.test" not in text, text
+        stats = m.admin("/stats")
+        assert "dns.name.new.payments.test.queries" in stats
+        assert "dns.name.old.payments.test" not in stats, stats
+        old = dns.queries.get("old.payments.test")
+        # TTL 1 s, so a kept name is asked again within the 5 s minimum refresh
+        assert eventually(lambda: dns.queries.get("new.payments.test", 0) >= 2, 15), dns.queries
+        assert dns.queries.get("old.payments.test") == old, dns.queries
+    finally:
+        backend.stop()
+        dns.stop()

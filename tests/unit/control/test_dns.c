@@ -397,6 +397,58 @@ teardown(void **state)
 
 /* ---- tests ---- */
 
+static size_t
+listed(struct dns_resolver *r)
+{
+    struct dns_name_view v[8];
+    return dns_names(r, v, 8);
+}
+
+/* A name the config no longer uses is let go: not asked again, not listed; one whose query
+ * is running goes when it ends, or stays when it is looked up again first. */
+static void
+test_dns_retain_lets_go_of_names_no_longer_used(void **state)
+{
+    (void)state;
+    zone_mode(1, false);
+    zone_set("kept.test", "127.0.0.2", NULL);
+    zone_set("gone.test", "127.0.0.3", NULL);
+    struct dns_resolver *r = resolver(100, 200);
+    struct sockaddr_storage a[4];
+    dns_lookup(r, "kept.test", a, 4);
+    dns_lookup(r, "gone.test", a, 4);
+    assert_true(pump(5000));
+    pump_all(300);
+    assert_int_equal(listed(r), 2);
+    const char *keep[] = {"kept.test", "kept.test"};
+    dns_retain(r, keep, 2);
+    assert_int_equal(listed(r), 1);
+    assert_string_equal(view(r, "kept.test")->name, "kept.test");
+    unsigned gone = zone_queries("gone.test"), kept = zone_queries("kept.test");
+    pump_all(2500); /* TTL 1 s: the kept name is asked again, the other not */
+    assert_int_equal(zone_queries("gone.test"), gone);
+    assert_true(zone_queries("kept.test") > kept);
+    assert_int_equal(dns_waiting(r), 0);
+
+    /* Let go while its query runs (the server is silent): unlisted now, freed at its end. */
+    zone_drop(true);
+    assert_int_equal(dns_lookup(r, "late.test", a, 4), 0);
+    dns_retain(r, keep, 1);
+    assert_int_equal(listed(r), 1);
+    assert_int_equal(dns_waiting(r), 0);
+    pump_all(800); /* the query fails after 200 + 400 ms */
+    assert_int_equal(listed(r), 1);
+    /* Looked up again while its query runs: it stays. */
+    assert_int_equal(dns_lookup(r, "again.test", a, 4), 0);
+    dns_retain(r, NULL, 0);
+    assert_int_equal(dns_lookup(r, "again.test", a, 4), 0);
+    assert_int_equal(listed(r), 1);
+    assert_int_equal(dns_waiting(r), 1);
+    dns_retain(r, NULL, 0); /* and goes, with a query in flight, at dns_resolver_free */
+    assert_int_equal(listed(r), 0);
+    dns_resolver_free(r);
+}
+
 static void
 test_dns_first_lookup_is_empty_then_the_answer_comes(void **state)
 {
@@ -760,6 +812,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dns_refresh_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_free_with_queries_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_retain_lets_go_of_names_no_longer_used, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dns_servers_must_be_ip_and_port, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
