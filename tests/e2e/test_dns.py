@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """DNS endpoints (issue 18): a ServiceEntry with resolution DNS is resolved by meshlet's own
 resolver against a test DNS server (--dns-server), as Envoy resolves Istio's DNS clusters:
 the egress example with TLS origination works; a DNS server that stops answering keeps the
@@ -5,12 +6,7 @@ last good addresses (and says so in /clusters, /stats and /stats/prometheus); a 
 never resolves gives 503 UH with a clear /clusters reason; a DNS server that answers late
 stalls neither requests, nor POST /reload, nor the admin port; a reload that brings a new
 name serves the old config until the name answers, and lets go of names no longer used.
-Every answer is 127.0.0.1: only it may be a target here."""DNS endpoints (issue 18, first step): a ServiceEntry with resolution DNS is resolved by
-meshlet's own resolver against a test DNS server (--dns-server), as Envoy resolves Istio's
-DNS clusters: the egress example with TLS origination works; a DNS server that stops
-answering keeps the last good addresses; a name that never resolves gives 503 UH with a
-clear /clusters reason; a DNS server that answers late stalls neither requests, nor POST
-/reload, nor the admin port. Every answer is 127.0.0.1: only it may be a target here."""
+Every answer is 127.0.0.1: only it may be a target here."""
 import http.client
 import subprocess
 import time
