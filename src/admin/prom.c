@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/metric.h"
 #include "control/dns.h"
+#include "core/metric.h"
 #include "core/now.h"
 #include "http/access_log.h"
 #include "http/metrics.h"
@@ -209,11 +209,8 @@ dns_families(struct strbuf *sb, const struct admin *a)
     if (!a->dns) return;
     size_t n;
     struct dns_name_view *v = dns_names_all(a->dns, &n);
-    uint64_t queries = 0, failures = 0;
-    for (size_t i = 0; i < n; i++) {
-        queries += v[i].queries;
-        failures += v[i].failures;
-    }
+    uint64_t queries, failures;
+    dns_totals(a->dns, &queries, &failures);
     prom_family(sb, "envoy_dns_cares_resolve_total", "counter", "DNS queries made.");
     strbuf_printf(sb, "envoy_dns_cares_resolve_total %" PRIu64 "\n", queries);
     prom_family(sb, "envoy_dns_cares_get_addr_failure", "counter",

@@ -138,11 +138,8 @@ dns(struct out *o, const struct admin *a)
     if (!a->dns) return;
     size_t n;
     struct dns_name_view *v = dns_names_all(a->dns, &n);
-    uint64_t queries = 0, failures = 0;
-    for (size_t i = 0; i < n; i++) {
-        queries += v[i].queries;
-        failures += v[i].failures;
-    }
+    uint64_t queries, failures;
+    dns_totals(a->dns, &queries, &failures);
     emit(o, queries, "dns.cares.resolve_total");
     emit(o, failures, "dns.cares.get_addr_failure");
     for (size_t i = 0; i < n; i++) {

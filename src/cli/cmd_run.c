@@ -201,8 +201,10 @@ struct run {
     /* A reload that brought names without an answer yet: its snapshot (acquired) waits for
      * them, bounded, before workers take it, as Envoy warms a new DNS cluster. */
     struct snapshot *held;
+    struct snapshot *published; /* acquired: the last snapshot the workers were given */
     struct wheel_timer dns_hold;
     uint64_t dns_hold_until_ms;
+    uint64_t dns_wait_ms;         /* the longest one query may take (every server tried) */
     struct wheel_timer dns_watch; /* every second: names whose every address fails */
     uint64_t dns_warm_until_ms;
 };
@@ -315,8 +317,32 @@ publish(struct run *r, struct snapshot *snap)
 {
     for (size_t i = 0; i < r->n_workers; i++) worker_publish(&r->wks[i], model_acquire(snap));
     wheel_disarm(&r->loop.wheel, &r->dns_hold);
+    model_release(r->published);
+    r->published = model_acquire(snap);
     model_release(r->held);
     r->held = NULL;
+}
+
+/* Whether <s> has a DNS name the workers' snapshot lacks that has no answer yet: its pool
+ * would be empty for a moment, where the old snapshot may still serve. A name both lack
+ * an answer for loses nothing by waiting no more. */
+static bool
+brings_waiting_names(const struct run *r, const struct snapshot *s)
+{
+    const struct snapshot *old = r->published;
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        const struct model_cluster *c = s->clusters[i];
+        for (size_t k = 0; k < c->n_dns_names; k++) {
+            const char *name = c->dns_names[k];
+            if (!dns_name_waiting(r->dns, name)) continue;
+            bool known = false;
+            for (size_t j = 0; old && j < old->n_clusters && !known; j++)
+                for (size_t m = 0; m < old->clusters[j]->n_dns_names && !known; m++)
+                    known = !strcmp(old->clusters[j]->dns_names[m], name);
+            if (!known) return true;
+        }
+    }
+    return false;
 }
 
 /* The held snapshot goes out once its new names have answers (or failed), unless a rebuild
@@ -327,7 +353,7 @@ on_dns_hold(struct wheel_timer *t)
     struct run *r = container_of(t, struct run, dns_hold);
     if (!r->held) return;
     bool over = now_ms() >= r->dns_hold_until_ms;
-    if (!over && (dns_waiting(r->dns) || r->dns_reload.deadline_ms)) {
+    if (!over && (brings_waiting_names(r, r->held) || r->dns_reload.deadline_ms)) {
         wheel_arm(&r->loop.wheel, &r->dns_hold, now_ms() + 10);
         return;
     }
@@ -350,11 +376,11 @@ on_reload_done(struct reload *rl, struct snapshot *snap, void *arg)
     if (r->etcd.loop) etcd_status_changed(&r->status);
     if (r->dns) retain_dns_names(r, snap ? snap : rl->snap);
     if (!snap) return;
-    if (r->dns && dns_waiting(r->dns)) { /* new names: their pools would be empty a moment */
+    if (r->dns && brings_waiting_names(r, snap)) {
         model_release(r->held);
         r->held = model_acquire(snap);
         if (!wheel_armed(&r->dns_hold)) {
-            r->dns_hold_until_ms = now_ms() + 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
+            r->dns_hold_until_ms = now_ms() + r->dns_wait_ms;
             wheel_arm(&r->loop.wheel, &r->dns_hold, now_ms() + 10);
         }
     } else {
@@ -828,6 +854,8 @@ cmd_run(int argc, char **argv)
     }
     r->dns_reload.cb = on_dns_reload;
     r->dns_hold.cb = on_dns_hold;
+    /* c-ares tries every server, each DNS_TRIES times with the timeout doubling per round */
+    r->dns_wait_ms = (n_dns_servers ? n_dns_servers : 1) * 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
     mopt->resolve = run_resolve;
     mopt->resolve_arg = r->dns;
 
@@ -841,6 +869,10 @@ cmd_run(int argc, char **argv)
                 (long long)r->etcd.revision);
         etcd_source_wait(&r->etcd);
         first = reload_run(rl, NULL, NULL, NULL);
+    }
+    if (first == RELOAD_OK) { /* what the workers start with; refused attempts' names go */
+        r->published = model_acquire(rl->snap);
+        retain_dns_names(r, rl->snap);
     }
     if (first != RELOAD_OK) {
         log_msg(LOG_ERROR, "meshlet run: not starting");
@@ -871,6 +903,7 @@ cmd_run(int argc, char **argv)
             etcd_source_fini(&r->etcd);
             tls_upstream_free(etcd_tls);
             if (loop_ready) loop_fini(&r->loop);
+            model_release(r->published);
             reload_fini(rl);
             tls_identity_free(identity);
             return CLI_USAGE;
@@ -979,7 +1012,7 @@ cmd_run(int argc, char **argv)
     r->dns_watch.cb = on_dns_watch;
     wheel_arm(&r->loop.wheel, &r->dns_watch, now_ms() + 1000);
     r->dns_warm.cb = on_dns_warm;
-    r->dns_warm_until_ms = now_ms() + 3 * DNS_TIMEOUT_DEFAULT_MS + 500;
+    r->dns_warm_until_ms = now_ms() + r->dns_wait_ms;
     on_dns_warm(&r->dns_warm);
     loop_run(&r->loop, NULL, NULL);
     log_msg(LOG_INFO, "stopping");
@@ -998,6 +1031,8 @@ stop:
     wheel_disarm(&r->loop.wheel, &r->dns_hold);
     model_release(r->held);
     r->held = NULL;
+    model_release(r->published);
+    r->published = NULL;
     dns_resolver_free(r->dns);
     if (r->sig.fd >= 0) close(r->sig.fd);
     tls_identity_free(identity); /* workers are gone: no connection holds a credential */

@@ -57,6 +57,7 @@ struct dns_resolver {
     struct wheel_timer notify;  /* changed(), on the next loop turn */
     struct dns_name **names;    /* owned, in the order first looked up */
     size_t n_names, cap_names;
+    uint64_t queries, failures; /* of every name ever, let go or not (counters never fall) */
     bool closing;
 };
 
@@ -181,6 +182,7 @@ failed(struct dns_name *n, const char *why)
 {
     struct dns_resolver *r = n->r;
     n->failures++;
+    r->failures++;
     snprintf(n->last_error, sizeof(n->last_error), "%s", why);
     n->backoff_ms = n->backoff_ms ? clamp(r, n->backoff_ms * 2) : r->min_ms;
     schedule(n, now_ms() + n->backoff_ms);
@@ -275,6 +277,7 @@ start_query(struct dns_name *n)
     if (n->querying) return;
     n->querying = true;
     n->queries++;
+    r->queries++;
     n->started_ms = now_ms();
     wheel_disarm(&r->loop->wheel, &n->refresh);
     n->next_ms = 0;
@@ -444,6 +447,20 @@ dns_names_all(struct dns_resolver *r, size_t *n)
     struct dns_name_view *v = r->n_names ? malloc(r->n_names * sizeof(*v)) : NULL;
     if (v) *n = dns_names(r, v, r->n_names);
     return v;
+}
+
+void
+dns_totals(const struct dns_resolver *r, uint64_t *queries, uint64_t *failures)
+{
+    *queries = r->queries;
+    *failures = r->failures;
+}
+
+bool
+dns_name_waiting(const struct dns_resolver *r, const char *name)
+{
+    const struct dns_name *n = find(r, name);
+    return n && !n->forgotten && !n->answered && !n->failures;
 }
 
 size_t

@@ -103,6 +103,13 @@ struct dns_name_view *dns_names_all(struct dns_resolver *r, size_t *n);
  * them at start). */
 size_t dns_waiting(const struct dns_resolver *r);
 
+/* Whether <name> is looked up and has had neither an answer nor a failure yet. */
+bool dns_name_waiting(const struct dns_resolver *r, const char *name);
+
+/* Queries made and failed, over every name (also those let go): Envoy's
+ * dns.cares.resolve_total and get_addr_failure. */
+void dns_totals(const struct dns_resolver *r, uint64_t *queries, uint64_t *failures);
+
 /* Fill at most <max> views; returns how many names there are (may exceed <max>). */
 size_t dns_names(struct dns_resolver *r, struct dns_name_view *out, size_t max);
 
