@@ -13,6 +13,7 @@ from backend import Backend
 from configs import canary_config, destination_rule, edge_routes, gateway, service_entry
 from dns_server import DnsServer
 from meshlet_proc import Meshlet, eventually, free_port
+from test_dns import named_endpoints
 
 
 def get(port, path, host="api.example.com"):
@@ -120,30 +121,18 @@ def test_a_dns_answer_keeps_the_cursors_and_ejections_of_addresses_that_stay(mes
     bad = Backend("bad", fail_status=503).start()
     dns = DnsServer({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"],
                      "bad.test": ["127.0.0.1"]}, ttl=1).start()
-    port = free_port()
-    eps = "\n".join(f"  - {{address: {n}, ports: {{http: {be.port}}}}}"
-                    for n, be in (("a.test", a), ("b.test", b), ("bad.test", bad), ("c.test", c)))
-    config = f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: pay, namespace: shop}}
-spec:
-  hosts: [api.pay.test]
-  location: MESH_EXTERNAL
-  resolution: DNS
-  ports: [{{number: {port}, name: http, protocol: HTTP}}]
-  endpoints:
-{eps}
+    config = named_endpoints([("a.test", a.port), ("b.test", b.port), ("bad.test", bad.port),
+                              ("c.test", c.port)]) + """\
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {{name: pay, namespace: shop}}
+metadata: {name: pay, namespace: shop}
 spec:
-  host: api.pay.test
+  host: api.payments.test
   trafficPolicy:
-    loadBalancer: {{simple: ROUND_ROBIN}}
-    outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s,
-                        maxEjectionPercent: 100}}
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s,
+                       maxEjectionPercent: 100}
 """
     m = start(meshlet_bin, tmp_path, config, ("--dns-server", f"127.0.0.1:{dns.port}"))
     try:
@@ -153,7 +142,7 @@ spec:
         def one():
             """One request; the endpoints it reached, in order (bad's 503 is retried)."""
             counts = [len(x.hits) for _, x in named]
-            get(m.mesh_port, "/x", host="api.pay.test")
+            get(m.mesh_port, "/x", host="api.payments.test")
             new = [(x.server.times[i], n) for (n, x), k in zip(named, counts)
                    for i in range(k, len(x.hits))]
             seen.extend(n for _, n in sorted(new))
