@@ -352,7 +352,7 @@ gen_new(struct worker *wk, struct snapshot *snap)
 
 /* <g> takes over what <old> learnt: the round-robin cursor of every endpoint that stays in
  * its pool (found by its state, which outlives snapshots), and, when both were built from
- * the same config, the split counters and counts (the routes are then laid out alike).
+ * the same config, the split counters (the routes are then laid out alike).
  * Best effort: what cannot be allocated starts afresh. */
 static void
 gen_carry(struct worker_gen *g, const struct worker_gen *old)
@@ -360,8 +360,8 @@ gen_carry(struct worker_gen *g, const struct worker_gen *old)
     const struct snapshot *ns = g->snap, *os = old->snap;
     if (ns->digest && ns->digest == os->digest && ns->n_split_slots == os->n_split_slots) {
         size_t n = ns->n_split_slots + 1;
+        /* the positions only: /splits counts start again with each config version */
         memcpy(g->split.current, old->split.current, n * sizeof(*g->split.current));
-        memcpy(g->split.picks, old->split.picks, n * sizeof(*g->split.picks));
     }
     size_t n_pools = pool_state_count(), n_eps = endpoint_state_count();
     size_t *cl_of = malloc(n_pools * sizeof(*cl_of)); /* pool state id -> old cluster */
