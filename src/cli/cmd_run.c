@@ -226,7 +226,7 @@ static void
 on_dns_reload(struct wheel_timer *t)
 {
     struct run *r = container_of(t, struct run, dns_reload);
-    if (!r->draining) reload_run(&r->rl, NULL, "DNS answer", NULL);
+    if (!r->draining) reload_rebuild(&r->rl, "DNS answer");
 }
 
 /* Ready once every DNS name has had its first answer or failure, or after the time one

@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -167,42 +168,23 @@ load(const struct reload *rl, const struct reload_source *src, struct resource_s
     return rc;
 }
 
-/* Load, check, compile and attach TLS. The snapshot, or NULL with every reason in <sb> (the
- * messages of `meshlet check`, then why it stopped) and the kind of failure in <result>. */
+/* Compile <set> (checked) and attach TLS. The snapshot, or NULL with the reason in <sb>
+ * and the kind of failure in <result>. <t0> is when the work began (for the log). */
 static struct snapshot *
-build(struct reload *rl, const struct reload_source *src, struct strbuf *sb,
-      enum reload_result *result)
+compile(struct reload *rl, const struct resource_set *set, int64_t revision, uint64_t t0,
+        struct strbuf *sb, enum reload_result *result)
 {
-    struct resource_set set;
-    struct diag_list dl;
-    uint64_t t_load = now_us_precise();
-    int rc = load(rl, src, &set, &dl);
     uint64_t t_build = now_us_precise();
-    diag_list_format(&dl, false, sb);
-    struct snapshot *snap = NULL;
-    *result = rc ? RELOAD_USAGE : RELOAD_ERRORS;
-    if (rc || dl.errors) {
-        strbuf_printf(sb, "the config has %zu error(s)\n", dl.errors);
-        goto done;
-    }
-    if (!gateways_known(rl, &set, sb)) {
-        *result = RELOAD_USAGE;
-        goto done;
-    }
-    notes(&set);
     char err[512];
-    snap = model_build(&set, &rl->mopt, err, sizeof(err));
+    *result = RELOAD_ERRORS;
+    struct snapshot *snap = model_build(set, &rl->mopt, err, sizeof(err));
     if (!snap) {
         strbuf_printf(sb, "%s\n", err);
-        goto done;
+        return NULL;
     }
-    remember_files(snap, &set);
-    snap->digest = config_digest(&set, rl->ns);
-    snap->revision = src->revision;
-done:
-    diag_list_fini(&dl);
-    config_fini(&set);
-    if (!snap) return NULL;
+    remember_files(snap, set);
+    snap->digest = config_digest(set, rl->ns);
+    snap->revision = revision;
     bool have_identity = rl->identity != NULL;
     if (attach_tls(snap, have_identity, sb)) {
         *result = RELOAD_USAGE;
@@ -223,10 +205,58 @@ done:
     log_msg(LOG_INFO,
             "config loaded and checked in %.1f ms; snapshot built in %.1f ms "
             "(%zu listeners, %zu routes, %zu clusters)",
-            (double)(t_build - t_load) / 1000, (double)(now_us_precise() - t_build) / 1000,
+            (double)(t_build - t0) / 1000, (double)(now_us_precise() - t_build) / 1000,
             snap->n_listeners, snap->n_routes, snap->n_clusters);
     *result = RELOAD_OK;
     return snap;
+}
+
+/* Load, check, compile and attach TLS. The snapshot and, in <*kept>, the resources it was
+ * built from (for a rebuild); or NULL with every reason in <sb> (the messages of `meshlet
+ * check`, then why it stopped) and the kind of failure in <result>. */
+static struct snapshot *
+build(struct reload *rl, const struct reload_source *src, struct strbuf *sb,
+      enum reload_result *result, struct resource_set **kept)
+{
+    struct resource_set *set = malloc(sizeof(*set));
+    *kept = NULL;
+    *result = RELOAD_ERRORS;
+    if (!set) {
+        strbuf_puts(sb, "out of memory\n");
+        return NULL;
+    }
+    struct diag_list dl;
+    uint64_t t0 = now_us_precise();
+    int rc = load(rl, src, set, &dl);
+    diag_list_format(&dl, false, sb);
+    struct snapshot *snap = NULL;
+    if (rc) *result = RELOAD_USAGE;
+    if (rc || dl.errors) {
+        strbuf_printf(sb, "the config has %zu error(s)\n", dl.errors);
+    } else if (!gateways_known(rl, set, sb)) {
+        *result = RELOAD_USAGE;
+    } else {
+        notes(set);
+        snap = compile(rl, set, src->revision, t0, sb, result);
+    }
+    diag_list_fini(&dl);
+    if (snap) {
+        *kept = set;
+        return snap;
+    }
+    config_fini(set);
+    free(set);
+    return NULL;
+}
+
+/* Let go of the resources kept for a rebuild. */
+static void
+drop_set(struct reload *rl)
+{
+    if (!rl->set) return;
+    config_fini(rl->set);
+    free(rl->set);
+    rl->set = NULL;
 }
 
 /* The first line of <why> (NULL: none) as the last error. */
@@ -239,40 +269,26 @@ remember_error(struct reload *rl, const char *why)
     rl->last_error[n] = '\0';
 }
 
-enum reload_result
-reload_run(struct reload *rl, const struct reload_source *src, const char *why, struct strbuf *out)
+/* <snap> (or NULL: refused, the reasons in <sb>) ends a reload that began at <t0>: the
+ * snapshot in force and the counts change, the log and <out> say so, rl->done is told. */
+static enum reload_result
+finish(struct reload *rl, struct snapshot *snap, enum reload_result result, const char *why,
+       uint64_t t0, struct strbuf *sb, struct strbuf *out)
 {
-    uint64_t t0 = now_us_precise();
-    struct strbuf sb;
-    strbuf_init(&sb, 1 << 24);
-    enum reload_result result;
-    if (!src) src = rl->store ? rl->store(rl->store_arg) : &rl->source;
-    struct snapshot *snap = build(rl, src, &sb, &result);
-    malloc_trim(0); /* the parse of a large config was many times its size: not kept in RSS */
-    remember_error(rl, snap ? NULL : strbuf_str(&sb));
-    if (snap) rl->revision = src->revision;
-    if (!rl->snap) { /* the first load: `meshlet run` refuses to start on errors */
-        log_report(strbuf_str(&sb), LOG_ERROR);
-        if (out) strbuf_puts(out, strbuf_str(&sb));
-        strbuf_fini(&sb);
-        rl->snap = snap;
-        return result;
-    }
+    remember_error(rl, snap ? NULL : strbuf_str(sb));
     if (!snap) {
         rl->n_failed++;
-        log_report(strbuf_str(&sb), LOG_ERROR);
+        log_report(strbuf_str(sb), LOG_ERROR);
         log_msg(LOG_ERROR, "reload (%s) refused; config version %llu stays in force", why,
                 (unsigned long long)rl->snap->version);
         if (out) {
-            strbuf_puts(out, strbuf_str(&sb));
+            strbuf_puts(out, strbuf_str(sb));
             strbuf_printf(out, "reload refused; config version %llu stays in force\n",
                           (unsigned long long)rl->snap->version);
         }
-        strbuf_fini(&sb);
         if (rl->done) rl->done(rl, NULL, rl->done_arg);
         return result;
     }
-    strbuf_fini(&sb);
     /* Said before the workers can serve with it, so the log never lags the traffic. */
     double ms = (double)(now_us_precise() - t0) / 1000;
     log_msg(LOG_INFO, "reload (%s): config version %llu in force (%.1f ms)", why,
@@ -288,9 +304,53 @@ reload_run(struct reload *rl, const struct reload_source *src, const char *why, 
     return RELOAD_OK;
 }
 
+enum reload_result
+reload_run(struct reload *rl, const struct reload_source *src, const char *why, struct strbuf *out)
+{
+    uint64_t t0 = now_us_precise();
+    struct strbuf sb;
+    strbuf_init(&sb, 1 << 24);
+    enum reload_result result;
+    if (!src) src = rl->store ? rl->store(rl->store_arg) : &rl->source;
+    struct resource_set *set;
+    struct snapshot *snap = build(rl, src, &sb, &result, &set);
+    malloc_trim(0); /* the parse of a large config was many times its size: not kept in RSS */
+    if (snap) {
+        rl->revision = src->revision;
+        drop_set(rl);
+        rl->set = set;
+    }
+    if (!rl->snap) { /* the first load: `meshlet run` refuses to start on errors */
+        remember_error(rl, snap ? NULL : strbuf_str(&sb));
+        log_report(strbuf_str(&sb), LOG_ERROR);
+        if (out) strbuf_puts(out, strbuf_str(&sb));
+        strbuf_fini(&sb);
+        rl->snap = snap;
+        return result;
+    }
+    result = finish(rl, snap, result, why, t0, &sb, out);
+    strbuf_fini(&sb);
+    return result;
+}
+
+enum reload_result
+reload_rebuild(struct reload *rl, const char *why)
+{
+    if (!rl->set || !rl->snap) return reload_run(rl, NULL, why, NULL);
+    uint64_t t0 = now_us_precise();
+    struct strbuf sb;
+    strbuf_init(&sb, 1 << 20);
+    enum reload_result result;
+    struct snapshot *snap = compile(rl, rl->set, rl->revision, t0, &sb, &result);
+    result = finish(rl, snap, result, why, t0, &sb, NULL);
+    strbuf_fini(&sb);
+    return result;
+}
+
 void
 reload_fini(struct reload *rl)
 {
+    drop_set(rl);
     model_release(rl->snap);
     rl->snap = NULL;
 }

@@ -16,6 +16,7 @@
 
 struct tls_identity;
 struct reload;
+struct resource_set;
 
 /* Where a config is read from: <n_docs> in-memory documents when there are any, else
  * <paths> (files and directories). Borrowed for the call. */
@@ -48,10 +49,11 @@ struct reload {
     const struct reload_source *(*store)(void *arg);
     void *store_arg;
     /* Kept by reload_run. */
-    struct snapshot *snap;   /* acquired: the snapshot in force (NULL before the first load) */
-    uint64_t n_ok, n_failed; /* reloads after the first load */
-    int64_t revision;        /* the store revision in force (0: files) */
-    char last_error[512];    /* the last refused reload's first reason ("" after a success) */
+    struct snapshot *snap;    /* acquired: the snapshot in force (NULL before the first load) */
+    struct resource_set *set; /* owned: the checked resources it was built from */
+    uint64_t n_ok, n_failed;  /* reloads after the first load */
+    int64_t revision;         /* the store revision in force (0: files) */
+    char last_error[512];     /* the last refused reload's first reason ("" after a success) */
 };
 
 /* The outcome of reload_run. */
@@ -71,6 +73,11 @@ enum reload_result {
  * <out> is not NULL it receives what happened (the reasons, the version in force). */
 enum reload_result reload_run(struct reload *rl, const struct reload_source *src, const char *why,
                               struct strbuf *out);
+
+/* Build the config in force again, as it was loaded and checked (nothing is read): a DNS
+ * answer changed what its names resolve to. A config on disk or in the store that was since
+ * broken does not stop it. Before any load, or after one that kept nothing, reload_run. */
+enum reload_result reload_rebuild(struct reload *rl, const char *why);
 
 /* Release the snapshot in force. */
 void reload_fini(struct reload *rl);

@@ -10,6 +10,7 @@ Every answer is 127.0.0.1: only it may be a target here."""
 import http.client
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -262,4 +263,27 @@ def test_a_name_the_config_no_longer_uses_is_no_longer_asked(started, tmp_path):
         assert dns.queries.get("old.payments.test") == old, dns.queries
     finally:
         backend.stop()
+        dns.stop()
+
+
+def test_a_broken_config_on_disk_stops_no_dns_update(started, tmp_path):
+    """A DNS answer rebuilds the config in force, as it was checked: an edit that does not
+    pass `meshlet check` (refused, the old config serving) does not hold DNS back."""
+    a, b = Backend("a").start(), Backend("b").start()
+    dns = DnsServer({"a.payments.test": ["127.0.0.1"]}, ttl=1).start()  # b: NXDOMAIN
+    try:
+        m = started(named_endpoints([("a.payments.test", a.port), ("b.payments.test", b.port)]),
+                    dns)
+        assert get(m)[0] == 200 and not b.hits
+        (tmp_path / "config.yaml").write_text("kind: ServiceEntry\nspec: [not, a, map]\n")
+        req = urllib.request.Request(f"http://127.0.0.1:{m.admin_port}/reload", method="POST")
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(req, timeout=30)
+        dns.set("b.payments.test", ["127.0.0.1"])
+        assert eventually(lambda: get(m)[0] == 200 and len(b.hits) > 0, 20), m.logs()
+        assert "reload (DNS answer): config version" in m.logs()
+        assert all(get(m)[0] == 200 for _ in range(10))
+    finally:
+        a.stop()
+        b.stop()
         dns.stop()
