@@ -8,7 +8,9 @@ stalls neither requests, nor POST /reload, nor the admin port; a reload that bri
 name serves the old config until the name answers, and lets go of names no longer used.
 Every answer is 127.0.0.1: only it may be a target here."""
 import http.client
+import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -286,4 +288,37 @@ def test_a_broken_config_on_disk_stops_no_dns_update(started, tmp_path):
     finally:
         a.stop()
         b.stop()
+        dns.stop()
+
+
+def test_a_new_answer_under_wrk_moves_traffic_with_no_failed_request(started, repo_root):
+    """wrk through meshlet while b's name gets its answer (it had none): b takes a share of
+    the traffic within the resolver's refresh, and no request fails on the way."""
+    backend = repo_root / "build" / "backend"
+    pa, pb = free_port(), free_port()
+    procs = [subprocess.Popen([str(backend), "--listen", f"127.0.0.1:{p}", "--name", n],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for p, n in ((pa, "a"), (pb, "b"))]
+    dns = DnsServer({"a.payments.test": ["127.0.0.1"]}, ttl=1).start()  # b: NXDOMAIN
+    try:
+        m = started(named_endpoints([("a.payments.test", pa), ("b.payments.test", pb)]), dns)
+        assert eventually(lambda: get(m)[0] == 200)
+        timer = threading.Timer(1.0, dns.set, ("b.payments.test", ["127.0.0.1"]))
+        timer.start()
+        out = subprocess.run(["wrk", "-t1", "-c16", "-d10s", "-H", "Host: api.payments.test",
+                              f"http://127.0.0.1:{m.mesh_port}/x"],
+                             capture_output=True, text=True, timeout=60).stdout
+        timer.join()
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        assert total > 1000, out
+        assert "Non-2xx" not in out, out
+        assert "Socket errors" not in out, out
+        text = clusters(m)
+        assert "::dns::b.payments.test::state::resolved" in text, text
+        b_total = re.search(rf"::127\.0\.0\.1:{pb}::rq_total::(\d+)", text)
+        assert b_total and int(b_total.group(1)) > 0, text
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(5)
         dns.stop()
