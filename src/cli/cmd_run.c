@@ -136,6 +136,7 @@ usage(FILE *f)
             "                           changes\n"
             "      --workload NAME      this proxy's workload in metrics (default: the `app`\n"
             "                           label, else meshlet)\n"
+            "      --cluster NAME       this proxy's cluster in metrics (default Kubernetes)\n"
             "      --access-log PATH    one line per request to PATH (- : standard output);\n"
             "                           SIGUSR1 reopens it (after a rotation)\n"
             "      --access-log-format json|text  (default json)\n"
@@ -480,6 +481,7 @@ cmd_run(int argc, char **argv)
         OPT_DRAIN,
         OPT_NO_WATCH,
         OPT_WORKLOAD,
+        OPT_CLUSTER,
         OPT_ACCESS_LOG,
         OPT_ACCESS_LOG_FORMAT,
         /* client-side limits */
@@ -514,6 +516,7 @@ cmd_run(int argc, char **argv)
         {"drain-time", required_argument, NULL, OPT_DRAIN},
         {"no-watch", no_argument, NULL, OPT_NO_WATCH},
         {"workload", required_argument, NULL, OPT_WORKLOAD},
+        {"cluster", required_argument, NULL, OPT_CLUSTER},
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
         {"access-log-format", required_argument, NULL, OPT_ACCESS_LOG_FORMAT},
         {"request-headers-timeout", required_argument, NULL, OPT_HEADERS_TIMEOUT},
@@ -549,7 +552,7 @@ cmd_run(int argc, char **argv)
     const char *dns_servers[8];
     size_t n_dns_servers = 0;
     bool watch_files = true;
-    const char *workload = NULL, *access_log = NULL;
+    const char *workload = NULL, *access_log = NULL, *cluster = "Kubernetes";
     enum access_log_format log_format = ACCESS_LOG_JSON;
     /* Envoy's stream_idle_timeout (5 min) and idle_timeout (1 h), which Istio leaves as they
      * are; Envoy has no request_headers_timeout by default, so a head trickled a byte at a
@@ -599,6 +602,10 @@ cmd_run(int argc, char **argv)
         case OPT_WORKLOAD:
             if (!*optarg) BAD_FLAG("--workload", "expected a workload name");
             workload = optarg;
+            break;
+        case OPT_CLUSTER:
+            if (!*optarg) BAD_FLAG("--cluster", "expected a cluster name");
+            cluster = optarg;
             break;
         case OPT_ACCESS_LOG: access_log = optarg; break;
         case OPT_ETCD: etcd_urls = optarg; break;
@@ -759,6 +766,9 @@ cmd_run(int argc, char **argv)
         if (!strncmp(labels[i], "app=", 4)) workload = labels[i] + 4;
     popt->workload = workload ? workload : "meshlet";
     popt->ns = ns;
+    metrics_local_from_labels(&popt->local, popt->workload, labels, n_labels);
+    popt->local.ns = ns;
+    popt->local.cluster = cluster;
     char gw[160];
     snprintf(gw, sizeof(gw), strchr(listen_ip, ':') ? "[%s]:0" : "%s:0", listen_ip);
     struct sockaddr_storage admin_ss;
@@ -796,6 +806,7 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
     popt->identity = identity; /* stable: its credential rotates inside (tls/certs.h) */
+    popt->local.principal = identity ? tls_identity_spiffe(identity) : NULL;
     rl->identity = identity;
 
     struct model_options *mopt = &rl->mopt;

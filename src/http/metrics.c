@@ -23,6 +23,7 @@ struct series {
     bool inbound, peer_mtls;
     bool grpc;
     int grpc_status;
+    char *peer; /* owned: the inbound client's principal ("" none) */
     uint64_t hash;
     char *labels; /* owned */
     uint64_t requests;
@@ -49,13 +50,14 @@ struct metrics_tcp {
     const void *pool, *ep;
     uint32_t flags;
     bool inbound, peer_mtls;
+    char *peer; /* owned: the inbound client's principal ("" none) */
     uint64_t hash;
     char *labels; /* owned */
     uint64_t opened, closed, sent, received;
 };
 
 struct metrics_shard {
-    char *workload, *ns;
+    struct metrics_local local; /* every string owned */
     struct metrics_tcp *_Atomic tcp_head;
     struct metrics_tcp **tcp_table; /* private: open addressing, power-of-two size */
     size_t tcp_cap, tcp_n;
@@ -100,16 +102,62 @@ response_flags_format(uint32_t flags, char *out, size_t cap)
     if (!len) snprintf(out, cap, "-");
 }
 
+/* The value of the first of <keys> "K=V" <labels> has, else <fallback>. */
+static const char *
+kv_first(const char *const *labels, size_t n, const char *const *keys, const char *fallback)
+{
+    for (; *keys; keys++) {
+        size_t k = strlen(*keys);
+        for (size_t i = 0; i < n; i++)
+            if (!strncmp(labels[i], *keys, k) && labels[i][k] == '=' && labels[i][k + 1])
+                return labels[i] + k + 1;
+    }
+    return fallback;
+}
+
+static const char *const canonical_name_keys[] = {"service.istio.io/canonical-name",
+                                                  "app.kubernetes.io/name", "app", NULL};
+static const char *const canonical_rev_keys[] = {"service.istio.io/canonical-revision",
+                                                 "app.kubernetes.io/version", "version", NULL};
+
+void
+metrics_local_from_labels(struct metrics_local *l, const char *workload, const char *const *labels,
+                          size_t n)
+{
+    static const char *const app[] = {"app", NULL}, *const version[] = {"version", NULL};
+    l->workload = workload;
+    l->app = kv_first(labels, n, app, "");
+    l->version = kv_first(labels, n, version, "");
+    l->canonical_service = kv_first(labels, n, canonical_name_keys, workload);
+    l->canonical_rev = kv_first(labels, n, canonical_rev_keys, "latest");
+}
+
+/* The local fields of <m>, in a fixed order (for copying and freeing). */
+static const char **
+local_field(struct metrics_local *l, size_t i)
+{
+    const char **f[] = {
+        &l->workload,      &l->ns,      &l->app,      &l->version, &l->canonical_service,
+        &l->canonical_rev, &l->cluster, &l->principal};
+    return i < sizeof(f) / sizeof(f[0]) ? f[i] : NULL;
+}
+
 struct metrics_shard *
-metrics_shard_new(const char *workload, const char *ns)
+metrics_shard_new(const struct metrics_local *local)
 {
     struct metrics_shard *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
-    m->workload = strdup(workload ? workload : "unknown");
-    m->ns = strdup(ns ? ns : "unknown");
+    struct metrics_local in = *local;
+    bool ok = true;
+    for (size_t i = 0; local_field(&in, i); i++) {
+        const char *v = *local_field(&in, i);
+        if (!v && local_field(&in, i) == &in.principal) continue; /* NULL: none */
+        *local_field(&m->local, i) = strdup(v ? v : "");
+        ok &= *local_field(&m->local, i) != NULL;
+    }
     m->cap = 64;
     m->table = calloc(m->cap, sizeof(*m->table));
-    if (!m->workload || !m->ns || !m->table) {
+    if (!ok || !m->table) {
         metrics_shard_free(m);
         return NULL;
     }
@@ -123,11 +171,13 @@ metrics_shard_free(struct metrics_shard *m)
     for (struct series *s = m->series_head, *next; s; s = next) {
         next = s->next;
         free(s->labels);
+        free(s->peer);
         free(s);
     }
     for (struct metrics_tcp *t = m->tcp_head, *next; t; t = next) {
         next = t->next;
         free(t->labels);
+        free(t->peer);
         free(t);
     }
     free(m->tcp_table);
@@ -142,8 +192,7 @@ metrics_shard_free(struct metrics_shard *m)
     free(m->by_endpoint);
     free(m->table);
     free(m->by_pool);
-    free(m->workload);
-    free(m->ns);
+    for (size_t i = 0; local_field(&m->local, i); i++) free((char *)*local_field(&m->local, i));
     free(m);
 }
 
@@ -195,6 +244,7 @@ service_parts(const char *host, char *name, size_t name_cap, char *ns, size_t ns
 /* What a series' labels depend on, for an HTTP exchange or a TCP connection. */
 struct label_key {
     bool inbound, peer_mtls;
+    const char *peer; /* inbound: the client's principal ("" or NULL: none) */
     const struct model_cluster *cluster;
     size_t endpoint;
     const char *protocol; /* "http", "grpc" or "tcp" */
@@ -203,9 +253,40 @@ struct label_key {
     uint32_t flags;
 };
 
+/* The first label of <keys> (in that order) endpoint <e> has, or NULL: how Istio's injector
+ * fills a workload's canonical service and revision from its labels. */
+static const char *
+first_label(const struct model_endpoint *e, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        const char *v = endpoint_label(e, *keys);
+        if (v && *v) return v;
+    }
+    return NULL;
+}
+
+/* The namespace of SPIFFE identity <id> ("spiffe://td/ns/NS/sa/SA"): false when none. */
+static bool
+spiffe_ns(const char *id, char *out, size_t cap)
+{
+    const char *p = id ? strstr(id, "/ns/") : NULL;
+    if (!p) return false;
+    p += 4;
+    size_t n = strcspn(p, "/");
+    if (!n) return false;
+    snprintf(out, cap, "%.*s", (int)n, p);
+    return true;
+}
+
+/* Istio's standard labels, in the order its stats filter writes them: 20 naming the two
+ * workloads, then request_protocol, response_code and grpc_response_status (HTTP only; the
+ * latter empty but for gRPC), response_flags and connection_security_policy. A peer field
+ * meshlet cannot know (a client's workload without metadata exchange) is "unknown", its
+ * canonical revision "latest", as Istio's. */
 static char *
 series_labels(const struct metrics_shard *m, const struct label_key *r)
 {
+    const struct metrics_local *l = &m->local;
     const struct model_endpoint *e = r->cluster && r->endpoint < r->cluster->n_endpoints
                                          ? &r->cluster->endpoints[r->endpoint]
                                          : NULL;
@@ -217,37 +298,95 @@ series_labels(const struct metrics_shard *m, const struct label_key *r)
         snprintf(workload, sizeof(workload), "%s", app);
     if (r->cluster)
         service_parts(r->cluster->host, svc_name, sizeof(svc_name), svc_ns, sizeof(svc_ns));
+    /* The upstream's identity, as its last mTLS handshake proved it. */
+    char up_id[256] = "";
+    if (e && e->mtls) endpoint_peer_get(e->state, up_id, sizeof(up_id));
+    char up_ns[256] = "", peer_ns[256] = "unknown";
+    bool up_ns_known = spiffe_ns(up_id, up_ns, sizeof(up_ns));
+    spiffe_ns(r->peer, peer_ns, sizeof(peer_ns));
+    const char *peer = r->peer && *r->peer ? r->peer : "unknown";
+    const char *own_id = l->principal && *l->principal ? l->principal : "unknown";
+    const char *dst_canon = first_label(e, canonical_name_keys);
+    const char *dst_rev = first_label(e, canonical_rev_keys);
     char code[16], flags[96];
     snprintf(code, sizeof(code), "%d", r->code);
     response_flags_format(r->flags, flags, sizeof(flags));
     struct strbuf sb;
     strbuf_init(&sb, 1 << 16);
-    metrics_label(&sb, "reporter", r->inbound ? "destination" : "source", true);
-    metrics_label(&sb, "source_workload", r->inbound ? "unknown" : m->workload, false);
-    metrics_label(&sb, "source_workload_namespace", r->inbound ? "unknown" : m->ns, false);
-    metrics_label(&sb, "destination_workload", r->inbound ? m->workload : workload, false);
-    metrics_label(&sb, "destination_workload_namespace", r->inbound ? m->ns : svc_ns, false);
-    metrics_label(&sb, "destination_app", app ? app : "unknown", false);
-    metrics_label(&sb, "destination_version", version ? version : "unknown", false);
+    bool in = r->inbound;
+    metrics_label(&sb, "reporter", in ? "destination" : "source", true);
+    metrics_label(&sb, "source_workload", in ? "unknown" : l->workload, false);
+    metrics_label(&sb, "source_canonical_service", in ? "unknown" : l->canonical_service, false);
+    metrics_label(&sb, "source_canonical_revision", in ? "latest" : l->canonical_rev, false);
+    metrics_label(&sb, "source_workload_namespace", in ? peer_ns : l->ns, false);
+    /* outbound: this proxy's identity when the upstream connection is mTLS */
+    metrics_label(&sb, "source_principal", in ? peer : e && e->mtls ? own_id : "unknown", false);
+    metrics_label(&sb, "source_app", in ? "unknown" : l->app, false);
+    metrics_label(&sb, "source_version", in ? "unknown" : l->version, false);
+    metrics_label(&sb, "source_cluster", in ? "unknown" : l->cluster, false);
+    metrics_label(&sb, "destination_workload", in ? l->workload : workload, false);
+    metrics_label(&sb, "destination_workload_namespace",
+                  in            ? l->ns
+                  : up_ns_known ? up_ns
+                                : svc_ns,
+                  false);
+    metrics_label(&sb, "destination_principal",
+                  in       ? (r->peer_mtls ? own_id : "unknown")
+                  : *up_id ? up_id
+                           : "unknown",
+                  false);
+    metrics_label(&sb, "destination_app", in ? l->app : app ? app : "unknown", false);
+    metrics_label(&sb, "destination_version",
+                  in        ? l->version
+                  : version ? version
+                            : "unknown",
+                  false);
     metrics_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
+    metrics_label(&sb, "destination_canonical_service",
+                  in          ? l->canonical_service
+                  : dst_canon ? dst_canon
+                              : "unknown",
+                  false);
+    metrics_label(&sb, "destination_canonical_revision",
+                  in        ? l->canonical_rev
+                  : dst_rev ? dst_rev
+                            : "latest",
+                  false);
     metrics_label(&sb, "destination_service_name", svc_name, false);
-    metrics_label(&sb, "destination_service_namespace", svc_ns, false);
+    metrics_label(&sb, "destination_service_namespace", in ? l->ns : svc_ns, false);
+    metrics_label(&sb, "destination_cluster", in || e ? l->cluster : "unknown", false);
     metrics_label(&sb, "request_protocol", r->protocol, false);
-    if (r->code >= 0) metrics_label(&sb, "response_code", code, false); /* not on TCP */
-    if (!strcmp(r->protocol, "grpc")) { /* Istio's grpc_response_status, on gRPC series */
+    if (r->code >= 0) { /* HTTP: response_code and grpc_response_status (empty unless gRPC) */
         char gs[16] = "";
-        if (r->grpc_status >= 0) snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+        if (!strcmp(r->protocol, "grpc") && r->grpc_status >= 0)
+            snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+        metrics_label(&sb, "response_code", code, false);
         metrics_label(&sb, "grpc_response_status", gs, false);
     }
     metrics_label(&sb, "response_flags", flags, false);
     metrics_label(&sb, "connection_security_policy",
-                  !r->inbound    ? "unknown"
+                  !in            ? "unknown"
                   : r->peer_mtls ? "mutual_tls"
                                  : "none",
                   false);
     char *out = strdup(strbuf_str(&sb));
     strbuf_fini(&sb);
     return out;
+}
+
+/* A short hash of the inbound client's principal, for a series key. */
+static uint64_t
+peer_hash(const char *p)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; p && *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static bool
+same_peer(const char *series_peer, const char *p)
+{
+    return !strcmp(series_peer, p ? p : "");
 }
 
 static bool
@@ -277,15 +416,17 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
     const void *ep = r->cluster && r->endpoint < r->cluster->n_endpoints
                          ? (const void *)r->cluster->endpoints[r->endpoint].state
                          : NULL;
+    const char *peer = r->inbound ? r->peer_principal : NULL;
     uint64_t h = mix(mix(mix((uintptr_t)pool, (uintptr_t)ep), (uint64_t)r->code << 32 | r->flags),
                      (uint64_t)(r->grpc_status + 2) << 8 | (uint64_t)r->grpc << 2 |
                          (uint64_t)r->inbound << 1 | r->peer_mtls);
+    if (peer && *peer) h = mix(h, peer_hash(peer));
     size_t k = h & (m->cap - 1);
     struct series *s;
     while ((s = m->table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->code == r->code &&
             s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls &&
-            s->grpc == r->grpc && s->grpc_status == r->grpc_status)
+            s->grpc == r->grpc && s->grpc_status == r->grpc_status && same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->cap - 1);
     }
@@ -302,16 +443,19 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
         s->grpc = r->grpc;
         s->grpc_status = r->grpc_status;
         s->hash = h;
+        s->peer = strdup(peer ? peer : "");
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
+                                .peer = peer,
                                 .cluster = r->cluster,
                                 .endpoint = r->endpoint,
                                 .protocol = r->grpc ? "grpc" : "http",
                                 .code = r->code,
                                 .grpc_status = r->grpc_status,
                                 .flags = r->flags};
-        s->labels = series_labels(m, &key);
+        s->labels = s->peer ? series_labels(m, &key) : NULL;
         if (!s->labels) {
+            free(s->peer);
             free(s);
             return;
         }
@@ -519,29 +663,34 @@ metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
     const void *ep = r->cluster && r->endpoint < r->cluster->n_endpoints
                          ? (const void *)r->cluster->endpoints[r->endpoint].state
                          : NULL;
+    const char *peer = r->inbound ? r->peer_principal : NULL;
     uint64_t h = mix(mix((uintptr_t)pool, (uintptr_t)ep),
                      (uint64_t)r->flags << 2 | (uint64_t)r->inbound << 1 | r->peer_mtls);
+    if (peer && *peer) h = mix(h, peer_hash(peer));
     size_t k = h & (m->tcp_cap - 1);
     struct metrics_tcp *s;
     while ((s = m->tcp_table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->flags == r->flags &&
-            s->inbound == r->inbound && s->peer_mtls == r->peer_mtls)
+            s->inbound == r->inbound && s->peer_mtls == r->peer_mtls && same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->tcp_cap - 1);
     }
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) return NULL;
+        s->peer = strdup(peer ? peer : "");
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
+                                .peer = peer,
                                 .cluster = r->cluster,
                                 .endpoint = r->endpoint,
                                 .protocol = "tcp",
                                 .code = -1,
                                 .grpc_status = -1,
                                 .flags = r->flags};
-        s->labels = series_labels(m, &key);
+        s->labels = s->peer ? series_labels(m, &key) : NULL;
         if (!s->labels) {
+            free(s->peer);
             free(s);
             return NULL;
         }

@@ -42,10 +42,31 @@ enum response_flag {
 /* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */
 void response_flags_format(uint32_t flags, char *out, size_t cap);
 
+/* This proxy as Istio's labels name it (the node metadata Envoy reads), from `meshlet run`'s
+ * flags: the source_* labels of what it sends, the destination_* labels of what its inbound
+ * listeners take. Missing values are "" (Istio reports a local field it lacks as empty). */
+struct metrics_local {
+    const char *workload, *ns;
+    const char *app, *version;                     /* its `app` and `version` labels */
+    const char *canonical_service, *canonical_rev; /* as Istio's injector fills them */
+    const char *cluster;                           /* "Kubernetes" by default */
+    const char *principal; /* its SPIFFE identity (--identity); NULL: none */
+};
+
+/* <l>'s workload, app, version and canonical service and revision from <workload> and the
+ * workload's labels ("K=V", borrowed: <l> points into them): app and version from `app` and
+ * `version` ("" without), the canonical service from service.istio.io/canonical-name, else
+ * app.kubernetes.io/name, else app, else the workload; the revision from
+ * service.istio.io/canonical-revision, else app.kubernetes.io/version, else version, else
+ * "latest" (as Istio's sidecar injector labels a pod). Other fields are left alone. */
+void metrics_local_from_labels(struct metrics_local *l, const char *workload,
+                               const char *const *labels, size_t n);
+
 /* A finished exchange, as the metrics and the access log see it. */
 struct exchange_record {
     bool inbound;                        /* reporter "destination" (a sidecar's inbound) */
     bool peer_mtls;                      /* inbound: the client presented a certificate */
+    const char *peer_principal;          /* inbound: its URI SAN (NULL or "": none) */
     const struct model_cluster *cluster; /* the pool of the last try; NULL: none chosen */
     size_t endpoint;                     /* its endpoint; SIZE_MAX: none */
     int code;                            /* sent to the client; 0: none */
@@ -62,6 +83,7 @@ struct exchange_record {
 struct tcp_record {
     bool inbound;                        /* reporter "destination" (a sidecar's inbound) */
     bool peer_mtls;                      /* inbound: the client presented a certificate */
+    const char *peer_principal;          /* inbound: its URI SAN (NULL or "": none) */
     const struct model_cluster *cluster; /* the pool; NULL: none chosen (NR) */
     size_t endpoint;                     /* the endpoint connected to; SIZE_MAX: none */
     uint32_t flags; /* enum response_flag known when the series is chosen: UF, UH, UO, NR... */
@@ -109,7 +131,8 @@ extern const char *const upstream_event_name[UP_CX_OPEN];
 /* One worker's metrics. */
 struct metrics_shard;
 
-struct metrics_shard *metrics_shard_new(const char *workload, const char *ns);
+/* A shard for a proxy described by <local> (copied). */
+struct metrics_shard *metrics_shard_new(const struct metrics_local *local);
 void metrics_shard_free(struct metrics_shard *m);
 
 /* Record a finished exchange. [W] */

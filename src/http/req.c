@@ -26,6 +26,7 @@
 #include "lb/split.h"
 #include "model/endpoint.h"
 #include "model/route.h"
+#include "tls/conn.h"
 
 #define OUT_HIGH_WATER (256 * 1024) /* stop moving bytes into a buffer this full */
 #define REQ_ARENA_BLOCK 1024        /* a retry head, a CORS origin: most need one block */
@@ -86,6 +87,7 @@ report(struct req *q, uint64_t resp_bytes)
     struct exchange_record r = {
         .inbound = q->conn->ml->inbound,
         .peer_mtls = q->conn->tls != NULL,
+        .peer_principal = q->conn->tls ? tls_conn_peer_uri(q->conn->tls) : NULL,
         .cluster = cl,
         .endpoint = cl ? q->last_ep : SIZE_MAX,
         .code = q->status,

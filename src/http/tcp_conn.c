@@ -88,6 +88,9 @@ open_series(struct tcp_conn *tc)
     struct tcp_record r = {
         .inbound = ml->inbound,
         .peer_mtls = ml->inbound && tc->base.tls && tc->base.secured,
+        .peer_principal = ml->inbound && tc->base.tls && tc->base.secured
+                              ? tls_conn_peer_uri(tc->base.tls)
+                              : NULL,
         .cluster = tc->cl,
         .endpoint = tc->cl && tc->phase >= TC_CONNECTING ? tc->ep : SIZE_MAX,
         .flags = tc->flags,

@@ -586,7 +586,7 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
         return -ENOMEM;
     }
     wk->alog.log = opt->access_log;
-    wk->metrics = metrics_shard_new(opt->workload, opt->ns);
+    wk->metrics = metrics_shard_new(&opt->local);
     if (!wk->metrics) {
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;

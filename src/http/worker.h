@@ -15,6 +15,7 @@
 #include "core/loop.h"
 #include "http/access_log.h"
 #include "http/h1_parse.h"
+#include "http/metrics.h"
 #include "lb/split.h"
 #include "model/model.h"
 
@@ -60,6 +61,7 @@ struct proxy_options {
     socklen_t mesh_addr_len;
     struct h1_limits limits;
     const char *workload, *ns;     /* this proxy's workload name and namespace (metric labels) */
+    struct metrics_local local;    /* this proxy as its metrics' labels name it */
     struct access_log *access_log; /* --access-log; NULL: none */
     /* --identity, for ISTIO_MUTUAL (NULL: none). Set once; its credential rotates inside
      * (tls/certs.h): new connections take the new one, open ones keep theirs. */

@@ -19,6 +19,7 @@ from backend import Backend
 import meshlet
 from configs import edge_routes, gateway
 from meshlet_proc import Meshlet, free_port
+from test_metrics import parse
 
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/gateway"
 ORDERS_ID = "spiffe://cluster.local/ns/shop/sa/orders"
@@ -148,6 +149,44 @@ def test_gateway_to_strict_sidecar_over_istio_mutual(mesh):
     assert len(xfcc.split(";")[1]) == len("Hash=") + 64  # SHA-256, hex
     # The gateway's client spoke plain HTTP: the sidecar keeps what the gateway set.
     assert body["headers"]["x-forwarded-proto"] == "http"
+
+
+def test_both_reporters_name_the_identities_mtls_proved(mesh):
+    """Istio's labels on both sides of one mTLS hop: the gateway (reporter source) names its
+    own identity and the sidecar's as its handshake proved it; the sidecar (reporter
+    destination) names the caller by its certificate (namespace from the SPIFFE id) and
+    itself by its flags."""
+    assert request(mesh["edge"], "/labels", headers={"Host": "api.example.com"})[0] == 200
+
+    def series(m, reporter):
+        got = [lab for n, lab, v in parse(m.admin("/stats/prometheus"))
+               if n == "istio_requests_total" and lab.get("reporter") == reporter and v > 0
+               and lab.get("response_code") == "200"]
+        assert got, m.admin("/stats/prometheus")
+        return got[0]
+
+    out = series(mesh["edge_proc"], "source")
+    assert out["source_principal"] == GATEWAY_ID
+    assert out["source_workload_namespace"] == "istio-system"
+    assert out["source_cluster"] == "Kubernetes"
+    assert out["destination_principal"] == ORDERS_ID
+    assert out["destination_workload_namespace"] == "shop"
+    assert out["destination_service"] == "orders.shop.svc.cluster.local"
+    assert out["connection_security_policy"] == "unknown"  # Istio's source reporter
+    assert out["grpc_response_status"] == ""
+    inbound = series(mesh["procs"][0], "destination")  # the STRICT sidecar
+    assert inbound["source_principal"] == GATEWAY_ID
+    assert inbound["source_workload_namespace"] == "istio-system"
+    assert inbound["source_canonical_revision"] == "latest"
+    assert inbound["destination_principal"] == ORDERS_ID
+    assert inbound["destination_workload"] == "orders"
+    assert inbound["destination_app"] == "orders"
+    assert inbound["destination_canonical_service"] == "orders"
+    assert inbound["destination_service_namespace"] == "shop"
+    assert inbound["connection_security_policy"] == "mutual_tls"
+    names = list(inbound)
+    assert names[:5] == ["reporter", "source_workload", "source_canonical_service",
+                         "source_canonical_revision", "source_workload_namespace"], names
 
 
 def test_strict_refuses_what_is_not_mesh_mtls(mesh):

@@ -10,6 +10,16 @@
 #include "http/metrics.h"
 #include "model/endpoint.h"
 
+/* The proxy the shards describe: a gateway workload "gw" in namespace "edge". */
+static const struct metrics_local gw = {.workload = "gw",
+                                        .ns = "edge",
+                                        .app = "gw",
+                                        .version = "",
+                                        .canonical_service = "gw",
+                                        .canonical_rev = "latest",
+                                        .cluster = "Kubernetes",
+                                        .principal = "spiffe://cluster.local/ns/edge/sa/gw"};
+
 static void
 test_flags_in_envoy_order(void **state)
 {
@@ -40,8 +50,7 @@ test_series_merge_across_shards(void **state)
                                .endpoints = &ep};
     cl.state = pool_state_get(cl.name);
     ep.state = endpoint_state_get(cl.name, "10.0.0.1", 9080, 0);
-    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
-                                       metrics_shard_new("gw", "edge")};
+    struct metrics_shard *shards[2] = {metrics_shard_new(&gw), metrics_shard_new(&gw)};
     struct exchange_record ok = {.cluster = &cl,
                                  .endpoint = 0,
                                  .code = 200,
@@ -106,8 +115,7 @@ test_cluster_counters_merge(void **state)
     cl.state = pool_state_get(cl.name);
     ep.state = endpoint_state_get(cl.name, "10.0.0.9", 80, 0);
     struct pool_state *ps = cl.state;
-    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
-                                       metrics_shard_new("gw", "edge")};
+    struct metrics_shard *shards[2] = {metrics_shard_new(&gw), metrics_shard_new(&gw)};
     metrics_upstream(shards[0], ps, UP_RQ);
     metrics_upstream(shards[1], ps, UP_RQ);
     metrics_upstream(shards[1], ps, UP_RETRY);
@@ -140,8 +148,7 @@ test_grpc_message_counts_merge(void **state)
     struct model_cluster cl = {.name = "outbound|50051||echo.prod.svc.cluster.local",
                                .host = "echo.prod.svc.cluster.local"};
     cl.state = pool_state_get(cl.name);
-    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
-                                       metrics_shard_new("gw", "edge")};
+    struct metrics_shard *shards[2] = {metrics_shard_new(&gw), metrics_shard_new(&gw)};
     struct exchange_record bidi = {.cluster = &cl,
                                    .endpoint = SIZE_MAX,
                                    .code = 200,
@@ -192,8 +199,7 @@ test_tcp_series(void **state)
                                .endpoints = &ep};
     cl.state = pool_state_get(cl.name);
     ep.state = endpoint_state_get(cl.name, "10.0.0.7", 5432, 0);
-    struct metrics_shard *shards[2] = {metrics_shard_new("gw", "edge"),
-                                       metrics_shard_new("gw", "edge")};
+    struct metrics_shard *shards[2] = {metrics_shard_new(&gw), metrics_shard_new(&gw)};
     struct tcp_record up = {.cluster = &cl, .endpoint = 0};
     struct metrics_tcp *a = metrics_tcp_open(shards[0], &up);
     struct metrics_tcp *b = metrics_tcp_open(shards[0], &up);
@@ -257,7 +263,7 @@ test_tcp_series_table_grows(void **state)
     (void)state;
     struct model_cluster cl = {.name = "outbound|9000||grow.test", .host = "grow.test"};
     cl.state = pool_state_get(cl.name);
-    struct metrics_shard *m = metrics_shard_new("gw", "edge");
+    struct metrics_shard *m = metrics_shard_new(&gw);
     for (uint32_t round = 0; round < 2; round++)
         for (uint32_t flags = 0; flags < 64; flags++) {
             struct tcp_record r = {.cluster = &cl, .endpoint = SIZE_MAX, .flags = flags};
@@ -279,11 +285,166 @@ test_tcp_series_table_grows(void **state)
     metrics_shard_free(m);
 }
 
+/* Every label of one series, in order, as "name=value" strings: how many. */
+static size_t
+label_list(const char *labels, char out[][160], size_t max)
+{
+    size_t n = 0;
+    for (const char *p = labels; *p && n < max;) {
+        const char *eq = strchr(p, '=');
+        const char *end = strchr(eq + 2, '"');
+        snprintf(out[n++], 160, "%.*s%.*s", (int)(eq - p + 1), p, (int)(end - eq - 2), eq + 2);
+        p = end + 1;
+        if (*p == ',') p++;
+    }
+    return n;
+}
+
+/* Istio's 25 HTTP labels in its stats filter's order, with the values a sidecar reports:
+ * the source from this proxy's flags (its identity only when the upstream is mTLS), the
+ * destination from the endpoint's labels and the identity its handshake proved. */
+static void
+test_outbound_http_series_has_istios_labels_in_order(void **state)
+{
+    (void)state;
+    const char *keys[] = {"app", "version", "service.istio.io/canonical-name"};
+    const char *vals[] = {"reviews", "v2", "reviews-svc"};
+    struct model_endpoint ep = {.address = "10.0.0.7",
+                                .port = 9080,
+                                .label_keys = keys,
+                                .label_vals = vals,
+                                .n_labels = 3,
+                                .mtls = true};
+    struct model_cluster cl = {.name = "outbound|9080|v2|reviews.prod.svc.cluster.local",
+                               .host = "reviews.prod.svc.cluster.local",
+                               .n_endpoints = 1,
+                               .endpoints = &ep};
+    cl.state = pool_state_get(cl.name);
+    ep.state = endpoint_state_get(cl.name, "10.0.0.7", 9080, 0);
+    endpoint_peer_set(ep.state, "spiffe://cluster.local/ns/prod/sa/reviews");
+    const char *flags[] = {"app=productpage", "version=v1"};
+    struct metrics_local pp = {
+        .ns = "shop", .cluster = "east", .principal = "spiffe://x/ns/shop/sa/pp"};
+    metrics_local_from_labels(&pp, "productpage-v1", flags, 2);
+    struct metrics_shard *m = metrics_shard_new(&pp);
+    struct exchange_record r = {.cluster = &cl, .endpoint = 0, .code = 200};
+    metrics_record(m, &r);
+    size_t n;
+    struct metrics_series_view *v = metrics_series(&m, 1, &n);
+    assert_int_equal(n, 1);
+    char got[32][160];
+    size_t k = label_list(v[0].labels, got, 32);
+    static const char *const want[] = {
+        "reporter=source",
+        "source_workload=productpage-v1",
+        "source_canonical_service=productpage",
+        "source_canonical_revision=v1",
+        "source_workload_namespace=shop",
+        "source_principal=spiffe://x/ns/shop/sa/pp",
+        "source_app=productpage",
+        "source_version=v1",
+        "source_cluster=east",
+        "destination_workload=reviews-v2",
+        "destination_workload_namespace=prod",
+        "destination_principal=spiffe://cluster.local/ns/prod/sa/reviews",
+        "destination_app=reviews",
+        "destination_version=v2",
+        "destination_service=reviews.prod.svc.cluster.local",
+        "destination_canonical_service=reviews-svc",
+        "destination_canonical_revision=v2",
+        "destination_service_name=reviews",
+        "destination_service_namespace=prod",
+        "destination_cluster=east",
+        "request_protocol=http",
+        "response_code=200",
+        "grpc_response_status=",
+        "response_flags=-",
+        "connection_security_policy=unknown",
+    };
+    assert_int_equal(k, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < k; i++) assert_string_equal(got[i], want[i]);
+    free(v);
+    metrics_shard_free(m);
+}
+
+/* reporter="destination": the caller's principal and namespace from its certificate, the
+ * rest of the caller "unknown" (revision "latest"); this proxy as the destination. TCP has
+ * neither response_code nor grpc_response_status. Two callers are two series. */
+static void
+test_inbound_series_take_the_callers_identity(void **state)
+{
+    (void)state;
+    struct metrics_local rv = {.ns = "prod",
+                               .cluster = "Kubernetes",
+                               .principal = "spiffe://cluster.local/ns/prod/sa/reviews"};
+    const char *flags[] = {"app=reviews", "version=v2"};
+    metrics_local_from_labels(&rv, "reviews-v2", flags, 2);
+    struct metrics_shard *m = metrics_shard_new(&rv);
+    struct tcp_record a = {.inbound = true,
+                           .peer_mtls = true,
+                           .endpoint = SIZE_MAX,
+                           .peer_principal = "spiffe://cluster.local/ns/shop/sa/productpage"};
+    struct tcp_record b = a;
+    b.peer_principal = "spiffe://cluster.local/ns/ops/sa/probe";
+    metrics_tcp_close(metrics_tcp_open(m, &a));
+    metrics_tcp_close(metrics_tcp_open(m, &b));
+    metrics_tcp_close(metrics_tcp_open(m, &a));
+    size_t n;
+    struct metrics_tcp_view *v = metrics_tcp_series(&m, 1, &n);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        const char *l = v[i].labels;
+        bool shop = strstr(l, "sa/productpage") != NULL;
+        assert_int_equal(v[i].opened, shop ? 2 : 1);
+        assert_non_null(strstr(l, shop ? "source_workload_namespace=\"shop\""
+                                       : "source_workload_namespace=\"ops\""));
+        assert_non_null(strstr(l, "source_workload=\"unknown\""));
+        assert_non_null(strstr(l, "source_canonical_revision=\"latest\""));
+        assert_non_null(
+            strstr(l, "destination_principal=\"spiffe://cluster.local/ns/prod/sa/reviews\""));
+        assert_non_null(strstr(l, "destination_canonical_service=\"reviews\""));
+        assert_non_null(strstr(l, "destination_service_namespace=\"prod\""));
+        assert_non_null(strstr(l, "request_protocol=\"tcp\""));
+        assert_null(strstr(l, "response_code"));
+        assert_null(strstr(l, "grpc_response_status"));
+        assert_non_null(strstr(l, "connection_security_policy=\"mutual_tls\""));
+    }
+    free(v);
+    metrics_shard_free(m);
+}
+
+/* The canonical service and revision as Istio's injector fills them. */
+static void
+test_local_canonical_names_follow_the_injector(void **state)
+{
+    (void)state;
+    struct metrics_local l = {0};
+    metrics_local_from_labels(&l, "web-7f9c", NULL, 0);
+    assert_string_equal(l.canonical_service, "web-7f9c");
+    assert_string_equal(l.canonical_rev, "latest");
+    assert_string_equal(l.app, "");
+    const char *k8s[] = {"app=web", "app.kubernetes.io/name=storefront",
+                         "app.kubernetes.io/version=2.1", "version=v2"};
+    metrics_local_from_labels(&l, "web-7f9c", k8s, 4);
+    assert_string_equal(l.canonical_service, "storefront");
+    assert_string_equal(l.canonical_rev, "2.1");
+    assert_string_equal(l.app, "web");
+    assert_string_equal(l.version, "v2");
+    const char *canon[] = {"service.istio.io/canonical-revision=canary", "app=web",
+                           "service.istio.io/canonical-name=shop-web"};
+    metrics_local_from_labels(&l, "web-7f9c", canon, 3);
+    assert_string_equal(l.canonical_service, "shop-web");
+    assert_string_equal(l.canonical_rev, "canary");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags_in_envoy_order),
+        cmocka_unit_test(test_outbound_http_series_has_istios_labels_in_order),
+        cmocka_unit_test(test_inbound_series_take_the_callers_identity),
+        cmocka_unit_test(test_local_canonical_names_follow_the_injector),
         cmocka_unit_test(test_series_merge_across_shards),
         cmocka_unit_test(test_cluster_counters_merge),
         cmocka_unit_test(test_grpc_message_counts_merge),
