@@ -265,19 +265,25 @@ struct workload {
     size_t n;
 };
 
+/* Does every label of <sel> appear in <w>'s labels? An empty one does not select. */
+static bool
+map_selects(const struct str_map *sel, const struct workload *w)
+{
+    if (!sel->len) return false;
+    for (size_t i = 0; i < sel->len; i++) {
+        bool found = false;
+        for (size_t j = 0; j < w->n && !found; j++)
+            found = !strcmp(w->keys[j], sel->keys[i]) && !strcmp(w->vals[j], sel->vals[i]);
+        if (!found) return false;
+    }
+    return true;
+}
+
 /* Does selector <sel> match <w>'s labels? An empty one does not. */
 static bool
 selects(const struct workload_selector *sel, const struct workload *w)
 {
-    if (!sel || !sel->match_labels.len) return false;
-    for (size_t i = 0; i < sel->match_labels.len; i++) {
-        bool found = false;
-        for (size_t j = 0; j < w->n && !found; j++)
-            found = !strcmp(w->keys[j], sel->match_labels.keys[i]) &&
-                    !strcmp(w->vals[j], sel->match_labels.vals[i]);
-        if (!found) return false;
-    }
-    return true;
+    return sel && map_selects(&sel->match_labels, w);
 }
 
 static enum model_peer_mode
@@ -1255,8 +1261,8 @@ build_mesh(struct build *b)
 }
 
 /* This proxy's own workload: --namespace and --label k=v. */
-enum model_peer_mode
-model__my_peer_mode(struct build *b, uint16_t port)
+static struct workload
+my_workload(struct build *b)
 {
     struct arena *a = &b->s->arena;
     const struct model_options *opt = b->opt;
@@ -1267,8 +1273,51 @@ model__my_peer_mode(struct build *b, uint16_t port)
         keys[i] = eq ? arena_strndup(a, opt->labels[i], (size_t)(eq - opt->labels[i])) : "";
         vals[i] = eq ? eq + 1 : "";
     }
-    struct workload w = {opt->ns ? opt->ns : "default", keys, vals, opt->n_labels};
+    return (struct workload){opt->ns ? opt->ns : "default", keys, vals, opt->n_labels};
+}
+
+enum model_peer_mode
+model__my_peer_mode(struct build *b, uint16_t port)
+{
+    struct workload w = my_workload(b);
     return compose_peer_mode(b, &w, port);
+}
+
+/* The service an inbound <port> of workload <w> serves, as Istio names it in the inbound
+ * cluster's metadata (the destination_service of what arrives there): a Service or
+ * ServiceEntry of <w>'s namespace whose selector picks <w> and with a port whose target
+ * (else number) is <port>. Else <w>'s canonical name (its canonical-name, app.kubernetes.io
+ * /name or app label), as Istio falls back; NULL without one. */
+static const char *
+inbound_service(const struct build *b, const struct workload *w, uint32_t port)
+{
+    const struct resource_set *set = b->set;
+    for (size_t i = 0; i < set->n_services; i++) {
+        const struct kube_service *ks = set->services[i];
+        if (strcmp(ks->ns, w->ns) || !map_selects(&ks->selector, w)) continue;
+        for (size_t p = 0; p < ks->n_ports; p++)
+            if ((ks->target_ports[p] ? ks->target_ports[p] : ks->ports[p]) == port) return ks->host;
+    }
+    for (size_t i = 0; i < set->len; i++) {
+        const struct resource *r = set->items[i];
+        if (r->kind != KIND_SERVICE_ENTRY || !r->spec.any || strcmp(r->ns, w->ns)) continue;
+        const struct service_entry *se = r->spec.se;
+        if (!se->hosts.len || !se->workload_selector ||
+            !map_selects(&se->workload_selector->labels, w))
+            continue;
+        for (size_t p = 0; p < se->ports_len; p++) {
+            const struct service_port *sp = &se->ports[p];
+            if ((sp->target_port.set && sp->target_port.v ? sp->target_port.v : sp->number.v) ==
+                port)
+                return se->hosts.v[0];
+        }
+    }
+    static const char *const canonical[] = {"service.istio.io/canonical-name",
+                                            "app.kubernetes.io/name", "app"};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < w->n; i++)
+            if (!strcmp(w->keys[i], canonical[k]) && *w->vals[i]) return w->vals[i];
+    return NULL;
 }
 
 /* The pool inbound|<port>|| of an inbound listener: the app, one endpoint. */
@@ -1278,7 +1327,9 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     struct arena *a = &b->s->arena;
     struct model_cluster *c = arena_alloc(a, sizeof(*c));
     c->name = arena_printf(a, "inbound|%u||", in->port);
-    c->host = arena_printf(a, "%s:%u", in->app_address, in->app_port);
+    struct workload me = my_workload(b);
+    const char *service = inbound_service(b, &me, in->port);
+    c->host = service ? arena_strdup(a, service) : "unknown";
     c->subset = "";
     c->port = in->port;
     c->endpoints = arena_alloc(a, sizeof(*c->endpoints));

@@ -183,6 +183,8 @@ def test_both_reporters_name_the_identities_mtls_proved(mesh):
     assert inbound["destination_app"] == "orders"
     assert inbound["destination_canonical_service"] == "orders"
     assert inbound["destination_service_namespace"] == "shop"
+    # no service in the sidecar's config selects it: its canonical name, as Istio falls back
+    assert inbound["destination_service"] == "orders"
     assert inbound["connection_security_policy"] == "mutual_tls"
     names = list(inbound)
     assert names[:5] == ["reporter", "source_workload", "source_canonical_service",

@@ -434,6 +434,40 @@ test_l4_tls_terminated_server_and_first_kind_on_a_port_wins(void **state)
     teardown();
 }
 
+/* The pool of an inbound port names the service it serves (what its requests report as
+ * destination_service): a ServiceEntry of this namespace selecting this workload on that
+ * port (target port), else the workload's canonical name, else "unknown". */
+static void
+test_l4_inbound_pool_names_the_service_it_serves(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ratings, "
+        "namespace: default}\nspec:\n  hosts: [ratings.default.svc.cluster.local]\n"
+        "  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 9080}]\n"
+        "  resolution: STATIC\n  workloadSelector: {labels: {app: ratings}}\n";
+    const char *labels[] = {"app=ratings", "version=v1"};
+    struct model_inbound in[] = {
+        {.port = 9080, .app_address = "127.0.0.1", .app_port = 19080},
+        {.port = 9081, .app_address = "127.0.0.1", .app_port = 19081},
+    };
+    build_with(yaml, 0, labels, 2, in, 2);
+    const char *hosts[2] = {NULL, NULL};
+    for (size_t i = 0; i < snap->n_clusters; i++) {
+        const struct model_cluster *c = snap->clusters[i];
+        if (!strcmp(c->name, "inbound|9080||")) hosts[0] = c->host;
+        if (!strcmp(c->name, "inbound|9081||")) hosts[1] = c->host;
+    }
+    assert_string_equal(hosts[0], "ratings.default.svc.cluster.local");
+    assert_string_equal(hosts[1], "ratings"); /* no service on 9081: the app label */
+    teardown();
+    build_with(yaml, 0, NULL, 0, in, 1); /* no labels: nothing selects it */
+    for (size_t i = 0; i < snap->n_clusters; i++)
+        if (!strcmp(snap->clusters[i]->name, "inbound|9080||"))
+            assert_string_equal(snap->clusters[i]->host, "unknown");
+    teardown();
+}
+
 int
 main(void)
 {
@@ -448,6 +482,7 @@ main(void)
         cmocka_unit_test(test_l4_tls_terminated_server_and_first_kind_on_a_port_wins),
         cmocka_unit_test(test_l4_auto_passthrough_names_every_pool),
         cmocka_unit_test(test_l4_block_matches_sni_and_subnets_with_reasons),
+        cmocka_unit_test(test_l4_inbound_pool_names_the_service_it_serves),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     harness_cleanup();
