@@ -44,6 +44,58 @@ prom_histogram(struct strbuf *sb, const char *name, const char *labels,
     strbuf_printf(sb, "%s_count{%s} %" PRIu64 "\n", name, labels, cum);
 }
 
+/* A gRPC series' message counts under its first 20 labels (the two workloads). */
+struct messages {
+    const char *labels;
+    int len; /* of the labels before ",request_protocol=" */
+    uint64_t req, resp;
+};
+
+static int
+messages_cmp(const void *a, const void *b)
+{
+    const struct messages *x = a, *y = b;
+    int c = memcmp(x->labels, y->labels, (size_t)(x->len < y->len ? x->len : y->len));
+    return c ? c : x->len - y->len;
+}
+
+/* Istio's message counters: on gRPC series only, and under the 20 labels naming the two
+ * workloads alone (Istio counts them before it adds the protocol, code and flags), so the
+ * series of one pair of workloads are summed. */
+static void
+message_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
+{
+    struct messages *m = calloc(n + 1, sizeof(*m));
+    size_t k = 0;
+    for (size_t i = 0; m && i < n; i++) {
+        if (!v[i].grpc) continue;
+        const char *end = strstr(v[i].labels, ",request_protocol=");
+        m[k++] = (struct messages){v[i].labels,
+                                   end ? (int)(end - v[i].labels) : (int)strlen(v[i].labels),
+                                   v[i].req_messages, v[i].resp_messages};
+    }
+    if (k) qsort(m, k, sizeof(*m), messages_cmp);
+    size_t out = 0; /* runs of one prefix summed into their first */
+    for (size_t i = 0; i < k; i++) {
+        if (out && !messages_cmp(&m[out - 1], &m[i])) {
+            m[out - 1].req += m[i].req;
+            m[out - 1].resp += m[i].resp;
+        } else {
+            m[out++] = m[i];
+        }
+    }
+    prom_family(sb, "istio_request_messages_total", "counter", "gRPC messages sent by the client.");
+    for (size_t i = 0; i < out; i++)
+        strbuf_printf(sb, "istio_request_messages_total{%.*s} %" PRIu64 "\n", m[i].len, m[i].labels,
+                      m[i].req);
+    prom_family(sb, "istio_response_messages_total", "counter",
+                "gRPC messages sent by the server.");
+    for (size_t i = 0; i < out; i++)
+        strbuf_printf(sb, "istio_response_messages_total{%.*s} %" PRIu64 "\n", m[i].len,
+                      m[i].labels, m[i].resp);
+    free(m);
+}
+
 static void
 istio_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
 {
@@ -64,18 +116,7 @@ istio_families(struct strbuf *sb, const struct metrics_series_view *v, size_t n)
                 "Response size on the wire (head and body).");
     for (size_t i = 0; i < n; i++)
         prom_histogram(sb, "istio_response_bytes", v[i].labels, &v[i].resp_bytes, 1);
-    /* Istio: the message counters exist on gRPC series only */
-    prom_family(sb, "istio_request_messages_total", "counter", "gRPC messages sent by the client.");
-    for (size_t i = 0; i < n; i++)
-        if (v[i].grpc)
-            strbuf_printf(sb, "istio_request_messages_total{%s} %" PRIu64 "\n", v[i].labels,
-                          v[i].req_messages);
-    prom_family(sb, "istio_response_messages_total", "counter",
-                "gRPC messages sent by the server.");
-    for (size_t i = 0; i < n; i++)
-        if (v[i].grpc)
-            strbuf_printf(sb, "istio_response_messages_total{%s} %" PRIu64 "\n", v[i].labels,
-                          v[i].resp_messages);
+    message_families(sb, v, n);
 }
 
 /* Istio's TCP families: each written whole, every TCP series in each. */

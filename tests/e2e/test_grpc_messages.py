@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Istio's gRPC message counters (issue 14): istio_request_messages_total and
 istio_response_messages_total count the messages each way of every gRPC call, on the
-call's istio_requests_total labels, as Envoy's grpc_stats filter counts them for Istio.
+first 20 labels of the call's istio_requests_total series (the two workloads: series that
+differ only in code or flags are summed), as Envoy's grpc_stats filter counts them for Istio.
 A real grpcio client and server (Debian python3-grpcio) through meshlet, all four call
 types, with messages that span HTTP/2 DATA frames and messages of zero bytes; promtool
 accepts the exposition."""
@@ -47,16 +48,26 @@ def proxy(meshlet_bin, tmp_path):
         m.channel.close()
 
 
+MESSAGE_LABELS = [
+    "reporter", "source_workload", "source_canonical_service", "source_canonical_revision",
+    "source_workload_namespace", "source_principal", "source_app", "source_version",
+    "source_cluster", "destination_workload", "destination_workload_namespace",
+    "destination_principal", "destination_app", "destination_version", "destination_service",
+    "destination_canonical_service", "destination_canonical_revision",
+    "destination_service_name", "destination_service_namespace", "destination_cluster"]
+
+
 def counts(m):
     """(requests, request messages, response messages) over the gRPC series."""
     out = [0, 0, 0]
     names = ("istio_requests_total", "istio_request_messages_total",
              "istio_response_messages_total")
     for name, labels, v in parse(m.admin("/stats/prometheus")):
-        if name in names:
-            assert labels.get("request_protocol") == "grpc" or name == names[0], (name, labels)
-            if labels.get("request_protocol") == "grpc":
-                out[names.index(name)] += int(v)
+        if name == names[0] and labels.get("request_protocol") == "grpc":
+            out[0] += int(v)
+        elif name in names[1:]:  # Istio's: the 20 labels naming the workloads, no protocol
+            assert list(labels) == MESSAGE_LABELS, (name, labels)
+            out[names.index(name)] += int(v)
     return tuple(out)
 
 
@@ -106,9 +117,15 @@ def test_http_series_have_no_message_counters_and_promtool_agrees(proxy):
     c.close()
     text = proxy.admin("/stats/prometheus")
     assert 'request_protocol="http"' in text
-    for name, labels, _ in parse(text):  # counts() asserts they are on gRPC series only
-        if name.endswith("_messages_total"):
-            assert labels["request_protocol"] == "grpc"
+    grpc_services = {lab["destination_service"] for name, lab, _ in parse(text)
+                     if name == "istio_requests_total" and lab["request_protocol"] == "grpc"}
+    pairs = {tuple(lab[k] for k in MESSAGE_LABELS) for name, lab, _ in parse(text)
+             if name == "istio_requests_total" and lab["request_protocol"] == "grpc"}
+    for family in ("istio_request_messages_total", "istio_response_messages_total"):
+        got = [tuple(lab[k] for k in MESSAGE_LABELS) for name, lab, _ in parse(text)
+               if name == family]
+        assert sorted(got) == sorted(pairs), (family, got, pairs)  # one per pair of workloads
+        assert all(p[14] in grpc_services for p in got)  # destination_service: gRPC only
     assert "# TYPE istio_request_messages_total counter" in text
     assert "# TYPE istio_response_messages_total counter" in text
     counts(proxy)
