@@ -314,6 +314,10 @@ prom_write(const struct admin *a, struct strbuf *sb)
                     "Days until the first certificate in use expires.");
         strbuf_printf(sb, "envoy_server_days_until_first_cert_expiring %d\n", cert_days);
     }
+    /* Istio's mesh dashboard lists proxies by it ("Istio Component Versions") */
+    prom_family(sb, "istio_build", "gauge", "This proxy's build, as Istio's proxies report it.");
+    strbuf_printf(sb, "istio_build{component=\"proxy\",tag=\"meshlet-%s\"} 1\n",
+                  a->opts && a->opts->version ? a->opts->version : "unknown");
     prom_family(sb, "meshlet_config_version", "gauge", "Version of the config in force.");
     strbuf_printf(sb, "meshlet_config_version %" PRIu64 "\n", a->snap->version);
     prom_family(sb, "meshlet_access_log_dropped_total", "counter",
