@@ -232,3 +232,7 @@ def test_promtool_parses_the_exposition(proxy):
     assert r.returncode in (0, 3), r.stderr + r.stdout
     for line in (r.stdout + r.stderr).splitlines():
         assert line.split(" ")[0] in ENVOY_NAMES, line
+    # Istio's mesh dashboard lists proxies by their istio_build series
+    builds = [(lab, v) for n, lab, v in parse(text) if n == "istio_build"]
+    assert len(builds) == 1 and builds[0][1] == 1, builds
+    assert builds[0][0]["component"] == "proxy" and builds[0][0]["tag"].startswith("meshlet-")
