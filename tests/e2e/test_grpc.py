@@ -121,7 +121,9 @@ def test_unavailable_is_retried_and_local_replies_are_grpc(meshlet_bin, tmp_path
             call = method(ch, "Unary", "unary_unary")
             # every call succeeds: a try that met UNAVAILABLE goes to the other endpoint
             assert [call(b"r", timeout=10) for _ in range(20)] == [b"v2:r"] * 20
-            assert bad.calls.count("Unary") >= 5
+            # each call's first pick is either endpoint (both idle): Bin(20, 1/2) is 4 or
+            # less once in 170 runs (it happened), 1 or less once in 50,000
+            assert bad.calls.count("Unary") >= 2
             # no endpoint in the subset: meshlet answers itself, as gRPC (UNAVAILABLE)
             with pytest.raises(grpc.RpcError) as e:
                 list(method(ch, "ServerStream", "unary_stream")(b"x", timeout=10))
