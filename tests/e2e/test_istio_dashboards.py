@@ -218,6 +218,17 @@ def test_http_panel_has_data(results, name, pid):
     assert any(finite for *_, finite in rows), "\n".join(q for _, _, q, _ in rows)
 
 
+def test_service_dashboard_fills_as_it_opens(results):
+    """Opened with Grafana's defaults (the first service, qrep=destination), the service
+    dashboard shows every HTTP panel: the gateway and the sidecars name the service alike."""
+    name = DASHBOARDS[0]
+    default = results[(name, http_panels(FIXTURES / name)[0][0])][0][0]
+    assert default == {"service": "orders.prod.svc.cluster.local", "qrep": "destination"}
+    empty = [pid for pid, _, _ in http_panels(FIXTURES / name)
+             if not any(finite for c, _, _, finite in results[(name, pid)] if c == default)]
+    assert not empty
+
+
 def plain_text_half(q):
     """Does target <q> select traffic this mesh has none of? All of it is mutual TLS, and
     Istio sets connection_security_policy on the server side only (`unknown` on

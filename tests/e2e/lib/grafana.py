@@ -91,8 +91,10 @@ def _options(var, query, variables, filled):
 
 def views(dash, query, limit=8):
     """Every selection a user can make of the single-select variables (at most <limit>
-    each; Grafana's default, the first option, comes first), with the multi and All ones
-    set to all their options: [(choices, filled)]. <query>(expr) gives [(labels, value)]."""
+    each; Grafana's default, the first option, comes first) and of a custom multi one
+    (each option, then all), with the query-backed multi and All ones set to all their
+    options: [(choices, filled)], and the variables by name. <query>(expr) gives
+    [(labels, value)]."""
     variables = {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
     order = [v for v in variables.values() if v["type"] in ("query", "custom")]
 
@@ -102,6 +104,15 @@ def views(dash, query, limit=8):
             return
         var = order[i]
         opts = _options(var, query, variables, filled)
+        if var["type"] == "custom" and var.get("multi"):
+            # qrep: Grafana's default (its current value), each other option, then all
+            current = (var.get("current") or {}).get("value")
+            picks = [current] if current in opts else []
+            picks += [o for o in opts if o != current]
+            for pick in [[o] for o in picks] + ([opts] if len(opts) > 1 else []):
+                yield from expand(i + 1, {**filled, var["name"]: pick},
+                                  {**choices, var["name"]: "|".join(pick)})
+            return
         if var.get("multi") or var.get("includeAll"):
             yield from expand(i + 1, {**filled, var["name"]: opts}, choices)
             return
