@@ -271,7 +271,8 @@ def test_variables_list_the_mesh(mesh):
     assert opts["workload"] == {"istio-ingressgateway", "orders-v1", "orders-v2"}
     assert opts["dstwl"] == {"orders-v1", "orders-v2"}
     assert opts["dstsvc"] == {"orders.prod.svc.cluster.local"}
-    # a caller through STRICT mTLS is named by its certificate's namespace
+    # the gateway runs with --namespace prod but a certificate of istio-system (as in
+    # test_mtls_split): it names itself prod, the sidecars name it by its certificate
     assert opts["srcns"] == {"prod", "istio-system"}
 
 
