@@ -217,7 +217,8 @@ def promtool():
 ENVOY_NAMES = ("envoy_cluster_upstream_rq_retry", "envoy_cluster_upstream_rq_retry_overflow",
                "envoy_cluster_upstream_rq_timeout", "envoy_cluster_upstream_rq_pending_overflow",
                "envoy_cluster_upstream_rq_xx", "envoy_cluster_membership_total",
-               "istio_request_duration_milliseconds", "envoy_dns_cares_get_addr_failure")
+               "istio_request_duration_milliseconds", "envoy_dns_cares_get_addr_failure",
+               "envoy_server_days_until_first_cert_expiring")  # a proxy with --identity
 
 
 def test_promtool_parses_the_exposition(proxy):
