@@ -16,7 +16,7 @@ import grafana
 import meshlet
 import prometheus_proc
 from backend import Backend
-from configs import edge_routes, gateway
+from configs import mtls_canary
 from meshlet_proc import Meshlet, eventually, free_port
 from test_metrics import ENVOY_NAMES, promtool
 
@@ -75,41 +75,7 @@ spec:
 
 def edge_config(d, gw, ports):
     d.mkdir()
-    (d / "c.yaml").write_text("---\n".join([
-        gateway(gw, ns="prod", hosts="prod/*.example.com"),
-        f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: orders, namespace: prod}}
-spec:
-  hosts: [orders.prod.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints:
-  - address: 127.0.0.1
-    ports: {{http: {ports['v1']}}}
-    labels: {{app: orders, version: v1}}
-    serviceAccount: orders
-  - address: 127.0.0.1
-    ports: {{http: {ports['v2']}}}
-    labels: {{app: orders, version: v2}}
-    serviceAccount: orders
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: orders, namespace: prod}}
-spec:
-  host: orders
-  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
-  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
-""",
-        edge_routes("orders", """\
-  - route:
-    - {destination: {host: orders, subset: v1}, weight: 90}
-    - {destination: {host: orders, subset: v2}, weight: 10}
-""", ns="prod"),
-    ]))
+    (d / "c.yaml").write_text(mtls_canary(gw, ports, labels=("app", "version")))
     return d
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from backend import Backend
 import meshlet
-from configs import edge_routes, gateway
+from configs import mtls_canary
 from meshlet_proc import Meshlet, free_port
 
 
@@ -38,35 +38,7 @@ spec: {mtls: {mode: STRICT}}
         ports[version] = port
     gw = free_port()
     (d / "edge").mkdir()
-    (d / "edge" / "c.yaml").write_text("---\n".join([
-        gateway(gw, ns="prod", hosts="prod/*.example.com"),
-        f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: orders, namespace: prod}}
-spec:
-  hosts: [orders.prod.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints:
-  - {{address: 127.0.0.1, ports: {{http: {ports['v1']}}}, labels: {{version: v1}}, serviceAccount: orders}}
-  - {{address: 127.0.0.1, ports: {{http: {ports['v2']}}}, labels: {{version: v2}}, serviceAccount: orders}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: orders, namespace: prod}}
-spec:
-  host: orders
-  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
-  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
-""",
-        edge_routes("orders", """\
-  - route:
-    - {destination: {host: orders, subset: v1}, weight: 90}
-    - {destination: {host: orders, subset: v2}, weight: 10}
-""", ns="prod"),
-    ]))
+    (d / "edge" / "c.yaml").write_text(mtls_canary(gw, ports))
     procs.append(Meshlet(meshlet_bin, d / "edge", extra=(
         "--namespace", "prod", "--identity", str(d / "gateway"))).start())
     try:

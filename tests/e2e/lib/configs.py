@@ -159,3 +159,43 @@ spec:
   endpoints:
 {eps}
 """
+
+
+def mtls_canary(gw_port, ports, labels=("version",)):
+    """The gateway config of the canary over mutual TLS: Gateway <gw_port> in prod, the
+    ServiceEntry orders.prod.svc.cluster.local over the sidecars' ports (<ports>: version ->
+    port; endpoint labels <labels>, of "app" and "version"), ISTIO_MUTUAL with subsets v1/v2,
+    and a 90/10 split."""
+    def eps_labels(v):
+        vals = {"app": "orders", "version": v}
+        return ", ".join(f"{k}: {vals[k]}" for k in labels)
+    eps = "\n".join(f"  - {{address: 127.0.0.1, ports: {{http: {ports[v]}}}, "
+                    f"labels: {{{eps_labels(v)}}}, serviceAccount: orders}}" for v in ("v1", "v2"))
+    return "---\n".join([
+        gateway(gw_port, ns="prod", hosts="prod/*.example.com"),
+        f"""\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: orders, namespace: prod}}
+spec:
+  hosts: [orders.prod.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  resolution: STATIC
+  endpoints:
+{eps}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: orders, namespace: prod}}
+spec:
+  host: orders
+  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
+  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}]
+""",
+        edge_routes("orders", """\
+  - route:
+    - {destination: {host: orders, subset: v1}, weight: 90}
+    - {destination: {host: orders, subset: v2}, weight: 10}
+""", ns="prod"),
+    ])

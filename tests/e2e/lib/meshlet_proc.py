@@ -24,6 +24,23 @@ def free_port():
             return port
 
 
+def wait_ready(proc, url, timeout, what, logs, where):
+    """Until <url> answers 200 (within <timeout> s); RuntimeError naming <what> when <proc>
+    exits first (with <logs>()) or the time runs out (saying <where> its log is)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}: {logs()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready in {timeout}s; {where}")
+
+
 class Meshlet:
     """`meshlet run` over <config_dir>; stopped (by PID, SIGTERM) in stop()."""
 
@@ -39,19 +56,9 @@ class Meshlet:
 
     def start(self, timeout=10):
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"meshlet exited {self.proc.returncode}: {self.logs()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready",
-                                            timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"meshlet not ready in {timeout}s; log at {self.log.name}")
+        wait_ready(self.proc, f"http://127.0.0.1:{self.admin_port}/ready", timeout, "meshlet",
+                   self.logs, f"log at {self.log.name}")
+        return self
 
     def admin(self, path):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:

@@ -5,12 +5,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from meshlet_proc import free_port
+from meshlet_proc import free_port, wait_ready
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 
@@ -46,19 +45,9 @@ scrape_configs:
              f"--web.listen-address=127.0.0.1:{self.port}",
              f"--storage.tsdb.path={self.dir / 'tsdb'}"],
             stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited {self.proc.returncode}: {self.logs()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready",
-                                            timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready in {timeout}s: {self.logs()}")
+        wait_ready(self.proc, f"http://127.0.0.1:{self.port}/-/ready", timeout, "prometheus",
+                   self.logs, f"log at {self.dir / 'prometheus.log'}")
+        return self
 
     def logs(self):
         return (self.dir / "prometheus.log").read_text(errors="replace")
