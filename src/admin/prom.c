@@ -47,7 +47,7 @@ prom_histogram(struct strbuf *sb, const char *name, const char *labels,
 /* A gRPC series' message counts under its first 20 labels (the two workloads). */
 struct messages {
     const char *labels;
-    int len; /* of the labels before ",request_protocol=" */
+    int len; /* of the first 20 labels (metrics_series_view.prefix_len) */
     uint64_t req, resp;
 };
 
@@ -69,10 +69,8 @@ message_families(struct strbuf *sb, const struct metrics_series_view *v, size_t 
     size_t k = 0;
     for (size_t i = 0; m && i < n; i++) {
         if (!v[i].grpc) continue;
-        const char *end = strstr(v[i].labels, ",request_protocol=");
-        m[k++] = (struct messages){v[i].labels,
-                                   end ? (int)(end - v[i].labels) : (int)strlen(v[i].labels),
-                                   v[i].req_messages, v[i].resp_messages};
+        m[k++] = (struct messages){v[i].labels, (int)v[i].prefix_len, v[i].req_messages,
+                                   v[i].resp_messages};
     }
     if (k) qsort(m, k, sizeof(*m), messages_cmp);
     size_t out = 0; /* runs of one prefix summed into their first */

@@ -205,7 +205,8 @@ struct run {
     struct snapshot *published; /* acquired: the last snapshot the workers were given */
     struct wheel_timer dns_hold;
     uint64_t dns_hold_until_ms;
-    uint64_t dns_wait_ms;         /* the longest one query may take (every server tried) */
+    uint64_t dns_wait_ms; /* the longest one query may take (every server tried) */
+    char principal[256];  /* --identity's SPIFFE id, copied: a rotation frees the original */
     struct wheel_timer dns_watch; /* every second: names whose every address fails */
     uint64_t dns_warm_until_ms;
 };
@@ -806,13 +807,17 @@ cmd_run(int argc, char **argv)
         return CLI_USAGE;
     }
     popt->identity = identity; /* stable: its credential rotates inside (tls/certs.h) */
-    popt->local.principal = identity ? tls_identity_spiffe(identity) : NULL;
+    if (identity) {
+        snprintf(r->principal, sizeof(r->principal), "%s", tls_identity_spiffe(identity));
+        popt->local.principal = r->principal;
+    }
     rl->identity = identity;
 
     struct model_options *mopt = &rl->mopt;
     mopt->gateways = gateways;
     mopt->n_gateways = n_gateways;
     mopt->ns = ns;
+    mopt->workload = popt->workload;
     mopt->prepare_cluster = lb_prepare_cluster;
     if (identity) mopt->trust_domain = tls_identity_trust_domain(identity);
     mopt->inbounds = inbounds;

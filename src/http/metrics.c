@@ -23,9 +23,11 @@ struct series {
     bool inbound, peer_mtls;
     bool grpc;
     int grpc_status;
-    char *peer; /* owned: the inbound client's principal ("" none) */
+    char *peer;        /* owned: the inbound client's principal ("" none) */
+    uint64_t describe; /* describing(): what else its labels were made of */
     uint64_t hash;
-    char *labels; /* owned */
+    char *labels;      /* owned */
+    size_t prefix_len; /* of <labels> up to the 20 naming the workloads */
     uint64_t requests;
     struct metric_histo duration, req_bytes, resp_bytes;
     uint64_t req_messages, resp_messages; /* gRPC series only */
@@ -50,7 +52,8 @@ struct metrics_tcp {
     const void *pool, *ep;
     uint32_t flags;
     bool inbound, peer_mtls;
-    char *peer; /* owned: the inbound client's principal ("" none) */
+    char *peer;        /* owned: the inbound client's principal ("" none) */
+    uint64_t describe; /* describing(): what else its labels were made of */
     uint64_t hash;
     char *labels; /* owned */
     uint64_t opened, closed, sent, received;
@@ -284,7 +287,7 @@ spiffe_ns(const char *id, char *out, size_t cap)
  * meshlet cannot know (a client's workload without metadata exchange) is "unknown", its
  * canonical revision "latest", as Istio's. */
 static char *
-series_labels(const struct metrics_shard *m, const struct label_key *r)
+series_labels(const struct metrics_shard *m, const struct label_key *r, size_t *prefix_len)
 {
     const struct metrics_local *l = &m->local;
     const struct model_endpoint *e = r->cluster && r->endpoint < r->cluster->n_endpoints
@@ -319,8 +322,9 @@ series_labels(const struct metrics_shard *m, const struct label_key *r)
     metrics_label(&sb, "source_canonical_service", in ? "unknown" : l->canonical_service, false);
     metrics_label(&sb, "source_canonical_revision", in ? "latest" : l->canonical_rev, false);
     metrics_label(&sb, "source_workload_namespace", in ? peer_ns : l->ns, false);
-    /* outbound: this proxy's identity when the upstream connection is mTLS */
-    metrics_label(&sb, "source_principal", in ? peer : e && e->mtls ? own_id : "unknown", false);
+    /* outbound: this proxy's identity when an upstream connection was made over mTLS */
+    bool up_mtls = e && e->mtls && !(r->flags & RF_UF);
+    metrics_label(&sb, "source_principal", in ? peer : up_mtls ? own_id : "unknown", false);
     metrics_label(&sb, "source_app", in ? "unknown" : l->app, false);
     metrics_label(&sb, "source_version", in ? "unknown" : l->version, false);
     metrics_label(&sb, "source_cluster", in ? "unknown" : l->cluster, false);
@@ -355,6 +359,7 @@ series_labels(const struct metrics_shard *m, const struct label_key *r)
     metrics_label(&sb, "destination_service_name", svc_name, false);
     metrics_label(&sb, "destination_service_namespace", in ? l->ns : svc_ns, false);
     metrics_label(&sb, "destination_cluster", in || e ? l->cluster : "unknown", false);
+    if (prefix_len) *prefix_len = strlen(strbuf_str(&sb));
     metrics_label(&sb, "request_protocol", r->protocol, false);
     if (r->code >= 0) { /* HTTP: response_code and grpc_response_status (empty unless gRPC) */
         char gs[16] = "";
@@ -364,14 +369,29 @@ series_labels(const struct metrics_shard *m, const struct label_key *r)
         metrics_label(&sb, "grpc_response_status", gs, false);
     }
     metrics_label(&sb, "response_flags", flags, false);
+    /* Istio's mutual_tls: both sides' identities known (a certificate without a URI SAN is
+     * not a mesh identity) */
     metrics_label(&sb, "connection_security_policy",
-                  !in            ? "unknown"
-                  : r->peer_mtls ? "mutual_tls"
-                                 : "none",
+                  !in                                   ? "unknown"
+                  : r->peer_mtls && r->peer && *r->peer ? "mutual_tls"
+                                                        : "none",
                   false);
     char *out = strdup(strbuf_str(&sb));
     strbuf_fini(&sb);
     return out;
+}
+
+/* What a series' labels are made of beyond its pool and endpoint states: the endpoint's
+ * host, labels and mtls as this snapshot has them, and which identity it last proved. A
+ * reload or a new certificate that changes them starts a new series; one that does not,
+ * none (series are never freed before the shard). */
+static uint64_t
+describing(const struct model_cluster *c, size_t ep)
+{
+    if (!c || ep >= c->n_endpoints) return 0;
+    const struct model_endpoint *e = &c->endpoints[ep];
+    uint32_t gen = atomic_load_explicit(&e->state->peer_gen, memory_order_relaxed);
+    return e->label_digest ^ ((uint64_t)gen << 40);
 }
 
 /* A short hash of the inbound client's principal, for a series key. */
@@ -417,16 +437,19 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
                          ? (const void *)r->cluster->endpoints[r->endpoint].state
                          : NULL;
     const char *peer = r->inbound ? r->peer_principal : NULL;
+    uint64_t describe = describing(r->cluster, r->endpoint);
     uint64_t h = mix(mix(mix((uintptr_t)pool, (uintptr_t)ep), (uint64_t)r->code << 32 | r->flags),
                      (uint64_t)(r->grpc_status + 2) << 8 | (uint64_t)r->grpc << 2 |
                          (uint64_t)r->inbound << 1 | r->peer_mtls);
+    h = mix(h, describe);
     if (peer && *peer) h = mix(h, peer_hash(peer));
     size_t k = h & (m->cap - 1);
     struct series *s;
     while ((s = m->table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->code == r->code &&
             s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls &&
-            s->grpc == r->grpc && s->grpc_status == r->grpc_status && same_peer(s->peer, peer))
+            s->grpc == r->grpc && s->grpc_status == r->grpc_status && s->describe == describe &&
+            same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->cap - 1);
     }
@@ -443,6 +466,7 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
         s->grpc = r->grpc;
         s->grpc_status = r->grpc_status;
         s->hash = h;
+        s->describe = describe;
         s->peer = strdup(peer ? peer : "");
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
@@ -453,7 +477,7 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
                                 .code = r->code,
                                 .grpc_status = r->grpc_status,
                                 .flags = r->flags};
-        s->labels = s->peer ? series_labels(m, &key) : NULL;
+        s->labels = s->peer ? series_labels(m, &key, &s->prefix_len) : NULL;
         if (!s->labels) {
             free(s->peer);
             free(s);
@@ -596,6 +620,7 @@ metrics_series(struct metrics_shard *const *shards, size_t n, size_t *len)
                 merge_slot(&by_labels, s->labels, (void **)&views, len, &cap, sizeof(*v));
             if (!v) continue;
             v->labels = s->labels;
+            v->prefix_len = s->prefix_len;
             v->requests += metric_get(&s->requests);
             metric_histo_merge(&v->duration, &s->duration);
             metric_histo_merge(&v->req_bytes, &s->req_bytes);
@@ -664,20 +689,24 @@ metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
                          ? (const void *)r->cluster->endpoints[r->endpoint].state
                          : NULL;
     const char *peer = r->inbound ? r->peer_principal : NULL;
+    uint64_t describe = describing(r->cluster, r->endpoint);
     uint64_t h = mix(mix((uintptr_t)pool, (uintptr_t)ep),
                      (uint64_t)r->flags << 2 | (uint64_t)r->inbound << 1 | r->peer_mtls);
+    h = mix(h, describe);
     if (peer && *peer) h = mix(h, peer_hash(peer));
     size_t k = h & (m->tcp_cap - 1);
     struct metrics_tcp *s;
     while ((s = m->tcp_table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->flags == r->flags &&
-            s->inbound == r->inbound && s->peer_mtls == r->peer_mtls && same_peer(s->peer, peer))
+            s->inbound == r->inbound && s->peer_mtls == r->peer_mtls && s->describe == describe &&
+            same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->tcp_cap - 1);
     }
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s) return NULL;
+        s->describe = describe;
         s->peer = strdup(peer ? peer : "");
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
@@ -688,7 +717,7 @@ metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
                                 .code = -1,
                                 .grpc_status = -1,
                                 .flags = r->flags};
-        s->labels = s->peer ? series_labels(m, &key) : NULL;
+        s->labels = s->peer ? series_labels(m, &key, NULL) : NULL;
         if (!s->labels) {
             free(s->peer);
             free(s);

@@ -149,6 +149,7 @@ void metrics_upstream_code(struct metrics_shard *m, const struct model_cluster *
 /* Reading (any thread): Istio series and cluster counters, merged over <n> shards. */
 struct metrics_series_view {
     const char *labels; /* `name="value",...` without braces */
+    size_t prefix_len;  /* the first 20 labels' length: those naming the two workloads */
     uint64_t requests;
     struct metric_histo duration, req_bytes, resp_bytes; /* ms x1000, bytes, bytes */
     bool grpc;                            /* request_protocol="grpc": messages are counted */

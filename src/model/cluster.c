@@ -358,3 +358,22 @@ cluster_compile_upstream(struct model_cluster *c, const struct connection_pool *
     c->upstream_sidecar = choose_upstream(pool, port, desc, true, mesh_upgrade, a);
     c->upstream_gateway = choose_upstream(pool, port, desc, false, mesh_upgrade, a);
 }
+
+static uint64_t
+digest_str(uint64_t h, const char *s)
+{
+    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" is not "a","bc" */
+}
+
+void
+cluster_digest_endpoints(struct model_cluster *c)
+{
+    for (size_t i = 0; i < c->n_endpoints; i++) {
+        struct model_endpoint *e = &c->endpoints[i];
+        uint64_t h = digest_str(1469598103934665603ull, c->host);
+        for (size_t k = 0; k < e->n_labels; k++)
+            h = digest_str(digest_str(h, e->label_keys[k]), e->label_vals[k]);
+        e->label_digest = h ^ e->mtls;
+    }
+}

@@ -55,4 +55,8 @@ void cluster_compile_upstream(struct model_cluster *c, const struct connection_p
                               unsigned port_protocol, const char *port_source, bool mesh_upgrade,
                               struct arena *a);
 
+/* Every endpoint's label_digest (model_endpoint), once <c> is complete: its host, its
+ * labels and mtls known. */
+void cluster_digest_endpoints(struct model_cluster *c);
+
 #endif

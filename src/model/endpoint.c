@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/hmap.h"
@@ -75,7 +76,10 @@ void
 endpoint_peer_set(struct endpoint_state *st, const char *id)
 {
     pthread_mutex_lock(&peer_lock);
-    snprintf(st->peer_id, sizeof(st->peer_id), "%s", id);
+    if (strncmp(st->peer_id, id, sizeof(st->peer_id) - 1)) {
+        snprintf(st->peer_id, sizeof(st->peer_id), "%s", id);
+        atomic_fetch_add_explicit(&st->peer_gen, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&peer_lock);
 }
 

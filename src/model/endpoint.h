@@ -25,8 +25,9 @@ struct endpoint_state {
     /* Its last connect failed (set by a failure, cleared by a success): when every address
      * of a DNS name has, the main thread asks the name again. */
     _Atomic bool connect_failed;
-    char peer_id[256]; /* the identity its last mTLS handshake verified (endpoint_peer_*) */
-    void *tls_session; /* the TLS session its next connection resumes (tls/conn.c) */
+    char peer_id[256];         /* the identity its last mTLS handshake verified (endpoint_peer_*) */
+    _Atomic uint32_t peer_gen; /* bumped when peer_id changes (metric series key on it) */
+    void *tls_session;         /* the TLS session its next connection resumes (tls/conn.c) */
 };
 
 /* How many endpoint states exist: every id is below it. [A] */

@@ -509,6 +509,7 @@ model__cluster_for(struct build *b, const struct destination *d, const char *ns,
     enum port_protocol proto = model__port_protocol_of(b, fqdn, se_res, sp, &source);
     cluster_compile_upstream(c, pol.pool, proto, source, b->opt->mesh_h2_upgrade, a);
     compile_tls(b, c, pol.tls, se, se_res->ns);
+    cluster_digest_endpoints(c);
     c->state = pool_state_get(name);
     /* The balancer's own tables (hash ring, Maglev) live in the snapshot with the pool. */
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
@@ -1287,7 +1288,7 @@ model__my_peer_mode(struct build *b, uint16_t port)
  * cluster's metadata (the destination_service of what arrives there): a Service or
  * ServiceEntry of <w>'s namespace whose selector picks <w> and with a port whose target
  * (else number) is <port>. Else <w>'s canonical name (its canonical-name, app.kubernetes.io
- * /name or app label), as Istio falls back; NULL without one. */
+ * /name or app label, else the workload's name), as Istio falls back; NULL without one. */
 static const char *
 inbound_service(const struct build *b, const struct workload *w, uint32_t port)
 {
@@ -1317,7 +1318,7 @@ inbound_service(const struct build *b, const struct workload *w, uint32_t port)
     for (size_t k = 0; k < 3; k++)
         for (size_t i = 0; i < w->n; i++)
             if (!strcmp(w->keys[i], canonical[k]) && *w->vals[i]) return w->vals[i];
-    return NULL;
+    return b->opt->workload; /* the injector's last resort for the canonical name */
 }
 
 /* The pool inbound|<port>|| of an inbound listener: the app, one endpoint. */
@@ -1351,6 +1352,7 @@ inbound_cluster(struct build *b, const struct model_inbound *in)
     cluster_compile_upstream(c, NULL, in->tcp ? PORT_PROTOCOL_TCP : PORT_PROTOCOL_UNSUPPORTED,
                              in->tcp ? "--inbound-tcp" : "--inbound", b->opt->mesh_h2_upgrade, a);
     c->upstream_gateway = c->upstream_sidecar; /* only a sidecar has inbound pools */
+    cluster_digest_endpoints(c);
     c->state = pool_state_get(c->name);
     if (b->opt->prepare_cluster) b->opt->prepare_cluster(c, a);
     c->index = b->s->n_clusters;

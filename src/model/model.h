@@ -36,6 +36,9 @@ struct model_endpoint {
     size_t n_labels;
     struct endpoint_state *state; /* outlives the snapshot (model/endpoint.h) */
     uint32_t state_id;            /* state->id, kept here so a pick reads no other line */
+    /* What its metric labels are made of (its pool's host, its labels, mtls), digested:
+     * a series is keyed on it with the state, so a reload that renames it starts a new one. */
+    uint64_t label_digest;
     /* The DNS name the address came from (resolution DNS / DNS_ROUND_ROBIN, or an endpoint
      * address that is a name); <address> is then the resolved IP, so the endpoint's state
      * is kept per address and survives a new answer that still holds it. NULL: a literal. */
@@ -370,6 +373,7 @@ struct model_options {
     size_t n_inbounds;
     const char *const *labels; /* this workload's labels, "k=v" (PeerAuthentication selectors) */
     size_t n_labels;
+    const char *workload;        /* this proxy's workload name (metrics); NULL: none */
     const char *root_namespace;  /* mesh-wide PeerAuthentication; NULL: istio-system */
     const char *credentials_dir; /* Gateway credentialName X: <dir>/X/tls.crt, tls.key, ca.crt */
     size_t n_workers;            /* split counters for this many workers (0: none) */

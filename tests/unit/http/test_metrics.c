@@ -61,8 +61,11 @@ test_series_merge_across_shards(void **state)
     for (int i = 0; i < 2; i++) metrics_record(shards[1], &ok);
     struct exchange_record nr = {.endpoint = SIZE_MAX, .code = 404, .flags = RF_NR};
     metrics_record(shards[1], &nr);
-    struct exchange_record in = {
-        .inbound = true, .peer_mtls = true, .endpoint = SIZE_MAX, .code = 200};
+    struct exchange_record in = {.inbound = true,
+                                 .peer_mtls = true,
+                                 .peer_principal = "spiffe://cluster.local/ns/edge/sa/gw",
+                                 .endpoint = SIZE_MAX,
+                                 .code = 200};
     metrics_record(shards[0], &in);
 
     size_t n;
@@ -413,6 +416,75 @@ test_inbound_series_take_the_callers_identity(void **state)
     metrics_shard_free(m);
 }
 
+/* A series is keyed on what its labels are made of: the same endpoint state under new
+ * labels (a reload) or with a newly proven identity is a new series, and the old one keeps
+ * its counts; a connection that failed names no source principal; a client certificate
+ * without a URI SAN is not mutual_tls. */
+static void
+test_series_follow_what_their_labels_are_made_of(void **state)
+{
+    (void)state;
+    const char *keys[] = {"app", "version"}, *v1[] = {"pay", "v1"}, *v2[] = {"pay", "v2"};
+    struct model_endpoint ep = {.address = "10.0.0.8",
+                                .port = 80,
+                                .label_keys = keys,
+                                .label_vals = v1,
+                                .n_labels = 2,
+                                .mtls = true,
+                                .label_digest = 1};
+    struct model_cluster cl = {.name = "outbound|80||pay.prod.svc.cluster.local",
+                               .host = "pay.prod.svc.cluster.local",
+                               .n_endpoints = 1,
+                               .endpoints = &ep};
+    cl.state = pool_state_get(cl.name);
+    ep.state = endpoint_state_get(cl.name, "10.0.0.8", 80, 0);
+    endpoint_peer_set(ep.state, "spiffe://cluster.local/ns/prod/sa/pay-v1");
+    struct metrics_shard *m = metrics_shard_new(&gw);
+    struct exchange_record r = {.cluster = &cl, .endpoint = 0, .code = 200};
+    metrics_record(m, &r);
+    ep.label_vals = v2; /* a reload: the same address now carries v2 */
+    ep.label_digest = 2;
+    metrics_record(m, &r);
+    metrics_record(m, &r);
+    endpoint_peer_set(ep.state, "spiffe://cluster.local/ns/prod/sa/pay-v2");
+    metrics_record(m, &r);
+    struct exchange_record failed = {.cluster = &cl, .endpoint = 0, .code = 503, .flags = RF_UF};
+    metrics_record(m, &failed);
+    struct exchange_record no_san = {
+        .inbound = true, .peer_mtls = true, .endpoint = SIZE_MAX, .code = 200};
+    metrics_record(m, &no_san);
+    size_t n;
+    struct metrics_series_view *v = metrics_series(&m, 1, &n);
+    assert_int_equal(n, 5);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *l = v[i].labels;
+        if (strstr(l, "reporter=\"destination\"")) {
+            seen |= 1;
+            assert_non_null(strstr(l, "connection_security_policy=\"none\""));
+        } else if (strstr(l, "response_code=\"503\"")) {
+            seen |= 2;
+            assert_non_null(strstr(l, "source_principal=\"unknown\""));
+        } else if (strstr(l, "destination_version=\"v1\"")) {
+            seen |= 4;
+            assert_int_equal(v[i].requests, 1);
+            assert_non_null(strstr(l, "sa/pay-v1\""));
+        } else if (strstr(l, "sa/pay-v1\"")) {
+            seen |= 8; /* v2 labels, the identity not yet proven again */
+            assert_int_equal(v[i].requests, 2);
+        } else {
+            seen |= 16;
+            assert_non_null(
+                strstr(l, "destination_principal=\"spiffe://cluster.local/ns/prod/sa/pay-v2\""));
+            assert_non_null(strstr(l, "source_principal=\"spiffe://cluster.local/ns/edge/sa/gw\""));
+            assert_int_equal(v[i].requests, 1);
+        }
+    }
+    assert_int_equal(seen, 31);
+    free(v);
+    metrics_shard_free(m);
+}
+
 /* The canonical service and revision as Istio's injector fills them. */
 static void
 test_local_canonical_names_follow_the_injector(void **state)
@@ -445,6 +517,7 @@ main(void)
         cmocka_unit_test(test_outbound_http_series_has_istios_labels_in_order),
         cmocka_unit_test(test_inbound_series_take_the_callers_identity),
         cmocka_unit_test(test_local_canonical_names_follow_the_injector),
+        cmocka_unit_test(test_series_follow_what_their_labels_are_made_of),
         cmocka_unit_test(test_series_merge_across_shards),
         cmocka_unit_test(test_cluster_counters_merge),
         cmocka_unit_test(test_grpc_message_counts_merge),
