@@ -111,6 +111,9 @@ usage(FILE *f)
             "      --etcd-debounce TIME changes this close reload once (default 100ms, as istiod)\n"
             "      --dns-server IP:PORT resolve DNS endpoints there (repeatable; default:\n"
             "                           /etc/resolv.conf)\n"
+            "      --dns-min-refresh TIME  ask a name again no sooner than TIME, whatever its\n"
+            "                           TTL; also the first retry after a failure (default 5s,\n"
+            "                           Envoy's dns_min_refresh_rate)\n"
             "      --instance NAME      this instance in `meshlet status` (default\n"
             "                           HOSTNAME:ADMIN-PORT)\n"
             "  -w, --workers N          worker threads, 1 to 256 (default: number of CPUs)\n"
@@ -499,7 +502,8 @@ cmd_run(int argc, char **argv)
         OPT_ETCD_CERT,
         OPT_ETCD_KEY,
         OPT_ETCD_DEBOUNCE,
-        OPT_DNS_SERVER
+        OPT_DNS_SERVER,
+        OPT_DNS_MIN_REFRESH
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -534,6 +538,7 @@ cmd_run(int argc, char **argv)
         {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
         {"etcd-debounce", required_argument, NULL, OPT_ETCD_DEBOUNCE},
         {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
+        {"dns-min-refresh", required_argument, NULL, OPT_DNS_MIN_REFRESH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -550,6 +555,7 @@ cmd_run(int argc, char **argv)
     const char *credentials = NULL, *etcd_urls = NULL, *etcd_prefix = "/meshlet";
     const char *instance = NULL, *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
     uint64_t etcd_debounce_ms = ETCD_SETTLE_MS;
+    uint64_t dns_min_refresh_ms = DNS_MIN_REFRESH_DEFAULT_MS; /* Envoy's dns_min_refresh_rate */
     const char *dns_servers[8];
     size_t n_dns_servers = 0;
     bool watch_files = true;
@@ -618,6 +624,11 @@ cmd_run(int argc, char **argv)
             if (!strchr(optarg, ':'))
                 BAD_FLAG("--dns-server", "expected IP:PORT (e.g. 127.0.0.1:53)");
             dns_servers[n_dns_servers++] = optarg;
+            break;
+        case OPT_DNS_MIN_REFRESH:
+            if (!cli_parse_seconds(optarg, DNS_REFRESH_DEFAULT_MS, &dns_min_refresh_ms) ||
+                dns_min_refresh_ms < 100)
+                BAD_FLAG("--dns-min-refresh", "expected a duration from 100ms to 60s (e.g. 5s)");
             break;
         case OPT_ETCD_DEBOUNCE:
             if (!cli_parse_seconds(optarg, 10000, &etcd_debounce_ms) || !etcd_debounce_ms)
@@ -857,7 +868,8 @@ cmd_run(int argc, char **argv)
         }
         loop_ready = true;
     }
-    struct dns_options dopt = {.servers = dns_servers, .n_servers = n_dns_servers};
+    struct dns_options dopt = {
+        .servers = dns_servers, .n_servers = n_dns_servers, .min_refresh_ms = dns_min_refresh_ms};
     char dns_err[256];
     r->dns = dns_resolver_new(&r->loop, &dopt, on_dns_changed, r, dns_err, sizeof(dns_err));
     if (!r->dns) {

@@ -92,7 +92,7 @@ def test_least_request_sees_requests_in_flight_from_before_a_reload(meshlet_bin,
     gw = free_port()
     m = start(meshlet_bin, tmp_path, pool(gw, [a, b]))  # LEAST_REQUEST, Istio's default
     try:
-        slow = threading.Thread(target=get, args=(gw, "/held?delay_ms=4000"))
+        slow = threading.Thread(target=get, args=(gw, "/held?delay_ms=2000"))
         slow.start()
         assert eventually(lambda: stat(m, "cluster.outbound|9080||pool.shop.svc.cluster.local"
                                           ".upstream_cx_active") == 1), m.admin("/stats")
@@ -134,7 +134,8 @@ spec:
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 60s,
                        maxEjectionPercent: 100}
 """
-    m = start(meshlet_bin, tmp_path, config, ("--dns-server", f"127.0.0.1:{dns.port}"))
+    m = start(meshlet_bin, tmp_path, config,
+              ("--dns-server", f"127.0.0.1:{dns.port}", "--dns-min-refresh", "1s"))
     try:
         named = (("a", a), ("b", b), ("bad", bad), ("c", c))
         seen = []
