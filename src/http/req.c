@@ -537,7 +537,6 @@ try_start(struct req *q, const struct model_cluster *cl, const struct req_head *
     metrics_upstream(wk->metrics, cl->state, UP_RQ);
     if (!u) {
         metrics_upstream_code(wk->metrics, cl, ep, 503);
-        if (!upstream_open_out_of_fds()) outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
         if (q->attempt == 1) keep_replay_unsent(q, h, rid, false);
         if (retry_should(q, RETRY_CONNECT_FAILURE, 0)) {
             if (q->body == REQ_BODY_NONE || q->body_done) req_arm_route_timeout(q);

@@ -229,8 +229,6 @@ connect_next(struct tcp_conn *tc)
         struct upstream *u =
             upstream_open_as(wk, cl, ep, sizeof(struct upstream), &tcp_connect_ops);
         if (!u) {
-            if (!upstream_open_out_of_fds())
-                outlier_local(cl, ep, OUTLIER_CONNECT_FAILED, now_ms());
             metrics_upstream_code(wk->metrics, cl, ep, 503);
             continue;
         }

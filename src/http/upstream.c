@@ -131,22 +131,18 @@ upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
     return upstream_open_as(wk, c, ep, sizeof(struct upstream), &h1_upstream_ops);
 }
 
-static _Thread_local bool open_out_of_fds;
-
-bool
-upstream_open_out_of_fds(void)
-{
-    return open_out_of_fds;
-}
-
 struct upstream *
 upstream_open_as(struct worker *wk, const struct model_cluster *c, size_t ep, size_t size,
                  const struct upstream_ops *ops)
 {
     const struct model_endpoint *e = &c->endpoints[ep];
     int fd = sock_connect((const struct sockaddr *)&e->addr, e->addr_len);
-    open_out_of_fds = fd == -EMFILE || fd == -ENFILE;
-    if (fd < 0) return NULL;
+    if (fd < 0) {
+        /* Out of fds here is no fault of the endpoint's: a proxy out of fds would eject
+         * every healthy endpoint, and stay unable to serve after the fds came back. */
+        if (fd != -EMFILE && fd != -ENFILE) outlier_local(c, ep, OUTLIER_CONNECT_FAILED, now_ms());
+        return NULL;
+    }
     const struct model_limits *l = &c->limits;
     if (l->keepalive)
         sock_keepalive(fd, l->keepalive_time_s, l->keepalive_interval_s, l->keepalive_probes);
@@ -190,6 +186,7 @@ fail_u:
     free(u);
 fail_fd:
     close(fd);
+    outlier_local(c, ep, OUTLIER_CONNECT_FAILED, now_ms());
     return NULL;
 }
 

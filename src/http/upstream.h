@@ -90,15 +90,13 @@ struct upstream {
 extern const struct upstream_ops h1_upstream_ops;
 extern const struct upstream_ops h2_upstream_ops;
 
+/* A connection to endpoint <ep> of <c>, or NULL: a failure counts as the endpoint's
+ * connect failure for outlier detection, unless this proxy is out of file descriptors. */
 struct upstream *upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep);
 /* The same for a codec whose connection embeds struct upstream first (<size> bytes, zeroed
  * past it) and speaks by <ops>. */
 struct upstream *upstream_open_as(struct worker *wk, const struct model_cluster *c, size_t ep,
                                   size_t size, const struct upstream_ops *ops);
-/* Whether this thread's last upstream_open failed for want of a file descriptor here: no
- * fault of the endpoint's, so no outlier failure (a proxy out of fds would eject every
- * healthy endpoint, and stay unable to serve after the fds came back). */
-bool upstream_open_out_of_fds(void);
 /* h2_upstream.c: wake the requests whose streams had news while another request moved
  * their connection's bytes (after the batch, never from inside a request's own step). */
 void h2_upstream_wake_deferred(struct worker *wk);
