@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/now.h"
+#include "core/sock.h"
 #include "core/wheel.h"
 
 #define DNS_SOCKS 32     /* c-ares opens one UDP socket per server, TCP ones on truncation */
@@ -293,24 +294,6 @@ on_refresh(struct wheel_timer *t)
     after_ares(n->r);
 }
 
-/* The name as an address (v4 or v6), port 0. */
-static bool
-literal(const char *name, struct sockaddr_storage *out)
-{
-    memset(out, 0, sizeof(*out));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-    if (inet_pton(AF_INET, name, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        return true;
-    }
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET6, name, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
 static struct dns_name *
 find(const struct dns_resolver *r, const char *name)
 {
@@ -355,7 +338,7 @@ dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *ou
 {
     struct sockaddr_storage lit;
     if (!name || !*name) return 0;
-    if (literal(name, &lit)) {
+    if (sock_parse_ip(name, &lit)) {
         if (!max) return 0;
         out[0] = lit;
         return 1;
@@ -376,7 +359,7 @@ dns_lookup(struct dns_resolver *r, const char *name, struct sockaddr_storage *ou
 bool
 dns_first(struct dns_resolver *r, const char *name, struct sockaddr_storage *out)
 {
-    if (literal(name, out)) return true;
+    if (sock_parse_ip(name, out)) return true;
     const struct dns_name *n = find(r, name);
     if (!n || !n->answered) return false;
     *out = n->first;
@@ -495,7 +478,7 @@ server_ok(const char *s)
     memcpy(host, s, len);
     host[len] = '\0';
     struct sockaddr_storage ss;
-    return literal(host, &ss);
+    return sock_parse_ip(host, &ss);
 }
 
 static int

@@ -4,8 +4,13 @@
 #ifndef MESHLET_CORE_SOCK_H
 #define MESHLET_CORE_SOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+
+/* <text> as an IP literal (v4 or v6, no port) into <ss>, port 0: false when it is not one
+ * (a name). */
+bool sock_parse_ip(const char *text, struct sockaddr_storage *ss);
 
 /* Parse "host:port", "[v6]:port" or ":port" (all addresses) into <ss>. 0 or -EINVAL. */
 int sock_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);

@@ -20,6 +20,7 @@
 #include "core/base64.h"
 #include "core/now.h"
 #include "core/regex.h"
+#include "core/sock.h"
 #include "model/cluster_int.h"
 #include "model/endpoint.h"
 #include "model/model_int.h"
@@ -133,23 +134,6 @@ set_port(struct sockaddr_storage *ss, uint16_t port)
         ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
-static bool
-literal(const char *address, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
 /* The addresses of <address> (up to <max>): an IP literal as itself; a name from the
  * build's resolver (cached answers, never blocking; 0 while it has none), or without one
  * once by getaddrinfo, its first address. *named: it was a name. -1: a name that cannot
@@ -159,7 +143,7 @@ resolve_all(const struct model_options *opt, bool use_resolver, const char *addr
             struct sockaddr_storage *out, size_t max, bool *named)
 {
     *named = false;
-    if (literal(address, &out[0])) return 1;
+    if (sock_parse_ip(address, &out[0])) return 1;
     *named = true;
     if (opt->numeric_only) return -1;
     if (use_resolver && opt->resolve) return (int)opt->resolve(opt->resolve_arg, address, out, max);
