@@ -24,6 +24,19 @@ def free_port():
             return port
 
 
+def stop_process(proc):
+    """SIGTERM to <proc> (one this test started), SIGKILL after 10 s: its exit code (None if
+    it never started)."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode if proc else None
+
+
 def wait_ready(proc, url, timeout, what, logs, where):
     """Until <url> answers 200 (within <timeout> s); RuntimeError naming <what> when <proc>
     exits first (with <logs>()) or the time runs out (saying <where> its log is)."""
@@ -69,14 +82,7 @@ class Meshlet:
             return f.read()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop_process(self.proc)
 
 
 def eventually(pred, seconds=5):

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from meshlet_proc import free_port, wait_ready
+from meshlet_proc import free_port, stop_process, wait_ready
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
 
@@ -82,12 +82,6 @@ scrape_configs:
         return [(s["metric"], [float(v) for _, v in s["values"]]) for s in data["result"]]
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc)
         self.log.close()
-        return self.proc.returncode if self.proc else None
+        return code
