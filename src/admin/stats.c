@@ -151,6 +151,18 @@ dns(struct out *o, const struct admin *a)
     free(v);
 }
 
+/* Istio's metadata exchange (http/mx.h): peer values read, the distinct peers kept, and
+ * the values that named none: malformed, or new past the cap (a series bound). */
+static void
+exchange(struct out *o, const struct admin *a)
+{
+    size_t at = offsetof(struct worker, mx);
+    emit(o, sum(a, at + offsetof(struct mx, read)), "metadata_exchange.peer_values_read");
+    emit(o, sum(a, at + offsetof(struct mx, n)), "metadata_exchange.peers_known");
+    emit(o, sum(a, at + offsetof(struct mx, malformed)), "metadata_exchange.peer_values_malformed");
+    emit(o, sum(a, at + offsetof(struct mx, overflow)), "metadata_exchange.peers_overflow");
+}
+
 void
 stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct regex *filter)
 {
@@ -163,6 +175,7 @@ stats_write(const struct admin *a, struct strbuf *sb, bool json, const struct re
     downstream(&o, a);
     http2(&o, a);
     emit(&o, sum(a, offsetof(struct worker, tls_handshakes)), "tls.upstream_handshakes");
+    exchange(&o, a);
     emit(&o, sum(a, offsetof(struct worker, tls_resumed)), "tls.upstream_session_resumed");
     emit(&o, a->snap->version, "server.config_version");
     emit(&o, a->reloads_ok, "server.reload_success");

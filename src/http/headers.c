@@ -11,6 +11,7 @@
 #include "http/conn.h"
 #include "http/h1_int.h"
 #include "core/prng.h"
+#include "http/mx.h"
 #include "http/req.h"
 #include "model/route.h"
 #include "tls/conn.h"
@@ -30,6 +31,8 @@ enum hname {
     H_ORIGINAL_PATH,
     H_CONTENT_LENGTH, /* also H_HOP for forwarding */
     H_XFCC,
+    H_MX,    /* x-envoy-peer-metadata (mx.h) */
+    H_MX_ID, /* x-envoy-peer-metadata-id */
 };
 
 static enum hname
@@ -49,8 +52,12 @@ classify(struct slice n)
         return slice_ieq(n, "transfer-encoding")   ? H_HOP
                : slice_ieq(n, "x-forwarded-proto") ? H_XFP
                                                    : H_OTHER;
-    case 21: return slice_ieq(n, "x-envoy-original-path") ? H_ORIGINAL_PATH : H_OTHER;
+    case 21:
+        return slice_ieq(n, "x-envoy-original-path") ? H_ORIGINAL_PATH
+               : slice_ieq(n, MX_HEADER)             ? H_MX
+                                                     : H_OTHER;
     case 23: return slice_ieq(n, "x-forwarded-client-cert") ? H_XFCC : H_OTHER;
+    case 24: return slice_ieq(n, MX_ID_HEADER) ? H_MX_ID : H_OTHER;
     default: return H_OTHER;
     }
 }
@@ -187,6 +194,45 @@ each_op(const struct model_header_ops *route, const struct model_header_ops *des
     return rc;
 }
 
+/* Istio's metadata exchange: which of our two headers go with what <q>'s connection sends
+ * (MX_HAS_*). Toward an upstream, a sidecar's outbound and a gateway send both on every
+ * request (replacing any the client sent); an inbound sidecar answers each only when the
+ * request carried it. */
+static unsigned
+mx_ours(const struct req *q, bool upstream)
+{
+    const struct conn *c = q->conn;
+    if (!c->wk->mx.value_len) return 0;
+    if (upstream) return c->ml->inbound ? 0 : MX_HAS_VALUE | MX_HAS_ID;
+    return c->ml->inbound ? q->mx_asked : 0;
+}
+
+/* Is <k> one of the exchange's headers that does not go on, as received? On a request: never
+ * (an inbound sidecar reads and strips them; toward an upstream ours replace them). On a
+ * response from an upstream: toward a sidecar's app or a gateway's client never (read and
+ * stripped), from an inbound sidecar's app when ours replace it. */
+static bool
+mx_dropped(enum hname k, unsigned ours, bool request, bool inbound)
+{
+    if (k != H_MX && k != H_MX_ID) return false;
+    if (request || !inbound) return true;
+    return ours & (k == H_MX ? MX_HAS_VALUE : MX_HAS_ID);
+}
+
+/* Ours of <which> (MX_HAS_*), through <f>. */
+static int
+mx_fields(const struct req *q, unsigned which, headers_fn *f, void *arg)
+{
+    const struct mx *x = &q->conn->wk->mx;
+    int rc = 0;
+    if (which & MX_HAS_VALUE) rc = f(arg, SLICE_LIT(MX_HEADER), slice_make(x->value, x->value_len));
+    if (!rc && (which & MX_HAS_ID)) {
+        const char *id = headers_untrusted(q->conn) ? x->id_router : x->id_sidecar;
+        rc = f(arg, SLICE_LIT(MX_ID_HEADER), slice_make(id, strlen(id)));
+    }
+    return rc;
+}
+
 static int
 put_field(void *out, struct slice name, struct slice value)
 {
@@ -206,6 +252,7 @@ headers_response_fields(const struct req *q, const struct resp_head *r, headers_
     const struct model_header_ops *rs_dest = q->dest ? &q->dest->headers.response : NULL;
     const struct h1_header *fl = r->fields;
     bool ops = removes_any(rs_route) || removes_any(rs_dest);
+    unsigned mx = mx_ours(q, false);
     int rc = 0;
     for (size_t i = 0; i < r->n_fields && !rc; i++) {
         struct slice nm = fl[i].name;
@@ -214,8 +261,10 @@ headers_response_fields(const struct req *q, const struct resp_head *r, headers_
             (r->has_connection && named_by_connection(fl, r->n_fields, nm)))
             continue;
         if (ops && replaced(nm, rs_route, rs_dest)) continue;
+        if (mx_dropped(k, mx, false, q->conn->ml->inbound)) continue;
         rc = f(arg, nm, fl[i].value);
     }
+    if (!rc && mx) rc = mx_fields(q, mx, f, arg);
     if (!rc) rc = each_op(rs_route, rs_dest, f, arg);
     /* CORS headers on the response to an actual (not preflight) cross-origin request. */
     const struct model_cors *cors = q->route ? q->route->cors : NULL;
@@ -239,6 +288,7 @@ headers_local_fields(const struct local_reply *r, headers_fn *f, void *arg)
         rc = f(arg, SLICE_LIT("content-type"), SLICE_LIT("text/plain"));
     for (size_t i = 0; i < r->n_fields && !rc; i++)
         rc = f(arg, r->fields[i].name, r->fields[i].value);
+    if (!rc && r->mx) rc = mx_fields(r->mx_for, r->mx, f, arg);
     if (!rc) rc = each_op(r->ops, NULL, f, arg);
     return rc;
 }
@@ -340,6 +390,7 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         if (r->expect_continue && k == H_EXPECT) continue; /* answered by us */
         if (ops && replaced(n, rq_route, rq_dest)) continue;
         if (rw && k == H_ORIGINAL_PATH) continue; /* ours replaces it */
+        if (mx_dropped(k, 0, true, false)) continue;
         if (k == H_XFCC && c->ml->inbound)
             continue; /* only the sidecar's own (Envoy's
                        * SANITIZE_SET): never a client's */
@@ -376,6 +427,8 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         const char *xfcc = tls_conn_xfcc(c->tls);
         rc = put_header(out, SLICE_LIT("x-forwarded-client-cert"), slice_make(xfcc, strlen(xfcc)));
     }
+    unsigned mx = mx_ours(q, true);
+    if (!rc && mx) rc = mx_fields(q, mx, put_field, out);
     if (!rc && !have_rid) {
         rc = put(out, "x-request-id: ", 14);
         if (!rc) rc = put(out, request_id, 36); /* a UUID */

@@ -13,6 +13,7 @@
 
 #include "core/hmap.h"
 #include "core/strbuf.h"
+#include "http/peer_metadata.h"
 #include "model/endpoint.h"
 
 struct series {
@@ -23,8 +24,9 @@ struct series {
     bool inbound, peer_mtls;
     bool grpc;
     int grpc_status;
-    char *peer;        /* owned: the inbound client's principal ("" none) */
-    uint64_t describe; /* describing(): what else its labels were made of */
+    char *peer;                     /* owned: the inbound client's principal ("" none) */
+    const struct peer_metadata *md; /* the peer's exchanged metadata (NULL none) */
+    uint64_t describe;              /* describing(): what else its labels were made of */
     uint64_t hash;
     char *labels;      /* owned */
     size_t prefix_len; /* of <labels> up to the 20 naming the workloads */
@@ -247,7 +249,8 @@ service_parts(const char *host, char *name, size_t name_cap, char *ns, size_t ns
 /* What a series' labels depend on, for an HTTP exchange or a TCP connection. */
 struct label_key {
     bool inbound, peer_mtls;
-    const char *peer; /* inbound: the client's principal ("" or NULL: none) */
+    const char *peer;               /* inbound: the client's principal ("" or NULL: none) */
+    const struct peer_metadata *md; /* the peer's exchanged metadata (NULL: none) */
     const struct model_cluster *cluster;
     size_t endpoint;
     const char *protocol; /* "http", "grpc" or "tcp" */
@@ -281,11 +284,41 @@ spiffe_ns(const char *id, char *out, size_t cap)
     return true;
 }
 
+/* <v>, or <dflt> when empty. */
+static const char *
+or_else(const char *v, const char *dflt)
+{
+    return v && *v ? v : dflt;
+}
+
+/* The peer's fields as Istio's stats filter reads them from the exchanged metadata <md>
+ * (one it lacks: "unknown", the revision "latest"), or, with none, what meshlet knows
+ * otherwise: <known> (the upstream endpoint's labels) or "unknown" (an inbound client). */
+struct peer_fields {
+    const char *workload, *ns, *app, *version, *canonical_service, *canonical_rev, *cluster;
+};
+
+static struct peer_fields
+peer_fields(const struct peer_metadata *md, const struct peer_fields *known)
+{
+    if (!md) return *known;
+    return (struct peer_fields){
+        .workload = or_else(md->workload, "unknown"),
+        .ns = or_else(md->ns, "unknown"),
+        .app = or_else(md->app, "unknown"),
+        .version = or_else(md->version, "unknown"),
+        .canonical_service = or_else(md->canonical_service, "unknown"),
+        .canonical_rev = or_else(md->canonical_rev, "latest"),
+        .cluster = or_else(md->cluster, "unknown"),
+    };
+}
+
 /* Istio's standard labels, in the order its stats filter writes them: 20 naming the two
  * workloads, then request_protocol, response_code and grpc_response_status (HTTP only; the
- * latter empty but for gRPC), response_flags and connection_security_policy. A peer field
- * meshlet cannot know (a client's workload without metadata exchange) is "unknown", its
- * canonical revision "latest", as Istio's. */
+ * latter empty but for gRPC), response_flags and connection_security_policy. The peer's
+ * namespace and principal come from its certificate first, the rest of it from the
+ * metadata it exchanged; without that, an inbound client's fields are "unknown" (its
+ * canonical revision "latest") and an upstream's come from its endpoint's labels. */
 static char *
 series_labels(const struct metrics_shard *m, const struct label_key *r, size_t *prefix_len)
 {
@@ -304,61 +337,58 @@ series_labels(const struct metrics_shard *m, const struct label_key *r, size_t *
     /* The upstream's identity, as its last mTLS handshake proved it. */
     char up_id[256] = "";
     if (e && e->mtls) endpoint_peer_get(e->state, up_id, sizeof(up_id));
-    char up_ns[256] = "", peer_ns[256] = "unknown";
-    bool up_ns_known = spiffe_ns(up_id, up_ns, sizeof(up_ns));
-    spiffe_ns(r->peer, peer_ns, sizeof(peer_ns));
+    char peer_ns[256];
     const char *peer = r->peer && *r->peer ? r->peer : "unknown";
     const char *own_id = l->principal && *l->principal ? l->principal : "unknown";
-    const char *dst_canon = first_label(e, canonical_name_keys);
-    const char *dst_rev = first_label(e, canonical_rev_keys);
+    bool in = r->inbound;
+    const struct peer_fields from_endpoint = {
+        .workload = workload,
+        .ns = svc_ns,
+        .app = or_else(app, "unknown"),
+        .version = or_else(version, "unknown"),
+        .canonical_service = or_else(first_label(e, canonical_name_keys), "unknown"),
+        .canonical_rev = or_else(first_label(e, canonical_rev_keys), "latest"),
+        .cluster = e ? l->cluster : "unknown",
+    };
+    const struct peer_fields nothing = {"unknown", "unknown", "unknown", "unknown",
+                                        "unknown", "latest",  "unknown"};
+    struct peer_fields p = peer_fields(r->md, in ? &nothing : &from_endpoint);
+    if (spiffe_ns(in ? r->peer : up_id, peer_ns, sizeof(peer_ns))) p.ns = peer_ns;
     char code[16], flags[96];
     snprintf(code, sizeof(code), "%d", r->code);
     response_flags_format(r->flags, flags, sizeof(flags));
+    /* the source and destination: this proxy on one side, the peer on the other */
+    struct peer_fields self = {
+        l->workload, l->ns, l->app, l->version, l->canonical_service, l->canonical_rev, l->cluster};
+    const struct peer_fields *src = in ? &p : &self, *dst = in ? &self : &p;
     struct strbuf sb;
     strbuf_init(&sb, 1 << 16);
-    bool in = r->inbound;
     metrics_label(&sb, "reporter", in ? "destination" : "source", true);
-    metrics_label(&sb, "source_workload", in ? "unknown" : l->workload, false);
-    metrics_label(&sb, "source_canonical_service", in ? "unknown" : l->canonical_service, false);
-    metrics_label(&sb, "source_canonical_revision", in ? "latest" : l->canonical_rev, false);
-    metrics_label(&sb, "source_workload_namespace", in ? peer_ns : l->ns, false);
+    metrics_label(&sb, "source_workload", src->workload, false);
+    metrics_label(&sb, "source_canonical_service", src->canonical_service, false);
+    metrics_label(&sb, "source_canonical_revision", src->canonical_rev, false);
+    metrics_label(&sb, "source_workload_namespace", src->ns, false);
     /* outbound: this proxy's identity when an upstream connection was made over mTLS */
     bool up_mtls = e && e->mtls && !(r->flags & RF_UF);
     metrics_label(&sb, "source_principal", in ? peer : up_mtls ? own_id : "unknown", false);
-    metrics_label(&sb, "source_app", in ? "unknown" : l->app, false);
-    metrics_label(&sb, "source_version", in ? "unknown" : l->version, false);
-    metrics_label(&sb, "source_cluster", in ? "unknown" : l->cluster, false);
-    metrics_label(&sb, "destination_workload", in ? l->workload : workload, false);
-    metrics_label(&sb, "destination_workload_namespace",
-                  in            ? l->ns
-                  : up_ns_known ? up_ns
-                                : svc_ns,
-                  false);
+    metrics_label(&sb, "source_app", src->app, false);
+    metrics_label(&sb, "source_version", src->version, false);
+    metrics_label(&sb, "source_cluster", src->cluster, false);
+    metrics_label(&sb, "destination_workload", dst->workload, false);
+    metrics_label(&sb, "destination_workload_namespace", dst->ns, false);
     metrics_label(&sb, "destination_principal",
                   in       ? (r->peer_mtls ? own_id : "unknown")
                   : *up_id ? up_id
                            : "unknown",
                   false);
-    metrics_label(&sb, "destination_app", in ? l->app : app ? app : "unknown", false);
-    metrics_label(&sb, "destination_version",
-                  in        ? l->version
-                  : version ? version
-                            : "unknown",
-                  false);
+    metrics_label(&sb, "destination_app", dst->app, false);
+    metrics_label(&sb, "destination_version", dst->version, false);
     metrics_label(&sb, "destination_service", r->cluster ? r->cluster->host : "unknown", false);
-    metrics_label(&sb, "destination_canonical_service",
-                  in          ? l->canonical_service
-                  : dst_canon ? dst_canon
-                              : "unknown",
-                  false);
-    metrics_label(&sb, "destination_canonical_revision",
-                  in        ? l->canonical_rev
-                  : dst_rev ? dst_rev
-                            : "latest",
-                  false);
+    metrics_label(&sb, "destination_canonical_service", dst->canonical_service, false);
+    metrics_label(&sb, "destination_canonical_revision", dst->canonical_rev, false);
     metrics_label(&sb, "destination_service_name", svc_name, false);
     metrics_label(&sb, "destination_service_namespace", in ? l->ns : svc_ns, false);
-    metrics_label(&sb, "destination_cluster", in || e ? l->cluster : "unknown", false);
+    metrics_label(&sb, "destination_cluster", dst->cluster, false);
     if (prefix_len) *prefix_len = strlen(strbuf_str(&sb));
     metrics_label(&sb, "request_protocol", r->protocol, false);
     if (r->code >= 0) { /* HTTP: response_code and grpc_response_status (empty unless gRPC) */
@@ -443,13 +473,14 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
                          (uint64_t)r->inbound << 1 | r->peer_mtls);
     h = mix(h, describe);
     if (peer && *peer) h = mix(h, peer_hash(peer));
+    if (r->peer) h = mix(h, (uintptr_t)r->peer);
     size_t k = h & (m->cap - 1);
     struct series *s;
     while ((s = m->table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->code == r->code &&
             s->flags == r->flags && s->inbound == r->inbound && s->peer_mtls == r->peer_mtls &&
             s->grpc == r->grpc && s->grpc_status == r->grpc_status && s->describe == describe &&
-            same_peer(s->peer, peer))
+            s->md == r->peer && same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->cap - 1);
     }
@@ -468,9 +499,11 @@ metrics_record(struct metrics_shard *m, const struct exchange_record *r)
         s->hash = h;
         s->describe = describe;
         s->peer = strdup(peer ? peer : "");
+        s->md = r->peer;
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
                                 .peer = peer,
+                                .md = r->peer,
                                 .cluster = r->cluster,
                                 .endpoint = r->endpoint,
                                 .protocol = r->grpc ? "grpc" : "http",

@@ -62,11 +62,17 @@ struct metrics_local {
 void metrics_local_from_labels(struct metrics_local *l, const char *workload,
                                const char *const *labels, size_t n);
 
+struct peer_metadata;
+
 /* A finished exchange, as the metrics and the access log see it. */
 struct exchange_record {
-    bool inbound;                        /* reporter "destination" (a sidecar's inbound) */
-    bool peer_mtls;                      /* inbound: the client presented a certificate */
-    const char *peer_principal;          /* inbound: its URI SAN (NULL or "": none) */
+    bool inbound;               /* reporter "destination" (a sidecar's inbound) */
+    bool peer_mtls;             /* inbound: the client presented a certificate */
+    const char *peer_principal; /* inbound: its URI SAN (NULL or "": none) */
+    /* What the peer said of itself in Istio's metadata exchange (http/mx.h; NULL: nothing):
+     * inbound the client, else the upstream that answered. It lives as long as the shard's
+     * worker: a series keys on it. */
+    const struct peer_metadata *peer;
     const struct model_cluster *cluster; /* the pool of the last try; NULL: none chosen */
     size_t endpoint;                     /* its endpoint; SIZE_MAX: none */
     int code;                            /* sent to the client; 0: none */

@@ -88,6 +88,7 @@ report(struct req *q, uint64_t resp_bytes)
         .inbound = q->conn->ml->inbound,
         .peer_mtls = q->conn->tls != NULL,
         .peer_principal = q->conn->tls ? tls_conn_peer_uri(q->conn->tls) : NULL,
+        .peer = q->peer,
         .cluster = cl,
         .endpoint = cl ? q->last_ep : SIZE_MAX,
         .code = q->status,
@@ -166,6 +167,10 @@ void
 req_local(struct req *q, struct local_reply *r)
 {
     q->status = r->status;
+    if (q->conn->ml->inbound && q->conn->wk->mx.value_len) {
+        r->mx = q->mx_asked;
+        r->mx_for = q;
+    }
     if (q->down->reply(q, r)) r->close = true;
     done(q, r->close ? REQ_DONE_CLOSE : REQ_DONE_OK);
 }
@@ -702,6 +707,11 @@ req_start(struct req *q, const struct req_head *h)
      * carries nothing more (Envoy closes it too: the request never ends). */
     q->upgrade = h->upgrade.len > 0;
     if (q->upgrade) q->must_close = true;
+    if (q->conn->ml->inbound) { /* the caller's metadata, before anything can answer it */
+        struct slice md;
+        q->mx_asked = mx_find(h->fields, h->n_fields, &md);
+        if (md.len) q->peer = mx_peer(&wk->mx, md);
+    }
     if (slice_eq(h->method, "CONNECT") && !q->upgrade) {
         /* No tunnels: Envoy's 403 for a CONNECT no upgrade config enables; what follows
          * would be tunnel payload, so the connection closes. */
@@ -869,6 +879,9 @@ req_response_head(struct req *q, const struct resp_head *h)
         retry(q); /* this response is dropped with its connection */
         return false;
     }
+    struct slice md;
+    if (!q->conn->ml->inbound && mx_find(h->fields, h->n_fields, &md) & MX_HAS_VALUE)
+        q->peer = mx_peer(&wk->mx, md); /* the upstream's: the destination's labels */
     q->upstream_ms = (int64_t)(now_ms() - q->start_ms);
     if (q->down->send_head(q, h, (uint64_t)q->upstream_ms)) {
         q->flags |= RF_UPE;

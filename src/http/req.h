@@ -87,6 +87,12 @@ struct req {
     size_t shadow_head_len;
     struct h1_header *trailers; /* the request's trailers, kept for a later try */
     size_t n_trailers;
+    /* Istio's metadata exchange (mx.h): the peer its headers named (NULL: none), the
+     * client's from the request on an inbound listener, else the upstream's from the
+     * response; and which of them an inbound request carried (MX_HAS_*): its response
+     * answers each with ours. */
+    const struct peer_metadata *peer;
+    unsigned mx_asked;
     /* What the response carries besides the upstream's head. */
     struct slice cors_origin; /* an allowed CORS Origin to echo; empty: none */
     struct slice set_cookie;  /* a generated hash cookie to set; empty: none */

@@ -63,6 +63,10 @@ struct local_reply {
     bool text;
     bool no_body; /* HEAD: the body's length only */
     bool close;   /* the connection cannot carry another request after it */
+    /* An inbound sidecar's answer to the metadata exchange (MX_HAS_*, mx.h) the request
+     * <mx_for> asked for: set by req_local. */
+    unsigned mx;
+    const struct req *mx_for;
 };
 
 struct stream_ops {

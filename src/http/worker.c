@@ -587,7 +587,7 @@ worker_init(struct worker *wk, int id, struct snapshot *snap, const struct proxy
     }
     wk->alog.log = opt->access_log;
     wk->metrics = metrics_shard_new(&opt->local);
-    if (!wk->metrics) {
+    if (!wk->metrics || !mx_init(&wk->mx, &opt->local)) {
         snprintf(err, err_len, "out of memory");
         return -ENOMEM;
     }
@@ -694,5 +694,6 @@ worker_join(struct worker *wk, bool started)
     free(wk->alog.data);
     metrics_shard_free(wk->metrics);
     wk->metrics = NULL;
+    mx_fini(&wk->mx);
     loop_fini(&wk->loop);
 }

@@ -16,6 +16,7 @@
 #include "http/access_log.h"
 #include "http/h1_parse.h"
 #include "http/metrics.h"
+#include "http/mx.h"
 #include "lb/split.h"
 #include "model/model.h"
 
@@ -149,6 +150,7 @@ struct worker {
     const struct proxy_options *opt; /* borrowed */
     pthread_t thread;
     struct metrics_shard *metrics; /* owned: written by this worker only */
+    struct mx mx;                  /* Istio's metadata exchange: ours, and peers read */
     struct access_log_buf alog;    /* lines waiting for the access log's writer */
     struct wheel_timer alog_timer; /* hands them over at least once a second */
     uint64_t requests;             /* served by this worker (for tests and stats) */

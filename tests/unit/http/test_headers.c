@@ -12,6 +12,7 @@
 #include "core/compiler.h"
 #include "harness.h"
 #include "http/h1_int.h"
+#include "http/peer_metadata.h"
 #include "model/model.h"
 
 #define RID "0f8fad5b-d9cb-469f-a165-70867728950e" /* the id meshlet would generate */
@@ -30,6 +31,7 @@ static const struct model_listener inbound_listener = {
     .name = "inbound 9080", .port = 9080, .inbound = true};
 
 static struct conn conn;
+static struct worker wk; /* its metadata exchange only; empty: no header sent */
 static struct req req;
 static struct buf out;
 static char text[16384];
@@ -50,6 +52,8 @@ setup(void **state)
 {
     (void)state;
     memset(&conn, 0, sizeof(conn));
+    memset(&wk, 0, sizeof(wk));
+    conn.wk = &wk;
     conn.ml = &gateway_listener;
     client_ipv4(192, 0, 2, 5); /* not loopback: Envoy appends its own address for those */
     memset(&req, 0, sizeof(req));
@@ -64,6 +68,7 @@ static int
 teardown(void **state)
 {
     (void)state;
+    mx_fini(&wk.mx);
     buf_fini(&out);
     return 0;
 }
@@ -792,6 +797,142 @@ test_response_sets_the_generated_hash_cookie(void **state)
                         "\r\n");
 }
 
+/* --- Istio's metadata exchange (x-envoy-peer-metadata, -id) --- */
+
+/* This proxy as reviews-v2 of prod: the values its worker sends. */
+static void
+exchange_as_reviews_v2(void)
+{
+    const char *labels[] = {"app=reviews", "version=v2"};
+    struct metrics_local l = {.ns = "prod", .cluster = "Kubernetes"};
+    metrics_local_from_labels(&l, "reviews-v2", labels, 2);
+    assert_true(mx_init(&wk.mx, &l));
+    assert_true(wk.mx.value_len > 0);
+}
+
+/* The value of field <name> in head <s> ("" when absent, NULL when there twice). */
+static const char *
+field_of(const char *s, const char *name)
+{
+    static char v[4096];
+    char key[64];
+    snprintf(key, sizeof(key), "\r\n%s: ", name);
+    const char *at = strstr(s, key);
+    if (!at) return "";
+    if (strstr(at + 1, key)) return NULL;
+    at += strlen(key);
+    size_t n = (size_t)(strstr(at, "\r\n") - at);
+    assert_true(n < sizeof(v));
+    memcpy(v, at, n);
+    v[n] = '\0';
+    return v;
+}
+
+static void
+test_exchange_outbound_and_gateway_send_ours_in_place_of_the_clients(void **state)
+{
+    (void)state;
+    exchange_as_reviews_v2();
+    const struct h1_header f[] = {FIELD("X-Envoy-Peer-Metadata", "Zm9yZ2Vk"),
+                                  FIELD("x-envoy-peer-metadata-id", "sidecar~1~forged")};
+    struct req_head h = head("GET", "ratings:9080", "/", f, 2);
+    struct peer_metadata md;
+    /* A sidecar's outbound: ours replace the app's, and name this workload. */
+    conn.ml = &mesh_listener;
+    const char *s = upstream_head(&h, false);
+    assert_null(strstr(s, "Zm9yZ2Vk"));
+    assert_null(strstr(s, "forged"));
+    const char *v = field_of(s, "x-envoy-peer-metadata");
+    assert_non_null(v);
+    assert_true(peer_metadata_decode(v, strlen(v), &md));
+    assert_string_equal(md.workload, "reviews-v2");
+    assert_string_equal(md.ns, "prod");
+    assert_string_equal(md.app, "reviews");
+    assert_string_equal(md.version, "v2");
+    assert_string_equal(md.canonical_rev, "v2");
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"),
+                        "sidecar~127.0.0.1~reviews-v2.prod~prod.svc.cluster.local");
+    /* A gateway sends them too, as a router; a mirror's copy carries them as well. */
+    conn.ml = &gateway_listener;
+    s = upstream_head(&h, true);
+    assert_non_null(field_of(s, "x-envoy-peer-metadata"));
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"),
+                        "router~127.0.0.1~reviews-v2.prod~prod.svc.cluster.local");
+}
+
+static void
+test_exchange_inbound_strips_them_from_the_request(void **state)
+{
+    (void)state;
+    exchange_as_reviews_v2();
+    conn.ml = &inbound_listener;
+    const struct h1_header f[] = {FIELD("x-envoy-peer-metadata", "Zm9v"),
+                                  FIELD("X-ENVOY-PEER-METADATA-ID", "sidecar~x"),
+                                  FIELD("x-envoy-peer-metadata-other", "kept")};
+    struct req_head h = head("GET", "reviews:9080", "/", f, 3);
+    const char *s = upstream_head(&h, false);
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata"), "");
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"), "");
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-other"), "kept");
+}
+
+static void
+test_exchange_inbound_answers_only_what_was_asked(void **state)
+{
+    (void)state;
+    exchange_as_reviews_v2();
+    conn.ml = &inbound_listener;
+    const struct h1_header f[] = {FIELD("x-envoy-peer-metadata", "YXBw"),
+                                  FIELD("x-envoy-peer-metadata-id", "app's")};
+    struct resp_head r = {.code = 200, .fields = f, .n_fields = 2};
+    /* Neither asked: the app's own pass (Envoy's inbound does not read responses). */
+    const char *s = client_head(&r, 1, false, true);
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata"), "YXBw");
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"), "app's");
+    /* Each asked alone gets ours in place of the app's, the other untouched. */
+    req.mx_asked = MX_HAS_ID;
+    s = client_head(&r, 1, false, true);
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata"), "YXBw");
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"),
+                        "sidecar~127.0.0.1~reviews-v2.prod~prod.svc.cluster.local");
+    req.mx_asked = MX_HAS_VALUE | MX_HAS_ID;
+    s = client_head(&r, 1, false, true);
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata"), wk.mx.value);
+    /* A local reply (the app is down) answers too. */
+    struct local_reply lr = {.status = 503, .mx = MX_HAS_VALUE, .mx_for = &req};
+    assert_int_equal(headers_local(&out, &lr, false), 0);
+    s = taken();
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata"), wk.mx.value);
+    assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"), "");
+}
+
+static void
+test_exchange_outbound_strips_them_from_the_response(void **state)
+{
+    (void)state;
+    exchange_as_reviews_v2();
+    const struct h1_header f[] = {FIELD("x-envoy-peer-metadata", "dXA="),
+                                  FIELD("x-envoy-peer-metadata-id", "sidecar~up")};
+    struct resp_head r = {.code = 200, .fields = f, .n_fields = 2};
+    const struct model_listener *edges[] = {&mesh_listener, &gateway_listener};
+    for (size_t i = 0; i < 2; i++) {
+        conn.ml = edges[i];
+        const char *s = client_head(&r, 1, false, true);
+        assert_string_equal(field_of(s, "x-envoy-peer-metadata"), "");
+        assert_string_equal(field_of(s, "x-envoy-peer-metadata-id"), "");
+    }
+}
+
+/* Without a value of its own (none could be made) a proxy sends and answers nothing. */
+static void
+test_exchange_without_a_value_sends_nothing(void **state)
+{
+    (void)state;
+    conn.ml = &mesh_listener;
+    struct req_head h = head("GET", "ratings:9080", "/", NULL, 0);
+    assert_null(strstr(upstream_head(&h, false), "peer-metadata"));
+}
+
 /* --- headers_local --- */
 
 static const char *
@@ -969,6 +1110,11 @@ main(void)
         T(test_response_header_operations),
         T(test_response_carries_cors_headers_for_an_allowed_origin),
         T(test_response_sets_the_generated_hash_cookie),
+        T(test_exchange_outbound_and_gateway_send_ours_in_place_of_the_clients),
+        T(test_exchange_inbound_strips_them_from_the_request),
+        T(test_exchange_inbound_answers_only_what_was_asked),
+        T(test_exchange_outbound_strips_them_from_the_response),
+        T(test_exchange_without_a_value_sends_nothing),
         T(test_local_reply_is_text_with_its_length),
         T(test_local_reply_ops_may_set_the_content_type),
         T(test_local_reply_to_head_has_the_length_only),

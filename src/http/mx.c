@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* See mx.h. The table never drops an entry: a series or a request in flight may point at
+ * one, and a worker's distinct peers are few (one per workload version calling it). */
+#include "http/mx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/metric.h"
+#include "http/metrics.h"
+
+struct mx_peer {
+    uint64_t hash;
+    size_t len;
+    char *raw; /* owned: the header value it was read from */
+    struct peer_metadata md;
+};
+
+#define MX_SLOTS (2 * MX_MAX_PEERS)
+
+/* Envoy's node id, "TYPE~IP~NAME.NS~NS.svc.cluster.local": a receiver only keys its cache on
+ * it, so the address this proxy cannot know is the loopback's. */
+static char *
+node_id(const char *type, const struct metrics_local *l)
+{
+    const char *ns = l->ns && *l->ns ? l->ns : "default";
+    size_t n = strlen(type) + strlen(l->workload ? l->workload : "") + 2 * strlen(ns) + 64;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s~127.0.0.1~%s.%s~%s.svc.cluster.local", type,
+                 l->workload ? l->workload : "", ns, ns);
+    return s;
+}
+
+bool
+mx_init(struct mx *x, const struct metrics_local *l)
+{
+    memset(x, 0, sizeof(*x));
+    size_t cap = PEER_METADATA_MAX_CHARS + 1;
+    x->value = malloc(cap);
+    x->id_sidecar = node_id("sidecar", l);
+    x->id_router = node_id("router", l);
+    x->table = calloc(MX_SLOTS, sizeof(*x->table));
+    if (!x->value || !x->id_sidecar || !x->id_router || !x->table) {
+        mx_fini(x);
+        return false;
+    }
+    x->value_len = peer_metadata_encode(l, x->value, cap);
+    return true;
+}
+
+void
+mx_fini(struct mx *x)
+{
+    for (size_t i = 0; x->table && i < MX_SLOTS; i++) {
+        if (!x->table[i]) continue;
+        free(x->table[i]->raw);
+        free(x->table[i]);
+    }
+    free(x->table);
+    free(x->value);
+    free(x->id_sidecar);
+    free(x->id_router);
+    memset(x, 0, sizeof(*x));
+}
+
+static uint64_t
+fnv(struct slice v)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < v.len; i++) h = (h ^ (unsigned char)v.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+const struct peer_metadata *
+mx_peer(struct mx *x, struct slice v)
+{
+    if (!x->table || !v.len) return NULL;
+    metric_add(&x->read, 1);
+    uint64_t h = fnv(v);
+    size_t k = h & (MX_SLOTS - 1);
+    struct mx_peer *p;
+    while ((p = x->table[k])) {
+        if (p->hash == h && p->len == v.len && !memcmp(p->raw, v.ptr, v.len)) return &p->md;
+        k = (k + 1) & (MX_SLOTS - 1);
+    }
+    if (x->n >= MX_MAX_PEERS) {
+        metric_add(&x->overflow, 1);
+        return NULL;
+    }
+    p = malloc(sizeof(*p));
+    char *raw = p ? malloc(v.len) : NULL;
+    if (!raw || !peer_metadata_decode(v.ptr, v.len, &p->md)) {
+        if (raw) metric_add(&x->malformed, 1); /* out of memory is not the peer's fault */
+        free(raw);
+        free(p);
+        return NULL;
+    }
+    memcpy(raw, v.ptr, v.len);
+    p->raw = raw;
+    p->len = v.len;
+    p->hash = h;
+    x->table[k] = p;
+    metric_add(&x->n, 1);
+    return &p->md;
+}
+
+unsigned
+mx_find(const struct h1_header *f, size_t n, struct slice *md)
+{
+    unsigned has = 0;
+    *md = slice_make(NULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        struct slice nm = f[i].name;
+        if (nm.len == sizeof(MX_HEADER) - 1 && slice_ieq(nm, MX_HEADER)) {
+            *md = f[i].value;
+            has |= MX_HAS_VALUE;
+        } else if (nm.len == sizeof(MX_ID_HEADER) - 1 && slice_ieq(nm, MX_ID_HEADER)) {
+            has |= MX_HAS_ID;
+        }
+    }
+    return has;
+}

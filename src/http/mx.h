@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Istio's metadata exchange on one worker (docs/internals/istio-metadata-exchange.md):
+ * the two headers this proxy sends (x-envoy-peer-metadata and x-envoy-peer-metadata-id,
+ * made once), and the peers it has read from them, each decoded once and kept as long as
+ * the worker, so a metric series can name a peer by pointer. Istio's receiver believes the
+ * header from anyone; what bounds the series a lying client can make is the table's size:
+ * past MX_MAX_PEERS new values read as no metadata (counted). [W] */
+#ifndef MESHLET_HTTP_MX_H
+#define MESHLET_HTTP_MX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/slice.h"
+#include "http/h1_parse.h"
+#include "http/peer_metadata.h"
+
+#define MX_HEADER "x-envoy-peer-metadata"
+#define MX_ID_HEADER "x-envoy-peer-metadata-id"
+#define MX_MAX_PEERS 512 /* distinct values a worker keeps (Istio's cache: 500) */
+
+struct mx_peer;
+
+struct mx {
+    char *value;                  /* owned: our x-envoy-peer-metadata */
+    size_t value_len;             /* 0: none could be made (the header is not sent) */
+    char *id_sidecar, *id_router; /* owned: our id, as a sidecar's and as a gateway's */
+    struct mx_peer **table;       /* owned: open addressing, 2 * MX_MAX_PEERS slots */
+    /* Written by the worker, read by the admin thread (/stats): the distinct peers kept;
+     * the values read, refused as malformed, and new ones past the cap. */
+    uint64_t n, read, malformed, overflow;
+};
+
+/* Make <x>'s values for the proxy <l> describes. false when out of memory. */
+bool mx_init(struct mx *x, const struct metrics_local *l);
+void mx_fini(struct mx *x);
+
+/* The peer header value <v> names, decoded once per distinct value: NULL when malformed
+ * or the table is full. Valid as long as <x>. */
+const struct peer_metadata *mx_peer(struct mx *x, struct slice v);
+
+/* Which of the two headers <f> (<n> fields) carries (MX_HAS_*), and the metadata value in
+ * <md> (empty without). */
+enum { MX_HAS_VALUE = 1, MX_HAS_ID = 2 };
+unsigned mx_find(const struct h1_header *f, size_t n, struct slice *md);
+
+#endif
