@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ reason(int status)
     }
 }
 
+#define ADMIN_WRITE_STALL_MS 5000 /* a reader that takes nothing this long is given up */
+
 static void
 respond(int fd, int status, const char *type, const char *body, size_t len)
 {
@@ -75,13 +78,19 @@ respond(int fd, int status, const char *type, const char *body, size_t len)
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "connection: close\r\n\r\n",
                      status, reason(status), type, len);
-    /* Loopback and small: a blocking-style write loop is fine on the admin port. */
+    /* A blocking-style write on the admin port (loopback): a page may be megabytes (a
+     * scrape of many series), so a full socket is waited on, for a reader that keeps
+     * reading, up to ADMIN_WRITE_STALL_MS without progress. */
     struct buf out;
     if (buf_init(&out, (size_t)n + len + 1, (size_t)n + len + 1)) return;
     buf_append(&out, head, (size_t)n);
     buf_append(&out, body, len);
-    for (int i = 0; i < 1000 && !buf_empty(&out); i++)
-        if (buf_write_fd(&out, fd) < 0 && errno != EAGAIN) break;
+    while (!buf_empty(&out)) {
+        ssize_t w = buf_write_fd(&out, fd);
+        if (w >= 0) continue;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (w != -EAGAIN || poll(&p, 1, ADMIN_WRITE_STALL_MS) != 1) break;
+    }
     buf_fini(&out);
 }
 
