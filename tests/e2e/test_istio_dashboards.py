@@ -242,6 +242,25 @@ def test_variables_list_the_mesh(mesh):
     assert opts["srcns"] == {"prod", "istio-system"}
 
 
+def test_server_side_names_its_callers_as_kiali_reads_them(mesh):
+    """Kiali draws its graph from reporter="destination" series grouped by both ends'
+    workloads and canonical services: the sidecars name the gateway by what it said of
+    itself in the metadata exchange, not `unknown`, and both revisions of orders."""
+    edges = {(lab["source_workload"], lab["source_canonical_service"], lab["source_app"],
+              lab["destination_canonical_service"], lab["destination_canonical_revision"])
+             for lab, _ in mesh["prom"].query(
+                 'sum by (source_workload, source_canonical_service, source_app, '
+                 'destination_canonical_service, destination_canonical_revision) '
+                 '(istio_requests_total{reporter="destination"})', at=mesh["end"])}
+    gw = ("istio-ingressgateway", "istio-ingressgateway", "istio-ingressgateway")
+    assert edges == {gw + ("orders", "v1"), gw + ("orders", "v2")}, edges
+    # and the gateway names each destination as the sidecar answered it
+    dst = {lab["destination_workload"] for lab, _ in mesh["prom"].query(
+        'sum by (destination_workload) (istio_requests_total{reporter="source"})',
+        at=mesh["end"])}
+    assert dst == {"orders-v1", "orders-v2"}, dst
+
+
 def test_dashboards_cover_the_http_panels():
     counts = {name: len(http_panels(FIXTURES / name)) for name in DASHBOARDS}
     assert counts == {"istio-service-dashboard.json": 16, "istio-workload-dashboard.json": 13,
