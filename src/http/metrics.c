@@ -54,8 +54,9 @@ struct metrics_tcp {
     const void *pool, *ep;
     uint32_t flags;
     bool inbound, peer_mtls;
-    char *peer;        /* owned: the inbound client's principal ("" none) */
-    uint64_t describe; /* describing(): what else its labels were made of */
+    char *peer;                     /* owned: the inbound client's principal ("" none) */
+    const struct peer_metadata *md; /* the peer's exchanged metadata (NULL none) */
+    uint64_t describe;              /* describing(): what else its labels were made of */
     uint64_t hash;
     char *labels; /* owned */
     uint64_t opened, closed, sent, received;
@@ -727,12 +728,13 @@ metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
                      (uint64_t)r->flags << 2 | (uint64_t)r->inbound << 1 | r->peer_mtls);
     h = mix(h, describe);
     if (peer && *peer) h = mix(h, peer_hash(peer));
+    if (r->peer) h = mix(h, (uintptr_t)r->peer);
     size_t k = h & (m->tcp_cap - 1);
     struct metrics_tcp *s;
     while ((s = m->tcp_table[k])) {
         if (s->hash == h && s->pool == pool && s->ep == ep && s->flags == r->flags &&
             s->inbound == r->inbound && s->peer_mtls == r->peer_mtls && s->describe == describe &&
-            same_peer(s->peer, peer))
+            s->md == r->peer && same_peer(s->peer, peer))
             break;
         k = (k + 1) & (m->tcp_cap - 1);
     }
@@ -741,9 +743,11 @@ metrics_tcp_open(struct metrics_shard *m, const struct tcp_record *r)
         if (!s) return NULL;
         s->describe = describe;
         s->peer = strdup(peer ? peer : "");
+        s->md = r->peer;
         struct label_key key = {.inbound = r->inbound,
                                 .peer_mtls = r->peer_mtls,
                                 .peer = peer,
+                                .md = r->peer,
                                 .cluster = r->cluster,
                                 .endpoint = r->endpoint,
                                 .protocol = "tcp",

@@ -39,6 +39,8 @@ enum response_flag {
     RF_DT = 1u << 15,  /* max connection duration reached (maxConnectionDuration) */
 };
 
+struct peer_metadata;
+
 /* "UF,URX", or "-" for none, into <out> (at least 64 bytes). */
 void response_flags_format(uint32_t flags, char *out, size_t cap);
 
@@ -61,8 +63,6 @@ struct metrics_local {
  * "latest" (as Istio's sidecar injector labels a pod). Other fields are left alone. */
 void metrics_local_from_labels(struct metrics_local *l, const char *workload,
                                const char *const *labels, size_t n);
-
-struct peer_metadata;
 
 /* A finished exchange, as the metrics and the access log see it. */
 struct exchange_record {
@@ -93,6 +93,7 @@ struct tcp_record {
     const struct model_cluster *cluster; /* the pool; NULL: none chosen (NR) */
     size_t endpoint;                     /* the endpoint connected to; SIZE_MAX: none */
     uint32_t flags; /* enum response_flag known when the series is chosen: UF, UH, UO, NR... */
+    const struct peer_metadata *peer; /* as exchange_record's, over TCP's own exchange */
 };
 
 /* One TCP series of a shard: its four counters. Lives as long as the shard. */

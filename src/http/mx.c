@@ -42,11 +42,16 @@ mx_init(struct mx *x, const struct metrics_local *l)
     x->id_sidecar = node_id("sidecar", l);
     x->id_router = node_id("router", l);
     x->table = calloc(MX_SLOTS, sizeof(*x->table));
-    if (!x->value || !x->id_sidecar || !x->id_router || !x->table) {
+    x->tcp_sidecar = malloc(cap);
+    x->tcp_router = malloc(cap);
+    if (!x->value || !x->id_sidecar || !x->id_router || !x->table || !x->tcp_sidecar ||
+        !x->tcp_router) {
         mx_fini(x);
         return false;
     }
     x->value_len = peer_metadata_encode(l, x->value, cap);
+    x->tcp_sidecar_len = peer_exchange_encode(l, x->id_sidecar, x->tcp_sidecar, cap);
+    x->tcp_router_len = peer_exchange_encode(l, x->id_router, x->tcp_router, cap);
     return true;
 }
 
@@ -62,6 +67,8 @@ mx_fini(struct mx *x)
     free(x->value);
     free(x->id_sidecar);
     free(x->id_router);
+    free(x->tcp_sidecar);
+    free(x->tcp_router);
     memset(x, 0, sizeof(*x));
 }
 
@@ -73,12 +80,13 @@ fnv(struct slice v)
     return h;
 }
 
-const struct peer_metadata *
-mx_peer(struct mx *x, struct slice v)
+/* The peer <v> names, decoded by <tcp>'s format once: see mx_peer. */
+static const struct peer_metadata *
+lookup(struct mx *x, struct slice v, bool tcp)
 {
     if (!x->table || !v.len) return NULL;
     metric_add(&x->read, 1);
-    uint64_t h = fnv(v);
+    uint64_t h = fnv(v) ^ tcp;
     size_t k = h & (MX_SLOTS - 1);
     struct mx_peer *p;
     while ((p = x->table[k])) {
@@ -91,7 +99,9 @@ mx_peer(struct mx *x, struct slice v)
     }
     p = malloc(sizeof(*p));
     char *raw = p ? malloc(v.len) : NULL;
-    if (!raw || !peer_metadata_decode(v.ptr, v.len, &p->md)) {
+    bool ok = raw && (tcp ? peer_exchange_decode((const unsigned char *)v.ptr, v.len, &p->md)
+                          : peer_metadata_decode(v.ptr, v.len, &p->md));
+    if (!ok) {
         if (raw) metric_add(&x->malformed, 1); /* out of memory is not the peer's fault */
         free(raw);
         free(p);
@@ -104,6 +114,18 @@ mx_peer(struct mx *x, struct slice v)
     x->table[k] = p;
     metric_add(&x->n, 1);
     return &p->md;
+}
+
+const struct peer_metadata *
+mx_peer(struct mx *x, struct slice v)
+{
+    return lookup(x, v, false);
+}
+
+const struct peer_metadata *
+mx_peer_tcp(struct mx *x, const unsigned char *payload, size_t n)
+{
+    return lookup(x, slice_make((const char *)payload, n), true);
 }
 
 unsigned

@@ -26,7 +26,10 @@ struct mx {
     char *value;                  /* owned: our x-envoy-peer-metadata */
     size_t value_len;             /* 0: none could be made (the header is not sent) */
     char *id_sidecar, *id_router; /* owned: our id, as a sidecar's and as a gateway's */
-    struct mx_peer **table;       /* owned: open addressing, 2 * MX_MAX_PEERS slots */
+    /* owned: what we first write on a TCP exchange (peer_metadata.h), as each; 0: none */
+    unsigned char *tcp_sidecar, *tcp_router;
+    size_t tcp_sidecar_len, tcp_router_len;
+    struct mx_peer **table; /* owned: open addressing, 2 * MX_MAX_PEERS slots */
     /* Written by the worker, read by the admin thread (/stats): the distinct peers kept;
      * the values read, refused as malformed, and new ones past the cap. */
     uint64_t n, read, malformed, overflow;
@@ -39,6 +42,9 @@ void mx_fini(struct mx *x);
 /* The peer header value <v> names, decoded once per distinct value: NULL when malformed
  * or the table is full. Valid as long as <x>. */
 const struct peer_metadata *mx_peer(struct mx *x, struct slice v);
+
+/* The same for the payload of a TCP exchange (after its 8 bytes). */
+const struct peer_metadata *mx_peer_tcp(struct mx *x, const unsigned char *payload, size_t n);
 
 /* Which of the two headers <f> (<n> fields) carries (MX_HAS_*), and the metadata value in
  * <md> (empty without). */

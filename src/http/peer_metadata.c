@@ -4,6 +4,7 @@
  * struct_value (5). Every length is checked against what is left before it is used. */
 #include "http/peer_metadata.h"
 
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,14 +82,23 @@ pb_string_entry(struct pb *b, const char *key, const char *value)
     if (value && *value) pb_entry(b, key, 0x1A, value, strlen(value));
 }
 
-size_t
-peer_metadata_encode(const struct metrics_local *l, char *out, size_t cap)
+static struct pb *
+pb_new(void)
 {
-    struct pb *top = malloc(sizeof(*top)), *labels = malloc(sizeof(*labels));
-    size_t len = 0;
-    if (!top || !labels) goto done;
-    top->n = labels->n = 0;
-    top->full = labels->full = false;
+    struct pb *b = malloc(sizeof(*b));
+    if (b) {
+        b->n = 0;
+        b->full = false;
+    }
+    return b;
+}
+
+/* The Struct describing <l> into <top>: false when it did not fit. */
+static bool
+workload_struct(const struct metrics_local *l, struct pb *top)
+{
+    struct pb *labels = pb_new();
+    if (!labels) return false;
     /* keys in byte order, as protobuf's deterministic serialization writes a map */
     pb_string_entry(labels, "app", l->app);
     pb_string_entry(labels, "service.istio.io/canonical-name", l->canonical_service);
@@ -99,12 +109,55 @@ peer_metadata_encode(const struct metrics_local *l, char *out, size_t cap)
     pb_string_entry(top, "NAME", l->workload);
     pb_string_entry(top, "NAMESPACE", l->ns);
     pb_string_entry(top, "WORKLOAD_NAME", l->workload);
-    if (top->full || labels->full || base64_encoded_len(top->n) + 1 > cap) goto done;
-    len = base64_encode(top->p, top->n, out);
-done:
-    free(top);
+    bool ok = !top->full && !labels->full;
     free(labels);
+    return ok;
+}
+
+size_t
+peer_metadata_encode(const struct metrics_local *l, char *out, size_t cap)
+{
+    struct pb *top = pb_new();
+    size_t len = 0;
+    if (top && workload_struct(l, top) && base64_encoded_len(top->n) + 1 <= cap)
+        len = base64_encode(top->p, top->n, out);
+    free(top);
     return len;
+}
+
+static const char struct_type_url[] = "type.googleapis.com/google.protobuf.Struct";
+
+size_t
+peer_exchange_encode(const struct metrics_local *l, const char *id, unsigned char *out, size_t cap)
+{
+    struct pb *w = pb_new(), *outer = pb_new(), *any = pb_new();
+    size_t len = 0;
+    if (!w || !outer || !any || !workload_struct(l, w)) goto done;
+    pb_entry(outer, "x-envoy-peer-metadata", 0x2A, w->p, w->n);
+    pb_string_entry(outer, "x-envoy-peer-metadata-id", id);
+    pb_len(any, 0x0A, struct_type_url, sizeof(struct_type_url) - 1);
+    pb_len(any, 0x12, outer->p, outer->n);
+    if (outer->full || any->full || any->n + 8 > cap || any->n > PEER_EXCHANGE_MAX) goto done;
+    uint32_t head[2] = {htonl(PEER_EXCHANGE_MAGIC), htonl((uint32_t)any->n)};
+    memcpy(out, head, 8);
+    memcpy(out + 8, any->p, any->n);
+    len = any->n + 8;
+done:
+    free(w);
+    free(outer);
+    free(any);
+    return len;
+}
+
+ssize_t
+peer_exchange_length(const unsigned char *p, size_t n)
+{
+    if (n < 8) return 0;
+    uint32_t head[2];
+    memcpy(head, p, 8);
+    uint32_t len = ntohl(head[1]);
+    if (ntohl(head[0]) != PEER_EXCHANGE_MAGIC || len > PEER_EXCHANGE_MAX) return -1;
+    return n >= 8 + (size_t)len ? (ssize_t)(8 + len) : 0;
 }
 
 /* ---- decoding ---- */
@@ -228,6 +281,33 @@ take_top(struct peer_metadata *out, const struct rd *key, const struct rd *str, 
     if (is_key(key, "CLUSTER_ID")) copy_str(out->cluster, sizeof(out->cluster), str);
     if (is_key(key, "NAME")) copy_str(out->name, sizeof(out->name), str);
     return true;
+}
+
+/* The outer Struct of the TCP exchange: its "x-envoy-peer-metadata" is the workload's. */
+static bool
+take_outer(struct peer_metadata *out, const struct rd *key, const struct rd *str,
+           const struct rd *st)
+{
+    (void)str;
+    if (is_key(key, "x-envoy-peer-metadata") && st->p) return rd_struct(*st, out, take_top);
+    return true;
+}
+
+bool
+peer_exchange_decode(const unsigned char *payload, size_t n, struct peer_metadata *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct rd any = {payload, payload + n}, sub, type = {NULL, NULL}, value = {NULL, NULL};
+    uint64_t f;
+    while (any.p < any.end) {
+        if (!rd_field(&any, &f, &sub)) return false;
+        if (f == 1) type = sub;
+        if (f == 2) value = sub;
+    }
+    bool ok =
+        type.p && is_key(&type, struct_type_url) && value.p && rd_struct(value, out, take_outer);
+    if (!ok) memset(out, 0, sizeof(*out));
+    return ok;
 }
 
 bool

@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "http/metrics.h"
 
@@ -33,5 +35,26 @@ size_t peer_metadata_encode(const struct metrics_local *l, char *out, size_t cap
  * does not use and values of other kinds are skipped, in any order, as Istio's receiver
  * does. false when it is not base64 or not a well-formed Struct, or is too long. */
 bool peer_metadata_decode(const char *value, size_t len, struct peer_metadata *out);
+
+/* Istio's exchange over TCP (mTLS with ALPN istio-peer-exchange): each side first writes
+ * 8 bytes, a magic and a length (both 32-bit big-endian), then a protobuf Any of a Struct
+ * whose "x-envoy-peer-metadata" is the workload Struct above (struct_value) and whose
+ * "x-envoy-peer-metadata-id" is the id (string_value). */
+#define PEER_EXCHANGE_MAGIC 0x3D230467u
+#define PEER_EXCHANGE_MAX 8192 /* a longer payload is not one (Istio sets no bound) */
+
+/* Ours, describing <l> with id <id>, into <out>: its length (header and payload), or 0
+ * when <cap> is too small. */
+size_t peer_exchange_encode(const struct metrics_local *l, const char *id, unsigned char *out,
+                            size_t cap);
+
+/* Of the first <n> bytes <p> a peer sent: the length of its exchange (header and payload)
+ * once all of it is there; 0 while more must come; -1 when they are not one (another magic,
+ * a payload over PEER_EXCHANGE_MAX). */
+ssize_t peer_exchange_length(const unsigned char *p, size_t n);
+
+/* Read an exchange's payload (after its 8 bytes) into <out>; false when it is not an Any
+ * of a well-formed Struct. */
+bool peer_exchange_decode(const unsigned char *payload, size_t n, struct peer_metadata *out);
 
 #endif

@@ -17,6 +17,7 @@
 #include "http/access_log.h"
 #include "http/conn.h"
 #include "http/metrics.h"
+#include "http/mx.h"
 #include "http/tunnel.h"
 #include "http/upstream.h"
 #include "http/worker.h"
@@ -39,14 +40,15 @@
  * two more, as Istio's default HTTP retry policy allows. */
 #define CONNECT_ATTEMPTS 3
 
-enum tc_phase { TC_SNIFF, TC_HANDSHAKE, TC_HELLO, TC_CONNECTING, TC_RELAY };
+enum tc_phase { TC_SNIFF, TC_HANDSHAKE, TC_HELLO, TC_EXCHANGE, TC_CONNECTING, TC_RELAY };
 
 struct tcp_conn {
     struct conn base;
     struct tunnel tun;
     enum tc_phase phase;
     bool in_ready, in_hup;
-    struct buf hello; /* passthrough: what the client sent before the route was known */
+    struct buf hello; /* what the client sent before the route was known: a passthrough's
+                       * ClientHello, what followed an inbound's exchange */
     struct sockaddr_storage local; /* AF_UNSPEC until asked for (local_addr) */
     const struct model_route *route;
     const struct model_cluster *cl;
@@ -59,7 +61,12 @@ struct tcp_conn {
     struct wheel_timer timer; /* the ClientHello's (or the handshake's) deadline */
     uint64_t start_ms;
     uint64_t start_us, start_wall_ms;
-    struct metrics_tcp *series;          /* its TCP series, once connected */
+    /* Istio's TCP metadata exchange (ALPN istio-peer-exchange): the peer it named (inbound:
+     * the client, else the upstream), and whether the client's came (inbound: ours is
+     * owed). */
+    const struct peer_metadata *peer;
+    bool down_exchanged;
+    struct metrics_tcp *series;          /* its TCP series, once connected (and exchanged) */
     uint64_t reported_sent, reported_rx; /* bytes already counted in it */
     char sni[256];
 };
@@ -94,13 +101,17 @@ open_series(struct tcp_conn *tc)
         .cluster = tc->cl,
         .endpoint = tc->cl && tc->phase >= TC_CONNECTING ? tc->ep : SIZE_MAX,
         .flags = tc->flags,
+        .peer = tc->peer,
     };
     tc->series = metrics_tcp_open(tc->base.wk->metrics, &r);
 }
 
+/* Bytes moved since the last report; none before the series is open (they are counted
+ * in it once it is). */
 static void
 report_bytes(struct tcp_conn *tc)
 {
+    if (!tc->series) return;
     uint64_t sent = tc->tun.to_down.bytes, rx = tc->tun.to_up.bytes;
     metrics_tcp_bytes(tc->series, sent - tc->reported_sent, rx - tc->reported_rx);
     tc->reported_sent = sent;
@@ -129,10 +140,32 @@ on_tunnel_end(struct tunnel *t, enum tunnel_end why)
 
 static void connect_next(struct tcp_conn *tc);
 
+/* The upstream's exchange came (or what came was none): its series opens, naming it. */
+static void
+on_up_prefix(struct tunnel *t, const unsigned char *payload, size_t n)
+{
+    struct tcp_conn *tc = container_of(t, struct tcp_conn, tun);
+    if (payload) tc->peer = mx_peer_tcp(&tc->base.wk->mx, payload, n);
+    open_series(tc);
+    report_bytes(tc);
+}
+
+/* Ours, owed first on a connection whose handshake chose the exchange: to an upstream
+ * (as a gateway's or a sidecar's), or to an inbound's client whose exchange came. */
+static int
+preload_exchange(struct tcp_conn *tc, bool to_up)
+{
+    const struct mx *x = &tc->base.wk->mx;
+    bool router = to_up && !tc->base.ml->mesh && !tc->base.ml->inbound;
+    return tunnel_preload(&tc->tun, to_up, router ? x->tcp_router : x->tcp_sidecar,
+                          router ? x->tcp_router_len : x->tcp_sidecar_len);
+}
+
 static void
 start_relay(struct tcp_conn *tc)
 {
     struct upstream *u = tc->up;
+    bool up_exchange = u->tls && tls_conn_peer_exchange(u->tls);
     const struct model_limits *l = &tc->cl->limits;
     struct tunnel_limits lim = {.idle_timeout_ms = l->tcp_idle_timeout_ms,
                                 .max_duration_ms = l->max_connection_duration_ms};
@@ -144,9 +177,14 @@ start_relay(struct tcp_conn *tc)
     }
     tc->phase = TC_RELAY;
     tc->tun.moved = on_tunnel_moved;
-    open_series(tc);
-    if (buf_len(&tc->hello) &&
-        tunnel_preload(&tc->tun, true, buf_head(&tc->hello), buf_len(&tc->hello))) {
+    if (up_exchange)
+        tc->tun.up_prefix = on_up_prefix; /* the series waits for the upstream's */
+    else
+        open_series(tc);
+    if ((up_exchange && preload_exchange(tc, true)) ||
+        (tc->down_exchanged && preload_exchange(tc, false)) ||
+        (buf_len(&tc->hello) &&
+         tunnel_preload(&tc->tun, true, buf_head(&tc->hello), buf_len(&tc->hello)))) {
         tunnel_close(&tc->tun);
         tc_close(tc);
         return;
@@ -318,6 +356,39 @@ read_hello(struct tcp_conn *tc)
     route(tc);
 }
 
+/* An inbound's client chose the exchange: its own comes first. Read it (and whatever
+ * follows, kept for the upstream) until it is whole; what is not one goes on as it is. */
+static void
+read_exchange(struct tcp_conn *tc)
+{
+    struct buf *b = &tc->hello;
+    ssize_t len = 0;
+    while (tc->in_ready && !len) {
+        if (buf_reserve(b, 4096)) break;
+        ssize_t n =
+            tc->base.xprt->read(tc->base.tls, tc->base.w.fd, b->data + b->wr, b->cap - b->wr);
+        if (n == -EAGAIN) {
+            tc->in_ready = false;
+            break;
+        }
+        if (n <= 0) { /* gone before its exchange */
+            tc->flags |= RF_DC;
+            tc_close(tc);
+            return;
+        }
+        b->wr += (size_t)n;
+        len = peer_exchange_length((const unsigned char *)buf_head(b), buf_len(b));
+    }
+    if (!len) return; /* more to come (the handshake's timer bounds the wait) */
+    if (len > 0) {
+        tc->peer =
+            mx_peer_tcp(&tc->base.wk->mx, (const unsigned char *)buf_head(b) + 8, (size_t)len - 8);
+        tc->down_exchanged = true;
+        buf_consume(b, (size_t)len);
+    }
+    route(tc);
+}
+
 static void
 handshake(struct tcp_conn *tc)
 {
@@ -331,6 +402,11 @@ handshake(struct tcp_conn *tc)
         return;
     }
     tc->base.secured = true;
+    if (tc->base.ml->inbound && tls_conn_peer_exchange(tc->base.tls)) {
+        tc->phase = TC_EXCHANGE;
+        read_exchange(tc);
+        return;
+    }
     route(tc);
 }
 
@@ -354,6 +430,7 @@ sniff(struct tcp_conn *tc)
         tc_close(tc);
         return;
     }
+    tls_conn_accept_peer_exchange(tc->base.tls);
     tc->base.xprt = &tls_xprt;
     tc->phase = TC_HANDSHAKE;
     handshake(tc);
@@ -369,6 +446,8 @@ first_step(struct tcp_conn *tc)
         handshake(tc);
     else if (tc->phase == TC_HELLO)
         read_hello(tc);
+    else if (tc->phase == TC_EXCHANGE)
+        read_exchange(tc);
 }
 
 static void
@@ -425,11 +504,11 @@ tc_close(struct tcp_conn *tc)
     if (tc->base.closed) return;
     tc->base.closed = true;
     bool relayed = tc->phase == TC_RELAY;
+    /* never connected (its flags say why), or the upstream's exchange never came */
+    if (!tc->series) open_series(tc);
     if (relayed) {
         report_bytes(tc);
         tunnel_close(&tc->tun);
-    } else {
-        open_series(tc); /* never connected: its flags say why */
     }
     metrics_tcp_close(tc->series);
     struct tcp_log_entry e = {
@@ -522,6 +601,7 @@ tcp_conn_accept(struct worker *wk, const struct model_listener *ml, int fd,
     tc->base.ml = ml;
     tc->base.tls = tls;
     tc->base.xprt = tls ? &tls_xprt : &sock_xprt;
+    if (tls && ml->inbound) tls_conn_accept_peer_exchange(tls);
     tc->base.gen = worker_gen_hold(wk->gen);
     tc->base.peer_family = (uint8_t)peer->ss_family;
     if (peer->ss_family == AF_INET6) {

@@ -13,6 +13,7 @@
 #include "core/loop.h"
 #include "core/now.h"
 #include "http/conn.h"
+#include "http/peer_metadata.h"
 #include "http/upstream.h"
 #include "http/worker.h"
 
@@ -279,6 +280,28 @@ splice_some(struct tunnel *t, struct tunnel_dir *d, int from, int to, bool *src_
     return progress;
 }
 
+/* The upstream's exchange (tunnel_prefix_cb), once all of it is in <d>'s buffer, goes to
+ * the owner. true while more of it must come first. It fits a buffer block:
+ * PEER_EXCHANGE_MAX is below one. */
+static bool
+take_up_prefix(struct tunnel *t, struct tunnel_dir *d)
+{
+    struct buf *b = &d->buf;
+    const unsigned char *p = (const unsigned char *)buf_head(b);
+    ssize_t n = peer_exchange_length(p, buf_len(b));
+    if (n == 0 && !d->eof) return true;
+    tunnel_prefix_cb *cb = t->up_prefix;
+    t->up_prefix = NULL;
+    if (n > 0) {
+        cb(t, p + 8, (size_t)n - 8);
+        buf_consume(b, (size_t)n);
+        d->bytes -= (uint64_t)n;
+    } else {
+        cb(t, NULL, 0);
+    }
+    return false;
+}
+
 /* Move what can be moved in direction <d>, from <from> to <to>: 1 on progress, 0 when it
  * must wait, -1 on an error of the source (*src_err) or of the destination. */
 static int
@@ -300,6 +323,7 @@ move(struct tunnel *t, struct tunnel_dir *d, const struct xprt_ops *fx, void *fs
         }
         p |= r;
     }
+    if (d == &t->to_down && t->up_prefix && take_up_prefix(t, d)) return p;
     if ((r = write_some(t, d, to, tx, ts)) < 0) return -1;
     return p | r;
 }

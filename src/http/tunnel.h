@@ -35,6 +35,9 @@ struct tunnel;
 typedef void tunnel_end_cb(struct tunnel *t, enum tunnel_end why);
 /* Bytes moved (the directions' counts grew): the owner may report them. */
 typedef void tunnel_moved_cb(struct tunnel *t);
+/* The upstream's first bytes were Istio's TCP metadata exchange (http/peer_metadata.h):
+ * its payload (NULL: they were not one, and go on to the client as they are). */
+typedef void tunnel_prefix_cb(struct tunnel *t, const unsigned char *payload, size_t n);
 
 struct tunnel_limits {
     uint64_t idle_timeout_ms; /* 0: none */
@@ -66,6 +69,10 @@ struct tunnel {
     struct tunnel_limits lim;
     tunnel_end_cb *end;
     tunnel_moved_cb *moved; /* NULL: none; set after tunnel_start */
+    /* Set after tunnel_start: the upstream's exchange is awaited; nothing it sends goes
+     * to the client before the exchange is whole, and the exchange itself never does nor
+     * counts as bytes moved. NULL once it came. */
+    tunnel_prefix_cb *up_prefix;
     struct wheel_timer timer;
     uint64_t started_ms, active_ms;
     bool ended;

@@ -129,7 +129,7 @@ cred_load(const char *dir, char *err, size_t err_len)
     /* Client sessions are kept per endpoint by conn.c, not in OpenSSL's cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, tls_conn_new_session);
-    static const unsigned char alpn[] = "\x14istio-peer-exchange\x05istio";
+    static const unsigned char alpn[] = "\x13istio-peer-exchange\x05istio";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
     spiffe_of(SSL_CTX_get0_certificate(ctx), c->spiffe, sizeof(c->spiffe));
     /* The server side (inbound sidecar): the same certificate, a client certificate from

@@ -25,7 +25,8 @@ struct tls_conn {
     SSL *ssl;
     struct tls_cred *cred; /* refcounted: the identity's credential (NULL: not the mesh's) */
     bool server;
-    char *xfcc; /* server side, built once the handshake is done */
+    bool peer_exchange; /* a TCP inbound's: ALPN istio-peer-exchange accepted */
+    char *xfcc;         /* server side, built once the handshake is done */
     const char *const *sans;
     size_t n_sans;
     char error[640];
@@ -331,6 +332,31 @@ tls_conn_alpn_h2(const struct tls_conn *t)
     unsigned int n;
     SSL_get0_alpn_selected(t->ssl, &p, &n);
     return n == 2 && !memcmp(p, "h2", 2);
+}
+
+void
+tls_conn_accept_peer_exchange(struct tls_conn *t)
+{
+    pthread_once(&index_once, make_indexes);
+    t->peer_exchange = true;
+    SSL_set_ex_data(t->ssl, ssl_index, t);
+}
+
+bool
+tls_conn_ssl_accepts_peer_exchange(const SSL *ssl)
+{
+    const struct tls_conn *t = ssl_index >= 0 ? SSL_get_ex_data(ssl, ssl_index) : NULL;
+    return t && t->peer_exchange;
+}
+
+bool
+tls_conn_peer_exchange(const struct tls_conn *t)
+{
+    static const char name[] = "istio-peer-exchange";
+    const unsigned char *p;
+    unsigned int n;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == sizeof(name) - 1 && !memcmp(p, name, n);
 }
 
 const char *

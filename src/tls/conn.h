@@ -108,9 +108,17 @@ void tls_conn_offer_h2(struct tls_conn *t);
 /* Whether the handshake of <t> chose HTTP/2 by ALPN. */
 bool tls_conn_alpn_h2(const struct tls_conn *t);
 
-/* ctx.c: the ALPN a server side chooses (an SSL_CTX_set_alpn_select_cb callback): h2 when
- * the client offers it, else http/1.1, else none. */
+/* Istio's TCP metadata exchange is chosen by ALPN "istio-peer-exchange", which the mesh's
+ * clients offer (certs.c). A server connection of a TCP inbound listener accepts it (call
+ * before the handshake); whether a handshake chose it. */
+void tls_conn_accept_peer_exchange(struct tls_conn *t);
+bool tls_conn_peer_exchange(const struct tls_conn *t);
+
+/* ctx.c: the ALPN a server side chooses (an SSL_CTX_set_alpn_select_cb callback): on a
+ * connection that accepts the exchange, istio-peer-exchange when offered, else none; on
+ * others h2 when the client offers it, else http/1.1, else none. */
 struct ssl_st;
+bool tls_conn_ssl_accepts_peer_exchange(const struct ssl_st *ssl);
 int tls_alpn_select(struct ssl_st *ssl, const unsigned char **out, unsigned char *outlen,
                     const unsigned char *in, unsigned int inlen, void *arg);
 

@@ -70,12 +70,16 @@ int
 tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                 unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
-    /* HTTP/2 when the client offers it, then HTTP/1.1 (Envoy's order for HTTPS servers). */
+    (void)arg;
+    /* HTTP/2 when the client offers it, then HTTP/1.1 (Envoy's order for HTTPS servers);
+     * a TCP inbound's only the exchange (Istio's TCP inbound filter chains). */
     static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    static const unsigned char exchange[] = "\x13istio-peer-exchange";
+    bool tcp = tls_conn_ssl_accepts_peer_exchange(ssl);
+    const unsigned char *offer = tcp ? exchange : ours;
+    unsigned int offer_len = tcp ? sizeof(exchange) - 1 : sizeof(ours) - 1;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, offer, offer_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* none in common: no ALPN, HTTP/1.1 */
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

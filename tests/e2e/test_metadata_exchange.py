@@ -11,6 +11,9 @@ value costs nothing, and distinct values past a worker's cap read as no metadata
 lying client cannot grow the series without bound."""
 import base64
 import os
+import socket
+import ssl
+import struct
 import http.client
 import json
 import subprocess
@@ -19,8 +22,9 @@ import pytest
 
 from backend import Backend
 import meshlet
-from configs import edge_routes, gateway
+from configs import edge_routes, gateway, l4_service
 from meshlet_proc import Meshlet, eventually, free_port
+from tcp_echo import TcpEcho
 from test_metrics import parse
 
 GATEWAY_ID = "spiffe://cluster.local/ns/istio-system/sa/gateway"
@@ -280,3 +284,176 @@ def test_malformed_and_endless_values_are_served_and_bounded(mesh):
     assert status == 200
     # and holds no connection of them (the keep-alive one is closed)
     assert eventually(lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd")) <= fds)
+
+
+# --- TCP: the exchange in the first bytes of an mTLS connection (ALPN istio-peer-exchange) ---
+
+@pytest.fixture(scope="module")
+def tcp_mesh(meshlet_bin, tmp_path_factory):
+    """A sidecar (orders-v1) whose outbound reaches the db sidecar's STRICT --inbound-tcp
+    over ISTIO_MUTUAL; the db app is an echo that speaks first (a tag line)."""
+    d = tmp_path_factory.mktemp("mx-tcp")
+    meshlet.ca(meshlet_bin, "init", "--dir", str(d / "ca"))
+    for sa in ("db", "orders"):
+        meshlet.ca(meshlet_bin, "issue", "--dir", str(d / "ca"), "--ns", "shop", "--sa", sa,
+                   "--out", str(d / f"id-{sa}"))
+    app = TcpEcho("db")
+    inbound, svc = free_port(), free_port()
+    for name in ("server", "client"):
+        (d / name).mkdir()
+    (d / "server" / "pa.yaml").write_text("""\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: shop}
+spec: {mtls: {mode: STRICT}}
+""")
+    (d / "client" / "c.yaml").write_text(
+        l4_service("db", svc, [(inbound, "serviceAccount: db")]) + """\
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: db, namespace: shop}
+spec:
+  host: db.shop.svc.cluster.local
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+""")
+    server = Meshlet(meshlet_bin, d / "server", extra=(
+        "--namespace", "shop", "--identity", str(d / "id-db"), "--workload", "db-v1",
+        "--label", "app=db", "--label", "version=v1",
+        "--inbound-tcp", f"{inbound}=127.0.0.1:{app.port}")).start()
+    client = Meshlet(meshlet_bin, d / "client", extra=(
+        "--namespace", "shop", "--identity", str(d / "id-orders"), "--workload", "orders-v1",
+        "--label", "app=orders", "--label", "version=v1", "--cluster", "west")).start()
+    try:
+        yield {"client": client, "server": server, "svc": svc, "inbound": inbound, "dir": d,
+               "app": app}
+    finally:
+        codes = [client.stop(), server.stop()]
+        app.stop()
+        assert codes == [0, 0], [client.logs(), server.logs()]
+
+
+def tcp_series(m, name, reporter):
+    return [(lab, v) for n, lab, v in parse(m.admin("/stats/prometheus"))
+            if n == name and lab.get("reporter") == reporter]
+
+
+def test_tcp_each_side_names_the_other_and_counts_only_the_apps_bytes(tcp_mesh):
+    client, server = tcp_mesh["client"], tcp_mesh["server"]
+    with socket.create_connection(("127.0.0.1", tcp_mesh["svc"]),
+                                  timeout=5) as c:
+        f = c.makefile("rb")
+        assert f.readline() == b"db\n"  # the app's first bytes, nothing of the exchange
+        c.sendall(b"ping\n")
+        assert f.readline() == b"ping\n"
+        f.close()  # else the socket stays open behind it
+    assert eventually(lambda: [v for _, v in tcp_series(
+        server, "istio_tcp_connections_closed_total", "destination")] == [1.0])
+    assert eventually(lambda: [v for _, v in tcp_series(
+        client, "istio_tcp_connections_closed_total", "source")] == [1.0])
+    (out, _), = tcp_series(client, "istio_tcp_connections_opened_total", "source")
+    assert out["destination_workload"] == "db-v1"
+    assert out["destination_app"] == "db" and out["destination_version"] == "v1"
+    assert out["destination_canonical_service"] == "db"
+    assert out["destination_principal"] == "spiffe://cluster.local/ns/shop/sa/db"
+    assert out["source_cluster"] == "west"
+    (inb, _), = tcp_series(server, "istio_tcp_connections_opened_total", "destination")
+    assert inb["source_workload"] == "orders-v1"
+    assert inb["source_app"] == "orders" and inb["source_canonical_revision"] == "v1"
+    assert inb["source_cluster"] == "west"
+    assert inb["source_principal"] == "spiffe://cluster.local/ns/shop/sa/orders"
+    assert inb["connection_security_policy"] == "mutual_tls"
+    # the bytes are the app's and its client's only: 3 + 5 one way, 5 the other
+    for m, rep in ((client, "source"), (server, "destination")):
+        assert [v for _, v in tcp_series(m, "istio_tcp_sent_bytes_total", rep)] == [8.0]
+        assert [v for _, v in tcp_series(m, "istio_tcp_received_bytes_total", rep)] == [5.0]
+    for m in (client, server):
+        assert stat(m, "metadata_exchange.peers_known") == 1
+
+
+def exchange_prefix(fields, node_id):
+    """Istio's TCP exchange: magic, length, Any of a Struct of the two headers' values."""
+    outer = base64.b64decode(encode({"x-envoy-peer-metadata": fields,
+                                     "x-envoy-peer-metadata-id": node_id}))
+    url = b"type.googleapis.com/google.protobuf.Struct"
+    any_ = _len(0x0A, url) + _len(0x12, outer)
+    return struct.pack(">II", 0x3D230467, len(any_)) + any_
+
+
+def read_prefix(f):
+    magic, n = struct.unpack(">II", f.read(8))
+    assert magic == 0x3D230467
+    parts = dict(_fields(f.read(n)))
+    assert parts[1] == b"type.googleapis.com/google.protobuf.Struct"
+    return decode(base64.b64encode(parts[2]).decode())
+
+
+def mesh_client(tcp_mesh, who="orders"):
+    """An mTLS connection to the db sidecar's inbound offering Istio's ALPN."""
+    d = tcp_mesh["dir"]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(str(d / "ca" / "root-cert.pem"))
+    ctx.load_cert_chain(str(d / f"id-{who}" / "cert-chain.pem"), str(d / f"id-{who}" / "key.pem"))
+    ctx.set_alpn_protocols(["istio-peer-exchange", "istio"])
+    raw = socket.create_connection(("127.0.0.1", tcp_mesh["inbound"]), timeout=5)
+    c = ctx.wrap_socket(raw)
+    assert c.selected_alpn_protocol() == "istio-peer-exchange"
+    return c
+
+
+def test_tcp_inbound_speaks_istios_exchange(tcp_mesh):
+    """An Envoy-shaped client: its exchange first, then its bytes; the inbound answers with
+    its own before the app's first bytes."""
+    c = mesh_client(tcp_mesh)
+    c.sendall(exchange_prefix({"WORKLOAD_NAME": "envoy-client", "NAMESPACE": "shop",
+                               "LABELS": {"app": "envoy-client"}}, "sidecar~1~e.shop~shop")
+              + b"ping\n")
+    f = c.makefile("rb")
+    got = read_prefix(f)
+    assert got["x-envoy-peer-metadata"]["WORKLOAD_NAME"] == "db-v1"
+    assert got["x-envoy-peer-metadata"]["LABELS"]["app"] == "db"
+    assert got["x-envoy-peer-metadata-id"].startswith("sidecar~")
+    assert f.readline() == b"db\n" and f.readline() == b"ping\n"
+    f.close()
+    c.close()
+    server = tcp_mesh["server"]
+    assert eventually(lambda: any(
+        lab["source_workload"] == "envoy-client" and v == 1.0 for lab, v in tcp_series(
+            server, "istio_tcp_connections_closed_total", "destination")))
+
+
+def test_tcp_inbound_passes_on_what_is_no_exchange_and_frees_a_vanished_client(tcp_mesh):
+    server = tcp_mesh["server"]
+    fds = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+    # another magic: the bytes are the app's, as they came; nothing of ours precedes them
+    c = mesh_client(tcp_mesh)
+    c.sendall(b"not an exchange\n")
+    f = c.makefile("rb")
+    assert f.readline() == b"db\n" and f.readline() == b"not an exchange\n"
+    f.close()
+    c.close()
+    # a length past the bound: the same
+    c = mesh_client(tcp_mesh)
+    c.sendall(struct.pack(">II", 0x3D230467, 1 << 20) + b"\n")
+    f = c.makefile("rb")
+    assert f.readline() == b"db\n" and f.readline().endswith(b"\n")
+    f.close()
+    c.close()
+    # half an exchange, then gone: the connection is closed and its fd given back
+    for _ in range(20):
+        c = mesh_client(tcp_mesh)
+        c.sendall(struct.pack(">II", 0x3D230467, 400) + b"x" * 100)
+        c.close()
+    assert eventually(lambda: stat(server, "http.downstream_cx_active") == 0), \
+        server.admin("/stats")
+    assert eventually(lambda: len(os.listdir(f"/proc/{server.proc.pid}/fd")) <= fds), \
+        (fds, os.listdir(f"/proc/{server.proc.pid}/fd"))
+    # and a good client is served after all of them
+    c = mesh_client(tcp_mesh)
+    c.sendall(exchange_prefix({"WORKLOAD_NAME": "late"}, "sidecar~late") + b"ok\n")
+    f = c.makefile("rb")
+    assert read_prefix(f)["x-envoy-peer-metadata"]["WORKLOAD_NAME"] == "db-v1"
+    assert f.readline() == b"db\n" and f.readline() == b"ok\n"
+    f.close()
+    c.close()

@@ -170,6 +170,42 @@ test_random_values_never_overrun(void **state)
     }
 }
 
+/* Istio's TCP exchange: ours reads back through the framing and the Any; a partial one
+ * asks for more; another magic, a payload past the bound, another type are refused. */
+static void
+test_tcp_exchange_frames_and_reads_back(void **state)
+{
+    (void)state;
+    unsigned char out[4096];
+    size_t n = peer_exchange_encode(&productpage, "sidecar~1~p.default~default", out, sizeof(out));
+    assert_true(n > 8);
+    assert_memory_equal(out, "\x3d\x23\x04\x67", 4); /* the magic, big-endian */
+    assert_int_equal((size_t)out[6] << 8 | out[7], n - 8);
+    assert_int_equal(peer_exchange_length(out, n), (ssize_t)n);
+    assert_int_equal(peer_exchange_length(out, n - 1), 0); /* more to come */
+    assert_int_equal(peer_exchange_length(out, 7), 0);
+    struct peer_metadata md;
+    assert_true(peer_exchange_decode(out + 8, n - 8, &md));
+    assert_string_equal(md.workload, "productpage-v1");
+    assert_string_equal(md.ns, "default");
+    assert_string_equal(md.canonical_rev, "version-1");
+    /* too small a buffer: nothing */
+    assert_int_equal(peer_exchange_encode(&productpage, "id", out, 40), 0);
+    /* another magic, or a length past the bound */
+    unsigned char bad[8] = {0x3d, 0x23, 0x04, 0x66, 0, 0, 0, 1};
+    assert_int_equal(peer_exchange_length(bad, 8), -1);
+    unsigned char big[8] = {0x3d, 0x23, 0x04, 0x67, 0, 0, 0x20, 0x01};
+    assert_int_equal(peer_exchange_length(big, 8), -1);
+    /* an Any of another type is not read */
+    n = peer_exchange_encode(&productpage, "id", out, sizeof(out));
+    unsigned char *url = memmem(out, n, "Struct", 6);
+    assert_non_null(url);
+    url[0] = 'X';
+    assert_false(peer_exchange_decode(out + 8, n - 8, &md));
+    /* cut anywhere: refused or read, never past the end */
+    for (size_t k = 8; k < n; k++) (void)peer_exchange_decode(out + 8, k - 8, &md);
+}
+
 int
 main(void)
 {
@@ -178,6 +214,7 @@ main(void)
         cmocka_unit_test(test_another_encoders_value_reads_as_istio_reads_it),
         cmocka_unit_test(test_malformed_values_are_refused_and_others_skipped),
         cmocka_unit_test(test_random_values_never_overrun),
+        cmocka_unit_test(test_tcp_exchange_frames_and_reads_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
