@@ -128,7 +128,9 @@ upstream_fits(const struct upstream *u, const struct model_cluster *c, size_t ep
 struct upstream *
 upstream_open(struct worker *wk, const struct model_cluster *c, size_t ep)
 {
-    return upstream_open_as(wk, c, ep, sizeof(struct upstream), &h1_upstream_ops);
+    struct upstream *u = upstream_open_as(wk, c, ep, sizeof(struct upstream), &h1_upstream_ops);
+    if (u && u->tls && !c->tls_user) tls_conn_offer_istio_http1(u->tls); /* ISTIO_MUTUAL */
+    return u;
 }
 
 struct upstream *

@@ -325,6 +325,13 @@ tls_conn_offer_h2(struct tls_conn *t)
     SSL_set_alpn_protos(t->ssl, h2, sizeof(h2) - 1);
 }
 
+void
+tls_conn_offer_istio_http1(struct tls_conn *t)
+{
+    static const unsigned char http1[] = "\x0eistio-http/1.1";
+    SSL_set_alpn_protos(t->ssl, http1, sizeof(http1) - 1);
+}
+
 bool
 tls_conn_alpn_h2(const struct tls_conn *t)
 {
