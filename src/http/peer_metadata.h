@@ -3,8 +3,8 @@
  * standard base64 of a protobuf google.protobuf.Struct naming a workload (its WORKLOAD_NAME,
  * NAMESPACE, CLUSTER_ID and four LABELS), which a sidecar sends upstream and an inbound
  * sidecar answers with, so each side's metrics can name the other
- * (docs/internals/istio-metadata-exchange.md). This is the codec alone: the header is not
- * yet sent nor read (issue 19's next step). [A] */
+ * (docs/internals/istio-metadata-exchange.md), and the same Struct framed for TCP. The
+ * codec alone: http/mx.c sends, reads and keeps them. [W] */
 #ifndef MESHLET_HTTP_PEER_METADATA_H
 #define MESHLET_HTTP_PEER_METADATA_H
 
