@@ -330,25 +330,37 @@ route(struct tcp_conn *tc)
     connect_next(tc);
 }
 
+/* One read of what the client sent before its route (a passthrough's ClientHello, an
+ * inbound's exchange) into <hello>: 1 when bytes came, 0 when none can now (drained, or
+ * <hello> at its bound), -1 when the client is gone (the connection is closed). */
+static int
+read_first(struct tcp_conn *tc)
+{
+    struct buf *b = &tc->hello;
+    if (!tc->in_ready || buf_reserve(b, 4096)) return 0;
+    ssize_t n = tc->base.xprt->read(tc->base.tls, tc->base.w.fd, b->data + b->wr, b->cap - b->wr);
+    if (n == -EAGAIN) {
+        tc->in_ready = false;
+        return 0;
+    }
+    if (n <= 0) {
+        tc->flags |= RF_DC;
+        tc_close(tc);
+        return -1;
+    }
+    b->wr += (size_t)n;
+    return 1;
+}
+
 /* Read the ClientHello of a passthrough connection until its SNI is known. */
 static void
 read_hello(struct tcp_conn *tc)
 {
     struct buf *b = &tc->hello;
-    while (tc->in_ready) {
-        if (buf_reserve(b, 4096)) break; /* at CLIENT_HELLO_MAX: decided below */
-        ssize_t n = sock_xprt.read(NULL, tc->base.w.fd, b->data + b->wr, b->cap - b->wr);
-        if (n == -EAGAIN) {
-            tc->in_ready = false;
-            break;
-        }
-        if (n <= 0) { /* gone before its hello */
-            tc->flags |= RF_DC;
-            tc_close(tc);
-            return;
-        }
-        b->wr += (size_t)n;
+    int r;
+    while ((r = read_first(tc)) > 0) {
     }
+    if (r < 0) return;
     enum client_hello h =
         client_hello_sni((const uint8_t *)buf_head(b), buf_len(b), tc->sni, sizeof(tc->sni));
     if (h == CLIENT_HELLO_MORE && buf_len(b) < CLIENT_HELLO_MAX) return;
@@ -363,23 +375,9 @@ read_exchange(struct tcp_conn *tc)
 {
     struct buf *b = &tc->hello;
     ssize_t len = 0;
-    while (tc->in_ready && !len) {
-        if (buf_reserve(b, 4096)) break;
-        ssize_t n =
-            tc->base.xprt->read(tc->base.tls, tc->base.w.fd, b->data + b->wr, b->cap - b->wr);
-        if (n == -EAGAIN) {
-            tc->in_ready = false;
-            break;
-        }
-        if (n <= 0) { /* gone before its exchange */
-            tc->flags |= RF_DC;
-            tc_close(tc);
-            return;
-        }
-        b->wr += (size_t)n;
+    while (!len && read_first(tc) > 0)
         len = peer_exchange_length((const unsigned char *)buf_head(b), buf_len(b));
-    }
-    if (!len) return; /* more to come (the handshake's timer bounds the wait) */
+    if (!len) return; /* gone, or more to come (the handshake's timer bounds the wait) */
     if (len > 0) {
         tc->peer =
             mx_peer_tcp(&tc->base.wk->mx, (const unsigned char *)buf_head(b) + 8, (size_t)len - 8);
