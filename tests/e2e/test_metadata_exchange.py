@@ -22,7 +22,7 @@ import pytest
 
 from backend import Backend
 import meshlet
-from configs import edge_routes, gateway, l4_service
+from configs import destination_rule, edge_routes, gateway, l4_service, service_entry
 from meshlet_proc import Meshlet, eventually, free_port
 from tcp_echo import TcpEcho
 from test_metrics import parse
@@ -126,25 +126,8 @@ spec: {mtls: {mode: PERMISSIVE}}
     # The endpoint has no labels: what the gateway learns of it comes from the exchange.
     (d / "edge" / "c.yaml").write_text("---\n".join([
         gateway(gw),
-        f"""\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: ratings, namespace: prod}}
-spec:
-  hosts: [ratings.prod.svc.cluster.local]
-  location: MESH_INTERNAL
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  resolution: STATIC
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {inbound}}}}}]
-""",
-        """\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ratings, namespace: prod}
-spec:
-  host: ratings.prod.svc.cluster.local
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
-""",
+        service_entry("ratings", "prod", [(inbound, {})]),
+        destination_rule("ratings", "{tls: {mode: ISTIO_MUTUAL}}", ns="prod"),
         edge_routes("edge", """\
   - route: [{destination: {host: ratings.prod.svc.cluster.local}}]
 """),
@@ -308,15 +291,8 @@ metadata: {name: strict, namespace: shop}
 spec: {mtls: {mode: STRICT}}
 """)
     (d / "client" / "c.yaml").write_text(
-        l4_service("db", svc, [(inbound, "serviceAccount: db")]) + """\
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: db, namespace: shop}
-spec:
-  host: db.shop.svc.cluster.local
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
-""")
+        l4_service("db", svc, [(inbound, "serviceAccount: db")]) + "---\n"
+        + destination_rule("db", "{tls: {mode: ISTIO_MUTUAL}}"))
     server = Meshlet(meshlet_bin, d / "server", extra=(
         "--namespace", "shop", "--identity", str(d / "id-db"), "--workload", "db-v1",
         "--label", "app=db", "--label", "version=v1",
