@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +40,52 @@ struct admin_conn {
     struct admin *a;
     struct buf in;
     bool continued; /* "100 Continue" sent */
+    /* The answer, written as the socket takes it: a page may be megabytes (a scrape of
+     * many series) and the loop is the main thread's, which must not wait on a reader. */
+    bool answered;
+    struct buf out;
+    struct wheel_timer deadline; /* the whole answer must be taken by then */
 };
+
+#define ADMIN_WRITE_DEADLINE_MS 30000
+/* The largest page: a scrape is tens of KiB per Istio series (every histogram bucket
+ * repeats the labels), so a proxy with thousands of series serves tens of MiB. */
+#define ADMIN_PAGE_MAX ((size_t)256 << 20)
 
 static void
 admin_conn_close(struct admin_conn *ac)
 {
+    wheel_disarm(&ac->a->loop->wheel, &ac->deadline);
     loop_del(ac->a->loop, &ac->w);
     close(ac->w.fd);
     buf_fini(&ac->in);
+    buf_fini(&ac->out);
     free(ac);
+}
+
+static void
+on_deadline(struct wheel_timer *t)
+{
+    admin_conn_close(container_of(t, struct admin_conn, deadline));
+}
+
+/* Write what the answer has left; the connection closes once it is all written (or the
+ * client is gone), else waits for the socket to take more, up to its deadline. */
+static void
+flush(struct admin_conn *ac)
+{
+    while (!buf_empty(&ac->out)) {
+        ssize_t w = buf_write_fd(&ac->out, ac->w.fd);
+        if (w == -EAGAIN) {
+            if (!ac->deadline.cb) {
+                ac->deadline.cb = on_deadline;
+                wheel_arm(&ac->a->loop->wheel, &ac->deadline, now_ms() + ADMIN_WRITE_DEADLINE_MS);
+            }
+            return;
+        }
+        if (w < 0) break;
+    }
+    admin_conn_close(ac);
 }
 
 static const char *
@@ -68,30 +104,19 @@ reason(int status)
     }
 }
 
-#define ADMIN_WRITE_STALL_MS 5000 /* a reader that takes nothing this long is given up */
-
+/* The answer, queued on <ac> (written by flush). */
 static void
-respond(int fd, int status, const char *type, const char *body, size_t len)
+respond(struct admin_conn *ac, int status, const char *type, const char *body, size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "connection: close\r\n\r\n",
                      status, reason(status), type, len);
-    /* A blocking-style write on the admin port (loopback): a page may be megabytes (a
-     * scrape of many series), so a full socket is waited on, for a reader that keeps
-     * reading, up to ADMIN_WRITE_STALL_MS without progress. */
-    struct buf out;
-    if (buf_init(&out, (size_t)n + len + 1, (size_t)n + len + 1)) return;
-    buf_append(&out, head, (size_t)n);
-    buf_append(&out, body, len);
-    while (!buf_empty(&out)) {
-        ssize_t w = buf_write_fd(&out, fd);
-        if (w >= 0) continue;
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        if (w != -EAGAIN || poll(&p, 1, ADMIN_WRITE_STALL_MS) != 1) break;
-    }
-    buf_fini(&out);
+    ac->answered = true;
+    if (buf_init(&ac->out, (size_t)n + len + 1, (size_t)n + len + 1)) return; /* closes */
+    buf_append(&ac->out, head, (size_t)n);
+    buf_append(&ac->out, body, len);
 }
 
 size_t
@@ -472,10 +497,11 @@ admin_dispatch(struct admin *a, const struct admin_request *q, struct strbuf *sb
 }
 
 static void
-handle(struct admin *a, int fd, const struct h1_request *r, struct slice body)
+handle(struct admin_conn *ac, const struct h1_request *r, struct slice body)
 {
+    struct admin *a = ac->a;
     struct strbuf sb;
-    strbuf_init(&sb, 16 << 20);
+    strbuf_init(&sb, ADMIN_PAGE_MAX);
     const char *type = "text/plain";
     const char *qm = memchr(r->path.ptr, '?', r->path.len);
     struct admin_request q = {
@@ -488,7 +514,13 @@ handle(struct admin *a, int fd, const struct h1_request *r, struct slice body)
     int status = admin_dispatch(a, &q, &sb, &type);
     log_msg(LOG_DEBUG, "admin: %.*s %.*s -> %d", (int)r->method.len, r->method.ptr,
             (int)r->path.len, r->path.ptr, status);
-    respond(fd, status, type, strbuf_str(&sb), sb.len);
+    if (sb.truncated) { /* a page cut short would be read as a whole one (a broken scrape) */
+        static const char cut[] = "page larger than the admin port's limit (256 MiB)\n";
+        log_msg(LOG_WARNING, "admin: %.*s: %s", (int)r->path.len, r->path.ptr, cut);
+        respond(ac, 500, "text/plain", cut, sizeof(cut) - 1);
+    } else {
+        respond(ac, status, type, strbuf_str(&sb), sb.len);
+    }
     strbuf_fini(&sb);
 }
 
@@ -514,6 +546,10 @@ on_conn(struct loop_watch *w, unsigned events)
 {
     (void)events;
     struct admin_conn *ac = container_of(w, struct admin_conn, w);
+    if (ac->answered) { /* what follows its request is not read */
+        flush(ac);
+        return;
+    }
     bool full = false;
     for (;;) {
         ssize_t n = buf_read_fd(&ac->in, w->fd);
@@ -535,25 +571,25 @@ on_conn(struct loop_watch *w, unsigned events)
     ssize_t rc = h1_parse_request(buf_head(&ac->in), buf_len(&ac->in), &lim, &r);
     if (rc == H1_NEED_MORE && !full) return;
     if (rc == H1_NEED_MORE) {
-        respond(w->fd, 431, "text/plain", "request head too large\n", 23);
+        respond(ac, 431, "text/plain", "request head too large\n", 23);
     } else if (rc < 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "bad request: %s\n", r.head.error ? r.head.error : "");
-        respond(w->fd, r.head.status ? r.head.status : 400, "text/plain", msg, strlen(msg));
+        respond(ac, r.head.status ? r.head.status : 400, "text/plain", msg, strlen(msg));
     } else if (r.head.body == H1_BODY_CHUNKED) {
-        respond(w->fd, 411, "text/plain", "a body needs a content-length\n", 30);
+        respond(ac, 411, "text/plain", "a body needs a content-length\n", 30);
     } else {
         size_t body_len = r.head.body == H1_BODY_LENGTH ? (size_t)r.head.content_length : 0;
         if (buf_len(&ac->in) - (size_t)rc >= body_len) {
-            handle(ac->a, w->fd, &r, slice_make(buf_head(&ac->in) + rc, body_len));
+            handle(ac, &r, slice_make(buf_head(&ac->in) + rc, body_len));
         } else if (!full) {
             send_continue(ac, &r);
             return; /* the body is on its way */
         } else {
-            respond(w->fd, 413, "text/plain", "request too large\n", 18);
+            respond(ac, 413, "text/plain", "request too large\n", 18);
         }
     }
-    admin_conn_close(ac);
+    flush(ac);
 }
 
 static void
@@ -575,7 +611,7 @@ on_accept(struct loop_watch *w, unsigned events)
         ac->a = a;
         ac->w.fd = fd;
         ac->w.cb = on_conn;
-        if (loop_add(a->loop, &ac->w, LOOP_IN)) {
+        if (loop_add(a->loop, &ac->w, LOOP_IN | LOOP_OUT)) {
             buf_fini(&ac->in);
             free(ac);
             close(fd);

@@ -11,6 +11,7 @@ value costs nothing, and distinct values past a worker's cap read as no metadata
 lying client cannot grow the series without bound."""
 import base64
 import os
+import re
 import socket
 import ssl
 import struct
@@ -267,6 +268,28 @@ def test_malformed_and_endless_values_are_served_and_bounded(mesh):
     assert status == 200
     # and holds no connection of them (the keep-alive one is closed)
     assert eventually(lambda: len(os.listdir(f"/proc/{m.proc.pid}/fd")) <= fds)
+
+
+def test_a_scrape_that_stalls_holds_up_no_one(mesh):
+    """After the test above the sidecar's page is megabytes. A scraper that stops reading
+    mid-page holds up neither the admin port (another request is answered meanwhile) nor
+    its own page, which arrives whole once it reads again."""
+    m = mesh["ratings"]
+    a = socket.create_connection(("127.0.0.1", m.admin_port), timeout=30)
+    a.sendall(b"GET /stats/prometheus HTTP/1.1\r\nHost: admin\r\n\r\n")
+    assert eventually(lambda: m.admin("/ready") is not None)
+    f = a.makefile("rb")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += f.read(1)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    assert length > 4 << 20, length  # more than the sockets hold
+    body = f.read(length)
+    assert len(body) == length
+    last = body.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode()
+    assert re.fullmatch(r"[a-z_]+(\{.*\})? [0-9.e+-]+", last), last  # whole to its end
+    f.close()
+    a.close()
 
 
 # --- TCP: the exchange in the first bytes of an mTLS connection (ALPN istio-peer-exchange) ---
