@@ -149,15 +149,14 @@ done:
     return len;
 }
 
-ssize_t
+int64_t
 peer_exchange_length(const unsigned char *p, size_t n)
 {
     if (n < 8) return 0;
     uint32_t head[2];
     memcpy(head, p, 8);
-    uint32_t len = ntohl(head[1]);
-    if (ntohl(head[0]) != PEER_EXCHANGE_MAGIC || len > PEER_EXCHANGE_MAX) return -1;
-    return n >= 8 + (size_t)len ? (ssize_t)(8 + len) : 0;
+    if (ntohl(head[0]) != PEER_EXCHANGE_MAGIC) return -1;
+    return 8 + (int64_t)ntohl(head[1]);
 }
 
 /* ---- decoding ---- */

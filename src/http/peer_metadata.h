@@ -41,17 +41,17 @@ bool peer_metadata_decode(const char *value, size_t len, struct peer_metadata *o
  * whose "x-envoy-peer-metadata" is the workload Struct above (struct_value) and whose
  * "x-envoy-peer-metadata-id" is the id (string_value). */
 #define PEER_EXCHANGE_MAGIC 0x3D230467u
-#define PEER_EXCHANGE_MAX 8192 /* a longer payload is not one (Istio sets no bound) */
+#define PEER_EXCHANGE_MAX 8192 /* a longer payload is dropped unread (Istio sets no bound) */
 
 /* Ours, describing <l> with id <id>, into <out>: its length (header and payload), or 0
  * when <cap> is too small. */
 size_t peer_exchange_encode(const struct metrics_local *l, const char *id, unsigned char *out,
                             size_t cap);
 
-/* Of the first <n> bytes <p> a peer sent: the length of its exchange (header and payload)
- * once all of it is there; 0 while more must come; -1 when they are not one (another magic,
- * a payload over PEER_EXCHANGE_MAX). */
-ssize_t peer_exchange_length(const unsigned char *p, size_t n);
+/* Of the first <n> bytes <p> a peer sent: the length of the exchange they begin with
+ * (header and payload) once its header is there, 0 before; -1 when they are not one (another
+ * magic). A payload over PEER_EXCHANGE_MAX is dropped unread. */
+int64_t peer_exchange_length(const unsigned char *p, size_t n);
 
 /* Read an exchange's payload (after its 8 bytes) into <out>; false when it is not an Any
  * of a well-formed Struct. */

@@ -40,15 +40,14 @@
  * two more, as Istio's default HTTP retry policy allows. */
 #define CONNECT_ATTEMPTS 3
 
-enum tc_phase { TC_SNIFF, TC_HANDSHAKE, TC_HELLO, TC_EXCHANGE, TC_CONNECTING, TC_RELAY };
+enum tc_phase { TC_SNIFF, TC_HANDSHAKE, TC_HELLO, TC_CONNECTING, TC_RELAY };
 
 struct tcp_conn {
     struct conn base;
     struct tunnel tun;
     enum tc_phase phase;
     bool in_ready, in_hup;
-    struct buf hello; /* what the client sent before the route was known: a passthrough's
-                       * ClientHello, what followed an inbound's exchange */
+    struct buf hello; /* passthrough: what the client sent before the route was known */
     struct sockaddr_storage local; /* AF_UNSPEC until asked for (local_addr) */
     const struct model_route *route;
     const struct model_cluster *cl;
@@ -62,10 +61,8 @@ struct tcp_conn {
     uint64_t start_ms;
     uint64_t start_us, start_wall_ms;
     /* Istio's TCP metadata exchange (ALPN istio-peer-exchange): the peer it named (inbound:
-     * the client, else the upstream), and whether the client's came (inbound: ours is
-     * owed). */
+     * the client, else the upstream). */
     const struct peer_metadata *peer;
-    bool down_exchanged;
     struct metrics_tcp *series;          /* its TCP series, once connected (and exchanged) */
     uint64_t reported_sent, reported_rx; /* bytes already counted in it */
     char sni[256];
@@ -140,9 +137,9 @@ on_tunnel_end(struct tunnel *t, enum tunnel_end why)
 
 static void connect_next(struct tcp_conn *tc);
 
-/* The upstream's exchange came (or what came was none): its series opens, naming it. */
+/* The peer's exchange came (or what came was none): the series opens, naming it. */
 static void
-on_up_prefix(struct tunnel *t, const unsigned char *payload, size_t n)
+on_prefix(struct tunnel *t, const unsigned char *payload, size_t n)
 {
     struct tcp_conn *tc = container_of(t, struct tcp_conn, tun);
     if (payload) tc->peer = mx_peer_tcp(&tc->base.wk->mx, payload, n);
@@ -150,8 +147,10 @@ on_up_prefix(struct tunnel *t, const unsigned char *payload, size_t n)
     report_bytes(tc);
 }
 
-/* Ours, owed first on a connection whose handshake chose the exchange: to an upstream
- * (as a gateway's or a sidecar's), or to an inbound's client whose exchange came. */
+/* Ours, first on a connection whose handshake chose the exchange: toward an upstream (as a
+ * gateway's or a sidecar's), or toward an inbound's client. Istio's peer writes its own
+ * without waiting for ours, so neither side waits: ours goes first, theirs is taken out
+ * of what they send (tunnel_dir.prefix). */
 static int
 preload_exchange(struct tcp_conn *tc, bool to_up)
 {
@@ -166,6 +165,8 @@ start_relay(struct tcp_conn *tc)
 {
     struct upstream *u = tc->up;
     bool up_exchange = u->tls && tls_conn_peer_exchange(u->tls);
+    bool down_exchange =
+        tc->base.ml->inbound && tc->base.tls && tls_conn_peer_exchange(tc->base.tls);
     const struct model_limits *l = &tc->cl->limits;
     struct tunnel_limits lim = {.idle_timeout_ms = l->tcp_idle_timeout_ms,
                                 .max_duration_ms = l->max_connection_duration_ms};
@@ -177,18 +178,19 @@ start_relay(struct tcp_conn *tc)
     }
     tc->phase = TC_RELAY;
     tc->tun.moved = on_tunnel_moved;
-    if (up_exchange)
-        tc->tun.up_prefix = on_up_prefix; /* the series waits for the upstream's */
-    else
-        open_series(tc);
+    /* the series waits for the peer's exchange, to name it */
+    if (up_exchange) tc->tun.to_down.prefix = on_prefix;
+    if (down_exchange) tc->tun.to_up.prefix = on_prefix;
+    if (!up_exchange && !down_exchange) open_series(tc);
     if ((up_exchange && preload_exchange(tc, true)) ||
-        (tc->down_exchanged && preload_exchange(tc, false)) ||
+        (down_exchange && preload_exchange(tc, false)) ||
         (buf_len(&tc->hello) &&
          tunnel_preload(&tc->tun, true, buf_head(&tc->hello), buf_len(&tc->hello)))) {
         tunnel_close(&tc->tun);
         tc_close(tc);
         return;
     }
+    tc->tun.to_up.bytes += buf_len(&tc->hello); /* the client's, read before: counted too */
     worker_buf_drop(tc->base.wk, &tc->hello);
     tc->tun.to_up.hup = tc->in_hup;
     tunnel_down_event(&tc->tun, 0);
@@ -368,25 +370,6 @@ read_hello(struct tcp_conn *tc)
     route(tc);
 }
 
-/* An inbound's client chose the exchange: its own comes first. Read it (and whatever
- * follows, kept for the upstream) until it is whole; what is not one goes on as it is. */
-static void
-read_exchange(struct tcp_conn *tc)
-{
-    struct buf *b = &tc->hello;
-    ssize_t len = 0;
-    while (!len && read_first(tc) > 0)
-        len = peer_exchange_length((const unsigned char *)buf_head(b), buf_len(b));
-    if (!len) return; /* gone, or more to come (the handshake's timer bounds the wait) */
-    if (len > 0) {
-        tc->peer =
-            mx_peer_tcp(&tc->base.wk->mx, (const unsigned char *)buf_head(b) + 8, (size_t)len - 8);
-        tc->down_exchanged = true;
-        buf_consume(b, (size_t)len);
-    }
-    route(tc);
-}
-
 static void
 handshake(struct tcp_conn *tc)
 {
@@ -400,11 +383,6 @@ handshake(struct tcp_conn *tc)
         return;
     }
     tc->base.secured = true;
-    if (tc->base.ml->inbound && tls_conn_peer_exchange(tc->base.tls)) {
-        tc->phase = TC_EXCHANGE;
-        read_exchange(tc);
-        return;
-    }
     route(tc);
 }
 
@@ -444,8 +422,6 @@ first_step(struct tcp_conn *tc)
         handshake(tc);
     else if (tc->phase == TC_HELLO)
         read_hello(tc);
-    else if (tc->phase == TC_EXCHANGE)
-        read_exchange(tc);
 }
 
 static void

@@ -280,25 +280,46 @@ splice_some(struct tunnel *t, struct tunnel_dir *d, int from, int to, bool *src_
     return progress;
 }
 
-/* The upstream's exchange (tunnel_prefix_cb), once all of it is in <d>'s buffer, goes to
- * the owner. true while more of it must come first. It fits a buffer block:
- * PEER_EXCHANGE_MAX is below one. */
+/* The exchange <d>'s source sends first (tunnel_dir.prefix), once all of it is in the
+ * buffer, goes to the owner; one too long to read is dropped as it comes. true while
+ * nothing may go on yet. A readable one fits a buffer block: PEER_EXCHANGE_MAX is below. */
 static bool
-take_up_prefix(struct tunnel *t, struct tunnel_dir *d)
+take_prefix(struct tunnel *t, struct tunnel_dir *d)
 {
     struct buf *b = &d->buf;
-    const unsigned char *p = (const unsigned char *)buf_head(b);
-    ssize_t n = peer_exchange_length(p, buf_len(b));
-    if (n == 0 && !d->eof) return true;
-    tunnel_prefix_cb *cb = t->up_prefix;
-    t->up_prefix = NULL;
-    if (n > 0) {
-        cb(t, p + 8, (size_t)n - 8);
-        buf_consume(b, (size_t)n);
-        d->bytes -= (uint64_t)n;
-    } else {
-        cb(t, NULL, 0);
+    if (d->skip) {
+        size_t k = buf_len(b) < d->skip ? buf_len(b) : (size_t)d->skip;
+        buf_consume(b, k);
+        d->bytes -= k;
+        d->skip -= k;
+        return d->skip && !d->eof;
     }
+    const unsigned char *p = (const unsigned char *)buf_head(b);
+    int64_t n = peer_exchange_length(p, buf_len(b));
+    bool whole = n > 0 && (uint64_t)n <= buf_len(b);
+    bool too_long = n > 0 && n - 8 > PEER_EXCHANGE_MAX;
+    if (!n || (n > 0 && !whole && !too_long)) {
+        if (!d->eof) return true;
+        if (n > 0) { /* an exchange cut short by the end of stream: no one's bytes */
+            d->bytes -= buf_len(b);
+            buf_consume(b, buf_len(b));
+        }
+        n = -1; /* fewer than its header: what came goes on as it is */
+    }
+    tunnel_prefix_cb *cb = d->prefix;
+    d->prefix = NULL;
+    if (n < 0) { /* not one: the bytes go on as they came */
+        cb(t, NULL, 0);
+        return false;
+    }
+    if (too_long) {
+        d->skip = (uint64_t)n;
+        cb(t, NULL, 0);
+        return take_prefix(t, d);
+    }
+    d->bytes -= (uint64_t)n; /* before the owner reports them */
+    cb(t, p + 8, (size_t)n - 8);
+    buf_consume(b, (size_t)n);
     return false;
 }
 
@@ -323,7 +344,7 @@ move(struct tunnel *t, struct tunnel_dir *d, const struct xprt_ops *fx, void *fs
         }
         p |= r;
     }
-    if (d == &t->to_down && t->up_prefix && take_up_prefix(t, d)) return p;
+    if ((d->prefix || d->skip) && take_prefix(t, d)) return p;
     if ((r = write_some(t, d, to, tx, ts)) < 0) return -1;
     return p | r;
 }

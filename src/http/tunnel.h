@@ -35,8 +35,8 @@ struct tunnel;
 typedef void tunnel_end_cb(struct tunnel *t, enum tunnel_end why);
 /* Bytes moved (the directions' counts grew): the owner may report them. */
 typedef void tunnel_moved_cb(struct tunnel *t);
-/* The upstream's first bytes were Istio's TCP metadata exchange (http/peer_metadata.h):
- * its payload (NULL: they were not one, and go on to the client as they are). */
+/* A side's first bytes were Istio's TCP metadata exchange (http/peer_metadata.h): its
+ * payload (NULL: none could be read; bytes that were not one go on as they are). */
 typedef void tunnel_prefix_cb(struct tunnel *t, const unsigned char *payload, size_t n);
 
 struct tunnel_limits {
@@ -59,6 +59,11 @@ struct tunnel_dir {
     /* A read filled the buffer: splice from then on (HAProxy's splice-auto); a short
      * exchange stays on read and write, which take fewer calls. */
     bool bulk;
+    /* Set after tunnel_start, before anything came from the source: its first bytes are
+     * Istio's exchange, handed here and neither passed on nor counted; nothing after it
+     * goes on before it is whole. NULL once it came. */
+    tunnel_prefix_cb *prefix;
+    uint64_t skip; /* bytes of an exchange too long to read, still to drop */
 };
 
 struct tunnel {
@@ -69,10 +74,6 @@ struct tunnel {
     struct tunnel_limits lim;
     tunnel_end_cb *end;
     tunnel_moved_cb *moved; /* NULL: none; set after tunnel_start */
-    /* Set after tunnel_start: the upstream's exchange is awaited; nothing it sends goes
-     * to the client before the exchange is whole, and the exchange itself never does nor
-     * counts as bytes moved. NULL once it came. */
-    tunnel_prefix_cb *up_prefix;
     struct wheel_timer timer;
     uint64_t started_ms, active_ms;
     bool ended;

@@ -422,21 +422,40 @@ def test_tcp_inbound_speaks_istios_exchange(tcp_mesh):
             server, "istio_tcp_connections_closed_total", "destination")))
 
 
+def test_tcp_inbound_does_not_wait_for_the_clients_exchange(tcp_mesh):
+    """Envoy writes its exchange with its first bytes either way, so a client of a protocol
+    whose server speaks first sends nothing until it hears the server: the inbound connects
+    at once, and the app's greeting comes after the inbound's own exchange."""
+    c = mesh_client(tcp_mesh)
+    f = c.makefile("rb")
+    assert read_prefix(f)["x-envoy-peer-metadata"]["WORKLOAD_NAME"] == "db-v1"
+    assert f.readline() == b"db\n"
+    c.sendall(exchange_prefix({"WORKLOAD_NAME": "listener-first"}, "sidecar~lf") + b"hi\n")
+    assert f.readline() == b"hi\n"
+    f.close()
+    c.close()
+    assert eventually(lambda: any(
+        lab["source_workload"] == "listener-first" for lab, _ in tcp_series(
+            tcp_mesh["server"], "istio_tcp_connections_closed_total", "destination")))
+
+
 def test_tcp_inbound_passes_on_what_is_no_exchange_and_frees_a_vanished_client(tcp_mesh):
     server = tcp_mesh["server"]
     fds = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
-    # another magic: the bytes are the app's, as they came; nothing of ours precedes them
+    # another magic: the bytes are the app's, as they came
     c = mesh_client(tcp_mesh)
     c.sendall(b"not an exchange\n")
     f = c.makefile("rb")
+    read_prefix(f)
     assert f.readline() == b"db\n" and f.readline() == b"not an exchange\n"
     f.close()
     c.close()
-    # a length past the bound: the same
+    # an exchange too long to read is dropped as it comes, unread; what follows goes on
     c = mesh_client(tcp_mesh)
-    c.sendall(struct.pack(">II", 0x3D230467, 1 << 20) + b"\n")
+    c.sendall(struct.pack(">II", 0x3D230467, 20000) + b"z" * 20000 + b"after\n")
     f = c.makefile("rb")
-    assert f.readline() == b"db\n" and f.readline().endswith(b"\n")
+    read_prefix(f)
+    assert f.readline() == b"db\n" and f.readline() == b"after\n"
     f.close()
     c.close()
     # half an exchange, then gone: the connection is closed and its fd given back
