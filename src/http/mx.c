@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* See mx.h. The table never drops an entry: a series or a request in flight may point at
- * one, and a worker's distinct peers are few (one per workload version calling it). */
+/* See mx.h. The peer table never drops an entry: a series or a request in flight may point
+ * at one, and a worker's distinct peers are few (one per workload version it meets). The
+ * value cache is direct-mapped: a value evicts whichever held its slot. */
 #include "http/mx.h"
 
 #include <stdio.h>
@@ -11,10 +12,16 @@
 #include "http/metrics.h"
 
 struct mx_peer {
-    uint64_t hash;
+    uint64_t hash;           /* of <md> */
+    struct peer_metadata md; /* NAME cleared: no label is made of it */
+};
+
+struct mx_value {
+    uint64_t hash; /* of the value, and its kind */
     size_t len;
-    char *raw; /* owned: the header value it was read from */
-    struct peer_metadata md;
+    char *raw;                        /* owned; NULL: an empty slot */
+    const struct peer_metadata *peer; /* NULL: malformed, or past the cap */
+    bool malformed;
 };
 
 #define MX_SLOTS (2 * MX_MAX_PEERS)
@@ -42,9 +49,10 @@ mx_init(struct mx *x, const struct metrics_local *l)
     x->id_sidecar = node_id("sidecar", l);
     x->id_router = node_id("router", l);
     x->table = calloc(MX_SLOTS, sizeof(*x->table));
+    x->cache = calloc(MX_CACHE_SLOTS, sizeof(*x->cache));
     x->tcp_sidecar = malloc(cap);
     x->tcp_router = malloc(cap);
-    if (!x->value || !x->id_sidecar || !x->id_router || !x->table || !x->tcp_sidecar ||
+    if (!x->value || !x->id_sidecar || !x->id_router || !x->table || !x->cache || !x->tcp_sidecar ||
         !x->tcp_router) {
         mx_fini(x);
         return false;
@@ -58,12 +66,10 @@ mx_init(struct mx *x, const struct metrics_local *l)
 void
 mx_fini(struct mx *x)
 {
-    for (size_t i = 0; x->table && i < MX_SLOTS; i++) {
-        if (!x->table[i]) continue;
-        free(x->table[i]->raw);
-        free(x->table[i]);
-    }
+    for (size_t i = 0; x->table && i < MX_SLOTS; i++) free(x->table[i]);
     free(x->table);
+    for (size_t i = 0; x->cache && i < MX_CACHE_SLOTS; i++) free(x->cache[i].raw);
+    free(x->cache);
     free(x->value);
     free(x->id_sidecar);
     free(x->id_router);
@@ -80,40 +86,55 @@ fnv(struct slice v)
     return h;
 }
 
-/* The peer <v> names, decoded by <tcp>'s format once: see mx_peer. */
+/* The kept peer with the labels of <md> (its NAME cleared), kept now if new: NULL past the
+ * cap or out of memory. */
 static const struct peer_metadata *
-lookup(struct mx *x, struct slice v, bool tcp)
+intern(struct mx *x, struct peer_metadata *md)
 {
-    if (!x->table || !v.len) return NULL;
-    metric_add(&x->read, 1);
-    uint64_t h = fnv(v) ^ tcp;
+    memset(md->name, 0, sizeof(md->name));
+    uint64_t h = fnv(slice_make((const char *)md, sizeof(*md)));
     size_t k = h & (MX_SLOTS - 1);
     struct mx_peer *p;
     while ((p = x->table[k])) {
-        if (p->hash == h && p->len == v.len && !memcmp(p->raw, v.ptr, v.len)) return &p->md;
+        if (p->hash == h && !memcmp(&p->md, md, sizeof(*md))) return &p->md;
         k = (k + 1) & (MX_SLOTS - 1);
     }
     if (x->n >= MX_MAX_PEERS) {
         metric_add(&x->overflow, 1);
         return NULL;
     }
-    p = malloc(sizeof(*p));
-    char *raw = p ? malloc(v.len) : NULL;
-    bool ok = raw && (tcp ? peer_exchange_decode((const unsigned char *)v.ptr, v.len, &p->md)
-                          : peer_metadata_decode(v.ptr, v.len, &p->md));
-    if (!ok) {
-        if (raw) metric_add(&x->malformed, 1); /* out of memory is not the peer's fault */
-        free(raw);
-        free(p);
-        return NULL;
-    }
-    memcpy(raw, v.ptr, v.len);
-    p->raw = raw;
-    p->len = v.len;
+    if (!(p = malloc(sizeof(*p)))) return NULL;
     p->hash = h;
+    p->md = *md;
     x->table[k] = p;
     metric_add(&x->n, 1);
     return &p->md;
+}
+
+/* The peer <v> names, read in <tcp>'s format: see mx_peer. */
+static const struct peer_metadata *
+lookup(struct mx *x, struct slice v, bool tcp)
+{
+    if (!x->table || !v.len) return NULL;
+    metric_add(&x->read, 1);
+    uint64_t h = fnv(v) ^ tcp;
+    struct mx_value *c = &x->cache[h & (MX_CACHE_SLOTS - 1)];
+    if (c->raw && c->hash == h && c->len == v.len && !memcmp(c->raw, v.ptr, v.len)) {
+        if (c->malformed) metric_add(&x->malformed, 1);
+        return c->peer;
+    }
+    struct peer_metadata md; /* 2 KiB: a worker's stack has room */
+    bool ok = tcp ? peer_exchange_decode((const unsigned char *)v.ptr, v.len, &md)
+                  : peer_metadata_decode(v.ptr, v.len, &md);
+    if (!ok) metric_add(&x->malformed, 1);
+    const struct peer_metadata *peer = ok ? intern(x, &md) : NULL;
+    char *raw = malloc(v.len);
+    if (raw) { /* remembered in the slot, in place of what it held */
+        free(c->raw);
+        memcpy(raw, v.ptr, v.len);
+        *c = (struct mx_value){.hash = h, .len = v.len, .raw = raw, .peer = peer, .malformed = !ok};
+    }
+    return peer;
 }
 
 const struct peer_metadata *

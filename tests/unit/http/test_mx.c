@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base64.h"
 #include "harness.h"
 #include "http/metrics.h"
 #include "http/mx.h"
@@ -51,6 +52,47 @@ test_a_value_is_read_once_and_names_the_same_peer(void **state)
     assert_string_equal(q->workload, "reviews-v2");
     assert_int_equal(x.n, 2);
     assert_int_equal(x.read, 3);
+    mx_fini(&x);
+}
+
+/* Envoy's value names the pod (NAME): a thousand pods of one workload version are one peer,
+ * one series, and take one place of the cap; the value cache forgets, the peers stay. */
+static void
+test_pods_of_one_workload_are_one_peer(void **state)
+{
+    (void)state;
+    struct mx x;
+    assert_true(mx_init(&x, &self));
+    const struct peer_metadata *first = NULL;
+    for (int i = 0; i < 1000; i++) {
+        /* LABELS first, then NAME: a pod's value as Envoy writes it, by hand */
+        char pod[64], raw[512], b64[1024];
+        int n = snprintf(pod, sizeof(pod), "reviews-v2-5d8f-%04d", i);
+        size_t len = 0;
+        raw[len++] = 0x0A; /* an entry: NAME -> pod */
+        raw[len++] = (char)(2 + 4 + 2 + 2 + n);
+        raw[len++] = 0x0A;
+        raw[len++] = 4;
+        memcpy(raw + len, "NAME", 4);
+        len += 4;
+        raw[len++] = 0x12;
+        raw[len++] = (char)(2 + n);
+        raw[len++] = 0x1A;
+        raw[len++] = (char)n;
+        memcpy(raw + len, pod, (size_t)n);
+        len += (size_t)n;
+        const char wl[] = "\x0a\x1d\x0a\x0dWORKLOAD_NAME\x12\x0c\x1a\x0areviews-v2";
+        memcpy(raw + len, wl, sizeof(wl) - 1);
+        len += sizeof(wl) - 1;
+        size_t m = base64_encode((const unsigned char *)raw, len, b64);
+        const struct peer_metadata *p = mx_peer(&x, slice_make(b64, m));
+        assert_non_null(p);
+        assert_string_equal(p->workload, "reviews-v2");
+        if (!first) first = p;
+        assert_ptr_equal(p, first);
+    }
+    assert_int_equal(x.n, 1);
+    assert_int_equal(x.overflow, 0);
     mx_fini(&x);
 }
 
@@ -110,6 +152,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_value_is_read_once_and_names_the_same_peer),
+        cmocka_unit_test(test_pods_of_one_workload_are_one_peer),
         cmocka_unit_test(test_malformed_values_name_no_peer_and_are_counted),
         cmocka_unit_test(test_past_the_cap_new_values_name_no_peer),
         cmocka_unit_test(test_find_tells_which_headers_came),
