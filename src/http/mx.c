@@ -58,8 +58,15 @@ mx_init(struct mx *x, const struct metrics_local *l)
         return false;
     }
     x->value_len = peer_metadata_encode(l, x->value, cap);
+    /* A TCP peer whose handshake chose the exchange waits for ours: when ours cannot be
+     * made (names past protobuf's room), one that says nothing. */
+    static const struct metrics_local nobody;
     x->tcp_sidecar_len = peer_exchange_encode(l, x->id_sidecar, x->tcp_sidecar, cap);
+    if (!x->tcp_sidecar_len)
+        x->tcp_sidecar_len = peer_exchange_encode(&nobody, "", x->tcp_sidecar, cap);
     x->tcp_router_len = peer_exchange_encode(l, x->id_router, x->tcp_router, cap);
+    if (!x->tcp_router_len)
+        x->tcp_router_len = peer_exchange_encode(&nobody, "", x->tcp_router, cap);
     return true;
 }
 

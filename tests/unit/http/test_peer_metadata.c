@@ -189,8 +189,14 @@ test_tcp_exchange_frames_and_reads_back(void **state)
     assert_string_equal(md.workload, "productpage-v1");
     assert_string_equal(md.ns, "default");
     assert_string_equal(md.canonical_rev, "version-1");
-    /* too small a buffer: nothing */
+    /* too small a buffer, or names past protobuf's room: nothing; one of nobody: always */
     assert_int_equal(peer_exchange_encode(&productpage, "id", out, 40), 0);
+    static char huge[5000];
+    memset(huge, 'w', sizeof(huge) - 1);
+    struct metrics_local big = productpage;
+    big.workload = huge;
+    assert_int_equal(peer_exchange_encode(&big, "id", out, sizeof(out)), 0);
+    assert_true(peer_exchange_encode(&(struct metrics_local){0}, "", out, sizeof(out)) > 8);
     /* another magic; a length past the bound is told (its reader drops it unread) */
     unsigned char bad[8] = {0x3d, 0x23, 0x04, 0x66, 0, 0, 0, 1};
     assert_int_equal(peer_exchange_length(bad, 8), -1);
