@@ -193,9 +193,9 @@ test_tcp_exchange_frames_and_reads_back(void **state)
     assert_int_equal(peer_exchange_encode(&productpage, "id", out, 40), 0);
     static char huge[5000];
     memset(huge, 'w', sizeof(huge) - 1);
-    struct metrics_local big = productpage;
-    big.workload = huge;
-    assert_int_equal(peer_exchange_encode(&big, "id", out, sizeof(out)), 0);
+    struct metrics_local long_names = productpage;
+    long_names.workload = huge;
+    assert_int_equal(peer_exchange_encode(&long_names, "id", out, sizeof(out)), 0);
     assert_true(peer_exchange_encode(&(struct metrics_local){0}, "", out, sizeof(out)) > 8);
     /* another magic; a length past the bound is told (its reader drops it unread) */
     unsigned char bad[8] = {0x3d, 0x23, 0x04, 0x66, 0, 0, 0, 1};
