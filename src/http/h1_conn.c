@@ -492,12 +492,14 @@ start_request(struct h1_conn *c, size_t n)
 }
 
 /* HTTP/2 with prior knowledge: the connection preface instead of a first request hands the
- * connection to the HTTP/2 codec (as Envoy's codec AUTO tells them apart). -1: too few
- * bytes to say yet; 0: HTTP/1.1; 1: handed over (<c> is gone). */
+ * connection to the HTTP/2 codec (as Envoy's codec AUTO tells them apart), in plain text
+ * or over a TLS whose ALPN chose nothing (an Istio sidecar's istio-h2 to a server that
+ * does not know the name). -1: too few bytes to say yet; 0: HTTP/1.1; 1: handed over (<c>
+ * is gone). */
 static int
 hand_to_h2(struct h1_conn *c)
 {
-    if (c->used || c->xport != H1_XP_PLAIN || c->ex) return 0;
+    if (c->used || c->ex || (c->xport != H1_XP_PLAIN && c->xport != H1_XP_TLS)) return 0;
     int p = h2_preface(buf_head(&c->in), buf_len(&c->in));
     if (p <= 0) return p;
     if (h2_conn_adopt(&c->base, &c->in)) return 0; /* out of memory: HTTP/1.1 answers 400 */

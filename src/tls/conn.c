@@ -338,7 +338,7 @@ tls_conn_alpn_h2(const struct tls_conn *t)
     const unsigned char *p;
     unsigned int n;
     SSL_get0_alpn_selected(t->ssl, &p, &n);
-    return n == 2 && !memcmp(p, "h2", 2);
+    return (n == 2 && !memcmp(p, "h2", 2)) || (n == 8 && !memcmp(p, "istio-h2", 8));
 }
 
 void

@@ -108,7 +108,7 @@ void tls_conn_offer_h2(struct tls_conn *t);
 /* A mesh client connection of HTTP/1.1 offers istio-http/1.1 instead of the mesh's TCP
  * list (Istio's outbound ALPN override, so an Envoy inbound takes it as HTTP). */
 void tls_conn_offer_istio_http1(struct tls_conn *t);
-/* Whether the handshake of <t> chose HTTP/2 by ALPN. */
+/* Whether the handshake of <t> chose HTTP/2 by ALPN (h2, or Istio's istio-h2). */
 bool tls_conn_alpn_h2(const struct tls_conn *t);
 
 /* Istio's TCP metadata exchange is chosen by ALPN "istio-peer-exchange", which the mesh's
@@ -119,7 +119,8 @@ bool tls_conn_peer_exchange(const struct tls_conn *t);
 
 /* ctx.c: the ALPN a server side chooses (an SSL_CTX_set_alpn_select_cb callback): on a
  * connection that accepts the exchange, istio-peer-exchange when offered, else none; on
- * others h2 when the client offers it, else http/1.1, else none. */
+ * others h2 when the client offers it, else http/1.1, else the names an Istio sidecar
+ * gives them (istio-h2, istio-http/1.1, istio-http/1.0), else none. */
 struct ssl_st;
 bool tls_conn_ssl_accepts_peer_exchange(const struct ssl_st *ssl);
 int tls_alpn_select(struct ssl_st *ssl, const unsigned char **out, unsigned char *outlen,

@@ -71,9 +71,12 @@ tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, cons
                 unsigned int inlen, void *arg)
 {
     (void)arg;
-    /* HTTP/2 when the client offers it, then HTTP/1.1 (Envoy's order for HTTPS servers);
-     * a TCP inbound's only the exchange (Istio's TCP inbound filter chains). */
-    static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    /* HTTP/2 when the client offers it, then HTTP/1.1 (Envoy's order for HTTPS servers),
+     * then the same under the names an Istio sidecar's ALPN override gives them (what its
+     * HTTP inbound filter chains match); a TCP inbound's only the exchange (Istio's TCP
+     * inbound filter chains). */
+    static const unsigned char ours[] =
+        "\x02h2\x08http/1.1\x08istio-h2\x0eistio-http/1.1\x0eistio-http/1.0";
     static const unsigned char exchange[] = "\x13istio-peer-exchange";
     bool tcp = tls_conn_ssl_accepts_peer_exchange(ssl);
     const unsigned char *offer = tcp ? exchange : ours;

@@ -16,6 +16,7 @@ import time
 import pytest
 
 from backend import Backend
+from h2backend import H2Backend
 import meshlet
 from configs import edge_routes, gateway
 from meshlet_proc import Meshlet, free_port
@@ -264,3 +265,67 @@ def test_real_clients_curl_and_openssl(mesh):
             capture_output=True, text=True, timeout=10)
     assert "HTTP/1.1 200" in s_client("gateway").stdout
     assert "HTTP/1.1" not in s_client("stranger").stdout
+
+
+def h2_get_over(sock, path):
+    """One HTTP/2 GET on TLS socket <sock>: (status, body)."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", "orders"),
+                       (":path", path)], end_stream=True)
+    sock.sendall(c.data_to_send())
+    status, body = None, b""
+    while True:
+        data = sock.recv(65536)
+        assert data, "closed before the answer"
+        for e in c.receive_data(data):
+            if isinstance(e, h2.events.ResponseReceived):
+                status = dict(e.headers)[b":status"]
+            elif isinstance(e, h2.events.DataReceived):
+                body += e.data
+                c.acknowledge_received_data(e.flow_controlled_length, 1)
+            elif isinstance(e, h2.events.StreamEnded):
+                return status, body
+        sock.sendall(c.data_to_send())
+
+
+@pytest.mark.parametrize("alpn,proto", [(["istio-h2"], "istio-h2"), (["istio-other"], None)])
+def test_an_istio_sidecars_http2_is_served(mesh, meshlet_bin, tmp_path, alpn, proto):
+    """An Istio sidecar's HTTP/2 client offers ALPN istio-h2 (its outbound ALPN override):
+    the inbound takes it as h2; and an HTTP/2 preface on a TLS connection whose ALPN chose
+    nothing is HTTP/2 too (Envoy's codec AUTO), not an HTTP/1.1 request to refuse. The app
+    speaks HTTP/2 (a port of unknown protocol keeps the client's)."""
+    app = H2Backend("h2app").start()
+    port = free_port()
+    (tmp_path / "pa.yaml").write_text(peer_auth("default", "shop", "{mtls: {mode: STRICT}}"))
+    m = Meshlet(meshlet_bin, tmp_path, extra=(
+        "--namespace", "shop", "--identity", str(mesh["dir"] / "orders"),
+        "--inbound", f"{port}=127.0.0.1:{app.port}")).start()
+    try:
+        ctx = tls_client(mesh, "gateway")
+        ctx.set_alpn_protocols(alpn)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as s:
+                assert s.selected_alpn_protocol() == proto
+                status, body = h2_get_over(s, "/h2")
+        assert status == b"200", body
+        assert json.loads(body)["version"] == "h2app"
+    finally:
+        code = m.stop()
+        app.stop()
+    assert code == 0, m.logs()
+
+
+def test_an_istio_sidecars_http1_is_served(mesh):
+    ctx = tls_client(mesh, "gateway")
+    ctx.set_alpn_protocols(["istio-http/1.1"])
+    c = http.client.HTTPSConnection("127.0.0.1", mesh["sidecars"]["strict"], context=ctx,
+                                    timeout=5)
+    c.request("GET", "/h1", headers={"Host": "orders"})
+    r = c.getresponse()
+    assert r.status == 200 and c.sock.selected_alpn_protocol() == "istio-http/1.1"
+    r.read()
+    c.close()
