@@ -653,7 +653,7 @@ h2_upstream_take(struct worker *wk, const struct model_cluster *cl, size_t ep)
         upstream_close(u);
         return NULL;
     }
-    if (u->tls) tls_conn_offer_h2(u->tls);
+    if (u->tls) tls_conn_offer_h2(u->tls, !cl->tls_user); /* ISTIO_MUTUAL: istio-h2 */
     if (p) p->h2 = u;
     adopt(c, cl);
     const struct model_endpoint *e = &cl->endpoints[ep];

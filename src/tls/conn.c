@@ -319,16 +319,21 @@ tls_conn_error(const struct tls_conn *t)
 }
 
 void
-tls_conn_offer_h2(struct tls_conn *t)
+tls_conn_offer_h2(struct tls_conn *t, bool istio)
 {
-    static const unsigned char h2[] = "\x02h2";
-    SSL_set_alpn_protos(t->ssl, h2, sizeof(h2) - 1);
+    /* Istio's list is istio-h2 and istio; h2 stays last for a mesh server that is no
+     * sidecar and wants it (a gRPC server's TLS refuses a client without h2) */
+    static const unsigned char h2[] = "\x02h2", istio_h2[] = "\x08istio-h2\x05istio\x02h2";
+    if (istio)
+        SSL_set_alpn_protos(t->ssl, istio_h2, sizeof(istio_h2) - 1);
+    else
+        SSL_set_alpn_protos(t->ssl, h2, sizeof(h2) - 1);
 }
 
 void
 tls_conn_offer_istio_http1(struct tls_conn *t)
 {
-    static const unsigned char http1[] = "\x0eistio-http/1.1";
+    static const unsigned char http1[] = "\x0eistio-http/1.1\x05istio";
     SSL_set_alpn_protos(t->ssl, http1, sizeof(http1) - 1);
 }
 

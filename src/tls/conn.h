@@ -103,10 +103,12 @@ const char *tls_conn_error(const struct tls_conn *t);
 /* The peer's first URI SAN once the handshake is done ("" if none). */
 const char *tls_conn_peer_uri(const struct tls_conn *t);
 
-/* A client connection offers only h2 by ALPN (an HTTP/2 upstream). */
-void tls_conn_offer_h2(struct tls_conn *t);
-/* A mesh client connection of HTTP/1.1 offers istio-http/1.1 instead of the mesh's TCP
- * list (Istio's outbound ALPN override, so an Envoy inbound takes it as HTTP). */
+/* A client connection offers only h2 by ALPN (an HTTP/2 upstream); over mesh mTLS
+ * (<istio>) first under the names Istio's outbound ALPN override gives it (istio-h2,
+ * istio), which an Istio sidecar's inbound filter chains match. */
+void tls_conn_offer_h2(struct tls_conn *t, bool istio);
+/* A mesh client connection of HTTP/1.1 offers istio-http/1.1 and istio instead of the
+ * mesh's TCP list (Istio's outbound ALPN override, so an Envoy inbound takes it as HTTP). */
 void tls_conn_offer_istio_http1(struct tls_conn *t);
 /* Whether the handshake of <t> chose HTTP/2 by ALPN (h2, or Istio's istio-h2). */
 bool tls_conn_alpn_h2(const struct tls_conn *t);
