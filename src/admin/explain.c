@@ -7,13 +7,13 @@
  * of GET /explain to admin.c. */
 #include "admin/explain.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sock.h"
 #include "lb/lb.h"
 #include "lb/outlier.h"
 #include "lb/split.h"
@@ -113,24 +113,6 @@ explain_request_init(struct explain_request *rq, const char *method, const char 
     return NULL;
 }
 
-/* <ip> (an IPv4 or IPv6 literal) into <ss>; false when it is none. */
-static bool
-parse_ip(const char *ip, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
 const char *
 explain_request_init_l4(struct explain_request *rq, uint16_t port, const char *sni,
                         const char *source, const char *dest, bool mesh, const char *gateway)
@@ -151,9 +133,9 @@ explain_request_init_l4(struct explain_request *rq, uint16_t port, const char *s
         rq->sni = slice_make(sni, n);
     }
     struct sockaddr_storage ss;
-    if (source && !parse_ip(source, &ss)) return "--source takes an IP address";
+    if (source && !sock_parse_ip(source, &ss)) return "--source takes an IP address";
     if (dest) {
-        if (!parse_ip(dest, &rq->dst)) return "--dest takes an IP address";
+        if (!sock_parse_ip(dest, &rq->dst)) return "--dest takes an IP address";
         rq->has_dst = true;
     }
     return NULL;
