@@ -10,6 +10,7 @@
 
 #include "core/metric.h"
 #include "http/metrics.h"
+#include "lb/lb.h"
 
 struct mx_peer {
     uint64_t hash;           /* of <md> */
@@ -40,34 +41,55 @@ node_id(const char *type, const struct metrics_local *l)
     return s;
 }
 
+/* The first <n> bytes of <p> in a buffer of their own (and a NUL), or NULL. */
+static void *
+copy_of(const void *p, size_t n)
+{
+    char *c = n ? malloc(n + 1) : NULL;
+    if (c) {
+        memcpy(c, p, n);
+        c[n] = '\0';
+    }
+    return c;
+}
+
+/* Ours on a TCP connection as <id>, copied out of <tmp> (<cap> bytes). A TCP peer whose
+ * handshake chose the exchange waits for ours: when ours cannot be made (names past
+ * protobuf's room), one that says nothing. */
+static unsigned char *
+tcp_exchange(const struct metrics_local *l, const char *id, unsigned char *tmp, size_t cap,
+             size_t *len)
+{
+    static const struct metrics_local nobody;
+    if (!(*len = peer_exchange_encode(l, id, tmp, cap)))
+        *len = peer_exchange_encode(&nobody, "", tmp, cap);
+    return copy_of(tmp, *len);
+}
+
 bool
 mx_init(struct mx *x, const struct metrics_local *l)
 {
     memset(x, 0, sizeof(*x));
     size_t cap = PEER_METADATA_MAX_CHARS + 1;
-    x->value = malloc(cap);
+    char *tmp = malloc(cap); /* each value is made here, then kept at its size */
     x->id_sidecar = node_id("sidecar", l);
     x->id_router = node_id("router", l);
     x->table = calloc(MX_SLOTS, sizeof(*x->table));
     x->cache = calloc(MX_CACHE_SLOTS, sizeof(*x->cache));
-    x->tcp_sidecar = malloc(cap);
-    x->tcp_router = malloc(cap);
-    if (!x->value || !x->id_sidecar || !x->id_router || !x->table || !x->cache || !x->tcp_sidecar ||
-        !x->tcp_router) {
-        mx_fini(x);
-        return false;
+    bool ok = tmp && x->id_sidecar && x->id_router && x->table && x->cache;
+    if (ok) {
+        size_t n = peer_metadata_encode(l, tmp, cap);
+        x->value = copy_of(tmp, n);
+        x->value_len = x->value ? n : 0; /* none could be made: the header is not sent */
+        x->tcp_sidecar =
+            tcp_exchange(l, x->id_sidecar, (unsigned char *)tmp, cap, &x->tcp_sidecar_len);
+        x->tcp_router =
+            tcp_exchange(l, x->id_router, (unsigned char *)tmp, cap, &x->tcp_router_len);
+        ok = x->tcp_sidecar && x->tcp_router && (x->value || !n);
     }
-    x->value_len = peer_metadata_encode(l, x->value, cap);
-    /* A TCP peer whose handshake chose the exchange waits for ours: when ours cannot be
-     * made (names past protobuf's room), one that says nothing. */
-    static const struct metrics_local nobody;
-    x->tcp_sidecar_len = peer_exchange_encode(l, x->id_sidecar, x->tcp_sidecar, cap);
-    if (!x->tcp_sidecar_len)
-        x->tcp_sidecar_len = peer_exchange_encode(&nobody, "", x->tcp_sidecar, cap);
-    x->tcp_router_len = peer_exchange_encode(l, x->id_router, x->tcp_router, cap);
-    if (!x->tcp_router_len)
-        x->tcp_router_len = peer_exchange_encode(&nobody, "", x->tcp_router, cap);
-    return true;
+    free(tmp);
+    if (!ok) mx_fini(x);
+    return ok;
 }
 
 void
@@ -85,21 +107,13 @@ mx_fini(struct mx *x)
     memset(x, 0, sizeof(*x));
 }
 
-static uint64_t
-fnv(struct slice v)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < v.len; i++) h = (h ^ (unsigned char)v.ptr[i]) * 1099511628211ull;
-    return h;
-}
-
 /* The kept peer with the labels of <md> (its NAME cleared), kept now if new: NULL past the
  * cap or out of memory. */
 static const struct peer_metadata *
 intern(struct mx *x, struct peer_metadata *md)
 {
     memset(md->name, 0, sizeof(md->name));
-    uint64_t h = fnv(slice_make((const char *)md, sizeof(*md)));
+    uint64_t h = lb_hash(md, sizeof(*md));
     size_t k = h & (MX_SLOTS - 1);
     struct mx_peer *p;
     while ((p = x->table[k])) {
@@ -124,7 +138,7 @@ lookup(struct mx *x, struct slice v, bool tcp)
 {
     if (!x->table || !v.len) return NULL;
     metric_add(&x->read, 1);
-    uint64_t h = fnv(v) ^ tcp;
+    uint64_t h = lb_hash_seeded(v.ptr, v.len, tcp); /* a value of each kind its own */
     struct mx_value *c = &x->cache[h & (MX_CACHE_SLOTS - 1)];
     if (c->raw && c->hash == h && c->len == v.len && !memcmp(c->raw, v.ptr, v.len)) {
         if (c->malformed) metric_add(&x->malformed, 1);
