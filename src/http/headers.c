@@ -207,16 +207,15 @@ mx_ours(const struct req *q, bool upstream)
     return c->ml->inbound ? q->mx_asked : 0;
 }
 
-/* Is <k> one of the exchange's headers that does not go on, as received? On a request: never
- * (an inbound sidecar reads and strips them; toward an upstream ours replace them). On a
- * response from an upstream: toward a sidecar's app or a gateway's client never (read and
- * stripped), from an inbound sidecar's app when ours replace it. */
+/* Is <k> one of the exchange's headers that a response from an upstream does not pass on?
+ * Toward a sidecar's app or a gateway's client none (read and stripped); from an inbound
+ * sidecar's app those ours replace (<ours>). A request never passes them on: an inbound
+ * sidecar reads and strips them, and toward an upstream ours replace them. */
 static bool
-mx_dropped(enum hname k, unsigned ours, bool request, bool inbound)
+mx_dropped(enum hname k, unsigned ours, bool inbound)
 {
     if (k != H_MX && k != H_MX_ID) return false;
-    if (request || !inbound) return true;
-    return ours & (k == H_MX ? MX_HAS_VALUE : MX_HAS_ID);
+    return !inbound || (ours & (k == H_MX ? MX_HAS_VALUE : MX_HAS_ID));
 }
 
 /* Ours of <which> (MX_HAS_*), through <f>. */
@@ -227,8 +226,8 @@ mx_fields(const struct req *q, unsigned which, headers_fn *f, void *arg)
     int rc = 0;
     if (which & MX_HAS_VALUE) rc = f(arg, SLICE_LIT(MX_HEADER), slice_make(x->value, x->value_len));
     if (!rc && (which & MX_HAS_ID)) {
-        const char *id = headers_untrusted(q->conn) ? x->id_router : x->id_sidecar;
-        rc = f(arg, SLICE_LIT(MX_ID_HEADER), slice_make(id, strlen(id)));
+        struct slice id = headers_untrusted(q->conn) ? x->id_router : x->id_sidecar;
+        rc = f(arg, SLICE_LIT(MX_ID_HEADER), id);
     }
     return rc;
 }
@@ -261,7 +260,7 @@ headers_response_fields(const struct req *q, const struct resp_head *r, headers_
             (r->has_connection && named_by_connection(fl, r->n_fields, nm)))
             continue;
         if (ops && replaced(nm, rs_route, rs_dest)) continue;
-        if (mx_dropped(k, mx, false, q->conn->ml->inbound)) continue;
+        if (mx_dropped(k, mx, q->conn->ml->inbound)) continue;
         rc = f(arg, nm, fl[i].value);
     }
     if (!rc && mx) rc = mx_fields(q, mx, f, arg);
@@ -390,7 +389,7 @@ headers_request(struct buf *out, const struct req *q, const struct req_head *r,
         if (r->expect_continue && k == H_EXPECT) continue; /* answered by us */
         if (ops && replaced(n, rq_route, rq_dest)) continue;
         if (rw && k == H_ORIGINAL_PATH) continue; /* ours replaces it */
-        if (mx_dropped(k, 0, true, false)) continue;
+        if (k == H_MX || k == H_MX_ID) continue;  /* see mx_dropped */
         if (k == H_XFCC && c->ml->inbound)
             continue; /* only the sidecar's own (Envoy's
                        * SANITIZE_SET): never a client's */

@@ -29,16 +29,16 @@ struct mx_value {
 
 /* Envoy's node id, "TYPE~IP~NAME.NS~NS.svc.cluster.local": a receiver only keys its cache on
  * it, so the address this proxy cannot know is the loopback's. */
-static char *
+static struct slice
 node_id(const char *type, const struct metrics_local *l)
 {
     const char *ns = l->ns && *l->ns ? l->ns : "default";
     size_t n = strlen(type) + strlen(l->workload ? l->workload : "") + 2 * strlen(ns) + 64;
     char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s~127.0.0.1~%s.%s~%s.svc.cluster.local", type,
-                 l->workload ? l->workload : "", ns, ns);
-    return s;
+    int len = s ? snprintf(s, n, "%s~127.0.0.1~%s.%s~%s.svc.cluster.local", type,
+                           l->workload ? l->workload : "", ns, ns)
+                : 0;
+    return slice_make(s, len > 0 ? (size_t)len : 0);
 }
 
 /* The first <n> bytes of <p> in a buffer of their own (and a NUL), or NULL. */
@@ -76,15 +76,15 @@ mx_init(struct mx *x, const struct metrics_local *l)
     x->id_router = node_id("router", l);
     x->table = calloc(MX_SLOTS, sizeof(*x->table));
     x->cache = calloc(MX_CACHE_SLOTS, sizeof(*x->cache));
-    bool ok = tmp && x->id_sidecar && x->id_router && x->table && x->cache;
+    bool ok = tmp && x->id_sidecar.ptr && x->id_router.ptr && x->table && x->cache;
     if (ok) {
         size_t n = peer_metadata_encode(l, tmp, cap);
         x->value = copy_of(tmp, n);
         x->value_len = x->value ? n : 0; /* none could be made: the header is not sent */
         x->tcp_sidecar =
-            tcp_exchange(l, x->id_sidecar, (unsigned char *)tmp, cap, &x->tcp_sidecar_len);
+            tcp_exchange(l, x->id_sidecar.ptr, (unsigned char *)tmp, cap, &x->tcp_sidecar_len);
         x->tcp_router =
-            tcp_exchange(l, x->id_router, (unsigned char *)tmp, cap, &x->tcp_router_len);
+            tcp_exchange(l, x->id_router.ptr, (unsigned char *)tmp, cap, &x->tcp_router_len);
         ok = x->tcp_sidecar && x->tcp_router && (x->value || !n);
     }
     free(tmp);
@@ -100,8 +100,8 @@ mx_fini(struct mx *x)
     for (size_t i = 0; x->cache && i < MX_CACHE_SLOTS; i++) free(x->cache[i].raw);
     free(x->cache);
     free(x->value);
-    free(x->id_sidecar);
-    free(x->id_router);
+    free((char *)x->id_sidecar.ptr);
+    free((char *)x->id_router.ptr);
     free(x->tcp_sidecar);
     free(x->tcp_router);
     memset(x, 0, sizeof(*x));

@@ -28,9 +28,9 @@ struct mx_peer;
 struct mx_value;
 
 struct mx {
-    char *value;                  /* owned: our x-envoy-peer-metadata */
-    size_t value_len;             /* 0: none could be made (the header is not sent) */
-    char *id_sidecar, *id_router; /* owned: our id, as a sidecar's and as a gateway's */
+    char *value;                        /* owned: our x-envoy-peer-metadata */
+    size_t value_len;                   /* 0: none could be made (the header is not sent) */
+    struct slice id_sidecar, id_router; /* owned (NUL-terminated): our id, as each */
     /* owned: what we first write on a TCP exchange (peer_metadata.h), as each; 0: none */
     unsigned char *tcp_sidecar, *tcp_router;
     size_t tcp_sidecar_len, tcp_router_len;
