@@ -17,7 +17,7 @@ import pytest
 
 from backend import Backend
 from configs import canary_config
-from meshlet_proc import Meshlet, free_port
+from meshlet_proc import Meshlet, free_port, stop_process
 
 SERVICE = "orders.shop.svc.cluster.local"
 LOAD = 400  # requests, every tenth answered 503, the rest delayed 0, 7, 14 or 21 ms
@@ -190,12 +190,7 @@ scrape_configs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-        prom.terminate()
-        try:
-            prom.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait()
+        stop_process(prom)
         code = m.stop()
         v1.stop()
         v2.stop()

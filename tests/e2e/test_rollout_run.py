@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from configs import canary_config
-from meshlet_proc import Meshlet, eventually, free_port
+from meshlet_proc import Meshlet, eventually, free_port, stop_process
 
 VS_WEIGHTS = re.compile(r"subset: v1\}\n\s+weight: (\d+)\n.*subset: v2\}\n\s+weight: (\d+)", re.S)
 
@@ -444,12 +444,7 @@ scrape_configs:
         assert "success_rate" in r.stderr and "< floor 99.0%" in r.stderr, r.stderr
         assert s.weights() == (100, 0)
     finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait()
+        stop_process(prom)
 
 
 def test_ctrl_c_pauses_the_rollout_where_it_is(setup):
