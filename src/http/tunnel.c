@@ -281,46 +281,35 @@ splice_some(struct tunnel *t, struct tunnel_dir *d, int from, int to, bool *src_
 }
 
 /* The exchange <d>'s source sends first (tunnel_dir.prefix), once all of it is in the
- * buffer, goes to the owner; one too long to read is dropped as it comes. true while
- * nothing may go on yet. A readable one fits a buffer block: PEER_EXCHANGE_MAX is below. */
+ * buffer, goes to the owner; one too long to read, or cut short by the end of stream, is
+ * dropped (no one's bytes). true while nothing may go on yet. A readable one fits a buffer
+ * block: PEER_EXCHANGE_MAX is below one. */
 static bool
 take_prefix(struct tunnel *t, struct tunnel_dir *d)
 {
     struct buf *b = &d->buf;
-    if (d->skip) {
-        size_t k = buf_len(b) < d->skip ? buf_len(b) : (size_t)d->skip;
-        buf_consume(b, k);
-        d->bytes -= k;
-        d->skip -= k;
-        return d->skip && !d->eof;
-    }
-    const unsigned char *p = (const unsigned char *)buf_head(b);
-    int64_t n = peer_exchange_length(p, buf_len(b));
-    bool whole = n > 0 && (uint64_t)n <= buf_len(b);
-    bool too_long = n > 0 && n - 8 > PEER_EXCHANGE_MAX;
-    if (!n || (n > 0 && !whole && !too_long)) {
-        if (!d->eof) return true;
-        if (n > 0) { /* an exchange cut short by the end of stream: no one's bytes */
-            d->bytes -= buf_len(b);
-            buf_consume(b, buf_len(b));
+    if (d->prefix) {
+        const unsigned char *p = (const unsigned char *)buf_head(b);
+        int64_t n = peer_exchange_length(p, buf_len(b)); /* 0: no header yet; -1: not one */
+        bool too_long = n - 8 > PEER_EXCHANGE_MAX;
+        bool wait = n == 0 || (n > 0 && !too_long && (uint64_t)n > buf_len(b));
+        if (wait && !d->eof) return true;
+        tunnel_prefix_cb *cb = d->prefix;
+        d->prefix = NULL;
+        if (n > 0 && !wait && !too_long) {
+            d->bytes -= (uint64_t)n; /* before the owner reports them */
+            cb(t, p + 8, (size_t)n - 8);
+            buf_consume(b, (size_t)n);
+            return false;
         }
-        n = -1; /* fewer than its header: what came goes on as it is */
+        if (n > 0) d->skip = wait ? buf_len(b) : (uint64_t)n;
+        cb(t, NULL, 0); /* fewer bytes than a header, or another magic: they go on */
     }
-    tunnel_prefix_cb *cb = d->prefix;
-    d->prefix = NULL;
-    if (n < 0) { /* not one: the bytes go on as they came */
-        cb(t, NULL, 0);
-        return false;
-    }
-    if (too_long) {
-        d->skip = (uint64_t)n;
-        cb(t, NULL, 0);
-        return take_prefix(t, d);
-    }
-    d->bytes -= (uint64_t)n; /* before the owner reports them */
-    cb(t, p + 8, (size_t)n - 8);
-    buf_consume(b, (size_t)n);
-    return false;
+    size_t k = buf_len(b) < d->skip ? buf_len(b) : (size_t)d->skip;
+    buf_consume(b, k);
+    d->bytes -= k;
+    d->skip -= k;
+    return d->skip && !d->eof;
 }
 
 /* Move what can be moved in direction <d>, from <from> to <to>: 1 on progress, 0 when it

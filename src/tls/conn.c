@@ -337,13 +337,20 @@ tls_conn_offer_istio_http1(struct tls_conn *t)
     SSL_set_alpn_protos(t->ssl, http1, sizeof(http1) - 1);
 }
 
-bool
-tls_conn_alpn_h2(const struct tls_conn *t)
+/* Whether the handshake of <t> chose ALPN <name>. */
+static bool
+alpn_chose(const struct tls_conn *t, const char *name)
 {
     const unsigned char *p;
     unsigned int n;
     SSL_get0_alpn_selected(t->ssl, &p, &n);
-    return (n == 2 && !memcmp(p, "h2", 2)) || (n == 8 && !memcmp(p, "istio-h2", 8));
+    return n == strlen(name) && !memcmp(p, name, n);
+}
+
+bool
+tls_conn_alpn_h2(const struct tls_conn *t)
+{
+    return alpn_chose(t, "h2") || alpn_chose(t, "istio-h2");
 }
 
 void
@@ -364,11 +371,7 @@ tls_conn_ssl_accepts_peer_exchange(const SSL *ssl)
 bool
 tls_conn_peer_exchange(const struct tls_conn *t)
 {
-    static const char name[] = "istio-peer-exchange";
-    const unsigned char *p;
-    unsigned int n;
-    SSL_get0_alpn_selected(t->ssl, &p, &n);
-    return n == sizeof(name) - 1 && !memcmp(p, name, n);
+    return alpn_chose(t, "istio-peer-exchange");
 }
 
 const char *
