@@ -20,6 +20,8 @@
 #include "admin/traffic.h"
 
 #include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +43,13 @@ struct admin_conn {
     struct buf in;
     bool continued; /* "100 Continue" sent */
     /* The answer, written as the socket takes it: a page may be megabytes (a scrape of
-     * many series) and the loop is the main thread's, which must not wait on a reader. */
+     * many series) and the loop is the main thread's, which must not wait on a reader. The
+     * page is the one its handler wrote, not a copy. */
     bool answered;
-    struct buf out;
+    char head[256];
+    size_t head_len;
+    struct strbuf page;
+    size_t sent;                 /* of head, then page */
     struct wheel_timer deadline; /* the whole answer must be taken by then */
 };
 
@@ -59,7 +65,7 @@ admin_conn_close(struct admin_conn *ac)
     loop_del(ac->a->loop, &ac->w);
     close(ac->w.fd);
     buf_fini(&ac->in);
-    buf_fini(&ac->out);
+    strbuf_fini(&ac->page);
     free(ac);
 }
 
@@ -74,16 +80,25 @@ on_deadline(struct wheel_timer *t)
 static void
 flush(struct admin_conn *ac)
 {
-    while (!buf_empty(&ac->out)) {
-        ssize_t w = buf_write_fd(&ac->out, ac->w.fd);
-        if (w == -EAGAIN) {
+    size_t total = ac->head_len + ac->page.len;
+    while (ac->sent < total) {
+        struct iovec iov[2];
+        int n = 0;
+        if (ac->sent < ac->head_len)
+            iov[n++] = (struct iovec){ac->head + ac->sent, ac->head_len - ac->sent};
+        size_t at = ac->sent > ac->head_len ? ac->sent - ac->head_len : 0;
+        if (ac->page.len > at) iov[n++] = (struct iovec){ac->page.data + at, ac->page.len - at};
+        ssize_t w = sendmsg(ac->w.fd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)n},
+                            MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!ac->deadline.cb) {
                 ac->deadline.cb = on_deadline;
                 wheel_arm(&ac->a->loop->wheel, &ac->deadline, now_ms() + ADMIN_WRITE_DEADLINE_MS);
             }
             return;
         }
-        if (w < 0) break;
+        if (w < 0 && errno != EINTR) break;
+        if (w > 0) ac->sent += (size_t)w;
     }
     admin_conn_close(ac);
 }
@@ -104,19 +119,29 @@ reason(int status)
     }
 }
 
-/* The answer, queued on <ac> (written by flush). */
+/* The answer: <page> (taken over, left empty) under a head of <status> and <type>, queued
+ * on <ac> (written by flush). */
+static void
+respond_page(struct admin_conn *ac, int status, const char *type, struct strbuf *page)
+{
+    int n = snprintf(ac->head, sizeof(ac->head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                     "connection: close\r\n\r\n",
+                     status, reason(status), type, page->len);
+    ac->head_len = n > 0 && (size_t)n < sizeof(ac->head) ? (size_t)n : 0;
+    ac->page = *page;
+    memset(page, 0, sizeof(*page));
+    ac->answered = true;
+}
+
+/* The same with a short <body> of its own. */
 static void
 respond(struct admin_conn *ac, int status, const char *type, const char *body, size_t len)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
-                     "connection: close\r\n\r\n",
-                     status, reason(status), type, len);
-    ac->answered = true;
-    if (buf_init(&ac->out, (size_t)n + len + 1, (size_t)n + len + 1)) return; /* closes */
-    buf_append(&ac->out, head, (size_t)n);
-    buf_append(&ac->out, body, len);
+    struct strbuf page;
+    strbuf_init(&page, len + 1);
+    strbuf_add(&page, body, len);
+    respond_page(ac, status, type, &page);
 }
 
 size_t
@@ -519,7 +544,7 @@ handle(struct admin_conn *ac, const struct h1_request *r, struct slice body)
         log_msg(LOG_WARNING, "admin: %.*s: %s", (int)r->path.len, r->path.ptr, cut);
         respond(ac, 500, "text/plain", cut, sizeof(cut) - 1);
     } else {
-        respond(ac, status, type, strbuf_str(&sb), sb.len);
+        respond_page(ac, status, type, &sb);
     }
     strbuf_fini(&sb);
 }
